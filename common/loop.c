@@ -1,0 +1,185 @@
+/* common/loop.c - io_uring event loop: SQEs tagged with caller-owned ops.
+ *
+ * Multishot polls are re-armed by the loop when a CQE arrives without
+ * IORING_CQE_F_MORE (the kernel drops multishot polls on CQ overflow), so
+ * callers see a steady stream of readiness until they loop_cancel().
+ */
+#include "common/loop.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static int loop_arm_wake(struct loop *loop);
+
+static void loop_wake_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)op;
+	(void)flags;
+	if (res < 0 && res != -EINTR && res != -EAGAIN)
+		return;
+	if (loop->stop)
+		return;
+	/* A wake without stop: just re-arm. */
+	loop_arm_wake(loop);
+}
+
+static int loop_arm_wake(struct loop *loop)
+{
+	struct io_uring_sqe *sqe = loop_sqe(loop, &loop->wake_op);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_read(sqe, loop->wake_fd, &loop->wake_buf, sizeof(loop->wake_buf), 0);
+	return 0;
+}
+
+int loop_init(struct loop *loop, unsigned entries)
+{
+	memset(loop, 0, sizeof(*loop));
+	struct io_uring_params p = { 0 };
+	p.flags = IORING_SETUP_CLAMP;
+	int r = io_uring_queue_init_params(entries, &loop->ring, &p);
+	if (r < 0)
+		return r;
+	loop->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (loop->wake_fd < 0) {
+		r = -errno;
+		io_uring_queue_exit(&loop->ring);
+		return r;
+	}
+	loop->wake_op.cb = loop_wake_cb;
+	return loop_arm_wake(loop);
+}
+
+void loop_fini(struct loop *loop)
+{
+	io_uring_queue_exit(&loop->ring);
+	close(loop->wake_fd);
+}
+
+struct io_uring_sqe *loop_sqe(struct loop *loop, struct loop_op *op)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+	if (!sqe) {
+		io_uring_submit(&loop->ring);
+		sqe = io_uring_get_sqe(&loop->ring);
+		if (!sqe)
+			return NULL;
+	}
+	io_uring_sqe_set_data(sqe, op);
+	return sqe;
+}
+
+int loop_submit(struct loop *loop)
+{
+	int r = io_uring_submit(&loop->ring);
+	return r < 0 ? r : 0;
+}
+
+static int loop_arm_poll(struct loop *loop, struct loop_op *op)
+{
+	struct io_uring_sqe *sqe = loop_sqe(loop, op);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_multishot(sqe, op->poll_fd, op->poll_mask);
+	return 0;
+}
+
+int loop_poll(struct loop *loop, struct loop_op *op, int fd, unsigned mask)
+{
+	op->poll_fd = fd;
+	op->poll_mask = mask;
+	op->polling = true;
+	return loop_arm_poll(loop, op);
+}
+
+int loop_cancel(struct loop *loop, struct loop_op *op)
+{
+	op->polling = false;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+	if (!sqe) {
+		io_uring_submit(&loop->ring);
+		sqe = io_uring_get_sqe(&loop->ring);
+		if (!sqe)
+			return -EBUSY;
+	}
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data(sqe, NULL);
+	return 0;
+}
+
+int loop_timer(struct loop *loop, struct loop_op *op, struct __kernel_timespec *ts, uint64_t ns)
+{
+	struct io_uring_sqe *sqe = loop_sqe(loop, op);
+	if (!sqe)
+		return -EBUSY;
+	ts->tv_sec = (long long)(ns / 1000000000ULL);
+	ts->tv_nsec = (long long)(ns % 1000000000ULL);
+	io_uring_prep_timeout(sqe, ts, 0, 0);
+	return 0;
+}
+
+static void loop_dispatch(struct loop *loop, struct io_uring_cqe *cqe)
+{
+	struct loop_op *op = io_uring_cqe_get_data(cqe);
+	int res = cqe->res;
+	uint32_t flags = cqe->flags;
+	io_uring_cqe_seen(&loop->ring, cqe);
+	if (!op)
+		return;		/* cancel requests carry no op */
+	bool rearm = op->polling && !(flags & IORING_CQE_F_MORE) && res >= 0;
+	if (op->polling && res < 0)
+		op->polling = false;
+	if (op->cb)
+		op->cb(loop, op, res, flags);
+	if (rearm && op->polling)
+		loop_arm_poll(loop, op);
+}
+
+int loop_run_once(struct loop *loop, uint64_t timeout_ns)
+{
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts = {
+		.tv_sec = (long long)(timeout_ns / 1000000000ULL),
+		.tv_nsec = (long long)(timeout_ns % 1000000000ULL),
+	};
+	int r = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, &ts, NULL);
+	if (r < 0 && r != -ETIME && r != -EINTR)
+		return r;
+	int n = 0;
+	/* loop_dispatch() copies the CQE and marks it seen before the callback
+	 * runs, so callbacks may queue new SQEs freely. */
+	while (io_uring_peek_cqe(&loop->ring, &cqe) == 0) {
+		loop_dispatch(loop, cqe);
+		n++;
+	}
+	return (int)n;
+}
+
+int loop_run(struct loop *loop)
+{
+	while (!loop->stop) {
+		int r = loop_run_once(loop, 1000000000ULL);
+		if (r < 0)
+			return r;
+	}
+	return loop->status;
+}
+
+void loop_stop(struct loop *loop, int status)
+{
+	loop->status = status;
+	loop->stop = true;
+}
+
+void loop_stop_async(struct loop *loop, int status)
+{
+	uint64_t one = 1;
+	loop->status = status;
+	__atomic_store_n(&loop->stop, true, __ATOMIC_RELEASE);
+	/* async-signal-safe: a single write to an eventfd */
+	ssize_t r = write(loop->wake_fd, &one, sizeof(one));
+	(void)r;
+}

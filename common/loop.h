@@ -1,0 +1,74 @@
+/* common/loop.h - the io_uring event loop every component runs on.
+ *
+ * One loop per thread (in the VMM: the one event-loop thread; in host
+ * transports such as fs-serve or net-serve: the main thread).  Work is
+ * submitted as io_uring SQEs whose user_data points at a caller-owned
+ * struct loop_op; when the CQE arrives, op->cb runs on the loop thread.
+ * Callers embed loop_op in their own structures (container_of to get back),
+ * so the loop never allocates.
+ *
+ * Typical uses: a multishot poll on an ioeventfd (guest kick), on a host
+ * socket, on /dev/fuse or a TAP fd; IORING_OP_READ/WRITE for file I/O;
+ * IORING_OP_TIMEOUT for timers (TCP retransmit, keepalive).
+ */
+#ifndef KVMBOX_COMMON_LOOP_H
+#define KVMBOX_COMMON_LOOP_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct loop;
+struct loop_op;
+
+/* Completion callback: res is the CQE result (>= 0 or -errno); flags are the
+ * CQE flags (IORING_CQE_F_MORE while a multishot request stays armed). */
+typedef void (*loop_cb)(struct loop *loop, struct loop_op *op, int res, uint32_t flags);
+
+/* Caller-owned completion handle; must stay valid until its last CQE. */
+struct loop_op {
+	loop_cb cb;
+	void *opaque;
+	/* Set by loop_poll() so the loop can re-arm a dropped multishot poll. */
+	int poll_fd;
+	unsigned poll_mask;
+	bool polling;
+};
+
+struct loop {
+	struct io_uring ring;
+	bool stop;
+	int status;		/* value passed to loop_stop(), returned by loop_run() */
+	int wake_fd;		/* eventfd that loop_wake() signals from other threads */
+	struct loop_op wake_op;
+	uint64_t wake_buf;
+};
+
+/* 0 or -errno.  entries: SQ size (rounded up by the kernel). */
+int loop_init(struct loop *loop, unsigned entries);
+void loop_fini(struct loop *loop);
+
+/* An SQE tagged with op (user_data = op); submitted on the next loop turn or
+ * loop_submit().  Returns NULL only if the SQ is full even after a submit. */
+struct io_uring_sqe *loop_sqe(struct loop *loop, struct loop_op *op);
+int loop_submit(struct loop *loop);
+
+/* Multishot poll on fd for mask (POLLIN...); re-armed automatically when the
+ * kernel drops it (no IORING_CQE_F_MORE) unless the result is an error. */
+int loop_poll(struct loop *loop, struct loop_op *op, int fd, unsigned mask);
+/* Cancel every request tagged with op (best effort, asynchronous). */
+int loop_cancel(struct loop *loop, struct loop_op *op);
+
+/* One-shot timer after ns nanoseconds; ts must stay valid until it fires. */
+int loop_timer(struct loop *loop, struct loop_op *op, struct __kernel_timespec *ts, uint64_t ns);
+
+/* Run until loop_stop(); returns the status given to loop_stop(). */
+int loop_run(struct loop *loop);
+/* Process completions once, waiting at most timeout_ns (0: don't wait). */
+int loop_run_once(struct loop *loop, uint64_t timeout_ns);
+/* Stop the loop (from the loop thread). */
+void loop_stop(struct loop *loop, int status);
+/* Stop the loop from any thread or a signal handler. */
+void loop_stop_async(struct loop *loop, int status);
+
+#endif

@@ -1,0 +1,24 @@
+/* vmm/cli/cli.h - the kvmbox subcommands, one file each under vmm/cli/.
+ *
+ * Each cmd_* takes the arguments after the subcommand name (argv[0] is the
+ * subcommand) and returns the process exit status: 0 success, 2 for a usage
+ * error or bad input (after one line on stderr), otherwise what the command
+ * defines (kvmbox run: the guest command's exit status).
+ */
+#ifndef KVMBOX_VMM_CLI_H
+#define KVMBOX_VMM_CLI_H
+
+int cmd_run(int argc, char **argv);
+int cmd_shell(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
+int cmd_fs_serve(int argc, char **argv);
+int cmd_net_serve(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
+int cmd_setup(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+
+/* Exit status for usage errors and refused input. */
+#define EXIT_USAGE 2
+
+#endif

@@ -1,0 +1,53 @@
+/* vmm/cli/main.c - kvmbox's entry point: dispatch to a subcommand.
+ *
+ * This is the only place every layer meets; each subcommand lives in its own
+ * file under vmm/cli/ and wires the libraries it needs.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "vmm/cli/cli.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{ "run", cmd_run, "boot a guest kernel and run a command in it" },
+	{ "shell", cmd_shell, "interactive shell (or command) in the guest" },
+	{ "doctor", cmd_doctor, "check /dev/kvm, capabilities and the guest kernel" },
+	{ "fs-serve", cmd_fs_serve, "serve a folder over /dev/fuse or 9P (host transport)" },
+	{ "net-serve", cmd_net_serve, "attach the user-mode network stack to a TAP in a netns" },
+	{ "proxy", cmd_proxy, "run the credential-substituting TLS proxy on a socket" },
+	{ "setup", cmd_setup, "build the default guest image and kernel" },
+	{ "pull", cmd_pull, "pull an OCI image from a registry" },
+	{ "images", cmd_images, "list or remove guest images" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kvmbox COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+	log_init_from_env();
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "kvmbox: unknown command '%s' (try kvmbox --help)\n", argv[1]);
+	return EXIT_USAGE;
+}
