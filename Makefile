@@ -7,7 +7,8 @@
 # edits this file to add a source.
 #
 #   make            build/kvmbox (and build/kvmbox-init)
-#   make SAN=1      the same with ASan+UBSan into build-asan/
+#   make SAN=1      the same with ASan+UBSan into $(BUILD)-asan/
+#   BUILD=DIR       build somewhere else (default build/)
 #   make test       every test tier; ends with "N passed, N failed, N skipped"
 #   make fuzz       libFuzzer targets into build-fuzz/ (clang)
 #   make deps       install Debian packages the build and tests need
@@ -25,12 +26,12 @@ LDFLAGS := $(EXTRA_LDFLAGS)
 LDLIBS := -luring -lfdt -lssl -lcrypto -lcurl -larchive -ljson-c -lpthread
 
 ifeq ($(SAN),1)
-BUILD := build-asan
+BUILD := $(BUILD)-asan
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 ifeq ($(FUZZ),1)
-BUILD := build-fuzz
+BUILD := $(BUILD)-fuzz
 CC := clang
 CFLAGS := $(filter-out -MMD -MP,$(CFLAGS)) -Wno-unknown-warning-option \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DKVMBOX_FUZZ=1
@@ -94,7 +95,7 @@ test: $(BUILD)/.deps-ok
 	$(MAKE) all unit-bins
 	$(MAKE) SAN=1 all unit-bins
 	$(MAKE) FUZZ=1 fuzz-bins
-	tests/run.sh
+	BUILD=$(BUILD) tests/run.sh
 
 $(BUILD)/.deps-ok: scripts/deps.sh $(wildcard scripts/deps.d/*.list)
 	scripts/deps.sh
@@ -104,6 +105,6 @@ bench-%: all
 	tests/bench/bench-$*.sh
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
 
 -include $(ALL_OBJS:.o=.d) $(UNIT_BINS:=.d)

@@ -14,16 +14,19 @@
 #   guests     tests/guests/*.sh         tiny guests on the host's /dev/kvm
 #   fuzz       build-fuzz/tests/fuzz/*   each fuzz target for FUZZ_SECONDS
 #   e2e        tests/e2e/*.sh            nested QEMU+KVM harness, real Linux guest
-# Logs: build/test-logs/<tier>/<test>.log
+# Logs: $BUILD/test-logs/<tier>/<test>.log (BUILD defaults to build)
 set -u
 cd "$(dirname "$0")/.."
 top=$PWD
+B=${BUILD:-build}	# build dir; sanitized and fuzz builds are $B-asan, $B-fuzz
+case $B in /*) ;; *) B=$top/$B ;; esac
+export BUILD=$B
 tiers=${TIERS:-"unit unit-asan host guests fuzz e2e"}
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 export KVMBOX_TOP=$top
-: "${KVMBOX_BIN:=$top/build-asan/kvmbox}"
-[ -x "$KVMBOX_BIN" ] || KVMBOX_BIN=$top/build/kvmbox
+: "${KVMBOX_BIN:=$B-asan/kvmbox}"
+[ -x "$KVMBOX_BIN" ] || KVMBOX_BIN=$B/kvmbox
 export KVMBOX_BIN
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -34,7 +37,7 @@ total_pass=0 total_fail=0 total_skip=0
 # run_one TIER NAME CMD...: run, log, count TAP lines.
 run_one() {
 	local tier=$1 name=$2; shift 2
-	local log=$top/build/test-logs/$tier/$name.log
+	local log=$B/test-logs/$tier/$name.log
 	mkdir -p "$(dirname "$log")"
 	local start=$SECONDS
 	timeout --kill-after=10 "$timeout_s" "$@" >"$log" 2>&1 </dev/null
@@ -81,12 +84,12 @@ run_scripts() {	# TIER DIR
 }
 
 run_fuzz() {
-	local dir=$top/build-fuzz/tests/fuzz b name corpus
+	local dir=$B-fuzz/tests/fuzz b name corpus
 	[ -d "$dir" ] || { echo "fuzz: $dir not built"; total_fail=$((total_fail + 1)); return; }
 	for b in "$dir"/*; do
 		[ -x "$b" ] && [ -f "$b" ] || continue
 		name=$(basename "$b")
-		corpus=$top/build/fuzz-corpus/$name
+		corpus=$B/fuzz-corpus/$name
 		mkdir -p "$corpus"
 		seeds=$top/tests/fuzz/corpus/$name
 		[ -d "$seeds" ] || seeds=
@@ -96,8 +99,8 @@ run_fuzz() {
 
 for tier in $tiers; do
 	case $tier in
-	unit) run_bins unit build/tests/unit ;;
-	unit-asan) run_bins unit-asan build-asan/tests/unit ;;
+	unit) run_bins unit "$B/tests/unit" ;;
+	unit-asan) run_bins unit-asan "$B-asan/tests/unit" ;;
 	host) run_scripts host tests/host ;;
 	guests) run_scripts guests tests/guests ;;
 	fuzz) run_fuzz ;;

@@ -5,7 +5,7 @@
 set -u
 bin=$1 corpus=$2 seeds=${3:-}
 name=$(basename "$bin")
-crashes=${KVMBOX_TOP:-.}/build/fuzz-crashes/$name
+crashes=${BUILD:-${KVMBOX_TOP:-.}/build}/fuzz-crashes/$name
 mkdir -p "$crashes"
 log=$(mktemp)
 # shellcheck disable=SC2086
