@@ -41,7 +41,7 @@ endif
 LIB_DIRS := common boot devices net fs9p proxy guest vmm
 
 # Per-folder fragments: <dir>_EXCLUDE, extra targets, bench rules.
-include $(wildcard */module.mk)
+include $(sort $(wildcard */module.mk */*/module.mk))
 
 define lib_template
 $(1)_SRCS := $$(filter-out $$($(1)_EXCLUDE),$$(shell find $(1) -name '*.c' -not -path '*/tests/*' 2>/dev/null | sort))
@@ -57,6 +57,16 @@ $(foreach d,$(LIB_DIRS),$(eval $(call lib_template,$(d))))
 LIBS := $(foreach d,$(LIB_DIRS),$(BUILD)/lib$(d).a)
 LINK_LIBS := -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS)
 
+# Test-only helpers shared by unit tests and fuzzers (e.g. the virtio
+# driver-side harness that plays the guest): tests/harness/*.c.
+HARNESS_SRCS := $(sort $(wildcard tests/harness/*.c))
+HARNESS_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(HARNESS_SRCS))
+$(BUILD)/libharness.a: $(HARNESS_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+TEST_LINK_LIBS := -Wl,--start-group $(BUILD)/libharness.a $(LIBS) -Wl,--end-group $(LDLIBS)
+
 .PHONY: all test test-unit fuzz deps kernel clean e2e check-san
 all: $(BUILD)/kvmbox $(EXTRA_ALL)
 
@@ -70,16 +80,16 @@ $(BUILD)/kvmbox: $(BUILD)/obj/vmm/cli/main.o $(LIBS)
 # Unit and device-harness tests: every tests/unit/*.c is one cmocka program.
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
-$(BUILD)/tests/unit/%: tests/unit/%.c $(LIBS)
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIBS) $(BUILD)/libharness.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LINK_LIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LINK_LIBS) -lcmocka
 
 # Fuzz targets: every tests/fuzz/*.c defines LLVMFuzzerTestOneInput.
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/fuzz/%,$(FUZZ_SRCS))
-$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIBS)
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIBS) $(BUILD)/libharness.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LINK_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LINK_LIBS)
 
 unit-bins: $(UNIT_BINS)
 fuzz-bins: $(FUZZ_BINS)
@@ -107,4 +117,4 @@ bench-%: all
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
 
--include $(ALL_OBJS:.o=.d) $(UNIT_BINS:=.d)
+-include $(ALL_OBJS:.o=.d) $(HARNESS_OBJS:.o=.d) $(UNIT_BINS:=.d)
