@@ -85,6 +85,7 @@ run_scripts() {	# TIER DIR
 
 run_fuzz() {
 	local dir=$B-fuzz/tests/fuzz b name corpus
+	compgen -G "$top/tests/fuzz/*.c" >/dev/null || return 0
 	[ -d "$dir" ] || { echo "fuzz: $dir not built"; total_fail=$((total_fail + 1)); return; }
 	for b in "$dir"/*; do
 		[ -x "$b" ] && [ -f "$b" ] || continue
