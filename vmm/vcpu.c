@@ -85,15 +85,16 @@ static void vcpu_set_msrs(struct vcpu *c)
 		{ MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING },
 		{ MSR_MTRR_DEF_TYPE, MTRR_ENABLE_WB },
 	};
-	struct {
+	/* One MSR per call, so one KVM refuses does not hide the others. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[1];
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
 	} one;
 	for (size_t i = 0; i < sizeof(init) / sizeof(init[0]); i++) {
 		memset(&one, 0, sizeof(one));
 		one.hdr.nmsrs = 1;
-		one.e[0].index = init[i].index;
-		one.e[0].data = init[i].data;
+		one.hdr.entries[0].index = init[i].index;
+		one.hdr.entries[0].data = init[i].data;
 		if (ioctl(c->fd, KVM_SET_MSRS, &one) != 1)
 			log_debug("vCPU %u: MSR 0x%x not settable", c->id, init[i].index);
 	}
