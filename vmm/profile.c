@@ -36,6 +36,10 @@ void profile_mark(struct profile *p, enum vm_phase phase)
 					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return;
 	struct timespec ts;
+	if (phase == PHASE_EXEC) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		p->exec_realtime_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	}
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	p->cpu_ns[phase] = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
@@ -47,7 +51,8 @@ void profile_print(const struct profile *p, bool json, int fd,
 	size_t o = 0;
 	uint64_t t0 = p->wall_ns[PHASE_EXEC];
 	if (json)
-		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "{");
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "{\"exec_unix_us\":%llu,",
+				      (unsigned long long)(p->exec_realtime_ns / 1000));
 	else
 		o += (size_t)snprintf(buf + o, sizeof(buf) - o,
 				      "kvmbox: profile   %-20s %10s %10s\n", "phase", "wall_ms", "cpu_ms");

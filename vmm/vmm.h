@@ -79,6 +79,7 @@ enum vm_phase {
 struct profile {
 	uint64_t wall_ns[PHASE_COUNT];	/* CLOCK_MONOTONIC, 0 = not reached */
 	uint64_t cpu_ns[PHASE_COUNT];	/* process CPU time at that mark */
+	uint64_t exec_realtime_ns;	/* CLOCK_REALTIME at PHASE_EXEC (for benchmarks) */
 };
 void profile_mark(struct profile *p, enum vm_phase phase);
 const char *profile_phase_name(enum vm_phase phase);

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "boot/boot.h"
@@ -175,12 +174,24 @@ static int run_status(const struct vm *vm, int reason)
 	return reason == VM_STOP_SIGNAL ? vm->exit_status : 1;
 }
 
+/* Peak RSS of this process image: VmHWM, not getrusage's ru_maxrss, which
+ * Linux carries over exec from the parent (a Python parent's 14 MiB). */
+static uint64_t peak_rss(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char buf[256];
+	unsigned long long kib = 0;
+	while (f && fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "VmHWM: %llu kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (uint64_t)kib * 1024;
+}
+
 static void print_profile(struct run_ctx *c, const struct run_opts *o, uint64_t resident)
 {
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	profile_print(&c->prof, o->profile_json, STDERR_FILENO, resident,
-		      (uint64_t)ru.ru_maxrss * 1024);
+	profile_print(&c->prof, o->profile_json, STDERR_FILENO, resident, peak_rss());
 }
 
 int cmd_run(int argc, char **argv)
