@@ -6,7 +6,7 @@
  * instructions as possible at CPL 0 (an emulating KVM such as kvm_pvm costs
  * microseconds per CPL-0 instruction): load our GDT, switch to long mode on
  * page tables prebuilt below as data (identity map of the first GiB with
- * user-accessible 2 MiB pages), and iretq to CPL 3 with IOPL=3 so that C
+ * user-accessible 2 MiB pages, plus the MMIO hole at 3 GiB), and iretq to CPL 3 with IOPL=3 so that C
  * code there can do port I/O (serial, marker port, i8042).  There is no IDT:
  * any exception is a triple fault, which is what the fault test wants.
  */
@@ -78,11 +78,19 @@ pml4:
 	.fill 511, 8, 0
 pdpt:
 	.quad pd + 0x7
-	.fill 511, 8, 0
+	.fill 2, 8, 0
+	.quad pd_mmio + 0x7		/* 3..4 GiB: the MMIO hole (virtio-mmio) */
+	.fill 508, 8, 0
 pd:					/* 512 x 2 MiB: the first GiB, identity */
 	.set i, 0
 	.rept 512
 	.quad (i << 21) | 0x87		/* present, writable, user, 2 MiB */
+	.set i, i + 1
+	.endr
+pd_mmio:				/* 512 x 2 MiB from 3 GiB, uncached */
+	.set i, 0
+	.rept 512
+	.quad (0xc0000000 + (i << 21)) | 0x9f	/* present, writable, user, PWT, PCD, 2 MiB */
 	.set i, i + 1
 	.endr
 
