@@ -27,6 +27,22 @@
 _start:
 	mov %ebx, %edi			/* start_info -> first C argument */
 	mov $boot_stack_top, %esp	/* PVH gives no stack */
+	/* CPUID as the kernel sees it: at CPL 0 (at CPL 3 an emulating KVM
+	 * such as kvm_pvm lets CPUID run natively on the host CPU). */
+	mov $1, %eax
+	xor %ecx, %ecx
+	cpuid
+	mov %ebx, cpl0_cpuid + 0
+	mov %ecx, cpl0_cpuid + 4
+	mov $0x40000000, %eax
+	cpuid
+	mov %eax, cpl0_cpuid + 8
+	mov %ebx, cpl0_cpuid + 12
+	mov %ecx, cpl0_cpuid + 16
+	mov %edx, cpl0_cpuid + 20
+	mov $0x40000010, %eax
+	cpuid
+	mov %eax, cpl0_cpuid + 24
 	lgdt gdt_ptr
 	mov $0x20, %eax			/* CR4.PAE */
 	mov %eax, %cr4
@@ -95,6 +111,10 @@ pd_mmio:				/* 512 x 2 MiB from 3 GiB, uncached */
 	.endr
 
 	.section .bss
+	.balign 16
+	.globl cpl0_cpuid
+cpl0_cpuid:				/* struct cpl0_cpuid in guest.h */
+	.skip 28
 	.balign 16
 user_stack:
 	.skip 16384

@@ -42,6 +42,14 @@ static inline uint8_t inb(uint16_t port)
 	return v;
 }
 
+/* CPUID results entry.S collected at CPL 0 before dropping to CPL 3. */
+struct cpl0_cpuid {
+	uint32_t leaf1_ebx, leaf1_ecx;
+	uint32_t kvm_max, kvm_sig[3];		/* leaf 0x40000000 */
+	uint32_t tsc_khz;			/* leaf 0x40000010 eax */
+};
+extern struct cpl0_cpuid cpl0_cpuid;
+
 void serial_puts(const char *s);
 void serial_putu(unsigned v);
 /* The kernel command line, or "" when the loader gave none. */

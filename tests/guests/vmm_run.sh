@@ -57,6 +57,26 @@ expect_eq "kvmbox.argv decodes to the NUL-terminated argv" 'echo|a b|c$d|' "$dec
 run --kernel "$G/hello.elf" --memory 64 --cpus 4 --cmdline "exit=7"
 expect_eq "--cpus 4 boots (APs wait for SIPI) and exits 7" 7 "$rc"
 
+# CPUID as the guest kernel sees it (read at CPL 0 by the tiny guest).
+khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
+run --kernel "$G/cpuid.elf" --memory 32 --cpus 3
+case $out in
+"hypervisor=1 apic_id=0 logical=3 signature=KVMKVMKVM tsc_khz="*) ok "CPUID: hypervisor bit, APIC ID 0, 3 logical CPUs, KVMKVMKVM" ;;
+*) not_ok "CPUID: hypervisor bit, APIC ID 0, 3 logical CPUs, KVMKVMKVM" "$out" ;;
+esac
+got_khz=${out##*tsc_khz=}
+if [ "$got_khz" = none ]; then skip "CPUID 0x40000010 TSC frequency" "KVM_GET_TSC_KHZ unavailable"
+elif [ -n "$khz" ] && [ "$got_khz" -gt $((khz * 9 / 10)) ] && [ "$got_khz" -lt $((khz * 11 / 10)) ]; then
+	ok "CPUID 0x40000010 TSC frequency $got_khz kHz (host says $khz)"
+else not_ok "CPUID 0x40000010 TSC frequency" "guest $got_khz kHz, host $khz kHz"; fi
+
+# SMP: the APs wait for SIPI in the in-kernel LAPIC and start on INIT/SIPI.
+for n in 2 4; do
+	run --kernel "$G/smp.elf" --memory 32 --cpus $n --cmdline "cpus=$n"
+	expect_eq "--cpus $n: every AP starts on INIT/SIPI" "aps started: $((n - 1)) of $((n - 1))" "$out"
+	expect_eq "--cpus $n: exit 0" 0 "$rc"
+done
+
 run --kernel "$G/fault.elf" --memory 32
 expect_eq "faulting guest: exit 1" 1 "$rc"
 expect_eq "faulting guest: one line naming the triple fault" \
