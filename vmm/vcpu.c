@@ -13,6 +13,14 @@
  * a vCPU inside KVM_RUN (even a guest spinning at full speed, or an AP
  * blocked waiting for SIPI) returns EINTR, one about to enter returns at
  * once thanks to immediate_exit.  vCPU threads never do device work.
+ *
+ * Dead halts: with the in-kernel LAPIC a guest's HLT never reaches user
+ * space, so a guest that halts with interrupts off (cli; hlt) would hang
+ * kvmbox forever.  Once a second without news the main thread probes: it
+ * bumps a generation and kicks every vCPU; each answers from its own thread
+ * (KVM_GET_MP_STATE, RFLAGS.IF) whether it is dead (halted with IF=0, or
+ * never started by INIT/SIPI).  When all answer dead for the same
+ * generation, the VM stops with VM_STOP_HLT.
  */
 #include "vmm/vmm.h"
 
@@ -326,6 +334,29 @@ static bool vcpu_handle_exit(struct vcpu *c)
 	}
 }
 
+/* Called on the vCPU's own thread after a kick: answer the probe. */
+static void vcpu_answer_probe(struct vcpu *c)
+{
+	struct vm *vm = c->vm;
+	unsigned gen = __atomic_load_n(&c->probe_gen, __ATOMIC_ACQUIRE);
+	if (!gen || gen == __atomic_load_n(&c->dead_gen, __ATOMIC_ACQUIRE))
+		return;
+	struct kvm_mp_state mp;
+	struct kvm_regs r;
+	if (ioctl(c->fd, KVM_GET_MP_STATE, &mp) < 0 || ioctl(c->fd, KVM_GET_REGS, &r) < 0)
+		return;
+	bool dead = (mp.mp_state == KVM_MP_STATE_HALTED && !(r.rflags & 0x200)) ||
+		    mp.mp_state == KVM_MP_STATE_UNINITIALIZED ||
+		    mp.mp_state == KVM_MP_STATE_INIT_RECEIVED;
+	if (!dead)
+		return;
+	__atomic_store_n(&c->dead_gen, gen, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		if (__atomic_load_n(&vm->vcpu[i].dead_gen, __ATOMIC_ACQUIRE) != gen)
+			return;
+	vm_stop(vm, VM_STOP_HLT, 1, "guest halted with interrupts off on every vCPU");
+}
+
 static void kick_handler(int sig)
 {
 	(void)sig;
@@ -348,6 +379,7 @@ static void *vcpu_thread(void *arg)
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				c->run->immediate_exit = 0;
+				vcpu_answer_probe(c);
 				continue;
 			}
 			vm_stop(vm, VM_STOP_ERROR, 1, "KVM_RUN on vCPU %u: %s", c->id, strerror(errno));
@@ -390,6 +422,19 @@ static void vcpus_stop_and_join(struct vm *vm)
 				break;
 		}
 		c->started = false;
+	}
+}
+
+/* Main thread: start a dead-halt probe (see the top of this file). */
+static void vcpus_probe(struct vm *vm)
+{
+	unsigned gen = ++vm->probe_gen;
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *c = &vm->vcpu[i];
+		if (!c->started)
+			continue;
+		__atomic_store_n(&c->probe_gen, gen, __ATOMIC_RELEASE);
+		pthread_kill(c->thread, VM_SIG_KICK);
 	}
 }
 
@@ -437,7 +482,10 @@ int vm_run(struct vm *vm)
 	sigaddset(&wait, VM_SIG_STOP);
 	while (__atomic_load_n(&vm->stop_reason, __ATOMIC_ACQUIRE) <= VM_RUNNING) {
 		siginfo_t si;
-		int sig = sigwaitinfo(&wait, &si);
+		struct timespec probe_after = { 1, 0 };
+		int sig = sigtimedwait(&wait, &si, &probe_after);
+		if (sig < 0 && errno == EAGAIN)
+			vcpus_probe(vm);
 		if (sig == SIGINT || sig == SIGTERM)
 			vm_stop(vm, VM_STOP_SIGNAL, 128 + sig, "stopped by %s",
 				sig == SIGINT ? "SIGINT" : "SIGTERM");

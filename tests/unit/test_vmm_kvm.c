@@ -176,11 +176,39 @@ static void test_long64_entry(void **state)
 	free(vm);
 }
 
+/* cli; hlt on the boot vCPU with an AP never started: the VM is dead and
+ * must stop by itself (VM_STOP_HLT) instead of hanging forever. */
+static void test_dead_halt(void **state)
+{
+	(void)state;
+	if (access("/dev/kvm", R_OK | W_OK) < 0) {
+		skip();
+		return;
+	}
+	static const uint8_t code[] = { 0xfa, 0xf4, 0xeb, 0xfd };	/* cli; 1: hlt; jmp 1b */
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm_config cfg = { .mem_size = 16 << 20, .ncpus = 2 };
+	assert_int_equal(vm_create(vm, &cfg), 0);
+	static const uint64_t gdt[3] = { 0, 0x00cf9a000000ffffULL, 0x00cf92000000ffffULL };
+	assert_int_equal(gmem_write(&vm->gm, 0x500, gdt, sizeof(gdt)), 0);
+	assert_int_equal(gmem_write(&vm->gm, 0x100000, code, sizeof(code)), 0);
+	vm->entry = (struct boot_entry){ .mode = BOOT_MODE_PVH32, .rip = 0x100000,
+		.gdt_base = 0x500, .gdt_limit = sizeof(gdt) - 1, .code_sel = 0x08, .data_sel = 0x10 };
+	uint64_t t0 = now_ns();
+	int reason = vm_run(vm);
+	assert_int_equal(reason, VM_STOP_HLT);
+	assert_string_equal(vm->stop_msg, "guest halted with interrupts off on every vCPU");
+	assert_true(now_ns() - t0 < 5000000000ULL);
+	vm_destroy(vm);
+	free(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_virtio_slot),
 		cmocka_unit_test(test_long64_entry),
+		cmocka_unit_test(test_dead_halt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
