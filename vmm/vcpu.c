@@ -146,6 +146,37 @@ static struct kvm_segment flat_seg(uint16_t sel, uint8_t type, bool long64)
 	};
 }
 
+/* The segment a GDT descriptor describes (its hidden part, as the CPU would
+ * load it). */
+static struct kvm_segment seg_from_desc(uint64_t d, uint16_t sel)
+{
+	uint32_t limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
+	bool g = (d >> 55) & 1;
+	return (struct kvm_segment){
+		.base = ((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24),
+		.limit = g ? (limit << 12) | 0xfff : limit,
+		.selector = sel,
+		.type = (uint8_t)((d >> 40) & 0xf),
+		.s = (uint8_t)((d >> 44) & 1),
+		.dpl = (uint8_t)((d >> 45) & 3),
+		.present = (uint8_t)((d >> 47) & 1),
+		.avl = (uint8_t)((d >> 52) & 1),
+		.l = (uint8_t)((d >> 53) & 1),
+		.db = (uint8_t)((d >> 54) & 1),
+		.g = g,
+	};
+}
+
+/* Descriptor @sel of boot/'s GDT in guest memory, if it is there. */
+static bool gdt_desc(const struct vm *vm, uint16_t sel, uint64_t *d)
+{
+	const struct boot_entry *e = &vm->entry;
+	uint16_t idx = sel & ~7u;
+	if (!idx || (uint32_t)idx + 7 > e->gdt_limit)
+		return false;
+	return gmem_read(&vm->gm, d, e->gdt_base + idx, 8) == 0 && ((*d >> 47) & 1);
+}
+
 /* Boot vCPU registers for boot/'s entry (see boot/boot.h). */
 static int vcpu_set_boot_regs(struct vm *vm, struct vcpu *c)
 {
@@ -157,6 +188,13 @@ static int vcpu_set_boot_regs(struct vm *vm, struct vcpu *c)
 	s.cs = flat_seg(e->code_sel, 0xb, long64);
 	s.ds = s.es = s.fs = s.gs = s.ss = flat_seg(e->data_sel, 0x3, long64);
 	s.tr = (struct kvm_segment){ .limit = 0xffff, .type = 0xb, .present = 1 };
+	uint64_t d;
+	if (e->tss_sel && gdt_desc(vm, e->tss_sel, &d))
+		s.tr = seg_from_desc(d, e->tss_sel);	/* PVH wants a real busy TSS */
+	if (gdt_desc(vm, e->code_sel, &d))
+		s.cs = seg_from_desc(d, e->code_sel);
+	if (gdt_desc(vm, e->data_sel, &d))
+		s.ds = s.es = s.fs = s.gs = s.ss = seg_from_desc(d, e->data_sel);
 	s.ldt = (struct kvm_segment){ .limit = 0xffff, .type = 0x2, .present = 1 };
 	s.gdt.base = e->gdt_base;
 	s.gdt.limit = e->gdt_limit;
