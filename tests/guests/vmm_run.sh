@@ -59,6 +59,10 @@ expect_eq "kvmbox.argv decodes to the NUL-terminated argv" 'echo|a b|c$d|' "$dec
 run --kernel "$G/hello.elf" --memory 64 --cpus 4 --cmdline "exit=7"
 expect_eq "--cpus 4 boots (APs wait for SIPI) and exits 7" 7 "$rc"
 
+# A reader that goes away early (| head -1) does not kill the VMM.
+timeout 20 "$KVMBOX_BIN" run --kernel "$G/hello.elf" --memory 32 --cmdline exit=6 2>"$tmp/err" </dev/null | head -c 1 >/dev/null
+expect_eq "closed stdout: guest still runs to its exit status" 6 "${PIPESTATUS[0]}"
+
 # CPUID as the guest kernel sees it (read at CPL 0 by the tiny guest).
 khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
 run --kernel "$G/cpuid.elf" --memory 32 --cpus 3

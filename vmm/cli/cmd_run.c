@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,10 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	profile_mark(&c->prof, PHASE_EXEC);
+	/* A closed stdout (kvmbox run ... | head -1) must not kill the VMM
+	 * mid-run: console writes then fail with EPIPE and are dropped, and the
+	 * guest's exit status still comes back. */
+	signal(SIGPIPE, SIG_IGN);
 	struct run_opts o;
 	char err[200];
 	int status = EXIT_USAGE;
