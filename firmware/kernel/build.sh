@@ -69,8 +69,10 @@ if [ ! -e "$srcdir/.extracted" ]; then
 	mv "$srcdir.tmp" "$srcdir"
 fi
 
-obj=$out/obj
-mkdir -p "$obj"
+# One object tree per source version, kept: a changed fragment (a new key)
+# rebuilds only what the change touches.
+obj=$srcdir.obj
+mkdir -p "$obj" "$out"
 kmake() { nice make -s -C "$srcdir" O="$obj" ARCH=x86_64 "$@"; }
 
 echo "kernel: configuring (tinyconfig + $(basename "$fragment"))"
@@ -114,7 +116,4 @@ cp "$obj/.config" "$out/config"
 cp "$obj/vmlinux" "$vmlinux.tmp"
 mv "$vmlinux.tmp" "$vmlinux"
 echo "kernel: built in $((end - start)) s, $(stat -c %s "$vmlinux") bytes"
-# The object tree is large and only useful for incremental rebuilds of the
-# same key, which never happen (a new fragment is a new key).
-rm -rf "$obj"
 echo "$vmlinux"

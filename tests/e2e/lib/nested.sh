@@ -1,0 +1,248 @@
+# tests/e2e/lib/nested.sh - the nested end-to-end harness (source it after
+# tests/lib/tap.sh).
+#
+# The development and CI machines have no usable hardware virtualization
+# (their /dev/kvm emulates guest ring 0, see docs/guest.md), so the e2e tier
+# runs kvmbox one level down: QEMU TCG emulates an AMD CPU with SVM, an "L1"
+# Debian cloud kernel loads the stock kvm_amd module and gets a real KVM, and
+# kvmbox, inside L1, boots the "L2" guest: our kernel (make kernel) with
+# kvmbox-init as PID 1.  Everything comes from Debian packages at test time;
+# the L1 kernel package is downloaded once into $KVMBOX_CACHE/l1/.
+#
+#   e2e_prepare              build the L1 and L2 images (skip_all when a
+#                            tool or the L1 package is missing)
+#   e2e_run_in_l1 PAYLOAD [TIMEOUT_S]
+#                            boot L1, run the shell snippet PAYLOAD there,
+#                            power off; 0 when L1 reported a result.  Sets
+#                            E2E_RC (PAYLOAD's status), E2E_LOG (console
+#                            log, \r stripped), E2E_WALL_S, E2E_L1_UP_S.
+#   e2e_step_out NAME / e2e_step_rc NAME
+#                            output and status of one `e2e_step` of PAYLOAD
+#   e2e_console_tail [N]     last N console lines, for failure messages
+#
+# Inside L1, PAYLOAD runs under busybox sh with: kvmbox on PATH, the guest
+# kernel at /vmlinux, the L2 initramfs at /l2.cpio, and
+#   e2e_step NAME TIMEOUT_S CMD...   run CMD, framing its output and status
+# so that one L1 boot (a few seconds) serves several checks.
+
+E2E_CACHE=${KVMBOX_CACHE:-$HOME/.cache/kvmbox}
+E2E_QEMU=${E2E_QEMU:-qemu-system-x86_64}
+E2E_L1_MEM=${E2E_L1_MEM:-2G}
+E2E_WORK=""
+
+e2e_cleanup() { [ -n "$E2E_WORK" ] && rm -rf "$E2E_WORK"; E2E_WORK=""; }
+
+# Fail or skip with the reason, keeping TAP counts honest.
+e2e_die() { not_ok "${E2E_TEST_NAME:-e2e setup}" "$1"; e2e_cleanup; exit 1; }
+
+e2e_need_tools() {
+	need_cmd "$E2E_QEMU"
+	need_cmd cpio
+	need_cmd dpkg-deb
+	[ -x /bin/busybox ] && file -L /bin/busybox | grep -q 'statically linked' ||
+		skip_all "needs a static /bin/busybox (apt-get install busybox-static)"
+	[ -x "$KVMBOX_BIN" ] || e2e_die "kvmbox binary $KVMBOX_BIN not built"
+}
+
+# The L1 kernel: the newest linux-image-6.1.0-N-cloud-amd64 apt knows (the
+# linux-image-cloud-amd64 metapackage names it), else the newest cached.
+e2e_l1_kernel() {
+	local pkg dir deb tmp
+	pkg=$(apt-cache show linux-image-cloud-amd64 2>/dev/null |
+		sed -n 's/^Depends:.*\(linux-image-6\.1\.0-[0-9]*-cloud-amd64\).*/\1/p' | sort -V | tail -n 1)
+	if [ -n "$pkg" ]; then
+		dir=$E2E_CACHE/l1/$pkg
+		if [ ! -s "$dir/vmlinuz" ]; then
+			tmp=$(mktemp -d)
+			if (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null 2>&1); then
+				deb=$(ls "$tmp"/*.deb)
+				e2e_unpack_l1 "$deb" "$dir" || { rm -rf "$tmp" "$dir"; return 1; }
+			fi
+			rm -rf "$tmp"
+		fi
+	fi
+	if [ -z "$pkg" ] || [ ! -s "$E2E_CACHE/l1/$pkg/vmlinuz" ]; then
+		# Offline: fall back to whatever was cached before.
+		dir=$(ls -d "$E2E_CACHE"/l1/linux-image-*/ 2>/dev/null | sort -V | tail -n 1)
+		dir=${dir%/}
+		[ -n "$dir" ] && [ -s "$dir/vmlinuz" ] || return 1
+	fi
+	E2E_L1_DIR=$dir
+}
+
+# Extract vmlinuz and irqbypass/kvm/kvm-amd modules (decompressed) from DEB.
+e2e_unpack_l1() {
+	local deb=$1 dir=$2 x m f
+	x=$(mktemp -d)
+	dpkg-deb -x "$deb" "$x" || { rm -rf "$x"; return 1; }
+	mkdir -p "$dir.tmp"
+	cp "$x"/boot/vmlinuz-* "$dir.tmp/vmlinuz" || { rm -rf "$x" "$dir.tmp"; return 1; }
+	for m in irqbypass kvm kvm-amd; do
+		f=$(find "$x/lib/modules" -name "$m.ko*" | head -n 1)
+		[ -n "$f" ] || { rm -rf "$x" "$dir.tmp"; return 1; }
+		case $f in
+		*.xz) xz -dc "$f" >"$dir.tmp/$m.ko" ;;
+		*.zst) zstd -qdc "$f" >"$dir.tmp/$m.ko" ;;
+		*.gz) gzip -dc "$f" >"$dir.tmp/$m.ko" ;;
+		*) cp "$f" "$dir.tmp/$m.ko" ;;
+		esac
+	done
+	rm -rf "$x" "$dir"
+	mv "$dir.tmp" "$dir"
+}
+
+# The guest kernel: $KVMBOX_KERNEL when set, else `make kernel` (instant
+# when cached; minutes otherwise).
+e2e_guest_kernel() {
+	local path
+	if [ -n "${KVMBOX_KERNEL:-}" ]; then
+		[ -s "$KVMBOX_KERNEL" ] || e2e_die "KVMBOX_KERNEL=$KVMBOX_KERNEL: no such file"
+		E2E_GUEST_KERNEL=$KVMBOX_KERNEL
+		return
+	fi
+	path=$("$KVMBOX_TOP/firmware/kernel/build.sh" --path)
+	if [ ! -s "$path" ]; then
+		[ -r /usr/src/linux-source-6.1.tar.xz ] ||
+			skip_all "guest kernel not built and linux-source-6.1 not installed"
+		echo "# building the guest kernel (make kernel)"
+		make -s -C "$KVMBOX_TOP" kernel >"$E2E_WORK/kernel.log" 2>&1 ||
+			e2e_die "make kernel failed: $(tail -n 20 "$E2E_WORK/kernel.log")"
+	fi
+	E2E_GUEST_KERNEL=$path
+}
+
+# busybox with every applet linked next to it, into ROOT/bin.
+e2e_add_busybox() {
+	local root=$1 a
+	mkdir -p "$root/bin"
+	cp /bin/busybox "$root/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
+	done
+	ln -sfn bin "$root/sbin"
+	mkdir -p "$root/usr"
+	ln -sfn ../bin "$root/usr/bin"
+	ln -sfn ../bin "$root/usr/sbin"
+}
+
+# A program and the shared libraries ldd names (with the loader), at the
+# same paths under ROOT.
+e2e_add_program() {
+	local root=$1 prog=$2 dest=$3 lib
+	mkdir -p "$root$(dirname "$dest")"
+	cp "$prog" "$root$dest"
+	for lib in $(ldd "$prog" 2>/dev/null | grep -o '/[^ ]*'); do
+		[ -e "$root$lib" ] && continue
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+}
+
+e2e_base_dirs() {
+	local root=$1
+	mkdir -p "$root"/{dev,proc,sys,tmp,run,root,etc}
+	mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
+	mknod -m 666 "$root/dev/null" c 1 3 2>/dev/null || true
+}
+
+e2e_cpio() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$2"; }
+
+# L2: kvmbox-init as /init, busybox for the commands.
+e2e_build_l2() {
+	local root=$E2E_WORK/l2 init=${KVMBOX_INIT:-$BUILD/kvmbox-init}
+	[ -x "$init" ] || e2e_die "kvmbox-init not built ($init): run make"
+	e2e_base_dirs "$root"
+	e2e_add_busybox "$root"
+	cp "$init" "$root/init"
+	e2e_cpio "$root" "$E2E_WORK/l2.cpio"
+}
+
+# The L1 init script: modules, then the payload, then a result line.
+e2e_write_l1_init() {
+	cat >"$1" <<'INIT'
+#!/bin/sh
+export PATH=/usr/local/bin:/bin
+mount -t devtmpfs dev /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs tmp /tmp
+echo "@@E2E-L1-UP $(cut -d' ' -f1 /proc/uptime)"
+for m in irqbypass kvm kvm-amd; do
+	insmod /lib/modules/$m.ko || echo "@@E2E-INSMOD-FAILED $m"
+done
+[ -c /dev/kvm ] || echo "@@E2E-NO-DEV-KVM"
+e2e_step() {
+	n=$1 t=$2
+	shift 2
+	echo "@@E2E-STEP-BEGIN $n"
+	timeout "$t" "$@" </dev/null
+	r=$?
+	echo "@@E2E-STEP-END $n $r"
+}
+[ -f /env.sh ] && . /env.sh
+cd /
+. /payload.sh
+echo "@@E2E-RESULT $?"
+sync
+poweroff -f
+INIT
+	chmod 755 "$1"
+}
+
+e2e_build_l1() {
+	local root=$E2E_WORK/l1 v
+	e2e_base_dirs "$root"
+	e2e_add_busybox "$root"
+	mkdir -p "$root/lib/modules"
+	cp "$E2E_L1_DIR"/*.ko "$root/lib/modules/"
+	e2e_add_program "$root" "$KVMBOX_BIN" /usr/local/bin/kvmbox
+	cp "$E2E_GUEST_KERNEL" "$root/vmlinux"
+	cp "$E2E_WORK/l2.cpio" "$root/l2.cpio"
+	e2e_write_l1_init "$root/init"
+	: >"$root/env.sh"
+	for v in ASAN_OPTIONS UBSAN_OPTIONS KVMBOX_LOG; do
+		[ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}" >>"$root/env.sh"
+	done
+	E2E_L1_ROOT=$root
+}
+
+e2e_prepare() {
+	e2e_need_tools
+	E2E_WORK=$(mktemp -d /tmp/kvmbox-e2e.XXXXXX)
+	trap e2e_cleanup EXIT
+	e2e_l1_kernel || skip_all "no L1 kernel: apt-get download linux-image-6.1.0-*-cloud-amd64 failed and nothing cached in $E2E_CACHE/l1"
+	e2e_guest_kernel
+	e2e_build_l2
+	e2e_build_l1
+}
+
+e2e_run_in_l1() {
+	local payload=$1 limit=${2:-300} start rc
+	printf '%s\n' "$payload" >"$E2E_L1_ROOT/payload.sh"
+	e2e_cpio "$E2E_L1_ROOT" "$E2E_WORK/l1.cpio"
+	E2E_LOG=$E2E_WORK/console.log
+	start=$(date +%s.%N)
+	timeout --kill-after=5 "$limit" "$E2E_QEMU" -accel tcg,thread=multi \
+		-cpu EPYC,+svm -smp 2 -m "$E2E_L1_MEM" -nodefaults -display none \
+		-serial stdio -no-reboot \
+		-kernel "$E2E_L1_DIR/vmlinuz" -initrd "$E2E_WORK/l1.cpio" \
+		-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 |
+		tr -d '\r' | grep --line-buffered -v "warning: TCG doesn't support requested feature" \
+		>"$E2E_LOG"
+	rc=${PIPESTATUS[0]}
+	E2E_WALL_S=$(echo "$(date +%s.%N) - $start" | bc)
+	E2E_L1_UP_S=$(sed -n 's/^@@E2E-L1-UP //p' "$E2E_LOG" | head -n 1)
+	E2E_RC=$(sed -n 's/^@@E2E-RESULT //p' "$E2E_LOG" | tail -n 1)
+	if [ -z "$E2E_RC" ]; then
+		E2E_WHY="L1 gave no result (qemu exit $rc$([ "$rc" -ge 124 ] && echo ", timed out after ${limit}s"))"
+		return 1
+	fi
+	return 0
+}
+
+e2e_step_out() {
+	sed -n "/^@@E2E-STEP-BEGIN $1\$/,/^@@E2E-STEP-END $1 /p" "$E2E_LOG" | sed '1d;$d'
+}
+e2e_step_rc() { sed -n "s/^@@E2E-STEP-END $1 //p" "$E2E_LOG" | tail -n 1; }
+e2e_console_tail() { tail -n "${1:-40}" "$E2E_LOG"; }
