@@ -236,14 +236,14 @@ static void finish(int code)
 
 int main(void)
 {
-	/* First thing, so the VMM's time-to-init is as honest as it gets. */
-	int marker_rc = marker_open();
-	marker_write(KINIT_MARKER_BOOT);
-
+	/* Never touch I/O ports outside a guest (root on a host could). */
 	if (getpid() != 1) {
 		say("must run as PID 1 (the guest's init), not as pid %d", (int)getpid());
 		return KINIT_EXIT_BAD_CMDLINE;
 	}
+	/* First thing, so the VMM's time-to-init is as honest as it gets. */
+	int marker_rc = marker_open();
+	marker_write(KINIT_MARKER_BOOT);
 	mount_kernel_filesystems();
 	if (marker_rc < 0)
 		say("ioperm(0x%x): %s; kvmbox will not see the exit status",

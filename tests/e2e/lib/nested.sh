@@ -44,12 +44,20 @@ e2e_need_tools() {
 	[ -x "$KVMBOX_BIN" ] || e2e_die "kvmbox binary $KVMBOX_BIN not built"
 }
 
+e2e_l1_package() {
+	apt-cache show linux-image-cloud-amd64 2>/dev/null |
+		sed -n 's/^Depends:.*\(linux-image-6\.1\.0-[0-9]*-cloud-amd64\).*/\1/p' | sort -V | tail -n 1
+}
+
 # The L1 kernel: the newest linux-image-6.1.0-N-cloud-amd64 apt knows (the
 # linux-image-cloud-amd64 metapackage names it), else the newest cached.
 e2e_l1_kernel() {
 	local pkg dir deb tmp
-	pkg=$(apt-cache show linux-image-cloud-amd64 2>/dev/null |
-		sed -n 's/^Depends:.*\(linux-image-6\.1\.0-[0-9]*-cloud-amd64\).*/\1/p' | sort -V | tail -n 1)
+	pkg=$(e2e_l1_package)
+	if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then
+		apt-get update -qq >/dev/null 2>&1	# a fresh machine may have no lists
+		pkg=$(e2e_l1_package)
+	fi
 	if [ -n "$pkg" ]; then
 		dir=$E2E_CACHE/l1/$pkg
 		if [ ! -s "$dir/vmlinuz" ]; then
