@@ -147,10 +147,10 @@ struct tram {
 	struct gmem gm;
 };
 
-static inline void tram_init(struct tram *t, uint64_t size)
+static inline void tram_init_how(struct tram *t, uint64_t size, int mapped)
 {
 	t->size = size;
-	t->mapped = size > 256 * MiB;
+	t->mapped = mapped;
 	if (t->mapped) {
 		t->host = mmap(NULL, size, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -163,6 +163,17 @@ static inline void tram_init(struct tram *t, uint64_t size)
 	}
 	if (t->host)
 		gmem_init_x86(&t->gm, t->host, size);
+}
+
+static inline void tram_init(struct tram *t, uint64_t size)
+{
+	tram_init_how(t, size, size > 256 * MiB);
+}
+
+/* Page-aligned RAM, as KVM_SET_USER_MEMORY_REGION needs. */
+static inline void tram_init_mapped(struct tram *t, uint64_t size)
+{
+	tram_init_how(t, size, 1);
 }
 
 static inline void tram_free(struct tram *t)
