@@ -1,0 +1,83 @@
+#!/bin/bash
+# tests/e2e/vmm_boot.sh - `kvmbox run` boots the real guest kernel (make
+# kernel) with kvmbox-init on a real KVM (the nested harness: QEMU TCG with
+# SVM, Debian's cloud kernel and kvm_amd in L1), runs commands in it and
+# returns their output and exit status.
+#
+# One L1 boot runs every step; each step is one `kvmbox run` with its own
+# time limit.  A failure prints the step's output, or the tail of the L1
+# console when L1 itself went wrong.
+. "$(dirname "$0")/../lib/tap.sh"
+. "$(dirname "$0")/lib/nested.sh"
+E2E_TEST_NAME="nested harness"
+e2e_prepare
+
+run="kvmbox run --kernel /vmlinux --initrd /l2.cpio"
+payload=$(cat <<PAYLOAD
+e2e_step hello 150 $run --profile -- sh -c 'echo hello from the guest; exit 7'
+e2e_step true 150 $run -- true
+e2e_step argv 150 $run -- printf '[%s]\n' 'two words' '' 'q"uote' 'ü\$x'
+e2e_step signal 150 $run -- sh -c 'kill -9 \$\$'
+e2e_step notfound 150 $run -- /no/such/program
+e2e_step orphan 150 $run -- sh -c 'sleep 1000 & exit 3'
+e2e_step mounts 150 $run -- sh -c 'cat /proc/mounts; echo "pid1=\$(cat /proc/1/comm) home=\$HOME path=\$PATH"'
+e2e_step badargv 150 $run --cmdline 'console=ttyS0 reboot=k panic=-1 quiet kvmbox.argv=*bad*'
+PAYLOAD
+)
+if ! e2e_run_in_l1 "$payload" 420; then
+	not_ok "L1 boots and runs the payload" "$E2E_WHY"$'\n'"$(e2e_console_tail 40)"
+	tap_done
+	exit
+fi
+ok "L1 boots and runs the payload"
+if grep -q '^@@E2E-INSMOD-FAILED\|^@@E2E-NO-DEV-KVM' "$E2E_LOG"; then
+	not_ok "kvm_amd loads in L1 and /dev/kvm exists" "$(grep '^@@E2E' "$E2E_LOG" | head)"
+else
+	ok "kvm_amd loads in L1 and /dev/kvm exists"
+fi
+
+# step_check NAME WANT_RC DESCRIPTION: status of the step, with its output
+# (or the console tail when the step never ran) on failure.
+step_check() {
+	local rc
+	rc=$(e2e_step_rc "$1")
+	if [ "$rc" = "$2" ]; then
+		ok "$3"
+	elif [ -z "$rc" ]; then
+		not_ok "$3" "step $1 did not finish; console tail:"$'\n'"$(e2e_console_tail 30)"
+	else
+		not_ok "$3" "exit status $rc, want $2; output:"$'\n'"$(e2e_step_out "$1" | tail -n 30)"
+	fi
+}
+# step_has NAME DESCRIPTION GREP-ARGS...: the step's output matches.
+step_has() {
+	local name=$1 what=$2
+	shift 2
+	if e2e_step_out "$name" | grep -q "$@"; then ok "$what"
+	else not_ok "$what" "output of step $name:"$'\n'"$(e2e_step_out "$name" | tail -n 30)"; fi
+}
+
+step_check hello 7 "sh -c 'echo ...; exit 7' exits 7"
+step_has hello "the guest's output reaches kvmbox's stdout" -x 'hello from the guest'
+step_has hello "--profile reports the guest_init_started phase (boot marker)" 'guest_init_started'
+step_check true 0 "true exits 0"
+step_check argv 0 "printf with awkward arguments exits 0"
+got=$(e2e_step_out argv | grep '^\[[^ ]' | tr '\n' ' ')  # not kernel timestamps
+expect_eq "arguments arrive intact (spaces, empty, quotes, UTF-8, \$)" '[two words] [] [q"uote] [ü$x] ' "$got"
+step_check signal 137 "a command killed by SIGKILL reports 128+9"
+step_check notfound 127 "a missing program reports 127"
+step_has notfound "with a one-line reason" 'kvmbox-init: cannot run /no/such/program'
+step_check orphan 3 "a background process left running does not keep the VM alive"
+step_check mounts 0 "mounts step exits 0"
+for m in "proc /proc" "sysfs /sys" "devtmpfs /dev" "devpts /dev/pts" "tmpfs /dev/shm" "tmpfs /tmp" "tmpfs /run"; do
+	step_has mounts "kvmbox-init mounted ${m#* }" "^${m%% *} ${m#* } "
+done
+step_has mounts "PID 1 is kvmbox-init, HOME and PATH set" 'pid1=init home=/root path=/usr/local/sbin:'
+step_check badargv 2 "a malformed kvmbox.argv ends the VM with status 2"
+step_has badargv "with a one-line reason on the console" 'kvmbox-init: kvmbox.argv is not valid base64url'
+
+# Figures (TAP comments): how long things took inside the harness.
+init_ms=$(e2e_step_out hello | sed -n 's/.*guest_init_started *\([0-9.]*\).*/\1/p' | head -n 1)
+echo "# L1 kernel to userspace ${E2E_L1_UP_S:-?} s; whole nested run ${E2E_WALL_S%.*} s;" \
+	"L2: kvmbox exec to guest init ${init_ms:-?} ms (TCG speed, not hardware)"
+tap_done
