@@ -72,7 +72,7 @@ fi
 # One object tree per source version, kept: a changed fragment (a new key)
 # rebuilds only what the change touches.
 obj=$srcdir.obj
-mkdir -p "$obj" "$out"
+mkdir -p "$obj"
 kmake() { nice make -s -C "$srcdir" O="$obj" ARCH=x86_64 "$@"; }
 
 echo "kernel: configuring (tinyconfig + $(basename "$fragment"))"
@@ -103,8 +103,8 @@ echo "kernel: configuration check passed"
 
 echo "kernel: building vmlinux with -j$jobs (several minutes)"
 start=$(date +%s)
-kmake -j"$jobs" vmlinux >"$out/build.log" 2>&1 ||
-	{ tail -n 40 "$out/build.log" >&2; die "build failed (log: $out/build.log)"; }
+kmake -j"$jobs" vmlinux >"$obj/build.log" 2>&1 ||
+	{ tail -n 40 "$obj/build.log" >&2; die "build failed (log: $obj/build.log)"; }
 end=$(date +%s)
 
 # The PVH entry note is what kvmbox's loader enters through.
@@ -112,6 +112,7 @@ if command -v readelf >/dev/null 2>&1; then
 	readelf -n "$obj/vmlinux" | grep -q 'Xen' ||
 		die "vmlinux has no PVH (Xen ELF) note"
 fi
+mkdir -p "$out"
 cp "$obj/.config" "$out/config"
 cp "$obj/vmlinux" "$vmlinux.tmp"
 mv "$vmlinux.tmp" "$vmlinux"
