@@ -52,7 +52,7 @@ struct registry {
 	char base[400];		/* scheme://host[:port] */
 	const char *protocols;	/* "https" or "http,https" */
 	char auth_header[8300];	/* "Authorization: ..." or "" (a secret) */
-	bool tried_token;
+	bool basic;		/* send KVMBOX_REGISTRY_AUTH as Basic auth */
 	bool tty;
 	char blobs[4200];	/* blob cache directory */
 };
@@ -155,6 +155,8 @@ static void prepare(struct registry *reg, const char *url, struct curl_slist *hd
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+	if (reg->basic)
+		curl_easy_setopt(c, CURLOPT_USERPWD, getenv("KVMBOX_REGISTRY_AUTH"));
 	memset(resp, 0, sizeof(*resp));
 }
 
@@ -183,8 +185,9 @@ static int fetch_token(struct registry *reg, const char *challenge)
 				reg->ref.registry);
 			return -EACCES;
 		}
-		reg->auth_header[0] = '\0';	/* sent via CURLOPT_USERPWD */
-		return 1;
+		reg->auth_header[0] = '\0';
+		reg->basic = true;	/* sent via CURLOPT_USERPWD from now on */
+		return 0;
 	}
 	if (strcasecmp(scheme, "Bearer") || !realm[0]) {
 		log_err("registry %s: unsupported auth challenge '%s'", reg->ref.registry, scheme);
@@ -234,22 +237,15 @@ static int fetch_token(struct registry *reg, const char *challenge)
 	return r;
 }
 
-/* After a 401: get credentials for the retry.  1: use Basic, 0: token, <0. */
+/* After a 401: get credentials (a token or Basic) for one retry: 0 or <0. */
 static int handle_401(struct registry *reg, const struct resp *resp)
 {
-	if (reg->tried_token || !resp->www_auth[0]) {
+	if (!resp->www_auth[0]) {
 		log_err("registry %s refused access to %s (HTTP 401)", reg->ref.registry,
 			reg->ref.repo);
 		return -EACCES;
 	}
-	reg->tried_token = true;
 	return fetch_token(reg, resp->www_auth);
-}
-
-static void use_basic_if(struct registry *reg, int basic)
-{
-	if (basic == 1)
-		curl_easy_setopt(reg->curl, CURLOPT_USERPWD, getenv("KVMBOX_REGISTRY_AUTH"));
 }
 
 static void sha256_hex(const uint8_t *md, char *out)
@@ -308,8 +304,6 @@ static int get_manifest(struct registry *reg, const char *reference, struct body
 		prepare(reg, url, h, resp);
 		curl_easy_setopt(reg->curl, CURLOPT_WRITEFUNCTION, body_write);
 		curl_easy_setopt(reg->curl, CURLOPT_WRITEDATA, out);
-		if (attempt && !reg->auth_header[0])
-			use_basic_if(reg, 1);
 		CURLcode cc = curl_easy_perform(reg->curl);
 		curl_slist_free_all(h);
 		curl_easy_getinfo(reg->curl, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -403,8 +397,6 @@ static int blob_transfer(struct registry *reg, struct dl *d, long *status)
 		struct resp resp;
 		struct curl_slist *h = headers_for(reg, NULL);
 		prepare(reg, url, h, &resp);
-		if (attempt && !reg->auth_header[0])
-			use_basic_if(reg, 1);
 		if (d->offset) {
 			snprintf(range, sizeof(range), "%lld-", (long long)d->offset);
 			curl_easy_setopt(reg->curl, CURLOPT_RANGE, range);

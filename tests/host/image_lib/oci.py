@@ -114,8 +114,11 @@ def evil(kind, out):
         elif kind == "symlink-escape":
             add("escape", tarfile.SYMTYPE, link=os.environ["EVIL_DIR"])
             add("escape/pwned")
+        elif kind == "symlink-root":
             add("abs", tarfile.SYMTYPE, link="/")
-            add("abs/" + os.environ["EVIL_DIR"].lstrip("/") + "/pwned2")
+            add("abs/landed-abs")
+            add("up", tarfile.SYMTYPE, link="../../../../..")
+            add("up/landed-up")
         elif kind == "hardlink-escape":
             add("hl", tarfile.LNKTYPE, link=os.environ["EVIL_DIR"] + "/victim")
         elif kind == "device":
@@ -180,7 +183,7 @@ class Registry(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             return self.wfile.write(body)
-        if ref not in srv.cut and len(data) > 64 and "layer" in self.headers.get("X-Kind", "layer"):
+        if ref not in srv.cut and len(data) > 10000:
             srv.cut.add(ref)    # first time: promise everything, send half
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
