@@ -207,7 +207,7 @@ static int tree_size(int dfd, uint64_t *bytes, int depth)
 {
 	if (depth > 512)
 		return -ELOOP;
-	int fd2 = dup(dfd);
+	int fd2 = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);	/* own offset */
 	DIR *d = fd2 < 0 ? NULL : fdopendir(fd2);
 	if (!d) {
 		if (fd2 >= 0)

@@ -269,7 +269,7 @@ static int remove_at(int dfd, const char *name, int depth)
 static int dir_names(int dfd, bool (*skip)(void *, const char *), void *arg,
 		     char ***out, size_t *count)
 {
-	int fd2 = dup(dfd);
+	int fd2 = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);	/* own offset */
 	DIR *d = fd2 < 0 ? NULL : fdopendir(fd2);
 	if (!d) {
 		int e = errno;
