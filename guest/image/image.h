@@ -6,7 +6,7 @@
  *   rootfs/                    the tree shared read-only into the guest
  *   rootfs/.kvmbox/api-version the image API version (decimal, one line)
  *   kvmbox-image.json          metadata: source, digest, created, size...
- * Images are always built in IMAGES/.tmp-NAME-XXXXXX and renamed into place
+ * Images are always built in IMAGES/.tmp-NAME-PID-XXXXXX and renamed into place
  * at the end, so an interrupted or failed build never leaves a half-written
  * image under its final name.
  *
@@ -163,7 +163,7 @@ int image_check_api(const char *image_dir);
  * following symlinks. */
 int image_tree_size(int dir_fd, uint64_t *bytes);
 
-/* A half-built image: IMAGES/.tmp-NAME-XXXXXX with rootfs/ inside. */
+/* A half-built image: IMAGES/.tmp-NAME-PID-XXXXXX with rootfs/ inside. */
 struct image_build {
 	char images[4096];
 	char name[IMAGE_NAME_MAX];

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,58 @@ int image_tree_size(int dir_fd, uint64_t *bytes)
 	return tree_size(dir_fd, bytes, 0);
 }
 
+/* The pid embedded in a leftover ".tmp-NAME-PID-XXXXXX" or ".rm-NAME-PID"
+ * directory, or 0 when the name is not one of ours. */
+static long leftover_pid(const char *name)
+{
+	bool tmp = !strncmp(name, ".tmp-", 5);
+	if (!tmp && strncmp(name, ".rm-", 4))
+		return 0;
+	char buf[IMAGE_NAME_MAX + 64];
+	if (strlen(name) >= sizeof(buf))
+		return 0;
+	strcpy(buf, name);
+	char *dash = strrchr(buf, '-');
+	if (tmp && dash) {	/* drop the mkdtemp suffix */
+		*dash = '\0';
+		dash = strrchr(buf, '-');
+	}
+	if (!dash)
+		return 0;
+	char *end;
+	long pid = strtol(dash + 1, &end, 10);
+	return *end || pid <= 0 ? 0 : pid;
+}
+
+/* Remove temporary directories left by kvmbox processes that died (killed
+ * during a pull or setup); those of live processes are left alone. */
+static void sweep_leftovers(const char *images)
+{
+	int dfd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	char *dead[64];
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && n < ARRAY_SIZE(dead)) {
+		long pid = leftover_pid(de->d_name);
+		if (pid && kill((pid_t)pid, 0) && errno == ESRCH)
+			dead[n++] = strdup(de->d_name);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (dead[i]) {
+			log_info("removing %s/%s left by an interrupted run", images, dead[i]);
+			image_remove_tree_at(dfd, dead[i]);
+		}
+		free(dead[i]);
+	}
+	closedir(d);
+}
+
 int image_build_begin(struct image_build *b, const char *name)
 {
 	memset(b, 0, sizeof(*b));
@@ -255,8 +308,9 @@ int image_build_begin(struct image_build *b, const char *name)
 		log_err("image cache directory: %s", strerror(-r));
 		return r;
 	}
+	sweep_leftovers(b->images);
 	strcpy(b->name, name);
-	snprintf(b->tmp, sizeof(b->tmp), "%s/.tmp-%s-XXXXXX", b->images, name);
+	snprintf(b->tmp, sizeof(b->tmp), "%s/.tmp-%s-%d-XXXXXX", b->images, name, (int)getpid());
 	if (!mkdtemp(b->tmp)) {
 		r = -errno;
 		log_err("creating %s: %s", b->tmp, strerror(-r));

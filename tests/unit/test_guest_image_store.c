@@ -77,8 +77,21 @@ static void test_build_abort_and_commit(void **state)
 	snprintf(cache, sizeof(cache), "%s/c", tmpdir);
 	setenv("KVMBOX_CACHE", cache, 1);
 	snprintf(final, sizeof(final), "%s/images/img", cache);
+	/* leftovers of dead processes are swept, a live one's are kept */
+	char left[600], live[600];
+	snprintf(left, sizeof(left), "%s/images/.tmp-img-2147483646-abcdef", cache);
+	snprintf(live, sizeof(live), "%s/images/.tmp-img-%d-abcdef", cache, (int)getpid());
+	assert_int_equal(image_cache_dir(api, sizeof(api)), 0);
+	mkdir(api, 0700);
+	snprintf(api, sizeof(api), "%s/images", cache);
+	mkdir(api, 0700);
+	assert_int_equal(mkdir(left, 0700), 0);
+	assert_int_equal(mkdir(live, 0700), 0);
 	struct image_build b;
 	assert_int_equal(image_build_begin(&b, "img"), 0);
+	assert_int_not_equal(access(left, F_OK), 0);
+	assert_int_equal(access(live, F_OK), 0);
+	rmdir(live);
 	int fd = openat(b.rootfs_fd, "half-written", O_WRONLY | O_CREAT, 0644);
 	assert_true(fd >= 0);
 	close(fd);
