@@ -1,6 +1,6 @@
 #!/bin/bash
-# tests/host/image_auth.sh - registry auth and resumable downloads, and
-# hostile layers:
+# tests/host/image_auth.sh - registry auth, resumable downloads, a pull
+# killed mid-download, and hostile layers:
 #  - a registry that wants a bearer token (a small Python registry with its
 #    own token endpoint: docker-registry's token auth needs a signing CA);
 #    its first answer for each layer is cut in half, so the second pull
@@ -43,6 +43,35 @@ if pull "127.0.0.1:$MPORT/test/tok:v1" --name tok; then
 	same_tree "resumed image equals the source" "$S" "$KVMBOX_CACHE/images/tok/rootfs"
 else
 	not_ok "second pull succeeds" "$(cat "$T/pull.out")"
+fi
+
+# --- a pull killed mid-download leaves no image; the next one cleans up ----
+K=$T/src-kill
+mkdir -p "$K"
+head -c 300000 /dev/urandom >"$K/blob.bin"
+oci layout "$T/oci-kill" v1 "$K:none"
+KPORT=$(free_port)
+python3 "$IMG_LIB/oci.py" serve "$T/oci-kill" "$KPORT" test/kill slow >"$T/mock2.log" 2>&1 &
+IMG_PIDS+=($!)
+wait_port "$KPORT" || skip_all "mock registry did not start: $(cat "$T/mock2.log")"
+"$KVMBOX_BIN" pull "127.0.0.1:$KPORT/test/kill:v1" --name killed >"$T/kill.out" 2>&1 &
+kpid=$!
+for _ in $(seq 100); do
+	compgen -G "$KVMBOX_CACHE/blobs/sha256/*.partial" >/dev/null &&
+		[ -n "$(find "$KVMBOX_CACHE/blobs/sha256" -name '*.partial' -size +1k)" ] && break
+	sleep 0.1
+done
+kill -9 "$kpid"; wait "$kpid" 2>/dev/null
+check "killed mid-download: no image under the final name" test ! -e "$KVMBOX_CACHE/images/killed"
+check "killed mid-download: its temporary directory is there" \
+	compgen -G "$KVMBOX_CACHE/images/.tmp-killed-$kpid-*"
+if pull "127.0.0.1:$KPORT/test/kill:v1" --name killed; then
+	ok "the next pull resumes and succeeds"
+	same_tree "the image equals the source" "$K" "$KVMBOX_CACHE/images/killed/rootfs"
+	check "the dead pull's temporary directory was swept" \
+		bash -c "! compgen -G '$KVMBOX_CACHE/images/.tmp-killed-$kpid-*'"
+else
+	not_ok "the next pull resumes and succeeds" "$(cat "$T/pull.out")"
 fi
 
 # --- htpasswd Basic auth on docker-registry -------------------------------

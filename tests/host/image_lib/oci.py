@@ -9,11 +9,13 @@ for the image host tests, with the Python standard library only.
                                    or a .tar file used as is
   oci.py evil KIND OUT.tar         write a hostile layer: traversal, absolute,
                                    symlink-escape, hardlink-escape, device
-  oci.py serve DIR PORT REPO       a tiny registry that serves the layout DIR
+  oci.py serve DIR PORT REPO [slow] a tiny registry that serves the layout DIR
                                    for REPO and wants a bearer token from its
                                    own /token endpoint; the first blob request
                                    for each layer is cut in half (resume test);
-                                   it logs requests to DIR/requests.log
+                                   with "slow" that first answer stalls for
+                                   30 s instead; it logs requests to
+                                   DIR/requests.log
 """
 import gzip
 import hashlib
@@ -24,6 +26,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 
 
 def sha(data):
@@ -190,14 +193,17 @@ class Registry(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data[:len(data) // 2])
             self.wfile.flush()
+            if srv.slow:        # stall, so the client can be killed mid-blob
+                time.sleep(30)
             self.close_connection = True
             return
         return self.send(200, data, "application/octet-stream")
 
 
-def serve(root, port, repo):
+def serve(root, port, repo, mode=""):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), Registry)
-    srv.root, srv.repo, srv.cut = root, repo, set()
+    srv.daemon_threads = True
+    srv.root, srv.repo, srv.cut, srv.slow = root, repo, set(), mode == "slow"
     srv.serve_forever()
 
 
@@ -208,6 +214,6 @@ if __name__ == "__main__":
     elif cmd == "evil":
         evil(sys.argv[2], sys.argv[3])
     elif cmd == "serve":
-        serve(sys.argv[2], sys.argv[3], sys.argv[4])
+        serve(*sys.argv[2:6])
     else:
         sys.exit("unknown command " + cmd)
