@@ -2,7 +2,9 @@
 # tests/host/image_pull.sh - `kvmbox pull` against Debian's docker-registry on
 # loopback, images pushed with Debian's skopeo from OCI layouts this test
 # builds: a single-layer tree compared file by file (content, mode, symlinks,
-# hardlinks, mtimes); gzip, zstd and plain layers; a multi-layer image with
+# hardlinks, mtimes); gzip, zstd and plain layers; an OCI image index
+# (linux/amd64 picked over arm64); a Docker schema 2 manifest (skopeo
+# --format v2s2); a multi-layer image with
 # whiteouts and an opaque directory; a corrupted blob (fails naming the
 # digest, leaves no image); `kvmbox images` / `images rm`; the API check.
 . "$(dirname "$0")/../lib/tap.sh"
@@ -44,6 +46,30 @@ for comp in gzip zstd none; do
 done
 expect_eq "API version file inside the image" 1 \
 	"$(cat "$KVMBOX_CACHE/images/simple-gzip/rootfs/.kvmbox/api-version")"
+
+# --- an image index (amd64 + arm64) and a Docker schema 2 manifest ----------
+mkdir -p "$T/decoy"; echo "arm64 image: must not be picked" >"$T/decoy/ARM64"
+MULTIARCH_DECOY=$T/decoy oci layout "$T/oci-index" v1 "$S:gzip"
+if push "$T/oci-index" v1 test/index:v1 --all &&
+   pull "127.0.0.1:$REG_PORT/test/index:v1" --name index; then
+	ok "pull through an OCI image index"
+	same_tree "the index's linux/amd64 image was picked (tree equals the source)" \
+		"$S" "$KVMBOX_CACHE/images/index/rootfs"
+	check "the registry served an index" \
+		bash -c "curl -sf -H 'Accept: application/vnd.oci.image.index.v1+json' \
+		http://127.0.0.1:$REG_PORT/v2/test/index/manifests/v1 | grep -q '\"arm64\"'"
+else
+	not_ok "pull through an OCI image index" "$(cat "$T/pull.out")"
+fi
+if push "$T/oci-gzip" v1 test/docker:v2s2 --format v2s2 &&
+   pull "127.0.0.1:$REG_PORT/test/docker:v2s2" --name docker; then
+	check "the registry served a Docker schema 2 manifest" \
+		bash -c "curl -sf -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+		http://127.0.0.1:$REG_PORT/v2/test/docker/manifests/v2s2 | grep -q 'docker.distribution.manifest.v2'"
+	same_tree "Docker schema 2 image tree equals the source" "$S" "$KVMBOX_CACHE/images/docker/rootfs"
+else
+	not_ok "pull of a Docker schema 2 image" "$(cat "$T/pull.out")"
+fi
 
 # --- multi-layer with deletions --------------------------------------------
 L1=$T/l1 L2=$T/l2 W=$T/want

@@ -68,8 +68,8 @@ def compress(data, comp):
     return data, "application/vnd.oci.image.layer.v1.tar"
 
 
-def layout(out, tag, specs):
-    os.makedirs(out, exist_ok=True)
+def image_manifest(out, specs, arch):
+    """Write layers, config and manifest blobs; return the manifest's descriptor."""
     layers, diffs = [], []
     for spec in specs:
         path, _, comp = spec.partition(":")
@@ -78,7 +78,7 @@ def layout(out, tag, specs):
         layers.append({"mediaType": mt, "digest": put_blob(out, blob), "size": len(blob)})
         diffs.append(sha(raw))
     config = json.dumps({
-        "created": "2026-01-02T03:04:05Z", "architecture": "amd64", "os": "linux",
+        "created": "2026-01-02T03:04:05Z", "architecture": arch, "os": "linux",
         "config": {}, "rootfs": {"type": "layers", "diff_ids": diffs},
     }).encode()
     cfg = {"mediaType": "application/vnd.oci.image.config.v1+json",
@@ -86,13 +86,27 @@ def layout(out, tag, specs):
     manifest = json.dumps({"schemaVersion": 2,
                            "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": cfg, "layers": layers}).encode()
-    md = put_blob(out, manifest)
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
-        "size": len(manifest), "platform": {"architecture": "amd64", "os": "linux"},
-        "annotations": {"org.opencontainers.image.ref.name": tag}}]}
+    return {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": put_blob(out, manifest), "size": len(manifest),
+            "platform": {"architecture": arch, "os": "linux"}}
+
+
+def layout(out, tag, specs):
+    """An OCI layout; with MULTIARCH_DECOY=DIR in the environment, tag names
+    an image index listing an arm64 image made of DIR first, then amd64."""
+    os.makedirs(out, exist_ok=True)
+    top = image_manifest(out, specs, "amd64")
+    decoy = os.environ.get("MULTIARCH_DECOY")
+    if decoy:
+        arm = image_manifest(out, [decoy + ":gzip"], "arm64")
+        idx = json.dumps({"schemaVersion": 2,
+                          "mediaType": "application/vnd.oci.image.index.v1+json",
+                          "manifests": [arm, top]}).encode()
+        top = {"mediaType": "application/vnd.oci.image.index.v1+json",
+               "digest": put_blob(out, idx), "size": len(idx)}
+    top = dict(top, annotations={"org.opencontainers.image.ref.name": tag})
     with open(os.path.join(out, "index.json"), "w") as f:
-        json.dump(index, f)
+        json.dump({"schemaVersion": 2, "manifests": [top]}, f)
     with open(os.path.join(out, "oci-layout"), "w") as f:
         json.dump({"imageLayoutVersion": "1.0.0"}, f)
 
