@@ -82,6 +82,7 @@ struct dl {
 	bool checked_status;
 	int err;		/* -errno from a write, or 0 */
 	uint64_t t0;
+	uint64_t last_draw;	/* progress bar: last repaint (ns) */
 	char err_body[256];
 	size_t err_n;
 };
@@ -342,6 +343,10 @@ static int xferinfo(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
 	if (!d->reg->tty)
 		return 0;
 	double total = (double)d->desc->size, now = (double)(d->start + dlnow);
+	uint64_t t = now_ns();
+	if (t - d->last_draw < 100000000ull && now < total)	/* 10 repaints/s */
+		return 0;
+	d->last_draw = t;
 	int width = 30, fill = total > 0 ? (int)(now / total * width) : 0;
 	if (fill > width)
 		fill = width;
@@ -452,9 +457,8 @@ static int fetch_blob(struct registry *reg, const struct oci_desc *desc, int *ou
 		struct stat st;
 		if (!fstat(fd, &st) && st.st_size == desc->size && !sha256_fd(fd, got) &&
 		    !strcmp(got, desc->digest)) {
-			if (!reg->tty)
-				fprintf(stderr, "  %.19s: %.1f MB (cached)\n", desc->digest,
-					(double)desc->size / 1e6);
+			fprintf(stderr, "  %.19s: %.1f MB (cached)\n", desc->digest,
+				(double)desc->size / 1e6);
 			*out_fd = fd;
 			return 0;
 		}

@@ -90,6 +90,20 @@ else
 	not_ok "pull of a two-layer image with whiteouts" "$(cat "$T/pull.out")"
 fi
 
+# --- a progress bar per layer on a TTY, plain lines otherwise -------------
+if command -v script >/dev/null; then
+	mkdir -p "$T/tty"; head -c 2000000 /dev/urandom >"$T/tty/big"
+	oci layout "$T/oci-tty" v1 "$T/tty:none"
+	push "$T/oci-tty" v1 test/tty:v1
+	timeout 60 script -qec "$KVMBOX_BIN pull 127.0.0.1:$REG_PORT/test/tty:v1" /dev/null >"$T/tty.out" 2>&1
+	check "on a TTY each layer gets a progress bar" \
+		grep -qE $'\r  sha256:[0-9a-f]{12} \\[#{30}\\] +2\\.0/2\\.0 MB' "$T/tty.out"
+	"$KVMBOX_BIN" images rm tty-v1 >/dev/null
+	pull "127.0.0.1:$REG_PORT/test/tty:v1"
+	check "without a TTY: one plain line per layer, no bar" \
+		bash -c "grep -qE '^  sha256:[0-9a-f]{12}: 2.0 MB \\(cached\\)' '$T/pull.out' && ! grep -q '\\[#' '$T/pull.out'"
+fi
+
 # --- images / images rm / the API check -------------------------------------
 out=$("$KVMBOX_BIN" images 2>&1)
 check "images lists the pulled images with source and API version" \
