@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/host/image_lib/common.sh - shared setup for tests/host/image_*.sh
 # (source it after tests/lib/tap.sh): a temp dir and cache cleaned on exit,
 # Debian's docker-registry on a free loopback port, skopeo pushes, and a
@@ -19,8 +20,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # wait_port PORT: up to 10 s for something to listen on 127.0.0.1:PORT.
 wait_port() {
-	local i
-	for i in $(seq 100); do
+	local _
+	for _ in $(seq 100); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
 		sleep 0.1
 	done
