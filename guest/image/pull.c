@@ -385,11 +385,17 @@ static size_t blob_write(char *ptr, size_t size, size_t nmemb, void *arg)
 		d->err = -EFBIG;
 		return 0;
 	}
-	if (pwrite(d->fd, ptr, n, d->offset) != (ssize_t)n) {
-		d->err = errno ? -errno : -EIO;
-		return 0;
+	for (size_t done = 0; done < n;) {	/* short writes: a disk filling up */
+		ssize_t w = pwrite(d->fd, ptr + done, n - done, d->offset);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			d->err = w < 0 ? -errno : -EIO;
+			return 0;
+		}
+		done += (size_t)w;
+		d->offset += w;
 	}
-	d->offset += (int64_t)n;
 	return n;
 }
 

@@ -6,7 +6,8 @@
 # (linux/amd64 picked over arm64); a Docker schema 2 manifest (skopeo
 # --format v2s2); a multi-layer image with
 # whiteouts and an opaque directory; a corrupted blob (fails naming the
-# digest, leaves no image); `kvmbox images` / `images rm`; the API check.
+# digest, leaves no image); a full disk while downloading and unpacking;
+# `kvmbox images` / `images rm`; the API check.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/image_lib/common.sh"
 need_root
@@ -141,6 +142,41 @@ if [ -f "$data" ]; then
 		test ! -e "$KVMBOX_CACHE/blobs/sha256/${layer:7}"
 else
 	not_ok "registry storage has the layer blob" "$data missing"
+fi
+
+# --- a full disk ------------------------------------------------------------------
+mkdir -p "$T/full" "$T/fullsrc"
+if mount -t tmpfs -o size=1m kvmbox-test "$T/full"; then
+	IMG_MOUNTS+=("$T/full")
+	head -c 3000000 /dev/urandom >"$T/fullsrc/big"
+	oci layout "$T/oci-full" v1 "$T/fullsrc:none"
+	push "$T/oci-full" v1 test/full:v1
+	KVMBOX_CACHE=$T/full/cache pull "127.0.0.1:$REG_PORT/test/full:v1"; rc=$?
+	if [ $rc -ne 0 ] && grep -q "No space left on device" "$T/pull.out"; then
+		ok "a full disk fails the pull, saying so"
+	else
+		not_ok "a full disk fails the pull, saying so" "rc=$rc $(cat "$T/pull.out")"
+	fi
+	check "full disk: no image and no temporary directory left" \
+		bash -c "[ -z \"\$(ls -A '$T/full/cache/images')\" ]"
+	# a small blob that unpacks to more than the disk holds (the partial blob
+	# kept for resuming the download above is cleared first)
+	rm -rf "$T/full/cache"
+	mkdir -p "$T/zeros"; head -c 3000000 /dev/zero >"$T/zeros/zeros"
+	oci layout "$T/oci-zeros" v1 "$T/zeros:gzip"
+	push "$T/oci-zeros" v1 test/zeros:v1
+	KVMBOX_CACHE=$T/full/cache pull "127.0.0.1:$REG_PORT/test/zeros:v1"; rc=$?
+	if [ $rc -ne 0 ] && grep -q "layer sha256:.*No space left on device" "$T/pull.out"; then
+		ok "a disk filling up while unpacking fails the pull, naming the layer"
+	else
+		not_ok "a disk filling up while unpacking fails the pull, naming the layer" \
+			"rc=$rc $(cat "$T/pull.out")"
+	fi
+	check "unpack on a full disk: no image and no temporary directory left" \
+		bash -c "[ -z \"\$(ls -A '$T/full/cache/images')\" ]"
+	umount "$T/full"
+else
+	skip "a full disk fails the pull" "cannot mount a tmpfs"
 fi
 
 # --- refusals ---------------------------------------------------------------------

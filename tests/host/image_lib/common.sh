@@ -7,9 +7,11 @@ IMG_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 T=$(mktemp -d /tmp/kvmbox-image-test.XXXXXX)
 export KVMBOX_CACHE=$T/cache
 IMG_PIDS=()
+IMG_MOUNTS=()
 img_cleanup() {
 	local p
 	for p in "${IMG_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	for p in "${IMG_MOUNTS[@]}"; do umount "$p" 2>/dev/null; done
 	rm -rf "$T"
 }
 trap img_cleanup EXIT
