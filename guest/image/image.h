@@ -159,6 +159,13 @@ int image_meta_read(int dir_fd, struct image_meta *m);
  * no version file), -EPROTO (other version). */
 int image_check_api(const char *image_dir);
 
+/* For the launch path (`--image NAME|REF`): find the image by local name,
+ * else by the default name of a reference, check its API version, and put
+ * the path of its rootfs in out.  NULL or "" means "default".  0, or
+ * -ENOENT / -EPROTO / -EINVAL after one line naming the command that fixes
+ * it (`kvmbox setup`, `kvmbox pull REF`). */
+int image_resolve(const char *name_or_ref, char *out, size_t len);
+
 /* Bytes used by a tree (regular files' sizes plus symlinks), not
  * following symlinks. */
 int image_tree_size(int dir_fd, uint64_t *bytes);

@@ -204,6 +204,38 @@ int image_check_api(const char *image_dir)
 	return 0;
 }
 
+int image_resolve(const char *arg, char *out, size_t len)
+{
+	char images[4096], dir[4400], name[IMAGE_NAME_MAX];
+	int r = image_images_dir(images, sizeof(images));
+	if (r)
+		return r;
+	if (!arg || !*arg)
+		arg = "default";
+	struct image_ref ref;
+	struct stat st;
+	snprintf(dir, sizeof(dir), "%s/%s", images, arg);
+	if (!image_name_valid(arg) || stat(dir, &st)) {
+		if (image_ref_parse(arg, &ref) ||
+		    image_ref_default_name(&ref, name, sizeof(name))) {
+			log_err("image '%s' is neither a local image nor a valid reference", arg);
+			return -EINVAL;
+		}
+		snprintf(dir, sizeof(dir), "%s/%s", images, name);
+		if (stat(dir, &st)) {
+			log_err("image '%s' not found: run `kvmbox %s`", arg,
+				!strcmp(arg, "default") ? "setup" : "pull REF");
+			return -ENOENT;
+		}
+	}
+	r = image_check_api(dir);
+	if (r)
+		return r;
+	if ((size_t)snprintf(out, len, "%s/rootfs", dir) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 static int tree_size(int dfd, uint64_t *bytes, int depth)
 {
 	if (depth > 512)

@@ -129,9 +129,20 @@ static void test_build_abort_and_commit(void **state)
 	close(dfd);
 
 	assert_int_equal(image_check_api(final), 0);
+	char rootfs[700], want[700];
+	snprintf(want, sizeof(want), "%s/rootfs", final);
+	assert_int_equal(image_resolve("img", rootfs, sizeof(rootfs)), 0);
+	assert_string_equal(rootfs, want);
+	/* a reference resolves through its default name (REPO's last part) */
+	assert_int_equal(image_resolve("example.org/some/img", rootfs, sizeof(rootfs)), 0);
+	assert_string_equal(rootfs, want);
+	assert_int_equal(image_resolve("example.org/some/img:v2", rootfs, sizeof(rootfs)), -ENOENT);
+	assert_int_equal(image_resolve(NULL, rootfs, sizeof(rootfs)), -ENOENT);	/* no default */
+	assert_int_equal(image_resolve("Bad//Ref", rootfs, sizeof(rootfs)), -EINVAL);
 	snprintf(api, sizeof(api), "%s/rootfs/" IMAGE_API_FILE, final);
 	write_text(api, "2\n");
 	assert_int_equal(image_check_api(final), -EPROTO);
+	assert_int_equal(image_resolve("img", rootfs, sizeof(rootfs)), -EPROTO);
 	write_text(api, "garbage");
 	assert_int_equal(image_check_api(final), -EPROTO);
 	unlink(api);
