@@ -135,7 +135,8 @@ static int reply_entry(struct fs_server *s, struct reply *rp, struct fs_inode *i
 	struct fuse_entry_out e;
 	fill_entry(s, &e, ino, st);
 	if (put(rp, &e, sizeof(e)) < 0) {
-		fs_forget(s, ino, 1);	/* the client never learns of it */
+		if (ino)
+			fs_forget(s, ino, 1);	/* the client never learns of it */
 		return -ERANGE;
 	}
 	return 0;
