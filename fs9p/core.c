@@ -198,6 +198,12 @@ static void evict_to(struct fs_server *s, unsigned target)
 	}
 }
 
+void fs_begin(struct fs_server *s)
+{
+	s->serial++;
+	evict_to(s, s->max_path_fds);
+}
+
 static void inode_set_fd(struct fs_server *s, struct fs_inode *i, int fd)
 {
 	i->fd = fd;
@@ -250,18 +256,10 @@ static void proc_path(char *p, size_t n, int fd)
 	snprintf(p, n, "/proc/self/fd/%d", fd);
 }
 
-int fs_inode_fd(struct fs_server *s, struct fs_inode *ino)
+/* Re-open one evicted inode from its parent's fd (which must be open). */
+static int inode_reresolve(struct fs_server *s, struct fs_inode *ino)
 {
-	if (ino->fd >= 0) {
-		inode_touch(s, ino);
-		return ino->fd;
-	}
-	if (!ino->parent || !ino->name)
-		return -ESTALE;
-	int pfd = fs_inode_fd(s, ino->parent);
-	if (pfd < 0)
-		return pfd;
-	int fd = open_beneath(s, pfd, ino->name, O_PATH, 0);
+	int fd = open_beneath(s, ino->parent->fd, ino->name, O_PATH, 0);
 	if (fd < 0)
 		return fd == -ENOENT ? -ESTALE : fd;
 	struct stat st;
@@ -272,6 +270,46 @@ int fs_inode_fd(struct fs_server *s, struct fs_inode *ino)
 	}
 	inode_set_fd(s, ino, fd);
 	return fd;
+}
+
+int fs_inode_fd(struct fs_server *s, struct fs_inode *ino)
+{
+	if (ino->fd >= 0) {
+		inode_touch(s, ino);
+		return ino->fd;
+	}
+	/* Iterative, not recursive: a hostile client may build a very deep
+	 * tree.  Find the nearest ancestor with an fd, then walk back down;
+	 * inodes opened here are touched by this request, so none of them is
+	 * evicted before its child has been resolved. */
+	size_t depth = 0, cap = 0;
+	struct fs_inode **chain = NULL;
+	int r = 0;
+	for (struct fs_inode *i = ino; i->fd < 0; i = i->parent) {
+		if (!i->parent || !i->name) {
+			r = -ESTALE;
+			goto out;
+		}
+		if (depth == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct fs_inode **n = realloc(chain, cap * sizeof(*chain));
+			if (!n) {
+				r = -ENOMEM;
+				goto out;
+			}
+			chain = n;
+		}
+		chain[depth++] = i;
+	}
+	inode_touch(s, chain[depth - 1]->parent);
+	while (depth) {
+		r = inode_reresolve(s, chain[--depth]);
+		if (r < 0)
+			goto out;
+	}
+out:
+	free(chain);
+	return r;
 }
 
 /* ---- inode life ------------------------------------------------------- */

@@ -97,9 +97,9 @@ struct fs_server {
 	uint8_t *fuse_in, *fuse_out;	/* linearised request / reply scratch */
 };
 
-/* Start a request: inodes touched from now on are not evicted until the
- * next call. */
-static inline void fs_begin(struct fs_server *s) { s->serial++; }
+/* Start a request: bring the fd cache back under its cap; inodes touched
+ * from now on are not evicted until the next call. */
+void fs_begin(struct fs_server *s);
 
 bool fs_name_ok(const char *name, size_t len);
 int fs_name_check(const char *name);	/* 0, -EINVAL, -ENAMETOOLONG */

@@ -235,6 +235,34 @@ static void test_unlinked_stays_usable(void **state)
 	assert_int_equal(st.st_nlink, 0);
 }
 
+static void test_deep_tree_reresolves(void **state)
+{
+	struct fx *f = *state;
+	enum { DEPTH = 1000 };
+	struct fs_inode *d = f->srv->root, *leaf;
+	struct stat st;
+	for (int i = 0; i < DEPTH; i++) {
+		fs_begin(f->srv);
+		assert_int_equal(fs_mkdir(f->srv, d, "d", 0755, &d, &st), 0);
+	}
+	leaf = d;
+	char name[32];
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "k%03d", i);
+		host_file(f, name, "x");
+		assert_non_null(lookup(f, f->srv->root, name));
+	}
+	assert_int_equal(leaf->fd, -1);
+	/* The whole chain is re-resolved, iteratively, from the root. */
+	fs_begin(f->srv);
+	assert_int_equal(fs_getattr(f->srv, leaf, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	fs_begin(f->srv);
+	struct fs_stats s;
+	fs_get_stats(f->srv, &s);
+	assert_true(s.path_fds <= 33);	/* back under the cap */
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -264,6 +292,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dir_swapped_for_symlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_negative_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlinked_stays_usable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deep_tree_reresolves, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
