@@ -838,6 +838,9 @@ int fs_rename(struct fs_server *s, struct fs_inode *odir, const char *oname,
 		return ofd;
 	struct fs_inode *moved = known_child(s, ofd, oname);
 	struct fs_inode *over = known_child(s, nfd, nname);
+	/* Hold both directories: re-pointing names may drop their last ref. */
+	fs_inode_ref(odir);
+	fs_inode_ref(ndir);
 	if (moved)
 		fs_inode_ref(moved);
 	if (over)
@@ -863,6 +866,8 @@ out:
 		fs_inode_unref(s, moved);
 	if (over)
 		fs_inode_unref(s, over);
+	fs_inode_unref(s, ndir);
+	fs_inode_unref(s, odir);
 	return r;
 }
 
@@ -1345,4 +1350,56 @@ int fs_removexattr(struct fs_server *s, struct fs_inode *ino, const char *name)
 	if (r < 0)
 		return r;
 	return removexattr(p, name) < 0 ? -errno : 0;
+}
+
+/* ---- 9P helpers: operations on an inode's recorded name ---------------- */
+
+void fs_inode_hold(struct fs_inode *ino)
+{
+	ino->nlookup++;
+}
+
+struct fs_inode *fs_inode_parent(struct fs_server *s, struct fs_inode *ino)
+{
+	if (ino == s->root || !ino->parent)
+		return s->root;
+	return ino->parent;
+}
+
+/* Check that ino's recorded (parent, name) still names ino. */
+static int recorded_name_ok(struct fs_server *s, struct fs_inode *ino)
+{
+	if (ino == s->root || !ino->parent || !ino->name || ino->unlinked)
+		return -ESTALE;
+	int pfd = fs_inode_fd(s, ino->parent);
+	if (pfd < 0)
+		return pfd;
+	struct stat st;
+	if (fstatat(pfd, ino->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -ESTALE;
+	return st.st_dev == ino->dev && st.st_ino == ino->ino ? 0 : -ESTALE;
+}
+
+int fs_remove_inode(struct fs_server *s, struct fs_inode *ino)
+{
+	if (ro(s))
+		return -EROFS;
+	int r = recorded_name_ok(s, ino);
+	if (r < 0)
+		return r;
+	return fs_unlink(s, ino->parent, ino->name, ino->type == S_IFDIR);
+}
+
+int fs_rename_inode(struct fs_server *s, struct fs_inode *ino, struct fs_inode *ndir,
+		    const char *nname)
+{
+	if (ro(s))
+		return -EROFS;
+	int r = recorded_name_ok(s, ino);
+	if (r < 0)
+		return r;
+	/* fs_rename may replace ino->name: work on a copy. */
+	char old[FS_NAME_MAX + 1];
+	snprintf(old, sizeof(old), "%s", ino->name);
+	return fs_rename(s, ino->parent, old, ndir, nname, 0);
 }

@@ -186,6 +186,16 @@ int fs_setxattr(struct fs_server *s, struct fs_inode *ino, const char *name,
 		const void *val, size_t size, int flags);
 int fs_removexattr(struct fs_server *s, struct fs_inode *ino, const char *name);
 
+/* One more client reference (a 9P fid cloned onto the inode). */
+void fs_inode_hold(struct fs_inode *ino);
+/* The directory holding ino's recorded name (9P "..": the root's is itself). */
+struct fs_inode *fs_inode_parent(struct fs_server *s, struct fs_inode *ino);
+/* Unlink or rename an inode by the name we know it under (9P remove and
+ * rename); ESTALE when that name no longer means this inode. */
+int fs_remove_inode(struct fs_server *s, struct fs_inode *ino);
+int fs_rename_inode(struct fs_server *s, struct fs_inode *ino, struct fs_inode *ndir,
+		    const char *nname);
+
 /* Drop every client reference (FUSE DESTROY, 9P session end). */
 void fs_forget_all(struct fs_server *s);
 

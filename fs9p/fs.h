@@ -74,6 +74,22 @@ ssize_t fs_fuse_handle(struct fs_server *srv, const struct iovec *in, unsigned n
 /* True once the client sent DESTROY (the /dev/fuse transport stops then). */
 bool fs_fuse_destroyed(const struct fs_server *srv);
 
+/* 9P2000.L: one session per connection (its msize and fid table). */
+struct fs_9p_session;
+#define FS_9P_MAX_MSIZE (FS_FUSE_MAX_WRITE + 4096u)
+struct fs_9p_session *fs_9p_session_new(struct fs_server *srv);
+/* Clunks every fid (closing files, dropping references). */
+void fs_9p_session_free(struct fs_9p_session *ss);
+/* Handle one T-message msg[0..len) (size field included), writing the
+ * R-message into out[0..out_cap).  Returns the reply length or -EINVAL when
+ * out_cap cannot hold an Rlerror.  Malformed messages get Rlerror. */
+ssize_t fs_9p_handle(struct fs_9p_session *ss, const uint8_t *msg, size_t len, uint8_t *out,
+		     size_t out_cap);
+
+/* Host transport: serve 9P2000.L on a unix socket at path (one session per
+ * connection) until loop_stop(); removes the socket at the end. */
+int fs_9p_serve_unix(struct fs_server *srv, struct loop *loop, const char *path);
+
 /* Host transport: mount a FUSE filesystem at mnt served by srv and serve it
  * on loop until loop_stop() (e.g. from a signal) or the filesystem is
  * unmounted; then unmount.  0 or -errno. */

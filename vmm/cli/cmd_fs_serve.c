@@ -2,10 +2,13 @@
  * transport, for tests and auditors.
  *
  *   kvmbox fs-serve --fuse MOUNTPOINT DIR [--read-only] [--cache none|auto|always]
+ *   kvmbox fs-serve --9p SOCKET DIR [--read-only]
  *
- * mounts DIR's contents at MOUNTPOINT through /dev/fuse (the host kernel's
- * FUSE client is the peer, exactly as the guest's is for virtio-fs) and
- * serves until SIGINT/SIGTERM or an external unmount, then unmounts.
+ * --fuse mounts DIR's contents at MOUNTPOINT through /dev/fuse (the host
+ * kernel's FUSE client is the peer, exactly as the guest's is for
+ * virtio-fs) and serves until SIGINT/SIGTERM or an external unmount, then
+ * unmounts.  --9p serves 9P2000.L on a unix socket until SIGINT/SIGTERM,
+ * then removes the socket.
  */
 #include <errno.h>
 #include <signal.h>
@@ -31,17 +34,20 @@ static void on_signal(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: kvmbox fs-serve --fuse MOUNTPOINT DIR "
-			"[--read-only] [--cache none|auto|always]\n");
+			"[--read-only] [--cache none|auto|always]\n"
+			"       kvmbox fs-serve --9p SOCKET DIR [--read-only]\n");
 }
 
 int cmd_fs_serve(int argc, char **argv)
 {
-	const char *mnt = NULL, *dir = NULL;
+	const char *mnt = NULL, *sock = NULL, *dir = NULL;
 	struct fs_opts o;
 	fs_opts_default(&o);
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--fuse") && i + 1 < argc) {
+		if (!strcmp(argv[i], "--fuse") && i + 1 < argc && !sock) {
 			mnt = argv[++i];
+		} else if (!strcmp(argv[i], "--9p") && i + 1 < argc && !mnt) {
+			sock = argv[++i];
 		} else if (!strcmp(argv[i], "--read-only")) {
 			o.read_only = true;
 		} else if (!strcmp(argv[i], "--cache") && i + 1 < argc) {
@@ -59,7 +65,7 @@ int cmd_fs_serve(int argc, char **argv)
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage();
 			return 0;
-		} else if (argv[i][0] != '-' && mnt && !dir) {
+		} else if (argv[i][0] != '-' && (mnt || sock) && !dir) {
 			dir = argv[i];
 		} else {
 			fprintf(stderr, "kvmbox: fs-serve: unexpected argument '%s'\n", argv[i]);
@@ -67,7 +73,7 @@ int cmd_fs_serve(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!mnt || !dir) {
+	if ((!mnt && !sock) || !dir) {
 		usage();
 		return EXIT_USAGE;
 	}
@@ -89,7 +95,7 @@ int cmd_fs_serve(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	r = fs_fuse_serve_mount(srv, &loop, mnt);
+	r = mnt ? fs_fuse_serve_mount(srv, &loop, mnt) : fs_9p_serve_unix(srv, &loop, sock);
 	serve_loop = NULL;
 	loop_fini(&loop);
 	fs_server_free(srv);
