@@ -5,14 +5,15 @@
  * raw fuse_in_header + body; when fix is odd the header's len field is set
  * to the real length so decoding gets past the first check.  INIT is sent
  * first so every opcode is reachable.  The scratch tree lives on a private
- * 32 MiB tmpfs when we may mount one, and RLIMIT_FSIZE caps file growth
- * either way, so the fuzzer cannot fill the disk.
+ * 32 MiB tmpfs when we may mount one (else RLIMIT_FSIZE caps file growth),
+ * so the fuzzer cannot fill the disk.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,13 +56,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	scratch = fs_test_tmpdir();
 	if (!scratch)
 		abort();
+	bool tmpfs = false;
 	if (unshare(CLONE_NEWNS) == 0) {
 		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
-		mount("tmpfs", scratch, "tmpfs", 0, "size=32m");
+		tmpfs = mount("tmpfs", scratch, "tmpfs", 0, "size=32m") == 0;
 	}
-	struct rlimit rl = { 16 << 20, 16 << 20 };
-	setrlimit(RLIMIT_FSIZE, &rl);
-	signal(SIGXFSZ, SIG_IGN);
+	if (!tmpfs) {
+		/* No private tmpfs (not root): cap file sizes instead; run
+		 * with -handle_xfsz=0 so libFuzzer lets writes fail with EFBIG. */
+		struct rlimit rl = { 16 << 20, 16 << 20 };
+		setrlimit(RLIMIT_FSIZE, &rl);
+		signal(SIGXFSZ, SIG_IGN);
+	}
 	msgbuf = malloc(FS_FUSE_BUF_SIZE);
 	outbuf = malloc(FS_FUSE_BUF_SIZE);
 	return 0;
