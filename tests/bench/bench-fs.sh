@@ -7,8 +7,12 @@
 #                  from Debian's libfuse3-dev examples, same cache mode
 # Operations: stat, open+read+close of small files, readdir, negative
 # lookups (ops/s), fio 4 KiB random read (IOPS) and `git status` on 12,000-
-# and 100,000-file repositories (seconds).  BENCH_FS_QUICK=1 skips 100,000.
-# Needs root, /dev/fuse, gcc, libfuse3-dev, fio, git.  Not a test.
+# and 100,000-file repositories (seconds; FAIL when git status fails, e.g.
+# a peer that runs out of fds).  BENCH_FS_QUICK=1 skips 100,000.
+# 9P2000.L: diodload getattr and read/write ops/s against kvmbox fs-serve
+# --9p (unix socket) and against diod (TCP on loopback) on the same tree.
+# Needs root, /dev/fuse, gcc, libfuse3-dev, fio, git, diod.  Not a test;
+# on a loaded machine the figures move a lot: compare within one run.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${KVMBOX_BIN:-$top/build/kvmbox}
@@ -115,9 +119,10 @@ mount_pll() {
 
 gitstatus() {	# DIR: best of 3 seconds
 	local best=999 s e t
-	git -C "$1" status --porcelain >/dev/null 2>&1
+	git -C "$1" status --porcelain >/dev/null 2>&1 || { echo FAIL; return; }
 	for _ in 1 2 3; do
-		s=$(date +%s.%N); git -C "$1" status --porcelain >/dev/null 2>&1; e=$(date +%s.%N)
+		s=$(date +%s.%N); git -C "$1" status --porcelain >/dev/null 2>&1 || { echo FAIL; return; }
+		e=$(date +%s.%N)
 		t=$(echo "$e - $s" | bc -l); (( $(echo "$t < $best" | bc -l) )) && best=$t
 	done
 	printf '%.3f' "$best"
@@ -153,7 +158,7 @@ for cache in auto none; do
 	for i in "${!names[@]}"; do
 		p=${pl[$i]:--}
 		ratio=-
-		if [ "$p" != - ] && [ "${kv[$i]}" != - ]; then
+		if [ "$p" != - ] && [ "$p" != FAIL ] && [ "${kv[$i]}" != - ] && [ "${kv[$i]}" != FAIL ]; then
 			case ${names[$i]} in
 			*-s) ratio=$(echo "scale=2; $p / ${kv[$i]}" | bc -l 2>/dev/null) ;;	# time: lower is better
 			*) ratio=$(echo "scale=2; ${kv[$i]} / $p" | bc -l 2>/dev/null) ;;
@@ -163,4 +168,27 @@ for cache in auto none; do
 	done
 done
 echo
-echo "9P2000.L vs diod: not measured (kvmbox's 9P transport is not built yet)"
+if command -v diod >/dev/null && command -v diodload >/dev/null; then
+	# diodload attaches aname "ctl" and reads "zero", writes "null": diod
+	# serves those from its in-memory ctl namespace, kvmbox from real
+	# files (a sparse 1 GiB zero) in the share, so diod's side does no
+	# disk I/O at all: its figures are an upper bound.
+	truncate -s 1G "$src/zero"; : >"$src/null"
+	"$BIN" fs-serve --9p "$T/9p.sock" "$src" 2>>"$T/kvmbox.log" &
+	pids+=($!)
+	port=$((20000 + RANDOM % 20000))
+	diod -f -n -N -l 127.0.0.1:$port -e "$src" -e ctl -L "$T/diod.log" 2>>"$T/diod.log" &
+	pids+=($!)
+	sleep 1
+	dl() { timeout $((SECS + 20)) diodload -s "$1" -r "$SECS" -n 1 $2 2>&1 | awk -F'[:,]' '/ops\/s/ { print $2 }' | awk '{print $1}'; }
+	echo "9P2000.L (diodload, 1 thread, ${SECS}s; diod: unix socket vs TCP loopback, ctl namespace in memory)"
+	printf '  %-24s %12s %12s %10s\n' figure kvmbox diod kvm/diod
+	for mode in -g ""; do
+		name=getattr/s; [ -z "$mode" ] && name=read+write-ops/s
+		k=$(dl "$T/9p.sock" "$mode"); d=$(dl "127.0.0.1:$port" "$mode")
+		r=$(echo "scale=2; ${k:-0} / ${d:-1}" | bc -l 2>/dev/null)
+		printf '  %-24s %12s %12s %10s\n' "$name" "${k:--}" "${d:--}" "${r}x"
+	done
+else
+	echo "9P2000.L vs diod: diod not installed"
+fi
