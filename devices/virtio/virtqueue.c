@@ -104,6 +104,7 @@ void vq_set_broken(struct virtqueue *vq, const char *why)
 	if (vq->broken)
 		return;
 	vq->broken = true;
+	vq->broken_why = why;
 	log_once(LOG_WARN, "virtqueue %u: malformed guest input (%s); device needs reset",
 		 vq->index, why);
 	if (vq->on_broken)

@@ -102,6 +102,7 @@ struct virtqueue {
 	struct vq_config cfg;
 	bool enabled;		/* vq_enable() succeeded and no reset since */
 	bool broken;		/* malformed input seen: nothing more is processed */
+	const char *broken_why;	/* static string: what was malformed (tests, logs) */
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
