@@ -286,7 +286,14 @@ int vdev_init(struct vdev *dev, const struct vdev_ops *ops, const struct dev_env
 		.read = region_read, .write = region_write, .opaque = dev,
 	};
 	pthread_mutex_init(&dev->lock, NULL);
-	pthread_mutex_init(&dev->qlock, NULL);
+	/* qlock is recursive: a device's host-side handler holding it may
+	 * call back into the device (e.g. a port's output callback sending a
+	 * reply on another port). */
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&dev->qlock, &attr);
+	pthread_mutexattr_destroy(&attr);
 	for (unsigned q = 0; q < ops->nqueues; q++)
 		vq_init(&dev->vq[q], env->gm, q, on_queue_broken, dev);
 	dev->notify_op.cb = on_notify;

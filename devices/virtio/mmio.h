@@ -77,7 +77,7 @@ struct vdev {
 	struct dev_env env;
 	struct io_region region;	/* map this on the bus */
 	pthread_mutex_t lock;		/* the register file below */
-	pthread_mutex_t qlock;		/* queue work vs. reset */
+	pthread_mutex_t qlock;		/* queue work vs. reset (recursive) */
 
 	/* Register file (lock). */
 	uint32_t status;
