@@ -258,10 +258,12 @@ static void region_write(void *opaque, uint64_t off, const void *data, unsigned 
 static void on_notify(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
-	(void)flags;
 	struct vdev *dev = op->opaque;
-	if (res < 0)
+	if (res < 0) {
+		if (!(flags & IORING_CQE_F_MORE))
+			dev->started = false;	/* the poll is gone (cancelled) */
 		return;
+	}
 	uint64_t n;
 	if (read(dev->env.notify_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
@@ -315,8 +317,11 @@ int vdev_start(struct vdev *dev)
 
 void vdev_fini(struct vdev *dev)
 {
-	if (dev->started)
-		loop_cancel(dev->env.loop, &dev->notify_op);
+	if (dev->started && loop_cancel(dev->env.loop, &dev->notify_op) == 0) {
+		/* The poll's last completion still points at dev: wait for it. */
+		for (int i = 0; i < 1000 && dev->started; i++)
+			loop_run_once(dev->env.loop, 1000000);
+	}
 	dev->started = false;
 	pthread_mutex_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->qlock);

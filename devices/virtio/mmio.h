@@ -103,7 +103,9 @@ int vdev_init(struct vdev *dev, const struct vdev_ops *ops, const struct dev_env
 /* Arm the notify_fd poll on env.loop (call from the loop thread, or before
  * the loop runs). 0 or -errno. */
 int vdev_start(struct vdev *dev);
-/* Cancel the poll and destroy the locks (loop thread, after vCPUs stopped). */
+/* Cancel the poll, wait for its last completion (running the loop: other
+ * completions may be dispatched meanwhile), destroy the locks.  Loop thread,
+ * after the vCPUs stopped. */
 void vdev_fini(struct vdev *dev);
 
 /* Raise the used-buffer interrupt if the guest wants one for vq (loop). */

@@ -48,8 +48,10 @@ void vdrv_fini(struct vdrv *d)
 {
 	/* Let cancelled polls complete before the ring goes away. */
 	loop_run_once(&d->loop, 0);
-	for (unsigned q = 0; q < VDRV_MAX_QUEUES; q++)
+	for (unsigned q = 0; q < VDRV_MAX_QUEUES; q++) {
 		free(d->q[q].chain_len);
+		free(d->q[q].first_gpa);
+	}
 	close(d->env.irq_fd);
 	close(d->env.notify_fd);
 	loop_fini(&d->loop);
@@ -105,6 +107,7 @@ void vdrv_reset(struct vdrv *d)
 	vdrv_write32(d, VIRTIO_MMIO_STATUS, 0);
 	for (unsigned q = 0; q < VDRV_MAX_QUEUES; q++) {
 		free(d->q[q].chain_len);
+		free(d->q[q].first_gpa);
 		memset(&d->q[q], 0, sizeof(d->q[q]));
 	}
 	d->features = 0;
@@ -199,6 +202,7 @@ int vdrv_queue_setup_at(struct vdrv *d, unsigned q, uint16_t num, uint64_t desc,
 	if (!vdrv_read32(d, VIRTIO_MMIO_QUEUE_READY))
 		return -EINVAL;
 	free(vq->chain_len);
+	free(vq->first_gpa);
 	memset(vq, 0, sizeof(*vq));
 	vq->num = num;
 	vq->desc_gpa = desc, vq->avail_gpa = avail, vq->used_gpa = used;
@@ -206,7 +210,8 @@ int vdrv_queue_setup_at(struct vdrv *d, unsigned q, uint16_t num, uint64_t desc,
 	vq->avail = vdrv_host(d, avail);
 	vq->used = vdrv_host(d, used);
 	vq->chain_len = calloc(num, sizeof(*vq->chain_len));
-	if (!vq->chain_len)
+	vq->first_gpa = calloc(num, sizeof(*vq->first_gpa));
+	if (!vq->chain_len || !vq->first_gpa)
 		return -ENOMEM;
 	for (uint16_t i = 0; i + 1 < num; i++)
 		vq->desc[i].next = i + 1;
@@ -277,6 +282,7 @@ int vdrv_add(struct vdrv *d, unsigned q, const struct vdrv_buf *bufs, unsigned n
 		vq->desc[head] = (struct vring_desc){
 			.addr = tgpa, .len = 16u * n, .flags = VRING_DESC_F_INDIRECT };
 		vq->chain_len[head] = 1;
+		vq->first_gpa[head] = bufs[0].gpa;
 		publish(vq, head);
 		return head;
 	}
@@ -288,6 +294,7 @@ int vdrv_add(struct vdrv *d, unsigned q, const struct vdrv_buf *bufs, unsigned n
 	for (unsigned i = 0; i < n; i++)
 		fill_desc(&vq->desc[idx[i]], &bufs[i], i + 1 < n, i + 1 < n ? idx[i + 1] : 0);
 	vq->chain_len[idx[0]] = (uint16_t)n;
+	vq->first_gpa[idx[0]] = bufs[0].gpa;
 	publish(vq, idx[0]);
 	return idx[0];
 }
@@ -346,6 +353,39 @@ int vdrv_used(struct vdrv *d, unsigned q, uint32_t *id, uint32_t *len)
 		}
 	}
 	return 1;
+}
+
+int vdrv_used_buf(struct vdrv *d, unsigned q, void **data, uint32_t *len)
+{
+	uint32_t id;
+	int r = vdrv_used(d, q, &id, len);
+	if (r == 1)
+		*data = id < d->q[q].num ? vdrv_host(d, d->q[q].first_gpa[id]) : NULL;
+	return r;
+}
+
+int vdrv_post_rx(struct vdrv *d, unsigned q, unsigned n, uint32_t size)
+{
+	unsigned i;
+	for (i = 0; i < n; i++) {
+		uint64_t gpa = vdrv_alloc(d, size, 8);
+		struct vdrv_buf b = { gpa, size, true };
+		if (!gpa || vdrv_add(d, q, &b, 1, 0) < 0)
+			break;
+	}
+	return (int)i;
+}
+
+int vdrv_send(struct vdrv *d, unsigned q, const void *data, uint32_t len)
+{
+	uint64_t gpa = vdrv_alloc_copy(d, data, len);
+	if (!gpa)
+		return -ENOMEM;
+	struct vdrv_buf b = { gpa, len, false };
+	int head = vdrv_add(d, q, &b, 1, 0);
+	if (head >= 0)
+		vdrv_kick(d, q);
+	return head;
 }
 
 uint64_t vdrv_irq(struct vdrv *d)

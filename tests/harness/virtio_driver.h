@@ -73,6 +73,7 @@ struct vdrv_queue {
 	uint16_t free_head;	/* free descriptor list, linked by desc.next */
 	uint16_t nfree;
 	uint16_t *chain_len;	/* descriptors held by each head (0: free) */
+	uint64_t *first_gpa;	/* gpa of each head's first buffer */
 };
 
 /* The pretend guest: RAM, its gmem, the loop and the two eventfds. */
@@ -149,6 +150,14 @@ int vdrv_run(struct vdrv *d);
 /* Take one used entry: 1 with *id and *len, 0 if none.  The chain's
  * descriptors return to the free list. */
 int vdrv_used(struct vdrv *d, unsigned q, uint32_t *id, uint32_t *len);
+/* vdrv_used() that also returns a host pointer to the chain's first buffer
+ * (for single-buffer receive chains: the data the device wrote). */
+int vdrv_used_buf(struct vdrv *d, unsigned q, void **data, uint32_t *len);
+/* Post n single-buffer device-writable chains of size bytes each (receive
+ * buffers, as a driver fills its rx queue): number posted. */
+int vdrv_post_rx(struct vdrv *d, unsigned q, unsigned n, uint32_t size);
+/* Post one device-readable chain holding a copy of data and kick: head. */
+int vdrv_send(struct vdrv *d, unsigned q, const void *data, uint32_t len);
 /* Interrupts raised since the last call (reads the irq eventfd). */
 uint64_t vdrv_irq(struct vdrv *d);
 /* Read InterruptStatus and acknowledge those bits: the bits. */
