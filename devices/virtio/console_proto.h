@@ -35,7 +35,9 @@
 #ifndef KVMBOX_DEVICES_VIRTIO_CONSOLE_PROTO_H
 #define KVMBOX_DEVICES_VIRTIO_CONSOLE_PROTO_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define KBX_PORT_TTY "kvmbox.tty"
 #define KBX_PORT_CTL "kvmbox.ctl"
@@ -86,5 +88,65 @@ struct kbx_ctl_exit {
 	int32_t code;		/* exit status 0..255 (128 + signo if killed) */
 	uint32_t signo;		/* the signal that killed CMD, or 0 */
 } __attribute__((packed));
+
+/* --- codec, header-only so the static guest init needs no library ---- */
+
+/* Write one frame (header + payload) into out: its length, or 0 when it
+ * does not fit or the payload is too large. */
+static inline size_t kbx_ctl_frame(void *out, size_t cap, uint16_t type, const void *payload,
+				   size_t len)
+{
+	struct kbx_ctl_hdr h = { .type = type, .flags = 0, .len = (uint32_t)len };
+	if (len > KBX_CTL_MAX_PAYLOAD || cap < sizeof(h) || len > cap - sizeof(h))
+		return 0;
+	memcpy(out, &h, sizeof(h));
+	if (len)
+		memcpy((uint8_t *)out + sizeof(h), payload, len);
+	return sizeof(h) + len;
+}
+
+/* Reassembles frames from a byte stream.  Zero it to start. */
+struct kbx_ctl_reader {
+	size_t have;			/* bytes of the current frame in buf */
+	uint8_t buf[sizeof(struct kbx_ctl_hdr) + KBX_CTL_MAX_PAYLOAD];
+};
+
+/* Feed bytes; *used says how many were taken.  Returns 1 when a whole frame
+ * is ready (*hdr and *payload point into the reader until the next call),
+ * 0 when more bytes are needed (all of data was taken), -1 on a frame
+ * whose length is over KBX_CTL_MAX_PAYLOAD (the stream is unusable). */
+static inline int kbx_ctl_feed(struct kbx_ctl_reader *r, const void *data, size_t n,
+			       size_t *used, struct kbx_ctl_hdr *hdr, const uint8_t **payload)
+{
+	const uint8_t *p = (const uint8_t *)data;
+	size_t hs = sizeof(struct kbx_ctl_hdr), want;
+	*used = 0;
+	if (r->have >= hs) {
+		struct kbx_ctl_hdr h;
+		memcpy(&h, r->buf, hs);
+		if (r->have == hs + h.len)
+			r->have = 0;	/* the previous frame was delivered */
+	}
+	for (;;) {
+		if (r->have < hs) {
+			want = hs - r->have;
+		} else {
+			memcpy(hdr, r->buf, hs);
+			if (hdr->len > KBX_CTL_MAX_PAYLOAD)
+				return -1;
+			want = hs + hdr->len - r->have;
+			if (want == 0) {
+				*payload = r->buf + hs;
+				return 1;
+			}
+		}
+		size_t k = n - *used < want ? n - *used : want;
+		if (k == 0)
+			return 0;
+		memcpy(r->buf + r->have, p + *used, k);
+		r->have += k;
+		*used += k;
+	}
+}
 
 #endif
