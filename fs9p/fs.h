@@ -71,6 +71,10 @@ void fs_get_stats(const struct fs_server *srv, struct fs_stats *st);
 ssize_t fs_fuse_handle(struct fs_server *srv, const struct iovec *in, unsigned nin,
 		       const struct iovec *out, unsigned nout);
 
+/* The client went away (virtio-fs device reset): drop every reference and
+ * open handle and expect a new INIT. */
+void fs_fuse_reset(struct fs_server *srv);
+
 /* True once the client sent DESTROY (the /dev/fuse transport stops then). */
 bool fs_fuse_destroyed(const struct fs_server *srv);
 

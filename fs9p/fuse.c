@@ -889,3 +889,10 @@ bool fs_fuse_destroyed(const struct fs_server *s)
 {
 	return s->fuse_destroyed;
 }
+
+void fs_fuse_reset(struct fs_server *s)
+{
+	fs_forget_all(s);
+	s->fuse_inited = false;
+	s->fuse_destroyed = false;
+}
