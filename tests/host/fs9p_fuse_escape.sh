@@ -5,6 +5,7 @@
 #    the mount is placed so that client-side resolution finds nothing, so
 #    the secret could only come back through the server);
 #  - a symlink swapped in for a file between lookup and open, in a loop;
+#  - a hard link made of a symlink pointing outside;
 #  - mknod of devices, FIFOs and sockets;
 #  - creating a setuid/setgid file, and setuid cleared on write;
 #  - 50,000 files, all looked up and read, and as many held open as the
@@ -71,6 +72,14 @@ while [ $SECONDS -lt $end ]; do
 done
 wait "$swapper"
 expect_eq "symlink swapped in between lookup and open: secret never read ($reads reads)" 0 "$leaked"
+
+# A hard link of a symlink that points out of the share links the symlink
+# itself (never the outside file it names).
+ln -s "$share/secret" "$mnt/abs-link"
+python3 -c 'import os, sys; os.link(sys.argv[1], sys.argv[2], follow_symlinks=False)' \
+	"$mnt/abs-link" "$mnt/hard" 2>/dev/null
+expect_eq "hard link of an outward symlink is a symlink on the host" "symbolic link 2 1" \
+	"$(stat -c '%F %h' "$src/hard") $(stat -c %h "$share/secret")"
 
 # Special files.
 for spec in "c 1 3" "b 7 0" "p"; do
