@@ -813,6 +813,8 @@ static void iov_gather(uint8_t *dst, size_t len, const struct iovec *iov, unsign
 {
 	for (unsigned i = 0; i < n && len; i++) {
 		size_t c = MIN(len, iov[i].iov_len);
+		if (!c)
+			continue;	/* an empty buffer may have no address */
 		memcpy(dst, iov[i].iov_base, c);
 		dst += c;
 		len -= c;
@@ -823,6 +825,8 @@ static void iov_scatter(const struct iovec *iov, unsigned n, const uint8_t *src,
 {
 	for (unsigned i = 0; i < n && len; i++) {
 		size_t c = MIN(len, iov[i].iov_len);
+		if (!c)
+			continue;
 		memcpy(iov[i].iov_base, src, c);
 		src += c;
 		len -= c;

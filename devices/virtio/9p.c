@@ -28,7 +28,8 @@ static size_t gather(uint8_t *dst, size_t cap, const struct iovec *iov, unsigned
 	size_t done = 0;
 	for (unsigned i = 0; i < n && done < cap; i++) {
 		size_t c = MIN(iov[i].iov_len, cap - done);
-		memcpy(dst + done, iov[i].iov_base, c);
+		if (c)
+			memcpy(dst + done, iov[i].iov_base, c);
 		done += c;
 	}
 	return done;
@@ -39,7 +40,8 @@ static size_t scatter(const struct iovec *iov, unsigned n, const uint8_t *src, s
 	size_t done = 0;
 	for (unsigned i = 0; i < n && done < len; i++) {
 		size_t c = MIN(iov[i].iov_len, len - done);
-		memcpy(iov[i].iov_base, src + done, c);
+		if (c)
+			memcpy(iov[i].iov_base, src + done, c);
 		done += c;
 	}
 	return done;

@@ -126,7 +126,8 @@ static uint32_t fuse_req(uint8_t *buf, uint32_t opcode, uint64_t node, const voi
 	struct fuse_in_header h = { .len = (uint32_t)sizeof(h) + blen, .opcode = opcode,
 				    .unique = 77, .nodeid = node };
 	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), body, blen);
+	if (blen)
+		memcpy(buf + sizeof(h), body, blen);
 	return h.len;
 }
 
