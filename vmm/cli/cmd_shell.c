@@ -70,6 +70,7 @@ struct shell {
 	/* control channel */
 	struct kbx_ctl_reader rd;
 	bool started;		/* START sent */
+	bool stdin_eof;		/* host stdin ended (STDIN_EOF sent or due) */
 	bool exited;		/* EXIT received */
 	int exit_code;
 	/* host signals, read on the loop */
@@ -140,6 +141,8 @@ static void send_start(struct shell *s)
 	memcpy(buf, &st, sizeof(st));
 	s->started = true;
 	ctl_send(s, KBX_CTL_START, buf, off);
+	if (s->stdin_eof)	/* stdin ended while the guest was booting */
+		ctl_send(s, KBX_CTL_STDIN_EOF, NULL, 0);
 }
 
 static void drain_check(struct loop *loop, struct loop_op *op, int res, uint32_t flags);
@@ -216,6 +219,7 @@ static size_t ctl_output(void *opaque, const uint8_t *buf, size_t len)
 static void tty_hangup(void *opaque)
 {
 	struct shell *s = opaque;
+	s->stdin_eof = true;
 	if (s->started)
 		ctl_send(s, KBX_CTL_STDIN_EOF, NULL, 0);
 }
