@@ -477,6 +477,18 @@ static int find_port(const char *name, char *dev, size_t devsz)
 	return r;
 }
 
+bool kbx_console_wanted(const char *cmdline)
+{
+	static const char word[] = "kvmbox.ctl=1";
+	for (const char *p = cmdline; (p = strstr(p, word)); p += sizeof(word) - 1) {
+		bool starts = p == cmdline || p[-1] == ' ' || p[-1] == '\n';
+		char end = p[sizeof(word) - 1];
+		if (starts && (end == 0 || end == ' ' || end == '\n'))
+			return true;
+	}
+	return false;
+}
+
 int kbx_console_session(int timeout_ms)
 {
 	char tty[320], ctl[320];
