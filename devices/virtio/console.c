@@ -105,6 +105,10 @@ static void rx_read_done(struct loop *loop, struct loop_op *op, int res, uint32_
 	struct vcon_port *p = op->opaque;
 	vdev_queue_lock(&p->con->vdev);
 	p->rx_reading = false;
+	if (res == -ECANCELED) {	/* vcon_destroy */
+		vdev_queue_unlock(&p->con->vdev);
+		return;
+	}
 	if (res > 0) {
 		rx_complete(p, (size_t)res);
 	} else if (res != -EINTR && res != -EAGAIN) {
@@ -172,6 +176,10 @@ static void tx_write_done(struct loop *loop, struct loop_op *op, int res, uint32
 	struct vcon_port *p = op->opaque;
 	vdev_queue_lock(&p->con->vdev);
 	p->tx_writing = false;
+	if (res == -ECANCELED) {	/* vcon_destroy */
+		vdev_queue_unlock(&p->con->vdev);
+		return;
+	}
 	if (res >= 0) {
 		p->bytes_out += (size_t)res;
 		tx_advance(p, (size_t)res);

@@ -45,7 +45,9 @@ struct vcon_backend {
 	/* Guest wrote len bytes; return how many were consumed (<= len).  A
 	 * short count holds the rest until vcon_port_output_resume(). */
 	size_t (*on_output)(void *opaque, const uint8_t *buf, size_t len);
-	/* The guest opened (true) or closed (false) the port. */
+	/* The guest opened (true) or closed (false) the port.  On a device
+	 * reset this runs on the vCPU thread with the device locks held:
+	 * record the fact, do not call back into the device. */
 	void (*on_open)(void *opaque, bool open);
 	/* The host side's input ended (in_fd EOF) or output failed: for
 	 * the owner to notice (may be NULL). */

@@ -2,16 +2,22 @@
  * pipes) bound to the virtio-console ports "kvmbox.tty" and "kvmbox.ctl"
  * (protocol in devices/virtio/console_proto.h).
  *
- * Hook for kvmbox-init: when the kernel command line has kvmbox.ctl=1,
+ * Hook for kvmbox-init (guest/init/main.c):
  *
- *	int status = kbx_console_session(10000);
- *	if (status >= 0) power off reporting status
+ *	if (kbx_console_wanted(cmdline))
+ *		finish(status of kbx_console_session(10000))
  *
  * instead of running kvmbox.argv.  The session reaps every child (init is
  * PID 1) and returns CMD's exit status after the host was told (EXIT).
  */
 #ifndef KVMBOX_GUEST_INIT_CONSOLE_H
 #define KVMBOX_GUEST_INIT_CONSOLE_H
+
+#include <stdbool.h>
+
+/* Whether the kernel command line asks for a console session
+ * (a "kvmbox.ctl=1" word). */
+bool kbx_console_wanted(const char *cmdline);
 
 /* Find the named ports under /sys/class/virtio-ports (waiting up to
  * timeout_ms for the driver to announce them), open /dev/vportNpM and run
