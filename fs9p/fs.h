@@ -7,7 +7,9 @@
  * virtio devices and host transports share every line of protocol code.
  *
  * The server is single-threaded: one fs_server is used from one thread (the
- * event loop).  Every name a message carries is resolved beneath the share
+ * event loop), and by one client protocol at a time (a FUSE reset or
+ * DESTROY drops every inode, which 9P fids on the same server would still
+ * name): give each device or transport its own fs_server.  Every name a message carries is resolved beneath the share
  * root with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | ...) from a
  * held directory fd; see docs/fs9p.md for the security model.
  */
