@@ -44,6 +44,14 @@ static void make_tree(void)
 	(void)!symlink("../../etc/passwd", p);
 }
 
+/* At exit: drop the private tmpfs (if any) and the scratch directory. */
+static void remove_scratch(void)
+{
+	fs_test_rmrf(scratch);
+	umount2(scratch, MNT_DETACH);
+	rmdir(scratch);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -51,6 +59,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	scratch = fs_test_tmpdir();
 	if (!scratch)
 		abort();
+	atexit(remove_scratch);
 	bool tmpfs = false;
 	if (unshare(CLONE_NEWNS) == 0) {
 		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
