@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest/init/console.h"
 #include "guest/init/kinit.h"
 
 #define INIT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -262,6 +263,12 @@ int main(void)
 	if (rc < 0) {
 		say("%s", err);
 		finish(KINIT_EXIT_BAD_CMDLINE);
+	}
+	if (kbx_console_wanted(cmdline)) {	/* kvmbox shell: CMD over the console ports */
+		int st = kbx_console_session(10000);
+		if (st < 0)
+			say("kvmbox.ctl session: %s", strerror(-st));
+		finish(st < 0 ? KINIT_EXIT_BAD_CMDLINE : st);
 	}
 	char *shell[] = { "/bin/sh", NULL };
 	finish(run_command(rc == 1 ? shell : cmd.argv));

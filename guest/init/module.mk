@@ -5,9 +5,10 @@
 # guest/module.mk) and linked here, statically, with flags of its own: no
 # sanitizers (they cannot link statically), same warnings.
 KINIT_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -static -s
-KINIT_SRCS := guest/init/main.c guest/init/kinit.c
+KINIT_SRCS := guest/init/main.c guest/init/kinit.c guest/init/console.c
 
-$(BUILD)/kvmbox-init: $(KINIT_SRCS) guest/init/kinit.h
+$(BUILD)/kvmbox-init: $(KINIT_SRCS) guest/init/kinit.h guest/init/console.h \
+		devices/virtio/console_proto.h
 	@mkdir -p $(@D)
 	$(CC) $(KINIT_CFLAGS) -o $@ $(KINIT_SRCS)
 

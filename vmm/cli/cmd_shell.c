@@ -1,12 +1,369 @@
-/* vmm/cli/cmd_shell.c - `kvmbox shell` (not built yet). */
+/* vmm/cli/cmd_shell.c - `kvmbox shell`: an interactive shell (or CMD) in the
+ * guest, on a real PTY, through the virtio-console ports.
+ *
+ * The VM gets a virtio-console with three ports (console_proto.h): port 0
+ * (hvc, kernel messages), "kvmbox.tty" (CMD's terminal stream: host stdin
+ * in, host stdout out, zero-copy through io_uring) and "kvmbox.ctl" (the
+ * control protocol), plus a virtio-rng.  The serial console keeps kernel
+ * messages: captured, and shown only with --console or when the guest fails.
+ *
+ * Session: guest init sends READY on kvmbox.ctl; we answer START (window
+ * size, whether stdin/stdout are a terminal, CMD and TERM); SIGWINCH sends
+ * RESIZE; host stdin EOF sends STDIN_EOF; the guest's EXIT ends the run once
+ * every byte of CMD's output reached stdout, and kvmbox exits with CMD's
+ * status.  With a terminal on both stdin and stdout, the terminal is raw
+ * while inside (Ctrl-C is a byte for the guest's PTY) and restored on every
+ * way out (shell_term.c).  SIGINT/SIGTERM stop the VM (exit 128+sig), as
+ * does SIGHUP (the terminal went away).
+ *
+ * Exit status: CMD's; 2 for bad usage; 1 when the guest stopped without
+ * reporting one (one line saying why, then the serial console's tail).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
+#include "boot/boot.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "devices/legacy/legacy.h"
+#include "devices/virtio/console.h"
+#include "devices/virtio/console_proto.h"
+#include "devices/virtio/rng.h"
 #include "vmm/cli/cli.h"
+#include "vmm/cli/run.h"
+#include "vmm/cli/shell_session.h"
+#include "vmm/cli/shell_term.h"
+#include "vmm/vmm.h"
+
+static const char shell_usage[] =
+	"usage: kvmbox shell [--kernel PATH] [--initrd PATH] [--cmdline STR] [--memory MiB]\n"
+	"                    [--cpus N] [--console] [-- CMD ARGS]\n"
+	"\n"
+	"Run CMD (default: the guest's shell) in the guest on a PTY wired to this\n"
+	"terminal; exit with its status.  Stdin and stdout may also be pipes.\n"
+	"  --kernel PATH   guest kernel (default: $KVMBOX_KERNEL)\n"
+	"  --initrd PATH   initramfs with kvmbox-init (default: $KVMBOX_INITRD)\n"
+	"  --console       show the guest's serial console (kernel messages) on stderr\n"
+	"  other flags as for kvmbox run\n";
+
+enum { PORT_HVC = 0, PORT_TTY = 1, PORT_CTL = 2, NPORTS = 3 };
+
+/* Everything one shell session owns (heap: the devices are large). */
+struct shell {
+	struct vm vm;
+	struct uart8250 uart;
+	struct i8042 kbc;
+	struct marker marker;
+	struct vcon *con;
+	struct vrng *rng;
+	struct run_opts o;
+	bool tty;		/* stdin and stdout are terminals: PTY in the guest */
+	int serial_fd;		/* memfd capturing the serial console, or stderr */
+	bool serial_captured;
+	struct shell_session ss;	/* the kvmbox.ctl protocol */
+	/* host signals, read on the loop */
+	int sig_fd;
+	struct loop_op sig_op;
+};
+
+/* shell_session callbacks (loop thread). */
+static void session_finish(void *opaque, int code)
+{
+	struct shell *s = opaque;
+	vm_stop(&s->vm, VM_STOP_EXIT_STATUS, code, "command exited");
+}
+
+static void session_fail(void *opaque, const char *why)
+{
+	struct shell *s = opaque;
+	vm_stop(&s->vm, VM_STOP_ERROR, 1, "%s", why);
+}
+
+static void session_guest_error(void *opaque, const char *msg, size_t len)
+{
+	(void)opaque;
+	term_restore();	/* the message must be readable; EXIT follows */
+	fprintf(stderr, "kvmbox: guest: %.*s\n", (int)len, msg);
+}
+
+static void on_signal(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	(void)flags;
+	struct shell *s = op->opaque;
+	if (res < 0)
+		return;
+	struct signalfd_siginfo si;
+	while (read(s->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGWINCH)
+			shell_session_resize(&s->ss);
+		else if (si.ssi_signo == SIGHUP)
+			vm_stop(&s->vm, VM_STOP_SIGNAL, 128 + SIGHUP, "stopped by SIGHUP");
+	}
+}
+
+/* SIGWINCH and SIGHUP through a signalfd on the loop; blocked here, before
+ * vm_run() starts the threads, so every thread inherits the mask. */
+static int signals_setup(struct shell *s)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGWINCH);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	s->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s->sig_fd < 0)
+		return -errno;
+	s->sig_op = (struct loop_op){ .cb = on_signal, .opaque = s };
+	return loop_poll(&s->vm.loop, &s->sig_op, s->sig_fd, POLLIN);
+}
+
+static void uart_irq(void *opaque, int level)
+{
+	vm_set_irq(opaque, UART_COM1_IRQ, level);
+}
+
+static void on_boot_marker(void *opaque) { vm_guest_booted(opaque); }
+static void on_exit_status(void *opaque, int status) { vm_guest_exit_status(opaque, status); }
+static void on_reset(void *opaque) { vm_guest_reset(opaque); }
+
+static int add_legacy_devices(struct shell *s)
+{
+	uart_init(&s->uart, UART_COM1_BASE, s->serial_fd, uart_irq, &s->vm);
+	i8042_init(&s->kbc, on_reset, &s->vm);
+	marker_init(&s->marker, on_boot_marker, on_exit_status, &s->vm);
+	int r;
+	if ((r = vm_add_pio(&s->vm, &s->uart.region)) < 0 ||
+	    (r = vm_add_pio(&s->vm, &s->kbc.data_region)) < 0 ||
+	    (r = vm_add_pio(&s->vm, &s->kbc.cmd_region)) < 0 ||
+	    (r = vm_add_pio(&s->vm, &s->marker.region)) < 0)
+		return r;
+	return 0;
+}
+
+/* The console (three ports) and the rng, each on a virtio-mmio slot. */
+static int add_virtio_devices(struct shell *s)
+{
+	struct dev_env env = { .gm = &s->vm.gm, .loop = &s->vm.loop, .irq_fd = -1,
+			       .notify_fd = -1 };
+	s->con = vcon_create(&env, 0, NPORTS);
+	s->rng = vrng_create(&env, 0);
+	if (!s->con || !s->rng)
+		return -ENOMEM;
+	struct vcon_backend hvc = { .in_fd = -1, .out_fd = s->serial_fd };
+	s->ss = (struct shell_session){
+		.con = s->con, .tty_port = PORT_TTY, .ctl_port = PORT_CTL, .tty = s->tty,
+		.argc = s->o.argc, .argv = s->o.argv, .term = getenv("TERM"),
+		.win_fd = STDOUT_FILENO, .finish = session_finish, .fail = session_fail,
+		.guest_error = session_guest_error, .opaque = s,
+	};
+	struct vcon_backend tty = { .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
+				    .on_hangup = shell_stdin_hangup, .opaque = &s->ss };
+	struct vcon_backend ctl = { .in_fd = -1, .out_fd = -1, .on_output = shell_ctl_output,
+				    .opaque = &s->ss };
+	int r;
+	if ((r = vcon_add_port(s->con, PORT_HVC, NULL, &hvc)) < 0 ||
+	    (r = vcon_add_port(s->con, PORT_TTY, KBX_PORT_TTY, &tty)) < 0 ||
+	    (r = vcon_add_port(s->con, PORT_CTL, KBX_PORT_CTL, &ctl)) < 0)
+		return r;
+	/* vm_add_virtio places the region and fills the device's env. */
+	if ((r = vm_add_virtio(&s->vm, &s->con->vdev.region, &s->con->vdev.env)) < 0 ||
+	    (r = vm_add_virtio(&s->vm, &s->rng->vdev.region, &s->rng->vdev.env)) < 0)
+		return r;
+	if ((r = vdev_start(&s->con->vdev)) < 0 || (r = vdev_start(&s->rng->vdev)) < 0)
+		return r;
+	shell_session_resize(&s->ss);
+	return 0;
+}
+
+/* Kernel, initrd, command line (virtio devices + kvmbox.ctl=1): 0 or
+ * EXIT_USAGE after one line. */
+static int load_guest(struct shell *s)
+{
+	uint8_t *kernel = NULL, *initrd = NULL;
+	size_t klen = 0, ilen = 0;
+	int r = read_file(s->o.kernel, RUN_MAX_KERNEL, &kernel, &klen);
+	if (r < 0) {
+		log_err("cannot read kernel %s: %s", s->o.kernel, strerror(-r));
+		return EXIT_USAGE;
+	}
+	if (s->o.initrd && (r = read_file(s->o.initrd, RUN_MAX_INITRD, &initrd, &ilen)) < 0) {
+		log_err("cannot read initrd %s: %s", s->o.initrd, strerror(-r));
+		free(kernel);
+		return EXIT_USAGE;
+	}
+	char extra[sizeof(s->vm.virtio_cmdline) + 32];
+	snprintf(extra, sizeof(extra), "%s kvmbox.ctl=1", s->vm.virtio_cmdline);
+	char *cmdline = cmdline_build(s->o.cmdline, extra, 0, NULL, RUN_MAX_CMDLINE);
+	r = -ENOMEM;
+	if (cmdline) {
+		struct boot_config bc = { .kernel = kernel, .kernel_len = klen,
+					  .initrd = initrd, .initrd_len = ilen,
+					  .cmdline = cmdline, .ncpus = s->o.cpus };
+		r = boot_load(&s->vm.gm, &bc, &s->vm.entry);
+		if (r < 0)
+			log_err("cannot load kernel %s: %s", s->o.kernel, boot_error());
+	} else {
+		log_err("kernel command line: %s", strerror(errno));
+	}
+	free(cmdline);
+	free(kernel);
+	free(initrd);
+	return r < 0 ? EXIT_USAGE : 0;
+}
+
+/* After the VM stopped: reap the loop on this thread until CMD's output
+ * has all reached stdout (the vCPUs are stopped, so the rings are still). */
+static void drain_output(struct shell *s)
+{
+	for (int i = 0; i < 500; i++) {
+		vcon_port_output_resume(s->con, PORT_TTY);
+		if (vcon_port_output_idle(s->con, PORT_TTY))
+			return;
+		loop_run_once(&s->vm.loop, 2000000);
+	}
+}
+
+/* Print the last few KiB of the captured serial console to stderr. */
+static void show_serial_tail(struct shell *s)
+{
+	if (!s->serial_captured)
+		return;
+	off_t end = lseek(s->serial_fd, 0, SEEK_END);
+	if (end <= 0)
+		return;
+	off_t start = end > 4096 ? end - 4096 : 0;
+	char buf[4096];
+	ssize_t n = pread(s->serial_fd, buf, sizeof(buf), start);
+	if (n <= 0)
+		return;
+	fputs("kvmbox: serial console (last lines):\n", stderr);
+	fwrite(buf, 1, (size_t)n, stderr);
+	if (buf[n - 1] != '\n')
+		fputc('\n', stderr);
+}
+
+/* Fill --kernel / --initrd from $KVMBOX_KERNEL / $KVMBOX_INITRD if absent. */
+static char **with_defaults(int argc, char **argv, int *nargc)
+{
+	const char *k = getenv("KVMBOX_KERNEL"), *i = getenv("KVMBOX_INITRD");
+	bool has_k = false, has_i = false;
+	for (int a = 1; a < argc && strcmp(argv[a], "--"); a++) {
+		has_k |= !strncmp(argv[a], "--kernel", 8);
+		has_i |= !strncmp(argv[a], "--initrd", 8);
+	}
+	char **v = calloc((size_t)argc + 5, sizeof(*v));
+	if (!v)
+		return NULL;
+	int n = 0;
+	v[n++] = argv[0];
+	if (!has_k && k && *k) {
+		v[n++] = (char *)"--kernel";
+		v[n++] = (char *)k;
+	}
+	if (!has_i && i && *i) {
+		v[n++] = (char *)"--initrd";
+		v[n++] = (char *)i;
+	}
+	for (int a = 1; a < argc; a++)
+		v[n++] = argv[a];
+	*nargc = n;
+	return v;
+}
+
+static int shell_status(struct shell *s, int reason)
+{
+	if (s->ss.exited)
+		return s->ss.exit_code;
+	if (reason == VM_STOP_EXIT_STATUS && !s->ss.started)
+		return s->vm.exit_status;	/* init reported through the marker */
+	log_err("shell: %s%s", s->vm.stop_msg[0] ? s->vm.stop_msg : "guest stopped",
+		s->ss.started ? "" : " before its init answered on kvmbox.ctl");
+	if (reason != VM_STOP_SIGNAL)
+		show_serial_tail(s);
+	return reason == VM_STOP_SIGNAL ? s->vm.exit_status : 1;
+}
+
+static int shell_main(struct shell *s)
+{
+	if (access(s->o.kernel, R_OK) < 0) {
+		log_err("cannot read kernel %s: %s", s->o.kernel, strerror(errno));
+		return EXIT_USAGE;
+	}
+	s->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	s->serial_fd = s->o.console ? STDERR_FILENO : memfd_create("kvmbox-serial", MFD_CLOEXEC);
+	s->serial_captured = !s->o.console;
+	if (s->serial_fd < 0) {
+		log_err("memfd: %s", strerror(errno));
+		return 1;
+	}
+	struct vm_config cfg = { .mem_size = s->o.mem_mib << 20, .ncpus = s->o.cpus,
+				 .hugepages = s->o.hugepages };
+	if (vm_create(&s->vm, &cfg) < 0)
+		return 1;
+	int status = 1;
+	if (add_legacy_devices(s) < 0 || add_virtio_devices(s) < 0 || signals_setup(s) < 0) {
+		log_err("shell: cannot set up the devices");
+		goto out;
+	}
+	if ((status = load_guest(s)) != 0)
+		goto out;
+	if (s->tty && term_raw_enter(STDIN_FILENO) < 0)
+		log_warn("shell: cannot put the terminal in raw mode");
+	int reason = vm_run(&s->vm);
+	drain_output(s);
+	term_restore();
+	status = shell_status(s, reason);
+out:
+	/* Devices first: they cancel their loop requests while the loop
+	 * still exists (the threads are joined by now). */
+	vcon_destroy(s->con);
+	vrng_destroy(s->rng);
+	vm_destroy(&s->vm);
+	uart_fini(&s->uart);
+	i8042_fini(&s->kbc);
+	return status;
+}
 
 int cmd_shell(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "kvmbox: shell: not implemented yet\n");
-	return EXIT_USAGE;
+	int nargc;
+	char **nargv = with_defaults(argc, argv, &nargc);
+	struct shell *s = calloc(1, sizeof(*s));
+	if (!nargv || !s) {
+		log_err("out of memory");
+		free(nargv);
+		free(s);
+		return 1;
+	}
+	s->sig_fd = -1;
+	s->serial_fd = -1;
+	char err[200];
+	int status = EXIT_USAGE;
+	if (run_parse_args(nargc, nargv, &s->o, err, sizeof(err)) < 0) {
+		log_err("shell: %s", strstr(err, "--kernel PATH is required") ?
+			"--kernel PATH (or $KVMBOX_KERNEL) is required (try kvmbox shell --help)" :
+			err);
+	} else if (s->o.help) {
+		fputs(shell_usage, stdout);
+		status = 0;
+	} else {
+		status = shell_main(s);
+	}
+	if (s->sig_fd >= 0)
+		close(s->sig_fd);
+	if (s->serial_captured && s->serial_fd >= 0)
+		close(s->serial_fd);
+	free(s);
+	free(nargv);
+	return status;
 }

@@ -1,0 +1,202 @@
+/* fs9p/core.h - the passthrough core shared by the FUSE and 9P codecs
+ * (internal to fs9p/).
+ *
+ * Inodes are keyed by host (dev, ino) and hold an O_PATH fd.  Every name is
+ * resolved one component at a time from a held directory fd with openat2()
+ * and RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS plus
+ * O_NOFOLLOW, so no name can leave the share.  Open files are re-opened from
+ * the inode's own O_PATH fd through /proc/self/fd (our own fd, resolved
+ * already), never by path, so a symlink swapped in between lookup and open
+ * changes nothing.
+ *
+ * fd budget: O_PATH fds sit on an LRU list capped at max_path_fds; an
+ * evicted inode keeps (parent, name) and is re-resolved on next use, its
+ * (dev, ino) checked so a replaced entry reads as ESTALE, never as another
+ * file.  We chose parent+name over name_to_handle_at/open_by_handle_at
+ * because open_by_handle_at needs CAP_DAC_READ_SEARCH and kvmbox runs
+ * unprivileged.  Inodes used by the request in progress are never evicted.
+ *
+ * All functions return 0 (or a count) or -errno.
+ */
+#ifndef KVMBOX_FS9P_CORE_H
+#define KVMBOX_FS9P_CORE_H
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "fs9p/fs.h"
+
+#define FS_NAME_MAX 255
+#define FS_NEG_SLOTS 1024	/* negative-lookup cache entries */
+
+/* One host inode the client references. */
+struct fs_inode {
+	uint64_t id;		/* client-visible id (FUSE nodeid); root is 1 */
+	dev_t dev;
+	ino_t ino;
+	mode_t type;		/* S_IFMT bits, fixed for the inode's life */
+	int fd;			/* O_PATH fd, or -1 while evicted */
+	uint64_t nlookup;	/* client references (FUSE lookup count) */
+	unsigned refs;		/* internal references: children, open files */
+	struct fs_inode *parent;	/* a directory holding one of its names */
+	char *name;		/* that name (re-resolve after eviction) */
+	bool unlinked;		/* its recorded name is gone: keep fd, no LRU */
+	uint64_t dir_gen;	/* bumped when we change this directory */
+	uint64_t last_use;	/* request serial that last used the fd */
+	struct fs_inode *lru_prev, *lru_next;	/* on the LRU while fd >= 0 */
+	struct fs_inode *id_next, *key_next;	/* hash chains */
+};
+
+/* An open file or directory handle. */
+struct fs_file {
+	uint64_t fh;		/* client-visible handle */
+	int fd;
+	struct fs_inode *inode;	/* holds a reference */
+	bool is_dir;
+	bool privs_checked;	/* setuid/caps cleared before the first write */
+	/* directories: getdents64 buffer and cursor */
+	uint8_t *dbuf;
+	unsigned dlen, dpos;
+	int64_t dir_off;	/* offset the next unconsumed entry has */
+	struct fs_file *next;	/* hash chain */
+};
+
+struct fs_neg {
+	uint64_t parent;	/* inode id; 0: empty slot */
+	uint64_t dir_gen;
+	uint64_t expires_ns;
+	uint8_t len;
+	char name[FS_NAME_MAX + 1];
+};
+
+struct fs_server {
+	struct fs_opts opts;
+	struct fs_inode *root;
+	/* inode tables: by id and by (dev, ino); chained, power-of-two sized */
+	struct fs_inode **by_id, **by_key;
+	size_t nbuckets, ninodes;
+	struct fs_file **files;
+	size_t nfbuckets, nfiles;
+	uint64_t next_id, next_fh;
+	/* LRU of inodes holding an O_PATH fd (head: most recent) */
+	struct fs_inode *lru_head, *lru_tail;
+	unsigned npath_fds, max_path_fds;
+	uint64_t serial;	/* current request number */
+	uint64_t neg_ttl_ns;	/* 0: negative cache off */
+	uint64_t neg_hits;
+	struct fs_neg *neg;	/* FS_NEG_SLOTS, direct-mapped */
+	/* FUSE codec state */
+	bool fuse_inited, fuse_destroyed;
+	uint32_t fuse_minor;
+	uint8_t *fuse_in, *fuse_out;	/* linearised request / reply scratch */
+};
+
+/* Start a request: bring the fd cache back under its cap; inodes touched
+ * from now on are not evicted until the next call. */
+void fs_begin(struct fs_server *s);
+
+bool fs_name_ok(const char *name, size_t len);
+int fs_name_check(const char *name);	/* 0, -EINVAL, -ENAMETOOLONG */
+
+struct fs_inode *fs_inode_find(struct fs_server *s, uint64_t id);
+int fs_inode_fd(struct fs_server *s, struct fs_inode *ino);
+void fs_inode_ref(struct fs_inode *ino);
+void fs_inode_unref(struct fs_server *s, struct fs_inode *ino);
+void fs_forget(struct fs_server *s, struct fs_inode *ino, uint64_t n);
+/* Let the inode's fd be evicted even though this request used it. */
+void fs_inode_done(struct fs_inode *ino);
+
+/* Client ids <-> host ids. */
+uint32_t fs_map_uid(const struct fs_server *s, uint32_t uid);
+uint32_t fs_map_gid(const struct fs_server *s, uint32_t gid);
+
+/* Name operations: on success *out carries one new client reference
+ * (nlookup) and st its attributes (host ids). */
+int fs_lookup(struct fs_server *s, struct fs_inode *dir, const char *name,
+	      struct fs_inode **out, struct stat *st);
+int fs_mkdir(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t mode,
+	     struct fs_inode **out, struct stat *st);
+int fs_symlink(struct fs_server *s, struct fs_inode *dir, const char *name,
+	       const char *target, struct fs_inode **out, struct stat *st);
+int fs_mknod(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t mode,
+	     dev_t rdev, struct fs_inode **out, struct stat *st);
+int fs_link(struct fs_server *s, struct fs_inode *ino, struct fs_inode *dir,
+	    const char *name, struct stat *st);
+/* Create (or open, without O_EXCL) a regular file and open it. */
+int fs_create(struct fs_server *s, struct fs_inode *dir, const char *name, int flags,
+	      mode_t mode, struct fs_inode **out, struct stat *st, struct fs_file **file);
+int fs_unlink(struct fs_server *s, struct fs_inode *dir, const char *name, bool is_dir);
+int fs_rename(struct fs_server *s, struct fs_inode *odir, const char *oname,
+	      struct fs_inode *ndir, const char *nname, unsigned flags);
+int fs_readlink(struct fs_server *s, struct fs_inode *ino, char *buf, size_t size);
+
+int fs_getattr(struct fs_server *s, struct fs_inode *ino, struct stat *st);
+/* Attribute change; which bits of valid (FS_SET_*) apply. */
+#define FS_SET_MODE 1u
+#define FS_SET_UID 2u
+#define FS_SET_GID 4u
+#define FS_SET_SIZE 8u
+#define FS_SET_ATIME 16u
+#define FS_SET_MTIME 32u
+#define FS_SET_ATIME_NOW 64u
+#define FS_SET_MTIME_NOW 128u
+struct fs_setattr {
+	unsigned valid;
+	mode_t mode;
+	uint32_t uid, gid;	/* host ids (already mapped) */
+	uint64_t size;
+	struct timespec atime, mtime;
+};
+int fs_setattr(struct fs_server *s, struct fs_inode *ino, struct fs_file *f,
+	       const struct fs_setattr *a, struct stat *st);
+int fs_access(struct fs_server *s, struct fs_inode *ino, int mask);
+
+int fs_open(struct fs_server *s, struct fs_inode *ino, int flags, struct fs_file **out);
+struct fs_file *fs_file_find(struct fs_server *s, uint64_t fh);
+void fs_release(struct fs_server *s, struct fs_file *f);
+ssize_t fs_read(struct fs_server *s, struct fs_file *f, const struct iovec *iov, int n, uint64_t off);
+ssize_t fs_write(struct fs_server *s, struct fs_file *f, const struct iovec *iov, int n, uint64_t off);
+int fs_fsync(struct fs_server *s, struct fs_file *f, bool datasync);
+int fs_fallocate(struct fs_server *s, struct fs_file *f, int mode, uint64_t off, uint64_t len);
+int64_t fs_lseek(struct fs_server *s, struct fs_file *f, int64_t off, int whence);
+ssize_t fs_copy_range(struct fs_server *s, struct fs_file *in, uint64_t off_in,
+		      struct fs_file *out, uint64_t off_out, size_t len);
+int fs_lock(struct fs_server *s, struct fs_file *f, int cmd, struct flock *fl);
+int fs_statfs(struct fs_server *s, struct fs_inode *ino, struct statfs *st);
+int fs_syncfs(struct fs_server *s);
+
+/* Directory listing: emit is called for each entry from offset off on with
+ * the offset of the entry after it; it returns 0 to go on, 1 when the reply
+ * is full (the entry is then not consumed), or -errno. */
+typedef int (*fs_dirent_fn)(void *ctx, const char *name, size_t len, uint64_t ino,
+			    unsigned type, uint64_t next_off);
+int fs_opendir(struct fs_server *s, struct fs_inode *ino, struct fs_file **out);
+int fs_readdir(struct fs_server *s, struct fs_file *f, uint64_t off, fs_dirent_fn emit, void *ctx);
+
+/* Extended attributes: only the user.* namespace. */
+ssize_t fs_getxattr(struct fs_server *s, struct fs_inode *ino, const char *name, void *buf, size_t size);
+ssize_t fs_listxattr(struct fs_server *s, struct fs_inode *ino, char *buf, size_t size);
+int fs_setxattr(struct fs_server *s, struct fs_inode *ino, const char *name,
+		const void *val, size_t size, int flags);
+int fs_removexattr(struct fs_server *s, struct fs_inode *ino, const char *name);
+
+/* One more client reference (a 9P fid cloned onto the inode). */
+void fs_inode_hold(struct fs_inode *ino);
+/* The directory holding ino's recorded name (9P "..": the root's is itself). */
+struct fs_inode *fs_inode_parent(struct fs_server *s, struct fs_inode *ino);
+/* Unlink or rename an inode by the name we know it under (9P remove and
+ * rename); ESTALE when that name no longer means this inode. */
+int fs_remove_inode(struct fs_server *s, struct fs_inode *ino);
+int fs_rename_inode(struct fs_server *s, struct fs_inode *ino, struct fs_inode *ndir,
+		    const char *nname);
+
+/* Drop every client reference (FUSE DESTROY, 9P session end). */
+void fs_forget_all(struct fs_server *s);
+
+#endif

@@ -1,0 +1,194 @@
+#!/bin/bash
+# tests/bench/bench-fs.sh - `make bench-fs`: file-server throughput, each
+# figure next to its peers measured in the same run:
+#   native         the host directory itself
+#   kvmbox         kvmbox fs-serve --fuse (host kernel's FUSE client)
+#   passthrough_ll libfuse's example low-level passthrough server, built
+#                  from Debian's libfuse3-dev examples, same cache mode
+# Operations: stat, open+read+close of small files, readdir, negative
+# lookups (ops/s), fio 4 KiB random read (IOPS) and `git status` on 12,000-
+# and 100,000-file repositories (seconds; FAIL when git status fails, e.g.
+# a peer that runs out of fds).  BENCH_FS_QUICK=1 skips 100,000.
+# 9P2000.L: diodload getattr and read/write ops/s against kvmbox fs-serve
+# --9p (unix socket) and against diod (TCP on loopback) on the same tree.
+# Needs root, /dev/fuse, gcc, libfuse3-dev, fio, git, diod.  Not a test;
+# on a loaded machine the figures move a lot: compare within one run.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${KVMBOX_BIN:-$top/build/kvmbox}
+SECS=${BENCH_FS_SECONDS:-2}
+T=$(mktemp -d /tmp/kvmbox-bench-fs.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	sleep 0.3
+	grep -F " $T/" /proc/mounts | awk '{print $2}' | while read -r m; do umount -l "$m"; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+[ "$(id -u)" -eq 0 ] || { echo "bench-fs: needs root"; exit 1; }
+
+# The measuring helper: tight loops in C so the tool is not the bottleneck.
+cat >"$T/fsb.c" <<'C'
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+int main(int argc, char **argv) {
+	const char *op = argv[1], *root = argv[2];
+	int nd = atoi(argv[3]), nf = atoi(argv[4]);
+	double secs = atof(argv[5]), t0 = now();
+	long ops = 0; char p[4096], buf[4096]; struct stat st; unsigned neg = 0;
+	while (now() - t0 < secs) {
+		for (int d = 0; d < nd; d++) {
+			if (!strcmp(op, "readdir")) {
+				snprintf(p, sizeof p, "%s/d%02d", root, d);
+				DIR *dir = opendir(p); while (readdir(dir)) ; closedir(dir); ops++;
+				continue;
+			}
+			for (int f = 0; f < nf; f++) {
+				if (!strcmp(op, "neg")) {
+					snprintf(p, sizeof p, "%s/d%02d/missing%u", root, d, neg++);
+					if (stat(p, &st) == 0) return 1;
+				} else {
+					snprintf(p, sizeof p, "%s/d%02d/f%04d", root, d, f);
+					if (!strcmp(op, "stat")) { if (lstat(p, &st)) return 1; }
+					else { int fd = open(p, O_RDONLY); if (fd < 0 || read(fd, buf, sizeof buf) < 0) return 1; close(fd); }
+				}
+				ops++;
+			}
+		}
+	}
+	printf("%.0f\n", ops / (now() - t0));
+	return 0;
+}
+C
+gcc -O2 -o "$T/fsb" "$T/fsb.c" || exit 1
+
+# Peer: passthrough_ll from the libfuse3-dev examples.
+PLL=""
+ex=/usr/share/doc/libfuse3-dev/examples
+if [ -f $ex/passthrough_ll.c ] && pkg-config --exists fuse3 2>/dev/null; then
+	gcc -O2 -Wall -I$ex -o "$T/passthrough_ll" $ex/passthrough_ll.c $(pkg-config fuse3 --cflags --libs) \
+		2>"$T/pll-build.log" && PLL=$T/passthrough_ll
+fi
+[ -n "$PLL" ] || echo "bench-fs: passthrough_ll not available (libfuse3-dev examples missing or build failed)"
+
+ND=20 NF=100
+src=$T/src
+mkdir -p "$src"
+for d in $(seq -f '%02g' 0 $((ND - 1))); do
+	mkdir -p "$src/d$d"
+	for f in $(seq -f '%04g' 0 $((NF - 1))); do head -c 1024 /dev/zero >"$src/d$d/f$f"; done
+done
+head -c 64M /dev/urandom >"$src/fio.dat"
+
+mk_repo() {	# DIR N
+	python3 - "$1" "$2" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    d = os.path.join(root, "m%03d" % (i // 1000), "s%02d" % (i % 1000 // 100))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%05d.txt" % i), "w") as f: f.write("line %d\n" % i)
+PY
+	git -C "$1" init -q && git -C "$1" add -A &&
+		git -C "$1" -c user.email=b@x -c user.name=b commit -qm init
+}
+mk_repo "$src/repo12k" 12000
+[ "${BENCH_FS_QUICK:-0}" = 1 ] || mk_repo "$src/repo100k" 100000
+
+wait_mount() { for _ in $(seq 100); do grep -qF " $1 fuse" /proc/mounts && return 0; sleep 0.1; done; return 1; }
+
+# mount_kvmbox MNT CACHE / mount_pll MNT CACHE
+mount_kvmbox() {
+	mkdir -p "$1"; "$BIN" fs-serve --fuse "$1" "$src" --cache "$2" 2>>"$T/kvmbox.log" &
+	pids+=($!); wait_mount "$1"
+}
+mount_pll() {
+	local c=$2; [ "$c" = none ] && c=never; : auto is auto in both
+	mkdir -p "$1"; "$PLL" -f -o source="$src",cache="$c" "$1" 2>>"$T/pll.log" &
+	pids+=($!); wait_mount "$1"
+}
+
+gitstatus() {	# DIR: best of 3 seconds
+	local best=999 s e t
+	git -C "$1" status --porcelain >/dev/null 2>&1 || { echo FAIL; return; }
+	for _ in 1 2 3; do
+		s=$(date +%s.%N); git -C "$1" status --porcelain >/dev/null 2>&1 || { echo FAIL; return; }
+		e=$(date +%s.%N)
+		t=$(echo "$e - $s" | bc -l); (( $(echo "$t < $best" | bc -l) )) && best=$t
+	done
+	printf '%.3f' "$best"
+}
+fioread() {	# DIR
+	fio --name=rr --filename="$1/fio.dat" --rw=randread --bs=4k --size=64m --runtime="$SECS" \
+		--time_based --ioengine=psync --output-format=terse --terse-version=3 2>/dev/null |
+		awk -F';' '{print $8}'
+}
+
+measure() {	# ROOT -> one line of figures
+	local r=$1 out=""
+	for op in stat open readdir neg; do
+		out="$out $("$T/fsb" $op "$r" $ND $NF "$SECS" || echo ERR)"
+	done
+	out="$out $(fioread "$r")"
+	out="$out $(gitstatus "$r/repo12k")"
+	if [ -d "$r/repo100k" ]; then out="$out $(gitstatus "$r/repo100k")"; else out="$out -"; fi
+	echo "$out"
+}
+
+names=(stat/s open+read+close/s readdir/s neg-lookup/s fio-4k-randread-IOPS git-status-12k-s git-status-100k-s)
+echo "bench-fs: $ND x $NF small files, ${SECS}s per figure; $(nproc) CPUs; $(uname -r)"
+native=($(measure "$src"))
+for cache in auto none; do
+	mount_kvmbox "$T/mk-$cache" $cache || { echo "kvmbox mount failed"; exit 1; }
+	kv=($(measure "$T/mk-$cache"))
+	pl=()
+	if [ -n "$PLL" ] && mount_pll "$T/mp-$cache" $cache; then pl=($(measure "$T/mp-$cache")); fi
+	echo
+	echo "cache=$cache"
+	printf '  %-24s %12s %12s %15s %10s\n' figure native kvmbox passthrough_ll kvm/pll
+	for i in "${!names[@]}"; do
+		p=${pl[$i]:--}
+		ratio=-
+		if [ "$p" != - ] && [ "$p" != FAIL ] && [ "${kv[$i]}" != - ] && [ "${kv[$i]}" != FAIL ]; then
+			case ${names[$i]} in
+			*-s) ratio=$(echo "scale=2; $p / ${kv[$i]}" | bc -l 2>/dev/null) ;;	# time: lower is better
+			*) ratio=$(echo "scale=2; ${kv[$i]} / $p" | bc -l 2>/dev/null) ;;
+			esac
+		fi
+		printf '  %-24s %12s %12s %15s %10s\n' "${names[$i]}" "${native[$i]}" "${kv[$i]}" "$p" "${ratio}x"
+	done
+done
+echo
+if command -v diod >/dev/null && command -v diodload >/dev/null; then
+	# diodload attaches aname "ctl" and reads "zero", writes "null": diod
+	# serves those from its in-memory ctl namespace, kvmbox from real
+	# files (a sparse 1 GiB zero) in the share, so diod's side does no
+	# disk I/O at all: its figures are an upper bound.
+	truncate -s 1G "$src/zero"; : >"$src/null"
+	"$BIN" fs-serve --9p "$T/9p.sock" "$src" 2>>"$T/kvmbox.log" &
+	pids+=($!)
+	port=$((20000 + RANDOM % 20000))
+	diod -f -n -N -l 127.0.0.1:$port -e "$src" -e ctl -L "$T/diod.log" 2>>"$T/diod.log" &
+	pids+=($!)
+	sleep 1
+	dl() { timeout $((SECS + 20)) diodload -s "$1" -r "$SECS" -n 1 $2 2>&1 | awk -F'[:,]' '/ops\/s/ { print $2 }' | awk '{print $1}'; }
+	echo "9P2000.L (diodload, 1 thread, ${SECS}s; diod: unix socket vs TCP loopback, ctl namespace in memory)"
+	printf '  %-24s %12s %12s %10s\n' figure kvmbox diod kvm/diod
+	for mode in -g ""; do
+		name=getattr/s; [ -z "$mode" ] && name=read+write-ops/s
+		k=$(dl "$T/9p.sock" "$mode"); d=$(dl "127.0.0.1:$port" "$mode")
+		r=$(echo "scale=2; ${k:-0} / ${d:-1}" | bc -l 2>/dev/null)
+		printf '  %-24s %12s %12s %10s\n' "$name" "${k:--}" "${d:--}" "${r}x"
+	done
+else
+	echo "9P2000.L vs diod: diod not installed"
+fi

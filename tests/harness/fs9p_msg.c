@@ -1,0 +1,94 @@
+/* tests/harness/fs9p_msg.c - hand-built FUSE requests (see fs9p_msg.h). */
+#include "tests/harness/fs9p_msg.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint64_t next_unique = 1;	/* test-only: request ids */
+
+void fuse_call(struct fs_server *s, uint32_t opcode, uint64_t nodeid, const void *a, size_t alen,
+	       const void *b, size_t blen, struct fuse_rep *rep)
+{
+	struct fuse_in_header h = {
+		.len = (uint32_t)(sizeof(h) + alen + blen),
+		.opcode = opcode,
+		.unique = next_unique++,
+		.nodeid = nodeid,
+	};
+	struct iovec in[3] = {
+		{ &h, sizeof(h) }, { (void *)a, alen }, { (void *)b, blen },
+	};
+	static uint8_t out[FS_FUSE_BUF_SIZE];
+	struct iovec o = { out, sizeof(out) };
+	memset(rep, 0, sizeof(*rep));
+	rep->len = fs_fuse_handle(s, in, 3, &o, 1);
+	if (rep->len >= (ssize_t)sizeof(rep->h)) {
+		memcpy(&rep->h, out, sizeof(rep->h));
+		size_t n = (size_t)rep->len - sizeof(rep->h);
+		memcpy(rep->body, out + sizeof(rep->h), n < sizeof(rep->body) ? n : sizeof(rep->body));
+	}
+}
+
+int fuse_init_srv(struct fs_server *s)
+{
+	struct fuse_init_in in = { .major = 7, .minor = 38, .max_readahead = 65536,
+				   .flags = 0xffffffff };
+	static struct fuse_rep rep;
+	fuse_call(s, FUSE_INIT, 0, &in, sizeof(in), NULL, 0, &rep);
+	return rep.h.error;
+}
+
+int64_t fuse_lookup(struct fs_server *s, uint64_t dir, const char *name)
+{
+	static struct fuse_rep rep;
+	fuse_call(s, FUSE_LOOKUP, dir, name, strlen(name) + 1, NULL, 0, &rep);
+	if (rep.h.error)
+		return rep.h.error;
+	struct fuse_entry_out e;
+	memcpy(&e, rep.body, sizeof(e));
+	return e.nodeid ? (int64_t)e.nodeid : -ENOENT;
+}
+
+int64_t fuse_open(struct fs_server *s, uint64_t nodeid, uint32_t flags)
+{
+	static struct fuse_rep rep;
+	struct fuse_open_in in = { .flags = flags };
+	fuse_call(s, FUSE_OPEN, nodeid, &in, sizeof(in), NULL, 0, &rep);
+	if (rep.h.error)
+		return rep.h.error;
+	struct fuse_open_out o;
+	memcpy(&o, rep.body, sizeof(o));
+	return (int64_t)o.fh;
+}
+
+char *fs_test_tmpdir(void)
+{
+	const char *t = getenv("TMPDIR");
+	char *p;
+	if (asprintf(&p, "%s/kvmbox-fs9p-XXXXXX", t ? t : "/tmp") < 0)
+		return NULL;
+	if (!mkdtemp(p)) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void fs_test_rmrf(const char *path)
+{
+	if (path)
+		nftw(path, rm_one, 64, FTW_DEPTH | FTW_PHYS);
+}
