@@ -1,0 +1,216 @@
+/* net/udp.c - UDP: DHCP and DNS on the gateway, NAT to host sockets.
+ *
+ * Each (guest port, remote address, remote port) gets one connected,
+ * non-blocking host socket, so only the remote the guest wrote to can answer
+ * (port-restricted NAT).  Idle flows close after UDP_IDLE_NS; when the table
+ * is full the least recently used flow is recycled.
+ */
+#include "net/internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+void udp_send_to_guest(struct net_stack *ns, uint32_t src, uint16_t sport, uint16_t dport,
+		       const void *data, size_t len)
+{
+	if (len > ns->cfg.mtu - IP4_HLEN - UDP_HLEN) {
+		ns->stats.tx_dropped++;
+		return;
+	}
+	uint32_t dst = ns->cfg.guest_ip;
+	uint8_t *u = net_ip4_begin(ns, src, dst, 17);
+	wr16(u, sport);
+	wr16(u + 2, dport);
+	wr16(u + 4, (uint16_t)(UDP_HLEN + len));
+	u[6] = u[7] = 0;
+	memcpy(u + UDP_HLEN, data, len);
+	uint32_t s = csum_pseudo4(src, dst, 17, (uint16_t)(UDP_HLEN + len));
+	uint16_t c = csum_fold(csum_partial(u, UDP_HLEN + len, s));
+	if (c == 0)
+		c = 0xffff;
+	memcpy(u + 6, &c, 2);
+	net_ip4_send(ns, UDP_HLEN + len);
+}
+
+static void udp_close(struct udp_flow *f)
+{
+	if (f->fd >= 0) {
+		loop_cancel(f->ns->loop, &f->op);
+		close(f->fd);
+		f->fd = -1;
+	}
+	f->used = false;
+}
+
+/* Host socket readable: forward each datagram to the guest. */
+static void udp_readable(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	struct udp_flow *f = op->opaque;
+	struct net_stack *ns = f->ns;
+	if (!(flags & IORING_CQE_F_MORE) && !op->polling)
+		f->pending = false;
+	if (!f->used || f->fd < 0 || res < 0)
+		return;
+	/* Receive straight into the frame buffer's payload position. */
+	size_t room = ns->cfg.mtu - IP4_HLEN - UDP_HLEN;
+	static uint8_t buf[65536];	/* single-threaded scratch */
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = recv(f->fd, buf, room, MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0)
+			break;
+		f->last_ns = now_ns();
+		if ((size_t)n > room) {
+			ns->stats.tx_dropped++;
+			continue;
+		}
+		udp_send_to_guest(ns, f->rip, f->rport, f->gport, buf, (size_t)n);
+	}
+}
+
+static struct udp_flow *udp_find(struct net_stack *ns, uint16_t gport, uint32_t rip, uint16_t rport)
+{
+	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++) {
+		struct udp_flow *f = &ns->udp[i];
+		if (f->used && f->gport == gport && f->rip == rip && f->rport == rport)
+			return f;
+	}
+	return NULL;
+}
+
+static struct udp_flow *udp_open(struct net_stack *ns, uint16_t gport, uint32_t rip, uint16_t rport)
+{
+	struct udp_flow *f = NULL, *lru = NULL;
+	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++) {
+		struct udp_flow *c = &ns->udp[i];
+		if (c->pending)
+			continue;
+		if (!c->used) {
+			f = c;
+			break;
+		}
+		if (!lru || c->last_ns < lru->last_ns)
+			lru = c;
+	}
+	if (!f && lru) {
+		udp_close(lru);
+		return NULL;	/* slot frees once io_uring lets go; this datagram is dropped */
+	}
+	if (!f)
+		return NULL;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(rport),
+				  .sin_addr.s_addr = htonl(net_host_dst(ns, rip)) };
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return NULL;
+	}
+	f->used = true;
+	f->fd = fd;
+	f->gport = gport;
+	f->rip = rip;
+	f->rport = rport;
+	f->last_ns = now_ns();
+	f->ns = ns;
+	f->op.cb = udp_readable;
+	f->op.opaque = f;
+	if (loop_poll(ns->loop, &f->op, fd, POLLIN) < 0) {
+		udp_close(f);
+		return NULL;
+	}
+	f->pending = true;
+	ns->stats.udp_flows++;
+	return f;
+}
+
+void udp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *u, size_t len)
+{
+	if (len < UDP_HLEN || rd16(u + 4) < UDP_HLEN || rd16(u + 4) > len) {
+		ns->stats.drop_udp++;
+		return;
+	}
+	len = rd16(u + 4);
+	uint32_t src = rd32(ip + 12), dst = rd32(ip + 16);
+	if (rd16(u + 6) != 0 &&
+	    csum_fold(csum_partial(u, len, csum_pseudo4(src, dst, 17, (uint16_t)len))) != 0) {
+		ns->stats.drop_udp++;
+		return;
+	}
+	uint16_t sport = rd16(u), dport = rd16(u + 2);
+	const uint8_t *data = u + UDP_HLEN;
+	size_t dlen = len - UDP_HLEN;
+	if (dport == 67 && sport == 68 && (dst == 0xffffffff || dst == ns->cfg.gateway_ip)) {
+		dhcp_input(ns, data, dlen);
+		return;
+	}
+	if (src != ns->cfg.guest_ip) {
+		ns->stats.drop_ip_src++;
+		return;
+	}
+	if (dst == ns->cfg.gateway_ip && dport == 53) {
+		dns_input(ns, sport, data, dlen);
+		return;
+	}
+	enum policy_group why;
+	if (!net_dst_allowed(ns, dst, &why)) {
+		ns->stats.denied_udp++;
+		net_log_denied(ns, "udp", dst, dport, why);
+		if (why != PG_BROADCAST && why != PG_MULTICAST)
+			net_send_icmp_unreach(ns, ip, (size_t)(data - ip) + dlen, 13);
+		return;
+	}
+	if (!ns->loop) {
+		ns->stats.drop_udp++;
+		return;
+	}
+	struct udp_flow *f = udp_find(ns, sport, dst, dport);
+	if (!f)
+		f = udp_open(ns, sport, dst, dport);
+	if (!f) {
+		ns->stats.drop_nomem++;
+		return;
+	}
+	f->last_ns = ns->now;
+	if (send(f->fd, data, dlen, MSG_DONTWAIT) < 0 && errno == ECONNREFUSED)
+		net_send_icmp_unreach(ns, ip, (size_t)(data - ip) + dlen, 3);
+}
+
+void udp_tick(struct net_stack *ns)
+{
+	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++) {
+		struct udp_flow *f = &ns->udp[i];
+		if (f->used && ns->now - f->last_ns > UDP_IDLE_NS)
+			udp_close(f);
+	}
+}
+
+int udp_init(struct net_stack *ns)
+{
+	ns->udp = calloc(UDP_MAX_FLOWS, sizeof(*ns->udp));
+	if (!ns->udp)
+		return -ENOMEM;
+	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++)
+		ns->udp[i].fd = -1;
+	return 0;
+}
+
+void udp_fini(struct net_stack *ns)
+{
+	if (!ns->udp)
+		return;
+	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++)
+		if (ns->udp[i].fd >= 0)
+			close(ns->udp[i].fd);
+	free(ns->udp);
+}
