@@ -83,6 +83,8 @@ struct tcp_flow {
 	bool fin_sent, fin_acked;
 	bool guest_fin;		/* FIN received from the guest */
 	bool host_shut;		/* shutdown(SHUT_WR) done on the host socket */
+	bool ack_pending;	/* data acked at the next net_flush() */
+	bool in_ack_list;
 	uint64_t last_rx_ns;	/* keepalive */
 	unsigned ka_probes;
 };
@@ -150,6 +152,8 @@ struct net_stack {
 	struct tcp_flow *tcp;
 	int tcp_hash[TCP_HASH];
 	uint16_t next_port;	/* source ports for published connections */
+	int ack_list[TCP_MAX_FLOWS];	/* flows with ack_pending */
+	unsigned nack;
 	struct udp_flow *udp;
 	struct publish pub[PUBLISH_MAX];
 	unsigned npub;
@@ -202,6 +206,7 @@ int tcp_init(struct net_stack *ns);
 void tcp_fini(struct net_stack *ns);
 void tcp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *seg, size_t len);
 void tcp_tick(struct net_stack *ns);
+void tcp_flush(struct net_stack *ns);
 int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port);
 
 /* udp.c */

@@ -65,6 +65,12 @@ void net_destroy(struct net_stack *ns);
  * counted and dropped. */
 void net_input(struct net_stack *ns, const void *frame, size_t len);
 
+/* Send what net_input() deferred (ACKs for received data are coalesced
+ * over a batch of frames).  Call after each batch of net_input() calls,
+ * e.g. when the TAP or the virtqueue has no more frames; the stack's own
+ * timer flushes too (within 10 ms) but that is a latency floor. */
+void net_flush(struct net_stack *ns);
+
 void net_set_stream_handler(struct net_stack *ns, net_stream_handler_fn fn, void *opaque);
 
 /* Publish a guest port on the host: "[ADDR:]HOSTPORT:GUESTPORT[/udp|/tcp]";

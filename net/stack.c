@@ -260,6 +260,11 @@ void net_input(struct net_stack *ns, const void *frame, size_t len)
 	}
 }
 
+void net_flush(struct net_stack *ns)
+{
+	tcp_flush(ns);
+}
+
 static void tick_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)res;
@@ -268,6 +273,7 @@ static void tick_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fla
 	if (ns->destroying)
 		return;
 	ns->now = now_ns();
+	tcp_flush(ns);
 	tcp_tick(ns);
 	udp_tick(ns);
 	loop_timer(loop, &ns->tick_op, &ns->tick_ts, NET_TICK_NS);

@@ -214,8 +214,10 @@ static void tcp_emit(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t d
 	size_t len = hlen + dlen;
 	uint16_t c = csum_fold(csum_partial(t, len, csum_pseudo4(f->rip, f->gip, 6, (uint16_t)len)));
 	memcpy(t + 16, &c, 2);
-	if (flags & F_ACK)
+	if (flags & F_ACK) {
+		f->ack_pending = false;
 		f->adv_wnd = f->rcv_nxt + (syn || !f->wscale_ok ? win : (uint32_t)win << f->rcv_wscale);
+	}
 	net_ip4_send(ns, len);
 }
 
@@ -713,9 +715,30 @@ static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_
 		need_ack = true;
 	}
 	tcp_output(f);
-	if (need_ack)
-		send_ack(f);
+	if (need_ack && !f->ack_pending && f->state == TS_ESTABLISHED) {
+		if ((flags & F_FIN) || (!f->in_ack_list && f->ns->nack >= TCP_MAX_FLOWS)) {
+			send_ack(f);
+		} else {
+			f->ack_pending = true;	/* coalesced until net_flush() */
+			if (!f->in_ack_list) {
+				f->in_ack_list = true;
+				f->ns->ack_list[f->ns->nack++] = f->idx;
+			}
+		}
+	}
 	check_done(f);
+}
+
+void tcp_flush(struct net_stack *ns)
+{
+	for (unsigned i = 0; i < ns->nack; i++) {
+		struct tcp_flow *f = &ns->tcp[ns->ack_list[i]];
+		if (f->ack_pending && f->state == TS_ESTABLISHED)
+			send_ack(f);
+		f->ack_pending = false;
+		f->in_ack_list = false;
+	}
+	ns->nack = 0;
 }
 
 void tcp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *t, size_t len)

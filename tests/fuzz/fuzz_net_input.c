@@ -15,6 +15,13 @@
 #include "net/internal.h"
 #include "tests/fuzz/net_frames.h"
 
+static void input(struct net_stack *s, const void *f, size_t len)
+{
+	net_input(s, f, len);
+	net_flush(s);
+}
+
+
 static struct stream *streams[8];
 static unsigned nstreams;
 
@@ -72,10 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t f[NET_FRAME_MAX + 16];
 	for (uint16_t p = 1000; p < 1002; p++) {
 		size_t l = nf_tcp(f, cfg.gateway_mac, 0x5DB8D822, p, 443, 100, 0, 0x02, 65535, NULL, 0, true);
-		net_input(ns, f, l);
+		input(ns, f, l);
 		struct tcp_flow *fl = &ns->tcp[p - 1000];
 		l = nf_tcp(f, cfg.gateway_mac, 0x5DB8D822, p, 443, 101, fl->iss + 1, 0x10, 65535, NULL, 0, false);
-		net_input(ns, f, l);
+		input(ns, f, l);
 	}
 	while (size >= 3) {
 		size_t len = rd16(data);
@@ -89,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(f, data, len);
 		if (flags & 1)
 			nf_fix_checksums(f, len);
-		net_input(ns, f, len);
+		input(ns, f, len);
 		if (flags & 2) {
 			ns->now += (uint64_t)(flags >> 2) * 100000000ull;
 			tcp_tick(ns);

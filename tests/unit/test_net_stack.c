@@ -15,6 +15,13 @@
 #include "net/internal.h"
 #include "tests/fuzz/net_frames.h"
 
+static void input(struct net_stack *s, const void *f, size_t len)
+{
+	net_input(s, f, len);
+	net_flush(s);
+}
+
+
 #define MAXF 512
 static uint8_t outf[MAXF][2048];
 static size_t outlen[MAXF];
@@ -80,17 +87,17 @@ static void test_arp(void **state)
 	uint8_t f[42] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 0x15, 0x08, 0x06,
 			  0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 0x15, 10, 0, 2, 15,
 			  0, 0, 0, 0, 0, 0, 10, 0, 2, 2 };
-	net_input(ns, f, sizeof(f));
+	input(ns, f, sizeof(f));
 	assert_int_equal(nout, 1);
 	assert_int_equal(rd16(outf[0] + 12), 0x0806);
 	assert_int_equal(rd16(outf[0] + 14 + 6), 2);
 	assert_memory_equal(outf[0] + 14 + 8, cfg.gateway_mac, 6);
 	/* ARP for another address: no answer. */
 	f[41] = 3;
-	net_input(ns, f, sizeof(f));
+	input(ns, f, sizeof(f));
 	assert_int_equal(nout, 1);
 	/* Truncated. */
-	net_input(ns, f, 30);
+	input(ns, f, 30);
 	assert_int_equal(nout, 1);
 	assert_true(ns->stats.drop_arp >= 2);
 }
@@ -132,13 +139,13 @@ static void test_dhcp(void **state)
 {
 	(void)state;
 	uint8_t f[400];
-	net_input(ns, f, dhcp_frame(f, 1));
+	input(ns, f, dhcp_frame(f, 1));
 	assert_int_equal(nout, 1);
 	uint8_t *m = outf[0] + 14 + 20 + 8;
 	assert_int_equal(rd32(m + 4), 0x12345678);
 	assert_int_equal(rd32(m + 16), 0x0A00020F);
 	assert_int_equal(m[240 + 2], 2);	/* OFFER first */
-	net_input(ns, f, dhcp_frame(f, 3));
+	input(ns, f, dhcp_frame(f, 3));
 	assert_int_equal(nout, 2);
 	m = outf[1] + 14 + 20 + 8;
 	assert_int_equal(m[240 + 2], 5);	/* ACK */
@@ -146,7 +153,7 @@ static void test_dhcp(void **state)
 	size_t len = dhcp_frame(f, 1);
 	f[14 + 28 + 240 + 1] = 200;
 	nf_fix_checksums(f, len);
-	net_input(ns, f, len);
+	input(ns, f, len);
 	assert_int_equal(nout, 2);
 }
 
@@ -170,7 +177,7 @@ static void test_icmp_echo_and_bad_frames(void **state)
 	ic[0] = 8;
 	memcpy(ic + 8, "pingdata", 8);
 	nf_fix_checksums(f, 14 + 36);
-	net_input(ns, f, 14 + 36);
+	input(ns, f, 14 + 36);
 	assert_int_equal(nout, 1);
 	assert_int_equal(outf[0][14 + 20], 0);
 	assert_memory_equal(outf[0] + 14 + 28, "pingdata", 8);
@@ -179,24 +186,24 @@ static void test_icmp_echo_and_bad_frames(void **state)
 
 	uint64_t before = ns->stats.drop_ip_csum;
 	ip[10] ^= 1;
-	net_input(ns, f, 14 + 36);
+	input(ns, f, 14 + 36);
 	assert_int_equal(ns->stats.drop_ip_csum, before + 1);
 	ip[10] ^= 1;
 	wr16(ip + 2, 200);	/* total length beyond the frame */
 	nf_fix_checksums(f, 14 + 36);
-	net_input(ns, f, 14 + 36);
+	input(ns, f, 14 + 36);
 	assert_true(ns->stats.drop_ip_hdr >= 1);
 	wr16(ip + 2, 36);
 	wr16(ip + 6, 0x2000);	/* more fragments */
 	nf_fix_checksums(f, 14 + 36);
-	net_input(ns, f, 14 + 36);
+	input(ns, f, 14 + 36);
 	assert_int_equal(ns->stats.drop_ip_frag, 1);
 	wr16(ip + 6, 0);
 	wr32(ip + 12, 0x0A000263);	/* spoofed source */
 	nf_fix_checksums(f, 14 + 36);
-	net_input(ns, f, 14 + 36);
+	input(ns, f, 14 + 36);
 	assert_int_equal(ns->stats.drop_ip_src, 1);
-	net_input(ns, f, 5);
+	input(ns, f, 5);
 	assert_int_equal(ns->stats.drop_short, 1);
 	assert_int_equal(nout, 1);
 }
@@ -206,7 +213,7 @@ static void test_denied_tcp_rst_udp_icmp(void **state)
 	(void)state;
 	uint8_t f[200];
 	size_t l = nf_tcp(f, cfg.gateway_mac, 0xA9FEA9FE, 5555, 80, 1000, 0, 0x02, 65535, NULL, 0, true);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(nout, 1);
 	uint8_t *t = outf[0] + 34;
 	assert_int_equal(t[13], 0x14);	/* RST|ACK */
@@ -220,7 +227,7 @@ static void test_denied_tcp_rst_udp_icmp(void **state)
 	memcpy(u + 8, "abcdefgh", 8);
 	wr16(f + 14 + 2, 20 + 16);
 	nf_fix_checksums(f, 14 + 36);
-	net_input(ns, f, 14 + 36);
+	input(ns, f, 14 + 36);
 	assert_int_equal(nout, 2);
 	assert_int_equal(outf[1][14 + 9], 1);
 	assert_int_equal(outf[1][34], 3);
@@ -241,7 +248,7 @@ static void test_tcp_stream_flow(void **state)
 	uint8_t f[2048];
 	const uint32_t dst = 0x5DB8D822;
 	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5000, 0, 0x02, 65535, NULL, 0, true);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_non_null(taken);
 	const uint8_t *t = last_seg();
 	assert_int_equal(t[13], 0x12);	/* SYN|ACK */
@@ -251,9 +258,9 @@ static void test_tcp_stream_flow(void **state)
 	uint32_t iss = rd32(t + 4);
 	/* Handshake completes; data from the guest reaches the consumer. */
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5001, iss + 1, 0x10, 512, NULL, 0, false);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5001, iss + 1, 0x18, 512, "hello", 5, false);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(readable_calls, 1);
 	t = last_seg();
 	assert_int_equal(rd32(t + 8), 5006);
@@ -265,12 +272,12 @@ static void test_tcp_stream_flow(void **state)
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), -EAGAIN);
 	/* Duplicate (old) data is not delivered twice, and is acked. */
 	unsigned n0 = nout;
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(nout, n0 + 1);
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), -EAGAIN);
 	/* Out of order: dropped, duplicate ACK for 5006. */
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5010, iss + 1, 0x18, 512, "zz", 2, false);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(rd32(last_seg() + 8), 5006);
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), -EAGAIN);
 
@@ -288,10 +295,10 @@ static void test_tcp_stream_flow(void **state)
 	/* Three duplicate ACKs: fast retransmit of the first segment. */
 	n0 = nout;
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5006, iss + 1, 0x10, 512, NULL, 0, false);
-	net_input(ns, f, l);
-	net_input(ns, f, l);
+	input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(nout, n0);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(nout, n0 + 1);
 	assert_int_equal(rd32(last_seg() + 4), iss + 1);
 	assert_int_equal(ns->stats.tcp_fast_retrans, 1);
@@ -305,7 +312,7 @@ static void test_tcp_stream_flow(void **state)
 	uint32_t acked = iss + 1 + 65536;
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5006, acked, 0x10, 1024, NULL, 0, false);
 	n0 = nout;
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_true(nout > n0);
 	uint32_t end = iss + 1 + sizeof(big);
 	t = last_seg();
@@ -318,10 +325,10 @@ static void test_tcp_stream_flow(void **state)
 	assert_int_equal(taken->ops->write(taken, "x", 1), -EPIPE);
 	/* The guest acks everything and keeps sending (half-close), then FINs. */
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5006, end + 1, 0x18, 1024, "more", 4, false);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 4);
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5010, end + 1, 0x11, 1024, NULL, 0, false);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(rd32(last_seg() + 8), 5011);
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 0);	/* EOF */
 	assert_int_equal(closed_calls, 1);
@@ -329,7 +336,7 @@ static void test_tcp_stream_flow(void **state)
 	taken = NULL;
 	/* The flow is gone: a new segment gets a RST. */
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5011, end + 1, 0x10, 1024, NULL, 0, false);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(last_seg()[13] & 0x04, 0x04);
 }
 
@@ -344,19 +351,19 @@ static void test_tcp_guest_rst_and_bad_options(void **state)
 	opt[4] = 3;
 	opt[5] = 40;
 	nf_fix_checksums(f, l);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_non_null(taken);
 	const uint8_t *t = last_seg();
 	assert_int_equal(t[12] >> 4, 6);	/* no window scale offered back */
 	uint32_t iss = rd32(t + 4);
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4001, 443, 101, iss + 1, 0x10, 65535, NULL, 0, false);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	/* A RST outside the window is ignored; inside it ends the flow. */
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4001, 443, 101 + 3000000, 0, 0x04, 0, NULL, 0, false);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(closed_calls, 0);
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4001, 443, 101, 0, 0x04, 0, NULL, 0, false);
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(closed_calls, 1);
 	char b[4];
 	assert_int_equal(taken->ops->read(taken, b, 4), -ECONNRESET);
@@ -364,7 +371,7 @@ static void test_tcp_guest_rst_and_bad_options(void **state)
 	uint64_t before = ns->stats.drop_tcp_csum;
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4002, 443, 1, 0, 0x02, 65535, NULL, 0, true);
 	f[50] ^= 0xff;
-	net_input(ns, f, l);
+	input(ns, f, l);
 	assert_int_equal(ns->stats.drop_tcp_csum, before + 1);
 }
 

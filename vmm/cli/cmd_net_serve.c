@@ -67,6 +67,7 @@ static void tap_readable(struct loop *loop, struct loop_op *op, int res, uint32_
 			break;
 		net_input(t->ns, t->buf, (size_t)n);
 	}
+	net_flush(t->ns);
 }
 
 /* Create the TAP inside netns and bring it up with mtu: fd or -errno. */
