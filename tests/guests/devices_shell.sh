@@ -1,0 +1,64 @@
+#!/bin/bash
+# tests/guests/devices_shell.sh - `kvmbox shell` on the host's /dev/kvm with
+# the tiny guests from firmware/tests/ (they do not speak kvmbox.ctl, so
+# these cover the host side: devices wired, terminal handling, exit paths).
+# At a real terminal (a pty): raw while inside, Ctrl-C a byte for the guest
+# (kvmbox keeps running), and the terminal restored after SIGTERM, SIGHUP and
+# a guest crash, each with its exit status and one line saying why; with
+# pipes instead of a terminal the guest's own exit status comes back; bad
+# usage exits 2 with one line.
+set -u
+. "$(dirname "$0")/../lib/tap.sh"
+G=${BUILD:-$KVMBOX_TOP/build}/firmware/tests
+[ -f "$G/spin.elf" ] || G=$KVMBOX_TOP/build/firmware/tests
+[ -f "$G/spin.elf" ] || skip_all "tiny guests not built (make)"
+[ -x "$KVMBOX_BIN" ] || skip_all "kvmbox not built"
+[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] || skip_all "no usable /dev/kvm"
+need_cmd python3
+PTY="python3 $KVMBOX_TOP/tests/lib/pty_run.py"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# at_pty NAME ARGS... : run kvmbox shell at a pty through pty_run.py
+at_pty() {
+	timeout --kill-after=5 40 $PTY "$@" >"$tmp/out" 2>&1
+	res=$(tr -d '\r' <"$tmp/out")
+}
+field() { sed -n "s/^$1=//p" <<<"$res" | head -1; }
+
+at_pty --signal TERM -- "$KVMBOX_BIN" shell --kernel "$G/spin.elf"
+expect_eq "raw terminal while inside" 1 "$(field raw_inside)"
+expect_eq "SIGTERM: exit 143" 143 "$(field rc)"
+expect_eq "SIGTERM: terminal restored" 1 "$(field restored)"
+check "SIGTERM: one line says why" grep -q "stopped by SIGTERM" <<<"$res"
+
+at_pty --send '\x03' --signal HUP -- "$KVMBOX_BIN" shell --kernel "$G/spin.elf"
+expect_eq "Ctrl-C goes to the guest, kvmbox keeps running" 1 "$(field still_running_after_send)"
+expect_eq "SIGHUP: exit 129" 129 "$(field rc)"
+expect_eq "SIGHUP: terminal restored" 1 "$(field restored)"
+
+at_pty --after 3 -- "$KVMBOX_BIN" shell --kernel "$G/fault.elf"
+expect_eq "guest crash: exit 1" 1 "$(field rc)"
+expect_eq "guest crash: terminal restored" 1 "$(field restored)"
+check "guest crash: reason and serial console tail shown" \
+	grep -q "triple fault" <<<"$res"
+check "guest crash: serial console tail shown" grep -q "about to fault" <<<"$res"
+
+# Pipes, no terminal: the marker guest exits 0 through the marker port.
+echo hi | timeout --kill-after=5 20 "$KVMBOX_BIN" shell --kernel "$G/marker.elf" \
+	>"$tmp/o" 2>"$tmp/e"
+expect_eq "piped stdin/stdout: guest exit status" 0 "$?"
+check "serial console hidden without --console" test ! -s "$tmp/o"
+
+timeout 20 "$KVMBOX_BIN" shell --console --kernel "$G/hello.elf" </dev/null >"$tmp/o" 2>"$tmp/e"
+check "--console shows the serial console" grep -q "hello from a tiny guest" "$tmp/e"
+check "devices announced on the command line" \
+	grep -q "virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 kvmbox.ctl=1" "$tmp/e"
+
+env -u KVMBOX_KERNEL timeout 20 "$KVMBOX_BIN" shell </dev/null >"$tmp/o" 2>"$tmp/e"
+expect_eq "no kernel: exit 2" 2 "$?"
+expect_eq "no kernel: one line" 1 "$(wc -l <"$tmp/e")"
+timeout 20 "$KVMBOX_BIN" shell --kernel /nonexistent </dev/null >"$tmp/o" 2>"$tmp/e"
+expect_eq "missing kernel file: exit 2" 2 "$?"
+tap_done

@@ -1,0 +1,371 @@
+/* tests/unit/test_devices_console.c - virtio-console (multiport, named
+ * ports) driven by the pretend guest, playing Linux's virtio_console driver:
+ * the control handshake must announce the ports with their names, bytes
+ * must flow both ways through callback and fd backends with back-pressure,
+ * host EOF must reach the guest as "host closed", and a reset in the middle
+ * of traffic must leave the device usable.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <cmocka.h>
+
+#include <linux/virtio_console.h>
+#include <linux/virtio_ids.h>
+
+#include "devices/virtio/console.h"
+#include "devices/virtio/console_proto.h"
+#include "tests/harness/virtio_driver.h"
+
+#define NPORTS 3
+#define CRX 2	/* control receiveq (host -> guest) */
+#define CTX 3	/* control transmitq */
+#define RXQ(id) ((id) == 0 ? 0u : 2u * (id) + 2)
+#define TXQ(id) (RXQ(id) + 1)
+
+struct fixture {
+	struct vdrv d;
+	struct vcon *c;
+	/* callback backend of port 1 */
+	uint8_t out[8192];
+	size_t out_len;
+	size_t accept_max;	/* bytes on_output takes per call (0: all) */
+	int opens, closes, hangups;
+	/* control messages the guest received */
+	struct { uint32_t id; uint16_t event, value; char name[64]; } msg[64];
+	unsigned nmsg;
+};
+
+static size_t on_output(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct fixture *f = opaque;
+	size_t n = f->accept_max ? (len < f->accept_max ? len : f->accept_max) : len;
+	if (n > sizeof(f->out) - f->out_len)
+		n = sizeof(f->out) - f->out_len;
+	memcpy(f->out + f->out_len, buf, n);
+	f->out_len += n;
+	return n;
+}
+
+static void on_open(void *opaque, bool open)
+{
+	struct fixture *f = opaque;
+	if (open)
+		f->opens++;
+	else
+		f->closes++;
+}
+
+static void on_hangup(void *opaque)
+{
+	((struct fixture *)opaque)->hangups++;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	assert_int_equal(vdrv_init(&f->d, 4 << 20), 0);
+	f->c = vcon_create(&f->d.env, VIRTIO_MMIO_BASE, NPORTS);
+	assert_non_null(f->c);
+	struct vcon_backend cb = { .in_fd = -1, .out_fd = -1, .on_output = on_output,
+				   .on_open = on_open, .on_hangup = on_hangup, .opaque = f };
+	struct vcon_backend none = { .in_fd = -1, .out_fd = -1 };
+	assert_int_equal(vcon_add_port(f->c, 0, NULL, &none), 0);
+	assert_int_equal(vcon_add_port(f->c, 1, KBX_PORT_TTY, &cb), 0);
+	assert_int_equal(vdrv_start(&f->d, &f->c->vdev), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	vcon_destroy(f->c);
+	vdrv_fini(&f->d);
+	free(f);
+	return 0;
+}
+
+/* Collect control messages the device put in the control receiveq. */
+static void read_ctrl(struct fixture *f)
+{
+	void *data;
+	uint32_t len;
+	while (vdrv_used_buf(&f->d, CRX, &data, &len) == 1) {
+		assert_true(len >= sizeof(struct virtio_console_control));
+		struct virtio_console_control m;
+		memcpy(&m, data, sizeof(m));
+		assert_true(f->nmsg < 64);
+		f->msg[f->nmsg].id = m.id;
+		f->msg[f->nmsg].event = m.event;
+		f->msg[f->nmsg].value = m.value;
+		size_t nl = len - sizeof(m);
+		assert_true(nl < 64);
+		memcpy(f->msg[f->nmsg].name, (uint8_t *)data + sizeof(m), nl);
+		f->msg[f->nmsg].name[nl] = 0;
+		f->nmsg++;
+		vdrv_post_rx(&f->d, CRX, 1, 128);
+	}
+}
+
+static int find_msg(struct fixture *f, uint32_t id, uint16_t event)
+{
+	for (unsigned i = 0; i < f->nmsg; i++)
+		if (f->msg[i].id == id && f->msg[i].event == event)
+			return (int)i;
+	return -1;
+}
+
+static void send_ctrl(struct fixture *f, uint32_t id, uint16_t event, uint16_t value)
+{
+	struct virtio_console_control m = { .id = id, .event = event, .value = value };
+	assert_true(vdrv_send(&f->d, CTX, &m, sizeof(m)) >= 0);
+	vdrv_run(&f->d);
+	read_ctrl(f);
+}
+
+/* Probe as Linux does, up to every port ready; ports in open_mask opened. */
+static void linux_probe(struct fixture *f, unsigned open_mask)
+{
+	uint64_t got;
+	uint64_t want = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+			(1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+			(1ULL << VIRTIO_CONSOLE_F_MULTIPORT) | (1ULL << VIRTIO_CONSOLE_F_SIZE);
+	assert_int_equal(vdrv_negotiate(&f->d, want, &got), 0);
+	assert_int_equal(got, want);
+	for (unsigned q = 0; q < 2 * NPORTS + 2; q++)
+		assert_int_equal(vdrv_queue_setup(&f->d, q, 16), 0);
+	vdrv_post_rx(&f->d, CRX, 8, 128);
+	vdrv_driver_ok(&f->d);
+	f->nmsg = 0;
+	send_ctrl(f, 0, VIRTIO_CONSOLE_DEVICE_READY, 1);
+	for (uint32_t id = 0; id < 2; id++) {
+		assert_true(find_msg(f, id, VIRTIO_CONSOLE_PORT_ADD) >= 0);
+		vdrv_post_rx(&f->d, RXQ(id), 4, 64);
+		vdrv_kick(&f->d, RXQ(id));
+		send_ctrl(f, id, VIRTIO_CONSOLE_PORT_READY, 1);
+		if (open_mask & (1u << id))
+			send_ctrl(f, id, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	}
+}
+
+static void test_config_and_features(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(vdrv_read32(&f->d, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_CONSOLE);
+	struct virtio_console_config cfg;
+	for (unsigned i = 0; i < sizeof(cfg); i++)
+		vdrv_cfg_read(&f->d, i, (uint8_t *)&cfg + i, 1);
+	assert_int_equal(cfg.cols, 80);
+	assert_int_equal(cfg.rows, 24);
+	assert_int_equal(cfg.max_nr_ports, NPORTS);
+	linux_probe(f, 0);
+	uint32_t gen = vdrv_read32(&f->d, VIRTIO_MMIO_CONFIG_GENERATION);
+	vdrv_isr_ack(&f->d);
+	vcon_set_size(f->c, 132, 50);
+	assert_true(vdrv_read32(&f->d, VIRTIO_MMIO_CONFIG_GENERATION) != gen);
+	assert_true(vdrv_isr_ack(&f->d) & VIRTIO_MMIO_INT_CONFIG);
+	uint16_t cols, rows;
+	vdrv_cfg_read(&f->d, 0, &cols, 2);
+	vdrv_cfg_read(&f->d, 2, &rows, 2);
+	assert_int_equal(cols, 132);
+	assert_int_equal(rows, 50);
+}
+
+static void test_handshake_names(void **state)
+{
+	struct fixture *f = *state;
+	linux_probe(f, 2);
+	/* Only configured ports are announced. */
+	assert_true(find_msg(f, 0, VIRTIO_CONSOLE_PORT_ADD) >= 0);
+	assert_true(find_msg(f, 1, VIRTIO_CONSOLE_PORT_ADD) >= 0);
+	assert_int_equal(find_msg(f, 2, VIRTIO_CONSOLE_PORT_ADD), -1);
+	/* Port 0 is the console, port 1 carries its name, both host-open. */
+	assert_true(find_msg(f, 0, VIRTIO_CONSOLE_CONSOLE_PORT) >= 0);
+	int n = find_msg(f, 1, VIRTIO_CONSOLE_PORT_NAME);
+	assert_true(n >= 0);
+	assert_string_equal(f->msg[n].name, KBX_PORT_TTY);
+	int o = find_msg(f, 1, VIRTIO_CONSOLE_PORT_OPEN);
+	assert_true(o >= 0);
+	assert_int_equal(f->msg[o].value, 1);
+	assert_int_equal(f->opens, 1);
+	send_ctrl(f, 1, VIRTIO_CONSOLE_PORT_OPEN, 0);
+	assert_int_equal(f->closes, 1);
+	assert_false(vdrv_status(&f->d) & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+static void test_guest_to_host_backpressure(void **state)
+{
+	struct fixture *f = *state;
+	linux_probe(f, 2);
+	f->accept_max = 3;	/* the host consumer takes 3 bytes, then stalls */
+	assert_true(vdrv_send(&f->d, TXQ(1), "hello world", 11) >= 0);
+	vdrv_run(&f->d);
+	uint32_t id, len;
+	/* Not complete: the chain is held while the host is slow. */
+	assert_int_equal(vdrv_used(&f->d, TXQ(1), &id, &len), 0);
+	assert_false(vcon_port_output_idle(f->c, 1));
+	while (f->out_len < 11) {
+		size_t before = f->out_len;
+		vcon_port_output_resume(f->c, 1);
+		assert_true(f->out_len > before);
+	}
+	vdrv_run(&f->d);
+	assert_int_equal(vdrv_used(&f->d, TXQ(1), &id, &len), 1);
+	assert_memory_equal(f->out, "hello world", 11);
+	assert_true(vcon_port_output_idle(f->c, 1));
+}
+
+static void test_host_to_guest_waits_for_open(void **state)
+{
+	struct fixture *f = *state;
+	linux_probe(f, 0);	/* port 1 ready but not opened */
+	assert_int_equal(vcon_port_send(f->c, 1, "abc", 3), 3);
+	vdrv_run(&f->d);
+	void *data;
+	uint32_t len;
+	assert_int_equal(vdrv_used_buf(&f->d, RXQ(1), &data, &len), 0);
+	assert_int_equal(vcon_port_pending(f->c, 1), 3);
+	send_ctrl(f, 1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	assert_int_equal(vdrv_used_buf(&f->d, RXQ(1), &data, &len), 1);
+	assert_int_equal(len, 3);
+	assert_memory_equal(data, "abc", 3);
+	/* More than the guest's buffers hold: split over buffers, the rest
+	 * waits for new buffers. */
+	char big[300];
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(vcon_port_send(f->c, 1, big, sizeof(big)), sizeof(big));
+	size_t got = 0;
+	while (vdrv_used_buf(&f->d, RXQ(1), &data, &len) == 1)
+		got += len;
+	assert_int_equal(got, 3 * 64);	/* the three buffers left */
+	vdrv_post_rx(&f->d, RXQ(1), 4, 64);
+	vdrv_kick(&f->d, RXQ(1));
+	vdrv_run(&f->d);
+	while (vdrv_used_buf(&f->d, RXQ(1), &data, &len) == 1)
+		got += len;
+	assert_int_equal(got, sizeof(big));
+	assert_int_equal(vcon_port_pending(f->c, 1), 0);
+	/* The queue is bounded: a flood is refused, not buffered forever. */
+	static char flood[VCON_PENDING_MAX + 100];
+	assert_int_equal(vcon_port_send(f->c, 1, flood, sizeof(flood)), VCON_PENDING_MAX);
+}
+
+/* fd backend on port 2: pipes both ways, EOF reaches the guest. */
+static void test_fd_backend(void **state)
+{
+	struct fixture *f = *state;
+	int in[2], out[2];
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
+	struct vcon_backend be = { .in_fd = in[0], .out_fd = out[1],
+				   .on_hangup = on_hangup, .opaque = f };
+	assert_int_equal(vcon_add_port(f->c, 2, KBX_PORT_CTL, &be), 0);
+	linux_probe(f, 0);
+	vdrv_post_rx(&f->d, RXQ(2), 4, 64);
+	vdrv_kick(&f->d, RXQ(2));
+	send_ctrl(f, 2, VIRTIO_CONSOLE_PORT_READY, 1);
+	int n = find_msg(f, 2, VIRTIO_CONSOLE_PORT_NAME);
+	assert_true(n >= 0);
+	assert_string_equal(f->msg[n].name, KBX_PORT_CTL);
+	send_ctrl(f, 2, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	/* host -> guest */
+	assert_int_equal(write(in[1], "from host", 9), 9);
+	void *data;
+	uint32_t len = 0;
+	for (int i = 0; i < 50 && vdrv_used_buf(&f->d, RXQ(2), &data, &len) == 0; i++)
+		vdrv_run(&f->d);
+	assert_int_equal(len, 9);
+	assert_memory_equal(data, "from host", 9);
+	/* guest -> host */
+	assert_true(vdrv_send(&f->d, TXQ(2), "from guest", 10) >= 0);
+	vdrv_run(&f->d);
+	char buf[32];
+	assert_int_equal(read(out[0], buf, sizeof(buf)), 10);
+	assert_memory_equal(buf, "from guest", 10);
+	uint32_t id;
+	assert_int_equal(vdrv_used(&f->d, TXQ(2), &id, &len), 1);
+	/* Host input ends: the guest is told the host side closed. */
+	close(in[1]);
+	f->nmsg = 0;
+	for (int i = 0; i < 50 && find_msg(f, 2, VIRTIO_CONSOLE_PORT_OPEN) < 0; i++) {
+		vdrv_run(&f->d);
+		read_ctrl(f);
+	}
+	n = find_msg(f, 2, VIRTIO_CONSOLE_PORT_OPEN);
+	assert_true(n >= 0);
+	assert_int_equal(f->msg[n].value, 0);
+	assert_int_equal(f->hangups, 1);
+	/* Reset while idle, then probe again: still announced, no crash. */
+	vdrv_reset(&f->d);
+	linux_probe(f, 0);
+	close(in[0]);
+	close(out[0]);
+	close(out[1]);
+}
+
+static void test_reset_mid_traffic(void **state)
+{
+	struct fixture *f = *state;
+	linux_probe(f, 2);
+	f->accept_max = 1;
+	assert_true(vdrv_send(&f->d, TXQ(1), "held", 4) >= 0);
+	vcon_port_send(f->c, 1, "queued", 6);
+	vdrv_run(&f->d);
+	vdrv_reset(&f->d);
+	assert_int_equal(vdrv_status(&f->d), 0);
+	assert_int_equal(f->closes, 1);	/* the backend hears the port went away */
+	/* The held chain belongs to the old rings: resuming must not push it. */
+	f->accept_max = 0;
+	vcon_port_output_resume(f->c, 1);
+	linux_probe(f, 2);
+	assert_true(vdrv_send(&f->d, TXQ(1), "again", 5) >= 0);
+	vdrv_run(&f->d);
+	uint32_t id, len;
+	assert_int_equal(vdrv_used(&f->d, TXQ(1), &id, &len), 1);
+	assert_int_equal(vdrv_used(&f->d, TXQ(1), &id, &len), 0);
+	assert_memory_equal(f->out + f->out_len - 5, "again", 5);
+	assert_false(vdrv_status(&f->d) & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+static void test_hostile_control(void **state)
+{
+	struct fixture *f = *state;
+	linux_probe(f, 0);
+	/* Short control message, unknown port, unknown event: ignored. */
+	assert_true(vdrv_send(&f->d, CTX, "abc", 3) >= 0);
+	vdrv_run(&f->d);
+	send_ctrl(f, 999, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	send_ctrl(f, 2, VIRTIO_CONSOLE_PORT_READY, 1);	/* exists, not configured */
+	send_ctrl(f, 1, 77, 1);
+	assert_false(vdrv_status(&f->d) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	/* A malformed chain on a data queue breaks the device as usual. */
+	struct vdrv_buf b = { f->d.ram_size, 16, false };
+	vdrv_add(&f->d, TXQ(1), &b, 1, 0);
+	vdrv_kick(&f->d, TXQ(1));
+	vdrv_run(&f->d);
+	assert_true(vdrv_status(&f->d) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	linux_probe(f, 2);
+	assert_false(vdrv_status(&f->d) & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_config_and_features),
+		T(test_handshake_names),
+		T(test_guest_to_host_backpressure),
+		T(test_host_to_guest_waits_for_open),
+		T(test_fd_backend),
+		T(test_reset_mid_traffic),
+		T(test_hostile_control),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
