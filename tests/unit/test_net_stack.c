@@ -375,6 +375,50 @@ static void test_tcp_guest_rst_and_bad_options(void **state)
 	assert_int_equal(ns->stats.drop_tcp_csum, before + 1);
 }
 
+/* Zero window: nothing is sent, a probe goes out on the timer; keepalive
+ * probes after the idle time, and the flow is reset after the last one. */
+static void test_tcp_zero_window_and_keepalive(void **state)
+{
+	(void)state;
+	uint8_t f[200];
+	const uint32_t dst = 0x5DB8D822;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4100, 443, 10, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	uint32_t iss = rd32(last_seg() + 4);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4100, 443, 11, iss + 1, 0x10, 0, NULL, 0, false);
+	input(ns, f, l);
+	unsigned n0 = nout;
+	assert_int_equal(taken->ops->write(taken, "abcdef", 6), 6);
+	assert_int_equal(nout, n0);	/* window 0: held back */
+	ns->now += 300000000ull;
+	tcp_tick(ns);
+	assert_int_equal(nout, n0 + 1);	/* probe */
+	assert_int_equal(rd32(last_seg() + 4), iss + 1);
+	/* Many probes later the flow is still alive (probes are not failures). */
+	for (int i = 0; i < 8; i++) {	/* 48 s: under the keepalive idle time */
+		ns->now += 6000000000ull;
+		tcp_tick(ns);
+	}
+	assert_int_equal(closed_calls, 0);
+	/* The window opens: the data goes. */
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4100, 443, 11, iss + 1, 0x10, 100, NULL, 0, false);
+	input(ns, f, l);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4100, 443, 11, iss + 7, 0x10, 100, NULL, 0, false);
+	input(ns, f, l);
+	/* Idle: keepalive probes (seq one below snd_una), then a reset. */
+	n0 = nout;
+	ns->now += TCP_KEEPALIVE_IDLE_NS + 1000;
+	tcp_tick(ns);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 4), iss + 6);
+	for (int i = 0; i < TCP_KEEPALIVE_PROBES + 1; i++) {
+		ns->now += TCP_KEEPALIVE_INTVL_NS + 1000;
+		tcp_tick(ns);
+	}
+	assert_int_equal(closed_calls, 1);
+	assert_int_equal(last_seg()[13] & 0x04, 0x04);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +428,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_denied_tcp_rst_udp_icmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_stream_flow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_guest_rst_and_bad_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_zero_window_and_keepalive, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
