@@ -54,3 +54,14 @@ uint32_t csum_pseudo4(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len)
 	wr16(ph + 10, len);
 	return csum_partial(ph, sizeof(ph), 0);
 }
+
+uint32_t csum_pseudo6(const uint8_t *src, const uint8_t *dst, uint8_t proto, uint32_t len)
+{
+	uint8_t ph[40];
+	memcpy(ph, src, 16);
+	memcpy(ph + 16, dst, 16);
+	wr32(ph + 32, len);
+	ph[36] = ph[37] = ph[38] = 0;
+	ph[39] = proto;
+	return csum_partial(ph, sizeof(ph), 0);
+}

@@ -63,8 +63,9 @@ int dns_parse_question(const uint8_t *m, size_t len, char name[256], uint16_t *q
 	return 0;
 }
 
-static void dns_reply(struct net_stack *ns, uint16_t gport, const uint8_t *q, uint16_t qend,
-		      uint8_t rcode, uint16_t qtype, uint8_t (*ans)[16], int nans)
+static void dns_reply(struct net_stack *ns, bool v6, const uint8_t *gsrc6, uint16_t gport,
+		      const uint8_t *q, uint16_t qend, uint8_t rcode, uint16_t qtype,
+		      uint8_t (*ans)[16], int nans)
 {
 	uint8_t r[512];
 	if (qend > sizeof(r))
@@ -91,7 +92,10 @@ static void dns_reply(struct net_stack *ns, uint16_t gport, const uint8_t *q, ui
 		n++;
 	}
 	wr16(r + 6, (uint16_t)n);
-	udp_send_to_guest(ns, ns->cfg.gateway_ip, 53, gport, r, p);
+	if (v6)
+		udp6_send_to_guest(ns, ns->gw6, gsrc6, 53, gport, r, p);
+	else
+		udp_send_to_guest(ns, ns->cfg.gateway_ip, 53, gport, r, p);
 }
 
 static void *dns_worker(void *arg)
@@ -176,7 +180,7 @@ static void dns_finish(struct net_stack *ns, struct dns_req *r)
 		ns->stats.dns_refused++;
 		log_info("net: dns: %s resolves only to addresses the policy denies", r->name);
 	}
-	dns_reply(ns, r->gport, r->query, r->qend, rcode, r->qtype, keep, n);
+	dns_reply(ns, r->v6, r->gsrc6, r->gport, r->query, r->qend, rcode, r->qtype, keep, n);
 }
 
 static void dns_done_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
@@ -202,7 +206,7 @@ static void dns_done_cb(struct loop *loop, struct loop_op *op, int res, uint32_t
 	pthread_mutex_unlock(&d->lock);
 }
 
-void dns_input(struct net_stack *ns, uint16_t sport, const uint8_t *q, size_t len)
+void dns_input(struct net_stack *ns, const struct l3 *l3, uint16_t sport, const uint8_t *q, size_t len)
 {
 	char name[256];
 	uint16_t qtype, qend;
@@ -214,11 +218,11 @@ void dns_input(struct net_stack *ns, uint16_t sport, const uint8_t *q, size_t le
 	if (!policy_allows_name(ns->policy, name)) {
 		ns->stats.dns_refused++;
 		log_once(LOG_INFO, "net: dns: refusing names outside --allow-domain (first: %s)", name);
-		dns_reply(ns, sport, q, qend, RCODE_REFUSED, qtype, NULL, 0);
+		dns_reply(ns, l3->v6, l3->src, sport, q, qend, RCODE_REFUSED, qtype, NULL, 0);
 		return;
 	}
 	if ((qtype != 1 && qtype != 28) || !ns->dns.started) {
-		dns_reply(ns, sport, q, qend, 0, qtype, NULL, 0);
+		dns_reply(ns, l3->v6, l3->src, sport, q, qend, 0, qtype, NULL, 0);
 		return;
 	}
 	struct dns_state *d = &ns->dns;
@@ -232,6 +236,8 @@ void dns_input(struct net_stack *ns, uint16_t sport, const uint8_t *q, size_t le
 		r->done = false;
 		r->err = -EINPROGRESS;
 		r->gport = sport;
+		r->v6 = l3->v6;
+		memcpy(r->gsrc6, l3->src, 16);
 		r->qtype = qtype;
 		r->qend = qend;
 		r->qlen = (uint16_t)len;
@@ -241,7 +247,7 @@ void dns_input(struct net_stack *ns, uint16_t sport, const uint8_t *q, size_t le
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (!r)
-		dns_reply(ns, sport, q, qend, RCODE_SERVFAIL, qtype, NULL, 0);
+		dns_reply(ns, l3->v6, l3->src, sport, q, qend, RCODE_SERVFAIL, qtype, NULL, 0);
 }
 
 int dns_init(struct net_stack *ns)

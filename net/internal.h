@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include "net/net.h"
 
@@ -39,6 +40,18 @@
 #define UDP_IDLE_NS (60 * 1000000000ull)
 #define PUBLISH_MAX 32
 
+/* The network-layer facts an L4 handler needs, for either family.  IPv4
+ * addresses also appear in the 16-byte fields as ::ffff:a.b.c.d. */
+struct l3 {
+	bool v6;
+	uint32_t src4, dst4;		/* IPv4, host order */
+	uint8_t src[16], dst[16];
+	const uint8_t *hdr;		/* the network header (for ICMP errors) */
+	size_t pktlen;			/* header + payload */
+};
+
+#define IP6_HLEN 40
+
 enum tcp_state {
 	TS_FREE = 0,
 	TS_CONNECTING,		/* guest SYN seen, host connect() in progress */
@@ -58,6 +71,8 @@ struct tcp_flow {
 	int hnext;		/* hash chain */
 	uint32_t gip, rip;	/* guest address; remote address as the guest sees it */
 	uint16_t gport, rport;
+	bool v6;
+	uint8_t gip6[16], rip6[16];	/* the same as 16 bytes (IPv4-mapped for IPv4): the key */
 	int fd;			/* host socket, or -1 for a stream flow */
 	bool is_stream, stream_closed;
 	struct stream stream;
@@ -95,6 +110,8 @@ struct udp_flow {
 	int fd;
 	uint32_t rip;		/* remote address as the guest sees it */
 	uint16_t gport, rport;
+	bool v6;
+	uint8_t gip6[16], rip6[16];	/* key (IPv4-mapped for IPv4) */
 	uint64_t last_ns;
 	struct net_stack *ns;
 	struct loop_op op;
@@ -116,6 +133,8 @@ struct publish {
 struct dns_req {
 	bool busy, done;
 	uint16_t gport;		/* guest source port */
+	bool v6;		/* asked over IPv6: answer from gw6 to gsrc6 */
+	uint8_t gsrc6[16];
 	uint16_t qtype;
 	uint8_t query[512];	/* the guest's query, echoed in the answer */
 	uint16_t qlen, qend;	/* length, end of the question section */
@@ -159,6 +178,11 @@ struct net_stack {
 	unsigned npub;
 	struct dns_state dns;
 
+	/* IPv6: router link-local fe80::1, prefix NET_PREFIX6/64 for SLAAC,
+	 * and the prefix's ::2 standing for the host like gateway_ip. */
+	uint8_t gw6_ll[16], gw6[16], prefix6[16];
+	bool ra_sent;
+
 	struct loop_op tick_op;
 	struct __kernel_timespec tick_ts;
 	uint64_t now;
@@ -175,6 +199,7 @@ struct net_stack {
 uint32_t csum_partial(const void *buf, size_t len, uint32_t sum);
 uint16_t csum_fold(uint32_t sum);
 uint32_t csum_pseudo4(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len);
+uint32_t csum_pseudo6(const uint8_t *src, const uint8_t *dst, uint8_t proto, uint32_t len);
 
 /* stack.c: helpers for building frames. */
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
@@ -188,23 +213,38 @@ static inline void wr32(uint8_t *p, uint32_t v)
 	p[0] = v >> 24; p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
 
+void net_eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type, size_t len);
 /* Start an IPv4 packet to the guest in ns->tx; returns the L4 header. */
 uint8_t *net_ip4_begin(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t proto);
 /* Finish and send it with l4len bytes after the IPv4 header (fills the IP
  * header checksum; L4 checksums are the caller's). */
 void net_ip4_send(struct net_stack *ns, size_t l4len);
 void net_send_icmp_unreach(struct net_stack *ns, const uint8_t *ip, size_t iplen, uint8_t code);
+/* IPv6 counterparts (ip6.c). */
+uint8_t *net_ip6_begin(struct net_stack *ns, const uint8_t *src, const uint8_t *dst, uint8_t proto);
+void net_ip6_send(struct net_stack *ns, size_t l4len);
+void net_send_icmp6_unreach(struct net_stack *ns, const struct l3 *l3, uint8_t code);
+void ip6_input(struct net_stack *ns, const uint8_t *ip, size_t len);
+void ip6_init(struct net_stack *ns);
+/* An ICMP/ICMPv6 "administratively prohibited" for a denied packet. */
+void net_send_denied(struct net_stack *ns, const struct l3 *l3);
 /* Log a denial once per (address, port). */
 void net_log_denied(struct net_stack *ns, const char *proto, uint32_t ip, uint16_t port,
 		    enum policy_group g);
 /* The host-side IPv4 for a guest destination (gateway -> 127.0.0.1). */
 uint32_t net_host_dst(struct net_stack *ns, uint32_t rip);
-bool net_dst_allowed(struct net_stack *ns, uint32_t rip, enum policy_group *why);
+/* A host sockaddr for a guest destination of either family (the gateway
+ * addresses become the host's loopback): its length. */
+socklen_t net_host_sockaddr(struct net_stack *ns, bool v6, uint32_t rip, const uint8_t *rip6,
+			    uint16_t port, struct sockaddr_storage *ss);
+bool net_dst_allowed(struct net_stack *ns, const uint8_t *dst16, enum policy_group *why);
+void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
+		     enum policy_group g);
 
 /* tcp.c */
 int tcp_init(struct net_stack *ns);
 void tcp_fini(struct net_stack *ns);
-void tcp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *seg, size_t len);
+void tcp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *seg, size_t len);
 void tcp_tick(struct net_stack *ns);
 void tcp_flush(struct net_stack *ns);
 int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port);
@@ -212,10 +252,12 @@ int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port);
 /* udp.c */
 int udp_init(struct net_stack *ns);
 void udp_fini(struct net_stack *ns);
-void udp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *dgram, size_t len);
+void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *dgram, size_t len);
 void udp_tick(struct net_stack *ns);
 void udp_send_to_guest(struct net_stack *ns, uint32_t src, uint16_t sport, uint16_t dport,
 		       const void *data, size_t len);
+void udp6_send_to_guest(struct net_stack *ns, const uint8_t *src, const uint8_t *dst,
+			uint16_t sport, uint16_t dport, const void *data, size_t len);
 
 /* dhcp.c */
 void dhcp_input(struct net_stack *ns, const uint8_t *payload, size_t len);
@@ -223,7 +265,7 @@ void dhcp_input(struct net_stack *ns, const uint8_t *payload, size_t len);
 /* dns.c */
 int dns_init(struct net_stack *ns);
 void dns_fini(struct net_stack *ns);
-void dns_input(struct net_stack *ns, uint16_t sport, const uint8_t *q, size_t len);
+void dns_input(struct net_stack *ns, const struct l3 *l3, uint16_t sport, const uint8_t *q, size_t len);
 /* Parse the question of a DNS message: 0 or -EINVAL. */
 int dns_parse_question(const uint8_t *m, size_t len, char name[256], uint16_t *qtype,
 		       uint16_t *qend);

@@ -46,11 +46,12 @@ struct net_stats {
 /* Frames for the guest.  frame is valid only during the call. */
 typedef void (*net_output_fn)(void *opaque, const void *frame, size_t len);
 
-/* Decide, for a new guest TCP flow to dst (IPv4 host order) : port, whether
- * a stream consumer takes it: return 1 after keeping s (see net/stream.h),
- * 0 to let the flow go to a host socket (after the policy check), or a
- * negative errno to refuse it with a RST.  Runs on the loop thread. */
-typedef int (*net_stream_handler_fn)(void *opaque, uint32_t dst_ip, uint16_t dst_port,
+/* Decide, for a new guest TCP flow to dst:port (16 bytes, IPv4 as
+ * ::ffff:a.b.c.d, see policy_addr_to_v4), whether a stream consumer takes
+ * it: return 1 after keeping s (see net/stream.h), 0 to let the flow go to
+ * a host socket (after the policy check), or a negative errno to refuse it
+ * with a RST.  Runs on the loop thread, for IPv4 and IPv6 flows alike. */
+typedef int (*net_stream_handler_fn)(void *opaque, const uint8_t dst[16], uint16_t dst_port,
 				     struct stream *s);
 
 void net_config_default(struct net_config *cfg);

@@ -183,14 +183,14 @@ enum policy_group policy_classify(const struct policy *p, const uint8_t addr[16]
 	if (policy_addr_to_v4(addr, &ip))
 		return classify_v4(p, ip);
 	enum policy_group g6 = PG_PUBLIC;
+	if (is_host_addr(p, addr))
+		return PG_HOST;	/* the host's own (also unique-local) addresses */
 	for (size_t i = 0; i < ARRAY_SIZE(v6_table); i++) {
 		if (prefix_match(addr, v6_table[i].net, v6_table[i].plen)) {
 			g6 = v6_table[i].group;
 			break;
 		}
 	}
-	if (g6 == PG_PUBLIC && is_host_addr(p, addr))
-		g6 = PG_HOST;
 	if (embedded_v4(addr, &ip)) {
 		enum policy_group g4 = classify_v4(p, ip);
 		if (severity(g4) > severity(g6))

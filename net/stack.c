@@ -64,6 +64,11 @@ static void eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type
 	ns->output(ns->out_opaque, ns->tx, len);
 }
 
+void net_eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type, size_t len)
+{
+	eth_send(ns, dst_mac, type, len);
+}
+
 uint8_t *net_ip4_begin(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t proto)
 {
 	uint8_t *ip = ns->tx + ETH_HLEN_;
@@ -122,11 +127,59 @@ uint32_t net_host_dst(struct net_stack *ns, uint32_t rip)
 	return rip == ns->cfg.gateway_ip ? 0x7F000001 : rip;
 }
 
-bool net_dst_allowed(struct net_stack *ns, uint32_t rip, enum policy_group *why)
+bool net_dst_allowed(struct net_stack *ns, const uint8_t *dst16, enum policy_group *why)
 {
-	uint8_t a[16];
-	policy_addr_from_v4(a, rip);
-	return policy_allows(ns->policy, a, why);
+	return policy_allows(ns->policy, dst16, why);
+}
+
+void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
+		     enum policy_group g)
+{
+	uint32_t v4;
+	if (policy_addr_to_v4(dst16, &v4)) {
+		net_log_denied(ns, proto, v4, port, g);
+		return;
+	}
+	uint32_t h = 0;
+	for (int i = 0; i < 16; i++)
+		h = h * 31 + dst16[i];
+	uint64_t key = ((uint64_t)h << 24 | (uint64_t)port << 8 | 0x80 | (proto[0] == 'u')) + 1;
+	for (unsigned i = 0; i < ARRAY_SIZE(ns->denied_log); i++)
+		if (ns->denied_log[i] == key)
+			return;
+	ns->denied_log[ns->denied_next++ % ARRAY_SIZE(ns->denied_log)] = key;
+	char buf[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, dst16, buf, sizeof(buf));
+	log_warn("net: denied %s to [%s]:%u: %s", proto, buf, port, policy_group_name(g));
+}
+
+socklen_t net_host_sockaddr(struct net_stack *ns, bool v6, uint32_t rip, const uint8_t *rip6,
+			    uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (!v6) {
+		struct sockaddr_in *sa = (struct sockaddr_in *)ss;
+		sa->sin_family = AF_INET;
+		sa->sin_port = htons(port);
+		sa->sin_addr.s_addr = htonl(net_host_dst(ns, rip));
+		return sizeof(*sa);
+	}
+	struct sockaddr_in6 *sa = (struct sockaddr_in6 *)ss;
+	sa->sin6_family = AF_INET6;
+	sa->sin6_port = htons(port);
+	if (memcmp(rip6, ns->gw6, 16) == 0)
+		sa->sin6_addr = in6addr_loopback;
+	else
+		memcpy(&sa->sin6_addr, rip6, 16);
+	return sizeof(*sa);
+}
+
+void net_send_denied(struct net_stack *ns, const struct l3 *l3)
+{
+	if (l3->v6)
+		net_send_icmp6_unreach(ns, l3, 1);
+	else
+		net_send_icmp_unreach(ns, l3->hdr, l3->pktlen, 13);
 }
 
 static void arp_input(struct net_stack *ns, const uint8_t *a, size_t len)
@@ -202,8 +255,11 @@ static void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 	uint32_t src = rd32(ip + 12), dst = rd32(ip + 16);
 	const uint8_t *l4 = ip + ihl;
 	size_t l4len = tot - ihl;
+	struct l3 l3 = { .v6 = false, .src4 = src, .dst4 = dst, .hdr = ip, .pktlen = tot };
+	policy_addr_from_v4(l3.src, src);
+	policy_addr_from_v4(l3.dst, dst);
 	if (src == 0 && ip[9] == 17 && l4len >= UDP_HLEN && rd16(l4) == 68 && rd16(l4 + 2) == 67) {
-		udp_input(ns, ip, l4, l4len);	/* DHCP before the guest has an address */
+		udp_input(ns, &l3, l4, l4len);	/* DHCP before the guest has an address */
 		return;
 	}
 	if (src != ns->cfg.guest_ip) {
@@ -219,10 +275,10 @@ static void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 		icmp_input(ns, ip, l4, l4len);
 		break;
 	case 6:
-		tcp_input(ns, ip, l4, l4len);
+		tcp_input(ns, &l3, l4, l4len);
 		break;
 	case 17:
-		udp_input(ns, ip, l4, l4len);
+		udp_input(ns, &l3, l4, l4len);
 		break;
 	default:
 		ns->stats.drop_proto++;
@@ -241,8 +297,9 @@ void net_input(struct net_stack *ns, const void *frame, size_t len)
 		ns->stats.drop_eth++;
 		return;
 	}
-	if (memcmp(f, ns->cfg.gateway_mac, 6) != 0 && memcmp(f, bcast_mac, 6) != 0) {
-		ns->stats.drop_eth++;	/* not for us (e.g. IPv6 multicast) */
+	if (memcmp(f, ns->cfg.gateway_mac, 6) != 0 && memcmp(f, bcast_mac, 6) != 0 &&
+	    !(f[0] == 0x33 && f[1] == 0x33)) {
+		ns->stats.drop_eth++;	/* not for us */
 		return;
 	}
 	ns->now = now_ns();
@@ -255,6 +312,12 @@ void net_input(struct net_stack *ns, const void *frame, size_t len)
 		ip4_input(ns, f + ETH_HLEN_, len - ETH_HLEN_);
 	} else if (type == ETH_P_ARP_) {
 		arp_input(ns, f + ETH_HLEN_, len - ETH_HLEN_);
+	} else if (type == 0x86DD) {
+		if (!ns->guest_mac_known || memcmp(ns->guest_mac, f + 6, 6) != 0) {
+			memcpy(ns->guest_mac, f + 6, 6);
+			ns->guest_mac_known = true;
+		}
+		ip6_input(ns, f + ETH_HLEN_, len - ETH_HLEN_);
 	} else {
 		ns->stats.drop_eth++;
 	}
@@ -296,6 +359,8 @@ int net_create(struct net_stack **out, struct loop *loop, const struct net_confi
 	ns->output = output;
 	ns->out_opaque = opaque;
 	ns->now = now_ns();
+	ip6_init(ns);
+	policy_add_host_addr(ns->policy, ns->gw6);
 	int r = tcp_init(ns);
 	if (r == 0)
 		r = udp_init(ns);

@@ -50,17 +50,23 @@ static void tcp_output(struct tcp_flow *f);
 static void tcp_host_read(struct tcp_flow *f);
 static const struct stream_ops tcp_stream_ops;
 
-static unsigned flow_hash(uint16_t gport, uint32_t rip, uint16_t rport)
+static unsigned flow_hash(uint16_t gport, const uint8_t *rip6, uint16_t rport)
 {
+	uint32_t a, b, c, d;
+	memcpy(&a, rip6, 4);
+	memcpy(&b, rip6 + 4, 4);
+	memcpy(&c, rip6 + 8, 4);
+	memcpy(&d, rip6 + 12, 4);
+	uint32_t rip = a ^ b * 31u ^ c * 961u ^ d;
 	uint32_t h = rip * 2654435761u ^ ((uint32_t)gport << 16 | rport) * 40503u;
 	return (h ^ h >> 15) % TCP_HASH;
 }
 
-static struct tcp_flow *flow_find(struct net_stack *ns, uint16_t gport, uint32_t rip, uint16_t rport)
+static struct tcp_flow *flow_find(struct net_stack *ns, uint16_t gport, const uint8_t *rip6, uint16_t rport)
 {
-	for (int i = ns->tcp_hash[flow_hash(gport, rip, rport)]; i >= 0; i = ns->tcp[i].hnext) {
+	for (int i = ns->tcp_hash[flow_hash(gport, rip6, rport)]; i >= 0; i = ns->tcp[i].hnext) {
 		struct tcp_flow *f = &ns->tcp[i];
-		if (f->gport == gport && f->rip == rip && f->rport == rport)
+		if (f->gport == gport && f->rport == rport && memcmp(f->rip6, rip6, 16) == 0)
 			return f;
 	}
 	return NULL;
@@ -68,7 +74,7 @@ static struct tcp_flow *flow_find(struct net_stack *ns, uint16_t gport, uint32_t
 
 static void flow_unhash(struct tcp_flow *f)
 {
-	int *pp = &f->ns->tcp_hash[flow_hash(f->gport, f->rip, f->rport)];
+	int *pp = &f->ns->tcp_hash[flow_hash(f->gport, f->rip6, f->rport)];
 	while (*pp >= 0) {
 		if (*pp == f->idx) {
 			*pp = f->hnext;
@@ -78,7 +84,9 @@ static void flow_unhash(struct tcp_flow *f)
 	}
 }
 
-static struct tcp_flow *flow_alloc(struct net_stack *ns, uint16_t gport, uint32_t rip, uint16_t rport)
+/* A flow between the guest's l3->src:gport and l3->dst:rport. */
+static struct tcp_flow *flow_alloc(struct net_stack *ns, const struct l3 *l3, uint16_t gport,
+				   uint16_t rport)
 {
 	struct tcp_flow *f = NULL;
 	for (int i = 0; i < TCP_MAX_FLOWS; i++) {
@@ -102,9 +110,12 @@ static struct tcp_flow *flow_alloc(struct net_stack *ns, uint16_t gport, uint32_
 	f->fd = -1;
 	f->tg_buf = tg;
 	f->th_buf = th;
-	f->gip = ns->cfg.guest_ip;
+	f->v6 = l3->v6;
+	f->gip = l3->v6 ? 0 : l3->src4;
+	f->rip = l3->v6 ? 0 : l3->dst4;
+	memcpy(f->gip6, l3->src, 16);
+	memcpy(f->rip6, l3->dst, 16);
 	f->gport = gport;
-	f->rip = rip;
 	f->rport = rport;
 	uint32_t iss;
 	if (getrandom(&iss, sizeof(iss), GRND_NONBLOCK) != sizeof(iss))
@@ -115,7 +126,7 @@ static struct tcp_flow *flow_alloc(struct net_stack *ns, uint16_t gport, uint32_
 	f->mss = 536;
 	f->rto_ns = TCP_RTO_MIN_NS;
 	f->last_rx_ns = ns->now;
-	unsigned h = flow_hash(gport, rip, rport);
+	unsigned h = flow_hash(gport, f->rip6, rport);
 	f->hnext = ns->tcp_hash[h];
 	ns->tcp_hash[h] = f->idx;
 	ns->stats.tcp_flows++;
@@ -178,7 +189,7 @@ static uint16_t window_field(struct tcp_flow *f, bool syn)
 static void tcp_emit(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t dlen)
 {
 	struct net_stack *ns = f->ns;
-	uint8_t *t = net_ip4_begin(ns, f->rip, f->gip, 6);
+	uint8_t *t = f->v6 ? net_ip6_begin(ns, f->rip6, f->gip6, 6) : net_ip4_begin(ns, f->rip, f->gip, 6);
 	size_t hlen = TCP_HLEN;
 	wr16(t, f->rport);
 	wr16(t + 2, f->gport);
@@ -194,7 +205,7 @@ static void tcp_emit(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t d
 		uint8_t *o = t + TCP_HLEN;
 		o[0] = 2;
 		o[1] = 4;
-		wr16(o + 2, (uint16_t)(ns->cfg.mtu - IP4_HLEN - TCP_HLEN));
+		wr16(o + 2, (uint16_t)(ns->cfg.mtu - (f->v6 ? IP6_HLEN : IP4_HLEN) - TCP_HLEN));
 		hlen += 4;
 		if (f->wscale_ok || f->state == TS_SYN_SENT) {
 			o[4] = 1;
@@ -212,13 +223,18 @@ static void tcp_emit(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t d
 		memcpy(t + hlen + first, f->tg_buf, dlen - first);
 	}
 	size_t len = hlen + dlen;
-	uint16_t c = csum_fold(csum_partial(t, len, csum_pseudo4(f->rip, f->gip, 6, (uint16_t)len)));
+	uint32_t seed = f->v6 ? csum_pseudo6(f->rip6, f->gip6, 6, (uint32_t)len)
+			      : csum_pseudo4(f->rip, f->gip, 6, (uint16_t)len);
+	uint16_t c = csum_fold(csum_partial(t, len, seed));
 	memcpy(t + 16, &c, 2);
 	if (flags & F_ACK) {
 		f->ack_pending = false;
 		f->adv_wnd = f->rcv_nxt + (syn || !f->wscale_ok ? win : (uint32_t)win << f->rcv_wscale);
 	}
-	net_ip4_send(ns, len);
+	if (f->v6)
+		net_ip6_send(ns, len);
+	else
+		net_ip4_send(ns, len);
 }
 
 static void send_ack(struct tcp_flow *f)
@@ -227,13 +243,13 @@ static void send_ack(struct tcp_flow *f)
 }
 
 /* RST to the guest for a segment that has no flow (or a refused SYN). */
-static void send_rst_for(struct net_stack *ns, const uint8_t *ip, const uint8_t *t, size_t len)
+static void send_rst_for(struct net_stack *ns, const struct l3 *l3, const uint8_t *t, size_t len)
 {
 	uint8_t flags = t[13];
 	uint32_t seq = rd32(t + 4), ack = rd32(t + 8);
 	size_t hlen = (size_t)(t[12] >> 4) * 4;
 	uint32_t seglen = (uint32_t)(len - hlen) + !!(flags & F_SYN) + !!(flags & F_FIN);
-	uint8_t *r = net_ip4_begin(ns, rd32(ip + 16), rd32(ip + 12), 6);
+	uint8_t *r = l3->v6 ? net_ip6_begin(ns, l3->dst, l3->src, 6) : net_ip4_begin(ns, l3->dst4, l3->src4, 6);
 	memset(r, 0, TCP_HLEN);
 	wr16(r, rd16(t + 2));
 	wr16(r + 2, rd16(t));
@@ -245,9 +261,14 @@ static void send_rst_for(struct net_stack *ns, const uint8_t *ip, const uint8_t 
 		r[13] = F_RST | F_ACK;
 	}
 	r[12] = 5 << 4;
-	uint16_t c = csum_fold(csum_partial(r, TCP_HLEN, csum_pseudo4(rd32(ip + 16), rd32(ip + 12), 6, TCP_HLEN)));
+	uint32_t seed = l3->v6 ? csum_pseudo6(l3->dst, l3->src, 6, TCP_HLEN)
+			       : csum_pseudo4(l3->dst4, l3->src4, 6, TCP_HLEN);
+	uint16_t c = csum_fold(csum_partial(r, TCP_HLEN, seed));
 	memcpy(r + 16, &c, 2);
-	net_ip4_send(ns, TCP_HLEN);
+	if (l3->v6)
+		net_ip6_send(ns, TCP_HLEN);
+	else
+		net_ip4_send(ns, TCP_HLEN);
 }
 
 static void send_rst_flow(struct tcp_flow *f)
@@ -547,7 +568,7 @@ static void parse_opts(const uint8_t *o, size_t len, struct tcp_opts *out)
 
 static void apply_syn_opts(struct tcp_flow *f, const struct tcp_opts *o)
 {
-	unsigned max = f->ns->cfg.mtu - IP4_HLEN - TCP_HLEN;
+	unsigned max = f->ns->cfg.mtu - (f->v6 ? IP6_HLEN : IP4_HLEN) - TCP_HLEN;
 	f->mss = (uint16_t)MAX(64u, MIN((unsigned)o->mss, max));
 	if (o->wscale >= 0) {
 		f->wscale_ok = true;
@@ -559,14 +580,14 @@ static void apply_syn_opts(struct tcp_flow *f, const struct tcp_opts *o)
 	}
 }
 
-static void new_flow_from_syn(struct net_stack *ns, const uint8_t *ip, const uint8_t *t, size_t len,
+static void new_flow_from_syn(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size_t len,
 			      const struct tcp_opts *o)
 {
-	uint32_t rip = rd32(ip + 16);
+	uint32_t rip = ip->v6 ? 0 : ip->dst4;
 	uint16_t gport = rd16(t), rport = rd16(t + 2);
 	struct tcp_flow *f;
 	if (ns->stream_fn) {
-		f = flow_alloc(ns, gport, rip, rport);
+		f = flow_alloc(ns, ip, gport, rport);
 		if (!f) {
 			ns->stats.drop_nomem++;
 			send_rst_for(ns, ip, t, len);
@@ -579,7 +600,7 @@ static void new_flow_from_syn(struct net_stack *ns, const uint8_t *ip, const uin
 		f->rcv_nxt = f->irs + 1;
 		f->snd_wnd = rd16(t + 14);
 		apply_syn_opts(f, o);
-		int r = ns->stream_fn(ns->stream_opaque, rip, rport, &f->stream);
+		int r = ns->stream_fn(ns->stream_opaque, ip->dst, rport, &f->stream);
 		if (r == 1) {
 			f->state = TS_SYN_RCVD;
 			tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
@@ -596,9 +617,9 @@ static void new_flow_from_syn(struct net_stack *ns, const uint8_t *ip, const uin
 		}
 	}
 	enum policy_group why;
-	if (!net_dst_allowed(ns, rip, &why)) {
+	if (!net_dst_allowed(ns, ip->dst, &why)) {
 		ns->stats.denied_tcp++;
-		net_log_denied(ns, "tcp", rip, rport, why);
+		net_log_denied6(ns, "tcp", ip->dst, rport, why);
 		send_rst_for(ns, ip, t, len);
 		return;
 	}
@@ -606,8 +627,8 @@ static void new_flow_from_syn(struct net_stack *ns, const uint8_t *ip, const uin
 		send_rst_for(ns, ip, t, len);
 		return;
 	}
-	f = flow_alloc(ns, gport, rip, rport);
-	int fd = f ? socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
+	f = flow_alloc(ns, ip, gport, rport);
+	int fd = f ? socket(ip->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
 	if (fd < 0) {
 		if (f) {
 			f->state = TS_ESTABLISHED;
@@ -626,9 +647,9 @@ static void new_flow_from_syn(struct net_stack *ns, const uint8_t *ip, const uin
 	f->rcv_nxt = f->irs + 1;
 	f->snd_wnd = rd16(t + 14);
 	apply_syn_opts(f, o);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(rport),
-				  .sin_addr.s_addr = htonl(net_host_dst(ns, rip)) };
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+	struct sockaddr_storage ss;
+	socklen_t sl = net_host_sockaddr(ns, ip->v6, rip, ip->dst, rport, &ss);
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
 		send_rst_for(ns, ip, t, len);
 		flow_close(f, false);
 		return;
@@ -741,7 +762,7 @@ void tcp_flush(struct net_stack *ns)
 	ns->nack = 0;
 }
 
-void tcp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *t, size_t len)
+void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size_t len)
 {
 	if (len < TCP_HLEN) {
 		ns->stats.drop_tcp++;
@@ -752,8 +773,9 @@ void tcp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *t, size_t
 		ns->stats.drop_tcp++;
 		return;
 	}
-	uint32_t src = rd32(ip + 12), dst = rd32(ip + 16);
-	if (csum_fold(csum_partial(t, len, csum_pseudo4(src, dst, 6, (uint16_t)len))) != 0) {
+	uint32_t seed = ip->v6 ? csum_pseudo6(ip->src, ip->dst, 6, (uint32_t)len)
+			       : csum_pseudo4(ip->src4, ip->dst4, 6, (uint16_t)len);
+	if (csum_fold(csum_partial(t, len, seed)) != 0) {
 		ns->stats.drop_tcp_csum++;
 		return;
 	}
@@ -763,11 +785,11 @@ void tcp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *t, size_t
 	parse_opts(t + TCP_HLEN, hlen - TCP_HLEN, &o);
 	const uint8_t *data = t + hlen;
 	uint32_t dlen = (uint32_t)(len - hlen);
-	if (gport == 0 || rport == 0 || (dst >> 28) >= 0xe) {
+	if (gport == 0 || rport == 0 || (!ip->v6 && (ip->dst4 >> 28) >= 0xe)) {
 		ns->stats.drop_tcp++;	/* port 0, multicast or broadcast */
 		return;
 	}
-	struct tcp_flow *f = flow_find(ns, gport, dst, rport);
+	struct tcp_flow *f = flow_find(ns, gport, ip->dst, rport);
 	if (!f) {
 		if ((flags & (F_SYN | F_ACK | F_RST | F_FIN)) == F_SYN)
 			new_flow_from_syn(ns, ip, t, len, &o);
@@ -895,8 +917,11 @@ int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port)
 	struct tcp_flow *f = NULL;
 	for (int tries = 0; tries < 1000 && !f; tries++) {
 		uint16_t p = (uint16_t)(40000 + ns->next_port++ % 20000);
-		if (!flow_find(ns, guest_port, ns->cfg.gateway_ip, p))
-			f = flow_alloc(ns, guest_port, ns->cfg.gateway_ip, p);
+		struct l3 l3 = { .v6 = false, .src4 = ns->cfg.guest_ip, .dst4 = ns->cfg.gateway_ip };
+		policy_addr_from_v4(l3.src, l3.src4);
+		policy_addr_from_v4(l3.dst, l3.dst4);
+		if (!flow_find(ns, guest_port, l3.dst, p))
+			f = flow_alloc(ns, &l3, guest_port, p);
 		else
 			continue;
 		if (!f)

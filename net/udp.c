@@ -19,6 +19,27 @@
 #include "common/log.h"
 #include "common/util.h"
 
+/* A datagram to the guest over IPv6 from src. */
+void udp6_send_to_guest(struct net_stack *ns, const uint8_t *src, const uint8_t *dst,
+			uint16_t sport, uint16_t dport, const void *data, size_t len)
+{
+	if (len > ns->cfg.mtu - IP6_HLEN - UDP_HLEN) {
+		ns->stats.tx_dropped++;
+		return;
+	}
+	uint8_t *u = net_ip6_begin(ns, src, dst, 17);
+	wr16(u, sport);
+	wr16(u + 2, dport);
+	wr16(u + 4, (uint16_t)(UDP_HLEN + len));
+	u[6] = u[7] = 0;
+	memcpy(u + UDP_HLEN, data, len);
+	uint16_t c = csum_fold(csum_partial(u, UDP_HLEN + len, csum_pseudo6(src, dst, 17, (uint32_t)(UDP_HLEN + len))));
+	if (c == 0)
+		c = 0xffff;
+	memcpy(u + 6, &c, 2);
+	net_ip6_send(ns, UDP_HLEN + len);
+}
+
 void udp_send_to_guest(struct net_stack *ns, uint32_t src, uint16_t sport, uint16_t dport,
 		       const void *data, size_t len)
 {
@@ -62,7 +83,7 @@ static void udp_readable(struct loop *loop, struct loop_op *op, int res, uint32_
 	if (!f->used || f->fd < 0 || res < 0)
 		return;
 	/* Receive straight into the frame buffer's payload position. */
-	size_t room = ns->cfg.mtu - IP4_HLEN - UDP_HLEN;
+	size_t room = ns->cfg.mtu - (f->v6 ? IP6_HLEN : IP4_HLEN) - UDP_HLEN;
 	static uint8_t buf[65536];	/* single-threaded scratch */
 	for (int i = 0; i < 64; i++) {
 		ssize_t n = recv(f->fd, buf, room, MSG_DONTWAIT | MSG_TRUNC);
@@ -73,21 +94,24 @@ static void udp_readable(struct loop *loop, struct loop_op *op, int res, uint32_
 			ns->stats.tx_dropped++;
 			continue;
 		}
-		udp_send_to_guest(ns, f->rip, f->rport, f->gport, buf, (size_t)n);
+		if (f->v6)
+			udp6_send_to_guest(ns, f->rip6, f->gip6, f->rport, f->gport, buf, (size_t)n);
+		else
+			udp_send_to_guest(ns, f->rip, f->rport, f->gport, buf, (size_t)n);
 	}
 }
 
-static struct udp_flow *udp_find(struct net_stack *ns, uint16_t gport, uint32_t rip, uint16_t rport)
+static struct udp_flow *udp_find(struct net_stack *ns, uint16_t gport, const uint8_t *rip6, uint16_t rport)
 {
 	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++) {
 		struct udp_flow *f = &ns->udp[i];
-		if (f->used && f->gport == gport && f->rip == rip && f->rport == rport)
+		if (f->used && f->gport == gport && f->rport == rport && memcmp(f->rip6, rip6, 16) == 0)
 			return f;
 	}
 	return NULL;
 }
 
-static struct udp_flow *udp_open(struct net_stack *ns, uint16_t gport, uint32_t rip, uint16_t rport)
+static struct udp_flow *udp_open(struct net_stack *ns, const struct l3 *l3, uint16_t gport, uint16_t rport)
 {
 	struct udp_flow *f = NULL, *lru = NULL;
 	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++) {
@@ -107,19 +131,22 @@ static struct udp_flow *udp_open(struct net_stack *ns, uint16_t gport, uint32_t 
 	}
 	if (!f)
 		return NULL;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(l3->v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(rport),
-				  .sin_addr.s_addr = htonl(net_host_dst(ns, rip)) };
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	struct sockaddr_storage ss;
+	socklen_t sl = net_host_sockaddr(ns, l3->v6, l3->dst4, l3->dst, rport, &ss);
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
 		close(fd);
 		return NULL;
 	}
 	f->used = true;
 	f->fd = fd;
 	f->gport = gport;
-	f->rip = rip;
+	f->v6 = l3->v6;
+	f->rip = l3->dst4;
+	memcpy(f->rip6, l3->dst, 16);
+	memcpy(f->gip6, l3->src, 16);
 	f->rport = rport;
 	f->last_ns = now_ns();
 	f->ns = ns;
@@ -134,56 +161,61 @@ static struct udp_flow *udp_open(struct net_stack *ns, uint16_t gport, uint32_t 
 	return f;
 }
 
-void udp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *u, size_t len)
+void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *u, size_t len)
 {
 	if (len < UDP_HLEN || rd16(u + 4) < UDP_HLEN || rd16(u + 4) > len) {
 		ns->stats.drop_udp++;
 		return;
 	}
 	len = rd16(u + 4);
-	uint32_t src = rd32(ip + 12), dst = rd32(ip + 16);
-	if (rd16(u + 6) != 0 &&
-	    csum_fold(csum_partial(u, len, csum_pseudo4(src, dst, 17, (uint16_t)len))) != 0) {
+	uint32_t src = l3->src4, dst = l3->dst4;
+	uint32_t seed = l3->v6 ? csum_pseudo6(l3->src, l3->dst, 17, (uint32_t)len)
+			       : csum_pseudo4(src, dst, 17, (uint16_t)len);
+	if ((rd16(u + 6) != 0 || l3->v6) && csum_fold(csum_partial(u, len, seed)) != 0) {
 		ns->stats.drop_udp++;
 		return;
 	}
 	uint16_t sport = rd16(u), dport = rd16(u + 2);
 	const uint8_t *data = u + UDP_HLEN;
 	size_t dlen = len - UDP_HLEN;
-	if (dport == 67 && sport == 68 && (dst == 0xffffffff || dst == ns->cfg.gateway_ip)) {
+	if (!l3->v6 && dport == 67 && sport == 68 && (dst == 0xffffffff || dst == ns->cfg.gateway_ip)) {
 		dhcp_input(ns, data, dlen);
 		return;
 	}
-	if (src != ns->cfg.guest_ip) {
+	if (!l3->v6 && src != ns->cfg.guest_ip) {
 		ns->stats.drop_ip_src++;
 		return;
 	}
-	if (dst == ns->cfg.gateway_ip && dport == 53) {
-		dns_input(ns, sport, data, dlen);
+	if (dport == 53 && (l3->v6 ? memcmp(l3->dst, ns->gw6, 16) == 0 : dst == ns->cfg.gateway_ip)) {
+		dns_input(ns, l3, sport, data, dlen);
 		return;
 	}
 	enum policy_group why;
-	if (!net_dst_allowed(ns, dst, &why)) {
+	if (!net_dst_allowed(ns, l3->dst, &why)) {
 		ns->stats.denied_udp++;
-		net_log_denied(ns, "udp", dst, dport, why);
+		net_log_denied6(ns, "udp", l3->dst, dport, why);
 		if (why != PG_BROADCAST && why != PG_MULTICAST)
-			net_send_icmp_unreach(ns, ip, (size_t)(data - ip) + dlen, 13);
+			net_send_denied(ns, l3);
 		return;
 	}
 	if (!ns->loop) {
 		ns->stats.drop_udp++;
 		return;
 	}
-	struct udp_flow *f = udp_find(ns, sport, dst, dport);
+	struct udp_flow *f = udp_find(ns, sport, l3->dst, dport);
 	if (!f)
-		f = udp_open(ns, sport, dst, dport);
+		f = udp_open(ns, l3, sport, dport);
 	if (!f) {
 		ns->stats.drop_nomem++;
 		return;
 	}
 	f->last_ns = ns->now;
-	if (send(f->fd, data, dlen, MSG_DONTWAIT) < 0 && errno == ECONNREFUSED)
-		net_send_icmp_unreach(ns, ip, (size_t)(data - ip) + dlen, 3);
+	if (send(f->fd, data, dlen, MSG_DONTWAIT) < 0 && errno == ECONNREFUSED) {
+		if (l3->v6)
+			net_send_icmp6_unreach(ns, l3, 4);
+		else
+			net_send_icmp_unreach(ns, l3->hdr, l3->pktlen, 3);
+	}
 }
 
 void udp_tick(struct net_stack *ns)

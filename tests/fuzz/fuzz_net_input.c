@@ -33,7 +33,7 @@ static void out(void *opaque, const void *frame, size_t len)
 		abort();
 }
 
-static int take(void *opaque, uint32_t ip, uint16_t port, struct stream *s)
+static int take(void *opaque, const uint8_t ip[16], uint16_t port, struct stream *s)
 {
 	(void)opaque;
 	(void)ip;

@@ -46,7 +46,7 @@ static int readable_calls, closed_calls;
 static void on_readable(struct stream *s, void *o) { (void)s; (void)o; readable_calls++; }
 static void on_closed(struct stream *s, void *o) { (void)s; (void)o; closed_calls++; }
 
-static int take(void *opaque, uint32_t ip, uint16_t port, struct stream *s)
+static int take(void *opaque, const uint8_t ip[16], uint16_t port, struct stream *s)
 {
 	(void)opaque;
 	(void)ip;
