@@ -26,6 +26,8 @@ static int setup(void **state)
 	policy_add_host_addr(&pol, a);
 	policy_parse_addr("2a01:4f8::7", a);
 	policy_add_host_addr(&pol, a);
+	policy_parse_addr("fd4b:7662:6f78::2", a);	/* the stack's IPv6 gateway */
+	policy_add_host_addr(&pol, a);
 	return 0;
 }
 
@@ -64,6 +66,7 @@ static const struct want table[] = {
 	{ "100.100.100.200", PG_METADATA }, { "168.63.129.16", PG_METADATA },
 	{ "192.0.0.192", PG_METADATA }, { "fd00:ec2::254", PG_METADATA },
 	{ "10.0.2.2", PG_HOST }, { "203.0.114.7", PG_HOST }, { "2a01:4f8::7", PG_HOST },
+	{ "fd4b:7662:6f78::2", PG_HOST }, { "fd4b:7662:6f78::3", PG_PRIVATE },
 	{ "224.0.0.1", PG_MULTICAST }, { "239.255.255.250", PG_MULTICAST }, { "ff02::1", PG_MULTICAST },
 	{ "255.255.255.255", PG_BROADCAST }, { "10.0.2.255", PG_BROADCAST },
 	{ "240.0.0.1", PG_RESERVED }, { "192.0.2.1", PG_RESERVED }, { "198.51.100.1", PG_RESERVED },
