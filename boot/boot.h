@@ -48,6 +48,8 @@ struct boot_entry {
 	uint16_t gdt_limit;
 	uint16_t code_sel, data_sel;
 	uint64_t kernel_end;	/* first gpa after the loaded kernel image */
+	uint16_t tss_sel;	/* TR: a busy 32-bit TSS, base/limit in the GDT
+				 * (PVH requires one; harmless for LONG64) */
 };
 
 /* Load the kernel described by cfg into gm.  0 or -errno. */
@@ -56,5 +58,6 @@ int boot_load(const struct gmem *gm, const struct boot_config *cfg, struct boot_
 /* One-line description of the last boot_load() failure on this thread. */
 const char *boot_error(void);
 
-/* Fixed guest-physical layout (documented in boot/layout.h by boot/). */
+/* Fixed guest-physical layout: see boot/layout.h (addresses, selectors and
+ * the GDT descriptors the vmm loads into the hidden segment state). */
 #endif

@@ -13,6 +13,14 @@
  * a vCPU inside KVM_RUN (even a guest spinning at full speed, or an AP
  * blocked waiting for SIPI) returns EINTR, one about to enter returns at
  * once thanks to immediate_exit.  vCPU threads never do device work.
+ *
+ * Dead halts: with the in-kernel LAPIC a guest's HLT never reaches user
+ * space, so a guest that halts with interrupts off (cli; hlt) would hang
+ * kvmbox forever.  Once a second without news the main thread probes: it
+ * bumps a generation and kicks every vCPU; each answers from its own thread
+ * (KVM_GET_MP_STATE, RFLAGS.IF) whether it is dead (halted with IF=0, or
+ * never started by INIT/SIPI).  When all answer dead for the same
+ * generation, the VM stops with VM_STOP_HLT.
  */
 #include "vmm/vmm.h"
 
@@ -138,6 +146,37 @@ static struct kvm_segment flat_seg(uint16_t sel, uint8_t type, bool long64)
 	};
 }
 
+/* The segment a GDT descriptor describes (its hidden part, as the CPU would
+ * load it). */
+static struct kvm_segment seg_from_desc(uint64_t d, uint16_t sel)
+{
+	uint32_t limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
+	bool g = (d >> 55) & 1;
+	return (struct kvm_segment){
+		.base = ((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24),
+		.limit = g ? (limit << 12) | 0xfff : limit,
+		.selector = sel,
+		.type = (uint8_t)((d >> 40) & 0xf),
+		.s = (uint8_t)((d >> 44) & 1),
+		.dpl = (uint8_t)((d >> 45) & 3),
+		.present = (uint8_t)((d >> 47) & 1),
+		.avl = (uint8_t)((d >> 52) & 1),
+		.l = (uint8_t)((d >> 53) & 1),
+		.db = (uint8_t)((d >> 54) & 1),
+		.g = g,
+	};
+}
+
+/* Descriptor @sel of boot/'s GDT in guest memory, if it is there. */
+static bool gdt_desc(const struct vm *vm, uint16_t sel, uint64_t *d)
+{
+	const struct boot_entry *e = &vm->entry;
+	uint16_t idx = sel & ~7u;
+	if (!idx || (uint32_t)idx + 7 > e->gdt_limit)
+		return false;
+	return gmem_read(&vm->gm, d, e->gdt_base + idx, 8) == 0 && ((*d >> 47) & 1);
+}
+
 /* Boot vCPU registers for boot/'s entry (see boot/boot.h). */
 static int vcpu_set_boot_regs(struct vm *vm, struct vcpu *c)
 {
@@ -149,6 +188,13 @@ static int vcpu_set_boot_regs(struct vm *vm, struct vcpu *c)
 	s.cs = flat_seg(e->code_sel, 0xb, long64);
 	s.ds = s.es = s.fs = s.gs = s.ss = flat_seg(e->data_sel, 0x3, long64);
 	s.tr = (struct kvm_segment){ .limit = 0xffff, .type = 0xb, .present = 1 };
+	uint64_t d;
+	if (e->tss_sel && gdt_desc(vm, e->tss_sel, &d))
+		s.tr = seg_from_desc(d, e->tss_sel);	/* PVH wants a real busy TSS */
+	if (gdt_desc(vm, e->code_sel, &d))
+		s.cs = seg_from_desc(d, e->code_sel);
+	if (gdt_desc(vm, e->data_sel, &d))
+		s.ds = s.es = s.fs = s.gs = s.ss = seg_from_desc(d, e->data_sel);
 	s.ldt = (struct kvm_segment){ .limit = 0xffff, .type = 0x2, .present = 1 };
 	s.gdt.base = e->gdt_base;
 	s.gdt.limit = e->gdt_limit;
@@ -326,6 +372,29 @@ static bool vcpu_handle_exit(struct vcpu *c)
 	}
 }
 
+/* Called on the vCPU's own thread after a kick: answer the probe. */
+static void vcpu_answer_probe(struct vcpu *c)
+{
+	struct vm *vm = c->vm;
+	unsigned gen = __atomic_load_n(&c->probe_gen, __ATOMIC_ACQUIRE);
+	if (!gen || gen == __atomic_load_n(&c->dead_gen, __ATOMIC_ACQUIRE))
+		return;
+	struct kvm_mp_state mp;
+	struct kvm_regs r;
+	if (ioctl(c->fd, KVM_GET_MP_STATE, &mp) < 0 || ioctl(c->fd, KVM_GET_REGS, &r) < 0)
+		return;
+	bool dead = (mp.mp_state == KVM_MP_STATE_HALTED && !(r.rflags & 0x200)) ||
+		    mp.mp_state == KVM_MP_STATE_UNINITIALIZED ||
+		    mp.mp_state == KVM_MP_STATE_INIT_RECEIVED;
+	if (!dead)
+		return;
+	__atomic_store_n(&c->dead_gen, gen, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		if (__atomic_load_n(&vm->vcpu[i].dead_gen, __ATOMIC_ACQUIRE) != gen)
+			return;
+	vm_stop(vm, VM_STOP_HLT, 1, "guest halted with interrupts off on every vCPU");
+}
+
 static void kick_handler(int sig)
 {
 	(void)sig;
@@ -348,6 +417,7 @@ static void *vcpu_thread(void *arg)
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				c->run->immediate_exit = 0;
+				vcpu_answer_probe(c);
 				continue;
 			}
 			vm_stop(vm, VM_STOP_ERROR, 1, "KVM_RUN on vCPU %u: %s", c->id, strerror(errno));
@@ -390,6 +460,19 @@ static void vcpus_stop_and_join(struct vm *vm)
 				break;
 		}
 		c->started = false;
+	}
+}
+
+/* Main thread: start a dead-halt probe (see the top of this file). */
+static void vcpus_probe(struct vm *vm)
+{
+	unsigned gen = ++vm->probe_gen;
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *c = &vm->vcpu[i];
+		if (!c->started)
+			continue;
+		__atomic_store_n(&c->probe_gen, gen, __ATOMIC_RELEASE);
+		pthread_kill(c->thread, VM_SIG_KICK);
 	}
 }
 
@@ -437,7 +520,10 @@ int vm_run(struct vm *vm)
 	sigaddset(&wait, VM_SIG_STOP);
 	while (__atomic_load_n(&vm->stop_reason, __ATOMIC_ACQUIRE) <= VM_RUNNING) {
 		siginfo_t si;
-		int sig = sigwaitinfo(&wait, &si);
+		struct timespec probe_after = { 1, 0 };
+		int sig = sigtimedwait(&wait, &si, &probe_after);
+		if (sig < 0 && errno == EAGAIN)
+			vcpus_probe(vm);
 		if (sig == SIGINT || sig == SIGTERM)
 			vm_stop(vm, VM_STOP_SIGNAL, 128 + sig, "stopped by %s",
 				sig == SIGINT ? "SIGINT" : "SIGTERM");

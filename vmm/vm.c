@@ -84,13 +84,21 @@ static int vm_setup_memory(struct vm *vm)
 	if (vm->mem_fd < 0)
 		return vm_err(-errno, vm->cfg.hugepages ? "memfd_create(MFD_HUGETLB)" : "memfd_create");
 	if (ftruncate(vm->mem_fd, (off_t)vm->cfg.mem_size) < 0)
-		return vm_err(-errno, vm->cfg.hugepages ?
-			      "guest RAM: not enough huge pages (see /proc/sys/vm/nr_hugepages)" :
-			      "guest RAM: ftruncate");
-	void *p = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
-	if (p == MAP_FAILED)
-		return vm_err(-errno, "guest RAM: mmap");
+		return vm_err(-errno, "guest RAM: ftruncate");
+	/* Huge pages are reserved at mmap time (no MAP_NORESERVE): a shortage
+	 * is an error here, not a SIGBUS when the guest first touches a page. */
+	int mflags = MAP_SHARED | (vm->cfg.hugepages ? 0 : MAP_NORESERVE);
+	void *p = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE, mflags, vm->mem_fd, 0);
+	if (p == MAP_FAILED) {
+		int e = -errno;
+		if (vm->cfg.hugepages)
+			log_err("guest RAM: cannot reserve %llu MiB of huge pages (%s; see "
+				"/proc/sys/vm/nr_hugepages)", (unsigned long long)(vm->cfg.mem_size >> 20),
+				strerror(-e));
+		else
+			log_err("guest RAM: mmap: %s", strerror(-e));
+		return e;
+	}
 	vm->ram = p;
 	madvise(p, vm->cfg.mem_size, MADV_DONTDUMP);
 	gmem_init_x86(&vm->gm, vm->ram, vm->cfg.mem_size);

@@ -69,6 +69,10 @@ struct vcpu {
 	size_t run_size;
 	pthread_t thread;
 	bool started;
+	/* Dead-halt probe (see vcpu.c): probe_gen is set by the main thread
+	 * before a kick; the vCPU answers with dead_gen = probe_gen when it is
+	 * halted with interrupts off or was never started by the guest. */
+	unsigned probe_gen, dead_gen;
 };
 
 /* Profiling marks, in the order a run reaches them. */
@@ -136,6 +140,7 @@ struct vm {
 	char stop_msg[160];
 	pthread_t main_thread;
 	bool main_started;
+	unsigned probe_gen;		/* current dead-halt probe generation */
 	/* Exit status the guest wrote to the marker port (-1: none yet);
 	 * written by vCPU threads, read when the guest resets. */
 	int guest_status;

@@ -105,13 +105,18 @@ static void rx_read_done(struct loop *loop, struct loop_op *op, int res, uint32_
 	struct vcon_port *p = op->opaque;
 	vdev_queue_lock(&p->con->vdev);
 	p->rx_reading = false;
+	if (res == -ECANCELED) {	/* vcon_destroy */
+		vdev_queue_unlock(&p->con->vdev);
+		return;
+	}
 	if (res > 0) {
 		rx_complete(p, (size_t)res);
 	} else if (res != -EINTR && res != -EAGAIN) {
-		/* EOF or an error: the host side of this port is gone. */
+		/* EOF or an error: no more host input on this port.  The
+		 * port stays open: output keeps flowing (see console.h). */
 		if (res < 0)
 			log_warn("virtio-console: port %u input: %s", p->id, strerror(-res));
-		vcon_port_host_close(p->con, p->id);
+		p->in_eof = true;
 		if (p->be.on_hangup)
 			p->be.on_hangup(p->be.opaque);
 	}
@@ -129,7 +134,7 @@ static void port_rx_work(struct vcon_port *p)
 		p->pending_len -= n;
 		rx_complete(p, n);
 	}
-	if (p->pending_len || p->be.in_fd < 0 || p->host_closed || !rx_chain(p))
+	if (p->pending_len || p->be.in_fd < 0 || p->in_eof || p->host_closed || !rx_chain(p))
 		return;
 	struct io_uring_sqe *sqe = loop_sqe(p->con->vdev.env.loop, &p->rx_op);
 	if (!sqe)
@@ -171,6 +176,10 @@ static void tx_write_done(struct loop *loop, struct loop_op *op, int res, uint32
 	struct vcon_port *p = op->opaque;
 	vdev_queue_lock(&p->con->vdev);
 	p->tx_writing = false;
+	if (res == -ECANCELED) {	/* vcon_destroy */
+		vdev_queue_unlock(&p->con->vdev);
+		return;
+	}
 	if (res >= 0) {
 		p->bytes_out += (size_t)res;
 		tx_advance(p, (size_t)res);

@@ -13,7 +13,9 @@
  *    buffers (no copy).  A slow out_fd holds the guest's transmit chain, so
  *    the guest blocks when its queue fills; guest input is read only while
  *    the guest has receive buffers posted and the port open.  EOF on in_fd
- *    tells the guest the host side closed (its reads then return 0).
+ *    stops reading and calls on_hangup; the port stays connected (Linux
+ *    blocks writes to a port whose host side is closed, and CMD's output
+ *    must still flow after the host's input ended).
  *  - callback mode (in_fd/out_fd -1): on_output receives guest bytes and
  *    returns how many it took (short: the rest waits for
  *    vcon_port_output_resume); vcon_port_send queues host bytes (up to
@@ -43,7 +45,9 @@ struct vcon_backend {
 	/* Guest wrote len bytes; return how many were consumed (<= len).  A
 	 * short count holds the rest until vcon_port_output_resume(). */
 	size_t (*on_output)(void *opaque, const uint8_t *buf, size_t len);
-	/* The guest opened (true) or closed (false) the port. */
+	/* The guest opened (true) or closed (false) the port.  On a device
+	 * reset this runs on the vCPU thread with the device locks held:
+	 * record the fact, do not call back into the device. */
 	void (*on_open)(void *opaque, bool open);
 	/* The host side's input ended (in_fd EOF) or output failed: for
 	 * the owner to notice (may be NULL). */
@@ -63,7 +67,8 @@ struct vcon_port {
 	struct vcon_backend be;
 	bool guest_ready;		/* PORT_READY received */
 	bool guest_open;		/* guest has the port open */
-	bool host_closed;		/* in_fd hit EOF / told the guest so */
+	bool host_closed;		/* vcon_port_host_close: told the guest */
+	bool in_eof;			/* in_fd hit EOF or failed: no more reads */
 
 	/* host -> guest */
 	struct vq_chain rx;		/* receive chain being filled */
@@ -118,7 +123,8 @@ void vcon_port_output_resume(struct vcon *c, unsigned id);
 /* Whether every byte the guest has queued on this port so far reached the
  * host backend (nothing held, nothing in flight, nothing available). */
 bool vcon_port_output_idle(struct vcon *c, unsigned id);
-/* Tell the guest the host side of the port closed (its reads see EOF). */
+/* Tell the guest the host side of the port closed (PORT_OPEN 0: its reads
+ * see EOF, and Linux blocks its writes until the host reopens). */
 void vcon_port_host_close(struct vcon *c, unsigned id);
 
 /* Window size for the console config space (F_SIZE): config interrupt. */

@@ -36,14 +36,13 @@ static inline void full_fence(void)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-/* Copy one descriptor out of guest memory, once, field by field so a racing
- * guest cannot tear a value we have checked. */
+/* Copy one descriptor out of guest memory, once: every check and every use
+ * then sees the same values, whatever the guest writes meanwhile.  memcpy,
+ * because an indirect table need not be aligned (the spec does not ask it). */
 static void desc_fetch(const struct vring_desc *src, struct vring_desc *d)
 {
-	d->addr = __atomic_load_n(&src->addr, __ATOMIC_RELAXED);
-	d->len = __atomic_load_n(&src->len, __ATOMIC_RELAXED);
-	d->flags = __atomic_load_n(&src->flags, __ATOMIC_RELAXED);
-	d->next = __atomic_load_n(&src->next, __ATOMIC_RELAXED);
+	memcpy(d, src, sizeof(*d));
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);	/* no re-reads of *src after this */
 }
 
 void vq_init(struct virtqueue *vq, const struct gmem *gm, unsigned index,

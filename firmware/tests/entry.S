@@ -6,12 +6,14 @@
  * instructions as possible at CPL 0 (an emulating KVM such as kvm_pvm costs
  * microseconds per CPL-0 instruction): load our GDT, switch to long mode on
  * page tables prebuilt below as data (identity map of the first GiB with
- * user-accessible 2 MiB pages, plus the MMIO hole at 3 GiB), and iretq to CPL 3 with IOPL=3 so that C
- * code there can do port I/O (serial, marker port, i8042).  There is no IDT:
+ * user-accessible 2 MiB pages, plus the MMIO hole at 3 GiB), load a TSS
+ * whose I/O bitmap allows every port, and iretq to CPL 3 with IOPL=3, so
+ * that C code there can do port I/O (serial, marker port, i8042).  There is no IDT:
  * any exception is a triple fault, which is what the fault test wants.
  */
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define MSR_EFER 0xc0000080
+#define TSS_LIMIT (104 + 8192)		/* TSS + I/O bitmap for all 65536 ports */
 
 	.section .note.Xen, "a"
 	.balign 4
@@ -60,6 +62,17 @@ _start:
 long_mode:
 	mov $0x10, %eax
 	mov %eax, %ss
+	/* Our own 64-bit TSS whose I/O bitmap allows every port: CPL-3 port
+	 * I/O must not depend on IOPL alone (kvm_pvm ignores the guest's IOPL
+	 * and checks the TSS bitmap). */
+	mov $tss, %eax
+	mov %ax, gdt_tss + 2		/* base 15:0 */
+	shr $16, %eax
+	mov %al, gdt_tss + 4		/* base 23:16 */
+	mov %ah, gdt_tss + 7		/* base 31:24 */
+	movw $104, tss + 102		/* I/O map base: right after the TSS */
+	mov $0x28, %eax
+	ltr %ax
 	pushq $0x1b			/* SS: user data */
 	pushq $user_stack_top		/* RSP */
 	pushq $0x3002			/* RFLAGS: IOPL=3, IF=0 */
@@ -74,7 +87,7 @@ user_entry:				/* CPL 3 from here on */
 	call guest_exit
 1:	jmp 1b
 
-	.section .rodata
+	.section .data
 	.balign 16
 gdt:
 	.quad 0
@@ -82,6 +95,9 @@ gdt:
 	.quad 0x00cf92000000ffff	/* 0x10: kernel data */
 	.quad 0x00cff2000000ffff	/* 0x18: user data (0x1b) */
 	.quad 0x00affa000000ffff	/* 0x20: user code, 64-bit (0x23) */
+gdt_tss:				/* 0x28: 64-bit TSS, base filled in */
+	.quad 0x0000890000000000 + TSS_LIMIT
+	.quad 0
 gdt_end:
 gdt_ptr:
 	.word gdt_end - gdt - 1
@@ -111,6 +127,9 @@ pd_mmio:				/* 512 x 2 MiB from 3 GiB, uncached */
 	.endr
 
 	.section .bss
+	.balign 16
+tss:					/* zero: every port allowed */
+	.skip TSS_LIMIT + 1
 	.balign 16
 	.globl cpl0_cpuid
 cpl0_cpuid:				/* struct cpl0_cpuid in guest.h */

@@ -40,6 +40,7 @@ struct session {
 	bool pty;
 	bool host_in_open;	/* kvmbox.tty still delivers host input */
 	bool eof_pending;	/* STDIN_EOF seen: close CMD's input once drained */
+	bool input_closed;	/* CMD's input is to be / was closed */
 	bool ctl_open;
 	pid_t child;		/* also its process group */
 	bool child_done;
@@ -78,6 +79,9 @@ static int ctl_write(struct session *s, uint16_t type, const void *payload, size
 	size_t n = kbx_ctl_frame(frame, sizeof(frame), type, payload, len);
 	return n ? write_all(s->ctl_fd, frame, n) : -E2BIG;
 }
+
+static void flush_pending(struct session *s);
+static void close_input(struct session *s);
 
 /* --- START ------------------------------------------------------------ */
 
@@ -160,6 +164,9 @@ static int spawn(struct session *s, const struct kbx_ctl_start *st, char **argv,
 	}
 	fcntl(s->in_fd, F_SETFL, fcntl(s->in_fd, F_GETFL) | O_NONBLOCK);
 	s->child = pid;
+	flush_pending(s);	/* input typed before CMD existed */
+	if (s->input_closed && !s->pend_len)
+		close_input(s);	/* host input ended before START */
 	return 0;
 }
 
@@ -205,8 +212,9 @@ static int handle_start(struct session *s, const uint8_t *p, uint32_t len)
 static void close_input(struct session *s)
 {
 	s->host_in_open = false;
-	if (s->in_fd < 0)
-		return;
+	s->input_closed = true;
+	if (s->in_fd < 0 || !s->child)
+		return;		/* before START: applied when CMD starts */
 	if (s->pty) {
 		struct termios t;
 		char eof = tcgetattr(s->in_fd, &t) == 0 ? (char)t.c_cc[VEOF] : 4;

@@ -15,9 +15,11 @@ G=${BUILD:-$KVMBOX_TOP/build}/firmware/tests
 
 tmp=$(mktemp -d)
 pids=()
+hp_orig=
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	[ -n "$hp_orig" ] && echo "$hp_orig" >/proc/sys/vm/nr_hugepages
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -56,6 +58,10 @@ expect_eq "kvmbox.argv decodes to the NUL-terminated argv" 'echo|a b|c$d|' "$dec
 
 run --kernel "$G/hello.elf" --memory 64 --cpus 4 --cmdline "exit=7"
 expect_eq "--cpus 4 boots (APs wait for SIPI) and exits 7" 7 "$rc"
+
+# A reader that goes away early (| head -1) does not kill the VMM.
+timeout 20 "$KVMBOX_BIN" run --kernel "$G/hello.elf" --memory 32 --cmdline exit=6 2>"$tmp/err" </dev/null | head -c 1 >/dev/null
+expect_eq "closed stdout: guest still runs to its exit status" 6 "${PIPESTATUS[0]}"
 
 # CPUID as the guest kernel sees it (read at CPL 0 by the tiny guest).
 khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
@@ -106,6 +112,52 @@ if printf '%s\n' "$err" | grep -q '^kvmbox: profile   guest_init_started '; then
 	ok "--profile table lists guest_init_started"
 else not_ok "--profile table lists guest_init_started" "$err"; fi
 
+# --console: host stdin reaches the guest's UART through the event loop,
+# including a line longer than the 64-byte receive FIFO and input that
+# arrives in pieces.
+console() {	# NAME INPUT-CMD WANT-OUT WANT-RC
+	local out rc
+	bash -c "$2" | timeout --kill-after=5 20 "$KVMBOX_BIN" run --console \
+		--kernel "$G/echo.elf" --memory 32 >"$tmp/cout" 2>"$tmp/err"
+	rc=${PIPESTATUS[1]}
+	out=$(tr -d '\r' <"$tmp/cout")
+	expect_eq "$1: output" "$3" "$out"
+	expect_eq "$1: exit status" "$4" "$rc"
+}
+console "--console line" "printf 'hello\n'" "got: hello" 5
+long=$(printf '%0150d' 7)
+console "--console 150-byte line (FIFO refills)" "printf '%0150d\n' 7" "got: $long" 150
+console "--console input in pieces" "sleep 0.2; printf ab; sleep 0.2; printf 'c\n'" "got: abc" 3
+
+# --hugepages: a shortage is a one-line error at start, never a SIGBUS later.
+free_hp=$(awk '/^HugePages_Free/ { print $2 }' /proc/meminfo)
+hp_size=$(awk '/^Hugepagesize/ { print $2 }' /proc/meminfo)
+if [ -n "$free_hp" ] && [ "$hp_size" = 2048 ]; then
+	need=$(( (free_hp + 1) * 2 )); [ $need -lt 16 ] && need=16
+	run --kernel "$G/hello.elf" --memory $need --hugepages --cmdline exit=3
+	expect_eq "--hugepages without enough huge pages: exit 1" 1 "$rc"
+	case $err in
+	"kvmbox: guest RAM: cannot reserve $need MiB of huge pages"*) ok "--hugepages shortage: one line naming it" ;;
+	*) not_ok "--hugepages shortage: one line naming it" "$err" ;;
+	esac
+	if [ -w /proc/sys/vm/nr_hugepages ]; then
+		hp_orig=$(cat /proc/sys/vm/nr_hugepages)
+		echo $((hp_orig + 16)) >/proc/sys/vm/nr_hugepages
+		if [ "$(awk '/^HugePages_Free/ { print $2 }' /proc/meminfo)" -ge 16 ]; then
+			run --kernel "$G/hello.elf" --memory 32 --hugepages --cmdline exit=3
+			expect_eq "--hugepages with huge pages available: runs, exit 3" 3 "$rc"
+		else
+			skip "--hugepages with huge pages available" "could not get 16 free huge pages"
+		fi
+		echo "$hp_orig" >/proc/sys/vm/nr_hugepages
+		hp_orig=
+	else
+		skip "--hugepages with huge pages available" "cannot raise /proc/sys/vm/nr_hugepages"
+	fi
+else
+	skip "--hugepages" "no 2 MiB huge pages on this kernel"
+fi
+
 # A guest spinning at CPL 3 with interrupts off stops on SIGTERM and SIGINT.
 for sig in TERM INT; do
 	"$KVMBOX_BIN" run --kernel "$G/spin.elf" --memory 32 >"$tmp/spin.out" 2>"$tmp/spin.err" </dev/null &
@@ -151,6 +203,8 @@ bad "non-numeric --memory" --kernel "$G/hello.elf" --memory lots
 bad "--cpus 0" --kernel "$G/hello.elf" --cpus 0
 bad "--cpus too many" --kernel "$G/hello.elf" --cpus 100000
 bad "--profile=xml" --kernel "$G/hello.elf" --profile=xml
+bad "--hugepages with an odd --memory" --kernel "$G/hello.elf" --hugepages --memory 33
+bad "missing initrd" --kernel "$G/hello.elf" --initrd "$tmp/nope"
 long=$(head -c 6000 /dev/zero | tr '\0' x)
 bad "command too long for the command line" --kernel "$G/hello.elf" -- "$long"
 

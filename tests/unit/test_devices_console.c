@@ -291,17 +291,25 @@ static void test_fd_backend(void **state)
 	assert_memory_equal(buf, "from guest", 10);
 	uint32_t id;
 	assert_int_equal(vdrv_used(&f->d, TXQ(2), &id, &len), 1);
-	/* Host input ends: the guest is told the host side closed. */
+	/* Host input ends: the backend hears it, no more reads, and the port
+	 * stays connected so the guest's output still flows. */
 	close(in[1]);
-	f->nmsg = 0;
-	for (int i = 0; i < 50 && find_msg(f, 2, VIRTIO_CONSOLE_PORT_OPEN) < 0; i++) {
+	for (int i = 0; i < 50 && f->hangups == 0; i++)
 		vdrv_run(&f->d);
-		read_ctrl(f);
-	}
+	assert_int_equal(f->hangups, 1);
+	f->nmsg = 0;
+	read_ctrl(f);
+	assert_int_equal(find_msg(f, 2, VIRTIO_CONSOLE_PORT_OPEN), -1);
+	assert_true(vdrv_send(&f->d, TXQ(2), "after eof", 9) >= 0);
+	vdrv_run(&f->d);
+	assert_int_equal(read(out[0], buf, sizeof(buf)), 9);
+	/* The host closing the port explicitly does tell the guest. */
+	vcon_port_host_close(f->c, 2);
+	vdrv_run(&f->d);
+	read_ctrl(f);
 	n = find_msg(f, 2, VIRTIO_CONSOLE_PORT_OPEN);
 	assert_true(n >= 0);
 	assert_int_equal(f->msg[n].value, 0);
-	assert_int_equal(f->hangups, 1);
 	/* Reset while idle, then probe again: still announced, no crash. */
 	vdrv_reset(&f->d);
 	linux_probe(f, 0);

@@ -177,6 +177,31 @@ static void test_pipes_stdin_eof(void **state)
 	assert_string_equal(h.out, "abc");
 }
 
+static void test_input_before_start(void **state)
+{
+	(void)state;
+	/* Input, and its end, arrive while CMD does not exist yet. */
+	struct host h = { 0 };
+	start_session(&h);
+	expect_ready(&h);
+	assert_int_equal(write_all(h.tty, "early", 5), 0);
+	shutdown(h.tty, SHUT_WR);
+	pump(&h, 100);
+	static const char *const argv[] = { "cat", NULL };
+	send_start(&h, false, 0, 0, argv);
+	assert_int_equal(wait_exit(&h), 0);
+	assert_string_equal(h.out, "early");
+	/* STDIN_EOF right after START with nothing typed: CMD sees EOF. */
+	struct host h2 = { 0 };
+	start_session(&h2);
+	expect_ready(&h2);
+	static const char *const wc[] = { "wc", "-c", NULL };
+	send_start(&h2, false, 0, 0, wc);
+	send_frame(&h2, KBX_CTL_STDIN_EOF, NULL, 0);
+	assert_int_equal(wait_exit(&h2), 0);
+	assert_non_null(strstr(h2.out, "0"));
+}
+
 static void test_pty_size_and_resize(void **state)
 {
 	(void)state;
@@ -272,6 +297,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipes_exit_status),
 		cmocka_unit_test(test_pipes_stdin_eof),
+		cmocka_unit_test(test_input_before_start),
 		cmocka_unit_test(test_pty_size_and_resize),
 		cmocka_unit_test(test_pty_ctrl_c),
 		cmocka_unit_test(test_signal_forwarded),

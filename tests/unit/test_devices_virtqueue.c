@@ -451,6 +451,26 @@ static void test_indirect_bad_tables(void **state)
 	assert_recovers(f);
 }
 
+static void test_unaligned_indirect_table(void **state)
+{
+	struct fixture *f = *state;
+	bring_up(f, ALL_FEATURES);
+	/* The spec does not require an aligned indirect table: accept one. */
+	uint64_t req = vdrv_alloc_copy(&f->d, "ping", 4), rsp = vdrv_alloc(&f->d, 16, 8);
+	uint64_t t = vdrv_alloc(&f->d, 40, 16) + 3;
+	struct vring_desc td[2] = { { req, 4, VRING_DESC_F_NEXT, 1 },
+				    { rsp, 16, VRING_DESC_F_WRITE, 0 } };
+	memcpy(vdrv_host(&f->d, t), td, sizeof(td));
+	*vdrv_desc(&f->d, 0, 0) = (struct vring_desc){ t, 32, VRING_DESC_F_INDIRECT, 0 };
+	vdrv_avail_raw(&f->d, 0, 0);
+	vdrv_kick(&f->d, 0);
+	vdrv_run(&f->d);
+	uint32_t id, len;
+	assert_int_equal(vdrv_used(&f->d, 0, &id, &len), 1);
+	assert_int_equal(len, 16);
+	assert_memory_equal(vdrv_host(&f->d, rsp), "pingpingpingping", 16);
+}
+
 static void test_avail_idx_runs_ahead(void **state)
 {
 	struct fixture *f = *state;
@@ -560,6 +580,7 @@ int main(void)
 		T(test_readable_after_writable),
 		T(test_nested_indirect),
 		T(test_indirect_bad_tables),
+		T(test_unaligned_indirect_table),
 		T(test_avail_idx_runs_ahead),
 		T(test_queue_size_refused),
 		T(test_reset_mid_traffic),

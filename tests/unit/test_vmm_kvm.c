@@ -3,6 +3,7 @@
  * QueueNotify register wired to notify_fd through KVM_IOEVENTFD (guest
  * writes never reach the bus), its irq_fd accepted by KVM_IRQFD, and its
  * virtio_mmio.device= announcement.  The guest is firmware/tests/virtio.elf.
+ * Also the LONG64 entry state boot/ hands over for 64-bit kernels.
  * Skipped when /dev/kvm or the tiny guests are missing. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -119,10 +120,95 @@ static void test_virtio_slot(void **state)
 	free(img);
 }
 
+/* BOOT_MODE_LONG64 as boot/ will hand it over for a 64-bit vmlinux or
+ * bzImage: paging on with boot/'s identity map, 64-bit CS from boot/'s GDT,
+ * RSI = zero page, RSP set.  The guest checks RSI and RSP at CPL 0 and
+ * reports status 64 (or triple-faults on ud2). */
+static void test_long64_entry(void **state)
+{
+	(void)state;
+	if (access("/dev/kvm", R_OK | W_OK) < 0) {
+		skip();
+		return;
+	}
+	static const uint8_t code[] = {	/* see the comment above */
+		0x48, 0x81, 0xfe, 0x00, 0x70, 0x00, 0x00,	/* cmp $0x7000, %rsi */
+		0x75, 0x19,					/* jne bad */
+		0x48, 0x81, 0xfc, 0x00, 0x80, 0x00, 0x00,	/* cmp $0x8000, %rsp */
+		0x75, 0x10,					/* jne bad */
+		0xb8, 0x40, 0x00, 0x45, 0x4b,			/* mov $0x4b450040, %eax */
+		0x66, 0xba, 0x00, 0x06,				/* mov $0x600, %dx */
+		0xef,						/* out %eax, (%dx) */
+		0xb0, 0xfe, 0xe6, 0x64,				/* outb $0xfe -> 0x64 */
+		0xeb, 0xfe,					/* 1: jmp 1b */
+		0x0f, 0x0b,					/* bad: ud2 */
+	};
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm_config cfg = { .mem_size = 16 << 20, .ncpus = 2 };
+	assert_int_equal(vm_create(vm, &cfg), 0);
+	/* what boot/ writes: GDT, PML4 -> PDPT -> PD of 2 MiB pages, code */
+	static const uint64_t gdt[3] = { 0, 0x00af9a000000ffffULL, 0x00cf92000000ffffULL };
+	assert_int_equal(gmem_write(&vm->gm, 0x500, gdt, sizeof(gdt)), 0);
+	uint64_t e = 0x11000 | 3;
+	assert_int_equal(gmem_write(&vm->gm, 0x10000, &e, 8), 0);
+	e = 0x12000 | 3;
+	assert_int_equal(gmem_write(&vm->gm, 0x11000, &e, 8), 0);
+	for (uint64_t i = 0; i < 8; i++) {
+		e = (i << 21) | 0x83;
+		assert_int_equal(gmem_write(&vm->gm, 0x12000 + i * 8, &e, 8), 0);
+	}
+	assert_int_equal(gmem_write(&vm->gm, 0x200000, code, sizeof(code)), 0);
+	vm->entry = (struct boot_entry){ .mode = BOOT_MODE_LONG64, .rip = 0x200000,
+		.rsp = 0x8000, .rsi = 0x7000, .cr3 = 0x10000, .gdt_base = 0x500,
+		.gdt_limit = sizeof(gdt) - 1, .code_sel = 0x08, .data_sel = 0x10 };
+	struct marker m;
+	struct i8042 kbc;
+	marker_init(&m, NULL, on_status, vm);
+	i8042_init(&kbc, on_reset, vm);
+	assert_int_equal(vm_add_pio(vm, &m.region), 0);
+	assert_int_equal(vm_add_pio(vm, &kbc.cmd_region), 0);
+	int reason = vm_run(vm);
+	assert_string_equal(vm->stop_msg, "guest exited with status 64");
+	assert_int_equal(reason, VM_STOP_EXIT_STATUS);
+	assert_int_equal(vm->exit_status, 64);
+	vm_destroy(vm);
+	i8042_fini(&kbc);
+	free(vm);
+}
+
+/* cli; hlt on the boot vCPU with an AP never started: the VM is dead and
+ * must stop by itself (VM_STOP_HLT) instead of hanging forever. */
+static void test_dead_halt(void **state)
+{
+	(void)state;
+	if (access("/dev/kvm", R_OK | W_OK) < 0) {
+		skip();
+		return;
+	}
+	static const uint8_t code[] = { 0xfa, 0xf4, 0xeb, 0xfd };	/* cli; 1: hlt; jmp 1b */
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm_config cfg = { .mem_size = 16 << 20, .ncpus = 2 };
+	assert_int_equal(vm_create(vm, &cfg), 0);
+	static const uint64_t gdt[3] = { 0, 0x00cf9a000000ffffULL, 0x00cf92000000ffffULL };
+	assert_int_equal(gmem_write(&vm->gm, 0x500, gdt, sizeof(gdt)), 0);
+	assert_int_equal(gmem_write(&vm->gm, 0x100000, code, sizeof(code)), 0);
+	vm->entry = (struct boot_entry){ .mode = BOOT_MODE_PVH32, .rip = 0x100000,
+		.gdt_base = 0x500, .gdt_limit = sizeof(gdt) - 1, .code_sel = 0x08, .data_sel = 0x10 };
+	uint64_t t0 = now_ns();
+	int reason = vm_run(vm);
+	assert_int_equal(reason, VM_STOP_HLT);
+	assert_string_equal(vm->stop_msg, "guest halted with interrupts off on every vCPU");
+	assert_true(now_ns() - t0 < 5000000000ULL);
+	vm_destroy(vm);
+	free(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_virtio_slot),
+		cmocka_unit_test(test_long64_entry),
+		cmocka_unit_test(test_dead_halt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

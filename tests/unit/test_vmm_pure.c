@@ -235,6 +235,7 @@ static void test_args_refused(void **state)
 		{ "--kernel", "k", "--profile=yaml", NULL },
 		{ "--kernel=", NULL },
 		{ "--kernelx", "k", NULL },
+		{ "--kernel", "k", "--hugepages", "--memory=33" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *argv[5] = { "run" };

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,18 @@ static void on_reset(void *opaque)
 	vm_guest_reset(opaque);
 }
 
-static void stdin_arm(struct run_ctx *c);
+/* Host stdin -> UART receive FIFO with one-shot polls: a one-shot poll is
+ * level-triggered (it completes at once while data is waiting), so input
+ * left in the pipe because the FIFO was full is picked up later, and after
+ * a completion one read() cannot block.  When the FIFO is full the loop
+ * waits 10 ms instead of polling, so a guest that never reads its console
+ * never makes the loop spin. */
+static void stdin_arm(struct run_ctx *c)
+{
+	struct io_uring_sqe *sqe = loop_sqe(&c->vm.loop, &c->stdin_op);
+	if (sqe)
+		io_uring_prep_poll_add(sqe, STDIN_FILENO, POLLIN);
+}
 
 static void stdin_timer_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
@@ -79,36 +91,31 @@ static void stdin_timer_cb(struct loop *loop, struct loop_op *op, int res, uint3
 	stdin_arm(op->opaque);
 }
 
-/* Host stdin -> UART receive FIFO.  When the FIFO is full the poll is
- * dropped and retried 10 ms later, so a guest that does not read its
- * console never makes the loop spin. */
 static void stdin_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	struct run_ctx *c = op->opaque;
 	(void)flags;
 	if (res < 0)
-		return;
+		return;		/* cancelled or stdin unusable: no more input */
 	size_t space = uart_rx_space(&c->uart);
 	if (!space) {
-		loop_cancel(loop, op);
 		loop_timer(loop, &c->stdin_timer_op, &c->stdin_ts, 10 * 1000000ULL);
 		return;
 	}
 	uint8_t buf[UART_FIFO_SIZE];
 	ssize_t n = read(STDIN_FILENO, buf, space < sizeof(buf) ? space : sizeof(buf));
-	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			loop_cancel(loop, op);	/* EOF or error: no more input */
-		return;
-	}
-	uart_receive(&c->uart, buf, (size_t)n);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		return;		/* EOF or error: no more input */
+	if (n > 0)
+		uart_receive(&c->uart, buf, (size_t)n);
+	stdin_arm(c);
 }
 
-static void stdin_arm(struct run_ctx *c)
+static void stdin_start(struct run_ctx *c)
 {
 	c->stdin_op = (struct loop_op){ .cb = stdin_cb, .opaque = c };
 	c->stdin_timer_op = (struct loop_op){ .cb = stdin_timer_cb, .opaque = c };
-	loop_poll(&c->vm.loop, &c->stdin_op, STDIN_FILENO, POLLIN);
+	stdin_arm(c);
 }
 
 static int add_legacy_devices(struct run_ctx *c)
@@ -202,6 +209,10 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	profile_mark(&c->prof, PHASE_EXEC);
+	/* A closed stdout (kvmbox run ... | head -1) must not kill the VMM
+	 * mid-run: console writes then fail with EPIPE and are dropped, and the
+	 * guest's exit status still comes back. */
+	signal(SIGPIPE, SIG_IGN);
 	struct run_opts o;
 	char err[200];
 	int status = EXIT_USAGE;
@@ -235,7 +246,7 @@ int cmd_run(int argc, char **argv)
 		goto out_dev;
 	profile_mark(&c->prof, PHASE_KERNEL_LOADED);
 	if (o.console)
-		stdin_arm(c);
+		stdin_start(c);
 	int reason = vm_run(&c->vm);
 	status = run_status(&c->vm, reason);
 	uint64_t resident = vm_ram_resident(&c->vm);

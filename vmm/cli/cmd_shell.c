@@ -39,6 +39,7 @@
 #include "devices/virtio/rng.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/run.h"
+#include "vmm/cli/shell_session.h"
 #include "vmm/cli/shell_term.h"
 #include "vmm/vmm.h"
 
@@ -67,157 +68,30 @@ struct shell {
 	bool tty;		/* stdin and stdout are terminals: PTY in the guest */
 	int serial_fd;		/* memfd capturing the serial console, or stderr */
 	bool serial_captured;
-	/* control channel */
-	struct kbx_ctl_reader rd;
-	bool started;		/* START sent */
-	bool exited;		/* EXIT received */
-	int exit_code;
+	struct shell_session ss;	/* the kvmbox.ctl protocol */
 	/* host signals, read on the loop */
 	int sig_fd;
 	struct loop_op sig_op;
-	struct signalfd_siginfo sig_buf;
-	/* waiting for the guest's output to drain after EXIT */
-	struct loop_op drain_op;
-	struct __kernel_timespec drain_ts;
-	unsigned drain_tries;
 };
 
-/* Runs on the loop thread only (and before the loop starts), hence the
- * static frame buffer. */
-static void ctl_send(struct shell *s, uint16_t type, const void *payload, size_t len)
-{
-	static uint8_t frame[sizeof(struct kbx_ctl_hdr) + KBX_CTL_MAX_PAYLOAD];
-	size_t n = kbx_ctl_frame(frame, sizeof(frame), type, payload, len);
-	if (!n || vcon_port_send(s->con, PORT_CTL, frame, n) != n)
-		log_warn("shell: control message %u dropped (guest not reading)", type);
-}
-
-/* The host window (stdout's terminal), 24x80 when there is none. */
-static void window(uint16_t *rows, uint16_t *cols)
-{
-	uint16_t r, c;
-	if (term_size(STDOUT_FILENO, &r, &c) < 0 || !r || !c)
-		r = 24, c = 80;
-	*rows = r;
-	*cols = c;
-}
-
-static void send_resize(struct shell *s)
-{
-	uint16_t rows, cols;
-	window(&rows, &cols);
-	struct kbx_ctl_resize r = { .rows = rows, .cols = cols };
-	vcon_set_size(s->con, cols, rows);
-	if (s->started)
-		ctl_send(s, KBX_CTL_RESIZE, &r, sizeof(r));
-}
-
-/* START: window, mode, argv, TERM. */
-static void send_start(struct shell *s)
-{
-	static uint8_t buf[KBX_CTL_MAX_PAYLOAD];
-	uint16_t rows, cols;
-	window(&rows, &cols);
-	struct kbx_ctl_start st = { .rows = rows, .cols = cols,
-				    .flags = s->tty ? KBX_START_TTY : 0,
-				    .argc = (uint32_t)s->o.argc };
-	const char *term = getenv("TERM");
-	char termvar[128];
-	snprintf(termvar, sizeof(termvar), "TERM=%s", term && s->tty ? term : "dumb");
-	st.envc = 1;
-	size_t off = sizeof(st);
-	for (int i = 0; i <= s->o.argc; i++) {
-		const char *a = i < s->o.argc ? s->o.argv[i] : termvar;
-		size_t n = strlen(a) + 1;
-		if (n > sizeof(buf) - off) {
-			log_err("shell: the command line is longer than %u bytes", KBX_CTL_MAX_PAYLOAD);
-			vm_stop(&s->vm, VM_STOP_ERROR, EXIT_USAGE, "command too long");
-			return;
-		}
-		memcpy(buf + off, a, n);
-		off += n;
-	}
-	memcpy(buf, &st, sizeof(st));
-	s->started = true;
-	ctl_send(s, KBX_CTL_START, buf, off);
-}
-
-static void drain_check(struct loop *loop, struct loop_op *op, int res, uint32_t flags);
-
-/* EXIT arrived: stop once every byte of output reached our stdout. */
-static void finish_when_drained(struct shell *s)
-{
-	if (vcon_port_output_idle(s->con, PORT_TTY) || s->drain_tries++ > 2000) {
-		vm_stop(&s->vm, VM_STOP_EXIT_STATUS, s->exit_code, "command exited");
-		return;
-	}
-	s->drain_op = (struct loop_op){ .cb = drain_check, .opaque = s };
-	loop_timer(&s->vm.loop, &s->drain_op, &s->drain_ts, 1000000);	/* 1 ms */
-}
-
-static void drain_check(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
-{
-	(void)loop;
-	(void)res;
-	(void)flags;
-	finish_when_drained(op->opaque);
-}
-
-static void ctl_message(struct shell *s, const struct kbx_ctl_hdr *h, const uint8_t *p)
-{
-	switch (h->type) {
-	case KBX_CTL_READY:
-		if (!s->started)
-			send_start(s);
-		return;
-	case KBX_CTL_EXIT: {
-		struct kbx_ctl_exit e = { 0, 0 };
-		memcpy(&e, p, MIN((size_t)h->len, sizeof(e)));
-		if (s->exited)
-			return;
-		s->exited = true;
-		s->exit_code = e.code & 0xff;
-		finish_when_drained(s);
-		return;
-	}
-	case KBX_CTL_ERROR: {
-		int n = (int)MIN(h->len, 512u);
-		term_restore();	/* the message must be readable */
-		fprintf(stderr, "kvmbox: guest: %.*s\n", n, (const char *)p);
-		return;
-	}
-	default:
-		return;	/* unknown: skipped (forward compatible) */
-	}
-}
-
-/* vcon_backend.on_output for kvmbox.ctl: reassemble and handle frames. */
-static size_t ctl_output(void *opaque, const uint8_t *buf, size_t len)
+/* shell_session callbacks (loop thread). */
+static void session_finish(void *opaque, int code)
 {
 	struct shell *s = opaque;
-	size_t off = 0;
-	while (off < len) {
-		size_t used;
-		struct kbx_ctl_hdr h;
-		const uint8_t *payload;
-		int r = kbx_ctl_feed(&s->rd, buf + off, len - off, &used, &h, &payload);
-		off += used;
-		if (r < 0) {
-			vm_stop(&s->vm, VM_STOP_ERROR, 1, "guest broke the control protocol");
-			return len;
-		}
-		if (r == 1)
-			ctl_message(s, &h, payload);
-	}
-	return len;
+	vm_stop(&s->vm, VM_STOP_EXIT_STATUS, code, "command exited");
 }
 
-/* Host stdin reached EOF (the tty port's in_fd): tell CMD. */
-static void tty_hangup(void *opaque)
+static void session_fail(void *opaque, const char *why)
 {
 	struct shell *s = opaque;
-	if (s->started)
-		ctl_send(s, KBX_CTL_STDIN_EOF, NULL, 0);
+	vm_stop(&s->vm, VM_STOP_ERROR, 1, "%s", why);
+}
+
+static void session_guest_error(void *opaque, const char *msg, size_t len)
+{
+	(void)opaque;
+	term_restore();	/* the message must be readable; EXIT follows */
+	fprintf(stderr, "kvmbox: guest: %.*s\n", (int)len, msg);
 }
 
 static void on_signal(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
@@ -230,7 +104,7 @@ static void on_signal(struct loop *loop, struct loop_op *op, int res, uint32_t f
 	struct signalfd_siginfo si;
 	while (read(s->sig_fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGWINCH)
-			send_resize(s);
+			shell_session_resize(&s->ss);
 		else if (si.ssi_signo == SIGHUP)
 			vm_stop(&s->vm, VM_STOP_SIGNAL, 128 + SIGHUP, "stopped by SIGHUP");
 	}
@@ -286,10 +160,16 @@ static int add_virtio_devices(struct shell *s)
 	if (!s->con || !s->rng)
 		return -ENOMEM;
 	struct vcon_backend hvc = { .in_fd = -1, .out_fd = s->serial_fd };
+	s->ss = (struct shell_session){
+		.con = s->con, .tty_port = PORT_TTY, .ctl_port = PORT_CTL, .tty = s->tty,
+		.argc = s->o.argc, .argv = s->o.argv, .term = getenv("TERM"),
+		.win_fd = STDOUT_FILENO, .finish = session_finish, .fail = session_fail,
+		.guest_error = session_guest_error, .opaque = s,
+	};
 	struct vcon_backend tty = { .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
-				    .on_hangup = tty_hangup, .opaque = s };
-	struct vcon_backend ctl = { .in_fd = -1, .out_fd = -1, .on_output = ctl_output,
-				    .opaque = s };
+				    .on_hangup = shell_stdin_hangup, .opaque = &s->ss };
+	struct vcon_backend ctl = { .in_fd = -1, .out_fd = -1, .on_output = shell_ctl_output,
+				    .opaque = &s->ss };
 	int r;
 	if ((r = vcon_add_port(s->con, PORT_HVC, NULL, &hvc)) < 0 ||
 	    (r = vcon_add_port(s->con, PORT_TTY, KBX_PORT_TTY, &tty)) < 0 ||
@@ -301,7 +181,7 @@ static int add_virtio_devices(struct shell *s)
 		return r;
 	if ((r = vdev_start(&s->con->vdev)) < 0 || (r = vdev_start(&s->rng->vdev)) < 0)
 		return r;
-	send_resize(s);
+	shell_session_resize(&s->ss);
 	return 0;
 }
 
@@ -402,12 +282,12 @@ static char **with_defaults(int argc, char **argv, int *nargc)
 
 static int shell_status(struct shell *s, int reason)
 {
-	if (s->exited)
-		return s->exit_code;
-	if (reason == VM_STOP_EXIT_STATUS && !s->started)
+	if (s->ss.exited)
+		return s->ss.exit_code;
+	if (reason == VM_STOP_EXIT_STATUS && !s->ss.started)
 		return s->vm.exit_status;	/* init reported through the marker */
 	log_err("shell: %s%s", s->vm.stop_msg[0] ? s->vm.stop_msg : "guest stopped",
-		s->started ? "" : " before its init answered on kvmbox.ctl");
+		s->ss.started ? "" : " before its init answered on kvmbox.ctl");
 	if (reason != VM_STOP_SIGNAL)
 		show_serial_tail(s);
 	return reason == VM_STOP_SIGNAL ? s->vm.exit_status : 1;

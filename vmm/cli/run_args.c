@@ -120,6 +120,10 @@ missing:
 		snprintf(err, errsz, "%.32s needs a value", a);
 		return -EINVAL;
 	}
+	if (o->hugepages && o->mem_mib % 2) {
+		snprintf(err, errsz, "--memory must be a multiple of 2 MiB with --hugepages");
+		return -EINVAL;
+	}
 	o->argc = argc - i;
 	o->argv = argv + i;
 	if (!o->help && !o->kernel) {

@@ -1,0 +1,240 @@
+/* tests/unit/test_devices_shell_loop.c - `kvmbox shell` end to end minus KVM
+ * and the guest kernel: the host end (vmm/cli/shell_session.c) on the real
+ * virtio-console device, the pretend guest (tests/harness) playing Linux's
+ * virtio_console driver, and the real guest end (guest/init/console.c) in a
+ * child process on socketpairs that stand in for /dev/vportNpM.  The bridge
+ * below moves bytes between the ports' virtqueues and those sockets the way
+ * the guest kernel moves them between virtqueues and the port devices.
+ *
+ * What it proves: START built by the host reaches the guest session and runs
+ * CMD; host stdin (a pipe) reaches CMD and its end reaches CMD as EOF; CMD's
+ * output reaches host stdout (a pipe) completely before finish(); the exit
+ * status comes back; a host window (a pty) resize reaches `stty size`.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pty.h>
+#include <sys/socket.h>
+
+#include <linux/virtio_console.h>
+
+#include "common/util.h"
+#include "guest/init/console.c"
+#include "tests/harness/virtio_driver.h"
+#include "vmm/cli/shell_session.h"
+
+enum { P_TTY = 1, P_CTL = 2, NP = 3 };
+#define RXQ(id) (2u * (id) + 2)
+#define TXQ(id) (RXQ(id) + 1)
+
+struct loopback {
+	struct vdrv d;
+	struct vcon *c;
+	struct shell_session ss;
+	int in[2], out[2];	/* host stdin / stdout stand-ins */
+	int gs[NP];		/* our end of the guest's port sockets (tty, ctl) */
+	pid_t guest;
+	bool finished;
+	int code;
+	char out_buf[65536];
+	size_t out_len;
+};
+
+static void on_finish(void *opaque, int code)
+{
+	struct loopback *l = opaque;
+	l->finished = true;
+	l->code = code;
+}
+
+static void on_fail(void *opaque, const char *why)
+{
+	(void)opaque;
+	fail_msg("session failed: %s", why);
+}
+
+/* Linux's probe: features, queues, DEVICE_READY, PORT_READY, PORT_OPEN. */
+static void probe(struct loopback *l)
+{
+	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+		     (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_CONSOLE_F_MULTIPORT);
+	assert_int_equal(vdrv_negotiate(&l->d, f, NULL), 0);
+	for (unsigned q = 0; q < 2 * NP + 2; q++)
+		assert_int_equal(vdrv_queue_setup(&l->d, q, 64), 0);
+	vdrv_post_rx(&l->d, 2, 32, 256);
+	for (unsigned id = P_TTY; id <= P_CTL; id++)
+		vdrv_post_rx(&l->d, RXQ(id), 32, 4096);
+	vdrv_driver_ok(&l->d);
+	struct virtio_console_control m[] = {
+		{ 0, VIRTIO_CONSOLE_DEVICE_READY, 1 },
+		{ P_TTY, VIRTIO_CONSOLE_PORT_READY, 1 }, { P_CTL, VIRTIO_CONSOLE_PORT_READY, 1 },
+		{ P_TTY, VIRTIO_CONSOLE_PORT_OPEN, 1 }, { P_CTL, VIRTIO_CONSOLE_PORT_OPEN, 1 },
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(m); i++) {
+		assert_true(vdrv_send(&l->d, 3, &m[i], sizeof(m[i])) >= 0);
+		vdrv_run(&l->d);
+	}
+	void *data;
+	uint32_t len;
+	while (vdrv_used_buf(&l->d, 2, &data, &len) == 1)
+		;	/* control messages to the guest: not needed here */
+}
+
+static void setup_loop(struct loopback *l, bool tty, int win_fd, char **argv, int argc)
+{
+	assert_int_equal(vdrv_init(&l->d, 16 << 20), 0);
+	assert_int_equal(pipe2(l->in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(l->out, O_CLOEXEC), 0);
+	fcntl(l->out[0], F_SETFL, O_NONBLOCK);
+	l->c = vcon_create(&l->d.env, VIRTIO_MMIO_BASE, NP);
+	assert_non_null(l->c);
+	l->ss = (struct shell_session){
+		.con = l->c, .tty_port = P_TTY, .ctl_port = P_CTL, .tty = tty,
+		.argc = argc, .argv = argv, .term = "xterm", .win_fd = win_fd,
+		.finish = on_finish, .fail = on_fail, .opaque = l,
+	};
+	struct vcon_backend none = { .in_fd = -1, .out_fd = -1 };
+	struct vcon_backend tb = { .in_fd = l->in[0], .out_fd = l->out[1],
+				   .on_hangup = shell_stdin_hangup, .opaque = &l->ss };
+	struct vcon_backend cb = { .in_fd = -1, .out_fd = -1, .on_output = shell_ctl_output,
+				   .opaque = &l->ss };
+	assert_int_equal(vcon_add_port(l->c, 0, NULL, &none), 0);
+	assert_int_equal(vcon_add_port(l->c, P_TTY, KBX_PORT_TTY, &tb), 0);
+	assert_int_equal(vcon_add_port(l->c, P_CTL, KBX_PORT_CTL, &cb), 0);
+	assert_int_equal(vdrv_start(&l->d, &l->c->vdev), 0);
+	shell_session_resize(&l->ss);
+	probe(l);
+	/* The guest end in a child, on socketpairs standing in for the ports. */
+	int t[2], c[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, t), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c), 0);
+	l->guest = fork();
+	assert_true(l->guest >= 0);
+	if (l->guest == 0) {
+		/* The "guest" must not hold the host's stdin open. */
+		close(l->in[1]);
+		close(t[0]);
+		close(c[0]);
+		_exit(kbx_console_run(t[1], c[1]) < 0 ? 200 : 0);
+	}
+	close(t[1]);
+	close(c[1]);
+	l->gs[P_TTY] = t[0];
+	l->gs[P_CTL] = c[0];
+	fcntl(t[0], F_SETFL, O_NONBLOCK);
+	fcntl(c[0], F_SETFL, O_NONBLOCK);
+}
+
+/* One turn of the "guest kernel": used rx buffers -> port sockets, port
+ * sockets -> tx chains; then the device's loop; then host stdout. */
+static void bridge_turn(struct loopback *l)
+{
+	for (unsigned id = P_TTY; id <= P_CTL; id++) {
+		void *data;
+		uint32_t len;
+		while (vdrv_used_buf(&l->d, RXQ(id), &data, &len) == 1) {
+			assert_int_equal(write_all(l->gs[id], data, len), 0);
+			vdrv_post_rx(&l->d, RXQ(id), 1, 4096);
+			vdrv_kick(&l->d, RXQ(id));
+		}
+		uint8_t buf[4096];
+		ssize_t n = read(l->gs[id], buf, sizeof(buf));
+		if (n > 0)
+			assert_true(vdrv_send(&l->d, TXQ(id), buf, (uint32_t)n) >= 0);
+		uint32_t uid;
+		while (vdrv_used(&l->d, TXQ(id), &uid, &len) == 1)
+			;
+	}
+	loop_run_once(&l->d.loop, 2000000);
+	ssize_t n = read(l->out[0], l->out_buf + l->out_len, sizeof(l->out_buf) - 1 - l->out_len);
+	if (n > 0)
+		l->out_len += (size_t)n;
+	l->out_buf[l->out_len] = 0;
+	if (l->d.brk > (15u << 20))
+		fail_msg("pretend guest ran out of RAM for buffers");
+}
+
+static void run_until(struct loopback *l, bool (*cond)(struct loopback *), const char *what)
+{
+	long long end = now_ms() + 15000;
+	while (!cond(l) && now_ms() < end)
+		bridge_turn(l);
+	if (!cond(l))
+		fail_msg("timed out waiting for %s; host stdout so far: \"%s\"", what, l->out_buf);
+}
+
+static bool is_finished(struct loopback *l) { return l->finished; }
+
+static void teardown_loop(struct loopback *l)
+{
+	int st;
+	assert_int_equal(waitpid(l->guest, &st, 0), l->guest);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	vcon_destroy(l->c);
+	vdrv_fini(&l->d);
+	close(l->gs[P_TTY]);
+	close(l->gs[P_CTL]);
+	close(l->in[0]);
+	close(l->in[1]);
+	close(l->out[0]);
+	close(l->out[1]);
+}
+
+static void test_piped_command(void **state)
+{
+	(void)state;
+	static struct loopback l;
+	memset(&l, 0, sizeof(l));
+	static char *argv[] = { "sh", "-c", "read x; echo got:$x; cat; echo done; exit 7", NULL };
+	setup_loop(&l, false, -1, argv, 3);
+	/* `printf 'hello\nmore\n' | kvmbox shell -- sh -c ...` */
+	assert_int_equal(write_all(l.in[1], "hello\nmore\n", 11), 0);
+	close(l.in[1]);
+	l.in[1] = open("/dev/null", O_WRONLY);
+	run_until(&l, is_finished, "finish");
+	assert_int_equal(l.code, 7);
+	/* Everything CMD wrote was on host stdout before finish() */
+	assert_string_equal(l.out_buf, "got:hello\nmore\ndone\n");
+	teardown_loop(&l);
+}
+
+static bool has_resized(struct loopback *l) { return strstr(l->out_buf, "40 100") != NULL; }
+static bool has_first_size(struct loopback *l) { return strstr(l->out_buf, "30 90") != NULL; }
+
+static void test_tty_resize(void **state)
+{
+	(void)state;
+	static struct loopback l;
+	memset(&l, 0, sizeof(l));
+	int pm, ps;	/* the host terminal stand-in, whose size the guest follows */
+	struct winsize ws = { .ws_row = 30, .ws_col = 90 };
+	assert_int_equal(openpty(&pm, &ps, NULL, NULL, &ws), 0);
+	static char *argv[] = { "sh", "-c", "stty size; read x; stty size; exit 5", NULL };
+	setup_loop(&l, true, ps, argv, 3);
+	run_until(&l, has_first_size, "the first stty size");
+	ws = (struct winsize){ .ws_row = 40, .ws_col = 100 };
+	ioctl(ps, TIOCSWINSZ, &ws);
+	shell_session_resize(&l.ss);	/* what SIGWINCH does */
+	for (int i = 0; i < 20; i++)
+		bridge_turn(&l);
+	assert_int_equal(write_all(l.in[1], "\r", 1), 0);
+	run_until(&l, has_resized, "the resized stty size");
+	run_until(&l, is_finished, "finish");
+	assert_int_equal(l.code, 5);
+	teardown_loop(&l);
+	close(pm);
+	close(ps);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_piped_command),
+		cmocka_unit_test(test_tty_resize),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

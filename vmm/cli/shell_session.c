@@ -1,0 +1,149 @@
+/* vmm/cli/shell_session.c - host end of the kvmbox.ctl protocol (see
+ * shell_session.h and devices/virtio/console_proto.h). */
+#include "vmm/cli/shell_session.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "vmm/cli/shell_term.h"
+
+#define DRAIN_TRIES 2000	/* x 1 ms: output still queued after EXIT */
+
+static void ctl_send(struct shell_session *ss, uint16_t type, const void *payload, size_t len)
+{
+	uint8_t frame[sizeof(struct kbx_ctl_hdr) + 64];
+	size_t n = kbx_ctl_frame(frame, sizeof(frame), type, payload, len);
+	if (!n || vcon_port_send(ss->con, ss->ctl_port, frame, n) != n)
+		log_warn("shell: control message %u dropped (guest not reading)", type);
+}
+
+/* The window of win_fd, 24x80 when there is none. */
+static void window(struct shell_session *ss, uint16_t *rows, uint16_t *cols)
+{
+	uint16_t r, c;
+	if (ss->win_fd < 0 || term_size(ss->win_fd, &r, &c) < 0 || !r || !c)
+		r = 24, c = 80;
+	*rows = r;
+	*cols = c;
+}
+
+void shell_session_resize(struct shell_session *ss)
+{
+	uint16_t rows, cols;
+	window(ss, &rows, &cols);
+	struct kbx_ctl_resize r = { .rows = rows, .cols = cols };
+	vcon_set_size(ss->con, cols, rows);
+	if (ss->started)
+		ctl_send(ss, KBX_CTL_RESIZE, &r, sizeof(r));
+}
+
+/* START: window, mode, argv, TERM; it may be up to KBX_CTL_MAX_PAYLOAD. */
+static void send_start(struct shell_session *ss)
+{
+	static uint8_t frame[sizeof(struct kbx_ctl_hdr) + KBX_CTL_MAX_PAYLOAD];	/* loop thread only */
+	uint8_t *buf = frame + sizeof(struct kbx_ctl_hdr);
+	uint16_t rows, cols;
+	window(ss, &rows, &cols);
+	struct kbx_ctl_start st = { .rows = rows, .cols = cols,
+				    .flags = ss->tty ? KBX_START_TTY : 0,
+				    .argc = (uint32_t)ss->argc, .envc = 1 };
+	char termvar[128];
+	snprintf(termvar, sizeof(termvar), "TERM=%s", ss->tty && ss->term ? ss->term : "dumb");
+	size_t off = sizeof(st);
+	for (int i = 0; i <= ss->argc; i++) {
+		const char *a = i < ss->argc ? ss->argv[i] : termvar;
+		size_t n = strlen(a) + 1;
+		if (n > KBX_CTL_MAX_PAYLOAD - off) {
+			ss->fail(ss->opaque, "the command and its arguments are longer than 64 KiB");
+			return;
+		}
+		memcpy(buf + off, a, n);
+		off += n;
+	}
+	memcpy(buf, &st, sizeof(st));
+	struct kbx_ctl_hdr h = { .type = KBX_CTL_START, .len = (uint32_t)off };
+	memcpy(frame, &h, sizeof(h));
+	ss->started = true;
+	size_t total = sizeof(h) + off;
+	if (vcon_port_send(ss->con, ss->ctl_port, frame, total) != total)
+		ss->fail(ss->opaque, "the guest is not reading kvmbox.ctl");
+	else if (ss->stdin_eof)	/* stdin ended while the guest was booting */
+		ctl_send(ss, KBX_CTL_STDIN_EOF, NULL, 0);
+}
+
+static void drain_check(struct loop *loop, struct loop_op *op, int res, uint32_t flags);
+
+/* EXIT arrived: finish once every byte of output left the tty port. */
+static void finish_when_drained(struct shell_session *ss)
+{
+	if (vcon_port_output_idle(ss->con, ss->tty_port) || ss->drain_tries++ > DRAIN_TRIES) {
+		ss->finish(ss->opaque, ss->exit_code);
+		return;
+	}
+	ss->drain_op = (struct loop_op){ .cb = drain_check, .opaque = ss };
+	loop_timer(ss->con->vdev.env.loop, &ss->drain_op, &ss->drain_ts, 1000000);
+}
+
+static void drain_check(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	(void)res;
+	(void)flags;
+	finish_when_drained(op->opaque);
+}
+
+static void ctl_message(struct shell_session *ss, const struct kbx_ctl_hdr *h, const uint8_t *p)
+{
+	switch (h->type) {
+	case KBX_CTL_READY:
+		if (!ss->started)
+			send_start(ss);
+		return;
+	case KBX_CTL_EXIT: {
+		struct kbx_ctl_exit e = { 0, 0 };
+		memcpy(&e, p, MIN((size_t)h->len, sizeof(e)));
+		if (ss->exited)
+			return;
+		ss->exited = true;
+		ss->exit_code = e.code & 0xff;
+		finish_when_drained(ss);
+		return;
+	}
+	case KBX_CTL_ERROR:
+		if (ss->guest_error)
+			ss->guest_error(ss->opaque, (const char *)p, MIN(h->len, 512u));
+		return;
+	default:
+		return;	/* unknown: skipped (forward compatible) */
+	}
+}
+
+size_t shell_ctl_output(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct shell_session *ss = opaque;
+	size_t off = 0;
+	while (off < len) {
+		size_t used;
+		struct kbx_ctl_hdr h;
+		const uint8_t *payload;
+		int r = kbx_ctl_feed(&ss->rd, buf + off, len - off, &used, &h, &payload);
+		off += used;
+		if (r < 0) {
+			ss->fail(ss->opaque, "the guest broke the control protocol");
+			return len;
+		}
+		if (r == 1)
+			ctl_message(ss, &h, payload);
+	}
+	return len;
+}
+
+void shell_stdin_hangup(void *opaque)
+{
+	struct shell_session *ss = opaque;
+	ss->stdin_eof = true;
+	if (ss->started)
+		ctl_send(ss, KBX_CTL_STDIN_EOF, NULL, 0);
+}

@@ -1,0 +1,52 @@
+/* vmm/cli/shell_session.h - the host end of the kvmbox.ctl protocol
+ * (devices/virtio/console_proto.h) for `kvmbox shell`, apart from the VM so
+ * it can be tested with the pretend guest and the real guest session.
+ *
+ * Plug it into the console: the kvmbox.ctl port's backend gets
+ * on_output = shell_ctl_output, the kvmbox.tty port's backend gets
+ * on_hangup = shell_stdin_hangup, both with opaque = the session.  It
+ * answers READY with START, sends RESIZE (shell_session_resize, e.g. on
+ * SIGWINCH) and STDIN_EOF (remembered if stdin ends before START), and on
+ * EXIT waits until every byte of CMD's output left the tty port, then calls
+ * finish(code).  Everything runs on the device's loop thread.
+ */
+#ifndef KVMBOX_VMM_CLI_SHELL_SESSION_H
+#define KVMBOX_VMM_CLI_SHELL_SESSION_H
+
+#include <stdbool.h>
+
+#include "devices/virtio/console.h"
+#include "devices/virtio/console_proto.h"
+
+struct shell_session {
+	/* set by the caller */
+	struct vcon *con;
+	unsigned tty_port, ctl_port;
+	bool tty;		/* run CMD on a PTY (host stdin/stdout are terminals) */
+	int argc;		/* CMD (0: the guest's shell) */
+	char **argv;
+	const char *term;	/* $TERM for the guest when tty (NULL: "dumb") */
+	int win_fd;		/* terminal whose size the guest follows, or -1 */
+	void (*finish)(void *opaque, int code);		/* CMD done, output drained */
+	void (*fail)(void *opaque, const char *why);	/* protocol broken / too long */
+	void (*guest_error)(void *opaque, const char *msg, size_t len);
+	void *opaque;
+	/* state */
+	bool started;		/* START sent */
+	bool stdin_eof;		/* host stdin ended */
+	bool exited;		/* EXIT received */
+	int exit_code;
+	unsigned drain_tries;
+	struct loop_op drain_op;
+	struct __kernel_timespec drain_ts;
+	struct kbx_ctl_reader rd;
+};
+
+/* vcon_backend.on_output for the kvmbox.ctl port. */
+size_t shell_ctl_output(void *opaque, const uint8_t *buf, size_t len);
+/* vcon_backend.on_hangup for the kvmbox.tty port (host stdin ended). */
+void shell_stdin_hangup(void *opaque);
+/* Send the window size of win_fd (24x80 without one) to the guest. */
+void shell_session_resize(struct shell_session *ss);
+
+#endif
