@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 
 #include "net/net.h"
 
@@ -116,6 +117,11 @@ struct udp_flow {
 	struct net_stack *ns;
 	struct loop_op op;
 	bool pending;		/* io_uring still holds op */
+	/* A published UDP port: fd is -1, datagrams from the guest go back to
+	 * peer through the publish socket pub_fd. */
+	bool published;
+	int pub_fd;
+	struct sockaddr_in peer;
 };
 
 /* A published port: a host listener whose connections go to the guest. */
@@ -254,6 +260,8 @@ int udp_init(struct net_stack *ns);
 void udp_fini(struct net_stack *ns);
 void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *dgram, size_t len);
 void udp_tick(struct net_stack *ns);
+/* The UDP publish socket fd is readable: datagrams to guest_port. */
+void udp_publish_input(struct net_stack *ns, int fd, uint16_t guest_port);
 void udp_send_to_guest(struct net_stack *ns, uint32_t src, uint16_t sport, uint16_t dport,
 		       const void *data, size_t len);
 void udp6_send_to_guest(struct net_stack *ns, const uint8_t *src, const uint8_t *dst,

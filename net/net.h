@@ -14,6 +14,7 @@
 #ifndef KVMBOX_NET_NET_H
 #define KVMBOX_NET_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,6 +78,8 @@ void net_set_stream_handler(struct net_stack *ns, net_stream_handler_fn fn, void
 /* Publish a guest port on the host: "[ADDR:]HOSTPORT:GUESTPORT[/udp|/tcp]";
  * ADDR defaults to 127.0.0.1.  0, -EINVAL for a bad spec, or -errno. */
 int net_publish(struct net_stack *ns, const char *spec);
+/* Parse such a spec without opening anything: 0 or -EINVAL. */
+int net_parse_publish(const char *spec, uint32_t *addr, uint16_t *hport, uint16_t *gport, bool *udp);
 
 const struct net_stats *net_get_stats(const struct net_stack *ns);
 

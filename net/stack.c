@@ -400,6 +400,10 @@ static void publish_cb(struct loop *loop, struct loop_op *op, int res, uint32_t 
 	if (res < 0 || ns->destroying)
 		return;
 	ns->now = now_ns();
+	if (p->udp) {
+		udp_publish_input(ns, p->fd, p->guest_port);
+		return;
+	}
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(p->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
@@ -411,19 +415,19 @@ static void publish_cb(struct loop *loop, struct loop_op *op, int res, uint32_t 
 	}
 }
 
-int net_publish(struct net_stack *ns, const char *spec)
+int net_parse_publish(const char *spec, uint32_t *addr, uint16_t *hport, uint16_t *gport, bool *udp)
 {
 	char buf[128], *parts[3];
 	int n = 0;
-	bool udp = false;
-	if (strlen(spec) >= sizeof(buf) || ns->npub >= PUBLISH_MAX)
+	*udp = false;
+	if (strlen(spec) >= sizeof(buf))
 		return -EINVAL;
 	strcpy(buf, spec);
 	char *slash = strchr(buf, '/');
 	if (slash) {
 		*slash = 0;
 		if (strcmp(slash + 1, "udp") == 0)
-			udp = true;
+			*udp = true;
 		else if (strcmp(slash + 1, "tcp") != 0)
 			return -EINVAL;
 	}
@@ -434,8 +438,8 @@ int net_publish(struct net_stack *ns, const char *spec)
 	}
 	if (n < 2)
 		return -EINVAL;
-	uint32_t addr = 0x7F000001;
-	if (n == 3 && net_parse_ip4(parts[0], &addr) < 0)
+	*addr = 0x7F000001;
+	if (n == 3 && net_parse_ip4(parts[0], addr) < 0)
 		return -EINVAL;
 	long ports[2];
 	for (int i = 0; i < 2; i++) {
@@ -444,23 +448,34 @@ int net_publish(struct net_stack *ns, const char *spec)
 		if (*end || ports[i] < 1 || ports[i] > 65535)
 			return -EINVAL;
 	}
-	if (udp)
-		return -EOPNOTSUPP;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	*hport = (uint16_t)ports[0];
+	*gport = (uint16_t)ports[1];
+	return 0;
+}
+
+int net_publish(struct net_stack *ns, const char *spec)
+{
+	uint32_t addr;
+	uint16_t hport, gport;
+	bool udp;
+	if (ns->npub >= PUBLISH_MAX || net_parse_publish(spec, &addr, &hport, &gport, &udp) < 0)
+		return -EINVAL;
+	long ports[2] = { hport, gport };
+	int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)ports[0]),
 				  .sin_addr.s_addr = htonl(addr) };
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || (!udp && listen(fd, 128) < 0)) {
 		int e = -errno;
 		close(fd);
 		return e;
 	}
 	struct publish *p = &ns->pub[ns->npub];
 	p->fd = fd;
-	p->udp = false;
+	p->udp = udp;
 	p->host_port = (uint16_t)ports[0];
 	p->guest_port = (uint16_t)ports[1];
 	p->ns = ns;

@@ -190,6 +190,12 @@ void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *u, size
 		dns_input(ns, l3, sport, data, dlen);
 		return;
 	}
+	struct udp_flow *pf = udp_find(ns, sport, l3->dst, dport);
+	if (pf && pf->published) {	/* a reply to a host peer of a published port */
+		pf->last_ns = ns->now;
+		sendto(pf->pub_fd, data, dlen, MSG_DONTWAIT, (struct sockaddr *)&pf->peer, sizeof(pf->peer));
+		return;
+	}
 	enum policy_group why;
 	if (!net_dst_allowed(ns, l3->dst, &why)) {
 		ns->stats.denied_udp++;
@@ -215,6 +221,49 @@ void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *u, size
 			net_send_icmp6_unreach(ns, l3, 4);
 		else
 			net_send_icmp_unreach(ns, l3->hdr, l3->pktlen, 3);
+	}
+}
+
+void udp_publish_input(struct net_stack *ns, int fd, uint16_t guest_port)
+{
+	static uint8_t buf[65536];	/* single-threaded scratch */
+	ns->now = now_ns();
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			break;
+		struct udp_flow *f = NULL;
+		for (unsigned k = 0; k < UDP_MAX_FLOWS && !f; k++) {
+			struct udp_flow *c = &ns->udp[k];
+			if (c->used && c->published && c->pub_fd == fd && c->peer.sin_port == from.sin_port &&
+			    c->peer.sin_addr.s_addr == from.sin_addr.s_addr)
+				f = c;
+		}
+		for (unsigned k = 0; k < UDP_MAX_FLOWS && !f; k++) {
+			struct udp_flow *c = &ns->udp[k];
+			if (c->used || c->pending)
+				continue;
+			memset(c, 0, sizeof(*c));
+			c->used = c->published = true;
+			c->fd = -1;
+			c->pub_fd = fd;
+			c->peer = from;
+			c->ns = ns;
+			c->gport = guest_port;
+			c->rip = ns->cfg.gateway_ip;
+			c->rport = (uint16_t)(40000 + ns->next_port++ % 20000);
+			policy_addr_from_v4(c->rip6, c->rip);
+			policy_addr_from_v4(c->gip6, ns->cfg.guest_ip);
+			f = c;
+		}
+		if (!f) {
+			ns->stats.drop_nomem++;
+			continue;
+		}
+		f->last_ns = ns->now;
+		udp_send_to_guest(ns, f->rip, f->rport, f->gport, buf, (size_t)n);
 	}
 }
 

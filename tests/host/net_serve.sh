@@ -39,7 +39,8 @@ EOH
 
 ns=kvmbox-t$$-a
 pub=$((30000 + $$ % 10000))
-net_start "$ns" --allow-host --publish "127.0.0.1:$pub:8080" || { not_ok "net-serve starts"; exit 1; }
+pubu=$((pub + 1))
+net_start "$ns" --allow-host --publish "127.0.0.1:$pub:8080" --publish "$pubu:5353/udp" || { not_ok "net-serve starts"; exit 1; }
 ok "net-serve starts and creates the TAP in the namespace"
 check "DHCP gives 10.0.2.15 with a default route" net_dhcp "$ns"
 check "ping the gateway" timeout 5 ip netns exec "$ns" ping -c 2 -W 1 10.0.2.2
@@ -74,6 +75,26 @@ NET_PIDS="$NET_PIDS $!"
 sleep 0.5
 expect_eq "published port reached from the host" "echo:hello" \
 	"$(echo hello | timeout 5 socat -T 3 - TCP:127.0.0.1:$pub 2>&1)"
+
+# Published UDP port: a datagram echo in the namespace, asked from the host.
+ip netns exec "$ns" $PY -c '
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 5353))
+for _ in range(4):
+    d, a = u.recvfrom(2048); u.sendto(b"udp:" + d, a)
+' &
+NET_PIDS="$NET_PIDS $!"
+sleep 0.3
+expect_eq "published UDP port reached from the host, reply comes back" "udp:hi" \
+	"$($PY -c '
+import socket, sys
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3)
+u.sendto(b"hi", ("127.0.0.1", int(sys.argv[1])))
+try: print(u.recvfrom(100)[0].decode())
+except Exception as e: print(e)
+' "$pubu")"
+check "bad --publish specs are usage errors" \
+	sh -c "$KVMBOX_BIN net-serve --netns x --publish 1:2:3:4 2>/dev/null; [ \$? -eq 2 ] || exit 1; $KVMBOX_BIN net-serve --netns x --publish 0:80 2>/dev/null; [ \$? -ne 0 ]"
 
 # Every denied group, refused at once (RST), without --allow-lan etc.
 hostip=$(ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -1)

@@ -203,6 +203,15 @@ int cmd_net_serve(int argc, char **argv)
 				fprintf(stderr, "kvmbox: net-serve: too many --publish\n");
 				return EXIT_USAGE;
 			}
+			{
+				uint32_t a;
+				uint16_t hp, gp;
+				bool udp;
+				if (net_parse_publish(optarg, &a, &hp, &gp, &udp) < 0) {
+					fprintf(stderr, "kvmbox: net-serve: bad --publish '%s' (want [ADDR:]HOSTPORT:GUESTPORT[/udp])\n", optarg);
+					return EXIT_USAGE;
+				}
+			}
 			publish[npublish++] = optarg;
 			break;
 		case 'A':
