@@ -87,4 +87,28 @@ expect_eq "4 MB to a slow host reader, nothing lost" "4000000" "$(run w)"
 expect_eq "UDP NAT round trip" "echo:ping" "$(run u)"
 check "closed host port refused in the guest within 2 s" \
 	net_fails_fast "$ns" 2 curl -s -m 8 "http://10.0.2.2:$((port + 7))/"
+# --auto-publish: a listener in the namespace appears on the host's loopback.
+ns2=kvmbox-t$$-ap
+ap=$((35000 + $$ % 20000))
+net_start "$ns2" --auto-publish || { not_ok "net-serve --auto-publish starts"; exit 1; }
+net_dhcp "$ns2" || not_ok "DHCP (auto-publish)"
+ip netns exec "$ns2" $PY -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(4)
+c, _ = s.accept(); c.sendall(b"auto:" + c.recv(100)); c.close()
+' "$ap" &
+NET_PIDS="$NET_PIDS $!"
+got=""
+for _ in $(seq 30); do
+	got=$($PY -c '
+import socket, sys
+try:
+    c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2); c.sendall(b"x"); print(c.recv(100).decode())
+except Exception as e: pass
+' "$ap")
+	[ -n "$got" ] && break
+	sleep 0.2
+done
+expect_eq "--auto-publish mirrors a namespace listener to the host's loopback" "auto:x" "$got"
 tap_done

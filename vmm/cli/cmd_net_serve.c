@@ -37,6 +37,70 @@ struct tap_ctx {
 	uint8_t buf[65536 + 64];
 };
 
+/* --auto-publish: the namespace's TCP listeners, read from its
+ * /proc/net/tcp{,6} (opened from inside the namespace, so the files keep
+ * showing that namespace), are published on the host's 127.0.0.1 at the
+ * same port once a second.  Listeners bound to the namespace's loopback
+ * only are not mirrored.  A port stays published after its listener goes
+ * (connections then get a RST from the guest). */
+struct autopub {
+	int fd[2];		/* /proc/net/tcp, /proc/net/tcp6 of the namespace */
+	struct net_stack *ns;
+	struct loop_op op;
+	struct __kernel_timespec ts;
+	uint8_t done[65536 / 8];	/* ports published or refused */
+};
+
+static bool port_done(struct autopub *a, unsigned p)
+{
+	return a->done[p / 8] & (1u << (p % 8));
+}
+
+static void autopub_scan_file(struct autopub *a, int fd, bool v6)
+{
+	static char buf[1 << 16];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char local[64], st[8];
+		if (sscanf(line, "%*s %63s %*s %7s", local, st) != 2 || strcmp(st, "0A") != 0)
+			continue;
+		char *colon = strchr(local, ':');
+		if (!colon)
+			continue;
+		*colon = 0;
+		unsigned port = (unsigned)strtoul(colon + 1, NULL, 16);
+		bool any = strspn(local, "0") == strlen(local);
+		bool guest = !v6 && strcmp(local, "0F02000A") == 0;	/* 10.0.2.15, little-endian */
+		if (!port || port > 65535 || (!any && !guest) || port_done(a, port))
+			continue;
+		a->done[port / 8] |= (uint8_t)(1u << (port % 8));
+		char spec[32];
+		snprintf(spec, sizeof(spec), "%u:%u", port, port);
+		int r = net_publish(a->ns, spec);
+		if (r < 0)
+			log_warn("net-serve: auto-publish: port %u: %s", port, strerror(-r));
+		else
+			log_info("net-serve: auto-published 127.0.0.1:%u", port);
+	}
+}
+
+static void autopub_tick(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)res;
+	(void)flags;
+	struct autopub *a = op->opaque;
+	if (loop->stop)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (a->fd[i] >= 0)
+			autopub_scan_file(a, a->fd[i], i == 1);
+	loop_timer(loop, &a->op, &a->ts, 1000000000ull);
+}
+
 /* The loop a signal handler stops; signal handlers can take no argument. */
 static struct loop *signal_loop;
 
@@ -70,8 +134,9 @@ static void tap_readable(struct loop *loop, struct loop_op *op, int res, uint32_
 	net_flush(t->ns);
 }
 
-/* Create the TAP inside netns and bring it up with mtu: fd or -errno. */
-static int tap_create_in_netns(const char *netns, const char *ifname, unsigned mtu)
+/* Create the TAP inside netns and bring it up with mtu: fd or -errno.
+ * proc_fds (may be NULL) get the namespace's /proc/net/tcp and tcp6. */
+static int tap_create_in_netns(const char *netns, const char *ifname, unsigned mtu, int *proc_fds)
 {
 	char path[256];
 	if (strchr(netns, '/'))
@@ -117,6 +182,10 @@ static int tap_create_in_netns(const char *netns, const char *ifname, unsigned m
 		}
 		close(s);
 	}
+	if (proc_fds) {
+		proc_fds[0] = open("/proc/thread-self/net/tcp", O_RDONLY | O_CLOEXEC);
+		proc_fds[1] = open("/proc/thread-self/net/tcp6", O_RDONLY | O_CLOEXEC);
+	}
 back:
 	if (setns(self, CLONE_NEWNET) < 0 && r == 0)
 		r = -errno;	/* cannot happen short of a kernel bug; refuse to go on */
@@ -137,7 +206,7 @@ static void usage(void)
 		"usage: kvmbox net-serve --netns NAME [--tap IFNAME] [--mtu N]\n"
 		"         [--allow-egress IP|CIDR]... [--allow-lan] [--allow-host]\n"
 		"         [--egress-profile permissive|standard|locked] [--allow-domain NAME]...\n"
-		"         [--publish [ADDR:]HOSTPORT:GUESTPORT]...\n");
+		"         [--publish [ADDR:]HOSTPORT:GUESTPORT[/udp]]... [--auto-publish]\n");
 }
 
 int cmd_net_serve(int argc, char **argv)
@@ -160,6 +229,8 @@ int cmd_net_serve(int argc, char **argv)
 	const char *netns = NULL, *tap = "kvmbox0";
 	const char *publish[32];
 	int npublish = 0;
+	bool auto_publish = false;
+	static struct autopub ap = { .fd = { -1, -1 } };
 	struct net_config cfg;
 	net_config_default(&cfg);
 	policy_init(&pol);
@@ -214,9 +285,7 @@ int cmd_net_serve(int argc, char **argv)
 			}
 			publish[npublish++] = optarg;
 			break;
-		case 'A':
-			fprintf(stderr, "kvmbox: net-serve: --auto-publish is not implemented yet\n");
-			return EXIT_USAGE;
+		case 'A': auto_publish = true; break;
 		case 'h': usage(); return 0;
 		default: usage(); return EXIT_USAGE;
 		}
@@ -230,7 +299,7 @@ int cmd_net_serve(int argc, char **argv)
 		log_warn("net-serve: cannot list host addresses: %s", strerror(-r));
 
 	static struct tap_ctx t;
-	t.fd = tap_create_in_netns(netns, tap, cfg.mtu);
+	t.fd = tap_create_in_netns(netns, tap, cfg.mtu, auto_publish ? ap.fd : NULL);
 	if (t.fd < 0) {
 		fprintf(stderr, "kvmbox: net-serve: cannot create TAP %s in netns %s: %s\n", tap, netns,
 			strerror(-t.fd));
@@ -259,6 +328,12 @@ int cmd_net_serve(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (auto_publish) {
+		ap.ns = t.ns;
+		ap.op.cb = autopub_tick;
+		ap.op.opaque = &ap;
+		loop_timer(&loop, &ap.op, &ap.ts, 100000000ull);
+	}
 	t.op.cb = tap_readable;
 	t.op.opaque = &t;
 	loop_poll(&loop, &t.op, t.fd, POLLIN);
@@ -276,6 +351,9 @@ int cmd_net_serve(int argc, char **argv)
 	}
 out:
 	signal_loop = NULL;
+	for (int i = 0; i < 2; i++)
+		if (ap.fd[i] >= 0)
+			close(ap.fd[i]);
 	net_destroy(t.ns);
 	close(t.fd);
 	loop_fini(&loop);
