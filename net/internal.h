@@ -197,6 +197,8 @@ struct net_stack {
 	/* Denials already logged (address, port), so each is logged once. */
 	uint64_t denied_log[64];
 	unsigned denied_next;
+	uint64_t denied_window_ns;	/* rate limit: at most 10 lines a second */
+	unsigned denied_in_window, denied_suppressed;
 
 	uint8_t tx[NET_FRAME_MAX];
 };
@@ -234,7 +236,7 @@ void ip6_input(struct net_stack *ns, const uint8_t *ip, size_t len);
 void ip6_init(struct net_stack *ns);
 /* An ICMP/ICMPv6 "administratively prohibited" for a denied packet. */
 void net_send_denied(struct net_stack *ns, const struct l3 *l3);
-/* Log a denial once per (address, port). */
+/* Log a denial once per (address, port), at most 10 lines a second. */
 void net_log_denied(struct net_stack *ns, const char *proto, uint32_t ip, uint16_t port,
 		    enum policy_group g);
 /* The host-side IPv4 for a guest destination (gateway -> 127.0.0.1). */

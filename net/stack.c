@@ -110,6 +110,25 @@ void net_send_icmp_unreach(struct net_stack *ns, const uint8_t *ip, size_t iplen
 	net_ip4_send(ns, 8 + quote);
 }
 
+/* A guest scanning many addresses must not flood the log. */
+static bool denied_log_allowed(struct net_stack *ns)
+{
+	uint64_t now = now_ns();
+	if (now - ns->denied_window_ns >= 1000000000ull) {
+		if (ns->denied_suppressed)
+			log_warn("net: %u more denials not logged", ns->denied_suppressed);
+		ns->denied_window_ns = now;
+		ns->denied_in_window = 0;
+		ns->denied_suppressed = 0;
+	}
+	if (ns->denied_in_window >= 10) {
+		ns->denied_suppressed++;
+		return false;
+	}
+	ns->denied_in_window++;
+	return true;
+}
+
 void net_log_denied(struct net_stack *ns, const char *proto, uint32_t ip, uint16_t port,
 		    enum policy_group g)
 {
@@ -118,6 +137,8 @@ void net_log_denied(struct net_stack *ns, const char *proto, uint32_t ip, uint16
 		if (ns->denied_log[i] == key + 1)
 			return;
 	ns->denied_log[ns->denied_next++ % ARRAY_SIZE(ns->denied_log)] = key + 1;
+	if (!denied_log_allowed(ns))
+		return;
 	log_warn("net: denied %s to %u.%u.%u.%u:%u: %s", proto, ip >> 24, (ip >> 16) & 0xff,
 		 (ip >> 8) & 0xff, ip & 0xff, port, policy_group_name(g));
 }
@@ -148,6 +169,8 @@ void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst
 		if (ns->denied_log[i] == key)
 			return;
 	ns->denied_log[ns->denied_next++ % ARRAY_SIZE(ns->denied_log)] = key;
+	if (!denied_log_allowed(ns))
+		return;
 	char buf[INET6_ADDRSTRLEN];
 	inet_ntop(AF_INET6, dst16, buf, sizeof(buf));
 	log_warn("net: denied %s to [%s]:%u: %s", proto, buf, port, policy_group_name(g));
