@@ -113,6 +113,17 @@ net_start "$ns2" || { not_ok "second net-serve starts"; exit 1; }
 check "DHCP (second namespace)" net_dhcp "$ns2"
 check "gateway (the host) refused without --allow-host within 2 s" \
 	net_fails_fast "$ns2" 2 curl -s -m 8 "http://10.0.2.2:$port/"
+# Locked profile: only --allow-domain names resolve; public addresses that
+# no permitted name gave are refused at once.
+ns3=kvmbox-t$$-c
+net_start "$ns3" --egress-profile locked --allow-domain kvmbox.test || { not_ok "locked net-serve starts"; exit 1; }
+check "DHCP (locked namespace)" net_dhcp "$ns3"
+expect_eq "locked: a permitted domain's subdomain resolves" "93.184.216.34" \
+	"$(timeout 5 ip netns exec "$ns3" dig +short +time=2 +tries=1 @10.0.2.2 public.kvmbox.test A)"
+expect_eq "locked: other names are REFUSED" "REFUSED" \
+	"$(timeout 5 ip netns exec "$ns3" dig +time=2 +tries=1 @10.0.2.2 localhost A | sed -n 's/.*status: \([A-Z]*\).*/\1/p')"
+check "locked: a public address no permitted name gave is refused within 2 s" \
+	net_fails_fast "$ns3" 2 curl -s -m 8 "http://1.1.1.1:$port/"
 check "--allow-lan does not open loopback/metadata: bad flags are usage errors" \
 	sh -c "! $KVMBOX_BIN net-serve --netns x --egress-profile bogus 2>/dev/null"
 tap_done
