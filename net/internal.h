@@ -87,6 +87,8 @@ struct tcp_flow {
 	bool wscale_ok;
 	uint8_t *tg_buf;	/* TCP_TO_GUEST_BUF ring indexed by seq - iss - 1 */
 	unsigned dupacks;
+	bool in_recovery;	/* NewReno: after a fast retransmit, until recover is acked */
+	uint32_t recover;
 	uint64_t rto_ns, rto_at;	/* rto_at 0: no timer */
 	unsigned retries;
 

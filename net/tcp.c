@@ -11,7 +11,8 @@
  *    socket drains, a window update goes out at once.
  * Loss recovery: one retransmission timer (RTO from 200 ms, doubling), go
  * back to the oldest unacknowledged byte on expiry, fast retransmit after 3
- * duplicate ACKs, zero-window probes.  Out-of-order segments are dropped
+ * duplicate ACKs with NewReno partial-ACK recovery (each partial ACK resends
+ * the next hole at once), zero-window probes.  Out-of-order segments are dropped
  * (the duplicate ACK makes the guest resend); SACK is not offered.  Both
  * directions close independently (half-close); RST both ways; keepalive
  * towards the guest after TCP_KEEPALIVE_IDLE_NS of silence, SO_KEEPALIVE on
@@ -675,13 +676,21 @@ static bool process_ack(struct tcp_flow *f, const uint8_t *t, uint32_t seglen)
 		f->rto_ns = TCP_RTO_MIN_NS;
 		f->rto_at = data_outstanding(f) ? f->ns->now + f->rto_ns : 0;
 		f->snd_wnd = wnd;
+		if (f->in_recovery) {
+			if (SEQ_LT(ack, f->recover))
+				retransmit_one(f);	/* partial ACK: the next hole */
+			else
+				f->in_recovery = false;
+		}
 		if (f->is_stream && !f->stream_closed && f->stream.cbs.on_writable)
 			f->stream.cbs.on_writable(&f->stream, f->stream.cb_opaque);
 		tcp_host_read(f);	/* room in tg_buf again */
 	} else if (ack == f->snd_una) {
 		if (seglen == 0 && wnd == f->snd_wnd && data_outstanding(f) && !(t[13] & (F_SYN | F_FIN))) {
-			if (++f->dupacks == 3) {
+			if (++f->dupacks == 3 && !f->in_recovery) {
 				f->ns->stats.tcp_fast_retrans++;
+				f->in_recovery = true;
+				f->recover = f->snd_nxt;
 				retransmit_one(f);
 			}
 		}
@@ -891,6 +900,7 @@ static void flow_timer(struct tcp_flow *f)
 		retransmit_one(f);	/* zero-window probe */
 	} else if (f->state == TS_ESTABLISHED) {
 		/* Go back to the oldest unacknowledged byte and resend the window. */
+		f->in_recovery = false;
 		if (f->fin_sent && !f->fin_acked)
 			f->fin_sent = false;
 		f->snd_nxt = f->snd_una;

@@ -375,6 +375,36 @@ static void test_tcp_guest_rst_and_bad_options(void **state)
 	assert_int_equal(ns->stats.drop_tcp_csum, before + 1);
 }
 
+/* NewReno: after a fast retransmit, each partial ACK resends the next hole. */
+static void test_tcp_partial_ack_recovery(void **state)
+{
+	(void)state;
+	uint8_t f[200];
+	const uint32_t dst = 0x5DB8D822;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4200, 443, 10, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	uint32_t iss = rd32(last_seg() + 4);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4200, 443, 11, iss + 1, 0x10, 512, NULL, 0, false);
+	input(ns, f, l);
+	static uint8_t d[14600];
+	assert_int_equal(taken->ops->write(taken, d, sizeof(d)), (ssize_t)sizeof(d));
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4200, 443, 11, iss + 1, 0x10, 512, NULL, 0, false);
+	unsigned n0 = nout;
+	for (int i = 0; i < 3; i++)
+		input(ns, f, l);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 4), iss + 1);
+	/* Partial ACK (first segment only): the second goes out at once. */
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4200, 443, 11, iss + 1 + 1460, 0x10, 512, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(rd32(last_seg() + 4), iss + 1 + 1460);
+	/* Everything acked: recovery ends, nothing more is resent. */
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4200, 443, 11, iss + 1 + 14600, 0x10, 512, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0);
+}
+
 /* Zero window: nothing is sent, a probe goes out on the timer; keepalive
  * probes after the idle time, and the flow is reset after the last one. */
 static void test_tcp_zero_window_and_keepalive(void **state)
@@ -429,6 +459,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tcp_stream_flow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_guest_rst_and_bad_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_zero_window_and_keepalive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_partial_ack_recovery, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
