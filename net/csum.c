@@ -1,6 +1,7 @@
 /* net/csum.c - the Internet checksum (RFC 1071) and the IPv4 pseudo-header. */
 #include "net/internal.h"
 
+#include <errno.h>
 #include <string.h>
 
 uint32_t csum_partial(const void *buf, size_t len, uint32_t sum)
@@ -64,4 +65,13 @@ uint32_t csum_pseudo6(const uint8_t *src, const uint8_t *dst, uint8_t proto, uin
 	ph[36] = ph[37] = ph[38] = 0;
 	ph[39] = proto;
 	return csum_partial(ph, sizeof(ph), 0);
+}
+
+int net_finish_csum(uint8_t *f, size_t len, uint16_t start, uint16_t off)
+{
+	if ((size_t)start + off + 2 > len)
+		return -EINVAL;
+	uint16_t c = csum_fold(csum_partial(f + start, len - start, 0));
+	memcpy(f + start + off, &c, 2);
+	return 0;
 }

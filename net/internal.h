@@ -16,7 +16,7 @@
 
 #include "net/net.h"
 
-#define NET_FRAME_MAX (65535 + 14)
+#define NET_FRAME_MAX (65535 + 14 + 40)	/* an IPv6 packet with a 64 KiB payload */
 #define ETH_HLEN_ 14
 #define IP4_HLEN 20
 #define TCP_HLEN 20
@@ -168,6 +168,8 @@ struct net_stack {
 	struct net_config cfg;
 	struct policy *policy;
 	net_output_fn output;
+	net_output_gso_fn gso_output;	/* NULL: no segmentation offload */
+	struct net_gso tx_gso;		/* set for the frame being sent when gso_size != 0 */
 	void *out_opaque;
 	uint8_t guest_mac[6];
 	bool guest_mac_known;

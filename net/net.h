@@ -47,6 +47,26 @@ struct net_stats {
 /* Frames for the guest.  frame is valid only during the call. */
 typedef void (*net_output_fn)(void *opaque, const void *frame, size_t len);
 
+/* Segmentation offload towards the guest: a transport that can split TCP
+ * super-segments (TAP with IFF_VNET_HDR, virtio-net with GUEST_TSO4/6) sets
+ * a GSO output; the stack then sends up to 64 KiB per frame with the TCP
+ * checksum partial (pseudo-header sum over the whole length in the field,
+ * to be completed per segment from csum_start + csum_offset) and gso_size
+ * the MSS.  Frames no larger than the MSS still go through net_output_fn. */
+struct net_gso {
+	uint16_t gso_size;
+	uint16_t csum_start, csum_offset;	/* from the start of the frame */
+	uint16_t hdr_len;			/* Ethernet + IP + TCP headers */
+	bool v6;
+};
+typedef void (*net_output_gso_fn)(void *opaque, const void *frame, size_t len, const struct net_gso *g);
+void net_set_gso_output(struct net_stack *ns, net_output_gso_fn fn);
+
+/* Complete a partial checksum in a frame (virtio-net NEEDS_CSUM semantics:
+ * the one's complement sum from start to the end, stored at start + off):
+ * 0 or -EINVAL if the offsets do not fit the frame. */
+int net_finish_csum(uint8_t *frame, size_t len, uint16_t start, uint16_t off);
+
 /* Decide, for a new guest TCP flow to dst:port (16 bytes, IPv4 as
  * ::ffff:a.b.c.d, see policy_addr_to_v4), whether a stream consumer takes
  * it: return 1 after keeping s (see net/stream.h), 0 to let the flow go to

@@ -49,6 +49,11 @@ const struct net_stats *net_get_stats(const struct net_stack *ns)
 	return &ns->stats;
 }
 
+void net_set_gso_output(struct net_stack *ns, net_output_gso_fn fn)
+{
+	ns->gso_output = fn;
+}
+
 void net_set_stream_handler(struct net_stack *ns, net_stream_handler_fn fn, void *opaque)
 {
 	ns->stream_fn = fn;
@@ -61,6 +66,11 @@ static void eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type
 	memcpy(ns->tx + 6, ns->cfg.gateway_mac, 6);
 	wr16(ns->tx + 12, type);
 	ns->stats.tx_frames++;
+	if (ns->tx_gso.gso_size) {
+		ns->gso_output(ns->out_opaque, ns->tx, len, &ns->tx_gso);
+		ns->tx_gso.gso_size = 0;
+		return;
+	}
 	ns->output(ns->out_opaque, ns->tx, len);
 }
 

@@ -186,8 +186,9 @@ static uint16_t window_field(struct tcp_flow *f, bool syn)
 	return (uint16_t)MIN(space >> f->rcv_wscale, 65535u);
 }
 
-/* Build and send one segment; dlen bytes of data from the ring at seq. */
-static void tcp_emit(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t dlen)
+/* Build and send one segment; dlen bytes of data from the ring at seq.
+ * gso: a super-segment for the transport to split at the MSS. */
+static void tcp_emit_ex(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t dlen, bool gso)
 {
 	struct net_stack *ns = f->ns;
 	uint8_t *t = f->v6 ? net_ip6_begin(ns, f->rip6, f->gip6, 6) : net_ip4_begin(ns, f->rip, f->gip, 6);
@@ -226,7 +227,16 @@ static void tcp_emit(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t d
 	size_t len = hlen + dlen;
 	uint32_t seed = f->v6 ? csum_pseudo6(f->rip6, f->gip6, 6, (uint32_t)len)
 			      : csum_pseudo4(f->rip, f->gip, 6, (uint16_t)len);
-	uint16_t c = csum_fold(csum_partial(t, len, seed));
+	uint16_t c;
+	if (gso) {
+		c = (uint16_t)~csum_fold(seed);	/* partial: pseudo-header only */
+		size_t l3 = f->v6 ? IP6_HLEN : IP4_HLEN;
+		ns->tx_gso = (struct net_gso){ .gso_size = f->mss, .csum_start = (uint16_t)(ETH_HLEN_ + l3),
+					       .csum_offset = 16, .hdr_len = (uint16_t)(ETH_HLEN_ + l3 + hlen),
+					       .v6 = f->v6 };
+	} else {
+		c = csum_fold(csum_partial(t, len, seed));
+	}
 	memcpy(t + 16, &c, 2);
 	if (flags & F_ACK) {
 		f->ack_pending = false;
@@ -236,6 +246,11 @@ static void tcp_emit(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t d
 		net_ip6_send(ns, len);
 	else
 		net_ip4_send(ns, len);
+}
+
+static void tcp_emit(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t dlen)
+{
+	tcp_emit_ex(f, flags, seq, dlen, false);
 }
 
 static void send_ack(struct tcp_flow *f)
@@ -304,9 +319,14 @@ static void tcp_output(struct tcp_flow *f)
 		int32_t room = (int32_t)(wnd_end - f->snd_nxt);
 		if (room <= 0)
 			break;
-		uint32_t n = MIN(MIN(f->tg_end - f->snd_nxt, (uint32_t)room), f->mss);
+		uint32_t lim = f->mss;
+		if (f->ns->gso_output) {	/* whole MSS multiples up to 64 KiB */
+			uint32_t max = 65535u - (f->v6 ? 0 : IP4_HLEN) - TCP_HLEN;
+			lim = max / f->mss * f->mss;
+		}
+		uint32_t n = MIN(MIN(f->tg_end - f->snd_nxt, (uint32_t)room), lim);
 		bool last = f->snd_nxt + n == f->tg_end;
-		tcp_emit(f, F_ACK | (last ? F_PSH : 0), f->snd_nxt, n);
+		tcp_emit_ex(f, F_ACK | (last ? F_PSH : 0), f->snd_nxt, n, n > f->mss);
 		f->snd_nxt += n;
 		arm_rto(f);
 	}

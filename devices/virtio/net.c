@@ -47,26 +47,6 @@ static void vnet_cfg_read(struct vdev *dev, uint32_t off, void *data, unsigned s
 		memset(data, 0, size);
 }
 
-/* Complete a checksum the guest left partial: the 16-bit one's complement
- * sum from csum_start to the end, stored at csum_start + csum_offset (the
- * guest seeded that field with the pseudo-header sum). */
-static int finish_csum(uint8_t *f, size_t len, uint16_t start, uint16_t offset)
-{
-	if ((size_t)start + offset + 2 > len)
-		return -EINVAL;
-	uint32_t sum = 0;
-	for (size_t i = start; i + 1 < len; i += 2)
-		sum += (uint32_t)(f[i] << 8 | f[i + 1]);
-	if ((len - start) & 1)
-		sum += (uint32_t)f[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	uint16_t c = (uint16_t)~sum;
-	f[start + offset] = (uint8_t)(c >> 8);
-	f[start + offset + 1] = (uint8_t)c;
-	return 0;
-}
-
 static void vnet_tx(struct vnet *v)
 {
 	struct virtqueue *vq = &v->vdev.vq[TXQ];
@@ -82,7 +62,7 @@ static void vnet_tx(struct vnet *v)
 			size_t flen = n - VNET_HDR_LEN;
 			bool ok = true;
 			if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
-				ok = finish_csum(f, flen, h.csum_start, h.csum_offset) == 0;
+				ok = net_finish_csum(f, flen, h.csum_start, h.csum_offset) == 0;
 			if (ok && v->ns) {
 				v->stats.tx_frames++;
 				net_input(v->ns, f, flen);

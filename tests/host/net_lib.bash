@@ -54,7 +54,7 @@ net_start() {
 	NET_PIDS="$NET_PIDS $!"
 	local i
 	for i in $(seq 50); do
-		grep -q ready "$log" && return 0
+		grep -qs ready "$log" && return 0
 		kill -0 $! 2>/dev/null || break
 		sleep 0.1
 	done
