@@ -33,6 +33,15 @@ static void out(void *opaque, const void *frame, size_t len)
 		abort();
 }
 
+static void out_gso(void *opaque, const void *frame, size_t len, const struct net_gso *g)
+{
+	(void)opaque;
+	(void)frame;
+	if (len < 14 || len > NET_FRAME_MAX || g->gso_size == 0 ||
+	    (size_t)g->csum_start + g->csum_offset + 2 > len || g->hdr_len > len)
+		abort();
+}
+
 static int take(void *opaque, const uint8_t ip[16], uint16_t port, struct stream *s)
 {
 	(void)opaque;
@@ -75,6 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (net_create(&ns, NULL, &cfg, out, NULL) < 0)
 		abort();
 	net_set_stream_handler(ns, take, NULL);
+	if (size && (data[0] & 1))
+		net_set_gso_output(ns, out_gso);	/* half the inputs with segmentation offload */
 	nstreams = 0;
 	static uint8_t f[NET_FRAME_MAX + 16];
 	for (uint16_t p = 1000; p < 1002; p++) {
