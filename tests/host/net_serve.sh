@@ -124,6 +124,16 @@ expect_eq "locked: other names are REFUSED" "REFUSED" \
 	"$(timeout 5 ip netns exec "$ns3" dig +time=2 +tries=1 @10.0.2.2 localhost A | sed -n 's/.*status: \([A-Z]*\).*/\1/p')"
 check "locked: a public address no permitted name gave is refused within 2 s" \
 	net_fails_fast "$ns3" 2 curl -s -m 8 "http://1.1.1.1:$port/"
+# SIGTERM: exits 0 and the TAP is gone from the namespace.
+ns4=kvmbox-t$$-d
+net_start "$ns4" || not_ok "fourth net-serve starts"
+sp=${NET_PIDS##* }
+kill -TERM "$sp"
+rc=0
+wait "$sp" || rc=$?
+expect_eq "net-serve exits 0 on SIGTERM" 0 "$rc"
+# (io_uring lets go of the TAP file asynchronously after exit: allow 3 s)
+check "the TAP is removed on exit" sh -c "for i in \$(seq 30); do ip netns exec $ns4 ip link show kvmbox0 >/dev/null 2>&1 || exit 0; sleep 0.1; done; exit 1"
 check "--allow-lan does not open loopback/metadata: bad flags are usage errors" \
 	sh -c "! $KVMBOX_BIN net-serve --netns x --egress-profile bogus 2>/dev/null"
 tap_done

@@ -40,6 +40,7 @@ struct tap_ctx {
 	int fd;
 	struct net_stack *ns;
 	struct loop_op op;
+	bool polling;		/* io_uring still holds the TAP */
 	uint8_t buf[sizeof(struct virtio_net_hdr) + 65535 + 14 + 40];
 };
 
@@ -146,8 +147,9 @@ static void tap_output_gso(void *opaque, const void *frame, size_t len, const st
 static void tap_readable(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
-	(void)flags;
 	struct tap_ctx *t = op->opaque;
+	if (!(flags & IORING_CQE_F_MORE) && !op->polling)
+		t->polling = false;
 	if (res < 0)
 		return;
 	const size_t hl = sizeof(struct virtio_net_hdr);
@@ -376,7 +378,7 @@ int cmd_net_serve(int argc, char **argv)
 	}
 	t.op.cb = tap_readable;
 	t.op.opaque = &t;
-	loop_poll(&loop, &t.op, t.fd, POLLIN);
+	t.polling = loop_poll(&loop, &t.op, t.fd, POLLIN) == 0;
 	signal_loop = &loop;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
@@ -391,6 +393,14 @@ int cmd_net_serve(int argc, char **argv)
 	}
 out:
 	signal_loop = NULL;
+	/* Let io_uring drop its reference to the TAP so the device is gone
+	 * when we exit (a non-persistent TAP dies with its last reference). */
+	if (t.polling) {
+		loop.stop = false;
+		loop_cancel(&loop, &t.op);
+		for (int i = 0; i < 50 && t.polling; i++)
+			loop_run_once(&loop, 10000000ull);
+	}
 	for (int i = 0; i < 2; i++)
 		if (ap.fd[i] >= 0)
 			close(ap.fd[i]);
