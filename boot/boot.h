@@ -29,6 +29,12 @@ struct boot_config {
 	unsigned ncpus;		/* for the MP table; APIC IDs 0..ncpus-1 */
 };
 
+/* Control registers the vmm sets for each mode (checked by booting Debian's
+ * 6.1 cloud kernel both ways):
+ *   LONG64: CR0 = PE|ET|PG (0x80000011), CR4 = PAE (0x20), CR3 = cr3,
+ *           EFER = LME|LMA (0x500); CS from BOOT_GDT_CODE64.
+ *   PVH32:  CR0 = PE|ET (0x11), CR4 = 0, EFER = 0; CS from BOOT_GDT_CODE32.
+ * Both: DS/ES/FS/GS/SS from BOOT_GDT_DATA, TR from BOOT_GDT_TSS, rflags 2. */
 enum boot_mode {
 	BOOT_MODE_LONG64,	/* 64-bit long mode, paging on, rsi = zero page */
 	BOOT_MODE_PVH32,	/* 32-bit protected mode, paging off, rbx = start_info */

@@ -99,14 +99,15 @@ static int add_load(struct elf_img *e, struct boot_ctx *c, unsigned i, const Elf
 	return 0;
 }
 
-/* Walk one PT_NOTE segment's notes looking for Xen's PHYS32_ENTRY. */
-static int scan_notes(struct elf_img *e, const Elf64_Phdr *ph)
+/* Walk the notes in file range [off, off+size) looking for Xen's
+ * PHYS32_ENTRY. */
+static int scan_notes(struct elf_img *e, uint64_t off, uint64_t size)
 {
-	uint64_t off = ph->p_offset, end;
+	uint64_t end;
 
-	if (off > e->len || ph->p_filesz > e->len - off)
+	if (off > e->len || size > e->len - off)
 		return boot_fail(ENOEXEC, "ELF note segment lies beyond the end of the file");
-	end = off + ph->p_filesz;
+	end = off + size;
 	while (end - off >= sizeof(Elf64_Nhdr)) {
 		Elf64_Nhdr nh;
 		uint64_t name_off, desc_off, next;
@@ -145,10 +146,31 @@ static int scan_phdrs(struct elf_img *e, struct boot_ctx *c)
 		if (ph.p_type == PT_LOAD)
 			r = add_load(e, c, i, &ph);
 		else if (ph.p_type == PT_NOTE)
-			r = scan_notes(e, &ph);
+			r = scan_notes(e, ph.p_offset, ph.p_filesz);
 	}
 	if (r == 0 && e->nseg == 0)
 		return boot_fail(ENOEXEC, "ELF kernel has no loadable segment");
+	return r;
+}
+
+/* A linker script without PHDRS for its notes leaves them in SHT_NOTE
+ * sections only; look there too.  The section table is not needed to load,
+ * so one that does not fit the file is ignored rather than refused. */
+static int scan_note_sections(struct elf_img *e)
+{
+	const Elf64_Ehdr *eh = &e->eh;
+	int r = 0;
+
+	if (eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shnum == 0 || eh->e_shoff > e->len ||
+	    (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > e->len - eh->e_shoff)
+		return 0;
+	for (unsigned i = 0; i < eh->e_shnum && r == 0 && !e->have_pvh; i++) {
+		Elf64_Shdr sh;
+
+		memcpy(&sh, e->img + eh->e_shoff + (uint64_t)i * sizeof(sh), sizeof(sh));
+		if (sh.sh_type == SHT_NOTE)
+			r = scan_notes(e, sh.sh_offset, sh.sh_size);
+	}
 	return r;
 }
 
@@ -209,6 +231,8 @@ int boot_elf_load(struct boot_ctx *c)
 	r = check_ehdr(&e);
 	if (r == 0)
 		r = scan_phdrs(&e, c);
+	if (r == 0 && !e.have_pvh)
+		r = scan_note_sections(&e);
 	if (r)
 		return r;
 	if (e.have_pvh) {

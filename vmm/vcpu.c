@@ -20,7 +20,8 @@
  * bumps a generation and kicks every vCPU; each answers from its own thread
  * (KVM_GET_MP_STATE, RFLAGS.IF) whether it is dead (halted with IF=0, or
  * never started by INIT/SIPI).  When all answer dead for the same
- * generation, the VM stops with VM_STOP_HLT.
+ * generation, the VM stops with VM_STOP_HLT, or with the exit status the
+ * guest wrote before halting (a Linux poweroff without ACPI halts).
  */
 #include "vmm/vmm.h"
 
@@ -392,7 +393,14 @@ static void vcpu_answer_probe(struct vcpu *c)
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		if (__atomic_load_n(&vm->vcpu[i].dead_gen, __ATOMIC_ACQUIRE) != gen)
 			return;
-	vm_stop(vm, VM_STOP_HLT, 1, "guest halted with interrupts off on every vCPU");
+	/* A guest that reported its status and then powered off (Linux without
+	 * ACPI halts every CPU) ended normally. */
+	int status = __atomic_load_n(&vm->guest_status, __ATOMIC_ACQUIRE);
+	if (status >= 0)
+		vm_stop(vm, VM_STOP_EXIT_STATUS, status, "guest exited with status %d, then halted",
+			status);
+	else
+		vm_stop(vm, VM_STOP_HLT, 1, "guest halted with interrupts off on every vCPU");
 }
 
 static void kick_handler(int sig)

@@ -225,6 +225,33 @@ static void test_pvh_note_4(void **state)
 	check_pvh(4);
 }
 
+/* Notes only in an SHT_NOTE section (a linker script without PHDRS) still
+ * select the PVH entry; a section table outside the file is ignored. */
+static void test_pvh_note_in_section(void **state)
+{
+	(void)state;
+	struct telf o = { .entry = KPADDR, .segs = two_segs, .nsegs = 2, .pvh_size = 4,
+			  .pvh_entry = KPADDR + 0x2000, .note_in_section = 1 };
+	struct boot_entry e;
+	struct tram t;
+	size_t len;
+	uint8_t *k = build_elf(&o, &len);
+	Elf64_Ehdr eh;
+
+	tram_init(&t, 8 * MiB);
+	assert_int_equal(load(&t, k, len, NULL, NULL, 0, &e), 0);
+	assert_int_equal(e.mode, BOOT_MODE_PVH32);
+	assert_int_equal(e.rip, KPADDR + 0x2000);
+	memcpy(&eh, k, sizeof(eh));
+	eh.e_shoff = len;	/* section table past the end: load at e_entry */
+	memcpy(k, &eh, sizeof(eh));
+	assert_int_equal(load(&t, k, len, NULL, NULL, 0, &e), 0);
+	assert_int_equal(e.mode, BOOT_MODE_LONG64);
+	assert_int_equal(e.rip, KPADDR);
+	free(k);
+	tram_free(&t);
+}
+
 /* 3.5 GiB: RAM splits around the hole; the initrd lands just below 3 GiB. */
 static void test_layout_around_hole(void **state)
 {
@@ -490,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_virtual_entry_translated),
 		cmocka_unit_test(test_pvh_note_8),
 		cmocka_unit_test(test_pvh_note_4),
+		cmocka_unit_test(test_pvh_note_in_section),
 		cmocka_unit_test(test_layout_around_hole),
 		cmocka_unit_test(test_malformed_headers),
 		cmocka_unit_test(test_malformed_segments),

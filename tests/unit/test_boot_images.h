@@ -35,6 +35,7 @@ struct telf {
 	unsigned nsegs;
 	unsigned pvh_size;	/* 0: no PVH note; 4 or 8: note with that desc size */
 	uint64_t pvh_entry;
+	int note_in_section;	/* note in an SHT_NOTE section, no PT_NOTE */
 };
 
 /* Build an ELF64 x86-64 executable in a fresh malloc'd buffer; *len gets
@@ -42,10 +43,11 @@ struct telf {
  * then each segment's file bytes at a 4 KiB-aligned offset. */
 static inline uint8_t *build_elf(const struct telf *o, size_t *len)
 {
-	unsigned nph = o->nsegs + (o->pvh_size ? 1 : 0);
+	unsigned nph = o->nsegs + (o->pvh_size && !o->note_in_section ? 1 : 0);
 	size_t note_off = sizeof(Elf64_Ehdr) + nph * sizeof(Elf64_Phdr);
 	size_t note_len = o->pvh_size ? sizeof(Elf64_Nhdr) + 4 + o->pvh_size : 0;
-	size_t off = (note_off + note_len + 4095) & ~4095UL, total = off;
+	size_t sh_off = (note_off + note_len + 7) & ~7UL;
+	size_t off = (sh_off + 2 * sizeof(Elf64_Shdr) + 4095) & ~4095UL, total = off;
 	uint8_t *buf;
 
 	for (unsigned i = 0; i < o->nsegs; i++)
@@ -73,7 +75,18 @@ static inline uint8_t *build_elf(const struct telf *o, size_t *len)
 		Elf64_Phdr ph = { .p_type = PT_NOTE, .p_offset = note_off, .p_filesz = note_len, .p_align = 4 };
 		Elf64_Nhdr nh = { .n_namesz = 4, .n_descsz = o->pvh_size, .n_type = XEN_ELFNOTE_PHYS32_ENTRY };
 
-		memcpy(buf + sizeof(eh) + o->nsegs * sizeof(ph), &ph, sizeof(ph));
+		if (o->note_in_section) {
+			Elf64_Shdr sh[2] = { { 0 }, { .sh_type = SHT_NOTE, .sh_offset = note_off,
+						      .sh_size = note_len, .sh_addralign = 4 } };
+
+			memcpy(buf + sh_off, sh, sizeof(sh));
+			eh.e_shoff = sh_off;
+			eh.e_shnum = 2;
+			eh.e_shentsize = sizeof(Elf64_Shdr);
+			memcpy(buf, &eh, sizeof(eh));
+		} else {
+			memcpy(buf + sizeof(eh) + o->nsegs * sizeof(ph), &ph, sizeof(ph));
+		}
 		memcpy(buf + note_off, &nh, sizeof(nh));
 		memcpy(buf + note_off + sizeof(nh), "Xen", 4);
 		memcpy(buf + note_off + sizeof(nh) + 4, &o->pvh_entry, o->pvh_size);
@@ -134,10 +147,10 @@ struct tram {
 	struct gmem gm;
 };
 
-static inline void tram_init(struct tram *t, uint64_t size)
+static inline void tram_init_how(struct tram *t, uint64_t size, int mapped)
 {
 	t->size = size;
-	t->mapped = size > 256 * MiB;
+	t->mapped = mapped;
 	if (t->mapped) {
 		t->host = mmap(NULL, size, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -150,6 +163,17 @@ static inline void tram_init(struct tram *t, uint64_t size)
 	}
 	if (t->host)
 		gmem_init_x86(&t->gm, t->host, size);
+}
+
+static inline void tram_init(struct tram *t, uint64_t size)
+{
+	tram_init_how(t, size, size > 256 * MiB);
+}
+
+/* Page-aligned RAM, as KVM_SET_USER_MEMORY_REGION needs. */
+static inline void tram_init_mapped(struct tram *t, uint64_t size)
+{
+	tram_init_how(t, size, 1);
 }
 
 static inline void tram_free(struct tram *t)

@@ -203,12 +203,47 @@ static void test_dead_halt(void **state)
 	free(vm);
 }
 
+/* The same dead halt after an exit-status write (what a Linux poweroff
+ * without ACPI looks like after kvmbox-init reported): the status wins. */
+static void test_halt_after_status(void **state)
+{
+	(void)state;
+	if (access("/dev/kvm", R_OK | W_OK) < 0) {
+		skip();
+		return;
+	}
+	static const uint8_t code[] = {
+		0xb8, 0x09, 0x00, 0x45, 0x4b,	/* mov $0x4b450009, %eax */
+		0x66, 0xba, 0x00, 0x06,		/* mov $0x600, %dx */
+		0xef,				/* out %eax, (%dx) */
+		0xfa, 0xf4, 0xeb, 0xfd,		/* cli; 1: hlt; jmp 1b */
+	};
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm_config cfg = { .mem_size = 16 << 20, .ncpus = 1 };
+	assert_int_equal(vm_create(vm, &cfg), 0);
+	static const uint64_t gdt[3] = { 0, 0x00cf9a000000ffffULL, 0x00cf92000000ffffULL };
+	assert_int_equal(gmem_write(&vm->gm, 0x500, gdt, sizeof(gdt)), 0);
+	assert_int_equal(gmem_write(&vm->gm, 0x100000, code, sizeof(code)), 0);
+	vm->entry = (struct boot_entry){ .mode = BOOT_MODE_PVH32, .rip = 0x100000,
+		.gdt_base = 0x500, .gdt_limit = sizeof(gdt) - 1, .code_sel = 0x08, .data_sel = 0x10 };
+	struct marker m;
+	marker_init(&m, NULL, on_status, vm);
+	assert_int_equal(vm_add_pio(vm, &m.region), 0);
+	int reason = vm_run(vm);
+	assert_int_equal(reason, VM_STOP_EXIT_STATUS);
+	assert_int_equal(vm->exit_status, 9);
+	assert_string_equal(vm->stop_msg, "guest exited with status 9, then halted");
+	vm_destroy(vm);
+	free(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_virtio_slot),
 		cmocka_unit_test(test_long64_entry),
 		cmocka_unit_test(test_dead_halt),
+		cmocka_unit_test(test_halt_after_status),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
