@@ -1,0 +1,287 @@
+/* net/internal.h - the stack's private structures, shared by its files.
+ *
+ * Memory: the flow tables and every per-flow buffer are allocated when the
+ * stack is created or when a flow opens, never per packet.  Frames for the
+ * guest are built in ns->tx (the stack is single-threaded) and handed to the
+ * output callback.
+ */
+#ifndef KVMBOX_NET_INTERNAL_H
+#define KVMBOX_NET_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include "net/net.h"
+
+#define NET_FRAME_MAX (65535 + 14 + 40)	/* an IPv6 packet with a 64 KiB payload */
+#define ETH_HLEN_ 14
+#define IP4_HLEN 20
+#define TCP_HLEN 20
+#define UDP_HLEN 8
+
+#define NET_TICK_NS (10 * 1000000ull)	/* timer granularity */
+
+#define TCP_MAX_FLOWS 1024
+#define TCP_HASH 2048
+#define TCP_TO_GUEST_BUF (1u << 20)	/* host->guest bytes unacked by the guest, plus unsent */
+#define TCP_TO_HOST_BUF (256u << 10)	/* guest->host bytes the host socket has not taken */
+#define TCP_WSCALE 7
+#define TCP_RTO_MIN_NS (200 * 1000000ull)
+#define TCP_RTO_MAX_NS (30 * 1000000000ull)
+#define TCP_SYN_RETRIES 6
+#define TCP_MAX_RETRIES 12
+#define TCP_KEEPALIVE_IDLE_NS (60 * 1000000000ull)
+#define TCP_KEEPALIVE_INTVL_NS (10 * 1000000000ull)
+#define TCP_KEEPALIVE_PROBES 9
+
+#define UDP_MAX_FLOWS 512
+#define UDP_IDLE_NS (60 * 1000000000ull)
+#define PUBLISH_MAX 32
+
+/* The network-layer facts an L4 handler needs, for either family.  IPv4
+ * addresses also appear in the 16-byte fields as ::ffff:a.b.c.d. */
+struct l3 {
+	bool v6;
+	uint32_t src4, dst4;		/* IPv4, host order */
+	uint8_t src[16], dst[16];
+	const uint8_t *hdr;		/* the network header (for ICMP errors) */
+	size_t pktlen;			/* header + payload */
+};
+
+#define IP6_HLEN 40
+
+enum tcp_state {
+	TS_FREE = 0,
+	TS_CONNECTING,		/* guest SYN seen, host connect() in progress */
+	TS_SYN_RCVD,		/* SYN-ACK sent to the guest */
+	TS_SYN_SENT,		/* published port: our SYN sent to the guest */
+	TS_ESTABLISHED,	/* data both ways; FIN state kept in flags */
+	TS_DEAD,		/* closed; waiting for io_uring to let go of the slot */
+};
+
+struct net_stack;
+
+/* One guest TCP connection and its host side (socket or stream). */
+struct tcp_flow {
+	enum tcp_state state;
+	struct net_stack *ns;
+	int idx;		/* slot number */
+	int hnext;		/* hash chain */
+	uint32_t gip, rip;	/* guest address; remote address as the guest sees it */
+	uint16_t gport, rport;
+	bool v6;
+	uint8_t gip6[16], rip6[16];	/* the same as 16 bytes (IPv4-mapped for IPv4): the key */
+	int fd;			/* host socket, or -1 for a stream flow */
+	bool is_stream, stream_closed;
+	struct stream stream;
+	struct loop_op rd_op, wr_op;
+	bool rd_pending, wr_pending, rd_armed;
+
+	/* Send side (to the guest). */
+	uint32_t iss, snd_una, snd_nxt, snd_wnd, tg_end;	/* tg_end: seq after the last buffered byte */
+	uint8_t snd_wscale, rcv_wscale;
+	uint16_t mss;
+	bool wscale_ok;
+	uint8_t *tg_buf;	/* TCP_TO_GUEST_BUF ring indexed by seq - iss - 1 */
+	unsigned dupacks;
+	bool in_recovery;	/* NewReno: after a fast retransmit, until recover is acked */
+	uint32_t recover;
+	uint64_t rto_ns, rto_at;	/* rto_at 0: no timer */
+	unsigned retries;
+
+	/* Receive side (from the guest). */
+	uint32_t irs, rcv_nxt, adv_wnd;	/* adv_wnd: right edge last advertised (seq) */
+	uint8_t *th_buf;	/* TCP_TO_HOST_BUF ring */
+	uint32_t th_head, th_len;
+
+	bool host_eof;		/* host socket read EOF (or stream shutdown): FIN due */
+	bool fin_sent, fin_acked;
+	bool guest_fin;		/* FIN received from the guest */
+	bool host_shut;		/* shutdown(SHUT_WR) done on the host socket */
+	bool ack_pending;	/* data acked at the next net_flush() */
+	bool in_ack_list;
+	uint64_t last_rx_ns;	/* keepalive */
+	unsigned ka_probes;
+};
+
+/* One guest UDP "connection": guest port -> remote ip:port, one host socket. */
+struct udp_flow {
+	bool used;
+	int fd;
+	uint32_t rip;		/* remote address as the guest sees it */
+	uint16_t gport, rport;
+	bool v6;
+	uint8_t gip6[16], rip6[16];	/* key (IPv4-mapped for IPv4) */
+	uint64_t last_ns;
+	struct net_stack *ns;
+	struct loop_op op;
+	bool pending;		/* io_uring still holds op */
+	/* A published UDP port: fd is -1, datagrams from the guest go back to
+	 * peer through the publish socket pub_fd. */
+	bool published;
+	int pub_fd;
+	struct sockaddr_in peer;
+};
+
+/* A published port: a host listener whose connections go to the guest. */
+struct publish {
+	int fd;
+	bool udp;
+	uint16_t host_port, guest_port;
+	struct loop_op op;
+	struct net_stack *ns;
+};
+
+/* DNS lookups run getaddrinfo on one worker thread (it reads /etc/hosts
+ * and the host's resolver configuration like any host program). */
+#define DNS_QUEUE 64
+struct dns_req {
+	bool busy, done;
+	uint16_t gport;		/* guest source port */
+	bool v6;		/* asked over IPv6: answer from gw6 to gsrc6 */
+	uint8_t gsrc6[16];
+	uint16_t qtype;
+	uint8_t query[512];	/* the guest's query, echoed in the answer */
+	uint16_t qlen, qend;	/* length, end of the question section */
+	char name[256];
+	int nanswers;
+	uint8_t answers[16][16];
+	int err;
+};
+
+struct dns_state {
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool quit;
+	int efd;		/* worker -> loop completion signal */
+	struct loop_op op;
+	struct dns_req req[DNS_QUEUE];
+};
+
+struct net_stack {
+	struct loop *loop;
+	struct net_config cfg;
+	struct policy *policy;
+	net_output_fn output;
+	net_output_gso_fn gso_output;	/* NULL: no segmentation offload */
+	struct net_gso tx_gso;		/* set for the frame being sent when gso_size != 0 */
+	void *out_opaque;
+	uint8_t guest_mac[6];
+	bool guest_mac_known;
+	struct net_stats stats;
+
+	net_stream_handler_fn stream_fn;
+	void *stream_opaque;
+
+	struct tcp_flow *tcp;
+	int tcp_hash[TCP_HASH];
+	uint16_t next_port;	/* source ports for published connections */
+	int ack_list[TCP_MAX_FLOWS];	/* flows with ack_pending */
+	unsigned nack;
+	struct udp_flow *udp;
+	struct publish pub[PUBLISH_MAX];
+	unsigned npub;
+	struct dns_state dns;
+
+	/* IPv6: router link-local fe80::1, prefix NET_PREFIX6/64 for SLAAC,
+	 * and the prefix's ::2 standing for the host like gateway_ip. */
+	uint8_t gw6_ll[16], gw6[16], prefix6[16];
+	bool ra_sent;
+
+	struct loop_op tick_op;
+	struct __kernel_timespec tick_ts;
+	uint64_t now;
+	bool destroying;
+
+	/* Denials already logged (address, port), so each is logged once. */
+	uint64_t denied_log[64];
+	unsigned denied_next;
+	uint64_t denied_window_ns;	/* rate limit: at most 10 lines a second */
+	unsigned denied_in_window, denied_suppressed;
+
+	uint8_t tx[NET_FRAME_MAX];
+};
+
+/* csum.c */
+uint32_t csum_partial(const void *buf, size_t len, uint32_t sum);
+uint16_t csum_fold(uint32_t sum);
+uint32_t csum_pseudo4(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len);
+uint32_t csum_pseudo6(const uint8_t *src, const uint8_t *dst, uint8_t proto, uint32_t len);
+
+/* stack.c: helpers for building frames. */
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void wr16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
+static inline void wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24; p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+void net_eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type, size_t len);
+/* Start an IPv4 packet to the guest in ns->tx; returns the L4 header. */
+uint8_t *net_ip4_begin(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t proto);
+/* Finish and send it with l4len bytes after the IPv4 header (fills the IP
+ * header checksum; L4 checksums are the caller's). */
+void net_ip4_send(struct net_stack *ns, size_t l4len);
+void net_send_icmp_unreach(struct net_stack *ns, const uint8_t *ip, size_t iplen, uint8_t code);
+/* IPv6 counterparts (ip6.c). */
+uint8_t *net_ip6_begin(struct net_stack *ns, const uint8_t *src, const uint8_t *dst, uint8_t proto);
+void net_ip6_send(struct net_stack *ns, size_t l4len);
+void net_send_icmp6_unreach(struct net_stack *ns, const struct l3 *l3, uint8_t code);
+void ip6_input(struct net_stack *ns, const uint8_t *ip, size_t len);
+void ip6_init(struct net_stack *ns);
+/* An ICMP/ICMPv6 "administratively prohibited" for a denied packet. */
+void net_send_denied(struct net_stack *ns, const struct l3 *l3);
+/* Log a denial once per (address, port), at most 10 lines a second. */
+void net_log_denied(struct net_stack *ns, const char *proto, uint32_t ip, uint16_t port,
+		    enum policy_group g);
+/* The host-side IPv4 for a guest destination (gateway -> 127.0.0.1). */
+uint32_t net_host_dst(struct net_stack *ns, uint32_t rip);
+/* A host sockaddr for a guest destination of either family (the gateway
+ * addresses become the host's loopback): its length. */
+socklen_t net_host_sockaddr(struct net_stack *ns, bool v6, uint32_t rip, const uint8_t *rip6,
+			    uint16_t port, struct sockaddr_storage *ss);
+bool net_dst_allowed(struct net_stack *ns, const uint8_t *dst16, enum policy_group *why);
+void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
+		     enum policy_group g);
+
+/* tcp.c */
+int tcp_init(struct net_stack *ns);
+void tcp_fini(struct net_stack *ns);
+void tcp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *seg, size_t len);
+void tcp_tick(struct net_stack *ns);
+void tcp_flush(struct net_stack *ns);
+int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port);
+
+/* udp.c */
+int udp_init(struct net_stack *ns);
+void udp_fini(struct net_stack *ns);
+void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *dgram, size_t len);
+void udp_tick(struct net_stack *ns);
+/* The UDP publish socket fd is readable: datagrams to guest_port. */
+void udp_publish_input(struct net_stack *ns, int fd, uint16_t guest_port);
+void udp_send_to_guest(struct net_stack *ns, uint32_t src, uint16_t sport, uint16_t dport,
+		       const void *data, size_t len);
+void udp6_send_to_guest(struct net_stack *ns, const uint8_t *src, const uint8_t *dst,
+			uint16_t sport, uint16_t dport, const void *data, size_t len);
+
+/* dhcp.c */
+void dhcp_input(struct net_stack *ns, const uint8_t *payload, size_t len);
+
+/* dns.c */
+int dns_init(struct net_stack *ns);
+void dns_fini(struct net_stack *ns);
+void dns_input(struct net_stack *ns, const struct l3 *l3, uint16_t sport, const uint8_t *q, size_t len);
+/* Parse the question of a DNS message: 0 or -EINVAL. */
+int dns_parse_question(const uint8_t *m, size_t len, char name[256], uint16_t *qtype,
+		       uint16_t *qend);
+
+#endif

@@ -1,0 +1,109 @@
+/* net/net.h - the user-mode TCP/IP stack: frames in, frames out, flows to
+ * host sockets or to stream consumers.
+ *
+ * The stack plays the router and every remote host for one guest on a
+ * private Ethernet segment.  Frames from the guest go in through net_input();
+ * frames for the guest leave through the output callback.  The guest's TCP
+ * connections are terminated here and re-opened from non-blocking host
+ * sockets (or handed as a struct stream to a consumer such as the TLS
+ * proxy); UDP is NATed to connected host sockets; DHCPv4 and a DNS
+ * forwarder answer on the gateway address.  Every new flow is checked
+ * against the egress policy (net/policy.h).  Everything runs on one
+ * io_uring loop (common/loop.h); nothing here is thread-safe.
+ */
+#ifndef KVMBOX_NET_NET_H
+#define KVMBOX_NET_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/loop.h"
+#include "net/policy.h"
+#include "net/stream.h"
+
+struct net_stack;
+
+/* Addressing of the guest segment (IPv4 in host byte order). */
+struct net_config {
+	uint32_t guest_ip;	/* handed out by DHCP, default 10.0.2.15 */
+	uint32_t gateway_ip;	/* router, DNS server, the host (default 10.0.2.2) */
+	uint32_t netmask;	/* default 255.255.255.0 */
+	uint8_t gateway_mac[6];	/* the stack's MAC */
+	unsigned mtu;		/* 576..65520, default 1500; told to the guest by DHCP */
+	struct policy *policy;	/* egress policy, owned by the caller, required */
+};
+
+/* Counters; every dropped frame lands in exactly one drop_* counter. */
+struct net_stats {
+	uint64_t rx_frames, tx_frames, tx_dropped;
+	uint64_t drop_short, drop_eth, drop_arp, drop_ip_hdr, drop_ip_csum, drop_ip_frag;
+	uint64_t drop_ip_src, drop_proto, drop_icmp, drop_udp, drop_tcp, drop_tcp_csum;
+	uint64_t drop_nomem;
+	uint64_t denied_tcp, denied_udp, dns_queries, dns_refused;
+	uint64_t tcp_flows, udp_flows, tcp_retrans, tcp_fast_retrans;
+};
+
+/* Frames for the guest.  frame is valid only during the call. */
+typedef void (*net_output_fn)(void *opaque, const void *frame, size_t len);
+
+/* Segmentation offload towards the guest: a transport that can split TCP
+ * super-segments (TAP with IFF_VNET_HDR, virtio-net with GUEST_TSO4/6) sets
+ * a GSO output; the stack then sends up to 64 KiB per frame with the TCP
+ * checksum partial (pseudo-header sum over the whole length in the field,
+ * to be completed per segment from csum_start + csum_offset) and gso_size
+ * the MSS.  Frames no larger than the MSS still go through net_output_fn. */
+struct net_gso {
+	uint16_t gso_size;
+	uint16_t csum_start, csum_offset;	/* from the start of the frame */
+	uint16_t hdr_len;			/* Ethernet + IP + TCP headers */
+	bool v6;
+};
+typedef void (*net_output_gso_fn)(void *opaque, const void *frame, size_t len, const struct net_gso *g);
+void net_set_gso_output(struct net_stack *ns, net_output_gso_fn fn);
+
+/* Complete a partial checksum in a frame (virtio-net NEEDS_CSUM semantics:
+ * the one's complement sum from start to the end, stored at start + off):
+ * 0 or -EINVAL if the offsets do not fit the frame. */
+int net_finish_csum(uint8_t *frame, size_t len, uint16_t start, uint16_t off);
+
+/* Decide, for a new guest TCP flow to dst:port (16 bytes, IPv4 as
+ * ::ffff:a.b.c.d, see policy_addr_to_v4), whether a stream consumer takes
+ * it: return 1 after keeping s (see net/stream.h), 0 to let the flow go to
+ * a host socket (after the policy check), or a negative errno to refuse it
+ * with a RST.  Runs on the loop thread, for IPv4 and IPv6 flows alike. */
+typedef int (*net_stream_handler_fn)(void *opaque, const uint8_t dst[16], uint16_t dst_port,
+				     struct stream *s);
+
+void net_config_default(struct net_config *cfg);
+
+/* 0 or -errno.  The stack registers its timer on loop at once. */
+int net_create(struct net_stack **out, struct loop *loop, const struct net_config *cfg,
+	       net_output_fn output, void *opaque);
+/* Closes every flow and host socket; the loop must not run it again. */
+void net_destroy(struct net_stack *ns);
+
+/* One Ethernet frame from the guest (no FCS).  Never fails: bad frames are
+ * counted and dropped. */
+void net_input(struct net_stack *ns, const void *frame, size_t len);
+
+/* Send what net_input() deferred (ACKs for received data are coalesced
+ * over a batch of frames).  Call after each batch of net_input() calls,
+ * e.g. when the TAP or the virtqueue has no more frames; the stack's own
+ * timer flushes too (within 10 ms) but that is a latency floor. */
+void net_flush(struct net_stack *ns);
+
+void net_set_stream_handler(struct net_stack *ns, net_stream_handler_fn fn, void *opaque);
+
+/* Publish a guest port on the host: "[ADDR:]HOSTPORT:GUESTPORT[/udp|/tcp]";
+ * ADDR defaults to 127.0.0.1.  0, -EINVAL for a bad spec, or -errno. */
+int net_publish(struct net_stack *ns, const char *spec);
+/* Parse such a spec without opening anything: 0 or -EINVAL. */
+int net_parse_publish(const char *spec, uint32_t *addr, uint16_t *hport, uint16_t *gport, bool *udp);
+
+const struct net_stats *net_get_stats(const struct net_stack *ns);
+
+/* Parse "a.b.c.d" into host order: 0 or -EINVAL. */
+int net_parse_ip4(const char *s, uint32_t *out);
+
+#endif

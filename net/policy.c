@@ -1,0 +1,409 @@
+/* net/policy.c - classify destination addresses into groups and decide.
+ *
+ * The tables below are the whole policy: a destination is public unless one
+ * of them matches.  Embedded IPv4 in IPv6 is judged twice (as the IPv6
+ * address and as the IPv4 inside) and the stricter verdict wins, so no
+ * address form reaches a denied IPv4 destination.
+ */
+#include "net/policy.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+struct v4_range {
+	uint32_t net;
+	unsigned plen;
+	enum policy_group group;
+};
+
+/* Order matters: the first match wins (metadata before link-local/private). */
+static const struct v4_range v4_table[] = {
+	{ 0xA9FEA9FE, 32, PG_METADATA },	/* 169.254.169.254 AWS/GCP/Azure IMDS */
+	{ 0xA9FEAA02, 32, PG_METADATA },	/* 169.254.170.2 ECS task metadata */
+	{ 0x646464C8, 32, PG_METADATA },	/* 100.100.100.200 Alibaba */
+	{ 0xA83F8110, 32, PG_METADATA },	/* 168.63.129.16 Azure wireserver */
+	{ 0xC00000C0, 32, PG_METADATA },	/* 192.0.0.192 Oracle */
+	{ 0x00000000, 8, PG_UNSPECIFIED },	/* 0.0.0.0/8 */
+	{ 0x7F000000, 8, PG_LOOPBACK },		/* 127/8 */
+	{ 0x0A000000, 8, PG_PRIVATE },		/* 10/8 */
+	{ 0xAC100000, 12, PG_PRIVATE },		/* 172.16/12 */
+	{ 0xC0A80000, 16, PG_PRIVATE },		/* 192.168/16 */
+	{ 0x64400000, 10, PG_PRIVATE },		/* 100.64/10 CGNAT */
+	{ 0xC6120000, 15, PG_PRIVATE },		/* 198.18/15 benchmarking */
+	{ 0xA9FE0000, 16, PG_LINKLOCAL },	/* 169.254/16 */
+	{ 0xFFFFFFFF, 32, PG_BROADCAST },	/* limited broadcast */
+	{ 0xE0000000, 4, PG_MULTICAST },	/* 224/4 */
+	{ 0xF0000000, 4, PG_RESERVED },		/* 240/4 */
+	{ 0xC0000000, 24, PG_RESERVED },	/* 192.0.0/24 IETF */
+	{ 0xC0000200, 24, PG_RESERVED },	/* 192.0.2/24 TEST-NET-1 */
+	{ 0xC6336400, 24, PG_RESERVED },	/* 198.51.100/24 TEST-NET-2 */
+	{ 0xCB007100, 24, PG_RESERVED },	/* 203.0.113/24 TEST-NET-3 */
+	{ 0xC0586300, 24, PG_RESERVED },	/* 192.88.99/24 6to4 relay anycast */
+};
+
+struct v6_range {
+	uint8_t net[16];
+	unsigned plen;
+	enum policy_group group;
+};
+
+static const struct v6_range v6_table[] = {
+	{ { 0xfd, 0x00, 0x0e, 0xc2, [15] = 0x54, [14] = 0x02 }, 128, PG_METADATA },	/* fd00:ec2::254 */
+	{ { 0 }, 128, PG_UNSPECIFIED },						/* :: */
+	{ { [15] = 1 }, 128, PG_LOOPBACK },					/* ::1 */
+	{ { 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01 }, 48, PG_PRIVATE },		/* 64:ff9b:1::/48 local NAT64 */
+	{ { 0xfc }, 7, PG_PRIVATE },						/* ULA */
+	{ { 0xfe, 0xc0 }, 10, PG_PRIVATE },					/* site-local (deprecated) */
+	{ { 0xfe, 0x80 }, 10, PG_LINKLOCAL },
+	{ { 0xff }, 8, PG_MULTICAST },
+	{ { 0x20, 0x01, 0x0d, 0xb8 }, 32, PG_RESERVED },			/* documentation */
+	{ { 0x01, 0x00 }, 64, PG_RESERVED },					/* discard */
+	{ { 0x20, 0x01, 0x00, 0x00 }, 32, PG_RESERVED },			/* Teredo */
+	{ { 0x20, 0x01, 0x00, 0x02, 0x00, 0x00 }, 48, PG_RESERVED },		/* benchmarking */
+};
+
+static const char *const group_names[PG_COUNT] = {
+	[PG_PUBLIC] = "public",
+	[PG_UNSPECIFIED] = "unspecified address (0.0.0.0/8, ::)",
+	[PG_LOOPBACK] = "loopback",
+	[PG_PRIVATE] = "private network (RFC 1918, CGNAT, ULA; --allow-lan)",
+	[PG_LINKLOCAL] = "link-local",
+	[PG_METADATA] = "cloud metadata service",
+	[PG_HOST] = "the host itself (--allow-host for the gateway address)",
+	[PG_MULTICAST] = "multicast",
+	[PG_BROADCAST] = "broadcast",
+	[PG_RESERVED] = "reserved or documentation range",
+};
+
+const char *policy_group_name(enum policy_group g)
+{
+	return g < PG_COUNT ? group_names[g] : "?";
+}
+
+void policy_addr_from_v4(uint8_t out[16], uint32_t ip)
+{
+	memset(out, 0, 10);
+	out[10] = out[11] = 0xff;
+	out[12] = ip >> 24;
+	out[13] = ip >> 16;
+	out[14] = ip >> 8;
+	out[15] = ip;
+}
+
+static uint32_t load_v4(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static bool prefix_match(const uint8_t *a, const uint8_t *net, unsigned plen)
+{
+	unsigned full = plen / 8, rem = plen % 8;
+	if (memcmp(a, net, full) != 0)
+		return false;
+	if (rem == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - rem));
+	return (a[full] & mask) == (net[full] & mask);
+}
+
+bool policy_addr_to_v4(const uint8_t addr[16], uint32_t *ip)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	if (memcmp(addr, mapped, 12) != 0)
+		return false;
+	*ip = load_v4(addr + 12);
+	return true;
+}
+
+/* The IPv4 address embedded in an IPv6 form, if any. */
+static bool embedded_v4(const uint8_t a[16], uint32_t *ip)
+{
+	static const uint8_t nat64[12] = { 0x00, 0x64, 0xff, 0x9b };
+	static const uint8_t compat[12] = { 0 };
+	if (policy_addr_to_v4(a, ip))
+		return true;
+	if (memcmp(a, nat64, 12) == 0) {
+		*ip = load_v4(a + 12);
+		return true;
+	}
+	if (memcmp(a, compat, 12) == 0 && load_v4(a + 12) > 1) {
+		*ip = load_v4(a + 12);	/* IPv4-compatible ::a.b.c.d */
+		return true;
+	}
+	if (a[0] == 0x20 && a[1] == 0x02) {
+		*ip = load_v4(a + 2);	/* 6to4 2002:AABB:CCDD:: */
+		return true;
+	}
+	return false;
+}
+
+static bool is_host_addr(const struct policy *p, const uint8_t a[16])
+{
+	for (unsigned i = 0; i < p->nhost; i++)
+		if (memcmp(p->host_addrs[i], a, 16) == 0)
+			return true;
+	return false;
+}
+
+static enum policy_group classify_v4(const struct policy *p, uint32_t ip)
+{
+	if (p->gateway_ip && ip == p->gateway_ip)
+		return PG_HOST;
+	if (p->guest_mask && ip == (p->guest_net | ~p->guest_mask))
+		return PG_BROADCAST;
+	for (size_t i = 0; i < ARRAY_SIZE(v4_table); i++) {
+		uint32_t mask = v4_table[i].plen ? ~0u << (32 - v4_table[i].plen) : 0;
+		if ((ip & mask) == v4_table[i].net)
+			return v4_table[i].group;
+	}
+	uint8_t a[16];
+	policy_addr_from_v4(a, ip);
+	if (is_host_addr(p, a))
+		return PG_HOST;
+	return PG_PUBLIC;
+}
+
+/* Groups ordered by how bad reaching them is, for "the stricter wins". */
+static int severity(enum policy_group g)
+{
+	return g == PG_PUBLIC ? 0 : (int)g + 1;
+}
+
+enum policy_group policy_classify(const struct policy *p, const uint8_t addr[16])
+{
+	uint32_t ip;
+	if (policy_addr_to_v4(addr, &ip))
+		return classify_v4(p, ip);
+	enum policy_group g6 = PG_PUBLIC;
+	if (is_host_addr(p, addr))
+		return PG_HOST;	/* the host's own (also unique-local) addresses */
+	for (size_t i = 0; i < ARRAY_SIZE(v6_table); i++) {
+		if (prefix_match(addr, v6_table[i].net, v6_table[i].plen)) {
+			g6 = v6_table[i].group;
+			break;
+		}
+	}
+	if (embedded_v4(addr, &ip)) {
+		enum policy_group g4 = classify_v4(p, ip);
+		if (severity(g4) > severity(g6))
+			return g4;
+	}
+	return g6;
+}
+
+static bool in_allow_list(const struct policy *p, const uint8_t addr[16])
+{
+	for (unsigned i = 0; i < p->nallow; i++)
+		if (prefix_match(addr, p->allow[i].addr, p->allow[i].plen))
+			return true;
+	return false;
+}
+
+static bool learned(const struct policy *p, const uint8_t addr[16])
+{
+	uint64_t now = now_ns();
+	for (unsigned i = 0; i < POLICY_MAX_LEARNED; i++)
+		if (p->learned[i].expires_ns > now && memcmp(p->learned[i].addr, addr, 16) == 0)
+			return true;
+	return false;
+}
+
+bool policy_allows(const struct policy *p, const uint8_t addr[16], enum policy_group *why)
+{
+	enum policy_group g = policy_classify(p, addr);
+	if (why)
+		*why = g;
+	if (in_allow_list(p, addr))
+		return true;
+	bool ok;
+	switch (g) {
+	case PG_PUBLIC:
+		ok = p->profile != PP_LOCKED || learned(p, addr);
+		break;
+	case PG_PRIVATE:
+		ok = p->allow_lan || p->profile == PP_PERMISSIVE;
+		break;
+	case PG_HOST:
+		ok = p->allow_host || p->profile == PP_PERMISSIVE;
+		break;
+	default:
+		ok = false;
+	}
+	if (!ok && why && g == PG_PUBLIC)
+		*why = PG_RESERVED;	/* locked profile: not on a list */
+	return ok;
+}
+
+static void lower(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+/* Name without trailing dot, lower case, validated: 0 or -EINVAL. */
+static int normalise_name(const char *in, char out[254])
+{
+	size_t n = strlen(in);
+	if (n && in[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (!isalnum(c) && c != '-' && c != '.' && c != '_' && c != '*')
+			return -EINVAL;
+	}
+	memcpy(out, in, n);
+	out[n] = 0;
+	lower(out);
+	return 0;
+}
+
+int policy_allow_domain(struct policy *p, const char *name)
+{
+	if (p->ndomains >= POLICY_MAX_DOMAINS)
+		return -ENOSPC;
+	char n[254];
+	if (normalise_name(name[0] == '*' && name[1] == '.' ? name + 2 : name, n) < 0)
+		return -EINVAL;
+	memcpy(p->domains[p->ndomains++], n, sizeof(n));
+	return 0;
+}
+
+bool policy_allows_name(const struct policy *p, const char *name)
+{
+	if (p->profile != PP_LOCKED)
+		return true;
+	char n[254];
+	if (normalise_name(name, n) < 0)
+		return false;
+	size_t len = strlen(n);
+	for (unsigned i = 0; i < p->ndomains; i++) {
+		size_t dl = strlen(p->domains[i]);
+		if (len == dl && strcmp(n, p->domains[i]) == 0)
+			return true;
+		if (len > dl && n[len - dl - 1] == '.' && strcmp(n + len - dl, p->domains[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+void policy_learn(struct policy *p, const uint8_t addr[16], uint32_t ttl_s, uint64_t now)
+{
+	if (ttl_s < 60)
+		ttl_s = 60;	/* connections often follow the lookup late */
+	if (ttl_s > 3600)
+		ttl_s = 3600;
+	for (unsigned i = 0; i < POLICY_MAX_LEARNED; i++) {
+		if (memcmp(p->learned[i].addr, addr, 16) == 0) {
+			p->learned[i].expires_ns = now + ttl_s * 1000000000ull;
+			return;
+		}
+	}
+	struct policy_learned *l = &p->learned[p->learned_next++ % POLICY_MAX_LEARNED];
+	memcpy(l->addr, addr, 16);
+	l->expires_ns = now + ttl_s * 1000000000ull;
+}
+
+int policy_parse_addr(const char *s, uint8_t out[16])
+{
+	struct in_addr a4;
+	if (inet_pton(AF_INET, s, &a4) == 1) {
+		policy_addr_from_v4(out, ntohl(a4.s_addr));
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, out) == 1)
+		return 0;
+	return -EINVAL;
+}
+
+int policy_allow_cidr(struct policy *p, const char *text)
+{
+	if (p->nallow >= POLICY_MAX_CIDRS)
+		return -ENOSPC;
+	char buf[64];
+	if (strlen(text) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, text);
+	char *slash = strchr(buf, '/');
+	long plen = -1;
+	if (slash) {
+		*slash = 0;
+		char *end;
+		if (!slash[1])
+			return -EINVAL;
+		plen = strtol(slash + 1, &end, 10);
+		if (*end || plen < 0)
+			return -EINVAL;
+	}
+	struct policy_cidr *c = &p->allow[p->nallow];
+	if (policy_parse_addr(buf, c->addr) < 0)
+		return -EINVAL;
+	bool v4 = strchr(buf, ':') == NULL;
+	long max = v4 ? 32 : 128;
+	if (plen < 0)
+		plen = max;
+	if (plen > max)
+		return -EINVAL;
+	c->plen = (unsigned)(v4 ? 96 + plen : plen);
+	p->nallow++;
+	return 0;
+}
+
+int policy_set_profile(struct policy *p, const char *name)
+{
+	if (strcmp(name, "standard") == 0)
+		p->profile = PP_STANDARD;
+	else if (strcmp(name, "permissive") == 0)
+		p->profile = PP_PERMISSIVE;
+	else if (strcmp(name, "locked") == 0)
+		p->profile = PP_LOCKED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int policy_add_host_addr(struct policy *p, const uint8_t addr[16])
+{
+	if (is_host_addr(p, addr))
+		return 0;
+	if (p->nhost >= POLICY_MAX_HOSTADDRS)
+		return -ENOSPC;
+	memcpy(p->host_addrs[p->nhost++], addr, 16);
+	return 0;
+}
+
+int policy_add_local_addrs(struct policy *p)
+{
+	struct ifaddrs *ifa, *i;
+	if (getifaddrs(&ifa) < 0)
+		return -errno;
+	for (i = ifa; i; i = i->ifa_next) {
+		uint8_t a[16];
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET)
+			policy_addr_from_v4(a, ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr));
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			memcpy(a, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+		else
+			continue;
+		policy_add_host_addr(p, a);
+	}
+	freeifaddrs(ifa);
+	return 0;
+}
+
+void policy_init(struct policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->profile = PP_STANDARD;
+}

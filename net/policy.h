@@ -1,0 +1,96 @@
+/* net/policy.h - the egress policy: which destinations a guest may reach.
+ *
+ * Default `standard` profile is public-only: the public internet and DNS
+ * through the stack's forwarder, nothing else.  Every non-public address
+ * belongs to exactly one group, each denied by default and reported with its
+ * own reason.  Embedded IPv4 (IPv4-mapped ::ffff:0:0/96, IPv4-compatible
+ * ::/96, NAT64 64:ff9b::/96, 6to4 2002::/16) is extracted and judged as
+ * IPv4, and the stricter of the two verdicts wins.  Addresses are always
+ * passed as 16-byte IPv6 (IPv4 as ::ffff:a.b.c.d).
+ */
+#ifndef KVMBOX_NET_POLICY_H
+#define KVMBOX_NET_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum policy_group {
+	PG_PUBLIC = 0,
+	PG_UNSPECIFIED,	/* 0.0.0.0/8, :: */
+	PG_LOOPBACK,	/* 127/8, ::1 */
+	PG_PRIVATE,	/* RFC 1918, 100.64/10, 198.18/15, fc00::/7, fec0::/10, 64:ff9b:1::/48 */
+	PG_LINKLOCAL,	/* 169.254/16, fe80::/10 */
+	PG_METADATA,	/* 169.254.169.254, 169.254.170.2, 100.100.100.200, 168.63.129.16, 192.0.0.192, fd00:ec2::254 */
+	PG_HOST,	/* the host's own addresses and the gateway address */
+	PG_MULTICAST,	/* 224/4, ff00::/8 */
+	PG_BROADCAST,	/* 255.255.255.255, the guest subnet's broadcast */
+	PG_RESERVED,	/* documentation, 192.0.0/24, 240/4, 2001:db8::/32, 100::/64, Teredo */
+	PG_COUNT
+};
+
+enum policy_profile {
+	PP_STANDARD = 0,	/* public only */
+	PP_PERMISSIVE,		/* public + private + the host */
+	PP_LOCKED,		/* only --allow-egress and --allow-domain */
+};
+
+#define POLICY_MAX_CIDRS 64
+#define POLICY_MAX_DOMAINS 64
+#define POLICY_MAX_HOSTADDRS 64
+#define POLICY_MAX_LEARNED 256
+
+struct policy_cidr {
+	uint8_t addr[16];
+	unsigned plen;	/* in IPv6 bits (IPv4 /n is stored as 96+n) */
+};
+
+/* Addresses learned from DNS answers for --allow-domain names (locked). */
+struct policy_learned {
+	uint8_t addr[16];
+	uint64_t expires_ns;
+};
+
+struct policy {
+	enum policy_profile profile;
+	bool allow_lan;		/* PG_PRIVATE */
+	bool allow_host;	/* the gateway address reaches the host's loopback */
+	struct policy_cidr allow[POLICY_MAX_CIDRS];
+	unsigned nallow;
+	char domains[POLICY_MAX_DOMAINS][254];
+	unsigned ndomains;
+	uint8_t host_addrs[POLICY_MAX_HOSTADDRS][16];	/* filled by policy_add_host_addr */
+	unsigned nhost;
+	uint32_t gateway_ip, guest_net, guest_mask;	/* IPv4 host order; set by the stack */
+	struct policy_learned learned[POLICY_MAX_LEARNED];
+	unsigned learned_next;
+};
+
+void policy_init(struct policy *p);
+/* Parse one flag value: 0 or -EINVAL (-ENOSPC when full). */
+int policy_allow_cidr(struct policy *p, const char *text);
+int policy_set_profile(struct policy *p, const char *name);
+int policy_allow_domain(struct policy *p, const char *name);
+int policy_add_host_addr(struct policy *p, const uint8_t addr[16]);
+/* Add every address of the host's interfaces (getifaddrs): 0 or -errno. */
+int policy_add_local_addrs(struct policy *p);
+
+/* The group of addr, ignoring the allow settings. */
+enum policy_group policy_classify(const struct policy *p, const uint8_t addr[16]);
+/* true if the guest may reach addr; *why gets the group on denial. */
+bool policy_allows(const struct policy *p, const uint8_t addr[16], enum policy_group *why);
+/* Names the guest may resolve (locked: only --allow-domain names and their
+ * subdomains; otherwise all). */
+bool policy_allows_name(const struct policy *p, const char *name);
+/* Remember an address a permitted name resolved to (locked profile). */
+void policy_learn(struct policy *p, const uint8_t addr[16], uint32_t ttl_s, uint64_t now);
+
+const char *policy_group_name(enum policy_group g);
+
+/* IPv4 (host order) as ::ffff:a.b.c.d, and back (false if not mapped). */
+void policy_addr_from_v4(uint8_t out[16], uint32_t ip);
+bool policy_addr_to_v4(const uint8_t addr[16], uint32_t *ip);
+/* Parse an IPv4 or IPv6 literal: 0 or -EINVAL. */
+int policy_parse_addr(const char *s, uint8_t out[16]);
+
+#endif

@@ -1,0 +1,524 @@
+/* net/stack.c - the stack object, Ethernet, ARP, IPv4 and ICMP, the timer.
+ *
+ * IPv4 fragments are dropped and counted, not reassembled: the guest learns
+ * the MTU from DHCP and Linux sets DF on TCP, so only exotic UDP would
+ * fragment, and a reassembly queue is memory a hostile guest could fill.
+ */
+#include "net/internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define ETH_P_IP_ 0x0800
+#define ETH_P_ARP_ 0x0806
+
+static const uint8_t bcast_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+int net_parse_ip4(const char *s, uint32_t *out)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	*out = ntohl(a.s_addr);
+	return 0;
+}
+
+void net_config_default(struct net_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->guest_ip = 0x0A00020F;	/* 10.0.2.15 */
+	cfg->gateway_ip = 0x0A000202;	/* 10.0.2.2 */
+	cfg->netmask = 0xFFFFFF00;
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x35, 0x02 };
+	memcpy(cfg->gateway_mac, mac, 6);
+	cfg->mtu = 1500;
+}
+
+const struct net_stats *net_get_stats(const struct net_stack *ns)
+{
+	return &ns->stats;
+}
+
+void net_set_gso_output(struct net_stack *ns, net_output_gso_fn fn)
+{
+	ns->gso_output = fn;
+}
+
+void net_set_stream_handler(struct net_stack *ns, net_stream_handler_fn fn, void *opaque)
+{
+	ns->stream_fn = fn;
+	ns->stream_opaque = opaque;
+}
+
+static void eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type, size_t len)
+{
+	memcpy(ns->tx, dst_mac, 6);
+	memcpy(ns->tx + 6, ns->cfg.gateway_mac, 6);
+	wr16(ns->tx + 12, type);
+	ns->stats.tx_frames++;
+	if (ns->tx_gso.gso_size) {
+		ns->gso_output(ns->out_opaque, ns->tx, len, &ns->tx_gso);
+		ns->tx_gso.gso_size = 0;
+		return;
+	}
+	ns->output(ns->out_opaque, ns->tx, len);
+}
+
+void net_eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type, size_t len)
+{
+	eth_send(ns, dst_mac, type, len);
+}
+
+uint8_t *net_ip4_begin(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t proto)
+{
+	uint8_t *ip = ns->tx + ETH_HLEN_;
+	ip[0] = 0x45;
+	ip[1] = 0;
+	wr16(ip + 4, 0);
+	wr16(ip + 6, 0x4000);	/* DF */
+	ip[8] = 64;
+	ip[9] = proto;
+	wr32(ip + 12, src);
+	wr32(ip + 16, dst);
+	return ip + IP4_HLEN;
+}
+
+void net_ip4_send(struct net_stack *ns, size_t l4len)
+{
+	uint8_t *ip = ns->tx + ETH_HLEN_;
+	wr16(ip + 2, (uint16_t)(IP4_HLEN + l4len));
+	ip[10] = ip[11] = 0;
+	uint16_t c = csum_fold(csum_partial(ip, IP4_HLEN, 0));
+	memcpy(ip + 10, &c, 2);
+	uint32_t dst = rd32(ip + 16);
+	const uint8_t *mac = ns->guest_mac_known && dst == ns->cfg.guest_ip ? ns->guest_mac : bcast_mac;
+	eth_send(ns, mac, ETH_P_IP_, ETH_HLEN_ + IP4_HLEN + l4len);
+}
+
+/* ICMP destination unreachable quoting the guest's packet header + 8 bytes. */
+void net_send_icmp_unreach(struct net_stack *ns, const uint8_t *ip, size_t iplen, uint8_t code)
+{
+	size_t ihl = (size_t)(ip[0] & 0xf) * 4;
+	size_t quote = MIN(iplen, ihl + 8);
+	uint8_t *icmp = net_ip4_begin(ns, rd32(ip + 16), rd32(ip + 12), 1);
+	icmp[0] = 3;
+	icmp[1] = code;
+	memset(icmp + 2, 0, 6);
+	memcpy(icmp + 8, ip, quote);
+	uint16_t c = csum_fold(csum_partial(icmp, 8 + quote, 0));
+	memcpy(icmp + 2, &c, 2);
+	net_ip4_send(ns, 8 + quote);
+}
+
+/* A guest scanning many addresses must not flood the log. */
+static bool denied_log_allowed(struct net_stack *ns)
+{
+	uint64_t now = now_ns();
+	if (now - ns->denied_window_ns >= 1000000000ull) {
+		if (ns->denied_suppressed)
+			log_warn("net: %u more denials not logged", ns->denied_suppressed);
+		ns->denied_window_ns = now;
+		ns->denied_in_window = 0;
+		ns->denied_suppressed = 0;
+	}
+	if (ns->denied_in_window >= 10) {
+		ns->denied_suppressed++;
+		return false;
+	}
+	ns->denied_in_window++;
+	return true;
+}
+
+void net_log_denied(struct net_stack *ns, const char *proto, uint32_t ip, uint16_t port,
+		    enum policy_group g)
+{
+	uint64_t key = (uint64_t)ip << 24 | (uint64_t)port << 8 | (proto[0] == 'u');
+	for (unsigned i = 0; i < ARRAY_SIZE(ns->denied_log); i++)
+		if (ns->denied_log[i] == key + 1)
+			return;
+	ns->denied_log[ns->denied_next++ % ARRAY_SIZE(ns->denied_log)] = key + 1;
+	if (!denied_log_allowed(ns))
+		return;
+	log_warn("net: denied %s to %u.%u.%u.%u:%u: %s", proto, ip >> 24, (ip >> 16) & 0xff,
+		 (ip >> 8) & 0xff, ip & 0xff, port, policy_group_name(g));
+}
+
+uint32_t net_host_dst(struct net_stack *ns, uint32_t rip)
+{
+	return rip == ns->cfg.gateway_ip ? 0x7F000001 : rip;
+}
+
+bool net_dst_allowed(struct net_stack *ns, const uint8_t *dst16, enum policy_group *why)
+{
+	return policy_allows(ns->policy, dst16, why);
+}
+
+void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
+		     enum policy_group g)
+{
+	uint32_t v4;
+	if (policy_addr_to_v4(dst16, &v4)) {
+		net_log_denied(ns, proto, v4, port, g);
+		return;
+	}
+	uint32_t h = 0;
+	for (int i = 0; i < 16; i++)
+		h = h * 31 + dst16[i];
+	uint64_t key = ((uint64_t)h << 24 | (uint64_t)port << 8 | 0x80 | (proto[0] == 'u')) + 1;
+	for (unsigned i = 0; i < ARRAY_SIZE(ns->denied_log); i++)
+		if (ns->denied_log[i] == key)
+			return;
+	ns->denied_log[ns->denied_next++ % ARRAY_SIZE(ns->denied_log)] = key;
+	if (!denied_log_allowed(ns))
+		return;
+	char buf[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, dst16, buf, sizeof(buf));
+	log_warn("net: denied %s to [%s]:%u: %s", proto, buf, port, policy_group_name(g));
+}
+
+socklen_t net_host_sockaddr(struct net_stack *ns, bool v6, uint32_t rip, const uint8_t *rip6,
+			    uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (!v6) {
+		struct sockaddr_in *sa = (struct sockaddr_in *)ss;
+		sa->sin_family = AF_INET;
+		sa->sin_port = htons(port);
+		sa->sin_addr.s_addr = htonl(net_host_dst(ns, rip));
+		return sizeof(*sa);
+	}
+	struct sockaddr_in6 *sa = (struct sockaddr_in6 *)ss;
+	sa->sin6_family = AF_INET6;
+	sa->sin6_port = htons(port);
+	if (memcmp(rip6, ns->gw6, 16) == 0)
+		sa->sin6_addr = in6addr_loopback;
+	else
+		memcpy(&sa->sin6_addr, rip6, 16);
+	return sizeof(*sa);
+}
+
+void net_send_denied(struct net_stack *ns, const struct l3 *l3)
+{
+	if (l3->v6)
+		net_send_icmp6_unreach(ns, l3, 1);
+	else
+		net_send_icmp_unreach(ns, l3->hdr, l3->pktlen, 13);
+}
+
+static void arp_input(struct net_stack *ns, const uint8_t *a, size_t len)
+{
+	if (len < 28 || rd16(a) != 1 || rd16(a + 2) != ETH_P_IP_ || a[4] != 6 || a[5] != 4) {
+		ns->stats.drop_arp++;
+		return;
+	}
+	uint16_t op = rd16(a + 6);
+	uint32_t spa = rd32(a + 14), tpa = rd32(a + 24);
+	if (spa == ns->cfg.guest_ip) {
+		memcpy(ns->guest_mac, a + 8, 6);
+		ns->guest_mac_known = true;
+	}
+	if (op != 1 || tpa != ns->cfg.gateway_ip || spa == tpa) {
+		if (op != 2)
+			ns->stats.drop_arp++;
+		return;
+	}
+	uint8_t *r = ns->tx + ETH_HLEN_;
+	wr16(r, 1);
+	wr16(r + 2, ETH_P_IP_);
+	r[4] = 6;
+	r[5] = 4;
+	wr16(r + 6, 2);
+	memcpy(r + 8, ns->cfg.gateway_mac, 6);
+	wr32(r + 14, tpa);
+	memcpy(r + 18, a + 8, 6);
+	memcpy(r + 24, a + 14, 4);
+	eth_send(ns, a + 8, ETH_P_ARP_, ETH_HLEN_ + 28);
+}
+
+static void icmp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *icmp, size_t len)
+{
+	if (len < 8 || csum_fold(csum_partial(icmp, len, 0)) != 0) {
+		ns->stats.drop_icmp++;
+		return;
+	}
+	uint32_t dst = rd32(ip + 16);
+	if (icmp[0] != 8 || dst != ns->cfg.gateway_ip || len > ns->cfg.mtu - IP4_HLEN) {
+		/* Only echo to the gateway is answered; other ICMP is not forwarded. */
+		ns->stats.drop_icmp++;
+		return;
+	}
+	uint8_t *r = net_ip4_begin(ns, dst, rd32(ip + 12), 1);
+	memcpy(r, icmp, len);
+	r[0] = 0;
+	r[2] = r[3] = 0;
+	uint16_t c = csum_fold(csum_partial(r, len, 0));
+	memcpy(r + 2, &c, 2);
+	net_ip4_send(ns, len);
+}
+
+static void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len)
+{
+	if (len < IP4_HLEN || (ip[0] >> 4) != 4) {
+		ns->stats.drop_ip_hdr++;
+		return;
+	}
+	size_t ihl = (size_t)(ip[0] & 0xf) * 4, tot = rd16(ip + 2);
+	if (ihl < IP4_HLEN || tot < ihl || tot > len) {
+		ns->stats.drop_ip_hdr++;
+		return;
+	}
+	if (csum_fold(csum_partial(ip, ihl, 0)) != 0) {
+		ns->stats.drop_ip_csum++;
+		return;
+	}
+	if ((rd16(ip + 6) & 0x3fff) != 0) {	/* MF or a fragment offset */
+		ns->stats.drop_ip_frag++;
+		return;
+	}
+	uint32_t src = rd32(ip + 12), dst = rd32(ip + 16);
+	const uint8_t *l4 = ip + ihl;
+	size_t l4len = tot - ihl;
+	struct l3 l3 = { .v6 = false, .src4 = src, .dst4 = dst, .hdr = ip, .pktlen = tot };
+	policy_addr_from_v4(l3.src, src);
+	policy_addr_from_v4(l3.dst, dst);
+	if (src == 0 && ip[9] == 17 && l4len >= UDP_HLEN && rd16(l4) == 68 && rd16(l4 + 2) == 67) {
+		udp_input(ns, &l3, l4, l4len);	/* DHCP before the guest has an address */
+		return;
+	}
+	if (src != ns->cfg.guest_ip) {
+		ns->stats.drop_ip_src++;	/* spoofed or unconfigured source */
+		return;
+	}
+	if (dst == ns->cfg.guest_ip) {
+		ns->stats.drop_ip_hdr++;
+		return;
+	}
+	switch (ip[9]) {
+	case 1:
+		icmp_input(ns, ip, l4, l4len);
+		break;
+	case 6:
+		tcp_input(ns, &l3, l4, l4len);
+		break;
+	case 17:
+		udp_input(ns, &l3, l4, l4len);
+		break;
+	default:
+		ns->stats.drop_proto++;
+	}
+}
+
+void net_input(struct net_stack *ns, const void *frame, size_t len)
+{
+	const uint8_t *f = frame;
+	ns->stats.rx_frames++;
+	if (len < ETH_HLEN_) {
+		ns->stats.drop_short++;
+		return;
+	}
+	if (f[6] & 1) {		/* multicast source MAC: invalid */
+		ns->stats.drop_eth++;
+		return;
+	}
+	if (memcmp(f, ns->cfg.gateway_mac, 6) != 0 && memcmp(f, bcast_mac, 6) != 0 &&
+	    !(f[0] == 0x33 && f[1] == 0x33)) {
+		ns->stats.drop_eth++;	/* not for us */
+		return;
+	}
+	ns->now = now_ns();
+	uint16_t type = rd16(f + 12);
+	if (type == ETH_P_IP_) {
+		if (!ns->guest_mac_known || memcmp(ns->guest_mac, f + 6, 6) != 0) {
+			memcpy(ns->guest_mac, f + 6, 6);
+			ns->guest_mac_known = true;
+		}
+		ip4_input(ns, f + ETH_HLEN_, len - ETH_HLEN_);
+	} else if (type == ETH_P_ARP_) {
+		arp_input(ns, f + ETH_HLEN_, len - ETH_HLEN_);
+	} else if (type == 0x86DD) {
+		if (!ns->guest_mac_known || memcmp(ns->guest_mac, f + 6, 6) != 0) {
+			memcpy(ns->guest_mac, f + 6, 6);
+			ns->guest_mac_known = true;
+		}
+		ip6_input(ns, f + ETH_HLEN_, len - ETH_HLEN_);
+	} else {
+		ns->stats.drop_eth++;
+	}
+}
+
+void net_flush(struct net_stack *ns)
+{
+	tcp_flush(ns);
+}
+
+static void tick_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)res;
+	(void)flags;
+	struct net_stack *ns = op->opaque;
+	if (ns->destroying)
+		return;
+	ns->now = now_ns();
+	tcp_flush(ns);
+	tcp_tick(ns);
+	udp_tick(ns);
+	loop_timer(loop, &ns->tick_op, &ns->tick_ts, NET_TICK_NS);
+}
+
+int net_create(struct net_stack **out, struct loop *loop, const struct net_config *cfg,
+	       net_output_fn output, void *opaque)
+{
+	if (!cfg->policy || cfg->mtu < 576 || cfg->mtu > 65520 || !output)
+		return -EINVAL;
+	struct net_stack *ns = calloc(1, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	ns->loop = loop;
+	ns->cfg = *cfg;
+	ns->policy = cfg->policy;
+	ns->policy->gateway_ip = cfg->gateway_ip;
+	ns->policy->guest_mask = cfg->netmask;
+	ns->policy->guest_net = cfg->guest_ip & cfg->netmask;
+	ns->output = output;
+	ns->out_opaque = opaque;
+	ns->now = now_ns();
+	ip6_init(ns);
+	policy_add_host_addr(ns->policy, ns->gw6);
+	int r = tcp_init(ns);
+	if (r == 0)
+		r = udp_init(ns);
+	if (r == 0)
+		r = dns_init(ns);
+	if (r < 0) {
+		net_destroy(ns);
+		return r;
+	}
+	ns->tick_op.cb = tick_cb;
+	ns->tick_op.opaque = ns;
+	if (loop)
+		loop_timer(loop, &ns->tick_op, &ns->tick_ts, NET_TICK_NS);
+	*out = ns;
+	return 0;
+}
+
+void net_destroy(struct net_stack *ns)
+{
+	if (!ns)
+		return;
+	ns->destroying = true;
+	dns_fini(ns);
+	tcp_fini(ns);
+	udp_fini(ns);
+	for (unsigned i = 0; i < ns->npub; i++)
+		close(ns->pub[i].fd);
+	free(ns);
+}
+
+static void publish_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	(void)flags;
+	struct publish *p = op->opaque;
+	struct net_stack *ns = p->ns;
+	if (res < 0 || ns->destroying)
+		return;
+	ns->now = now_ns();
+	if (p->udp) {
+		udp_publish_input(ns, p->fd, p->guest_port);
+		return;
+	}
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(p->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			break;
+		if (tcp_accept_published(ns, fd, p->guest_port) < 0) {
+			log_once(LOG_WARN, "net: publish: flow table full, refusing connections");
+			close(fd);
+		}
+	}
+}
+
+int net_parse_publish(const char *spec, uint32_t *addr, uint16_t *hport, uint16_t *gport, bool *udp)
+{
+	char buf[128], *parts[3];
+	int n = 0;
+	*udp = false;
+	if (strlen(spec) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, spec);
+	char *slash = strchr(buf, '/');
+	if (slash) {
+		*slash = 0;
+		if (strcmp(slash + 1, "udp") == 0)
+			*udp = true;
+		else if (strcmp(slash + 1, "tcp") != 0)
+			return -EINVAL;
+	}
+	for (char *save = NULL, *t = strtok_r(buf, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
+		if (n == 3)
+			return -EINVAL;
+		parts[n++] = t;
+	}
+	if (n < 2)
+		return -EINVAL;
+	*addr = 0x7F000001;
+	if (n == 3 && net_parse_ip4(parts[0], addr) < 0)
+		return -EINVAL;
+	long ports[2];
+	for (int i = 0; i < 2; i++) {
+		char *end;
+		ports[i] = strtol(parts[n - 2 + i], &end, 10);
+		if (*end || ports[i] < 1 || ports[i] > 65535)
+			return -EINVAL;
+	}
+	*hport = (uint16_t)ports[0];
+	*gport = (uint16_t)ports[1];
+	return 0;
+}
+
+int net_publish(struct net_stack *ns, const char *spec)
+{
+	uint32_t addr;
+	uint16_t hport, gport;
+	bool udp;
+	if (ns->npub >= PUBLISH_MAX || net_parse_publish(spec, &addr, &hport, &gport, &udp) < 0)
+		return -EINVAL;
+	long ports[2] = { hport, gport };
+	int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)ports[0]),
+				  .sin_addr.s_addr = htonl(addr) };
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || (!udp && listen(fd, 128) < 0)) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	struct publish *p = &ns->pub[ns->npub];
+	p->fd = fd;
+	p->udp = udp;
+	p->host_port = (uint16_t)ports[0];
+	p->guest_port = (uint16_t)ports[1];
+	p->ns = ns;
+	p->op.cb = publish_cb;
+	p->op.opaque = p;
+	int r = loop_poll(ns->loop, &p->op, fd, POLLIN);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	ns->npub++;
+	return 0;
+}

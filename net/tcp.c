@@ -1,0 +1,1081 @@
+/* net/tcp.c - TCP: terminate the guest's connections, re-open them on the host.
+ *
+ * Each guest connection is one struct tcp_flow with two bounded rings:
+ *  - to the guest (tg_buf): bytes read from the host socket, kept until the
+ *    guest acknowledges them (retransmission source).  The host socket is
+ *    only read while the ring has room, so a slow guest stops the reads
+ *    and the kernel's window closes towards the remote (back-pressure).
+ *  - to the host (th_buf): what the guest sent that the host socket did not
+ *    take at once.  The window advertised to the guest is exactly the room
+ *    left in it, so a full host socket closes the guest's window; when the
+ *    socket drains, a window update goes out at once.
+ * Loss recovery: one retransmission timer (RTO from 200 ms, doubling), go
+ * back to the oldest unacknowledged byte on expiry, fast retransmit after 3
+ * duplicate ACKs with NewReno partial-ACK recovery (each partial ACK resends
+ * the next hole at once), zero-window probes.  Out-of-order segments are dropped
+ * (the duplicate ACK makes the guest resend); SACK is not offered.  Both
+ * directions close independently (half-close); RST both ways; keepalive
+ * towards the guest after TCP_KEEPALIVE_IDLE_NS of silence, SO_KEEPALIVE on
+ * host sockets.
+ */
+#include "net/internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define F_FIN 0x01
+#define F_SYN 0x02
+#define F_RST 0x04
+#define F_PSH 0x08
+#define F_ACK 0x10
+
+#define SEQ_LT(a, b) ((int32_t)((a) - (b)) < 0)
+#define SEQ_LEQ(a, b) ((int32_t)((a) - (b)) <= 0)
+#define SEQ_GT(a, b) ((int32_t)((a) - (b)) > 0)
+#define SEQ_GEQ(a, b) ((int32_t)((a) - (b)) >= 0)
+
+static void tcp_output(struct tcp_flow *f);
+static void tcp_host_read(struct tcp_flow *f);
+static const struct stream_ops tcp_stream_ops;
+
+static unsigned flow_hash(uint16_t gport, const uint8_t *rip6, uint16_t rport)
+{
+	uint32_t a, b, c, d;
+	memcpy(&a, rip6, 4);
+	memcpy(&b, rip6 + 4, 4);
+	memcpy(&c, rip6 + 8, 4);
+	memcpy(&d, rip6 + 12, 4);
+	uint32_t rip = a ^ b * 31u ^ c * 961u ^ d;
+	uint32_t h = rip * 2654435761u ^ ((uint32_t)gport << 16 | rport) * 40503u;
+	return (h ^ h >> 15) % TCP_HASH;
+}
+
+static struct tcp_flow *flow_find(struct net_stack *ns, uint16_t gport, const uint8_t *rip6, uint16_t rport)
+{
+	for (int i = ns->tcp_hash[flow_hash(gport, rip6, rport)]; i >= 0; i = ns->tcp[i].hnext) {
+		struct tcp_flow *f = &ns->tcp[i];
+		if (f->gport == gport && f->rport == rport && memcmp(f->rip6, rip6, 16) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+static void flow_unhash(struct tcp_flow *f)
+{
+	int *pp = &f->ns->tcp_hash[flow_hash(f->gport, f->rip6, f->rport)];
+	while (*pp >= 0) {
+		if (*pp == f->idx) {
+			*pp = f->hnext;
+			return;
+		}
+		pp = &f->ns->tcp[*pp].hnext;
+	}
+}
+
+/* A flow between the guest's l3->src:gport and l3->dst:rport. */
+static struct tcp_flow *flow_alloc(struct net_stack *ns, const struct l3 *l3, uint16_t gport,
+				   uint16_t rport)
+{
+	struct tcp_flow *f = NULL;
+	for (int i = 0; i < TCP_MAX_FLOWS; i++) {
+		if (ns->tcp[i].state == TS_FREE) {
+			f = &ns->tcp[i];
+			break;
+		}
+	}
+	if (!f)
+		return NULL;
+	uint8_t *tg = malloc(TCP_TO_GUEST_BUF), *th = malloc(TCP_TO_HOST_BUF);
+	if (!tg || !th) {
+		free(tg);
+		free(th);
+		return NULL;
+	}
+	int idx = f->idx;
+	memset(f, 0, sizeof(*f));
+	f->idx = idx;
+	f->ns = ns;
+	f->fd = -1;
+	f->tg_buf = tg;
+	f->th_buf = th;
+	f->v6 = l3->v6;
+	f->gip = l3->v6 ? 0 : l3->src4;
+	f->rip = l3->v6 ? 0 : l3->dst4;
+	memcpy(f->gip6, l3->src, 16);
+	memcpy(f->rip6, l3->dst, 16);
+	f->gport = gport;
+	f->rport = rport;
+	uint32_t iss;
+	if (getrandom(&iss, sizeof(iss), GRND_NONBLOCK) != sizeof(iss))
+		iss = (uint32_t)now_ns() * 2654435761u;
+	f->iss = iss;
+	f->snd_una = f->snd_nxt = f->tg_end = iss + 1;
+	f->rcv_wscale = TCP_WSCALE;
+	f->mss = 536;
+	f->rto_ns = TCP_RTO_MIN_NS;
+	f->last_rx_ns = ns->now;
+	unsigned h = flow_hash(gport, f->rip6, rport);
+	f->hnext = ns->tcp_hash[h];
+	ns->tcp_hash[h] = f->idx;
+	ns->stats.tcp_flows++;
+	return f;
+}
+
+/* The slot becomes reusable once io_uring holds none of its ops and a
+ * stream consumer (if any) has let go. */
+static void flow_try_release(struct tcp_flow *f)
+{
+	if (f->state != TS_DEAD || f->rd_pending || f->wr_pending)
+		return;
+	if (f->is_stream && !f->stream_closed)
+		return;
+	free(f->tg_buf);
+	free(f->th_buf);
+	f->tg_buf = f->th_buf = NULL;
+	f->state = TS_FREE;
+}
+
+/* End the flow: abortive closes send RST to the host peer (SO_LINGER 0). */
+static void flow_close(struct tcp_flow *f, bool abortive)
+{
+	if (f->state == TS_DEAD || f->state == TS_FREE)
+		return;
+	struct net_stack *ns = f->ns;
+	flow_unhash(f);
+	f->state = TS_DEAD;
+	if (f->fd >= 0) {
+		if (abortive) {
+			struct linger l = { 1, 0 };
+			setsockopt(f->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		}
+		if (f->rd_pending)
+			loop_cancel(ns->loop, &f->rd_op);
+		if (f->wr_pending)
+			loop_cancel(ns->loop, &f->wr_op);
+		close(f->fd);
+		f->fd = -1;
+	}
+	if (f->is_stream && !f->stream_closed && f->stream.cbs.on_closed)
+		f->stream.cbs.on_closed(&f->stream, f->stream.cb_opaque);
+	flow_try_release(f);
+}
+
+static uint32_t rcv_space(const struct tcp_flow *f)
+{
+	return TCP_TO_HOST_BUF - f->th_len;
+}
+
+static uint16_t window_field(struct tcp_flow *f, bool syn)
+{
+	uint32_t space = rcv_space(f);
+	if (syn || !f->wscale_ok)
+		return (uint16_t)MIN(space, 65535u);
+	return (uint16_t)MIN(space >> f->rcv_wscale, 65535u);
+}
+
+/* Build and send one segment; dlen bytes of data from the ring at seq.
+ * gso: a super-segment for the transport to split at the MSS. */
+static void tcp_emit_ex(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t dlen, bool gso)
+{
+	struct net_stack *ns = f->ns;
+	uint8_t *t = f->v6 ? net_ip6_begin(ns, f->rip6, f->gip6, 6) : net_ip4_begin(ns, f->rip, f->gip, 6);
+	size_t hlen = TCP_HLEN;
+	wr16(t, f->rport);
+	wr16(t + 2, f->gport);
+	wr32(t + 4, seq);
+	wr32(t + 8, (flags & F_ACK) ? f->rcv_nxt : 0);
+	t[13] = flags;
+	bool syn = flags & F_SYN;
+	uint16_t win = window_field(f, syn);
+	wr16(t + 14, win);
+	wr16(t + 16, 0);
+	wr16(t + 18, 0);
+	if (syn) {
+		uint8_t *o = t + TCP_HLEN;
+		o[0] = 2;
+		o[1] = 4;
+		wr16(o + 2, (uint16_t)(ns->cfg.mtu - (f->v6 ? IP6_HLEN : IP4_HLEN) - TCP_HLEN));
+		hlen += 4;
+		if (f->wscale_ok || f->state == TS_SYN_SENT) {
+			o[4] = 1;
+			o[5] = 3;
+			o[6] = 3;
+			o[7] = f->rcv_wscale;
+			hlen += 4;
+		}
+	}
+	t[12] = (uint8_t)(hlen / 4) << 4;
+	if (dlen) {
+		uint32_t off = (seq - f->iss - 1) & (TCP_TO_GUEST_BUF - 1);
+		uint32_t first = MIN(dlen, TCP_TO_GUEST_BUF - off);
+		memcpy(t + hlen, f->tg_buf + off, first);
+		memcpy(t + hlen + first, f->tg_buf, dlen - first);
+	}
+	size_t len = hlen + dlen;
+	uint32_t seed = f->v6 ? csum_pseudo6(f->rip6, f->gip6, 6, (uint32_t)len)
+			      : csum_pseudo4(f->rip, f->gip, 6, (uint16_t)len);
+	uint16_t c;
+	if (gso) {
+		c = (uint16_t)~csum_fold(seed);	/* partial: pseudo-header only */
+		size_t l3 = f->v6 ? IP6_HLEN : IP4_HLEN;
+		ns->tx_gso = (struct net_gso){ .gso_size = f->mss, .csum_start = (uint16_t)(ETH_HLEN_ + l3),
+					       .csum_offset = 16, .hdr_len = (uint16_t)(ETH_HLEN_ + l3 + hlen),
+					       .v6 = f->v6 };
+	} else {
+		c = csum_fold(csum_partial(t, len, seed));
+	}
+	memcpy(t + 16, &c, 2);
+	if (flags & F_ACK) {
+		f->ack_pending = false;
+		f->adv_wnd = f->rcv_nxt + (syn || !f->wscale_ok ? win : (uint32_t)win << f->rcv_wscale);
+	}
+	if (f->v6)
+		net_ip6_send(ns, len);
+	else
+		net_ip4_send(ns, len);
+}
+
+static void tcp_emit(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t dlen)
+{
+	tcp_emit_ex(f, flags, seq, dlen, false);
+}
+
+static void send_ack(struct tcp_flow *f)
+{
+	tcp_emit(f, F_ACK, f->snd_nxt, 0);
+}
+
+/* RST to the guest for a segment that has no flow (or a refused SYN). */
+static void send_rst_for(struct net_stack *ns, const struct l3 *l3, const uint8_t *t, size_t len)
+{
+	uint8_t flags = t[13];
+	uint32_t seq = rd32(t + 4), ack = rd32(t + 8);
+	size_t hlen = (size_t)(t[12] >> 4) * 4;
+	uint32_t seglen = (uint32_t)(len - hlen) + !!(flags & F_SYN) + !!(flags & F_FIN);
+	uint8_t *r = l3->v6 ? net_ip6_begin(ns, l3->dst, l3->src, 6) : net_ip4_begin(ns, l3->dst4, l3->src4, 6);
+	memset(r, 0, TCP_HLEN);
+	wr16(r, rd16(t + 2));
+	wr16(r + 2, rd16(t));
+	if (flags & F_ACK) {
+		wr32(r + 4, ack);
+		r[13] = F_RST;
+	} else {
+		wr32(r + 8, seq + seglen);
+		r[13] = F_RST | F_ACK;
+	}
+	r[12] = 5 << 4;
+	uint32_t seed = l3->v6 ? csum_pseudo6(l3->dst, l3->src, 6, TCP_HLEN)
+			       : csum_pseudo4(l3->dst4, l3->src4, 6, TCP_HLEN);
+	uint16_t c = csum_fold(csum_partial(r, TCP_HLEN, seed));
+	memcpy(r + 16, &c, 2);
+	if (l3->v6)
+		net_ip6_send(ns, TCP_HLEN);
+	else
+		net_ip4_send(ns, TCP_HLEN);
+}
+
+static void send_rst_flow(struct tcp_flow *f)
+{
+	tcp_emit(f, F_RST | F_ACK, f->snd_nxt, 0);
+}
+
+static void abort_flow(struct tcp_flow *f)
+{
+	send_rst_flow(f);
+	flow_close(f, true);
+}
+
+static void arm_rto(struct tcp_flow *f)
+{
+	if (!f->rto_at)
+		f->rto_at = f->ns->now + f->rto_ns;
+}
+
+static bool data_outstanding(const struct tcp_flow *f)
+{
+	return f->snd_nxt != f->snd_una;
+}
+
+/* Send new data and the FIN as far as the guest's window allows. */
+static void tcp_output(struct tcp_flow *f)
+{
+	if (f->state != TS_ESTABLISHED)
+		return;
+	uint32_t wnd_end = f->snd_una + f->snd_wnd;
+	while (SEQ_LT(f->snd_nxt, f->tg_end)) {
+		int32_t room = (int32_t)(wnd_end - f->snd_nxt);
+		if (room <= 0)
+			break;
+		uint32_t lim = f->mss;
+		if (f->ns->gso_output) {	/* whole MSS multiples up to 64 KiB */
+			uint32_t max = 65535u - (f->v6 ? 0 : IP4_HLEN) - TCP_HLEN;
+			lim = max / f->mss * f->mss;
+		}
+		uint32_t n = MIN(MIN(f->tg_end - f->snd_nxt, (uint32_t)room), lim);
+		bool last = f->snd_nxt + n == f->tg_end;
+		tcp_emit_ex(f, F_ACK | (last ? F_PSH : 0), f->snd_nxt, n, n > f->mss);
+		f->snd_nxt += n;
+		arm_rto(f);
+	}
+	if (f->host_eof && !f->fin_sent && f->snd_nxt == f->tg_end) {
+		tcp_emit(f, F_FIN | F_ACK, f->snd_nxt, 0);
+		f->snd_nxt++;
+		f->fin_sent = true;
+		arm_rto(f);
+	}
+	if (f->snd_wnd == 0 && SEQ_LT(f->snd_nxt, f->tg_end))
+		arm_rto(f);	/* persist: probe the zero window */
+}
+
+/* Resend the oldest unacknowledged segment (or FIN). */
+static void retransmit_one(struct tcp_flow *f)
+{
+	if (SEQ_LT(f->snd_una, f->tg_end)) {
+		uint32_t n = MIN(f->tg_end - f->snd_una, (uint32_t)f->mss);
+		tcp_emit(f, F_ACK, f->snd_una, n);
+		if (SEQ_LT(f->snd_nxt, f->snd_una + n))
+			f->snd_nxt = f->snd_una + n;	/* zero-window probe */
+	} else if (f->fin_sent && !f->fin_acked) {
+		tcp_emit(f, F_FIN | F_ACK, f->tg_end, 0);
+	}
+	f->ns->stats.tcp_retrans++;
+}
+
+/* ---- host side ---- */
+
+static void arm_write_poll(struct tcp_flow *f);
+
+static void maybe_shutdown_host(struct tcp_flow *f)
+{
+	if (!f->guest_fin || f->th_len || f->host_shut)
+		return;
+	f->host_shut = true;
+	if (f->fd >= 0)
+		shutdown(f->fd, SHUT_WR);
+	else if (f->is_stream && f->stream.cbs.on_readable)
+		f->stream.cbs.on_readable(&f->stream, f->stream.cb_opaque);
+}
+
+static void check_done(struct tcp_flow *f)
+{
+	if (f->state == TS_ESTABLISHED && f->fin_acked && f->guest_fin && f->host_shut)
+		flow_close(f, false);
+}
+
+/* After th_buf drained: tell the guest at once if the window opened. */
+static void window_update(struct tcp_flow *f)
+{
+	if (f->state != TS_ESTABLISHED)
+		return;
+	uint32_t space = rcv_space(f);
+	uint32_t edge = f->rcv_nxt + space;
+	uint32_t old_win = f->adv_wnd - f->rcv_nxt;
+	if (SEQ_GT(edge, f->adv_wnd) && (edge - f->adv_wnd >= 2u * f->mss || old_win < f->mss))
+		send_ack(f);
+}
+
+static void th_drain(struct tcp_flow *f)
+{
+	while (f->th_len && f->fd >= 0) {
+		uint32_t first = MIN(f->th_len, TCP_TO_HOST_BUF - f->th_head);
+		struct iovec iov[2] = { { f->th_buf + f->th_head, first },
+					{ f->th_buf, f->th_len - first } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = f->th_len > first ? 2 : 1 };
+		ssize_t n = sendmsg(f->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			abort_flow(f);
+			return;
+		}
+		f->th_head = (f->th_head + (uint32_t)n) & (TCP_TO_HOST_BUF - 1);
+		f->th_len -= (uint32_t)n;
+	}
+	if (f->th_len)
+		arm_write_poll(f);
+	window_update(f);
+	maybe_shutdown_host(f);
+	check_done(f);
+}
+
+static void th_append(struct tcp_flow *f, const uint8_t *data, uint32_t n)
+{
+	uint32_t tail = (f->th_head + f->th_len) & (TCP_TO_HOST_BUF - 1);
+	uint32_t first = MIN(n, TCP_TO_HOST_BUF - tail);
+	memcpy(f->th_buf + tail, data, first);
+	memcpy(f->th_buf, data + first, n - first);
+	f->th_len += n;
+}
+
+/* Guest data in order: straight to the socket when nothing is queued. */
+static void deliver_to_host(struct tcp_flow *f, const uint8_t *data, uint32_t n)
+{
+	if (f->is_stream) {
+		if (f->stream_closed)
+			return;		/* consumer gone: discard */
+		th_append(f, data, n);
+		if (f->stream.cbs.on_readable)
+			f->stream.cbs.on_readable(&f->stream, f->stream.cb_opaque);
+		return;
+	}
+	if (f->th_len == 0 && f->fd >= 0) {
+		ssize_t w = send(f->fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			abort_flow(f);
+			return;
+		}
+		if (w > 0) {
+			data += w;
+			n -= (uint32_t)w;
+		}
+	}
+	if (n) {
+		th_append(f, data, n);
+		arm_write_poll(f);
+	}
+}
+
+static void tcp_host_read(struct tcp_flow *f)
+{
+	while (f->fd >= 0 && !f->host_eof &&
+	       (f->state == TS_ESTABLISHED || f->state == TS_SYN_RCVD)) {
+		uint32_t used = f->tg_end - f->snd_una;
+		uint32_t space = TCP_TO_GUEST_BUF - used;
+		if (space == 0)
+			break;	/* back-pressure: the guest has not acked */
+		uint32_t off = (f->tg_end - f->iss - 1) & (TCP_TO_GUEST_BUF - 1);
+		uint32_t first = MIN(space, TCP_TO_GUEST_BUF - off);
+		struct iovec iov[2] = { { f->tg_buf + off, first }, { f->tg_buf, space - first } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = space > first ? 2 : 1 };
+		ssize_t n = recvmsg(f->fd, &mh, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			abort_flow(f);
+			return;
+		}
+		if (n == 0) {
+			f->host_eof = true;
+			break;
+		}
+		f->tg_end += (uint32_t)n;
+	}
+	tcp_output(f);
+	check_done(f);
+}
+
+static void rd_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	struct tcp_flow *f = op->opaque;
+	if (!(flags & IORING_CQE_F_MORE) && !op->polling)
+		f->rd_pending = false;
+	if (f->state == TS_DEAD) {
+		flow_try_release(f);
+		return;
+	}
+	f->ns->now = now_ns();
+	if (res < 0)
+		return;
+	tcp_host_read(f);
+	if (f->state == TS_DEAD && op->polling) {
+		/* closed during this callback: the cancel already went out */
+	}
+}
+
+static void start_reading(struct tcp_flow *f)
+{
+	if (f->rd_armed || f->fd < 0)
+		return;
+	f->rd_op.cb = rd_cb;
+	f->rd_op.opaque = f;
+	if (loop_poll(f->ns->loop, &f->rd_op, f->fd, POLLIN | POLLRDHUP) == 0) {
+		f->rd_pending = true;
+		f->rd_armed = true;
+	}
+}
+
+static void host_connected(struct tcp_flow *f)
+{
+	int err = 0;
+	socklen_t el = sizeof(err);
+	getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+	if (err) {
+		log_debug("net: tcp connect failed: %d", err);
+		send_rst_flow(f);
+		flow_close(f, false);
+		return;
+	}
+	f->state = TS_SYN_RCVD;
+	tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
+	f->snd_nxt = f->iss + 1;
+	f->rto_at = f->ns->now + f->rto_ns;
+	start_reading(f);
+}
+
+static void wr_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	(void)flags;
+	struct tcp_flow *f = op->opaque;
+	f->wr_pending = false;
+	if (f->state == TS_DEAD) {
+		flow_try_release(f);
+		return;
+	}
+	f->ns->now = now_ns();
+	if (res < 0 && res != -ECANCELED)
+		return;
+	if (f->state == TS_CONNECTING)
+		host_connected(f);
+	else
+		th_drain(f);
+}
+
+static void arm_write_poll(struct tcp_flow *f)
+{
+	if (f->wr_pending || f->fd < 0)
+		return;
+	f->wr_op.cb = wr_cb;
+	f->wr_op.opaque = f;
+	struct io_uring_sqe *sqe = loop_sqe(f->ns->loop, &f->wr_op);
+	if (!sqe)
+		return;
+	io_uring_prep_poll_add(sqe, f->fd, POLLOUT);
+	f->wr_pending = true;
+}
+
+/* ---- guest side ---- */
+
+struct tcp_opts {
+	uint16_t mss;
+	int wscale;	/* -1: none */
+};
+
+static void parse_opts(const uint8_t *o, size_t len, struct tcp_opts *out)
+{
+	out->mss = 536;
+	out->wscale = -1;
+	size_t i = 0;
+	while (i < len) {
+		if (o[i] == 0)
+			break;
+		if (o[i] == 1) {
+			i++;
+			continue;
+		}
+		if (i + 1 >= len || o[i + 1] < 2 || i + o[i + 1] > len)
+			break;	/* lying length: stop trusting the rest */
+		if (o[i] == 2 && o[i + 1] == 4)
+			out->mss = rd16(o + i + 2);
+		else if (o[i] == 3 && o[i + 1] == 3)
+			out->wscale = MIN(o[i + 2], 14);
+		i += o[i + 1];
+	}
+}
+
+static void apply_syn_opts(struct tcp_flow *f, const struct tcp_opts *o)
+{
+	unsigned max = f->ns->cfg.mtu - (f->v6 ? IP6_HLEN : IP4_HLEN) - TCP_HLEN;
+	f->mss = (uint16_t)MAX(64u, MIN((unsigned)o->mss, max));
+	if (o->wscale >= 0) {
+		f->wscale_ok = true;
+		f->snd_wscale = (uint8_t)o->wscale;
+	} else {
+		f->wscale_ok = false;
+		f->snd_wscale = 0;
+		f->rcv_wscale = 0;
+	}
+}
+
+static void new_flow_from_syn(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size_t len,
+			      const struct tcp_opts *o)
+{
+	uint32_t rip = ip->v6 ? 0 : ip->dst4;
+	uint16_t gport = rd16(t), rport = rd16(t + 2);
+	struct tcp_flow *f;
+	if (ns->stream_fn) {
+		f = flow_alloc(ns, ip, gport, rport);
+		if (!f) {
+			ns->stats.drop_nomem++;
+			send_rst_for(ns, ip, t, len);
+			return;
+		}
+		f->is_stream = true;
+		f->stream.ops = &tcp_stream_ops;
+		f->stream.impl = f;
+		f->irs = rd32(t + 4);
+		f->rcv_nxt = f->irs + 1;
+		f->snd_wnd = rd16(t + 14);
+		apply_syn_opts(f, o);
+		int r = ns->stream_fn(ns->stream_opaque, ip->dst, rport, &f->stream);
+		if (r == 1) {
+			f->state = TS_SYN_RCVD;
+			tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
+			f->snd_nxt = f->iss + 1;
+			f->rto_at = ns->now + f->rto_ns;
+			return;
+		}
+		f->stream_closed = true;
+		f->state = TS_ESTABLISHED;	/* so flow_close() runs */
+		flow_close(f, false);
+		if (r < 0) {
+			send_rst_for(ns, ip, t, len);
+			return;
+		}
+	}
+	enum policy_group why;
+	if (!net_dst_allowed(ns, ip->dst, &why)) {
+		ns->stats.denied_tcp++;
+		net_log_denied6(ns, "tcp", ip->dst, rport, why);
+		send_rst_for(ns, ip, t, len);
+		return;
+	}
+	if (!ns->loop) {
+		send_rst_for(ns, ip, t, len);
+		return;
+	}
+	f = flow_alloc(ns, ip, gport, rport);
+	int fd = f ? socket(ip->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
+	if (fd < 0) {
+		if (f) {
+			f->state = TS_ESTABLISHED;
+			flow_close(f, false);
+		}
+		ns->stats.drop_nomem++;
+		send_rst_for(ns, ip, t, len);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	f->fd = fd;
+	f->state = TS_CONNECTING;
+	f->irs = rd32(t + 4);
+	f->rcv_nxt = f->irs + 1;
+	f->snd_wnd = rd16(t + 14);
+	apply_syn_opts(f, o);
+	struct sockaddr_storage ss;
+	socklen_t sl = net_host_sockaddr(ns, ip->v6, rip, ip->dst, rport, &ss);
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+		send_rst_for(ns, ip, t, len);
+		flow_close(f, false);
+		return;
+	}
+	arm_write_poll(f);	/* POLLOUT: connect finished (or failed) */
+}
+
+/* ACK field processing; false if the segment must be dropped. */
+static bool process_ack(struct tcp_flow *f, const uint8_t *t, uint32_t seglen)
+{
+	uint32_t ack = rd32(t + 8);
+	uint32_t wnd = (uint32_t)rd16(t + 14) << f->snd_wscale;
+	if (SEQ_GT(ack, f->snd_nxt)) {
+		send_ack(f);	/* acks something never sent */
+		return false;
+	}
+	if (SEQ_GT(ack, f->snd_una)) {
+		f->snd_una = ack;
+		if (f->fin_sent && ack == f->tg_end + 1)
+			f->fin_acked = true;
+		f->dupacks = 0;
+		f->retries = 0;
+		f->rto_ns = TCP_RTO_MIN_NS;
+		f->rto_at = data_outstanding(f) ? f->ns->now + f->rto_ns : 0;
+		f->snd_wnd = wnd;
+		if (f->in_recovery) {
+			if (SEQ_LT(ack, f->recover))
+				retransmit_one(f);	/* partial ACK: the next hole */
+			else
+				f->in_recovery = false;
+		}
+		if (f->is_stream && !f->stream_closed && f->stream.cbs.on_writable)
+			f->stream.cbs.on_writable(&f->stream, f->stream.cb_opaque);
+		tcp_host_read(f);	/* room in tg_buf again */
+	} else if (ack == f->snd_una) {
+		if (seglen == 0 && wnd == f->snd_wnd && data_outstanding(f) && !(t[13] & (F_SYN | F_FIN))) {
+			if (++f->dupacks == 3 && !f->in_recovery) {
+				f->ns->stats.tcp_fast_retrans++;
+				f->in_recovery = true;
+				f->recover = f->snd_nxt;
+				retransmit_one(f);
+			}
+		}
+		if (wnd != f->snd_wnd) {
+			f->snd_wnd = wnd;
+			tcp_output(f);
+		}
+	}
+	return f->state != TS_DEAD;
+}
+
+static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_t *data,
+			      uint32_t dlen)
+{
+	uint8_t flags = t[13];
+	uint32_t seq = rd32(t + 4);
+	if (!process_ack(f, t, dlen))
+		return;
+	bool need_ack = false;
+	if (dlen || (flags & F_FIN)) {
+		if (SEQ_LT(seq, f->rcv_nxt)) {	/* overlap with what we have: trim */
+			uint32_t skip = f->rcv_nxt - seq;
+			if (skip > dlen || (skip == dlen && !(flags & F_FIN))) {
+				send_ack(f);	/* wholly old: duplicate */
+				return;
+			}
+			skip = MIN(skip, dlen);
+			data += skip;
+			dlen -= skip;
+			seq += skip;
+		}
+		if (seq != f->rcv_nxt) {
+			send_ack(f);	/* out of order: dropped, the dup ACK asks again */
+			return;
+		}
+		if (f->guest_fin) {
+			send_ack(f);
+			return;
+		}
+		uint32_t take = MIN(dlen, rcv_space(f));
+		if (take) {
+			f->rcv_nxt += take;
+			deliver_to_host(f, data, take);
+			if (f->state == TS_DEAD)
+				return;
+		}
+		if ((flags & F_FIN) && take == dlen) {
+			f->rcv_nxt++;
+			f->guest_fin = true;
+			maybe_shutdown_host(f);
+		}
+		need_ack = true;
+	}
+	tcp_output(f);
+	if (need_ack && !f->ack_pending && f->state == TS_ESTABLISHED) {
+		if ((flags & F_FIN) || (!f->in_ack_list && f->ns->nack >= TCP_MAX_FLOWS)) {
+			send_ack(f);
+		} else {
+			f->ack_pending = true;	/* coalesced until net_flush() */
+			if (!f->in_ack_list) {
+				f->in_ack_list = true;
+				f->ns->ack_list[f->ns->nack++] = f->idx;
+			}
+		}
+	}
+	check_done(f);
+}
+
+void tcp_flush(struct net_stack *ns)
+{
+	for (unsigned i = 0; i < ns->nack; i++) {
+		struct tcp_flow *f = &ns->tcp[ns->ack_list[i]];
+		if (f->ack_pending && f->state == TS_ESTABLISHED)
+			send_ack(f);
+		f->ack_pending = false;
+		f->in_ack_list = false;
+	}
+	ns->nack = 0;
+}
+
+void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size_t len)
+{
+	if (len < TCP_HLEN) {
+		ns->stats.drop_tcp++;
+		return;
+	}
+	size_t hlen = (size_t)(t[12] >> 4) * 4;
+	if (hlen < TCP_HLEN || hlen > len) {
+		ns->stats.drop_tcp++;
+		return;
+	}
+	uint32_t seed = ip->v6 ? csum_pseudo6(ip->src, ip->dst, 6, (uint32_t)len)
+			       : csum_pseudo4(ip->src4, ip->dst4, 6, (uint16_t)len);
+	if (csum_fold(csum_partial(t, len, seed)) != 0) {
+		ns->stats.drop_tcp_csum++;
+		return;
+	}
+	uint8_t flags = t[13];
+	uint16_t gport = rd16(t), rport = rd16(t + 2);
+	struct tcp_opts o;
+	parse_opts(t + TCP_HLEN, hlen - TCP_HLEN, &o);
+	const uint8_t *data = t + hlen;
+	uint32_t dlen = (uint32_t)(len - hlen);
+	if (gport == 0 || rport == 0 || (!ip->v6 && (ip->dst4 >> 28) >= 0xe)) {
+		ns->stats.drop_tcp++;	/* port 0, multicast or broadcast */
+		return;
+	}
+	struct tcp_flow *f = flow_find(ns, gport, ip->dst, rport);
+	if (!f) {
+		if ((flags & (F_SYN | F_ACK | F_RST | F_FIN)) == F_SYN)
+			new_flow_from_syn(ns, ip, t, len, &o);
+		else if (!(flags & F_RST))
+			send_rst_for(ns, ip, t, len);
+		return;
+	}
+	f->last_rx_ns = ns->now;
+	f->ka_probes = 0;
+	uint32_t seq = rd32(t + 4);
+	if (flags & F_RST) {
+		uint32_t wnd = MAX(f->adv_wnd - f->rcv_nxt, 1u);
+		if (f->state == TS_SYN_SENT ? ((flags & F_ACK) && rd32(t + 8) == f->iss + 1)
+					     : (SEQ_GEQ(seq, f->rcv_nxt) && SEQ_LT(seq, f->rcv_nxt + wnd)))
+			flow_close(f, true);
+		return;
+	}
+	switch (f->state) {
+	case TS_CONNECTING:
+		return;		/* retransmitted SYN while the host connects */
+	case TS_SYN_SENT:
+		if ((flags & (F_SYN | F_ACK)) != (F_SYN | F_ACK) || rd32(t + 8) != f->iss + 1) {
+			ns->stats.drop_tcp++;
+			return;
+		}
+		f->irs = seq;
+		f->rcv_nxt = seq + 1;
+		f->snd_una = f->snd_nxt = f->iss + 1;
+		f->snd_wnd = rd16(t + 14);
+		apply_syn_opts(f, &o);
+		if (!f->wscale_ok)
+			f->rcv_wscale = 0;
+		f->state = TS_ESTABLISHED;
+		f->rto_at = 0;
+		send_ack(f);
+		start_reading(f);
+		tcp_host_read(f);
+		return;
+	case TS_SYN_RCVD:
+		if (flags & F_SYN) {
+			if (seq == f->irs)
+				tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
+			return;
+		}
+		if (!(flags & F_ACK) || rd32(t + 8) != f->iss + 1) {
+			ns->stats.drop_tcp++;
+			return;
+		}
+		f->state = TS_ESTABLISHED;
+		f->snd_una = f->iss + 1;
+		f->snd_wnd = (uint32_t)rd16(t + 14) << f->snd_wscale;
+		f->rto_at = 0;
+		established_input(f, t, data, dlen);
+		if (f->state == TS_ESTABLISHED)
+			tcp_host_read(f);
+		return;
+	case TS_ESTABLISHED:
+		if (flags & F_SYN) {
+			send_ack(f);	/* challenge ACK */
+			return;
+		}
+		if (!(flags & F_ACK)) {
+			ns->stats.drop_tcp++;
+			return;
+		}
+		established_input(f, t, data, dlen);
+		return;
+	default:
+		ns->stats.drop_tcp++;
+	}
+}
+
+static void flow_timer(struct tcp_flow *f)
+{
+	struct net_stack *ns = f->ns;
+	if (f->state == TS_ESTABLISHED && ns->now - f->last_rx_ns >
+	    TCP_KEEPALIVE_IDLE_NS + (uint64_t)f->ka_probes * TCP_KEEPALIVE_INTVL_NS) {
+		if (f->ka_probes >= TCP_KEEPALIVE_PROBES) {
+			abort_flow(f);
+			return;
+		}
+		f->ka_probes++;
+		tcp_emit(f, F_ACK, f->snd_una - 1, 0);
+	}
+	if (!f->rto_at || ns->now < f->rto_at)
+		return;
+	f->rto_at = 0;
+	bool persist = f->state == TS_ESTABLISHED && f->snd_wnd == 0;
+	if (!persist && ++f->retries > (f->state == TS_ESTABLISHED ? TCP_MAX_RETRIES : TCP_SYN_RETRIES)) {
+		abort_flow(f);
+		return;
+	}
+	f->rto_ns = MIN(f->rto_ns * 2, persist ? 5000000000ull : TCP_RTO_MAX_NS);
+	if (f->state == TS_SYN_RCVD) {
+		tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
+	} else if (f->state == TS_SYN_SENT) {
+		tcp_emit(f, F_SYN, f->iss, 0);
+	} else if (persist) {
+		retransmit_one(f);	/* zero-window probe */
+	} else if (f->state == TS_ESTABLISHED) {
+		/* Go back to the oldest unacknowledged byte and resend the window. */
+		f->in_recovery = false;
+		if (f->fin_sent && !f->fin_acked)
+			f->fin_sent = false;
+		f->snd_nxt = f->snd_una;
+		ns->stats.tcp_retrans++;
+		tcp_output(f);
+		if (f->state == TS_DEAD)
+			return;
+	}
+	f->rto_at = ns->now + f->rto_ns;
+}
+
+void tcp_tick(struct net_stack *ns)
+{
+	for (int i = 0; i < TCP_MAX_FLOWS; i++) {
+		struct tcp_flow *f = &ns->tcp[i];
+		if (f->state != TS_FREE && f->state != TS_DEAD && f->state != TS_CONNECTING)
+			flow_timer(f);
+	}
+}
+
+/* A host connection accepted on a published port: SYN to the guest. */
+int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port)
+{
+	struct tcp_flow *f = NULL;
+	for (int tries = 0; tries < 1000 && !f; tries++) {
+		uint16_t p = (uint16_t)(40000 + ns->next_port++ % 20000);
+		struct l3 l3 = { .v6 = false, .src4 = ns->cfg.guest_ip, .dst4 = ns->cfg.gateway_ip };
+		policy_addr_from_v4(l3.src, l3.src4);
+		policy_addr_from_v4(l3.dst, l3.dst4);
+		if (!flow_find(ns, guest_port, l3.dst, p))
+			f = flow_alloc(ns, &l3, guest_port, p);
+		else
+			continue;
+		if (!f)
+			break;
+	}
+	if (!f)
+		return -ENOSPC;
+	/* Flow key is (guest port, remote ip, remote port): remote is the gateway. */
+	f->fd = fd;
+	f->state = TS_SYN_SENT;
+	f->wscale_ok = true;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	tcp_emit(f, F_SYN, f->iss, 0);
+	f->snd_nxt = f->iss + 1;
+	f->rto_at = ns->now + f->rto_ns;
+	return 0;
+}
+
+int tcp_init(struct net_stack *ns)
+{
+	ns->tcp = calloc(TCP_MAX_FLOWS, sizeof(*ns->tcp));
+	if (!ns->tcp)
+		return -ENOMEM;
+	for (int i = 0; i < TCP_MAX_FLOWS; i++) {
+		ns->tcp[i].idx = i;
+		ns->tcp[i].fd = -1;
+	}
+	for (int i = 0; i < TCP_HASH; i++)
+		ns->tcp_hash[i] = -1;
+	return 0;
+}
+
+void tcp_fini(struct net_stack *ns)
+{
+	if (!ns->tcp)
+		return;
+	for (int i = 0; i < TCP_MAX_FLOWS; i++) {
+		struct tcp_flow *f = &ns->tcp[i];
+		if (f->fd >= 0)
+			close(f->fd);
+		free(f->tg_buf);
+		free(f->th_buf);
+	}
+	free(ns->tcp);
+}
+
+/* ---- struct stream over a flow ---- */
+
+static ssize_t st_read(struct stream *s, void *buf, size_t len)
+{
+	struct tcp_flow *f = s->impl;
+	if (f->state == TS_DEAD && !f->guest_fin)
+		return -ECONNRESET;
+	if (f->th_len == 0)
+		return f->guest_fin ? 0 : -EAGAIN;
+	uint32_t n = (uint32_t)MIN(len, (size_t)f->th_len);
+	uint32_t first = MIN(n, TCP_TO_HOST_BUF - f->th_head);
+	memcpy(buf, f->th_buf + f->th_head, first);
+	memcpy((uint8_t *)buf + first, f->th_buf, n - first);
+	f->th_head = (f->th_head + n) & (TCP_TO_HOST_BUF - 1);
+	f->th_len -= n;
+	if (f->state != TS_DEAD) {
+		window_update(f);
+		check_done(f);
+	}
+	return n;
+}
+
+static ssize_t st_write(struct stream *s, const void *buf, size_t len)
+{
+	struct tcp_flow *f = s->impl;
+	if (f->state == TS_DEAD)
+		return -ECONNRESET;
+	if (f->host_eof)
+		return -EPIPE;
+	uint32_t space = TCP_TO_GUEST_BUF - (f->tg_end - f->snd_una);
+	uint32_t n = (uint32_t)MIN(len, (size_t)space);
+	if (n == 0)
+		return -EAGAIN;
+	uint32_t off = (f->tg_end - f->iss - 1) & (TCP_TO_GUEST_BUF - 1);
+	uint32_t first = MIN(n, TCP_TO_GUEST_BUF - off);
+	memcpy(f->tg_buf + off, buf, first);
+	memcpy(f->tg_buf, (const uint8_t *)buf + first, n - first);
+	f->tg_end += n;
+	tcp_output(f);
+	return n;
+}
+
+static void st_shutdown(struct stream *s)
+{
+	struct tcp_flow *f = s->impl;
+	if (f->state == TS_DEAD || f->host_eof)
+		return;
+	f->host_eof = true;
+	tcp_output(f);
+	check_done(f);
+}
+
+static void st_close(struct stream *s)
+{
+	struct tcp_flow *f = s->impl;
+	f->stream_closed = true;
+	f->th_len = 0;		/* unread guest data is discarded */
+	if (f->state != TS_DEAD) {
+		maybe_shutdown_host(f);
+		st_shutdown(s);
+	}
+	flow_try_release(f);
+}
+
+static void st_abort(struct stream *s)
+{
+	struct tcp_flow *f = s->impl;
+	f->stream_closed = true;
+	if (f->state != TS_DEAD)
+		abort_flow(f);
+	flow_try_release(f);
+}
+
+static const struct stream_ops tcp_stream_ops = {
+	.read = st_read,
+	.write = st_write,
+	.shutdown = st_shutdown,
+	.close = st_close,
+	.abort = st_abort,
+};

@@ -1,0 +1,220 @@
+/* tests/unit/test_net_policy.c - the egress policy table: every group, every
+ * address form (IPv4, IPv4-mapped, IPv4-compatible, NAT64, 6to4), the allow
+ * flags and profiles, and the DNS name lists. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "net/policy.h"
+
+static struct policy pol;
+
+static int setup(void **state)
+{
+	(void)state;
+	policy_init(&pol);
+	pol.gateway_ip = 0x0A000202;
+	pol.guest_net = 0x0A000200;
+	pol.guest_mask = 0xFFFFFF00;
+	uint8_t a[16];
+	policy_parse_addr("203.0.114.7", a);	/* pretend host address */
+	policy_add_host_addr(&pol, a);
+	policy_parse_addr("2a01:4f8::7", a);
+	policy_add_host_addr(&pol, a);
+	policy_parse_addr("fd4b:7662:6f78::2", a);	/* the stack's IPv6 gateway */
+	policy_add_host_addr(&pol, a);
+	return 0;
+}
+
+static enum policy_group cls(const char *s)
+{
+	uint8_t a[16];
+	assert_int_equal(policy_parse_addr(s, a), 0);
+	return policy_classify(&pol, a);
+}
+
+static bool allowed(const char *s)
+{
+	uint8_t a[16];
+	assert_int_equal(policy_parse_addr(s, a), 0);
+	return policy_allows(&pol, a, NULL);
+}
+
+struct want {
+	const char *addr;
+	enum policy_group g;
+};
+
+static const struct want table[] = {
+	{ "1.1.1.1", PG_PUBLIC }, { "93.184.216.34", PG_PUBLIC }, { "2606:4700::1111", PG_PUBLIC },
+	{ "0.0.0.0", PG_UNSPECIFIED }, { "0.1.2.3", PG_UNSPECIFIED }, { "::", PG_UNSPECIFIED },
+	{ "127.0.0.1", PG_LOOPBACK }, { "127.255.255.254", PG_LOOPBACK }, { "::1", PG_LOOPBACK },
+	{ "10.0.0.1", PG_PRIVATE }, { "10.255.255.255", PG_PRIVATE }, { "172.16.0.1", PG_PRIVATE },
+	{ "172.31.255.255", PG_PRIVATE }, { "172.32.0.1", PG_PUBLIC }, { "172.15.255.255", PG_PUBLIC },
+	{ "192.168.0.1", PG_PRIVATE }, { "100.64.0.1", PG_PRIVATE }, { "100.127.255.255", PG_PRIVATE },
+	{ "100.128.0.1", PG_PUBLIC }, { "198.18.0.1", PG_PRIVATE }, { "198.19.255.255", PG_PRIVATE },
+	{ "198.20.0.1", PG_PUBLIC }, { "fc00::1", PG_PRIVATE }, { "fdff::1", PG_PRIVATE },
+	{ "fec0::1", PG_PRIVATE }, { "64:ff9b:1::1", PG_PRIVATE },
+	{ "169.254.0.1", PG_LINKLOCAL }, { "169.254.255.255", PG_LINKLOCAL }, { "fe80::1", PG_LINKLOCAL },
+	{ "febf::1", PG_LINKLOCAL },
+	{ "169.254.169.254", PG_METADATA }, { "169.254.170.2", PG_METADATA },
+	{ "100.100.100.200", PG_METADATA }, { "168.63.129.16", PG_METADATA },
+	{ "192.0.0.192", PG_METADATA }, { "fd00:ec2::254", PG_METADATA },
+	{ "10.0.2.2", PG_HOST }, { "203.0.114.7", PG_HOST }, { "2a01:4f8::7", PG_HOST },
+	{ "fd4b:7662:6f78::2", PG_HOST }, { "fd4b:7662:6f78::3", PG_PRIVATE },
+	{ "224.0.0.1", PG_MULTICAST }, { "239.255.255.250", PG_MULTICAST }, { "ff02::1", PG_MULTICAST },
+	{ "255.255.255.255", PG_BROADCAST }, { "10.0.2.255", PG_BROADCAST },
+	{ "240.0.0.1", PG_RESERVED }, { "192.0.2.1", PG_RESERVED }, { "198.51.100.1", PG_RESERVED },
+	{ "203.0.113.1", PG_RESERVED }, { "2001:db8::1", PG_RESERVED }, { "100::1", PG_RESERVED },
+	{ "2001::1", PG_RESERVED },
+	/* Embedded IPv4 in every IPv6 form is judged as IPv4. */
+	{ "::ffff:127.0.0.1", PG_LOOPBACK }, { "::ffff:10.1.2.3", PG_PRIVATE },
+	{ "::ffff:169.254.169.254", PG_METADATA }, { "::ffff:0.0.0.0", PG_UNSPECIFIED },
+	{ "::ffff:1.1.1.1", PG_PUBLIC }, { "::ffff:10.0.2.2", PG_HOST },
+	{ "64:ff9b::127.0.0.1", PG_LOOPBACK }, { "64:ff9b::10.0.0.1", PG_PRIVATE },
+	{ "64:ff9b::169.254.169.254", PG_METADATA }, { "64:ff9b::1.1.1.1", PG_PUBLIC },
+	{ "::127.0.0.1", PG_LOOPBACK }, { "::10.0.0.1", PG_PRIVATE }, { "::169.254.169.254", PG_METADATA },
+	{ "2002:7f00:1::", PG_LOOPBACK }, { "2002:a9fe:a9fe::1", PG_METADATA },
+	{ "2002:0a00:0001::1", PG_PRIVATE }, { "2002:0101:0101::1", PG_PUBLIC },
+};
+
+static void test_groups(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		enum policy_group g = cls(table[i].addr);
+		if (g != table[i].g)
+			fail_msg("%s: group %d (%s), want %d", table[i].addr, g, policy_group_name(g), table[i].g);
+		bool a = allowed(table[i].addr);
+		if (a != (table[i].g == PG_PUBLIC))
+			fail_msg("%s: standard profile allows=%d", table[i].addr, a);
+	}
+}
+
+static void test_allow_lan_opens_only_private(void **state)
+{
+	(void)state;
+	pol.allow_lan = true;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		bool want = table[i].g == PG_PUBLIC || table[i].g == PG_PRIVATE;
+		if (allowed(table[i].addr) != want)
+			fail_msg("--allow-lan: %s", table[i].addr);
+	}
+	pol.allow_lan = false;
+}
+
+static void test_allow_host_opens_only_host(void **state)
+{
+	(void)state;
+	pol.allow_host = true;
+	assert_true(allowed("10.0.2.2"));
+	assert_true(allowed("::ffff:10.0.2.2"));
+	assert_false(allowed("127.0.0.1"));
+	assert_false(allowed("169.254.169.254"));
+	assert_false(allowed("10.0.0.1"));
+	pol.allow_host = false;
+	assert_false(allowed("10.0.2.2"));
+}
+
+static void test_allow_egress_cidrs(void **state)
+{
+	(void)state;
+	assert_int_equal(policy_allow_cidr(&pol, "10.1.0.0/16"), 0);
+	assert_int_equal(policy_allow_cidr(&pol, "fd12::/16"), 0);
+	assert_int_equal(policy_allow_cidr(&pol, "169.254.169.254"), 0);
+	assert_true(allowed("10.1.200.3"));
+	assert_true(allowed("::ffff:10.1.0.1"));
+	assert_false(allowed("10.2.0.1"));
+	assert_true(allowed("fd12:3456::1"));
+	assert_false(allowed("fd13::1"));
+	assert_true(allowed("169.254.169.254"));
+	assert_false(allowed("169.254.169.253"));
+	assert_int_equal(policy_allow_cidr(&pol, "10.0.0.0/33"), -EINVAL);
+	assert_int_equal(policy_allow_cidr(&pol, "10.0.0/8"), -EINVAL);
+	assert_int_equal(policy_allow_cidr(&pol, "fd00::/129"), -EINVAL);
+	assert_int_equal(policy_allow_cidr(&pol, "10.0.0.0/"), -EINVAL);
+	assert_int_equal(policy_allow_cidr(&pol, "10.0.0.0/-1"), -EINVAL);
+	assert_int_equal(policy_allow_cidr(&pol, "example.com"), -EINVAL);
+	setup(NULL);
+}
+
+static void test_profiles(void **state)
+{
+	(void)state;
+	assert_int_equal(policy_set_profile(&pol, "nope"), -EINVAL);
+	assert_int_equal(policy_set_profile(&pol, "permissive"), 0);
+	assert_true(allowed("10.0.0.1"));
+	assert_true(allowed("10.0.2.2"));
+	assert_true(allowed("1.1.1.1"));
+	assert_false(allowed("127.0.0.1"));
+	assert_false(allowed("169.254.169.254"));
+	assert_false(allowed("169.254.1.1"));
+	assert_false(allowed("224.0.0.1"));
+	assert_int_equal(policy_set_profile(&pol, "locked"), 0);
+	assert_false(allowed("1.1.1.1"));
+	assert_int_equal(policy_allow_cidr(&pol, "1.1.1.0/24"), 0);
+	assert_true(allowed("1.1.1.1"));
+	uint8_t a[16];
+	policy_parse_addr("93.184.216.34", a);
+	assert_false(policy_allows(&pol, a, NULL));
+	policy_learn(&pol, a, 30, now_ns());
+	assert_true(policy_allows(&pol, a, NULL));
+	policy_init(&pol);
+	setup(NULL);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_true(policy_allows_name(&pol, "anything.example"));
+	policy_set_profile(&pol, "locked");
+	assert_int_equal(policy_allow_domain(&pol, "GitHub.com."), 0);
+	assert_int_equal(policy_allow_domain(&pol, "*.npmjs.org"), 0);
+	assert_int_equal(policy_allow_domain(&pol, "bad name"), -EINVAL);
+	assert_int_equal(policy_allow_domain(&pol, ""), -EINVAL);
+	assert_true(policy_allows_name(&pol, "github.com"));
+	assert_true(policy_allows_name(&pol, "api.github.com"));
+	assert_true(policy_allows_name(&pol, "API.GITHUB.COM."));
+	assert_false(policy_allows_name(&pol, "evilgithub.com"));
+	assert_false(policy_allows_name(&pol, "github.com.evil.net"));
+	assert_true(policy_allows_name(&pol, "registry.npmjs.org"));
+	assert_false(policy_allows_name(&pol, "example.com"));
+	policy_init(&pol);
+	setup(NULL);
+}
+
+static void test_parse(void **state)
+{
+	(void)state;
+	uint8_t a[16];
+	uint32_t v4;
+	assert_int_equal(policy_parse_addr("1.2.3.4", a), 0);
+	assert_true(policy_addr_to_v4(a, &v4));
+	assert_int_equal(v4, 0x01020304);
+	assert_int_equal(policy_parse_addr("1.2.3", a), -EINVAL);
+	assert_int_equal(policy_parse_addr("::g", a), -EINVAL);
+	assert_int_equal(policy_parse_addr("", a), -EINVAL);
+	assert_int_equal(policy_parse_addr("2001:db8::1", a), 0);
+	assert_false(policy_addr_to_v4(a, &v4));
+	for (int g = 0; g < PG_COUNT; g++)
+		assert_non_null(policy_group_name((enum policy_group)g));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_groups, setup),
+		cmocka_unit_test_setup(test_allow_lan_opens_only_private, setup),
+		cmocka_unit_test_setup(test_allow_host_opens_only_host, setup),
+		cmocka_unit_test_setup(test_allow_egress_cidrs, setup),
+		cmocka_unit_test_setup(test_profiles, setup),
+		cmocka_unit_test_setup(test_names, setup),
+		cmocka_unit_test_setup(test_parse, setup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

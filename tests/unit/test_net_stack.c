@@ -1,0 +1,465 @@
+/* tests/unit/test_net_stack.c - the stack frame by frame, without a loop or
+ * host sockets: ARP, DHCP, ICMP echo, malformed frames dropped and counted,
+ * denied TCP answered with RST and denied UDP with ICMP, and a TCP flow into
+ * a stream consumer (handshake, MSS/window scale, data both ways with
+ * correct windows, retransmission, fast retransmit, FIN/half-close, RST). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "net/internal.h"
+#include "tests/fuzz/net_frames.h"
+
+static void input(struct net_stack *s, const void *f, size_t len)
+{
+	net_input(s, f, len);
+	net_flush(s);
+}
+
+
+#define MAXF 512
+static uint8_t outf[MAXF][2048];
+static size_t outlen[MAXF];
+static unsigned nout;
+
+static void out(void *opaque, const void *frame, size_t len)
+{
+	(void)opaque;
+	if (nout < MAXF) {
+		memcpy(outf[nout], frame, MIN(len, sizeof(outf[0])));
+		outlen[nout] = len;
+	}
+	nout++;
+}
+
+static struct policy pol;
+static struct net_config cfg;
+static struct net_stack *ns;
+static struct stream *taken;
+static int readable_calls, closed_calls;
+
+static void on_readable(struct stream *s, void *o) { (void)s; (void)o; readable_calls++; }
+static void on_closed(struct stream *s, void *o) { (void)s; (void)o; closed_calls++; }
+
+static int take(void *opaque, const uint8_t ip[16], uint16_t port, struct stream *s)
+{
+	(void)opaque;
+	(void)ip;
+	if (port != 443)
+		return 0;
+	taken = s;
+	static const struct stream_cbs cbs = { .on_readable = on_readable, .on_closed = on_closed };
+	stream_set_callbacks(s, &cbs, NULL);
+	return 1;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	policy_init(&pol);
+	net_config_default(&cfg);
+	cfg.policy = &pol;
+	assert_int_equal(net_create(&ns, NULL, &cfg, out, NULL), 0);
+	net_set_stream_handler(ns, take, NULL);
+	nout = 0;
+	taken = NULL;
+	readable_calls = closed_calls = 0;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (taken)
+		taken->ops->close(taken);
+	net_destroy(ns);
+	return 0;
+}
+
+static void test_arp(void **state)
+{
+	(void)state;
+	uint8_t f[42] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 0x15, 0x08, 0x06,
+			  0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 0x15, 10, 0, 2, 15,
+			  0, 0, 0, 0, 0, 0, 10, 0, 2, 2 };
+	input(ns, f, sizeof(f));
+	assert_int_equal(nout, 1);
+	assert_int_equal(rd16(outf[0] + 12), 0x0806);
+	assert_int_equal(rd16(outf[0] + 14 + 6), 2);
+	assert_memory_equal(outf[0] + 14 + 8, cfg.gateway_mac, 6);
+	/* ARP for another address: no answer. */
+	f[41] = 3;
+	input(ns, f, sizeof(f));
+	assert_int_equal(nout, 1);
+	/* Truncated. */
+	input(ns, f, 30);
+	assert_int_equal(nout, 1);
+	assert_true(ns->stats.drop_arp >= 2);
+}
+
+static size_t dhcp_frame(uint8_t *f, uint8_t type)
+{
+	memset(f, 0, 400);
+	memset(f, 0xff, 6);
+	memcpy(f + 6, nf_guest_mac, 6);
+	wr16(f + 12, 0x0800);
+	uint8_t *ip = f + 14, *u = ip + 20, *m = u + 8;
+	ip[0] = 0x45;
+	ip[8] = 64;
+	ip[9] = 17;
+	wr32(ip + 16, 0xffffffff);
+	wr16(u, 68);
+	wr16(u + 2, 67);
+	m[0] = 1;
+	m[1] = 1;
+	m[2] = 6;
+	wr32(m + 4, 0x12345678);
+	memcpy(m + 28, nf_guest_mac, 6);
+	wr32(m + 236, 0x63825363);
+	uint8_t *o = m + 240;
+	*o++ = 53; *o++ = 1; *o++ = type;
+	if (type == 3) {
+		*o++ = 50; *o++ = 4; wr32(o, 0x0A00020F); o += 4;
+	}
+	*o++ = 255;
+	size_t mlen = (size_t)(o - m);
+	wr16(u + 4, (uint16_t)(8 + mlen));
+	wr16(ip + 2, (uint16_t)(28 + mlen));
+	size_t len = 14 + 28 + mlen;
+	nf_fix_checksums(f, len);
+	return len;
+}
+
+static void test_dhcp(void **state)
+{
+	(void)state;
+	uint8_t f[400];
+	input(ns, f, dhcp_frame(f, 1));
+	assert_int_equal(nout, 1);
+	uint8_t *m = outf[0] + 14 + 20 + 8;
+	assert_int_equal(rd32(m + 4), 0x12345678);
+	assert_int_equal(rd32(m + 16), 0x0A00020F);
+	assert_int_equal(m[240 + 2], 2);	/* OFFER first */
+	input(ns, f, dhcp_frame(f, 3));
+	assert_int_equal(nout, 2);
+	m = outf[1] + 14 + 20 + 8;
+	assert_int_equal(m[240 + 2], 5);	/* ACK */
+	/* Options claiming more than the packet holds: no answer. */
+	size_t len = dhcp_frame(f, 1);
+	f[14 + 28 + 240 + 1] = 200;
+	nf_fix_checksums(f, len);
+	input(ns, f, len);
+	assert_int_equal(nout, 2);
+}
+
+static void test_icmp_echo_and_bad_frames(void **state)
+{
+	(void)state;
+	uint8_t f[100];
+	memcpy(f, cfg.gateway_mac, 6);
+	memcpy(f + 6, nf_guest_mac, 6);
+	wr16(f + 12, 0x0800);
+	uint8_t *ip = f + 14;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[8] = 64;
+	ip[9] = 1;
+	wr32(ip + 12, 0x0A00020F);
+	wr32(ip + 16, 0x0A000202);
+	wr16(ip + 2, 20 + 16);
+	uint8_t *ic = ip + 20;
+	memset(ic, 0, 16);
+	ic[0] = 8;
+	memcpy(ic + 8, "pingdata", 8);
+	nf_fix_checksums(f, 14 + 36);
+	input(ns, f, 14 + 36);
+	assert_int_equal(nout, 1);
+	assert_int_equal(outf[0][14 + 20], 0);
+	assert_memory_equal(outf[0] + 14 + 28, "pingdata", 8);
+	assert_int_equal(csum_fold(csum_partial(outf[0] + 14, 20, 0)), 0);
+	assert_int_equal(csum_fold(csum_partial(outf[0] + 34, 16, 0)), 0);
+
+	uint64_t before = ns->stats.drop_ip_csum;
+	ip[10] ^= 1;
+	input(ns, f, 14 + 36);
+	assert_int_equal(ns->stats.drop_ip_csum, before + 1);
+	ip[10] ^= 1;
+	wr16(ip + 2, 200);	/* total length beyond the frame */
+	nf_fix_checksums(f, 14 + 36);
+	input(ns, f, 14 + 36);
+	assert_true(ns->stats.drop_ip_hdr >= 1);
+	wr16(ip + 2, 36);
+	wr16(ip + 6, 0x2000);	/* more fragments */
+	nf_fix_checksums(f, 14 + 36);
+	input(ns, f, 14 + 36);
+	assert_int_equal(ns->stats.drop_ip_frag, 1);
+	wr16(ip + 6, 0);
+	wr32(ip + 12, 0x0A000263);	/* spoofed source */
+	nf_fix_checksums(f, 14 + 36);
+	input(ns, f, 14 + 36);
+	assert_int_equal(ns->stats.drop_ip_src, 1);
+	input(ns, f, 5);
+	assert_int_equal(ns->stats.drop_short, 1);
+	assert_int_equal(nout, 1);
+}
+
+static void test_denied_tcp_rst_udp_icmp(void **state)
+{
+	(void)state;
+	uint8_t f[200];
+	size_t l = nf_tcp(f, cfg.gateway_mac, 0xA9FEA9FE, 5555, 80, 1000, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	assert_int_equal(nout, 1);
+	uint8_t *t = outf[0] + 34;
+	assert_int_equal(t[13], 0x14);	/* RST|ACK */
+	assert_int_equal(rd32(t + 8), 1001);
+	assert_int_equal(ns->stats.denied_tcp, 1);
+	/* UDP to a private address: ICMP administratively prohibited. */
+	l = nf_tcp(f, cfg.gateway_mac, 0x0A000001, 5555, 53, 0, 0, 0, 0, "abcdefgh", 8, false);
+	f[14 + 9] = 17;
+	uint8_t *u = f + 34;
+	wr16(u + 4, 8 + 8);
+	memcpy(u + 8, "abcdefgh", 8);
+	wr16(f + 14 + 2, 20 + 16);
+	nf_fix_checksums(f, 14 + 36);
+	input(ns, f, 14 + 36);
+	assert_int_equal(nout, 2);
+	assert_int_equal(outf[1][14 + 9], 1);
+	assert_int_equal(outf[1][34], 3);
+	assert_int_equal(outf[1][35], 13);
+	assert_int_equal(ns->stats.denied_udp, 1);
+}
+
+/* The last segment sent to the guest. */
+static const uint8_t *last_seg(void)
+{
+	assert_true(nout > 0 && nout <= MAXF);
+	return outf[nout - 1] + 34;
+}
+
+static void test_tcp_stream_flow(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	const uint32_t dst = 0x5DB8D822;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5000, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	assert_non_null(taken);
+	const uint8_t *t = last_seg();
+	assert_int_equal(t[13], 0x12);	/* SYN|ACK */
+	assert_int_equal(rd32(t + 8), 5001);
+	assert_int_equal(t[12] >> 4, 7);	/* MSS + NOP + WS */
+	assert_int_equal(rd16(t + 22), 1460);
+	uint32_t iss = rd32(t + 4);
+	/* Handshake completes; data from the guest reaches the consumer. */
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5001, iss + 1, 0x10, 512, NULL, 0, false);
+	input(ns, f, l);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5001, iss + 1, 0x18, 512, "hello", 5, false);
+	input(ns, f, l);
+	assert_int_equal(readable_calls, 1);
+	t = last_seg();
+	assert_int_equal(rd32(t + 8), 5006);
+	uint32_t win = (uint32_t)rd16(t + 14) << TCP_WSCALE;
+	assert_true(win <= TCP_TO_HOST_BUF - 5 && win > TCP_TO_HOST_BUF - 5 - 128 - 1);
+	char buf[16];
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), -EAGAIN);
+	/* Duplicate (old) data is not delivered twice, and is acked. */
+	unsigned n0 = nout;
+	input(ns, f, l);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), -EAGAIN);
+	/* Out of order: dropped, duplicate ACK for 5006. */
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5010, iss + 1, 0x18, 512, "zz", 2, false);
+	input(ns, f, l);
+	assert_int_equal(rd32(last_seg() + 8), 5006);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), -EAGAIN);
+
+	/* Data to the guest respects its window (512 << 7 = 64 KiB) and MSS. */
+	static uint8_t big[100000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7);
+	n0 = nout;
+	assert_int_equal(taken->ops->write(taken, big, sizeof(big)), (ssize_t)sizeof(big));
+	unsigned sent = nout - n0;
+	assert_int_equal(sent, (65536 + 1459) / 1460);	/* 45 segments fill 64 KiB */
+	t = last_seg();
+	assert_int_equal(rd32(t + 4) - (iss + 1) + (uint32_t)(rd16(outf[nout - 1] + 16) - 40), 65536);
+	assert_memory_equal(outf[n0] + 54, big, 1460);
+	/* Three duplicate ACKs: fast retransmit of the first segment. */
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5006, iss + 1, 0x10, 512, NULL, 0, false);
+	input(ns, f, l);
+	input(ns, f, l);
+	assert_int_equal(nout, n0);
+	input(ns, f, l);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 4), iss + 1);
+	assert_int_equal(ns->stats.tcp_fast_retrans, 1);
+	/* Retransmission timer: go back to the oldest unacked byte. */
+	n0 = nout;
+	ns->now += 1000000000ull;
+	tcp_tick(ns);
+	assert_true(nout > n0);
+	assert_int_equal(rd32(outf[n0] + 34 + 4), iss + 1);
+	/* Ack everything sent so far; the rest of the data flows. */
+	uint32_t acked = iss + 1 + 65536;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5006, acked, 0x10, 1024, NULL, 0, false);
+	n0 = nout;
+	input(ns, f, l);
+	assert_true(nout > n0);
+	uint32_t end = iss + 1 + sizeof(big);
+	t = last_seg();
+	assert_int_equal(rd32(t + 4) + (uint32_t)(rd16(outf[nout - 1] + 16) - 40), end);
+	/* Half-close from the consumer: FIN after the data. */
+	taken->ops->shutdown(taken);
+	t = last_seg();
+	assert_true(t[13] & 0x01);
+	assert_int_equal(rd32(t + 4), end);
+	assert_int_equal(taken->ops->write(taken, "x", 1), -EPIPE);
+	/* The guest acks everything and keeps sending (half-close), then FINs. */
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5006, end + 1, 0x18, 1024, "more", 4, false);
+	input(ns, f, l);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 4);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5010, end + 1, 0x11, 1024, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(rd32(last_seg() + 8), 5011);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 0);	/* EOF */
+	assert_int_equal(closed_calls, 1);
+	taken->ops->close(taken);
+	taken = NULL;
+	/* The flow is gone: a new segment gets a RST. */
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5011, end + 1, 0x10, 1024, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(last_seg()[13] & 0x04, 0x04);
+}
+
+static void test_tcp_guest_rst_and_bad_options(void **state)
+{
+	(void)state;
+	uint8_t f[200];
+	const uint32_t dst = 0x5DB8D822;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4001, 443, 100, 0, 0x02, 65535, NULL, 0, true);
+	/* Options that lie about their length: parsed up to the lie. */
+	uint8_t *opt = f + 54;
+	opt[4] = 3;
+	opt[5] = 40;
+	nf_fix_checksums(f, l);
+	input(ns, f, l);
+	assert_non_null(taken);
+	const uint8_t *t = last_seg();
+	assert_int_equal(t[12] >> 4, 6);	/* no window scale offered back */
+	uint32_t iss = rd32(t + 4);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4001, 443, 101, iss + 1, 0x10, 65535, NULL, 0, false);
+	input(ns, f, l);
+	/* A RST outside the window is ignored; inside it ends the flow. */
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4001, 443, 101 + 3000000, 0, 0x04, 0, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(closed_calls, 0);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4001, 443, 101, 0, 0x04, 0, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(closed_calls, 1);
+	char b[4];
+	assert_int_equal(taken->ops->read(taken, b, 4), -ECONNRESET);
+	/* Bad TCP checksum: dropped and counted. */
+	uint64_t before = ns->stats.drop_tcp_csum;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4002, 443, 1, 0, 0x02, 65535, NULL, 0, true);
+	f[50] ^= 0xff;
+	input(ns, f, l);
+	assert_int_equal(ns->stats.drop_tcp_csum, before + 1);
+}
+
+/* NewReno: after a fast retransmit, each partial ACK resends the next hole. */
+static void test_tcp_partial_ack_recovery(void **state)
+{
+	(void)state;
+	uint8_t f[200];
+	const uint32_t dst = 0x5DB8D822;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4200, 443, 10, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	uint32_t iss = rd32(last_seg() + 4);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4200, 443, 11, iss + 1, 0x10, 512, NULL, 0, false);
+	input(ns, f, l);
+	static uint8_t d[14600];
+	assert_int_equal(taken->ops->write(taken, d, sizeof(d)), (ssize_t)sizeof(d));
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4200, 443, 11, iss + 1, 0x10, 512, NULL, 0, false);
+	unsigned n0 = nout;
+	for (int i = 0; i < 3; i++)
+		input(ns, f, l);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 4), iss + 1);
+	/* Partial ACK (first segment only): the second goes out at once. */
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4200, 443, 11, iss + 1 + 1460, 0x10, 512, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(rd32(last_seg() + 4), iss + 1 + 1460);
+	/* Everything acked: recovery ends, nothing more is resent. */
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4200, 443, 11, iss + 1 + 14600, 0x10, 512, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0);
+}
+
+/* Zero window: nothing is sent, a probe goes out on the timer; keepalive
+ * probes after the idle time, and the flow is reset after the last one. */
+static void test_tcp_zero_window_and_keepalive(void **state)
+{
+	(void)state;
+	uint8_t f[200];
+	const uint32_t dst = 0x5DB8D822;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4100, 443, 10, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	uint32_t iss = rd32(last_seg() + 4);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4100, 443, 11, iss + 1, 0x10, 0, NULL, 0, false);
+	input(ns, f, l);
+	unsigned n0 = nout;
+	assert_int_equal(taken->ops->write(taken, "abcdef", 6), 6);
+	assert_int_equal(nout, n0);	/* window 0: held back */
+	ns->now += 300000000ull;
+	tcp_tick(ns);
+	assert_int_equal(nout, n0 + 1);	/* probe */
+	assert_int_equal(rd32(last_seg() + 4), iss + 1);
+	/* Many probes later the flow is still alive (probes are not failures). */
+	for (int i = 0; i < 8; i++) {	/* 48 s: under the keepalive idle time */
+		ns->now += 6000000000ull;
+		tcp_tick(ns);
+	}
+	assert_int_equal(closed_calls, 0);
+	/* The window opens: the data goes. */
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4100, 443, 11, iss + 1, 0x10, 100, NULL, 0, false);
+	input(ns, f, l);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4100, 443, 11, iss + 7, 0x10, 100, NULL, 0, false);
+	input(ns, f, l);
+	/* Idle: keepalive probes (seq one below snd_una), then a reset. */
+	n0 = nout;
+	ns->now += TCP_KEEPALIVE_IDLE_NS + 1000;
+	tcp_tick(ns);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 4), iss + 6);
+	for (int i = 0; i < TCP_KEEPALIVE_PROBES + 1; i++) {
+		ns->now += TCP_KEEPALIVE_INTVL_NS + 1000;
+		tcp_tick(ns);
+	}
+	assert_int_equal(closed_calls, 1);
+	assert_int_equal(last_seg()[13] & 0x04, 0x04);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_arp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dhcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_icmp_echo_and_bad_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_denied_tcp_rst_udp_icmp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_stream_flow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_guest_rst_and_bad_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_zero_window_and_keepalive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_partial_ack_recovery, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
