@@ -34,7 +34,7 @@ endif
 ifeq ($(FUZZ),1)
 BUILD := $(BUILD)-fuzz
 CC := clang
-CFLAGS := $(filter-out -MMD -MP,$(CFLAGS)) -Wno-unknown-warning-option \
+CFLAGS += -Wno-unknown-warning-option \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DKVMBOX_FUZZ=1
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
@@ -118,4 +118,4 @@ bench-%: all
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
 
--include $(ALL_OBJS:.o=.d) $(HARNESS_OBJS:.o=.d) $(UNIT_BINS:=.d)
+-include $(ALL_OBJS:.o=.d) $(HARNESS_OBJS:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_BINS:=.d)
