@@ -15,6 +15,7 @@
 #   make kernel     guest kernel from Debian's linux-source-6.1 (cached)
 #   make bench-X    benchmark X (vmm, fs, net, proxy, console)
 
+.DEFAULT_GOAL := all
 BUILD ?= build
 CC ?= gcc
 SAN ?= 0

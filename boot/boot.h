@@ -29,6 +29,12 @@ struct boot_config {
 	unsigned ncpus;		/* for the MP table; APIC IDs 0..ncpus-1 */
 };
 
+/* Control registers the vmm sets for each mode (checked by booting Debian's
+ * 6.1 cloud kernel both ways):
+ *   LONG64: CR0 = PE|ET|PG (0x80000011), CR4 = PAE (0x20), CR3 = cr3,
+ *           EFER = LME|LMA (0x500); CS from BOOT_GDT_CODE64.
+ *   PVH32:  CR0 = PE|ET (0x11), CR4 = 0, EFER = 0; CS from BOOT_GDT_CODE32.
+ * Both: DS/ES/FS/GS/SS from BOOT_GDT_DATA, TR from BOOT_GDT_TSS, rflags 2. */
 enum boot_mode {
 	BOOT_MODE_LONG64,	/* 64-bit long mode, paging on, rsi = zero page */
 	BOOT_MODE_PVH32,	/* 32-bit protected mode, paging off, rbx = start_info */
@@ -48,6 +54,8 @@ struct boot_entry {
 	uint16_t gdt_limit;
 	uint16_t code_sel, data_sel;
 	uint64_t kernel_end;	/* first gpa after the loaded kernel image */
+	uint16_t tss_sel;	/* TR: a busy 32-bit TSS, base/limit in the GDT
+				 * (PVH requires one; harmless for LONG64) */
 };
 
 /* Load the kernel described by cfg into gm.  0 or -errno. */
@@ -56,5 +64,6 @@ int boot_load(const struct gmem *gm, const struct boot_config *cfg, struct boot_
 /* One-line description of the last boot_load() failure on this thread. */
 const char *boot_error(void);
 
-/* Fixed guest-physical layout (documented in boot/layout.h by boot/). */
+/* Fixed guest-physical layout: see boot/layout.h (addresses, selectors and
+ * the GDT descriptors the vmm loads into the hidden segment state). */
 #endif

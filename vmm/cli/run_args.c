@@ -1,0 +1,134 @@
+/* vmm/cli/run_args.c - parse `kvmbox run` flags into struct run_opts.
+ *
+ * Kept apart from cmd_run.c so the unit tests exercise every refusal
+ * (unknown flag, missing value, bad number, too little memory, bad --cpus)
+ * without a VM.  Both "--flag VALUE" and "--flag=VALUE" are accepted.
+ */
+#include "vmm/cli/run.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/vmm.h"
+
+/* Strict unsigned decimal in [min, max]. */
+static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* If argv[*i] is --name or --name=V, set *val and return 1 (0: not this flag,
+ * -EINVAL: value missing). */
+static int take_value(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+	if (strncmp(a, name, n))
+		return 0;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+		return 1;
+	}
+	if (a[n])
+		return 0;
+	if (*i + 1 >= argc)
+		return -EINVAL;
+	*val = argv[++*i];
+	return 1;
+}
+
+int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t errsz)
+{
+	memset(o, 0, sizeof(*o));
+	o->mem_mib = RUN_DEFAULT_MEM_MIB;
+	o->cpus = 1;
+	int i;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+		int t;
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			o->help = true;
+		} else if ((t = take_value(argc, argv, &i, "--kernel", &v))) {
+			if (t < 0 || !*v)
+				goto missing;
+			o->kernel = v;
+		} else if ((t = take_value(argc, argv, &i, "--initrd", &v))) {
+			if (t < 0 || !*v)
+				goto missing;
+			o->initrd = v;
+		} else if ((t = take_value(argc, argv, &i, "--cmdline", &v))) {
+			if (t < 0)
+				goto missing;
+			if (strlen(v) >= RUN_MAX_CMDLINE) {
+				snprintf(err, errsz, "--cmdline is longer than %d bytes", RUN_MAX_CMDLINE);
+				return -EINVAL;
+			}
+			o->cmdline = v;
+		} else if ((t = take_value(argc, argv, &i, "--memory", &v))) {
+			if (t < 0)
+				goto missing;
+			if (parse_uint(v, 0, UINT64_MAX, &o->mem_mib) < 0) {
+				snprintf(err, errsz, "--memory wants a size in MiB, got '%s'", v);
+				return -EINVAL;
+			}
+			if (o->mem_mib < VM_MIN_MEM_MIB || o->mem_mib > VM_MAX_MEM_MIB) {
+				snprintf(err, errsz, "--memory %s MiB is out of range (%d..%d MiB)",
+					 v, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
+				return -EINVAL;
+			}
+		} else if ((t = take_value(argc, argv, &i, "--cpus", &v))) {
+			uint64_t n;
+			if (t < 0)
+				goto missing;
+			if (parse_uint(v, 1, VM_MAX_CPUS, &n) < 0) {
+				snprintf(err, errsz, "--cpus wants a number from 1 to %d, got '%s'",
+					 VM_MAX_CPUS, v);
+				return -EINVAL;
+			}
+			o->cpus = (unsigned)n;
+		} else if (!strcmp(a, "--hugepages")) {
+			o->hugepages = true;
+		} else if (!strcmp(a, "--console")) {
+			o->console = true;
+		} else if (!strcmp(a, "--profile")) {
+			o->profile = true;
+		} else if (!strcmp(a, "--profile=json")) {
+			o->profile = o->profile_json = true;
+		} else if (!strncmp(a, "--profile=", 10)) {
+			snprintf(err, errsz, "--profile takes no value or =json, got '%s'", a + 10);
+			return -EINVAL;
+		} else {
+			snprintf(err, errsz, "unknown option '%.64s' (try kvmbox run --help)", a);
+			return -EINVAL;
+		}
+		continue;
+missing:
+		snprintf(err, errsz, "%.32s needs a value", a);
+		return -EINVAL;
+	}
+	if (o->hugepages && o->mem_mib % 2) {
+		snprintf(err, errsz, "--memory must be a multiple of 2 MiB with --hugepages");
+		return -EINVAL;
+	}
+	o->argc = argc - i;
+	o->argv = argv + i;
+	if (!o->help && !o->kernel) {
+		snprintf(err, errsz, "--kernel PATH is required (try kvmbox run --help)");
+		return -EINVAL;
+	}
+	return 0;
+}

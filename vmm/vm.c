@@ -1,0 +1,325 @@
+/* vmm/vm.c - the KVM virtual machine: /dev/kvm, capabilities, guest RAM,
+ * in-kernel irqchip and PIT, the buses, virtio-mmio slots, and the stop
+ * protocol every thread uses.
+ *
+ * Guest RAM is one memfd (MFD_HUGETLB with --hugepages) mapped
+ * MAP_SHARED|MAP_NORESERVE: untouched guest pages cost nothing, and the same
+ * fd could later be shared with another process.  It is split around the
+ * 32-bit MMIO hole exactly as common/gmem.h describes (gmem_init_x86), one
+ * KVM memory slot per gmem region.
+ */
+#include "vmm/vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define KVM_TSS_ADDR 0xfffbd000ULL		/* 3 pages, inside the MMIO hole */
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
+
+/* Capabilities kvmbox cannot run without, also listed by `kvmbox doctor`. */
+const struct vm_cap vm_required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	{ 0, NULL },
+};
+
+int vm_open_kvm(char *err, size_t errsz)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT)
+			snprintf(err, errsz, "/dev/kvm does not exist (load kvm_intel or kvm_amd, "
+				 "and enable VT-x/AMD-V; run kvmbox doctor)");
+		else if (e == EACCES || e == EPERM)
+			snprintf(err, errsz, "no permission to open /dev/kvm (sudo usermod -aG kvm "
+				 "$USER, then log in again; run kvmbox doctor)");
+		else
+			snprintf(err, errsz, "cannot open /dev/kvm: %s", strerror(e));
+		return -e;
+	}
+	int v = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION) {
+		snprintf(err, errsz, "KVM API version %d, kvmbox needs %d", v, KVM_API_VERSION);
+		close(fd);
+		return -ENOTSUP;
+	}
+	for (const struct vm_cap *c = vm_required_caps; c->name; c++) {
+		if (ioctl(fd, KVM_CHECK_EXTENSION, c->cap) <= 0) {
+			snprintf(err, errsz, "KVM lacks %s (run kvmbox doctor)", c->name);
+			close(fd);
+			return -ENOTSUP;
+		}
+	}
+	return fd;
+}
+
+static int vm_err(int r, const char *what)
+{
+	log_err("%s: %s", what, strerror(-r));
+	return r;
+}
+
+/* The memfd and its mapping, then one KVM slot per gmem region. */
+static int vm_setup_memory(struct vm *vm)
+{
+	unsigned flags = MFD_CLOEXEC | (vm->cfg.hugepages ? MFD_HUGETLB : 0);
+	vm->mem_fd = memfd_create("kvmbox-ram", flags);
+	if (vm->mem_fd < 0)
+		return vm_err(-errno, vm->cfg.hugepages ? "memfd_create(MFD_HUGETLB)" : "memfd_create");
+	if (ftruncate(vm->mem_fd, (off_t)vm->cfg.mem_size) < 0)
+		return vm_err(-errno, "guest RAM: ftruncate");
+	/* Huge pages are reserved at mmap time (no MAP_NORESERVE): a shortage
+	 * is an error here, not a SIGBUS when the guest first touches a page. */
+	int mflags = MAP_SHARED | (vm->cfg.hugepages ? 0 : MAP_NORESERVE);
+	void *p = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE, mflags, vm->mem_fd, 0);
+	if (p == MAP_FAILED) {
+		int e = -errno;
+		if (vm->cfg.hugepages)
+			log_err("guest RAM: cannot reserve %llu MiB of huge pages (%s; see "
+				"/proc/sys/vm/nr_hugepages)", (unsigned long long)(vm->cfg.mem_size >> 20),
+				strerror(-e));
+		else
+			log_err("guest RAM: mmap: %s", strerror(-e));
+		return e;
+	}
+	vm->ram = p;
+	madvise(p, vm->cfg.mem_size, MADV_DONTDUMP);
+	gmem_init_x86(&vm->gm, vm->ram, vm->cfg.mem_size);
+	for (unsigned i = 0; i < vm->gm.nregions; i++) {
+		const struct gmem_region *r = &vm->gm.region[i];
+		struct kvm_userspace_memory_region m = {
+			.slot = i, .guest_phys_addr = r->gpa, .memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->host,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0)
+			return vm_err(-errno, "KVM_SET_USER_MEMORY_REGION");
+		vm->nslots++;
+	}
+	return 0;
+}
+
+static int vm_setup_irqchip(struct vm *vm)
+{
+	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+	/* Both only matter for real-mode/unpaged guests on VMX; harmless elsewhere. */
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+		log_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
+		return vm_err(-errno, "KVM_SET_TSS_ADDR");
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return vm_err(-errno, "KVM_CREATE_IRQCHIP");
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return vm_err(-errno, "KVM_CREATE_PIT2");
+	return 0;
+}
+
+static int vm_load_cpuid(struct vm *vm)
+{
+	unsigned n = 128;
+	for (;;) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return -ENOMEM;
+		c->nent = n - 2;	/* keep room for the leaves cpuid_patch may add */
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			vm->cpuid = c;
+			vm->cpuid_cap = n;
+			return 0;
+		}
+		int e = errno;
+		free(c);
+		if (e != E2BIG || n >= 4096)
+			return vm_err(-e, "KVM_GET_SUPPORTED_CPUID");
+		n *= 2;
+	}
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
+	vm->guest_status = -1;
+	char err[200];
+	int r = vm_open_kvm(err, sizeof(err));
+	if (r < 0) {
+		log_err("%s", err);
+		return r;
+	}
+	vm->kvm_fd = r;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return vm_err(-errno, "KVM_CREATE_VM");
+	int t = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GET_TSC_KHZ);
+	(void)t;
+	if ((r = vm_setup_irqchip(vm)) < 0 || (r = vm_setup_memory(vm)) < 0 ||
+	    (r = vm_load_cpuid(vm)) < 0)
+		return r;
+	if ((r = loop_init(&vm->loop, 256)) < 0)
+		return vm_err(r, "io_uring event loop");
+	vm->loop_ready = true;
+	return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nvirtio; i++) {
+		if (vm->virtio_fds[i][0] >= 0)
+			close(vm->virtio_fds[i][0]);
+		if (vm->virtio_fds[i][1] >= 0)
+			close(vm->virtio_fds[i][1]);
+	}
+	vm->nvirtio = 0;
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		if (vm->vcpu[i].run)
+			munmap(vm->vcpu[i].run, vm->vcpu[i].run_size);
+		if (vm->vcpu[i].fd >= 0)
+			close(vm->vcpu[i].fd);
+	}
+	vm->nvcpus = 0;
+	if (vm->loop_ready)
+		loop_fini(&vm->loop);
+	vm->loop_ready = false;
+	if (vm->ram)
+		munmap(vm->ram, vm->cfg.mem_size);
+	vm->ram = NULL;
+	if (vm->mem_fd >= 0)
+		close(vm->mem_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->mem_fd = vm->vm_fd = vm->kvm_fd = -1;
+	free(vm->cpuid);
+	vm->cpuid = NULL;
+}
+
+int vm_add_pio(struct vm *vm, const struct io_region *r)
+{
+	return bus_add(&vm->pio, r);
+}
+
+int vm_add_mmio(struct vm *vm, const struct io_region *r)
+{
+	return bus_add(&vm->mmio, r);
+}
+
+void vm_set_irq(struct vm *vm, unsigned gsi, int level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
+		log_once(LOG_WARN, "KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}
+
+int vm_add_virtio(struct vm *vm, struct io_region *r, struct dev_env *env)
+{
+	if (vm->nvirtio >= VIRTIO_MMIO_MAX_DEVS)
+		return -ENOSPC;
+	unsigned i = vm->nvirtio;
+	uint64_t base = VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE;
+	unsigned irq = VIRTIO_MMIO_IRQ_BASE + i;
+	int notify = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (notify < 0 || irqfd < 0) {
+		int e = -errno;
+		if (notify >= 0)
+			close(notify);
+		if (irqfd >= 0)
+			close(irqfd);
+		return vm_err(e, "eventfd");
+	}
+	vm->virtio_fds[i][0] = notify;
+	vm->virtio_fds[i][1] = irqfd;
+	vm->nvirtio++;
+	/* The notify register carries the queue index, so match any value. */
+	struct kvm_ioeventfd io = { .addr = base + VIRTIO_MMIO_QUEUE_NOTIFY, .len = 4, .fd = notify };
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return vm_err(-errno, "KVM_IOEVENTFD");
+	struct kvm_irqfd kirq = { .fd = (uint32_t)irqfd, .gsi = irq };
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &kirq) < 0)
+		return vm_err(-errno, "KVM_IRQFD");
+	r->base = base;
+	r->len = VIRTIO_MMIO_SIZE;
+	int e = bus_add(&vm->mmio, r);
+	if (e < 0)
+		return vm_err(e, "virtio-mmio bus slot");
+	*env = (struct dev_env){ .gm = &vm->gm, .loop = &vm->loop, .irq_fd = irqfd,
+				 .notify_fd = notify, .irq = irq };
+	size_t o = strlen(vm->virtio_cmdline);
+	snprintf(vm->virtio_cmdline + o, sizeof(vm->virtio_cmdline) - o,
+		 "%svirtio_mmio.device=4K@0x%llx:%u", o ? " " : "", (unsigned long long)base, irq);
+	return 0;
+}
+
+void vm_stop(struct vm *vm, enum vm_stop_reason reason, int status, const char *fmt, ...)
+{
+	int expected = VM_RUNNING;
+	if (!__atomic_compare_exchange_n(&vm->stop_reason, &expected, -1, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;		/* someone else stopped it first */
+	vm->exit_status = status;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(vm->stop_msg, sizeof(vm->stop_msg), fmt, ap);
+	va_end(ap);
+	__atomic_store_n(&vm->stop_reason, (int)reason, __ATOMIC_RELEASE);
+	/* Wake the main thread, which kicks every vCPU and stops the loop. */
+	if (vm->main_started)
+		pthread_kill(vm->main_thread, VM_SIG_STOP);
+}
+
+void vm_guest_booted(struct vm *vm)
+{
+	profile_mark(vm->profile, PHASE_GUEST_INIT);
+}
+
+void vm_guest_exit_status(struct vm *vm, int status)
+{
+	__atomic_store_n(&vm->guest_status, status, __ATOMIC_RELEASE);
+	profile_mark(vm->profile, PHASE_COMMAND_DONE);
+}
+
+void vm_guest_reset(struct vm *vm)
+{
+	int status = __atomic_load_n(&vm->guest_status, __ATOMIC_ACQUIRE);
+	if (status >= 0)
+		vm_stop(vm, VM_STOP_EXIT_STATUS, status, "guest exited with status %d", status);
+	else
+		vm_stop(vm, VM_STOP_RESET, 1, "guest reset without writing an exit status");
+}
+
+uint64_t vm_ram_resident(const struct vm *vm)
+{
+	if (!vm->ram)
+		return 0;
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t pages = (vm->cfg.mem_size + (uint64_t)pg - 1) / (uint64_t)pg;
+	uint64_t total = 0;
+	unsigned char vec[4096];
+	for (size_t i = 0; i < pages; i += sizeof(vec)) {
+		size_t n = pages - i < sizeof(vec) ? pages - i : sizeof(vec);
+		if (mincore(vm->ram + i * (size_t)pg, n * (size_t)pg, vec) < 0)
+			return total;
+		for (size_t k = 0; k < n; k++)
+			total += (vec[k] & 1) ? (uint64_t)pg : 0;
+	}
+	return total;
+}

@@ -1,0 +1,210 @@
+/* vmm/vmm.h - the virtual machine: KVM VM, guest RAM, vCPU threads, the
+ * I/O bus, virtio-mmio slots and the event-loop thread (vmm/'s public header).
+ *
+ * Life of a VM, driven by vmm/cli/cmd_run.c:
+ *   vm_create()          /dev/kvm, capabilities, memfd RAM, irqchip + PIT
+ *   vm_add_pio/mmio()    legacy devices on the bus
+ *   vm_add_virtio()      a virtio-mmio slot: eventfds, ioeventfd, irqfd
+ *   boot_load()          (boot/) writes the kernel into vm->gm
+ *   vm_run()             vCPU threads + event loop until the guest stops,
+ *                        a device asks to stop, or SIGINT/SIGTERM
+ *   vm_destroy()
+ * vCPU threads only run KVM_RUN and dispatch register accesses to the bus;
+ * device work runs on the event-loop thread.
+ */
+#ifndef KVMBOX_VMM_H
+#define KVMBOX_VMM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "boot/boot.h"
+#include "common/gmem.h"
+#include "common/loop.h"
+#include "devices/devices.h"
+
+#define VM_MAX_CPUS 64
+#define VM_MIN_MEM_MIB 16		/* below this no kernel fits */
+#define VM_MAX_MEM_MIB (1024 * 1024)	/* 1 TiB */
+#define BUS_MAX_REGIONS 32
+
+/* One address space (port I/O or MMIO): regions sorted by base, fixed once
+ * the vCPUs run (so lookups take no lock). */
+struct bus {
+	const struct io_region *r[BUS_MAX_REGIONS];
+	unsigned n;
+};
+
+/* 0, -EEXIST if it overlaps a registered region, -ENOSPC, -EINVAL. */
+int bus_add(struct bus *bus, const struct io_region *r);
+/* Dispatch one access; returns false when no region covers [addr, addr+size)
+ * (reads are then filled with 0xff). */
+bool bus_read(const struct bus *bus, uint64_t addr, void *data, unsigned size);
+bool bus_write(const struct bus *bus, uint64_t addr, const void *data, unsigned size);
+
+/* Why the VM stopped: the first reason recorded wins. */
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_EXIT_STATUS,	/* guest wrote an exit status, then reset */
+	VM_STOP_RESET,		/* i8042 reset without an exit status */
+	VM_STOP_SHUTDOWN,	/* triple fault */
+	VM_STOP_HLT,		/* hlt with interrupts off (no in-kernel LAPIC only) */
+	VM_STOP_INTERNAL,	/* KVM_EXIT_INTERNAL_ERROR / FAIL_ENTRY / unknown exit */
+	VM_STOP_SIGNAL,		/* SIGINT / SIGTERM on the host */
+	VM_STOP_ERROR,		/* host-side failure (ioctl, thread) */
+};
+
+struct vm;
+
+/* One vCPU: its fd, kvm_run mapping and thread. */
+struct vcpu {
+	struct vm *vm;
+	unsigned id;		/* also its APIC ID */
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	bool started;
+	/* Dead-halt probe (see vcpu.c): probe_gen is set by the main thread
+	 * before a kick; the vCPU answers with dead_gen = probe_gen when it is
+	 * halted with interrupts off or was never started by the guest. */
+	unsigned probe_gen, dead_gen;
+};
+
+/* Profiling marks, in the order a run reaches them. */
+enum vm_phase {
+	PHASE_EXEC, PHASE_KVM_READY, PHASE_KERNEL_LOADED, PHASE_FIRST_RUN,
+	PHASE_GUEST_INIT, PHASE_COMMAND_DONE, PHASE_TEARDOWN, PHASE_COUNT
+};
+struct profile {
+	uint64_t wall_ns[PHASE_COUNT];	/* CLOCK_MONOTONIC, 0 = not reached */
+	uint64_t cpu_ns[PHASE_COUNT];	/* process CPU time at that mark */
+	uint64_t exec_realtime_ns;	/* CLOCK_REALTIME at PHASE_EXEC (for benchmarks) */
+};
+void profile_mark(struct profile *p, enum vm_phase phase);
+const char *profile_phase_name(enum vm_phase phase);
+/* Print the marks as a table or as one JSON object (plus extra numbers). */
+void profile_print(const struct profile *p, bool json, int fd,
+		   uint64_t ram_resident, uint64_t max_rss);
+
+/* A KVM capability kvmbox requires (vm_required_caps ends with name NULL). */
+struct vm_cap {
+	int cap;
+	const char *name;
+};
+extern const struct vm_cap vm_required_caps[];
+
+/* Open /dev/kvm, check the API version and vm_required_caps: the fd, or
+ * -errno with a one-line reason (and the fix) in err. */
+int vm_open_kvm(char *err, size_t errsz);
+
+/* Signals: VM_SIG_KICK pulls a vCPU thread out of KVM_RUN (its handler does
+ * nothing; immediate_exit closes the race); VM_SIG_STOP wakes the main
+ * thread's sigwait when a vCPU or device stops the VM. */
+#define VM_SIG_KICK SIGUSR1
+#define VM_SIG_STOP SIGUSR2
+
+struct vm_config {
+	uint64_t mem_size;	/* bytes */
+	unsigned ncpus;
+	bool hugepages;
+};
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd, vm_fd, mem_fd;
+	uint8_t *ram;		/* host mapping of all guest RAM */
+	struct gmem gm;
+	unsigned nslots;	/* KVM memory slots in use */
+	struct vcpu vcpu[VM_MAX_CPUS];
+	unsigned nvcpus;
+	struct kvm_cpuid2 *cpuid;	/* supported CPUID, patched per vCPU */
+	unsigned cpuid_cap;		/* entries allocated in cpuid */
+	uint32_t tsc_khz;
+	struct bus pio, mmio;
+	struct loop loop;
+	pthread_t loop_thread;
+	bool loop_started, loop_ready;
+	unsigned nvirtio;
+	int virtio_fds[VIRTIO_MMIO_MAX_DEVS][2];	/* notify, irq eventfds */
+	char virtio_cmdline[VIRTIO_MMIO_MAX_DEVS * 48];	/* virtio_mmio.device=... */
+	struct boot_entry entry;
+	struct profile *profile;	/* optional */
+	/* Stop state: written once by vm_stop() from any thread. */
+	int stop_reason;		/* enum vm_stop_reason, atomic */
+	int exit_status;
+	char stop_msg[160];
+	pthread_t main_thread;
+	bool main_started;
+	unsigned probe_gen;		/* current dead-halt probe generation */
+	/* Exit status the guest wrote to the marker port (-1: none yet);
+	 * written by vCPU threads, read when the guest resets. */
+	int guest_status;
+};
+
+/* 0 or -errno with a one-line reason logged. */
+int vm_create(struct vm *vm, const struct vm_config *cfg);
+void vm_destroy(struct vm *vm);
+
+/* Register a legacy device (must be called before vm_run). */
+int vm_add_pio(struct vm *vm, const struct io_region *r);
+int vm_add_mmio(struct vm *vm, const struct io_region *r);
+
+/* Allocate the next virtio-mmio slot for a device whose registers are @r
+ * (r->base and r->len are filled in here): eventfds, KVM_IOEVENTFD on the
+ * QueueNotify register, KVM_IRQFD to the slot's GSI; fills @env and appends
+ * virtio_mmio.device=4K@0x...:IRQ to vm->virtio_cmdline.  0 or -errno. */
+int vm_add_virtio(struct vm *vm, struct io_region *r, struct dev_env *env);
+
+/* Raise or lower a legacy interrupt line (KVM_IRQ_LINE); any thread. */
+void vm_set_irq(struct vm *vm, unsigned gsi, int level);
+
+/* Set up every vCPU for vm->entry (boot vCPU) and wait-for-SIPI (APs), start
+ * the threads and the loop; block until the VM stops (handling SIGINT and
+ * SIGTERM).  Returns the stop reason; vm->exit_status and vm->stop_msg tell
+ * the rest. */
+int vm_run(struct vm *vm);
+
+/* Ask the VM to stop (any thread, not a signal handler). The first call's
+ * reason, status and message are kept. */
+void vm_stop(struct vm *vm, enum vm_stop_reason reason, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Guest events from the legacy devices (called on vCPU threads): the boot
+ * marker, an exit-status write, and an i8042 reset, which stops the VM with
+ * VM_STOP_EXIT_STATUS when a status was written and VM_STOP_RESET if not. */
+void vm_guest_booted(struct vm *vm);
+void vm_guest_exit_status(struct vm *vm, int status);
+void vm_guest_reset(struct vm *vm);
+
+/* Bytes of guest RAM resident in host memory (mincore over the mapping). */
+uint64_t vm_ram_resident(const struct vm *vm);
+
+/* --- pure helpers, unit-tested without KVM --- */
+
+/* Patch KVM's supported CPUID for vCPU @apic_id of @ncpus: APIC IDs (leaf 1
+ * EBX, 0xB/0x1F), hypervisor bit, KVM signature leaves, TSC frequency leaf
+ * 0x40000010 when tsc_khz != 0.  Entries are edited in place; leaf
+ * 0x40000010 is added when there is room (cap = allocated entries). */
+void cpuid_patch(struct kvm_cpuid2 *c, unsigned cap, unsigned apic_id, unsigned ncpus,
+		 uint32_t tsc_khz);
+struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx);
+
+/* base64url without padding of @len bytes into @out (size >= encoded+1).
+ * Returns the encoded length, or -ENOSPC. */
+int base64url_encode(const uint8_t *in, size_t len, char *out, size_t outsz);
+/* Decode (for tests and tools); returns decoded length or -EINVAL/-ENOSPC. */
+int base64url_decode(const char *in, size_t len, uint8_t *out, size_t outsz);
+
+/* Kernel command line: base (or the default), then extra (virtio devices),
+ * then kvmbox.argv=<base64url(argv[0]\0argv[1]\0...)> when argc > 0.
+ * Returns a malloc'd string, or NULL with errno (E2BIG past @max bytes). */
+char *cmdline_build(const char *base, const char *extra, int argc, char *const argv[],
+		    size_t max);
+#define CMDLINE_DEFAULT "console=ttyS0 reboot=k panic=-1 quiet"
+
+#endif
