@@ -135,6 +135,7 @@ struct conn {
 	struct conn *oauth_next;
 	/* lifecycle */
 	bool closing, dead;
+	bool in_pump, repump;	/* re-entrancy guard for conn_pump() */
 	uint64_t head_start_ns, last_ns, closing_ns;
 };
 
@@ -1200,11 +1201,20 @@ static void conn_destroy(struct conn *c)
 
 static void conn_pump(struct conn *c)
 {
-	for (unsigned i = 0; i < 256 && !c->dead; i++)
-		if (!pump_step(c))
-			break;
-	if (!c->dead)
-		finish_io(c);
+	if (c->in_pump) {	/* a stream notified from inside a step */
+		c->repump = true;
+		return;
+	}
+	c->in_pump = true;
+	do {
+		c->repump = false;
+		for (unsigned i = 0; i < 256 && !c->dead; i++)
+			if (!pump_step(c))
+				break;
+		if (!c->dead)
+			finish_io(c);
+	} while (c->repump && !c->dead);
+	c->in_pump = false;
 	if (c->dead) {
 		conn_destroy(c);
 		return;
