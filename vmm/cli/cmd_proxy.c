@@ -6,7 +6,11 @@
  *       [--upstream-ca FILE] [--connect-to HOST:PORT:ADDR:PORT] [--ca-out FILE]
  *       [--profile locked|standard|permissive] [--agent claude|codex|all]
  *       [--allow-host PATTERN] [--oauth claude|codex=ACCESS_PH,REFRESH_PH[,STATE_FILE]]
- *       [--header-timeout SECONDS]
+ *       [--header-timeout SECONDS] [--transparent ADDR:PORT=DSTADDR:DSTPORT]
+ *
+ * --transparent accepts raw (non-CONNECT) connections on ADDR:PORT and hands
+ * each to proxy_take_stream() as a flow the guest dialled to DSTADDR:DSTPORT,
+ * exactly as net/ does with guest flows: the name then comes from the SNI.
  *
  * Writes the per-launch CA to --ca-out, then prints "listening on ADDR:PORT"
  * on stdout (the real port when PORT is 0) and serves until SIGINT/SIGTERM.
@@ -14,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +48,7 @@ static void usage(void)
 		"         [--connect-to HOST:PORT:ADDR:PORT] [--ca-out FILE] [--profile locked|standard|permissive]\n"
 		"         [--agent claude|codex|all] [--allow-host PATTERN]\n"
 		"         [--oauth claude|codex=ACCESS_PLACEHOLDER,REFRESH_PLACEHOLDER[,STATE_FILE]]\n"
-		"         [--header-timeout SECONDS]\n");
+		"         [--header-timeout SECONDS] [--transparent ADDR:PORT=DSTADDR:DSTPORT]\n");
 }
 
 /* "ADDR:PORT" / "[V6]:PORT" into a sockaddr: 0 or -EINVAL. */
@@ -133,25 +138,91 @@ struct opts {
 	enum hostlist_profile profile;
 	enum hostlist_agent agent;
 	unsigned header_timeout_s;
+	const char *transparent;	/* "ADDR:PORT=DSTADDR:DSTPORT" or NULL */
 };
 
-static int serve(struct opts *o, struct proxy_config *cfg)
+/* The --transparent listener: accepted sockets become handed-over flows. */
+struct transparent {
+	struct loop_op op;
+	int fd;
+	struct proxy *px;
+	struct proxy_dst dst;
+};
+
+static void transparent_accept(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)res;
+	(void)flags;
+	struct transparent *tp = op->opaque;
+	for (;;) {
+		int fd = accept4(tp->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct proxy_stream *s = proxy_sock_stream(loop, fd, false);
+		if (!s) {
+			close(fd);
+			continue;
+		}
+		proxy_take_stream(tp->px, s, &tp->dst);	/* owns s, even on error */
+	}
+}
+
+static int listen_on(const char *addr);
+
+/* Parse and open --transparent: 0, or an exit status after a message. */
+static int transparent_open(const char *spec, struct transparent *tp, struct proxy *px, struct loop *loop)
+{
+	char l[128];
+	const char *eq = strchr(spec, '=');
+	const char *colon = eq ? strrchr(eq + 1, ':') : NULL;
+	if (!eq || !colon || (size_t)(eq - spec) >= sizeof(l) ||
+	    (size_t)(colon - eq - 1) >= sizeof(tp->dst.addr) || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535) {
+		fprintf(stderr, "kvmbox: proxy: --transparent wants ADDR:PORT=DSTADDR:DSTPORT\n");
+		return EXIT_USAGE;
+	}
+	memcpy(l, spec, (size_t)(eq - spec));
+	l[eq - spec] = 0;
+	memset(&tp->dst, 0, sizeof(tp->dst));
+	memcpy(tp->dst.addr, eq + 1, (size_t)(colon - eq - 1));
+	tp->dst.port = (uint16_t)atoi(colon + 1);
+	tp->fd = listen_on(l);
+	if (tp->fd < 0)
+		return 1;
+	tp->px = px;
+	tp->op.cb = transparent_accept;
+	tp->op.opaque = tp;
+	return loop_poll(loop, &tp->op, tp->fd, POLLIN) ? 1 : 0;
+}
+
+/* A listening socket on "ADDR:PORT": fd, or minus an exit status. */
+static int listen_on(const char *addr)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	if (parse_listen(o->listen, &ss, &sl)) {
-		fprintf(stderr, "kvmbox: proxy: --listen wants ADDR:PORT, got '%s'\n", o->listen);
-		return EXIT_USAGE;
+	if (parse_listen(addr, &ss, &sl)) {
+		fprintf(stderr, "kvmbox: proxy: wants ADDR:PORT, got '%s'\n", addr);
+		return -EXIT_USAGE;
 	}
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 512)) {
-		fprintf(stderr, "kvmbox: proxy: cannot listen on %s: %s\n", o->listen, strerror(errno));
+		fprintf(stderr, "kvmbox: proxy: cannot listen on %s: %s\n", addr, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return 1;
+		return -1;
 	}
+	return fd;
+}
+
+static int serve(struct opts *o, struct proxy_config *cfg)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = listen_on(o->listen);
+	if (fd < 0)
+		return -fd;
+	struct transparent tp = { .fd = -1 };
 	struct loop loop;
 	int r = loop_init(&loop, 1024);
 	if (r) {
@@ -174,6 +245,9 @@ static int serve(struct opts *o, struct proxy_config *cfg)
 		fprintf(stderr, "kvmbox: proxy: %s\n", strerror(-r));
 		goto out;
 	}
+	if (o->transparent && (rc = transparent_open(o->transparent, &tp, px, &loop)))
+		goto out;
+	rc = 1;
 	char addr[INET6_ADDRSTRLEN] = "?";
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	uint16_t port;
@@ -197,6 +271,8 @@ out:
 	loop_fini(&loop);	/* no completion runs after this */
 	proxy_free(px);
 	close(fd);
+	if (tp.fd >= 0)
+		close(tp.fd);
 	return rc;
 }
 
@@ -284,6 +360,8 @@ int cmd_proxy(int argc, char **argv)
 				goto out;
 			}
 			cfg.noauth++;
+		} else if (!strcmp(a, "--transparent")) {
+			o.transparent = v;
 		} else if (!strcmp(a, "--header-timeout")) {
 			char *end;
 			long t = strtol(v, &end, 10);
