@@ -105,7 +105,7 @@ int ep_flush(struct ep *e)
 /* Read ciphertext from the stream into the read BIO: > 0, 0 EOF, -EAGAIN. */
 static ssize_t fill_rbio(struct ep *e)
 {
-	uint8_t tmp[16384];
+	uint8_t tmp[65536];
 	ssize_t n = e->s->ops->read(e->s, tmp, sizeof(tmp));
 	if (n > 0)
 		BIO_write(e->rbio, tmp, (int)n);

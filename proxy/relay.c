@@ -91,6 +91,10 @@ struct proxy {
 	uint64_t header_timeout_ns, idle_timeout_ns;
 	struct oauth_state oauth[PROXY_MAX_OAUTH];
 	unsigned noauth;
+	struct conn *kicked;		/* to pump again next loop turn */
+	struct loop_op kick_op;
+	struct __kernel_timespec kick_ts;
+	bool kick_armed;
 };
 
 struct conn {
@@ -136,6 +140,8 @@ struct conn {
 	/* lifecycle */
 	bool closing, dead;
 	bool in_pump, repump;	/* re-entrancy guard for conn_pump() */
+	bool in_kick;		/* on px->kicked */
+	struct conn *kick_next;
 	uint64_t head_start_ns, last_ns, closing_ns;
 };
 
@@ -608,7 +614,6 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}
-	size_t body_at = 0;
 	if (body) {
 		char *tmp = malloc(2 * BODY_MAX);
 		if (!tmp)
@@ -624,7 +629,6 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 			goto nospace;
 		}
 		o += (size_t)snprintf(out + o, cap - o, "Content-Length: %zd\r\n\r\n", n);
-		body_at = o;
 		memcpy(out + o, tmp, (size_t)n);
 		o += (size_t)n;
 		explicit_bzero(tmp, (size_t)n);
@@ -635,7 +639,6 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}
-	(void)body_at;
 	if (st.replaced)
 		log_debug("proxy: %u placeholder(s) replaced for %s", st.replaced, c->host);
 	c->uhead = out;
@@ -1163,6 +1166,7 @@ static void finish_io(struct conn *c)
 	}
 }
 
+/* Ask the streams for the readiness the connection waits on. */
 static void arm_wants(struct conn *c)
 {
 	bool rd = !c->closing && !c->down.eof && c->cin_len < CIN_CAP;
@@ -1172,10 +1176,57 @@ static void arm_wants(struct conn *c)
 				   ep_pending(&c->up) > 0 || !c->up.hs_done);
 }
 
+static void kick_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	(void)res;
+	(void)flags;
+	struct proxy *px = op->opaque;
+	struct conn *c = px->kicked;
+	px->kicked = NULL;
+	px->kick_armed = false;
+	while (c) {
+		struct conn *next = c->kick_next;
+		c->kick_next = NULL;
+		c->in_kick = false;
+		conn_pump(c);
+		c = next;
+	}
+}
+
+/* The pump stopped at its turn limit with work left: bytes may sit inside
+ * TLS buffers where no readiness poll sees them, so come back on the next
+ * loop turn (other connections run first). */
+static void kick_later(struct conn *c)
+{
+	struct proxy *px = c->px;
+	if (c->in_kick)
+		return;
+	c->in_kick = true;
+	c->kick_next = px->kicked;
+	px->kicked = c;
+	if (!px->kick_armed) {
+		px->kick_armed = true;
+		loop_timer(px->loop, &px->kick_op, &px->kick_ts, 1);
+	}
+}
+
+static void kick_forget(struct conn *c)
+{
+	struct conn **pp = &c->px->kicked;
+	while (*pp && *pp != c)
+		pp = &(*pp)->kick_next;
+	if (*pp)
+		*pp = c->kick_next;
+	c->in_kick = false;
+}
+
 static void conn_destroy(struct conn *c)
 {
 	struct proxy *px = c->px;
 	oauth_abort(c);
+	if (c->in_kick)
+		kick_forget(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1206,11 +1257,15 @@ static void conn_pump(struct conn *c)
 		return;
 	}
 	c->in_pump = true;
+	bool more;
 	do {
 		c->repump = false;
-		for (unsigned i = 0; i < 256 && !c->dead; i++)
-			if (!pump_step(c))
+		more = true;
+		for (unsigned i = 0; i < 1024 && !c->dead; i++)
+			if (!pump_step(c)) {
+				more = false;
 				break;
+			}
 		if (!c->dead)
 			finish_io(c);
 	} while (c->repump && !c->dead);
@@ -1220,6 +1275,8 @@ static void conn_pump(struct conn *c)
 		return;
 	}
 	arm_wants(c);
+	if (more)
+		kick_later(c);
 }
 
 /* ---- TLS contexts ---- */
@@ -1437,6 +1494,8 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg)
 				log_warn("proxy: ignoring %s token state: %s", o->cfg.provider, strerror(-s));
 		}
 	}
+	px->kick_op.cb = kick_cb;
+	px->kick_op.opaque = px;
 	px->timer_op.cb = timer_cb;
 	px->timer_op.opaque = px;
 	loop_timer(loop, &px->timer_op, &px->timer_ts, TICK_NS);
