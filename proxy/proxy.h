@@ -1,0 +1,119 @@
+/* proxy/proxy.h - the credential-substituting TLS proxy: public interface.
+ *
+ * The proxy takes duplex byte streams (struct proxy_stream: a guest flow
+ * handed over by net/, or an accepted socket in `kvmbox proxy --listen`),
+ * terminates the guest's TLS with a per-launch CA (proxy/ca.h), parses each
+ * HTTP/1.1 request strictly (proxy/http.h), applies the per-request policy
+ * (egress host list, GitHub repository allow-list, SNI/Host/target
+ * agreement), swaps placeholders for real secrets only towards their own
+ * hosts (proxy/secrets.h), and relays to the real server over TLS verified
+ * against the host trust store and the real name.  OAuth refreshes with a
+ * placeholder refresh token are performed once on the host (proxy/oauth.h).
+ *
+ * Everything runs on one io_uring loop (common/loop.h), non-blocking, with
+ * OpenSSL on memory BIOs: no thread per connection.  Buffers per connection
+ * are bounded; a side that cannot keep up stops the other from being read.
+ */
+#ifndef KVMBOX_PROXY_PROXY_H
+#define KVMBOX_PROXY_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/loop.h"
+#include "proxy/github.h"
+#include "proxy/hostlist.h"
+#include "proxy/secrets.h"
+
+struct proxy;
+struct proxy_stream;
+
+/* What a stream can do; every call is non-blocking. */
+struct proxy_stream_ops {
+	/* > 0 bytes read, 0 at end of stream, -EAGAIN when nothing is ready,
+	 * other -errno on error. */
+	ssize_t (*read)(struct proxy_stream *s, void *buf, size_t len);
+	/* bytes accepted (> 0), -EAGAIN when none can be now, or -errno. */
+	ssize_t (*write)(struct proxy_stream *s, const void *buf, size_t len);
+	/* Ask for one s->notify call once the stream is readable (rd) and/or
+	 * writable (wr); spurious notifications are allowed. */
+	void (*want)(struct proxy_stream *s, bool rd, bool wr);
+	/* No more writes from us (half close). */
+	void (*shutdown_write)(struct proxy_stream *s);
+	/* Release the stream; no notify after this returns. */
+	void (*close)(struct proxy_stream *s);
+};
+
+/* A duplex byte stream.  The owner of the bytes (net/ or a socket adapter)
+ * embeds this and calls notify(s) from the loop thread when it may have
+ * become readable or writable. */
+struct proxy_stream {
+	const struct proxy_stream_ops *ops;
+	void (*notify)(struct proxy_stream *s);	/* set by the proxy */
+	void *opaque;				/* the proxy's, for notify */
+};
+
+/* Where a handed-over stream was headed. */
+struct proxy_dst {
+	char addr[64];		/* address the guest dialled (IP literal) */
+	uint16_t port;
+	char name[256];		/* name the guest resolved to addr, or "" */
+};
+
+/* --connect-to HOST:PORT:ADDR:PORT, as in curl. */
+struct proxy_connect_to {
+	char host[256];
+	uint16_t port;
+	char addr[64];
+	uint16_t addr_port;
+};
+
+#define PROXY_MAX_CONNECT_TO 32
+#define PROXY_MAX_OAUTH 4
+
+/* An OAuth client whose refreshes the proxy performs on the host. */
+struct proxy_oauth_cfg {
+	char provider[16];		/* "claude" or "codex" */
+	char access_placeholder[132];
+	char refresh_placeholder[132];
+	char state_path[4096];		/* host-only file for rotated tokens, or "" */
+};
+
+struct proxy_config {
+	struct secrets *secrets;	/* borrowed; rotated values are written back */
+	const struct repolist *repos;	/* borrowed */
+	const struct hostlist *hosts;	/* borrowed */
+	const char *upstream_ca;	/* PEM file replacing the system store, or NULL */
+	struct proxy_connect_to connect_to[PROXY_MAX_CONNECT_TO];
+	unsigned nconnect_to;
+	struct proxy_oauth_cfg oauth[PROXY_MAX_OAUTH];
+	unsigned noauth;
+	unsigned header_timeout_ms;	/* time to send a request head (0: 30 s) */
+	unsigned idle_timeout_ms;	/* keep-alive idle limit (0: 300 s) */
+};
+
+/* A proxy on loop; cfg is copied (its pointers are borrowed).  NULL on error
+ * with a one-line log. */
+struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg);
+void proxy_free(struct proxy *px);
+/* Write the per-launch CA certificate (PEM) to path: 0 or -errno. */
+int proxy_write_ca(const struct proxy *px, const char *path);
+/* Take ownership of a guest stream bound for dst. 0 or -errno (s closed). */
+int proxy_take_stream(struct proxy *px, struct proxy_stream *s, const struct proxy_dst *dst);
+/* Serve HTTP CONNECT on a listening socket (host transport). 0 or -errno. */
+int proxy_listen(struct proxy *px, int listen_fd);
+/* Connections currently open (tests, diagnostics). */
+unsigned proxy_nconns(const struct proxy *px);
+
+/* The plain-socket adapter: a non-blocking connected (or connecting, when
+ * connecting is true) socket as a proxy_stream on loop.  Owns fd. */
+struct proxy_stream *proxy_sock_stream(struct loop *loop, int fd, bool connecting);
+
+/* Adapter for net/'s struct stream (net/stream.h): a guest TCP flow as a
+ * proxy_stream; hand the result to proxy_take_stream().  NULL on ENOMEM
+ * (ns untouched).  Built once net/stream.h is in the tree. */
+struct stream;
+struct proxy_stream *proxy_net_stream(struct stream *ns);
+
+#endif

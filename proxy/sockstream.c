@@ -1,0 +1,152 @@
+/* proxy/sockstream.c - a non-blocking socket as a proxy_stream on the loop.
+ *
+ * Readiness comes from one-shot io_uring polls (POLLIN and POLLOUT each with
+ * its own loop_op), armed only when the proxy asks through want(); the proxy
+ * then reads or writes until -EAGAIN.  A socket still connecting reports
+ * -EAGAIN until POLLOUT says the connect finished, then its SO_ERROR.
+ * close() cancels outstanding polls and frees the object once their
+ * completions are back, so no completion ever sees freed memory.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "proxy/proxy.h"
+
+struct sock_stream {
+	struct proxy_stream s;
+	struct loop *loop;
+	int fd;
+	struct loop_op rd_op, wr_op;
+	bool rd_armed, wr_armed;
+	bool connecting;
+	bool closed;
+	bool in_cb;		/* a completion callback is running: defer the free */
+	int conn_err;		/* connect() outcome (positive errno) */
+};
+
+static void sock_maybe_free(struct sock_stream *ss)
+{
+	if (ss->closed && !ss->rd_armed && !ss->wr_armed && !ss->in_cb) {
+		close(ss->fd);
+		free(ss);
+	}
+}
+
+static void sock_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	(void)res;
+	(void)flags;
+	struct sock_stream *ss = op->opaque;
+	if (op == &ss->rd_op)
+		ss->rd_armed = false;
+	else
+		ss->wr_armed = false;
+	if (op == &ss->wr_op && ss->connecting && !ss->closed) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(ss->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != EINPROGRESS) {
+			ss->connecting = false;
+			ss->conn_err = err;
+		}
+	}
+	if (!ss->closed && ss->s.notify) {
+		ss->in_cb = true;
+		ss->s.notify(&ss->s);
+		ss->in_cb = false;
+	}
+	sock_maybe_free(ss);
+}
+
+static ssize_t sock_read(struct proxy_stream *s, void *buf, size_t len)
+{
+	struct sock_stream *ss = container_of(s, struct sock_stream, s);
+	if (ss->connecting)
+		return -EAGAIN;
+	if (ss->conn_err)
+		return -ss->conn_err;
+	ssize_t n = recv(ss->fd, buf, len, 0);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
+static ssize_t sock_write(struct proxy_stream *s, const void *buf, size_t len)
+{
+	struct sock_stream *ss = container_of(s, struct sock_stream, s);
+	if (ss->connecting)
+		return -EAGAIN;
+	if (ss->conn_err)
+		return -ss->conn_err;
+	ssize_t n = send(ss->fd, buf, len, MSG_NOSIGNAL);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return n;
+}
+
+static void arm(struct sock_stream *ss, struct loop_op *op, unsigned mask)
+{
+	struct io_uring_sqe *sqe = loop_sqe(ss->loop, op);
+	if (sqe)
+		io_uring_prep_poll_add(sqe, ss->fd, mask);
+}
+
+static void sock_want(struct proxy_stream *s, bool rd, bool wr)
+{
+	struct sock_stream *ss = container_of(s, struct sock_stream, s);
+	if (ss->closed)
+		return;
+	if (rd && !ss->rd_armed) {
+		ss->rd_armed = true;
+		arm(ss, &ss->rd_op, POLLIN | POLLRDHUP);
+	}
+	if ((wr || ss->connecting) && !ss->wr_armed) {
+		ss->wr_armed = true;
+		arm(ss, &ss->wr_op, POLLOUT);
+	}
+}
+
+static void sock_shutdown_write(struct proxy_stream *s)
+{
+	struct sock_stream *ss = container_of(s, struct sock_stream, s);
+	shutdown(ss->fd, SHUT_WR);
+}
+
+static void sock_close(struct proxy_stream *s)
+{
+	struct sock_stream *ss = container_of(s, struct sock_stream, s);
+	ss->closed = true;
+	if (ss->rd_armed)
+		loop_cancel(ss->loop, &ss->rd_op);
+	if (ss->wr_armed)
+		loop_cancel(ss->loop, &ss->wr_op);
+	sock_maybe_free(ss);
+}
+
+static const struct proxy_stream_ops sock_ops = {
+	.read = sock_read,
+	.write = sock_write,
+	.want = sock_want,
+	.shutdown_write = sock_shutdown_write,
+	.close = sock_close,
+};
+
+struct proxy_stream *proxy_sock_stream(struct loop *loop, int fd, bool connecting)
+{
+	struct sock_stream *ss = calloc(1, sizeof(*ss));
+	if (!ss)
+		return NULL;
+	ss->s.ops = &sock_ops;
+	ss->loop = loop;
+	ss->fd = fd;
+	ss->connecting = connecting;
+	ss->rd_op.cb = sock_cb;
+	ss->rd_op.opaque = ss;
+	ss->wr_op.cb = sock_cb;
+	ss->wr_op.opaque = ss;
+	return &ss->s;
+}

@@ -1,0 +1,106 @@
+#!/bin/bash
+# tests/bench/bench-proxy.sh - throughput and added latency of `kvmbox proxy`
+# next to a direct connection and mitmproxy (mitmdump), same run, same
+# nginx TLS server on loopback, same curl client.  Prints:
+#   small responses: requests/s over one keep-alive connection (and with 4
+#   clients in parallel), and the latency each proxy adds per request;
+#   new connection per request (a TLS handshake on each side every time);
+#   large responses: MB/s for a 64 MB body.
+# Not a test: no pass/fail, just figures.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${KVMBOX_BIN:-$top/build/kvmbox}
+for c in nginx curl openssl python3; do command -v $c >/dev/null || { echo "bench-proxy: needs $c"; exit 1; }; done
+T=$(mktemp -d /tmp/kvmbox-bench-proxy.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
+	sleep 0.3
+	rm -rf "$T"
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+P_NGX=$(port) P_KVM=$(port) P_MITM=$(port)
+cd "$T"
+{
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=bench-ca
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > srv.ext
+openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile srv.ext
+} >/dev/null 2>&1
+head -c 67108864 /dev/zero > large.bin
+mkdir -p ngx
+cat > nginx.conf <<NGX
+user root;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log;
+events { worker_connections 1024; }
+http {
+	client_body_temp_path $T/ngx/body; proxy_temp_path $T/ngx/proxy;
+	fastcgi_temp_path $T/ngx/fcgi; uwsgi_temp_path $T/ngx/uwsgi; scgi_temp_path $T/ngx/scgi;
+	access_log off; keepalive_requests 100000;
+	server {
+		listen 127.0.0.1:$P_NGX ssl;
+		ssl_certificate $T/srv.pem; ssl_certificate_key $T/srv.key;
+		location /small { return 200 "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"; }
+		location /large { alias $T/large.bin; }
+	}
+}
+NGX
+nginx -c "$T/nginx.conf" -e "$T/nginx-error.log" || exit 1
+"$BIN" proxy --listen "127.0.0.1:$P_KVM" --ca-out "$T/kvmbox-ca.pem" --upstream-ca "$T/ca.pem" >kvm.out 2>kvm.log &
+PIDS+=($!)
+have_mitm=0
+if command -v mitmdump >/dev/null; then
+	mitmdump -q --listen-host 127.0.0.1 -p "$P_MITM" --set confdir="$T/mitm" \
+		--set ssl_verify_upstream_trusted_ca="$T/ca.pem" >mitm.log 2>&1 &
+	PIDS+=($!)
+	have_mitm=1
+fi
+for _ in $(seq 150); do
+	[ -s kvmbox-ca.pem ] && { [ $have_mitm = 0 ] || [ -s mitm/mitmproxy-ca-cert.pem ]; } &&
+		python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$P_MITM)))" 2>/dev/null && break
+	sleep 0.1
+done
+sleep 0.5
+U="https://127.0.0.1:$P_NGX"
+# via NAME: curl options for each path
+opts() {
+	case $1 in
+	direct) echo "--cacert $T/ca.pem" ;;
+	kvmbox) echo "--proxy http://127.0.0.1:$P_KVM --cacert $T/kvmbox-ca.pem" ;;
+	mitmproxy) echo "--proxy http://127.0.0.1:$P_MITM --cacert $T/mitm/mitmproxy-ca-cert.pem" ;;
+	esac
+}
+N=${BENCH_N:-2000}
+# seconds for N small requests on one keep-alive connection
+seq_small() { local t0 t1; t0=$(date +%s.%N)
+	curl -s $(opts "$1") -o /dev/null "$U/small?[1-$N]" || echo "curl failed ($1)" >&2
+	t1=$(date +%s.%N); echo "$t0 $t1" | awk '{print $2-$1}'; }
+par_small() { local t0 t1; t0=$(date +%s.%N)
+	for _ in 1 2 3 4; do curl -s $(opts "$1") -o /dev/null "$U/small?[1-$N]" & done; wait
+	t1=$(date +%s.%N); echo "$t0 $t1" | awk '{print $2-$1}'; }
+new_conn() { local t0 t1 i; t0=$(date +%s.%N)
+	for i in $(seq 100); do curl -s $(opts "$1") -o /dev/null "$U/small"; done
+	t1=$(date +%s.%N); echo "$t0 $t1" | awk '{print $2-$1}'; }
+large() { local t0 t1; t0=$(date +%s.%N)
+	curl -s $(opts "$1") -o /dev/null "$U/large?[1-4]" || echo "curl failed ($1)" >&2
+	t1=$(date +%s.%N); echo "$t0 $t1" | awk '{print $2-$1}'; }
+peers="direct kvmbox"
+[ $have_mitm = 1 ] && peers="$peers mitmproxy"
+declare -A S P C L
+for p in $peers; do
+	seq_small "$p" >/dev/null 2>&1	# warm-up
+	S[$p]=$(seq_small "$p"); P[$p]=$(par_small "$p"); C[$p]=$(new_conn "$p"); L[$p]=$(large "$p")
+done
+printf 'bench-proxy: nginx TLS on loopback, curl client; %d small requests (100 B) per client, 4 x 64 MB large\n' "$N"
+printf '%-34s' "metric"; for p in $peers; do printf '%14s' "$p"; done; echo
+printf '%-34s' "small, 1 keep-alive conn (req/s)"; for p in $peers; do awk -v n=$N -v t="${S[$p]}" 'BEGIN{printf "%14.0f", n/t}'; done; echo
+printf '%-34s' "small, 4 clients (req/s)"; for p in $peers; do awk -v n=$N -v t="${P[$p]}" 'BEGIN{printf "%14.0f", 4*n/t}'; done; echo
+printf '%-34s' "latency per request (us)"; for p in $peers; do awk -v n=$N -v t="${S[$p]}" 'BEGIN{printf "%14.0f", t/n*1e6}'; done; echo
+printf '%-34s' "added latency vs direct (us)"; for p in $peers; do awk -v n=$N -v t="${S[$p]}" -v d="${S[direct]}" 'BEGIN{printf "%14.0f", (t-d)/n*1e6}'; done; echo
+printf '%-34s' "new connection per request (req/s)"; for p in $peers; do awk -v t="${C[$p]}" 'BEGIN{printf "%14.1f", 100/t}'; done; echo
+printf '%-34s' "large, 64 MB bodies (MB/s)"; for p in $peers; do awk -v t="${L[$p]}" 'BEGIN{printf "%14.0f", 4*64/t}'; done; echo
+[ $have_mitm = 1 ] || echo "(mitmproxy not installed: apt-get install mitmproxy)"

@@ -1,0 +1,143 @@
+/* tests/unit/test_proxy_secrets.c - placeholders become real values only on
+ * the way to their own hosts, in headers, Basic credentials, JSON and forms;
+ * host lists match exactly and by suffix. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+
+#include "proxy/hostlist.h"
+#include "proxy/secrets.h"
+
+#define PH "kvmbox-ph-0123456789"
+
+static void sub(struct secrets *s, const char *host, enum subst_enc enc, const char *in,
+		const char *want, unsigned repl, unsigned refused)
+{
+	char out[512];
+	struct subst_stats st = { 0, 0 };
+	ssize_t n = secrets_subst(s, host, strlen(host), enc, in, strlen(in), out, sizeof(out), &st);
+	assert_true(n >= 0);
+	out[n] = 0;
+	assert_string_equal(out, want);
+	assert_int_equal(st.replaced, repl);
+	assert_int_equal(st.refused, refused);
+}
+
+static void test_substitution(void **state)
+{
+	(void)state;
+	struct secrets s;
+	secrets_init(&s);
+	assert_int_equal(secrets_add(&s, "env:T", PH, "re\"al/&v", "api.example.com,*.corp.test"), 0);
+	sub(&s, "api.example.com", SUBST_RAW, "Bearer " PH, "Bearer re\"al/&v", 1, 0);
+	sub(&s, "API.Example.COM.", SUBST_RAW, PH PH, "re\"al/&vre\"al/&v", 2, 0);
+	sub(&s, "x.corp.test", SUBST_RAW, PH, "re\"al/&v", 1, 0);
+	sub(&s, "corp.test", SUBST_RAW, PH, PH, 0, 1);
+	sub(&s, "evil.example", SUBST_RAW, "Bearer " PH, "Bearer " PH, 0, 1);
+	sub(&s, "api.example.com", SUBST_JSON, "{\"t\":\"" PH "\"}", "{\"t\":\"re\\\"al/&v\"}", 1, 0);
+	sub(&s, "api.example.com", SUBST_FORM, "a=" PH "&b=1", "a=re%22al%2F%26v&b=1", 1, 0);
+	sub(&s, "api.example.com", SUBST_RAW, "kvmbox-ph-01234", "kvmbox-ph-01234", 0, 0);
+	/* too small an output buffer is an error, not a truncation */
+	char tiny[4];
+	struct subst_stats st = { 0, 0 };
+	assert_int_equal(secrets_subst(&s, "api.example.com", 15, SUBST_RAW, PH, strlen(PH), tiny, sizeof(tiny), &st), -ENOSPC);
+	secrets_fini(&s);
+}
+
+static void test_basic_auth(void **state)
+{
+	(void)state;
+	struct secrets s;
+	secrets_init(&s);
+	assert_int_equal(secrets_add(&s, "env:GH", PH, "ghp_real", "github.com"), 0);
+	unsigned char b64[128];
+	const char *cred = "x-access-token:" PH;
+	EVP_EncodeBlock(b64, (const unsigned char *)cred, (int)strlen(cred));
+	char in[200], out[200];
+	snprintf(in, sizeof(in), "Basic %s", b64);
+	struct subst_stats st = { 0, 0 };
+	ssize_t n = secrets_subst_header(&s, "github.com", 10, "Authorization", 13, in, strlen(in), out, sizeof(out), &st);
+	assert_true(n > 6);
+	out[n] = 0;
+	unsigned char dec[200];
+	int dl = EVP_DecodeBlock(dec, (unsigned char *)out + 6, (int)n - 6);
+	assert_true(dl >= 23);
+	assert_memory_equal(dec, "x-access-token:ghp_real", 23);
+	assert_int_equal(st.replaced, 1);
+	/* other host: unchanged */
+	st = (struct subst_stats){ 0, 0 };
+	n = secrets_subst_header(&s, "gitlab.com", 10, "Authorization", 13, in, strlen(in), out, sizeof(out), &st);
+	assert_int_equal((size_t)n, strlen(in));
+	assert_memory_equal(out, in, (size_t)n);
+	assert_int_equal(st.refused, 1);
+	secrets_fini(&s);
+}
+
+static void test_specs(void **state)
+{
+	(void)state;
+	struct secrets s;
+	secrets_init(&s);
+	char err[256];
+	setenv("KVMBOX_TEST_TOKEN", "tok", 1);
+	assert_int_equal(secrets_add_spec(&s, PH "=env:KVMBOX_TEST_TOKEN@a.test,b.test", err, sizeof(err)), 0);
+	assert_int_equal(s.v[0].nhosts, 2);
+	assert_string_equal(s.v[0].value, "tok");
+	assert_int_equal(secrets_add_spec(&s, PH "=env:KVMBOX_TEST_TOKEN@a.test", err, sizeof(err)), -EEXIST);
+	assert_true(secrets_add_spec(&s, "short=env:KVMBOX_TEST_TOKEN@a.test", err, sizeof(err)) < 0);
+	assert_true(secrets_add_spec(&s, PH "x=env:KVMBOX_NOPE_UNSET@a.test", err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "KVMBOX_NOPE_UNSET"));
+	assert_true(secrets_add_spec(&s, PH "y=file:/nonexistent/x@a.test", err, sizeof(err)) < 0);
+	assert_true(secrets_add_spec(&s, PH "z=env:KVMBOX_TEST_TOKEN@", err, sizeof(err)) < 0);
+	assert_true(secrets_add_spec(&s, PH "z=env:KVMBOX_TEST_TOKEN@a b", err, sizeof(err)) < 0);
+	assert_null(strstr(err, "tok\""));
+	secrets_fini(&s);
+}
+
+static void test_hostlist(void **state)
+{
+	(void)state;
+	struct hostlist hl;
+	assert_int_equal(hostlist_init(&hl, HOSTLIST_LOCKED, HOSTLIST_AGENT_CLAUDE), 0);
+	assert_true(hostlist_allows(&hl, "api.anthropic.com", 17));
+	assert_false(hostlist_allows(&hl, "github.com", 10));
+	assert_false(hostlist_allows(&hl, "api.openai.com", 14));
+	hostlist_fini(&hl);
+	assert_int_equal(hostlist_init(&hl, HOSTLIST_STANDARD, HOSTLIST_AGENT_CODEX), 0);
+	assert_true(hostlist_allows(&hl, "github.com", 10));
+	assert_true(hostlist_allows(&hl, "api.openai.com", 14));
+	assert_true(hostlist_allows(&hl, "x.githubusercontent.com", 23));
+	assert_false(hostlist_allows(&hl, "githubusercontent.com.evil", 26));
+	assert_false(hostlist_allows(&hl, "evil.com", 8));
+	assert_int_equal(hostlist_add(&hl, "*.corp.test"), 0);
+	assert_true(hostlist_allows(&hl, "a.b.corp.test", 13));
+	assert_false(hostlist_allows(&hl, "corp.test", 9));
+	assert_int_equal(hostlist_add(&hl, "bad host"), -EINVAL);
+	hostlist_fini(&hl);
+	assert_int_equal(hostlist_init(&hl, HOSTLIST_PERMISSIVE, HOSTLIST_AGENT_NONE), 0);
+	assert_true(hostlist_allows(&hl, "anything.example", 16));
+	hostlist_fini(&hl);
+	enum hostlist_profile p;
+	assert_int_equal(hostlist_profile_parse("standard", &p), 0);
+	assert_int_equal(p, HOSTLIST_STANDARD);
+	assert_int_equal(hostlist_profile_parse("open", &p), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_substitution),
+		cmocka_unit_test(test_basic_auth),
+		cmocka_unit_test(test_specs),
+		cmocka_unit_test(test_hostlist),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
