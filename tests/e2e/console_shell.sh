@@ -3,14 +3,18 @@
 # kvmbox-init on a real KVM (the nested harness, tests/e2e/lib/nested.sh):
 # the virtio-console ports appear in the guest with their names, CMD runs
 # through kvmbox.ctl, its output comes back on kvmbox.tty, its exit status
-# is kvmbox's, piped stdin reaches it and ends, a PTY is used when stdin and
-# stdout are a terminal (busybox `script` provides one in L1), and the
-# virtio-rng feeds the guest's hwrng.
+# is kvmbox's, piped stdin reaches it and ends, a PTY of the host window's
+# size is used when stdin and stdout are a terminal (tests/e2e/ptyrun.c,
+# built here, provides one in L1), and the virtio-rng feeds the guest's hwrng.
 . "$(dirname "$0")/../lib/tap.sh"
 [ -f "$(dirname "$0")/lib/nested.sh" ] || skip_all "nested harness (tests/e2e/lib/nested.sh) not present"
 . "$(dirname "$0")/lib/nested.sh"
 E2E_TEST_NAME="nested harness"
 e2e_prepare
+need_cmd gcc
+gcc -static -O2 -o "$E2E_WORK/ptyrun" "$KVMBOX_TOP/tests/e2e/ptyrun.c" 2>/dev/null ||
+	e2e_die "cannot build tests/e2e/ptyrun.c statically"
+e2e_add_program "$E2E_L1_ROOT" "$E2E_WORK/ptyrun" /usr/local/bin/ptyrun
 
 sh_="kvmbox shell --kernel /vmlinux --initrd /l2.cpio"
 payload=$(cat <<PAYLOAD
@@ -19,7 +23,7 @@ e2e_step exit7 150 $sh_ -- sh -c 'echo hi; exit 7'
 e2e_step pipe 150 sh -c "printf 'one\ntwo\n' | $sh_ -- sh -c 'cat; echo end'"
 e2e_step ports 150 $sh_ -- sh -c 'for p in /sys/class/virtio-ports/*; do echo "port \$(basename \$p) \$(cat \$p/name 2>/dev/null)"; done; cat /sys/devices/virtual/misc/hw_random/rng_current; head -c 16 /dev/hwrng | wc -c'
 e2e_step notty 150 $sh_ -- sh -c 'test -t 0 && echo tty || echo notty'
-e2e_step tty 150 script -q -c "$sh_ -- sh -c 'test -t 0 && echo tty-yes; stty size; exit 3'" /dev/null
+e2e_step tty 150 ptyrun 33 101 $sh_ -- sh -c 'test -t 0 && echo tty-yes; stty size; exit 3'
 e2e_step killed 150 $sh_ -- sh -c 'kill -9 \$\$'
 PAYLOAD
 )
@@ -64,7 +68,7 @@ step_has ports "and gives bytes" -x '16'
 step_has notty "without a terminal CMD gets no PTY" -x 'notty'
 step_check tty 3 "at a terminal: exit status 3"
 step_has tty "at a terminal CMD runs on a PTY" 'tty-yes'
-step_has tty "with a window size" -E '^[0-9]+ [0-9]+'
+step_has tty "with the host window's size" -x '33 101'
 step_check killed 137 "CMD killed by SIGKILL: 137"
 echo "# whole nested run ${E2E_WALL_S%.*} s (TCG speed, not hardware)"
 tap_done
