@@ -37,10 +37,10 @@ static void ctrl_flush(struct vcon *c)
 {
 	struct virtqueue *vq = vq_at(c, CTRL_RX);
 	bool pushed = false;
-	while (c->ctrl_count && vq_pop(vq, &c->cchain) > 0) {
+	while (c->ctrl_count && vq_pop(vq, &c->ctrl_in) > 0) {
 		const typeof(c->ctrl[0]) *m = &c->ctrl[c->ctrl_head];
-		size_t n = vq_chain_write(&c->cchain, 0, m->buf, m->len);
-		vq_push(vq, &c->cchain, (uint32_t)n);
+		size_t n = vq_chain_write(&c->ctrl_in, 0, m->buf, m->len);
+		vq_push(vq, &c->ctrl_in, (uint32_t)n);
 		pushed = true;
 		c->ctrl_head = (c->ctrl_head + 1) % VCON_CTRL_PENDING;
 		c->ctrl_count--;
@@ -293,13 +293,13 @@ static void ctrl_rx_work(struct vcon *c)
 {
 	struct virtqueue *vq = vq_at(c, CTRL_TX);
 	bool pushed = false;
-	while (vq_pop(vq, &c->cchain) > 0) {
+	while (vq_pop(vq, &c->ctrl_out) > 0) {
 		struct virtio_console_control m;
-		if (vq_chain_read(&c->cchain, 0, &m, sizeof(m)) == sizeof(m))
+		if (vq_chain_read(&c->ctrl_out, 0, &m, sizeof(m)) == sizeof(m))
 			ctrl_handle(c, &m);
 		else
 			log_once(LOG_WARN, "virtio-console: short control message ignored");
-		vq_push(vq, &c->cchain, 0);
+		vq_push(vq, &c->ctrl_out, 0);
 		pushed = true;
 	}
 	if (pushed)

@@ -101,7 +101,9 @@ struct vcon {
 		uint16_t len;
 	} ctrl[VCON_CTRL_PENDING];
 	unsigned ctrl_head, ctrl_count;
-	struct vq_chain cchain;		/* scratch chain for control queues */
+	struct vq_chain ctrl_in;	/* control message being delivered to the guest */
+	struct vq_chain ctrl_out;	/* control message from the guest being handled
+					 * (handling it may deliver others: two chains) */
 };
 
 /* Create the device with nports ports (1..VCON_MAX_PORTS; port 0 is the

@@ -125,8 +125,13 @@ static int find_msg(struct fixture *f, uint32_t id, uint16_t event)
 static void send_ctrl(struct fixture *f, uint32_t id, uint16_t event, uint16_t value)
 {
 	struct virtio_console_control m = { .id = id, .event = event, .value = value };
-	assert_true(vdrv_send(&f->d, CTX, &m, sizeof(m)) >= 0);
+	int head = vdrv_send(&f->d, CTX, &m, sizeof(m));
+	assert_true(head >= 0);
 	vdrv_run(&f->d);
+	/* Linux spins until its control message is completed: it must be. */
+	uint32_t uid, len;
+	assert_int_equal(vdrv_used(&f->d, CTX, &uid, &len), 1);
+	assert_int_equal(uid, (uint32_t)head);
 	read_ctrl(f);
 }
 
@@ -349,6 +354,8 @@ static void test_hostile_control(void **state)
 	/* Short control message, unknown port, unknown event: ignored. */
 	assert_true(vdrv_send(&f->d, CTX, "abc", 3) >= 0);
 	vdrv_run(&f->d);
+	uint32_t uid, ulen;
+	assert_int_equal(vdrv_used(&f->d, CTX, &uid, &ulen), 1);	/* completed anyway */
 	send_ctrl(f, 999, VIRTIO_CONSOLE_PORT_OPEN, 1);
 	send_ctrl(f, 2, VIRTIO_CONSOLE_PORT_READY, 1);	/* exists, not configured */
 	send_ctrl(f, 1, 77, 1);
