@@ -13,3 +13,10 @@ $(BUILD)/kvmbox-init: $(KINIT_SRCS) guest/init/kinit.h guest/init/console.h \
 	$(CC) $(KINIT_CFLAGS) -o $@ $(KINIT_SRCS)
 
 EXTRA_ALL += $(BUILD)/kvmbox-init
+
+# make initrd: the minimal guest root (kvmbox-init + busybox) for
+# kvmbox run/shell --initrd.
+.PHONY: initrd
+initrd: $(BUILD)/initrd.cpio
+$(BUILD)/initrd.cpio: $(BUILD)/kvmbox-init guest/init/mkinitrd.sh
+	guest/init/mkinitrd.sh $@ $<

@@ -157,12 +157,10 @@ e2e_cpio() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0
 
 # L2: kvmbox-init as /init, busybox for the commands.
 e2e_build_l2() {
-	local root=$E2E_WORK/l2 init=${KVMBOX_INIT:-$BUILD/kvmbox-init}
+	local init=${KVMBOX_INIT:-$BUILD/kvmbox-init}
 	[ -x "$init" ] || e2e_die "kvmbox-init not built ($init): run make"
-	e2e_base_dirs "$root"
-	e2e_add_busybox "$root"
-	cp "$init" "$root/init"
-	e2e_cpio "$root" "$E2E_WORK/l2.cpio"
+	"$KVMBOX_TOP/guest/init/mkinitrd.sh" "$E2E_WORK/l2.cpio" "$init" ||
+		e2e_die "could not build the L2 initramfs"
 }
 
 # The L1 init script: modules, then the payload, then a result line.
