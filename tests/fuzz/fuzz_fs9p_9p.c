@@ -23,55 +23,16 @@
 #include "fs9p/fs.h"
 #include "tests/harness/fs9p_msg.h"
 
-static char *scratch;		/* fuzzer-wide: made once */
+static const char *scratch;		/* fuzzer-wide: made once */
 static uint8_t *msgbuf, *outbuf;
-
-static void make_tree(void)
-{
-	char p[4096];
-	snprintf(p, sizeof(p), "%s/t", scratch);
-	fs_test_rmrf(p);
-	mkdir(p, 0755);
-	snprintf(p, sizeof(p), "%s/t/file", scratch);
-	int fd = open(p, O_CREAT | O_WRONLY, 0644);
-	if (fd >= 0) {
-		(void)!write(fd, "hello world\n", 12);
-		close(fd);
-	}
-	snprintf(p, sizeof(p), "%s/t/dir", scratch);
-	mkdir(p, 0755);
-	snprintf(p, sizeof(p), "%s/t/link", scratch);
-	(void)!symlink("../../etc/passwd", p);
-}
-
-/* At exit: drop the private tmpfs (if any) and the scratch directory. */
-static void remove_scratch(void)
-{
-	fs_test_rmrf(scratch);
-	umount2(scratch, MNT_DETACH);
-	rmdir(scratch);
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	scratch = fs_test_tmpdir();
+	scratch = fs_fuzz_scratch();
 	if (!scratch)
 		abort();
-	atexit(remove_scratch);
-	bool tmpfs = false;
-	if (unshare(CLONE_NEWNS) == 0) {
-		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
-		tmpfs = mount("tmpfs", scratch, "tmpfs", 0, "size=32m") == 0;
-	}
-	if (!tmpfs) {
-		/* No private tmpfs (not root): cap file sizes instead; run
-		 * with -handle_xfsz=0 so libFuzzer lets writes fail with EFBIG. */
-		struct rlimit rl = { 16 << 20, 16 << 20 };
-		setrlimit(RLIMIT_FSIZE, &rl);
-		signal(SIGXFSZ, SIG_IGN);
-	}
 	msgbuf = malloc(FS_9P_MAX_MSIZE);
 	outbuf = malloc(FS_9P_MAX_MSIZE);
 	return 0;
@@ -90,7 +51,7 @@ static void send(struct fs_9p_session *ss, const uint8_t *m, size_t len, size_t 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	make_tree();
+	fs_fuzz_make_tree(scratch);
 	char p[4096];
 	snprintf(p, sizeof(p), "%s/t", scratch);
 	struct fs_opts o;

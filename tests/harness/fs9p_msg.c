@@ -2,6 +2,13 @@
 #include "tests/harness/fs9p_msg.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,4 +98,55 @@ void fs_test_rmrf(const char *path)
 {
 	if (path)
 		nftw(path, rm_one, 64, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The fuzzers' scratch directory: one per process, see fs_fuzz_scratch(). */
+static char *fuzz_scratch;
+
+static void fs_fuzz_remove_scratch(void)
+{
+	fs_test_rmrf(fuzz_scratch);
+	umount2(fuzz_scratch, MNT_DETACH);
+	rmdir(fuzz_scratch);
+}
+
+const char *fs_fuzz_scratch(void)
+{
+	if (fuzz_scratch)
+		return fuzz_scratch;
+	fuzz_scratch = fs_test_tmpdir();
+	if (!fuzz_scratch)
+		return NULL;
+	atexit(fs_fuzz_remove_scratch);
+	bool tmpfs = false;
+	if (unshare(CLONE_NEWNS) == 0) {
+		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+		tmpfs = mount("tmpfs", fuzz_scratch, "tmpfs", 0, "size=32m") == 0;
+	}
+	if (!tmpfs) {
+		struct rlimit rl = { 16 << 20, 16 << 20 };
+		setrlimit(RLIMIT_FSIZE, &rl);
+		signal(SIGXFSZ, SIG_IGN);
+	}
+	return fuzz_scratch;
+}
+
+void fs_fuzz_make_tree(const char *scratch)
+{
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/t", scratch);
+	fs_test_rmrf(p);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/t/file", scratch);
+	int fd = open(p, O_CREAT | O_WRONLY, 0644);
+	if (fd >= 0) {
+		(void)!write(fd, "hello world\n", 12);
+		close(fd);
+	}
+	snprintf(p, sizeof(p), "%s/t/dir", scratch);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/t/dir/inner", scratch);
+	close(open(p, O_CREAT | O_WRONLY, 0600));
+	snprintf(p, sizeof(p), "%s/t/link", scratch);
+	(void)!symlink("../../etc/passwd", p);
 }

@@ -34,4 +34,12 @@ int64_t fuse_open(struct fs_server *s, uint64_t nodeid, uint32_t flags);
 char *fs_test_tmpdir(void);
 void fs_test_rmrf(const char *path);
 
+/* Fuzzers: a scratch directory made once per process, on a private 32 MiB
+ * tmpfs when we may mount one (ENOSPC bounds growth) else with RLIMIT_FSIZE
+ * capped (run with -handle_xfsz=0); removed at exit.  NULL on failure. */
+const char *fs_fuzz_scratch(void);
+/* (Re)create SCRATCH/t with a file, a dir with a file, and a symlink that
+ * points out of the share. */
+void fs_fuzz_make_tree(const char *scratch);
+
 #endif
