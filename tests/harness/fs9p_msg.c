@@ -100,6 +100,27 @@ void fs_test_rmrf(const char *path)
 		nftw(path, rm_one, 64, FTW_DEPTH | FTW_PHYS);
 }
 
+int fs_test_write_file(const char *dir, const char *name, const char *data, mode_t mode)
+{
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(data);
+	int r = write(fd, data, len) == (ssize_t)len && fchmod(fd, mode) == 0 ? 0 : -EIO;
+	close(fd);
+	return r;
+}
+
+mode_t fs_test_mode(const char *dir, const char *name)
+{
+	char p[4096];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return lstat(p, &st) < 0 ? 0 : st.st_mode;
+}
+
 /* The fuzzers' scratch directory: one per process, see fs_fuzz_scratch(). */
 static char *fuzz_scratch;
 

@@ -33,6 +33,11 @@ int64_t fuse_open(struct fs_server *s, uint64_t nodeid, uint32_t flags);
 /* mkdtemp under TMPDIR (or /tmp); returns a malloc'd path. */
 char *fs_test_tmpdir(void);
 void fs_test_rmrf(const char *path);
+/* Create or truncate DIR/NAME with DATA and exactly MODE (fchmod, so the
+ * umask does not apply): 0 or -errno. */
+int fs_test_write_file(const char *dir, const char *name, const char *data, mode_t mode);
+/* lstat mode of DIR/NAME, 0 if it does not exist. */
+mode_t fs_test_mode(const char *dir, const char *name);
 
 /* Fuzzers: a scratch directory made once per process, on a private 32 MiB
  * tmpfs when we may mount one (ENOSPC bounds growth) else with RLIMIT_FSIZE

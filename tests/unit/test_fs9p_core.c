@@ -51,12 +51,7 @@ static int teardown(void **state)
 
 static void host_file(struct fx *f, const char *name, const char *data)
 {
-	char p[4096];
-	snprintf(p, sizeof(p), "%s/%s", f->dir, name);
-	int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
-	close(fd);
+	assert_int_equal(fs_test_write_file(f->dir, name, data, 0644), 0);
 }
 
 static void host_path(struct fx *f, char *p, size_t n, const char *name)

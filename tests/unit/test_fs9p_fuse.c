@@ -56,24 +56,10 @@ static int teardown(void **state)
 
 static void host_write(struct fx *f, const char *name, const char *data, mode_t mode)
 {
-	char p[4096];
-	snprintf(p, sizeof(p), "%s/%s", f->dir, name);
-	int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, mode);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
-	fchmod(fd, mode);
-	close(fd);
+	assert_int_equal(fs_test_write_file(f->dir, name, data, mode), 0);
 }
 
-static mode_t host_mode(struct fx *f, const char *name)
-{
-	char p[4096];
-	struct stat st;
-	snprintf(p, sizeof(p), "%s/%s", f->dir, name);
-	if (lstat(p, &st) < 0)
-		return 0;
-	return st.st_mode;
-}
+static mode_t host_mode(struct fx *f, const char *name) { return fs_test_mode(f->dir, name); }
 
 /* Error replies are exactly a header. */
 static void assert_error(int err)
