@@ -10,6 +10,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${KVMBOX_BIN:-$top/build/kvmbox}
+. "$top/tests/lib/tlspeer.sh"
 for c in nginx curl openssl python3; do command -v $c >/dev/null || { echo "bench-proxy: needs $c"; exit 1; }; done
 T=$(mktemp -d /tmp/kvmbox-bench-proxy.XXXXXX)
 PIDS=()
@@ -24,22 +25,10 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 P_NGX=$(port) P_KVM=$(port) P_MITM=$(port)
 cd "$T"
 {
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=bench-ca
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1
-printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > srv.ext
-openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile srv.ext
+tls_make_ca_and_server bench-ca 127.0.0.1 IP:127.0.0.1
 } >/dev/null 2>&1
 head -c 67108864 /dev/zero > large.bin
-mkdir -p ngx
-cat > nginx.conf <<NGX
-user root;
-worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/nginx-error.log;
-events { worker_connections 1024; }
-http {
-	client_body_temp_path $T/ngx/body; proxy_temp_path $T/ngx/proxy;
-	fastcgi_temp_path $T/ngx/fcgi; uwsgi_temp_path $T/ngx/uwsgi; scgi_temp_path $T/ngx/scgi;
+{ nginx_conf_head "$T" 1024; cat <<NGX
 	access_log off; keepalive_requests 100000;
 	server {
 		listen 127.0.0.1:$P_NGX ssl;
@@ -49,6 +38,7 @@ http {
 	}
 }
 NGX
+} >nginx.conf
 nginx -c "$T/nginx.conf" -e "$T/nginx-error.log" || exit 1
 "$BIN" proxy --listen "127.0.0.1:$P_KVM" --ca-out "$T/kvmbox-ca.pem" --upstream-ca "$T/ca.pem" >kvm.out 2>kvm.log &
 PIDS+=($!)

@@ -14,6 +14,7 @@
 # double OAuth refresh makes exactly one upstream refresh.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
+. "$(dirname "$0")/../lib/tlspeer.sh"
 need_root
 for c in nginx fcgiwrap curl git node python3 openssl; do need_cmd $c; done
 [ -x "$KVMBOX_BIN" ] || skip_all "no kvmbox binary at $KVMBOX_BIN"
@@ -39,10 +40,7 @@ cd "$T"
 NAMES="api.example.test other.example.test github.com api.github.com console.anthropic.com sse.example.test ws.example.test upload.example.test"
 san=$(for n in $NAMES; do printf 'DNS:%s,' "$n"; done); san=${san%,}
 {
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=kvmbox-test-ca
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr -subj /CN=api.example.test
-printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$san" > srv.ext
-openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile srv.ext
+tls_make_ca_and_server kvmbox-test-ca api.example.test "$san"
 # an untrusted CA's certificate for bad.example.test
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout bad.key -out bad.pem -days 2 \
 	-subj /CN=bad.example.test -addext subjectAltName=DNS:bad.example.test
@@ -56,16 +54,7 @@ for r in alice/allowed alice/other; do
 done
 
 # ---- nginx ----
-mkdir -p ngx
-cat > nginx.conf <<NGX
-user root;
-worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/nginx-error.log;
-events { worker_connections 256; }
-http {
-	client_body_temp_path $T/ngx/body; proxy_temp_path $T/ngx/proxy;
-	fastcgi_temp_path $T/ngx/fcgi; uwsgi_temp_path $T/ngx/uwsgi; scgi_temp_path $T/ngx/scgi;
+{ nginx_conf_head "$T" 256; cat <<NGX
 	log_format sec '\$host|\$http_authorization|\$http_x_api_key|\$request_uri';
 	access_log $T/seen.log sec;
 	ssl_certificate $T/srv.pem; ssl_certificate_key $T/srv.key;
@@ -94,6 +83,7 @@ http {
 	}
 }
 NGX
+} >nginx.conf
 head -c 20000000 /dev/urandom > big.bin
 fcgiwrap -s "unix:$T/fcgi.sock" >fcgiwrap.log 2>&1 &
 PIDS+=($!)
