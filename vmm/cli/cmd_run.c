@@ -1,8 +1,8 @@
 /* vmm/cli/cmd_run.c - `kvmbox run`: boot a guest kernel, show its serial
  * console, run a command through the guest init, exit with its status.
  *
- * Wiring only: options (run_args.c), the VM (vmm/), the legacy devices
- * (devices/legacy/), the kernel loader (boot/).  Exit status: the guest
+ * Wiring only: options (run_args.c), the machine (machine.c: the VM, the
+ * legacy devices and the kernel loader).  Exit status: the guest
  * command's (written to the marker port), 2 for bad usage or input (one
  * line on stderr), 1 when the guest stops without an exit status (one line
  * naming why), 128+signal when stopped by SIGINT/SIGTERM.
@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "devices/legacy/legacy.h"
 #include "vmm/cli/cli.h"
+#include "vmm/cli/machine.h"
 #include "vmm/cli/run.h"
 #include "vmm/vmm.h"
 
@@ -38,37 +39,13 @@ static const char run_usage[] =
 	"  --console         forward stdin to the guest's serial port\n"
 	"  --profile[=json]  per-phase wall and CPU time on stderr at exit\n";
 
-/* Everything one run owns; lives on cmd_run's stack. */
+/* Everything one run owns; heap-allocated by cmd_run. */
 struct run_ctx {
-	struct vm vm;
-	struct uart8250 uart;
-	struct i8042 kbc;
-	struct marker marker;
-	struct profile prof;
+	struct machine m;
 	struct loop_op stdin_op;
 	struct loop_op stdin_timer_op;
 	struct __kernel_timespec stdin_ts;
 };
-
-static void uart_irq(void *opaque, int level)
-{
-	vm_set_irq(opaque, UART_COM1_IRQ, level);
-}
-
-static void on_boot_marker(void *opaque)
-{
-	vm_guest_booted(opaque);
-}
-
-static void on_exit_status(void *opaque, int status)
-{
-	vm_guest_exit_status(opaque, status);
-}
-
-static void on_reset(void *opaque)
-{
-	vm_guest_reset(opaque);
-}
 
 /* Host stdin -> UART receive FIFO with one-shot polls: a one-shot poll is
  * level-triggered (it completes at once while data is waiting), so input
@@ -78,7 +55,7 @@ static void on_reset(void *opaque)
  * never makes the loop spin. */
 static void stdin_arm(struct run_ctx *c)
 {
-	struct io_uring_sqe *sqe = loop_sqe(&c->vm.loop, &c->stdin_op);
+	struct io_uring_sqe *sqe = loop_sqe(&c->m.vm.loop, &c->stdin_op);
 	if (sqe)
 		io_uring_prep_poll_add(sqe, STDIN_FILENO, POLLIN);
 }
@@ -97,7 +74,7 @@ static void stdin_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fl
 	(void)flags;
 	if (res < 0)
 		return;		/* cancelled or stdin unusable: no more input */
-	size_t space = uart_rx_space(&c->uart);
+	size_t space = uart_rx_space(&c->m.uart);
 	if (!space) {
 		loop_timer(loop, &c->stdin_timer_op, &c->stdin_ts, 10 * 1000000ULL);
 		return;
@@ -107,7 +84,7 @@ static void stdin_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fl
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 		return;		/* EOF or error: no more input */
 	if (n > 0)
-		uart_receive(&c->uart, buf, (size_t)n);
+		uart_receive(&c->m.uart, buf, (size_t)n);
 	stdin_arm(c);
 }
 
@@ -118,87 +95,12 @@ static void stdin_start(struct run_ctx *c)
 	stdin_arm(c);
 }
 
-static int add_legacy_devices(struct run_ctx *c)
-{
-	uart_init(&c->uart, UART_COM1_BASE, STDOUT_FILENO, uart_irq, &c->vm);
-	i8042_init(&c->kbc, on_reset, &c->vm);
-	marker_init(&c->marker, on_boot_marker, on_exit_status, &c->vm);
-	int r;
-	if ((r = vm_add_pio(&c->vm, &c->uart.region)) < 0 ||
-	    (r = vm_add_pio(&c->vm, &c->kbc.data_region)) < 0 ||
-	    (r = vm_add_pio(&c->vm, &c->kbc.cmd_region)) < 0 ||
-	    (r = vm_add_pio(&c->vm, &c->marker.region)) < 0)
-		return r;
-	return 0;
-}
-
-/* Read kernel and initrd, build the command line, call boot/.  Returns 0,
- * or EXIT_USAGE after printing one line. */
-static int load_guest(struct run_ctx *c, const struct run_opts *o)
-{
-	uint8_t *kernel = NULL, *initrd = NULL;
-	size_t klen = 0, ilen = 0;
-	int r = read_file(o->kernel, RUN_MAX_KERNEL, &kernel, &klen);
-	if (r < 0) {
-		log_err("cannot read kernel %s: %s", o->kernel,
-			r == -EFBIG ? "larger than 256 MiB" :
-			r == -EINVAL ? "not a regular file" : strerror(-r));
-		return EXIT_USAGE;
-	}
-	if (o->initrd && (r = read_file(o->initrd, RUN_MAX_INITRD, &initrd, &ilen)) < 0) {
-		log_err("cannot read initrd %s: %s", o->initrd,
-			r == -EFBIG ? "larger than 1 GiB" :
-			r == -EINVAL ? "not a regular file" : strerror(-r));
-		free(kernel);
-		return EXIT_USAGE;
-	}
-	char *cmdline = cmdline_build(o->cmdline, c->vm.virtio_cmdline, o->argc, o->argv,
-				      RUN_MAX_CMDLINE);
-	if (!cmdline) {
-		log_err("kernel command line: %s", errno == E2BIG ?
-			"too long (the command and its arguments must fit in 4 KiB)" :
-			strerror(errno));
-		free(kernel);
-		free(initrd);
-		return EXIT_USAGE;
-	}
-	struct boot_config bc = { .kernel = kernel, .kernel_len = klen, .initrd = initrd,
-				  .initrd_len = ilen, .cmdline = cmdline, .ncpus = o->cpus };
-	r = boot_load(&c->vm.gm, &bc, &c->vm.entry);
-	if (r < 0)
-		log_err("cannot load kernel %s: %s", o->kernel, boot_error());
-	free(cmdline);
-	free(kernel);
-	free(initrd);
-	return r < 0 ? EXIT_USAGE : 0;
-}
-
 static int run_status(const struct vm *vm, int reason)
 {
 	if (reason == VM_STOP_EXIT_STATUS)
 		return vm->exit_status;
 	log_err("%s", vm->stop_msg[0] ? vm->stop_msg : "guest stopped");
 	return reason == VM_STOP_SIGNAL ? vm->exit_status : 1;
-}
-
-/* Peak RSS of this process image: VmHWM, not getrusage's ru_maxrss, which
- * Linux carries over exec from the parent (a Python parent's 14 MiB). */
-static uint64_t peak_rss(void)
-{
-	FILE *f = fopen("/proc/self/status", "re");
-	char buf[256];
-	unsigned long long kib = 0;
-	while (f && fgets(buf, sizeof(buf), f))
-		if (sscanf(buf, "VmHWM: %llu kB", &kib) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return (uint64_t)kib * 1024;
-}
-
-static void print_profile(struct run_ctx *c, const struct run_opts *o, uint64_t resident)
-{
-	profile_print(&c->prof, o->profile_json, STDERR_FILENO, resident, peak_rss());
 }
 
 int cmd_run(int argc, char **argv)
@@ -208,7 +110,7 @@ int cmd_run(int argc, char **argv)
 		log_err("out of memory");
 		return 1;
 	}
-	profile_mark(&c->prof, PHASE_EXEC);
+	profile_mark(&c->m.prof, PHASE_EXEC);
 	/* A closed stdout (kvmbox run ... | head -1) must not kill the VMM
 	 * mid-run: console writes then fail with EPIPE and are dropped, and the
 	 * guest's exit status still comes back. */
@@ -229,39 +131,21 @@ int cmd_run(int argc, char **argv)
 		log_err("cannot read kernel %s: %s", o.kernel, strerror(errno));
 		goto out_free;
 	}
-	struct vm_config cfg = { .mem_size = o.mem_mib << 20, .ncpus = o.cpus,
-				 .hugepages = o.hugepages };
-	if (vm_create(&c->vm, &cfg) < 0) {
-		status = 1;
-		goto out_vm;
-	}
-	c->vm.profile = o.profile ? &c->prof : NULL;
-	profile_mark(&c->prof, PHASE_KVM_READY);
-	if (add_legacy_devices(c) < 0) {
-		log_err("cannot register legacy devices");
-		status = 1;
-		goto out_dev;
-	}
-	if ((status = load_guest(c, &o)) != 0)
-		goto out_dev;
-	profile_mark(&c->prof, PHASE_KERNEL_LOADED);
+	if ((status = machine_create(&c->m, &o, STDOUT_FILENO)) != 0 ||
+	    (status = machine_load(&c->m, o.argc, o.argv)) != 0)
+		goto out_machine;
 	if (o.console)
 		stdin_start(c);
-	int reason = vm_run(&c->vm);
-	status = run_status(&c->vm, reason);
-	uint64_t resident = vm_ram_resident(&c->vm);
-	vm_destroy(&c->vm);
-	uart_fini(&c->uart);
-	i8042_fini(&c->kbc);
-	profile_mark(&c->prof, PHASE_TEARDOWN);
+	int reason = vm_run(&c->m.vm);
+	status = run_status(&c->m.vm, reason);
+	uint64_t resident = vm_ram_resident(&c->m.vm);
+	machine_destroy(&c->m);
+	profile_mark(&c->m.prof, PHASE_TEARDOWN);
 	if (o.profile)
-		print_profile(c, &o, resident);
+		machine_print_profile(&c->m, resident);
 	goto out_free;
-out_dev:
-	uart_fini(&c->uart);
-	i8042_fini(&c->kbc);
-out_vm:
-	vm_destroy(&c->vm);
+out_machine:
+	machine_destroy(&c->m);
 out_free:
 	free(c);
 	return status;

@@ -30,14 +30,13 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "devices/legacy/legacy.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/console_proto.h"
 #include "devices/virtio/rng.h"
 #include "vmm/cli/cli.h"
+#include "vmm/cli/machine.h"
 #include "vmm/cli/run.h"
 #include "vmm/cli/shell_session.h"
 #include "vmm/cli/shell_term.h"
@@ -58,10 +57,7 @@ enum { PORT_HVC = 0, PORT_TTY = 1, PORT_CTL = 2, NPORTS = 3 };
 
 /* Everything one shell session owns (heap: the devices are large). */
 struct shell {
-	struct vm vm;
-	struct uart8250 uart;
-	struct i8042 kbc;
-	struct marker marker;
+	struct machine m;
 	struct vcon *con;
 	struct vrng *rng;
 	struct run_opts o;
@@ -78,13 +74,13 @@ struct shell {
 static void session_finish(void *opaque, int code)
 {
 	struct shell *s = opaque;
-	vm_stop(&s->vm, VM_STOP_EXIT_STATUS, code, "command exited");
+	vm_stop(&s->m.vm, VM_STOP_EXIT_STATUS, code, "command exited");
 }
 
 static void session_fail(void *opaque, const char *why)
 {
 	struct shell *s = opaque;
-	vm_stop(&s->vm, VM_STOP_ERROR, 1, "%s", why);
+	vm_stop(&s->m.vm, VM_STOP_ERROR, 1, "%s", why);
 }
 
 static void session_guest_error(void *opaque, const char *msg, size_t len)
@@ -106,7 +102,7 @@ static void on_signal(struct loop *loop, struct loop_op *op, int res, uint32_t f
 		if (si.ssi_signo == SIGWINCH)
 			shell_session_resize(&s->ss);
 		else if (si.ssi_signo == SIGHUP)
-			vm_stop(&s->vm, VM_STOP_SIGNAL, 128 + SIGHUP, "stopped by SIGHUP");
+			vm_stop(&s->m.vm, VM_STOP_SIGNAL, 128 + SIGHUP, "stopped by SIGHUP");
 	}
 }
 
@@ -124,40 +120,19 @@ static int signals_setup(struct shell *s)
 	if (s->sig_fd < 0)
 		return -errno;
 	s->sig_op = (struct loop_op){ .cb = on_signal, .opaque = s };
-	return loop_poll(&s->vm.loop, &s->sig_op, s->sig_fd, POLLIN);
-}
-
-static void uart_irq(void *opaque, int level)
-{
-	vm_set_irq(opaque, UART_COM1_IRQ, level);
-}
-
-static void on_boot_marker(void *opaque) { vm_guest_booted(opaque); }
-static void on_exit_status(void *opaque, int status) { vm_guest_exit_status(opaque, status); }
-static void on_reset(void *opaque) { vm_guest_reset(opaque); }
-
-static int add_legacy_devices(struct shell *s)
-{
-	uart_init(&s->uart, UART_COM1_BASE, s->serial_fd, uart_irq, &s->vm);
-	i8042_init(&s->kbc, on_reset, &s->vm);
-	marker_init(&s->marker, on_boot_marker, on_exit_status, &s->vm);
-	int r;
-	if ((r = vm_add_pio(&s->vm, &s->uart.region)) < 0 ||
-	    (r = vm_add_pio(&s->vm, &s->kbc.data_region)) < 0 ||
-	    (r = vm_add_pio(&s->vm, &s->kbc.cmd_region)) < 0 ||
-	    (r = vm_add_pio(&s->vm, &s->marker.region)) < 0)
-		return r;
-	return 0;
+	return loop_poll(&s->m.vm.loop, &s->sig_op, s->sig_fd, POLLIN);
 }
 
 /* The console (three ports) and the rng, each on a virtio-mmio slot. */
+static void vcon_destroy_obj(void *obj) { vcon_destroy(obj); }
+static void vrng_destroy_obj(void *obj) { vrng_destroy(obj); }
+
 static int add_virtio_devices(struct shell *s)
 {
-	struct dev_env env = { .gm = &s->vm.gm, .loop = &s->vm.loop, .irq_fd = -1,
+	struct dev_env env = { .gm = &s->m.vm.gm, .loop = &s->m.vm.loop, .irq_fd = -1,
 			       .notify_fd = -1 };
 	s->con = vcon_create(&env, 0, NPORTS);
-	s->rng = vrng_create(&env, 0);
-	if (!s->con || !s->rng)
+	if (!s->con)
 		return -ENOMEM;
 	struct vcon_backend hvc = { .in_fd = -1, .out_fd = s->serial_fd };
 	s->ss = (struct shell_session){
@@ -173,52 +148,21 @@ static int add_virtio_devices(struct shell *s)
 	int r;
 	if ((r = vcon_add_port(s->con, PORT_HVC, NULL, &hvc)) < 0 ||
 	    (r = vcon_add_port(s->con, PORT_TTY, KBX_PORT_TTY, &tty)) < 0 ||
-	    (r = vcon_add_port(s->con, PORT_CTL, KBX_PORT_CTL, &ctl)) < 0)
+	    (r = vcon_add_port(s->con, PORT_CTL, KBX_PORT_CTL, &ctl)) < 0) {
+		vcon_destroy(s->con);
+		s->con = NULL;
 		return r;
-	/* vm_add_virtio places the region and fills the device's env. */
-	if ((r = vm_add_virtio(&s->vm, &s->con->vdev.region, &s->con->vdev.env)) < 0 ||
-	    (r = vm_add_virtio(&s->vm, &s->rng->vdev.region, &s->rng->vdev.env)) < 0)
+	}
+	/* machine_add_virtio places the region and fills the device's env. */
+	if ((r = machine_add_virtio(&s->m, &s->con->vdev, vcon_destroy_obj, s->con)) < 0)
 		return r;
-	if ((r = vdev_start(&s->con->vdev)) < 0 || (r = vdev_start(&s->rng->vdev)) < 0)
+	s->rng = vrng_create(&env, 0);
+	if (!s->rng)
+		return -ENOMEM;
+	if ((r = machine_add_virtio(&s->m, &s->rng->vdev, vrng_destroy_obj, s->rng)) < 0)
 		return r;
 	shell_session_resize(&s->ss);
-	return 0;
-}
-
-/* Kernel, initrd, command line (virtio devices + kvmbox.ctl=1): 0 or
- * EXIT_USAGE after one line. */
-static int load_guest(struct shell *s)
-{
-	uint8_t *kernel = NULL, *initrd = NULL;
-	size_t klen = 0, ilen = 0;
-	int r = read_file(s->o.kernel, RUN_MAX_KERNEL, &kernel, &klen);
-	if (r < 0) {
-		log_err("cannot read kernel %s: %s", s->o.kernel, strerror(-r));
-		return EXIT_USAGE;
-	}
-	if (s->o.initrd && (r = read_file(s->o.initrd, RUN_MAX_INITRD, &initrd, &ilen)) < 0) {
-		log_err("cannot read initrd %s: %s", s->o.initrd, strerror(-r));
-		free(kernel);
-		return EXIT_USAGE;
-	}
-	char extra[sizeof(s->vm.virtio_cmdline) + 32];
-	snprintf(extra, sizeof(extra), "%s kvmbox.ctl=1", s->vm.virtio_cmdline);
-	char *cmdline = cmdline_build(s->o.cmdline, extra, 0, NULL, RUN_MAX_CMDLINE);
-	r = -ENOMEM;
-	if (cmdline) {
-		struct boot_config bc = { .kernel = kernel, .kernel_len = klen,
-					  .initrd = initrd, .initrd_len = ilen,
-					  .cmdline = cmdline, .ncpus = s->o.cpus };
-		r = boot_load(&s->vm.gm, &bc, &s->vm.entry);
-		if (r < 0)
-			log_err("cannot load kernel %s: %s", s->o.kernel, boot_error());
-	} else {
-		log_err("kernel command line: %s", strerror(errno));
-	}
-	free(cmdline);
-	free(kernel);
-	free(initrd);
-	return r < 0 ? EXIT_USAGE : 0;
+	return machine_cmdline_add(&s->m, "kvmbox.ctl=1");
 }
 
 /* After the VM stopped: reap the loop on this thread until CMD's output
@@ -229,7 +173,7 @@ static void drain_output(struct shell *s)
 		vcon_port_output_resume(s->con, PORT_TTY);
 		if (vcon_port_output_idle(s->con, PORT_TTY))
 			return;
-		loop_run_once(&s->vm.loop, 2000000);
+		loop_run_once(&s->m.vm.loop, 2000000);
 	}
 }
 
@@ -285,12 +229,12 @@ static int shell_status(struct shell *s, int reason)
 	if (s->ss.exited)
 		return s->ss.exit_code;
 	if (reason == VM_STOP_EXIT_STATUS && !s->ss.started)
-		return s->vm.exit_status;	/* init reported through the marker */
-	log_err("shell: %s%s", s->vm.stop_msg[0] ? s->vm.stop_msg : "guest stopped",
+		return s->m.vm.exit_status;	/* init reported through the marker */
+	log_err("shell: %s%s", s->m.vm.stop_msg[0] ? s->m.vm.stop_msg : "guest stopped",
 		s->ss.started ? "" : " before its init answered on kvmbox.ctl");
 	if (reason != VM_STOP_SIGNAL)
 		show_serial_tail(s);
-	return reason == VM_STOP_SIGNAL ? s->vm.exit_status : 1;
+	return reason == VM_STOP_SIGNAL ? s->m.vm.exit_status : 1;
 }
 
 static int shell_main(struct shell *s)
@@ -306,31 +250,24 @@ static int shell_main(struct shell *s)
 		log_err("memfd: %s", strerror(errno));
 		return 1;
 	}
-	struct vm_config cfg = { .mem_size = s->o.mem_mib << 20, .ncpus = s->o.cpus,
-				 .hugepages = s->o.hugepages };
-	if (vm_create(&s->vm, &cfg) < 0)
-		return 1;
-	int status = 1;
-	if (add_legacy_devices(s) < 0 || add_virtio_devices(s) < 0 || signals_setup(s) < 0) {
+	int status = machine_create(&s->m, &s->o, s->serial_fd);
+	if (status)
+		goto out;
+	status = 1;
+	if (add_virtio_devices(s) < 0 || signals_setup(s) < 0) {
 		log_err("shell: cannot set up the devices");
 		goto out;
 	}
-	if ((status = load_guest(s)) != 0)
+	if ((status = machine_load(&s->m, 0, NULL)) != 0)
 		goto out;
 	if (s->tty && term_raw_enter(STDIN_FILENO) < 0)
 		log_warn("shell: cannot put the terminal in raw mode");
-	int reason = vm_run(&s->vm);
+	int reason = vm_run(&s->m.vm);
 	drain_output(s);
 	term_restore();
 	status = shell_status(s, reason);
 out:
-	/* Devices first: they cancel their loop requests while the loop
-	 * still exists (the threads are joined by now). */
-	vcon_destroy(s->con);
-	vrng_destroy(s->rng);
-	vm_destroy(&s->vm);
-	uart_fini(&s->uart);
-	i8042_fini(&s->kbc);
+	machine_destroy(&s->m);
 	return status;
 }
 

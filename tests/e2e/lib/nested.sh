@@ -16,6 +16,8 @@
 #                            power off; 0 when L1 reported a result.  Sets
 #                            E2E_RC (PAYLOAD's status), E2E_LOG (console
 #                            log, \r stripped), E2E_WALL_S, E2E_L1_UP_S.
+#                            An L1 that freezes (the emulator, not a step)
+#                            is booted once more; E2E_RETRY_NOTE says so.
 #   e2e_step_out NAME / e2e_step_rc NAME
 #                            output and status of one `e2e_step` of PAYLOAD
 #   e2e_console_tail [N]     last N console lines, for failure messages
@@ -23,7 +25,9 @@
 # Inside L1, PAYLOAD runs under busybox sh with: kvmbox on PATH, the guest
 # kernel at /vmlinux, the L2 initramfs at /l2.cpio, and
 #   e2e_step NAME TIMEOUT_S CMD...   run CMD, framing its output and status
-# so that one L1 boot (a few seconds) serves several checks.
+# so that one L1 boot (a few seconds) serves several checks.  A step still
+# running 3 s before its limit gets @@E2E-DIAG lines (state, wchan and kernel
+# stack of every kvmbox thread) in its output, then SIGTERM, then SIGKILL.
 
 E2E_CACHE=${KVMBOX_CACHE:-$HOME/.cache/kvmbox}
 E2E_QEMU=${E2E_QEMU:-qemu-system-x86_64}
@@ -178,12 +182,28 @@ for m in irqbypass kvm kvm-amd; do
 	insmod /lib/modules/$m.ko || echo "@@E2E-INSMOD-FAILED $m"
 done
 [ -c /dev/kvm ] || echo "@@E2E-NO-DEV-KVM"
+# What every kvmbox thread is doing (for a step that does not finish).
+e2e_diag() {
+	for t in /proc/[0-9]*/task/[0-9]*; do
+		c=$(cat $t/comm 2>/dev/null)
+		case "$c" in
+		kvmbox|kvmbox-loop|vcpu*)
+			echo "@@E2E-DIAG $t $c $(grep '^State' $t/status) wchan=$(cat $t/wchan)"
+			sed 's/^/@@E2E-DIAG   /' $t/stack 2>/dev/null;;
+		esac
+	done
+}
+# A watchdog prints the diagnosis shortly before the limit (which also shows
+# that L1 itself is still alive); a command that ignores SIGTERM is killed.
 e2e_step() {
 	n=$1 t=$2
 	shift 2
 	echo "@@E2E-STEP-BEGIN $n"
-	timeout "$t" "$@" </dev/null
+	(sleep $((t - 3)); echo "@@E2E-STEP-TIMEOUT $n still running after $((t - 3)) s"; e2e_diag) &
+	w=$!
+	timeout -k 10 "$t" "$@" </dev/null
 	r=$?
+	kill $w 2>/dev/null
 	echo "@@E2E-STEP-END $n $r"
 }
 [ -f /env.sh ] && . /env.sh
@@ -223,10 +243,10 @@ e2e_prepare() {
 	e2e_build_l1
 }
 
-e2e_run_in_l1() {
-	local payload=$1 limit=${2:-300} start rc
-	printf '%s\n' "$payload" >"$E2E_L1_ROOT/payload.sh"
-	e2e_cpio "$E2E_L1_ROOT" "$E2E_WORK/l1.cpio"
+# One L1 boot running the payload already in $E2E_L1_ROOT; sets E2E_LOG,
+# E2E_WALL_S, E2E_L1_UP_S, E2E_RC and returns qemu's exit status.
+e2e_boot_l1() {
+	local limit=$1 start
 	E2E_LOG=$E2E_WORK/console.log
 	start=$(date +%s.%N)
 	timeout --kill-after=5 "$limit" "$E2E_QEMU" -accel tcg,thread=multi \
@@ -236,12 +256,42 @@ e2e_run_in_l1() {
 		-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 |
 		tr -d '\r' | grep --line-buffered -v "warning: TCG doesn't support requested feature" \
 		>"$E2E_LOG"
-	rc=${PIPESTATUS[0]}
+	local rc=${PIPESTATUS[0]}
 	E2E_WALL_S=$(echo "$(date +%s.%N) - $start" | bc)
 	E2E_L1_UP_S=$(sed -n 's/^@@E2E-L1-UP //p' "$E2E_LOG" | head -n 1)
 	E2E_RC=$(sed -n 's/^@@E2E-RESULT //p' "$E2E_LOG" | tail -n 1)
+	return "$rc"
+}
+
+# True when L1 itself stopped answering: no result, and the last step began
+# but neither ended nor reached its watchdog (which runs in L1 before the
+# step's limit).  That is the emulator (QEMU TCG running L1's SVM), not a
+# kvmbox step timing out, which the watchdog and `timeout -k` report.
+e2e_l1_froze() {
+	[ -z "$E2E_RC" ] && [ -n "$(sed -n 's/^@@E2E-L1-UP //p' "$E2E_LOG")" ] &&
+		grep '^@@E2E-STEP-' "$E2E_LOG" | tail -n 1 | grep -q '^@@E2E-STEP-BEGIN '
+}
+
+# Run PAYLOAD in L1 within LIMIT seconds.  An L1 that froze (e2e_l1_froze)
+# is booted once more, and E2E_RETRY_NOTE says so (tests print it).
+e2e_run_in_l1() {
+	local payload=$1 limit=${2:-300} rc
+	printf '%s\n' "$payload" >"$E2E_L1_ROOT/payload.sh"
+	e2e_cpio "$E2E_L1_ROOT" "$E2E_WORK/l1.cpio"
+	E2E_RETRY_NOTE=""
+	e2e_boot_l1 "$limit"
+	rc=$?
+	if e2e_l1_froze; then
+		E2E_RETRY_NOTE="L1 stopped answering in step $(grep '^@@E2E-STEP-BEGIN' "$E2E_LOG" |
+			tail -n 1 | cut -d' ' -f2) (no watchdog output); booted L1 once more"
+		echo "# $E2E_RETRY_NOTE"
+		cp "$E2E_LOG" "$E2E_WORK/console-first.log"
+		e2e_boot_l1 "$limit"
+		rc=$?
+	fi
 	if [ -z "$E2E_RC" ]; then
 		E2E_WHY="L1 gave no result (qemu exit $rc$([ "$rc" -ge 124 ] && echo ", timed out after ${limit}s"))"
+		[ -n "$E2E_RETRY_NOTE" ] && E2E_WHY="$E2E_WHY; before that: $E2E_RETRY_NOTE"
 		return 1
 	fi
 	return 0

@@ -1,0 +1,76 @@
+/* vmm/cli/machine.h - the machine every launching command builds.
+ *
+ * `kvmbox run`, `kvmbox shell` and the agent launchers all boot the same
+ * machine: a VM (vmm/) with the legacy devices (COM1 for kernel messages,
+ * the i8042 reset line, the boot/exit-status marker port), the virtio
+ * devices the command adds, and the guest kernel loaded with a command line
+ * that names those devices plus the kvmbox.* parameters the guest init reads.
+ * This file owns that sequence once, so each command only says which
+ * devices it wants and what it does while the guest runs.
+ *
+ * Life of a machine:
+ *   machine_create()        VM + legacy devices (serial output to serial_fd)
+ *   machine_add_virtio()    each virtio device: slot, eventfds, started,
+ *                           destroyed by machine_destroy (reverse order)
+ *   machine_cmdline_add()   kvmbox.* parameters for the guest init
+ *   machine_load()          kernel + initrd + command line into guest RAM
+ *   vm_run(&m->vm)          until the guest stops
+ *   machine_destroy()       devices first (they cancel loop requests while
+ *                           the loop exists), then the VM
+ */
+#ifndef KVMBOX_VMM_CLI_MACHINE_H
+#define KVMBOX_VMM_CLI_MACHINE_H
+
+#include "devices/legacy/legacy.h"
+#include "devices/virtio/mmio.h"
+#include "vmm/cli/run.h"
+#include "vmm/vmm.h"
+
+#define MACHINE_MAX_DEVS VIRTIO_MMIO_MAX_DEVS
+#define MACHINE_CMDLINE_EXTRA 1024
+
+/* A virtio device the machine destroys: its destructor and object. */
+struct machine_dev {
+	void (*destroy)(void *obj);
+	void *obj;
+};
+
+struct machine {
+	struct vm vm;
+	struct uart8250 uart;
+	struct i8042 kbc;
+	struct marker marker;
+	struct profile prof;		/* marks always taken; printed on --profile */
+	const struct run_opts *o;	/* not owned */
+	bool legacy_ready;		/* uart/kbc initialised: fini them */
+	struct machine_dev devs[MACHINE_MAX_DEVS];
+	unsigned ndevs;
+	char cmdline_extra[MACHINE_CMDLINE_EXTRA];	/* kvmbox.* for the guest init */
+};
+
+/* VM sized by @o, legacy devices with COM1 writing to serial_fd.  0, or 1
+ * after one line on stderr (machine_destroy is still to be called). */
+int machine_create(struct machine *m, const struct run_opts *o, int serial_fd);
+
+/* Put @vd on the next virtio-mmio slot and start it; @destroy(@obj) runs in
+ * machine_destroy, also when this fails.  0 or -errno. */
+int machine_add_virtio(struct machine *m, struct vdev *vd, void (*destroy)(void *obj),
+		       void *obj);
+
+/* Append " " and the formatted text to the guest command line.  0, or
+ * -E2BIG when MACHINE_CMDLINE_EXTRA is exceeded. */
+int machine_cmdline_add(struct machine *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Read the kernel and initrd named in the options, build the command line
+ * (base, virtio devices, cmdline_extra, then kvmbox.argv from argc/argv when
+ * argc > 0) and load them.  0, or EXIT_USAGE after one line on stderr. */
+int machine_load(struct machine *m, int argc, char **argv);
+
+/* Print the --profile table (or JSON) on stderr; @resident is the guest
+ * RAM touched, taken before the VM was destroyed. */
+void machine_print_profile(struct machine *m, uint64_t resident);
+
+void machine_destroy(struct machine *m);
+
+#endif
