@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/cli/net_args.h"
+
 #define RUN_DEFAULT_MEM_MIB 512
 #define RUN_MAX_KERNEL (256u << 20)	/* refuse kernels larger than this */
 #define RUN_MAX_INITRD (1024u << 20)
@@ -21,6 +23,7 @@ struct run_opts {
 	bool console;		/* forward host stdin to the serial port */
 	bool profile, profile_json;
 	bool help;
+	struct net_opts net;	/* network card and its flags (net_args.h) */
 	int argc;		/* command for the guest (after --) */
 	char **argv;
 };
