@@ -36,6 +36,7 @@
 #include "guest/init/console.h"
 #include "guest/init/kinit.h"
 #include "guest/init/mounts.h"
+#include "guest/init/netcfg.h"
 
 #define INIT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* How long processes left behind by the command get after SIGTERM. */
@@ -269,6 +270,7 @@ int main(void)
 		say("%s", err);
 		finish(KINIT_EXIT_BAD_CMDLINE);
 	}
+	kbx_net_setup(cmdline);	/* lo, and kvmbox.net= when kvmbox gave a card */
 	if (kbx_console_wanted(cmdline)) {	/* kvmbox shell: CMD over the console ports */
 		int st = kbx_console_session(10000);
 		if (st < 0)

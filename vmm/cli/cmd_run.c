@@ -21,6 +21,7 @@
 #include "devices/legacy/legacy.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/machine.h"
+#include "vmm/cli/machine_net.h"
 #include "vmm/cli/run.h"
 #include "vmm/vmm.h"
 
@@ -29,7 +30,7 @@ static const char run_usage[] =
 	"                  [--cpus N] [--hugepages] [--console] [--profile[=json]]\n"
 	"                  [--share HOSTDIR[:GUESTPATH][:ro]]... [--share-9p ...]...\n"
 	"                  [--fs-cache none|auto|always] [--rootfs DIR | --image NAME|REF]\n"
-	"                  [-- CMD ARGS]\n"
+	"                  [--no-net | network flags] [-- CMD ARGS]\n"
 	"\n"
 	"Boot the guest kernel with the serial console on stdout and run CMD through the\n"
 	"guest init; exit with CMD's status.\n"
@@ -50,7 +51,11 @@ static const char run_usage[] =
 	"                    (default), always\n"
 	"  --rootfs DIR      the guest's root: DIR read-only under a tmpfs overlay, so\n"
 	"                    every run starts clean (needs --initrd with kvmbox-init)\n"
-	"  --image NAME|REF  the same with an image from kvmbox setup / kvmbox pull\n";
+	"  --image NAME|REF  the same with an image from kvmbox setup / kvmbox pull\n"
+	"  --no-net          no network card (default: virtio-net on kvmbox's user-mode\n"
+	"                    stack, guest 10.0.2.15/24, gateway and DNS 10.0.2.2,\n"
+	"                    public internet only)\n"
+	"network flags:\n";
 
 /* Everything one run owns; heap-allocated by cmd_run. */
 struct run_ctx {
@@ -137,6 +142,7 @@ int cmd_run(int argc, char **argv)
 	}
 	if (o.help) {
 		fputs(run_usage, stdout);
+		fputs(net_opts_usage, stdout);
 		status = 0;
 		goto out_free;
 	}
@@ -145,6 +151,7 @@ int cmd_run(int argc, char **argv)
 		goto out_free;
 	}
 	if ((status = machine_create(&c->m, &o, STDOUT_FILENO)) != 0 ||
+	    (status = machine_net_add(&c->m)) != 0 ||	/* net first: destroyed last */
 	    (status = machine_add_shares(&c->m, &o.fs)) != 0 ||
 	    (status = machine_load(&c->m, o.argc, o.argv)) != 0)
 		goto out_machine;

@@ -37,6 +37,7 @@
 #include "devices/virtio/rng.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/machine.h"
+#include "vmm/cli/machine_net.h"
 #include "vmm/cli/run.h"
 #include "vmm/cli/shell_session.h"
 #include "vmm/cli/shell_term.h"
@@ -46,6 +47,7 @@ static const char shell_usage[] =
 	"usage: kvmbox shell [--kernel PATH] [--initrd PATH] [--cmdline STR] [--memory MiB]\n"
 	"                    [--cpus N] [--console] [--share HOSTDIR[:GUESTPATH][:ro]]...\n"
 	"                    [--share-9p ...]... [--fs-cache MODE] [--rootfs DIR | --image NAME]\n"
+	"                    [--no-net | network flags]\n"
 	"                    [-- CMD ARGS]\n"
 	"\n"
 	"Run CMD (default: the guest's shell) in the guest on a PTY wired to this\n"
@@ -53,7 +55,9 @@ static const char shell_usage[] =
 	"  --kernel PATH   guest kernel (default: $KVMBOX_KERNEL)\n"
 	"  --initrd PATH   initramfs with kvmbox-init (default: $KVMBOX_INITRD)\n"
 	"  --console       show the guest's serial console (kernel messages) on stderr\n"
-	"  other flags (shares, root image) as for kvmbox run\n";
+	"  --no-net        no network card (default: one, public internet only)\n"
+	"  other flags (shares, root image) as for kvmbox run\n"
+	"network flags:\n";
 
 enum { PORT_HVC = 0, PORT_TTY = 1, PORT_CTL = 2, NPORTS = 3 };
 
@@ -253,7 +257,7 @@ static int shell_main(struct shell *s)
 		return 1;
 	}
 	int status = machine_create(&s->m, &s->o, s->serial_fd);
-	if (status)
+	if (status || (status = machine_net_add(&s->m)) != 0)	/* net first: destroyed last */
 		goto out;
 	status = 1;
 	if (add_virtio_devices(s) < 0 || signals_setup(s) < 0) {
@@ -296,6 +300,7 @@ int cmd_shell(int argc, char **argv)
 			err);
 	} else if (s->o.help) {
 		fputs(shell_usage, stdout);
+		fputs(net_opts_usage, stdout);
 		status = 0;
 	} else {
 		status = shell_main(s);

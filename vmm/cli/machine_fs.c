@@ -151,13 +151,13 @@ int share_parse_flag(int argc, char **argv, int *i, struct share_opts *so, char 
 {
 	const char *a = argv[*i], *v = NULL;
 	int t;
-	if ((t = run_take_value(argc, argv, i, "--share", &v)) ||
-	    (t = run_take_value(argc, argv, i, "--share-9p", &v))) {
+	if ((t = cli_take_value(argc, argv, i, "--share", &v)) ||
+	    (t = cli_take_value(argc, argv, i, "--share-9p", &v))) {
 		if (t < 0 || !*v)
 			goto missing;
 		return add_share(v, !strncmp(a, "--share-9p", 10), so, err, errsz) < 0 ? -EINVAL : 1;
 	}
-	if ((t = run_take_value(argc, argv, i, "--fs-cache", &v))) {
+	if ((t = cli_take_value(argc, argv, i, "--fs-cache", &v))) {
 		if (t < 0)
 			goto missing;
 		if (parse_cache(v, &so->cache) < 0) {
@@ -166,12 +166,12 @@ int share_parse_flag(int argc, char **argv, int *i, struct share_opts *so, char 
 		}
 		return 1;
 	}
-	if ((t = run_take_value(argc, argv, i, "--rootfs", &v))) {
+	if ((t = cli_take_value(argc, argv, i, "--rootfs", &v))) {
 		if (t < 0 || !*v)
 			goto missing;
 		if (canonical_dir("--rootfs", v, so->rootfs, err, errsz) < 0)
 			return -EINVAL;
-	} else if ((t = run_take_value(argc, argv, i, "--image", &v))) {
+	} else if ((t = cli_take_value(argc, argv, i, "--image", &v))) {
 		if (t < 0 || !*v)
 			goto missing;
 		so->image = v;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "vmm/cli/machine_fs.h"
+#include "vmm/cli/net_args.h"
 
 #define RUN_DEFAULT_MEM_MIB 512
 #define RUN_MAX_KERNEL (256u << 20)	/* refuse kernels larger than this */
@@ -24,6 +25,7 @@ struct run_opts {
 	bool profile, profile_json;
 	bool help;
 	struct share_opts fs;	/* --share, --share-9p, --fs-cache, --rootfs, --image */
+	struct net_opts net;	/* network card and its flags (net_args.h) */
 	int argc;		/* command for the guest (after --) */
 	char **argv;
 };
@@ -31,10 +33,5 @@ struct run_opts {
 /* Parse argv (argv[0] is "run").  0, or -EINVAL with a one-line reason in
  * err (the caller prints it and exits 2). */
 int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t errsz);
-
-/* For flag parsers kept in other files: if argv[*i] is --name or --name=V,
- * set *val (consuming the next word for --name V) and return 1; 0 when it
- * is another flag, -EINVAL when the value is missing. */
-int run_take_value(int argc, char **argv, int *i, const char *name, const char **val);
 
 #endif
