@@ -9,6 +9,8 @@
  */
 #include "guest/init/netcfg.h"
 
+#include "guest/init/kinit.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,19 +28,21 @@
 #include <unistd.h>
 
 #define NET_PARAM "kvmbox.net="
+#define CA_PARAM "kvmbox.ca="
 
-/* The value of the last "kvmbox.net=" word: its start and length, or NULL. */
-static const char *find_param(const char *cmdline, size_t *len)
+/* The value of the last word starting with param: its start and length, or
+ * NULL. */
+static const char *find_param(const char *cmdline, const char *param, size_t *len)
 {
 	const char *found = NULL;
-	size_t plen = strlen(NET_PARAM);
+	size_t plen = strlen(param);
 	for (const char *p = cmdline; *p;) {
 		while (*p == ' ' || *p == '\n' || *p == '\t')
 			p++;
 		const char *w = p;
 		while (*p && *p != ' ' && *p != '\n' && *p != '\t')
 			p++;
-		if ((size_t)(p - w) >= plen && !strncmp(w, NET_PARAM, plen)) {
+		if ((size_t)(p - w) >= plen && !strncmp(w, param, plen)) {
 			found = w + plen;
 			*len = (size_t)(p - found);
 		}
@@ -69,7 +73,7 @@ static uint32_t prefix_mask(unsigned prefix)
 int kbx_net_parse(const char *cmdline, struct kbx_net *out, char *err, size_t errsz)
 {
 	size_t len = 0;
-	const char *v = find_param(cmdline, &len);
+	const char *v = find_param(cmdline, NET_PARAM, &len);
 	if (!v)
 		return 0;
 	const char *end = v + len, *slash = memchr(v, '/', len);
@@ -236,6 +240,81 @@ out:
 	return r;
 }
 
+int kbx_ca_pem(const uint8_t *der, size_t len, char *out, size_t outsz)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char head[] = "-----BEGIN CERTIFICATE-----\n", tail[] = "-----END CERTIFICATE-----\n";
+	size_t o = 0, col = 0;
+	if (outsz < sizeof(head) + sizeof(tail) + (len + 2) / 3 * 4 + len / 48 + 2)
+		return -ENOSPC;
+	memcpy(out, head, sizeof(head) - 1);
+	o = sizeof(head) - 1;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)der[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)der[i + 1] << 8;
+		if (i + 2 < len)
+			v |= der[i + 2];
+		out[o++] = abc[(v >> 18) & 63];
+		out[o++] = abc[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? abc[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? abc[v & 63] : '=';
+		if ((col += 4) == 64) {
+			out[o++] = '\n';
+			col = 0;
+		}
+	}
+	if (col)
+		out[o++] = '\n';
+	memcpy(out + o, tail, sizeof(tail));
+	return (int)(o + sizeof(tail) - 1);
+}
+
+/* Write (or with append, add to) root+path, creating its directories. */
+static int put_file(const char *root, const char *path, const char *text, size_t len, bool append)
+{
+	char full[512];
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	for (char *p = strchr(full + strlen(root) + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = 0;
+		if (mkdir(full, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	int fd = open(full, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+	if (fd < 0)
+		return -errno;
+	ssize_t w = write(fd, text, len);
+	int e = w == (ssize_t)len ? 0 : w < 0 ? -errno : -EIO;
+	if (close(fd) < 0 && !e)
+		e = -errno;
+	return e;
+}
+
+int kbx_ca_install(const char *cmdline, const char *root, char *err, size_t errsz)
+{
+	size_t len = 0;
+	const char *v = find_param(cmdline, CA_PARAM, &len);
+	if (!v)
+		return 0;
+	uint8_t der[2048];
+	char pem[3072];
+	ssize_t n = kinit_b64url_decode(v, len, der, sizeof(der));
+	if (n < 16 || der[0] != 0x30) {	/* a DER certificate is a SEQUENCE */
+		snprintf(err, errsz, "kvmbox.ca is not a base64url DER certificate");
+		return -EINVAL;
+	}
+	int plen = kbx_ca_pem(der, (size_t)n, pem, sizeof(pem));
+	int r = plen < 0 ? plen : put_file(root, KBX_CA_PEM, pem, (size_t)plen, false);
+	if (r == 0)
+		r = put_file(root, KBX_CA_BUNDLE, pem, (size_t)plen, true);
+	if (r < 0) {
+		snprintf(err, errsz, "install the proxy CA: %s", strerror(-r));
+		return r;
+	}
+	return 1;
+}
+
 void kbx_net_setup(const char *cmdline)
 {
 	struct kbx_net n;
@@ -245,4 +324,11 @@ void kbx_net_setup(const char *cmdline)
 		dprintf(STDERR_FILENO, "kvmbox-init: net: %s\n", err);
 	if (kbx_net_configure(found == 1 ? &n : NULL, "/etc/resolv.conf", err, sizeof(err)) < 0)
 		dprintf(STDERR_FILENO, "kvmbox-init: net: %s\n", err);
+	int ca = kbx_ca_install(cmdline, "", err, sizeof(err));
+	if (ca < 0) {
+		dprintf(STDERR_FILENO, "kvmbox-init: net: %s\n", err);
+	} else if (ca == 1) {
+		setenv("NODE_EXTRA_CA_CERTS", KBX_CA_PEM, 1);
+		setenv("REQUESTS_CA_BUNDLE", KBX_CA_BUNDLE, 1);
+	}
 }

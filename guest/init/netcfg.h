@@ -13,6 +13,14 @@
  * kvmbox's stack (SLAAC).  The stack's DHCP server still answers anyone
  * who asks.  Without the parameter (kvmbox --no-net) only lo is brought up.
  *
+ * With `kvmbox run|shell --proxy`, kvmbox also passes the per-launch CA of
+ * its TLS proxy as kvmbox.ca=<base64url, no padding, of the DER
+ * certificate>; kvmbox-init writes it as PEM to /etc/ssl/certs/kvmbox-ca.pem,
+ * appends it to /etc/ssl/certs/ca-certificates.crt (created if missing: the
+ * bundle OpenSSL, curl, git and Python's ssl read on Debian) and exports
+ * NODE_EXTRA_CA_CERTS (Node.js ignores the system bundle) and
+ * REQUESTS_CA_BUNDLE (Python requests uses certifi's) for the command.
+ *
  * Hook for kvmbox-init (guest/init/main.c): kbx_net_setup(cmdline) after
  * /proc and /sys are mounted, before the command starts.
  */
@@ -44,7 +52,18 @@ int kbx_net_configure(const struct kbx_net *n, const char *resolv_conf, char *er
  * -errno. */
 int kbx_net_write_resolv_conf(const char *path, uint32_t dns);
 
-/* The whole hook: lo up always; with kvmbox.net= the interface too.
+#define KBX_CA_PEM "/etc/ssl/certs/kvmbox-ca.pem"
+#define KBX_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+
+/* DER certificate as PEM text into out: its length, or -ENOSPC. */
+int kbx_ca_pem(const uint8_t *der, size_t len, char *out, size_t outsz);
+
+/* kvmbox.ca= from cmdline installed under root ("" for /): 1 installed, 0
+ * absent, -errno with a one-line reason in err. */
+int kbx_ca_install(const char *cmdline, const char *root, char *err, size_t errsz);
+
+/* The whole hook: lo up always; with kvmbox.net= the interface too; with
+ * kvmbox.ca= the CA and its environment variables.
  * Problems are reported on stderr as one "kvmbox-init: net: ..." line; the
  * command runs regardless. */
 void kbx_net_setup(const char *cmdline);

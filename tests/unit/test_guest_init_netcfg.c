@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
 #include "guest/init/netcfg.h"
 
 static void test_parse_good(void **state)
@@ -118,6 +120,77 @@ static void test_resolv_conf(void **state)
 	rmdir(dir);
 }
 
+/* base64url without padding (the encoding kvmbox uses on the command line). */
+static void b64url(const uint8_t *in, size_t len, char *out)
+{
+	unsigned char tmp[4096];
+	int n = EVP_EncodeBlock(tmp, in, (int)len);
+	int o = 0;
+	for (int i = 0; i < n; i++) {
+		char c = (char)tmp[i];
+		if (c == '=')
+			break;
+		out[o++] = c == '+' ? '-' : c == '/' ? '_' : c;
+	}
+	out[o] = 0;
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[8192];
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_true(n >= 0);
+	buf[n] = 0;
+	return buf;
+}
+
+static void test_ca_install(void **state)
+{
+	(void)state;
+	uint8_t der[301];
+	der[0] = 0x30;
+	for (size_t i = 1; i < sizeof(der); i++)
+		der[i] = (uint8_t)(i * 37 + 11);
+	char enc[600], cmd[700];
+	b64url(der, sizeof(der), enc);
+	snprintf(cmd, sizeof(cmd), "quiet kvmbox.ca=%s kvmbox.argv=eA", enc);
+	char dir[] = "/tmp/kvmbox-ca.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char err[160];
+	assert_int_equal(kbx_ca_install(cmd, dir, err, sizeof(err)), 1);
+	assert_int_equal(kbx_ca_install(cmd, dir, err, sizeof(err)), 1);
+	/* Expected PEM: OpenSSL's base64 in 64-column lines. */
+	unsigned char b64[600];
+	int n = EVP_EncodeBlock(b64, der, (int)sizeof(der));
+	char want[1000];
+	size_t o = (size_t)snprintf(want, sizeof(want), "-----BEGIN CERTIFICATE-----\n");
+	for (int i = 0; i < n; i += 64) {
+		int l = n - i < 64 ? n - i : 64;
+		memcpy(want + o, b64 + i, (size_t)l);
+		o += (size_t)l;
+		want[o++] = '\n';
+	}
+	snprintf(want + o, sizeof(want) - o, "-----END CERTIFICATE-----\n");
+	char path[256];
+	snprintf(path, sizeof(path), "%s" KBX_CA_PEM, dir);
+	assert_string_equal(slurp(path), want);
+	snprintf(path, sizeof(path), "%s" KBX_CA_BUNDLE, dir);
+	char twice[2000];
+	snprintf(twice, sizeof(twice), "%s%s", want, want);
+	assert_string_equal(slurp(path), twice);
+	/* Absent, not base64url, not a DER SEQUENCE: nothing written. */
+	assert_int_equal(kbx_ca_install("quiet", dir, err, sizeof(err)), 0);
+	assert_int_equal(kbx_ca_install("kvmbox.ca=*not*", dir, err, sizeof(err)), -EINVAL);
+	assert_int_equal(kbx_ca_install("kvmbox.ca=QUJDREVGR0hJSktMTU5PUFFSU1RVVg", dir, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "kvmbox.ca"));
+	char cleanup[300];
+	snprintf(cleanup, sizeof(cleanup), "rm -rf '%s'", dir);
+	assert_int_equal(system(cleanup), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -125,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_parse_absent),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_resolv_conf),
+		cmocka_unit_test(test_ca_install),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * run and shell (vmm/cli/net_args.c): every flag in both spellings, values
  * validated as the policy will apply them, one-line refusals, --no-net
  * (VMs only) refusing other network flags, --auto-publish refused for VMs,
- * and the policy/config built from the flags. */
+ * the policy/config built from the flags, and the --proxy flags (VMs
+ * only; --secret/--repo/--upstream-ca need --proxy). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -158,6 +159,34 @@ static void test_too_many(void **state)
 	assert_non_null(strstr(err, "too many --publish"));
 }
 
+static void test_proxy_flags(void **state)
+{
+	(void)state;
+	struct run_opts o;
+	char err[200];
+	char *ok[] = { "run", "--kernel", "k", "--proxy", "--secret", "PH_1234567=env:X@api.test",
+		       "--repo=o/n", "--upstream-ca", "ca.pem" };
+	assert_int_equal(parse_run(&o, err, 9, ok), 0);
+	assert_true(o.net.proxy);
+	assert_int_equal(o.net.nsecrets, 1);
+	assert_int_equal(o.net.nrepos, 1);
+	assert_string_equal(o.net.upstream_ca, "ca.pem");
+	char *noproxy[] = { "run", "--kernel", "k", "--repo", "o/n" };
+	assert_int_equal(parse_run(&o, err, 5, noproxy), -EINVAL);
+	assert_non_null(strstr(err, "need --proxy"));
+	char *badrepo[] = { "run", "--kernel", "k", "--proxy", "--repo", "nobody" };
+	assert_int_equal(parse_run(&o, err, 6, badrepo), -EINVAL);
+	assert_non_null(strstr(err, "OWNER/NAME"));
+	char *nonet[] = { "run", "--kernel", "k", "--no-net", "--proxy" };
+	assert_int_equal(parse_run(&o, err, 5, nonet), -EINVAL);
+	/* net-serve has no --proxy */
+	struct net_opts no;
+	memset(&no, 0, sizeof(no));
+	int i = 1;
+	assert_int_equal(net_opts_take(&no, NET_ARGS_SERVE, 2, (char *[]){ "x", "--proxy" }, &i, err,
+				       sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +196,7 @@ int main(void)
 		cmocka_unit_test(test_no_net),
 		cmocka_unit_test(test_serve_side),
 		cmocka_unit_test(test_too_many),
+		cmocka_unit_test(test_proxy_flags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,13 @@ const char net_opts_usage[] =
 	"  --allow-domain NAME      with locked: names (and subdomains) the guest may use\n"
 	"  --publish [ADDR:]HOSTPORT:GUESTPORT[/udp]\n"
 	"                           a guest port on the host (ADDR default 127.0.0.1)\n"
-	"  --mtu N                  576..65520 (default 1500)\n";
+	"  --mtu N                  576..65520 (default 1500)\n"
+	"  --proxy                  (run/shell) the guest's HTTPS/HTTP (TCP 443, 80) goes\n"
+	"                           through kvmbox's TLS proxy; its CA is installed in the guest\n"
+	"  --secret PLACEHOLDER=env:VAR@HOST[,HOST...]   (or file:PATH@...) with --proxy:\n"
+	"                           the real value replaces PLACEHOLDER only towards HOSTs\n"
+	"  --repo OWNER/NAME        with --proxy: GitHub writes allowed to this repository\n"
+	"  --upstream-ca FILE       with --proxy: trust FILE instead of the system store\n";
 
 int cli_take_value(int argc, char **argv, int *i, const char *name, const char **val)
 {
@@ -106,6 +112,37 @@ static int take_policy_value(const char *flag, int (*fn)(struct policy *, const 
 	return r < 0 ? -EINVAL : 1;
 }
 
+/* --secret, --repo, --upstream-ca (VMs): 1, 0 (not one), or -EINVAL. */
+static int take_proxy_value(struct net_opts *no, int argc, char **argv, int *i, char *err,
+			    size_t errsz)
+{
+	static const char *const names[] = { "--secret", "--repo", "--upstream-ca" };
+	for (unsigned k = 0; k < 3; k++) {
+		const char *v = NULL;
+		int t = cli_take_value(argc, argv, i, names[k], &v);
+		if (t == 0)
+			continue;
+		if (t < 0 || !*v) {
+			snprintf(err, errsz, "%s needs a value", names[k]);
+			return -EINVAL;
+		}
+		no->set = true;
+		int r = 0;
+		if (k == 0)
+			r = push(no->secrets, &no->nsecrets, NET_ARGS_MAX_SECRETS, v);
+		else if (k == 1)
+			r = strchr(v, '/') ? push(no->repos, &no->nrepos, NET_ARGS_MAX_REPOS, v) : -EINVAL;
+		else
+			no->upstream_ca = v;
+		if (r == -ENOSPC)
+			snprintf(err, errsz, "too many %s", names[k]);
+		else if (r < 0)
+			snprintf(err, errsz, "bad --repo '%.64s' (want OWNER/NAME)", v);
+		return r < 0 ? -EINVAL : 1;
+	}
+	return 0;
+}
+
 int net_opts_take(struct net_opts *no, enum net_args_for who, int argc, char **argv, int *i,
 		  char *err, size_t errsz)
 {
@@ -114,6 +151,15 @@ int net_opts_take(struct net_opts *no, enum net_args_for who, int argc, char **a
 	if (who == NET_ARGS_VM && !strcmp(a, "--no-net")) {
 		no->disabled = true;
 		return 1;
+	}
+	if (who == NET_ARGS_VM && !strcmp(a, "--proxy")) {
+		no->proxy = no->set = true;
+		return 1;
+	}
+	if (who == NET_ARGS_VM) {
+		int t = take_proxy_value(no, argc, argv, i, err, errsz);
+		if (t)
+			return t;
 	}
 	if (!strcmp(a, "--allow-lan")) {
 		no->allow_lan = no->set = true;
@@ -166,6 +212,10 @@ int net_opts_check(const struct net_opts *no, char *err, size_t errsz)
 {
 	if (no->disabled && no->set) {
 		snprintf(err, errsz, "--no-net cannot be combined with network flags");
+		return -EINVAL;
+	}
+	if (!no->proxy && (no->nsecrets || no->nrepos || no->upstream_ca)) {
+		snprintf(err, errsz, "--secret, --repo and --upstream-ca need --proxy");
 		return -EINVAL;
 	}
 	return 0;

@@ -17,6 +17,10 @@
  *   --allow-domain NAME                   repeatable (locked profile)
  *   --publish [ADDR:]HOSTPORT:GUESTPORT[/udp]   repeatable
  *   --auto-publish                        (net-serve) mirror the guest's listeners
+ *   --proxy                               (VMs) TCP 443/80 to the TLS proxy, with
+ *   --secret PLACEHOLDER=env:VAR@HOSTS    repeatable (also file:PATH@HOSTS)
+ *   --repo OWNER/NAME                     repeatable: GitHub writes allowed
+ *   --upstream-ca FILE                    trust FILE instead of the system store
  */
 #ifndef KVMBOX_VMM_CLI_NET_ARGS_H
 #define KVMBOX_VMM_CLI_NET_ARGS_H
@@ -26,8 +30,11 @@
 
 #include "net/net.h"
 #include "net/policy.h"
+#include "proxy/proxy.h"
 
 #define NET_ARGS_MAX_PUBLISH 32	/* the stack's PUBLISH_MAX */
+#define NET_ARGS_MAX_SECRETS 32
+#define NET_ARGS_MAX_REPOS 64
 
 /* Which command parses: VM launchers know --no-net; only net-serve can
  * --auto-publish (a VM's listeners are not visible to the host yet). */
@@ -46,6 +53,21 @@ struct net_opts {
 	unsigned ndomains;
 	const char *publish[NET_ARGS_MAX_PUBLISH];
 	unsigned npublish;
+	/* --proxy and its flags (checked when the proxy is built: reading a
+	 * secret's value is not parsing) */
+	bool proxy;
+	const char *secrets[NET_ARGS_MAX_SECRETS];
+	unsigned nsecrets;
+	const char *repos[NET_ARGS_MAX_REPOS];
+	unsigned nrepos;
+	const char *upstream_ca;
+	/* Not flags: set by the agent launchers (vmm/cli/agent.h).  A secrets
+	 * table the proxy borrows instead of building its own (--secret
+	 * entries are added to it; its owner reads rotated values after the
+	 * VM), and the OAuth clients whose refreshes it performs. */
+	struct secrets *secrets_table;
+	const struct proxy_oauth_cfg *oauth;
+	unsigned noauth;
 };
 
 /* If argv[*i] is a network flag ("--flag VALUE" or "--flag=VALUE"), take it
@@ -57,7 +79,7 @@ int net_opts_take(struct net_opts *no, enum net_args_for who, int argc, char **a
 		  char *err, size_t errsz);
 
 /* After the last flag: 0, or -EINVAL with the reason (--no-net combined
- * with network flags). */
+ * with network flags, proxy flags without --proxy). */
 int net_opts_check(const struct net_opts *no, char *err, size_t errsz);
 
 /* Fill @pol (policy_init first) and @cfg (net_config_default first, with
