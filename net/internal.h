@@ -36,6 +36,11 @@
 #define TCP_KEEPALIVE_IDLE_NS (60 * 1000000000ull)
 #define TCP_KEEPALIVE_INTVL_NS (10 * 1000000000ull)
 #define TCP_KEEPALIVE_PROBES 9
+/* Delayed ACK bound: an ACK for a small pushed segment waits this long for
+ * host data to ride on (the reply of a request/response exchange). */
+#define TCP_DELACK_NS (1 * 1000000ull)
+#define TCP_OOO_MAX 8		/* out-of-order ranges held per flow (SACK receive side) */
+#define TCP_SACK_BLOCKS 4	/* most SACK blocks sent in one ACK (no timestamps) */
 
 #define UDP_MAX_FLOWS 512
 #define UDP_IDLE_NS (60 * 1000000000ull)
@@ -95,14 +100,26 @@ struct tcp_flow {
 	/* Receive side (from the guest). */
 	uint32_t irs, rcv_nxt, adv_wnd;	/* adv_wnd: right edge last advertised (seq) */
 	uint8_t *th_buf;	/* TCP_TO_HOST_BUF ring */
-	uint32_t th_head, th_len;
+	uint32_t th_head, th_len;	/* th_head + th_len is where rcv_nxt's byte goes */
+	/* Out-of-order data from the guest waits in th_buf at its place after
+	 * the in-order bytes (inside the advertised window, so it always fits);
+	 * ooo[] lists the ranges held, sorted, disjoint, all beyond rcv_nxt. */
+	struct { uint32_t start, end; } ooo[TCP_OOO_MAX];
+	uint8_t nooo;
+	bool ooo_fin;		/* a FIN arrived out of order at ooo_fin_seq */
+	uint32_t ooo_fin_seq;
+	uint32_t sack_recent;	/* start of the latest out-of-order segment (first SACK block) */
+	bool sack_ok;		/* both sides sent SACK-permitted */
 
 	bool host_eof;		/* host socket read EOF (or stream shutdown): FIN due */
 	bool fin_sent, fin_acked;
 	bool guest_fin;		/* FIN received from the guest */
 	bool host_shut;		/* shutdown(SHUT_WR) done on the host socket */
-	bool ack_pending;	/* data acked at the next net_flush() */
-	bool in_ack_list;
+	bool ack_pending;	/* an ACK is owed: at the next net_flush(), or at delack_at */
+	bool in_ack_list;	/* kept across slot reuse: the list may still name the slot */
+	uint64_t delack_at;	/* 0: ack at the next flush; else not before this time */
+	uint32_t ack_sent;	/* rcv_nxt carried by the last ACK sent */
+	bool rd_full;		/* host reads stopped because tg_buf was full */
 	uint64_t last_rx_ns;	/* keepalive */
 	unsigned ka_probes;
 };
@@ -183,6 +200,9 @@ struct net_stack {
 	uint16_t next_port;	/* source ports for published connections */
 	int ack_list[TCP_MAX_FLOWS];	/* flows with ack_pending */
 	unsigned nack;
+	struct loop_op delack_op;	/* one timer for every delayed ACK */
+	struct __kernel_timespec delack_ts;
+	bool delack_armed;
 	struct udp_flow *udp;
 	struct publish pub[PUBLISH_MAX];
 	unsigned npub;

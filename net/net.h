@@ -42,6 +42,9 @@ struct net_stats {
 	uint64_t drop_nomem;
 	uint64_t denied_tcp, denied_udp, dns_queries, dns_refused;
 	uint64_t tcp_flows, udp_flows, tcp_retrans, tcp_fast_retrans;
+	/* Guest segments held out of order (SACKed), and those dropped because
+	 * the flow already held TCP_OOO_MAX separate ranges. */
+	uint64_t tcp_ooo_queued, drop_tcp_ooo;
 };
 
 /* Frames for the guest.  frame is valid only during the call. */

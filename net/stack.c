@@ -369,7 +369,6 @@ static void tick_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fla
 	if (ns->destroying)
 		return;
 	ns->now = now_ns();
-	tcp_flush(ns);
 	tcp_tick(ns);
 	udp_tick(ns);
 	loop_timer(loop, &ns->tick_op, &ns->tick_ts, NET_TICK_NS);
