@@ -42,6 +42,24 @@
 #define TCP_OOO_MAX 8		/* out-of-order ranges held per flow (SACK receive side) */
 #define TCP_SACK_BLOCKS 4	/* most SACK blocks sent in one ACK (no timestamps) */
 
+#define IP4_FRAG_SLOTS 8		/* IPv4 datagrams being reassembled at once */
+#define IP4_FRAG_TIMEOUT_NS (15 * 1000000000ull)
+#define IP4_FRAG_PAYLOAD_MAX (65535 - IP4_HLEN)
+
+/* One IPv4 datagram being reassembled (net/frag.c). */
+struct ip4_frag {
+	bool used, have_first;
+	uint8_t proto;
+	uint16_t id;
+	uint32_t src, dst;
+	uint64_t first_ns;
+	uint32_t total;		/* payload length, known once the last fragment came; 0 before */
+	uint32_t got, max_end;	/* payload bytes held; end of the furthest fragment */
+	unsigned nfrags;
+	uint8_t map[(IP4_FRAG_PAYLOAD_MAX + 63) / 64];	/* one bit per 8-byte block held */
+	uint8_t buf[IP4_HLEN + IP4_FRAG_PAYLOAD_MAX];	/* header (from offset 0) + payload */
+};
+
 #define UDP_MAX_FLOWS 512
 #define UDP_IDLE_NS (60 * 1000000000ull)
 #define PUBLISH_MAX 32
@@ -224,7 +242,11 @@ struct net_stack {
 	uint64_t denied_window_ns;	/* rate limit: at most 10 lines a second */
 	unsigned denied_in_window, denied_suppressed;
 
+	struct ip4_frag *frag;		/* IP4_FRAG_SLOTS, allocated with the stack */
+	uint16_t ip_id;			/* identification of our fragmented packets */
+
 	uint8_t tx[NET_FRAME_MAX];
+	uint8_t frag_tx[NET_FRAME_MAX];	/* one fragment of tx being sent */
 };
 
 /* csum.c */
@@ -272,6 +294,18 @@ socklen_t net_host_sockaddr(struct net_stack *ns, bool v6, uint32_t rip, const u
 bool net_dst_allowed(struct net_stack *ns, const uint8_t *dst16, enum policy_group *why);
 void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
 		     enum policy_group g);
+
+/* frag.c */
+int ip4_frag_init(struct net_stack *ns);
+void ip4_frag_fini(struct net_stack *ns);
+/* A guest fragment (header already checked): the whole datagram (header
+ * without options + payload, valid until the next net_input()) once
+ * complete, else NULL. */
+const uint8_t *ip4_frag_input(struct net_stack *ns, const uint8_t *ip, size_t ihl, size_t tot,
+			      size_t *outlen);
+void ip4_frag_tick(struct net_stack *ns);
+/* Send the packet in ns->tx (Ethernet header filled in) as fragments. */
+void ip4_fragment_send(struct net_stack *ns, size_t l3len);
 
 /* tcp.c */
 int tcp_init(struct net_stack *ns);

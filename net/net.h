@@ -34,7 +34,8 @@ struct net_config {
 	struct policy *policy;	/* egress policy, owned by the caller, required */
 };
 
-/* Counters; every dropped frame lands in exactly one drop_* counter. */
+/* Counters; every dropped frame lands in exactly one drop_* counter
+ * (drop_ip_frag: fragments dropped, also those of abandoned datagrams). */
 struct net_stats {
 	uint64_t rx_frames, tx_frames, tx_dropped;
 	uint64_t drop_short, drop_eth, drop_arp, drop_ip_hdr, drop_ip_csum, drop_ip_frag;
@@ -45,6 +46,7 @@ struct net_stats {
 	/* Guest segments held out of order (SACKed), and those dropped because
 	 * the flow already held TCP_OOO_MAX separate ranges. */
 	uint64_t tcp_ooo_queued, drop_tcp_ooo;
+	uint64_t ip_frag_reassembled;	/* guest IPv4 datagrams put back together */
 };
 
 /* Frames for the guest.  frame is valid only during the call. */

@@ -1,8 +1,7 @@
 /* net/stack.c - the stack object, Ethernet, ARP, IPv4 and ICMP, the timer.
  *
- * IPv4 fragments are dropped and counted, not reassembled: the guest learns
- * the MTU from DHCP and Linux sets DF on TCP, so only exotic UDP would
- * fragment, and a reassembly queue is memory a hostile guest could fill.
+ * IPv4 fragments from the guest are reassembled (bounded, net/frag.c) and
+ * IPv4 packets for the guest that exceed the MTU are fragmented.
  */
 #include "net/internal.h"
 
@@ -102,6 +101,13 @@ void net_ip4_send(struct net_stack *ns, size_t l4len)
 	memcpy(ip + 10, &c, 2);
 	uint32_t dst = rd32(ip + 16);
 	const uint8_t *mac = ns->guest_mac_known && dst == ns->cfg.guest_ip ? ns->guest_mac : bcast_mac;
+	if (!ns->tx_gso.gso_size && IP4_HLEN + l4len > ns->cfg.mtu) {
+		memcpy(ns->tx, mac, 6);
+		memcpy(ns->tx + 6, ns->cfg.gateway_mac, 6);
+		wr16(ns->tx + 12, ETH_P_IP_);
+		ip4_fragment_send(ns, IP4_HLEN + l4len);
+		return;
+	}
 	eth_send(ns, mac, ETH_P_IP_, ETH_HLEN_ + IP4_HLEN + l4len);
 }
 
@@ -252,7 +258,7 @@ static void icmp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *i
 		return;
 	}
 	uint32_t dst = rd32(ip + 16);
-	if (icmp[0] != 8 || dst != ns->cfg.gateway_ip || len > ns->cfg.mtu - IP4_HLEN) {
+	if (icmp[0] != 8 || dst != ns->cfg.gateway_ip) {
 		/* Only echo to the gateway is answered; other ICMP is not forwarded. */
 		ns->stats.drop_icmp++;
 		return;
@@ -282,8 +288,17 @@ static void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 		return;
 	}
 	if ((rd16(ip + 6) & 0x3fff) != 0) {	/* MF or a fragment offset */
-		ns->stats.drop_ip_frag++;
-		return;
+		if (rd32(ip + 12) != ns->cfg.guest_ip) {
+			ns->stats.drop_ip_src++;
+			return;
+		}
+		size_t rlen;
+		const uint8_t *whole = ip4_frag_input(ns, ip, ihl, tot, &rlen);
+		if (!whole)
+			return;		/* held, or dropped and counted */
+		ip = whole;
+		ihl = IP4_HLEN;
+		tot = rlen;
 	}
 	uint32_t src = rd32(ip + 12), dst = rd32(ip + 16);
 	const uint8_t *l4 = ip + ihl;
@@ -371,6 +386,7 @@ static void tick_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fla
 	ns->now = now_ns();
 	tcp_tick(ns);
 	udp_tick(ns);
+	ip4_frag_tick(ns);
 	loop_timer(loop, &ns->tick_op, &ns->tick_ts, NET_TICK_NS);
 }
 
@@ -397,6 +413,8 @@ int net_create(struct net_stack **out, struct loop *loop, const struct net_confi
 	if (r == 0)
 		r = udp_init(ns);
 	if (r == 0)
+		r = ip4_frag_init(ns);
+	if (r == 0)
 		r = dns_init(ns);
 	if (r < 0) {
 		net_destroy(ns);
@@ -418,6 +436,7 @@ void net_destroy(struct net_stack *ns)
 	dns_fini(ns);
 	tcp_fini(ns);
 	udp_fini(ns);
+	ip4_frag_fini(ns);
 	for (unsigned i = 0; i < ns->npub; i++)
 		close(ns->pub[i].fd);
 	free(ns);

@@ -194,10 +194,11 @@ static void test_icmp_echo_and_bad_frames(void **state)
 	input(ns, f, 14 + 36);
 	assert_true(ns->stats.drop_ip_hdr >= 1);
 	wr16(ip + 2, 36);
-	wr16(ip + 6, 0x2000);	/* more fragments */
+	wr16(ip + 6, 0x2000);	/* more fragments: held for reassembly */
 	nf_fix_checksums(f, 14 + 36);
 	input(ns, f, 14 + 36);
-	assert_int_equal(ns->stats.drop_ip_frag, 1);
+	assert_int_equal(ns->stats.drop_ip_frag, 0);
+	assert_int_equal(nout, 1);
 	wr16(ip + 6, 0);
 	wr32(ip + 12, 0x0A000263);	/* spoofed source */
 	nf_fix_checksums(f, 14 + 36);
@@ -462,6 +463,129 @@ static void test_tcp_zero_window_and_keepalive(void **state)
 	assert_int_equal(last_seg()[13] & 0x04, 0x04);
 }
 
+/* One IPv4 fragment from the guest to the gateway: payload bytes
+ * [off, off + n) of a datagram with this id and protocol. */
+static size_t frag_frame(uint8_t *f, uint16_t id, uint8_t proto, const uint8_t *payload, size_t off,
+			 size_t n, bool more)
+{
+	memcpy(f, cfg.gateway_mac, 6);
+	memcpy(f + 6, nf_guest_mac, 6);
+	wr16(f + 12, 0x0800);
+	uint8_t *ip = f + 14;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[8] = 64;
+	ip[9] = proto;
+	wr16(ip + 2, (uint16_t)(20 + n));
+	wr16(ip + 4, id);
+	wr16(ip + 6, (uint16_t)((more ? 0x2000 : 0) | off / 8));
+	wr32(ip + 12, 0x0A00020F);
+	wr32(ip + 16, 0x0A000202);
+	memcpy(ip + 20, payload + off, n);
+	uint16_t c = csum_fold(csum_partial(ip, 20, 0));
+	memcpy(ip + 10, &c, 2);
+	return 14 + 20 + n;
+}
+
+/* A 4000-byte ping in three fragments, in any order, is answered with a
+ * fragmented reply; overlaps, lying ends, oversize datagrams, timeouts and
+ * a full table drop (and count) instead of holding memory. */
+static void test_ip4_fragments(void **state)
+{
+	(void)state;
+	static uint8_t icmp[4008], f[2048];
+	memset(icmp, 0, 8);
+	icmp[0] = 8;
+	for (size_t i = 8; i < sizeof(icmp); i++)
+		icmp[i] = (uint8_t)(i * 7 + 3);
+	uint16_t c = csum_fold(csum_partial(icmp, sizeof(icmp), 0));
+	memcpy(icmp + 2, &c, 2);
+	static const size_t offs[4] = { 0, 1480, 2960, 4008 };
+	static const int order[3] = { 2, 0, 1 };
+	for (int k = 0; k < 3; k++) {
+		int i = order[k];
+		size_t l = frag_frame(f, 77, 1, icmp, offs[i], offs[i + 1] - offs[i], i < 2);
+		input(ns, f, l);
+		assert_int_equal(nout, k == 2 ? 3u : 0u);
+	}
+	assert_int_equal(ns->stats.ip_frag_reassembled, 1);
+	/* The reply: three fragments within the MTU, put back together here. */
+	static uint8_t reply[4008];
+	size_t got = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		const uint8_t *ip = outf[i] + 14;
+		assert_int_equal(csum_fold(csum_partial(ip, 20, 0)), 0);
+		size_t n = rd16(ip + 2) - 20, off = (size_t)(rd16(ip + 6) & 0x1fff) * 8;
+		assert_true(outlen[i] <= 14 + cfg.mtu);
+		assert_int_equal(!!(rd16(ip + 6) & 0x2000), i < 2);
+		assert_int_equal(off, got);
+		memcpy(reply + off, ip + 20, n);
+		got += n;
+	}
+	assert_int_equal(got, sizeof(reply));
+	assert_int_equal(reply[0], 0);	/* echo reply */
+	assert_int_equal(csum_fold(csum_partial(reply, sizeof(reply), 0)), 0);
+	assert_memory_equal(reply + 8, icmp + 8, sizeof(icmp) - 8);
+
+	/* Overlap (RFC 5722): the whole datagram is abandoned. */
+	nout = 0;
+	uint64_t d0 = ns->stats.drop_ip_frag;
+	input(ns, f, frag_frame(f, 78, 1, icmp, 0, 1480, true));
+	input(ns, f, frag_frame(f, 78, 1, icmp, 1472, 1480, true));
+	assert_int_equal(ns->stats.drop_ip_frag, d0 + 2);
+	input(ns, f, frag_frame(f, 78, 1, icmp, 2960, 1048, false));
+	assert_int_equal(nout, 0);
+	/* An exact duplicate counts as an overlap too. */
+	input(ns, f, frag_frame(f, 79, 1, icmp, 1480, 1480, true));
+	input(ns, f, frag_frame(f, 79, 1, icmp, 1480, 1480, true));
+	assert_int_equal(ns->stats.drop_ip_frag, d0 + 4);
+	/* Two different ends. */
+	input(ns, f, frag_frame(f, 80, 1, icmp, 2960, 1048, false));
+	input(ns, f, frag_frame(f, 80, 1, icmp, 1480, 1000, false));
+	assert_int_equal(ns->stats.drop_ip_frag, d0 + 6);
+	/* A middle piece not in 8-byte units; a datagram beyond 65535 bytes. */
+	input(ns, f, frag_frame(f, 81, 1, icmp, 0, 1001, true));
+	assert_int_equal(ns->stats.drop_ip_frag, d0 + 7);
+	size_t l = frag_frame(f, 82, 1, icmp, 0, 1000, false);
+	wr16(f + 14 + 6, 8100);	/* offset 64800 + 1000 bytes */
+	f[14 + 10] = f[14 + 11] = 0;
+	c = csum_fold(csum_partial(f + 14, 20, 0));
+	memcpy(f + 14 + 10, &c, 2);
+	input(ns, f, l);
+	assert_int_equal(ns->stats.drop_ip_frag, d0 + 8);
+	/* A spoofed source is not held. */
+	l = frag_frame(f, 83, 1, icmp, 0, 1480, true);
+	wr32(f + 14 + 12, 0x0A000263);
+	f[14 + 10] = f[14 + 11] = 0;
+	c = csum_fold(csum_partial(f + 14, 20, 0));
+	memcpy(f + 14 + 10, &c, 2);
+	uint64_t src0 = ns->stats.drop_ip_src;
+	input(ns, f, l);
+	assert_int_equal(ns->stats.drop_ip_src, src0 + 1);
+	/* Timeout: a datagram not complete in time is dropped. */
+	d0 = ns->stats.drop_ip_frag;
+	input(ns, f, frag_frame(f, 84, 1, icmp, 0, 1480, true));
+	ns->now += IP4_FRAG_TIMEOUT_NS + 1;
+	ip4_frag_tick(ns);
+	assert_true(ns->stats.drop_ip_frag > d0);
+	input(ns, f, frag_frame(f, 84, 1, icmp, 1480, 1480, true));
+	input(ns, f, frag_frame(f, 84, 1, icmp, 2960, 1048, false));
+	assert_int_equal(nout, 0);
+	/* A full table: the oldest datagram is evicted and counted. */
+	d0 = ns->stats.drop_ip_frag;
+	for (uint16_t id = 100; id < 100 + IP4_FRAG_SLOTS + 1; id++) {
+		input(ns, f, frag_frame(f, id, 1, icmp, 0, 1480, true));
+		ns->now++;
+	}
+	assert_true(ns->stats.drop_ip_frag > d0);
+	input(ns, f, frag_frame(f, 100, 1, icmp, 1480, 1480, true));
+	input(ns, f, frag_frame(f, 100, 1, icmp, 2960, 1048, false));
+	assert_int_equal(nout, 0);	/* its first piece was evicted */
+	input(ns, f, frag_frame(f, 100 + IP4_FRAG_SLOTS, 1, icmp, 1480, 1480, true));
+	input(ns, f, frag_frame(f, 100 + IP4_FRAG_SLOTS, 1, icmp, 2960, 1048, false));
+	assert_int_equal(nout, 3);	/* the newest completes */
+}
+
 /* Delayed ACK: the ACK for a small request rides on the reply; bulk data
  * (two full segments unacknowledged) is acked at the end of the batch. */
 static void test_tcp_delayed_ack(void **state)
@@ -687,6 +811,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tcp_zero_window_and_keepalive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_partial_ack_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_delayed_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ip4_fragments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_sack_reassembly, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
