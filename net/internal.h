@@ -216,6 +216,7 @@ struct net_stack {
 	struct tcp_flow *tcp;
 	int tcp_hash[TCP_HASH];
 	uint16_t next_port;	/* source ports for published connections */
+	uint64_t isn_key[2];	/* initial sequence numbers (RFC 6528) */
 	int ack_list[TCP_MAX_FLOWS];	/* flows with ack_pending */
 	unsigned nack;
 	struct loop_op delack_op;	/* one timer for every delayed ACK */

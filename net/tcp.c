@@ -88,6 +88,24 @@ static void flow_unhash(struct tcp_flow *f)
 	}
 }
 
+/* RFC 6528 initial sequence number: a keyed hash of the connection's
+ * addresses and ports (key drawn once per stack) plus a 4 us clock, so no
+ * system call per connection. */
+static uint32_t initial_seq(const struct net_stack *ns, const struct tcp_flow *f)
+{
+	uint64_t h = ns->isn_key[0], w[5];
+	memcpy(w, f->gip6, 16);
+	memcpy(w + 2, f->rip6, 16);
+	w[4] = (uint64_t)f->gport << 16 | f->rport;
+	for (int i = 0; i < 5; i++) {
+		h = (h ^ w[i]) * 0x9E3779B97F4A7C15ull;
+		h ^= h >> 31;
+		h = (h ^ ns->isn_key[1]) * 0xBF58476D1CE4E5B9ull;
+		h ^= h >> 29;
+	}
+	return (uint32_t)(h >> 32) + (uint32_t)(ns->now >> 12);
+}
+
 /* A flow between the guest's l3->src:gport and l3->dst:rport. */
 static struct tcp_flow *flow_alloc(struct net_stack *ns, const struct l3 *l3, uint16_t gport,
 				   uint16_t rport)
@@ -123,9 +141,7 @@ static struct tcp_flow *flow_alloc(struct net_stack *ns, const struct l3 *l3, ui
 	memcpy(f->rip6, l3->dst, 16);
 	f->gport = gport;
 	f->rport = rport;
-	uint32_t iss;
-	if (getrandom(&iss, sizeof(iss), GRND_NONBLOCK) != sizeof(iss))
-		iss = (uint32_t)now_ns() * 2654435761u;
+	uint32_t iss = initial_seq(ns, f);
 	f->iss = iss;
 	f->snd_una = f->snd_nxt = f->tg_end = iss + 1;
 	f->rcv_wscale = TCP_WSCALE;
@@ -662,11 +678,18 @@ static void start_reading(struct tcp_flow *f)
 	}
 }
 
-static void host_connected(struct tcp_flow *f)
+/* The host connect() finished: poll_res is the POLLOUT poll's result (a
+ * clean POLLOUT means connected; otherwise ask the socket why). */
+static void host_connected(struct tcp_flow *f, int poll_res)
 {
 	int err = 0;
-	socklen_t el = sizeof(err);
-	getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+	if (poll_res < 0 || (poll_res & (POLLERR | POLLHUP)) || !(poll_res & POLLOUT)) {
+		socklen_t el = sizeof(err);
+		if (getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+			err = errno;
+		else if (!err && !(poll_res > 0 && (poll_res & POLLOUT)))
+			err = ECONNREFUSED;	/* cancelled or never writable */
+	}
 	if (err) {
 		log_debug("net: tcp connect failed: %d", err);
 		send_rst_flow(f);
@@ -694,7 +717,7 @@ static void wr_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags
 	if (res < 0 && res != -ECANCELED)
 		return;
 	if (f->state == TS_CONNECTING)
-		host_connected(f);
+		host_connected(f, res);
 	else
 		th_drain(f);
 }
@@ -883,14 +906,15 @@ static bool process_ack(struct tcp_flow *f, const uint8_t *t, uint32_t seglen)
 }
 
 /* Quick-ACK rules: an ACK may wait (up to TCP_DELACK_NS, for host data to
- * carry it) only for a small pushed segment handed to the host (or a stream
- * consumer), with less than two segments' worth
+ * carry it) only for a small pushed segment (or a FIN) handed to a host
+ * that can still answer, with less than two segments' worth
  * unacknowledged and the buffer less than half full.  Bulk data, a filling
  * buffer (the window matters) and anything unusual are acked at the end of
  * the batch. */
 static bool ack_may_wait(const struct tcp_flow *f, uint8_t flags, uint32_t dlen)
 {
 	return dlen && (flags & F_PSH) && f->th_len < TCP_TO_HOST_BUF / 2 && !f->guest_fin && !f->nooo &&
+	       !f->host_eof &&	/* nothing will come to ride on */
 	       f->rcv_nxt - f->ack_sent < 2u * f->mss;
 }
 
@@ -972,7 +996,7 @@ static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_
 	uint32_t seq = rd32(t + 4);
 	if (!process_ack(f, t, dlen))
 		return;
-	bool need_ack = false, quick = false;
+	bool need_ack = false, wait = false;
 	if (dlen || (flags & F_FIN)) {
 		if (SEQ_LT(seq, f->rcv_nxt)) {	/* overlap with what we have: trim */
 			uint32_t skip = f->rcv_nxt - seq;
@@ -1007,6 +1031,9 @@ static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_
 			if (f->state == TS_DEAD)
 				return;
 		}
+		/* A FIN counts as pushed: its ACK may ride on our own FIN, which
+		 * usually follows at once when the host closes too. */
+		wait = !filled && ack_may_wait(f, flags | (fin ? F_PSH : 0), dlen ? dlen : fin);
 		if (fin) {
 			f->rcv_nxt++;
 			f->guest_fin = true;
@@ -1015,14 +1042,13 @@ static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_
 				return;
 		}
 		need_ack = true;
-		quick = fin || filled;
 	}
 	tcp_output(f);
 	if (need_ack && f->state == TS_ESTABLISHED) {
-		if (quick)
-			send_ack(f);
+		if (f->guest_fin && !wait)
+			send_ack(f);	/* the flow may end below: no later flush for it */
 		else
-			queue_ack(f, ack_may_wait(f, flags, dlen));
+			queue_ack(f, wait);
 	}
 	check_done(f);
 }
@@ -1219,6 +1245,10 @@ int tcp_init(struct net_stack *ns)
 	}
 	for (int i = 0; i < TCP_HASH; i++)
 		ns->tcp_hash[i] = -1;
+	if (getrandom(ns->isn_key, sizeof(ns->isn_key), GRND_NONBLOCK) != sizeof(ns->isn_key)) {
+		ns->isn_key[0] = now_ns() * 0x9E3779B97F4A7C15ull;
+		ns->isn_key[1] = (uint64_t)(uintptr_t)ns ^ ns->isn_key[0] >> 7;
+	}
 	return 0;
 }
 

@@ -646,6 +646,16 @@ static void test_tcp_delayed_ack(void **state)
 	tcp_tick(ns);
 	assert_int_equal(nout, n0 + 1);
 	assert_int_equal(rd32(last_seg() + 8), 3936);
+	/* The guest's FIN: its ACK rides on ours when the consumer closes too. */
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 3936, iss + 5, 0x11, 512, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0);
+	taken->ops->shutdown(taken);
+	assert_int_equal(nout, n0 + 1);
+	t = last_seg();
+	assert_int_equal(t[13], 0x11);	/* FIN|ACK */
+	assert_int_equal(rd32(t + 8), 3937);
 }
 
 /* The SACK option of a segment to the guest: number of blocks, filled in
