@@ -204,7 +204,8 @@ struct net_stack {
 	struct policy *policy;
 	net_output_fn output;
 	net_output_gso_fn gso_output;	/* NULL: no segmentation offload */
-	struct net_gso tx_gso;		/* set for the frame being sent when gso_size != 0 */
+	struct net_gso tx_gso;		/* offloads of the frame being sent, when tx_offload */
+	bool tx_offload;
 	void *out_opaque;
 	uint8_t guest_mac[6];
 	bool guest_mac_known;

@@ -52,12 +52,16 @@ struct net_stats {
 /* Frames for the guest.  frame is valid only during the call. */
 typedef void (*net_output_fn)(void *opaque, const void *frame, size_t len);
 
-/* Segmentation offload towards the guest: a transport that can split TCP
- * super-segments (TAP with IFF_VNET_HDR, virtio-net with GUEST_TSO4/6) sets
- * a GSO output; the stack then sends up to 64 KiB per frame with the TCP
- * checksum partial (pseudo-header sum over the whole length in the field,
- * to be completed per segment from csum_start + csum_offset) and gso_size
- * the MSS.  Frames no larger than the MSS still go through net_output_fn. */
+/* Segmentation and checksum offload towards the guest: a transport that can
+ * split TCP super-segments and complete checksums (TAP with IFF_VNET_HDR,
+ * virtio-net with GUEST_TSO4/6 and GUEST_CSUM) sets a GSO output; the stack
+ * then sends every TCP segment with data through it, with the TCP checksum
+ * partial (pseudo-header sum over the whole length in the field, to be
+ * completed from csum_start + csum_offset, per segment when split):
+ * gso_size is the MSS for a super-segment of up to 64 KiB, or 0 for a
+ * segment that needs no splitting (checksum offload only, like
+ * VIRTIO_NET_HDR_GSO_NONE with NEEDS_CSUM).  Other frames still go through
+ * net_output_fn. */
 struct net_gso {
 	uint16_t gso_size;
 	uint16_t csum_start, csum_offset;	/* from the start of the frame */

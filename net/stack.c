@@ -65,9 +65,9 @@ static void eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type
 	memcpy(ns->tx + 6, ns->cfg.gateway_mac, 6);
 	wr16(ns->tx + 12, type);
 	ns->stats.tx_frames++;
-	if (ns->tx_gso.gso_size) {
+	if (ns->tx_offload) {
+		ns->tx_offload = false;
 		ns->gso_output(ns->out_opaque, ns->tx, len, &ns->tx_gso);
-		ns->tx_gso.gso_size = 0;
 		return;
 	}
 	ns->output(ns->out_opaque, ns->tx, len);
@@ -101,7 +101,7 @@ void net_ip4_send(struct net_stack *ns, size_t l4len)
 	memcpy(ip + 10, &c, 2);
 	uint32_t dst = rd32(ip + 16);
 	const uint8_t *mac = ns->guest_mac_known && dst == ns->cfg.guest_ip ? ns->guest_mac : bcast_mac;
-	if (!ns->tx_gso.gso_size && IP4_HLEN + l4len > ns->cfg.mtu) {
+	if (!ns->tx_offload && IP4_HLEN + l4len > ns->cfg.mtu) {
 		memcpy(ns->tx, mac, 6);
 		memcpy(ns->tx + 6, ns->cfg.gateway_mac, 6);
 		wr16(ns->tx + 12, ETH_P_IP_);

@@ -288,12 +288,16 @@ static void tcp_emit_ex(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_
 	uint32_t seed = f->v6 ? csum_pseudo6(f->rip6, f->gip6, 6, (uint32_t)len)
 			      : csum_pseudo4(f->rip, f->gip, 6, (uint16_t)len);
 	uint16_t c;
-	if (gso) {
-		c = (uint16_t)~csum_fold(seed);	/* partial: pseudo-header only */
+	if (gso || (dlen && ns->gso_output)) {
+		/* Offload: the checksum is left partial (pseudo-header only) for
+		 * the transport; a super-segment is also split at the MSS. */
+		c = (uint16_t)~csum_fold(seed);
 		size_t l3 = f->v6 ? IP6_HLEN : IP4_HLEN;
-		ns->tx_gso = (struct net_gso){ .gso_size = f->mss, .csum_start = (uint16_t)(ETH_HLEN_ + l3),
+		ns->tx_gso = (struct net_gso){ .gso_size = gso ? f->mss : 0,
+					       .csum_start = (uint16_t)(ETH_HLEN_ + l3),
 					       .csum_offset = 16, .hdr_len = (uint16_t)(ETH_HLEN_ + l3 + hlen),
 					       .v6 = f->v6 };
+		ns->tx_offload = true;
 	} else {
 		c = csum_fold(csum_partial(t, len, seed));
 	}

@@ -41,7 +41,7 @@ static void out_gso(void *opaque, const void *frame, size_t len, const struct ne
 {
 	(void)opaque;
 	(void)frame;
-	if (len < 14 || len > NET_FRAME_MAX || g->gso_size == 0 ||
+	if (len < 14 || len > NET_FRAME_MAX || (g->gso_size == 0 && len > 14 + 65535) ||
 	    (size_t)g->csum_start + g->csum_offset + 2 > len || g->hdr_len > len)
 		abort();
 }

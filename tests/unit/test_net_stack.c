@@ -658,6 +658,46 @@ static void test_tcp_delayed_ack(void **state)
 	assert_int_equal(rd32(t + 8), 3937);
 }
 
+static struct net_gso last_gso;
+static unsigned ngso;
+
+static void out_gso(void *opaque, const void *frame, size_t len, const struct net_gso *g)
+{
+	last_gso = *g;
+	ngso++;
+	out(opaque, frame, len);
+}
+
+/* With an offloading transport every data segment leaves with a partial
+ * checksum: split at the MSS when larger (gso_size), else checksum only. */
+static void test_tcp_checksum_offload(void **state)
+{
+	(void)state;
+	net_set_gso_output(ns, out_gso);
+	ngso = 0;
+	uint8_t f[200];
+	const uint32_t dst = 0x5DB8D822;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4500, 443, 10, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	uint32_t iss = rd32(last_seg() + 4);
+	assert_int_equal(ngso, 0);	/* no data: full checksum */
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4500, 443, 11, iss + 1, 0x10, 1024, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(taken->ops->write(taken, "hello", 5), 5);
+	assert_int_equal(ngso, 1);
+	assert_int_equal(last_gso.gso_size, 0);
+	assert_int_equal(last_gso.csum_start, 34);
+	assert_int_equal(net_finish_csum(outf[nout - 1], outlen[nout - 1], last_gso.csum_start,
+					 last_gso.csum_offset), 0);
+	const uint8_t *ip = outf[nout - 1] + 14;
+	uint32_t seed = csum_pseudo4(rd32(ip + 12), rd32(ip + 16), 6, 25);
+	assert_int_equal(csum_fold(csum_partial(ip + 20, 25, seed)), 0);
+	static uint8_t big[10000];
+	assert_int_equal(taken->ops->write(taken, big, sizeof(big)), (ssize_t)sizeof(big));
+	assert_int_equal(ngso, 2);
+	assert_int_equal(last_gso.gso_size, 1460);
+}
+
 /* The SACK option of a segment to the guest: number of blocks, filled in
  * relative to base. */
 static int sack_blocks(const uint8_t *t, uint32_t base, uint32_t blk[][2])
@@ -822,6 +862,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tcp_partial_ack_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_delayed_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ip4_fragments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_checksum_offload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_sack_reassembly, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
