@@ -1139,7 +1139,7 @@ void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size
 		f->rto_at = 0;
 		established_input(f, t, data, dlen);
 		if (f->state == TS_ESTABLISHED)
-			tcp_host_read(f);
+			tcp_output(f);	/* host data read while the handshake finished */
 		return;
 	case TS_ESTABLISHED:
 		if (flags & F_SYN) {
