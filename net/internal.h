@@ -222,7 +222,7 @@ struct net_stack {
 	unsigned nack;
 	struct loop_op delack_op;	/* one timer for every delayed ACK */
 	struct __kernel_timespec delack_ts;
-	bool delack_armed;
+	bool delack_armed, delack_cancelling;
 	struct udp_flow *udp;
 	struct publish pub[PUBLISH_MAX];
 	unsigned npub;

@@ -951,10 +951,11 @@ static void delack_cb(struct loop *loop, struct loop_op *op, int res, uint32_t f
 	(void)flags;
 	struct net_stack *ns = op->opaque;
 	ns->delack_armed = false;
+	ns->delack_cancelling = false;
 	if (ns->destroying)
 		return;
 	ns->now = now_ns();
-	tcp_flush(ns);
+	tcp_flush(ns);	/* also after a cancel: re-arms for ACKs delayed since */
 }
 
 static void arm_delack(struct net_stack *ns, uint64_t due)
@@ -989,8 +990,13 @@ void tcp_flush(struct net_stack *ns)
 		f->in_ack_list = false;
 	}
 	ns->nack = keep;
-	if (keep)
+	if (keep) {
 		arm_delack(ns, next);
+	} else if (ns->delack_armed && !ns->delack_cancelling && ns->loop) {
+		/* Every delayed ACK rode on data: spare the loop a wakeup. */
+		if (loop_cancel(ns->loop, &ns->delack_op) == 0)
+			ns->delack_cancelling = true;
+	}
 }
 
 static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_t *data,
