@@ -60,6 +60,21 @@ struct ip4_frag {
 	uint8_t buf[IP4_HLEN + IP4_FRAG_PAYLOAD_MAX];	/* header (from offset 0) + payload */
 };
 
+#define ICMP_MAX_FLOWS 32		/* pings beyond the gateway in flight: (echo id, remote) */
+#define ICMP_IDLE_NS (30 * 1000000000ull)
+
+/* A guest echo id and remote address -> one connected host ICMP socket. */
+struct icmp_flow {
+	bool used;
+	bool pending;		/* io_uring still holds op */
+	int fd;
+	uint32_t rip;		/* remote, host order */
+	uint16_t gid;		/* the guest's echo identifier */
+	uint64_t last_ns;
+	struct net_stack *ns;
+	struct loop_op op;
+};
+
 #define UDP_MAX_FLOWS 512
 #define UDP_IDLE_NS (60 * 1000000000ull)
 #define PUBLISH_MAX 32
@@ -245,6 +260,7 @@ struct net_stack {
 	unsigned denied_in_window, denied_suppressed;
 
 	struct ip4_frag *frag;		/* IP4_FRAG_SLOTS, allocated with the stack */
+	struct icmp_flow *icmp;		/* ICMP_MAX_FLOWS */
 	uint16_t ip_id;			/* identification of our fragmented packets */
 
 	uint8_t tx[NET_FRAME_MAX];
@@ -308,6 +324,13 @@ const uint8_t *ip4_frag_input(struct net_stack *ns, const uint8_t *ip, size_t ih
 void ip4_frag_tick(struct net_stack *ns);
 /* Send the packet in ns->tx (Ethernet header filled in) as fragments. */
 void ip4_fragment_send(struct net_stack *ns, size_t l3len);
+
+/* icmp.c */
+int icmp_init(struct net_stack *ns);
+void icmp_fini(struct net_stack *ns);
+/* A guest echo request (checksum verified) for an address beyond the gateway. */
+void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t *icmp, size_t len);
+void icmp_tick(struct net_stack *ns);
 
 /* tcp.c */
 int tcp_init(struct net_stack *ns);

@@ -42,6 +42,7 @@ struct net_stats {
 	uint64_t drop_ip_src, drop_proto, drop_icmp, drop_udp, drop_tcp, drop_tcp_csum;
 	uint64_t drop_nomem;
 	uint64_t denied_tcp, denied_udp, dns_queries, dns_refused;
+	uint64_t denied_icmp;		/* pings beyond the gateway the policy refused */
 	uint64_t tcp_flows, udp_flows, tcp_retrans, tcp_fast_retrans;
 	/* Guest segments held out of order (SACKed), and those dropped because
 	 * the flow already held TCP_OOO_MAX separate ranges. */

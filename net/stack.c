@@ -251,16 +251,20 @@ static void arp_input(struct net_stack *ns, const uint8_t *a, size_t len)
 	eth_send(ns, a + 8, ETH_P_ARP_, ETH_HLEN_ + 28);
 }
 
-static void icmp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *icmp, size_t len)
+static void icmp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *icmp, size_t len)
 {
 	if (len < 8 || csum_fold(csum_partial(icmp, len, 0)) != 0) {
 		ns->stats.drop_icmp++;
 		return;
 	}
+	const uint8_t *ip = l3->hdr;
 	uint32_t dst = rd32(ip + 16);
-	if (icmp[0] != 8 || dst != ns->cfg.gateway_ip) {
-		/* Only echo to the gateway is answered; other ICMP is not forwarded. */
-		ns->stats.drop_icmp++;
+	if (icmp[0] != 8 || icmp[1] != 0) {
+		ns->stats.drop_icmp++;	/* only echo requests are answered or forwarded */
+		return;
+	}
+	if (dst != ns->cfg.gateway_ip) {
+		icmp_echo_forward(ns, l3, icmp, len);
 		return;
 	}
 	uint8_t *r = net_ip4_begin(ns, dst, rd32(ip + 12), 1);
@@ -320,7 +324,7 @@ static void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 	}
 	switch (ip[9]) {
 	case 1:
-		icmp_input(ns, ip, l4, l4len);
+		icmp_input(ns, &l3, l4, l4len);
 		break;
 	case 6:
 		tcp_input(ns, &l3, l4, l4len);
@@ -387,6 +391,7 @@ static void tick_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fla
 	tcp_tick(ns);
 	udp_tick(ns);
 	ip4_frag_tick(ns);
+	icmp_tick(ns);
 	loop_timer(loop, &ns->tick_op, &ns->tick_ts, NET_TICK_NS);
 }
 
@@ -415,6 +420,8 @@ int net_create(struct net_stack **out, struct loop *loop, const struct net_confi
 	if (r == 0)
 		r = ip4_frag_init(ns);
 	if (r == 0)
+		r = icmp_init(ns);
+	if (r == 0)
 		r = dns_init(ns);
 	if (r < 0) {
 		net_destroy(ns);
@@ -437,6 +444,7 @@ void net_destroy(struct net_stack *ns)
 	tcp_fini(ns);
 	udp_fini(ns);
 	ip4_frag_fini(ns);
+	icmp_fini(ns);
 	for (unsigned i = 0; i < ns->npub; i++)
 		close(ns->pub[i].fd);
 	free(ns);

@@ -209,6 +209,30 @@ static void test_icmp_echo_and_bad_frames(void **state)
 	assert_int_equal(nout, 1);
 }
 
+/* One IPv4 fragment from the guest to the gateway: payload bytes
+ * [off, off + n) of a datagram with this id and protocol. */
+static size_t frag_frame(uint8_t *f, uint16_t id, uint8_t proto, const uint8_t *payload, size_t off,
+			 size_t n, bool more)
+{
+	memcpy(f, cfg.gateway_mac, 6);
+	memcpy(f + 6, nf_guest_mac, 6);
+	wr16(f + 12, 0x0800);
+	uint8_t *ip = f + 14;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[8] = 64;
+	ip[9] = proto;
+	wr16(ip + 2, (uint16_t)(20 + n));
+	wr16(ip + 4, id);
+	wr16(ip + 6, (uint16_t)((more ? 0x2000 : 0) | off / 8));
+	wr32(ip + 12, 0x0A00020F);
+	wr32(ip + 16, 0x0A000202);
+	memcpy(ip + 20, payload + off, n);
+	uint16_t c = csum_fold(csum_partial(ip, 20, 0));
+	memcpy(ip + 10, &c, 2);
+	return 14 + 20 + n;
+}
+
 static void test_denied_tcp_rst_udp_icmp(void **state)
 {
 	(void)state;
@@ -234,6 +258,27 @@ static void test_denied_tcp_rst_udp_icmp(void **state)
 	assert_int_equal(outf[1][34], 3);
 	assert_int_equal(outf[1][35], 13);
 	assert_int_equal(ns->stats.denied_udp, 1);
+	/* Ping beyond the gateway to a private address: administratively
+	 * prohibited at once; to a public one without a loop: dropped. */
+	size_t il = frag_frame(f, 1, 1, (const uint8_t *)"\x08\0\xf7\xfe\0\1\0\0", 0, 8, false);
+	wr16(f + 14 + 6, 0);
+	wr32(f + 14 + 16, 0x0A000001);
+	f[14 + 10] = f[14 + 11] = 0;
+	uint16_t c = csum_fold(csum_partial(f + 14, 20, 0));
+	memcpy(f + 14 + 10, &c, 2);
+	input(ns, f, il);
+	assert_int_equal(nout, 3);
+	assert_int_equal(outf[2][34], 3);
+	assert_int_equal(outf[2][35], 13);
+	assert_int_equal(ns->stats.denied_icmp, 1);
+	uint64_t d0 = ns->stats.drop_icmp;
+	wr32(f + 14 + 16, 0x5DB8D822);
+	f[14 + 10] = f[14 + 11] = 0;
+	c = csum_fold(csum_partial(f + 14, 20, 0));
+	memcpy(f + 14 + 10, &c, 2);
+	input(ns, f, il);
+	assert_int_equal(nout, 3);
+	assert_int_equal(ns->stats.drop_icmp, d0 + 1);
 }
 
 /* The last segment sent to the guest. */
@@ -461,30 +506,6 @@ static void test_tcp_zero_window_and_keepalive(void **state)
 	}
 	assert_int_equal(closed_calls, 1);
 	assert_int_equal(last_seg()[13] & 0x04, 0x04);
-}
-
-/* One IPv4 fragment from the guest to the gateway: payload bytes
- * [off, off + n) of a datagram with this id and protocol. */
-static size_t frag_frame(uint8_t *f, uint16_t id, uint8_t proto, const uint8_t *payload, size_t off,
-			 size_t n, bool more)
-{
-	memcpy(f, cfg.gateway_mac, 6);
-	memcpy(f + 6, nf_guest_mac, 6);
-	wr16(f + 12, 0x0800);
-	uint8_t *ip = f + 14;
-	memset(ip, 0, 20);
-	ip[0] = 0x45;
-	ip[8] = 64;
-	ip[9] = proto;
-	wr16(ip + 2, (uint16_t)(20 + n));
-	wr16(ip + 4, id);
-	wr16(ip + 6, (uint16_t)((more ? 0x2000 : 0) | off / 8));
-	wr32(ip + 12, 0x0A00020F);
-	wr32(ip + 16, 0x0A000202);
-	memcpy(ip + 20, payload + off, n);
-	uint16_t c = csum_fold(csum_partial(ip, 20, 0));
-	memcpy(ip + 10, &c, 2);
-	return 14 + 20 + n;
 }
 
 /* A 4000-byte ping in three fragments, in any order, is answered with a
