@@ -1,9 +1,11 @@
-/* net/icmp.c - ICMP echo beyond the gateway, through unprivileged ICMP sockets.
+/* net/icmp.c - ICMP and ICMPv6 echo beyond the gateway, through unprivileged
+ * ICMP sockets.
  *
  * A guest ping to an address the egress policy allows goes out of a host
- * "ping socket" (socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP)), which needs no
- * privilege where net.ipv4.ping_group_range admits our group (the default
- * on current distributions).  One connected socket per (guest echo id,
+ * "ping socket" (socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), or AF_INET6 and
+ * IPPROTO_ICMPV6), which needs no privilege where net.ipv4.ping_group_range
+ * admits our group (the default on current distributions; it covers both
+ * families).  One connected socket per (guest echo id,
  * remote address), so only that remote's replies come back; the kernel
  * gives the socket its own echo id, and replies get the guest's id back.
  * Flows are recycled after ICMP_IDLE_NS or when the table is full.  A
@@ -51,20 +53,29 @@ static void icmp_readable(struct loop *loop, struct loop_op *op, int res, uint32
 		ssize_t n = recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0)
 			break;
-		if (n < 8 || buf[0] != 0)
+		if (n < 8 || buf[0] != (f->v6 ? 129 : 0))
 			continue;	/* the kernel only passes echo replies; be sure */
 		f->last_ns = ns->now;
-		uint8_t *r = net_ip4_begin(ns, f->rip, ns->cfg.guest_ip, 1);
+		if (f->v6 && (size_t)n > ns->cfg.mtu - IP6_HLEN) {
+			ns->stats.tx_dropped++;	/* no IPv6 fragmentation */
+			continue;
+		}
+		uint8_t *r = f->v6 ? net_ip6_begin(ns, f->rip6, f->gip6, 58)
+				   : net_ip4_begin(ns, f->rip, ns->cfg.guest_ip, 1);
 		memcpy(r, buf, (size_t)n);
 		wr16(r + 4, f->gid);
 		r[2] = r[3] = 0;
-		uint16_t c = csum_fold(csum_partial(r, (size_t)n, 0));
+		uint32_t seed = f->v6 ? csum_pseudo6(f->rip6, f->gip6, 58, (uint32_t)n) : 0;
+		uint16_t c = csum_fold(csum_partial(r, (size_t)n, seed));
 		memcpy(r + 2, &c, 2);
-		net_ip4_send(ns, (size_t)n);
+		if (f->v6)
+			net_ip6_send(ns, (size_t)n);
+		else
+			net_ip4_send(ns, (size_t)n);
 	}
 }
 
-static struct icmp_flow *icmp_flow_open(struct net_stack *ns, uint32_t rip, uint16_t gid)
+static struct icmp_flow *icmp_flow_open(struct net_stack *ns, const struct l3 *l3, uint16_t gid)
 {
 	struct icmp_flow *f = NULL, *lru = NULL;
 	for (unsigned i = 0; i < ICMP_MAX_FLOWS; i++) {
@@ -81,21 +92,25 @@ static struct icmp_flow *icmp_flow_open(struct net_stack *ns, uint32_t rip, uint
 			icmp_flow_close(lru);	/* its slot frees once io_uring lets go */
 		return NULL;
 	}
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+	int fd = socket(l3->v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			l3->v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
 	if (fd < 0) {
 		log_once(LOG_WARN, "net: ping beyond the gateway needs ICMP sockets "
 			 "(net.ipv4.ping_group_range): %s", strerror(errno));
 		return NULL;
 	}
 	struct sockaddr_storage ss;
-	socklen_t sl = net_host_sockaddr(ns, false, rip, NULL, 0, &ss);
+	socklen_t sl = net_host_sockaddr(ns, l3->v6, l3->dst4, l3->dst, 0, &ss);
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
 		close(fd);
 		return NULL;
 	}
 	f->used = true;
 	f->fd = fd;
-	f->rip = rip;
+	f->v6 = l3->v6;
+	f->rip = l3->dst4;
+	memcpy(f->rip6, l3->dst, 16);
+	memcpy(f->gip6, l3->src, 16);
 	f->gid = gid;
 	f->ns = ns;
 	f->last_ns = ns->now;
@@ -114,7 +129,7 @@ void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t 
 	enum policy_group why;
 	if (!net_dst_allowed(ns, l3->dst, &why)) {
 		ns->stats.denied_icmp++;
-		net_log_denied(ns, "icmp", l3->dst4, 0, why);
+		net_log_denied6(ns, "icmp", l3->dst, 0, why);
 		if (why != PG_BROADCAST && why != PG_MULTICAST)
 			net_send_denied(ns, l3);
 		return;
@@ -127,11 +142,11 @@ void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t 
 	struct icmp_flow *f = NULL;
 	for (unsigned i = 0; i < ICMP_MAX_FLOWS && !f; i++) {
 		struct icmp_flow *c = &ns->icmp[i];
-		if (c->used && c->rip == l3->dst4 && c->gid == gid)
+		if (c->used && c->v6 == l3->v6 && memcmp(c->rip6, l3->dst, 16) == 0 && c->gid == gid)
 			f = c;
 	}
 	if (!f)
-		f = icmp_flow_open(ns, l3->dst4, gid);
+		f = icmp_flow_open(ns, l3, gid);
 	if (!f) {
 		ns->stats.drop_icmp++;
 		return;

@@ -67,8 +67,10 @@ struct ip4_frag {
 struct icmp_flow {
 	bool used;
 	bool pending;		/* io_uring still holds op */
+	bool v6;
 	int fd;
-	uint32_t rip;		/* remote, host order */
+	uint32_t rip;		/* remote, host order (IPv4) */
+	uint8_t rip6[16], gip6[16];	/* remote and guest addresses (IPv6) */
 	uint16_t gid;		/* the guest's echo identifier */
 	uint64_t last_ns;
 	struct net_stack *ns;
@@ -328,7 +330,8 @@ void ip4_fragment_send(struct net_stack *ns, size_t l3len);
 /* icmp.c */
 int icmp_init(struct net_stack *ns);
 void icmp_fini(struct net_stack *ns);
-/* A guest echo request (checksum verified) for an address beyond the gateway. */
+/* A guest echo request (checksum verified) for an address beyond the
+ * gateway (IPv4) or the router (IPv6). */
 void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t *icmp, size_t len);
 void icmp_tick(struct net_stack *ns);
 
