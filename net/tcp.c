@@ -910,14 +910,15 @@ static bool process_ack(struct tcp_flow *f, const uint8_t *t, uint32_t seglen)
 }
 
 /* Quick-ACK rules: an ACK may wait (up to TCP_DELACK_NS, for host data to
- * carry it) only for a small pushed segment (or a FIN) handed to a host
- * that can still answer, with less than two segments' worth
- * unacknowledged and the buffer less than half full.  Bulk data, a filling
- * buffer (the window matters) and anything unusual are acked at the end of
- * the batch. */
+ * carry it) only for a pushed segment shorter than the MSS (or a FIN)
+ * handed to a host that can still answer, with less than two segments'
+ * worth unacknowledged and the buffer less than half full.  Bulk data, a
+ * filling buffer (the window matters) and anything unusual are acked at
+ * the end of the batch. */
 static bool ack_may_wait(const struct tcp_flow *f, uint8_t flags, uint32_t dlen)
 {
-	return dlen && (flags & F_PSH) && f->th_len < TCP_TO_HOST_BUF / 2 && !f->guest_fin && !f->nooo &&
+	return dlen && dlen < f->mss && (flags & F_PSH) && f->th_len < TCP_TO_HOST_BUF / 2 &&
+	       !f->guest_fin && !f->nooo &&
 	       !f->host_eof &&	/* nothing will come to ride on */
 	       f->rcv_nxt - f->ack_sent < 2u * f->mss;
 }

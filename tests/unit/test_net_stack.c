@@ -649,34 +649,42 @@ static void test_tcp_delayed_ack(void **state)
 	input(ns, f, l);
 	assert_int_equal(nout, n0 + 1);
 	assert_int_equal(rd32(last_seg() + 8), 1015);
-	/* Two full pushed segments: the second is acked at once. */
+	/* Small pushed segments adding up to two MSS: acked then at once. */
 	n0 = nout;
-	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 1015, iss + 5, 0x18, 512, d, 1460, false);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 1015, iss + 5, 0x18, 512, d, 1000, false);
+	input(ns, f, l);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 2015, iss + 5, 0x18, 512, d, 1000, false);
 	input(ns, f, l);
 	assert_int_equal(nout, n0);
-	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 2475, iss + 5, 0x18, 512, d, 1460, false);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 3015, iss + 5, 0x18, 512, d, 920, false);
 	input(ns, f, l);
 	assert_int_equal(nout, n0 + 1);
 	assert_int_equal(rd32(last_seg() + 8), 3935);
+	/* A full-size pushed segment is acked at the end of its batch. */
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 3935, iss + 5, 0x18, 512, d, 1460, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 8), 5395);
 	/* A delayed ACK goes out on the timer if no reply comes. */
 	n0 = nout;
-	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 3935, iss + 5, 0x18, 512, "x", 1, false);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 5395, iss + 5, 0x18, 512, "x", 1, false);
 	input(ns, f, l);
 	assert_int_equal(nout, n0);
 	ns->now += TCP_DELACK_NS;
 	tcp_tick(ns);
 	assert_int_equal(nout, n0 + 1);
-	assert_int_equal(rd32(last_seg() + 8), 3936);
+	assert_int_equal(rd32(last_seg() + 8), 5396);
 	/* The guest's FIN: its ACK rides on ours when the consumer closes too. */
 	n0 = nout;
-	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 3936, iss + 5, 0x11, 512, NULL, 0, false);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 5396, iss + 5, 0x11, 512, NULL, 0, false);
 	input(ns, f, l);
 	assert_int_equal(nout, n0);
 	taken->ops->shutdown(taken);
 	assert_int_equal(nout, n0 + 1);
 	t = last_seg();
 	assert_int_equal(t[13], 0x11);	/* FIN|ACK */
-	assert_int_equal(rd32(t + 8), 3937);
+	assert_int_equal(rd32(t + 8), 5397);
 }
 
 static struct net_gso last_gso;
