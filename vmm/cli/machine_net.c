@@ -18,6 +18,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,7 +238,15 @@ static int mnet_build(struct machine *m, struct machine_net *mn)
 		log_err("net: cannot create the virtio-net device");
 		return 1;
 	}
-	if ((r = net_create(&mn->ns, &m->vm.loop, &cfg, mnet_output, mn)) < 0) {
+	/* The stack starts its DNS worker thread now, before the command
+	 * blocks the signals it reads with sigwait/signalfd: the worker must
+	 * not be a thread the kernel can deliver SIGHUP or SIGTERM to. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = net_create(&mn->ns, &m->vm.loop, &cfg, mnet_output, mn);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0) {
 		log_err("net: %s", strerror(-r));
 		return 1;
 	}
