@@ -105,3 +105,24 @@ void cpuid_patch(struct kvm_cpuid2 *c, unsigned cap, unsigned apic_id, unsigned 
 		memcpy(&s->edx, "M\0\0\0", 4);
 	}
 }
+
+/* XCR0 at creation: every user state component the CPUID offers (x87,
+ * SSE, AVX, AVX-512, PKRU), not the architectural reset value 1.  Linux
+ * enables exactly these with XSETBV anyway; starting there (1) makes CPUID
+ * 0xD.0 EBX, which KVM computes from XCR0 at KVM_SET_CPUID2, already the
+ * size the guest will check ("XSAVE consistency problem" otherwise, where
+ * KVM only recomputes it for some XCR0 changes), and (2) keeps AVX working
+ * under hypervisors that do not intercept the guest's XSETBV (QEMU TCG's
+ * SVM: KVM there reloads its own idea of XCR0 at every VM entry).  0 when
+ * the CPU has no XSAVE. */
+uint64_t cpuid_user_xcr0(struct kvm_cpuid2 *cpuid)
+{
+	const uint64_t avx512 = 0xe0, user = 0x1 | 0x2 | 0x4 | avx512 | 0x200;
+	struct kvm_cpuid_entry2 *l1 = cpuid_find(cpuid, 1, 0), *d = cpuid_find(cpuid, 0xd, 0);
+	if (!l1 || !(l1->ecx & (1u << 26)) || !d)
+		return 0;
+	uint64_t x = (d->eax | (uint64_t)d->edx << 32) & user;
+	if ((x & avx512) != avx512)
+		x &= ~avx512;	/* all three AVX-512 components or none */
+	return (x & 3) == 3 ? x : 0;
+}

@@ -79,6 +79,15 @@ static int vcpu_set_cpuid(struct vm *vm, struct vcpu *c)
 	memcpy(mine, vm->cpuid, sz);
 	cpuid_patch(mine, vm->cpuid_cap, c->id, vm->cfg.ncpus, vm->tsc_khz);
 	int r = ioctl(c->fd, KVM_SET_CPUID2, mine) < 0 ? vcpu_err(c, "KVM_SET_CPUID2") : 0;
+	uint64_t xcr0 = cpuid_user_xcr0(mine);
+	if (r == 0 && xcr0 && ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0) {
+		struct kvm_xcrs x = { .nr_xcrs = 1, .xcrs[0] = { .xcr = 0, .value = xcr0 } };
+		/* Then CPUID once more: KVM recomputes 0xD.0 EBX for this XCR0. */
+		if (ioctl(c->fd, KVM_SET_XCRS, &x) < 0)
+			log_once(LOG_WARN, "vCPU %u: KVM_SET_XCRS: %s", c->id, strerror(errno));
+		else if (ioctl(c->fd, KVM_SET_CPUID2, mine) < 0)
+			r = vcpu_err(c, "KVM_SET_CPUID2");
+	}
 	free(mine);
 	return r;
 }

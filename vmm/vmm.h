@@ -193,6 +193,9 @@ uint64_t vm_ram_resident(const struct vm *vm);
 void cpuid_patch(struct kvm_cpuid2 *c, unsigned cap, unsigned apic_id, unsigned ncpus,
 		 uint32_t tsc_khz);
 struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx);
+/* The XCR0 a vCPU starts with: the user state components CPUID 0xD offers
+ * (x87, SSE, AVX, AVX-512 as a whole, PKRU); 0 without XSAVE (cpuid.c). */
+uint64_t cpuid_user_xcr0(struct kvm_cpuid2 *c);
 
 /* base64url without padding of @len bytes into @out (size >= encoded+1).
  * Returns the encoded length, or -ENOSPC. */

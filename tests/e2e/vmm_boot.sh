@@ -21,6 +21,7 @@ e2e_step signal 150 $run -- sh -c 'kill -9 \$\$'
 e2e_step notfound 150 $run -- /no/such/program
 e2e_step orphan 150 $run -- sh -c 'sleep 1000 & exit 3'
 e2e_step mounts 150 $run -- sh -c 'cat /proc/mounts; echo "pid1=\$(cat /proc/1/comm) home=\$HOME path=\$PATH"'
+e2e_step dmesg 150 $run -- sh -c 'dmesg | grep "WARNING:\\|XSAVE consistency"; echo dmesg-done'
 e2e_step badargv 150 $run --cmdline 'console=ttyS0 reboot=k panic=-1 quiet kvmbox.argv=*bad*'
 PAYLOAD
 )
@@ -73,6 +74,13 @@ for m in "proc /proc" "sysfs /sys" "devtmpfs /dev" "devpts /dev/pts" "tmpfs /dev
 	step_has mounts "kvmbox-init mounted ${m#* }" "^${m%% *} ${m#* } "
 done
 step_has mounts "PID 1 is kvmbox-init, HOME and PATH set" 'pid1=init home=/root path=/usr/local/sbin:'
+step_has dmesg "the guest kernel log was read" -x 'dmesg-done'
+if e2e_step_out dmesg | grep -q 'WARNING:\|XSAVE'; then
+	not_ok "the guest kernel boots without warnings (CPUID 0xD sizes agree with XCR0)" \
+		"$(e2e_step_out dmesg | head -n 10)"
+else
+	ok "the guest kernel boots without warnings (CPUID 0xD sizes agree with XCR0)"
+fi
 step_check badargv 2 "a malformed kvmbox.argv ends the VM with status 2"
 step_has badargv "with a one-line reason on the console" 'kvmbox-init: kvmbox.argv is not valid base64url'
 

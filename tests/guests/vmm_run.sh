@@ -42,9 +42,11 @@ run --kernel "$G/hello.elf" --memory 32 --no-net --cmdline "exit=42 x"
 expect_eq "exit status 42 from the marker port" 42 "$rc"
 expect_eq "--cmdline reaches the guest" "cmdline: exit=42 x" "$(printf '%s\n' "$out" | sed -n 2p)"
 run --kernel "$G/hello.elf" --memory 32 --cmdline "exit=0"
-expect_eq "by default the network card is announced, with kvmbox.net=" \
-	"cmdline: exit=0 virtio_mmio.device=4K@0xd0000000:5 kvmbox.net=10.0.2.15/24,10.0.2.2,10.0.2.2" \
-	"$(printf '%s\n' "$out" | sed -n 2p)"
+line=$(printf '%s\n' "$out" | sed -n 2p)
+case $line in
+"cmdline: exit=0 virtio_mmio.device=4K@0xd0000000:5 kvmbox.net=10.0.2.15/24,10.0.2.2,10.0.2.2") ok "a network card by default, announced with its address" ;;
+*) not_ok "a network card by default, announced with its address" "$line" ;;
+esac
 
 run --kernel "$G/hello.elf" --memory 32 --cmdline "exit=255"
 expect_eq "exit status 255" 255 "$rc"

@@ -56,6 +56,29 @@ static void test_cpuid_apic_and_hypervisor(void **state)
 	free(c);
 }
 
+/* XCR0 at vCPU creation: what leaf 0xD offers, user components only,
+ * AVX-512 whole or not at all, nothing without XSAVE in leaf 1. */
+static void test_cpuid_user_xcr0(void **state)
+{
+	(void)state;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 2 * sizeof(c->entries[0]));
+	assert_non_null(c);
+	c->nent = 2;
+	c->entries[0] = (struct kvm_cpuid_entry2){ .function = 1, .ecx = 1u << 26 };
+	c->entries[1] = (struct kvm_cpuid_entry2){ .function = 0xd, .index = 0,
+		.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 0x7 | 0x18 | 0x200 };
+	assert_int_equal(cpuid_user_xcr0(c), 0x207);		/* MPX left out */
+	c->entries[1].eax = 0xe7;
+	assert_int_equal(cpuid_user_xcr0(c), 0xe7);		/* AVX-512 whole */
+	c->entries[1].eax = 0x67;
+	assert_int_equal(cpuid_user_xcr0(c), 0x7);		/* partial: none */
+	c->entries[1].eax = 0x60007;				/* AMX: not at creation */
+	assert_int_equal(cpuid_user_xcr0(c), 0x7);
+	c->entries[0].ecx = 0;
+	assert_int_equal(cpuid_user_xcr0(c), 0);		/* no XSAVE */
+	free(c);
+}
+
 static void test_cpuid_kvm_leaves(void **state)
 {
 	(void)state;
@@ -376,6 +399,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cpuid_apic_and_hypervisor),
 		cmocka_unit_test(test_cpuid_kvm_leaves),
+		cmocka_unit_test(test_cpuid_user_xcr0),
 		cmocka_unit_test(test_cpuid_no_room),
 		cmocka_unit_test(test_base64url_vectors),
 		cmocka_unit_test(test_base64url_all_bytes),

@@ -276,6 +276,11 @@ out:
 
 int cmd_shell(int argc, char **argv)
 {
+	return shell_launch(argc, argv, NULL);
+}
+
+int shell_launch(int argc, char **argv, const struct shell_extra *x)
+{
 	int nargc;
 	char **nargv = with_defaults(argc, argv, &nargc);
 	struct shell *s = calloc(1, sizeof(*s));
@@ -298,6 +303,11 @@ int cmd_shell(int argc, char **argv)
 		fputs(net_opts_usage, stdout);
 		status = 0;
 	} else {
+		if (x) {
+			s->o.net.secrets_table = x->secrets;
+			s->o.net.oauth = x->oauth;
+			s->o.net.noauth = x->noauth;
+		}
 		status = shell_main(s);
 	}
 	if (s->sig_fd >= 0)

@@ -18,8 +18,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +45,7 @@ struct machine_net {
 	/* --proxy: the proxy and what it borrows (NULL / unset without) */
 	struct proxy *px;
 	struct secrets *sec;
+	bool sec_owned;		/* not the launcher's (net_opts.secrets_table) */
 	struct repolist repos;
 	struct hostlist hosts;
 	bool proxy_lists;	/* repos and hosts initialised */
@@ -81,7 +80,7 @@ static void mnet_destroy(void *obj)
 		repolist_fini(&mn->repos);
 		hostlist_fini(&mn->hosts);
 	}
-	if (mn->sec) {
+	if (mn->sec && mn->sec_owned) {
 		secrets_fini(mn->sec);
 		free(mn->sec);
 	}
@@ -149,14 +148,16 @@ static int mnet_proxy_build(struct machine *m, struct machine_net *mn)
 {
 	const struct net_opts *no = &m->o->net;
 	char err[200];
-	mn->sec = calloc(1, sizeof(*mn->sec));
+	mn->sec_owned = !no->secrets_table;
+	mn->sec = no->secrets_table ? no->secrets_table : calloc(1, sizeof(*mn->sec));
 	struct proxy_config *cfg = calloc(1, sizeof(*cfg));
 	int status = 1;
-	if (!mn->sec || !cfg) {
+	if (!mn->sec || !cfg || no->noauth > PROXY_MAX_OAUTH) {
 		log_err("out of memory");
 		goto out;
 	}
-	secrets_init(mn->sec);
+	if (mn->sec_owned)
+		secrets_init(mn->sec);
 	repolist_init(&mn->repos);
 	if (hostlist_init(&mn->hosts, HOSTLIST_PERMISSIVE, HOSTLIST_AGENT_NONE) < 0) {
 		repolist_fini(&mn->repos);
@@ -181,7 +182,10 @@ static int mnet_proxy_build(struct machine *m, struct machine_net *mn)
 	}
 	status = 1;
 	*cfg = (struct proxy_config){ .secrets = mn->sec, .repos = &mn->repos,
-				      .hosts = &mn->hosts, .upstream_ca = no->upstream_ca };
+				      .hosts = &mn->hosts, .upstream_ca = no->upstream_ca,
+				      .noauth = no->noauth };
+	for (unsigned k = 0; k < no->noauth; k++)
+		cfg->oauth[k] = no->oauth[k];
 	mn->px = proxy_new(&m->vm.loop, cfg);	/* logs its own line */
 	if (!mn->px)
 		goto out;
@@ -238,15 +242,7 @@ static int mnet_build(struct machine *m, struct machine_net *mn)
 		log_err("net: cannot create the virtio-net device");
 		return 1;
 	}
-	/* The stack starts its DNS worker thread now, before the command
-	 * blocks the signals it reads with sigwait/signalfd: the worker must
-	 * not be a thread the kernel can deliver SIGHUP or SIGTERM to. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = net_create(&mn->ns, &m->vm.loop, &cfg, mnet_output, mn);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r < 0) {
+	if ((r = net_create(&mn->ns, &m->vm.loop, &cfg, mnet_output, mn)) < 0) {
 		log_err("net: %s", strerror(-r));
 		return 1;
 	}

@@ -30,6 +30,7 @@
 
 #include "net/net.h"
 #include "net/policy.h"
+#include "proxy/proxy.h"
 
 #define NET_ARGS_MAX_PUBLISH 32	/* the stack's PUBLISH_MAX */
 #define NET_ARGS_MAX_SECRETS 32
@@ -60,6 +61,13 @@ struct net_opts {
 	const char *repos[NET_ARGS_MAX_REPOS];
 	unsigned nrepos;
 	const char *upstream_ca;
+	/* Not flags: set by the agent launchers (vmm/cli/agent.h).  A secrets
+	 * table the proxy borrows instead of building its own (--secret
+	 * entries are added to it; its owner reads rotated values after the
+	 * VM), and the OAuth clients whose refreshes it performs. */
+	struct secrets *secrets_table;
+	const struct proxy_oauth_cfg *oauth;
+	unsigned noauth;
 };
 
 /* If argv[*i] is a network flag ("--flag VALUE" or "--flag=VALUE"), take it

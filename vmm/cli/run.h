@@ -11,7 +11,7 @@
 #define RUN_DEFAULT_MEM_MIB 512
 #define RUN_MAX_KERNEL (256u << 20)	/* refuse kernels larger than this */
 #define RUN_MAX_INITRD (1024u << 20)
-#define RUN_MAX_CMDLINE 4096		/* Linux's COMMAND_LINE_SIZE on x86 is 2048..4096 */
+#define RUN_MAX_CMDLINE 2048		/* Linux's COMMAND_LINE_SIZE on x86, NUL included */
 
 struct run_opts {
 	const char *kernel;
