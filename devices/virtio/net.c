@@ -167,11 +167,15 @@ void vnet_output(void *opaque, const void *frame, size_t len)
 /* Whether a super-segment described by g is consistent with its frame:
  * headers inside it, the checksum field inside the TCP header, a non-zero
  * MSS.  The stack builds these, but the device does not take it on trust. */
-static bool gso_sane(const struct net_gso *g, size_t len)
+/* A description the stack could have made: TCP right after a plain IP
+ * header, and either a super-segment (gso_size = MSS) or, with gso_size 0,
+ * one segment that only needs its checksum completed (at most MTU sized). */
+static bool gso_sane(const struct vnet *v, const struct net_gso *g, size_t len)
 {
 	size_t l3 = g->v6 ? 40 : 20;
-	return g->gso_size && g->hdr_len <= len && g->csum_start == 14 + l3 &&
-	       g->csum_offset == 16 && g->hdr_len >= g->csum_start + 20u && len <= VNET_FRAME_MAX;
+	return g->hdr_len <= len && g->csum_start == 14 + l3 && g->csum_offset == 16 &&
+	       g->hdr_len >= g->csum_start + 20u && len <= VNET_FRAME_MAX &&
+	       (g->gso_size || len <= 14u + v->mtu);
 }
 
 /* One's complement 16-bit add. */
@@ -233,15 +237,25 @@ void vnet_output_gso(void *opaque, const void *frame, size_t len, const struct n
 {
 	struct vnet *v = opaque;
 	struct vdev *dev = &v->vdev;
-	if (!gso_sane(g, len)) {
+	if (!gso_sane(v, g, len)) {
 		v->stats.rx_bad_gso++;
 		return;
 	}
 	vdev_queue_lock(dev);
 	if (!vdev_running(dev))
 		goto out;
-	if (vdev_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM) &&
-	    vdev_has_feature(dev, g->v6 ? VIRTIO_NET_F_GUEST_TSO6 : VIRTIO_NET_F_GUEST_TSO4)) {
+	bool csum = vdev_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM);
+	if (!g->gso_size && !csum) {
+		/* Checksum offload only, and the guest wants full checksums. */
+		if (len > sizeof(v->seg))
+			goto out;
+		memcpy(v->seg, frame, len);
+		net_finish_csum(v->seg, len, g->csum_start, g->csum_offset);
+		struct virtio_net_hdr_v1 h;
+		plain_hdr(v, &h);
+		rx_frame(v, &h, v->seg, len);
+	} else if (!g->gso_size || (csum && vdev_has_feature(dev, g->v6 ? VIRTIO_NET_F_GUEST_TSO6
+									 : VIRTIO_NET_F_GUEST_TSO4))) {
 		struct virtio_net_hdr_v1 h;
 		memset(&h, 0, sizeof(h));
 		vnet_hdr_from_gso((struct virtio_net_hdr *)&h, g);

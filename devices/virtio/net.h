@@ -70,7 +70,8 @@ static inline void vnet_hdr_from_gso(struct virtio_net_hdr *h, const struct net_
 {
 	*h = (struct virtio_net_hdr){
 		.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
-		.gso_type = g->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4,
+		.gso_type = !g->gso_size ? VIRTIO_NET_HDR_GSO_NONE
+			  : g->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4,
 		.hdr_len = g->hdr_len,
 		.gso_size = g->gso_size,
 		.csum_start = g->csum_start,

@@ -11,9 +11,9 @@
  *
  * Built static (no loader, no libraries in the image) by
  * guest/init/module.mk into $(BUILD)/kvmbox-init.  Errors are one line on
- * the console prefixed "kvmbox-init: "; a malformed command line ends the
- * VM with status 2, a command that cannot be executed with 127 (not found)
- * or 126, like a shell.
+ * the console prefixed "kvmbox-init: "; a malformed command line or a share
+ * that cannot be mounted (guest/init/mounts.c) ends the VM with status 2, a
+ * command that cannot be executed with 127 (not found) or 126, like a shell.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +35,7 @@
 
 #include "guest/init/console.h"
 #include "guest/init/kinit.h"
+#include "guest/init/mounts.h"
 #include "guest/init/netcfg.h"
 
 #define INIT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -262,6 +263,10 @@ int main(void)
 	char err[256];
 	rc = kinit_argv_from_cmdline(cmdline, &cmd, err, sizeof(err));
 	if (rc < 0) {
+		say("%s", err);
+		finish(KINIT_EXIT_BAD_CMDLINE);
+	}
+	if (kbx_mounts_setup(cmdline, err, sizeof(err)) < 0) {	/* shares, overlay root */
 		say("%s", err);
 		finish(KINIT_EXIT_BAD_CMDLINE);
 	}

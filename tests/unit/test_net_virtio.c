@@ -238,9 +238,9 @@ static int setup_tso(void **state)
 /* A super-segment as net/tcp.c builds it: 10.0.2.2:80 -> 10.0.2.15:4000
  * (or fd4b::2 -> fd4b::15 for v6), GSO_PAY bytes, PSH|ACK, the TCP
  * checksum holding only the pseudo-header sum over the whole length. */
-static size_t gso_frame(uint8_t *fr, bool v6, struct net_gso *g)
+static size_t gso_frame_n(uint8_t *fr, bool v6, struct net_gso *g, size_t pay)
 {
-	size_t l3 = v6 ? 40 : 20, cs = 14 + l3, hl = cs + 20, len = hl + GSO_PAY;
+	size_t l3 = v6 ? 40 : 20, cs = 14 + l3, hl = cs + 20, len = hl + pay;
 	memset(fr, 0, hl);
 	memcpy(fr, nf_guest_mac, 6);
 	wr16(fr + 12, v6 ? 0x86dd : 0x0800);
@@ -271,15 +271,20 @@ static size_t gso_frame(uint8_t *fr, bool v6, struct net_gso *g)
 	t[12] = 5 << 4;
 	t[13] = 0x18;
 	wr16(t + 14, 500);
-	for (size_t i = 0; i < GSO_PAY; i++)
+	for (size_t i = 0; i < pay; i++)
 		fr[hl + i] = (uint8_t)(i * 7 + i / 251);
 	uint32_t seed = v6 ? csum_pseudo6(s6, d6, 6, (uint32_t)(len - cs))
 			   : csum_pseudo4(0x0A000202, 0x0A00020F, 6, (uint16_t)(len - cs));
 	uint16_t c = (uint16_t)~csum_fold(seed);
 	memcpy(t + 16, &c, 2);
-	*g = (struct net_gso){ .gso_size = GSO_MSS, .csum_start = (uint16_t)cs, .csum_offset = 16,
-			       .hdr_len = (uint16_t)hl, .v6 = v6 };
+	*g = (struct net_gso){ .gso_size = pay > GSO_MSS ? GSO_MSS : 0, .csum_start = (uint16_t)cs,
+			       .csum_offset = 16, .hdr_len = (uint16_t)hl, .v6 = v6 };
 	return len;
+}
+
+static size_t gso_frame(uint8_t *fr, bool v6, struct net_gso *g)
+{
+	return gso_frame_n(fr, v6, g, GSO_PAY);
 }
 
 /* Gather one received frame (header + mergeable buffers) into buf. */
@@ -397,6 +402,33 @@ static void test_gso_v6_segmented_without_tso6(void **state)
 	check_segments(f, fr, true);
 }
 
+/* gso_size 0: one segment whose checksum is only partial.  A guest with
+ * GUEST_CSUM completes it (NEEDS_CSUM, GSO_NONE); any other gets it whole. */
+static void test_csum_only_segment(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 4, 2048), 4);
+	static uint8_t fr[1600], got[1600];
+	struct net_gso g;
+	size_t len = gso_frame_n(fr, false, &g, 700);
+	assert_int_equal(g.gso_size, 0);
+	vnet_output_gso(f->v, fr, len, &g);
+	struct virtio_net_hdr_v1 h;
+	size_t n = rx_gather(f, &h, got, sizeof(got));
+	assert_int_equal(n, len);
+	assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+	bool csum = vdev_has_feature(&f->v->vdev, VIRTIO_NET_F_GUEST_CSUM);
+	if (csum) {
+		assert_int_equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+		assert_int_equal(net_finish_csum(got, n, h.csum_start, h.csum_offset), 0);
+	} else {
+		assert_false(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	}
+	assert_true(tcp_csum_ok(got, n, false));
+	assert_memory_equal(got + 54, fr + 54, 700);
+	assert_int_equal(f->v->stats.rx_bad_gso, 0);
+}
+
 static void test_gso_lying_description_dropped(void **state)
 {
 	struct fixture *f = *state;
@@ -432,6 +464,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gso_whole_to_tso_guest, setup_tso, teardown),
 		cmocka_unit_test_setup_teardown(test_gso_v6_segmented_without_tso6, setup_tso, teardown),
 		cmocka_unit_test_setup_teardown(test_gso_lying_description_dropped, setup_tso, teardown),
+		cmocka_unit_test_setup_teardown(test_csum_only_segment, setup_tso, teardown),
+		T(test_csum_only_segment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

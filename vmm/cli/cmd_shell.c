@@ -45,7 +45,10 @@
 
 static const char shell_usage[] =
 	"usage: kvmbox shell [--kernel PATH] [--initrd PATH] [--cmdline STR] [--memory MiB]\n"
-	"                    [--cpus N] [--console] [--no-net | network flags] [-- CMD ARGS]\n"
+	"                    [--cpus N] [--console] [--share HOSTDIR[:GUESTPATH][:ro]]...\n"
+	"                    [--share-9p ...]... [--fs-cache MODE] [--rootfs DIR | --image NAME]\n"
+	"                    [--no-net | network flags]\n"
+	"                    [-- CMD ARGS]\n"
 	"\n"
 	"Run CMD (default: the guest's shell) in the guest on a PTY wired to this\n"
 	"terminal; exit with its status.  Stdin and stdout may also be pipes.\n"
@@ -53,7 +56,7 @@ static const char shell_usage[] =
 	"  --initrd PATH   initramfs with kvmbox-init (default: $KVMBOX_INITRD)\n"
 	"  --console       show the guest's serial console (kernel messages) on stderr\n"
 	"  --no-net        no network card (default: one, public internet only)\n"
-	"  other flags as for kvmbox run\n"
+	"  other flags (shares, root image) as for kvmbox run\n"
 	"network flags:\n";
 
 enum { PORT_HVC = 0, PORT_TTY = 1, PORT_CTL = 2, NPORTS = 3 };
@@ -261,6 +264,8 @@ static int shell_main(struct shell *s)
 		log_err("shell: cannot set up the devices");
 		goto out;
 	}
+	if ((status = machine_add_shares(&s->m, &s->o.fs)) != 0)
+		goto out;
 	if ((status = machine_load(&s->m, 0, NULL)) != 0)
 		goto out;
 	if (s->tty && term_raw_enter(STDIN_FILENO) < 0)

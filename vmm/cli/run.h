@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/cli/machine_fs.h"
 #include "vmm/cli/net_args.h"
 
 #define RUN_DEFAULT_MEM_MIB 512
@@ -23,6 +24,7 @@ struct run_opts {
 	bool console;		/* forward host stdin to the serial port */
 	bool profile, profile_json;
 	bool help;
+	struct share_opts fs;	/* --share, --share-9p, --fs-cache, --rootfs, --image */
 	struct net_opts net;	/* network card and its flags (net_args.h) */
 	int argc;		/* command for the guest (after --) */
 	char **argv;

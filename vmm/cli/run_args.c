@@ -39,6 +39,7 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 	memset(o, 0, sizeof(*o));
 	o->mem_mib = RUN_DEFAULT_MEM_MIB;
 	o->cpus = 1;
+	o->fs.cache = FS_CACHE_AUTO;
 	int i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -87,6 +88,9 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 				return -EINVAL;
 			}
 			o->cpus = (unsigned)n;
+		} else if ((t = share_parse_flag(argc, argv, &i, &o->fs, err, errsz))) {
+			if (t < 0)
+				return -EINVAL;	/* machine_fs.c: --share, --rootfs... */
 		} else if (!strcmp(a, "--hugepages")) {
 			o->hugepages = true;
 		} else if (!strcmp(a, "--console")) {
