@@ -12,7 +12,8 @@
 # that resolves to a private address is refused; without --allow-host the
 # gateway, private addresses and the metadata address are refused at once
 # (RST, not a hang); --publish makes a guest httpd reachable on L1's
-# loopback; --no-net leaves only lo.  With --proxy (when openssl is here to
+# loopback; kvmbox shell's guest has the card too; --no-net leaves only
+# lo.  With --proxy (when openssl is here to
 # put in L1 and the guest): the guest's TLS to the gateway's port 443 ends in
 # kvmbox's proxy, whose leaf verifies against the CA kvmbox-init installed
 # from kvmbox.ca=, and the request reaches an openssl s_server in L1 that
@@ -92,6 +93,7 @@ pub=$!
 e2e_step publish 120 sh -c 'for i in $(seq 100); do timeout 5 wget -q -O - http://127.0.0.1:18080/index.html && exit 0; sleep 1; done; cat /tmp/pub.log; exit 1'
 kill $pub $hold 2>/dev/null
 wait $pub
+e2e_step shell 120 kvmbox shell --kernel /vmlinux --initrd /l2.cpio --allow-host -- sh -c 'echo "shell: $(wget -q -O - http://10.0.2.2:8080/index.html)"'
 e2e_step nonet 120 $run --no-net -- sh -c 'ls /sys/class/net; cat /etc/resolv.conf 2>&1 | head -1'
 if [ -f /up-srv.pem ]; then
 	openssl s_server -accept 443 -cert /up-srv.pem -key /up-srv.key -www -quiet >/dev/null 2>&1 &
@@ -161,6 +163,8 @@ for d in 10.0.2.2:8080 10.1.2.3:80 192.168.1.1:80 169.254.169.254:80; do
 done
 step_check publish 0 "--publish 127.0.0.1:18080:80 reaches the guest's httpd from L1"
 step_has publish "with the guest's page" -x 'guest-page'
+step_check shell 0 "kvmbox shell --allow-host exits 0"
+step_has shell "kvmbox shell's guest has the card too (reaches L1's httpd)" -x 'shell: hello-from-l1'
 step_check nonet 0 "--no-net run exits 0"
 got=$(e2e_step_out nonet | grep -E '^(lo|eth[0-9])$' | tr '\n' ' ')
 expect_eq "--no-net: only lo in the guest" "lo " "$got"
