@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -266,7 +267,14 @@ int dns_init(struct net_stack *ns)
 	int r = loop_poll(ns->loop, &d->op, d->efd, POLLIN);
 	if (r < 0)
 		return r;
+	/* The worker takes no process signals: they belong to the threads
+	 * that wait for them (SIGHUP, SIGWINCH... blocked there by callers
+	 * that may run after this). */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = pthread_create(&d->thread, NULL, dns_worker, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
 		return -r;
 	d->started = true;

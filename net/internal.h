@@ -36,6 +36,46 @@
 #define TCP_KEEPALIVE_IDLE_NS (60 * 1000000000ull)
 #define TCP_KEEPALIVE_INTVL_NS (10 * 1000000000ull)
 #define TCP_KEEPALIVE_PROBES 9
+/* Delayed ACK bound: an ACK for a small pushed segment waits this long for
+ * host data to ride on (the reply of a request/response exchange). */
+#define TCP_DELACK_NS (1 * 1000000ull)
+#define TCP_OOO_MAX 8		/* out-of-order ranges held per flow (SACK receive side) */
+#define TCP_SACK_BLOCKS 4	/* most SACK blocks sent in one ACK (no timestamps) */
+
+#define IP4_FRAG_SLOTS 8		/* IPv4 datagrams being reassembled at once */
+#define IP4_FRAG_TIMEOUT_NS (15 * 1000000000ull)
+#define IP4_FRAG_PAYLOAD_MAX (65535 - IP4_HLEN)
+
+/* One IPv4 datagram being reassembled (net/frag.c). */
+struct ip4_frag {
+	bool used, have_first;
+	uint8_t proto;
+	uint16_t id;
+	uint32_t src, dst;
+	uint64_t first_ns;
+	uint32_t total;		/* payload length, known once the last fragment came; 0 before */
+	uint32_t got, max_end;	/* payload bytes held; end of the furthest fragment */
+	unsigned nfrags;
+	uint8_t map[(IP4_FRAG_PAYLOAD_MAX + 63) / 64];	/* one bit per 8-byte block held */
+	uint8_t buf[IP4_HLEN + IP4_FRAG_PAYLOAD_MAX];	/* header (from offset 0) + payload */
+};
+
+#define ICMP_MAX_FLOWS 32		/* pings beyond the gateway in flight: (echo id, remote) */
+#define ICMP_IDLE_NS (30 * 1000000000ull)
+
+/* A guest echo id and remote address -> one connected host ICMP socket. */
+struct icmp_flow {
+	bool used;
+	bool pending;		/* io_uring still holds op */
+	bool v6;
+	int fd;
+	uint32_t rip;		/* remote, host order (IPv4) */
+	uint8_t rip6[16], gip6[16];	/* remote and guest addresses (IPv6) */
+	uint16_t gid;		/* the guest's echo identifier */
+	uint64_t last_ns;
+	struct net_stack *ns;
+	struct loop_op op;
+};
 
 #define UDP_MAX_FLOWS 512
 #define UDP_IDLE_NS (60 * 1000000000ull)
@@ -95,14 +135,26 @@ struct tcp_flow {
 	/* Receive side (from the guest). */
 	uint32_t irs, rcv_nxt, adv_wnd;	/* adv_wnd: right edge last advertised (seq) */
 	uint8_t *th_buf;	/* TCP_TO_HOST_BUF ring */
-	uint32_t th_head, th_len;
+	uint32_t th_head, th_len;	/* th_head + th_len is where rcv_nxt's byte goes */
+	/* Out-of-order data from the guest waits in th_buf at its place after
+	 * the in-order bytes (inside the advertised window, so it always fits);
+	 * ooo[] lists the ranges held, sorted, disjoint, all beyond rcv_nxt. */
+	struct { uint32_t start, end; } ooo[TCP_OOO_MAX];
+	uint8_t nooo;
+	bool ooo_fin;		/* a FIN arrived out of order at ooo_fin_seq */
+	uint32_t ooo_fin_seq;
+	uint32_t sack_recent;	/* start of the latest out-of-order segment (first SACK block) */
+	bool sack_ok;		/* both sides sent SACK-permitted */
 
 	bool host_eof;		/* host socket read EOF (or stream shutdown): FIN due */
 	bool fin_sent, fin_acked;
 	bool guest_fin;		/* FIN received from the guest */
 	bool host_shut;		/* shutdown(SHUT_WR) done on the host socket */
-	bool ack_pending;	/* data acked at the next net_flush() */
-	bool in_ack_list;
+	bool ack_pending;	/* an ACK is owed: at the next net_flush(), or at delack_at */
+	bool in_ack_list;	/* kept across slot reuse: the list may still name the slot */
+	uint64_t delack_at;	/* 0: ack at the next flush; else not before this time */
+	uint32_t ack_sent;	/* rcv_nxt carried by the last ACK sent */
+	bool rd_full;		/* host reads stopped because tg_buf was full */
 	uint64_t last_rx_ns;	/* keepalive */
 	unsigned ka_probes;
 };
@@ -169,7 +221,8 @@ struct net_stack {
 	struct policy *policy;
 	net_output_fn output;
 	net_output_gso_fn gso_output;	/* NULL: no segmentation offload */
-	struct net_gso tx_gso;		/* set for the frame being sent when gso_size != 0 */
+	struct net_gso tx_gso;		/* offloads of the frame being sent, when tx_offload */
+	bool tx_offload;
 	void *out_opaque;
 	uint8_t guest_mac[6];
 	bool guest_mac_known;
@@ -181,8 +234,12 @@ struct net_stack {
 	struct tcp_flow *tcp;
 	int tcp_hash[TCP_HASH];
 	uint16_t next_port;	/* source ports for published connections */
+	uint64_t isn_key[2];	/* initial sequence numbers (RFC 6528) */
 	int ack_list[TCP_MAX_FLOWS];	/* flows with ack_pending */
 	unsigned nack;
+	struct loop_op delack_op;	/* one timer for every delayed ACK */
+	struct __kernel_timespec delack_ts;
+	bool delack_armed, delack_cancelling;
 	struct udp_flow *udp;
 	struct publish pub[PUBLISH_MAX];
 	unsigned npub;
@@ -204,7 +261,12 @@ struct net_stack {
 	uint64_t denied_window_ns;	/* rate limit: at most 10 lines a second */
 	unsigned denied_in_window, denied_suppressed;
 
+	struct ip4_frag *frag;		/* IP4_FRAG_SLOTS, allocated with the stack */
+	struct icmp_flow *icmp;		/* ICMP_MAX_FLOWS */
+	uint16_t ip_id;			/* identification of our fragmented packets */
+
 	uint8_t tx[NET_FRAME_MAX];
+	uint8_t frag_tx[NET_FRAME_MAX];	/* one fragment of tx being sent */
 };
 
 /* csum.c */
@@ -252,6 +314,26 @@ socklen_t net_host_sockaddr(struct net_stack *ns, bool v6, uint32_t rip, const u
 bool net_dst_allowed(struct net_stack *ns, const uint8_t *dst16, enum policy_group *why);
 void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
 		     enum policy_group g);
+
+/* frag.c */
+int ip4_frag_init(struct net_stack *ns);
+void ip4_frag_fini(struct net_stack *ns);
+/* A guest fragment (header already checked): the whole datagram (header
+ * without options + payload, valid until the next net_input()) once
+ * complete, else NULL. */
+const uint8_t *ip4_frag_input(struct net_stack *ns, const uint8_t *ip, size_t ihl, size_t tot,
+			      size_t *outlen);
+void ip4_frag_tick(struct net_stack *ns);
+/* Send the packet in ns->tx (Ethernet header filled in) as fragments. */
+void ip4_fragment_send(struct net_stack *ns, size_t l3len);
+
+/* icmp.c */
+int icmp_init(struct net_stack *ns);
+void icmp_fini(struct net_stack *ns);
+/* A guest echo request (checksum verified) for an address beyond the
+ * gateway (IPv4) or the router (IPv6). */
+void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t *icmp, size_t len);
+void icmp_tick(struct net_stack *ns);
 
 /* tcp.c */
 int tcp_init(struct net_stack *ns);

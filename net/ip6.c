@@ -161,8 +161,17 @@ static void icmp6_input(struct net_stack *ns, const struct l3 *l3, const uint8_t
 		}
 		return;
 	case 128:		/* echo request */
-		if (!is_router_addr(ns, l3->dst) || len > ns->cfg.mtu - IP6_HLEN)
+		if (ic[1] != 0 || len > ns->cfg.mtu - IP6_HLEN)
 			break;
+		if (!is_router_addr(ns, l3->dst)) {
+			/* Beyond the router: only from the prefix, not on the link. */
+			bool on_link = l3->dst[0] == 0xff || (l3->dst[0] == 0xfe && (l3->dst[1] & 0xc0) == 0x80) ||
+				       memcmp(l3->dst, ns->prefix6, 8) == 0;
+			if (on_link || memcmp(l3->src, ns->prefix6, 8) != 0)
+				break;
+			icmp_echo_forward(ns, l3, ic, len);
+			return;
+		}
 		{
 			uint8_t *r = net_ip6_begin(ns, l3->dst, l3->src, NH_ICMP6);
 			memcpy(r, ic, len);

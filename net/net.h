@@ -34,25 +34,35 @@ struct net_config {
 	struct policy *policy;	/* egress policy, owned by the caller, required */
 };
 
-/* Counters; every dropped frame lands in exactly one drop_* counter. */
+/* Counters; every dropped frame lands in exactly one drop_* counter
+ * (drop_ip_frag: fragments dropped, also those of abandoned datagrams). */
 struct net_stats {
 	uint64_t rx_frames, tx_frames, tx_dropped;
 	uint64_t drop_short, drop_eth, drop_arp, drop_ip_hdr, drop_ip_csum, drop_ip_frag;
 	uint64_t drop_ip_src, drop_proto, drop_icmp, drop_udp, drop_tcp, drop_tcp_csum;
 	uint64_t drop_nomem;
 	uint64_t denied_tcp, denied_udp, dns_queries, dns_refused;
+	uint64_t denied_icmp;		/* pings beyond the gateway the policy refused */
 	uint64_t tcp_flows, udp_flows, tcp_retrans, tcp_fast_retrans;
+	/* Guest segments held out of order (SACKed), and those dropped because
+	 * the flow already held TCP_OOO_MAX separate ranges. */
+	uint64_t tcp_ooo_queued, drop_tcp_ooo;
+	uint64_t ip_frag_reassembled;	/* guest IPv4 datagrams put back together */
 };
 
 /* Frames for the guest.  frame is valid only during the call. */
 typedef void (*net_output_fn)(void *opaque, const void *frame, size_t len);
 
-/* Segmentation offload towards the guest: a transport that can split TCP
- * super-segments (TAP with IFF_VNET_HDR, virtio-net with GUEST_TSO4/6) sets
- * a GSO output; the stack then sends up to 64 KiB per frame with the TCP
- * checksum partial (pseudo-header sum over the whole length in the field,
- * to be completed per segment from csum_start + csum_offset) and gso_size
- * the MSS.  Frames no larger than the MSS still go through net_output_fn. */
+/* Segmentation and checksum offload towards the guest: a transport that can
+ * split TCP super-segments and complete checksums (TAP with IFF_VNET_HDR,
+ * virtio-net with GUEST_TSO4/6 and GUEST_CSUM) sets a GSO output; the stack
+ * then sends every TCP segment with data through it, with the TCP checksum
+ * partial (pseudo-header sum over the whole length in the field, to be
+ * completed from csum_start + csum_offset, per segment when split):
+ * gso_size is the MSS for a super-segment of up to 64 KiB, or 0 for a
+ * segment that needs no splitting (checksum offload only, like
+ * VIRTIO_NET_HDR_GSO_NONE with NEEDS_CSUM).  Other frames still go through
+ * net_output_fn. */
 struct net_gso {
 	uint16_t gso_size;
 	uint16_t csum_start, csum_offset;	/* from the start of the frame */

@@ -1,8 +1,7 @@
 /* net/stack.c - the stack object, Ethernet, ARP, IPv4 and ICMP, the timer.
  *
- * IPv4 fragments are dropped and counted, not reassembled: the guest learns
- * the MTU from DHCP and Linux sets DF on TCP, so only exotic UDP would
- * fragment, and a reassembly queue is memory a hostile guest could fill.
+ * IPv4 fragments from the guest are reassembled (bounded, net/frag.c) and
+ * IPv4 packets for the guest that exceed the MTU are fragmented.
  */
 #include "net/internal.h"
 
@@ -66,9 +65,9 @@ static void eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type
 	memcpy(ns->tx + 6, ns->cfg.gateway_mac, 6);
 	wr16(ns->tx + 12, type);
 	ns->stats.tx_frames++;
-	if (ns->tx_gso.gso_size) {
+	if (ns->tx_offload) {
+		ns->tx_offload = false;
 		ns->gso_output(ns->out_opaque, ns->tx, len, &ns->tx_gso);
-		ns->tx_gso.gso_size = 0;
 		return;
 	}
 	ns->output(ns->out_opaque, ns->tx, len);
@@ -102,6 +101,13 @@ void net_ip4_send(struct net_stack *ns, size_t l4len)
 	memcpy(ip + 10, &c, 2);
 	uint32_t dst = rd32(ip + 16);
 	const uint8_t *mac = ns->guest_mac_known && dst == ns->cfg.guest_ip ? ns->guest_mac : bcast_mac;
+	if (!ns->tx_offload && IP4_HLEN + l4len > ns->cfg.mtu) {
+		memcpy(ns->tx, mac, 6);
+		memcpy(ns->tx + 6, ns->cfg.gateway_mac, 6);
+		wr16(ns->tx + 12, ETH_P_IP_);
+		ip4_fragment_send(ns, IP4_HLEN + l4len);
+		return;
+	}
 	eth_send(ns, mac, ETH_P_IP_, ETH_HLEN_ + IP4_HLEN + l4len);
 }
 
@@ -245,16 +251,20 @@ static void arp_input(struct net_stack *ns, const uint8_t *a, size_t len)
 	eth_send(ns, a + 8, ETH_P_ARP_, ETH_HLEN_ + 28);
 }
 
-static void icmp_input(struct net_stack *ns, const uint8_t *ip, const uint8_t *icmp, size_t len)
+static void icmp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *icmp, size_t len)
 {
 	if (len < 8 || csum_fold(csum_partial(icmp, len, 0)) != 0) {
 		ns->stats.drop_icmp++;
 		return;
 	}
+	const uint8_t *ip = l3->hdr;
 	uint32_t dst = rd32(ip + 16);
-	if (icmp[0] != 8 || dst != ns->cfg.gateway_ip || len > ns->cfg.mtu - IP4_HLEN) {
-		/* Only echo to the gateway is answered; other ICMP is not forwarded. */
-		ns->stats.drop_icmp++;
+	if (icmp[0] != 8 || icmp[1] != 0) {
+		ns->stats.drop_icmp++;	/* only echo requests are answered or forwarded */
+		return;
+	}
+	if (dst != ns->cfg.gateway_ip) {
+		icmp_echo_forward(ns, l3, icmp, len);
 		return;
 	}
 	uint8_t *r = net_ip4_begin(ns, dst, rd32(ip + 12), 1);
@@ -282,8 +292,17 @@ static void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 		return;
 	}
 	if ((rd16(ip + 6) & 0x3fff) != 0) {	/* MF or a fragment offset */
-		ns->stats.drop_ip_frag++;
-		return;
+		if (rd32(ip + 12) != ns->cfg.guest_ip) {
+			ns->stats.drop_ip_src++;
+			return;
+		}
+		size_t rlen;
+		const uint8_t *whole = ip4_frag_input(ns, ip, ihl, tot, &rlen);
+		if (!whole)
+			return;		/* held, or dropped and counted */
+		ip = whole;
+		ihl = IP4_HLEN;
+		tot = rlen;
 	}
 	uint32_t src = rd32(ip + 12), dst = rd32(ip + 16);
 	const uint8_t *l4 = ip + ihl;
@@ -305,7 +324,7 @@ static void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 	}
 	switch (ip[9]) {
 	case 1:
-		icmp_input(ns, ip, l4, l4len);
+		icmp_input(ns, &l3, l4, l4len);
 		break;
 	case 6:
 		tcp_input(ns, &l3, l4, l4len);
@@ -369,9 +388,10 @@ static void tick_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fla
 	if (ns->destroying)
 		return;
 	ns->now = now_ns();
-	tcp_flush(ns);
 	tcp_tick(ns);
 	udp_tick(ns);
+	ip4_frag_tick(ns);
+	icmp_tick(ns);
 	loop_timer(loop, &ns->tick_op, &ns->tick_ts, NET_TICK_NS);
 }
 
@@ -398,6 +418,10 @@ int net_create(struct net_stack **out, struct loop *loop, const struct net_confi
 	if (r == 0)
 		r = udp_init(ns);
 	if (r == 0)
+		r = ip4_frag_init(ns);
+	if (r == 0)
+		r = icmp_init(ns);
+	if (r == 0)
 		r = dns_init(ns);
 	if (r < 0) {
 		net_destroy(ns);
@@ -419,6 +443,8 @@ void net_destroy(struct net_stack *ns)
 	dns_fini(ns);
 	tcp_fini(ns);
 	udp_fini(ns);
+	ip4_frag_fini(ns);
+	icmp_fini(ns);
 	for (unsigned i = 0; i < ns->npub; i++)
 		close(ns->pub[i].fd);
 	free(ns);

@@ -12,8 +12,11 @@
  * Loss recovery: one retransmission timer (RTO from 200 ms, doubling), go
  * back to the oldest unacknowledged byte on expiry, fast retransmit after 3
  * duplicate ACKs with NewReno partial-ACK recovery (each partial ACK resends
- * the next hole at once), zero-window probes.  Out-of-order segments are dropped
- * (the duplicate ACK makes the guest resend); SACK is not offered.  Both
+ * the next hole at once), zero-window probes.  Out-of-order segments from
+ * the guest are held in th_buf at their place (up to TCP_OOO_MAX ranges, no
+ * allocation) and reported with SACK blocks when the guest offered SACK.
+ * ACKs for small pushed segments wait up to TCP_DELACK_NS for host data to
+ * ride on; everything else is acked at the end of the batch.  Both
  * directions close independently (half-close); RST both ways; keepalive
  * towards the guest after TCP_KEEPALIVE_IDLE_NS of silence, SO_KEEPALIVE on
  * host sockets.
@@ -85,6 +88,24 @@ static void flow_unhash(struct tcp_flow *f)
 	}
 }
 
+/* RFC 6528 initial sequence number: a keyed hash of the connection's
+ * addresses and ports (key drawn once per stack) plus a 4 us clock, so no
+ * system call per connection. */
+static uint32_t initial_seq(const struct net_stack *ns, const struct tcp_flow *f)
+{
+	uint64_t h = ns->isn_key[0], w[5];
+	memcpy(w, f->gip6, 16);
+	memcpy(w + 2, f->rip6, 16);
+	w[4] = (uint64_t)f->gport << 16 | f->rport;
+	for (int i = 0; i < 5; i++) {
+		h = (h ^ w[i]) * 0x9E3779B97F4A7C15ull;
+		h ^= h >> 31;
+		h = (h ^ ns->isn_key[1]) * 0xBF58476D1CE4E5B9ull;
+		h ^= h >> 29;
+	}
+	return (uint32_t)(h >> 32) + (uint32_t)(ns->now >> 12);
+}
+
 /* A flow between the guest's l3->src:gport and l3->dst:rport. */
 static struct tcp_flow *flow_alloc(struct net_stack *ns, const struct l3 *l3, uint16_t gport,
 				   uint16_t rport)
@@ -105,8 +126,10 @@ static struct tcp_flow *flow_alloc(struct net_stack *ns, const struct l3 *l3, ui
 		return NULL;
 	}
 	int idx = f->idx;
+	bool in_list = f->in_ack_list;
 	memset(f, 0, sizeof(*f));
 	f->idx = idx;
+	f->in_ack_list = in_list;
 	f->ns = ns;
 	f->fd = -1;
 	f->tg_buf = tg;
@@ -118,9 +141,7 @@ static struct tcp_flow *flow_alloc(struct net_stack *ns, const struct l3 *l3, ui
 	memcpy(f->rip6, l3->dst, 16);
 	f->gport = gport;
 	f->rport = rport;
-	uint32_t iss;
-	if (getrandom(&iss, sizeof(iss), GRND_NONBLOCK) != sizeof(iss))
-		iss = (uint32_t)now_ns() * 2654435761u;
+	uint32_t iss = initial_seq(ns, f);
 	f->iss = iss;
 	f->snd_una = f->snd_nxt = f->tg_end = iss + 1;
 	f->rcv_wscale = TCP_WSCALE;
@@ -186,6 +207,35 @@ static uint16_t window_field(struct tcp_flow *f, bool syn)
 	return (uint16_t)MIN(space >> f->rcv_wscale, 65535u);
 }
 
+/* SACK option for the out-of-order ranges held (RFC 2018): the block with
+ * the latest segment first, then the others; returns its length. */
+static size_t put_sack_blocks(const struct tcp_flow *f, uint8_t *o)
+{
+	int first = -1;
+	for (int i = 0; i < f->nooo; i++)
+		if (SEQ_LEQ(f->ooo[i].start, f->sack_recent) && SEQ_LT(f->sack_recent, f->ooo[i].end))
+			first = i;
+	unsigned n = 0;
+	uint8_t *b = o + 4;
+	if (first >= 0) {
+		wr32(b, f->ooo[first].start);
+		wr32(b + 4, f->ooo[first].end);
+		n++;
+	}
+	for (int i = 0; i < f->nooo && n < TCP_SACK_BLOCKS; i++) {
+		if (i == first)
+			continue;
+		wr32(b + 8 * n, f->ooo[i].start);
+		wr32(b + 8 * n + 4, f->ooo[i].end);
+		n++;
+	}
+	o[0] = 1;
+	o[1] = 1;
+	o[2] = 5;
+	o[3] = (uint8_t)(2 + 8 * n);
+	return 4 + 8 * n;
+}
+
 /* Build and send one segment; dlen bytes of data from the ring at seq.
  * gso: a super-segment for the transport to split at the MSS. */
 static void tcp_emit_ex(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t dlen, bool gso)
@@ -216,6 +266,16 @@ static void tcp_emit_ex(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_
 			o[7] = f->rcv_wscale;
 			hlen += 4;
 		}
+		if (f->sack_ok || f->state == TS_SYN_SENT) {
+			o += hlen - TCP_HLEN;
+			o[0] = 1;
+			o[1] = 1;
+			o[2] = 4;	/* SACK permitted */
+			o[3] = 2;
+			hlen += 4;
+		}
+	} else if ((flags & F_ACK) && dlen == 0 && f->sack_ok && f->nooo) {
+		hlen += put_sack_blocks(f, t + TCP_HLEN);
 	}
 	t[12] = (uint8_t)(hlen / 4) << 4;
 	if (dlen) {
@@ -228,18 +288,23 @@ static void tcp_emit_ex(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_
 	uint32_t seed = f->v6 ? csum_pseudo6(f->rip6, f->gip6, 6, (uint32_t)len)
 			      : csum_pseudo4(f->rip, f->gip, 6, (uint16_t)len);
 	uint16_t c;
-	if (gso) {
-		c = (uint16_t)~csum_fold(seed);	/* partial: pseudo-header only */
+	if (gso || (dlen && ns->gso_output)) {
+		/* Offload: the checksum is left partial (pseudo-header only) for
+		 * the transport; a super-segment is also split at the MSS. */
+		c = (uint16_t)~csum_fold(seed);
 		size_t l3 = f->v6 ? IP6_HLEN : IP4_HLEN;
-		ns->tx_gso = (struct net_gso){ .gso_size = f->mss, .csum_start = (uint16_t)(ETH_HLEN_ + l3),
+		ns->tx_gso = (struct net_gso){ .gso_size = gso ? f->mss : 0,
+					       .csum_start = (uint16_t)(ETH_HLEN_ + l3),
 					       .csum_offset = 16, .hdr_len = (uint16_t)(ETH_HLEN_ + l3 + hlen),
 					       .v6 = f->v6 };
+		ns->tx_offload = true;
 	} else {
 		c = csum_fold(csum_partial(t, len, seed));
 	}
 	memcpy(t + 16, &c, 2);
 	if (flags & F_ACK) {
 		f->ack_pending = false;
+		f->ack_sent = f->rcv_nxt;
 		f->adv_wnd = f->rcv_nxt + (syn || !f->wscale_ok ? win : (uint32_t)win << f->rcv_wscale);
 	}
 	if (f->v6)
@@ -411,51 +476,156 @@ static void th_drain(struct tcp_flow *f)
 	check_done(f);
 }
 
-static void th_append(struct tcp_flow *f, const uint8_t *data, uint32_t n)
+/* Copy guest bytes for sequence number seq into their place in th_buf
+ * (after the in-order bytes; seq lies inside the window, so it fits). */
+static void th_put(struct tcp_flow *f, uint32_t seq, const uint8_t *data, uint32_t n)
 {
-	uint32_t tail = (f->th_head + f->th_len) & (TCP_TO_HOST_BUF - 1);
-	uint32_t first = MIN(n, TCP_TO_HOST_BUF - tail);
-	memcpy(f->th_buf + tail, data, first);
+	uint32_t pos = (f->th_head + f->th_len + (seq - f->rcv_nxt)) & (TCP_TO_HOST_BUF - 1);
+	uint32_t first = MIN(n, TCP_TO_HOST_BUF - pos);
+	memcpy(f->th_buf + pos, data, first);
 	memcpy(f->th_buf, data + first, n - first);
-	f->th_len += n;
 }
 
-/* Guest data in order: straight to the socket when nothing is queued. */
-static void deliver_to_host(struct tcp_flow *f, const uint8_t *data, uint32_t n)
+/* Hold an out-of-order guest segment [seq, seq + dlen) (seq beyond rcv_nxt)
+ * for SACK: bytes already held are kept (the first copy wins), ranges that
+ * touch are merged, and at most TCP_OOO_MAX separate ranges are kept (a
+ * segment that would need another is dropped and counted). */
+static void ooo_insert(struct tcp_flow *f, uint32_t seq, const uint8_t *data, uint32_t dlen, bool fin)
 {
-	if (f->is_stream) {
-		if (f->stream_closed)
-			return;		/* consumer gone: discard */
-		th_append(f, data, n);
-		if (f->stream.cbs.on_readable)
-			f->stream.cbs.on_readable(&f->stream, f->stream.cb_opaque);
+	struct net_stack *ns = f->ns;
+	uint32_t edge = f->rcv_nxt + rcv_space(f);
+	if (f->ooo_fin && SEQ_LT(f->ooo_fin_seq, edge))
+		edge = f->ooo_fin_seq;	/* nothing is taken beyond a FIN */
+	uint32_t end = seq + dlen;
+	if (SEQ_GT(end, edge)) {
+		end = edge;
+		fin = false;
+	}
+	if (SEQ_GT(seq, end) || (seq == end && !fin)) {
+		ns->stats.drop_tcp_ooo++;	/* outside the window */
 		return;
 	}
-	if (f->th_len == 0 && f->fd >= 0) {
+	unsigned lo = 0, hi, n = f->nooo;
+	while (lo < n && SEQ_LT(f->ooo[lo].end, seq))
+		lo++;
+	for (hi = lo; hi < n && SEQ_LEQ(f->ooo[hi].start, end); hi++)
+		;
+	if (seq != end && lo == hi && n == TCP_OOO_MAX) {
+		ns->stats.drop_tcp_ooo++;
+		return;
+	}
+	if (fin) {
+		f->ooo_fin = true;
+		f->ooo_fin_seq = end;
+	}
+	if (seq == end)
+		return;
+	uint32_t cur = seq;
+	for (unsigned i = lo; i < hi; i++) {
+		if (SEQ_LT(cur, f->ooo[i].start))
+			th_put(f, cur, data + (cur - seq), f->ooo[i].start - cur);
+		if (SEQ_GT(f->ooo[i].end, cur))
+			cur = f->ooo[i].end;
+	}
+	if (SEQ_LT(cur, end))
+		th_put(f, cur, data + (cur - seq), end - cur);
+	uint32_t start = seq;
+	if (lo < hi) {
+		if (SEQ_LT(f->ooo[lo].start, start))
+			start = f->ooo[lo].start;
+		if (SEQ_GT(f->ooo[hi - 1].end, end))
+			end = f->ooo[hi - 1].end;
+	}
+	memmove(&f->ooo[lo + 1], &f->ooo[hi], (n - hi) * sizeof(f->ooo[0]));
+	f->nooo = (uint8_t)(n - (hi - lo) + 1);
+	f->ooo[lo].start = start;
+	f->ooo[lo].end = end;
+	f->sack_recent = seq;
+	ns->stats.tcp_ooo_queued++;
+}
+
+/* rcv_nxt moved: held ranges it reached become in-order bytes.  Returns
+ * true when it reached a FIN that came out of order. */
+static bool ooo_collect(struct tcp_flow *f)
+{
+	while (f->nooo && SEQ_LEQ(f->ooo[0].start, f->rcv_nxt)) {
+		if (SEQ_GT(f->ooo[0].end, f->rcv_nxt)) {
+			uint32_t n = f->ooo[0].end - f->rcv_nxt;
+			f->th_len += n;
+			f->rcv_nxt += n;
+		}
+		f->nooo--;
+		memmove(&f->ooo[0], &f->ooo[1], f->nooo * sizeof(f->ooo[0]));
+	}
+	if (f->ooo_fin && f->nooo == 0 && f->rcv_nxt == f->ooo_fin_seq) {
+		f->ooo_fin = false;
+		return true;
+	}
+	if (f->ooo_fin && SEQ_GT(f->rcv_nxt, f->ooo_fin_seq))
+		f->ooo_fin = false;	/* the guest sent data past its FIN */
+	return false;
+}
+
+/* Guest data in order (rcv_nxt already past it): straight to the socket
+ * when nothing is queued, with any held out-of-order bytes it joins up
+ * with.  Returns true when a held FIN became in order. */
+static bool deliver_to_host(struct tcp_flow *f, const uint8_t *data, uint32_t n)
+{
+	const uint32_t mask = TCP_TO_HOST_BUF - 1;
+	f->rcv_nxt -= n;	/* th_put()/ooo_collect() count from the first new byte */
+	bool fin;
+	if (f->is_stream) {
+		th_put(f, f->rcv_nxt, data, n);
+		f->th_len += n;
+		f->rcv_nxt += n;
+		fin = ooo_collect(f);
+		if (f->stream_closed) {	/* consumer gone: discard */
+			f->th_head = (f->th_head + f->th_len) & mask;
+			f->th_len = 0;
+		} else if (f->th_len && f->stream.cbs.on_readable) {
+			f->stream.cbs.on_readable(&f->stream, f->stream.cb_opaque);
+		}
+		return fin;
+	}
+	if (f->th_len == 0 && f->fd >= 0 && n) {
 		ssize_t w = send(f->fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			abort_flow(f);
-			return;
+			return false;
 		}
 		if (w > 0) {
 			data += w;
 			n -= (uint32_t)w;
+			f->rcv_nxt += (uint32_t)w;
+			f->th_head = (f->th_head + (uint32_t)w) & mask;
 		}
 	}
-	if (n) {
-		th_append(f, data, n);
+	bool socket_full = n != 0;
+	th_put(f, f->rcv_nxt, data, n);
+	f->th_len += n;
+	f->rcv_nxt += n;
+	fin = ooo_collect(f);
+	if (socket_full)
 		arm_write_poll(f);
-	}
+	else if (f->th_len)
+		th_drain(f);	/* held bytes that just became in order */
+	return fin;
 }
 
-static void tcp_host_read(struct tcp_flow *f)
+/* Read the host socket into tg_buf and send.  until_eagain false: a short
+ * read ends the loop (the socket is drained; new data brings a new poll
+ * completion), saving the recvmsg that would only say EAGAIN. */
+static void tcp_host_read_ex(struct tcp_flow *f, bool until_eagain)
 {
+	f->rd_full = false;
 	while (f->fd >= 0 && !f->host_eof &&
 	       (f->state == TS_ESTABLISHED || f->state == TS_SYN_RCVD)) {
 		uint32_t used = f->tg_end - f->snd_una;
 		uint32_t space = TCP_TO_GUEST_BUF - used;
-		if (space == 0)
-			break;	/* back-pressure: the guest has not acked */
+		if (space == 0) {
+			f->rd_full = true;	/* back-pressure: the guest has not acked */
+			break;
+		}
 		uint32_t off = (f->tg_end - f->iss - 1) & (TCP_TO_GUEST_BUF - 1);
 		uint32_t first = MIN(space, TCP_TO_GUEST_BUF - off);
 		struct iovec iov[2] = { { f->tg_buf + off, first }, { f->tg_buf, space - first } };
@@ -472,9 +642,16 @@ static void tcp_host_read(struct tcp_flow *f)
 			break;
 		}
 		f->tg_end += (uint32_t)n;
+		if ((uint32_t)n < space && !until_eagain)
+			break;
 	}
 	tcp_output(f);
 	check_done(f);
+}
+
+static void tcp_host_read(struct tcp_flow *f)
+{
+	tcp_host_read_ex(f, true);
 }
 
 static void rd_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
@@ -490,10 +667,7 @@ static void rd_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags
 	f->ns->now = now_ns();
 	if (res < 0)
 		return;
-	tcp_host_read(f);
-	if (f->state == TS_DEAD && op->polling) {
-		/* closed during this callback: the cancel already went out */
-	}
+	tcp_host_read_ex(f, (res & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
 }
 
 static void start_reading(struct tcp_flow *f)
@@ -508,11 +682,18 @@ static void start_reading(struct tcp_flow *f)
 	}
 }
 
-static void host_connected(struct tcp_flow *f)
+/* The host connect() finished: poll_res is the POLLOUT poll's result (a
+ * clean POLLOUT means connected; otherwise ask the socket why). */
+static void host_connected(struct tcp_flow *f, int poll_res)
 {
 	int err = 0;
-	socklen_t el = sizeof(err);
-	getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+	if (poll_res < 0 || (poll_res & (POLLERR | POLLHUP)) || !(poll_res & POLLOUT)) {
+		socklen_t el = sizeof(err);
+		if (getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+			err = errno;
+		else if (!err && !(poll_res > 0 && (poll_res & POLLOUT)))
+			err = ECONNREFUSED;	/* cancelled or never writable */
+	}
 	if (err) {
 		log_debug("net: tcp connect failed: %d", err);
 		send_rst_flow(f);
@@ -540,7 +721,7 @@ static void wr_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags
 	if (res < 0 && res != -ECANCELED)
 		return;
 	if (f->state == TS_CONNECTING)
-		host_connected(f);
+		host_connected(f, res);
 	else
 		th_drain(f);
 }
@@ -563,12 +744,14 @@ static void arm_write_poll(struct tcp_flow *f)
 struct tcp_opts {
 	uint16_t mss;
 	int wscale;	/* -1: none */
+	bool sack_ok;
 };
 
 static void parse_opts(const uint8_t *o, size_t len, struct tcp_opts *out)
 {
 	out->mss = 536;
 	out->wscale = -1;
+	out->sack_ok = false;
 	size_t i = 0;
 	while (i < len) {
 		if (o[i] == 0)
@@ -583,6 +766,8 @@ static void parse_opts(const uint8_t *o, size_t len, struct tcp_opts *out)
 			out->mss = rd16(o + i + 2);
 		else if (o[i] == 3 && o[i + 1] == 3)
 			out->wscale = MIN(o[i + 2], 14);
+		else if (o[i] == 4 && o[i + 1] == 2)
+			out->sack_ok = true;
 		i += o[i + 1];
 	}
 }
@@ -591,6 +776,7 @@ static void apply_syn_opts(struct tcp_flow *f, const struct tcp_opts *o)
 {
 	unsigned max = f->ns->cfg.mtu - (f->v6 ? IP6_HLEN : IP4_HLEN) - TCP_HLEN;
 	f->mss = (uint16_t)MAX(64u, MIN((unsigned)o->mss, max));
+	f->sack_ok = o->sack_ok;
 	if (o->wscale >= 0) {
 		f->wscale_ok = true;
 		f->snd_wscale = (uint8_t)o->wscale;
@@ -704,7 +890,8 @@ static bool process_ack(struct tcp_flow *f, const uint8_t *t, uint32_t seglen)
 		}
 		if (f->is_stream && !f->stream_closed && f->stream.cbs.on_writable)
 			f->stream.cbs.on_writable(&f->stream, f->stream.cb_opaque);
-		tcp_host_read(f);	/* room in tg_buf again */
+		if (f->rd_full)
+			tcp_host_read(f);	/* room in tg_buf again */
 	} else if (ack == f->snd_una) {
 		if (seglen == 0 && wnd == f->snd_wnd && data_outstanding(f) && !(t[13] & (F_SYN | F_FIN))) {
 			if (++f->dupacks == 3 && !f->in_recovery) {
@@ -722,6 +909,97 @@ static bool process_ack(struct tcp_flow *f, const uint8_t *t, uint32_t seglen)
 	return f->state != TS_DEAD;
 }
 
+/* Quick-ACK rules: an ACK may wait (up to TCP_DELACK_NS, for host data to
+ * carry it) only for a pushed segment shorter than the MSS (or a FIN)
+ * handed to a host that can still answer, with less than two segments'
+ * worth unacknowledged and the buffer less than half full.  Bulk data, a
+ * filling buffer (the window matters) and anything unusual are acked at
+ * the end of the batch. */
+static bool ack_may_wait(const struct tcp_flow *f, uint8_t flags, uint32_t dlen)
+{
+	return dlen && dlen < f->mss && (flags & F_PSH) && f->th_len < TCP_TO_HOST_BUF / 2 &&
+	       !f->guest_fin && !f->nooo &&
+	       !f->host_eof &&	/* nothing will come to ride on */
+	       f->rcv_nxt - f->ack_sent < 2u * f->mss;
+}
+
+static void arm_delack(struct net_stack *ns, uint64_t due);
+
+/* Owe the guest an ACK: at the next tcp_flush(), or (wait) by the delayed
+ * ACK deadline unless a segment to the guest carries it first. */
+static void queue_ack(struct tcp_flow *f, bool wait)
+{
+	struct net_stack *ns = f->ns;
+	if (!f->in_ack_list && ns->nack >= TCP_MAX_FLOWS) {
+		send_ack(f);
+		return;
+	}
+	if (!wait)
+		f->delack_at = 0;
+	else if (!f->ack_pending)
+		f->delack_at = ns->now + TCP_DELACK_NS;
+	f->ack_pending = true;
+	if (!f->in_ack_list) {
+		f->in_ack_list = true;
+		ns->ack_list[ns->nack++] = f->idx;
+	}
+}
+
+static void delack_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	(void)res;
+	(void)flags;
+	struct net_stack *ns = op->opaque;
+	ns->delack_armed = false;
+	ns->delack_cancelling = false;
+	if (ns->destroying)
+		return;
+	ns->now = now_ns();
+	tcp_flush(ns);	/* also after a cancel: re-arms for ACKs delayed since */
+}
+
+static void arm_delack(struct net_stack *ns, uint64_t due)
+{
+	/* Deadlines only grow (now + a constant), so an armed timer is never
+	 * later than the one asked for. */
+	if (!ns->loop || ns->delack_armed)
+		return;
+	ns->delack_op.cb = delack_cb;
+	ns->delack_op.opaque = ns;
+	uint64_t in = due > ns->now ? due - ns->now : 1;
+	if (loop_timer(ns->loop, &ns->delack_op, &ns->delack_ts, in) == 0)
+		ns->delack_armed = true;
+}
+
+/* Send the ACKs owed, except delayed ones not yet due (kept, timer armed). */
+void tcp_flush(struct net_stack *ns)
+{
+	unsigned keep = 0;
+	uint64_t next = UINT64_MAX;
+	for (unsigned i = 0; i < ns->nack; i++) {
+		struct tcp_flow *f = &ns->tcp[ns->ack_list[i]];
+		if (f->ack_pending && f->state == TS_ESTABLISHED) {
+			if (f->delack_at && ns->now < f->delack_at) {
+				ns->ack_list[keep++] = f->idx;
+				next = MIN(next, f->delack_at);
+				continue;
+			}
+			send_ack(f);
+		}
+		f->ack_pending = false;
+		f->in_ack_list = false;
+	}
+	ns->nack = keep;
+	if (keep) {
+		arm_delack(ns, next);
+	} else if (ns->delack_armed && !ns->delack_cancelling && ns->loop) {
+		/* Every delayed ACK rode on data: spare the loop a wakeup. */
+		if (loop_cancel(ns->loop, &ns->delack_op) == 0)
+			ns->delack_cancelling = true;
+	}
+}
+
 static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_t *data,
 			      uint32_t dlen)
 {
@@ -729,7 +1007,7 @@ static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_
 	uint32_t seq = rd32(t + 4);
 	if (!process_ack(f, t, dlen))
 		return;
-	bool need_ack = false;
+	bool need_ack = false, wait = false;
 	if (dlen || (flags & F_FIN)) {
 		if (SEQ_LT(seq, f->rcv_nxt)) {	/* overlap with what we have: trim */
 			uint32_t skip = f->rcv_nxt - seq;
@@ -742,53 +1020,48 @@ static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_
 			dlen -= skip;
 			seq += skip;
 		}
-		if (seq != f->rcv_nxt) {
-			send_ack(f);	/* out of order: dropped, the dup ACK asks again */
-			return;
-		}
 		if (f->guest_fin) {
 			send_ack(f);
 			return;
 		}
+		if (seq != f->rcv_nxt) {
+			/* Out of order: held for SACK; the duplicate ACK (with
+			 * SACK blocks when agreed) asks for the hole. */
+			ooo_insert(f, seq, data, dlen, flags & F_FIN);
+			send_ack(f);
+			return;
+		}
 		uint32_t take = MIN(dlen, rcv_space(f));
-		if (take) {
+		bool fin = (flags & F_FIN) && take == dlen;
+		bool filled = f->nooo || f->ooo_fin;
+		if (fin)
+			f->nooo = 0, f->ooo_fin = false;	/* nothing lies beyond a FIN */
+		if (take || filled) {
 			f->rcv_nxt += take;
-			deliver_to_host(f, data, take);
+			fin |= deliver_to_host(f, data, take);
 			if (f->state == TS_DEAD)
 				return;
 		}
-		if ((flags & F_FIN) && take == dlen) {
+		/* A FIN counts as pushed: its ACK may ride on our own FIN, which
+		 * usually follows at once when the host closes too. */
+		wait = !filled && ack_may_wait(f, flags | (fin ? F_PSH : 0), dlen ? dlen : fin);
+		if (fin) {
 			f->rcv_nxt++;
 			f->guest_fin = true;
 			maybe_shutdown_host(f);
+			if (f->state == TS_DEAD)
+				return;
 		}
 		need_ack = true;
 	}
 	tcp_output(f);
-	if (need_ack && !f->ack_pending && f->state == TS_ESTABLISHED) {
-		if ((flags & F_FIN) || (!f->in_ack_list && f->ns->nack >= TCP_MAX_FLOWS)) {
-			send_ack(f);
-		} else {
-			f->ack_pending = true;	/* coalesced until net_flush() */
-			if (!f->in_ack_list) {
-				f->in_ack_list = true;
-				f->ns->ack_list[f->ns->nack++] = f->idx;
-			}
-		}
+	if (need_ack && f->state == TS_ESTABLISHED) {
+		if (f->guest_fin && !wait)
+			send_ack(f);	/* the flow may end below: no later flush for it */
+		else
+			queue_ack(f, wait);
 	}
 	check_done(f);
-}
-
-void tcp_flush(struct net_stack *ns)
-{
-	for (unsigned i = 0; i < ns->nack; i++) {
-		struct tcp_flow *f = &ns->tcp[ns->ack_list[i]];
-		if (f->ack_pending && f->state == TS_ESTABLISHED)
-			send_ack(f);
-		f->ack_pending = false;
-		f->in_ack_list = false;
-	}
-	ns->nack = 0;
 }
 
 void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size_t len)
@@ -873,7 +1146,7 @@ void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size
 		f->rto_at = 0;
 		established_input(f, t, data, dlen);
 		if (f->state == TS_ESTABLISHED)
-			tcp_host_read(f);
+			tcp_output(f);	/* host data read while the handshake finished */
 		return;
 	case TS_ESTABLISHED:
 		if (flags & F_SYN) {
@@ -934,6 +1207,7 @@ static void flow_timer(struct tcp_flow *f)
 
 void tcp_tick(struct net_stack *ns)
 {
+	tcp_flush(ns);	/* delayed ACKs that are due */
 	for (int i = 0; i < TCP_MAX_FLOWS; i++) {
 		struct tcp_flow *f = &ns->tcp[i];
 		if (f->state != TS_FREE && f->state != TS_DEAD && f->state != TS_CONNECTING)
@@ -982,6 +1256,10 @@ int tcp_init(struct net_stack *ns)
 	}
 	for (int i = 0; i < TCP_HASH; i++)
 		ns->tcp_hash[i] = -1;
+	if (getrandom(ns->isn_key, sizeof(ns->isn_key), GRND_NONBLOCK) != sizeof(ns->isn_key)) {
+		ns->isn_key[0] = now_ns() * 0x9E3779B97F4A7C15ull;
+		ns->isn_key[1] = (uint64_t)(uintptr_t)ns ^ ns->isn_key[0] >> 7;
+	}
 	return 0;
 }
 
@@ -1055,6 +1333,7 @@ static void st_close(struct stream *s)
 {
 	struct tcp_flow *f = s->impl;
 	f->stream_closed = true;
+	f->th_head = (f->th_head + f->th_len) & (TCP_TO_HOST_BUF - 1);
 	f->th_len = 0;		/* unread guest data is discarded */
 	if (f->state != TS_DEAD) {
 		maybe_shutdown_host(f);

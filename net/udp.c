@@ -43,7 +43,7 @@ void udp6_send_to_guest(struct net_stack *ns, const uint8_t *src, const uint8_t 
 void udp_send_to_guest(struct net_stack *ns, uint32_t src, uint16_t sport, uint16_t dport,
 		       const void *data, size_t len)
 {
-	if (len > ns->cfg.mtu - IP4_HLEN - UDP_HLEN) {
+	if (len > IP4_FRAG_PAYLOAD_MAX - UDP_HLEN) {	/* larger than the MTU: fragmented */
 		ns->stats.tx_dropped++;
 		return;
 	}
@@ -83,7 +83,8 @@ static void udp_readable(struct loop *loop, struct loop_op *op, int res, uint32_
 	if (!f->used || f->fd < 0 || res < 0)
 		return;
 	/* Receive straight into the frame buffer's payload position. */
-	size_t room = ns->cfg.mtu - (f->v6 ? IP6_HLEN : IP4_HLEN) - UDP_HLEN;
+	/* IPv4 datagrams larger than the MTU go out as fragments. */
+	size_t room = f->v6 ? ns->cfg.mtu - IP6_HLEN - UDP_HLEN : IP4_FRAG_PAYLOAD_MAX - UDP_HLEN;
 	static uint8_t buf[65536];	/* single-threaded scratch */
 	for (int i = 0; i < 64; i++) {
 		ssize_t n = recv(f->fd, buf, room, MSG_DONTWAIT | MSG_TRUNC);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/fuse.h>
 #include <linux/virtio_ids.h>
 
 #include "common/log.h"
@@ -18,6 +19,22 @@ static void vfs_cfg_read(struct vdev *dev, uint32_t off, void *data, unsigned si
 	memcpy(data, (const uint8_t *)&d->cfg + off, size);	/* bounds: transport */
 }
 
+/* One request.  Linux sends the requests that take no reply (FORGET and
+ * BATCH_FORGET on the hiprio queue, a FORGET from READDIRPLUS on a request
+ * queue) without any writable buffer; the codec wants room for a header
+ * all the same, so such a chain gets a scratch one, and whatever is
+ * written there (an error for a request that did want a reply) is
+ * dropped: the chain completes with 0 bytes. */
+static ssize_t vfs_handle(struct vfs_dev *d, const struct vq_chain *c)
+{
+	if (c->nwrite)
+		return fs_fuse_handle(d->srv, c->iov, c->nread, c->iov + c->nread, c->nwrite);
+	struct fuse_out_header sink;
+	struct iovec iov = { .iov_base = &sink, .iov_len = sizeof(sink) };
+	fs_fuse_handle(d->srv, c->iov, c->nread, &iov, 1);
+	return 0;
+}
+
 static void vfs_notify(struct vdev *dev, unsigned q)
 {
 	struct vfs_dev *d = container_of(dev, struct vfs_dev, vdev);
@@ -25,7 +42,7 @@ static void vfs_notify(struct vdev *dev, unsigned q)
 	bool pushed = false;
 	while (vq_pop(vq, &d->chain) > 0) {
 		struct vq_chain *c = &d->chain;
-		ssize_t n = fs_fuse_handle(d->srv, c->iov, c->nread, c->iov + c->nread, c->nwrite);
+		ssize_t n = vfs_handle(d, c);
 		if (n < 0)
 			log_once(LOG_WARN, "virtio-fs: request without room for a reply");
 		vq_push(vq, c, n > 0 ? (uint32_t)n : 0);

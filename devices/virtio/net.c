@@ -86,15 +86,12 @@ static void vnet_notify(struct vdev *dev, unsigned q)
 	/* RXQ: new buffers; frames are only produced by the stack. */
 }
 
-void vnet_output(void *opaque, const void *frame, size_t len)
+/* Write header + frame into the guest's receive buffers (queue lock held,
+ * device running).  The frame is dropped and counted when the posted
+ * buffers cannot hold it; buffers already taken are kept for the next. */
+static void rx_frame(struct vnet *v, struct virtio_net_hdr_v1 *h, const void *frame, size_t len)
 {
-	struct vnet *v = opaque;
 	struct vdev *dev = &v->vdev;
-	if (len > VNET_FRAME_MAX)
-		return;
-	vdev_queue_lock(dev);
-	if (!vdev_running(dev))
-		goto out;
 	struct virtqueue *vq = &dev->vq[RXQ];
 	bool mrg = vdev_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
 	size_t total = VNET_HDR_LEN + len, room = 0;
@@ -108,16 +105,13 @@ void vnet_output(void *opaque, const void *frame, size_t len)
 	if (room < total) {
 		v->stats.rx_dropped_nobuf++;
 		if (!mrg && v->nrx == 1 && v->rx[0].write_len < total) {
-			/* A buffer too small for any frame we send: give it back empty. */
+			/* A buffer too small for this frame: give it back empty. */
 			vq_push(vq, &v->rx[0], 0);
 			v->nrx = 0;
 			vdev_signal_used(dev, vq);
 		}
-		goto out;
+		return;
 	}
-	struct virtio_net_hdr_v1 h;
-	memset(&h, 0, sizeof(h));
-	h.gso_type = VIRTIO_NET_HDR_GSO_NONE;
 	const uint8_t *src = frame;
 	size_t off = 0;	/* bytes of (header + frame) written */
 	unsigned used = 0;
@@ -126,7 +120,7 @@ void vnet_output(void *opaque, const void *frame, size_t len)
 		struct vq_chain *c = &v->rx[used++];
 		size_t w = 0;
 		if (off == 0) {
-			w = vq_chain_write(c, 0, &h, sizeof(h));
+			w = vq_chain_write(c, 0, h, sizeof(*h));
 			off = w;
 		}
 		size_t n = MIN(c->write_len - w, total - off);
@@ -134,15 +128,142 @@ void vnet_output(void *opaque, const void *frame, size_t len)
 		off += n;
 		wrote[used - 1] = (uint32_t)(w + n);
 	}
-	h.num_buffers = (uint16_t)used;
-	vq_chain_write(&v->rx[0], offsetof(struct virtio_net_hdr_v1, num_buffers), &h.num_buffers,
-		       sizeof(h.num_buffers));
+	h->num_buffers = (uint16_t)used;
+	vq_chain_write(&v->rx[0], offsetof(struct virtio_net_hdr_v1, num_buffers), &h->num_buffers,
+		       sizeof(h->num_buffers));
 	for (unsigned i = 0; i < used; i++)
 		vq_push(vq, &v->rx[i], wrote[i]);
 	memmove(&v->rx[0], &v->rx[used], (v->nrx - used) * sizeof(v->rx[0]));
 	v->nrx -= used;
 	v->stats.rx_frames++;
 	vdev_signal_used(dev, vq);
+}
+
+/* Header for a frame whose checksums are all complete: DATA_VALID lets a
+ * guest that acked GUEST_CSUM skip verifying them. */
+static void plain_hdr(struct vnet *v, struct virtio_net_hdr_v1 *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->gso_type = VIRTIO_NET_HDR_GSO_NONE;
+	if (vdev_has_feature(&v->vdev, VIRTIO_NET_F_GUEST_CSUM))
+		h->flags = VIRTIO_NET_HDR_F_DATA_VALID;
+}
+
+void vnet_output(void *opaque, const void *frame, size_t len)
+{
+	struct vnet *v = opaque;
+	struct vdev *dev = &v->vdev;
+	if (len > VNET_FRAME_MAX)
+		return;
+	vdev_queue_lock(dev);
+	if (vdev_running(dev)) {
+		struct virtio_net_hdr_v1 h;
+		plain_hdr(v, &h);
+		rx_frame(v, &h, frame, len);
+	}
+	vdev_queue_unlock(dev);
+}
+
+/* Whether a super-segment described by g is consistent with its frame:
+ * headers inside it, the checksum field inside the TCP header, a non-zero
+ * MSS.  The stack builds these, but the device does not take it on trust. */
+/* A description the stack could have made: TCP right after a plain IP
+ * header, and either a super-segment (gso_size = MSS) or, with gso_size 0,
+ * one segment that only needs its checksum completed (at most MTU sized). */
+static bool gso_sane(const struct vnet *v, const struct net_gso *g, size_t len)
+{
+	size_t l3 = g->v6 ? 40 : 20;
+	return g->hdr_len <= len && g->csum_start == 14 + l3 && g->csum_offset == 16 &&
+	       g->hdr_len >= g->csum_start + 20u && len <= VNET_FRAME_MAX &&
+	       (g->gso_size || len <= 14u + v->mtu);
+}
+
+/* One's complement 16-bit add. */
+static uint32_t oc_add(uint32_t a, uint32_t b)
+{
+	uint32_t s = a + b;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return s;
+}
+
+static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static void put_be16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+
+/* The guest did not ack segmentation offload for this frame: cut the
+ * super-segment into MSS-sized frames with complete checksums, as the
+ * guest would have received them from a plain NIC.  The TCP checksum field
+ * holds the pseudo-header sum for the whole length; each segment gets it
+ * adjusted to its own length, then completed over its bytes. */
+static void segment(struct vnet *v, const uint8_t *frame, size_t len, const struct net_gso *g)
+{
+	size_t hl = g->hdr_len, cs = g->csum_start, pay = len - hl;
+	uint32_t seq0 = (uint32_t)be16(frame + cs + 4) << 16 | be16(frame + cs + 6);
+	uint16_t id0 = be16(frame + 14 + 4);
+	uint32_t psum_total = be16(frame + cs + g->csum_offset);
+	uint32_t tcp_total = (uint32_t)(len - cs);
+	uint8_t flags = frame[cs + 13];
+	uint8_t *s = v->seg;
+	unsigned k = 0;
+	for (size_t off = 0; off < pay || (off == 0 && pay == 0); off += g->gso_size, k++) {
+		size_t n = MIN((size_t)g->gso_size, pay - off), slen = hl + n;
+		memcpy(s, frame, hl);
+		memcpy(s + hl, frame + hl + off, n);
+		if (g->v6) {
+			put_be16(s + 14 + 4, (uint32_t)(slen - 14 - 40));
+		} else {
+			put_be16(s + 14 + 2, (uint32_t)(slen - 14));
+			put_be16(s + 14 + 4, (uint32_t)(id0 + k));
+			put_be16(s + 14 + 10, 0);
+			net_finish_csum(s, 14 + 20, 14, 10);
+		}
+		uint32_t seq = seq0 + (uint32_t)off;
+		put_be16(s + cs + 4, seq >> 16);
+		put_be16(s + cs + 6, seq);
+		if (off + n < pay)	/* PSH and FIN belong to the last segment */
+			s[cs + 13] = flags & (uint8_t)~0x09;
+		uint32_t ps = oc_add(oc_add(psum_total, ~tcp_total & 0xffff), (uint32_t)(slen - cs));
+		put_be16(s + cs + g->csum_offset, ps);
+		net_finish_csum(s, slen, (uint16_t)cs, g->csum_offset);
+		struct virtio_net_hdr_v1 h;
+		plain_hdr(v, &h);
+		rx_frame(v, &h, s, slen);
+		if (pay == 0)
+			break;
+	}
+}
+
+void vnet_output_gso(void *opaque, const void *frame, size_t len, const struct net_gso *g)
+{
+	struct vnet *v = opaque;
+	struct vdev *dev = &v->vdev;
+	if (!gso_sane(v, g, len)) {
+		v->stats.rx_bad_gso++;
+		return;
+	}
+	vdev_queue_lock(dev);
+	if (!vdev_running(dev))
+		goto out;
+	bool csum = vdev_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM);
+	if (!g->gso_size && !csum) {
+		/* Checksum offload only, and the guest wants full checksums. */
+		if (len > sizeof(v->seg))
+			goto out;
+		memcpy(v->seg, frame, len);
+		net_finish_csum(v->seg, len, g->csum_start, g->csum_offset);
+		struct virtio_net_hdr_v1 h;
+		plain_hdr(v, &h);
+		rx_frame(v, &h, v->seg, len);
+	} else if (!g->gso_size || (csum && vdev_has_feature(dev, g->v6 ? VIRTIO_NET_F_GUEST_TSO6
+									 : VIRTIO_NET_F_GUEST_TSO4))) {
+		struct virtio_net_hdr_v1 h;
+		memset(&h, 0, sizeof(h));
+		vnet_hdr_from_gso((struct virtio_net_hdr *)&h, g);
+		v->stats.rx_gso++;
+		rx_frame(v, &h, frame, len);
+	} else {
+		segment(v, frame, len, g);
+	}
 out:
 	vdev_queue_unlock(dev);
 }
@@ -158,7 +279,8 @@ static const struct vdev_ops vnet_ops = {
 	.features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_MTU) |
 		    (1ull << VIRTIO_NET_F_STATUS) | (1ull << VIRTIO_NET_F_MRG_RXBUF) |
 		    (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_HOST_TSO4) |
-		    (1ull << VIRTIO_NET_F_HOST_TSO6),
+		    (1ull << VIRTIO_NET_F_HOST_TSO6) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
+		    (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6),
 	.nqueues = 2,
 	.queue_max = VNET_QUEUE_SIZE,
 	.config_len = sizeof(struct virtio_net_config),

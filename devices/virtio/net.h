@@ -6,20 +6,25 @@
  * several receive buffers), CSUM (the guest may leave checksums partial:
  * they are completed here before the stack verifies them) and HOST_TSO4/6
  * (the guest may send TCP segments up to 64 KiB, which the stack takes
- * whole).  The guest-side offloads (GUEST_CSUM/TSO) are not offered: every
- * frame for the guest carries full checksums and is at most MTU sized.
+ * whole), and GUEST_CSUM, GUEST_TSO4/6: when the guest acked them, the
+ * stack's TCP super-segments (up to 64 KiB, checksum partial, see struct
+ * net_gso) reach it whole with NEEDS_CSUM and the GSO type, and complete
+ * frames carry DATA_VALID; when it did not, the device cuts each
+ * super-segment into MSS-sized frames with full checksums.
  *
  * Wiring: create the device, give vnet_output (with the device as opaque)
- * to net_create() as the output callback, then vnet_set_stack().
+ * to net_create() as the output callback and vnet_output_gso to
+ * net_set_gso_output(), then vnet_set_stack().
  */
 #ifndef KVMBOX_DEVICES_VIRTIO_NET_H
 #define KVMBOX_DEVICES_VIRTIO_NET_H
 
 #include <stdint.h>
 
-#include "devices/virtio/mmio.h"
+#include <linux/virtio_net.h>
 
-struct net_stack;
+#include "devices/virtio/mmio.h"
+#include "net/net.h"
 
 #define VNET_QUEUE_SIZE 256u
 #define VNET_RX_CHAINS 64u	/* receive buffers one frame may span */
@@ -28,6 +33,8 @@ struct net_stack;
 
 struct vnet_stats {
 	uint64_t tx_frames, rx_frames, rx_dropped_nobuf, tx_bad;
+	uint64_t rx_gso;	/* super-segments handed to the guest whole */
+	uint64_t rx_bad_gso;	/* GSO descriptions that did not fit their frame */
 };
 
 struct vnet {
@@ -40,7 +47,8 @@ struct vnet {
 	struct vq_chain rx[VNET_RX_CHAINS];
 	unsigned nrx;
 	struct vq_chain tx;
-	uint8_t frame[VNET_HDR_LEN + VNET_FRAME_MAX];
+	uint8_t frame[VNET_HDR_LEN + VNET_FRAME_MAX];	/* transmit: one guest frame */
+	uint8_t seg[VNET_FRAME_MAX];	/* receive: one segment cut from a super-segment */
 	struct vnet_stats stats;
 };
 
@@ -50,6 +58,25 @@ struct vnet *vnet_create(const struct dev_env *env, uint64_t base, const uint8_t
 void vnet_set_stack(struct vnet *v, struct net_stack *ns);
 /* net_output_fn for net_create(): one frame for the guest (loop thread). */
 void vnet_output(void *opaque, const void *frame, size_t len);
+/* net_output_gso_fn for net_set_gso_output(): a TCP super-segment, whole
+ * to a guest that acked GUEST_TSO4/6 (and GUEST_CSUM), cut into MSS-sized
+ * frames for one that did not (loop thread). */
+void vnet_output_gso(void *opaque, const void *frame, size_t len, const struct net_gso *g);
 void vnet_destroy(struct vnet *v);
+
+/* The virtio-net header that hands a super-segment on whole: partial TCP
+ * checksum and the GSO type and size (also used by net-serve's TAP). */
+static inline void vnet_hdr_from_gso(struct virtio_net_hdr *h, const struct net_gso *g)
+{
+	*h = (struct virtio_net_hdr){
+		.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+		.gso_type = !g->gso_size ? VIRTIO_NET_HDR_GSO_NONE
+			  : g->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4,
+		.hdr_len = g->hdr_len,
+		.gso_size = g->gso_size,
+		.csum_start = g->csum_start,
+		.csum_offset = g->csum_offset,
+	};
+}
 
 #endif

@@ -92,9 +92,7 @@ const char *kinit_cmdline_param(const char *cmdline, const char *name, size_t *v
 	return found;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void kinit_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!err || !errlen)
 		return;
@@ -109,16 +107,16 @@ int kinit_argv_split(const uint8_t *bytes, size_t len, struct kinit_argv *out,
 {
 	memset(out, 0, sizeof(*out));
 	if (len == 0) {
-		set_err(err, errlen, KINIT_ARGV_PARAM " is empty");
+		kinit_set_err(err, errlen, KINIT_ARGV_PARAM " is empty");
 		return -EINVAL;
 	}
 	if (bytes[len - 1] != 0) {
-		set_err(err, errlen, KINIT_ARGV_PARAM
+		kinit_set_err(err, errlen, KINIT_ARGV_PARAM
 			" is truncated: its last string is not NUL-terminated");
 		return -EINVAL;
 	}
 	if (bytes[0] == 0) {
-		set_err(err, errlen, KINIT_ARGV_PARAM ": the command name is empty");
+		kinit_set_err(err, errlen, KINIT_ARGV_PARAM ": the command name is empty");
 		return -EINVAL;
 	}
 	size_t argc = 0;
@@ -128,7 +126,7 @@ int kinit_argv_split(const uint8_t *bytes, size_t len, struct kinit_argv *out,
 	out->argv = calloc(argc + 1, sizeof(char *));
 	if (!out->buf || !out->argv) {
 		kinit_argv_free(out);
-		set_err(err, errlen, "out of memory decoding " KINIT_ARGV_PARAM);
+		kinit_set_err(err, errlen, "out of memory decoding " KINIT_ARGV_PARAM);
 		return -ENOMEM;
 	}
 	memcpy(out->buf, bytes, len);
@@ -151,13 +149,13 @@ int kinit_argv_from_cmdline(const char *cmdline, struct kinit_argv *out,
 	size_t cap = vlen / 4 * 3 + 3;
 	uint8_t *bytes = malloc(cap);
 	if (!bytes) {
-		set_err(err, errlen, "out of memory decoding " KINIT_ARGV_PARAM);
+		kinit_set_err(err, errlen, "out of memory decoding " KINIT_ARGV_PARAM);
 		return -ENOMEM;
 	}
 	ssize_t n = kinit_b64url_decode(v, vlen, bytes, cap);
 	int rc;
 	if (n < 0) {
-		set_err(err, errlen, KINIT_ARGV_PARAM " is not valid base64url (%zu characters)",
+		kinit_set_err(err, errlen, KINIT_ARGV_PARAM " is not valid base64url (%zu characters)",
 			vlen);
 		rc = -EINVAL;
 	} else {

@@ -67,6 +67,11 @@ int kinit_argv_from_cmdline(const char *cmdline, struct kinit_argv *out,
 
 void kinit_argv_free(struct kinit_argv *a);
 
+/* Format a one-line reason into err[0..errlen) (nothing when err is NULL
+ * or errlen is 0); shared by the init's parsers. */
+void kinit_set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* The exit status a shell would show for a waitpid() status: the exit code,
  * or 128 + signal number.  Anything else (stopped) maps to 255. */
 int kinit_exit_code(int wstatus);

@@ -11,9 +11,9 @@
  *
  * Built static (no loader, no libraries in the image) by
  * guest/init/module.mk into $(BUILD)/kvmbox-init.  Errors are one line on
- * the console prefixed "kvmbox-init: "; a malformed command line ends the
- * VM with status 2, a command that cannot be executed with 127 (not found)
- * or 126, like a shell.
+ * the console prefixed "kvmbox-init: "; a malformed command line or a share
+ * that cannot be mounted (guest/init/mounts.c) ends the VM with status 2, a
+ * command that cannot be executed with 127 (not found) or 126, like a shell.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +35,8 @@
 
 #include "guest/init/console.h"
 #include "guest/init/kinit.h"
+#include "guest/init/mounts.h"
+#include "guest/init/netcfg.h"
 
 #define INIT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* How long processes left behind by the command get after SIGTERM. */
@@ -264,6 +266,11 @@ int main(void)
 		say("%s", err);
 		finish(KINIT_EXIT_BAD_CMDLINE);
 	}
+	if (kbx_mounts_setup(cmdline, err, sizeof(err)) < 0) {	/* shares, overlay root */
+		say("%s", err);
+		finish(KINIT_EXIT_BAD_CMDLINE);
+	}
+	kbx_net_setup(cmdline);	/* lo, and kvmbox.net= when kvmbox gave a card */
 	if (kbx_console_wanted(cmdline)) {	/* kvmbox shell: CMD over the console ports */
 		int st = kbx_console_session(10000);
 		if (st < 0)

@@ -3,12 +3,14 @@
 # pasta, each attached to its own fresh netns in the same way, the host
 # kernel as the peer on loopback: iperf3 both directions at MTU 1500 and
 # 65520, TCP request/response latency (1-byte ping-pong on one connection),
-# and connections per second (connect, 1-byte exchange, close).  Prints each
+# and connections per second (connect, 1-byte exchange, close; these two
+# are the median of BENCH_ROUNDS, 7, interleaved rounds).  Prints each
 # figure with the peers' and the ratios.  Needs root; not a test.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${KVMBOX_BIN:-$top/build/kvmbox}
 SECS=${BENCH_SECS:-3}
+ROUNDS=${BENCH_ROUNDS:-7}
 PY=/usr/bin/python3
 for c in iperf3 slirp4netns pasta ip; do
 	command -v $c >/dev/null || { echo "bench-net: needs $c (scripts/deps.sh)"; exit 1; }
@@ -43,14 +45,15 @@ EOP
 cat >"$tmp/cli.py" <<'EOP'
 import socket, sys, time
 host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+# One round: 2000 exchanges on one connection, or 300 connections.
 if mode == "rr":
     c = socket.create_connection((host, port)); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    n = 3000; t = time.perf_counter()
+    n = 2000; t = time.perf_counter()
     for _ in range(n):
         c.sendall(b"x"); c.recv(1)
     print("%.1f" % ((time.perf_counter() - t) / n * 1e6))
 else:
-    n = 1000; t = time.perf_counter()
+    n = 300; t = time.perf_counter()
     for _ in range(n):
         c = socket.create_connection((host, port)); c.sendall(b"x"); c.recv(1); c.close()
     print("%.0f" % (n / (time.perf_counter() - t)))
@@ -101,13 +104,35 @@ for mtu in 1500 65520; do
 		gw=$GW
 		R[$t,up,$mtu]=$(iperf "$ns" "$gw" "")
 		R[$t,down,$mtu]=$(iperf "$ns" "$gw" "-R")
-		if [ "$mtu" = 1500 ]; then
-			R[$t,rr]=$(ip netns exec "$ns" timeout 60 $PY "$tmp/cli.py" "$gw" $((port + 1)) rr 2>/dev/null || echo fail)
-			R[$t,crr]=$(ip netns exec "$ns" timeout 60 $PY "$tmp/cli.py" "$gw" $((port + 1)) crr 2>/dev/null || echo fail)
-		fi
 		kill "$TOOLPID" 2>/dev/null; wait "$TOOLPID" 2>/dev/null
 		ip netns del "$ns"
 	done
+done
+
+# Latency and connection rate: the three attached side by side at MTU 1500,
+# rounds interleaved (kvmbox, slirp4netns, pasta, kvmbox, ...) so that load
+# from other jobs on a shared machine falls on each alike; the median round
+# is reported.
+declare -A NSOF GWOF PIDOF RRS CRRS
+for t in $tools; do
+	n=$((n + 1)); ns=kvmbox-bench-$$-$n
+	setup "$t" 1500 "$ns"
+	NSOF[$t]=$ns GWOF[$t]=$GW PIDOF[$t]=$TOOLPID
+done
+for _ in $(seq "$ROUNDS"); do
+	for t in $tools; do
+		RRS[$t]+="$(ip netns exec "${NSOF[$t]}" timeout 60 $PY "$tmp/cli.py" "${GWOF[$t]}" $((port + 1)) rr 2>/dev/null || echo fail) "
+		CRRS[$t]+="$(ip netns exec "${NSOF[$t]}" timeout 60 $PY "$tmp/cli.py" "${GWOF[$t]}" $((port + 1)) crr 2>/dev/null || echo fail) "
+	done
+done
+median() { $PY -c "import sys
+try: v = sorted(float(x) for x in sys.argv[1:]); print(('%.1f' if '.' in sys.argv[1] else '%.0f') % v[len(v) // 2])
+except Exception: print('fail')" "$@"; }
+for t in $tools; do
+	R[$t,rr]=$(median ${RRS[$t]})
+	R[$t,crr]=$(median ${CRRS[$t]})
+	kill "${PIDOF[$t]}" 2>/dev/null; wait "${PIDOF[$t]}" 2>/dev/null
+	ip netns del "${NSOF[$t]}"
 done
 
 ratio() { $PY -c "import sys
@@ -119,7 +144,7 @@ row() {	# label key higher-is-better(1|0)
 	if [ "$3" = 1 ]; then rs=$(ratio "$a" "$s"); rp=$(ratio "$a" "$p"); else rs=$(ratio "$s" "$a"); rp=$(ratio "$p" "$a"); fi
 	printf '%-34s %10s %12s %10s   %6sx %6sx\n' "$1" "$a" "$s" "$p" "$rs" "$rp"
 }
-echo "bench-net: $(nproc) CPUs, ${SECS}s iperf3 runs; ratios: kvmbox vs slirp4netns, vs pasta (>1 = kvmbox better)"
+echo "bench-net: $(nproc) CPUs, ${SECS}s iperf3 runs, latency and connections the median of $ROUNDS rounds; ratios: kvmbox vs slirp4netns, vs pasta (>1 = kvmbox better)"
 printf '%-34s %10s %12s %10s   %7s %7s\n' "" kvmbox slirp4netns pasta "/slirp" "/pasta"
 row "iperf3 guest->host MTU 1500 Mbit/s" up,1500 1
 row "iperf3 host->guest MTU 1500 Mbit/s" down,1500 1

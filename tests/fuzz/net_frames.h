@@ -37,6 +37,42 @@ static inline void nf_fix_checksums(uint8_t *f, size_t len)
 	memcpy(l4 + off, &c, 2);
 }
 
+/* A TCP segment from the guest with the given options (olen a multiple of
+ * 4, at most 40); returns the frame length. */
+static inline size_t nf_tcp_opts(uint8_t *f, const uint8_t *gw_mac, uint32_t dst, uint16_t sport,
+				 uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t win,
+				 const void *data, size_t dlen, const uint8_t *opts, size_t olen)
+{
+	memcpy(f, gw_mac, 6);
+	memcpy(f + 6, nf_guest_mac, 6);
+	wr16(f + 12, 0x0800);
+	uint8_t *ip = f + 14;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[8] = 64;
+	ip[9] = 6;
+	wr32(ip + 12, 0x0A00020F);
+	wr32(ip + 16, dst);
+	uint8_t *t = ip + 20;
+	size_t hlen = 20 + olen;
+	memset(t, 0, 20);
+	wr16(t, sport);
+	wr16(t + 2, dport);
+	wr32(t + 4, seq);
+	wr32(t + 8, ack);
+	t[12] = (uint8_t)((hlen / 4) << 4);
+	t[13] = flags;
+	wr16(t + 14, win);
+	if (olen)
+		memcpy(t + 20, opts, olen);
+	if (dlen)
+		memcpy(t + hlen, data, dlen);
+	wr16(ip + 2, (uint16_t)(20 + hlen + dlen));
+	size_t len = 14 + 20 + hlen + dlen;
+	nf_fix_checksums(f, len);
+	return len;
+}
+
 /* A TCP segment from the guest; returns the frame length. */
 static inline size_t nf_tcp(uint8_t *f, const uint8_t *gw_mac, uint32_t dst, uint16_t sport,
 			    uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t win,

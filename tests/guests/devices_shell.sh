@@ -51,7 +51,7 @@ echo hi | timeout --kill-after=5 20 "$KVMBOX_BIN" shell --kernel "$G/marker.elf"
 expect_eq "piped stdin/stdout: guest exit status" 0 "$?"
 check "serial console hidden without --console" test ! -s "$tmp/o"
 
-timeout 20 "$KVMBOX_BIN" shell --console --kernel "$G/hello.elf" </dev/null >"$tmp/o" 2>"$tmp/e"
+timeout 20 "$KVMBOX_BIN" shell --console --no-net --kernel "$G/hello.elf" </dev/null >"$tmp/o" 2>"$tmp/e"
 check "--console shows the serial console" grep -q "hello from a tiny guest" "$tmp/e"
 check "devices announced on the command line" \
 	grep -q "virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 kvmbox.ctl=1" "$tmp/e"

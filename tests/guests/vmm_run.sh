@@ -38,14 +38,20 @@ expect_eq "hello guest prints over serial from CPL 3" \
 	"hello from a tiny guest at CPL 3" "$(printf '%s\n' "$out" | head -1)"
 expect_eq "no stderr on a clean exit" "" "$err"
 
-run --kernel "$G/hello.elf" --memory 32 --cmdline "exit=42 x"
+run --kernel "$G/hello.elf" --memory 32 --no-net --cmdline "exit=42 x"
 expect_eq "exit status 42 from the marker port" 42 "$rc"
 expect_eq "--cmdline reaches the guest" "cmdline: exit=42 x" "$(printf '%s\n' "$out" | sed -n 2p)"
+run --kernel "$G/hello.elf" --memory 32 --cmdline "exit=0"
+line=$(printf '%s\n' "$out" | sed -n 2p)
+case $line in
+"cmdline: exit=0 virtio_mmio.device=4K@0xd0000000:5 kvmbox.net=10.0.2.15/24,10.0.2.2,10.0.2.2") ok "a network card by default, announced with its address" ;;
+*) not_ok "a network card by default, announced with its address" "$line" ;;
+esac
 
 run --kernel "$G/hello.elf" --memory 32 --cmdline "exit=255"
 expect_eq "exit status 255" 255 "$rc"
 
-run --kernel "$G/hello.elf" --memory 32 -- echo "a b" 'c$d'
+run --kernel "$G/hello.elf" --memory 32 --no-net -- echo "a b" 'c$d'
 line=$(printf '%s\n' "$out" | sed -n 2p)
 case $line in
 "cmdline: console=ttyS0 reboot=k panic=-1 quiet kvmbox.argv="*) ok "default cmdline with kvmbox.argv" ;;

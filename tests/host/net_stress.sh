@@ -8,56 +8,8 @@ trap net_cleanup EXIT
 net_need
 need_cmd iperf3
 
-# A host echo-and-hash server on loopback: for each connection it reads a
-# 4-byte length and that many bytes, then answers with their SHA-256 and
-# the same number of pseudo-random bytes, so both directions are checked.
 port=$((21000 + $$ % 10000))
-cat >"$NET_TMP/srv.py" <<'EOP'
-import hashlib, socket, sys, threading
-def handle(c):
-    try:
-        n = int.from_bytes(c.recv(4, socket.MSG_WAITALL), "big")
-        h = hashlib.sha256(); got = 0
-        while got < n:
-            d = c.recv(min(1 << 16, n - got))
-            if not d: break
-            h.update(d); got += len(d)
-        c.sendall(h.digest())
-        blob = hashlib.sha256(h.digest()).digest() * (n // 32 + 1)
-        c.sendall(blob[:n]); c.shutdown(socket.SHUT_WR); c.recv(1)
-    finally:
-        c.close()
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(512)
-while True:
-    c, _ = s.accept(); threading.Thread(target=handle, args=(c,), daemon=True).start()
-EOP
-cat >"$NET_TMP/cli.py" <<'EOP'
-import hashlib, os, socket, sys, threading
-host, port, conns, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-bad = []
-def one(i):
-    try:
-        data = os.urandom(size)
-        c = socket.create_connection((host, port), timeout=60)
-        c.sendall(len(data).to_bytes(4, "big") + data)
-        dig = c.recv(32, socket.MSG_WAITALL)
-        if dig != hashlib.sha256(data).digest(): bad.append((i, "upload hash")); return
-        want = (hashlib.sha256(dig).digest() * (size // 32 + 1))[:size]
-        got = b""
-        while True:
-            d = c.recv(1 << 16)
-            if not d: break
-            got += d
-        if got != want: bad.append((i, "download %d/%d bytes" % (len(got), size)))
-        c.close()
-    except Exception as e:
-        bad.append((i, repr(e)))
-ts = [threading.Thread(target=one, args=(i,)) for i in range(conns)]
-[t.start() for t in ts]; [t.join() for t in ts]
-print("bad:", len(bad), bad[:5])
-sys.exit(1 if bad else 0)
-EOP
+net_hash_scripts
 $PY "$NET_TMP/srv.py" "$port" &
 NET_PIDS="$NET_PIDS $!"
 iport=$((port + 1))

@@ -100,11 +100,11 @@ c, _ = s.accept(); c.sendall(b"auto:" + c.recv(100)); c.close()
 ' "$ap" &
 NET_PIDS="$NET_PIDS $!"
 got=""
-for _ in $(seq 30); do
+for _ in $(seq 75); do	# up to 15 s: the scan runs once a second, the machine may be busy
 	got=$($PY -c '
 import socket, sys
 try:
-    c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2); c.sendall(b"x"); print(c.recv(100).decode())
+    c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10); c.sendall(b"x"); print(c.recv(100).decode())
 except Exception as e: pass
 ' "$ap")
 	[ -n "$got" ] && break

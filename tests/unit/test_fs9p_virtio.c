@@ -173,10 +173,20 @@ static void test_virtiofs_requests(void **state)
 	assert_int_equal(used, sizeof(struct fuse_out_header) + 12);
 	assert_memory_equal(out + sizeof(struct fuse_out_header), "hello virtio", 12);
 
-	/* FORGET on the hiprio queue: completed with nothing written. */
+	/* FORGET on the hiprio queue, without reply room as Linux sends it:
+	 * completed with nothing written, and served (the lookup's reference
+	 * is dropped once the open handle is released). */
+	struct fuse_release_in rl = { .fh = oo.fh };
+	len = fuse_req(req, FUSE_RELEASE, e.nodeid, &rl, sizeof(rl));
+	roundtrip(f, 1, req, len, sizeof(out), out);
+	struct fs_stats st;
+	fs_get_stats(f->srv, &st);
+	unsigned before = st.inodes;
 	struct fuse_forget_in fi = { .nlookup = 1 };
 	len = fuse_req(req, FUSE_FORGET, e.nodeid, &fi, sizeof(fi));
 	assert_int_equal(roundtrip(f, 0, req, len, 0, NULL), 0);
+	fs_get_stats(f->srv, &st);
+	assert_int_equal(st.inodes, before - 1);
 	/* A request with no reply buffer at all: completed with 0 bytes. */
 	len = fuse_req(req, FUSE_GETATTR, 1, NULL, 0);
 	assert_int_equal(roundtrip(f, 1, req, len, 0, NULL), 0);

@@ -194,10 +194,11 @@ static void test_icmp_echo_and_bad_frames(void **state)
 	input(ns, f, 14 + 36);
 	assert_true(ns->stats.drop_ip_hdr >= 1);
 	wr16(ip + 2, 36);
-	wr16(ip + 6, 0x2000);	/* more fragments */
+	wr16(ip + 6, 0x2000);	/* more fragments: held for reassembly */
 	nf_fix_checksums(f, 14 + 36);
 	input(ns, f, 14 + 36);
-	assert_int_equal(ns->stats.drop_ip_frag, 1);
+	assert_int_equal(ns->stats.drop_ip_frag, 0);
+	assert_int_equal(nout, 1);
 	wr16(ip + 6, 0);
 	wr32(ip + 12, 0x0A000263);	/* spoofed source */
 	nf_fix_checksums(f, 14 + 36);
@@ -206,6 +207,30 @@ static void test_icmp_echo_and_bad_frames(void **state)
 	input(ns, f, 5);
 	assert_int_equal(ns->stats.drop_short, 1);
 	assert_int_equal(nout, 1);
+}
+
+/* One IPv4 fragment from the guest to the gateway: payload bytes
+ * [off, off + n) of a datagram with this id and protocol. */
+static size_t frag_frame(uint8_t *f, uint16_t id, uint8_t proto, const uint8_t *payload, size_t off,
+			 size_t n, bool more)
+{
+	memcpy(f, cfg.gateway_mac, 6);
+	memcpy(f + 6, nf_guest_mac, 6);
+	wr16(f + 12, 0x0800);
+	uint8_t *ip = f + 14;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[8] = 64;
+	ip[9] = proto;
+	wr16(ip + 2, (uint16_t)(20 + n));
+	wr16(ip + 4, id);
+	wr16(ip + 6, (uint16_t)((more ? 0x2000 : 0) | off / 8));
+	wr32(ip + 12, 0x0A00020F);
+	wr32(ip + 16, 0x0A000202);
+	memcpy(ip + 20, payload + off, n);
+	uint16_t c = csum_fold(csum_partial(ip, 20, 0));
+	memcpy(ip + 10, &c, 2);
+	return 14 + 20 + n;
 }
 
 static void test_denied_tcp_rst_udp_icmp(void **state)
@@ -233,6 +258,27 @@ static void test_denied_tcp_rst_udp_icmp(void **state)
 	assert_int_equal(outf[1][34], 3);
 	assert_int_equal(outf[1][35], 13);
 	assert_int_equal(ns->stats.denied_udp, 1);
+	/* Ping beyond the gateway to a private address: administratively
+	 * prohibited at once; to a public one without a loop: dropped. */
+	size_t il = frag_frame(f, 1, 1, (const uint8_t *)"\x08\0\xf7\xfe\0\1\0\0", 0, 8, false);
+	wr16(f + 14 + 6, 0);
+	wr32(f + 14 + 16, 0x0A000001);
+	f[14 + 10] = f[14 + 11] = 0;
+	uint16_t c = csum_fold(csum_partial(f + 14, 20, 0));
+	memcpy(f + 14 + 10, &c, 2);
+	input(ns, f, il);
+	assert_int_equal(nout, 3);
+	assert_int_equal(outf[2][34], 3);
+	assert_int_equal(outf[2][35], 13);
+	assert_int_equal(ns->stats.denied_icmp, 1);
+	uint64_t d0 = ns->stats.drop_icmp;
+	wr32(f + 14 + 16, 0x5DB8D822);
+	f[14 + 10] = f[14 + 11] = 0;
+	c = csum_fold(csum_partial(f + 14, 20, 0));
+	memcpy(f + 14 + 10, &c, 2);
+	input(ns, f, il);
+	assert_int_equal(nout, 3);
+	assert_int_equal(ns->stats.drop_icmp, d0 + 1);
 }
 
 /* The last segment sent to the guest. */
@@ -260,8 +306,15 @@ static void test_tcp_stream_flow(void **state)
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5001, iss + 1, 0x10, 512, NULL, 0, false);
 	input(ns, f, l);
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5001, iss + 1, 0x18, 512, "hello", 5, false);
+	unsigned n_before = nout;
 	input(ns, f, l);
 	assert_int_equal(readable_calls, 1);
+	/* A small pushed segment: the ACK waits for a reply to ride on, at
+	 * most TCP_DELACK_NS. */
+	assert_int_equal(nout, n_before);
+	ns->now += TCP_DELACK_NS;
+	net_flush(ns);
+	assert_int_equal(nout, n_before + 1);
 	t = last_seg();
 	assert_int_equal(rd32(t + 8), 5006);
 	uint32_t win = (uint32_t)rd16(t + 14) << TCP_WSCALE;
@@ -275,11 +328,14 @@ static void test_tcp_stream_flow(void **state)
 	input(ns, f, l);
 	assert_int_equal(nout, n0 + 1);
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), -EAGAIN);
-	/* Out of order: dropped, duplicate ACK for 5006. */
+	/* Out of order: held (not readable yet), duplicate ACK for 5006 (no
+	 * SACK blocks: this guest did not offer SACK). */
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5010, iss + 1, 0x18, 512, "zz", 2, false);
 	input(ns, f, l);
 	assert_int_equal(rd32(last_seg() + 8), 5006);
+	assert_int_equal(last_seg()[12] >> 4, 5);
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), -EAGAIN);
+	assert_int_equal(ns->stats.tcp_ooo_queued, 1);
 
 	/* Data to the guest respects its window (512 << 7 = 64 KiB) and MSS. */
 	static uint8_t big[100000];
@@ -326,16 +382,19 @@ static void test_tcp_stream_flow(void **state)
 	/* The guest acks everything and keeps sending (half-close), then FINs. */
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5006, end + 1, 0x18, 1024, "more", 4, false);
 	input(ns, f, l);
-	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 4);
-	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5010, end + 1, 0x11, 1024, NULL, 0, false);
+	/* The hole is filled: the held "zz" follows at once. */
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 6);
+	assert_memory_equal(buf, "morezz", 6);
+	assert_int_equal(rd32(last_seg() + 8), 5012);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5012, end + 1, 0x11, 1024, NULL, 0, false);
 	input(ns, f, l);
-	assert_int_equal(rd32(last_seg() + 8), 5011);
+	assert_int_equal(rd32(last_seg() + 8), 5013);
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 0);	/* EOF */
 	assert_int_equal(closed_calls, 1);
 	taken->ops->close(taken);
 	taken = NULL;
 	/* The flow is gone: a new segment gets a RST. */
-	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5011, end + 1, 0x10, 1024, NULL, 0, false);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5013, end + 1, 0x10, 1024, NULL, 0, false);
 	input(ns, f, l);
 	assert_int_equal(last_seg()[13] & 0x04, 0x04);
 }
@@ -449,6 +508,376 @@ static void test_tcp_zero_window_and_keepalive(void **state)
 	assert_int_equal(last_seg()[13] & 0x04, 0x04);
 }
 
+/* A 4000-byte ping in three fragments, in any order, is answered with a
+ * fragmented reply; overlaps, lying ends, oversize datagrams, timeouts and
+ * a full table drop (and count) instead of holding memory. */
+static void test_ip4_fragments(void **state)
+{
+	(void)state;
+	static uint8_t icmp[4008], f[2048];
+	memset(icmp, 0, 8);
+	icmp[0] = 8;
+	for (size_t i = 8; i < sizeof(icmp); i++)
+		icmp[i] = (uint8_t)(i * 7 + 3);
+	uint16_t c = csum_fold(csum_partial(icmp, sizeof(icmp), 0));
+	memcpy(icmp + 2, &c, 2);
+	static const size_t offs[4] = { 0, 1480, 2960, 4008 };
+	static const int order[3] = { 2, 0, 1 };
+	for (int k = 0; k < 3; k++) {
+		int i = order[k];
+		size_t l = frag_frame(f, 77, 1, icmp, offs[i], offs[i + 1] - offs[i], i < 2);
+		input(ns, f, l);
+		assert_int_equal(nout, k == 2 ? 3u : 0u);
+	}
+	assert_int_equal(ns->stats.ip_frag_reassembled, 1);
+	/* The reply: three fragments within the MTU, put back together here. */
+	static uint8_t reply[4008];
+	size_t got = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		const uint8_t *ip = outf[i] + 14;
+		assert_int_equal(csum_fold(csum_partial(ip, 20, 0)), 0);
+		size_t n = rd16(ip + 2) - 20, off = (size_t)(rd16(ip + 6) & 0x1fff) * 8;
+		assert_true(outlen[i] <= 14 + cfg.mtu);
+		assert_int_equal(!!(rd16(ip + 6) & 0x2000), i < 2);
+		assert_int_equal(off, got);
+		memcpy(reply + off, ip + 20, n);
+		got += n;
+	}
+	assert_int_equal(got, sizeof(reply));
+	assert_int_equal(reply[0], 0);	/* echo reply */
+	assert_int_equal(csum_fold(csum_partial(reply, sizeof(reply), 0)), 0);
+	assert_memory_equal(reply + 8, icmp + 8, sizeof(icmp) - 8);
+
+	/* Overlap (RFC 5722): the whole datagram is abandoned. */
+	nout = 0;
+	uint64_t d0 = ns->stats.drop_ip_frag;
+	input(ns, f, frag_frame(f, 78, 1, icmp, 0, 1480, true));
+	input(ns, f, frag_frame(f, 78, 1, icmp, 1472, 1480, true));
+	assert_int_equal(ns->stats.drop_ip_frag, d0 + 2);
+	input(ns, f, frag_frame(f, 78, 1, icmp, 2960, 1048, false));
+	assert_int_equal(nout, 0);
+	/* An exact duplicate counts as an overlap too. */
+	input(ns, f, frag_frame(f, 79, 1, icmp, 1480, 1480, true));
+	input(ns, f, frag_frame(f, 79, 1, icmp, 1480, 1480, true));
+	assert_int_equal(ns->stats.drop_ip_frag, d0 + 4);
+	/* Two different ends. */
+	input(ns, f, frag_frame(f, 80, 1, icmp, 2960, 1048, false));
+	input(ns, f, frag_frame(f, 80, 1, icmp, 1480, 1000, false));
+	assert_int_equal(ns->stats.drop_ip_frag, d0 + 6);
+	/* A middle piece not in 8-byte units; a datagram beyond 65535 bytes. */
+	input(ns, f, frag_frame(f, 81, 1, icmp, 0, 1001, true));
+	assert_int_equal(ns->stats.drop_ip_frag, d0 + 7);
+	size_t l = frag_frame(f, 82, 1, icmp, 0, 1000, false);
+	wr16(f + 14 + 6, 8100);	/* offset 64800 + 1000 bytes */
+	f[14 + 10] = f[14 + 11] = 0;
+	c = csum_fold(csum_partial(f + 14, 20, 0));
+	memcpy(f + 14 + 10, &c, 2);
+	input(ns, f, l);
+	assert_int_equal(ns->stats.drop_ip_frag, d0 + 8);
+	/* A spoofed source is not held. */
+	l = frag_frame(f, 83, 1, icmp, 0, 1480, true);
+	wr32(f + 14 + 12, 0x0A000263);
+	f[14 + 10] = f[14 + 11] = 0;
+	c = csum_fold(csum_partial(f + 14, 20, 0));
+	memcpy(f + 14 + 10, &c, 2);
+	uint64_t src0 = ns->stats.drop_ip_src;
+	input(ns, f, l);
+	assert_int_equal(ns->stats.drop_ip_src, src0 + 1);
+	/* Timeout: a datagram not complete in time is dropped. */
+	d0 = ns->stats.drop_ip_frag;
+	input(ns, f, frag_frame(f, 84, 1, icmp, 0, 1480, true));
+	ns->now += IP4_FRAG_TIMEOUT_NS + 1;
+	ip4_frag_tick(ns);
+	assert_true(ns->stats.drop_ip_frag > d0);
+	input(ns, f, frag_frame(f, 84, 1, icmp, 1480, 1480, true));
+	input(ns, f, frag_frame(f, 84, 1, icmp, 2960, 1048, false));
+	assert_int_equal(nout, 0);
+	/* A full table: the oldest datagram is evicted and counted. */
+	d0 = ns->stats.drop_ip_frag;
+	for (uint16_t id = 100; id < 100 + IP4_FRAG_SLOTS + 1; id++) {
+		input(ns, f, frag_frame(f, id, 1, icmp, 0, 1480, true));
+		ns->now++;
+	}
+	assert_true(ns->stats.drop_ip_frag > d0);
+	input(ns, f, frag_frame(f, 100, 1, icmp, 1480, 1480, true));
+	input(ns, f, frag_frame(f, 100, 1, icmp, 2960, 1048, false));
+	assert_int_equal(nout, 0);	/* its first piece was evicted */
+	input(ns, f, frag_frame(f, 100 + IP4_FRAG_SLOTS, 1, icmp, 1480, 1480, true));
+	input(ns, f, frag_frame(f, 100 + IP4_FRAG_SLOTS, 1, icmp, 2960, 1048, false));
+	assert_int_equal(nout, 3);	/* the newest completes */
+}
+
+/* Delayed ACK: the ACK for a small request rides on the reply; bulk data
+ * (two full segments unacknowledged) is acked at the end of the batch. */
+static void test_tcp_delayed_ack(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	const uint32_t dst = 0x5DB8D822;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 10, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	uint32_t iss = rd32(last_seg() + 4);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 11, iss + 1, 0x10, 512, NULL, 0, false);
+	input(ns, f, l);
+	/* The first read opens the window beyond the SYN-ACK's 64 KiB: that
+	 * window update goes out at once and acks the byte. */
+	unsigned n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 11, iss + 1, 0x18, 512, "a", 1, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0);
+	char buf[4096];
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 1);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 8), 12);
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 12, iss + 1, 0x18, 512, "pin", 3, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 3);
+	assert_int_equal(taken->ops->write(taken, "pong", 4), 4);
+	assert_int_equal(nout, n0 + 1);	/* one segment: the reply carries the ACK */
+	const uint8_t *t = last_seg();
+	assert_int_equal(rd32(t + 8), 15);
+	assert_memory_equal(t + 20, "pong", 4);
+	ns->now += 2 * TCP_DELACK_NS;
+	net_flush(ns);
+	assert_int_equal(nout, n0 + 1);	/* nothing left to acknowledge */
+	/* Not pushed: acked at the end of the batch. */
+	static uint8_t d[1460];
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 15, iss + 5, 0x10, 512, d, 1000, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 8), 1015);
+	/* Small pushed segments adding up to two MSS: acked then at once. */
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 1015, iss + 5, 0x18, 512, d, 1000, false);
+	input(ns, f, l);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 2015, iss + 5, 0x18, 512, d, 1000, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 3015, iss + 5, 0x18, 512, d, 920, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 8), 3935);
+	/* A full-size pushed segment is acked at the end of its batch. */
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 3935, iss + 5, 0x18, 512, d, 1460, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 8), 5395);
+	/* A delayed ACK goes out on the timer if no reply comes. */
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 5395, iss + 5, 0x18, 512, "x", 1, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0);
+	ns->now += TCP_DELACK_NS;
+	tcp_tick(ns);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 8), 5396);
+	/* The guest's FIN: its ACK rides on ours when the consumer closes too. */
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 5396, iss + 5, 0x11, 512, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0);
+	taken->ops->shutdown(taken);
+	assert_int_equal(nout, n0 + 1);
+	t = last_seg();
+	assert_int_equal(t[13], 0x11);	/* FIN|ACK */
+	assert_int_equal(rd32(t + 8), 5397);
+}
+
+static struct net_gso last_gso;
+static unsigned ngso;
+
+static void out_gso(void *opaque, const void *frame, size_t len, const struct net_gso *g)
+{
+	last_gso = *g;
+	ngso++;
+	out(opaque, frame, len);
+}
+
+/* With an offloading transport every data segment leaves with a partial
+ * checksum: split at the MSS when larger (gso_size), else checksum only. */
+static void test_tcp_checksum_offload(void **state)
+{
+	(void)state;
+	net_set_gso_output(ns, out_gso);
+	ngso = 0;
+	uint8_t f[200];
+	const uint32_t dst = 0x5DB8D822;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4500, 443, 10, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	uint32_t iss = rd32(last_seg() + 4);
+	assert_int_equal(ngso, 0);	/* no data: full checksum */
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4500, 443, 11, iss + 1, 0x10, 1024, NULL, 0, false);
+	input(ns, f, l);
+	assert_int_equal(taken->ops->write(taken, "hello", 5), 5);
+	assert_int_equal(ngso, 1);
+	assert_int_equal(last_gso.gso_size, 0);
+	assert_int_equal(last_gso.csum_start, 34);
+	assert_int_equal(net_finish_csum(outf[nout - 1], outlen[nout - 1], last_gso.csum_start,
+					 last_gso.csum_offset), 0);
+	const uint8_t *ip = outf[nout - 1] + 14;
+	uint32_t seed = csum_pseudo4(rd32(ip + 12), rd32(ip + 16), 6, 25);
+	assert_int_equal(csum_fold(csum_partial(ip + 20, 25, seed)), 0);
+	static uint8_t big[10000];
+	assert_int_equal(taken->ops->write(taken, big, sizeof(big)), (ssize_t)sizeof(big));
+	assert_int_equal(ngso, 2);
+	assert_int_equal(last_gso.gso_size, 1460);
+}
+
+/* The SACK option of a segment to the guest: number of blocks, filled in
+ * relative to base. */
+static int sack_blocks(const uint8_t *t, uint32_t base, uint32_t blk[][2])
+{
+	size_t hlen = (size_t)(t[12] >> 4) * 4;
+	for (size_t i = 20; i + 1 < hlen;) {
+		if (t[i] == 1) {
+			i++;
+			continue;
+		}
+		if (t[i] == 5) {
+			int n = (t[i + 1] - 2) / 8;
+			for (int k = 0; k < n; k++) {
+				blk[k][0] = rd32(t + i + 2 + 8 * k) - base;
+				blk[k][1] = rd32(t + i + 6 + 8 * k) - base;
+			}
+			return n;
+		}
+		if (t[i] == 0 || t[i + 1] < 2)
+			break;
+		i += t[i + 1];
+	}
+	return 0;
+}
+
+/* SACK: segments arriving out of order are held and reported, the first
+ * block naming the latest; the hole filled, all of it is delivered in order. */
+static void test_tcp_sack_reassembly(void **state)
+{
+	(void)state;
+	uint8_t f[2048];
+	const uint32_t dst = 0x5DB8D822;
+	static const uint8_t syn_opts[12] = { 2, 4, 0x05, 0xb4, 1, 3, 3, 7, 1, 1, 4, 2 };
+	size_t l = nf_tcp_opts(f, cfg.gateway_mac, dst, 4400, 443, 1000, 0, 0x02, 65535, NULL, 0,
+			       syn_opts, sizeof(syn_opts));
+	input(ns, f, l);
+	const uint8_t *t = last_seg();
+	assert_int_equal(t[13], 0x12);
+	assert_int_equal(t[12] >> 4, 8);	/* MSS, WS, SACK permitted */
+	assert_int_equal(t[20 + 10], 4);
+	uint32_t iss = rd32(t + 4);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, 1001, iss + 1, 0x10, 512, NULL, 0, false);
+	input(ns, f, l);
+	uint8_t data[600];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 1);
+	const uint32_t base = 1001;
+	static const int order[6] = { 2, 4, 1, 5, 3, 0 };
+	/* After each segment: the ACK, and the blocks expected ({0,0} ends). */
+	static const uint32_t want[6][3][2] = {
+		{ { 200, 300 } },
+		{ { 400, 500 }, { 200, 300 } },
+		{ { 100, 300 }, { 400, 500 } },
+		{ { 400, 600 }, { 100, 300 } },
+		{ { 100, 600 } },
+		{ { 0, 0 } },
+	};
+	uint32_t blk[4][2];
+	char buf[1024];
+	for (int k = 0; k < 6; k++) {
+		unsigned n0 = nout;
+		int s = order[k];
+		l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, base + 100 * (uint32_t)s, iss + 1, 0x10, 512,
+			   data + 100 * s, 100, false);
+		input(ns, f, l);
+		assert_int_equal(nout, n0 + 1);	/* an immediate ACK each time */
+		t = last_seg();
+		int nb = sack_blocks(t, base, blk);
+		if (k < 5) {
+			assert_int_equal(rd32(t + 8), base);
+			assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), -EAGAIN);
+			int nw = 0;
+			while (nw < 3 && want[k][nw][1])
+				nw++;
+			assert_int_equal(nb, nw);
+			for (int b = 0; b < nw; b++) {
+				assert_int_equal(blk[b][0], want[k][b][0]);
+				assert_int_equal(blk[b][1], want[k][b][1]);
+			}
+		} else {
+			assert_int_equal(rd32(t + 8), base + 600);
+			assert_int_equal(nb, 0);
+		}
+	}
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 600);
+	assert_memory_equal(buf, data, 600);
+	assert_int_equal(ns->stats.tcp_ooo_queued, 5);
+
+	/* Overlap: bytes already held are kept, not overwritten by a liar. */
+	uint32_t b2 = base + 600;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b2 + 100, iss + 1, 0x10, 512, data, 100, false);
+	input(ns, f, l);
+	uint8_t lie[200];
+	memset(lie, 0xee, sizeof(lie));
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b2 + 50, iss + 1, 0x10, 512, lie, 200, false);
+	input(ns, f, l);
+	assert_int_equal(sack_blocks(last_seg(), b2, blk), 1);
+	assert_int_equal(blk[0][0], 50);
+	assert_int_equal(blk[0][1], 250);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b2, iss + 1, 0x10, 512, data + 300, 50, false);
+	input(ns, f, l);
+	assert_int_equal(rd32(last_seg() + 8), b2 + 250);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 250);
+	assert_memory_equal(buf, data + 300, 50);
+	assert_memory_equal(buf + 50, lie, 50);
+	assert_memory_equal(buf + 100, data, 100);
+	assert_memory_equal(buf + 200, lie, 50);
+
+	/* Bounded: islands beyond TCP_OOO_MAX are dropped and counted, as is
+	 * data beyond the window; the ones held still arrive. */
+	uint32_t b3 = b2 + 250;
+	uint64_t drops = ns->stats.drop_tcp_ooo;
+	for (int k = 0; k < TCP_OOO_MAX + 1; k++) {
+		l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b3 + 20 * (uint32_t)k + 10, iss + 1, 0x10, 512,
+			   data + 20 * k + 10, 10, false);
+		input(ns, f, l);
+	}
+	assert_int_equal(ns->stats.drop_tcp_ooo, drops + 1);
+	assert_int_equal(sack_blocks(last_seg(), b3, blk), TCP_SACK_BLOCKS);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b3 + TCP_TO_HOST_BUF + 10, iss + 1, 0x10, 512,
+		   data, 10, false);
+	input(ns, f, l);
+	assert_int_equal(ns->stats.drop_tcp_ooo, drops + 2);
+	for (int k = 0; k < TCP_OOO_MAX + 1; k++) {
+		l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b3 + 20 * (uint32_t)k, iss + 1, 0x10, 512,
+			   data + 20 * k, 10, false);
+		input(ns, f, l);
+	}
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 20 * TCP_OOO_MAX + 10);
+	assert_memory_equal(buf, data, 20 * TCP_OOO_MAX + 10);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), -EAGAIN);
+	/* The last island was dropped: its resend completes the data. */
+	uint32_t b4 = b3 + 20 * TCP_OOO_MAX + 10;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b4, iss + 1, 0x10, 512, data + 20 * TCP_OOO_MAX + 10, 10, false);
+	input(ns, f, l);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 10);
+
+	/* A FIN out of order: taken when the hole fills. */
+	uint32_t b5 = b4 + 10;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b5 + 5, iss + 1, 0x11, 512, "world", 5, false);
+	input(ns, f, l);
+	assert_int_equal(rd32(last_seg() + 8), b5);
+	assert_int_equal(closed_calls, 0);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b5, iss + 1, 0x18, 512, "hello", 5, false);
+	input(ns, f, l);
+	assert_int_equal(rd32(last_seg() + 8), b5 + 11);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 10);
+	assert_memory_equal(buf, "helloworld", 10);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 0);	/* EOF */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -460,6 +889,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tcp_guest_rst_and_bad_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_zero_window_and_keepalive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_partial_ack_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_delayed_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ip4_fragments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_checksum_offload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_sack_reassembly, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

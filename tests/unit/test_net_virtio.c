@@ -2,7 +2,11 @@
  * the pretend guest driver: config space, a frame each way, a frame spread
  * over mergeable receive buffers, partial checksums completed, a lying
  * checksum offset refused, and starvation (no receive buffers) dropping
- * frames without returning half-written buffers. */
+ * frames without returning half-written buffers; the guest-side offloads:
+ * a TCP super-segment reaches a guest that acked GUEST_TSO4 whole (NEEDS_CSUM,
+ * GSO type and size), and one that did not (or a v6 segment without
+ * GUEST_TSO6) as MSS-sized frames with full checksums; a GSO description
+ * that does not fit its frame is dropped. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +18,7 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_net.h>
 
+#include "common/util.h"
 #include "devices/virtio/net.h"
 #include "net/internal.h"
 #include "tests/fuzz/net_frames.h"
@@ -217,6 +222,235 @@ static void test_starved_rx(void **state)
 	assert_int_equal(n, (VNET_HDR_LEN + len + 255) / 256);
 }
 
+/* ---- guest-side offloads: TCP super-segments from the stack ---- */
+
+static int setup_tso(void **state)
+{
+	return setup_feat(state, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MAC) |
+				 (1ull << VIRTIO_NET_F_MRG_RXBUF) | (1ull << VIRTIO_NET_F_CSUM) |
+				 (1ull << VIRTIO_NET_F_GUEST_CSUM) | (1ull << VIRTIO_NET_F_GUEST_TSO4));
+}
+
+#define GSO_MSS 1460u
+#define GSO_PAY 10000u
+#define GSO_SEQ 0xfffff000u	/* wraps inside the super-segment */
+
+/* A super-segment as net/tcp.c builds it: 10.0.2.2:80 -> 10.0.2.15:4000
+ * (or fd4b::2 -> fd4b::15 for v6), GSO_PAY bytes, PSH|ACK, the TCP
+ * checksum holding only the pseudo-header sum over the whole length. */
+static size_t gso_frame_n(uint8_t *fr, bool v6, struct net_gso *g, size_t pay)
+{
+	size_t l3 = v6 ? 40 : 20, cs = 14 + l3, hl = cs + 20, len = hl + pay;
+	memset(fr, 0, hl);
+	memcpy(fr, nf_guest_mac, 6);
+	wr16(fr + 12, v6 ? 0x86dd : 0x0800);
+	uint8_t *ip = fr + 14, s6[16] = { 0xfd, 0x4b, [15] = 2 }, d6[16] = { 0xfd, 0x4b, [15] = 0x15 };
+	if (v6) {
+		ip[0] = 0x60;
+		wr16(ip + 4, (uint16_t)(len - 14 - 40));
+		ip[6] = 6;
+		ip[7] = 64;
+		memcpy(ip + 8, s6, 16);
+		memcpy(ip + 24, d6, 16);
+	} else {
+		ip[0] = 0x45;
+		wr16(ip + 2, (uint16_t)(len - 14));
+		wr16(ip + 4, 0x1234);
+		ip[8] = 64;
+		ip[9] = 6;
+		wr32(ip + 12, 0x0A000202);
+		wr32(ip + 16, 0x0A00020F);
+		uint16_t c = csum_fold(csum_partial(ip, 20, 0));
+		memcpy(ip + 10, &c, 2);
+	}
+	uint8_t *t = fr + cs;
+	wr16(t, 80);
+	wr16(t + 2, 4000);
+	wr32(t + 4, GSO_SEQ);
+	wr32(t + 8, 1000);
+	t[12] = 5 << 4;
+	t[13] = 0x18;
+	wr16(t + 14, 500);
+	for (size_t i = 0; i < pay; i++)
+		fr[hl + i] = (uint8_t)(i * 7 + i / 251);
+	uint32_t seed = v6 ? csum_pseudo6(s6, d6, 6, (uint32_t)(len - cs))
+			   : csum_pseudo4(0x0A000202, 0x0A00020F, 6, (uint16_t)(len - cs));
+	uint16_t c = (uint16_t)~csum_fold(seed);
+	memcpy(t + 16, &c, 2);
+	*g = (struct net_gso){ .gso_size = pay > GSO_MSS ? GSO_MSS : 0, .csum_start = (uint16_t)cs,
+			       .csum_offset = 16, .hdr_len = (uint16_t)hl, .v6 = v6 };
+	return len;
+}
+
+static size_t gso_frame(uint8_t *fr, bool v6, struct net_gso *g)
+{
+	return gso_frame_n(fr, v6, g, GSO_PAY);
+}
+
+/* Gather one received frame (header + mergeable buffers) into buf. */
+static size_t rx_gather(struct fixture *f, struct virtio_net_hdr_v1 *h, uint8_t *buf, size_t cap)
+{
+	void *data;
+	uint32_t l;
+	if (vdrv_used_buf(&f->d, 0, &data, &l) != 1)
+		return 0;
+	memcpy(h, data, sizeof(*h));
+	size_t have = l - VNET_HDR_LEN;
+	assert_true(have <= cap);
+	memcpy(buf, (uint8_t *)data + VNET_HDR_LEN, have);
+	for (unsigned i = 1; i < h->num_buffers; i++) {
+		assert_int_equal(vdrv_used_buf(&f->d, 0, &data, &l), 1);
+		assert_true(have + l <= cap);
+		memcpy(buf + have, data, l);
+		have += l;
+	}
+	return have;
+}
+
+/* The TCP checksum of an IPv4 or IPv6 frame verifies. */
+static bool tcp_csum_ok(const uint8_t *fr, size_t len, bool v6)
+{
+	size_t cs = 14 + (v6 ? 40u : 20u);
+	uint32_t seed = v6 ? csum_pseudo6(fr + 14 + 8, fr + 14 + 24, 6, (uint32_t)(len - cs))
+			   : csum_pseudo4(rd32(fr + 14 + 12), rd32(fr + 14 + 16), 6, (uint16_t)(len - cs));
+	return csum_fold(csum_partial(fr + cs, len - cs, seed)) == 0;
+}
+
+static void test_gso_whole_to_tso_guest(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 16, 4096), 16);
+	static uint8_t fr[GSO_PAY + 200], got[GSO_PAY + 200];
+	struct net_gso g;
+	size_t len = gso_frame(fr, false, &g);
+	vnet_output_gso(f->v, fr, len, &g);
+	struct virtio_net_hdr_v1 h;
+	size_t n = rx_gather(f, &h, got, sizeof(got));
+	assert_int_equal(n, len);
+	assert_int_equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(h.gso_size, GSO_MSS);
+	assert_int_equal(h.csum_start, 34);
+	assert_int_equal(h.csum_offset, 16);
+	assert_int_equal(h.hdr_len, 54);
+	/* What the guest's stack does with NEEDS_CSUM gives a valid segment. */
+	assert_int_equal(net_finish_csum(got, n, h.csum_start, h.csum_offset), 0);
+	assert_true(tcp_csum_ok(got, n, false));
+	assert_memory_equal(got + 54, fr + 54, GSO_PAY);
+	assert_int_equal(f->v->stats.rx_gso, 1);
+	assert_int_equal(rx_gather(f, &h, got, sizeof(got)), 0);
+	/* A complete frame (the echo reply) is marked DATA_VALID. */
+	uint8_t e[200];
+	tx(f, e, echo_frame(f, e, 56), NULL);
+	assert_true(rx_gather(f, &h, got, sizeof(got)) > 0);
+	assert_int_equal(h.flags, VIRTIO_NET_HDR_F_DATA_VALID);
+	assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+}
+
+/* Without the offload acked, MSS-sized frames with full checksums. */
+static void check_segments(struct fixture *f, const uint8_t *fr, bool v6)
+{
+	size_t hl = v6 ? 74 : 54, cs = hl - 20;
+	static uint8_t got[GSO_PAY + 200];
+	struct virtio_net_hdr_v1 h;
+	size_t off = 0, n;
+	unsigned k = 0;
+	while ((n = rx_gather(f, &h, got, sizeof(got))) > 0) {
+		size_t pay = MIN((size_t)GSO_MSS, GSO_PAY - off);
+		assert_int_equal(n, hl + pay);
+		assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+		assert_false(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+		if (v6) {
+			assert_int_equal(rd16(got + 14 + 4), 20 + pay);
+		} else {
+			assert_int_equal(rd16(got + 14 + 2), 20 + 20 + pay);
+			assert_int_equal(rd16(got + 14 + 4), (uint16_t)(0x1234 + k));
+			assert_int_equal(csum_fold(csum_partial(got + 14, 20, 0)), 0);
+		}
+		assert_int_equal(rd32(got + cs + 4), (uint32_t)(GSO_SEQ + off));
+		bool last = off + pay == GSO_PAY;
+		assert_int_equal(got[cs + 13], last ? 0x18 : 0x10);	/* PSH on the last only */
+		assert_true(tcp_csum_ok(got, n, v6));
+		assert_memory_equal(got + hl, fr + hl + off, pay);
+		off += pay;
+		k++;
+	}
+	assert_int_equal(off, GSO_PAY);
+	assert_int_equal(k, (GSO_PAY + GSO_MSS - 1) / GSO_MSS);
+}
+
+static void test_gso_segmented_for_plain_guest(void **state)
+{
+	struct fixture *f = *state;	/* negotiated without GUEST_CSUM/TSO */
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 32, 2048), 32);
+	static uint8_t fr[GSO_PAY + 200];
+	struct net_gso g;
+	size_t len = gso_frame(fr, false, &g);
+	vnet_output_gso(f->v, fr, len, &g);
+	check_segments(f, fr, false);
+	assert_int_equal(f->v->stats.rx_gso, 0);
+}
+
+static void test_gso_v6_segmented_without_tso6(void **state)
+{
+	struct fixture *f = *state;	/* TSO4 acked, TSO6 not */
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 32, 2048), 32);
+	static uint8_t fr[GSO_PAY + 200];
+	struct net_gso g;
+	size_t len = gso_frame(fr, true, &g);
+	vnet_output_gso(f->v, fr, len, &g);
+	check_segments(f, fr, true);
+}
+
+/* gso_size 0: one segment whose checksum is only partial.  A guest with
+ * GUEST_CSUM completes it (NEEDS_CSUM, GSO_NONE); any other gets it whole. */
+static void test_csum_only_segment(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 4, 2048), 4);
+	static uint8_t fr[1600], got[1600];
+	struct net_gso g;
+	size_t len = gso_frame_n(fr, false, &g, 700);
+	assert_int_equal(g.gso_size, 0);
+	vnet_output_gso(f->v, fr, len, &g);
+	struct virtio_net_hdr_v1 h;
+	size_t n = rx_gather(f, &h, got, sizeof(got));
+	assert_int_equal(n, len);
+	assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+	bool csum = vdev_has_feature(&f->v->vdev, VIRTIO_NET_F_GUEST_CSUM);
+	if (csum) {
+		assert_int_equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+		assert_int_equal(net_finish_csum(got, n, h.csum_start, h.csum_offset), 0);
+	} else {
+		assert_false(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	}
+	assert_true(tcp_csum_ok(got, n, false));
+	assert_memory_equal(got + 54, fr + 54, 700);
+	assert_int_equal(f->v->stats.rx_bad_gso, 0);
+}
+
+static void test_gso_lying_description_dropped(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 16, 4096), 16);
+	static uint8_t fr[GSO_PAY + 200];
+	struct net_gso g;
+	size_t len = gso_frame(fr, false, &g);
+	struct net_gso bad = g;
+	bad.hdr_len = (uint16_t)(len + 1);
+	vnet_output_gso(f->v, fr, len, &bad);
+	bad = g;
+	bad.gso_size = 0;
+	vnet_output_gso(f->v, fr, len, &bad);
+	bad = g;
+	bad.csum_start = 14;
+	vnet_output_gso(f->v, fr, len, &bad);
+	void *data;
+	uint32_t l;
+	assert_int_equal(vdrv_used_buf(&f->d, 0, &data, &l), 0);
+	assert_int_equal(f->v->stats.rx_bad_gso, 3);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -226,6 +460,12 @@ int main(void)
 		T(test_mergeable_buffers),
 		T(test_partial_checksum),
 		T(test_starved_rx),
+		T(test_gso_segmented_for_plain_guest),
+		cmocka_unit_test_setup_teardown(test_gso_whole_to_tso_guest, setup_tso, teardown),
+		cmocka_unit_test_setup_teardown(test_gso_v6_segmented_without_tso6, setup_tso, teardown),
+		cmocka_unit_test_setup_teardown(test_gso_lying_description_dropped, setup_tso, teardown),
+		cmocka_unit_test_setup_teardown(test_csum_only_segment, setup_tso, teardown),
+		T(test_csum_only_segment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

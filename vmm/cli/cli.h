@@ -18,6 +18,20 @@ int cmd_setup(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 
+int cmd_agent(int argc, char **argv);
+
+/* `kvmbox shell` with what an agent launcher collected (cmd_agent.c): the
+ * proxy's secrets table (borrowed: the launcher reads rotated tokens from
+ * it after the VM) and the OAuth clients whose refreshes it performs. */
+struct secrets;
+struct proxy_oauth_cfg;
+struct shell_extra {
+	struct secrets *secrets;
+	const struct proxy_oauth_cfg *oauth;
+	unsigned noauth;
+};
+int shell_launch(int argc, char **argv, const struct shell_extra *x);
+
 /* Exit status for usage errors and refused input. */
 #define EXIT_USAGE 2
 

@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
@@ -29,8 +28,10 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/util.h"
+#include "devices/virtio/net.h"
 #include "net/net.h"
 #include "vmm/cli/cli.h"
+#include "vmm/cli/net_args.h"
 
 /* The TAP carries a struct virtio_net_hdr before every frame
  * (IFF_VNET_HDR) with checksum and TSO offloads on, so the namespace sends
@@ -133,14 +134,8 @@ static void tap_output(void *opaque, const void *frame, size_t len)
 
 static void tap_output_gso(void *opaque, const void *frame, size_t len, const struct net_gso *g)
 {
-	struct virtio_net_hdr h = {
-		.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
-		.gso_type = g->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4,
-		.hdr_len = g->hdr_len,
-		.gso_size = g->gso_size,
-		.csum_start = g->csum_start,
-		.csum_offset = g->csum_offset,
-	};
+	struct virtio_net_hdr h;
+	vnet_hdr_from_gso(&h, g);
 	tap_write(opaque, &h, frame, len);
 }
 
@@ -243,96 +238,57 @@ out:
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: kvmbox net-serve --netns NAME [--tap IFNAME] [--mtu N]\n"
-		"         [--allow-egress IP|CIDR]... [--allow-lan] [--allow-host]\n"
-		"         [--egress-profile permissive|standard|locked] [--allow-domain NAME]...\n"
-		"         [--publish [ADDR:]HOSTPORT:GUESTPORT[/udp]]... [--auto-publish]\n");
+	fprintf(stderr, "usage: kvmbox net-serve --netns NAME [--tap IFNAME] [--auto-publish] [flags]\n%s",
+		net_opts_usage);
+}
+
+/* --netns and --tap are net-serve's own; the rest is net_args.c's. */
+static int parse_args(int argc, char **argv, const char **netns, const char **tap,
+		      struct net_opts *no)
+{
+	char err[200];
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int t = net_opts_take(no, NET_ARGS_SERVE, argc, argv, &i, err, sizeof(err));
+		if (t < 0) {
+			fprintf(stderr, "kvmbox: net-serve: %s\n", err);
+			return EXIT_USAGE;
+		}
+		if (t > 0)
+			continue;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage();
+			return 0;
+		}
+		const char **dst = !strcmp(a, "--netns") ? netns : !strcmp(a, "--tap") ? tap : NULL;
+		if (!dst || i + 1 >= argc) {
+			usage();
+			return EXIT_USAGE;
+		}
+		*dst = argv[++i];
+	}
+	if (!*netns || strlen(*tap) >= IFNAMSIZ) {
+		usage();
+		return EXIT_USAGE;
+	}
+	return -1;
 }
 
 int cmd_net_serve(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "netns", required_argument, NULL, 'n' },
-		{ "tap", required_argument, NULL, 't' },
-		{ "mtu", required_argument, NULL, 'm' },
-		{ "allow-egress", required_argument, NULL, 'e' },
-		{ "allow-lan", no_argument, NULL, 'l' },
-		{ "allow-host", no_argument, NULL, 'H' },
-		{ "egress-profile", required_argument, NULL, 'p' },
-		{ "allow-domain", required_argument, NULL, 'd' },
-		{ "publish", required_argument, NULL, 'P' },
-		{ "auto-publish", no_argument, NULL, 'A' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	static struct policy pol;	/* large; lives for the whole command */
+	static struct net_opts no;	/* argv pointers; lives for the whole command */
 	const char *netns = NULL, *tap = "kvmbox0";
-	const char *publish[32];
-	int npublish = 0;
-	bool auto_publish = false;
 	static struct autopub ap = { .fd = { -1, -1 } };
+	int status = parse_args(argc, argv, &netns, &tap, &no);
+	if (status >= 0)
+		return status;
+	bool auto_publish = no.auto_publish;
 	struct net_config cfg;
 	net_config_default(&cfg);
 	policy_init(&pol);
-	cfg.policy = &pol;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
-		switch (c) {
-		case 'n': netns = optarg; break;
-		case 't': tap = optarg; break;
-		case 'm':
-			cfg.mtu = (unsigned)strtoul(optarg, &end, 10);
-			if (*end || cfg.mtu < 576 || cfg.mtu > 65520) {
-				fprintf(stderr, "kvmbox: net-serve: --mtu must be 576..65520\n");
-				return EXIT_USAGE;
-			}
-			break;
-		case 'e':
-			if (policy_allow_cidr(&pol, optarg) < 0) {
-				fprintf(stderr, "kvmbox: net-serve: bad --allow-egress '%s'\n", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'l': pol.allow_lan = true; break;
-		case 'H': pol.allow_host = true; break;
-		case 'p':
-			if (policy_set_profile(&pol, optarg) < 0) {
-				fprintf(stderr, "kvmbox: net-serve: unknown --egress-profile '%s'\n", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'd':
-			if (policy_allow_domain(&pol, optarg) < 0) {
-				fprintf(stderr, "kvmbox: net-serve: bad --allow-domain '%s'\n", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'P':
-			if (npublish == (int)ARRAY_SIZE(publish)) {
-				fprintf(stderr, "kvmbox: net-serve: too many --publish\n");
-				return EXIT_USAGE;
-			}
-			{
-				uint32_t a;
-				uint16_t hp, gp;
-				bool udp;
-				if (net_parse_publish(optarg, &a, &hp, &gp, &udp) < 0) {
-					fprintf(stderr, "kvmbox: net-serve: bad --publish '%s' (want [ADDR:]HOSTPORT:GUESTPORT[/udp])\n", optarg);
-					return EXIT_USAGE;
-				}
-			}
-			publish[npublish++] = optarg;
-			break;
-		case 'A': auto_publish = true; break;
-		case 'h': usage(); return 0;
-		default: usage(); return EXIT_USAGE;
-		}
-	}
-	if (!netns || optind != argc || strlen(tap) >= IFNAMSIZ) {
-		usage();
+	if (net_opts_apply(&no, &pol, &cfg) < 0) {
+		fprintf(stderr, "kvmbox: net-serve: bad network flags\n");
 		return EXIT_USAGE;
 	}
 	int r = policy_add_local_addrs(&pol);
@@ -361,14 +317,13 @@ int cmd_net_serve(int argc, char **argv)
 		return 1;
 	}
 	net_set_gso_output(t.ns, tap_output_gso);
-	int status = 0;
-	for (int i = 0; i < npublish; i++) {
-		r = net_publish(t.ns, publish[i]);
-		if (r < 0) {
-			fprintf(stderr, "kvmbox: net-serve: --publish %s: %s\n", publish[i], strerror(-r));
-			status = r == -EINVAL ? EXIT_USAGE : 1;
-			goto out;
-		}
+	status = 0;
+	const char *bad = NULL;
+	r = net_opts_publish(&no, t.ns, &bad);
+	if (r < 0) {
+		fprintf(stderr, "kvmbox: net-serve: --publish %s: %s\n", bad, strerror(-r));
+		status = r == -EINVAL ? EXIT_USAGE : 1;
+		goto out;
 	}
 	if (auto_publish) {
 		ap.ns = t.ns;

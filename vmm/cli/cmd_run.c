@@ -21,12 +21,16 @@
 #include "devices/legacy/legacy.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/machine.h"
+#include "vmm/cli/machine_net.h"
 #include "vmm/cli/run.h"
 #include "vmm/vmm.h"
 
 static const char run_usage[] =
 	"usage: kvmbox run --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MiB]\n"
-	"                  [--cpus N] [--hugepages] [--console] [--profile[=json]] [-- CMD ARGS]\n"
+	"                  [--cpus N] [--hugepages] [--console] [--profile[=json]]\n"
+	"                  [--share HOSTDIR[:GUESTPATH][:ro]]... [--share-9p ...]...\n"
+	"                  [--fs-cache none|auto|always] [--rootfs DIR | --image NAME|REF]\n"
+	"                  [--no-net | network flags] [-- CMD ARGS]\n"
 	"\n"
 	"Boot the guest kernel with the serial console on stdout and run CMD through the\n"
 	"guest init; exit with CMD's status.\n"
@@ -37,7 +41,21 @@ static const char run_usage[] =
 	"  --cpus N          vCPUs (default 1)\n"
 	"  --hugepages       back guest RAM with huge pages\n"
 	"  --console         forward stdin to the guest's serial port\n"
-	"  --profile[=json]  per-phase wall and CPU time on stderr at exit\n";
+	"  --profile[=json]  per-phase wall and CPU time on stderr at exit\n"
+	"  --share HOSTDIR[:GUESTPATH][:ro]\n"
+	"                    share a host directory over virtio-fs (repeatable, at most 8),\n"
+	"                    mounted at GUESTPATH (default: the same path as on the host);\n"
+	"                    files the guest creates belong to you\n"
+	"  --share-9p ...    the same over virtio-9p (9P2000.L)\n"
+	"  --fs-cache MODE   how long the guest may cache shared files: none, auto\n"
+	"                    (default), always\n"
+	"  --rootfs DIR      the guest's root: DIR read-only under a tmpfs overlay, so\n"
+	"                    every run starts clean (needs --initrd with kvmbox-init)\n"
+	"  --image NAME|REF  the same with an image from kvmbox setup / kvmbox pull\n"
+	"  --no-net          no network card (default: virtio-net on kvmbox's user-mode\n"
+	"                    stack, guest 10.0.2.15/24, gateway and DNS 10.0.2.2,\n"
+	"                    public internet only)\n"
+	"network flags:\n";
 
 /* Everything one run owns; heap-allocated by cmd_run. */
 struct run_ctx {
@@ -124,6 +142,7 @@ int cmd_run(int argc, char **argv)
 	}
 	if (o.help) {
 		fputs(run_usage, stdout);
+		fputs(net_opts_usage, stdout);
 		status = 0;
 		goto out_free;
 	}
@@ -132,6 +151,8 @@ int cmd_run(int argc, char **argv)
 		goto out_free;
 	}
 	if ((status = machine_create(&c->m, &o, STDOUT_FILENO)) != 0 ||
+	    (status = machine_net_add(&c->m)) != 0 ||	/* net first: destroyed last */
+	    (status = machine_add_shares(&c->m, &o.fs)) != 0 ||
 	    (status = machine_load(&c->m, o.argc, o.argv)) != 0)
 		goto out_machine;
 	if (o.console)

@@ -37,6 +37,7 @@
 #include "devices/virtio/rng.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/machine.h"
+#include "vmm/cli/machine_net.h"
 #include "vmm/cli/run.h"
 #include "vmm/cli/shell_session.h"
 #include "vmm/cli/shell_term.h"
@@ -44,14 +45,19 @@
 
 static const char shell_usage[] =
 	"usage: kvmbox shell [--kernel PATH] [--initrd PATH] [--cmdline STR] [--memory MiB]\n"
-	"                    [--cpus N] [--console] [-- CMD ARGS]\n"
+	"                    [--cpus N] [--console] [--share HOSTDIR[:GUESTPATH][:ro]]...\n"
+	"                    [--share-9p ...]... [--fs-cache MODE] [--rootfs DIR | --image NAME]\n"
+	"                    [--no-net | network flags]\n"
+	"                    [-- CMD ARGS]\n"
 	"\n"
 	"Run CMD (default: the guest's shell) in the guest on a PTY wired to this\n"
 	"terminal; exit with its status.  Stdin and stdout may also be pipes.\n"
 	"  --kernel PATH   guest kernel (default: $KVMBOX_KERNEL)\n"
 	"  --initrd PATH   initramfs with kvmbox-init (default: $KVMBOX_INITRD)\n"
 	"  --console       show the guest's serial console (kernel messages) on stderr\n"
-	"  other flags as for kvmbox run\n";
+	"  --no-net        no network card (default: one, public internet only)\n"
+	"  other flags (shares, root image) as for kvmbox run\n"
+	"network flags:\n";
 
 enum { PORT_HVC = 0, PORT_TTY = 1, PORT_CTL = 2, NPORTS = 3 };
 
@@ -251,13 +257,15 @@ static int shell_main(struct shell *s)
 		return 1;
 	}
 	int status = machine_create(&s->m, &s->o, s->serial_fd);
-	if (status)
+	if (status || (status = machine_net_add(&s->m)) != 0)	/* net first: destroyed last */
 		goto out;
 	status = 1;
 	if (add_virtio_devices(s) < 0 || signals_setup(s) < 0) {
 		log_err("shell: cannot set up the devices");
 		goto out;
 	}
+	if ((status = machine_add_shares(&s->m, &s->o.fs)) != 0)
+		goto out;
 	if ((status = machine_load(&s->m, 0, NULL)) != 0)
 		goto out;
 	if (s->tty && term_raw_enter(STDIN_FILENO) < 0)
@@ -272,6 +280,11 @@ out:
 }
 
 int cmd_shell(int argc, char **argv)
+{
+	return shell_launch(argc, argv, NULL);
+}
+
+int shell_launch(int argc, char **argv, const struct shell_extra *x)
 {
 	int nargc;
 	char **nargv = with_defaults(argc, argv, &nargc);
@@ -292,8 +305,14 @@ int cmd_shell(int argc, char **argv)
 			err);
 	} else if (s->o.help) {
 		fputs(shell_usage, stdout);
+		fputs(net_opts_usage, stdout);
 		status = 0;
 	} else {
+		if (x) {
+			s->o.net.secrets_table = x->secrets;
+			s->o.net.oauth = x->oauth;
+			s->o.net.noauth = x->noauth;
+		}
 		status = shell_main(s);
 	}
 	if (s->sig_fd >= 0)

@@ -109,7 +109,7 @@ int machine_load(struct machine *m, int argc, char **argv)
 	char *cmdline = cmdline_build(o->cmdline, extra, argc, argv, RUN_MAX_CMDLINE);
 	if (!cmdline) {
 		log_err("kernel command line: %s", errno == E2BIG ?
-			"too long (the command and its arguments must fit in 4 KiB)" :
+			"too long (Linux on x86 takes 2047 bytes; with kvmbox run the command and its arguments are part of it)" :
 			strerror(errno));
 		free(kernel);
 		free(initrd);

@@ -16,6 +16,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "claude", cmd_agent, "Claude Code in a microVM on this project" },
+	{ "codex", cmd_agent, "Codex in a microVM on this project" },
+	{ "opencode", cmd_agent, "OpenCode in a microVM on this project" },
 	{ "run", cmd_run, "boot a guest kernel and run a command in it" },
 	{ "shell", cmd_shell, "interactive shell (or command) in the guest" },
 	{ "doctor", cmd_doctor, "check /dev/kvm, capabilities and the guest kernel" },

@@ -6,10 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/cli/machine_fs.h"
+#include "vmm/cli/net_args.h"
+
 #define RUN_DEFAULT_MEM_MIB 512
 #define RUN_MAX_KERNEL (256u << 20)	/* refuse kernels larger than this */
 #define RUN_MAX_INITRD (1024u << 20)
-#define RUN_MAX_CMDLINE 4096		/* Linux's COMMAND_LINE_SIZE on x86 is 2048..4096 */
+#define RUN_MAX_CMDLINE 2048		/* Linux's COMMAND_LINE_SIZE on x86, NUL included */
 
 struct run_opts {
 	const char *kernel;
@@ -21,6 +24,8 @@ struct run_opts {
 	bool console;		/* forward host stdin to the serial port */
 	bool profile, profile_json;
 	bool help;
+	struct share_opts fs;	/* --share, --share-9p, --fs-cache, --rootfs, --image */
+	struct net_opts net;	/* network card and its flags (net_args.h) */
 	int argc;		/* command for the guest (after --) */
 	char **argv;
 };

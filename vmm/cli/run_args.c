@@ -31,20 +31,7 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
  * -EINVAL: value missing). */
 static int take_value(int argc, char **argv, int *i, const char *name, const char **val)
 {
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-	if (strncmp(a, name, n))
-		return 0;
-	if (a[n] == '=') {
-		*val = a + n + 1;
-		return 1;
-	}
-	if (a[n])
-		return 0;
-	if (*i + 1 >= argc)
-		return -EINVAL;
-	*val = argv[++*i];
-	return 1;
+	return cli_take_value(argc, argv, i, name, val);
 }
 
 int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t errsz)
@@ -52,6 +39,7 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 	memset(o, 0, sizeof(*o));
 	o->mem_mib = RUN_DEFAULT_MEM_MIB;
 	o->cpus = 1;
+	o->fs.cache = FS_CACHE_AUTO;
 	int i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -100,6 +88,9 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 				return -EINVAL;
 			}
 			o->cpus = (unsigned)n;
+		} else if ((t = share_parse_flag(argc, argv, &i, &o->fs, err, errsz))) {
+			if (t < 0)
+				return -EINVAL;	/* machine_fs.c: --share, --rootfs... */
 		} else if (!strcmp(a, "--hugepages")) {
 			o->hugepages = true;
 		} else if (!strcmp(a, "--console")) {
@@ -111,6 +102,9 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		} else if (!strncmp(a, "--profile=", 10)) {
 			snprintf(err, errsz, "--profile takes no value or =json, got '%s'", a + 10);
 			return -EINVAL;
+		} else if ((t = net_opts_take(&o->net, NET_ARGS_VM, argc, argv, &i, err, errsz))) {
+			if (t < 0)
+				return -EINVAL;
 		} else {
 			snprintf(err, errsz, "unknown option '%.64s' (try kvmbox run --help)", a);
 			return -EINVAL;
@@ -124,6 +118,8 @@ missing:
 		snprintf(err, errsz, "--memory must be a multiple of 2 MiB with --hugepages");
 		return -EINVAL;
 	}
+	if (net_opts_check(&o->net, err, errsz) < 0)
+		return -EINVAL;
 	o->argc = argc - i;
 	o->argv = argv + i;
 	if (!o->help && !o->kernel) {

@@ -21,6 +21,8 @@
 #   e2e_step_out NAME / e2e_step_rc NAME
 #                            output and status of one `e2e_step` of PAYLOAD
 #   e2e_console_tail [N]     last N console lines, for failure messages
+#   e2e_check_rc, e2e_check_has, e2e_check_lacks   TAP checks on a step (below)
+#   e2e_run_or_bail PAYLOAD [LIMIT]   e2e_run_in_l1 plus its TAP line
 #
 # Inside L1, PAYLOAD runs under busybox sh with: kvmbox on PATH, the guest
 # kernel at /vmlinux, the L2 initramfs at /l2.cpio, and
@@ -302,3 +304,40 @@ e2e_step_out() {
 }
 e2e_step_rc() { sed -n "s/^@@E2E-STEP-END $1 //p" "$E2E_LOG" | tail -n 1; }
 e2e_console_tail() { tail -n "${1:-40}" "$E2E_LOG"; }
+
+# Checks on one step (TAP lines; the step's output, or the console tail when
+# it never finished, on failure):
+#   e2e_check_rc NAME WANT_RC DESCRIPTION
+#   e2e_check_has NAME DESCRIPTION GREP-ARGS...     output matches
+#   e2e_check_lacks NAME DESCRIPTION GREP-ARGS...   output does not match
+e2e_check_rc() {
+	local rc
+	rc=$(e2e_step_rc "$1")
+	if [ "$rc" = "$2" ]; then ok "$3"
+	elif [ -z "$rc" ]; then not_ok "$3" "step $1 did not finish; console tail:"$'\n'"$(e2e_console_tail 30)"
+	else not_ok "$3" "exit status $rc, want $2; output:"$'\n'"$(e2e_step_out "$1" | tail -n 30)"; fi
+}
+e2e_check_has() {
+	local name=$1 what=$2
+	shift 2
+	if e2e_step_out "$name" | tr -d '\r' | grep -q "$@"; then ok "$what"
+	else not_ok "$what" "output of step $name:"$'\n'"$(e2e_step_out "$name" | tail -n 30)"; fi
+}
+e2e_check_lacks() {
+	local name=$1 what=$2
+	shift 2
+	if [ -n "$(e2e_step_rc "$name")" ] && ! e2e_step_out "$name" | tr -d '\r' | grep -q "$@"; then
+		ok "$what"
+	else not_ok "$what" "output of step $name:"$'\n'"$(e2e_step_out "$name" | tail -n 30)"; fi
+}
+
+# e2e_run_or_bail PAYLOAD [LIMIT]: e2e_run_in_l1, then one TAP line "L1
+# boots and runs the payload"; when it did not, the console tail and exit.
+e2e_run_or_bail() {
+	if ! e2e_run_in_l1 "$@"; then
+		not_ok "L1 boots and runs the payload" "$E2E_WHY"$'\n'"$(e2e_console_tail 40)"
+		tap_done
+		exit
+	fi
+	ok "L1 boots and runs the payload"
+}

@@ -1,0 +1,77 @@
+#!/bin/bash
+# tests/e2e/agent_launch.sh - `kvmbox claude` end to end in the nested
+# harness: the launch path with a stand-in agent.
+#
+# L1 plays the user's machine: a project folder, a Claude Code login file
+# (~/.claude/.credentials.json) and an ANTHROPIC_API_KEY, and an image
+# "default" in the image store whose `claude` is a shell script printing
+# what an agent would see.  Checks: the agent runs in the project folder,
+# which is the host's (files it writes appear in L1); its arguments arrive;
+# it gets placeholders, never the real key or tokens (not in its
+# environment, its credential file, the kernel command line, or anywhere in
+# the guest's files); the credential file keeps its other members; the
+# per-launch CA is installed; the agent's exit status is kvmbox's; the
+# per-launch directory is gone afterwards; a missing project folder is a
+# one-line error with status 2.
+. "$(dirname "$0")/../lib/tap.sh"
+. "$(dirname "$0")/lib/nested.sh"
+E2E_TEST_NAME="nested harness"
+
+e2e_prepare
+payload=$(cat <<'PAYLOAD'
+export KVMBOX_CACHE=/kc HOME=/home/u XDG_RUNTIME_DIR=/run/u
+mkdir -p /proj /kc/images/default $HOME/.claude $XDG_RUNTIME_DIR
+echo 'project file' >/proj/README
+printf '{"claudeAiOauth":{"accessToken":"sk-ant-oat01-XYZZYTOKEN","refreshToken":"sk-ant-ort01-XYZZYREFRESH","expiresAt":1767225600000,"scopes":["user:inference"]}}' >$HOME/.claude/.credentials.json
+export ANTHROPIC_API_KEY=sk-ant-api03-XYZZYKEY
+R=/kc/images/default/rootfs
+mkdir -p $R/bin $R/etc/ssl/certs $R/root $R/usr/local/bin $R/.kvmbox
+cp /bin/busybox $R/bin/
+for a in $(busybox --list); do [ "$a" = busybox ] || ln -s busybox $R/bin/$a; done
+echo 1 >$R/.kvmbox/api-version
+cat >$R/usr/local/bin/claude <<'AGENT'
+#!/bin/sh
+echo "pwd=$(pwd)"
+echo "args=$*"
+echo "key=$ANTHROPIC_API_KEY"
+echo "creds=$(cat $HOME/.claude/.credentials.json)"
+grep -q XYZZY /proc/cmdline && echo "cmdline-has-real"
+for d in /etc /root /run /tmp /proj /home /var; do  # not /bin: 400 links to busybox
+	[ -d $d ] && grep -rl XYZZY $d 2>/dev/null | sed 's/^/real-in: /'
+done
+grep -q 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt 2>/dev/null && echo ca-installed
+echo "NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS"
+echo written-by-agent >/proj/from-guest
+exit 4
+AGENT
+chmod 755 $R/usr/local/bin/claude
+cd /proj
+e2e_step claude 150 kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 -- --resume 'two words'
+e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | wc -l'
+e2e_step noproject 20 kvmbox claude --project /no/such/dir
+PAYLOAD
+)
+if ! e2e_run_in_l1 "$payload" 300; then
+	not_ok "L1 boots and runs the payload" "$E2E_WHY"$'\n'"$(e2e_console_tail 40)"
+	tap_done
+	exit
+fi
+ok "L1 boots and runs the payload"
+
+e2e_check_rc claude 4 "kvmbox claude exits with the agent's status"
+e2e_check_has claude "the agent runs in the project folder" -x 'pwd=/proj'
+e2e_check_has claude "the agent's arguments arrive" -x 'args=--resume two words'
+e2e_check_has claude "the API key is a placeholder" '^key=kvmbox-ph-[0-9a-f]\{32\}$'
+e2e_check_has claude "the login file holds a placeholder access token" \
+	'^creds=.*"accessToken":"kvmbox-ph-[0-9a-f]\{32\}"'
+e2e_check_has claude "and a placeholder refresh token" \
+	'^creds=.*"refreshToken":"kvmbox-ph-[0-9a-f]\{32\}"'
+e2e_check_has claude "the login file keeps its other members" '"expiresAt":1767225600000'
+e2e_check_lacks claude "no real secret in the guest (env, files, command line)" 'XYZZY\|real-in:\|cmdline-has-real'
+e2e_check_has claude "the per-launch CA is installed" -x 'ca-installed'
+e2e_check_has claude "Node.js is pointed at it" '^NODE_EXTRA_CA_CERTS=/.'
+e2e_check_has after "a file the agent wrote is in the host's project folder" -x 'written-by-agent'
+e2e_check_has after "the per-launch directory is removed" -x '0'
+e2e_check_rc noproject 2 "a missing project folder: exit 2"
+e2e_check_has noproject "with one line naming it" 'project folder /no/such/dir'
+tap_done

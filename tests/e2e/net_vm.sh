@@ -1,0 +1,189 @@
+#!/bin/bash
+# tests/e2e/net_vm.sh - the guest's network card (virtio-net served by
+# kvmbox's user-mode stack) with the real guest kernel and kvmbox-init on a
+# real KVM (the nested harness, tests/e2e/lib/nested.sh).
+#
+# In L1 (no network of its own but loopback) a busybox httpd on 127.0.0.1
+# plays "the host".  From the guest: the interface is configured from
+# kvmbox.net= (address, route, /etc/resolv.conf) and gets IPv6 by router
+# advertisement; with --allow-host the gateway address reaches L1's
+# loopback; a few MiB go both ways intact (md5sum on both ends); a name from
+# L1's /etc/hosts resolves through the stack's DNS forwarder, and a name
+# that resolves to a private address is refused; without --allow-host the
+# gateway, private addresses and the metadata address are refused at once
+# (RST, not a hang); --publish makes a guest httpd reachable on L1's
+# loopback; --no-net leaves only lo.  With --proxy (when openssl is here to
+# put in L1 and the guest): the guest's TLS to the gateway's port 443 ends in
+# kvmbox's proxy, whose leaf verifies against the CA kvmbox-init installed
+# from kvmbox.ca=, and the request reaches an openssl s_server in L1 that
+# the proxy verified with --upstream-ca.  Bulk throughput is printed as a
+# TAP comment (TCG speed: the L2 guest runs under QEMU's emulation).
+. "$(dirname "$0")/../lib/tap.sh"
+[ -f "$(dirname "$0")/lib/nested.sh" ] || skip_all "nested harness (tests/e2e/lib/nested.sh) not present"
+. "$(dirname "$0")/lib/nested.sh"
+E2E_TEST_NAME="nested harness"
+e2e_prepare
+
+# --proxy: an upstream TLS server in L1 (openssl s_server with a
+# certificate for upstream.test from a throwaway CA) and openssl in the
+# guest (appended to its initramfs as a second cpio archive).
+have_openssl=""
+if command -v openssl >/dev/null &&
+	(cd "$E2E_WORK" && . "$KVMBOX_TOP/tests/lib/tlspeer.sh" &&
+	 tls_make_ca_and_server "e2e upstream CA" upstream.test DNS:upstream.test) >/dev/null 2>&1; then
+	cp "$E2E_WORK/srv.pem" "$E2E_L1_ROOT/up-srv.pem"
+	cp "$E2E_WORK/srv.key" "$E2E_L1_ROOT/up-srv.key"
+	cp "$E2E_WORK/ca.pem" "$E2E_L1_ROOT/up-ca.pem"
+	e2e_add_program "$E2E_L1_ROOT" "$(command -v openssl)" /bin/openssl
+	mkdir -p "$E2E_WORK/l2x"
+	e2e_add_program "$E2E_WORK/l2x" "$(command -v openssl)" /bin/openssl
+	e2e_cpio "$E2E_WORK/l2x" "$E2E_WORK/l2x.cpio"
+	cat "$E2E_WORK/l2x.cpio" >>"$E2E_L1_ROOT/l2.cpio"
+	have_openssl=1
+fi
+
+payload=$(cat <<'PAYLOAD'
+run="kvmbox run --kernel /vmlinux --initrd /l2.cpio"
+ip link set lo up
+echo 'hosts: files' >/etc/nsswitch.conf
+printf '127.0.0.1 localhost\n1.2.3.4 public.kvmbox-e2e.test\n10.9.8.7 private.kvmbox-e2e.test\n' >/etc/hosts
+mkdir -p /www
+echo hello-from-l1 >/www/index.html
+head -c 4194304 /dev/urandom >/www/big
+echo "@@NET l1-big $(md5sum </www/big)"
+httpd -p 127.0.0.1:8080 -h /www
+# One upload listener whose stdin stays open (a fifo nobody writes), so it
+# never half-closes first; it ends at the guest's EOF.
+mkfifo /tmp/hold
+(timeout 150 nc -l -p 9000 </tmp/hold >/tmp/up; touch /tmp/up.done) &
+sleep 200 >/tmp/hold &
+hold=$!
+e2e_step host 150 $run --allow-host -- sh -c '
+	ip -4 addr show dev eth0 | grep inet; ip route; cat /etc/resolv.conf
+	echo "index: $(wget -q -O - http://10.0.2.2:8080/index.html)"
+	t0=$(cut -d" " -f1 /proc/uptime)
+	wget -q -O /tmp/down http://10.0.2.2:8080/big
+	t1=$(cut -d" " -f1 /proc/uptime)
+	echo "down: $(md5sum </tmp/down)"; rm -f /tmp/down
+	head -c 4194304 /dev/urandom >/tmp/up
+	echo "guest-up: $(md5sum </tmp/up)"
+	t2=$(cut -d" " -f1 /proc/uptime)
+	nc 10.0.2.2 9000 </tmp/up
+	t3=$(cut -d" " -f1 /proc/uptime)
+	echo "times: $t0 $t1 $t2 $t3"
+	nslookup public.kvmbox-e2e.test 2>&1 | sed "s/^/dns-public: /"
+	nslookup private.kvmbox-e2e.test 2>&1 | sed "s/^/dns-private: /"
+	ip -6 addr show dev eth0 | sed "s/^/v6: /"'
+# (read back in a step of its own: a background echo could land in the
+# middle of a line the guest was printing)
+e2e_step l1up 30 sh -c 'for i in $(seq 25); do [ -f /tmp/up.done ] && break; sleep 1; done; echo "got: $(md5sum </tmp/up) $(wc -c </tmp/up)"'
+e2e_step denied 150 $run -- sh -c '
+	for d in 10.0.2.2:8080 10.1.2.3:80 192.168.1.1:80 169.254.169.254:80; do
+		t0=$(cut -d" " -f1 /proc/uptime)
+		out=$(nc -w 20 ${d%:*} ${d#*:} </dev/null 2>&1)
+		rc=$?
+		t1=$(cut -d" " -f1 /proc/uptime)
+		echo "denied $d rc=$rc secs=$(echo "$t1 $t0" | awk "{printf \"%.2f\", \$1 - \$2}") $out"
+	done'
+$run --publish 127.0.0.1:18080:80 -- sh -c '
+	mkdir -p /w; echo guest-page >/w/index.html; httpd -p 80 -h /w; sleep 100' >/tmp/pub.log 2>&1 &
+pub=$!
+# (busybox wget -T crashes on a refused connection: timeout instead)
+e2e_step publish 120 sh -c 'for i in $(seq 100); do timeout 5 wget -q -O - http://127.0.0.1:18080/index.html && exit 0; sleep 1; done; cat /tmp/pub.log; exit 1'
+kill $pub $hold 2>/dev/null
+wait $pub
+e2e_step nonet 120 $run --no-net -- sh -c 'ls /sys/class/net; cat /etc/resolv.conf 2>&1 | head -1'
+if [ -f /up-srv.pem ]; then
+	openssl s_server -accept 443 -cert /up-srv.pem -key /up-srv.key -www -quiet >/dev/null 2>&1 &
+	ups=$!
+	e2e_step proxy 150 $run --allow-host --proxy --upstream-ca /up-ca.pem -- sh -c '
+		head -n 1 /etc/ssl/certs/kvmbox-ca.pem
+		echo "bundle: $(grep -c "BEGIN CERTIFICATE" /etc/ssl/certs/ca-certificates.crt)"
+		echo "node: $NODE_EXTRA_CA_CERTS"
+		s="openssl s_client -connect 10.0.2.2:443 -servername upstream.test -CAfile /etc/ssl/certs/kvmbox-ca.pem -verify_return_error"
+		timeout 30 $s -brief </dev/null 2>&1 | sed "s/^/tls: /"
+		printf "GET / HTTP/1.1\r\nHost: upstream.test\r\nConnection: close\r\n\r\n" |
+			timeout 30 $s -quiet 2>&1 | sed "s/^/body: /" | head -n 12
+		nc -w 20 10.1.2.3 443 </dev/null 2>&1 | sed "s/^/denied443: /"'
+	kill $ups
+fi
+PAYLOAD
+)
+if ! e2e_run_in_l1 "$payload" 420; then
+	not_ok "L1 boots and runs the payload" "$E2E_WHY"$'\n'"$(e2e_console_tail 40)"
+	tap_done
+	exit
+fi
+ok "L1 boots and runs the payload"
+
+step_check() {
+	local rc
+	rc=$(e2e_step_rc "$1")
+	if [ "$rc" = "$2" ]; then ok "$3"
+	elif [ -z "$rc" ]; then not_ok "$3" "step $1 did not finish; console tail:"$'\n'"$(e2e_console_tail 30)"
+	else not_ok "$3" "exit status $rc, want $2; output:"$'\n'"$(e2e_step_out "$1" | tail -n 30)"; fi
+}
+step_has() {
+	local name=$1 what=$2
+	shift 2
+	if e2e_step_out "$name" | grep -q "$@"; then ok "$what"
+	else not_ok "$what" "output of step $name:"$'\n'"$(e2e_step_out "$name" | tail -n 40)"; fi
+}
+field() { e2e_step_out "$1" | sed -n "s/^$2: *//p" | head -n 1; }
+
+step_check host 0 "--allow-host run exits 0"
+step_has host "eth0 has 10.0.2.15/24 from kvmbox.net=" 'inet 10\.0\.2\.15/24'
+step_has host "default route via 10.0.2.2" '^default via 10\.0\.2\.2 dev eth0'
+step_has host "/etc/resolv.conf points at the stack's DNS" -x 'nameserver 10\.0\.2\.2'
+expect_eq "the gateway reaches L1's loopback httpd" "hello-from-l1" "$(field host index)"
+l1_big=$(sed -n 's/^@@NET l1-big \([0-9a-f]*\).*/\1/p' "$E2E_LOG" | head -n 1)
+down=$(field host down | cut -d' ' -f1)
+expect_eq "4 MiB host->guest arrives intact (md5)" "$l1_big" "$down"
+up_sent=$(field host guest-up | cut -d' ' -f1)
+up_got=$(field l1up got | cut -d' ' -f1)
+if [ -n "$up_sent" ] && [ "$up_sent" = "$up_got" ]; then ok "4 MiB guest->host arrives intact (md5)"
+else not_ok "4 MiB guest->host arrives intact (md5)" "sent $up_sent, L1 got: $(e2e_step_out l1up)"; fi
+step_has host "a name from L1's /etc/hosts resolves through the forwarder" '^dns-public: .*1\.2\.3\.4'
+if e2e_step_out host | grep '^dns-private:' | grep -q '10\.9\.8\.7'; then
+	not_ok "a name resolving to a private address is refused" "$(e2e_step_out host | grep '^dns-private:')"
+else ok "a name resolving to a private address is refused"; fi
+step_has host "IPv6 address from the stack's router advertisement" '^v6: .*inet6 fd4b:7662:6f78:'
+
+for d in 10.0.2.2:8080 10.1.2.3:80 192.168.1.1:80 169.254.169.254:80; do
+	line=$(e2e_step_out denied | grep "^denied $d ")
+	secs=$(echo "$line" | sed -n 's/.* secs=\([0-9.]*\).*/\1/p')
+	if echo "$line" | grep -q 'rc=1 .*[Cc]onnection refused' && [ -n "$secs" ] &&
+		awk "BEGIN { exit !($secs < 3) }"; then
+		ok "$d refused at once without --allow-host/--allow-lan (${secs}s)"
+	else
+		not_ok "$d refused at once" "${line:-no line}"$'\n'"$(e2e_step_out denied | tail -n 20)"
+	fi
+done
+step_check publish 0 "--publish 127.0.0.1:18080:80 reaches the guest's httpd from L1"
+step_has publish "with the guest's page" -x 'guest-page'
+step_check nonet 0 "--no-net run exits 0"
+got=$(e2e_step_out nonet | grep -E '^(lo|eth[0-9])$' | tr '\n' ' ')
+expect_eq "--no-net: only lo in the guest" "lo " "$got"
+
+if [ -z "$have_openssl" ]; then
+	skip "--proxy checks" "openssl not installed on the host (needed in L1 and the guest)"
+else
+	step_check proxy 0 "--proxy run exits 0"
+	step_has proxy "kvmbox-init installed the proxy CA from kvmbox.ca=" -x -- '-----BEGIN CERTIFICATE-----'
+	step_has proxy "and appended it to the CA bundle" -x 'bundle: 1'
+	step_has proxy "NODE_EXTRA_CA_CERTS points at it" -x 'node: /etc/ssl/certs/kvmbox-ca.pem'
+	step_has proxy "the guest's TLS to port 443 ends in the proxy: its leaf verifies against that CA" -x 'tls: Verification: OK'
+	step_has proxy "the leaf names the SNI" 'tls: Peer certificate: CN *= *upstream.test'
+	step_has proxy "the request reaches the upstream (verified with --upstream-ca) through the proxy" '^body: s_server -accept 443'
+	step_has proxy "a denied address on port 443 is still refused (policy before the proxy)" 'denied443: .*Connection refused'
+fi
+
+# Figures: bulk throughput inside the harness (TCG speed, not hardware).
+read -r t0 t1 t2 t3 <<<"$(field host times)"
+if [ -n "${t3:-}" ]; then
+	echo "# bulk 4 MiB through the stack at TCG speed: host->guest" \
+		"$(awk "BEGIN { d = $t1 - $t0; if (d <= 0) d = 0.01; printf \"%.1f\", 4 / d }") MiB/s," \
+		"guest->host $(awk "BEGIN { d = $t3 - $t2; if (d <= 0) d = 0.01; printf \"%.1f\", 4 / d }") MiB/s" \
+		"(whole nested run ${E2E_WALL_S%.*} s)"
+fi
+tap_done

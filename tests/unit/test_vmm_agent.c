@@ -1,0 +1,182 @@
+/* tests/unit/test_vmm_agent.c - the agent launcher's credentials: the guest
+ * gets placeholders for the host's API keys and OAuth tokens, the real
+ * values land in the proxy's secrets table bound to their hosts, a
+ * malformed credential file is refused without showing a value, and tokens
+ * the proxy rotated are written back to the host file (only those). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "vmm/cli/agent.h"
+
+#define REAL_ACCESS "sk-ant-oat01-REALACCESS"
+#define REAL_REFRESH "sk-ant-ort01-REALREFRESH"
+
+struct fixture {
+	char home[64];
+	char cred[128];
+	struct secrets s;
+	struct agent_creds c;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	strcpy(f->home, "/tmp/kvmbox-agent-test.XXXXXX");
+	if (!mkdtemp(f->home))
+		return -1;
+	snprintf(f->cred, sizeof(f->cred), "%s/.claude/.credentials.json", f->home);
+	char dir[100];
+	snprintf(dir, sizeof(dir), "%s/.claude", f->home);
+	mkdir(dir, 0700);
+	secrets_init(&f->s);
+	unsetenv("ANTHROPIC_API_KEY");
+	unsetenv("CLAUDE_CODE_OAUTH_TOKEN");
+	unsetenv("GH_TOKEN");
+	unsetenv("GITHUB_TOKEN");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	agent_creds_fini(&f->c);
+	secrets_fini(&f->s);
+	char cmd[200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->home);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static char *slurp(const char *path)
+{
+	uint8_t *b = NULL;
+	size_t n = 0;
+	assert_int_equal(read_file(path, 1 << 20, &b, &n), 0);
+	char *s = realloc(b, n + 1);
+	s[n] = 0;
+	return s;
+}
+
+static void test_profiles(void **state)
+{
+	(void)state;
+	assert_string_equal(agent_find("claude")->argv[0], "claude");
+	assert_string_equal(agent_find("codex")->argv[0], "codex");
+	assert_string_equal(agent_find("opencode")->argv[0], "opencode");
+	assert_non_null(agent_find("shell"));
+	assert_null(agent_find("vim"));
+	char *a = agent_placeholder(), *b = agent_placeholder();
+	assert_int_equal(strlen(a), strlen("kvmbox-ph-") + 32);
+	assert_memory_equal(a, "kvmbox-ph-", 10);
+	assert_string_not_equal(a, b);
+	free(a);
+	free(b);
+}
+
+static void test_env_key(void **state)
+{
+	struct fixture *f = *state;
+	setenv("ANTHROPIC_API_KEY", "sk-ant-api03-REALKEY", 1);
+	char err[200];
+	assert_int_equal(agent_creds_collect(agent_find("claude"), f->home, &f->s, &f->c,
+					     err, sizeof(err)), 0);
+	assert_int_equal(f->c.nenv, 1);
+	assert_memory_equal(f->c.env[0], "ANTHROPIC_API_KEY=kvmbox-ph-", 28);
+	assert_null(strstr(f->c.env[0], "REALKEY"));
+	const char *ph = strchr(f->c.env[0], '=') + 1;
+	struct secret *e = secrets_find(&f->s, ph, strlen(ph));
+	assert_non_null(e);
+	assert_string_equal(e->value, "sk-ant-api03-REALKEY");
+	assert_true(secret_allows(e, "api.anthropic.com", 17));
+	assert_false(secret_allows(e, "evil.example", 12));
+	assert_null(f->c.oauth_json);		/* not logged in: no file */
+}
+
+static void test_oauth_file(void **state)
+{
+	struct fixture *f = *state;
+	write_text(f->cred, "{\"claudeAiOauth\":{\"accessToken\":\"" REAL_ACCESS "\","
+		   "\"refreshToken\":\"" REAL_REFRESH "\",\"expiresAt\":1767225600000,"
+		   "\"scopes\":[\"user:inference\"]},\"other\":1}");
+	char err[200];
+	assert_int_equal(agent_creds_collect(agent_find("claude"), f->home, &f->s, &f->c,
+					     err, sizeof(err)), 0);
+	assert_non_null(f->c.oauth_json);
+	assert_null(strstr(f->c.oauth_json, "REAL"));
+	assert_non_null(strstr(f->c.oauth_json, f->c.access_ph));
+	assert_non_null(strstr(f->c.oauth_json, f->c.refresh_ph));
+	assert_non_null(strstr(f->c.oauth_json, "1767225600000"));
+	assert_non_null(strstr(f->c.oauth_json, "\"other\":1"));
+	assert_string_equal(f->c.oauth_cfg.provider, "claude");
+	assert_string_equal(f->c.oauth_cfg.refresh_placeholder, f->c.refresh_ph);
+	struct secret *r = secrets_find(&f->s, f->c.refresh_ph, strlen(f->c.refresh_ph));
+	assert_string_equal(r->value, REAL_REFRESH);
+	assert_true(secret_allows(r, "console.anthropic.com", 21));
+	assert_false(secret_allows(r, "api.anthropic.com", 17));
+
+	/* No rotation: the host file is left alone, even if it changed. */
+	write_text(f->cred, "{\"claudeAiOauth\":{\"accessToken\":\"NEWLOGIN\",\"refreshToken\":\"NEWLOGIN2\"}}");
+	assert_int_equal(agent_creds_writeback(&f->c, &f->s), 0);
+	char *now = slurp(f->cred);
+	assert_non_null(strstr(now, "NEWLOGIN2"));
+	free(now);
+
+	/* The proxy rotated the refresh token: it goes back, 0600. */
+	assert_int_equal(secret_set_value(r, "sk-ant-ort01-ROTATED", 20), 0);
+	assert_int_equal(agent_creds_writeback(&f->c, &f->s), 1);
+	now = slurp(f->cred);
+	assert_non_null(strstr(now, "sk-ant-ort01-ROTATED"));
+	assert_non_null(strstr(now, "NEWLOGIN"));	/* access token not rotated */
+	free(now);
+	struct stat st;
+	assert_int_equal(stat(f->cred, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+static void test_bad_file(void **state)
+{
+	struct fixture *f = *state;
+	char err[200];
+	write_text(f->cred, "{\"claudeAiOauth\":{\"accessToken\":\"" REAL_ACCESS "\"");
+	assert_int_equal(agent_creds_collect(agent_find("claude"), f->home, &f->s, &f->c,
+					     err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ".credentials.json"));
+	assert_null(strstr(err, "REAL"));
+	agent_creds_fini(&f->c);
+	write_text(f->cred, "{\"claudeAiOauth\":{\"refreshToken\":\"" REAL_REFRESH "\"}}");
+	assert_int_equal(agent_creds_collect(agent_find("claude"), f->home, &f->s, &f->c,
+					     err, sizeof(err)), -EINVAL);
+	assert_null(strstr(err, "REAL"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_profiles),
+		cmocka_unit_test_setup_teardown(test_env_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oauth_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_file, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

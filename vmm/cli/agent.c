@@ -1,0 +1,291 @@
+/* vmm/cli/agent.c - agent profiles and placeholder credentials (agent.h).
+ *
+ * The credential files are JSON, read and rewritten with json-c; only the
+ * two token members change, every other member (scopes, expiry, account
+ * ids) reaches the guest as the host has it, so the agent behaves as
+ * logged in.  Real values go straight from the file into the secrets table
+ * and are wiped from the parsed object before it is serialised for the
+ * guest.
+ */
+#include "vmm/cli/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/evp.h>
+
+#include "common/util.h"
+
+#define GITHUB_HOSTS "github.com,api.github.com,uploads.github.com"
+#define ANTHROPIC_HOSTS "api.anthropic.com"
+#define OPENAI_HOSTS "api.openai.com"
+#define CRED_FILE_MAX (1u << 20)
+
+static const char *const claude_argv[] = { "claude", NULL };
+static const char *const codex_argv[] = { "codex", NULL };
+static const char *const opencode_argv[] = { "opencode", NULL };
+static const char *const shell_argv[] = { "/bin/bash", "-l", NULL };
+
+static const struct agent_oauth_file claude_oauth = {
+	.path = ".claude/.credentials.json", .object = "claudeAiOauth",
+	.access = "accessToken", .refresh = "refreshToken", .provider = "claude",
+	.access_hosts = ANTHROPIC_HOSTS,
+	.refresh_hosts = "console.anthropic.com,platform.claude.com",
+};
+
+static const struct agent_oauth_file codex_oauth = {
+	.path = ".codex/auth.json", .object = "tokens",
+	.access = "access_token", .refresh = "refresh_token", .provider = "codex",
+	.access_hosts = OPENAI_HOSTS ",chatgpt.com", .refresh_hosts = "auth.openai.com",
+};
+
+static const struct agent_profile profiles[] = {
+	{ .name = "claude", .argv = claude_argv, .hosts = HOSTLIST_AGENT_CLAUDE,
+	  .keys = { { "ANTHROPIC_API_KEY", ANTHROPIC_HOSTS },
+		    { "CLAUDE_CODE_OAUTH_TOKEN", ANTHROPIC_HOSTS },
+		    { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } },
+	  .oauth = &claude_oauth },
+	{ .name = "codex", .argv = codex_argv, .hosts = HOSTLIST_AGENT_CODEX,
+	  .keys = { { "OPENAI_API_KEY", OPENAI_HOSTS },
+		    { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } },
+	  .oauth = &codex_oauth },
+	{ .name = "opencode", .argv = opencode_argv, .hosts = HOSTLIST_AGENT_ALL,
+	  .keys = { { "ANTHROPIC_API_KEY", ANTHROPIC_HOSTS },
+		    { "OPENAI_API_KEY", OPENAI_HOSTS },
+		    { "OPENROUTER_API_KEY", "openrouter.ai" },
+		    { "GEMINI_API_KEY", "generativelanguage.googleapis.com" },
+		    { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } } },
+	{ .name = "shell", .argv = shell_argv, .hosts = HOSTLIST_AGENT_NONE,
+	  .keys = { { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } } },
+};
+
+const struct agent_profile *agent_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
+		if (!strcmp(profiles[i].name, name))
+			return &profiles[i];
+	return NULL;
+}
+
+char *agent_placeholder(void)
+{
+	uint8_t r[16];
+	if (getrandom(r, sizeof(r), 0) != sizeof(r))
+		return NULL;
+	char *p = malloc(sizeof("kvmbox-ph-") + 2 * sizeof(r));
+	if (!p)
+		return NULL;
+	int n = sprintf(p, "kvmbox-ph-");
+	for (size_t i = 0; i < sizeof(r); i++)
+		n += sprintf(p + n, "%02x", r[i]);
+	return p;
+}
+
+/* A new secret under a fresh placeholder; the placeholder (malloc'd) or
+ * NULL with err filled. */
+static char *add_secret(struct secrets *s, const char *name, const char *value,
+			const char *hosts, char *err, size_t errsz)
+{
+	char *ph = agent_placeholder();
+	int r = ph ? secrets_add(s, name, ph, value, hosts) : -ENOMEM;
+	if (r < 0) {
+		snprintf(err, errsz, "%s: %s", name, strerror(-r));
+		free(ph);
+		return NULL;
+	}
+	return ph;
+}
+
+static int collect_env(const struct agent_profile *p, struct secrets *s, struct agent_creds *c,
+		       char *err, size_t errsz)
+{
+	for (const struct agent_key *k = p->keys; k < p->keys + AGENT_MAX_KEYS && k->env; k++) {
+		const char *v = getenv(k->env);
+		if (!v || !*v || c->nenv == AGENT_MAX_ENV)
+			continue;
+		char name[96];
+		snprintf(name, sizeof(name), "env:%s", k->env);
+		char *ph = add_secret(s, name, v, k->hosts, err, errsz);
+		if (!ph)
+			return -EINVAL;
+		int n = asprintf(&c->env[c->nenv], "%s=%s", k->env, ph);
+		free(ph);
+		if (n < 0)
+			return -ENOMEM;
+		c->nenv++;
+	}
+	return 0;
+}
+
+static void sha256(const void *p, size_t len, unsigned char out[32])
+{
+	unsigned n = 32;
+	if (!EVP_Digest(p, len, out, &n, EVP_sha256(), NULL))
+		memset(out, 0, 32);
+}
+
+/* Replace the string member @key of @obj by a placeholder for its value,
+ * whose hash goes to sha.  The placeholder (malloc'd), or NULL: member
+ * absent (err empty) or error. */
+static char *swap_token(struct json_object *obj, const char *key, const char *name,
+			const char *hosts, struct secrets *s, unsigned char sha[32],
+			char *err, size_t errsz)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string) ||
+	    !json_object_get_string_len(v))
+		return NULL;
+	sha256(json_object_get_string(v), (size_t)json_object_get_string_len(v), sha);
+	char *ph = add_secret(s, name, json_object_get_string(v), hosts, err, errsz);
+	if (ph) {
+		/* Wipe the real value in the parsed object before replacing it. */
+		explicit_bzero((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+		json_object_object_add(obj, key, json_object_new_string(ph));
+	}
+	return ph;
+}
+
+static int collect_oauth(const struct agent_oauth_file *o, const char *home, struct secrets *s,
+			 struct agent_creds *c, char *err, size_t errsz)
+{
+	snprintf(c->oauth_host_path, sizeof(c->oauth_host_path), "%s/%s", home, o->path);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = read_file(c->oauth_host_path, CRED_FILE_MAX, &buf, &len);
+	if (r == -ENOENT)
+		return 0;	/* not logged in on the host: nothing to hand over */
+	if (r < 0) {
+		snprintf(err, errsz, "cannot read %s: %s", c->oauth_host_path, strerror(-r));
+		return r;
+	}
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *root = tok ? json_tokener_parse_ex(tok, (char *)buf, (int)len) : NULL;
+	bool complete = tok && json_tokener_get_error(tok) == json_tokener_success;
+	json_tokener_free(tok);
+	explicit_bzero(buf, len);
+	free(buf);
+	struct json_object *inner;
+	if (!complete || !root || !json_object_object_get_ex(root, o->object, &inner) ||
+	    !json_object_is_type(inner, json_type_object)) {
+		json_object_put(root);
+		snprintf(err, errsz, "%s: not the expected JSON (no \"%s\" object)",
+			 c->oauth_host_path, o->object);
+		return -EINVAL;
+	}
+	char name[64];
+	err[0] = '\0';
+	snprintf(name, sizeof(name), "%s:%s", o->provider, o->access);
+	c->access_ph = swap_token(inner, o->access, name, o->access_hosts, s, c->access_sha,
+				  err, errsz);
+	snprintf(name, sizeof(name), "%s:%s", o->provider, o->refresh);
+	c->refresh_ph = swap_token(inner, o->refresh, name, o->refresh_hosts, s, c->refresh_sha,
+				   err, errsz);
+	if (err[0] || !c->access_ph) {
+		json_object_put(root);
+		if (!err[0])
+			snprintf(err, errsz, "%s: no %s.%s token", c->oauth_host_path, o->object,
+				 o->access);
+		return -EINVAL;
+	}
+	c->oauth = o;
+	c->oauth_json = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	json_object_put(root);
+	if (!c->oauth_json)
+		return -ENOMEM;
+	if (c->refresh_ph) {
+		struct proxy_oauth_cfg *oc = &c->oauth_cfg;
+		snprintf(oc->provider, sizeof(oc->provider), "%s", o->provider);
+		snprintf(oc->access_placeholder, sizeof(oc->access_placeholder), "%s", c->access_ph);
+		snprintf(oc->refresh_placeholder, sizeof(oc->refresh_placeholder), "%s",
+			 c->refresh_ph);
+	}
+	return 0;
+}
+
+int agent_creds_collect(const struct agent_profile *p, const char *home,
+			struct secrets *secrets, struct agent_creds *c, char *err, size_t errsz)
+{
+	memset(c, 0, sizeof(*c));
+	int r = collect_env(p, secrets, c, err, errsz);
+	if (r == 0 && p->oauth && home && *home)
+		r = collect_oauth(p->oauth, home, secrets, c, err, errsz);
+	return r;
+}
+
+/* The current real value of the secret behind placeholder ph, or NULL. */
+static const struct secret *secret_of(struct secrets *s, const char *ph)
+{
+	return ph ? secrets_find(s, ph, strlen(ph)) : NULL;
+}
+
+/* Write text to path through a temporary file and rename: 0 or -errno. */
+static int write_atomic(const char *path, const char *text)
+{
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.kvmbox-XXXXXX", path);
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(text);
+	int r = fchmod(fd, 0600) == 0 && write(fd, text, len) == (ssize_t)len &&
+		fsync(fd) == 0 ? 0 : -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+int agent_creds_writeback(const struct agent_creds *c, struct secrets *secrets)
+{
+	if (!c->oauth)
+		return 0;
+	const struct secret *a = secret_of(secrets, c->access_ph);
+	const struct secret *f = secret_of(secrets, c->refresh_ph);
+	struct json_object *root = json_object_from_file(c->oauth_host_path), *inner;
+	if (!root || !json_object_object_get_ex(root, c->oauth->object, &inner)) {
+		json_object_put(root);
+		return -EINVAL;
+	}
+	bool changed = false;
+	const struct {
+		const char *key;
+		const struct secret *s;
+		const unsigned char *sha;
+	} tokens[] = { { c->oauth->access, a, c->access_sha }, { c->oauth->refresh, f, c->refresh_sha } };
+	for (size_t i = 0; i < 2; i++) {
+		unsigned char now[32];
+		if (!tokens[i].s)
+			continue;
+		sha256(tokens[i].s->value, tokens[i].s->value_len, now);
+		if (!memcmp(now, tokens[i].sha, sizeof(now)))
+			continue;	/* not rotated: leave the host's file alone */
+		json_object_object_add(inner, tokens[i].key,
+				       json_object_new_string_len(tokens[i].s->value,
+								  (int)tokens[i].s->value_len));
+		changed = true;
+	}
+	int r = changed ? write_atomic(c->oauth_host_path,
+				       json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY)) : 0;
+	json_object_put(root);
+	return r < 0 ? r : changed;
+}
+
+void agent_creds_fini(struct agent_creds *c)
+{
+	for (unsigned i = 0; i < c->nenv; i++)
+		free(c->env[i]);
+	free(c->oauth_json);
+	free(c->access_ph);
+	free(c->refresh_ph);
+	memset(c, 0, sizeof(*c));
+}

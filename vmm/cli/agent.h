@@ -1,0 +1,88 @@
+/* vmm/cli/agent.h - what `kvmbox claude|codex|opencode|shell` launch, and
+ * the placeholder credentials the guest gets instead of the real ones.
+ *
+ * One profile per agent: the command in the image, the proxy's host list
+ * for it, the host environment variables holding API keys (each with the
+ * hosts the key may be sent to) and the agent's OAuth credential file under
+ * the user's home.  agent_creds_collect() reads those on the host, puts
+ * every real value in the proxy's secrets table under a fresh random
+ * placeholder, and returns what the guest sees: NAME=placeholder
+ * environment entries and the credential file rewritten with placeholders
+ * (written into the guest's home by the launcher).  Real values never leave
+ * the secrets table; agent_creds_writeback() puts tokens the proxy rotated
+ * (OAuth refresh on the host) back into the host's credential file.
+ */
+#ifndef KVMBOX_VMM_CLI_AGENT_H
+#define KVMBOX_VMM_CLI_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proxy/hostlist.h"
+#include "proxy/proxy.h"
+#include "proxy/secrets.h"
+
+#define AGENT_MAX_KEYS 8
+#define AGENT_MAX_ENV 12
+
+/* An API key read from the host environment. */
+struct agent_key {
+	const char *env;	/* variable name, on the host and in the guest */
+	const char *hosts;	/* where the value may go (secrets_add's CSV) */
+};
+
+/* An OAuth credential file: two JSON string members (object path
+ * "outer.inner") holding the access and refresh tokens. */
+struct agent_oauth_file {
+	const char *path;	/* relative to $HOME, e.g. ".claude/.credentials.json" */
+	const char *object;	/* member holding the tokens, e.g. "claudeAiOauth" */
+	const char *access, *refresh;	/* token member names in it */
+	const char *provider;	/* proxy_oauth_cfg.provider: "claude" or "codex" */
+	const char *access_hosts, *refresh_hosts;
+};
+
+struct agent_profile {
+	const char *name;		/* kvmbox subcommand */
+	const char *const *argv;	/* command in the guest, NULL-terminated */
+	enum hostlist_agent hosts;	/* the proxy's egress host list */
+	struct agent_key keys[AGENT_MAX_KEYS];	/* ends at env == NULL */
+	const struct agent_oauth_file *oauth;	/* or NULL */
+};
+
+/* The profile for a subcommand name, or NULL. */
+const struct agent_profile *agent_find(const char *name);
+
+/* What one launch gives the guest, and how to write rotations back. */
+struct agent_creds {
+	char *env[AGENT_MAX_ENV];	/* "NAME=placeholder", malloc'd */
+	unsigned nenv;
+	char *oauth_json;		/* credential file with placeholders, or NULL */
+	const struct agent_oauth_file *oauth;
+	char oauth_host_path[4096];	/* the host's file it came from */
+	struct proxy_oauth_cfg oauth_cfg;	/* for proxy_config.oauth[] */
+	char *access_ph, *refresh_ph;	/* the two placeholders (not secret) */
+	/* SHA-256 of the values read, to tell a rotation by the proxy from a
+	 * new login on the host (which writeback must not undo). */
+	unsigned char access_sha[32], refresh_sha[32];
+};
+
+/* Read the profile's keys from getenv() and its credential file under home
+ * (either may be absent: nothing is added then), add the real values to
+ * secrets and fill c.  0, or -errno with a one-line reason in err (never a
+ * value).  agent_creds_fini() frees c in every case. */
+int agent_creds_collect(const struct agent_profile *p, const char *home,
+			struct secrets *secrets, struct agent_creds *c, char *err, size_t errsz);
+
+/* After the VM: when the proxy rotated the OAuth tokens (their secrets'
+ * values differ from those read at launch), rewrite the host credential
+ * file with the new real values (atomically, mode 0600).  1 when rewritten, 0 when unchanged,
+ * -errno. */
+int agent_creds_writeback(const struct agent_creds *c, struct secrets *secrets);
+
+void agent_creds_fini(struct agent_creds *c);
+
+/* A fresh placeholder "kvmbox-ph-" + 32 hex digits from getrandom: a
+ * malloc'd string or NULL. */
+char *agent_placeholder(void);
+
+#endif

@@ -1,0 +1,262 @@
+/* vmm/cli/cmd_agent.c - `kvmbox claude`, `kvmbox codex`, `kvmbox opencode`:
+ * a coding agent in a per-project microVM (the launch path of
+ * docs/ARCHITECTURE.md).
+ *
+ *   kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy]
+ *                [flags of kvmbox shell] [-- AGENT-ARGS]
+ *
+ * 1. The agent's profile (agent.h) says which host credentials it uses:
+ *    they go into the proxy's secrets table under fresh placeholders; the
+ *    guest gets the placeholders (environment, and the credential file
+ *    rewritten, in a per-launch directory shared read-only).
+ * 2. The rest is `kvmbox shell` with: the image as the read-only root with a
+ *    tmpfs overlay (--image), the project folder shared read-write at the
+ *    same path (--share), the launch directory, the network with the TLS
+ *    proxy (--proxy, whose CA the guest init installs), more memory and
+ *    vCPUs than shell's defaults unless given, and as the command a small
+ *    /bin/sh wrapper: copy the placeholder credentials into $HOME, cd to the
+ *    project, exec the agent with the placeholder environment.
+ * 3. After the VM: tokens the proxy rotated (OAuth refresh on the host) are
+ *    written back to the host's credential file; the launch dir is removed.
+ *
+ * Exit status: the agent's, as kvmbox shell's; 2 for bad usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "guest/image/image.h"
+#include "vmm/cli/agent.h"
+#include "vmm/cli/cli.h"
+
+#define LAUNCH_GUEST_DIR "/run/kvmbox/launch"
+#define AGENT_DEFAULT_MEM "2048"
+#define AGENT_DEFAULT_CPUS "2"
+#define AGENT_MAX_ARGS 512
+
+/* Copy the placeholder credential files to $HOME, enter the project, and
+ * run the agent with the placeholder environment ("$@": DIR, NAME=VALUE...,
+ * the agent's argv). */
+static const char wrapper[] =
+	"d=$1; shift; "
+	"[ -d " LAUNCH_GUEST_DIR "/home ] && cp -a " LAUNCH_GUEST_DIR "/home/. \"$HOME\"/; "
+	"cd \"$d\" || exit 126; exec env \"$@\"";
+
+static const char agent_usage[] =
+	"usage: kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy]\n"
+	"                    [flags of kvmbox shell] [-- AGENT-ARGS]\n"
+	"\n"
+	"Run the agent (claude, codex, opencode) in a microVM: the image as its root\n"
+	"(read-only, with a throw-away overlay), the project folder (default: the\n"
+	"current directory) at the same path, the network through the egress policy\n"
+	"and the TLS proxy.  The guest holds placeholder credentials only; the real\n"
+	"ones (API keys from the environment, the agent's login file) are swapped in\n"
+	"on the wire, for their own hosts only.\n"
+	"  --image NAME|REF  guest image (default: default, from kvmbox setup)\n"
+	"  --project DIR     folder shared read-write at the same path\n"
+	"  --no-proxy        no TLS interception (and no credentials for the guest)\n";
+
+/* Everything one launch owns. */
+struct launch {
+	const struct agent_profile *p;
+	const char *image, *project;
+	char project_real[PATH_MAX];
+	bool proxy, has_memory, has_cpus;
+	char *shell_flags[AGENT_MAX_ARGS];	/* user's flags for kvmbox shell */
+	int nshell;
+	char **agent_args;			/* after -- */
+	int nagent;
+	char rundir[PATH_MAX];			/* per-launch host dir, or "" */
+	char share_run[PATH_MAX + 64];		/* RUNDIR:/run/kvmbox/launch:ro */
+	struct secrets secrets;
+	struct agent_creds creds;
+};
+
+static int parse(struct launch *l, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			l->agent_args = argv + i + 1;
+			l->nagent = argc - i - 1;
+			break;
+		}
+		if ((!strcmp(a, "--image") || !strcmp(a, "--project")) && i + 1 < argc) {
+			*(a[2] == 'i' ? &l->image : &l->project) = argv[++i];
+			continue;
+		}
+		if (!strncmp(a, "--image=", 8) || !strncmp(a, "--project=", 10)) {
+			*(a[2] == 'i' ? &l->image : &l->project) = strchr(a, '=') + 1;
+			continue;
+		}
+		if (!strcmp(a, "--no-proxy")) {
+			l->proxy = false;
+			continue;
+		}
+		if (!strcmp(a, "--proxy"))
+			continue;	/* the default */
+		l->has_memory |= !strncmp(a, "--memory", 8);
+		l->has_cpus |= !strncmp(a, "--cpus", 6);
+		if (l->nshell == AGENT_MAX_ARGS) {
+			log_err("%s: too many arguments", l->p->name);
+			return -E2BIG;
+		}
+		l->shell_flags[l->nshell++] = argv[i];
+	}
+	if (!realpath(l->project, l->project_real)) {
+		log_err("%s: project folder %s: %s", l->p->name, l->project, strerror(errno));
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Write a file of the launch directory (mode 0600), creating its parents. */
+static int write_launch_file(const char *rundir, const char *rel, const char *text)
+{
+	char path[PATH_MAX + 256];
+	snprintf(path, sizeof(path), "%s/home/%s", rundir, rel);
+	for (char *s = path + strlen(rundir) + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(text);
+	int r = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
+	close(fd);
+	return r;
+}
+
+/* Credentials into the secrets table, placeholders into the launch dir. */
+static int prepare_creds(struct launch *l)
+{
+	char err[300];
+	secrets_init(&l->secrets);
+	int r = agent_creds_collect(l->p, getenv("HOME"), &l->secrets, &l->creds, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s: credentials: %s", l->p->name, err);
+		return r;
+	}
+	const char *tmp = getenv("XDG_RUNTIME_DIR");
+	snprintf(l->rundir, sizeof(l->rundir), "%s/kvmbox-launch-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(l->rundir)) {
+		log_err("%s: cannot create %s: %s", l->p->name, l->rundir, strerror(errno));
+		l->rundir[0] = '\0';
+		return -errno;
+	}
+	if (l->creds.oauth_json &&
+	    (r = write_launch_file(l->rundir, l->creds.oauth->path, l->creds.oauth_json)) < 0) {
+		log_err("%s: cannot write the guest's credentials: %s", l->p->name, strerror(-r));
+		return r;
+	}
+	snprintf(l->share_run, sizeof(l->share_run), "%s:" LAUNCH_GUEST_DIR ":ro", l->rundir);
+	return 0;
+}
+
+/* argv for shell_launch (pointers into l and static strings); its count,
+ * or -E2BIG. */
+static int shell_argv(struct launch *l, char **v, int cap)
+{
+	int n = 0;
+#define PUSH(x) do { if (n == cap) return -E2BIG; v[n++] = (char *)(x); } while (0)
+	PUSH("shell");
+	PUSH("--image");
+	PUSH(l->image);
+	PUSH("--share");
+	PUSH(l->project_real);
+	if (l->rundir[0]) {
+		PUSH("--share");
+		PUSH(l->share_run);
+	}
+	if (l->proxy)
+		PUSH("--proxy");
+	if (!l->has_memory) {
+		PUSH("--memory");
+		PUSH(AGENT_DEFAULT_MEM);
+	}
+	if (!l->has_cpus) {
+		PUSH("--cpus");
+		PUSH(AGENT_DEFAULT_CPUS);
+	}
+	for (int i = 0; i < l->nshell; i++)
+		PUSH(l->shell_flags[i]);
+	PUSH("--");
+	PUSH("/bin/sh");
+	PUSH("-c");
+	PUSH(wrapper);
+	PUSH("kvmbox-launch");
+	PUSH(l->project_real);
+	for (unsigned i = 0; i < l->creds.nenv; i++)
+		PUSH(l->creds.env[i]);
+	for (const char *const *a = l->p->argv; *a; a++)
+		PUSH(*a);
+	for (int i = 0; i < l->nagent; i++)
+		PUSH(l->agent_args[i]);
+	PUSH(NULL);
+#undef PUSH
+	return n - 1;
+}
+
+static void launch_cleanup(struct launch *l)
+{
+	if (l->rundir[0]) {
+		int fd = open(l->rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			image_remove_tree_at(fd, "home");
+			close(fd);
+		}
+		rmdir(l->rundir);
+	}
+	agent_creds_fini(&l->creds);
+	secrets_fini(&l->secrets);
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	struct launch *l = calloc(1, sizeof(*l));
+	char **v = calloc(AGENT_MAX_ARGS * 2, sizeof(*v));
+	if (!l || !v) {
+		log_err("out of memory");
+		free(l);
+		free(v);
+		return 1;
+	}
+	l->p = agent_find(argv[0]);
+	l->image = "default";
+	l->project = ".";
+	l->proxy = true;
+	int status = EXIT_USAGE;
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		fputs(agent_usage, stdout);
+		status = 0;
+	} else if (l->p && parse(l, argc, argv) == 0) {
+		int r = l->proxy ? prepare_creds(l) : 0;
+		int n = r < 0 ? r : shell_argv(l, v, AGENT_MAX_ARGS * 2);
+		if (n == -E2BIG)
+			log_err("%s: too many arguments", l->p->name);
+		if (n >= 0) {
+			struct shell_extra x = { .secrets = &l->secrets,
+						 .oauth = &l->creds.oauth_cfg,
+						 .noauth = l->creds.oauth_cfg.provider[0] ? 1 : 0 };
+			status = shell_launch(n, v, l->proxy ? &x : NULL);
+			if (l->proxy && (r = agent_creds_writeback(&l->creds, &l->secrets)) < 0)
+				log_warn("%s: cannot write rotated tokens to %s: %s", l->p->name,
+					 l->creds.oauth_host_path, strerror(-r));
+		} else if (r < 0 && r != -E2BIG) {
+			status = 1;
+		}
+	}
+	launch_cleanup(l);
+	free(l);
+	free(v);
+	return status;
+}

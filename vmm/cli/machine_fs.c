@@ -1,0 +1,361 @@
+/* vmm/cli/machine_fs.c - the machine's file shares (see machine_fs.h):
+ * parse --share / --share-9p / --fs-cache / --rootfs / --image, then give
+ * each share its own fs_server and virtio-fs or virtio-9p device and tell
+ * the guest init where to mount it (kvmbox.fs, kvmbox.root: contract in
+ * guest/init/mounts.h, whose path check and tag rules we reuse so host and
+ * guest agree on what is valid).
+ */
+#include "vmm/cli/machine_fs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "devices/virtio/9p.h"
+#include "devices/virtio/fs.h"
+#include "guest/image/image.h"
+#include "guest/init/mounts.h"
+#include "vmm/cli/cli.h"
+#include "vmm/cli/machine.h"
+#include "vmm/cli/run.h"
+#include "vmm/vmm.h"
+
+/* ---- options ------------------------------------------------------------ */
+
+/* realpath() of a directory into out (PATH_MAX). */
+static int canonical_dir(const char *flag, const char *dir, char *out, char *err, size_t errsz)
+{
+	struct stat st;
+	if (!realpath(dir, out) || stat(out, &st) < 0) {
+		snprintf(err, errsz, "%s %.200s: %s", flag, dir, strerror(errno));
+		return -EINVAL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errsz, "%s %.200s: not a directory", flag, dir);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Copy p into out with runs of '/' collapsed and a trailing '/' dropped. */
+static int clean_path(const char *p, size_t len, char *out, size_t outsz)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '/' && o > 0 && out[o - 1] == '/')
+			continue;
+		if (o + 1 >= outsz)
+			return -ENAMETOOLONG;
+		out[o++] = p[i];
+	}
+	if (o > 1 && out[o - 1] == '/')
+		o--;
+	out[o] = 0;
+	return 0;
+}
+
+/* Split a trailing ":ro" / ":rw" (or a whole "ro" / "rw") off s[0..*len). */
+static void take_mode(const char *s, size_t *len, bool *read_only)
+{
+	static const char *const modes[] = { "ro", "rw" };
+	for (int k = 0; k < 2; k++) {
+		size_t l = *len;
+		if ((l == 2 && !memcmp(s, modes[k], 2)) ||
+		    (l > 2 && s[l - 3] == ':' && !memcmp(s + l - 2, modes[k], 2))) {
+			*read_only = k == 0;
+			*len = l == 2 ? 0 : l - 3;
+			return;
+		}
+	}
+}
+
+int share_parse_spec(const char *arg, bool nine_p, struct share_spec *sp, char *err,
+		     size_t errsz)
+{
+	const char *flag = nine_p ? "--share-9p" : "--share";
+	memset(sp, 0, sizeof(*sp));
+	sp->nine_p = nine_p;
+	const char *colon = strchr(arg, ':');
+	size_t hlen = colon ? (size_t)(colon - arg) : strlen(arg);
+	char host[PATH_MAX];
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		snprintf(err, errsz, "%s wants HOSTDIR[:GUESTPATH][:ro], got '%.64s'", flag, arg);
+		return -EINVAL;
+	}
+	memcpy(host, arg, hlen);
+	host[hlen] = 0;
+	if (canonical_dir(flag, host, sp->host, err, errsz) < 0)
+		return -EINVAL;
+	const char *g = sp->host;
+	size_t glen = strlen(g);
+	if (colon) {
+		size_t rlen = strlen(colon + 1);
+		take_mode(colon + 1, &rlen, &sp->read_only);
+		if (rlen > 0 || !colon[1]) {
+			g = colon + 1;
+			glen = rlen;
+		}
+	}
+	if (clean_path(g, glen, sp->guest, sizeof(sp->guest)) < 0) {
+		snprintf(err, errsz, "%s %.64s: GUESTPATH is longer than %d bytes", flag, arg,
+			 SHARE_GUEST_PATH_MAX - 1);
+		return -EINVAL;
+	}
+	if (!kbx_mount_path_valid(sp->guest, strlen(sp->guest))) {
+		snprintf(err, errsz, "%s %.64s: GUESTPATH '%.64s' must be absolute, not /, "
+			 "without . or .. components", flag, arg, sp->guest);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int add_share(const char *arg, bool nine_p, struct share_opts *so, char *err,
+		     size_t errsz)
+{
+	if (so->n == SHARE_MAX) {
+		snprintf(err, errsz, "too many shares (at most %d)", SHARE_MAX);
+		return -EINVAL;
+	}
+	struct share_spec *sp = &so->share[so->n];
+	if (share_parse_spec(arg, nine_p, sp, err, errsz) < 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < so->n; i++) {
+		if (!strcmp(so->share[i].guest, sp->guest)) {
+			snprintf(err, errsz, "two shares at the same guest path %.200s", sp->guest);
+			return -EINVAL;
+		}
+	}
+	so->n++;
+	return 0;
+}
+
+static int parse_cache(const char *v, enum fs_cache *out)
+{
+	static const char *const names[] = { "none", "auto", "always" };
+	static const enum fs_cache modes[] = { FS_CACHE_NONE, FS_CACHE_AUTO, FS_CACHE_ALWAYS };
+	for (int k = 0; k < 3; k++) {
+		if (!strcmp(v, names[k])) {
+			*out = modes[k];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int share_parse_flag(int argc, char **argv, int *i, struct share_opts *so, char *err,
+		     size_t errsz)
+{
+	const char *a = argv[*i], *v = NULL;
+	int t;
+	if ((t = cli_take_value(argc, argv, i, "--share", &v)) ||
+	    (t = cli_take_value(argc, argv, i, "--share-9p", &v))) {
+		if (t < 0 || !*v)
+			goto missing;
+		return add_share(v, !strncmp(a, "--share-9p", 10), so, err, errsz) < 0 ? -EINVAL : 1;
+	}
+	if ((t = cli_take_value(argc, argv, i, "--fs-cache", &v))) {
+		if (t < 0)
+			goto missing;
+		if (parse_cache(v, &so->cache) < 0) {
+			snprintf(err, errsz, "--fs-cache wants none, auto or always, got '%.32s'", v);
+			return -EINVAL;
+		}
+		return 1;
+	}
+	if ((t = cli_take_value(argc, argv, i, "--rootfs", &v))) {
+		if (t < 0 || !*v)
+			goto missing;
+		if (canonical_dir("--rootfs", v, so->rootfs, err, errsz) < 0)
+			return -EINVAL;
+	} else if ((t = cli_take_value(argc, argv, i, "--image", &v))) {
+		if (t < 0 || !*v)
+			goto missing;
+		so->image = v;
+	} else {
+		return 0;
+	}
+	if (so->rootfs[0] && so->image) {
+		snprintf(err, errsz, "--rootfs and --image both name the guest root: give one");
+		return -EINVAL;
+	}
+	return 1;
+missing:
+	snprintf(err, errsz, "%.32s needs a value", a);
+	return -EINVAL;
+}
+
+/* ---- the guest command line --------------------------------------------- */
+
+void share_tag(unsigned i, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "kvmbox%u", i);
+}
+
+int share_cmdline_value(const struct share_opts *so, char *out, size_t outsz)
+{
+	/* A parent mount point is shorter than anything under it: list the
+	 * shares by length of mount point (stable), so parents mount first. */
+	unsigned order[SHARE_MAX];
+	for (unsigned i = 0; i < so->n; i++) {
+		unsigned j = i;
+		size_t len = strlen(so->share[i].guest);
+		while (j > 0 && strlen(so->share[order[j - 1]].guest) > len) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = i;
+	}
+	size_t o = 0;
+	if (outsz)
+		out[0] = 0;
+	for (unsigned k = 0; k < so->n; k++) {
+		const struct share_spec *sp = &so->share[order[k]];
+		char tag[SHARE_TAG_SIZE];
+		share_tag(order[k], tag, sizeof(tag));
+		int n = snprintf(out + o, outsz - o, "%s%s:%c%s%s:", k ? "," : "", tag,
+				 sp->nine_p ? KBX_FS_FLAG_9P : KBX_FS_FLAG_VIRTIOFS,
+				 sp->read_only ? "r" : "",
+				 sp->nine_p && so->cache == FS_CACHE_ALWAYS ? "c" : "");
+		if (n < 0 || (size_t)n >= outsz - o)
+			return -E2BIG;
+		o += (size_t)n;
+		n = base64url_encode((const uint8_t *)sp->guest, strlen(sp->guest), out + o,
+				     outsz - o);
+		if (n < 0)
+			return -E2BIG;
+		o += (size_t)n;
+	}
+	return (int)o;
+}
+
+/* ---- devices ------------------------------------------------------------ */
+
+/* One share's server and device, destroyed together by the machine. */
+struct share_dev {
+	struct fs_server *srv;
+	struct vfs_dev *vfs;
+	struct v9p_dev *v9p;
+};
+
+static void share_dev_destroy(void *obj)
+{
+	struct share_dev *sd = obj;
+	vfs_destroy(sd->vfs);
+	v9p_destroy(sd->v9p);
+	if (sd->srv)
+		fs_server_free(sd->srv);
+	free(sd);
+}
+
+/* The O_PATH fds each server may cache: half of the fd limit shared by all
+ * of them (the rest is for open files, the VM and the other devices). */
+static unsigned path_fd_budget(unsigned nservers)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;	/* fs9p's default */
+	/* A file server wants fds: take what the hard limit allows. */
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > (1u << 20) ? (1u << 20) : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rlim_t per = rl.rlim_cur / 2 / nservers;
+	return per < 64 ? 64 : per > 16384 ? 16384 : (unsigned)per;
+}
+
+static int add_one(struct machine *m, const char *host, const char *tag, bool nine_p,
+		   const struct fs_opts *fo)
+{
+	struct share_dev *sd = calloc(1, sizeof(*sd));
+	if (!sd) {
+		log_err("share %s: out of memory", host);
+		return 1;
+	}
+	int r = fs_server_new(host, fo, &sd->srv);
+	if (r < 0) {
+		log_err("share %s: %s", host, strerror(-r));
+		free(sd);
+		return EXIT_USAGE;
+	}
+	struct dev_env env = { .gm = &m->vm.gm, .loop = &m->vm.loop, .irq_fd = -1,
+			       .notify_fd = -1 };
+	struct vdev *vd = NULL;
+	if (nine_p && (sd->v9p = v9p_create(&env, 0, sd->srv, tag)))
+		vd = &sd->v9p->vdev;
+	else if (!nine_p && (sd->vfs = vfs_create(&env, 0, sd->srv, tag)))
+		vd = &sd->vfs->vdev;
+	if (!vd) {
+		share_dev_destroy(sd);
+		log_err("share %s: cannot create its device", host);
+		return 1;
+	}
+	if ((r = machine_add_virtio(m, vd, share_dev_destroy, sd)) < 0) {
+		log_err("share %s: %s", host, r == -ENOSPC ? "no virtio slot left" : strerror(-r));
+		return 1;
+	}
+	return 0;
+}
+
+/* The root image: --rootfs, or --image resolved in the image store. */
+static int add_root(struct machine *m, const struct share_opts *so, struct fs_opts fo)
+{
+	char resolved[PATH_MAX];
+	const char *dir = so->rootfs;
+	if (so->image) {
+		if (image_resolve(so->image, resolved, sizeof(resolved)) < 0)
+			return EXIT_USAGE;	/* image_resolve said why */
+		dir = resolved;
+	}
+	fo.read_only = true;
+	fo.cache = FS_CACHE_ALWAYS;	/* the image does not change under us */
+	int st = add_one(m, dir, SHARE_ROOT_TAG, false, &fo);
+	if (st)
+		return st;
+	return machine_cmdline_add(m, "%s=%s", KBX_ROOT_PARAM, SHARE_ROOT_TAG) < 0 ? -E2BIG : 0;
+}
+
+int machine_add_shares(struct machine *m, const struct share_opts *so)
+{
+	bool root = so->rootfs[0] || so->image;
+	if (!so->n && !root)
+		return 0;
+	if (!m->o->initrd) {
+		log_err("--share, --rootfs and --image need --initrd (kvmbox-init mounts them)");
+		return EXIT_USAGE;
+	}
+	struct fs_opts fo;
+	fs_opts_default(&fo);
+	fo.cache = so->cache;
+	fo.max_path_fds = path_fd_budget(so->n + root);
+	int st;
+	if (root && (st = add_root(m, so, fo)) != 0)
+		goto fail;
+	for (unsigned i = 0; i < so->n; i++) {
+		char tag[SHARE_TAG_SIZE];
+		share_tag(i, tag, sizeof(tag));
+		fo.read_only = so->share[i].read_only;
+		if ((st = add_one(m, so->share[i].host, tag, so->share[i].nine_p, &fo)) != 0)
+			return st;
+	}
+	if (!so->n)
+		return 0;
+	char value[MACHINE_CMDLINE_EXTRA];
+	if (share_cmdline_value(so, value, sizeof(value)) < 0 ||
+	    machine_cmdline_add(m, "%s=%s", KBX_FS_PARAM, value) < 0) {
+		st = -E2BIG;
+		goto fail;
+	}
+	return 0;
+fail:
+	if (st == -E2BIG) {
+		log_err("the shares' guest paths do not fit on the guest kernel command line "
+			"(%d bytes for kvmbox.* parameters)", MACHINE_CMDLINE_EXTRA);
+		return EXIT_USAGE;
+	}
+	return st;
+}

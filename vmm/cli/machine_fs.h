@@ -1,0 +1,84 @@
+/* vmm/cli/machine_fs.h - file shares for the machine: `--share`,
+ * `--share-9p`, `--fs-cache`, `--rootfs` and `--image` of `kvmbox run` and
+ * `kvmbox shell`.
+ *
+ * Each share is one fs_server (fs9p/fs.h) on its host directory behind one
+ * virtio-fs (or virtio-9p) device; the guest init learns the tag, kind,
+ * mode and mount point of each from the kernel command line (kvmbox.fs and
+ * kvmbox.root: the contract is in guest/init/mounts.h) and mounts them
+ * before the command runs.  The root image is one more virtio-fs share,
+ * read-only, that the guest puts under a tmpfs overlay.
+ *
+ *   --share HOSTDIR[:GUESTPATH][:ro]    virtio-fs; GUESTPATH defaults to the
+ *                                       canonical HOSTDIR (the project folder
+ *                                       appears at the same path)
+ *   --share-9p HOSTDIR[:GUESTPATH][:ro] the same over virtio-9p (9P2000.L)
+ *   --fs-cache none|auto|always         the shares' cache mode (default auto)
+ *   --rootfs DIR / --image NAME|REF     the guest root (read-only + overlay)
+ *
+ * HOSTDIR is the text up to the first ':' (a host directory whose name has
+ * ':' cannot be shared); a final ":ro" or ":rw" sets the mode.
+ */
+#ifndef KVMBOX_VMM_CLI_MACHINE_FS_H
+#define KVMBOX_VMM_CLI_MACHINE_FS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fs9p/fs.h"
+
+#define SHARE_MAX 8			/* --share and --share-9p together */
+#define SHARE_GUEST_PATH_MAX 1024	/* the guest init's KBX_MOUNT_PATH_MAX */
+
+/* One --share / --share-9p. */
+struct share_spec {
+	char host[PATH_MAX];		/* canonical host directory (realpath) */
+	char guest[SHARE_GUEST_PATH_MAX];	/* absolute mount point in the guest */
+	bool nine_p;			/* served by virtio-9p, not virtio-fs */
+	bool read_only;
+};
+
+/* All file-sharing options of one launch (part of struct run_opts). */
+struct share_opts {
+	struct share_spec share[SHARE_MAX];
+	unsigned n;
+	enum fs_cache cache;		/* --fs-cache, FS_CACHE_AUTO by default */
+	char rootfs[PATH_MAX];		/* --rootfs (canonical), or "" */
+	const char *image;		/* --image NAME|REF, resolved at launch */
+};
+
+/* If argv[*i] is one of the flags above, consume it (and its value):
+ * 1 when taken, 0 when it is not ours, -EINVAL with a one-line reason in err
+ * (missing value, bad syntax, missing or non-directory HOSTDIR or --rootfs,
+ * relative or unclean GUESTPATH, a GUESTPATH given twice, too many shares,
+ * --rootfs with --image). */
+int share_parse_flag(int argc, char **argv, int *i, struct share_opts *so, char *err,
+		     size_t errsz);
+
+/* Parse one HOSTDIR[:GUESTPATH][:ro] into *sp.  0 or -EINVAL (err set). */
+int share_parse_spec(const char *arg, bool nine_p, struct share_spec *sp, char *err,
+		     size_t errsz);
+
+struct machine;
+
+/* Serve every share (and the root image) on its own device and put
+ * kvmbox.fs / kvmbox.root on the guest command line.  Call after
+ * machine_create, before machine_load.  0, or an exit status after one
+ * line on stderr: 2 for what the user can fix (an image that does not
+ * resolve, a directory the server cannot open, paths too long for the
+ * kernel command line), 1 otherwise. */
+int machine_add_shares(struct machine *m, const struct share_opts *so);
+
+/* Encode the kvmbox.fs value for the shares into out (entries ordered so a
+ * parent mount point comes before anything under it; tags "kvmbox0"...
+ * in the order given).  Pure, for the unit tests.  Length, or -E2BIG. */
+int share_cmdline_value(const struct share_opts *so, char *out, size_t outsz);
+
+/* The tag of share i ("kvmbox<i>", into SHARE_TAG_SIZE bytes) and of the
+ * root image. */
+#define SHARE_TAG_SIZE 24
+void share_tag(unsigned i, char *out, size_t outsz);
+#define SHARE_ROOT_TAG "kvmboxroot"
+
+#endif

@@ -1,0 +1,24 @@
+/* vmm/cli/machine_net.h - the guest's network card for every launching
+ * command: virtio-net served by the user-mode stack (net/), with the
+ * egress policy and port publishing of the command's network flags
+ * (net_args.h), and the kvmbox.net= parameter the guest init configures
+ * the interface from (no DHCP wait at boot).
+ *
+ * kvmbox.net=ADDR/PREFIX,GATEWAY,DNS   e.g. kvmbox.net=10.0.2.15/24,10.0.2.2,10.0.2.2
+ * (IPv4 dotted quads; the MTU travels in virtio-net's config space, IPv6 is
+ * configured by the stack's router advertisements).
+ */
+#ifndef KVMBOX_VMM_CLI_MACHINE_NET_H
+#define KVMBOX_VMM_CLI_MACHINE_NET_H
+
+#include "vmm/cli/machine.h"
+
+/* Add the card described by m->o->net (nothing with --no-net).  Call it
+ * before any other machine_add_virtio: machine_destroy tears devices down
+ * in reverse order, and the stack must outlive every other device's
+ * teardown (each runs the loop one last time, and the stack's requests are
+ * on that loop).  0, EXIT_USAGE after one line on stderr (a --publish that
+ * cannot bind), or 1 after one line. */
+int machine_net_add(struct machine *m);
+
+#endif
