@@ -12,7 +12,9 @@
 # repository's (an organization), is refused; reviewers (users) ride along
 # with a listed pull request; each id is looked up once (cache); the lookup
 # carries the real token, the guest and the log never see it; a lookup that
-# stalls gives the guest 504 in bounded time and the mutation is not sent.
+# stalls gives the guest 504 in bounded time and the mutation is not sent;
+# gh itself (pr comment, api graphql) works on a listed repository and shows
+# the 403 naming the other.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/../lib/tlspeer.sh"
@@ -143,6 +145,25 @@ sleep 4	# the fake answers the stalled lookup late; nothing may follow it
 expect_eq "the stalled mutation was never sent" 0 "$(received create-stall)"
 out=$(post "$(printf "$CREATE" R_allowed create-after-stall)")
 expect_eq "the proxy serves on after a stalled lookup" "200 {\"data\":{\"ok\":true}}" "$out"
+
+# gh itself (Go's TLS and proxy handling, gh's own payloads and error display)
+if command -v gh >/dev/null; then
+	GH=(env HTTPS_PROXY="http://127.0.0.1:$P_PX" SSL_CERT_FILE="$T/kvmbox-ca.pem" GH_TOKEN="$PH" HOME="$T"
+	    GH_NO_UPDATE_NOTIFIER=1 GH_PROMPT_DISABLED=1 NO_COLOR=1 timeout 20 gh)
+	out=$("${GH[@]}" pr comment 1 --repo alice/allowed --body gh-comment-allowed 2>&1)
+	expect_eq "gh pr comment on a listed repository works" "https://github.com/alice/allowed/pull/1#issuecomment-1" "$out"
+	expect_eq "the server received gh's addComment" 1 "$(received gh-comment-allowed)"
+	out=$("${GH[@]}" pr comment 1 --repo bob/other --body gh-comment-other 2>&1)
+	case $out in *"403"*"repository bob/other refused"*"--repo bob/other"*) ok "gh pr comment on another repository shows the 403 naming it";;
+		*) not_ok "gh pr comment on another repository shows the 403 naming it" "$out";; esac
+	expect_eq "gh's refused comment never reached the server" 0 "$(received gh-comment-other)"
+	out=$("${GH[@]}" api graphql -f query='mutation($id:ID!){mergePullRequest(input:{pullRequestId:$id}){clientMutationId}}' \
+		-f id=PR_other 2>&1)
+	case $out in *"repository bob/other refused"*) ok "gh api graphql mutation on another repository's id is refused";;
+		*) not_ok "gh api graphql mutation on another repository's id is refused" "$out";; esac
+else
+	skip "gh pr comment / gh api graphql" "gh is not installed"
+fi
 
 # queries are never held
 out=$(post '{"query":"query { node(id:\"R_other\") { id } }"}')

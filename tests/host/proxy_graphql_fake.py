@@ -5,6 +5,8 @@
 #
 # nodes(ids:) queries are answered from NODES (unknown ids: null plus a
 # NOT_FOUND error, as GitHub does); "R_stall" answers only after 5 s.
+# gh's PullRequestByNumber query gets the node id of pull request 1 of
+# alice/allowed or bob/other (PULLS).
 # Mutations are appended to DIR/mutations.log (one JSON line each) and
 # answered {"data":{"ok":true}}; other queries get {"data":{}}.  Counts:
 # DIR/lookups.count, the ids asked in DIR/lookups.ids, and requests whose
@@ -28,10 +30,13 @@ NODES = {
     "PR_allowed": {"__typename": "PullRequest", **repo("alice/allowed")},
     "PR_two": {"__typename": "PullRequest", **repo("Alice/Allowed")},
     "PR_three": {"__typename": "PullRequest", **repo("alice/allowed")},
+    "PR_other": {"__typename": "PullRequest", **repo("bob/other")},
     "I_other": {"__typename": "Issue", **repo("bob/other")},
     "U_reviewer": {"__typename": "User"},
     "O_org": {"__typename": "Organization"},
 }
+
+PULLS = {"alice/allowed": "PR_allowed", "bob/other": "PR_other"}	# pull request 1 of each
 
 
 def bump(name, add=1):
@@ -82,7 +87,18 @@ class H(BaseHTTPRequestHandler):
             with lock:
                 with open(os.path.join(DIR, "mutations.log"), "a") as f:
                     f.write(body.decode() + "\n")
+            if "CommentCreate" in q:	# what gh pr comment reads back
+                return self.reply(200, {"data": {"addComment": {"commentEdge": {"node": {
+                    "url": "https://github.com/alice/allowed/pull/1#issuecomment-1"}}}}})
             return self.reply(200, {"data": {"ok": True}})
+        if "pullRequest(number:" in q:	# gh pr comment's PullRequestByNumber
+            v = req.get("variables", {})
+            pr = PULLS.get("%s/%s" % (v.get("owner"), v.get("repo")))
+            return self.reply(200, {"data": {"repository": {"pullRequest": {
+                "id": pr, "number": v.get("pr_number"), "url": "https://github.com/x/y/pull/1"}}}})
+        with lock:
+            with open(os.path.join(DIR, "queries.log"), "a") as f:
+                f.write(body.decode() + "\n")
         return self.reply(200, {"data": {}})
 
 
