@@ -91,6 +91,7 @@ struct proxy_config {
 	unsigned noauth;
 	unsigned header_timeout_ms;	/* time to send a request head (0: 30 s) */
 	unsigned idle_timeout_ms;	/* keep-alive idle limit (0: 300 s) */
+	unsigned lookup_timeout_ms;	/* GitHub node id lookup (0: 10 s); then 504 */
 };
 
 /* A proxy on loop; cfg is copied (its pointers are borrowed).  NULL on error

@@ -11,6 +11,12 @@
  * tracked, never buffered), except the small bodies a policy must see whole
  * (token endpoints, GitHub GraphQL), which are capped at BODY_MAX.
  *
+ * A GitHub GraphQL mutation that carries node ids is held (built, not
+ * sent) while the same upstream connection first carries one nodes(ids:)
+ * lookup with the guest's own, substituted Authorization; its answer is
+ * captured like a token response, and only then is the held request sent
+ * or a 403 given (struct gh_lookup).  Resolved ids are cached per proxy.
+ *
  * A connection is freed only at the end of conn_pump() (c->dead), never
  * from inside a step, so no step touches freed memory.
  */
@@ -47,6 +53,7 @@
 #define OAUTH_REUSE_NS (10ULL * 1000000000ULL)
 #define CLOSING_LIMIT_NS (5ULL * 1000000000ULL)
 #define TICK_NS 250000000ULL
+#define GH_QUERY_MAX 8192		/* nodes(ids:) lookup body */
 
 enum rq_state {
 	RQ_CONNECT,	/* reading the CONNECT head (host transport) */
@@ -63,6 +70,17 @@ enum rq_state {
 enum rs_state { RS_IDLE, RS_HEAD, RS_BODY, RS_CAPTURE, RS_TUNNEL };
 
 struct conn;
+
+/* A GitHub mutation waiting for its node ids to be resolved. */
+struct gh_lookup {
+	struct github_ids ids;		/* every id the mutation carries */
+	struct github_node nodes[GITHUB_MAX_IDS];	/* what each is (from the cache, then the answer) */
+	struct github_ids ask;		/* the ids not in the cache: the lookup */
+	unsigned char ask_of[GITHUB_MAX_IDS];	/* ids index -> ask index, or 0xff when cached */
+	char *held;			/* the guest's request, built for the server */
+	size_t held_len;
+	uint64_t start_ns;
+};
 
 /* Single-flight state of one OAuth client. */
 struct oauth_state {
@@ -91,6 +109,8 @@ struct proxy {
 	uint64_t header_timeout_ns, idle_timeout_ns;
 	struct oauth_state oauth[PROXY_MAX_OAUTH];
 	unsigned noauth;
+	struct github_cache *ghcache;	/* resolved GitHub node ids (proxy lifetime) */
+	uint64_t lookup_timeout_ns;
 	struct conn *kicked;		/* to pump again next loop turn */
 	struct loop_op kick_op;
 	struct __kernel_timespec kick_ts;
@@ -137,6 +157,8 @@ struct conn {
 	struct oauth_state *oauth_owner;
 	struct oauth_state *oauth_wait;
 	struct conn *oauth_next;
+	/* GitHub node id lookup in flight (else NULL) */
+	struct gh_lookup *gh;
 	/* lifecycle */
 	bool closing, dead;
 	bool in_pump, repump;	/* re-entrancy guard for conn_pump() */
@@ -146,6 +168,7 @@ struct conn {
 };
 
 static void conn_pump(struct conn *c);
+static void gh_free(struct conn *c);
 
 /* ---- small helpers ---- */
 
@@ -189,6 +212,7 @@ static void start_closing(struct conn *c)
 static void local_reply(struct conn *c, int status, const char *ctype, const char *body,
 			size_t len, bool keep)
 {
+	gh_free(c);	/* a reply of our own ends the request: nothing is held */
 	char head[512];
 	int hl = snprintf(head, sizeof(head),
 			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -324,7 +348,11 @@ static void up_failed(struct conn *c, int err)
 	ep_close(&c->up);
 	c->uin_len = 0;
 	oauth_abort(c);
-	if (c->rs == RS_HEAD && !c->rsp_started) {
+	if (c->gh) {
+		log_warn("proxy: %s", why);
+		error_reply(c, 502, "kvmbox: %s (while resolving the node ids of a GitHub mutation; "
+			    "it was not sent)", why);
+	} else if (c->rs == RS_HEAD && !c->rsp_started) {
 		log_warn("proxy: %s", why);
 		error_reply(c, 502, "kvmbox: %s", why);
 	} else {
@@ -436,6 +464,163 @@ static bool oauth_intercept(struct conn *c, const char *provider, const char *bo
 		return false;
 	}
 	return false;
+}
+
+/* ---- GitHub node id lookup ---- */
+
+static void gh_free(struct conn *c)
+{
+	struct gh_lookup *g = c->gh;
+	if (!g)
+		return;
+	if (g->held) {
+		explicit_bzero(g->held, g->held_len);
+		free(g->held);
+	}
+	free(g);
+	c->gh = NULL;
+}
+
+/* Nodes the cache knows into g->nodes, the others into g->ask. */
+static void gh_from_cache(struct proxy *px, struct gh_lookup *g)
+{
+	g->ask.n = 0;
+	for (unsigned i = 0; i < g->ids.n; i++) {
+		if (github_cache_get(px->ghcache, g->ids.id[i], &g->nodes[i])) {
+			g->ask_of[i] = 0xff;
+			continue;
+		}
+		g->ask_of[i] = (unsigned char)g->ask.n;
+		memcpy(g->ask.id[g->ask.n++], g->ids.id[i], sizeof(g->ask.id[0]));
+	}
+}
+
+/* The nodes(ids:) request for the ids in ask, to the guest's host with the
+ * guest's Authorization (substituted like any header), into c->uhead. */
+static int gh_build_lookup(struct conn *c, const struct http_msg *m, const struct github_ids *ask)
+{
+	const struct secrets *sec = c->px->cfg.secrets;
+	size_t cap = GH_QUERY_MAX + HTTP_MAX_HEAD + 512, o;
+	char *out = malloc(cap);
+	if (!out)
+		return -ENOMEM;
+	int ql = github_nodes_query(ask, out + cap - GH_QUERY_MAX, GH_QUERY_MAX);
+	if (ql < 0) {
+		free(out);
+		return ql;
+	}
+	o = (size_t)snprintf(out, cap, "POST /graphql HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: kvmbox-proxy\r\n"
+			     "Accept: application/json\r\nContent-Type: application/json\r\n"
+			     "Content-Length: %d\r\n", (int)m->host_len, m->host, ql);
+	const struct http_hdr *auth = http_find(m, "authorization");
+	if (auth) {
+		struct subst_stats st = { 0, 0 };
+		size_t room = cap - GH_QUERY_MAX - o - 20;
+		memcpy(out + o, "Authorization: ", 15);
+		o += 15;
+		ssize_t n = -ENOSPC;
+		if (c->tls && sec && sec->n)
+			n = secrets_subst_header(sec, c->host, strlen(c->host), "Authorization", 13, auth->value,
+						 auth->value_len, out + o, room, &st);
+		else if (auth->value_len <= room)
+			n = (ssize_t)auth->value_len, memcpy(out + o, auth->value, auth->value_len);
+		if (n < 0) {
+			explicit_bzero(out, cap);
+			free(out);
+			return (int)n;
+		}
+		o += (size_t)n;
+		memcpy(out + o, "\r\n", 2);
+		o += 2;
+	}
+	memcpy(out + o, "\r\n", 2);
+	o += 2;
+	memmove(out + o, out + cap - GH_QUERY_MAX, (size_t)ql);
+	c->uhead = out;
+	c->uhead_len = o + (size_t)ql;
+	c->uhead_off = 0;
+	return 0;
+}
+
+/* The lookup's answer head: capture its body (interim answers skipped). */
+static bool gh_rs_head(struct conn *c, const struct http_msg *m, size_t hl)
+{
+	consume(c->uin, &c->uin_len, hl);
+	if (m->status == 101) {
+		ep_close(&c->up);
+		c->uin_len = 0;
+		error_reply(c, 502, "kvmbox: %s answered the node id lookup with 101; mutation not sent", c->host);
+		return true;
+	}
+	if (m->status < 200)
+		return true;
+	c->rsp_status = m->status;
+	c->rsp_body = m->body;
+	c->rsp_left = m->content_length;
+	c->rsp_keep_alive = m->keep_alive;
+	http_chunked_init(&c->rsp_ch);
+	c->rs = RS_CAPTURE;
+	c->rsp_raw_left = 0;
+	c->cap_len = 0;
+	if (!c->cap && !(c->cap = malloc(CAPTURE_MAX)))
+		error_reply(c, 502, "kvmbox: out of memory resolving GitHub node ids");
+	return true;
+}
+
+/* The lookup's answer is in c->cap: cache it, decide, and either send the
+ * held request or refuse it. */
+static void gh_finish(struct conn *c)
+{
+	struct proxy *px = c->px;
+	struct gh_lookup *g = c->gh;
+	struct github_node got[GITHUB_MAX_IDS];
+	char msg[600];
+	if (c->rsp_status != 200) {
+		error_reply(c, 502, "kvmbox: %s answered %d to the node id lookup for this GraphQL mutation; "
+			    "it was not sent", c->host, c->rsp_status);
+		return;
+	}
+	if (github_parse_nodes((char *)c->cap, c->cap_len, g->ask.n, got)) {
+		error_reply(c, 403, "kvmbox: GitHub GraphQL mutation refused: GitHub did not resolve its node ids");
+		return;
+	}
+	for (unsigned i = 0; i < g->ask.n; i++)
+		github_cache_put(px->ghcache, g->ask.id[i], &got[i]);
+	for (unsigned i = 0; i < g->ids.n; i++)
+		if (g->ask_of[i] != 0xff)
+			g->nodes[i] = got[g->ask_of[i]];
+	if (github_decide(px->cfg.repos, &g->ids, g->nodes, msg, sizeof(msg))) {
+		error_reply(c, 403, "%s", msg);
+		return;
+	}
+	c->uhead = g->held;
+	c->uhead_len = g->held_len;
+	c->uhead_off = 0;
+	g->held = NULL;
+	gh_free(c);
+	c->rs = RS_HEAD;
+	c->rsp_started = false;
+	if (!c->up.s) {
+		int r = conn_dial(c);
+		if (r)
+			up_failed(c, r);
+	}
+}
+
+/* A GraphQL mutation's node ids: decide from the cache, or hold the
+ * request (already in c->uhead) behind a lookup.  0, or -errno. */
+static int gh_start(struct conn *c, const struct http_msg *m, struct gh_lookup *g)
+{
+	g->held = c->uhead;
+	g->held_len = c->uhead_len;
+	c->uhead = NULL;
+	c->gh = g;
+	int r = gh_build_lookup(c, m, &g->ask);
+	if (r)
+		return r;
+	g->start_ns = now_ns();
+	log_debug("proxy: resolving %u GitHub node id(s) before a mutation", g->ask.n);
+	return 0;
 }
 
 /* ---- the request side ---- */
@@ -720,6 +905,7 @@ static bool rq_head(struct conn *c)
 	bool need_body = gh == 1 || (provider && m.body != HTTP_BODY_NONE);
 	const char *body = NULL;
 	size_t blen = 0;
+	struct gh_lookup *g = NULL;	/* node ids to resolve before sending */
 	if (need_body) {
 		if (m.body == HTTP_BODY_CHUNKED) {
 			error_reply(c, 411, "kvmbox: this endpoint needs a Content-Length body");
@@ -741,9 +927,22 @@ static bool rq_head(struct conn *c)
 		}
 		body = (char *)c->cin + hl;
 		if (gh == 1) {
-			gh = github_check(px->cfg.repos, c->host, hostlen, m.method, m.method_len,
-					  m.target, m.target_len, body, blen, msg, sizeof(msg));
-			if (gh) {
+			if (!(g = calloc(1, sizeof(*g)))) {
+				error_reply(c, 502, "kvmbox: out of memory");
+				return true;
+			}
+			gh = github_check_ids(px->cfg.repos, c->host, hostlen, m.method, m.method_len,
+					      m.target, m.target_len, body, blen, &g->ids, msg, sizeof(msg));
+			if (gh == GITHUB_RESOLVE) {
+				gh_from_cache(px, g);
+				if (!g->ask.n)
+					gh = github_decide(px->cfg.repos, &g->ids, g->nodes, msg, sizeof(msg));
+			}
+			if (gh != GITHUB_RESOLVE) {
+				free(g);
+				g = NULL;
+			}
+			if (gh == 403) {
 				error_reply(c, 403, "%s", msg);
 				return true;
 			}
@@ -766,8 +965,14 @@ static bool rq_head(struct conn *c)
 	int r = build_upstream(c, &m, body, blen, provider != NULL, form ? SUBST_FORM : SUBST_JSON);
 	c->sent_continue = false;
 	if (r) {
+		free(g);
 		oauth_abort(c);
 		error_reply(c, r == -ENOSPC ? 431 : 502, "kvmbox: request too large after substitution");
+		return true;
+	}
+	if (g && (r = gh_start(c, &m, g))) {
+		error_reply(c, 502, "kvmbox: cannot build the node id lookup for this GitHub mutation: %s",
+			    strerror(-r));
 		return true;
 	}
 	c->req_body = body ? HTTP_BODY_NONE : m.body;
@@ -876,7 +1081,10 @@ static void rs_complete(struct conn *c)
 		c->uin_len = 0;
 	}
 	if (was_capture) {
-		oauth_finish(c);	/* answers the guest itself */
+		if (c->gh)
+			gh_finish(c);	/* sends the held request or refuses it */
+		else
+			oauth_finish(c);	/* answers the guest itself */
 		return;
 	}
 	if (!c->req_keep_alive || c->rsp_body == HTTP_BODY_CLOSE || c->rq == RQ_BODY) {
@@ -887,6 +1095,20 @@ static void rs_complete(struct conn *c)
 		c->rq = RQ_HEAD;
 		c->head_start_ns = now_ns();
 	}
+}
+
+/* A response being captured (token refresh, node id lookup) went wrong. */
+static void capture_failed(struct conn *c)
+{
+	if (c->gh) {
+		ep_close(&c->up);
+		c->uin_len = 0;
+		error_reply(c, 502, "kvmbox: malformed, oversized or truncated answer from %s to the node id "
+			    "lookup; mutation not sent", c->host);
+		return;
+	}
+	oauth_abort(c);
+	c->dead = true;
 }
 
 static bool rs_head(struct conn *c)
@@ -900,12 +1122,14 @@ static bool rs_head(struct conn *c)
 		ep_close(&c->up);
 		c->uin_len = 0;
 		oauth_abort(c);
-		if (!c->rsp_started)
+		if (!c->rsp_started || c->gh)
 			error_reply(c, 502, "kvmbox: malformed response from %s", c->host);
 		else
 			c->dead = true;
 		return true;
 	}
+	if (c->gh)
+		return gh_rs_head(c, &m, (size_t)hl);
 	c->rsp_started = true;
 	c->rsp_raw_left = (size_t)hl;
 	c->rsp_interim = false;
@@ -982,15 +1206,13 @@ static bool rs_body(struct conn *c)
 						      &c->cap_len, CAPTURE_MAX);
 			if (k < 0) {
 				log_warn("proxy: malformed chunked response from %s; closing", c->host);
-				oauth_abort(c);
-				c->dead = true;
+				capture_failed(c);
 				return true;
 			}
 			n = (size_t)k;
 		} else if (capture) {
 			if (c->cap_len + n > CAPTURE_MAX) {
-				oauth_abort(c);
-				c->dead = true;
+				capture_failed(c);
 				return true;
 			}
 			memcpy(c->cap + c->cap_len, c->uin, n);
@@ -1148,8 +1370,7 @@ static void finish_io(struct conn *c)
 				c->rsp_keep_alive = false;
 				rs_complete(c);
 			} else {
-				oauth_abort(c);
-				c->dead = true;	/* truncated: the guest sees the close */
+				capture_failed(c);	/* truncated: the guest sees the close */
 			}
 			break;
 		case RS_TUNNEL:
@@ -1225,6 +1446,7 @@ static void conn_destroy(struct conn *c)
 {
 	struct proxy *px = c->px;
 	oauth_abort(c);
+	gh_free(c);
 	if (c->in_kick)
 		kick_forget(c);
 	if (c->prev)
@@ -1443,7 +1665,13 @@ static void timer_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fl
 		struct conn *next = c->next;
 		bool waiting_head = c->rq <= RQ_HEAD && c->rs == RS_IDLE && !c->closing;
 		bool started = c->cin_len > 0 || c->nreq == 0;
-		if (c->closing && now - c->closing_ns > CLOSING_LIMIT_NS) {
+		if (c->gh && !c->closing && !c->dead && now - c->gh->start_ns > px->lookup_timeout_ns) {
+			ep_close(&c->up);
+			c->uin_len = 0;
+			error_reply(c, 504, "kvmbox: %s did not answer the node id lookup for a GraphQL mutation "
+				    "within %llu ms; it was not sent", c->host,
+				    (unsigned long long)(px->lookup_timeout_ns / 1000000));
+		} else if (c->closing && now - c->closing_ns > CLOSING_LIMIT_NS) {
 			c->dead = true;
 		} else if (waiting_head && started && c->head_start_ns &&
 			   now - c->head_start_ns > px->header_timeout_ns) {
@@ -1472,8 +1700,12 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg)
 	px->listen_fd = -1;
 	px->header_timeout_ns = (cfg->header_timeout_ms ? cfg->header_timeout_ms : 30000) * 1000000ULL;
 	px->idle_timeout_ns = (cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 300000) * 1000000ULL;
+	px->lookup_timeout_ns = (cfg->lookup_timeout_ms ? cfg->lookup_timeout_ms : 10000) * 1000000ULL;
 	px->ca = ca_new();
-	if (!px->ca || make_ctxs(px)) {
+	px->ghcache = malloc(sizeof(*px->ghcache));
+	if (px->ghcache)
+		github_cache_init(px->ghcache);
+	if (!px->ca || !px->ghcache || make_ctxs(px)) {
 		proxy_free(px);
 		return NULL;
 	}
@@ -1520,6 +1752,7 @@ void proxy_free(struct proxy *px)
 	SSL_CTX_free(px->down_ctx);
 	SSL_CTX_free(px->up_ctx);
 	ca_free(px->ca);
+	free(px->ghcache);
 	free(px);
 }
 

@@ -12,17 +12,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${KVMBOX_BIN:-$top/build/kvmbox}
 . "$top/tests/lib/tlspeer.sh"
 for c in nginx curl openssl python3; do command -v $c >/dev/null || { echo "bench-proxy: needs $c"; exit 1; }; done
-T=$(mktemp -d /tmp/kvmbox-bench-proxy.XXXXXX)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
-	sleep 0.3
-	rm -rf "$T"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P_NGX=$(port) P_KVM=$(port) P_MITM=$(port)
+tls_scratch kvmbox-bench-proxy
+P_NGX=$(free_port) P_KVM=$(free_port) P_MITM=$(free_port)
 cd "$T"
 {
 tls_make_ca_and_server bench-ca 127.0.0.1 IP:127.0.0.1

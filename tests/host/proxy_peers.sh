@@ -20,20 +20,9 @@ for c in nginx fcgiwrap curl git node python3 openssl; do need_cmd $c; done
 [ -x "$KVMBOX_BIN" ] || skip_all "no kvmbox binary at $KVMBOX_BIN"
 KVMBOX_BIN=$(realpath "$KVMBOX_BIN")
 
-T=$(mktemp -d /tmp/kvmbox-proxy-test.XXXXXX)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
-	sleep 0.2
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
+tls_scratch kvmbox-proxy-test
 
-# Free loopback ports.
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P_NGX=$(port) P_BAD=$(port) P_GIT=$(port) P_PY=$(port) P_PX=$(port) P_TR=$(port)
+P_NGX=$(free_port) P_BAD=$(free_port) P_GIT=$(free_port) P_PY=$(free_port) P_PX=$(free_port) P_TR=$(free_port)
 
 # ---- a test CA and server certificates ----
 cd "$T"
@@ -397,7 +386,7 @@ expect_eq "GraphQL mutation naming a listed repository passes" 200 \
 	"$(gq '{"query":"mutation($o:String!,$n:String!){x}","variables":{"input":{"owner":"alice","name":"allowed"}}}')"
 expect_eq "GraphQL mutation naming another repository gets 403" 403 \
 	"$(gq '{"query":"mutation { createIssue }","variables":{"repo":"bob/x"}}')"
-expect_eq "GraphQL mutation with only node ids gets 403 (cannot tell)" 403 \
+expect_eq "GraphQL mutation whose node ids cannot be resolved gets 403" 403 \
 	"$(gq '{"query":"mutation { createIssue(input:{repositoryId:\"R_1\"}) { x } }"}')"
 
 # ---- OAuth refresh: concurrent double refresh, one upstream call ----

@@ -7,6 +7,12 @@
 #   nginx_conf_head DIR WORKER_CONNECTIONS
 #       prints the start of an nginx.conf that runs as root with its pid,
 #       error log and temp paths under DIR, up to and including "http {".
+#   tls_scratch NAME
+#       sets T to a new /tmp/NAME.XXXXXX directory and PIDS=(), and traps
+#       EXIT to kill the PIDS (then -9), the nginx of $T/nginx.pid, and
+#       remove T.
+#   free_port
+#       prints a free loopback TCP port.
 
 tls_make_ca_and_server() {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -30,4 +36,22 @@ http {
 	client_body_temp_path $1/ngx/body; proxy_temp_path $1/ngx/proxy;
 	fastcgi_temp_path $1/ngx/fcgi; uwsgi_temp_path $1/ngx/uwsgi; scgi_temp_path $1/ngx/scgi;
 NGX
+}
+
+tls_scratch() {
+	T=$(mktemp -d "/tmp/$1.XXXXXX")
+	PIDS=()
+	trap tls_scratch_cleanup EXIT
+}
+
+tls_scratch_cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
+	sleep 0.3
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

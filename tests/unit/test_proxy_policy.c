@@ -58,11 +58,183 @@ static void test_github(void **state)
 	assert_int_equal(gh(&l, "api.github.com", "POST", "/graphql",
 			    "{\"query\":\"mutation { a }\",\"variables\":{\"x\":[\"alice/allowed\",\"bob/x\"]}}", msg), 403);
 	assert_int_equal(gh(&l, "api.github.com", "POST", "/graphql", "{\"query\":\"mutation { a }\"}", msg), 403);
+	/* without a resolver, node ids alone cannot be checked */
+	assert_int_equal(gh(&l, "api.github.com", "POST", "/graphql",
+			    "{\"query\":\"mutation { a(input:{subjectId:\\\"PR_1\\\"}) }\"}", msg), 403);
 	assert_int_equal(gh(&l, "api.github.com", "POST", "/graphql", "not json", msg), 403);
 	assert_int_equal(gh(&l, "api.github.com", "POST", "/graphql",
 			    "{\"query\":\"query { f(s: \\\"mutation\\\") }\"}", msg), 0);
 	/* other hosts are not GitHub */
 	assert_int_equal(gh(&l, "gitlab.com", "POST", "/bob/x.git/git-receive-pack", NULL, msg), 0);
+	repolist_fini(&l);
+}
+
+/* github_check_ids on one GraphQL body: the status, ids in *ids. */
+static int gq(const struct repolist *l, const char *body, struct github_ids *ids, char *msg)
+{
+	return github_check_ids(l, "api.github.com", 14, "POST", 4, "/graphql", 8, body, strlen(body),
+				ids, msg, 600);
+}
+
+static bool has_id(const struct github_ids *ids, const char *id)
+{
+	for (unsigned i = 0; i < ids->n; i++)
+		if (!strcmp(ids->id[i], id))
+			return true;
+	return false;
+}
+
+static void test_github_ids(void **state)
+{
+	(void)state;
+	struct repolist l;
+	struct github_ids ids;
+	char msg[600];
+	repolist_init(&l);
+	assert_int_equal(repolist_add(&l, "alice/allowed"), 0);
+	/* gh pr create: the repository id in the input object */
+	assert_int_equal(gq(&l, "{\"query\":\"mutation PullRequestCreate($input:CreatePullRequestInput!)"
+			     "{createPullRequest(input:$input){pullRequest{id url}}}\",\"variables\":{\"input\":"
+			     "{\"repositoryId\":\"R_kgDOAAA\",\"baseRefName\":\"main\",\"title\":\"fix: a/b\","
+			     "\"clientMutationId\":\"cm-1\"}}}", &ids, msg), GITHUB_RESOLVE);
+	assert_int_equal(ids.n, 1);
+	assert_string_equal(ids.id[0], "R_kgDOAAA");
+	assert_int_equal(ids.named, 0);	/* "fix: a/b" is not an OWNER/NAME */
+	/* lists, "id", duplicates, nesting, inline literals and variables */
+	assert_int_equal(gq(&l, "{\"query\":\"mutation($s:ID!,$more:[ID!]!){addComment(input:{subjectId:$s,"
+			     "body:\\\"x\\\"}){a} b: requestReviews(input:{pullRequestId:\\\"PR_x\\\","
+			     "userIds:[\\\"U_1\\\",$t], labelIds: $more, teamIds: null}){c {id}} "
+			     "d: f(id: \\\"I_9\\\") { nodeId: id }}\",\"variables\":{\"s\":\"PR_x\","
+			     "\"t\":\"U_2\",\"more\":[\"LA_1\",\"LA_2\"],\"x\":{\"ids\":[\"I_9\"]}}}",
+			     &ids, msg), GITHUB_RESOLVE);
+	assert_int_equal(ids.n, 6);
+	assert_true(has_id(&ids, "PR_x") && has_id(&ids, "U_1") && has_id(&ids, "U_2") && has_id(&ids, "LA_1") &&
+		    has_id(&ids, "LA_2") && has_id(&ids, "I_9"));
+	assert_int_equal(ids.named, 0);
+	/* legacy base64 ids, with a slash, are ids (not OWNER/NAME) */
+	assert_int_equal(gq(&l, "{\"query\":\"mutation($i:X!){ m(input:$i) }\",\"variables\":{\"i\":"
+			     "{\"id\":\"MDEw/Ulk+=\"}}}", &ids, msg), GITHUB_RESOLVE);
+	assert_string_equal(ids.id[0], "MDEw/Ulk+=");
+	/* an OWNER/NAME of another repository beside ids: refused at once */
+	assert_int_equal(gq(&l, "{\"query\":\"mutation { m }\",\"variables\":{\"repositoryId\":\"R_1\","
+			     "\"repo\":\"bob/x\"}}", &ids, msg), 403);
+	assert_non_null(strstr(msg, "bob/x"));
+	/* a variable used as an id but not given (a default would hide it) */
+	assert_int_equal(gq(&l, "{\"query\":\"mutation($r:ID=\\\"R_2\\\"){ m(input:{issueId:$r}) }\"}",
+			     &ids, msg), 403);
+	assert_non_null(strstr(msg, "$r"));
+	/* not node ids */
+	assert_int_equal(gq(&l, "{\"query\":\"mutation { m(input:{issueId:12}) }\"}", &ids, msg), 403);
+	assert_int_equal(gq(&l, "{\"query\":\"mutation { m }\",\"variables\":{\"issueId\":\"a b\"}}",
+			     &ids, msg), 403);
+	assert_int_equal(gq(&l, "{\"query\":\"mutation { m }\",\"variables\":{\"issueId\":{\"x\":1}}}",
+			     &ids, msg), 403);	/* an object under an id key names nothing */
+	assert_int_equal(gq(&l, "{\"query\":\"mutation { m(input:{issueId:\\\"a\\\\\\\"b\\\"}) }\"}",
+			     &ids, msg), 403);
+	assert_int_equal(gq(&l, "{\"query\":\"mutation { m(input:{issueId:\\\"unterminated) }\"}",
+			     &ids, msg), 403);
+	/* comments, block strings and names are not ids */
+	assert_int_equal(gq(&l, "{\"query\":\"mutation { # issueId: \\\"X_1\\\"\\n m(input:{body:"
+			     "\\\"\\\"\\\"issueId: \\\\\\\"Y\\\"\\\"\\\", subjectId: \\\"Z_1\\\"}) "
+			     "{ repositoryId: id } }\"}", &ids, msg), GITHUB_RESOLVE);
+	assert_int_equal(ids.n, 1);
+	assert_string_equal(ids.id[0], "Z_1");
+	/* too many ids */
+	char big[4096];
+	size_t o = (size_t)snprintf(big, sizeof(big), "{\"query\":\"mutation{m}\",\"variables\":{\"ids\":[");
+	for (int i = 0; i < 40; i++)
+		o += (size_t)snprintf(big + o, sizeof(big) - o, "%s\"N_%d\"", i ? "," : "", i);
+	snprintf(big + o, sizeof(big) - o, "]}}");
+	assert_int_equal(gq(&l, big, &ids, msg), 403);
+	assert_non_null(strstr(msg, "32"));
+	/* queries are not looked at */
+	assert_int_equal(gq(&l, "{\"query\":\"query { node(id:\\\"R_1\\\") { id } }\"}", &ids, msg), 0);
+	repolist_fini(&l);
+}
+
+static void test_github_resolve(void **state)
+{
+	(void)state;
+	struct repolist l;
+	struct github_ids ids = { 0 };
+	struct github_node nd[4];
+	char msg[600], q[8192];
+	repolist_init(&l);
+	repolist_add(&l, "alice/allowed");
+	ids.n = 2;
+	strcpy(ids.id[0], "R_1");
+	strcpy(ids.id[1], "PR_2");
+	int n = github_nodes_query(&ids, q, sizeof(q));
+	assert_true(n > 0 && (size_t)n == strlen(q));
+	assert_non_null(strstr(q, "nodes(ids:$ids)"));
+	assert_non_null(strstr(q, "\"ids\":[\"R_1\",\"PR_2\"]"));
+	assert_int_equal(github_nodes_query(&ids, q, 100), -ENOSPC);
+	/* answers: repository, repository-owned, discussion comment, user, org, null */
+	static const char ans[] =
+		"{\"data\":{\"nodes\":[{\"__typename\":\"Repository\",\"nameWithOwner\":\"Alice/Allowed\"},"
+		"{\"__typename\":\"PullRequest\",\"repository\":{\"nameWithOwner\":\"bob/x\"}},"
+		"{\"__typename\":\"DiscussionComment\",\"discussion\":{\"repository\":{\"nameWithOwner\":\"alice/allowed\"}}},"
+		"{\"__typename\":\"User\"}]}}";
+	assert_int_equal(github_parse_nodes(ans, strlen(ans), 4, nd), 0);
+	assert_int_equal(nd[0].kind, GITHUB_NODE_REPO);
+	assert_string_equal(nd[0].name, "Alice/Allowed");
+	assert_int_equal(nd[1].kind, GITHUB_NODE_REPO);
+	assert_string_equal(nd[1].name, "bob/x");
+	assert_int_equal(nd[2].kind, GITHUB_NODE_REPO);
+	assert_int_equal(nd[3].kind, GITHUB_NODE_ACTOR);
+	assert_int_equal(github_parse_nodes(ans, strlen(ans), 3, nd), -EINVAL);	/* count must match */
+	static const char ans2[] =
+		"{\"data\":{\"nodes\":[null,{\"__typename\":\"Organization\"},{\"__typename\":\"Gist\","
+		"\"nameWithOwner\":\"no slash\"},{\"repository\":null}]},\"errors\":[{\"type\":\"NOT_FOUND\"}]}";
+	assert_int_equal(github_parse_nodes(ans2, strlen(ans2), 4, nd), 0);
+	assert_int_equal(nd[0].kind, GITHUB_NODE_UNKNOWN);
+	assert_int_equal(nd[1].kind, GITHUB_NODE_OTHER);
+	assert_string_equal(nd[1].name, "Organization");
+	assert_int_equal(nd[2].kind, GITHUB_NODE_OTHER);
+	assert_int_equal(nd[3].kind, GITHUB_NODE_UNKNOWN);
+	assert_int_equal(github_parse_nodes("{\"data\":null,\"errors\":[]}", 27, 1, nd), -EINVAL);
+	assert_int_equal(github_parse_nodes("{\"data\":{\"nodes\":[", 19, 1, nd), -EINVAL);
+	assert_int_equal(github_parse_nodes("[]", 2, 0, nd), -EINVAL);
+	/* decisions */
+	struct github_node repo_ok = { GITHUB_NODE_REPO, "alice/allowed" }, repo_bad = { GITHUB_NODE_REPO, "bob/x" },
+			   user = { GITHUB_NODE_ACTOR, "User" }, org = { GITHUB_NODE_OTHER, "Organization" },
+			   unk = { GITHUB_NODE_UNKNOWN, "" };
+	struct github_node d[2] = { repo_ok, user };
+	assert_int_equal(github_decide(&l, &ids, d, msg, sizeof(msg)), 0);
+	d[1] = repo_bad;
+	assert_int_equal(github_decide(&l, &ids, d, msg, sizeof(msg)), 403);
+	assert_non_null(strstr(msg, "bob/x"));
+	assert_non_null(strstr(msg, "--repo bob/x"));
+	d[1] = org;
+	assert_int_equal(github_decide(&l, &ids, d, msg, sizeof(msg)), 403);
+	assert_non_null(strstr(msg, "PR_2 (type Organization) is not part"));
+	d[1] = unk;
+	assert_int_equal(github_decide(&l, &ids, d, msg, sizeof(msg)), 403);
+	assert_non_null(strstr(msg, "PR_2 could not be resolved"));
+	d[0] = user;
+	d[1] = user;
+	assert_int_equal(github_decide(&l, &ids, d, msg, sizeof(msg)), 403);	/* targets no repository */
+	ids.named = 1;	/* ...unless a listed OWNER/NAME is named too */
+	assert_int_equal(github_decide(&l, &ids, d, msg, sizeof(msg)), 0);
+	/* the cache: bounded, oldest replaced, unresolved not kept */
+	struct github_cache *c = malloc(sizeof(*c));
+	assert_non_null(c);
+	github_cache_init(c);
+	struct github_node got;
+	github_cache_put(c, "U_0", &unk);
+	assert_false(github_cache_get(c, "U_0", &got));
+	char id[32];
+	for (int i = 0; i < GITHUB_CACHE_MAX + 10; i++) {
+		snprintf(id, sizeof(id), "R_%d", i);
+		github_cache_put(c, id, &repo_ok);
+	}
+	assert_int_equal(c->n, GITHUB_CACHE_MAX);
+	assert_false(github_cache_get(c, "R_9", &got));
+	assert_true(github_cache_get(c, "R_10", &got));
+	snprintf(id, sizeof(id), "R_%d", GITHUB_CACHE_MAX + 9);
+	assert_true(github_cache_get(c, id, &got));
+	assert_string_equal(got.name, "alice/allowed");
+	free(c);
 	repolist_fini(&l);
 }
 
@@ -145,6 +317,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_github),
+		cmocka_unit_test(test_github_ids),
+		cmocka_unit_test(test_github_resolve),
 		cmocka_unit_test(test_oauth),
 		cmocka_unit_test(test_ca),
 	};

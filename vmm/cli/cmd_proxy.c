@@ -6,7 +6,8 @@
  *       [--upstream-ca FILE] [--connect-to HOST:PORT:ADDR:PORT] [--ca-out FILE]
  *       [--profile locked|standard|permissive] [--agent claude|codex|all]
  *       [--allow-host PATTERN] [--oauth claude|codex=ACCESS_PH,REFRESH_PH[,STATE_FILE]]
- *       [--header-timeout SECONDS] [--transparent ADDR:PORT=DSTADDR:DSTPORT]
+ *       [--header-timeout SECONDS] [--lookup-timeout SECONDS]
+ *       [--transparent ADDR:PORT=DSTADDR:DSTPORT]
  *
  * --transparent accepts raw (non-CONNECT) connections on ADDR:PORT and hands
  * each to proxy_take_stream() as a flow the guest dialled to DSTADDR:DSTPORT,
@@ -48,7 +49,8 @@ static void usage(void)
 		"         [--connect-to HOST:PORT:ADDR:PORT] [--ca-out FILE] [--profile locked|standard|permissive]\n"
 		"         [--agent claude|codex|all] [--allow-host PATTERN]\n"
 		"         [--oauth claude|codex=ACCESS_PLACEHOLDER,REFRESH_PLACEHOLDER[,STATE_FILE]]\n"
-		"         [--header-timeout SECONDS] [--transparent ADDR:PORT=DSTADDR:DSTPORT]\n");
+		"         [--header-timeout SECONDS] [--lookup-timeout SECONDS]\n"
+		"         [--transparent ADDR:PORT=DSTADDR:DSTPORT]\n");
 }
 
 /* "ADDR:PORT" / "[V6]:PORT" into a sockaddr: 0 or -EINVAL. */
@@ -138,6 +140,7 @@ struct opts {
 	enum hostlist_profile profile;
 	enum hostlist_agent agent;
 	unsigned header_timeout_s;
+	unsigned lookup_timeout_s;	/* GitHub node id lookups */
 	const char *transparent;	/* "ADDR:PORT=DSTADDR:DSTPORT" or NULL */
 };
 
@@ -362,14 +365,14 @@ int cmd_proxy(int argc, char **argv)
 			cfg.noauth++;
 		} else if (!strcmp(a, "--transparent")) {
 			o.transparent = v;
-		} else if (!strcmp(a, "--header-timeout")) {
+		} else if (!strcmp(a, "--header-timeout") || !strcmp(a, "--lookup-timeout")) {
 			char *end;
 			long t = strtol(v, &end, 10);
 			if (*end || t <= 0 || t > 3600) {
-				fprintf(stderr, "kvmbox: proxy: --header-timeout wants 1..3600 seconds\n");
+				fprintf(stderr, "kvmbox: proxy: %s wants 1..3600 seconds\n", a);
 				goto out;
 			}
-			o.header_timeout_s = (unsigned)t;
+			*(a[2] == 'h' ? &o.header_timeout_s : &o.lookup_timeout_s) = (unsigned)t;
 		} else {
 			fprintf(stderr, "kvmbox: proxy: unknown option %s\n", a);
 			usage();
@@ -395,6 +398,7 @@ int cmd_proxy(int argc, char **argv)
 	cfg.repos = &repos;
 	cfg.hosts = &hosts;
 	cfg.header_timeout_ms = o.header_timeout_s * 1000;
+	cfg.lookup_timeout_ms = o.lookup_timeout_s * 1000;
 	rc = serve(&o, &cfg);
 	hostlist_fini(&hosts);
 out:
