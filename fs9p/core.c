@@ -652,6 +652,25 @@ int fs_lookup(struct fs_server *s, struct fs_inode *dir, const char *name,
 		return pfd;
 	if (neg_hit(s, dir, name))
 		return -ENOENT;
+	/* A name whose inode we know costs one fstatat and no fd: the name is
+	 * one checked component and AT_SYMLINK_NOFOLLOW is set, so this
+	 * cannot leave dir.  An inode without an fd (evicted) stays without
+	 * one until something needs it (then it is re-resolved, checked). */
+	if (fstatat(pfd, name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+		int e = -errno;
+		if (e == -ENOENT)
+			neg_add(s, dir, name);
+		return e;
+	}
+	struct fs_inode *known = inode_find_key(s, st->st_dev, st->st_ino);
+	if (known && known != s->root && known->type == (st->st_mode & S_IFMT)) {
+		if (known->fd >= 0)
+			inode_touch(s, known);
+		inode_rename(s, known, dir, name);
+		known->nlookup++;
+		*out = known;
+		return 0;
+	}
 	int fd = open_beneath(s, pfd, name, O_PATH, 0);
 	if (fd < 0) {
 		if (fd == -ENOENT)

@@ -34,6 +34,7 @@
 #include "fs9p/fs.h"
 
 #define FS_NAME_MAX 255
+#define FS_FUSE_OPCODES 64	/* opcodes counted (FUSE's are below 64) */
 #define FS_NEG_SLOTS 1024	/* negative-lookup cache entries */
 
 /* One host inode the client references. */
@@ -103,6 +104,7 @@ struct fs_server {
 	/* FUSE codec state */
 	bool fuse_inited, fuse_destroyed;
 	uint32_t fuse_minor;
+	uint64_t fuse_ops[FS_FUSE_OPCODES];	/* requests seen per opcode */
 	uint8_t *fuse_in, *fuse_out;	/* linearised request / reply scratch */
 };
 

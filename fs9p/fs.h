@@ -108,6 +108,10 @@ ssize_t fs_fuse_handle(struct fs_server *srv, const struct iovec *in, unsigned n
 ssize_t fs_fuse_handle_async(struct fs_server *srv, const struct iovec *in, unsigned nin,
 			     const struct iovec *out, unsigned nout, fs_done_fn done, void *ctx);
 
+/* Write one line per FUSE opcode the client sent ("GETATTR 1234") to fd:
+ * what the kernel asks for, for tuning and for `fs-serve --stats`. */
+void fs_fuse_print_stats(const struct fs_server *srv, int fd);
+
 /* The client went away (virtio-fs device reset): drop every reference and
  * open handle and expect a new INIT. */
 void fs_fuse_reset(struct fs_server *srv);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -181,10 +182,11 @@ static int op_init(struct fs_server *s, struct req *r, struct reply *rp)
 	out.minor = MIN(in.minor, (uint32_t)FUSE_KERNEL_MINOR_VERSION);
 	out.max_readahead = MIN(in.max_readahead, FS_FUSE_MAX_WRITE);
 	uint32_t want = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
-			FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS |
-			FUSE_MAX_PAGES;
+			FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES;
+	/* READDIRPLUS fills the client's entry and attribute caches: useless
+	 * work when nothing may be cached (virtiofsd turns it off too). */
 	if (s->opts.cache != FS_CACHE_NONE)
-		want |= FUSE_CACHE_SYMLINKS;
+		want |= FUSE_CACHE_SYMLINKS | FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
 	if (s->opts.cache == FS_CACHE_AUTO)
 		want |= FUSE_AUTO_INVAL_DATA;
 	out.flags = in.flags & want;
@@ -617,12 +619,15 @@ static int op_fsync(struct fs_server *s, struct req *r)
 	return fs_fsync(s, f, data);
 }
 
+/* FLUSH (every close()) has nothing to do here: writes are never
+ * buffered and POSIX locks stay in the client.  ENOSYS tells Linux to stop
+ * sending it, which saves a round trip on every close(). */
 static int op_flush(struct fs_server *s, struct req *r)
 {
 	struct fuse_flush_in in;
 	if (take(r, &in, sizeof(in)) < 0)
 		return -EINVAL;
-	return file_of(s, in.fh) ? 0 : -EBADF;
+	return file_of(s, in.fh) ? -ENOSYS : -EBADF;
 }
 
 static int op_setxattr(struct fs_server *s, struct fs_inode *ino, struct req *r)
@@ -852,6 +857,8 @@ static int dispatch_inode(struct fs_server *s, struct fs_inode *ino, struct req 
 static int dispatch(struct fs_server *s, struct req *r, struct reply *rp)
 {
 	uint32_t op = r->h.opcode;
+	if (op < FS_FUSE_OPCODES)
+		s->fuse_ops[op]++;
 	if (op == FUSE_INIT)
 		return s->fuse_inited ? -EPROTO : op_init(s, r, rp);
 	if (!s->fuse_inited)
@@ -985,6 +992,37 @@ reply:;
 	if (!direct)
 		iov_scatter(out, nout, rp.buf, oh.len);
 	return (ssize_t)oh.len;
+}
+
+void fs_fuse_print_stats(const struct fs_server *s, int fd)
+{
+	static const char *const names[FS_FUSE_OPCODES] = {
+		[FUSE_LOOKUP] = "LOOKUP", [FUSE_FORGET] = "FORGET", [FUSE_GETATTR] = "GETATTR",
+		[FUSE_SETATTR] = "SETATTR", [FUSE_READLINK] = "READLINK", [FUSE_SYMLINK] = "SYMLINK",
+		[FUSE_MKNOD] = "MKNOD", [FUSE_MKDIR] = "MKDIR", [FUSE_UNLINK] = "UNLINK",
+		[FUSE_RMDIR] = "RMDIR", [FUSE_RENAME] = "RENAME", [FUSE_LINK] = "LINK",
+		[FUSE_OPEN] = "OPEN", [FUSE_READ] = "READ", [FUSE_WRITE] = "WRITE",
+		[FUSE_STATFS] = "STATFS", [FUSE_RELEASE] = "RELEASE", [FUSE_FSYNC] = "FSYNC",
+		[FUSE_SETXATTR] = "SETXATTR", [FUSE_GETXATTR] = "GETXATTR",
+		[FUSE_LISTXATTR] = "LISTXATTR", [FUSE_REMOVEXATTR] = "REMOVEXATTR",
+		[FUSE_FLUSH] = "FLUSH", [FUSE_INIT] = "INIT", [FUSE_OPENDIR] = "OPENDIR",
+		[FUSE_READDIR] = "READDIR", [FUSE_RELEASEDIR] = "RELEASEDIR",
+		[FUSE_FSYNCDIR] = "FSYNCDIR", [FUSE_GETLK] = "GETLK", [FUSE_SETLK] = "SETLK",
+		[FUSE_SETLKW] = "SETLKW", [FUSE_ACCESS] = "ACCESS", [FUSE_CREATE] = "CREATE",
+		[FUSE_INTERRUPT] = "INTERRUPT", [FUSE_DESTROY] = "DESTROY",
+		[FUSE_BATCH_FORGET] = "BATCH_FORGET", [FUSE_FALLOCATE] = "FALLOCATE",
+		[FUSE_READDIRPLUS] = "READDIRPLUS", [FUSE_RENAME2] = "RENAME2",
+		[FUSE_LSEEK] = "LSEEK", [FUSE_COPY_FILE_RANGE] = "COPY_FILE_RANGE",
+		[FUSE_SYNCFS] = "SYNCFS",
+	};
+	for (unsigned i = 0; i < FS_FUSE_OPCODES; i++) {
+		if (!s->fuse_ops[i])
+			continue;
+		if (names[i])
+			dprintf(fd, "%s %llu\n", names[i], (unsigned long long)s->fuse_ops[i]);
+		else
+			dprintf(fd, "opcode-%u %llu\n", i, (unsigned long long)s->fuse_ops[i]);
+	}
 }
 
 bool fs_fuse_destroyed(const struct fs_server *s)
