@@ -118,8 +118,9 @@ mk_repo "$src/repo12k" 12000
 wait_mount() { for _ in $(seq 100); do grep -qF " $1 fuse" /proc/mounts && return 0; sleep 0.1; done; return 1; }
 
 # mount_kvmbox MNT CACHE / mount_pll MNT CACHE
+STATS=$("$BIN" fs-serve --help 2>&1 | grep -q -- --stats && echo --stats)	# older builds lack it
 mount_kvmbox() {
-	mkdir -p "$1"; "$BIN" fs-serve --fuse "$1" "$src" --cache "$2" --stats 2>>"$T/kvmbox-$2.log" &
+	mkdir -p "$1"; "$BIN" fs-serve --fuse "$1" "$src" --cache "$2" $STATS 2>>"$T/kvmbox-$2.log" &
 	KV_PID=$!; pids+=($!); wait_mount "$1"
 }
 # mount_pll MNT CACHE [EXTRA-OPTS]: passthrough_ll's timeouts follow its
