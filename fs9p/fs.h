@@ -85,7 +85,8 @@ int fs_server_attach_loop(struct fs_server *srv, struct loop *loop);
 /* Requests of this server in flight on the loop. */
 unsigned fs_server_inflight(const struct fs_server *srv);
 /* Run the loop until no request of this server is in flight (their done
- * callbacks run).  Call before freeing the buffers handed to *_async;
+ * callbacks run, and so does anything else on the loop).  Call it from
+ * outside loop callbacks, before freeing the buffers handed to *_async;
  * fs_server_free() calls it too. */
 void fs_server_drain(struct fs_server *srv);
 

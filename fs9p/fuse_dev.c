@@ -124,8 +124,8 @@ static void slot_read(struct loop *loop, struct loop_op *op, int res, uint32_t f
 	ssize_t len = fs_fuse_handle_async(d->srv, &iin, 1, &iout, 1, slot_done, sl);
 	if (len != FS_PENDING)
 		slot_reply(d, sl, len);
-	if (fs_fuse_destroyed(d->srv))
-		d->stopping = true;
+	/* After DESTROY we keep reading: the unmount that follows ends the
+	 * READ with ENODEV, which stops the loop. */
 }
 
 /* Post a READ of the next request into a free slot (one at a time). */
