@@ -100,6 +100,8 @@ struct fs_server {
 	struct loop *loop;
 	struct fs_aio *aio_pool, *aio_free;	/* FS_AIO_SLOTS, preallocated */
 	unsigned aio_busy;	/* slots in flight */
+	bool no_nowait_write;	/* RWF_NOWAIT writes unsupported here */
+	bool aio_no_try;	/* tests: skip the RWF_NOWAIT attempt */
 	struct fs_file *zombies;	/* released files still used by I/O in flight */
 	/* FUSE codec state */
 	bool fuse_inited, fuse_destroyed;
@@ -252,16 +254,27 @@ struct fs_aio {
 	/* data buffers: read into / written from */
 	struct iovec iov[FS_AIO_MAX_IOV];
 	unsigned niov;
+	size_t base;			/* bytes already done before io_uring */
 	struct fs_aio *next_free;
 };
 
 /* A free slot, or NULL (no loop attached, or all in flight). */
 struct fs_aio *fs_aio_get(struct fs_server *s, fs_done_fn done, void *ctx);
+/* Try the READ/WRITE of a->iov (len bytes at *off) at once without
+ * blocking (preadv2/pwritev2 with RWF_NOWAIT: page-cache hits, filesystems
+ * that write without blocking).  Returns 1 when it is complete (a->base
+ * bytes, fewer only at end of file), 0 when the rest must go to io_uring
+ * (a->iov, *off and a->base then describe what is left and what is done). */
+int fs_aio_try_now(struct fs_server *s, struct fs_aio *a, struct fs_file *f, bool write,
+		   uint64_t *off, size_t len);
+/* The rest of that READ/WRITE done synchronously (when no SQE could be
+ * had): the total result, counting a->base. */
+ssize_t fs_aio_run_now(struct fs_aio *a, struct fs_file *f, bool write, uint64_t off);
 /* Give back a slot that was not submitted. */
 void fs_aio_put(struct fs_server *s, struct fs_aio *a);
 /* Queue the operation on f (a->iov/niov set for READ/WRITE; len and mode
- * for FALLOCATE).  0, or -errno with the slot given back (the caller then
- * does the work synchronously). */
+ * for FALLOCATE).  0, or -EBUSY when no SQE could be had (the slot stays
+ * the caller's: it finishes the work synchronously and puts it back). */
 int fs_aio_submit(struct fs_server *s, struct fs_aio *a, struct fs_file *f,
 		  enum fs_aio_kind kind, uint64_t off, uint64_t len, int mode);
 /* Checks (and the first write's privilege clearing) shared by the

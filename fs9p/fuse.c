@@ -27,6 +27,7 @@
 
 #define NOREPLY 1		/* handler result: send nothing */
 #define PENDING 2		/* handler result: reply comes from fs9p/aio.c */
+#define REPLIED 3		/* handler result: reply written, r->replied bytes */
 #define OUT_HDR sizeof(struct fuse_out_header)
 #define IN_HDR sizeof(struct fuse_in_header)
 
@@ -41,6 +42,7 @@ struct req {
 	unsigned nin, nout;
 	fs_done_fn done;
 	void *ctx;
+	ssize_t replied;	/* REPLIED: the reply's length */
 };
 
 /* The reply being built: body starts after the out header. */
@@ -519,7 +521,23 @@ static int start_io(struct fs_server *s, struct req *r, struct fs_file *f, enum 
 	a->unique = r->h.unique;
 	a->opcode = r->h.opcode;
 	a->finish = finish_io;
-	return fs_aio_submit(s, a, f, kind, off, flen, mode) < 0 ? 1 : PENDING;
+	bool rw = kind == FS_AIO_READ || kind == FS_AIO_WRITE;
+	if (rw && fs_aio_try_now(s, a, f, kind == FS_AIO_WRITE, &off, len)) {
+		/* Done without waiting: the data is in place, add the header. */
+		r->replied = finish_io(a, (int)a->base);
+		fs_aio_put(s, a);
+		return REPLIED;
+	}
+	if (fs_aio_submit(s, a, f, kind, off, flen, mode) == 0)
+		return PENDING;
+	/* No SQE: finish synchronously from where the attempt stopped. */
+	int c = 1;
+	if (rw) {
+		r->replied = finish_io(a, (int)fs_aio_run_now(a, f, kind == FS_AIO_WRITE, off));
+		c = REPLIED;
+	}
+	fs_aio_put(s, a);
+	return c;
 }
 
 static int op_read(struct fs_server *s, struct req *r, struct reply *rp)
@@ -536,7 +554,7 @@ static int op_read(struct fs_server *s, struct req *r, struct reply *rp)
 		if (c < 0)
 			return c;
 		c = start_io(s, r, f, FS_AIO_READ, r->out, r->nout, OUT_HDR, n, in.offset, 0, 0);
-		if (c == PENDING)
+		if (c != 1)
 			return c;
 	}
 	struct iovec iov = { body_at(rp), n };
@@ -563,7 +581,7 @@ static int op_write(struct fs_server *s, struct req *r, struct reply *rp)
 			return c;
 		c = start_io(s, r, f, FS_AIO_WRITE, r->in, r->nin, IN_HDR + r->pos, in.size,
 			     in.offset, 0, 0);
-		if (c == PENDING)
+		if (c != 1)
 			return c;
 	}
 	struct iovec iov = { (void *)(r->body + r->pos), in.size };
@@ -977,6 +995,8 @@ ssize_t fs_fuse_handle_async(struct fs_server *s, const struct iovec *in, unsign
 		return 0;
 	if (res == PENDING)
 		return FS_PENDING;
+	if (res == REPLIED)
+		return r.replied;
 reply:;
 	if (res < 0) {
 		rp.len = 0;

@@ -67,9 +67,11 @@ struct fs_9p_session {
 	void *ctx;
 	uint16_t tag;
 	uint8_t *out;
+	ssize_t replied;	/* P9_REPLIED: the reply's length */
 };
 
-#define P9_PENDING 1		/* handler result: the reply comes from fs9p/aio.c */
+#define P9_PENDING 0x100	/* handler result: the reply comes from fs9p/aio.c */
+#define P9_REPLIED 0x101	/* handler result: reply written, ss->replied bytes */
 
 /* Decoding cursor. */
 struct cur {
@@ -297,8 +299,8 @@ static ssize_t finish_9p(struct fs_aio *a, int res)
 	return size;
 }
 
-/* Start a Tread/Twrite/Tfsync on io_uring; P9_PENDING, or 1 when it must
- * be served synchronously. */
+/* Start a Tread/Twrite/Tfsync on io_uring; P9_PENDING, P9_REPLIED (done
+ * at once), or 1 when it must be served synchronously. */
 static int start_9p(struct fs_9p_session *ss, uint8_t type, struct fs_file *f,
 		    enum fs_aio_kind kind, void *data, size_t len, uint64_t off)
 {
@@ -314,8 +316,21 @@ static int start_9p(struct fs_9p_session *ss, uint8_t type, struct fs_file *f,
 	a->out = ss->out;
 	a->ss = ss;
 	a->finish = finish_9p;
-	if (fs_aio_submit(ss->s, a, f, kind, off, 0, 0) < 0)
-		return 1;
+	bool rw = kind == FS_AIO_READ || kind == FS_AIO_WRITE;
+	if (rw && fs_aio_try_now(ss->s, a, f, kind == FS_AIO_WRITE, &off, len)) {
+		ss->replied = finish_9p(a, (int)a->base);	/* done without waiting */
+		fs_aio_put(ss->s, a);
+		return P9_REPLIED;
+	}
+	if (fs_aio_submit(ss->s, a, f, kind, off, 0, 0) < 0) {
+		int c = 1;	/* no SQE: finish synchronously */
+		if (rw) {
+			ss->replied = finish_9p(a, (int)fs_aio_run_now(a, f, kind == FS_AIO_WRITE, off));
+			c = P9_REPLIED;
+		}
+		fs_aio_put(ss->s, a);
+		return c;
+	}
 	a->ss_next = ss->pending;
 	ss->pending = a;
 	return P9_PENDING;
@@ -753,8 +768,9 @@ static int t_read(struct fs_9p_session *ss, struct cur *c, struct out *o)
 		int r = fs_read_check(ss->s, f->file, off);
 		if (r < 0)
 			return r;
-		if (start_9p(ss, P9_TREAD, f->file, FS_AIO_READ, o->p + o->pos + 4, n, off) == P9_PENDING)
-			return P9_PENDING;
+		r = start_9p(ss, P9_TREAD, f->file, FS_AIO_READ, o->p + o->pos + 4, n, off);
+		if (r != 1)
+			return r;
 	}
 	size_t at = o->pos;
 	put32(o, 0);
@@ -791,8 +807,9 @@ static int t_write(struct fs_9p_session *ss, struct cur *c, struct out *o)
 		int r = fs_write_check(ss->s, f->file, off);
 		if (r < 0)
 			return r;
-		if (start_9p(ss, P9_TWRITE, f->file, FS_AIO_WRITE, (void *)data, count, off) == P9_PENDING)
-			return P9_PENDING;
+		r = start_9p(ss, P9_TWRITE, f->file, FS_AIO_WRITE, (void *)data, count, off);
+		if (r != 1)
+			return r;
 	}
 	struct iovec iov = { (void *)data, count };
 	ssize_t n = fs_write(ss->s, f->file, &iov, 1, off);
@@ -1033,6 +1050,8 @@ ssize_t fs_9p_handle_async(struct fs_9p_session *ss, const uint8_t *msg, size_t 
 		ss->done = NULL;
 		if (r == P9_PENDING)
 			return FS_PENDING;
+		if (r == P9_REPLIED)
+			return ss->replied;
 		if (r == 0 && o.full)
 			r = -ERANGE;	/* cannot happen for a well-sized msize */
 	}

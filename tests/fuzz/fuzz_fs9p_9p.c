@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/loop.h"
+#include "fs9p/core.h"
 #include "fs9p/fs.h"
 #include "tests/harness/fs9p_msg.h"
 
@@ -122,6 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint8_t attach[] = { 23, 0, 0, 0, 104, 1, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff,
 					  0xff, 0, 0, 0, 0, 0, 0, 0, 0 };
 	bool async = size && (data[0] & 0x40) && fs_server_attach_loop(s, &loop) == 0;
+	s->aio_no_try = size && (data[0] & 0x20);	/* io_uring even for cached data */
 	memcpy(slots[0].msg, version, sizeof(version));
 	send_msg(ss, &slots[0], sizeof(version), FS_9P_MAX_MSIZE, false);
 	memcpy(slots[0].msg, attach, sizeof(attach));

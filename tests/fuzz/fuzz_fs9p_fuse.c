@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/loop.h"
+#include "fs9p/core.h"
 #include "fs9p/fs.h"
 #include "tests/harness/fs9p_msg.h"
 
@@ -95,6 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	fuse_init_srv(s);
 	bool async = size && (data[0] & 0x40) && fs_server_attach_loop(s, &loop) == 0;
+	s->aio_no_try = size && (data[0] & 0x20);	/* io_uring even for cached data */
 	size_t pos = 0;
 	for (int n = 0; n < 64 && size - pos >= 3; n++) {
 		size_t len = (size_t)data[pos] | (size_t)data[pos + 1] << 8;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "common/loop.h"
+#include "fs9p/core.h"
 #include "fs9p/fs.h"
 #include "tests/harness/fs9p_msg.h"
 
@@ -64,6 +65,10 @@ static int setup(void **state)
 	assert_int_equal(fs_server_new(f->dir, &o, &f->srv), 0);
 	assert_int_equal(loop_init(&f->loop, 256), 0);
 	assert_int_equal(fs_server_attach_loop(f->srv, &f->loop), 0);
+	/* Data in the page cache would be served at once (RWF_NOWAIT):
+	 * these tests want the io_uring path; test_nowait_first below
+	 * covers the other. */
+	f->srv->aio_no_try = true;
 	assert_int_equal(fuse_init_srv(f->srv), 0);
 	memset(calls, 0, sizeof(calls));
 	completions = 0;
@@ -443,6 +448,79 @@ static void test_9p_read_write_flush(void **state)
 	assert_int_equal(st.inodes, 1);	/* only the root is left */
 }
 
+static void test_9p_more_requests_than_slots(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(fs_test_write_file(f->dir, "m", "0123456789", 0644), 0);
+	struct fs_9p_session *ss = fs_9p_session_new(f->srv);
+	p9_open(ss, "m", O_RDONLY);
+	int pending = 0;
+	for (int i = 0; i < NREQ; i++) {
+		struct msg m = m_start(&calls[i], 116, (uint16_t)(100 + i));
+		m_n(&m, 2, 4);
+		m_n(&m, (uint64_t)(i % 7), 8);
+		m_n(&m, 3, 4);
+		ssize_t n = p9_send(ss, &calls[i], &m);
+		if (n == FS_PENDING)
+			pending++;
+		else
+			assert_int_equal(n, 11 + 3);	/* served at once, not lost */
+	}
+	assert_int_equal(pending, 64);
+	run_until_done(f, NREQ);
+	for (int i = 0; i < NREQ; i++) {
+		assert_int_equal(calls[i].len, 11 + 3);
+		assert_int_equal(r_n(calls[i].out + 5, 2), 100 + i);
+		assert_memory_equal(calls[i].out + 11, "0123456789" + (i % 7), 3);
+	}
+	fs_9p_session_free(ss);
+}
+
+static void test_nowait_first(void **state)
+{
+	struct fx *f = *state;
+	f->srv->aio_no_try = false;
+	assert_int_equal(fs_test_write_file(f->dir, "c", "cached bytes", 0644), 0);
+	int64_t node = fuse_lookup(f->srv, 1, "c");
+	int64_t fh = fuse_open(f->srv, (uint64_t)node, O_RDWR);
+	/* Just written: in the page cache, so answered at once, and a read
+	 * past the end of a short file is not mistaken for a cache miss. */
+	struct fuse_read_in rd = { .fh = (uint64_t)fh, .offset = 7, .size = 4096 };
+	ssize_t n = fuse_start(f, &calls[0], 1, FUSE_READ, (uint64_t)node, &rd, sizeof(rd), 8192);
+	assert_int_equal(n, (ssize_t)(OUT_HDR + 5));
+	assert_int_equal(out_hdr(&calls[0]).len, OUT_HDR + 5);
+	assert_int_equal(out_hdr(&calls[0]).unique, 1);
+	assert_memory_equal(calls[0].out + OUT_HDR, "bytes", 5);
+	/* A write completes at once or from io_uring (filesystems differ);
+	 * either way with the same reply. */
+	struct {
+		struct fuse_write_in w;
+		char data[6];
+	} __attribute__((packed)) wr = { { .fh = (uint64_t)fh, .offset = 0, .size = 6 }, "CACHED" };
+	n = fuse_start(f, &calls[1], 2, FUSE_WRITE, (uint64_t)node, &wr, sizeof(wr), 64);
+	if (n == FS_PENDING)
+		run_until_done(f, 2);
+	assert_int_equal(calls[1].len, (ssize_t)(OUT_HDR + sizeof(struct fuse_write_out)));
+	struct fuse_write_out wo;
+	memcpy(&wo, calls[1].out + OUT_HDR, sizeof(wo));
+	assert_int_equal(wo.size, 6);
+	rd.offset = 0;
+	assert_int_equal(fuse_start(f, &calls[2], 3, FUSE_READ, (uint64_t)node, &rd, sizeof(rd), 8192),
+			 (ssize_t)(OUT_HDR + 12));
+	assert_memory_equal(calls[2].out + OUT_HDR, "CACHED bytes", 12);
+	/* 9P the same way: Tread of cached data answered at once. */
+	struct fs_9p_session *ss = fs_9p_session_new(f->srv);
+	p9_open(ss, "c", O_RDONLY);
+	struct msg m = m_start(&calls[3], 116, 5);
+	m_n(&m, 2, 4);
+	m_n(&m, 0, 8);
+	m_n(&m, 100, 4);
+	assert_int_equal(p9_send(ss, &calls[3], &m), 11 + 12);
+	assert_memory_equal(calls[3].out + 11, "CACHED bytes", 12);
+	fs_9p_session_free(ss);
+	assert_int_equal(fs_server_inflight(f->srv), 0);
+}
+
 static void test_sync_entry_points_never_pend(void **state)
 {
 	struct fx *f = *state;
@@ -466,6 +544,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fuse_release_and_destroy_during_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fuse_more_requests_than_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_9p_read_write_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_9p_more_requests_than_slots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nowait_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_entry_points_never_pend, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
