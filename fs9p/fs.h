@@ -65,7 +65,8 @@ void fs_get_stats(const struct fs_server *srv, struct fs_stats *st);
  *
  * With a loop attached, file I/O (FUSE READ, WRITE, FSYNC, FALLOCATE; 9P
  * Tread, Twrite, Tfsync) runs on io_uring and its reply is completed later,
- * so a slow read never holds up a stat.  Everything else still completes
+ * so a slow read never holds up a stat (a READ/WRITE that completes
+ * without waiting, e.g. from the page cache, is answered at once).  Everything else still completes
  * before the call returns.  The *_async entry points return the reply
  * length (or 0: no reply) when the request completed at once, or
  * FS_PENDING: then done(ctx, len) is called exactly once, later, on the
