@@ -439,6 +439,11 @@ void fs_forget_all(struct fs_server *s)
 	for (size_t b = 0; b < s->nfbuckets; b++)
 		while (s->files[b])
 			fs_release(s, s->files[b]);
+	/* Files still used by I/O in flight outlive their inodes, which all
+	 * go now: they no longer hold a reference. */
+	for (struct fs_file *z = s->zombies; z; z = z->next)
+		if (z->inode != s->root)
+			z->inode = NULL;
 	/* Every client reference goes at once: free all inodes but the root
 	 * outright (no parent ordering needed when all of them go). */
 	for (size_t b = 0; b < s->nbuckets; b++) {
@@ -545,7 +550,9 @@ void fs_server_free(struct fs_server *s)
 {
 	if (!s)
 		return;
+	fs_server_drain(s);
 	fs_forget_all(s);
+	free(s->aio_pool);
 	close(s->root->fd);
 	free(s->root);
 	free(s->by_id);
@@ -645,6 +652,25 @@ int fs_lookup(struct fs_server *s, struct fs_inode *dir, const char *name,
 		return pfd;
 	if (neg_hit(s, dir, name))
 		return -ENOENT;
+	/* A name whose inode we know costs one fstatat and no fd: the name is
+	 * one checked component and AT_SYMLINK_NOFOLLOW is set, so this
+	 * cannot leave dir.  An inode without an fd (evicted) stays without
+	 * one until something needs it (then it is re-resolved, checked). */
+	if (fstatat(pfd, name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+		int e = -errno;
+		if (e == -ENOENT)
+			neg_add(s, dir, name);
+		return e;
+	}
+	struct fs_inode *known = inode_find_key(s, st->st_dev, st->st_ino);
+	if (known && known != s->root && known->type == (st->st_mode & S_IFMT)) {
+		if (known->fd >= 0)
+			inode_touch(s, known);
+		inode_rename(s, known, dir, name);
+		known->nlookup++;
+		*out = known;
+		return 0;
+	}
 	int fd = open_beneath(s, pfd, name, O_PATH, 0);
 	if (fd < 0) {
 		if (fd == -ENOENT)
@@ -753,7 +779,10 @@ int fs_create(struct fs_server *s, struct fs_inode *dir, const char *name, int f
 		return pfd;
 	if (ro(s))
 		return -EROFS;
-	int oflags = (flags & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_TRUNC)) | O_NONBLOCK;
+	/* No O_NONBLOCK: io_uring would then answer EAGAIN instead of
+	 * waiting for the disk.  O_EXCL means nothing but a new regular file
+	 * is ever opened here. */
+	int oflags = flags & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_TRUNC);
 	int fd = open_beneath(s, pfd, name, oflags | O_CREAT | O_EXCL, mode & 01777 & ~PRIV_BITS);
 	if (fd == -EEXIST && !(flags & O_EXCL)) {
 		/* Exists: open it the safe way (type checked, no O_CREAT). */
@@ -1033,11 +1062,29 @@ void fs_release(struct fs_server *s, struct fs_file *f)
 		}
 	}
 	s->nfiles--;
+	f->released = true;
+	if (!f->inflight) {
+		fs_file_destroy(s, f);
+		return;
+	}
+	f->next = s->zombies;	/* closed when its last operation completes */
+	s->zombies = f;
+}
+
+void fs_file_destroy(struct fs_server *s, struct fs_file *f)
+{
+	for (struct fs_file **p = &s->zombies; *p; p = &(*p)->next) {
+		if (*p == f) {
+			*p = f->next;
+			break;
+		}
+	}
 	close(f->fd);
 	free(f->dbuf);
 	struct fs_inode *ino = f->inode;
 	free(f);
-	fs_inode_unref(s, ino);
+	if (ino)
+		fs_inode_unref(s, ino);
 }
 
 int fs_open(struct fs_server *s, struct fs_inode *ino, int flags, struct fs_file **out)
@@ -1054,7 +1101,10 @@ int fs_open(struct fs_server *s, struct fs_inode *ino, int flags, struct fs_file
 	int fd = fs_inode_fd(s, ino);
 	if (fd < 0)
 		return fd;
-	int oflags = (flags & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_TRUNC)) | O_NONBLOCK;
+	/* Only regular files get here, and the /proc/self/fd re-open names
+	 * this very inode, so no FIFO can block the open; no O_NONBLOCK, as
+	 * io_uring would then answer EAGAIN instead of reading the disk. */
+	int oflags = flags & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_TRUNC);
 	int nfd = reopen_fd(s, fd, oflags);
 	if (nfd < 0)
 		return nfd;
@@ -1073,18 +1123,24 @@ int fs_open(struct fs_server *s, struct fs_inode *ino, int flags, struct fs_file
 	return 0;
 }
 
-ssize_t fs_read(struct fs_server *s, struct fs_file *f, const struct iovec *iov, int n, uint64_t off)
+int fs_read_check(struct fs_server *s, struct fs_file *f, uint64_t off)
 {
 	(void)s;
 	if (f->is_dir)
 		return -EISDIR;
-	if (off > INT64_MAX)
-		return -EINVAL;
+	return off > INT64_MAX ? -EINVAL : 0;
+}
+
+ssize_t fs_read(struct fs_server *s, struct fs_file *f, const struct iovec *iov, int n, uint64_t off)
+{
+	int c = fs_read_check(s, f, off);
+	if (c < 0)
+		return c;
 	ssize_t r = preadv(f->fd, iov, n, (off_t)off);
 	return r < 0 ? -errno : r;
 }
 
-ssize_t fs_write(struct fs_server *s, struct fs_file *f, const struct iovec *iov, int n, uint64_t off)
+int fs_write_check(struct fs_server *s, struct fs_file *f, uint64_t off)
 {
 	if (f->is_dir)
 		return -EISDIR;
@@ -1098,6 +1154,14 @@ ssize_t fs_write(struct fs_server *s, struct fs_file *f, const struct iovec *iov
 			return r;
 		f->privs_checked = true;
 	}
+	return 0;
+}
+
+ssize_t fs_write(struct fs_server *s, struct fs_file *f, const struct iovec *iov, int n, uint64_t off)
+{
+	int c = fs_write_check(s, f, off);
+	if (c < 0)
+		return c;
 	ssize_t r = pwritev(f->fd, iov, n, (off_t)off);
 	return r < 0 ? -errno : r;
 }
@@ -1109,7 +1173,7 @@ int fs_fsync(struct fs_server *s, struct fs_file *f, bool datasync)
 	return r < 0 ? -errno : 0;
 }
 
-int fs_fallocate(struct fs_server *s, struct fs_file *f, int mode, uint64_t off, uint64_t len)
+int fs_fallocate_check(struct fs_server *s, struct fs_file *f, int mode, uint64_t off, uint64_t len)
 {
 	if (ro(s))
 		return -EROFS;
@@ -1119,6 +1183,14 @@ int fs_fallocate(struct fs_server *s, struct fs_file *f, int mode, uint64_t off,
 		return -EINVAL;
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		return -EOPNOTSUPP;
+	return 0;
+}
+
+int fs_fallocate(struct fs_server *s, struct fs_file *f, int mode, uint64_t off, uint64_t len)
+{
+	int c = fs_fallocate_check(s, f, mode, off, len);
+	if (c < 0)
+		return c;
 	return fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0 ? -errno : 0;
 }
 

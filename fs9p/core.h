@@ -30,9 +30,11 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "common/loop.h"
 #include "fs9p/fs.h"
 
 #define FS_NAME_MAX 255
+#define FS_FUSE_OPCODES 64	/* opcodes counted (FUSE's are below 64) */
 #define FS_NEG_SLOTS 1024	/* negative-lookup cache entries */
 
 /* One host inode the client references. */
@@ -57,14 +59,17 @@ struct fs_inode {
 struct fs_file {
 	uint64_t fh;		/* client-visible handle */
 	int fd;
-	struct fs_inode *inode;	/* holds a reference */
+	struct fs_inode *inode;	/* holds a reference (NULL: a released file
+				 * whose inode fs_forget_all() dropped) */
 	bool is_dir;
 	bool privs_checked;	/* setuid/caps cleared before the first write */
 	/* directories: getdents64 buffer and cursor */
 	uint8_t *dbuf;
 	unsigned dlen, dpos;
 	int64_t dir_off;	/* offset the next unconsumed entry has */
-	struct fs_file *next;	/* hash chain */
+	unsigned inflight;	/* io_uring operations using fd */
+	bool released;		/* client let go: freed when inflight is 0 */
+	struct fs_file *next;	/* hash chain, or the zombie list once released */
 };
 
 struct fs_neg {
@@ -91,9 +96,17 @@ struct fs_server {
 	uint64_t neg_ttl_ns;	/* 0: negative cache off */
 	uint64_t neg_hits;
 	struct fs_neg *neg;	/* FS_NEG_SLOTS, direct-mapped */
+	/* Asynchronous file I/O (fs9p/aio.c): NULL loop: all synchronous. */
+	struct loop *loop;
+	struct fs_aio *aio_pool, *aio_free;	/* FS_AIO_SLOTS, preallocated */
+	unsigned aio_busy;	/* slots in flight */
+	bool no_nowait_write;	/* RWF_NOWAIT writes unsupported here */
+	bool aio_no_try;	/* tests: skip the RWF_NOWAIT attempt */
+	struct fs_file *zombies;	/* released files still used by I/O in flight */
 	/* FUSE codec state */
 	bool fuse_inited, fuse_destroyed;
 	uint32_t fuse_minor;
+	uint64_t fuse_ops[FS_FUSE_OPCODES];	/* requests seen per opcode */
 	uint8_t *fuse_in, *fuse_out;	/* linearised request / reply scratch */
 };
 
@@ -195,6 +208,86 @@ struct fs_inode *fs_inode_parent(struct fs_server *s, struct fs_inode *ino);
 int fs_remove_inode(struct fs_server *s, struct fs_inode *ino);
 int fs_rename_inode(struct fs_server *s, struct fs_inode *ino, struct fs_inode *ndir,
 		    const char *nname);
+
+/* ---- asynchronous file I/O (fs9p/aio.c) -----------------------------
+ *
+ * READ, WRITE, FSYNC and FALLOCATE go to the server's io_uring loop when
+ * the transport gave a completion callback and a slot is free; otherwise
+ * (no loop, pool empty, SQ full) the codec does the same work
+ * synchronously, so the answer never depends on which path ran.  A slot is
+ * taken from a fixed pool (no allocation per request), the codec fills in
+ * its reply state and iovecs, and fs_aio_submit() queues the SQE.  When the
+ * CQE arrives, finish() builds the reply from the result and the
+ * transport's done() is called with its length.  The file's fd stays open
+ * while an operation uses it (fs_release() defers the close), so a RELEASE
+ * or clunk racing a READ can never redirect the READ to a reused fd. */
+#define FS_AIO_SLOTS 64
+#define FS_AIO_MAX_IOV 260	/* a 1 MiB read over 4 KiB guest pages + header */
+#define FS_AIO_HDR_IOV 24	/* segments the reply header may span */
+
+enum fs_aio_kind { FS_AIO_READ, FS_AIO_WRITE, FS_AIO_FSYNC, FS_AIO_FDATASYNC, FS_AIO_FALLOCATE };
+
+struct fs_aio {
+	struct loop_op op;
+	struct fs_server *s;
+	struct fs_file *f;		/* holds f->inflight */
+	/* Codec: build the reply for CQE result res; returns its length. */
+	ssize_t (*finish)(struct fs_aio *a, int res);
+	fs_done_fn done;
+	void *ctx;
+	/* FUSE reply state */
+	uint64_t unique;
+	uint32_t opcode;
+	struct iovec hdr[FS_AIO_HDR_IOV];	/* where the reply header goes */
+	unsigned nhdr;
+	/* 9P reply state */
+	struct fs_9p_session *ss;	/* NULL once the session is gone */
+	uint16_t tag;
+	uint8_t *out;
+	/* 9P Tflush of this request: answered right after it */
+	fs_done_fn flush_done;
+	void *flush_ctx;
+	uint8_t *flush_out;
+	uint16_t flush_tag;
+	ssize_t flush_len;
+	struct fs_aio *ss_next;		/* session's list of requests in flight */
+	/* data buffers: read into / written from */
+	struct iovec iov[FS_AIO_MAX_IOV];
+	unsigned niov;
+	size_t base;			/* bytes already done before io_uring */
+	struct fs_aio *next_free;
+};
+
+/* A free slot, or NULL (no loop attached, or all in flight). */
+struct fs_aio *fs_aio_get(struct fs_server *s, fs_done_fn done, void *ctx);
+/* Try the READ/WRITE of a->iov (len bytes at *off) at once without
+ * blocking (preadv2/pwritev2 with RWF_NOWAIT: page-cache hits, filesystems
+ * that write without blocking).  Returns 1 when it is complete (a->base
+ * bytes, fewer only at end of file), 0 when the rest must go to io_uring
+ * (a->iov, *off and a->base then describe what is left and what is done). */
+int fs_aio_try_now(struct fs_server *s, struct fs_aio *a, struct fs_file *f, bool write,
+		   uint64_t *off, size_t len);
+/* The rest of that READ/WRITE done synchronously (when no SQE could be
+ * had): the total result, counting a->base. */
+ssize_t fs_aio_run_now(struct fs_aio *a, struct fs_file *f, bool write, uint64_t off);
+/* Give back a slot that was not submitted. */
+void fs_aio_put(struct fs_server *s, struct fs_aio *a);
+/* Queue the operation on f (a->iov/niov set for READ/WRITE; len and mode
+ * for FALLOCATE).  0, or -EBUSY when no SQE could be had (the slot stays
+ * the caller's: it finishes the work synchronously and puts it back). */
+int fs_aio_submit(struct fs_server *s, struct fs_aio *a, struct fs_file *f,
+		  enum fs_aio_kind kind, uint64_t off, uint64_t len, int mode);
+/* Checks (and the first write's privilege clearing) shared by the
+ * synchronous and asynchronous paths: 0 or -errno. */
+int fs_read_check(struct fs_server *s, struct fs_file *f, uint64_t off);
+int fs_write_check(struct fs_server *s, struct fs_file *f, uint64_t off);
+int fs_fallocate_check(struct fs_server *s, struct fs_file *f, int mode, uint64_t off, uint64_t len);
+/* Close and free a released file once no operation uses it. */
+void fs_file_destroy(struct fs_server *s, struct fs_file *f);
+/* Copy the bytes [skip, skip + len) of src[0..n) as iovecs into dst (at
+ * most max); returns the count, or -E2BIG when more are needed. */
+int fs_iov_slice(struct iovec *dst, unsigned max, const struct iovec *src, unsigned n,
+		 size_t skip, size_t len);
 
 /* Drop every client reference (FUSE DESTROY, 9P session end). */
 void fs_forget_all(struct fs_server *s);

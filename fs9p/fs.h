@@ -16,6 +16,7 @@
 #ifndef KVMBOX_FS9P_FS_H
 #define KVMBOX_FS9P_FS_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -60,6 +61,36 @@ struct fs_stats {
 };
 void fs_get_stats(const struct fs_server *srv, struct fs_stats *st);
 
+/* ---- asynchronous requests ---------------------------------------------
+ *
+ * With a loop attached, file I/O (FUSE READ, WRITE, FSYNC, FALLOCATE; 9P
+ * Tread, Twrite, Tfsync) runs on io_uring and its reply is completed later,
+ * so a slow read never holds up a stat (a READ/WRITE that completes
+ * without waiting, e.g. from the page cache, is answered at once).  Everything else still completes
+ * before the call returns.  The *_async entry points return the reply
+ * length (or 0: no reply) when the request completed at once, or
+ * FS_PENDING: then done(ctx, len) is called exactly once, later, on the
+ * loop thread, with what the synchronous call would have returned, and
+ * until then the request and reply buffers (not the iovec arrays, which
+ * are copied) must stay valid and untouched.  done may submit new
+ * requests.  At most FS_AIO_SLOTS requests per server are in flight; past
+ * that a request is served synchronously (transports should stop reading
+ * before that: see fs_server_inflight).  A reset, DESTROY or session end
+ * does not cancel requests in flight: their done still comes. */
+#define FS_PENDING (-EINPROGRESS)
+typedef void (*fs_done_fn)(void *ctx, ssize_t len);
+
+/* Run file I/O on loop (the thread that calls the handlers runs it).
+ * 0 or -errno.  Without it every request completes synchronously. */
+int fs_server_attach_loop(struct fs_server *srv, struct loop *loop);
+/* Requests of this server in flight on the loop. */
+unsigned fs_server_inflight(const struct fs_server *srv);
+/* Run the loop until no request of this server is in flight (their done
+ * callbacks run, and so does anything else on the loop).  Call it from
+ * outside loop callbacks, before freeing the buffers handed to *_async;
+ * fs_server_free() calls it too. */
+void fs_server_drain(struct fs_server *srv);
+
 /* FUSE: largest WRITE payload negotiated, and the buffer a transport must
  * offer for one request (and for one reply). */
 #define FS_FUSE_MAX_WRITE (1u << 20)
@@ -72,6 +103,16 @@ void fs_get_stats(const struct fs_server *srv, struct fs_stats *st);
  * header.  A malformed request gets an error reply, never a crash. */
 ssize_t fs_fuse_handle(struct fs_server *srv, const struct iovec *in, unsigned nin,
 		       const struct iovec *out, unsigned nout);
+
+/* fs_fuse_handle, with file I/O completed asynchronously when done is
+ * non-NULL and a loop is attached (see above).  Same return values, plus
+ * FS_PENDING. */
+ssize_t fs_fuse_handle_async(struct fs_server *srv, const struct iovec *in, unsigned nin,
+			     const struct iovec *out, unsigned nout, fs_done_fn done, void *ctx);
+
+/* Write one line per FUSE opcode the client sent ("GETATTR 1234") to fd:
+ * what the kernel asks for, for tuning and for `fs-serve --stats`. */
+void fs_fuse_print_stats(const struct fs_server *srv, int fd);
 
 /* The client went away (virtio-fs device reset): drop every reference and
  * open handle and expect a new INIT. */
@@ -91,6 +132,13 @@ void fs_9p_session_free(struct fs_9p_session *ss);
  * out_cap cannot hold an Rlerror.  Malformed messages get Rlerror. */
 ssize_t fs_9p_handle(struct fs_9p_session *ss, const uint8_t *msg, size_t len, uint8_t *out,
 		     size_t out_cap);
+
+/* fs_9p_handle, with Tread/Twrite/Tfsync completed asynchronously when
+ * done is non-NULL and a loop is attached.  Same return values, plus
+ * FS_PENDING.  A Tflush naming a request in flight is itself answered
+ * (done called) right after that request's reply, as 9P requires. */
+ssize_t fs_9p_handle_async(struct fs_9p_session *ss, const uint8_t *msg, size_t len,
+			   uint8_t *out, size_t out_cap, fs_done_fn done, void *ctx);
 
 /* Host transport: serve 9P2000.L on a unix socket at path (one session per
  * connection) until loop_stop(); removes the socket at the end. */

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,13 +26,23 @@
 #include "fs9p/core.h"
 
 #define NOREPLY 1		/* handler result: send nothing */
+#define PENDING 2		/* handler result: reply comes from fs9p/aio.c */
+#define REPLIED 3		/* handler result: reply written, r->replied bytes */
 #define OUT_HDR sizeof(struct fuse_out_header)
+#define IN_HDR sizeof(struct fuse_in_header)
 
 /* The request being decoded: a cursor over its body. */
 struct req {
 	struct fuse_in_header h;
 	const uint8_t *body;
 	size_t len, pos;
+	/* the transport's buffers and completion, for file I/O on io_uring
+	 * (done NULL: everything synchronous) */
+	const struct iovec *in, *out;
+	unsigned nin, nout;
+	fs_done_fn done;
+	void *ctx;
+	ssize_t replied;	/* REPLIED: the reply's length */
 };
 
 /* The reply being built: body starts after the out header. */
@@ -173,10 +184,11 @@ static int op_init(struct fs_server *s, struct req *r, struct reply *rp)
 	out.minor = MIN(in.minor, (uint32_t)FUSE_KERNEL_MINOR_VERSION);
 	out.max_readahead = MIN(in.max_readahead, FS_FUSE_MAX_WRITE);
 	uint32_t want = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
-			FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS |
-			FUSE_MAX_PAGES;
+			FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES;
+	/* READDIRPLUS fills the client's entry and attribute caches: useless
+	 * work when nothing may be cached (virtiofsd turns it off too). */
 	if (s->opts.cache != FS_CACHE_NONE)
-		want |= FUSE_CACHE_SYMLINKS;
+		want |= FUSE_CACHE_SYMLINKS | FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
 	if (s->opts.cache == FS_CACHE_AUTO)
 		want |= FUSE_AUTO_INVAL_DATA;
 	out.flags = in.flags & want;
@@ -459,6 +471,75 @@ static struct fs_file *file_of(struct fs_server *s, uint64_t fh)
 	return fs_file_find(s, fh);
 }
 
+/* ---- file I/O on io_uring ---------------------------------------------- */
+
+/* Build the reply of a finished READ/WRITE/FSYNC/FALLOCATE: the data (if
+ * any) is already in place after the header. */
+static ssize_t finish_io(struct fs_aio *a, int res)
+{
+	uint8_t buf[OUT_HDR + sizeof(struct fuse_write_out)];
+	struct fuse_out_header oh = { .len = OUT_HDR, .unique = a->unique };
+	if (res < 0) {
+		oh.error = res < -4095 ? -EIO : res;
+	} else if (a->opcode == FUSE_READ) {
+		oh.len += (uint32_t)res;
+	} else if (a->opcode == FUSE_WRITE) {
+		struct fuse_write_out o = { .size = (uint32_t)res };
+		memcpy(buf + OUT_HDR, &o, sizeof(o));
+		oh.len += sizeof(o);
+	}
+	memcpy(buf, &oh, sizeof(oh));
+	size_t hlen = MIN((size_t)oh.len, sizeof(buf)), done = 0;
+	for (unsigned i = 0; i < a->nhdr && done < hlen; i++) {
+		size_t c = MIN(a->hdr[i].iov_len, hlen - done);
+		memcpy(a->hdr[i].iov_base, buf + done, c);
+		done += c;
+	}
+	return oh.len;
+}
+
+/* Start op on f asynchronously; data (READ: reply body, WRITE: request
+ * payload) is the byte range [skip, skip + len) of iov[0..n).  Returns
+ * PENDING, or 1 when it must be done synchronously (no transport
+ * completion, no free slot, too many segments, SQ full). */
+static int start_io(struct fs_server *s, struct req *r, struct fs_file *f, enum fs_aio_kind kind,
+		    const struct iovec *iov, unsigned n, size_t skip, size_t len,
+		    uint64_t off, uint64_t flen, int mode)
+{
+	struct fs_aio *a = fs_aio_get(s, r->done, r->ctx);
+	if (!a)
+		return 1;
+	size_t hlen = OUT_HDR + (r->h.opcode == FUSE_WRITE ? sizeof(struct fuse_write_out) : 0);
+	int h = fs_iov_slice(a->hdr, FS_AIO_HDR_IOV, r->out, r->nout, 0, hlen);
+	int k = iov ? fs_iov_slice(a->iov, FS_AIO_MAX_IOV, iov, n, skip, len) : 0;
+	if (h < 0 || k < 0 || (iov && k == 0)) {
+		fs_aio_put(s, a);
+		return 1;
+	}
+	a->nhdr = (unsigned)h;
+	a->niov = (unsigned)k;
+	a->unique = r->h.unique;
+	a->opcode = r->h.opcode;
+	a->finish = finish_io;
+	bool rw = kind == FS_AIO_READ || kind == FS_AIO_WRITE;
+	if (rw && fs_aio_try_now(s, a, f, kind == FS_AIO_WRITE, &off, len)) {
+		/* Done without waiting: the data is in place, add the header. */
+		r->replied = finish_io(a, (int)a->base);
+		fs_aio_put(s, a);
+		return REPLIED;
+	}
+	if (fs_aio_submit(s, a, f, kind, off, flen, mode) == 0)
+		return PENDING;
+	/* No SQE: finish synchronously from where the attempt stopped. */
+	int c = 1;
+	if (rw) {
+		r->replied = finish_io(a, (int)fs_aio_run_now(a, f, kind == FS_AIO_WRITE, off));
+		c = REPLIED;
+	}
+	fs_aio_put(s, a);
+	return c;
+}
+
 static int op_read(struct fs_server *s, struct req *r, struct reply *rp)
 {
 	struct fuse_read_in in;
@@ -468,6 +549,14 @@ static int op_read(struct fs_server *s, struct req *r, struct reply *rp)
 	if (!f)
 		return -EBADF;
 	size_t n = MIN((size_t)in.size, rp->cap - rp->len);
+	if (r->done && n) {
+		int c = fs_read_check(s, f, in.offset);
+		if (c < 0)
+			return c;
+		c = start_io(s, r, f, FS_AIO_READ, r->out, r->nout, OUT_HDR, n, in.offset, 0, 0);
+		if (c != 1)
+			return c;
+	}
 	struct iovec iov = { body_at(rp), n };
 	ssize_t got = fs_read(s, f, &iov, 1, in.offset);
 	if (got < 0)
@@ -486,6 +575,15 @@ static int op_write(struct fs_server *s, struct req *r, struct reply *rp)
 	struct fs_file *f = file_of(s, in.fh);
 	if (!f)
 		return -EBADF;
+	if (r->done && in.size && rp->cap >= sizeof(struct fuse_write_out)) {
+		int c = fs_write_check(s, f, in.offset);
+		if (c < 0)
+			return c;
+		c = start_io(s, r, f, FS_AIO_WRITE, r->in, r->nin, IN_HDR + r->pos, in.size,
+			     in.offset, 0, 0);
+		if (c != 1)
+			return c;
+	}
 	struct iovec iov = { (void *)(r->body + r->pos), in.size };
 	ssize_t n = fs_write(s, f, &iov, 1, in.offset);
 	if (n < 0)
@@ -532,15 +630,22 @@ static int op_fsync(struct fs_server *s, struct req *r)
 	struct fs_file *f = file_of(s, in.fh);
 	if (!f)
 		return -EBADF;
-	return fs_fsync(s, f, in.fsync_flags & FUSE_FSYNC_FDATASYNC);
+	bool data = in.fsync_flags & FUSE_FSYNC_FDATASYNC;
+	if (r->done && start_io(s, r, f, data ? FS_AIO_FDATASYNC : FS_AIO_FSYNC, NULL, 0, 0, 0,
+				0, 0, 0) == PENDING)
+		return PENDING;
+	return fs_fsync(s, f, data);
 }
 
+/* FLUSH (every close()) has nothing to do here: writes are never
+ * buffered and POSIX locks stay in the client.  ENOSYS tells Linux to stop
+ * sending it, which saves a round trip on every close(). */
 static int op_flush(struct fs_server *s, struct req *r)
 {
 	struct fuse_flush_in in;
 	if (take(r, &in, sizeof(in)) < 0)
 		return -EINVAL;
-	return file_of(s, in.fh) ? 0 : -EBADF;
+	return file_of(s, in.fh) ? -ENOSYS : -EBADF;
 }
 
 static int op_setxattr(struct fs_server *s, struct fs_inode *ino, struct req *r)
@@ -665,6 +770,14 @@ static int op_fallocate(struct fs_server *s, struct req *r)
 	struct fs_file *f = file_of(s, in.fh);
 	if (!f)
 		return -EBADF;
+	if (r->done) {
+		int c = fs_fallocate_check(s, f, (int)in.mode, in.offset, in.length);
+		if (c < 0)
+			return c;
+		if (start_io(s, r, f, FS_AIO_FALLOCATE, NULL, 0, 0, 0, in.offset, in.length,
+			     (int)in.mode) == PENDING)
+			return PENDING;
+	}
 	return fs_fallocate(s, f, (int)in.mode, in.offset, in.length);
 }
 
@@ -762,6 +875,8 @@ static int dispatch_inode(struct fs_server *s, struct fs_inode *ino, struct req 
 static int dispatch(struct fs_server *s, struct req *r, struct reply *rp)
 {
 	uint32_t op = r->h.opcode;
+	if (op < FS_FUSE_OPCODES)
+		s->fuse_ops[op]++;
 	if (op == FUSE_INIT)
 		return s->fuse_inited ? -EPROTO : op_init(s, r, rp);
 	if (!s->fuse_inited)
@@ -769,7 +884,7 @@ static int dispatch(struct fs_server *s, struct req *r, struct reply *rp)
 	switch (op) {
 	case FUSE_FORGET: return op_forget(s, r);
 	case FUSE_BATCH_FORGET: return op_batch_forget(s, r);
-	case FUSE_INTERRUPT: return NOREPLY;	/* every request completes at once */
+	case FUSE_INTERRUPT: return NOREPLY;	/* file I/O in flight completes anyway */
 	case FUSE_DESTROY:
 		fs_forget_all(s);
 		s->fuse_destroyed = true;
@@ -836,6 +951,12 @@ static void iov_scatter(const struct iovec *iov, unsigned n, const uint8_t *src,
 ssize_t fs_fuse_handle(struct fs_server *s, const struct iovec *in, unsigned nin,
 		       const struct iovec *out, unsigned nout)
 {
+	return fs_fuse_handle_async(s, in, nin, out, nout, NULL, NULL);
+}
+
+ssize_t fs_fuse_handle_async(struct fs_server *s, const struct iovec *in, unsigned nin,
+			     const struct iovec *out, unsigned nout, fs_done_fn done, void *ctx)
+{
 	size_t out_total = iov_total(out, nout);
 	if (out_total < OUT_HDR)
 		return -EINVAL;
@@ -845,7 +966,7 @@ ssize_t fs_fuse_handle(struct fs_server *s, const struct iovec *in, unsigned nin
 	rp.cap = MIN(out_total, (size_t)FS_FUSE_BUF_SIZE) - OUT_HDR;
 	rp.len = 0;
 
-	struct req r = { 0 };
+	struct req r = { .in = in, .nin = nin, .out = out, .nout = nout, .done = done, .ctx = ctx };
 	size_t in_total = iov_total(in, nin);
 	int res;
 	const uint8_t *msg;
@@ -872,6 +993,10 @@ ssize_t fs_fuse_handle(struct fs_server *s, const struct iovec *in, unsigned nin
 	res = dispatch(s, &r, &rp);
 	if (res == NOREPLY)
 		return 0;
+	if (res == PENDING)
+		return FS_PENDING;
+	if (res == REPLIED)
+		return r.replied;
 reply:;
 	if (res < 0) {
 		rp.len = 0;
@@ -887,6 +1012,37 @@ reply:;
 	if (!direct)
 		iov_scatter(out, nout, rp.buf, oh.len);
 	return (ssize_t)oh.len;
+}
+
+void fs_fuse_print_stats(const struct fs_server *s, int fd)
+{
+	static const char *const names[FS_FUSE_OPCODES] = {
+		[FUSE_LOOKUP] = "LOOKUP", [FUSE_FORGET] = "FORGET", [FUSE_GETATTR] = "GETATTR",
+		[FUSE_SETATTR] = "SETATTR", [FUSE_READLINK] = "READLINK", [FUSE_SYMLINK] = "SYMLINK",
+		[FUSE_MKNOD] = "MKNOD", [FUSE_MKDIR] = "MKDIR", [FUSE_UNLINK] = "UNLINK",
+		[FUSE_RMDIR] = "RMDIR", [FUSE_RENAME] = "RENAME", [FUSE_LINK] = "LINK",
+		[FUSE_OPEN] = "OPEN", [FUSE_READ] = "READ", [FUSE_WRITE] = "WRITE",
+		[FUSE_STATFS] = "STATFS", [FUSE_RELEASE] = "RELEASE", [FUSE_FSYNC] = "FSYNC",
+		[FUSE_SETXATTR] = "SETXATTR", [FUSE_GETXATTR] = "GETXATTR",
+		[FUSE_LISTXATTR] = "LISTXATTR", [FUSE_REMOVEXATTR] = "REMOVEXATTR",
+		[FUSE_FLUSH] = "FLUSH", [FUSE_INIT] = "INIT", [FUSE_OPENDIR] = "OPENDIR",
+		[FUSE_READDIR] = "READDIR", [FUSE_RELEASEDIR] = "RELEASEDIR",
+		[FUSE_FSYNCDIR] = "FSYNCDIR", [FUSE_GETLK] = "GETLK", [FUSE_SETLK] = "SETLK",
+		[FUSE_SETLKW] = "SETLKW", [FUSE_ACCESS] = "ACCESS", [FUSE_CREATE] = "CREATE",
+		[FUSE_INTERRUPT] = "INTERRUPT", [FUSE_DESTROY] = "DESTROY",
+		[FUSE_BATCH_FORGET] = "BATCH_FORGET", [FUSE_FALLOCATE] = "FALLOCATE",
+		[FUSE_READDIRPLUS] = "READDIRPLUS", [FUSE_RENAME2] = "RENAME2",
+		[FUSE_LSEEK] = "LSEEK", [FUSE_COPY_FILE_RANGE] = "COPY_FILE_RANGE",
+		[FUSE_SYNCFS] = "SYNCFS",
+	};
+	for (unsigned i = 0; i < FS_FUSE_OPCODES; i++) {
+		if (!s->fuse_ops[i])
+			continue;
+		if (names[i])
+			dprintf(fd, "%s %llu\n", names[i], (unsigned long long)s->fuse_ops[i]);
+		else
+			dprintf(fd, "opcode-%u %llu\n", i, (unsigned long long)s->fuse_ops[i]);
+	}
 }
 
 bool fs_fuse_destroyed(const struct fs_server *s)

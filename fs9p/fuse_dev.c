@@ -6,9 +6,16 @@
  * rootmode=, user_id=, group_id=, default_permissions (the client checks
  * permissions against the attributes we report) and allow_other.
  *
- * /dev/fuse is opened non-blocking and watched by a multishot poll on the
- * io_uring loop; each wake-up reads requests until EAGAIN (at most a batch,
- * to stay fair to other loop users) and writes each reply at once.
+ * Requests flow through a fixed pool of DEV_SLOTS slots, each with its own
+ * request and reply buffer (allocated once; untouched pages cost nothing).
+ * One io_uring READ on /dev/fuse (opened non-blocking, so io_uring polls it
+ * rather than parking a worker) is posted into a free slot at a time; when
+ * it completes the request is handled (file I/O goes on to io_uring too,
+ * see fs9p/aio.c) and the reply goes back as an io_uring WRITE, which frees
+ * the slot when it completes.  Replies, the next READ and the wait share
+ * one io_uring_enter(), so a request costs one system call on our side.
+ * When every slot is busy no READ is posted: the kernel queues further
+ * requests (back-pressure) until a reply frees a slot.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,47 +32,116 @@
 #include "common/util.h"
 #include "fs9p/fs.h"
 
-#define BATCH 64
+#define DEV_SLOTS 32
+
+struct fuse_dev;
+
+/* One request in progress: read into in, reply built in out. */
+struct dev_slot {
+	struct loop_op op;	/* the READ, then the reply WRITE */
+	struct fuse_dev *d;
+	uint8_t *in, *out;	/* FS_FUSE_BUF_SIZE each */
+	struct dev_slot *next_free;
+};
 
 struct fuse_dev {
 	struct fs_server *srv;
 	struct loop *loop;
 	int fd;
-	struct loop_op op;
-	uint8_t *in, *out;	/* FS_FUSE_BUF_SIZE each */
+	struct dev_slot slots[DEV_SLOTS];
+	struct dev_slot *free;
+	unsigned busy;		/* slots reading, handling or writing */
+	bool reading;		/* a READ is posted */
+	bool stopping;		/* unmounted or stopped: post nothing more */
 	int status;
 };
 
-static void fuse_dev_ready(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+static void post_read(struct fuse_dev *d);
+
+static void slot_free(struct fuse_dev *d, struct dev_slot *sl)
 {
+	sl->next_free = d->free;
+	d->free = sl;
+	d->busy--;
+	post_read(d);
+}
+
+static void slot_written(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
 	(void)flags;
-	struct fuse_dev *d = op->opaque;
-	if (res == -ECANCELED)
-		return;		/* our own cancel at shutdown */
-	if (res < 0) {
-		log_err("fs-serve: poll on /dev/fuse failed: %s", strerror(-res));
-		d->status = res;
-		loop_stop(loop, res);
+	struct dev_slot *sl = container_of(op, struct dev_slot, op);
+	/* ENOENT: the request was interrupted and is gone; not an error. */
+	if (res < 0 && res != -ENOENT && res != -ENODEV && res != -ECANCELED)
+		log_warn("fs-serve: reply to /dev/fuse: %s", strerror(-res));
+	slot_free(sl->d, sl);
+}
+
+/* The reply of the request in sl is ready (len bytes; 0: no reply). */
+static void slot_reply(struct fuse_dev *d, struct dev_slot *sl, ssize_t len)
+{
+	struct io_uring_sqe *sqe = len > 0 ? loop_sqe(d->loop, &sl->op) : NULL;
+	if (!sqe) {
+		if (len > 0 && write(d->fd, sl->out, (size_t)len) < 0 && errno != ENOENT)
+			log_warn("fs-serve: reply to /dev/fuse: %s", strerror(errno));
+		slot_free(d, sl);
 		return;
 	}
-	for (int i = 0; i < BATCH; i++) {
-		ssize_t n = read(d->fd, d->in, FS_FUSE_BUF_SIZE);
-		if (n < 0) {
-			if (errno == EINTR || errno == ENOENT)
-				continue;	/* interrupted request: next one */
-			if (errno == EAGAIN)
-				return;
-			if (errno != ENODEV)
-				log_err("fs-serve: read /dev/fuse: %s", strerror(errno));
-			loop_cancel(loop, op);
-			loop_stop(loop, 0);	/* ENODEV: unmounted */
+	sl->op.cb = slot_written;
+	io_uring_prep_write(sqe, d->fd, sl->out, (unsigned)len, 0);
+}
+
+static void slot_done(void *ctx, ssize_t len)
+{
+	struct dev_slot *sl = ctx;
+	slot_reply(sl->d, sl, len);
+}
+
+static void slot_read(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)flags;
+	struct dev_slot *sl = container_of(op, struct dev_slot, op);
+	struct fuse_dev *d = sl->d;
+	d->reading = false;
+	if (res <= 0) {
+		sl->next_free = d->free;
+		d->free = sl;
+		d->busy--;
+		if (res == -EINTR || res == -ENOENT || res == -EAGAIN) {
+			post_read(d);	/* interrupted request: next one */
 			return;
 		}
-		struct iovec iin = { d->in, (size_t)n }, iout = { d->out, FS_FUSE_BUF_SIZE };
-		ssize_t len = fs_fuse_handle(d->srv, &iin, 1, &iout, 1);
-		if (len > 0 && write(d->fd, d->out, (size_t)len) < 0 && errno != ENOENT)
-			log_warn("fs-serve: reply to /dev/fuse: %s", strerror(errno));
+		if (res != -ECANCELED && res != -ENODEV && res != 0) {
+			log_err("fs-serve: read /dev/fuse: %s", strerror(-res));
+			d->status = res;
+		}
+		d->stopping = true;	/* ENODEV: unmounted */
+		loop_stop(loop, d->status);
+		return;
 	}
+	post_read(d);	/* the next request, while this one is served */
+	struct iovec iin = { sl->in, (size_t)res }, iout = { sl->out, FS_FUSE_BUF_SIZE };
+	ssize_t len = fs_fuse_handle_async(d->srv, &iin, 1, &iout, 1, slot_done, sl);
+	if (len != FS_PENDING)
+		slot_reply(d, sl, len);
+	/* After DESTROY we keep reading: the unmount that follows ends the
+	 * READ with ENODEV, which stops the loop. */
+}
+
+/* Post a READ of the next request into a free slot (one at a time). */
+static void post_read(struct fuse_dev *d)
+{
+	if (d->reading || d->stopping || !d->free)
+		return;
+	struct dev_slot *sl = d->free;
+	struct io_uring_sqe *sqe = loop_sqe(d->loop, &sl->op);
+	if (!sqe)
+		return;	/* SQ full even after a submit: the next completion retries */
+	d->free = sl->next_free;
+	d->busy++;
+	d->reading = true;
+	sl->op.cb = slot_read;
+	io_uring_prep_read(sqe, d->fd, sl->in, FS_FUSE_BUF_SIZE, 0);
 }
 
 static int fuse_mount(const char *mnt, int *fdp)
@@ -103,34 +179,58 @@ static void fuse_unmount(const char *mnt)
 		log_err("fs-serve: cannot unmount %s: %s", mnt, strerror(errno));
 }
 
+static void dev_free(struct fuse_dev *d)
+{
+	for (unsigned i = 0; i < DEV_SLOTS; i++) {
+		free(d->slots[i].in);
+		free(d->slots[i].out);
+	}
+	free(d);
+}
+
 int fs_fuse_serve_mount(struct fs_server *srv, struct loop *loop, const char *mnt)
 {
-	struct fuse_dev d = { .srv = srv, .loop = loop, .fd = -1 };
-	d.in = malloc(FS_FUSE_BUF_SIZE);
-	d.out = malloc(FS_FUSE_BUF_SIZE);
-	int r = -ENOMEM;
-	if (!d.in || !d.out)
+	struct fuse_dev *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->srv = srv;
+	d->loop = loop;
+	d->fd = -1;
+	int r = fs_server_attach_loop(srv, loop);
+	for (unsigned i = 0; i < DEV_SLOTS && r == 0; i++) {
+		struct dev_slot *sl = &d->slots[i];
+		sl->d = d;
+		sl->in = malloc(FS_FUSE_BUF_SIZE);
+		sl->out = malloc(FS_FUSE_BUF_SIZE);
+		if (!sl->in || !sl->out)
+			r = -ENOMEM;
+		sl->next_free = d->free;
+		d->free = sl;
+	}
+	if (r < 0)
 		goto out;
-	r = fuse_mount(mnt, &d.fd);
+	r = fuse_mount(mnt, &d->fd);
 	if (r < 0) {
 		log_err("fs-serve: mount %s: %s", mnt, strerror(-r));
 		goto out;
 	}
-	d.op.cb = fuse_dev_ready;
-	d.op.opaque = &d;
-	r = loop_poll(loop, &d.op, d.fd, POLLIN);
-	if (r == 0) {
-		r = loop_run(loop);
-		if (d.status < 0)
-			r = d.status;
+	post_read(d);
+	r = loop_run(loop);
+	if (d->status < 0)
+		r = d->status;
+	d->stopping = true;
+	fuse_unmount(mnt);	/* a READ still posted ends with ENODEV */
+	/* Let every slot finish (file I/O, replies, the last READ) before the
+	 * buffers go away. */
+	while (d->busy) {
+		for (unsigned i = 0; i < DEV_SLOTS; i++)
+			loop_cancel(loop, &d->slots[i].op);
+		if (loop_run_once(loop, 100000000ULL) < 0)
+			break;
 	}
-	loop_cancel(loop, &d.op);
-	fuse_unmount(mnt);
-	/* Let the cancel complete before d (and d.op) go away. */
-	loop_run_once(loop, 0);
-	close(d.fd);
+	fs_server_drain(srv);
+	close(d->fd);
 out:
-	free(d.in);
-	free(d.out);
+	dev_free(d);
 	return r;
 }

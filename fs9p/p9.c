@@ -61,7 +61,17 @@ struct fs_9p_session {
 	bool versioned;		/* Tversion seen: other messages are served */
 	struct p9_fid *fids[1024];	/* hash chains */
 	unsigned nfids;
+	struct fs_aio *pending;	/* Tread/Twrite/Tfsync in flight on io_uring */
+	/* the request being handled: where an asynchronous reply goes */
+	fs_done_fn done;
+	void *ctx;
+	uint16_t tag;
+	uint8_t *out;
+	ssize_t replied;	/* P9_REPLIED: the reply's length */
 };
+
+#define P9_PENDING 0x100	/* handler result: the reply comes from fs9p/aio.c */
+#define P9_REPLIED 0x101	/* handler result: reply written, ss->replied bytes */
 
 /* Decoding cursor. */
 struct cur {
@@ -232,8 +242,118 @@ void fs_9p_session_free(struct fs_9p_session *ss)
 {
 	if (!ss)
 		return;
+	/* Requests in flight still complete (their done runs); they just no
+	 * longer belong to a session. */
+	for (struct fs_aio *a = ss->pending; a; a = a->ss_next)
+		a->ss = NULL;
 	clunk_all(ss);
 	free(ss);
+}
+
+/* ---- file I/O on io_uring ---------------------------------------------- */
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_hdr(uint8_t *p, uint32_t size, uint8_t type, uint16_t tag)
+{
+	put_le(p, size, 4);
+	p[4] = type;
+	put_le(p + 5, tag, 2);
+}
+
+/* Build the reply of a finished Tread/Twrite/Tfsync (a Tread's data is in
+ * place already) and the Rflush of a Tflush that waited for it. */
+static ssize_t finish_9p(struct fs_aio *a, int res)
+{
+	struct fs_9p_session *ss = a->ss;
+	if (ss) {
+		for (struct fs_aio **p = &ss->pending; *p; p = &(*p)->ss_next) {
+			if (*p == a) {
+				*p = a->ss_next;
+				break;
+			}
+		}
+	}
+	if (a->flush_done) {
+		put_hdr(a->flush_out, P9_HDR, P9_RFLUSH, a->flush_tag);
+		a->flush_len = P9_HDR;
+	}
+	uint32_t size = P9_HDR;
+	if (res < 0) {
+		size += 4;
+		put_hdr(a->out, size, P9_RLERROR, a->tag);
+		put_le(a->out + P9_HDR, (uint32_t)-res, 4);
+		return size;
+	}
+	if (a->opcode == P9_TFSYNC) {
+		put_hdr(a->out, size, P9_RFSYNC, a->tag);
+		return size;
+	}
+	size += 4 + (a->opcode == P9_TREAD ? (uint32_t)res : 0);
+	put_hdr(a->out, size, (uint8_t)(a->opcode + 1), a->tag);
+	put_le(a->out + P9_HDR, (uint32_t)res, 4);
+	return size;
+}
+
+/* Start a Tread/Twrite/Tfsync on io_uring; P9_PENDING, P9_REPLIED (done
+ * at once), or 1 when it must be served synchronously. */
+static int start_9p(struct fs_9p_session *ss, uint8_t type, struct fs_file *f,
+		    enum fs_aio_kind kind, void *data, size_t len, uint64_t off)
+{
+	struct fs_aio *a = fs_aio_get(ss->s, ss->done, ss->ctx);
+	if (!a)
+		return 1;
+	if (data) {
+		a->iov[0] = (struct iovec){ data, len };
+		a->niov = 1;
+	}
+	a->opcode = type;
+	a->tag = ss->tag;
+	a->out = ss->out;
+	a->ss = ss;
+	a->finish = finish_9p;
+	bool rw = kind == FS_AIO_READ || kind == FS_AIO_WRITE;
+	if (rw && fs_aio_try_now(ss->s, a, f, kind == FS_AIO_WRITE, &off, len)) {
+		ss->replied = finish_9p(a, (int)a->base);	/* done without waiting */
+		fs_aio_put(ss->s, a);
+		return P9_REPLIED;
+	}
+	if (fs_aio_submit(ss->s, a, f, kind, off, 0, 0) < 0) {
+		int c = 1;	/* no SQE: finish synchronously */
+		if (rw) {
+			ss->replied = finish_9p(a, (int)fs_aio_run_now(a, f, kind == FS_AIO_WRITE, off));
+			c = P9_REPLIED;
+		}
+		fs_aio_put(ss->s, a);
+		return c;
+	}
+	a->ss_next = ss->pending;
+	ss->pending = a;
+	return P9_PENDING;
+}
+
+/* Tflush: answered after the request it names when that one is in flight. */
+static int t_flush(struct fs_9p_session *ss, struct cur *c)
+{
+	uint16_t oldtag = get16(c);
+	if (c->bad)
+		return -EINVAL;
+	if (!ss->done)
+		return 0;
+	for (struct fs_aio *a = ss->pending; a; a = a->ss_next) {
+		if (a->tag == oldtag && !a->flush_done) {
+			a->flush_done = ss->done;
+			a->flush_ctx = ss->ctx;
+			a->flush_out = ss->out;
+			a->flush_tag = ss->tag;
+			return P9_PENDING;
+		}
+	}
+	return 0;	/* already answered */
 }
 
 /* ---- handlers ---------------------------------------------------------- */
@@ -644,6 +764,14 @@ static int t_read(struct fs_9p_session *ss, struct cur *c, struct out *o)
 	}
 	if (!f->file || f->file->is_dir)
 		return -EBADF;
+	if (ss->done && n) {
+		int r = fs_read_check(ss->s, f->file, off);
+		if (r < 0)
+			return r;
+		r = start_9p(ss, P9_TREAD, f->file, FS_AIO_READ, o->p + o->pos + 4, n, off);
+		if (r != 1)
+			return r;
+	}
 	size_t at = o->pos;
 	put32(o, 0);
 	struct iovec iov = { o->p + o->pos, n };
@@ -675,6 +803,14 @@ static int t_write(struct fs_9p_session *ss, struct cur *c, struct out *o)
 	}
 	if (!f->file || f->file->is_dir)
 		return -EBADF;
+	if (ss->done && count) {
+		int r = fs_write_check(ss->s, f->file, off);
+		if (r < 0)
+			return r;
+		r = start_9p(ss, P9_TWRITE, f->file, FS_AIO_WRITE, (void *)data, count, off);
+		if (r != 1)
+			return r;
+	}
 	struct iovec iov = { (void *)data, count };
 	ssize_t n = fs_write(ss->s, f->file, &iov, 1, off);
 	if (n < 0)
@@ -728,8 +864,13 @@ static int t_fsync(struct fs_9p_session *ss, struct cur *c)
 {
 	FID(c, f);
 	uint32_t datasync = get32(c);
+	if (c->bad)
+		return -EINVAL;
 	if (!f->file)
 		return -EBADF;
+	if (ss->done && start_9p(ss, P9_TFSYNC, f->file, datasync ? FS_AIO_FDATASYNC : FS_AIO_FSYNC,
+				 NULL, 0, 0) == P9_PENDING)
+		return P9_PENDING;
 	return fs_fsync(ss->s, f->file, datasync != 0);
 }
 
@@ -847,7 +988,7 @@ static int dispatch(struct fs_9p_session *ss, uint8_t type, struct cur *c, struc
 	case P9_TVERSION: return t_version(ss, c, o);
 	case P9_TAUTH: return -ENOENT;	/* the 9P convention for "no auth needed" */
 	case P9_TATTACH: return t_attach(ss, c, o);
-	case P9_TFLUSH: skip(c, 2); return c->bad ? -EINVAL : 0;	/* all requests are done */
+	case P9_TFLUSH: return t_flush(ss, c);
 	case P9_TWALK: return t_walk(ss, c, o);
 	case P9_TLOPEN: return t_lopen(ss, c, o);
 	case P9_TLCREATE: return t_lcreate(ss, c, o);
@@ -882,6 +1023,12 @@ static int dispatch(struct fs_9p_session *ss, uint8_t type, struct cur *c, struc
 ssize_t fs_9p_handle(struct fs_9p_session *ss, const uint8_t *msg, size_t len, uint8_t *out,
 		     size_t out_cap)
 {
+	return fs_9p_handle_async(ss, msg, len, out, out_cap, NULL, NULL);
+}
+
+ssize_t fs_9p_handle_async(struct fs_9p_session *ss, const uint8_t *msg, size_t len,
+			   uint8_t *out, size_t out_cap, fs_done_fn done, void *ctx)
+{
 	if (out_cap < P9_HDR + 4)
 		return -EINVAL;
 	struct cur c = { msg, len, 0, false };
@@ -895,7 +1042,16 @@ ssize_t fs_9p_handle(struct fs_9p_session *ss, const uint8_t *msg, size_t len, u
 	} else {
 		c.len = size;
 		fs_begin(ss->s);
+		ss->done = done;
+		ss->ctx = ctx;
+		ss->tag = tag;
+		ss->out = out;
 		r = dispatch(ss, type, &c, &o);
+		ss->done = NULL;
+		if (r == P9_PENDING)
+			return FS_PENDING;
+		if (r == P9_REPLIED)
+			return ss->replied;
 		if (r == 0 && o.full)
 			r = -ERANGE;	/* cannot happen for a well-sized msize */
 	}

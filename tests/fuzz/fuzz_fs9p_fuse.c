@@ -6,7 +6,10 @@
  * to the real length so decoding gets past the first check.  INIT is sent
  * first so every opcode is reachable.  The scratch tree lives on a private
  * 32 MiB tmpfs when we may mount one (else RLIMIT_FSIZE caps file growth),
- * so the fuzzer cannot fill the disk.
+ * so the fuzzer cannot fill the disk.  When the first byte has bit 0x40
+ * set, the server runs file I/O on an io_uring loop: up to NSLOTS requests
+ * stay in flight at once (each with its own buffers) and every completion
+ * is checked like a synchronous reply.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,11 +26,43 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/loop.h"
+#include "fs9p/core.h"
 #include "fs9p/fs.h"
 #include "tests/harness/fs9p_msg.h"
 
+#define NSLOTS 8
+#define MSG_MAX 65536
+
+/* One request's buffers, busy until its reply came. */
+struct slot {
+	uint8_t *msg, *out;
+	size_t ocap;
+	bool busy;
+};
+
 static const char *scratch;		/* fuzzer-wide: made once */
-static uint8_t *msgbuf, *outbuf;
+static struct slot slots[NSLOTS];	/* fuzzer-wide: allocated once */
+static struct loop loop;		/* fuzzer-wide: one io_uring */
+
+static void check_reply(const struct slot *sl, ssize_t r)
+{
+	if (r <= 0)
+		return;
+	uint32_t rl;
+	memcpy(&rl, sl->out, sizeof(rl));
+	if ((size_t)r < 16 || (size_t)r > sl->ocap || rl != (uint32_t)r)
+		abort();	/* a reply of the wrong length */
+}
+
+static void slot_done(void *ctx, ssize_t r)
+{
+	struct slot *sl = ctx;
+	if (!sl->busy)
+		abort();	/* completed twice */
+	check_reply(sl, r);
+	sl->busy = false;
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -36,8 +71,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	scratch = fs_fuzz_scratch();
 	if (!scratch)
 		abort();
-	msgbuf = malloc(FS_FUSE_BUF_SIZE);
-	outbuf = malloc(FS_FUSE_BUF_SIZE);
+	for (int i = 0; i < NSLOTS; i++) {
+		slots[i].msg = malloc(MSG_MAX);
+		slots[i].out = malloc(FS_FUSE_BUF_SIZE);
+		if (!slots[i].msg || !slots[i].out)
+			abort();
+	}
+	if (loop_init(&loop, 64) < 0)
+		abort();
 	return 0;
 }
 
@@ -54,6 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fs_server_new(p, &o, &s) < 0)
 		return 0;
 	fuse_init_srv(s);
+	bool async = size && (data[0] & 0x40) && fs_server_attach_loop(s, &loop) == 0;
+	s->aio_no_try = size && (data[0] & 0x20);	/* io_uring even for cached data */
 	size_t pos = 0;
 	for (int n = 0; n < 64 && size - pos >= 3; n++) {
 		size_t len = (size_t)data[pos] | (size_t)data[pos + 1] << 8;
@@ -61,6 +104,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pos += 3;
 		if (len > size - pos)
 			len = size - pos;
+		struct slot *sl = NULL;
+		for (int i = 0; i < NSLOTS && !sl; i++)
+			sl = slots[i].busy ? NULL : &slots[i];
+		if (!sl) {
+			fs_server_drain(s);
+			sl = &slots[0];
+			if (sl->busy)
+				abort();	/* drained but never completed */
+		}
+		uint8_t *msgbuf = sl->msg;
 		memcpy(msgbuf, data + pos, len);
 		pos += len;
 		if ((fix & 1) && len >= sizeof(struct fuse_in_header)) {
@@ -70,16 +123,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Split input and output at fuzzer-chosen points sometimes. */
 		size_t cut = len ? (fix >> 1) % (len + 1) : 0;
 		struct iovec in[2] = { { msgbuf, cut }, { msgbuf + cut, len - cut } };
-		size_t ocap = (fix & 0x40) ? 16 + (fix & 0x3f) * 8 : FS_FUSE_BUF_SIZE;
-		struct iovec out[2] = { { outbuf, ocap / 2 }, { outbuf + ocap / 2, ocap - ocap / 2 } };
-		ssize_t r = fs_fuse_handle(s, in, (fix & 2) ? 2 : 1, out, (fix & 4) ? 2 : 1);
-		if (r > 0) {
-			uint32_t rl;
-			memcpy(&rl, outbuf, sizeof(rl));
-			if ((size_t)r < 16 || (size_t)r > ocap || rl != (uint32_t)r)
-				abort();	/* a reply of the wrong length */
+		sl->ocap = (fix & 0x40) ? 16 + (fix & 0x3f) * 8 : FS_FUSE_BUF_SIZE;
+		struct iovec out[2] = { { sl->out, sl->ocap / 2 },
+					{ sl->out + sl->ocap / 2, sl->ocap - sl->ocap / 2 } };
+		sl->busy = true;
+		ssize_t r = fs_fuse_handle_async(s, in, (fix & 2) ? 2 : 1, out, (fix & 4) ? 2 : 1,
+						 async ? slot_done : NULL, sl);
+		if (r == FS_PENDING) {
+			if (!async)
+				abort();	/* pending without a completion */
+			continue;
 		}
+		check_reply(sl, r);
+		sl->busy = false;
 	}
+	fs_server_drain(s);
+	for (int i = 0; i < NSLOTS; i++)
+		if (slots[i].busy)
+			abort();	/* a request never completed */
 	fs_server_free(s);
 	return 0;
 }

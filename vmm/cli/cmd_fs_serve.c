@@ -2,16 +2,19 @@
  * transport, for tests and auditors.
  *
  *   kvmbox fs-serve --fuse MOUNTPOINT DIR [--read-only] [--cache none|auto|always]
+ *                   [--stats]
  *   kvmbox fs-serve --9p SOCKET DIR [--read-only]
  *
  * --fuse mounts DIR's contents at MOUNTPOINT through /dev/fuse (the host
  * kernel's FUSE client is the peer, exactly as the guest's is for
  * virtio-fs) and serves until SIGINT/SIGTERM or an external unmount, then
  * unmounts.  --9p serves 9P2000.L on a unix socket until SIGINT/SIGTERM,
- * then removes the socket.
+ * then removes the socket.  --stats prints, at exit, how many requests of
+ * each FUSE opcode the client sent (to stderr).
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,13 +37,14 @@ static void on_signal(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: kvmbox fs-serve --fuse MOUNTPOINT DIR "
-			"[--read-only] [--cache none|auto|always]\n"
+			"[--read-only] [--cache none|auto|always] [--stats]\n"
 			"       kvmbox fs-serve --9p SOCKET DIR [--read-only]\n");
 }
 
 int cmd_fs_serve(int argc, char **argv)
 {
 	const char *mnt = NULL, *sock = NULL, *dir = NULL;
+	bool stats = false;
 	struct fs_opts o;
 	fs_opts_default(&o);
 	for (int i = 1; i < argc; i++) {
@@ -48,6 +52,8 @@ int cmd_fs_serve(int argc, char **argv)
 			mnt = argv[++i];
 		} else if (!strcmp(argv[i], "--9p") && i + 1 < argc && !mnt) {
 			sock = argv[++i];
+		} else if (!strcmp(argv[i], "--stats")) {
+			stats = true;
 		} else if (!strcmp(argv[i], "--read-only")) {
 			o.read_only = true;
 		} else if (!strcmp(argv[i], "--cache") && i + 1 < argc) {
@@ -97,8 +103,10 @@ int cmd_fs_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	r = mnt ? fs_fuse_serve_mount(srv, &loop, mnt) : fs_9p_serve_unix(srv, &loop, sock);
 	serve_loop = NULL;
+	if (stats && mnt)
+		fs_fuse_print_stats(srv, 2);
+	fs_server_free(srv);	/* lets file I/O in flight finish on the loop */
 	loop_fini(&loop);
-	fs_server_free(srv);
 	if (r < 0) {
 		fprintf(stderr, "kvmbox: fs-serve: %s\n", strerror(-r));
 		return 1;

@@ -10,7 +10,9 @@
 # the L1 kernel package is downloaded once into $KVMBOX_CACHE/l1/.
 #
 #   e2e_prepare              build the L1 and L2 images (skip_all when a
-#                            tool or the L1 package is missing)
+#                            tool or the L1 package is missing); with
+#                            E2E_NO_L2=1, L1 only (tests of host-side
+#                            transports that need no guest kernel)
 #   e2e_run_in_l1 PAYLOAD [TIMEOUT_S]
 #                            boot L1, run the shell snippet PAYLOAD there,
 #                            power off; 0 when L1 reported a result.  Sets
@@ -32,6 +34,13 @@
 # stack of every kvmbox thread) in its output, then SIGTERM, then SIGKILL.
 
 E2E_CACHE=${KVMBOX_CACHE:-$HOME/.cache/kvmbox}
+# The L1 kernel flavour: Debian's cloud kernel by default; a test that
+# needs what the cloud kernel leaves out (the 9p client) sets
+# E2E_L1_FLAVOUR=amd64 before e2e_prepare.  Modules named in
+# E2E_L1_EXTRA_MODULES are copied next to the kvm ones when the package has
+# them (not loaded: the test insmods them from /lib/modules/).
+E2E_L1_FLAVOUR=${E2E_L1_FLAVOUR:-cloud-amd64}
+E2E_L1_EXTRA_MODULES="netfs fscache 9pnet 9pnet_fd 9p"
 E2E_QEMU=${E2E_QEMU:-qemu-system-x86_64}
 E2E_L1_MEM=${E2E_L1_MEM:-2G}
 E2E_WORK=""
@@ -51,8 +60,8 @@ e2e_need_tools() {
 }
 
 e2e_l1_package() {
-	apt-cache show linux-image-cloud-amd64 2>/dev/null |
-		sed -n 's/^Depends:.*\(linux-image-6\.1\.0-[0-9]*-cloud-amd64\).*/\1/p' | sort -V | tail -n 1
+	apt-cache show "linux-image-$E2E_L1_FLAVOUR" 2>/dev/null |
+		sed -n "s/^Depends:.*\(linux-image-6\.1\.0-[0-9]*-$E2E_L1_FLAVOUR\).*/\1/p" | sort -V | tail -n 1
 }
 
 # The L1 kernel: the newest linux-image-6.1.0-N-cloud-amd64 apt knows (the
@@ -77,23 +86,27 @@ e2e_l1_kernel() {
 	fi
 	if [ -z "$pkg" ] || [ ! -s "$E2E_CACHE/l1/$pkg/vmlinuz" ]; then
 		# Offline: fall back to whatever was cached before.
-		dir=$(ls -d "$E2E_CACHE"/l1/linux-image-*/ 2>/dev/null | sort -V | tail -n 1)
+		dir=$(ls -d "$E2E_CACHE"/l1/linux-image-*-"$E2E_L1_FLAVOUR"/ 2>/dev/null | sort -V | tail -n 1)
 		dir=${dir%/}
 		[ -n "$dir" ] && [ -s "$dir/vmlinuz" ] || return 1
 	fi
 	E2E_L1_DIR=$dir
 }
 
-# Extract vmlinuz and irqbypass/kvm/kvm-amd modules (decompressed) from DEB.
+# Extract vmlinuz, the irqbypass/kvm/kvm-amd modules and those of
+# E2E_L1_EXTRA_MODULES the package has (decompressed) from DEB.
 e2e_unpack_l1() {
 	local deb=$1 dir=$2 x m f
 	x=$(mktemp -d)
 	dpkg-deb -x "$deb" "$x" || { rm -rf "$x"; return 1; }
 	mkdir -p "$dir.tmp"
 	cp "$x"/boot/vmlinuz-* "$dir.tmp/vmlinuz" || { rm -rf "$x" "$dir.tmp"; return 1; }
-	for m in irqbypass kvm kvm-amd; do
+	for m in irqbypass kvm kvm-amd $E2E_L1_EXTRA_MODULES; do
 		f=$(find "$x/lib/modules" -name "$m.ko*" | head -n 1)
-		[ -n "$f" ] || { rm -rf "$x" "$dir.tmp"; return 1; }
+		if [ -z "$f" ]; then
+			case " $E2E_L1_EXTRA_MODULES " in *" $m "*) continue ;; esac
+			rm -rf "$x" "$dir.tmp"; return 1
+		fi
 		case $f in
 		*.xz) xz -dc "$f" >"$dir.tmp/$m.ko" ;;
 		*.zst) zstd -qdc "$f" >"$dir.tmp/$m.ko" ;;
@@ -225,8 +238,10 @@ e2e_build_l1() {
 	mkdir -p "$root/lib/modules"
 	cp "$E2E_L1_DIR"/*.ko "$root/lib/modules/"
 	e2e_add_program "$root" "$KVMBOX_BIN" /usr/local/bin/kvmbox
-	cp "$E2E_GUEST_KERNEL" "$root/vmlinux"
-	cp "$E2E_WORK/l2.cpio" "$root/l2.cpio"
+	if [ -z "${E2E_NO_L2:-}" ]; then
+		cp "$E2E_GUEST_KERNEL" "$root/vmlinux"
+		cp "$E2E_WORK/l2.cpio" "$root/l2.cpio"
+	fi
 	e2e_write_l1_init "$root/init"
 	: >"$root/env.sh"
 	for v in ASAN_OPTIONS UBSAN_OPTIONS KVMBOX_LOG; do
@@ -240,8 +255,10 @@ e2e_prepare() {
 	E2E_WORK=$(mktemp -d /tmp/kvmbox-e2e.XXXXXX)
 	trap e2e_cleanup EXIT
 	e2e_l1_kernel || skip_all "no L1 kernel: apt-get download linux-image-6.1.0-*-cloud-amd64 failed and nothing cached in $E2E_CACHE/l1"
-	e2e_guest_kernel
-	e2e_build_l2
+	if [ -z "${E2E_NO_L2:-}" ]; then
+		e2e_guest_kernel
+		e2e_build_l2
+	fi
 	e2e_build_l1
 }
 
