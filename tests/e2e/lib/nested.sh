@@ -193,6 +193,8 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t tmpfs tmp /tmp
 echo "@@E2E-L1-UP $(cut -d' ' -f1 /proc/uptime)"
+# Heartbeat on the second serial port: the host tells a frozen L1 by it.
+(while :; do cut -d' ' -f1 /proc/uptime >/dev/ttyS1; sleep 5; done) 2>/dev/null &
 for m in irqbypass kvm kvm-amd; do
 	insmod /lib/modules/$m.ko || echo "@@E2E-INSMOD-FAILED $m"
 done
@@ -265,21 +267,46 @@ e2e_prepare() {
 # One L1 boot running the payload already in $E2E_L1_ROOT; sets E2E_LOG,
 # E2E_WALL_S, E2E_L1_UP_S, E2E_RC and returns qemu's exit status.
 e2e_boot_l1() {
-	local limit=$1 start
+	local limit=$1 start hb=$E2E_WORK/heartbeat
 	E2E_LOG=$E2E_WORK/console.log
+	rm -f "$E2E_WORK/froze" "$E2E_WORK/qemu.done"
+	: >"$hb"
+	: >"$E2E_LOG"
 	start=$(date +%s.%N)
+	e2e_heartbeat_watch "$hb" &
+	local watch=$!
 	timeout --kill-after=5 "$limit" "$E2E_QEMU" -accel tcg,thread=multi \
 		-cpu EPYC,+svm -smp 2 -m "$E2E_L1_MEM" -nodefaults -display none \
-		-serial stdio -no-reboot \
+		-serial stdio -serial "file:$hb" -no-reboot \
 		-kernel "$E2E_L1_DIR/vmlinuz" -initrd "$E2E_WORK/l1.cpio" \
 		-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 |
 		tr -d '\r' | grep --line-buffered -v "warning: TCG doesn't support requested feature" \
 		>"$E2E_LOG"
 	local rc=${PIPESTATUS[0]}
+	: >"$E2E_WORK/qemu.done"
+	kill "$watch" 2>/dev/null
+	wait "$watch" 2>/dev/null
 	E2E_WALL_S=$(echo "$(date +%s.%N) - $start" | bc)
 	E2E_L1_UP_S=$(sed -n 's/^@@E2E-L1-UP //p' "$E2E_LOG" | head -n 1)
 	E2E_RC=$(sed -n 's/^@@E2E-RESULT //p' "$E2E_LOG" | tail -n 1)
 	return "$rc"
+}
+
+# Stop this run's QEMU when L1, once up, writes no heartbeat for 60 s (it
+# writes one every 5 s): a frozen L1 is then found in a minute, not at the
+# whole run's limit.
+e2e_heartbeat_watch() {
+	local hb=$1 age
+	while sleep 5; do
+		[ -e "$E2E_WORK/qemu.done" ] && return
+		[ -s "$hb" ] || continue
+		age=$(( $(date +%s) - $(stat -c %Y "$hb") ))
+		if [ "$age" -gt 60 ]; then
+			: >"$E2E_WORK/froze"
+			pkill -f -- "-initrd $E2E_WORK/l1.cpio"
+			return
+		fi
+	done
 }
 
 # True when L1 itself stopped answering: no result, and the last step began
@@ -287,6 +314,7 @@ e2e_boot_l1() {
 # step's limit).  That is the emulator (QEMU TCG running L1's SVM), not a
 # kvmbox step timing out, which the watchdog and `timeout -k` report.
 e2e_l1_froze() {
+	[ -z "$E2E_RC" ] && [ -e "$E2E_WORK/froze" ] && return 0
 	[ -z "$E2E_RC" ] && [ -n "$(sed -n 's/^@@E2E-L1-UP //p' "$E2E_LOG")" ] &&
 		grep '^@@E2E-STEP-' "$E2E_LOG" | tail -n 1 | grep -q '^@@E2E-STEP-BEGIN '
 }
@@ -302,7 +330,7 @@ e2e_run_in_l1() {
 	rc=$?
 	if e2e_l1_froze; then
 		E2E_RETRY_NOTE="L1 stopped answering in step $(grep '^@@E2E-STEP-BEGIN' "$E2E_LOG" |
-			tail -n 1 | cut -d' ' -f2) (no watchdog output); booted L1 once more"
+			tail -n 1 | cut -d' ' -f2) (no heartbeat or watchdog output); booted L1 once more"
 		echo "# $E2E_RETRY_NOTE"
 		cp "$E2E_LOG" "$E2E_WORK/console-first.log"
 		e2e_boot_l1 "$limit"
