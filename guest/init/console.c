@@ -3,7 +3,8 @@
  * Waits for START on kvmbox.ctl, starts CMD on a fresh PTY (START's TTY
  * flag) or on pipes, and relays bytes between kvmbox.tty and CMD until CMD
  * has exited and its output is drained; RESIZE sets the PTY's window (the
- * kernel sends SIGWINCH), SIGNAL goes to CMD's process group, STDIN_EOF
+ * kernel sends SIGWINCH), SIGNAL goes to the PTY's foreground process group
+ * (CMD's group without a PTY), STDIN_EOF
  * closes CMD's stdin (^D on a PTY).  Every child is reaped (init is PID 1).
  * Finally EXIT reports the status.  Writes toward CMD never block the relay:
  * what CMD does not read yet waits in a small buffer while output keeps
@@ -289,6 +290,15 @@ static void on_cmd_output(struct session *s)
 		s->out_fd = -1;	/* the host is gone: stop relaying */
 }
 
+/* A signal from the host: to the terminal's foreground process group on a
+ * PTY (the job the user sees, as a key would), else to CMD's group. */
+static void signal_cmd(struct session *s, int signo)
+{
+	pid_t pg = s->pty && s->in_fd >= 0 ? tcgetpgrp(s->in_fd) : -1;
+	if (pg <= 0 || kill(-pg, signo) < 0)
+		kill(-s->child, signo);
+}
+
 static void on_ctl(struct session *s, int *err)
 {
 	uint8_t buf[4096];
@@ -329,7 +339,7 @@ static void on_ctl(struct session *s, int *err)
 			struct kbx_ctl_signal sg;
 			memcpy(&sg, p, sizeof(sg));
 			if (sg.signo >= 1 && sg.signo < 65)
-				kill(-s->child, (int)sg.signo);
+				signal_cmd(s, (int)sg.signo);
 		} else if (h.type == KBX_CTL_STDIN_EOF) {
 			s->eof_pending = true;
 			flush_pending(s);

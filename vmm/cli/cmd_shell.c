@@ -36,6 +36,7 @@
 #include "devices/virtio/console_proto.h"
 #include "devices/virtio/rng.h"
 #include "vmm/cli/cli.h"
+#include "vmm/cli/guest_files.h"
 #include "vmm/cli/machine.h"
 #include "vmm/cli/run.h"
 #include "vmm/cli/shell_session.h"
@@ -48,8 +49,10 @@ static const char shell_usage[] =
 	"\n"
 	"Run CMD (default: the guest's shell) in the guest on a PTY wired to this\n"
 	"terminal; exit with its status.  Stdin and stdout may also be pipes.\n"
-	"  --kernel PATH   guest kernel (default: $KVMBOX_KERNEL)\n"
-	"  --initrd PATH   initramfs with kvmbox-init (default: $KVMBOX_INITRD)\n"
+	"  --kernel PATH   guest kernel (default: $KVMBOX_KERNEL, else build/vmlinux\n"
+	"                  next to kvmbox, else ~/.cache/kvmbox/kernel/*/vmlinux)\n"
+	"  --initrd PATH   initramfs with kvmbox-init (default: $KVMBOX_INITRD, else\n"
+	"                  initrd.cpio next to kvmbox with a default kernel)\n"
 	"  --console       show the guest's serial console (kernel messages) on stderr\n"
 	"  other flags as for kvmbox run\n";
 
@@ -90,6 +93,13 @@ static void session_guest_error(void *opaque, const char *msg, size_t len)
 	fprintf(stderr, "kvmbox: guest: %.*s\n", (int)len, msg);
 }
 
+static void session_stop(void *opaque, int signo, const char *why)
+{
+	struct shell *s = opaque;
+	vm_stop(&s->m.vm, VM_STOP_SIGNAL, 128 + signo, "stopped by SIG%s%s%s", sigabbrev_np(signo),
+		why ? ": " : "", why ? why : "");
+}
+
 static void on_signal(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
@@ -98,24 +108,24 @@ static void on_signal(struct loop *loop, struct loop_op *op, int res, uint32_t f
 	if (res < 0)
 		return;
 	struct signalfd_siginfo si;
-	while (read(s->sig_fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGWINCH)
-			shell_session_resize(&s->ss);
-		else if (si.ssi_signo == SIGHUP)
-			vm_stop(&s->m.vm, VM_STOP_SIGNAL, 128 + SIGHUP, "stopped by SIGHUP");
-	}
+	while (read(s->sig_fd, &si, sizeof(si)) == sizeof(si))
+		shell_session_signal(&s->ss, (int)si.ssi_signo);
 }
 
-/* SIGWINCH and SIGHUP through a signalfd on the loop; blocked here, before
- * vm_run() starts the threads, so every thread inherits the mask. */
+/* Every signal the session handles (shell_session_signal) through a
+ * signalfd on the loop; blocked here, before vm_run() starts the threads,
+ * so every thread inherits the mask, and vm_run leaves SIGINT and SIGTERM
+ * to us (caller_handles_signals). */
 static int signals_setup(struct shell *s)
 {
+	static const int sigs[] = { SIGWINCH, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2 };
 	sigset_t set;
 	sigemptyset(&set);
-	sigaddset(&set, SIGWINCH);
-	sigaddset(&set, SIGHUP);
+	for (unsigned i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(&set, sigs[i]);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	s->m.vm.caller_handles_signals = true;
 	s->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (s->sig_fd < 0)
 		return -errno;
@@ -139,7 +149,7 @@ static int add_virtio_devices(struct shell *s)
 		.con = s->con, .tty_port = PORT_TTY, .ctl_port = PORT_CTL, .tty = s->tty,
 		.argc = s->o.argc, .argv = s->o.argv, .term = getenv("TERM"),
 		.win_fd = STDOUT_FILENO, .finish = session_finish, .fail = session_fail,
-		.guest_error = session_guest_error, .opaque = s,
+		.guest_error = session_guest_error, .stop = session_stop, .opaque = s,
 	};
 	struct vcon_backend tty = { .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
 				    .on_hangup = shell_stdin_hangup, .opaque = &s->ss };
@@ -196,34 +206,6 @@ static void show_serial_tail(struct shell *s)
 		fputc('\n', stderr);
 }
 
-/* Fill --kernel / --initrd from $KVMBOX_KERNEL / $KVMBOX_INITRD if absent. */
-static char **with_defaults(int argc, char **argv, int *nargc)
-{
-	const char *k = getenv("KVMBOX_KERNEL"), *i = getenv("KVMBOX_INITRD");
-	bool has_k = false, has_i = false;
-	for (int a = 1; a < argc && strcmp(argv[a], "--"); a++) {
-		has_k |= !strncmp(argv[a], "--kernel", 8);
-		has_i |= !strncmp(argv[a], "--initrd", 8);
-	}
-	char **v = calloc((size_t)argc + 5, sizeof(*v));
-	if (!v)
-		return NULL;
-	int n = 0;
-	v[n++] = argv[0];
-	if (!has_k && k && *k) {
-		v[n++] = (char *)"--kernel";
-		v[n++] = (char *)k;
-	}
-	if (!has_i && i && *i) {
-		v[n++] = (char *)"--initrd";
-		v[n++] = (char *)i;
-	}
-	for (int a = 1; a < argc; a++)
-		v[n++] = argv[a];
-	*nargc = n;
-	return v;
-}
-
 static int shell_status(struct shell *s, int reason)
 {
 	if (s->ss.exited)
@@ -273,23 +255,21 @@ out:
 
 int cmd_shell(int argc, char **argv)
 {
-	int nargc;
-	char **nargv = with_defaults(argc, argv, &nargc);
 	struct shell *s = calloc(1, sizeof(*s));
-	if (!nargv || !s) {
+	struct guest_files *gf = calloc(1, sizeof(*gf));
+	if (!s || !gf) {
 		log_err("out of memory");
-		free(nargv);
 		free(s);
+		free(gf);
 		return 1;
 	}
 	s->sig_fd = -1;
 	s->serial_fd = -1;
-	char err[200];
+	char err[PATH_MAX * 2 + 200];
 	int status = EXIT_USAGE;
-	if (run_parse_args(nargc, nargv, &s->o, err, sizeof(err)) < 0) {
-		log_err("shell: %s", strstr(err, "--kernel PATH is required") ?
-			"--kernel PATH (or $KVMBOX_KERNEL) is required (try kvmbox shell --help)" :
-			err);
+	if (guest_files_resolve(gf, argc, argv, err, sizeof(err)) < 0 ||
+	    run_parse_args(gf->argc, gf->argv, &s->o, err, sizeof(err)) < 0) {
+		log_err("shell: %s", err);
 	} else if (s->o.help) {
 		fputs(shell_usage, stdout);
 		status = 0;
@@ -301,6 +281,7 @@ int cmd_shell(int argc, char **argv)
 	if (s->serial_captured && s->serial_fd >= 0)
 		close(s->serial_fd);
 	free(s);
-	free(nargv);
+	guest_files_free(gf);
+	free(gf);
 	return status;
 }
