@@ -75,7 +75,8 @@ check "SIGINT: one line says why" grep -q "stopped by SIGINT" "$tmp/e"
 
 # Default kernel and initrd: a copy of kvmbox in a directory of its own.
 d=$tmp/bin
-mkdir -p "$d" "$tmp/home" "$tmp/cache/kernel/old" "$tmp/cache/kernel/new"
+mkdir -p "$d" "$tmp/home" "$tmp/cache/kernel/old" "$tmp/cache/kernel/new" \
+	"$tmp/cache/kernel/src-6.1.obj"
 cp "$KVMBOX_BIN" "$d/kvmbox"
 noenv=(env -u KVMBOX_KERNEL -u KVMBOX_INITRD HOME="$tmp/home" KVMBOX_CACHE="$tmp/cache")
 for cmd in run shell; do
@@ -87,13 +88,14 @@ done
 cp "$G/fault.elf" "$tmp/cache/kernel/old/vmlinux"
 cp "$G/hello.elf" "$tmp/cache/kernel/new/vmlinux"
 touch -d '2020-01-01' "$tmp/cache/kernel/old/vmlinux"
+cp "$G/fault.elf" "$tmp/cache/kernel/src-6.1.obj/vmlinux"	# make kernel's object tree
 "${noenv[@]}" timeout 20 "$d/kvmbox" run </dev/null >"$tmp/o" 2>"$tmp/e"
 expect_eq "cached kernel but no initrd.cpio next to kvmbox: exit 2" 2 "$?"
 check "and the line names the initrd and make" grep -q 'no initrd.*`make kernel initrd`' "$tmp/e"
 echo x >"$d/initrd.cpio"
 "${noenv[@]}" timeout 20 "$d/kvmbox" run --memory 64 </dev/null >"$tmp/o" 2>"$tmp/e"
 expect_eq "kvmbox run: the newest cached kernel boots" 0 "$?"
-check "and it is the newest one" grep -q "hello from a tiny guest" "$tmp/o"
+check "and it is the newest one (not the object tree's)" grep -q "hello from a tiny guest" "$tmp/o"
 "${noenv[@]}" timeout 20 "$d/kvmbox" shell --console --memory 64 </dev/null >"$tmp/o" 2>"$tmp/e"
 check "kvmbox shell: the same default kernel" grep -q "hello from a tiny guest" "$tmp/e"
 cp "$G/marker.elf" "$d/vmlinux"

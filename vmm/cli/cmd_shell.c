@@ -124,6 +124,8 @@ static int signals_setup(struct shell *s)
 	for (unsigned i = 0; i < ARRAY_SIZE(sigs); i++)
 		sigaddset(&set, sigs[i]);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	for (unsigned i = 0; i < ARRAY_SIZE(sigs); i++)
+		signal(sigs[i], SIG_DFL);	/* a background job inherits SIGINT ignored */
 	signal(SIGPIPE, SIG_IGN);
 	s->m.vm.caller_handles_signals = true;
 	s->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -57,7 +57,8 @@ static int cache_dir(char *dir, size_t size)
 	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
-/* The newest readable <cache>/kernel/<key>/vmlinux, into out. */
+/* The newest readable <cache>/kernel/<key>/vmlinux, into out (glob returns
+ * paths that start with the pattern's prefix, so skip is in range). */
 static bool newest_cached_kernel(const char *cache, char *out, size_t size)
 {
 	char pattern[PATH_MAX];
@@ -68,9 +69,11 @@ static bool newest_cached_kernel(const char *cache, char *out, size_t size)
 		return false;
 	struct timespec best = { 0, 0 };
 	bool found = false;
+	size_t skip = strlen(cache) + strlen("/kernel/");
 	for (size_t i = 0; i < g.gl_pathc; i++) {
 		struct stat st;
-		if (!readable_file(g.gl_pathv[i]) || stat(g.gl_pathv[i], &st) < 0 ||
+		/* src-<version>.obj/vmlinux is build.sh's object tree, not a result */
+		if (!strncmp(g.gl_pathv[i] + skip, "src-", 4) || !readable_file(g.gl_pathv[i]) || stat(g.gl_pathv[i], &st) < 0 ||
 		    strlen(g.gl_pathv[i]) >= size)
 			continue;
 		if (!found || st.st_mtim.tv_sec > best.tv_sec ||
