@@ -53,5 +53,8 @@ else not_ok "only after the grace period" "stopped after '${secs}' s; $(why term
 has term 'did not exit within 10 s of SIGTERM' "and one line says why"
 has twice '^got INT' "the first SIGINT reached CMD's trap"
 rc_is twice 130 "the second SIGINT stops the VM: 130"
+for st in trap default usr1 term twice; do
+	echo "# step $st: ready after $(field $st ready_s) s, ended $(field $st secs) s after the signal"
+done
 echo "# whole nested run ${E2E_WALL_S%.*} s (TCG speed, not hardware)${E2E_RETRY_NOTE:+; $E2E_RETRY_NOTE}"
 tap_done

@@ -13,8 +13,11 @@
  * every byte of CMD's output reached stdout, and kvmbox exits with CMD's
  * status.  With a terminal on both stdin and stdout, the terminal is raw
  * while inside (Ctrl-C is a byte for the guest's PTY) and restored on every
- * way out (shell_term.c).  SIGINT/SIGTERM stop the VM (exit 128+sig), as
- * does SIGHUP (the terminal went away).
+ * way out (shell_term.c).  SIGINT, SIGTERM, SIGQUIT, SIGUSR1 and SIGUSR2
+ * are forwarded to CMD (shell_session_signal: a second SIGINT/SIGTERM, or
+ * CMD still running 10 s after SIGTERM, stops the VM with 128+sig); SIGHUP
+ * (the terminal went away) stops it at once.  Kernel and initrd default as
+ * for kvmbox run (guest_files.h).
  *
  * Exit status: CMD's; 2 for bad usage; 1 when the guest stopped without
  * reporting one (one line saying why, then the serial console's tail).

@@ -6,7 +6,8 @@
 #   console_sig_drive.sh SIG [SIG2] -- CMD ARGS...
 # CMD's output must contain a line "ready" once the guest command is set up;
 # SIG is sent then; SIG2 (if given) once a line starting with "got" appears.
-# Prints CMD's output, then "@@S rc N" and "@@S secs N" (SIG to the end).
+# Prints "@@S ready_s N" (start to ready), CMD's output, then "@@S rc N" and
+# "@@S secs N" (SIG to the end).
 W=/tmp/kvmbox-sig.$$
 mkdir -p "$W"
 sig1=$1 sig2=""
@@ -32,8 +33,11 @@ mkfifo "$W/in"
 "$@" <"$W/in" >"$W/out" 2>&1 &
 pid=$!
 exec 3>"$W/in"	# a pipe that stays open: stdin neither a terminal nor at EOF
-(sleep "${SIG_LIMIT_S:-200}"; kill -KILL "$pid") 2>/dev/null &
+# Watchdog: ends within a second of kvmbox (no sleep left behind).
+(n=0; while [ $n -lt "${SIG_LIMIT_S:-200}" ] && kill -0 "$pid" 2>/dev/null; do
+	sleep 1; n=$((n + 1)); done; kill -KILL "$pid" 2>/dev/null) &
 dog=$!
+start=$(date +%s)
 if ! wait_out '^ready' "${BOOT_S:-150}"; then
 	cat "$W/out"
 	echo "@@S never-ready"
@@ -41,6 +45,7 @@ if ! wait_out '^ready' "${BOOT_S:-150}"; then
 	exit 1
 fi
 t0=$(date +%s)
+echo "@@S ready_s $((t0 - start))"
 kill -"$sig1" "$pid"
 if [ -n "$sig2" ]; then
 	wait_out '^got' 60 || echo "@@S no-got-line"
