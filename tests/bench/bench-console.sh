@@ -44,10 +44,10 @@ echo_cmd="stty raw -echo; echo @@GO; dd bs=1 count=$ECHOES 2>/dev/null"
 # console_e2e, KB the kvmbox command with its kernel and initrd flags.
 measure() {
 	cat <<EOF
-echo "@@B shell-cat \$(\$METER cat -- \$KB shell --memory 256 -- sh -c '$file_cmd')"
-echo "@@B run-cat \$(\$METER cat -- \$KB run --memory 256 -- sh -c '$file_cmd')"
-echo "@@B shell-echo \$(\$METER echo $ECHOES -- \$KB shell -- sh -c '$echo_cmd')"
-echo "@@B run-echo \$(\$METER echo $ECHOES -- \$KB run --console -- sh -c '$echo_cmd')"
+echo "@@B shell-cat \$(\$METER cat -- \$KB shell -- sh -c '$file_cmd' 2>&1 | tr -d '\r\n')"
+echo "@@B run-cat \$(\$METER cat -- \$KB run -- sh -c '$file_cmd' 2>&1 | tr -d '\r\n')"
+echo "@@B shell-echo \$(\$METER echo $ECHOES -- \$KB shell -- sh -c '$echo_cmd' 2>&1 | tr -d '\r\n')"
+echo "@@B run-echo \$(\$METER echo $ECHOES -- \$KB run --console -- sh -c '$echo_cmd' 2>&1 | tr -d '\r\n')"
 EOF
 }
 val() { sed -n "s/^@@B $1 .*$2=\([0-9.]*\).*/\1/p" <<<"$out" | tail -n 1; }

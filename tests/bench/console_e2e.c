@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #define LIMIT_S 600
+#define MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
 
 static double now_s(void)
 {
@@ -36,15 +37,37 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The last bytes the command printed, shown when it fails. */
+static char tail_buf[256];
+static size_t tail_len;
+
+static void keep_tail(const char *buf, size_t n)
+{
+	if (n >= sizeof(tail_buf)) {
+		memcpy(tail_buf, buf + n - sizeof(tail_buf), sizeof(tail_buf));
+		tail_len = sizeof(tail_buf);
+		return;
+	}
+	size_t keep = MIN_SZ(tail_len, sizeof(tail_buf) - n);
+	memmove(tail_buf, tail_buf + tail_len - keep, keep);
+	memcpy(tail_buf + keep, buf, n);
+	tail_len = keep + n;
+}
+
+static void fail(const char *why)
+{
+	fprintf(stderr, "console_e2e: %s; the command's last output: %.*s\n", why, (int)tail_len,
+		tail_buf);
+	exit(3);
+}
+
 /* Read from fd into buf; exits on EOF / error / LIMIT_S. */
 static size_t read_some(int fd, char *buf, size_t cap, double deadline)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	for (;;) {
-		if (now_s() > deadline) {
-			fprintf(stderr, "console_e2e: timed out\n");
-			exit(3);
-		}
+		if (now_s() > deadline)
+			fail("timed out");
 		int r = poll(&p, 1, 1000);
 		if (r < 0 && errno != EINTR)
 			exit(3);
@@ -53,10 +76,9 @@ static size_t read_some(int fd, char *buf, size_t cap, double deadline)
 		ssize_t n = read(fd, buf, cap);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n <= 0) {
-			fprintf(stderr, "console_e2e: the command's output ended early\n");
-			exit(3);
-		}
+		if (n <= 0)
+			fail("the command's output ended early");
+		keep_tail(buf, (size_t)n);
 		return (size_t)n;
 	}
 }

@@ -184,11 +184,16 @@ static int add_virtio_devices(struct shell *s)
  * has all reached stdout (the vCPUs are stopped, so the rings are still). */
 static void drain_output(struct shell *s)
 {
-	for (int i = 0; i < 500; i++) {
+	uint64_t seen = s->con->port[PORT_TTY].bytes_out;
+	for (int i = 0; i < 500; i++) {	/* 1 s without progress at most */
 		vcon_port_output_resume(s->con, PORT_TTY);
 		if (vcon_port_output_idle(s->con, PORT_TTY))
 			return;
 		loop_run_once(&s->m.vm.loop, 2000000);
+		if (s->con->port[PORT_TTY].bytes_out != seen) {
+			seen = s->con->port[PORT_TTY].bytes_out;
+			i = 0;
+		}
 	}
 }
 

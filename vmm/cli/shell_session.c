@@ -11,7 +11,7 @@
 #include "common/util.h"
 #include "vmm/cli/shell_term.h"
 
-#define DRAIN_TRIES 2000	/* x 1 ms: output still queued after EXIT */
+#define DRAIN_TRIES 2000	/* x 1 ms without progress: output stuck after EXIT */
 
 static void ctl_send(struct shell_session *ss, uint16_t type, const void *payload, size_t len)
 {
@@ -80,6 +80,11 @@ static void drain_check(struct loop *loop, struct loop_op *op, int res, uint32_t
 /* EXIT arrived: finish once every byte of output left the tty port. */
 static void finish_when_drained(struct shell_session *ss)
 {
+	uint64_t out = ss->con->port[ss->tty_port].bytes_out;
+	if (out != ss->drain_bytes) {	/* still moving (a slow reader): keep waiting */
+		ss->drain_bytes = out;
+		ss->drain_tries = 0;
+	}
 	if (vcon_port_output_idle(ss->con, ss->tty_port) || ss->drain_tries++ > DRAIN_TRIES) {
 		ss->finish(ss->opaque, ss->exit_code);
 		return;

@@ -50,6 +50,7 @@ struct shell_session {
 	int exit_code;
 	int stop_signals;	/* SIGINT/SIGTERM forwarded so far */
 	unsigned drain_tries;
+	uint64_t drain_bytes;	/* tty port's bytes_out at the last check */
 	struct loop_op grace_op;
 	struct __kernel_timespec grace_ts;
 	struct loop_op drain_op;
