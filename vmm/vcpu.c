@@ -532,8 +532,10 @@ int vm_run(struct vm *vm)
 
 	sigset_t wait;
 	sigemptyset(&wait);
-	sigaddset(&wait, SIGINT);
-	sigaddset(&wait, SIGTERM);
+	if (!vm->caller_handles_signals) {
+		sigaddset(&wait, SIGINT);
+		sigaddset(&wait, SIGTERM);
+	}
 	sigaddset(&wait, VM_SIG_STOP);
 	while (__atomic_load_n(&vm->stop_reason, __ATOMIC_ACQUIRE) <= VM_RUNNING) {
 		siginfo_t si;

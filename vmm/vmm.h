@@ -104,9 +104,11 @@ int vm_open_kvm(char *err, size_t errsz);
 
 /* Signals: VM_SIG_KICK pulls a vCPU thread out of KVM_RUN (its handler does
  * nothing; immediate_exit closes the race); VM_SIG_STOP wakes the main
- * thread's sigwait when a vCPU or device stops the VM. */
-#define VM_SIG_KICK SIGUSR1
-#define VM_SIG_STOP SIGUSR2
+ * thread's sigwait when a vCPU or device stops the VM.  Real-time signals,
+ * so SIGUSR1 and SIGUSR2 stay free for the user (kvmbox shell forwards them
+ * to the guest command). */
+#define VM_SIG_KICK (SIGRTMIN + 2)
+#define VM_SIG_STOP (SIGRTMIN + 3)
 
 struct vm_config {
 	uint64_t mem_size;	/* bytes */
@@ -134,6 +136,10 @@ struct vm {
 	char virtio_cmdline[VIRTIO_MMIO_MAX_DEVS * 48];	/* virtio_mmio.device=... */
 	struct boot_entry entry;
 	struct profile *profile;	/* optional */
+	/* Set before vm_run by a command that takes SIGINT and SIGTERM itself
+	 * (a signalfd on the loop; kvmbox shell forwards them to the guest):
+	 * vm_run keeps them blocked but does not wait for them. */
+	bool caller_handles_signals;
 	/* Stop state: written once by vm_stop() from any thread. */
 	int stop_reason;		/* enum vm_stop_reason, atomic */
 	int exit_status;

@@ -3,7 +3,8 @@
  * Waits for START on kvmbox.ctl, starts CMD on a fresh PTY (START's TTY
  * flag) or on pipes, and relays bytes between kvmbox.tty and CMD until CMD
  * has exited and its output is drained; RESIZE sets the PTY's window (the
- * kernel sends SIGWINCH), SIGNAL goes to CMD's process group, STDIN_EOF
+ * kernel sends SIGWINCH), SIGNAL goes to the PTY's foreground process group
+ * (CMD's group without a PTY), STDIN_EOF
  * closes CMD's stdin (^D on a PTY).  Every child is reaped (init is PID 1).
  * Finally EXIT reports the status.  Writes toward CMD never block the relay:
  * what CMD does not read yet waits in a small buffer while output keeps
@@ -31,7 +32,9 @@
 
 #define RELAY_BUF 16384
 #define MAX_STRINGS 4096
-#define DRAIN_MS 200	/* output still arriving after CMD exited */
+#define DRAIN_MS 1000	/* CMD exited and its output quiet this long: done (a PTY
+			 * slave a background job keeps open never gives EIO; the
+			 * kernel moves PTY data in a worker, slow under emulation) */
 
 struct session {
 	int tty_fd, ctl_fd;
@@ -46,6 +49,7 @@ struct session {
 	bool child_done;
 	int wstatus;
 	long long done_at_ms;
+	long long last_out_ms;	/* when CMD's output last gave bytes */
 	uint8_t pend[RELAY_BUF];	/* host input CMD has not taken yet */
 	size_t pend_len;
 	struct kbx_ctl_reader rd;
@@ -58,6 +62,9 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Write everything.  A virtio port's write may return 0 (its queue filled
+ * between the driver's check and its add): wait until it is writable and
+ * retry, never count that as written. */
 static int write_all(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -65,7 +72,13 @@ static int write_all(int fd, const void *buf, size_t len)
 		ssize_t n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n == 0 || (n < 0 && errno == EAGAIN)) {
+			struct pollfd w = { .fd = fd, .events = POLLOUT };
+			if (poll(&w, 1, 100) < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		if (n < 0)
 			return -errno;
 		p += n;
 		len -= (size_t)n;
@@ -287,6 +300,16 @@ static void on_cmd_output(struct session *s)
 	}
 	if (write_all(s->tty_fd, buf, (size_t)n) < 0)
 		s->out_fd = -1;	/* the host is gone: stop relaying */
+	s->last_out_ms = now_ms();	/* after the write: it may wait for the host */
+}
+
+/* A signal from the host: to the terminal's foreground process group on a
+ * PTY (the job the user sees, as a key would), else to CMD's group. */
+static void signal_cmd(struct session *s, int signo)
+{
+	pid_t pg = s->pty && s->in_fd >= 0 ? tcgetpgrp(s->in_fd) : -1;
+	if (pg <= 0 || kill(-pg, signo) < 0)
+		kill(-s->child, signo);
 }
 
 static void on_ctl(struct session *s, int *err)
@@ -329,7 +352,7 @@ static void on_ctl(struct session *s, int *err)
 			struct kbx_ctl_signal sg;
 			memcpy(&sg, p, sizeof(sg));
 			if (sg.signo >= 1 && sg.signo < 65)
-				kill(-s->child, (int)sg.signo);
+				signal_cmd(s, (int)sg.signo);
 		} else if (h.type == KBX_CTL_STDIN_EOF) {
 			s->eof_pending = true;
 			flush_pending(s);
@@ -358,7 +381,11 @@ static bool finished(struct session *s)
 {
 	if (!s->child_done)
 		return false;
-	return s->out_fd < 0 || now_ms() - s->done_at_ms > DRAIN_MS;
+	/* Pipes end at EOF; a PTY (or a pipe a background child keeps open)
+	 * once output has been quiet for DRAIN_MS after CMD exited: a timer
+	 * from the exit alone would drop what a slow relay has not read yet. */
+	long long last = s->last_out_ms > s->done_at_ms ? s->last_out_ms : s->done_at_ms;
+	return s->out_fd < 0 || now_ms() - last > DRAIN_MS;
 }
 
 static int relay(struct session *s, int sig_fd)

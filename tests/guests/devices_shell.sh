@@ -18,7 +18,8 @@ need_cmd python3
 PTY="python3 $KVMBOX_TOP/tests/lib/pty_run.py"
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+pid="" watchdog=""
+trap 'kill $pid $watchdog 2>/dev/null; rm -rf "$tmp"' EXIT
 
 # at_pty NAME ARGS... : run kvmbox shell at a pty through pty_run.py
 at_pty() {
@@ -56,9 +57,52 @@ check "--console shows the serial console" grep -q "hello from a tiny guest" "$t
 check "devices announced on the command line" \
 	grep -q "virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 kvmbox.ctl=1" "$tmp/e"
 
-env -u KVMBOX_KERNEL timeout 20 "$KVMBOX_BIN" shell </dev/null >"$tmp/o" 2>"$tmp/e"
-expect_eq "no kernel: exit 2" 2 "$?"
-expect_eq "no kernel: one line" 1 "$(wc -l <"$tmp/e")"
+# Signals with pipes, before any command exists in the guest.
+# kvmbox itself in the background (not under timeout, which would take the
+# signals), with a watchdog that bounds it.
+"$KVMBOX_BIN" shell --kernel "$G/spin.elf" </dev/null >"$tmp/o" 2>"$tmp/e" &
+pid=$!
+(sleep 30; kill -KILL "$pid" 2>/dev/null) &
+watchdog=$!
+sleep 1
+kill -USR1 "$pid"; kill -USR2 "$pid"; sleep 0.5
+check "SIGUSR1/SIGUSR2 do not stop kvmbox" kill -0 "$pid"
+kill -INT "$pid"
+wait "$pid"
+expect_eq "SIGINT before the guest's init answered: exit 130" 130 "$?"
+kill "$watchdog" 2>/dev/null
+check "SIGINT: one line says why" grep -q "stopped by SIGINT" "$tmp/e"
+
+# Default kernel and initrd: a copy of kvmbox in a directory of its own.
+d=$tmp/bin
+mkdir -p "$d" "$tmp/home" "$tmp/cache/kernel/old" "$tmp/cache/kernel/new" \
+	"$tmp/cache/kernel/src-6.1.obj"
+cp "$KVMBOX_BIN" "$d/kvmbox"
+noenv=(env -u KVMBOX_KERNEL -u KVMBOX_INITRD HOME="$tmp/home" KVMBOX_CACHE="$tmp/cache")
+for cmd in run shell; do
+	"${noenv[@]}" timeout 20 "$d/kvmbox" $cmd </dev/null >"$tmp/o" 2>"$tmp/e"
+	expect_eq "$cmd, no kernel anywhere: exit 2" 2 "$?"
+	expect_eq "$cmd, no kernel anywhere: one line" 1 "$(wc -l <"$tmp/e")"
+	check "$cmd, no kernel anywhere: names make kernel initrd" grep -q '`make kernel initrd`' "$tmp/e"
+done
+cp "$G/fault.elf" "$tmp/cache/kernel/old/vmlinux"
+cp "$G/hello.elf" "$tmp/cache/kernel/new/vmlinux"
+touch -d '2020-01-01' "$tmp/cache/kernel/old/vmlinux"
+cp "$G/fault.elf" "$tmp/cache/kernel/src-6.1.obj/vmlinux"	# make kernel's object tree
+"${noenv[@]}" timeout 20 "$d/kvmbox" run </dev/null >"$tmp/o" 2>"$tmp/e"
+expect_eq "cached kernel but no initrd.cpio next to kvmbox: exit 2" 2 "$?"
+check "and the line names the initrd and make" grep -q 'no initrd.*`make kernel initrd`' "$tmp/e"
+echo x >"$d/initrd.cpio"
+"${noenv[@]}" timeout 20 "$d/kvmbox" run --memory 64 </dev/null >"$tmp/o" 2>"$tmp/e"
+expect_eq "kvmbox run: the newest cached kernel boots" 0 "$?"
+check "and it is the newest one (not the object tree's)" grep -q "hello from a tiny guest" "$tmp/o"
+"${noenv[@]}" timeout 20 "$d/kvmbox" shell --console --memory 64 </dev/null >"$tmp/o" 2>"$tmp/e"
+check "kvmbox shell: the same default kernel" grep -q "hello from a tiny guest" "$tmp/e"
+cp "$G/marker.elf" "$d/vmlinux"
+"${noenv[@]}" timeout 20 "$d/kvmbox" run --memory 64 </dev/null >"$tmp/o" 2>"$tmp/e"
+check "vmlinux next to kvmbox comes before the cache" grep -q "marker guest done" "$tmp/o"
+"${noenv[@]}" KVMBOX_KERNEL="$G/hello.elf" timeout 20 "$d/kvmbox" run --memory 64 </dev/null >"$tmp/o" 2>"$tmp/e"
+check "\$KVMBOX_KERNEL comes before both" grep -q "hello from a tiny guest" "$tmp/o"
 timeout 20 "$KVMBOX_BIN" shell --kernel /nonexistent </dev/null >"$tmp/o" 2>"$tmp/e"
 expect_eq "missing kernel file: exit 2" 2 "$?"
 tap_done

@@ -10,6 +10,10 @@
  * CMD; host stdin (a pipe) reaches CMD and its end reaches CMD as EOF; CMD's
  * output reaches host stdout (a pipe) completely before finish(); the exit
  * status comes back; a host window (a pty) resize reaches `stty size`.
+ * Host signals (shell_session_signal): SIGINT reaches CMD's trap and its
+ * status is the one that comes back; an untrapped SIGINT gives 130; a
+ * second SIGINT stops at once; a SIGTERM CMD ignores stops after the grace
+ * period; with no CMD yet, SIGINT/SIGTERM stop and SIGUSR1 is dropped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,6 +44,8 @@ struct loopback {
 	pid_t guest;
 	bool finished;
 	int code;
+	int stopped;		/* signo given to stop(), 0 if none */
+	long long stopped_at_ms;
 	char out_buf[65536];
 	size_t out_len;
 };
@@ -49,6 +55,16 @@ static void on_finish(void *opaque, int code)
 	struct loopback *l = opaque;
 	l->finished = true;
 	l->code = code;
+}
+
+static void on_stop(void *opaque, int signo, const char *why)
+{
+	(void)why;
+	struct loopback *l = opaque;
+	if (!l->stopped) {
+		l->stopped = signo;
+		l->stopped_at_ms = now_ms();
+	}
 }
 
 static void on_fail(void *opaque, const char *why)
@@ -95,7 +111,7 @@ static void setup_loop(struct loopback *l, bool tty, int win_fd, char **argv, in
 	l->ss = (struct shell_session){
 		.con = l->c, .tty_port = P_TTY, .ctl_port = P_CTL, .tty = tty,
 		.argc = argc, .argv = argv, .term = "xterm", .win_fd = win_fd,
-		.finish = on_finish, .fail = on_fail, .opaque = l,
+		.finish = on_finish, .fail = on_fail, .stop = on_stop, .opaque = l,
 	};
 	struct vcon_backend none = { .in_fd = -1, .out_fd = -1 };
 	struct vcon_backend tb = { .in_fd = l->in[0], .out_fd = l->out[1],
@@ -169,11 +185,8 @@ static void run_until(struct loopback *l, bool (*cond)(struct loopback *), const
 
 static bool is_finished(struct loopback *l) { return l->finished; }
 
-static void teardown_loop(struct loopback *l)
+static void release_loop(struct loopback *l)
 {
-	int st;
-	assert_int_equal(waitpid(l->guest, &st, 0), l->guest);
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	vcon_destroy(l->c);
 	vdrv_fini(&l->d);
 	close(l->gs[P_TTY]);
@@ -182,6 +195,14 @@ static void teardown_loop(struct loopback *l)
 	close(l->in[1]);
 	close(l->out[0]);
 	close(l->out[1]);
+}
+
+static void teardown_loop(struct loopback *l)
+{
+	int st;
+	assert_int_equal(waitpid(l->guest, &st, 0), l->guest);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	release_loop(l);
 }
 
 static void test_piped_command(void **state)
@@ -230,11 +251,103 @@ static void test_tty_resize(void **state)
 	close(ps);
 }
 
+static bool is_ready(struct loopback *l) { return strstr(l->out_buf, "ready") != NULL; }
+static bool got_int(struct loopback *l) { return strstr(l->out_buf, "got INT") != NULL; }
+static bool is_stopped(struct loopback *l) { return l->stopped != 0; }
+
+/* CMD (piped, no PTY) prints "ready", then gets @signo from the host. */
+static void start_and_signal(struct loopback *l, const char *script, int signo, unsigned grace_ms)
+{
+	static char *argv[] = { "sh", "-c", NULL, NULL };
+	argv[2] = (char *)script;
+	memset(l, 0, sizeof(*l));
+	setup_loop(l, false, -1, argv, 3);
+	l->ss.grace_ms = grace_ms;
+	run_until(l, is_ready, "CMD ready");
+	shell_session_signal(&l->ss, signo);
+}
+
+/* The VM was "stopped" with CMD still running: end the pretend guest. */
+static void teardown_stopped(struct loopback *l)
+{
+	kill(l->guest, SIGKILL);
+	waitpid(l->guest, NULL, 0);
+	release_loop(l);
+}
+
+static void test_sigint_trapped(void **state)
+{
+	(void)state;
+	static struct loopback l;
+	start_and_signal(&l, "trap 'echo got INT; exit 5' INT; echo ready; "
+			     "while :; do sleep 1; done", SIGINT, 0);
+	run_until(&l, is_finished, "finish");
+	assert_int_equal(l.code, 5);
+	assert_non_null(strstr(l.out_buf, "got INT"));
+	assert_int_equal(l.stopped, 0);
+	teardown_loop(&l);
+}
+
+static void test_sigint_default(void **state)
+{
+	(void)state;
+	static struct loopback l;
+	start_and_signal(&l, "echo ready; exec sleep 100", SIGINT, 0);
+	run_until(&l, is_finished, "finish");
+	assert_int_equal(l.code, 130);
+	assert_int_equal(l.stopped, 0);
+	teardown_loop(&l);
+}
+
+static void test_second_sigint_stops(void **state)
+{
+	(void)state;
+	static struct loopback l;
+	start_and_signal(&l, "trap 'echo got INT' INT; echo ready; while :; do sleep 1; done",
+			 SIGINT, 0);
+	run_until(&l, got_int, "the trap");
+	assert_int_equal(l.stopped, 0);
+	shell_session_signal(&l.ss, SIGINT);
+	assert_int_equal(l.stopped, SIGINT);
+	assert_false(l.finished);
+	teardown_stopped(&l);
+}
+
+static void test_sigterm_grace(void **state)
+{
+	(void)state;
+	static struct loopback l;
+	start_and_signal(&l, "trap '' TERM; echo ready; while :; do sleep 1; done", SIGTERM, 300);
+	long long t0 = now_ms();
+	run_until(&l, is_stopped, "the grace period to end");
+	assert_int_equal(l.stopped, SIGTERM);
+	assert_true(l.stopped_at_ms - t0 >= 250);
+	assert_false(l.finished);
+	teardown_stopped(&l);
+}
+
+static void test_signal_before_start(void **state)
+{
+	(void)state;
+	static struct loopback l;
+	memset(&l, 0, sizeof(l));
+	l.ss = (struct shell_session){ .stop = on_stop, .opaque = &l };
+	shell_session_signal(&l.ss, SIGUSR1);
+	assert_int_equal(l.stopped, 0);
+	shell_session_signal(&l.ss, SIGTERM);
+	assert_int_equal(l.stopped, SIGTERM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_piped_command),
 		cmocka_unit_test(test_tty_resize),
+		cmocka_unit_test(test_sigint_trapped),
+		cmocka_unit_test(test_sigint_default),
+		cmocka_unit_test(test_second_sigint_stops),
+		cmocka_unit_test(test_sigterm_grace),
+		cmocka_unit_test(test_signal_before_start),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,13 +20,14 @@
 #include "common/util.h"
 #include "devices/legacy/legacy.h"
 #include "vmm/cli/cli.h"
+#include "vmm/cli/guest_files.h"
 #include "vmm/cli/machine.h"
 #include "vmm/cli/machine_net.h"
 #include "vmm/cli/run.h"
 #include "vmm/vmm.h"
 
 static const char run_usage[] =
-	"usage: kvmbox run --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MiB]\n"
+	"usage: kvmbox run [--kernel PATH] [--initrd PATH] [--cmdline STR] [--memory MiB]\n"
 	"                  [--cpus N] [--hugepages] [--console] [--profile[=json]]\n"
 	"                  [--share HOSTDIR[:GUESTPATH][:ro]]... [--share-9p ...]...\n"
 	"                  [--fs-cache none|auto|always] [--rootfs DIR | --image NAME|REF]\n"
@@ -34,8 +35,11 @@ static const char run_usage[] =
 	"\n"
 	"Boot the guest kernel with the serial console on stdout and run CMD through the\n"
 	"guest init; exit with CMD's status.\n"
-	"  --kernel PATH     ELF vmlinux (PVH or 64-bit entry) or bzImage\n"
-	"  --initrd PATH     initramfs\n"
+	"  --kernel PATH     ELF vmlinux (PVH or 64-bit entry) or bzImage (default:\n"
+	"                    $KVMBOX_KERNEL, else vmlinux next to kvmbox, else the newest\n"
+	"                    ~/.cache/kvmbox/kernel/*/vmlinux: `make kernel`)\n"
+	"  --initrd PATH     initramfs (default: $KVMBOX_INITRD, else initrd.cpio next to\n"
+	"                    kvmbox with a default kernel: `make initrd`)\n"
 	"  --cmdline STR     kernel command line (default: " CMDLINE_DEFAULT ")\n"
 	"  --memory MiB      guest RAM (default 512)\n"
 	"  --cpus N          vCPUs (default 1)\n"
@@ -134,9 +138,15 @@ int cmd_run(int argc, char **argv)
 	 * guest's exit status still comes back. */
 	signal(SIGPIPE, SIG_IGN);
 	struct run_opts o;
-	char err[200];
+	struct guest_files *gf = calloc(1, sizeof(*gf));
+	char err[PATH_MAX * 2 + 200];
 	int status = EXIT_USAGE;
-	if (run_parse_args(argc, argv, &o, err, sizeof(err)) < 0) {
+	if (!gf) {
+		log_err("out of memory");
+		goto out_free;
+	}
+	if (guest_files_resolve(gf, argc, argv, err, sizeof(err)) < 0 ||
+	    run_parse_args(gf->argc, gf->argv, &o, err, sizeof(err)) < 0) {
 		log_err("run: %s", err);
 		goto out_free;
 	}
@@ -168,6 +178,9 @@ int cmd_run(int argc, char **argv)
 out_machine:
 	machine_destroy(&c->m);
 out_free:
+	if (gf)
+		guest_files_free(gf);
+	free(gf);
 	free(c);
 	return status;
 }

@@ -13,8 +13,11 @@
  * every byte of CMD's output reached stdout, and kvmbox exits with CMD's
  * status.  With a terminal on both stdin and stdout, the terminal is raw
  * while inside (Ctrl-C is a byte for the guest's PTY) and restored on every
- * way out (shell_term.c).  SIGINT/SIGTERM stop the VM (exit 128+sig), as
- * does SIGHUP (the terminal went away).
+ * way out (shell_term.c).  SIGINT, SIGTERM, SIGQUIT, SIGUSR1 and SIGUSR2
+ * are forwarded to CMD (shell_session_signal: a second SIGINT/SIGTERM, or
+ * CMD still running 10 s after SIGTERM, stops the VM with 128+sig); SIGHUP
+ * (the terminal went away) stops it at once.  Kernel and initrd default as
+ * for kvmbox run (guest_files.h).
  *
  * Exit status: CMD's; 2 for bad usage; 1 when the guest stopped without
  * reporting one (one line saying why, then the serial console's tail).
@@ -36,6 +39,7 @@
 #include "devices/virtio/console_proto.h"
 #include "devices/virtio/rng.h"
 #include "vmm/cli/cli.h"
+#include "vmm/cli/guest_files.h"
 #include "vmm/cli/machine.h"
 #include "vmm/cli/machine_net.h"
 #include "vmm/cli/run.h"
@@ -52,8 +56,10 @@ static const char shell_usage[] =
 	"\n"
 	"Run CMD (default: the guest's shell) in the guest on a PTY wired to this\n"
 	"terminal; exit with its status.  Stdin and stdout may also be pipes.\n"
-	"  --kernel PATH   guest kernel (default: $KVMBOX_KERNEL)\n"
-	"  --initrd PATH   initramfs with kvmbox-init (default: $KVMBOX_INITRD)\n"
+	"  --kernel PATH   guest kernel (default: $KVMBOX_KERNEL, else build/vmlinux\n"
+	"                  next to kvmbox, else ~/.cache/kvmbox/kernel/*/vmlinux)\n"
+	"  --initrd PATH   initramfs with kvmbox-init (default: $KVMBOX_INITRD, else\n"
+	"                  initrd.cpio next to kvmbox with a default kernel)\n"
 	"  --console       show the guest's serial console (kernel messages) on stderr\n"
 	"  --no-net        no network card (default: one, public internet only)\n"
 	"  other flags (shares, root image) as for kvmbox run\n"
@@ -96,6 +102,13 @@ static void session_guest_error(void *opaque, const char *msg, size_t len)
 	fprintf(stderr, "kvmbox: guest: %.*s\n", (int)len, msg);
 }
 
+static void session_stop(void *opaque, int signo, const char *why)
+{
+	struct shell *s = opaque;
+	vm_stop(&s->m.vm, VM_STOP_SIGNAL, 128 + signo, "stopped by SIG%s%s%s", sigabbrev_np(signo),
+		why ? ": " : "", why ? why : "");
+}
+
 static void on_signal(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
@@ -104,24 +117,26 @@ static void on_signal(struct loop *loop, struct loop_op *op, int res, uint32_t f
 	if (res < 0)
 		return;
 	struct signalfd_siginfo si;
-	while (read(s->sig_fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGWINCH)
-			shell_session_resize(&s->ss);
-		else if (si.ssi_signo == SIGHUP)
-			vm_stop(&s->m.vm, VM_STOP_SIGNAL, 128 + SIGHUP, "stopped by SIGHUP");
-	}
+	while (read(s->sig_fd, &si, sizeof(si)) == sizeof(si))
+		shell_session_signal(&s->ss, (int)si.ssi_signo);
 }
 
-/* SIGWINCH and SIGHUP through a signalfd on the loop; blocked here, before
- * vm_run() starts the threads, so every thread inherits the mask. */
+/* Every signal the session handles (shell_session_signal) through a
+ * signalfd on the loop; blocked here, before vm_run() starts the threads,
+ * so every thread inherits the mask, and vm_run leaves SIGINT and SIGTERM
+ * to us (caller_handles_signals). */
 static int signals_setup(struct shell *s)
 {
+	static const int sigs[] = { SIGWINCH, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2 };
 	sigset_t set;
 	sigemptyset(&set);
-	sigaddset(&set, SIGWINCH);
-	sigaddset(&set, SIGHUP);
+	for (unsigned i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(&set, sigs[i]);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	for (unsigned i = 0; i < ARRAY_SIZE(sigs); i++)
+		signal(sigs[i], SIG_DFL);	/* a background job inherits SIGINT ignored */
 	signal(SIGPIPE, SIG_IGN);
+	s->m.vm.caller_handles_signals = true;
 	s->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (s->sig_fd < 0)
 		return -errno;
@@ -145,7 +160,7 @@ static int add_virtio_devices(struct shell *s)
 		.con = s->con, .tty_port = PORT_TTY, .ctl_port = PORT_CTL, .tty = s->tty,
 		.argc = s->o.argc, .argv = s->o.argv, .term = getenv("TERM"),
 		.win_fd = STDOUT_FILENO, .finish = session_finish, .fail = session_fail,
-		.guest_error = session_guest_error, .opaque = s,
+		.guest_error = session_guest_error, .stop = session_stop, .opaque = s,
 	};
 	struct vcon_backend tty = { .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
 				    .on_hangup = shell_stdin_hangup, .opaque = &s->ss };
@@ -175,11 +190,16 @@ static int add_virtio_devices(struct shell *s)
  * has all reached stdout (the vCPUs are stopped, so the rings are still). */
 static void drain_output(struct shell *s)
 {
-	for (int i = 0; i < 500; i++) {
+	uint64_t seen = s->con->port[PORT_TTY].bytes_out;
+	for (int i = 0; i < 500; i++) {	/* 1 s without progress at most */
 		vcon_port_output_resume(s->con, PORT_TTY);
 		if (vcon_port_output_idle(s->con, PORT_TTY))
 			return;
 		loop_run_once(&s->m.vm.loop, 2000000);
+		if (s->con->port[PORT_TTY].bytes_out != seen) {
+			seen = s->con->port[PORT_TTY].bytes_out;
+			i = 0;
+		}
 	}
 }
 
@@ -200,34 +220,6 @@ static void show_serial_tail(struct shell *s)
 	fwrite(buf, 1, (size_t)n, stderr);
 	if (buf[n - 1] != '\n')
 		fputc('\n', stderr);
-}
-
-/* Fill --kernel / --initrd from $KVMBOX_KERNEL / $KVMBOX_INITRD if absent. */
-static char **with_defaults(int argc, char **argv, int *nargc)
-{
-	const char *k = getenv("KVMBOX_KERNEL"), *i = getenv("KVMBOX_INITRD");
-	bool has_k = false, has_i = false;
-	for (int a = 1; a < argc && strcmp(argv[a], "--"); a++) {
-		has_k |= !strncmp(argv[a], "--kernel", 8);
-		has_i |= !strncmp(argv[a], "--initrd", 8);
-	}
-	char **v = calloc((size_t)argc + 5, sizeof(*v));
-	if (!v)
-		return NULL;
-	int n = 0;
-	v[n++] = argv[0];
-	if (!has_k && k && *k) {
-		v[n++] = (char *)"--kernel";
-		v[n++] = (char *)k;
-	}
-	if (!has_i && i && *i) {
-		v[n++] = (char *)"--initrd";
-		v[n++] = (char *)i;
-	}
-	for (int a = 1; a < argc; a++)
-		v[n++] = argv[a];
-	*nargc = n;
-	return v;
 }
 
 static int shell_status(struct shell *s, int reason)
@@ -286,23 +278,21 @@ int cmd_shell(int argc, char **argv)
 
 int shell_launch(int argc, char **argv, const struct shell_extra *x)
 {
-	int nargc;
-	char **nargv = with_defaults(argc, argv, &nargc);
 	struct shell *s = calloc(1, sizeof(*s));
-	if (!nargv || !s) {
+	struct guest_files *gf = calloc(1, sizeof(*gf));
+	if (!s || !gf) {
 		log_err("out of memory");
-		free(nargv);
 		free(s);
+		free(gf);
 		return 1;
 	}
 	s->sig_fd = -1;
 	s->serial_fd = -1;
-	char err[200];
+	char err[PATH_MAX * 2 + 200];
 	int status = EXIT_USAGE;
-	if (run_parse_args(nargc, nargv, &s->o, err, sizeof(err)) < 0) {
-		log_err("shell: %s", strstr(err, "--kernel PATH is required") ?
-			"--kernel PATH (or $KVMBOX_KERNEL) is required (try kvmbox shell --help)" :
-			err);
+	if (guest_files_resolve(gf, argc, argv, err, sizeof(err)) < 0 ||
+	    run_parse_args(gf->argc, gf->argv, &s->o, err, sizeof(err)) < 0) {
+		log_err("shell: %s", err);
 	} else if (s->o.help) {
 		fputs(shell_usage, stdout);
 		fputs(net_opts_usage, stdout);
@@ -320,6 +310,7 @@ int shell_launch(int argc, char **argv, const struct shell_extra *x)
 	if (s->serial_captured && s->serial_fd >= 0)
 		close(s->serial_fd);
 	free(s);
-	free(nargv);
+	guest_files_free(gf);
+	free(gf);
 	return status;
 }

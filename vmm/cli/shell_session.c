@@ -2,6 +2,8 @@
  * shell_session.h and devices/virtio/console_proto.h). */
 #include "vmm/cli/shell_session.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,7 +11,7 @@
 #include "common/util.h"
 #include "vmm/cli/shell_term.h"
 
-#define DRAIN_TRIES 2000	/* x 1 ms: output still queued after EXIT */
+#define DRAIN_TRIES 2000	/* x 1 ms without progress: output stuck after EXIT */
 
 static void ctl_send(struct shell_session *ss, uint16_t type, const void *payload, size_t len)
 {
@@ -78,6 +80,11 @@ static void drain_check(struct loop *loop, struct loop_op *op, int res, uint32_t
 /* EXIT arrived: finish once every byte of output left the tty port. */
 static void finish_when_drained(struct shell_session *ss)
 {
+	uint64_t out = ss->con->port[ss->tty_port].bytes_out;
+	if (out != ss->drain_bytes) {	/* still moving (a slow reader): keep waiting */
+		ss->drain_bytes = out;
+		ss->drain_tries = 0;
+	}
 	if (vcon_port_output_idle(ss->con, ss->tty_port) || ss->drain_tries++ > DRAIN_TRIES) {
 		ss->finish(ss->opaque, ss->exit_code);
 		return;
@@ -146,4 +153,62 @@ void shell_stdin_hangup(void *opaque)
 	ss->stdin_eof = true;
 	if (ss->started)
 		ctl_send(ss, KBX_CTL_STDIN_EOF, NULL, 0);
+}
+
+bool shell_session_forwards(int signo)
+{
+	return signo == SIGINT || signo == SIGTERM || signo == SIGQUIT || signo == SIGUSR1 ||
+	       signo == SIGUSR2;
+}
+
+/* grace_ms after a forwarded SIGTERM: stop the VM if CMD is still there. */
+static void grace_expired(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	(void)flags;
+	struct shell_session *ss = op->opaque;
+	if (res == -ECANCELED || ss->exited)
+		return;
+	char why[96];
+	snprintf(why, sizeof(why), "the command did not exit within %u s of SIGTERM",
+		 (ss->grace_ms ? ss->grace_ms : SHELL_STOP_GRACE_MS) / 1000);
+	ss->stop(ss->opaque, SIGTERM, why);
+}
+
+static void forward(struct shell_session *ss, int signo)
+{
+	struct kbx_ctl_signal sg = { .signo = (uint32_t)signo };
+	ctl_send(ss, KBX_CTL_SIGNAL, &sg, sizeof(sg));
+	if (signo != SIGTERM)
+		return;
+	unsigned ms = ss->grace_ms ? ss->grace_ms : SHELL_STOP_GRACE_MS;
+	ss->grace_op = (struct loop_op){ .cb = grace_expired, .opaque = ss };
+	if (loop_timer(ss->con->vdev.env.loop, &ss->grace_op, &ss->grace_ts,
+		       (uint64_t)ms * 1000000) < 0)
+		ss->stop(ss->opaque, SIGTERM, "cannot time the SIGTERM grace period");
+}
+
+void shell_session_signal(struct shell_session *ss, int signo)
+{
+	if (signo == SIGWINCH) {
+		shell_session_resize(ss);
+		return;
+	}
+	if (signo == SIGHUP) {	/* the terminal went away */
+		ss->stop(ss->opaque, signo, NULL);
+		return;
+	}
+	if (!shell_session_forwards(signo))
+		return;
+	bool stopping = signo == SIGINT || signo == SIGTERM;
+	if (!ss->started || ss->exited) {	/* no command to forward to */
+		if (signo != SIGUSR1 && signo != SIGUSR2)
+			ss->stop(ss->opaque, signo, NULL);
+		return;
+	}
+	if (stopping && ss->stop_signals++ > 0) {	/* the second one: no more waiting */
+		ss->stop(ss->opaque, signo, "second stop signal");
+		return;
+	}
+	forward(ss, signo);
 }

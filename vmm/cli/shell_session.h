@@ -9,11 +9,21 @@
  * SIGWINCH) and STDIN_EOF (remembered if stdin ends before START), and on
  * EXIT waits until every byte of CMD's output left the tty port, then calls
  * finish(code).  Everything runs on the device's loop thread.
+ *
+ * Host signals (shell_session_signal), as `docker run`'s sig-proxy: SIGINT,
+ * SIGTERM, SIGQUIT, SIGUSR1 and SIGUSR2 go to CMD as SIGNAL messages, and
+ * kvmbox then exits with whatever status CMD ends with.  So that kvmbox can
+ * always be stopped, stop(signo) is called (the VM stops, exit 128+signo)
+ * when there is no CMD to forward to (before START, after EXIT), on a
+ * second SIGINT/SIGTERM, and when CMD is still running grace_ms after a
+ * SIGTERM.
  */
 #ifndef KVMBOX_VMM_CLI_SHELL_SESSION_H
 #define KVMBOX_VMM_CLI_SHELL_SESSION_H
 
 #include <stdbool.h>
+
+#define SHELL_STOP_GRACE_MS 10000	/* like docker stop's default 10 s */
 
 #include "devices/virtio/console.h"
 #include "devices/virtio/console_proto.h"
@@ -30,13 +40,19 @@ struct shell_session {
 	void (*finish)(void *opaque, int code);		/* CMD done, output drained */
 	void (*fail)(void *opaque, const char *why);	/* protocol broken / too long */
 	void (*guest_error)(void *opaque, const char *msg, size_t len);
+	void (*stop)(void *opaque, int signo, const char *why);	/* stop the VM now */
+	unsigned grace_ms;	/* after a forwarded SIGTERM (0: SHELL_STOP_GRACE_MS) */
 	void *opaque;
 	/* state */
 	bool started;		/* START sent */
 	bool stdin_eof;		/* host stdin ended */
 	bool exited;		/* EXIT received */
 	int exit_code;
+	int stop_signals;	/* SIGINT/SIGTERM forwarded so far */
 	unsigned drain_tries;
+	uint64_t drain_bytes;	/* tty port's bytes_out at the last check */
+	struct loop_op grace_op;
+	struct __kernel_timespec grace_ts;
 	struct loop_op drain_op;
 	struct __kernel_timespec drain_ts;
 	struct kbx_ctl_reader rd;
@@ -46,6 +62,11 @@ struct shell_session {
 size_t shell_ctl_output(void *opaque, const uint8_t *buf, size_t len);
 /* vcon_backend.on_hangup for the kvmbox.tty port (host stdin ended). */
 void shell_stdin_hangup(void *opaque);
+/* A host signal for CMD (see above); SIGWINCH resizes, SIGHUP stops. */
+void shell_session_signal(struct shell_session *ss, int signo);
+/* Whether shell_session_signal wants @signo (the set to block and read). */
+bool shell_session_forwards(int signo);
+
 /* Send the window size of win_fd (24x80 without one) to the guest. */
 void shell_session_resize(struct shell_session *ss);
 

@@ -25,6 +25,9 @@
 #   e2e_console_tail [N]     last N console lines, for failure messages
 #   e2e_check_rc, e2e_check_has, e2e_check_lacks   TAP checks on a step (below)
 #   e2e_run_or_bail PAYLOAD [LIMIT]   e2e_run_in_l1 plus its TAP line
+#   e2e_add_program ROOT PROG DEST / e2e_add_terminfo ROOT NAME...
+#                            more programs (with their shared libraries)
+#                            and terminfo entries for L1, after e2e_prepare
 #
 # Inside L1, PAYLOAD runs under busybox sh with: kvmbox on PATH, the guest
 # kernel at /vmlinux, the L2 initramfs at /l2.cpio, and
@@ -162,6 +165,23 @@ e2e_add_program() {
 		[ -e "$root$lib" ] && continue
 		mkdir -p "$root$(dirname "$lib")"
 		cp -L "$lib" "$root$lib"
+	done
+}
+
+# Terminfo entries NAME... (as infocmp finds them, e.g. /lib/terminfo/s/
+# screen or /usr/share/terminfo/t/tmux) at the same paths under ROOT, for
+# programs such as tmux.  Names this host has no entry for are left out.
+e2e_add_terminfo() {
+	local root=$1 name d f
+	shift
+	for name in "$@"; do
+		for d in /etc/terminfo /lib/terminfo /usr/share/terminfo; do
+			f=$d/${name:0:1}/$name
+			[ -e "$f" ] || continue
+			mkdir -p "$root$(dirname "$f")"
+			cp -L "$f" "$root$f"
+			break
+		done
 	done
 }
 
