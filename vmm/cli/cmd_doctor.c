@@ -27,6 +27,7 @@
 
 #include "common/util.h"
 #include "vmm/cli/cli.h"
+#include "vmm/cli/guest_files.h"
 #include "vmm/vmm.h"
 
 #define SCRATCH_MEM (64 * 1024)
@@ -91,31 +92,33 @@ static bool check_api_and_caps(int kvm)
 	return good;
 }
 
+/* The value after flag in the argv guest_files_resolve built, or NULL. */
+static const char *flag_value(const struct guest_files *gf, const char *flag)
+{
+	for (int i = 1; i + 1 < gf->argc; i++)
+		if (!strcmp(gf->argv[i], flag))
+			return gf->argv[i + 1];
+	return NULL;
+}
+
+/* The kernel and initrd `kvmbox run` and `shell` would boot (guest_files.h). */
 static bool check_kernel(void)
 {
-	const char *env = getenv("KVMBOX_KERNEL");
-	char msg[600];
-	if (env && *env) {
-		bool ok = access(env, R_OK) == 0;
-		snprintf(msg, sizeof(msg), "guest kernel %s (from $KVMBOX_KERNEL)%s", env,
-			 ok ? "" : " is not readable");
-		line(ok ? "ok" : "missing", msg);
-		return ok;
-	}
-	const char *home = getenv("HOME");
-	char pattern[512];
-	snprintf(pattern, sizeof(pattern), "%s/.cache/kvmbox/kernel/*/vmlinux", home ? home : "");
-	glob_t g;
-	if (home && glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0) {
-		snprintf(msg, sizeof(msg), "guest kernel %s", g.gl_pathv[g.gl_pathc - 1]);
-		globfree(&g);
-		line("ok", msg);
-		return true;
-	}
-	snprintf(msg, sizeof(msg), "no guest kernel ($KVMBOX_KERNEL unset, none in %s)", pattern);
-	line("missing", msg);
-	printf("         fix: `make kernel` (or kvmbox setup), or point $KVMBOX_KERNEL at a vmlinux\n");
-	return false;
+	struct guest_files gf;
+	char *argv[] = { (char *)"doctor", NULL };
+	char msg[PATH_MAX * 2 + 300], err[PATH_MAX * 2 + 200];
+	bool ok = guest_files_resolve(&gf, 1, argv, err, sizeof(err)) == 0;
+	const char *k = ok ? flag_value(&gf, "--kernel") : NULL, *i = flag_value(&gf, "--initrd");
+	ok = k && access(k, R_OK) == 0;
+	if (ok)
+		snprintf(msg, sizeof(msg), "guest kernel %s, initrd %s", k, i ? i : "(none)");
+	else
+		snprintf(msg, sizeof(msg), "%s", k ? "guest kernel is not readable" : err);
+	guest_files_free(&gf);
+	line(ok ? "ok" : "missing", msg);
+	if (!ok)
+		printf("         fix: `make kernel initrd`, or point $KVMBOX_KERNEL at a vmlinux\n");
+	return ok;
 }
 
 /* Run the scratch vCPU once: the loop of @iters iterations, then an OUT.
