@@ -51,12 +51,7 @@ e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | wc -l'
 e2e_step noproject 20 kvmbox claude --project /no/such/dir
 PAYLOAD
 )
-if ! e2e_run_in_l1 "$payload" 300; then
-	not_ok "L1 boots and runs the payload" "$E2E_WHY"$'\n'"$(e2e_console_tail 40)"
-	tap_done
-	exit
-fi
-ok "L1 boots and runs the payload"
+e2e_run_or_bail "$payload" 300
 
 e2e_check_rc claude 4 "kvmbox claude exits with the agent's status"
 e2e_check_has claude "the agent runs in the project folder" -x 'pwd=/proj'

@@ -27,12 +27,7 @@ e2e_step tty 150 ptyrun 33 101 $sh_ -- sh -c 'test -t 0 && echo tty-yes; stty si
 e2e_step killed 150 $sh_ -- sh -c 'kill -9 \$\$'
 PAYLOAD
 )
-if ! e2e_run_in_l1 "$payload" 540; then
-	not_ok "L1 boots and runs the payload" "$E2E_WHY"$'\n'"$(e2e_console_tail 40)"
-	tap_done
-	exit
-fi
-ok "L1 boots and runs the payload"
+e2e_run_or_bail "$payload" 540
 # The console needs a guest that boots at all: when plain `kvmbox run` of the
 # same kernel fails here, that is vmm_boot.sh's failure to report, not ours.
 if [ "$(e2e_step_rc baseline)" != 0 ]; then
@@ -41,34 +36,21 @@ if [ "$(e2e_step_rc baseline)" != 0 ]; then
 	exit
 fi
 
-step_check() {
-	local rc
-	rc=$(e2e_step_rc "$1")
-	if [ "$rc" = "$2" ]; then ok "$3"
-	elif [ -z "$rc" ]; then not_ok "$3" "step $1 did not finish; console tail:"$'\n'"$(e2e_console_tail 30)"
-	else not_ok "$3" "exit status $rc, want $2; output:"$'\n'"$(e2e_step_out "$1" | tail -n 30)"; fi
-}
-step_has() {
-	local name=$1 what=$2
-	shift 2
-	if e2e_step_out "$name" | tr -d '\r' | grep -q "$@"; then ok "$what"
-	else not_ok "$what" "output of step $name:"$'\n'"$(e2e_step_out "$name" | tail -n 30)"; fi
-}
 
-step_check exit7 7 "kvmbox shell -- sh -c 'echo hi; exit 7' exits 7"
-step_has exit7 "and prints hi" -x 'hi'
-step_check pipe 0 "piped stdin: exits 0"
-step_has pipe "piped stdin reaches CMD" -x 'two'
-step_has pipe "stdin's end reaches CMD (cat ends)" -x 'end'
-step_check ports 0 "ports step exits 0"
-step_has ports "kvmbox.tty port named in the guest" 'port vport.* kvmbox.tty'
-step_has ports "kvmbox.ctl port named in the guest" 'port vport.* kvmbox.ctl'
-step_has ports "virtio-rng is the guest's hwrng" 'virtio_rng'
-step_has ports "and gives bytes" -x '16'
-step_has notty "without a terminal CMD gets no PTY" -x 'notty'
-step_check tty 3 "at a terminal: exit status 3"
-step_has tty "at a terminal CMD runs on a PTY" 'tty-yes'
-step_has tty "with the host window's size" -x '33 101'
-step_check killed 137 "CMD killed by SIGKILL: 137"
+e2e_check_rc exit7 7 "kvmbox shell -- sh -c 'echo hi; exit 7' exits 7"
+e2e_check_has exit7 "and prints hi" -x 'hi'
+e2e_check_rc pipe 0 "piped stdin: exits 0"
+e2e_check_has pipe "piped stdin reaches CMD" -x 'two'
+e2e_check_has pipe "stdin's end reaches CMD (cat ends)" -x 'end'
+e2e_check_rc ports 0 "ports step exits 0"
+e2e_check_has ports "kvmbox.tty port named in the guest" 'port vport.* kvmbox.tty'
+e2e_check_has ports "kvmbox.ctl port named in the guest" 'port vport.* kvmbox.ctl'
+e2e_check_has ports "virtio-rng is the guest's hwrng" 'virtio_rng'
+e2e_check_has ports "and gives bytes" -x '16'
+e2e_check_has notty "without a terminal CMD gets no PTY" -x 'notty'
+e2e_check_rc tty 3 "at a terminal: exit status 3"
+e2e_check_has tty "at a terminal CMD runs on a PTY" 'tty-yes'
+e2e_check_has tty "with the host window's size" -x '33 101'
+e2e_check_rc killed 137 "CMD killed by SIGKILL: 137"
 echo "# whole nested run ${E2E_WALL_S%.*} s (TCG speed, not hardware)"
 tap_done

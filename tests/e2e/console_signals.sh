@@ -23,12 +23,7 @@ e2e_step term 150 sh /sig_drive.sh TERM -- $ks sh -c 'trap "" TERM; echo ready; 
 e2e_step twice 150 sh /sig_drive.sh INT INT -- $ks sh -c 'trap "echo got INT" INT; echo ready; while :; do sleep 1; done'
 PAYLOAD
 )
-if ! e2e_run_in_l1 "$payload" 600; then
-	not_ok "L1 boots and runs the payload" "$E2E_WHY"$'\n'"$(e2e_console_tail 40)"
-	tap_done
-	exit
-fi
-ok "L1 boots and runs the payload"
+e2e_run_or_bail "$payload" 600
 if [ "$(e2e_step_rc baseline)" != 0 ]; then
 	skip "kvmbox shell signals" "the guest does not boot here: kvmbox run -- true gave $(e2e_step_rc baseline)"
 	tap_done

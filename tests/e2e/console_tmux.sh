@@ -30,12 +30,7 @@ export TERM=screen LANG=C.UTF-8
 e2e_step tmux 420 sh /tmux_drive.sh kvmbox shell --kernel /vmlinux --initrd /l2.cpio
 PAYLOAD
 )
-if ! e2e_run_in_l1 "$payload" 600; then
-	not_ok "L1 boots and runs the payload" "$E2E_WHY"$'\n'"$(e2e_console_tail 40)"
-	tap_done
-	exit
-fi
-ok "L1 boots and runs the payload"
+e2e_run_or_bail "$payload" 600
 if [ "$(e2e_step_rc baseline)" != 0 ]; then
 	skip "kvmbox shell in tmux" "the guest does not boot here: kvmbox run -- true gave $(e2e_step_rc baseline)"
 	tap_done

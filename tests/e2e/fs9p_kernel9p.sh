@@ -90,7 +90,7 @@ else
 	ok "9p modules load in L1"
 fi
 
-step_check() {	# NAME WANT_RC DESCRIPTION
+e2e_check_rc() {	# NAME WANT_RC DESCRIPTION
 	local rc
 	rc=$(e2e_step_rc "$1")
 	if [ "$rc" = "$2" ]; then
@@ -101,7 +101,7 @@ step_check() {	# NAME WANT_RC DESCRIPTION
 		not_ok "$3" "exit status $rc, want $2; output:"$'\n'"$(e2e_step_out "$1" | tail -n 30)"
 	fi
 }
-step_has() {	# NAME DESCRIPTION GREP-ARGS...
+e2e_check_has() {	# NAME DESCRIPTION GREP-ARGS...
 	local name=$1 what=$2
 	shift 2
 	if e2e_step_out "$name" | grep -q "$@"; then ok "$what"
@@ -111,11 +111,11 @@ step_has() {	# NAME DESCRIPTION GREP-ARGS...
 # only the script's lines.
 step_lines() { e2e_step_out "$1" | grep -v '^\[ *[0-9]*\.[0-9]*\]'; }
 
-step_check mount_rw 0 "mount -t 9p (trans=unix, 9p2000.L) of fs-serve --9p"
-step_check mount_ro 0 "mount of a --read-only share"
-step_has mounts "the kernel lists both 9p mounts" '/mnt/ro 9p '
-step_check ops_9p 0 "file operations on the 9p mount finish"
-step_check ops_native 0 "file operations on native tmpfs finish"
+e2e_check_rc mount_rw 0 "mount -t 9p (trans=unix, 9p2000.L) of fs-serve --9p"
+e2e_check_rc mount_ro 0 "mount of a --read-only share"
+e2e_check_has mounts "the kernel lists both 9p mounts" '/mnt/ro 9p '
+e2e_check_rc ops_9p 0 "file operations on the 9p mount finish"
+e2e_check_rc ops_native 0 "file operations on native tmpfs finish"
 native=$(step_lines ops_native)
 nine=$(step_lines ops_9p)
 expect_eq "every operation gives the same output on 9p as natively" "$native" "$nine"
@@ -129,7 +129,7 @@ for s in create+read write-big append rename symlink hardlink chmod truncate mkd
 		not_ok "9p matches native: $s" "native:"$'\n'"$(echo "$native" | sed -n "/^== $s\$/,/^== /p")"$'\n'"9p:"$'\n'"$(echo "$nine" | sed -n "/^== $s\$/,/^== /p")"
 	fi
 done
-step_has host_view "a file created through 9p is on the host, owned by the server's user" -x '0 3'
+e2e_check_has host_view "a file created through 9p is on the host, owned by the server's user" -x '0 3'
 expect_eq "chmod 4755 through 9p leaves no setuid bit (client and host view)" "755
 755" "$(step_lines setuid)"
 for s in ro_create ro_write ro_mkdir ro_rm ro_rename ro_chmod ro_symlink; do
@@ -140,15 +140,15 @@ for s in ro_create ro_write ro_mkdir ro_rm ro_rename ro_chmod ro_symlink; do
 		not_ok "read-only share refuses ${s#ro_} with EROFS" "status ${rc:-none}:"$'\n'"$(e2e_step_out $s | tail -n 5)"
 	fi
 done
-step_has ro_read "read-only share still reads" -x 'readonly-data'
+e2e_check_has ro_read "read-only share still reads" -x 'readonly-data'
 expect_eq "read-only share unchanged on the host" "readonly-data
 dir
 file
 dir
 file" "$(step_lines ro_after)"
-step_check umount 0 "both mounts unmount"
-step_check stopped 0 "servers stop on SIGTERM"
-step_has stopped "and remove their sockets" 'No such file or directory'
+e2e_check_rc umount 0 "both mounts unmount"
+e2e_check_rc stopped 0 "servers stop on SIGTERM"
+e2e_check_has stopped "and remove their sockets" 'No such file or directory'
 if step_lines stopped | grep -v 'No such file' | grep -q .; then
 	not_ok "servers log nothing" "$(step_lines stopped)"
 else

@@ -111,32 +111,14 @@ if [ -f /up-srv.pem ]; then
 fi
 PAYLOAD
 )
-if ! e2e_run_in_l1 "$payload" 420; then
-	not_ok "L1 boots and runs the payload" "$E2E_WHY"$'\n'"$(e2e_console_tail 40)"
-	tap_done
-	exit
-fi
-ok "L1 boots and runs the payload"
+e2e_run_or_bail "$payload" 420
 
-step_check() {
-	local rc
-	rc=$(e2e_step_rc "$1")
-	if [ "$rc" = "$2" ]; then ok "$3"
-	elif [ -z "$rc" ]; then not_ok "$3" "step $1 did not finish; console tail:"$'\n'"$(e2e_console_tail 30)"
-	else not_ok "$3" "exit status $rc, want $2; output:"$'\n'"$(e2e_step_out "$1" | tail -n 30)"; fi
-}
-step_has() {
-	local name=$1 what=$2
-	shift 2
-	if e2e_step_out "$name" | grep -q "$@"; then ok "$what"
-	else not_ok "$what" "output of step $name:"$'\n'"$(e2e_step_out "$name" | tail -n 40)"; fi
-}
 field() { e2e_step_out "$1" | sed -n "s/^$2: *//p" | head -n 1; }
 
-step_check host 0 "--allow-host run exits 0"
-step_has host "eth0 has 10.0.2.15/24 from kvmbox.net=" 'inet 10\.0\.2\.15/24'
-step_has host "default route via 10.0.2.2" '^default via 10\.0\.2\.2 dev eth0'
-step_has host "/etc/resolv.conf points at the stack's DNS" -x 'nameserver 10\.0\.2\.2'
+e2e_check_rc host 0 "--allow-host run exits 0"
+e2e_check_has host "eth0 has 10.0.2.15/24 from kvmbox.net=" 'inet 10\.0\.2\.15/24'
+e2e_check_has host "default route via 10.0.2.2" '^default via 10\.0\.2\.2 dev eth0'
+e2e_check_has host "/etc/resolv.conf points at the stack's DNS" -x 'nameserver 10\.0\.2\.2'
 expect_eq "the gateway reaches L1's loopback httpd" "hello-from-l1" "$(field host index)"
 l1_big=$(sed -n 's/^@@NET l1-big \([0-9a-f]*\).*/\1/p' "$E2E_LOG" | head -n 1)
 down=$(field host down | cut -d' ' -f1)
@@ -145,11 +127,11 @@ up_sent=$(field host guest-up | cut -d' ' -f1)
 up_got=$(field l1up got | cut -d' ' -f1)
 if [ -n "$up_sent" ] && [ "$up_sent" = "$up_got" ]; then ok "4 MiB guest->host arrives intact (md5)"
 else not_ok "4 MiB guest->host arrives intact (md5)" "sent $up_sent, L1 got: $(e2e_step_out l1up)"; fi
-step_has host "a name from L1's /etc/hosts resolves through the forwarder" '^dns-public: .*1\.2\.3\.4'
+e2e_check_has host "a name from L1's /etc/hosts resolves through the forwarder" '^dns-public: .*1\.2\.3\.4'
 if e2e_step_out host | grep '^dns-private:' | grep -q '10\.9\.8\.7'; then
 	not_ok "a name resolving to a private address is refused" "$(e2e_step_out host | grep '^dns-private:')"
 else ok "a name resolving to a private address is refused"; fi
-step_has host "IPv6 address from the stack's router advertisement" '^v6: .*inet6 fd4b:7662:6f78:'
+e2e_check_has host "IPv6 address from the stack's router advertisement" '^v6: .*inet6 fd4b:7662:6f78:'
 
 for d in 10.0.2.2:8080 10.1.2.3:80 192.168.1.1:80 169.254.169.254:80; do
 	line=$(e2e_step_out denied | grep "^denied $d ")
@@ -161,25 +143,25 @@ for d in 10.0.2.2:8080 10.1.2.3:80 192.168.1.1:80 169.254.169.254:80; do
 		not_ok "$d refused at once" "${line:-no line}"$'\n'"$(e2e_step_out denied | tail -n 20)"
 	fi
 done
-step_check publish 0 "--publish 127.0.0.1:18080:80 reaches the guest's httpd from L1"
-step_has publish "with the guest's page" -x 'guest-page'
-step_check shell 0 "kvmbox shell --allow-host exits 0"
-step_has shell "kvmbox shell's guest has the card too (reaches L1's httpd)" -x 'shell: hello-from-l1'
-step_check nonet 0 "--no-net run exits 0"
+e2e_check_rc publish 0 "--publish 127.0.0.1:18080:80 reaches the guest's httpd from L1"
+e2e_check_has publish "with the guest's page" -x 'guest-page'
+e2e_check_rc shell 0 "kvmbox shell --allow-host exits 0"
+e2e_check_has shell "kvmbox shell's guest has the card too (reaches L1's httpd)" -x 'shell: hello-from-l1'
+e2e_check_rc nonet 0 "--no-net run exits 0"
 got=$(e2e_step_out nonet | grep -E '^(lo|eth[0-9])$' | tr '\n' ' ')
 expect_eq "--no-net: only lo in the guest" "lo " "$got"
 
 if [ -z "$have_openssl" ]; then
 	skip "--proxy checks" "openssl not installed on the host (needed in L1 and the guest)"
 else
-	step_check proxy 0 "--proxy run exits 0"
-	step_has proxy "kvmbox-init installed the proxy CA from kvmbox.ca=" -x -- '-----BEGIN CERTIFICATE-----'
-	step_has proxy "and appended it to the CA bundle" -x 'bundle: 1'
-	step_has proxy "NODE_EXTRA_CA_CERTS points at it" -x 'node: /etc/ssl/certs/kvmbox-ca.pem'
-	step_has proxy "the guest's TLS to port 443 ends in the proxy: its leaf verifies against that CA" -x 'tls: Verification: OK'
-	step_has proxy "the leaf names the SNI" 'tls: Peer certificate: CN *= *upstream.test'
-	step_has proxy "the request reaches the upstream (verified with --upstream-ca) through the proxy" '^body: s_server -accept 443'
-	step_has proxy "a denied address on port 443 is still refused (policy before the proxy)" 'denied443: .*Connection refused'
+	e2e_check_rc proxy 0 "--proxy run exits 0"
+	e2e_check_has proxy "kvmbox-init installed the proxy CA from kvmbox.ca=" -x -- '-----BEGIN CERTIFICATE-----'
+	e2e_check_has proxy "and appended it to the CA bundle" -x 'bundle: 1'
+	e2e_check_has proxy "NODE_EXTRA_CA_CERTS points at it" -x 'node: /etc/ssl/certs/kvmbox-ca.pem'
+	e2e_check_has proxy "the guest's TLS to port 443 ends in the proxy: its leaf verifies against that CA" -x 'tls: Verification: OK'
+	e2e_check_has proxy "the leaf names the SNI" 'tls: Peer certificate: CN *= *upstream.test'
+	e2e_check_has proxy "the request reaches the upstream (verified with --upstream-ca) through the proxy" '^body: s_server -accept 443'
+	e2e_check_has proxy "a denied address on port 443 is still refused (policy before the proxy)" 'denied443: .*Connection refused'
 fi
 
 # Figures: bulk throughput inside the harness (TCG speed, not hardware).

@@ -25,64 +25,39 @@ e2e_step dmesg 150 $run -- sh -c 'dmesg | grep "WARNING:\\|XSAVE consistency"; e
 e2e_step badargv 150 $run --cmdline 'console=ttyS0 reboot=k panic=-1 quiet kvmbox.argv=*bad*'
 PAYLOAD
 )
-if ! e2e_run_in_l1 "$payload" 420; then
-	not_ok "L1 boots and runs the payload" "$E2E_WHY"$'\n'"$(e2e_console_tail 40)"
-	tap_done
-	exit
-fi
-ok "L1 boots and runs the payload"
+e2e_run_or_bail "$payload" 420
 if grep -q '^@@E2E-INSMOD-FAILED\|^@@E2E-NO-DEV-KVM' "$E2E_LOG"; then
 	not_ok "kvm_amd loads in L1 and /dev/kvm exists" "$(grep '^@@E2E' "$E2E_LOG" | head)"
 else
 	ok "kvm_amd loads in L1 and /dev/kvm exists"
 fi
 
-# step_check NAME WANT_RC DESCRIPTION: status of the step, with its output
-# (or the console tail when the step never ran) on failure.
-step_check() {
-	local rc
-	rc=$(e2e_step_rc "$1")
-	if [ "$rc" = "$2" ]; then
-		ok "$3"
-	elif [ -z "$rc" ]; then
-		not_ok "$3" "step $1 did not finish; console tail:"$'\n'"$(e2e_console_tail 30)"
-	else
-		not_ok "$3" "exit status $rc, want $2; output:"$'\n'"$(e2e_step_out "$1" | tail -n 30)"
-	fi
-}
-# step_has NAME DESCRIPTION GREP-ARGS...: the step's output matches.
-step_has() {
-	local name=$1 what=$2
-	shift 2
-	if e2e_step_out "$name" | grep -q "$@"; then ok "$what"
-	else not_ok "$what" "output of step $name:"$'\n'"$(e2e_step_out "$name" | tail -n 30)"; fi
-}
 
-step_check hello 7 "sh -c 'echo ...; exit 7' exits 7"
-step_has hello "the guest's output reaches kvmbox's stdout" -x 'hello from the guest'
-step_has hello "--profile reports the guest_init_started phase (boot marker)" 'guest_init_started'
-step_check true 0 "true exits 0"
-step_check argv 0 "printf with awkward arguments exits 0"
+e2e_check_rc hello 7 "sh -c 'echo ...; exit 7' exits 7"
+e2e_check_has hello "the guest's output reaches kvmbox's stdout" -x 'hello from the guest'
+e2e_check_has hello "--profile reports the guest_init_started phase (boot marker)" 'guest_init_started'
+e2e_check_rc true 0 "true exits 0"
+e2e_check_rc argv 0 "printf with awkward arguments exits 0"
 got=$(e2e_step_out argv | grep '^\[[^ ]' | tr '\n' ' ')  # not kernel timestamps
 expect_eq "arguments arrive intact (spaces, empty, quotes, UTF-8, \$)" '[two words] [] [q"uote] [ü$x] ' "$got"
-step_check signal 137 "a command killed by SIGKILL reports 128+9"
-step_check notfound 127 "a missing program reports 127"
-step_has notfound "with a one-line reason" 'kvmbox-init: cannot run /no/such/program'
-step_check orphan 3 "a background process left running does not keep the VM alive"
-step_check mounts 0 "mounts step exits 0"
+e2e_check_rc signal 137 "a command killed by SIGKILL reports 128+9"
+e2e_check_rc notfound 127 "a missing program reports 127"
+e2e_check_has notfound "with a one-line reason" 'kvmbox-init: cannot run /no/such/program'
+e2e_check_rc orphan 3 "a background process left running does not keep the VM alive"
+e2e_check_rc mounts 0 "mounts step exits 0"
 for m in "proc /proc" "sysfs /sys" "devtmpfs /dev" "devpts /dev/pts" "tmpfs /dev/shm" "tmpfs /tmp" "tmpfs /run"; do
-	step_has mounts "kvmbox-init mounted ${m#* }" "^${m%% *} ${m#* } "
+	e2e_check_has mounts "kvmbox-init mounted ${m#* }" "^${m%% *} ${m#* } "
 done
-step_has mounts "PID 1 is kvmbox-init, HOME and PATH set" 'pid1=init home=/root path=/usr/local/sbin:'
-step_has dmesg "the guest kernel log was read" -x 'dmesg-done'
+e2e_check_has mounts "PID 1 is kvmbox-init, HOME and PATH set" 'pid1=init home=/root path=/usr/local/sbin:'
+e2e_check_has dmesg "the guest kernel log was read" -x 'dmesg-done'
 if e2e_step_out dmesg | grep -q 'WARNING:\|XSAVE'; then
 	not_ok "the guest kernel boots without warnings (CPUID 0xD sizes agree with XCR0)" \
 		"$(e2e_step_out dmesg | head -n 10)"
 else
 	ok "the guest kernel boots without warnings (CPUID 0xD sizes agree with XCR0)"
 fi
-step_check badargv 2 "a malformed kvmbox.argv ends the VM with status 2"
-step_has badargv "with a one-line reason on the console" 'kvmbox-init: kvmbox.argv is not valid base64url'
+e2e_check_rc badargv 2 "a malformed kvmbox.argv ends the VM with status 2"
+e2e_check_has badargv "with a one-line reason on the console" 'kvmbox-init: kvmbox.argv is not valid base64url'
 
 # Figures (TAP comments): how long things took inside the harness.
 init_ms=$(e2e_step_out hello | sed -n 's/.*guest_init_started *\([0-9.]*\).*/\1/p' | head -n 1)
