@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 static int loop_arm_wake(struct loop *loop);
@@ -69,6 +70,8 @@ struct io_uring_sqe *loop_sqe(struct loop *loop, struct loop_op *op)
 			return NULL;
 	}
 	io_uring_sqe_set_data(sqe, op);
+	if (op)
+		op->armed++;
 	return sqe;
 }
 
@@ -129,6 +132,8 @@ static void loop_dispatch(struct loop *loop, struct io_uring_cqe *cqe)
 	io_uring_cqe_seen(&loop->ring, cqe);
 	if (!op)
 		return;		/* cancel requests carry no op */
+	if (!(flags & IORING_CQE_F_MORE) && op->armed)
+		op->armed--;	/* before the callback, which may free op */
 	bool rearm = op->polling && !(flags & IORING_CQE_F_MORE) && res >= 0;
 	if (op->polling && res < 0)
 		op->polling = false;
@@ -156,6 +161,22 @@ int loop_run_once(struct loop *loop, uint64_t timeout_ns)
 		n++;
 	}
 	return (int)n;
+}
+
+int loop_settle(struct loop *loop, bool (*busy)(void *arg), void *arg, unsigned max_ms)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	int64_t end = (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000 + max_ms;
+	while (busy(arg)) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000 >= end)
+			return -ETIMEDOUT;
+		int r = loop_run_once(loop, 1000000);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 int loop_run(struct loop *loop)

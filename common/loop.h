@@ -33,6 +33,10 @@ struct loop_op {
 	int poll_fd;
 	unsigned poll_mask;
 	bool polling;
+	/* Requests tagged with op whose last CQE (one without
+	 * IORING_CQE_F_MORE) has not been dispatched yet; kept by the loop,
+	 * so an owner can tell when its memory is no longer referenced. */
+	unsigned armed;
 };
 
 struct loop {
@@ -58,6 +62,11 @@ int loop_submit(struct loop *loop);
 int loop_poll(struct loop *loop, struct loop_op *op, int fd, unsigned mask);
 /* Cancel every request tagged with op (best effort, asynchronous). */
 int loop_cancel(struct loop *loop, struct loop_op *op);
+
+/* Run the loop until busy(arg) is false, at most max_ms milliseconds
+ * (callbacks run meanwhile).  For owners tearing down: loop_cancel every
+ * op, then settle until none is armed, then free.  0 or -ETIMEDOUT. */
+int loop_settle(struct loop *loop, bool (*busy)(void *arg), void *arg, unsigned max_ms);
 
 /* One-shot timer after ns nanoseconds; ts must stay valid until it fires. */
 int loop_timer(struct loop *loop, struct loop_op *op, struct __kernel_timespec *ts, uint64_t ns);

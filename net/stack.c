@@ -435,11 +435,50 @@ int net_create(struct net_stack **out, struct loop *loop, const struct net_confi
 	return 0;
 }
 
+/* fn on every loop op the stack owns; true when fn was true for any. */
+static bool net_ops_any(struct net_stack *ns, bool (*fn)(struct net_stack *, struct loop_op *))
+{
+	bool any = fn(ns, &ns->tick_op) | fn(ns, &ns->delack_op) | fn(ns, &ns->dns.op);
+	for (unsigned i = 0; i < ns->npub; i++)
+		any |= fn(ns, &ns->pub[i].op);
+	for (int i = 0; ns->tcp && i < TCP_MAX_FLOWS; i++)
+		any |= fn(ns, &ns->tcp[i].rd_op) | fn(ns, &ns->tcp[i].wr_op);
+	for (int i = 0; ns->udp && i < UDP_MAX_FLOWS; i++)
+		any |= fn(ns, &ns->udp[i].op);
+	for (int i = 0; ns->icmp && i < ICMP_MAX_FLOWS; i++)
+		any |= fn(ns, &ns->icmp[i].op);
+	return any;
+}
+
+static bool op_cancel(struct net_stack *ns, struct loop_op *op)
+{
+	if (op->armed)
+		loop_cancel(ns->loop, op);
+	return false;
+}
+
+static bool op_armed(struct net_stack *ns, struct loop_op *op)
+{
+	(void)ns;
+	return op->armed != 0;
+}
+
+static bool net_ops_busy(void *ns) { return net_ops_any(ns, op_armed); }
+
+/* The loop may run after the stack is gone (other devices' teardown runs
+ * it), so every request naming the stack's memory is cancelled and its
+ * last completion awaited before anything is freed; callbacks see
+ * `destroying` and do nothing. */
 void net_destroy(struct net_stack *ns)
 {
 	if (!ns)
 		return;
 	ns->destroying = true;
+	if (ns->loop) {
+		net_ops_any(ns, op_cancel);
+		if (loop_settle(ns->loop, net_ops_busy, ns, 2000) < 0)
+			log_warn("net: io_uring still holds requests of the stack at teardown");
+	}
 	dns_fini(ns);
 	tcp_fini(ns);
 	udp_fini(ns);

@@ -660,6 +660,8 @@ static void rd_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags
 	struct tcp_flow *f = op->opaque;
 	if (!(flags & IORING_CQE_F_MORE) && !op->polling)
 		f->rd_pending = false;
+	if (f->ns->destroying)
+		return;
 	if (f->state == TS_DEAD) {
 		flow_try_release(f);
 		return;
@@ -713,6 +715,8 @@ static void wr_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags
 	(void)flags;
 	struct tcp_flow *f = op->opaque;
 	f->wr_pending = false;
+	if (f->ns->destroying)
+		return;
 	if (f->state == TS_DEAD) {
 		flow_try_release(f);
 		return;

@@ -315,13 +315,13 @@ int vdev_start(struct vdev *dev)
 	return 0;
 }
 
+static bool notify_armed(void *dev) { return ((struct vdev *)dev)->notify_op.armed != 0; }
+
 void vdev_fini(struct vdev *dev)
 {
-	if (dev->started && loop_cancel(dev->env.loop, &dev->notify_op) == 0) {
-		/* The poll's last completion still points at dev: wait for it. */
-		for (int i = 0; i < 1000 && dev->started; i++)
-			loop_run_once(dev->env.loop, 1000000);
-	}
+	/* The poll's last completion still points at dev: wait for it. */
+	if (dev->started && loop_cancel(dev->env.loop, &dev->notify_op) == 0)
+		loop_settle(dev->env.loop, notify_armed, dev, 1000);
 	dev->started = false;
 	pthread_mutex_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->qlock);

@@ -2,8 +2,10 @@
  * timers and stops the way devices and host transports rely on. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -69,6 +71,45 @@ static void test_timer_fires_once(void **state)
 	loop_fini(&loop);
 }
 
+static bool op_armed(void *arg) { return ((struct loop_op *)arg)->armed != 0; }
+
+/* An owner tearing down cancels its ops and settles until the loop holds
+ * none of them: armed counts every request until its last CQE (a multishot
+ * poll's CQEs with IORING_CQE_F_MORE do not end it). */
+static void test_armed_until_last_completion(void **state)
+{
+	(void)state;
+	struct loop loop;
+	assert_int_equal(loop_init(&loop, 64), 0);
+	struct counter c = { .op = { .cb = count_cb }, .fd = eventfd(0, EFD_NONBLOCK) };
+	c.op.opaque = &c;
+	assert_int_equal(loop_poll(&loop, &c.op, c.fd, POLLIN), 0);
+	assert_int_equal(c.op.armed, 1);
+	uint64_t one = 1;
+	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
+	for (int tries = 0; !c.hits && tries < 10; tries++)
+		loop_run_once(&loop, 100000000ULL);
+	assert_int_equal(c.hits, 1);
+	assert_int_equal(c.op.armed, 1);	/* still polling */
+	struct counter t = { .op = { .cb = count_cb }, .fd = -1 };
+	t.op.opaque = &t;
+	struct __kernel_timespec ts;
+	assert_int_equal(loop_timer(&loop, &t.op, &ts, 60000000000ULL), 0);
+	assert_int_equal(t.op.armed, 1);
+	assert_int_equal(loop_cancel(&loop, &c.op), 0);
+	assert_int_equal(loop_cancel(&loop, &t.op), 0);
+	assert_int_equal(loop_settle(&loop, op_armed, &c.op, 1000), 0);
+	assert_int_equal(loop_settle(&loop, op_armed, &t.op, 1000), 0);
+	assert_int_equal(t.last_res, -ECANCELED);
+	/* Nothing left to wait for: settle returns at once; a busy owner
+	 * that never lets go times out instead of hanging. */
+	assert_int_equal(loop_settle(&loop, op_armed, &c.op, 0), 0);
+	assert_int_equal(loop_timer(&loop, &t.op, &ts, 60000000000ULL), 0);
+	assert_int_equal(loop_settle(&loop, op_armed, &t.op, 20), -ETIMEDOUT);
+	loop_fini(&loop);
+	close(c.fd);
+}
+
 static void *stopper(void *arg)
 {
 	usleep(20000);
@@ -94,6 +135,7 @@ int main(void)
 		cmocka_unit_test(test_multishot_poll_fires_each_time),
 		cmocka_unit_test(test_timer_fires_once),
 		cmocka_unit_test(test_stop_from_another_thread),
+		cmocka_unit_test(test_armed_until_last_completion),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

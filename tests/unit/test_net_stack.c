@@ -81,6 +81,29 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A stack on a loop is destroyed while the loop lives on (the VMM tears
+ * devices down one by one, each running the loop): its timer, DNS poll and
+ * flows must not fire into freed memory afterwards (ASan would say). */
+static void test_destroy_on_live_loop(void **state)
+{
+	(void)state;
+	struct loop loop;
+	assert_int_equal(loop_init(&loop, 64), 0);
+	struct policy p;
+	struct net_config c;
+	policy_init(&p);
+	net_config_default(&c);
+	c.policy = &p;
+	struct net_stack *s;
+	assert_int_equal(net_create(&s, &loop, &c, out, NULL), 0);
+	loop_run_once(&loop, 0);
+	assert_true(s->tick_op.armed > 0);
+	net_destroy(s);
+	for (int i = 0; i < 4; i++)	/* past several NET_TICK_NS */
+		loop_run_once(&loop, 2 * NET_TICK_NS);
+	loop_fini(&loop);
+}
+
 static void test_arp(void **state)
 {
 	(void)state;
@@ -893,6 +916,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ip4_fragments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_checksum_offload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_sack_reassembly, setup, teardown),
+		cmocka_unit_test(test_destroy_on_live_loop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

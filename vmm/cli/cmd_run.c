@@ -161,7 +161,7 @@ int cmd_run(int argc, char **argv)
 		goto out_free;
 	}
 	if ((status = machine_create(&c->m, &o, STDOUT_FILENO)) != 0 ||
-	    (status = machine_net_add(&c->m)) != 0 ||	/* net first: destroyed last */
+	    (status = machine_net_add(&c->m)) != 0 ||
 	    (status = machine_add_shares(&c->m, &o.fs)) != 0 ||
 	    (status = machine_load(&c->m, o.argc, o.argv)) != 0)
 		goto out_machine;

@@ -249,7 +249,7 @@ static int shell_main(struct shell *s)
 		return 1;
 	}
 	int status = machine_create(&s->m, &s->o, s->serial_fd);
-	if (status || (status = machine_net_add(&s->m)) != 0)	/* net first: destroyed last */
+	if (status || (status = machine_net_add(&s->m)) != 0)
 		goto out;
 	status = 1;
 	if (add_virtio_devices(s) < 0 || signals_setup(s) < 0) {
