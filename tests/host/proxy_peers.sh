@@ -299,7 +299,10 @@ expect_eq "20 MB chunked upload streams through intact" "20000000 $(sha256sum bi
 n=$(grep -c 'data: event' sse.txt)
 spread=$(awk 'NR==1{a=$1} {b=$1} END{printf "%d", (b-a)*1000}' sse.txt)
 expect_eq "SSE: four events" 4 "$n"
-if [ "${spread:-0}" -ge 900 ]; then ok "SSE events arrive as sent, ${spread} ms apart first to last"
+# Sent 400 ms apart (1200 ms first to last): a proxy that buffered the
+# response would deliver them together; half the span tells the two apart
+# on a loaded machine too.
+if [ "${spread:-0}" -ge 600 ]; then ok "SSE events arrive as sent, ${spread} ms apart first to last"
 else not_ok "SSE events arrive as sent" "first to last ${spread} ms (sent over 1200 ms)"; fi
 
 # ---- Node.js: CONNECT + TLS trusting the CA via NODE_EXTRA_CA_CERTS; WebSocket echo ----
