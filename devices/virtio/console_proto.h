@@ -24,6 +24,9 @@
  *	host -> guest  STDIN_EOF {}                    host input ended
  *	guest -> host  EXIT    { code, signo }         CMD ended; output flushed
  *	guest -> host  ERROR   "message"               e.g. exec failed (then EXIT)
+ *	guest -> host  LISTENERS { u16 port... }       with KBX_START_LISTENERS:
+ *	               the guest's TCP listeners (not on loopback), sorted, the
+ *	               whole set, sent when it changes (scanned once a second)
  *
  * START's strings are NUL-terminated, argv first then env ("K=V"); argc 0
  * means the guest's login shell.  With KBX_START_TTY, CMD runs on a PTY whose
@@ -55,6 +58,7 @@ enum kbx_ctl_type {
 	KBX_CTL_READY = 0x81,
 	KBX_CTL_EXIT = 0x82,
 	KBX_CTL_ERROR = 0x83,
+	KBX_CTL_LISTENERS = 0x84,
 	/* 0x10..0x1f reserved for the clipboard, both ways */
 };
 
@@ -65,6 +69,8 @@ struct kbx_ctl_hdr {
 } __attribute__((packed));
 
 #define KBX_START_TTY 1u	/* run CMD on a PTY */
+#define KBX_START_LISTENERS 2u	/* report TCP listeners (KBX_CTL_LISTENERS) */
+#define KBX_LISTENERS_MAX 64	/* ports in one LISTENERS message */
 
 struct kbx_ctl_start {
 	uint16_t rows, cols;	/* initial window size (TTY only) */

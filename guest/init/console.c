@@ -29,8 +29,10 @@
 #include <unistd.h>
 
 #include "devices/virtio/console_proto.h"
+#include "guest/init/listeners.h"
 
 #define RELAY_BUF 16384
+#define LISTENERS_SCAN_MS 1000
 #define MAX_STRINGS 4096
 #define DRAIN_MS 1000	/* CMD exited and its output quiet this long: done (a PTY
 			 * slave a background job keeps open never gives EIO; the
@@ -53,6 +55,11 @@ struct session {
 	uint8_t pend[RELAY_BUF];	/* host input CMD has not taken yet */
 	size_t pend_len;
 	struct kbx_ctl_reader rd;
+	/* KBX_START_LISTENERS: the TCP listeners last reported, and when */
+	bool report_listeners;
+	long long listeners_ms;
+	uint16_t listeners[KBX_LISTENERS_MAX];
+	unsigned nlisteners;
 };
 
 static long long now_ms(void)
@@ -146,6 +153,7 @@ static int spawn(struct session *s, const struct kbx_ctl_start *st, char **argv,
 	char slave[64] = "";
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
 	s->pty = st->flags & KBX_START_TTY;
+	s->report_listeners = st->flags & KBX_START_LISTENERS;
 	if (s->pty) {
 		int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 ||
@@ -377,6 +385,33 @@ static void reap(struct session *s, int sig_fd)
 	}
 }
 
+/* KBX_START_LISTENERS: once a second, the TCP listeners not on loopback;
+ * LISTENERS when the set differs from the one last sent. */
+static void report_listeners(struct session *s)
+{
+	long long now = now_ms();
+	if (!s->report_listeners || now - s->listeners_ms < LISTENERS_SCAN_MS)
+		return;
+	s->listeners_ms = now;
+	uint16_t ports[KBX_LISTENERS_MAX];
+	unsigned n = 0;
+	static const char *const files[2] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(files[i], "re");
+		char line[256];
+		while (f && fgets(line, sizeof(line), f))
+			kbx_listeners_parse(line, i == 1, ports, &n, KBX_LISTENERS_MAX);
+		if (f)
+			fclose(f);
+	}
+	kbx_listeners_sort(ports, n);
+	if (n == s->nlisteners && !memcmp(ports, s->listeners, n * sizeof(ports[0])))
+		return;
+	memcpy(s->listeners, ports, n * sizeof(ports[0]));
+	s->nlisteners = n;
+	ctl_write(s, KBX_CTL_LISTENERS, ports, n * sizeof(ports[0]));
+}
+
 static bool finished(struct session *s)
 {
 	if (!s->child_done)
@@ -403,7 +438,8 @@ static int relay(struct session *s, int sig_fd)
 			/* CMD can take more of the host input we hold */
 			{ .fd = s->pend_len ? s->in_fd : -1, .events = POLLOUT },
 		};
-		int r = poll(p, 5, s->child_done ? 20 : -1);
+		int r = poll(p, 5, s->child_done ? 20 : s->report_listeners ? LISTENERS_SCAN_MS : -1);
+		report_listeners(s);
 		if (r < 0 && errno != EINTR)
 			return -errno;
 		if (r <= 0)

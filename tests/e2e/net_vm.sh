@@ -12,7 +12,8 @@
 # that resolves to a private address is refused; without --allow-host the
 # gateway, private addresses and the metadata address are refused at once
 # (RST, not a hang); --publish makes a guest httpd reachable on L1's
-# loopback; kvmbox shell's guest has the card too; --no-net leaves only
+# loopback, and so does --auto-publish (kvmbox shell) for a port the guest
+# only starts listening on; kvmbox shell's guest has the card too; --no-net leaves only
 # lo.  With --proxy (when openssl is here to
 # put in L1 and the guest): the guest's TLS to the gateway's port 443 ends in
 # kvmbox's proxy, whose leaf verifies against the CA kvmbox-init installed
@@ -93,6 +94,14 @@ pub=$!
 e2e_step publish 120 sh -c 'for i in $(seq 100); do timeout 5 wget -q -O - http://127.0.0.1:18080/index.html && exit 0; sleep 1; done; cat /tmp/pub.log; exit 1'
 kill $pub $hold 2>/dev/null
 wait $pub
+# --auto-publish: a listener the guest opens appears on L1's loopback.
+kvmbox shell --kernel /vmlinux --initrd /l2.cpio --auto-publish -- sh -c '
+	mkdir -p /w; echo auto-page >/w/index.html; httpd -p 8088 -h /w; sleep 100' \
+	</dev/null >/tmp/auto.log 2>&1 &
+auto=$!
+e2e_step autopub 120 sh -c 'for i in $(seq 100); do timeout 5 wget -q -O - http://127.0.0.1:8088/index.html && exit 0; sleep 1; done; cat /tmp/auto.log; exit 1'
+kill $auto 2>/dev/null
+wait $auto
 e2e_step shell 120 kvmbox shell --kernel /vmlinux --initrd /l2.cpio --allow-host -- sh -c 'echo "shell: $(wget -q -O - http://10.0.2.2:8080/index.html)"'
 e2e_step nonet 120 $run --no-net -- sh -c 'ls /sys/class/net; cat /etc/resolv.conf 2>&1 | head -1'
 if [ -f /up-srv.pem ]; then
@@ -111,7 +120,7 @@ if [ -f /up-srv.pem ]; then
 fi
 PAYLOAD
 )
-e2e_run_or_bail "$payload" 420
+e2e_run_or_bail "$payload" 480
 
 field() { e2e_step_out "$1" | sed -n "s/^$2: *//p" | head -n 1; }
 
@@ -145,6 +154,8 @@ for d in 10.0.2.2:8080 10.1.2.3:80 192.168.1.1:80 169.254.169.254:80; do
 done
 e2e_check_rc publish 0 "--publish 127.0.0.1:18080:80 reaches the guest's httpd from L1"
 e2e_check_has publish "with the guest's page" -x 'guest-page'
+e2e_check_rc autopub 0 "kvmbox shell --auto-publish: the guest's new listener on :8088 is reachable on L1's 127.0.0.1:8088"
+e2e_check_has autopub "with the guest's page" -x 'auto-page'
 e2e_check_rc shell 0 "kvmbox shell --allow-host exits 0"
 e2e_check_has shell "kvmbox shell's guest has the card too (reaches L1's httpd)" -x 'shell: hello-from-l1'
 e2e_check_rc nonet 0 "--no-net run exits 0"

@@ -14,6 +14,8 @@
  * status is the one that comes back; an untrapped SIGINT gives 130; a
  * second SIGINT stops at once; a SIGTERM CMD ignores stops after the grace
  * period; with no CMD yet, SIGINT/SIGTERM stop and SIGUSR1 is dropped.
+ * --auto-publish: the guest end reports the TCP listeners of /proc/net/tcp
+ * (this host's, here) not bound to loopback, and again when they change.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,8 @@
 #include <cmocka.h>
 
 #include <pty.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <linux/virtio_console.h>
@@ -48,6 +52,9 @@ struct loopback {
 	long long stopped_at_ms;
 	char out_buf[65536];
 	size_t out_len;
+	uint16_t listeners[KBX_LISTENERS_MAX];	/* the last set the guest reported */
+	unsigned nlisteners;
+	int want_port;		/* for has_listener / lacks_listener */
 };
 
 static void on_finish(void *opaque, int code)
@@ -326,6 +333,62 @@ static void test_sigterm_grace(void **state)
 	teardown_stopped(&l);
 }
 
+static void on_listeners(void *opaque, const uint16_t *ports, unsigned n)
+{
+	struct loopback *l = opaque;
+	l->nlisteners = MIN(n, (unsigned)KBX_LISTENERS_MAX);
+	memcpy(l->listeners, ports, l->nlisteners * sizeof(ports[0]));
+}
+
+static bool has_listener(struct loopback *l)
+{
+	for (unsigned i = 0; i < l->nlisteners; i++)
+		if (l->listeners[i] == l->want_port)
+			return true;
+	return false;
+}
+static bool lacks_listener(struct loopback *l) { return !has_listener(l); }
+
+/* A listening TCP socket on addr (host order), port chosen by the kernel. */
+static int tcp_listener(uint32_t addr, int *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(addr) };
+	socklen_t len = sizeof(sa);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static void test_listeners_reported(void **state)
+{
+	(void)state;
+	static struct loopback l;
+	memset(&l, 0, sizeof(l));
+	static char *argv[] = { "sh", "-c", "read x; exit 0", NULL };
+	setup_loop(&l, false, -1, argv, 3);
+	l.ss.listeners = on_listeners;	/* before READY: START asks for them */
+	/* After the fork: the "guest" must not hold them open. */
+	int any_port, lo_port;
+	int any = tcp_listener(INADDR_ANY, &any_port);
+	int lo = tcp_listener(INADDR_LOOPBACK, &lo_port);
+	l.want_port = any_port;
+	run_until(&l, has_listener, "the wildcard listener reported");
+	l.want_port = lo_port;
+	assert_false(has_listener(&l));	/* loopback only: the guest's own */
+	close(any);
+	l.want_port = any_port;
+	run_until(&l, lacks_listener, "the closed listener gone from the report");
+	close(lo);
+	assert_int_equal(write_all(l.in[1], "x\n", 2), 0);
+	run_until(&l, is_finished, "finish");
+	assert_int_equal(l.code, 0);
+	teardown_loop(&l);
+}
+
 static void test_signal_before_start(void **state)
 {
 	(void)state;
@@ -348,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_second_sigint_stops),
 		cmocka_unit_test(test_sigterm_grace),
 		cmocka_unit_test(test_signal_before_start),
+		cmocka_unit_test(test_listeners_reported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

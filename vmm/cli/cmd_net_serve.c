@@ -28,7 +28,9 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/util.h"
+#include "devices/virtio/console_proto.h"
 #include "devices/virtio/net.h"
+#include "guest/init/listeners.h"
 #include "net/net.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/net_args.h"
@@ -48,8 +50,9 @@ struct tap_ctx {
 /* --auto-publish: the namespace's TCP listeners, read from its
  * /proc/net/tcp{,6} (opened from inside the namespace, so the files keep
  * showing that namespace), are published on the host's 127.0.0.1 at the
- * same port once a second.  Listeners bound to the namespace's loopback
- * only are not mirrored.  A port stays published after its listener goes
+ * same port once a second (guest/init/listeners.c parses them, as for a
+ * VM's init).  Listeners bound to the namespace's loopback only are not
+ * mirrored.  A port stays published after its listener goes
  * (connections then get a RST from the guest). */
 struct autopub {
 	int fd[2];		/* /proc/net/tcp, /proc/net/tcp6 of the namespace */
@@ -71,19 +74,12 @@ static void autopub_scan_file(struct autopub *a, int fd, bool v6)
 	if (n <= 0)
 		return;
 	buf[n] = 0;
-	char *save = NULL;
-	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char local[64], st[8];
-		if (sscanf(line, "%*s %63s %*s %7s", local, st) != 2 || strcmp(st, "0A") != 0)
-			continue;
-		char *colon = strchr(local, ':');
-		if (!colon)
-			continue;
-		*colon = 0;
-		unsigned port = (unsigned)strtoul(colon + 1, NULL, 16);
-		bool any = strspn(local, "0") == strlen(local);
-		bool guest = !v6 && strcmp(local, "0F02000A") == 0;	/* 10.0.2.15, little-endian */
-		if (!port || port > 65535 || (!any && !guest) || port_done(a, port))
+	uint16_t ports[KBX_LISTENERS_MAX];
+	unsigned np = 0;
+	kbx_listeners_parse(buf, v6, ports, &np, KBX_LISTENERS_MAX);
+	for (unsigned i = 0; i < np; i++) {
+		unsigned port = ports[i];
+		if (port_done(a, port))
 			continue;
 		a->done[port / 8] |= (uint8_t)(1u << (port % 8));
 		char spec[32];

@@ -150,6 +150,10 @@ int cmd_run(int argc, char **argv)
 		log_err("run: %s", err);
 		goto out_free;
 	}
+	if (o.net.auto_publish) {	/* no kvmbox.ctl channel to report listeners on */
+		log_err("run: --auto-publish needs kvmbox shell or an agent command (use --publish)");
+		goto out_free;
+	}
 	if (o.help) {
 		fputs(run_usage, stdout);
 		fputs(net_opts_usage, stdout);

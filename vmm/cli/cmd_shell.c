@@ -144,6 +144,13 @@ static int signals_setup(struct shell *s)
 	return loop_poll(&s->m.vm.loop, &s->sig_op, s->sig_fd, POLLIN);
 }
 
+/* --auto-publish: the guest init reports its listeners on kvmbox.ctl. */
+static void session_listeners(void *opaque, const uint16_t *ports, unsigned n)
+{
+	struct shell *s = opaque;
+	machine_net_listeners(&s->m, ports, n);
+}
+
 /* The console (three ports) and the rng, each on a virtio-mmio slot. */
 static void vcon_destroy_obj(void *obj) { vcon_destroy(obj); }
 static void vrng_destroy_obj(void *obj) { vrng_destroy(obj); }
@@ -161,6 +168,7 @@ static int add_virtio_devices(struct shell *s)
 		.argc = s->o.argc, .argv = s->o.argv, .term = getenv("TERM"),
 		.win_fd = STDOUT_FILENO, .finish = session_finish, .fail = session_fail,
 		.guest_error = session_guest_error, .stop = session_stop, .opaque = s,
+		.listeners = s->o.net.auto_publish ? session_listeners : NULL,
 	};
 	struct vcon_backend tty = { .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
 				    .on_hangup = shell_stdin_hangup, .opaque = &s->ss };

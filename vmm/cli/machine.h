@@ -29,6 +29,8 @@
 #define MACHINE_MAX_DEVS VIRTIO_MMIO_MAX_DEVS
 #define MACHINE_CMDLINE_EXTRA 1024
 
+struct machine_net;
+
 /* A virtio device the machine destroys: its destructor and object. */
 struct machine_dev {
 	void (*destroy)(void *obj);
@@ -46,6 +48,7 @@ struct machine {
 	struct machine_dev devs[MACHINE_MAX_DEVS];
 	unsigned ndevs;
 	char cmdline_extra[MACHINE_CMDLINE_EXTRA];	/* kvmbox.* for the guest init */
+	struct machine_net *net;	/* the network card (machine_net.c), or NULL */
 };
 
 /* VM sized by @o, legacy devices with COM1 writing to serial_fd.  0, or 1

@@ -13,12 +13,17 @@
 
 #include "vmm/cli/machine.h"
 
-/* Add the card described by m->o->net (nothing with --no-net).  Call it
- * before any other machine_add_virtio: machine_destroy tears devices down
- * in reverse order, and the stack must outlive every other device's
- * teardown (each runs the loop one last time, and the stack's requests are
- * on that loop).  0, EXIT_USAGE after one line on stderr (a --publish that
- * cannot bind), or 1 after one line. */
+/* Add the card described by m->o->net (nothing with --no-net; m->net is
+ * set otherwise).  0, EXIT_USAGE after one line on stderr (a --publish
+ * that cannot bind), or 1 after one line. */
 int machine_net_add(struct machine *m);
+
+/* --auto-publish: the guest listens on TCP ports[0..n) (what its init
+ * reported); each port not seen before is published on the host's
+ * 127.0.0.1 at the same number.  A port stays published when its listener
+ * goes (connections then get a RST from the guest).  Failures (port taken
+ * on the host, below 1024, the publish table full) are logged, a few at
+ * most.  Nothing without --auto-publish or a network card.  Loop thread. */
+void machine_net_listeners(struct machine *m, const uint16_t *ports, unsigned n);
 
 #endif

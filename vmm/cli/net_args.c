@@ -21,6 +21,8 @@ const char net_opts_usage[] =
 	"  --allow-domain NAME      with locked: names (and subdomains) the guest may use\n"
 	"  --publish [ADDR:]HOSTPORT:GUESTPORT[/udp]\n"
 	"                           a guest port on the host (ADDR default 127.0.0.1)\n"
+	"  --auto-publish           (shell, agents, net-serve) the guest's TCP listeners\n"
+	"                           appear on the host's 127.0.0.1 at the same port\n"
 	"  --mtu N                  576..65520 (default 1500)\n"
 	"  --proxy                  (run/shell) the guest's HTTPS/HTTP (TCP 443, 80) goes\n"
 	"                           through kvmbox's TLS proxy; its CA is installed in the guest\n"
@@ -170,10 +172,6 @@ int net_opts_take(struct net_opts *no, enum net_args_for who, int argc, char **a
 		return 1;
 	}
 	if (!strcmp(a, "--auto-publish")) {
-		if (who == NET_ARGS_VM) {
-			snprintf(err, errsz, "--auto-publish is not supported for VMs yet (use --publish)");
-			return -EINVAL;
-		}
 		no->auto_publish = no->set = true;
 		return 1;
 	}

@@ -16,7 +16,8 @@
  *   --egress-profile permissive|standard|locked
  *   --allow-domain NAME                   repeatable (locked profile)
  *   --publish [ADDR:]HOSTPORT:GUESTPORT[/udp]   repeatable
- *   --auto-publish                        (net-serve) mirror the guest's listeners
+ *   --auto-publish                        mirror the guest's TCP listeners on
+ *                                         127.0.0.1 (net-serve, shell, agents)
  *   --proxy                               (VMs) TCP 443/80 to the TLS proxy, with
  *   --secret PLACEHOLDER=env:VAR@HOSTS    repeatable (also file:PATH@HOSTS)
  *   --repo OWNER/NAME                     repeatable: GitHub writes allowed
@@ -36,8 +37,7 @@
 #define NET_ARGS_MAX_SECRETS 32
 #define NET_ARGS_MAX_REPOS 64
 
-/* Which command parses: VM launchers know --no-net; only net-serve can
- * --auto-publish (a VM's listeners are not visible to the host yet). */
+/* Which command parses: VM launchers know --no-net and --proxy. */
 enum net_args_for { NET_ARGS_SERVE, NET_ARGS_VM };
 
 /* The network flags of one command line (strings point into argv). */

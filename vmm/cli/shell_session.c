@@ -49,7 +49,8 @@ static void send_start(struct shell_session *ss)
 	uint16_t rows, cols;
 	window(ss, &rows, &cols);
 	struct kbx_ctl_start st = { .rows = rows, .cols = cols,
-				    .flags = ss->tty ? KBX_START_TTY : 0,
+				    .flags = (ss->tty ? KBX_START_TTY : 0) |
+					     (ss->listeners ? KBX_START_LISTENERS : 0),
 				    .argc = (uint32_t)ss->argc, .envc = 1 };
 	char termvar[128];
 	snprintf(termvar, sizeof(termvar), "TERM=%s", ss->tty && ss->term ? ss->term : "dumb");
@@ -122,6 +123,14 @@ static void ctl_message(struct shell_session *ss, const struct kbx_ctl_hdr *h, c
 		if (ss->guest_error)
 			ss->guest_error(ss->opaque, (const char *)p, MIN(h->len, 512u));
 		return;
+	case KBX_CTL_LISTENERS: {
+		uint16_t ports[KBX_LISTENERS_MAX];
+		unsigned n = MIN(h->len / 2, (unsigned)KBX_LISTENERS_MAX);
+		memcpy(ports, p, n * sizeof(ports[0]));	/* the payload is unaligned */
+		if (ss->listeners)
+			ss->listeners(ss->opaque, ports, n);
+		return;
+	}
 	default:
 		return;	/* unknown: skipped (forward compatible) */
 	}

@@ -41,6 +41,9 @@ struct shell_session {
 	void (*fail)(void *opaque, const char *why);	/* protocol broken / too long */
 	void (*guest_error)(void *opaque, const char *msg, size_t len);
 	void (*stop)(void *opaque, int signo, const char *why);	/* stop the VM now */
+	/* non-NULL: ask the guest for its TCP listeners (KBX_START_LISTENERS)
+	 * and pass every LISTENERS set it reports (at most KBX_LISTENERS_MAX) */
+	void (*listeners)(void *opaque, const uint16_t *ports, unsigned n);
 	unsigned grace_ms;	/* after a forwarded SIGTERM (0: SHELL_STOP_GRACE_MS) */
 	void *opaque;
 	/* state */
