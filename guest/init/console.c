@@ -30,6 +30,7 @@
 
 #include "devices/virtio/console_proto.h"
 #include "guest/init/listeners.h"
+#include "guest/init/portfwd.h"
 
 #define RELAY_BUF 16384
 #define LISTENERS_SCAN_MS 1000
@@ -57,6 +58,7 @@ struct session {
 	struct kbx_ctl_reader rd;
 	/* KBX_START_LISTENERS: the TCP listeners last reported, and when */
 	bool report_listeners;
+	pid_t fwd;		/* the loopback forwarder (portfwd.h), or <= 0 */
 	long long listeners_ms;
 	uint16_t listeners[KBX_LISTENERS_MAX];
 	unsigned nlisteners;
@@ -154,6 +156,8 @@ static int spawn(struct session *s, const struct kbx_ctl_start *st, char **argv,
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
 	s->pty = st->flags & KBX_START_TTY;
 	s->report_listeners = st->flags & KBX_START_LISTENERS;
+	if (s->report_listeners)	/* before CMD's pipes exist: it holds none */
+		s->fwd = kbx_portfwd_start();
 	if (s->pty) {
 		int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 ||
@@ -498,6 +502,8 @@ int kbx_console_run(int tty_fd, int ctl_fd)
 		kill(-s->child, SIGKILL);	/* protocol error mid-session */
 		ex.code = r < 0 ? 127 : r;
 	}
+	if (s->fwd > 0 && kill(s->fwd, SIGKILL) == 0)
+		waitpid(s->fwd, NULL, 0);
 	ctl_write(s, KBX_CTL_EXIT, &ex, sizeof(ex));
 	if (s->in_fd >= 0)
 		close(s->in_fd);

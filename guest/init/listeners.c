@@ -33,8 +33,7 @@ static bool have(const uint16_t *ports, unsigned n, uint16_t p)
 	return false;
 }
 
-/* The port of one line when it is a LISTEN socket not on loopback, else 0. */
-static uint16_t listen_port(const char *line, bool v6)
+int kbx_listener_line(const char *line, bool v6, uint16_t *port, bool *loopback)
 {
 	char local[48], st[4];
 	if (sscanf(line, "%*s %47[0-9A-Fa-f:] %*s %3s", local, st) != 2 || strcmp(st, "0A"))
@@ -44,10 +43,20 @@ static uint16_t listen_port(const char *line, bool v6)
 		return 0;
 	*colon = 0;
 	char *end;
-	unsigned long port = strtoul(colon + 1, &end, 16);
-	if (*end || port > 65535 || local_is_loopback(local, v6))
+	unsigned long p = strtoul(colon + 1, &end, 16);
+	if (*end || p == 0 || p > 65535)
 		return 0;
-	return (uint16_t)port;
+	*port = (uint16_t)p;
+	*loopback = local_is_loopback(local, v6);
+	return 1;
+}
+
+/* The port of one line when it is a LISTEN socket not on loopback, else 0. */
+static uint16_t listen_port(const char *line, bool v6)
+{
+	uint16_t port;
+	bool loopback;
+	return kbx_listener_line(line, v6, &port, &loopback) && !loopback ? port : 0;
 }
 
 unsigned kbx_listeners_parse(const char *text, bool v6, uint16_t *ports, unsigned *n,

@@ -26,6 +26,10 @@
 unsigned kbx_listeners_parse(const char *text, bool v6, uint16_t *ports, unsigned *n,
 			     unsigned max);
 
+/* One line of those files: 1 with *port and whether the socket is bound
+ * to a loopback address when it is a LISTEN socket, else 0. */
+int kbx_listener_line(const char *line, bool v6, uint16_t *port, bool *loopback);
+
 /* Sort ports[0..n) so that two scans compare with memcmp. */
 void kbx_listeners_sort(uint16_t *ports, unsigned n);
 

@@ -94,12 +94,16 @@ pub=$!
 e2e_step publish 120 sh -c 'for i in $(seq 100); do timeout 5 wget -q -O - http://127.0.0.1:18080/index.html && exit 0; sleep 1; done; cat /tmp/pub.log; exit 1'
 kill $pub $hold 2>/dev/null
 wait $pub
-# --auto-publish: a listener the guest opens appears on L1's loopback.
+# --auto-publish: listeners the guest opens appear on L1's loopback, one
+# on every address and one on the guest's 127.0.0.1 only (relayed by
+# kvmbox-init's forwarder).
 kvmbox shell --kernel /vmlinux --initrd /l2.cpio --auto-publish -- sh -c '
-	mkdir -p /w; echo auto-page >/w/index.html; httpd -p 8088 -h /w; sleep 100' \
+	mkdir -p /w; echo auto-page >/w/index.html; httpd -p 8088 -h /w
+	mkdir -p /l; echo loopback-page >/l/index.html; httpd -p 127.0.0.1:8089 -h /l; sleep 100' \
 	</dev/null >/tmp/auto.log 2>&1 &
 auto=$!
 e2e_step autopub 120 sh -c 'for i in $(seq 100); do timeout 5 wget -q -O - http://127.0.0.1:8088/index.html && exit 0; sleep 1; done; cat /tmp/auto.log; exit 1'
+e2e_step autopub_lo 60 sh -c 'for i in $(seq 40); do timeout 5 wget -q -O - http://127.0.0.1:8089/index.html && exit 0; sleep 1; done; cat /tmp/auto.log; exit 1'
 kill $auto 2>/dev/null
 wait $auto
 e2e_step shell 120 kvmbox shell --kernel /vmlinux --initrd /l2.cpio --allow-host -- sh -c 'echo "shell: $(wget -q -O - http://10.0.2.2:8080/index.html)"'
@@ -156,6 +160,8 @@ e2e_check_rc publish 0 "--publish 127.0.0.1:18080:80 reaches the guest's httpd f
 e2e_check_has publish "with the guest's page" -x 'guest-page'
 e2e_check_rc autopub 0 "kvmbox shell --auto-publish: the guest's new listener on :8088 is reachable on L1's 127.0.0.1:8088"
 e2e_check_has autopub "with the guest's page" -x 'auto-page'
+e2e_check_rc autopub_lo 0 "and a listener on the guest's 127.0.0.1:8089 only, relayed, on L1's 127.0.0.1:8089"
+e2e_check_has autopub_lo "with that server's page" -x 'loopback-page'
 e2e_check_rc shell 0 "kvmbox shell --allow-host exits 0"
 e2e_check_has shell "kvmbox shell's guest has the card too (reaches L1's httpd)" -x 'shell: hello-from-l1'
 e2e_check_rc nonet 0 "--no-net run exits 0"
