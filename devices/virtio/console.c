@@ -348,6 +348,13 @@ static void vcon_reset(struct vdev *dev)
 	for (unsigned i = 0; i < c->nports; i++) {
 		struct vcon_port *p = &c->port[i];
 		bool was_open = p->guest_open;
+		/* Output the guest queued and we had not delivered yet is gone
+		 * with the rings: say so (kvmbox-init lost `kvmbox shell`
+		 * output this way when it rebooted too early; see
+		 * guest/init/console.c wait_host_hangup). */
+		if (p->used && p->tx_held)
+			log_once(LOG_WARN, "virtio-console: guest reset the device before port %u's "
+				 "output was delivered; the rest of it is dropped", i);
 		/* Reads/writes in flight finish on their own; their chains
 		 * belong to the old rings and vq_push refuses them. */
 		p->guest_ready = p->guest_open = false;

@@ -197,9 +197,12 @@ static void release_loop(struct loopback *l)
 	close(l->out[1]);
 }
 
+/* The VM "stops": the guest session, which after EXIT waits for that,
+ * sees kvmbox.ctl hang up and ends. */
 static void teardown_loop(struct loopback *l)
 {
 	int st;
+	shutdown(l->gs[P_CTL], SHUT_WR);
 	assert_int_equal(waitpid(l->guest, &st, 0), l->guest);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	release_loop(l);
