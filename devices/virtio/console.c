@@ -482,6 +482,16 @@ bool vcon_port_output_idle(struct vcon *c, unsigned id)
 	return idle;
 }
 
+bool vcon_port_output_writing(struct vcon *c, unsigned id)
+{
+	if (id >= c->nports)
+		return false;
+	vdev_queue_lock(&c->vdev);
+	bool writing = c->port[id].tx_writing;
+	vdev_queue_unlock(&c->vdev);
+	return writing;
+}
+
 void vcon_port_host_close(struct vcon *c, unsigned id)
 {
 	if (id >= c->nports || !c->port[id].used)
