@@ -488,6 +488,10 @@ int kbx_console_run(int tty_fd, int ctl_fd)
 		kill(-s->child, SIGKILL);	/* protocol error mid-session */
 		ex.code = r < 0 ? 127 : r;
 	}
+	/* No reboot follows EXIT (wait_host_hangup), so nothing else flushes
+	 * what CMD wrote to the shares (9p cache=loose keeps dirty pages)
+	 * before the host stops the VM. */
+	sync();
 	if (ctl_write(s, KBX_CTL_EXIT, &ex, sizeof(ex)) == 0)
 		wait_host_hangup(s);
 	if (s->in_fd >= 0)
