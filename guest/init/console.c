@@ -440,7 +440,7 @@ static void wait_host_hangup(struct session *s)
 		struct pollfd p = { .fd = s->ctl_fd, .events = POLLIN };
 		if (poll(&p, 1, -1) < 0 && errno != EINTR)
 			return;
-		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+		if (!(p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
 			continue;
 		ssize_t n = read(s->ctl_fd, buf, sizeof(buf));
 		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
