@@ -348,6 +348,13 @@ static void vcon_reset(struct vdev *dev)
 	for (unsigned i = 0; i < c->nports; i++) {
 		struct vcon_port *p = &c->port[i];
 		bool was_open = p->guest_open;
+		/* Output the guest queued and we had not delivered yet is gone
+		 * with the rings: say so (kvmbox-init lost `kvmbox shell`
+		 * output this way when it rebooted too early; see
+		 * guest/init/console.c wait_host_hangup). */
+		if (p->used && p->tx_held)
+			log_once(LOG_WARN, "virtio-console: guest reset the device before port %u's "
+				 "output was delivered; the rest of it is dropped", i);
 		/* Reads/writes in flight finish on their own; their chains
 		 * belong to the old rings and vq_push refuses them. */
 		p->guest_ready = p->guest_open = false;
@@ -473,6 +480,16 @@ bool vcon_port_output_idle(struct vcon *c, unsigned id)
 	bool idle = !p->tx_held && !p->tx_writing && !vq_has_avail(vq_at(c, txq(id)));
 	vdev_queue_unlock(&c->vdev);
 	return idle;
+}
+
+bool vcon_port_output_writing(struct vcon *c, unsigned id)
+{
+	if (id >= c->nports)
+		return false;
+	vdev_queue_lock(&c->vdev);
+	bool writing = c->port[id].tx_writing;
+	vdev_queue_unlock(&c->vdev);
+	return writing;
 }
 
 void vcon_port_host_close(struct vcon *c, unsigned id)

@@ -125,6 +125,9 @@ void vcon_port_output_resume(struct vcon *c, unsigned id);
 /* Whether every byte the guest has queued on this port so far reached the
  * host backend (nothing held, nothing in flight, nothing available). */
 bool vcon_port_output_idle(struct vcon *c, unsigned id);
+/* Whether a write of this port's output to out_fd is in flight: the reader
+ * of out_fd has not taken it yet (a full pipe, a paused terminal). */
+bool vcon_port_output_writing(struct vcon *c, unsigned id);
 /* Tell the guest the host side of the port closed (PORT_OPEN 0: its reads
  * see EOF, and Linux blocks its writes until the host reopens). */
 void vcon_port_host_close(struct vcon *c, unsigned id);

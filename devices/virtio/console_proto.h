@@ -33,7 +33,10 @@
  * master is relayed to kvmbox.tty (stdout and stderr merged, as ssh -t);
  * without it, CMD's stdin and stdout are pipes relayed to kvmbox.tty and
  * STDIN_EOF closes CMD's stdin.  EXIT is sent only after every byte of
- * CMD's output was written to kvmbox.tty.  Signals are Linux numbers.
+ * CMD's output was written to kvmbox.tty.  Written is not taken: the host
+ * may still have output chains to take, so after EXIT the guest does
+ * nothing that resets the device (no reboot) until the host stops the VM
+ * (or hangs up kvmbox.ctl, which the tests do).  Signals are Linux numbers.
  */
 #ifndef KVMBOX_DEVICES_VIRTIO_CONSOLE_PROTO_H
 #define KVMBOX_DEVICES_VIRTIO_CONSOLE_PROTO_H

@@ -6,7 +6,9 @@
  * kernel sends SIGWINCH), SIGNAL goes to the PTY's foreground process group
  * (CMD's group without a PTY), STDIN_EOF
  * closes CMD's stdin (^D on a PTY).  Every child is reaped (init is PID 1).
- * Finally EXIT reports the status.  Writes toward CMD never block the relay:
+ * Finally EXIT reports the status, and the session lasts until the host
+ * hangs up kvmbox.ctl (it stops the VM first once the output is drained):
+ * see wait_host_hangup.  Writes toward CMD never block the relay:
  * what CMD does not read yet waits in a small buffer while output keeps
  * flowing, so a child that writes much and reads little cannot deadlock us.
  */
@@ -462,6 +464,30 @@ static int relay(struct session *s, int sig_fd)
 	return err;
 }
 
+/* After EXIT: wait until the host hangs up kvmbox.ctl (kvmbox itself never
+ * does: it stops the VM once CMD's output has all left the tty port).
+ * Writes to a virtio port return as soon as the buffer is on the ring, so
+ * when EXIT goes out the host may still have many of CMD's output chains to
+ * take (a slow reader of kvmbox's stdout, a loaded host).  Ending the session
+ * now would let kvmbox-init reboot, and Linux resets every virtio device on
+ * shutdown (virtio_dev_shutdown), which makes the host drop those chains:
+ * `kvmbox shell -- cat big | ...` lost the tail of its output under load.
+ * Control messages that still arrive (SIGNAL, RESIZE) are ignored. */
+static void wait_host_hangup(struct session *s)
+{
+	uint8_t buf[4096];
+	while (s->ctl_open) {
+		struct pollfd p = { .fd = s->ctl_fd, .events = POLLIN };
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return;
+		if (!(p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
+			continue;
+		ssize_t n = read(s->ctl_fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
+}
+
 int kbx_console_run(int tty_fd, int ctl_fd)
 {
 	struct session *s = calloc(1, sizeof(*s));
@@ -504,7 +530,12 @@ int kbx_console_run(int tty_fd, int ctl_fd)
 	}
 	if (s->fwd > 0 && kill(s->fwd, SIGKILL) == 0)
 		waitpid(s->fwd, NULL, 0);
-	ctl_write(s, KBX_CTL_EXIT, &ex, sizeof(ex));
+	/* No reboot follows EXIT (wait_host_hangup), so nothing else flushes
+	 * what CMD wrote to the shares (9p cache=loose keeps dirty pages)
+	 * before the host stops the VM. */
+	sync();
+	if (ctl_write(s, KBX_CTL_EXIT, &ex, sizeof(ex)) == 0)
+		wait_host_hangup(s);
 	if (s->in_fd >= 0)
 		close(s->in_fd);
 	if (s->out_fd >= 0 && s->out_fd != s->in_fd)

@@ -8,7 +8,10 @@
  *		finish(status of kbx_console_session(10000))
  *
  * instead of running kvmbox.argv.  The session reaps every child (init is
- * PID 1) and returns CMD's exit status after the host was told (EXIT).
+ * PID 1) and returns CMD's exit status once the host was told (EXIT) and has
+ * hung up kvmbox.ctl.  kvmbox never hangs up: it stops the VM when CMD's
+ * output is drained, so init's reboot (which resets the virtio devices and
+ * with them output the host has not taken yet) never comes first.
  */
 #ifndef KVMBOX_GUEST_INIT_CONSOLE_H
 #define KVMBOX_GUEST_INIT_CONSOLE_H
@@ -25,7 +28,8 @@ bool kbx_console_wanted(const char *cmdline);
 int kbx_console_session(int timeout_ms);
 
 /* One session on open port fds (used by kbx_console_session and by the
- * host tests, which pass socketpairs).  Status or -errno. */
+ * host tests, which pass socketpairs and hang up kvmbox.ctl after EXIT).
+ * Status or -errno. */
 int kbx_console_run(int tty_fd, int ctl_fd);
 
 #endif

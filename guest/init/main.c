@@ -272,6 +272,9 @@ int main(void)
 	}
 	kbx_net_setup(cmdline);	/* lo, and kvmbox.net= when kvmbox gave a card */
 	if (kbx_console_wanted(cmdline)) {	/* kvmbox shell: CMD over the console ports */
+		/* Returns once the host hung up kvmbox.ctl after EXIT, which
+		 * kvmbox never does (it stops the VM when the output is
+		 * drained), or when the session failed: see console.h. */
 		int st = kbx_console_session(10000);
 		if (st < 0)
 			say("kvmbox.ctl session: %s", strerror(-st));

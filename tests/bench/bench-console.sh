@@ -64,6 +64,7 @@ if [ ! -r /dev/kvm ] || "$B/kvmbox" doctor 2>/dev/null | grep -q "emulates guest
 	. tests/lib/tap.sh
 	. tests/e2e/lib/nested.sh
 	e2e_prepare >/dev/null
+	trap 'e2e_cleanup; rm -rf "$tmpd"' EXIT	# e2e_prepare replaced ours
 	e2e_add_program "$E2E_L1_ROOT" "$e2e" /usr/local/bin/console_e2e
 	payload="METER=console_e2e
 $(measure | sed 's#\$KB shell#kvmbox shell --kernel /vmlinux --initrd /l2.cpio#; s#\$KB run#kvmbox run --kernel /vmlinux --initrd /l2.cpio#')"

@@ -119,13 +119,20 @@ static void wait_output(struct host *h, const char *want)
 		fail_msg("no \"%s\" in output \"%s\"", want, h->out);
 }
 
-/* Wait for EXIT and for the session process; its status must agree. */
-static int wait_exit(struct host *h)
+static void wait_exit_frame(struct host *h)
 {
 	long long end = now_ms() + TIMEOUT_MS;
 	while (!h->exited && now_ms() < end)
 		pump(h, 50);
 	assert_true(h->exited);
+}
+
+/* Wait for EXIT, hang up kvmbox.ctl as the host's end would, then wait for
+ * the session process; its status must agree. */
+static int wait_exit(struct host *h)
+{
+	wait_exit_frame(h);
+	shutdown(h->ctl, SHUT_WR);
 	int st;
 	assert_int_equal(waitpid(h->pid, &st, 0), h->pid);
 	assert_true(WIFEXITED(st));
@@ -161,6 +168,35 @@ static void test_pipes_exit_status(void **state)
 	assert_int_equal(write_all(h.tty, "hello\n", 6), 0);
 	wait_output(&h, "got:hello");
 	assert_int_equal(wait_exit(&h), 7);
+}
+
+/* After EXIT the session (kvmbox-init) holds on until the host hangs up
+ * kvmbox.ctl: returning would let init reboot, and the guest kernel's reset
+ * of the console device on the way drops output chains the host has not
+ * taken yet.  All of a large output then arrives, in order. */
+static void test_waits_for_host_after_exit(void **state)
+{
+	(void)state;
+	struct host h = { 0 };
+	start_session(&h);
+	expect_ready(&h);
+	static const char *const argv[] = { "sh", "-c", "seq 1 5000; exit 4", NULL };
+	send_start(&h, false, 0, 0, argv);
+	wait_exit_frame(&h);
+	assert_int_equal(h.ex.code, 4);
+	for (int i = 0; i < 6; i++)
+		pump(&h, 50);
+	int st;
+	assert_int_equal(waitpid(h.pid, &st, WNOHANG), 0);	/* still there */
+	assert_int_equal(wait_exit(&h), 4);
+	char want[40];
+	size_t len = 0;
+	for (int i = 1; i <= 5000; i++) {	/* seq's output, whole */
+		int n = snprintf(want, sizeof(want), "%d\n", i);
+		assert_memory_equal(h.out + len, want, (size_t)n);
+		len += (size_t)n;
+	}
+	assert_int_equal(h.out_len, len);
 }
 
 static void test_pipes_stdin_eof(void **state)
@@ -296,6 +332,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipes_exit_status),
+		cmocka_unit_test(test_waits_for_host_after_exit),
 		cmocka_unit_test(test_pipes_stdin_eof),
 		cmocka_unit_test(test_input_before_start),
 		cmocka_unit_test(test_pty_size_and_resize),

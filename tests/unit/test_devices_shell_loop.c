@@ -9,7 +9,9 @@
  * What it proves: START built by the host reaches the guest session and runs
  * CMD; host stdin (a pipe) reaches CMD and its end reaches CMD as EOF; CMD's
  * output reaches host stdout (a pipe) completely before finish(); the exit
- * status comes back; a host window (a pty) resize reaches `stty size`.
+ * status comes back; a host window (a pty) resize reaches `stty size`;
+ * a reader of host stdout that pauses for seconds after EXIT still gets
+ * all of CMD's output.
  * Host signals (shell_session_signal): SIGINT reaches CMD's trap and its
  * status is the one that comes back; an untrapped SIGINT gives 130; a
  * second SIGINT stops at once; a SIGTERM CMD ignores stops after the grace
@@ -52,7 +54,8 @@ struct loopback {
 	int code;
 	int stopped;		/* signo given to stop(), 0 if none */
 	long long stopped_at_ms;
-	char out_buf[65536];
+	bool reader_paused;	/* nobody reads host stdout for now */
+	char out_buf[262144];
 	size_t out_len;
 	uint16_t listeners[KBX_LISTENERS_MAX];	/* the last set the guest reported */
 	unsigned nlisteners;
@@ -175,6 +178,8 @@ static void bridge_turn(struct loopback *l)
 			;
 	}
 	loop_run_once(&l->d.loop, 2000000);
+	if (l->reader_paused)
+		return;
 	ssize_t n = read(l->out[0], l->out_buf + l->out_len, sizeof(l->out_buf) - 1 - l->out_len);
 	if (n > 0)
 		l->out_len += (size_t)n;
@@ -206,9 +211,12 @@ static void release_loop(struct loopback *l)
 	close(l->out[1]);
 }
 
+/* The VM "stops": the guest session, which after EXIT waits for that,
+ * sees kvmbox.ctl hang up and ends. */
 static void teardown_loop(struct loopback *l)
 {
 	int st;
+	shutdown(l->gs[P_CTL], SHUT_WR);
 	assert_int_equal(waitpid(l->guest, &st, 0), l->guest);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	release_loop(l);
@@ -229,6 +237,40 @@ static void test_piped_command(void **state)
 	assert_int_equal(l.code, 7);
 	/* Everything CMD wrote was on host stdout before finish() */
 	assert_string_equal(l.out_buf, "got:hello\nmore\ndone\n");
+	teardown_loop(&l);
+}
+
+static bool has_exited(struct loopback *l) { return l->ss.exited; }
+
+/* `kvmbox shell -- seq 1 30000 | less`: CMD's 169 KB are on the ring when
+ * EXIT comes, and host stdout (a pipe) is full because its reader is
+ * paused for longer than kvmbox's 2 s "output stuck" limit.  kvmbox waits
+ * for the reader, as any writer to a pipe would, and all of it arrives. */
+static void test_slow_reader_after_exit(void **state)
+{
+	(void)state;
+	static struct loopback l;
+	memset(&l, 0, sizeof(l));
+	static char *argv[] = { "seq", "1", "30000", NULL };
+	setup_loop(&l, false, -1, argv, 3);
+	l.reader_paused = true;
+	run_until(&l, has_exited, "EXIT");
+	long long end = now_ms() + 3000;
+	while (now_ms() < end)
+		bridge_turn(&l);
+	assert_false(l.finished);
+	l.reader_paused = false;
+	run_until(&l, is_finished, "finish");
+	assert_int_equal(l.code, 0);
+	size_t len = 0;
+	for (int i = 1; i <= 30000; i++) {
+		char want[16];
+		int n = snprintf(want, sizeof(want), "%d\n", i);
+		assert_true(len + (size_t)n <= l.out_len);
+		assert_memory_equal(l.out_buf + len, want, (size_t)n);
+		len += (size_t)n;
+	}
+	assert_int_equal(l.out_len, len);
 	teardown_loop(&l);
 }
 
@@ -414,6 +456,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_piped_command),
+		cmocka_unit_test(test_slow_reader_after_exit),
 		cmocka_unit_test(test_tty_resize),
 		cmocka_unit_test(test_sigint_trapped),
 		cmocka_unit_test(test_sigint_default),

@@ -82,7 +82,11 @@ static void drain_check(struct loop *loop, struct loop_op *op, int res, uint32_t
 static void finish_when_drained(struct shell_session *ss)
 {
 	uint64_t out = ss->con->port[ss->tty_port].bytes_out;
-	if (out != ss->drain_bytes) {	/* still moving (a slow reader): keep waiting */
+	/* Still moving, or waiting for whoever reads our stdout (a write in
+	 * flight: a full pipe, `| less` not paging yet): keep waiting, as
+	 * any writer to a pipe would; SIGINT/SIGTERM still stop at once.
+	 * Only output stuck inside kvmbox is given up on. */
+	if (out != ss->drain_bytes || vcon_port_output_writing(ss->con, ss->tty_port)) {
 		ss->drain_bytes = out;
 		ss->drain_tries = 0;
 	}
