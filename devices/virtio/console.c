@@ -13,6 +13,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +99,19 @@ static void rx_complete(struct vcon_port *p, size_t n)
 	}
 }
 
+/* A backend fd that is non-blocking (a parent left O_NONBLOCK on the
+ * user's terminal) answered EAGAIN: wait for it with a one-shot poll on
+ * the same op instead of retrying at once, which would spin the loop
+ * thread until the reader or writer caught up.  False when no SQE. */
+static bool wait_ready(struct vcon_port *p, struct loop_op *op, int fd, unsigned events)
+{
+	struct io_uring_sqe *sqe = loop_sqe(p->con->vdev.env.loop, op);
+	if (!sqe)
+		return false;
+	io_uring_prep_poll_add(sqe, fd, events);
+	return true;
+}
+
 static void rx_read_done(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
@@ -105,11 +119,19 @@ static void rx_read_done(struct loop *loop, struct loop_op *op, int res, uint32_
 	struct vcon_port *p = op->opaque;
 	vdev_queue_lock(&p->con->vdev);
 	p->rx_reading = false;
+	bool polled = p->rx_polling;
+	p->rx_polling = false;
 	if (res == -ECANCELED) {	/* vcon_destroy */
 		vdev_queue_unlock(&p->con->vdev);
 		return;
 	}
-	if (res > 0) {
+	if (polled) {
+		/* in_fd readable (or failed: the read will say) */
+	} else if (res == -EAGAIN && wait_ready(p, &p->rx_op, p->be.in_fd, POLLIN)) {
+		p->rx_reading = p->rx_polling = true;
+		vdev_queue_unlock(&p->con->vdev);
+		return;
+	} else if (res > 0) {
 		rx_complete(p, (size_t)res);
 	} else if (res != -EINTR && res != -EAGAIN) {
 		/* EOF or an error: no more host input on this port.  The
@@ -176,11 +198,19 @@ static void tx_write_done(struct loop *loop, struct loop_op *op, int res, uint32
 	struct vcon_port *p = op->opaque;
 	vdev_queue_lock(&p->con->vdev);
 	p->tx_writing = false;
+	bool polled = p->tx_polling;
+	p->tx_polling = false;
 	if (res == -ECANCELED) {	/* vcon_destroy */
 		vdev_queue_unlock(&p->con->vdev);
 		return;
 	}
-	if (res >= 0) {
+	if (polled) {
+		/* out_fd writable (or failed: the write will say) */
+	} else if (res == -EAGAIN && wait_ready(p, &p->tx_op, p->be.out_fd, POLLOUT)) {
+		p->tx_writing = p->tx_polling = true;
+		vdev_queue_unlock(&p->con->vdev);
+		return;
+	} else if (res >= 0) {
 		p->bytes_out += (size_t)res;
 		tx_advance(p, (size_t)res);
 	} else if (res != -EINTR && res != -EAGAIN) {

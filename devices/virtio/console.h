@@ -74,6 +74,7 @@ struct vcon_port {
 	struct vq_chain rx;		/* receive chain being filled */
 	bool rx_held;			/* rx popped and not yet pushed */
 	bool rx_reading;		/* io_uring read into rx in flight */
+	bool rx_polling;		/* ... a POLLIN wait instead (see wait_ready) */
 	struct loop_op rx_op;
 	uint8_t *pending;		/* vcon_port_send bytes (callback mode) */
 	size_t pending_len;
@@ -82,6 +83,7 @@ struct vcon_port {
 	struct vq_chain tx;		/* transmit chain being drained */
 	bool tx_held;
 	bool tx_writing;		/* io_uring write from tx in flight */
+	bool tx_polling;		/* ... a POLLOUT wait instead (see wait_ready) */
 	unsigned tx_first;		/* first iovec not yet fully written */
 	struct loop_op tx_op;
 	uint64_t bytes_in, bytes_out;	/* to / from the guest */

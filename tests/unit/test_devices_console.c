@@ -18,6 +18,7 @@
 #include <linux/virtio_console.h>
 #include <linux/virtio_ids.h>
 
+#include "common/util.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/console_proto.h"
 #include "tests/harness/virtio_driver.h"
@@ -323,6 +324,43 @@ static void test_fd_backend(void **state)
 	close(out[1]);
 }
 
+/* An out_fd left non-blocking (a parent's O_NONBLOCK on the terminal) and
+ * full: the port waits for it to take more, without spinning the loop, and
+ * then delivers. */
+static void test_nonblocking_output_waits(void **state)
+{
+	struct fixture *f = *state;
+	int out[2];
+	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
+	static char fill[1 << 16];
+	size_t filled = 0;
+	for (ssize_t n; (n = write(out[1], fill, sizeof(fill))) > 0;)
+		filled += (size_t)n;
+	struct vcon_backend be = { .in_fd = -1, .out_fd = out[1] };
+	assert_int_equal(vcon_add_port(f->c, 2, KBX_PORT_CTL, &be), 0);
+	linux_probe(f, 0);
+	send_ctrl(f, 2, VIRTIO_CONSOLE_PORT_READY, 1);
+	send_ctrl(f, 2, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	assert_true(vdrv_send(&f->d, TXQ(2), "late", 4) >= 0);
+	vdrv_run(&f->d);
+	int completions = 0;
+	for (int i = 0; i < 5; i++)
+		completions += loop_run_once(&f->d.loop, 2000000);
+	assert_int_equal(completions, 0);	/* waiting, not retrying */
+	assert_true(vcon_port_output_writing(f->c, 2));
+	while (filled) {	/* exactly what we put there: "late" may follow */
+		ssize_t n = read(out[0], fill, MIN(filled, sizeof(fill)));
+		assert_true(n > 0);
+		filled -= (size_t)n;
+	}
+	vdrv_run(&f->d);
+	char buf[8];
+	assert_int_equal(read(out[0], buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "late", 4);
+	close(out[0]);
+	close(out[1]);
+}
+
 static void test_reset_mid_traffic(void **state)
 {
 	struct fixture *f = *state;
@@ -379,6 +417,7 @@ int main(void)
 		T(test_guest_to_host_backpressure),
 		T(test_host_to_guest_waits_for_open),
 		T(test_fd_backend),
+		T(test_nonblocking_output_waits),
 		T(test_reset_mid_traffic),
 		T(test_hostile_control),
 	};
