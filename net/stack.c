@@ -438,11 +438,15 @@ int net_create(struct net_stack **out, struct loop *loop, const struct net_confi
 /* fn on every loop op the stack owns; true when fn was true for any. */
 static bool net_ops_any(struct net_stack *ns, bool (*fn)(struct net_stack *, struct loop_op *))
 {
-	bool any = fn(ns, &ns->tick_op) | fn(ns, &ns->delack_op) | fn(ns, &ns->dns.op);
+	bool any = fn(ns, &ns->tick_op);
+	any |= fn(ns, &ns->delack_op);
+	any |= fn(ns, &ns->dns.op);
 	for (unsigned i = 0; i < ns->npub; i++)
 		any |= fn(ns, &ns->pub[i].op);
-	for (int i = 0; ns->tcp && i < TCP_MAX_FLOWS; i++)
-		any |= fn(ns, &ns->tcp[i].rd_op) | fn(ns, &ns->tcp[i].wr_op);
+	for (int i = 0; ns->tcp && i < TCP_MAX_FLOWS; i++) {
+		any |= fn(ns, &ns->tcp[i].rd_op);
+		any |= fn(ns, &ns->tcp[i].wr_op);
+	}
 	for (int i = 0; ns->udp && i < UDP_MAX_FLOWS; i++)
 		any |= fn(ns, &ns->udp[i].op);
 	for (int i = 0; ns->icmp && i < ICMP_MAX_FLOWS; i++)
