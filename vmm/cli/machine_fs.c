@@ -284,13 +284,6 @@ static int add_one(struct machine *m, const char *host, const char *tag, bool ni
 	}
 	struct dev_env env = { .gm = &m->vm.gm, .loop = &m->vm.loop, .irq_fd = -1,
 			       .notify_fd = -1 };
-	/* File I/O on the device loop's io_uring: a slow read no longer holds
-	 * up the loop (and the console, net and rng devices on it). */
-	if ((r = fs_server_attach_loop(sd->srv, env.loop)) < 0) {
-		log_err("share %s: %s", host, strerror(-r));
-		share_dev_destroy(sd);
-		return 1;
-	}
 	struct vdev *vd = NULL;
 	if (nine_p && (sd->v9p = v9p_create(&env, 0, sd->srv, tag)))
 		vd = &sd->v9p->vdev;
