@@ -108,6 +108,19 @@ void net_set_stream_handler(struct net_stack *ns, net_stream_handler_fn fn, void
 /* Publish a guest port on the host: "[ADDR:]HOSTPORT:GUESTPORT[/udp|/tcp]";
  * ADDR defaults to 127.0.0.1.  0, -EINVAL for a bad spec, or -errno. */
 int net_publish(struct net_stack *ns, const char *spec);
+/* --auto-publish: the ports already tried, and how many of them failed
+ * (only the first NET_AUTOPUB_LOGGED failures are logged, so a guest that
+ * claims every port cannot flood the log). */
+#define NET_AUTOPUB_LOGGED 8
+struct net_autopub {
+	uint8_t tried[65536 / 8];
+	unsigned failures;
+};
+/* Publish each of the guest's listening TCP ports[0..n) not tried before
+ * on the host's 127.0.0.1 at the same number.  A port stays published when
+ * its listener goes (connections then get a RST from the guest). */
+void net_autopublish(struct net_stack *ns, struct net_autopub *ap, const uint16_t *ports,
+		     unsigned n);
 /* Parse such a spec without opening anything: 0 or -EINVAL. */
 int net_parse_publish(const char *spec, uint32_t *addr, uint16_t *hport, uint16_t *gport, bool *udp);
 

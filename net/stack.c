@@ -555,6 +555,27 @@ int net_parse_publish(const char *spec, uint32_t *addr, uint16_t *hport, uint16_
 	return 0;
 }
 
+void net_autopublish(struct net_stack *ns, struct net_autopub *ap, const uint16_t *ports,
+		     unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t p = ports[i];
+		uint8_t bit = (uint8_t)(1u << (p % 8));
+		if (p == 0 || (ap->tried[p / 8] & bit))
+			continue;
+		ap->tried[p / 8] |= bit;
+		char spec[16];
+		snprintf(spec, sizeof(spec), "%u:%u", p, p);
+		int r = net_publish(ns, spec);
+		if (r == 0)
+			log_info("net: auto-published 127.0.0.1:%u to the guest's port %u", p, p);
+		else if (ap->failures++ < NET_AUTOPUB_LOGGED)
+			log_warn("net: auto-publish: guest port %u: cannot listen on 127.0.0.1:%u: %s%s",
+				 p, p, strerror(-r),
+				 ap->failures == NET_AUTOPUB_LOGGED ? " (further failures not logged)" : "");
+	}
+}
+
 int net_publish(struct net_stack *ns, const char *spec)
 {
 	uint32_t addr;

@@ -59,13 +59,8 @@ struct autopub {
 	struct net_stack *ns;
 	struct loop_op op;
 	struct __kernel_timespec ts;
-	uint8_t done[65536 / 8];	/* ports published or refused */
+	struct net_autopub ap;	/* ports published or refused */
 };
-
-static bool port_done(struct autopub *a, unsigned p)
-{
-	return a->done[p / 8] & (1u << (p % 8));
-}
 
 static void autopub_scan_file(struct autopub *a, int fd, bool v6)
 {
@@ -77,19 +72,7 @@ static void autopub_scan_file(struct autopub *a, int fd, bool v6)
 	uint16_t ports[KBX_LISTENERS_MAX];
 	unsigned np = 0;
 	kbx_listeners_parse(buf, v6, ports, &np, KBX_LISTENERS_MAX);
-	for (unsigned i = 0; i < np; i++) {
-		unsigned port = ports[i];
-		if (port_done(a, port))
-			continue;
-		a->done[port / 8] |= (uint8_t)(1u << (port % 8));
-		char spec[32];
-		snprintf(spec, sizeof(spec), "%u:%u", port, port);
-		int r = net_publish(a->ns, spec);
-		if (r < 0)
-			log_warn("net-serve: auto-publish: port %u: %s", port, strerror(-r));
-		else
-			log_info("net-serve: auto-published 127.0.0.1:%u", port);
-	}
+	net_autopublish(a->ns, &a->ap, ports, np);
 }
 
 static void autopub_tick(struct loop *loop, struct loop_op *op, int res, uint32_t flags)

@@ -50,8 +50,7 @@ struct machine_net {
 	struct hostlist hosts;
 	bool proxy_lists;	/* repos and hosts initialised */
 	struct policy pol;	/* large: lives with the object */
-	uint8_t autopub_seen[65536 / 8];	/* --auto-publish: ports tried */
-	unsigned autopub_failures;
+	struct net_autopub autopub;	/* --auto-publish */
 };
 
 static void mnet_output(void *opaque, const void *frame, size_t len)
@@ -286,27 +285,9 @@ int machine_net_add(struct machine *m)
 	return 0;
 }
 
-#define AUTOPUB_LOGGED_FAILURES 8
-
 void machine_net_listeners(struct machine *m, const uint16_t *ports, unsigned n)
 {
 	struct machine_net *mn = m->net;
-	if (!mn || !m->o->net.auto_publish)
-		return;
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t p = ports[i];
-		uint8_t bit = (uint8_t)(1u << (p % 8));
-		if (p == 0 || (mn->autopub_seen[p / 8] & bit))
-			continue;
-		mn->autopub_seen[p / 8] |= bit;
-		char spec[16];
-		snprintf(spec, sizeof(spec), "%u:%u", p, p);
-		int r = net_publish(mn->ns, spec);
-		if (r == 0)
-			log_info("net: auto-published 127.0.0.1:%u to the guest's port %u", p, p);
-		else if (mn->autopub_failures++ < AUTOPUB_LOGGED_FAILURES)
-			log_warn("net: auto-publish: guest port %u: cannot listen on 127.0.0.1:%u: %s%s",
-				 p, p, strerror(-r),
-				 mn->autopub_failures == AUTOPUB_LOGGED_FAILURES ? " (further failures not logged)" : "");
-	}
+	if (mn && m->o->net.auto_publish)
+		net_autopublish(mn->ns, &mn->autopub, ports, n);
 }
