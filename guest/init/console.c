@@ -401,15 +401,7 @@ static void report_listeners(struct session *s)
 	s->listeners_ms = now;
 	uint16_t ports[KBX_LISTENERS_MAX];
 	unsigned n = 0;
-	static const char *const files[2] = { "/proc/net/tcp", "/proc/net/tcp6" };
-	for (int i = 0; i < 2; i++) {
-		FILE *f = fopen(files[i], "re");
-		char line[256];
-		while (f && fgets(line, sizeof(line), f))
-			kbx_listeners_parse(line, i == 1, ports, &n, KBX_LISTENERS_MAX);
-		if (f)
-			fclose(f);
-	}
+	kbx_listeners_scan(ports, &n, KBX_LISTENERS_MAX);
 	kbx_listeners_sort(ports, n);
 	if (n == s->nlisteners && !memcmp(ports, s->listeners, n * sizeof(ports[0])))
 		return;

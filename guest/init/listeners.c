@@ -25,38 +25,36 @@ static bool local_is_loopback(const char *addr, bool v6)
 	       !strncasecmp(addr + 30, "7F", 2);
 }
 
-static bool have(const uint16_t *ports, unsigned n, uint16_t p)
+/* Add port to ports[0..*n) unless there: 1 when it did not fit. */
+static unsigned add_port(uint16_t *ports, unsigned *n, unsigned max, uint16_t port)
 {
-	for (unsigned i = 0; i < n; i++)
-		if (ports[i] == p)
-			return true;
-	return false;
+	for (unsigned i = 0; i < *n; i++)
+		if (ports[i] == port)
+			return 0;
+	if (*n >= max)
+		return 1;
+	ports[(*n)++] = port;
+	return 0;
 }
 
-int kbx_listener_line(const char *line, bool v6, uint16_t *port, bool *loopback)
+int kbx_listener_line(const char *line, bool v6, struct kbx_listener *l)
 {
 	char local[48], st[4];
 	if (sscanf(line, "%*s %47[0-9A-Fa-f:] %*s %3s", local, st) != 2 || strcmp(st, "0A"))
 		return 0;
 	char *colon = strchr(local, ':');
-	if (!colon)
+	if (!colon || (size_t)(colon - local) >= sizeof(l->addr))
 		return 0;
 	*colon = 0;
 	char *end;
 	unsigned long p = strtoul(colon + 1, &end, 16);
 	if (*end || p == 0 || p > 65535)
 		return 0;
-	*port = (uint16_t)p;
-	*loopback = local_is_loopback(local, v6);
+	l->port = (uint16_t)p;
+	l->loopback = local_is_loopback(local, v6);
+	l->v4 = !v6 || !strncasecmp(local, "0000000000000000FFFF0000", 24);
+	strcpy(l->addr, local);
 	return 1;
-}
-
-/* The port of one line when it is a LISTEN socket not on loopback, else 0. */
-static uint16_t listen_port(const char *line, bool v6)
-{
-	uint16_t port;
-	bool loopback;
-	return kbx_listener_line(line, v6, &port, &loopback) && !loopback ? port : 0;
 }
 
 unsigned kbx_listeners_parse(const char *text, bool v6, uint16_t *ports, unsigned *n,
@@ -64,17 +62,47 @@ unsigned kbx_listeners_parse(const char *text, bool v6, uint16_t *ports, unsigne
 {
 	unsigned dropped = 0;
 	for (const char *line = text; line && *line;) {
-		uint16_t port = listen_port(line, v6);
-		if (port && !have(ports, *n, port)) {
-			if (*n < max)
-				ports[(*n)++] = port;
-			else
-				dropped++;
-		}
+		struct kbx_listener l;
+		if (kbx_listener_line(line, v6, &l) && !l.loopback)
+			dropped += add_port(ports, n, max, l.port);
 		const char *nl = strchr(line, '\n');
 		line = nl ? nl + 1 : NULL;
 	}
 	return dropped;
+}
+
+void kbx_listeners_each(void (*fn)(void *arg, const struct kbx_listener *l), void *arg)
+{
+	static const char *const files[2] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(files[i], "re");
+		char line[256];
+		struct kbx_listener l;
+		while (f && fgets(line, sizeof(line), f))
+			if (kbx_listener_line(line, i == 1, &l))
+				fn(arg, &l);
+		if (f)
+			fclose(f);
+	}
+}
+
+struct scan_ctx {
+	uint16_t *ports;
+	unsigned *n, max, dropped;
+};
+
+static void scan_one(void *arg, const struct kbx_listener *l)
+{
+	struct scan_ctx *c = arg;
+	if (!l->loopback)
+		c->dropped += add_port(c->ports, c->n, c->max, l->port);
+}
+
+unsigned kbx_listeners_scan(uint16_t *ports, unsigned *n, unsigned max)
+{
+	struct scan_ctx c = { ports, n, max, 0 };
+	kbx_listeners_each(scan_one, &c);
+	return c.dropped;
 }
 
 static int cmp_port(const void *a, const void *b)

@@ -10,7 +10,8 @@
  * network namespace.  Listeners bound to loopback (127.0.0.0/8, ::1,
  * ::ffff:127.x) are the guest's own business and are left out.
  *
- * Pure text parsing (the guest's static init and the host both link it).
+ * Text parsing (the guest's static init and the host both link it), and
+ * a reader of this namespace's two files for the guest side.
  */
 #ifndef KVMBOX_GUEST_INIT_LISTENERS_H
 #define KVMBOX_GUEST_INIT_LISTENERS_H
@@ -26,9 +27,26 @@
 unsigned kbx_listeners_parse(const char *text, bool v6, uint16_t *ports, unsigned *n,
 			     unsigned max);
 
-/* One line of those files: 1 with *port and whether the socket is bound
- * to a loopback address when it is a LISTEN socket, else 0. */
-int kbx_listener_line(const char *line, bool v6, uint16_t *port, bool *loopback);
+/* One LISTEN socket of those files. */
+struct kbx_listener {
+	uint16_t port;
+	bool loopback;		/* bound to 127.0.0.0/8, ::1 or ::ffff:127.x */
+	bool v4;		/* in /proc/net/tcp, or IPv4-mapped in tcp6 */
+	char addr[33];		/* the local address as the kernel prints it */
+};
+
+/* One line of those files: 1 with *l filled when it is a LISTEN socket,
+ * else 0. */
+int kbx_listener_line(const char *line, bool v6, struct kbx_listener *l);
+
+/* fn(arg, listener) for every LISTEN socket in /proc/net/tcp, then in
+ * /proc/net/tcp6, of this process's network namespace (the guest side:
+ * kvmbox-init's report and its loopback forwarder). */
+void kbx_listeners_each(void (*fn)(void *arg, const struct kbx_listener *l), void *arg);
+
+/* kbx_listeners_parse over those two files: the ports, not on loopback,
+ * of this namespace's listeners. */
+unsigned kbx_listeners_scan(uint16_t *ports, unsigned *n, unsigned max);
 
 /* Sort ports[0..n) so that two scans compare with memcmp. */
 void kbx_listeners_sort(uint16_t *ports, unsigned n);

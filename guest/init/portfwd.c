@@ -80,36 +80,26 @@ struct scan {
 	bool loop4[SCAN_MAX];		/* ... reachable over IPv4 */
 	unsigned nloop;
 	uint8_t other[65536 / 8];	/* ports with a non-loopback listener */
+	char ours[9];	/* our relays' address as the kernel prints it: their
+			 * listeners stand for nobody's and are skipped */
 };
 
-/* ours: our relays' address as /proc/net/tcp prints it (their lines are
- * skipped: they stand for nobody's listener). */
-static void scan_file(struct scan *sc, const char *path, bool v6, const char *ours)
+static void scan_one(void *arg, const struct kbx_listener *l)
 {
-	FILE *f = fopen(path, "re");
-	char line[256], local[9];
-	while (f && fgets(line, sizeof(line), f)) {
-		uint16_t port;
-		bool lo;
-		if (!kbx_listener_line(line, v6, &port, &lo) ||
-		    (!v6 && sscanf(line, "%*s %8[0-9A-Fa-f]", local) == 1 && !strcmp(local, ours)))
-			continue;
-		if (!lo) {
-			sc->other[port / 8] |= (uint8_t)(1u << (port % 8));
-			continue;
-		}
-		/* ::ffff:127.x in tcp6 takes IPv4 connections */
-		bool v4 = !v6 || strstr(line, "FFFF0000") != NULL;
-		unsigned i;
-		for (i = 0; i < sc->nloop && sc->loop[i] != port; i++)
-			;
-		if (i == sc->nloop && sc->nloop < SCAN_MAX)
-			sc->loop[sc->nloop++] = port;
-		if (i < sc->nloop)
-			sc->loop4[i] |= v4;
+	struct scan *sc = arg;
+	if (!strcasecmp(l->addr, sc->ours))
+		return;
+	if (!l->loopback) {
+		sc->other[l->port / 8] |= (uint8_t)(1u << (l->port % 8));
+		return;
 	}
-	if (f)
-		fclose(f);
+	unsigned i;
+	for (i = 0; i < sc->nloop && sc->loop[i] != l->port; i++)
+		;
+	if (i == sc->nloop && sc->nloop < SCAN_MAX)
+		sc->loop[sc->nloop++] = l->port;
+	if (i < sc->nloop)
+		sc->loop4[i] |= l->v4;
 }
 
 static int relay_listen(uint32_t addr, uint16_t port)
@@ -132,10 +122,8 @@ void portfwd_scan(struct portfwd *pf)
 {
 	static struct scan sc;	/* 8 KiB bitmap: one forwarder per process */
 	memset(&sc, 0, sizeof(sc));
-	char ours[9];
-	snprintf(ours, sizeof(ours), "%08X", pf->addr);	/* the kernel's %08X of a __be32 */
-	scan_file(&sc, "/proc/net/tcp", false, ours);
-	scan_file(&sc, "/proc/net/tcp6", true, ours);
+	snprintf(sc.ours, sizeof(sc.ours), "%08X", pf->addr);	/* the kernel's %08X of a __be32 */
+	kbx_listeners_each(scan_one, &sc);
 	/* Relays whose loopback listener is gone close (their connections
 	 * stay until they end). */
 	for (int i = 0; i < PORTFWD_MAX_PORTS; i++) {
