@@ -39,7 +39,7 @@
 /* Delayed ACK bound: an ACK for a small pushed segment waits this long for
  * host data to ride on (the reply of a request/response exchange). */
 #define TCP_DELACK_NS (1 * 1000000ull)
-#define TCP_OOO_MAX 8		/* out-of-order ranges held per flow (SACK receive side) */
+#define TCP_OOO_MAX 64		/* out-of-order ranges held per flow (SACK receive side) */
 #define TCP_SACK_BLOCKS 4	/* most SACK blocks sent in one ACK (no timestamps) */
 
 #define IP4_FRAG_SLOTS 8		/* IPv4 datagrams being reassembled at once */
@@ -144,6 +144,12 @@ struct tcp_flow {
 	bool ooo_fin;		/* a FIN arrived out of order at ooo_fin_seq */
 	uint32_t ooo_fin_seq;
 	uint32_t sack_recent;	/* start of the latest out-of-order segment (first SACK block) */
+	/* D-SACK (RFC 2883): bytes the guest sent twice, reported once as the
+	 * first SACK block of the next ACK, so its sender learns that a
+	 * retransmission was spurious (reordering, not loss) and waits longer
+	 * before the next one. */
+	bool dsack;
+	uint32_t dsack_start, dsack_end;
 	bool sack_ok;		/* both sides sent SACK-permitted */
 
 	bool host_eof;		/* host socket read EOF (or stream shutdown): FIN due */

@@ -207,9 +207,10 @@ static uint16_t window_field(struct tcp_flow *f, bool syn)
 	return (uint16_t)MIN(space >> f->rcv_wscale, 65535u);
 }
 
-/* SACK option for the out-of-order ranges held (RFC 2018): the block with
- * the latest segment first, then the others; returns its length. */
-static size_t put_sack_blocks(const struct tcp_flow *f, uint8_t *o)
+/* SACK option (RFC 2018): a pending D-SACK block first (RFC 2883, sent
+ * once), then the out-of-order range with the latest segment, then the
+ * other ranges held; returns its length. */
+static size_t put_sack_blocks(struct tcp_flow *f, uint8_t *o)
 {
 	int first = -1;
 	for (int i = 0; i < f->nooo; i++)
@@ -217,9 +218,15 @@ static size_t put_sack_blocks(const struct tcp_flow *f, uint8_t *o)
 			first = i;
 	unsigned n = 0;
 	uint8_t *b = o + 4;
+	if (f->dsack) {
+		wr32(b, f->dsack_start);
+		wr32(b + 4, f->dsack_end);
+		n++;
+		f->dsack = false;
+	}
 	if (first >= 0) {
-		wr32(b, f->ooo[first].start);
-		wr32(b + 4, f->ooo[first].end);
+		wr32(b + 8 * n, f->ooo[first].start);
+		wr32(b + 8 * n + 4, f->ooo[first].end);
 		n++;
 	}
 	for (int i = 0; i < f->nooo && n < TCP_SACK_BLOCKS; i++) {
@@ -274,7 +281,7 @@ static void tcp_emit_ex(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_
 			o[3] = 2;
 			hlen += 4;
 		}
-	} else if ((flags & F_ACK) && dlen == 0 && f->sack_ok && f->nooo) {
+	} else if ((flags & F_ACK) && dlen == 0 && f->sack_ok && (f->nooo || f->dsack)) {
 		hlen += put_sack_blocks(f, t + TCP_HLEN);
 	}
 	t[12] = (uint8_t)(hlen / 4) << 4;
@@ -486,6 +493,17 @@ static void th_put(struct tcp_flow *f, uint32_t seq, const uint8_t *data, uint32
 	memcpy(f->th_buf, data + first, n - first);
 }
 
+/* Bytes [start, end) arrived a second time: the next ACK reports them
+ * (D-SACK) when the guest agreed to SACK. */
+static void dsack_note(struct tcp_flow *f, uint32_t start, uint32_t end)
+{
+	if (!f->sack_ok || start == end)
+		return;
+	f->dsack = true;
+	f->dsack_start = start;
+	f->dsack_end = end;
+}
+
 /* Hold an out-of-order guest segment [seq, seq + dlen) (seq beyond rcv_nxt)
  * for SACK: bytes already held are kept (the first copy wins), ranges that
  * touch are merged, and at most TCP_OOO_MAX separate ranges are kept (a
@@ -521,9 +539,16 @@ static void ooo_insert(struct tcp_flow *f, uint32_t seq, const uint8_t *data, ui
 	if (seq == end)
 		return;
 	uint32_t cur = seq;
+	bool dup = false;
 	for (unsigned i = lo; i < hi; i++) {
 		if (SEQ_LT(cur, f->ooo[i].start))
 			th_put(f, cur, data + (cur - seq), f->ooo[i].start - cur);
+		uint32_t dup_start = SEQ_GT(f->ooo[i].start, cur) ? f->ooo[i].start : cur;
+		uint32_t dup_end = SEQ_LT(f->ooo[i].end, end) ? f->ooo[i].end : end;
+		if (!dup && SEQ_LT(dup_start, dup_end)) {
+			dsack_note(f, dup_start, dup_end);	/* the first bytes held twice */
+			dup = true;
+		}
 		if (SEQ_GT(f->ooo[i].end, cur))
 			cur = f->ooo[i].end;
 	}
@@ -1015,6 +1040,7 @@ static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_
 	if (dlen || (flags & F_FIN)) {
 		if (SEQ_LT(seq, f->rcv_nxt)) {	/* overlap with what we have: trim */
 			uint32_t skip = f->rcv_nxt - seq;
+			dsack_note(f, seq, seq + MIN(skip, dlen));
 			if (skip > dlen || (skip == dlen && !(flags & F_FIN))) {
 				send_ack(f);	/* wholly old: duplicate */
 				return;
@@ -1060,7 +1086,9 @@ static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_
 	}
 	tcp_output(f);
 	if (need_ack && f->state == TS_ESTABLISHED) {
-		if (f->guest_fin && !wait)
+		if (f->dsack)
+			send_ack(f);	/* the D-SACK now, as for a whole duplicate */
+		else if (f->guest_fin && !wait)
 			send_ack(f);	/* the flow may end below: no later flush for it */
 		else
 			queue_ack(f, wait);

@@ -793,7 +793,7 @@ static void test_tcp_sack_reassembly(void **state)
 	uint32_t iss = rd32(t + 4);
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, 1001, iss + 1, 0x10, 512, NULL, 0, false);
 	input(ns, f, l);
-	uint8_t data[600];
+	uint8_t data[20 * TCP_OOO_MAX + 40];
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 13 + 1);
 	const uint32_t base = 1001;
@@ -808,7 +808,7 @@ static void test_tcp_sack_reassembly(void **state)
 		{ { 0, 0 } },
 	};
 	uint32_t blk[4][2];
-	char buf[1024];
+	char buf[sizeof(data)];
 	for (int k = 0; k < 6; k++) {
 		unsigned n0 = nout;
 		int s = order[k];
@@ -846,12 +846,26 @@ static void test_tcp_sack_reassembly(void **state)
 	memset(lie, 0xee, sizeof(lie));
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b2 + 50, iss + 1, 0x10, 512, lie, 200, false);
 	input(ns, f, l);
-	assert_int_equal(sack_blocks(last_seg(), b2, blk), 1);
-	assert_int_equal(blk[0][0], 50);
-	assert_int_equal(blk[0][1], 250);
+	/* D-SACK (RFC 2883): the bytes that came twice first, then the range
+	 * holding them; the next ACK no longer repeats the D-SACK. */
+	assert_int_equal(sack_blocks(last_seg(), b2, blk), 2);
+	assert_int_equal(blk[0][0], 100);
+	assert_int_equal(blk[0][1], 200);
+	assert_int_equal(blk[1][0], 50);
+	assert_int_equal(blk[1][1], 250);
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b2, iss + 1, 0x10, 512, data + 300, 50, false);
 	input(ns, f, l);
 	assert_int_equal(rd32(last_seg() + 8), b2 + 250);
+	assert_int_equal(sack_blocks(last_seg(), b2, blk), 0);
+	/* A segment wholly below rcv_nxt: an immediate ACK with it as D-SACK. */
+	unsigned n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b2 + 40, iss + 1, 0x10, 512, data, 20, false);
+	input(ns, f, l);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(rd32(last_seg() + 8), b2 + 250);
+	assert_int_equal(sack_blocks(last_seg(), b2, blk), 1);
+	assert_int_equal(blk[0][0], 40);
+	assert_int_equal(blk[0][1], 60);
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 250);
 	assert_memory_equal(buf, data + 300, 50);
 	assert_memory_equal(buf + 50, lie, 50);
