@@ -24,7 +24,9 @@ FUZZ ?= 0
 CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. \
 	-fno-strict-aliasing -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS := $(EXTRA_LDFLAGS)
-LDLIBS := -luring -lfdt -lssl -lcrypto -lcurl -larchive -ljson-c -lpthread
+# libcurl and libarchive are not linked: kvmbox opens them when a command
+# first needs them (common/dl.h); tests link libarchive to write tarballs.
+LDLIBS := -luring -lfdt -lssl -lcrypto -ljson-c -lpthread
 
 ifeq ($(SAN),1)
 BUILD := $(BUILD)-asan
@@ -66,7 +68,7 @@ $(BUILD)/libharness.a: $(HARNESS_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
 	ar rcs $@ $^
-TEST_LINK_LIBS := -Wl,--start-group $(BUILD)/libharness.a $(LIBS) -Wl,--end-group $(LDLIBS)
+TEST_LINK_LIBS := -Wl,--start-group $(BUILD)/libharness.a $(LIBS) -Wl,--end-group $(LDLIBS) -larchive
 
 .PHONY: all test test-unit fuzz deps kernel clean e2e check-san
 all: $(BUILD)/kvmbox $(EXTRA_ALL)

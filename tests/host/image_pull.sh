@@ -7,7 +7,8 @@
 # --format v2s2); a multi-layer image with
 # whiteouts and an opaque directory; a corrupted blob (fails naming the
 # digest, leaves no image); a full disk while downloading and unpacking;
-# `kvmbox images` / `images rm`; the API check.
+# `kvmbox images` / `images rm`; the API check; libcurl and libarchive
+# loaded only by pull, which fails clearly without them.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/image_lib/common.sh"
 need_root
@@ -184,5 +185,35 @@ pull "127.0.0.1:$REG_PORT/test/nosuch:v1"; rc=$?
 if [ $rc -ne 0 ] && grep -q "no such image" "$T/pull.out"; then ok "a missing image fails clearly"
 else not_ok "a missing image fails clearly" "$(cat "$T/pull.out")"; fi
 pull "Bad//Ref"; expect_eq "a malformed reference is refused" 1 "$?"
+
+# --- libcurl and libarchive are opened only by the commands that use them ----
+if ldd "$KVMBOX_BIN" | grep -qE 'libcurl|libarchive'; then
+	not_ok "kvmbox starts without loading libcurl or libarchive" "$(ldd "$KVMBOX_BIN" | grep -E 'libcurl|libarchive')"
+else
+	ok "kvmbox starts without loading libcurl or libarchive"
+fi
+# without_lib SONAME CMD...: run CMD with SONAME replaced by an empty file
+# (a private mount namespace), as on a machine where it is not installed.
+without_lib() {
+	local so=$1; shift
+	local path; path=$(ldconfig -p | awk -v s="$so" '$1 == s { print $NF; exit }')
+	[ -n "$path" ] || return 99
+	: >"$T/empty.so"
+	unshare -m sh -c 'mount --bind "$0" "$1" && shift && exec "$@"' "$T/empty.so" "$path" "$@"
+}
+# pull_without_lib SONAME PACKAGE LABEL: a pull fails naming both, leaves no image.
+pull_without_lib() {
+	without_lib "$1" timeout 60 "$KVMBOX_BIN" pull "127.0.0.1:$REG_PORT/test/simple:gzip" \
+		--name "no-$1" >"$T/pull.out" 2>&1
+	local rc=$?
+	if [ $rc -ne 0 ] && [ $rc -ne 99 ] && grep -q "cannot load $1 (apt-get install $2)" "$T/pull.out" &&
+	   [ ! -e "$KVMBOX_CACHE/images/no-$1" ]; then
+		ok "$3"
+	else
+		not_ok "$3" "rc=$rc $(cat "$T/pull.out")"
+	fi
+}
+pull_without_lib libcurl.so.4 libcurl4 "without libcurl, pull fails naming the library and its package"
+pull_without_lib libarchive.so.13 libarchive13 "without libarchive, pull fails naming the library, and leaves no image"
 
 tap_done
