@@ -518,6 +518,8 @@ int vm_run(struct vm *vm)
 	int r = vcpus_setup(vm);
 	if (r < 0)
 		vm_stop(vm, VM_STOP_ERROR, 1, "vCPU setup failed: %s", strerror(-r));
+	else if ((r = vm_memslots_wait(vm)) < 0)
+		vm_stop(vm, VM_STOP_ERROR, 1, "guest RAM: %s", strerror(-r));
 	if (r == 0 && pthread_create(&vm->loop_thread, NULL, loop_thread, vm) == 0)
 		vm->loop_started = true;
 	else if (r == 0)

@@ -11,6 +11,7 @@
 #include "vmm/vmm.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,6 +78,25 @@ static int vm_err(int r, const char *what)
 }
 
 /* The memfd and its mapping, then one KVM slot per gmem region. */
+/* Register every guest RAM region with KVM (helper thread or inline). */
+static void *vm_register_memslots(void *arg)
+{
+	struct vm *vm = arg;
+	for (unsigned i = 0; i < vm->gm.nregions; i++) {
+		const struct gmem_region *r = &vm->gm.region[i];
+		struct kvm_userspace_memory_region m = {
+			.slot = i, .guest_phys_addr = r->gpa, .memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->host,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0) {
+			vm->memslot_err = -errno;
+			break;
+		}
+		vm->nslots++;
+	}
+	return NULL;
+}
+
 static int vm_setup_memory(struct vm *vm)
 {
 	unsigned flags = MFD_CLOEXEC | (vm->cfg.hugepages ? MFD_HUGETLB : 0);
@@ -102,17 +122,25 @@ static int vm_setup_memory(struct vm *vm)
 	vm->ram = p;
 	madvise(p, vm->cfg.mem_size, MADV_DONTDUMP);
 	gmem_init_x86(&vm->gm, vm->ram, vm->cfg.mem_size);
-	for (unsigned i = 0; i < vm->gm.nregions; i++) {
-		const struct gmem_region *r = &vm->gm.region[i];
-		struct kvm_userspace_memory_region m = {
-			.slot = i, .guest_phys_addr = r->gpa, .memory_size = r->size,
-			.userspace_addr = (uint64_t)(uintptr_t)r->host,
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0)
-			return vm_err(-errno, "KVM_SET_USER_MEMORY_REGION");
-		vm->nslots++;
-	}
+	if (pthread_create(&vm->memslot_thread, NULL, vm_register_memslots, vm) == 0)
+		vm->memslot_pending = true;
+	else
+		vm_register_memslots(vm);
 	return 0;
+}
+
+static void vm_memslots_join(struct vm *vm)
+{
+	if (vm->memslot_pending) {
+		pthread_join(vm->memslot_thread, NULL);
+		vm->memslot_pending = false;
+	}
+}
+
+int vm_memslots_wait(struct vm *vm)
+{
+	vm_memslots_join(vm);
+	return vm->memslot_err ? vm_err(vm->memslot_err, "KVM_SET_USER_MEMORY_REGION") : 0;
 }
 
 static int vm_setup_irqchip(struct vm *vm)
@@ -181,6 +209,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 
 void vm_destroy(struct vm *vm)
 {
+	vm_memslots_join(vm);
 	for (unsigned i = 0; i < vm->nvirtio; i++) {
 		if (vm->virtio_fds[i][0] >= 0)
 			close(vm->virtio_fds[i][0]);

@@ -122,6 +122,13 @@ struct vm {
 	uint8_t *ram;		/* host mapping of all guest RAM */
 	struct gmem gm;
 	unsigned nslots;	/* KVM memory slots in use */
+	/* KVM_SET_USER_MEMORY_REGION waits for an SRCU grace period (3 to 10
+	 * ms on a nested host, whatever the size), so the slots are registered
+	 * by a helper thread while the rest of setup runs; vm_memslots_wait()
+	 * joins it before the first KVM_RUN. */
+	pthread_t memslot_thread;
+	bool memslot_pending;
+	int memslot_err;	/* -errno of the first failed registration */
 	struct vcpu vcpu[VM_MAX_CPUS];
 	unsigned nvcpus;
 	struct kvm_cpuid2 *cpuid;	/* supported CPUID, patched per vCPU */
@@ -155,6 +162,9 @@ struct vm {
 /* 0 or -errno with a one-line reason logged. */
 int vm_create(struct vm *vm, const struct vm_config *cfg);
 void vm_destroy(struct vm *vm);
+/* Wait for guest RAM to be registered with KVM (vm_create starts it on a
+ * helper thread): 0, or -errno after one error line. */
+int vm_memslots_wait(struct vm *vm);
 
 /* Register a legacy device (must be called before vm_run). */
 int vm_add_pio(struct vm *vm, const struct io_region *r);
