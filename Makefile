@@ -24,9 +24,14 @@ FUZZ ?= 0
 CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. \
 	-fno-strict-aliasing -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS := $(EXTRA_LDFLAGS)
-# libcurl and libarchive are not linked: kvmbox opens them when a command
-# first needs them (common/dl.h); tests link libarchive to write tarballs.
-LDLIBS := -luring -lfdt -lssl -lcrypto -ljson-c -lpthread
+# kvmbox links only what every command needs.  libcurl and libarchive are
+# opened by the commands that use them (common/dl.h); OpenSSL and json-c on
+# their first call, through trampolines scripts/lazylib.sh generates for
+# the functions the code calls.  Tests and fuzzers link them all directly
+# (and libarchive, to write tarballs).
+KVMBOX_LDLIBS := -luring -lfdt -lpthread
+LAZY_LIBS := ssl crypto json-c
+LDLIBS := $(KVMBOX_LDLIBS) $(addprefix -l,$(LAZY_LIBS))
 
 ifeq ($(SAN),1)
 BUILD := $(BUILD)-asan
@@ -58,7 +63,7 @@ endef
 $(foreach d,$(LIB_DIRS),$(eval $(call lib_template,$(d))))
 
 LIBS := $(foreach d,$(LIB_DIRS),$(BUILD)/lib$(d).a)
-LINK_LIBS := -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS)
+LINK_LIBS := -Wl,--start-group $(LIBS) -Wl,--end-group $(KVMBOX_LDLIBS)
 
 # Test-only helpers shared by unit tests and fuzzers (e.g. the virtio
 # driver-side harness that plays the guest): tests/harness/*.c.
@@ -77,8 +82,12 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/kvmbox: $(BUILD)/obj/vmm/cli/main.o $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS)
+$(BUILD)/lazylibs.S: $(BUILD)/obj/vmm/cli/main.o $(LIBS) scripts/lazylib.sh
+	scripts/lazylib.sh $@ $(CC) $(LAZY_LIBS) -- $(BUILD)/obj/vmm/cli/main.o $(LIBS)
+$(BUILD)/obj/lazylibs.o: $(BUILD)/lazylibs.S
+	$(CC) -c -o $@ $<
+$(BUILD)/kvmbox: $(BUILD)/obj/vmm/cli/main.o $(BUILD)/obj/lazylibs.o $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/obj/vmm/cli/main.o $(BUILD)/obj/lazylibs.o $(LINK_LIBS)
 
 # Unit and device-harness tests: every tests/unit/*.c is one cmocka program.
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))

@@ -186,11 +186,12 @@ if [ $rc -ne 0 ] && grep -q "no such image" "$T/pull.out"; then ok "a missing im
 else not_ok "a missing image fails clearly" "$(cat "$T/pull.out")"; fi
 pull "Bad//Ref"; expect_eq "a malformed reference is refused" 1 "$?"
 
-# --- libcurl and libarchive are opened only by the commands that use them ----
-if ldd "$KVMBOX_BIN" | grep -qE 'libcurl|libarchive'; then
-	not_ok "kvmbox starts without loading libcurl or libarchive" "$(ldd "$KVMBOX_BIN" | grep -E 'libcurl|libarchive')"
+# --- libcurl, libarchive, OpenSSL, json-c: opened only when first used -------
+libs='libcurl|libarchive|libssl|libcrypto|libjson-c'
+if ldd "$KVMBOX_BIN" | grep -qE "$libs"; then
+	not_ok "kvmbox starts without loading libcurl, libarchive, OpenSSL or json-c" "$(ldd "$KVMBOX_BIN" | grep -E "$libs")"
 else
-	ok "kvmbox starts without loading libcurl or libarchive"
+	ok "kvmbox starts without loading libcurl, libarchive, OpenSSL or json-c"
 fi
 # without_lib SONAME CMD...: run CMD with SONAME replaced by an empty file
 # (a private mount namespace), as on a machine where it is not installed.
