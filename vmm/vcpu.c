@@ -453,7 +453,28 @@ static void *loop_thread(void *arg)
 	int r = loop_run(&vm->loop);
 	if (r < 0)
 		vm_stop(vm, VM_STOP_ERROR, 1, "event loop: %s", strerror(-r));
+	/* Park until vm_destroy (struct vm says why); the main thread runs
+	 * the loop from here on. */
+	pthread_mutex_lock(&vm->park_lock);
+	vm->loop_parked = true;
+	pthread_cond_broadcast(&vm->park_cond);
+	while (!vm->loop_release)
+		pthread_cond_wait(&vm->park_cond, &vm->park_lock);
+	pthread_mutex_unlock(&vm->park_lock);
 	return NULL;
+}
+
+/* Let a parked event-loop thread exit and join it. */
+void vm_loop_thread_join(struct vm *vm)
+{
+	if (!vm->loop_started)
+		return;
+	pthread_mutex_lock(&vm->park_lock);
+	vm->loop_release = true;
+	pthread_cond_broadcast(&vm->park_cond);
+	pthread_mutex_unlock(&vm->park_lock);
+	pthread_join(vm->loop_thread, NULL);
+	vm->loop_started = false;
 }
 
 /* Main thread: kick every vCPU until each thread has returned. */
@@ -552,8 +573,10 @@ int vm_run(struct vm *vm)
 	vcpus_stop_and_join(vm);
 	if (vm->loop_started) {
 		loop_stop_async(&vm->loop, 0);
-		pthread_join(vm->loop_thread, NULL);
-		vm->loop_started = false;
+		pthread_mutex_lock(&vm->park_lock);
+		while (!vm->loop_parked)
+			pthread_cond_wait(&vm->park_cond, &vm->park_lock);
+		pthread_mutex_unlock(&vm->park_lock);
 	}
 	vm->main_started = false;
 	/* Drain a VM_SIG_STOP sent after the loop above saw the reason. */

@@ -183,6 +183,8 @@ static int vm_load_cpuid(struct vm *vm)
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	memset(vm, 0, sizeof(*vm));
+	pthread_mutex_init(&vm->park_lock, NULL);
+	pthread_cond_init(&vm->park_cond, NULL);
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
 	vm->guest_status = -1;
@@ -210,6 +212,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 void vm_destroy(struct vm *vm)
 {
 	vm_memslots_join(vm);
+	vm_loop_thread_join(vm);
 	for (unsigned i = 0; i < vm->nvirtio; i++) {
 		if (vm->virtio_fds[i][0] >= 0)
 			close(vm->virtio_fds[i][0]);
