@@ -156,16 +156,32 @@ e2e_add_busybox() {
 	ln -sfn ../bin "$root/usr/sbin"
 }
 
-# A program and the shared libraries ldd names (with the loader), at the
-# same paths under ROOT.
-e2e_add_program() {
-	local root=$1 prog=$2 dest=$3 lib
-	mkdir -p "$root$(dirname "$dest")"
-	cp "$prog" "$root$dest"
-	for lib in $(ldd "$prog" 2>/dev/null | grep -o '/[^ ]*'); do
+# The shared libraries ldd names for FILE (with the loader), at the same
+# paths under ROOT.
+e2e_add_libs() {
+	local root=$1 file=$2 lib
+	for lib in $(ldd "$file" 2>/dev/null | grep -o '/[^ ]*'); do
 		[ -e "$root$lib" ] && continue
 		mkdir -p "$root$(dirname "$lib")"
 		cp -L "$lib" "$root$lib"
+	done
+}
+
+# A program and its shared libraries, at the same paths under ROOT.  For
+# kvmbox also the libraries it opens on first use (common/dl.h) that the
+# tests in L1 reach: OpenSSL and json-c (the proxy, agents); named by the
+# sonames the binary carries, found where ldconfig puts them.
+e2e_add_program() {
+	local root=$1 prog=$2 dest=$3 so path
+	mkdir -p "$root$(dirname "$dest")"
+	cp "$prog" "$root$dest"
+	e2e_add_libs "$root" "$prog"
+	for so in $(strings -a "$prog" | grep -xE 'lib(ssl|crypto|json-c)\.so\.[0-9]+' | sort -u); do
+		path=$(ldconfig -p | awk -v s="$so" '$1 == s && /x86-64/ { print $NF; exit }')
+		[ -n "$path" ] || continue
+		mkdir -p "$root$(dirname "$path")"
+		cp -L "$path" "$root$path"
+		e2e_add_libs "$root" "$path"
 	done
 }
 
