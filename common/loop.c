@@ -98,17 +98,37 @@ int loop_poll(struct loop *loop, struct loop_op *op, int fd, unsigned mask)
 	return loop_arm_poll(loop, op);
 }
 
-int loop_cancel(struct loop *loop, struct loop_op *op)
+/* An SQE that completes untracked (no op: its CQE is dropped). */
+static struct io_uring_sqe *loop_sqe_untracked(struct loop *loop)
 {
-	op->polling = false;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
 	if (!sqe) {
 		io_uring_submit(&loop->ring);
 		sqe = io_uring_get_sqe(&loop->ring);
-		if (!sqe)
-			return -EBUSY;
 	}
+	return sqe;
+}
+
+int loop_cancel(struct loop *loop, struct loop_op *op)
+{
+	op->polling = false;
+	struct io_uring_sqe *sqe = loop_sqe_untracked(loop);
+	if (!sqe)
+		return -EBUSY;
 	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data(sqe, NULL);
+	return 0;
+}
+
+int loop_timer_update(struct loop *loop, struct loop_op *op, struct __kernel_timespec *ts,
+		      uint64_t ns)
+{
+	struct io_uring_sqe *sqe = loop_sqe_untracked(loop);
+	if (!sqe)
+		return -EBUSY;
+	ts->tv_sec = (long long)(ns / 1000000000ULL);
+	ts->tv_nsec = (long long)(ns % 1000000000ULL);
+	io_uring_prep_timeout_update(sqe, ts, (uint64_t)(uintptr_t)op, 0);
 	io_uring_sqe_set_data(sqe, NULL);
 	return 0;
 }

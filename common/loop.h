@@ -71,6 +71,12 @@ int loop_settle(struct loop *loop, bool (*busy)(void *arg), void *arg, unsigned 
 /* One-shot timer after ns nanoseconds; ts must stay valid until it fires. */
 int loop_timer(struct loop *loop, struct loop_op *op, struct __kernel_timespec *ts, uint64_t ns);
 
+/* Move the pending one-shot timer of op to ns nanoseconds from now (ts
+ * must stay valid until submitted); the update itself completes untracked,
+ * with -ENOENT if the timer had fired already. */
+int loop_timer_update(struct loop *loop, struct loop_op *op, struct __kernel_timespec *ts,
+		      uint64_t ns);
+
 /* Run until loop_stop(); returns the status given to loop_stop(). */
 int loop_run(struct loop *loop);
 /* Process completions once, waiting at most timeout_ns (0: don't wait). */

@@ -68,6 +68,7 @@ static struct ip4_frag *frag_slot(struct net_stack *ns, const uint8_t *ip)
 		frag_free(d);
 	}
 	d->used = true;
+	net_timer_need(ns, ns->now + IP4_FRAG_TIMEOUT_NS + 1);
 	d->src = src;
 	d->dst = dst;
 	d->id = id;
@@ -134,15 +135,19 @@ const uint8_t *ip4_frag_input(struct net_stack *ns, const uint8_t *ip, size_t ih
 	return h;
 }
 
-void ip4_frag_tick(struct net_stack *ns)
+uint64_t ip4_frag_tick(struct net_stack *ns)
 {
+	uint64_t next = NET_NEVER;
 	for (unsigned i = 0; i < IP4_FRAG_SLOTS; i++) {
 		struct ip4_frag *d = &ns->frag[i];
 		if (d->used && ns->now - d->first_ns > IP4_FRAG_TIMEOUT_NS) {
 			ns->stats.drop_ip_frag += d->nfrags;
 			frag_free(d);
+		} else if (d->used) {
+			next = MIN(next, d->first_ns + IP4_FRAG_TIMEOUT_NS + 1);
 		}
 	}
+	return next;
 }
 
 int ip4_frag_init(struct net_stack *ns)

@@ -106,6 +106,7 @@ static struct icmp_flow *icmp_flow_open(struct net_stack *ns, const struct l3 *l
 		return NULL;
 	}
 	f->used = true;
+	net_timer_need(ns, ns->now + ICMP_IDLE_NS + 1);
 	f->fd = fd;
 	f->v6 = l3->v6;
 	f->rip = l3->dst4;
@@ -156,15 +157,17 @@ void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t 
 		ns->stats.drop_icmp++;	/* the kernel fills in its id and checksum */
 }
 
-void icmp_tick(struct net_stack *ns)
+uint64_t icmp_tick(struct net_stack *ns)
 {
-	if (!ns->icmp)
-		return;
-	for (unsigned i = 0; i < ICMP_MAX_FLOWS; i++) {
+	uint64_t next = NET_NEVER;
+	for (unsigned i = 0; ns->icmp && i < ICMP_MAX_FLOWS; i++) {
 		struct icmp_flow *f = &ns->icmp[i];
 		if (f->used && ns->now - f->last_ns > ICMP_IDLE_NS)
 			icmp_flow_close(f);
+		else if (f->used)
+			next = MIN(next, f->last_ns + ICMP_IDLE_NS + 1);
 	}
+	return next;
 }
 
 int icmp_init(struct net_stack *ns)

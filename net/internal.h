@@ -23,6 +23,7 @@
 #define UDP_HLEN 8
 
 #define NET_TICK_NS (10 * 1000000ull)	/* timer granularity */
+#define NET_NEVER UINT64_MAX		/* no deadline */
 
 #define TCP_MAX_FLOWS 1024
 #define TCP_HASH 2048
@@ -256,8 +257,14 @@ struct net_stack {
 	uint8_t gw6_ll[16], gw6[16], prefix6[16];
 	bool ra_sent;
 
+	/* One timer for every deadline the stack keeps (retransmission,
+	 * keepalive, idle UDP/ICMP flows, fragments): armed only while some
+	 * deadline exists, for the earliest one (net_timer_need), so an idle
+	 * stack wakes nobody. */
 	struct loop_op tick_op;
-	struct __kernel_timespec tick_ts;
+	struct __kernel_timespec tick_ts, tick_upd_ts;
+	bool tick_armed;
+	uint64_t tick_at;	/* when the armed timer fires (ns, as now) */
 	uint64_t now;
 	bool destroying;
 
@@ -294,6 +301,9 @@ static inline void wr32(uint8_t *p, uint32_t v)
 }
 
 void net_eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type, size_t len);
+/* A deadline at `when` (ns, as ns->now) now exists: make sure the stack's
+ * timer fires by then (within NET_TICK_NS). */
+void net_timer_need(struct net_stack *ns, uint64_t when);
 /* Start an IPv4 packet to the guest in ns->tx; returns the L4 header. */
 uint8_t *net_ip4_begin(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t proto);
 /* Finish and send it with l4len bytes after the IPv4 header (fills the IP
@@ -329,7 +339,8 @@ void ip4_frag_fini(struct net_stack *ns);
  * complete, else NULL. */
 const uint8_t *ip4_frag_input(struct net_stack *ns, const uint8_t *ip, size_t ihl, size_t tot,
 			      size_t *outlen);
-void ip4_frag_tick(struct net_stack *ns);
+/* Expire what is due; the next deadline, or NET_NEVER (so for every *_tick). */
+uint64_t ip4_frag_tick(struct net_stack *ns);
 /* Send the packet in ns->tx (Ethernet header filled in) as fragments. */
 void ip4_fragment_send(struct net_stack *ns, size_t l3len);
 
@@ -339,13 +350,13 @@ void icmp_fini(struct net_stack *ns);
 /* A guest echo request (checksum verified) for an address beyond the
  * gateway (IPv4) or the router (IPv6). */
 void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t *icmp, size_t len);
-void icmp_tick(struct net_stack *ns);
+uint64_t icmp_tick(struct net_stack *ns);
 
 /* tcp.c */
 int tcp_init(struct net_stack *ns);
 void tcp_fini(struct net_stack *ns);
 void tcp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *seg, size_t len);
-void tcp_tick(struct net_stack *ns);
+uint64_t tcp_tick(struct net_stack *ns);
 void tcp_flush(struct net_stack *ns);
 int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port);
 
@@ -353,7 +364,7 @@ int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port);
 int udp_init(struct net_stack *ns);
 void udp_fini(struct net_stack *ns);
 void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *dgram, size_t len);
-void udp_tick(struct net_stack *ns);
+uint64_t udp_tick(struct net_stack *ns);
 /* The UDP publish socket fd is readable: datagrams to guest_port. */
 void udp_publish_input(struct net_stack *ns, int fd, uint16_t guest_port);
 void udp_send_to_guest(struct net_stack *ns, uint32_t src, uint16_t sport, uint16_t dport,

@@ -380,19 +380,39 @@ void net_flush(struct net_stack *ns)
 	tcp_flush(ns);
 }
 
+void net_timer_need(struct net_stack *ns, uint64_t when)
+{
+	if (!ns->loop || ns->destroying)
+		return;
+	if (ns->tick_armed && ns->tick_at <= when + NET_TICK_NS)
+		return;		/* it fires in time (timers are that coarse) */
+	uint64_t delay = when > ns->now + NET_TICK_NS ? when - ns->now : NET_TICK_NS;
+	if (ns->tick_armed) {
+		if (loop_timer_update(ns->loop, &ns->tick_op, &ns->tick_upd_ts, delay) < 0)
+			return;
+	} else {
+		if (loop_timer(ns->loop, &ns->tick_op, &ns->tick_ts, delay) < 0)
+			return;
+		ns->tick_armed = true;
+	}
+	ns->tick_at = ns->now + delay;
+}
+
 static void tick_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
-	(void)res;
+	(void)loop;
 	(void)flags;
 	struct net_stack *ns = op->opaque;
-	if (ns->destroying)
+	ns->tick_armed = false;
+	if (ns->destroying || res == -ECANCELED)
 		return;
 	ns->now = now_ns();
-	tcp_tick(ns);
-	udp_tick(ns);
-	ip4_frag_tick(ns);
-	icmp_tick(ns);
-	loop_timer(loop, &ns->tick_op, &ns->tick_ts, NET_TICK_NS);
+	uint64_t next = tcp_tick(ns);
+	next = MIN(next, udp_tick(ns));
+	next = MIN(next, ip4_frag_tick(ns));
+	next = MIN(next, icmp_tick(ns));
+	if (next != NET_NEVER)
+		net_timer_need(ns, next);
 }
 
 int net_create(struct net_stack **out, struct loop *loop, const struct net_config *cfg,
@@ -429,8 +449,6 @@ int net_create(struct net_stack **out, struct loop *loop, const struct net_confi
 	}
 	ns->tick_op.cb = tick_cb;
 	ns->tick_op.opaque = ns;
-	if (loop)
-		loop_timer(loop, &ns->tick_op, &ns->tick_ts, NET_TICK_NS);
 	*out = ns;
 	return 0;
 }

@@ -52,6 +52,13 @@
 
 static void tcp_output(struct tcp_flow *f);
 static void tcp_host_read(struct tcp_flow *f);
+
+/* (Re)start the retransmission timer: rto_ns from now. */
+static void flow_arm_rto(struct tcp_flow *f)
+{
+	f->rto_at = f->ns->now + f->rto_ns;
+	net_timer_need(f->ns, f->rto_at);
+}
 static const struct stream_ops tcp_stream_ops;
 
 static unsigned flow_hash(uint16_t gport, const uint8_t *rip6, uint16_t rport)
@@ -148,6 +155,7 @@ static struct tcp_flow *flow_alloc(struct net_stack *ns, const struct l3 *l3, ui
 	f->mss = 536;
 	f->rto_ns = TCP_RTO_MIN_NS;
 	f->last_rx_ns = ns->now;
+	net_timer_need(ns, ns->now + TCP_KEEPALIVE_IDLE_NS + 1);
 	unsigned h = flow_hash(gport, f->rip6, rport);
 	f->hnext = ns->tcp_hash[h];
 	ns->tcp_hash[h] = f->idx;
@@ -373,7 +381,7 @@ static void abort_flow(struct tcp_flow *f)
 static void arm_rto(struct tcp_flow *f)
 {
 	if (!f->rto_at)
-		f->rto_at = f->ns->now + f->rto_ns;
+		flow_arm_rto(f);
 }
 
 static bool data_outstanding(const struct tcp_flow *f)
@@ -730,7 +738,7 @@ static void host_connected(struct tcp_flow *f, int poll_res)
 	f->state = TS_SYN_RCVD;
 	tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
 	f->snd_nxt = f->iss + 1;
-	f->rto_at = f->ns->now + f->rto_ns;
+	flow_arm_rto(f);
 	start_reading(f);
 }
 
@@ -841,7 +849,7 @@ static void new_flow_from_syn(struct net_stack *ns, const struct l3 *ip, const u
 			f->state = TS_SYN_RCVD;
 			tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
 			f->snd_nxt = f->iss + 1;
-			f->rto_at = ns->now + f->rto_ns;
+			flow_arm_rto(f);
 			return;
 		}
 		f->stream_closed = true;
@@ -909,7 +917,10 @@ static bool process_ack(struct tcp_flow *f, const uint8_t *t, uint32_t seglen)
 		f->dupacks = 0;
 		f->retries = 0;
 		f->rto_ns = TCP_RTO_MIN_NS;
-		f->rto_at = data_outstanding(f) ? f->ns->now + f->rto_ns : 0;
+		if (data_outstanding(f))
+			flow_arm_rto(f);
+		else
+			f->rto_at = 0;
 		f->snd_wnd = wnd;
 		if (f->in_recovery) {
 			if (SEQ_LT(ack, f->recover))
@@ -1234,17 +1245,32 @@ static void flow_timer(struct tcp_flow *f)
 		if (f->state == TS_DEAD)
 			return;
 	}
-	f->rto_at = ns->now + f->rto_ns;
+	flow_arm_rto(f);
 }
 
-void tcp_tick(struct net_stack *ns)
+/* The flow's next deadline: retransmission (or probe), keepalive. */
+static uint64_t flow_deadline(const struct tcp_flow *f)
+{
+	uint64_t next = f->rto_at ? f->rto_at : NET_NEVER;
+	if (f->state == TS_ESTABLISHED)
+		next = MIN(next, f->last_rx_ns + TCP_KEEPALIVE_IDLE_NS +
+				 (uint64_t)f->ka_probes * TCP_KEEPALIVE_INTVL_NS + 1);
+	return next;
+}
+
+uint64_t tcp_tick(struct net_stack *ns)
 {
 	tcp_flush(ns);	/* delayed ACKs that are due */
+	uint64_t next = NET_NEVER;
 	for (int i = 0; i < TCP_MAX_FLOWS; i++) {
 		struct tcp_flow *f = &ns->tcp[i];
-		if (f->state != TS_FREE && f->state != TS_DEAD && f->state != TS_CONNECTING)
-			flow_timer(f);
+		if (f->state == TS_FREE || f->state == TS_DEAD || f->state == TS_CONNECTING)
+			continue;
+		flow_timer(f);
+		if (f->state != TS_FREE && f->state != TS_DEAD)
+			next = MIN(next, flow_deadline(f));
 	}
+	return next;
 }
 
 /* A host connection accepted on a published port: SYN to the guest. */
@@ -1273,7 +1299,7 @@ int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	tcp_emit(f, F_SYN, f->iss, 0);
 	f->snd_nxt = f->iss + 1;
-	f->rto_at = ns->now + f->rto_ns;
+	flow_arm_rto(f);
 	return 0;
 }
 

@@ -142,6 +142,7 @@ static struct udp_flow *udp_open(struct net_stack *ns, const struct l3 *l3, uint
 		return NULL;
 	}
 	f->used = true;
+	net_timer_need(ns, ns->now + UDP_IDLE_NS + 1);
 	f->fd = fd;
 	f->gport = gport;
 	f->v6 = l3->v6;
@@ -268,13 +269,17 @@ void udp_publish_input(struct net_stack *ns, int fd, uint16_t guest_port)
 	}
 }
 
-void udp_tick(struct net_stack *ns)
+uint64_t udp_tick(struct net_stack *ns)
 {
+	uint64_t next = NET_NEVER;
 	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++) {
 		struct udp_flow *f = &ns->udp[i];
 		if (f->used && ns->now - f->last_ns > UDP_IDLE_NS)
 			udp_close(f);
+		else if (f->used)
+			next = MIN(next, f->last_ns + UDP_IDLE_NS + 1);
 	}
+	return next;
 }
 
 int udp_init(struct net_stack *ns)

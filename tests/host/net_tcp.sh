@@ -87,6 +87,13 @@ expect_eq "4 MB to a slow host reader, nothing lost" "4000000" "$(run w)"
 expect_eq "UDP NAT round trip" "echo:ping" "$(run u)"
 check "closed host port refused in the guest within 2 s" \
 	net_fails_fast "$ns" 2 curl -s -m 8 "http://10.0.2.2:$((port + 7))/"
+# Idle, the stack sets no timer: net-serve sleeps (the UDP flow above
+# expires in 60 s, so one deadline is still pending, a minute away).
+pid=$(pgrep -f "net-serve --netns $ns " | head -1)
+wakeups() { awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$pid/status"; }
+sleep 0.5
+w0=$(wakeups); sleep 2; w1=$(wakeups)
+check "an idle net-serve stays asleep ($((w1 - w0)) wakeups in 2 s)" [ $((w1 - w0)) -le 4 ]
 # --auto-publish: a listener in the namespace appears on the host's loopback.
 ns2=kvmbox-t$$-ap
 ap=$((35000 + $$ % 20000))

@@ -97,6 +97,9 @@ static void test_destroy_on_live_loop(void **state)
 	struct net_stack *s;
 	assert_int_equal(net_create(&s, &loop, &c, out, NULL), 0);
 	loop_run_once(&loop, 0);
+	assert_int_equal(s->tick_op.armed, 0);	/* an idle stack sets no timer */
+	net_timer_need(s, s->now + NET_TICK_NS);	/* as a new flow would */
+	loop_run_once(&loop, 0);
 	assert_true(s->tick_op.armed > 0);
 	net_destroy(s);
 	for (int i = 0; i < 4; i++)	/* past several NET_TICK_NS */
