@@ -170,7 +170,8 @@ int loop_run_once(struct loop *loop, uint64_t timeout_ns)
 		.tv_sec = (long long)(timeout_ns / 1000000000ULL),
 		.tv_nsec = (long long)(timeout_ns % 1000000000ULL),
 	};
-	int r = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, &ts, NULL);
+	int r = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1,
+						 timeout_ns == LOOP_WAIT_FOREVER ? NULL : &ts, NULL);
 	if (r < 0 && r != -ETIME && r != -EINTR)
 		return r;
 	int n = 0;
@@ -201,8 +202,10 @@ int loop_settle(struct loop *loop, bool (*busy)(void *arg), void *arg, unsigned 
 
 int loop_run(struct loop *loop)
 {
+	/* No timeout: loop_stop_async wakes the loop through wake_fd, and an
+	 * idle loop should not wake its process once a second. */
 	while (!loop->stop) {
-		int r = loop_run_once(loop, 1000000000ULL);
+		int r = loop_run_once(loop, LOOP_WAIT_FOREVER);
 		if (r < 0)
 			return r;
 	}

@@ -79,7 +79,9 @@ int loop_timer_update(struct loop *loop, struct loop_op *op, struct __kernel_tim
 
 /* Run until loop_stop(); returns the status given to loop_stop(). */
 int loop_run(struct loop *loop);
-/* Process completions once, waiting at most timeout_ns (0: don't wait). */
+/* Process completions once, waiting at most timeout_ns (0: don't wait;
+ * LOOP_WAIT_FOREVER: until one arrives). */
+#define LOOP_WAIT_FOREVER UINT64_MAX
 int loop_run_once(struct loop *loop, uint64_t timeout_ns);
 /* Stop the loop (from the loop thread). */
 void loop_stop(struct loop *loop, int status);
