@@ -11,8 +11,8 @@
 #include "vmm/vmm.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +77,6 @@ static int vm_err(int r, const char *what)
 	return r;
 }
 
-/* The memfd and its mapping, then one KVM slot per gmem region. */
 /* Register every guest RAM region with KVM (helper thread or inline). */
 static void *vm_register_memslots(void *arg)
 {
@@ -97,6 +96,8 @@ static void *vm_register_memslots(void *arg)
 	return NULL;
 }
 
+/* The memfd and its mapping, then one KVM slot per gmem region (on a
+ * helper thread: struct vm says why). */
 static int vm_setup_memory(struct vm *vm)
 {
 	unsigned flags = MFD_CLOEXEC | (vm->cfg.hugepages ? MFD_HUGETLB : 0);
