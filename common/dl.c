@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "common/log.h"
@@ -22,6 +23,20 @@ int dl_load(const char *soname, const char *pkg, const struct dl_sym *syms, size
 			return -ENOENT;
 		}
 	}
+	return 0;
+}
+
+/* Overridden by the generated list (scripts/lazylib.sh) where there is one. */
+__attribute__((weak)) struct dl_lazy *const dl_lazy_libs[] = { NULL };
+
+int dl_probe(const char *soname, char *why, size_t whysz)
+{
+	void *h = dlopen(soname, RTLD_LAZY | RTLD_LOCAL);
+	if (!h) {
+		snprintf(why, whysz, "%s", dlerror());
+		return -ENOENT;
+	}
+	dlclose(h);
 	return 0;
 }
 

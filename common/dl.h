@@ -47,4 +47,12 @@ struct dl_lazy {
 
 void dl_lazy_load(struct dl_lazy *lib);
 
+/* The libraries behind the trampolines, NULL-terminated (generated with
+ * them; an empty list in builds without, such as the tests'). */
+extern struct dl_lazy *const dl_lazy_libs[];
+
+/* Whether soname can be opened now: 0, or -ENOENT with the loader's
+ * reason in why. */
+int dl_probe(const char *soname, char *why, size_t whysz);
+
 #endif

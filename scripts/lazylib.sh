@@ -13,7 +13,7 @@
 # an OBJ uses stops the build.
 set -euo pipefail
 out=$1 cc=$2; shift 2
-libs=()
+libs=() ids=()
 while [ "$1" != "--" ]; do libs+=("$1"); shift; done
 shift
 undef=$(nm -u --format=posix "$@" 2>/dev/null | awk '{ print $1 }' | sed 's/@.*//' | sort -u)
@@ -31,6 +31,7 @@ undef=$(nm -u --format=posix "$@" 2>/dev/null | awk '{ print $1 }' | sed 's/@.*/
 			sort -u | comm -12 - <(echo "$undef"))
 		n=${#fns[@]}
 		[ "$n" -gt 0 ] || continue
+		ids+=("$id")
 		echo "	.section .rodata"
 		echo ".Lsoname_$id: .asciz \"$soname\""
 		for i in "${!fns[@]}"; do echo ".Lname_${id}_$i: .asciz \"${fns[$i]}\""; done
@@ -93,6 +94,13 @@ undef=$(nm -u --format=posix "$@" 2>/dev/null | awk '{ print $1 }' | sed 's/@.*/
 	jmp *(%r10,%r11,8)
 ASM
 	done
+	# dl_lazy_libs: every library above, NULL-terminated (kvmbox doctor).
+	echo "	.data"
+	echo "	.balign 8"
+	echo "	.globl dl_lazy_libs"
+	echo "dl_lazy_libs:"
+	for id in "${ids[@]}"; do echo "	.quad .Ldesc_$id"; done
+	echo "	.quad 0"
 	echo '	.section .note.GNU-stack,"",@progbits'
 } >"$out.tmp"
 mv "$out.tmp" "$out"

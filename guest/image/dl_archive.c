@@ -12,6 +12,9 @@
 #include <stdbool.h>
 
 #include "common/dl.h"
+#include "guest/image/image.h"
+
+const struct image_dl_lib image_archive_lib = { "libarchive.so.13", "libarchive13" };
 
 /* Functions of one struct archive_entry * argument. */
 #define ENTRY_FNS(X)                                                         \
@@ -49,7 +52,7 @@ static void archive_load(void)
 		OTHER_FNS(X)
 #undef X
 	};
-	archive_loaded = dl_load("libarchive.so.13", "libarchive13", syms,
+	archive_loaded = dl_load(image_archive_lib.soname, image_archive_lib.pkg, syms,
 				 sizeof(syms) / sizeof(syms[0])) == 0;
 }
 

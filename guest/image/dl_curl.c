@@ -14,6 +14,9 @@
 #include <stdbool.h>
 
 #include "common/dl.h"
+#include "guest/image/image.h"
+
+const struct image_dl_lib image_curl_lib = { "libcurl.so.4", "libcurl4" };
 
 #define CURL_FNS(X)                                                          \
 	X(global_init) X(global_cleanup) X(easy_init) X(easy_cleanup)         \
@@ -37,7 +40,8 @@ static void curl_load(void)
 		CURL_FNS(X)
 #undef X
 	};
-	curl_loaded = dl_load("libcurl.so.4", "libcurl4", syms, sizeof(syms) / sizeof(syms[0])) == 0;
+	curl_loaded = dl_load(image_curl_lib.soname, image_curl_lib.pkg, syms,
+			      sizeof(syms) / sizeof(syms[0])) == 0;
 }
 
 static bool curl_ready(void)

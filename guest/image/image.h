@@ -26,6 +26,15 @@
 #define IMAGE_META_FILE "kvmbox-image.json"
 #define IMAGE_NAME_MAX 128
 
+/* ---- libraries opened on first use (dl_curl.c, dl_archive.c) ----------- */
+
+/* A library `kvmbox pull` opens when it first needs it, and its Debian
+ * package (kvmbox doctor reports them). */
+struct image_dl_lib {
+	const char *soname, *pkg;
+};
+extern const struct image_dl_lib image_curl_lib, image_archive_lib;
+
 /* ---- layer unpacking (unpack.c) ---------------------------------------- */
 
 /* Statistics of one unpacked layer. */

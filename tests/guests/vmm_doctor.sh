@@ -1,8 +1,9 @@
 #!/bin/bash
 # tests/guests/vmm_doctor.sh - `kvmbox doctor` reports /dev/kvm, the API
 # version, each required capability, the guest kernel, and whether guest
-# ring 0 is emulated (true on kvm_pvm hosts), with an exit status that
-# matches what it says; an unprivileged user gets the exact fix.
+# ring 0 is emulated (true on kvm_pvm hosts), the libraries kvmbox opens
+# on first use, with an exit status that matches what it says; an
+# unprivileged user gets the exact fix.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 [ -x "$KVMBOX_BIN" ] || skip_all "kvmbox not built"
@@ -49,6 +50,24 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ "${perm: -1}" != 6 ]
 	check "unprivileged: gives the usermod fix" grep -q 'usermod -aG kvm \$USER' "$tmp/out3"
 else
 	skip "unprivileged user gets the fix" "needs root, setpriv and a /dev/kvm others cannot open"
+fi
+
+# The libraries kvmbox opens on first use are each reported; a missing one
+# (an empty file bound over it in a private mount namespace) is named with
+# its fix, and the exit status says the host is not ready.
+for so in libssl libcrypto libjson-c libcurl libarchive; do
+	check "$so is reported as opening" grep -qE "^ok +$so\.so\.[0-9]+ opens" "$tmp/out2"
+done
+json=$(ldconfig -p | awk '$1 ~ /^libjson-c\.so\.[0-9]+$/ && /x86-64/ { print $NF; exit }')
+if [ "$(id -u)" = 0 ] && [ -n "$json" ] && command -v unshare >/dev/null; then
+	: >"$tmp/empty.so"
+	KVMBOX_KERNEL=$tmp/vmlinux unshare -m sh -c 'mount --bind "$0" "$1" && shift && exec "$@"' \
+		"$tmp/empty.so" "$json" timeout 60 "$KVMBOX_BIN" doctor >"$tmp/out4" 2>&1
+	expect_eq "a missing library: exit 1" 1 "$?"
+	check "a missing library is named" grep -qE "^missing +libjson-c\.so\.[0-9]+ cannot be opened" "$tmp/out4"
+	check "with the fix" grep -q "fix: install the package that provides libjson-c" "$tmp/out4"
+else
+	skip "a missing library is named" "needs root, unshare and libjson-c in ldconfig's cache"
 fi
 
 expect_eq "extra argument: exit 2" 2 "$("$KVMBOX_BIN" doctor --bogus >/dev/null 2>&1; echo $?)"

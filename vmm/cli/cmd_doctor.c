@@ -9,6 +9,8 @@
  *   or AMD-V an iteration takes about a nanosecond; a KVM that emulates
  *   ring 0 (kvm_pvm on a cloud VM without nested virtualization) takes
  *   microseconds, and a Linux guest cannot boot at a usable speed there.
+ *   Then the libraries kvmbox opens on first use (OpenSSL, json-c, libcurl,
+ *   libarchive): each must open, else the commands that need them fail.
  * Exit 0 when everything needed to run a guest is in place, 1 when not.
  */
 #include <errno.h>
@@ -25,7 +27,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/dl.h"
 #include "common/util.h"
+#include "guest/image/image.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/guest_files.h"
 #include "vmm/vmm.h"
@@ -119,6 +123,41 @@ static bool check_kernel(void)
 	if (!ok)
 		printf("         fix: `make kernel initrd`, or point $KVMBOX_KERNEL at a vmlinux\n");
 	return ok;
+}
+
+/* The libraries kvmbox opens when a command first needs them (common/dl.h):
+ * each must open, or that command fails with one line. */
+static bool check_libraries(void)
+{
+	const struct {
+		const char *soname, *pkg, *use;
+	} stubs[] = {
+		{ image_curl_lib.soname, image_curl_lib.pkg, "kvmbox pull, setup" },
+		{ image_archive_lib.soname, image_archive_lib.pkg, "kvmbox pull, setup" },
+	};
+	bool good = true;
+	char msg[PATH_MAX + 300], why[PATH_MAX];
+	for (size_t i = 0; dl_lazy_libs[i]; i++) {
+		const char *so = dl_lazy_libs[i]->soname;
+		bool ok = dl_probe(so, why, sizeof(why)) == 0;
+		snprintf(msg, sizeof(msg), "%s %s (the TLS proxy, agents, images)", so,
+			 ok ? "opens" : "cannot be opened");
+		line(ok ? "ok" : "missing", msg);
+		if (!ok)
+			printf("         %s\n         fix: install the package that provides %s (`make deps`)\n",
+			       why, so);
+		good &= ok;
+	}
+	for (size_t i = 0; i < sizeof(stubs) / sizeof(stubs[0]); i++) {
+		bool ok = dl_probe(stubs[i].soname, why, sizeof(why)) == 0;
+		snprintf(msg, sizeof(msg), "%s %s (%s)", stubs[i].soname,
+			 ok ? "opens" : "cannot be opened", stubs[i].use);
+		line(ok ? "ok" : "missing", msg);
+		if (!ok)
+			printf("         %s\n         fix: `apt-get install %s`\n", why, stubs[i].pkg);
+		good &= ok;
+	}
+	return good;
 }
 
 /* Run the scratch vCPU once: the loop of @iters iterations, then an OUT.
@@ -258,6 +297,7 @@ int cmd_doctor(int argc, char **argv)
 		good = false;
 	}
 	good &= check_kernel();
+	good &= check_libraries();
 	printf("%s\n", good ? "kvmbox can run guests on this host." :
 	       "kvmbox cannot run guests on this host yet (see above).");
 	return good ? 0 : 1;
