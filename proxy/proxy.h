@@ -97,6 +97,9 @@ struct proxy_config {
 /* A proxy on loop; cfg is copied (its pointers are borrowed).  NULL on error
  * with a one-line log. */
 struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg);
+/* Close every connection and free px; the proxy's own loop requests are
+ * cancelled and awaited first (the loop is turned meanwhile, on the
+ * calling thread), so the loop may go on running after. */
 void proxy_free(struct proxy *px);
 /* Write the per-launch CA certificate (PEM) to path: 0 or -errno. */
 int proxy_write_ca(const struct proxy *px, const char *path);

@@ -115,6 +115,7 @@ struct proxy {
 	struct loop_op kick_op;
 	struct __kernel_timespec kick_ts;
 	bool kick_armed;
+	bool freeing;		/* proxy_free is waiting for the ops above: callbacks do nothing */
 };
 
 struct conn {
@@ -1403,9 +1404,11 @@ static void kick_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fla
 	(void)res;
 	(void)flags;
 	struct proxy *px = op->opaque;
+	px->kick_armed = false;
+	if (px->freeing)
+		return;
 	struct conn *c = px->kicked;
 	px->kicked = NULL;
-	px->kick_armed = false;
 	while (c) {
 		struct conn *next = c->kick_next;
 		c->kick_next = NULL;
@@ -1621,7 +1624,7 @@ static void listen_cb(struct loop *loop, struct loop_op *op, int res, uint32_t f
 	(void)res;
 	(void)flags;
 	struct proxy *px = op->opaque;
-	for (;;) {
+	for (; !px->freeing;) {
 		int fd = accept4(px->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR)
@@ -1659,6 +1662,8 @@ static void timer_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fl
 	(void)res;
 	(void)flags;
 	struct proxy *px = op->opaque;
+	if (px->freeing)
+		return;
 	uint64_t now = now_ns();
 	struct conn *c = px->conns;
 	while (c) {
@@ -1734,12 +1739,27 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg)
 	return px;
 }
 
-/* Call only once the loop no longer runs (its pending completions point
- * into px). */
+static bool proxy_ops_armed(void *arg)
+{
+	const struct proxy *px = arg;
+	return px->listen_op.armed || px->timer_op.armed || px->kick_op.armed;
+}
+
 void proxy_free(struct proxy *px)
 {
 	if (!px)
 		return;
+	/* The last completion of each op names px: cancel them and turn the
+	 * loop until they are back (the callbacks see `freeing`). */
+	px->freeing = true;
+	if (px->loop) {
+		struct loop_op *ops[] = { &px->listen_op, &px->timer_op, &px->kick_op };
+		for (unsigned i = 0; i < 3; i++)
+			if (ops[i]->armed)
+				loop_cancel(px->loop, ops[i]);
+		if (loop_settle(px->loop, proxy_ops_armed, px, 2000) < 0)
+			log_warn("proxy: io_uring still holds requests of the proxy at teardown");
+	}
 	while (px->conns) {
 		px->conns->dead = true;
 		conn_destroy(px->conns);

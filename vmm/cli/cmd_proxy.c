@@ -154,10 +154,9 @@ struct transparent {
 
 static void transparent_accept(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
-	(void)res;
 	(void)flags;
 	struct transparent *tp = op->opaque;
-	for (;;) {
+	for (; res >= 0;) {	/* -ECANCELED: shutting down */
 		int fd = accept4(tp->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
@@ -171,6 +170,8 @@ static void transparent_accept(struct loop *loop, struct loop_op *op, int res, u
 }
 
 static int listen_on(const char *addr);
+
+static bool transparent_armed(void *tp) { return ((struct transparent *)tp)->op.armed != 0; }
 
 /* Parse and open --transparent: 0, or an exit status after a message. */
 static int transparent_open(const char *spec, struct transparent *tp, struct proxy *px, struct loop *loop)
@@ -271,8 +272,12 @@ static int serve(struct opts *o, struct proxy_config *cfg)
 	rc = loop_run(&loop) < 0 ? 1 : 0;
 out:
 	signal_loop = NULL;
-	loop_fini(&loop);	/* no completion runs after this */
+	/* The transparent listener first (its accepts feed the proxy), then
+	 * the proxy, which cancels and awaits its own requests; the loop last. */
+	if (tp.fd >= 0 && loop_cancel(&loop, &tp.op) == 0)
+		loop_settle(&loop, transparent_armed, &tp, 1000);
 	proxy_free(px);
+	loop_fini(&loop);
 	close(fd);
 	if (tp.fd >= 0)
 		close(tp.fd);

@@ -85,9 +85,22 @@ static void stdin_arm(struct run_ctx *c)
 static void stdin_timer_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
-	(void)res;
 	(void)flags;
-	stdin_arm(op->opaque);
+	if (res != -ECANCELED)
+		stdin_arm(op->opaque);
+}
+
+static bool stdin_armed(void *c)
+{
+	return ((struct run_ctx *)c)->stdin_op.armed || ((struct run_ctx *)c)->stdin_timer_op.armed;
+}
+
+/* Before the devices go: no more input into the UART. */
+static void stdin_stop(struct run_ctx *c)
+{
+	loop_cancel(&c->m.vm.loop, &c->stdin_op);
+	loop_cancel(&c->m.vm.loop, &c->stdin_timer_op);
+	loop_settle(&c->m.vm.loop, stdin_armed, c, 1000);
 }
 
 static void stdin_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
@@ -174,6 +187,8 @@ int cmd_run(int argc, char **argv)
 	int reason = vm_run(&c->m.vm);
 	status = run_status(&c->m.vm, reason);
 	uint64_t resident = vm_ram_resident(&c->m.vm);
+	if (o.console)
+		stdin_stop(c);
 	machine_destroy(&c->m);
 	profile_mark(&c->m.prof, PHASE_TEARDOWN);
 	if (o.profile)

@@ -396,12 +396,23 @@ e2e_console_tail() { tail -n "${1:-40}" "$E2E_LOG"; }
 #   e2e_check_rc NAME WANT_RC DESCRIPTION
 #   e2e_check_has NAME DESCRIPTION GREP-ARGS...     output matches
 #   e2e_check_lacks NAME DESCRIPTION GREP-ARGS...   output does not match
+# The part of a step's output that explains a failure: a sanitizer report
+# from its first line (the tail of one is only shadow bytes), else the tail.
+e2e_step_excerpt() {
+	local out
+	out=$(e2e_step_out "$1")
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' <<<"$out"; then
+		sed -n -E '/ERROR: (Address|Leak)Sanitizer|runtime error:/,$p' <<<"$out" | head -n 40
+	else
+		tail -n 30 <<<"$out"
+	fi
+}
 e2e_check_rc() {
 	local rc
 	rc=$(e2e_step_rc "$1")
 	if [ "$rc" = "$2" ]; then ok "$3"
 	elif [ -z "$rc" ]; then not_ok "$3" "step $1 did not finish; console tail:"$'\n'"$(e2e_console_tail 30)"
-	else not_ok "$3" "exit status $rc, want $2; output:"$'\n'"$(e2e_step_out "$1" | tail -n 30)"; fi
+	else not_ok "$3" "exit status $rc, want $2; output:"$'\n'"$(e2e_step_excerpt "$1")"; fi
 }
 e2e_check_has() {
 	local name=$1 what=$2
