@@ -53,6 +53,13 @@
 static void tcp_output(struct tcp_flow *f);
 static void tcp_host_read(struct tcp_flow *f);
 
+/* When an established flow's next keepalive probe is due (no guest
+ * segment for TCP_KEEPALIVE_IDLE_NS, then one probe per interval). */
+static uint64_t ka_deadline(const struct tcp_flow *f)
+{
+	return f->last_rx_ns + TCP_KEEPALIVE_IDLE_NS + (uint64_t)f->ka_probes * TCP_KEEPALIVE_INTVL_NS + 1;
+}
+
 /* (Re)start the retransmission timer: rto_ns from now. */
 static void flow_arm_rto(struct tcp_flow *f)
 {
@@ -155,7 +162,7 @@ static struct tcp_flow *flow_alloc(struct net_stack *ns, const struct l3 *l3, ui
 	f->mss = 536;
 	f->rto_ns = TCP_RTO_MIN_NS;
 	f->last_rx_ns = ns->now;
-	net_timer_need(ns, ns->now + TCP_KEEPALIVE_IDLE_NS + 1);
+	net_timer_need(ns, ka_deadline(f));
 	unsigned h = flow_hash(gport, f->rip6, rport);
 	f->hnext = ns->tcp_hash[h];
 	ns->tcp_hash[h] = f->idx;
@@ -1210,8 +1217,7 @@ void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size
 static void flow_timer(struct tcp_flow *f)
 {
 	struct net_stack *ns = f->ns;
-	if (f->state == TS_ESTABLISHED && ns->now - f->last_rx_ns >
-	    TCP_KEEPALIVE_IDLE_NS + (uint64_t)f->ka_probes * TCP_KEEPALIVE_INTVL_NS) {
+	if (f->state == TS_ESTABLISHED && ns->now >= ka_deadline(f)) {
 		if (f->ka_probes >= TCP_KEEPALIVE_PROBES) {
 			abort_flow(f);
 			return;
@@ -1253,8 +1259,7 @@ static uint64_t flow_deadline(const struct tcp_flow *f)
 {
 	uint64_t next = f->rto_at ? f->rto_at : NET_NEVER;
 	if (f->state == TS_ESTABLISHED)
-		next = MIN(next, f->last_rx_ns + TCP_KEEPALIVE_IDLE_NS +
-				 (uint64_t)f->ka_probes * TCP_KEEPALIVE_INTVL_NS + 1);
+		next = MIN(next, ka_deadline(f));
 	return next;
 }
 

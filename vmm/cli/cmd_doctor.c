@@ -125,38 +125,31 @@ static bool check_kernel(void)
 	return ok;
 }
 
+/* One library kvmbox opens on first use: its line, and the fix when it
+ * does not open (with pkg: the apt-get line; else: the package that
+ * provides it). */
+static bool check_library(const char *so, const char *use, const char *pkg)
+{
+	char msg[PATH_MAX + 300], why[PATH_MAX];
+	bool ok = dl_probe(so, why, sizeof(why)) == 0;
+	snprintf(msg, sizeof(msg), "%s %s (%s)", so, ok ? "opens" : "cannot be opened", use);
+	line(ok ? "ok" : "missing", msg);
+	if (!ok && pkg)
+		printf("         %s\n         fix: `apt-get install %s`\n", why, pkg);
+	else if (!ok)
+		printf("         %s\n         fix: install the package that provides %s (`make deps`)\n", why, so);
+	return ok;
+}
+
 /* The libraries kvmbox opens when a command first needs them (common/dl.h):
  * each must open, or that command fails with one line. */
 static bool check_libraries(void)
 {
-	const struct {
-		const char *soname, *pkg, *use;
-	} stubs[] = {
-		{ image_curl_lib.soname, image_curl_lib.pkg, "kvmbox pull, setup" },
-		{ image_archive_lib.soname, image_archive_lib.pkg, "kvmbox pull, setup" },
-	};
 	bool good = true;
-	char msg[PATH_MAX + 300], why[PATH_MAX];
-	for (size_t i = 0; dl_lazy_libs[i]; i++) {
-		const char *so = dl_lazy_libs[i]->soname;
-		bool ok = dl_probe(so, why, sizeof(why)) == 0;
-		snprintf(msg, sizeof(msg), "%s %s (the TLS proxy, agents, images)", so,
-			 ok ? "opens" : "cannot be opened");
-		line(ok ? "ok" : "missing", msg);
-		if (!ok)
-			printf("         %s\n         fix: install the package that provides %s (`make deps`)\n",
-			       why, so);
-		good &= ok;
-	}
-	for (size_t i = 0; i < sizeof(stubs) / sizeof(stubs[0]); i++) {
-		bool ok = dl_probe(stubs[i].soname, why, sizeof(why)) == 0;
-		snprintf(msg, sizeof(msg), "%s %s (%s)", stubs[i].soname,
-			 ok ? "opens" : "cannot be opened", stubs[i].use);
-		line(ok ? "ok" : "missing", msg);
-		if (!ok)
-			printf("         %s\n         fix: `apt-get install %s`\n", why, stubs[i].pkg);
-		good &= ok;
-	}
+	for (size_t i = 0; dl_lazy_libs[i]; i++)
+		good &= check_library(dl_lazy_libs[i]->soname, "the TLS proxy, agents, images", NULL);
+	good &= check_library(image_curl_lib.soname, "kvmbox pull, setup", image_curl_lib.pkg);
+	good &= check_library(image_archive_lib.soname, "kvmbox pull, setup", image_archive_lib.pkg);
 	return good;
 }
 
