@@ -163,6 +163,20 @@ static void loop_dispatch(struct loop *loop, struct io_uring_cqe *cqe)
 		loop_arm_poll(loop, op);
 }
 
+/* Run the callbacks of every completion already in the CQ ring. */
+static int loop_dispatch_ready(struct loop *loop)
+{
+	struct io_uring_cqe *cqe;
+	int n = 0;
+	/* loop_dispatch() copies the CQE and marks it seen before the callback
+	 * runs, so callbacks may queue new SQEs freely. */
+	while (io_uring_peek_cqe(&loop->ring, &cqe) == 0) {
+		loop_dispatch(loop, cqe);
+		n++;
+	}
+	return n;
+}
+
 int loop_run_once(struct loop *loop, uint64_t timeout_ns)
 {
 	struct io_uring_cqe *cqe;
@@ -174,14 +188,17 @@ int loop_run_once(struct loop *loop, uint64_t timeout_ns)
 						 timeout_ns == LOOP_WAIT_FOREVER ? NULL : &ts, NULL);
 	if (r < 0 && r != -ETIME && r != -EINTR)
 		return r;
-	int n = 0;
-	/* loop_dispatch() copies the CQE and marks it seen before the callback
-	 * runs, so callbacks may queue new SQEs freely. */
-	while (io_uring_peek_cqe(&loop->ring, &cqe) == 0) {
-		loop_dispatch(loop, cqe);
-		n++;
+	return loop_dispatch_ready(loop);
+}
+
+int loop_run_nowait(struct loop *loop)
+{
+	if (io_uring_sq_ready(&loop->ring)) {
+		int r = io_uring_submit(&loop->ring);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			return r;
 	}
-	return (int)n;
+	return loop_dispatch_ready(loop);
 }
 
 int loop_settle(struct loop *loop, bool (*busy)(void *arg), void *arg, unsigned max_ms)

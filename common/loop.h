@@ -83,6 +83,10 @@ int loop_run(struct loop *loop);
  * LOOP_WAIT_FOREVER: until one arrives). */
 #define LOOP_WAIT_FOREVER UINT64_MAX
 int loop_run_once(struct loop *loop, uint64_t timeout_ns);
+/* Submit what is queued and run the callbacks of the completions already
+ * there, without entering the kernel to wait: for owners that busy-poll
+ * something else between waits.  Number of completions, or -errno. */
+int loop_run_nowait(struct loop *loop);
 /* Stop the loop (from the loop thread). */
 void loop_stop(struct loop *loop, int status);
 /* Stop the loop from any thread or a signal handler. */

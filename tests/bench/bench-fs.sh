@@ -3,6 +3,8 @@
 # figure next to its peers measured in the same run:
 #   native         the host directory itself
 #   kvmbox         kvmbox fs-serve --fuse (host kernel's FUSE client)
+#   kvm-np         the same with --poll-us 0: no adaptive polling of
+#                  /dev/fuse between requests (metadata figures only)
 #   passthrough_ll libfuse's example low-level passthrough server, built
 #                  from Debian's libfuse3-dev examples, same cache mode
 #   pll+dp         the same passthrough_ll mounted with default_permissions,
@@ -18,7 +20,8 @@
 # read (IOPS) and `git status` on 12,000- and 100,000-file repositories
 # (seconds; FAIL when git status fails, e.g. a peer that runs out of fds).
 # BENCH_FS_QUICK=1 skips 100,000.  kvmbox runs with --stats: the FUSE
-# requests per opcode it served are printed at the end.
+# requests per opcode it served are printed at the end, and so is the CPU
+# time each server used during the metadata runs (polling costs CPU).
 # 9P2000.L: diodload getattr and read/write ops/s against kvmbox fs-serve
 # --9p (unix socket) and against diod (TCP on loopback) on the same tree.
 # Needs root, /dev/fuse, gcc, libfuse3-dev, fio, git, diod.  Not a test;
@@ -121,17 +124,20 @@ wait_mount() { for _ in $(seq 100); do grep -qF " $1 fuse" /proc/mounts && retur
 
 # mount_kvmbox MNT CACHE / mount_pll MNT CACHE
 STATS=$("$BIN" fs-serve --help 2>&1 | grep -q -- --stats && echo --stats)	# older builds lack it
+# mount_kvmbox MNT CACHE LOG [ARGS...]
 mount_kvmbox() {
-	mkdir -p "$1"; "$BIN" fs-serve --fuse "$1" "$src" --cache "$2" $STATS 2>>"$T/kvmbox-$2.log" &
-	KV_PID=$!; pids+=($!); wait_mount "$1"
+	local m=$1 c=$2 log=$3; shift 3
+	mkdir -p "$m"; "$BIN" fs-serve --fuse "$m" "$src" --cache "$c" $STATS "$@" 2>>"$log" &
+	KV_PID=$!; pids+=($!); wait_mount "$m"
 }
 # mount_pll MNT CACHE [EXTRA-OPTS]: passthrough_ll's timeouts follow its
 # cache mode exactly like kvmbox's (never: 0, auto: 1 s, always: 1 day).
 mount_pll() {
 	local c=$2; [ "$c" = none ] && c=never; : auto is auto in both
 	mkdir -p "$1"; "$PLL" -f -o source="$src",cache="$c${3:+,$3}" "$1" 2>>"$T/pll.log" &
-	pids+=($!); wait_mount "$1"
+	PL_PID=$!; pids+=($!); wait_mount "$1"
 }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }	# PID: user+system
 
 gitstatus() {	# DIR: best of 3 seconds
 	local best=999 s e t
@@ -189,27 +195,38 @@ ratio_of() {	# NAME KVMBOX PEER
 	esac
 }
 for cache in auto none; do
-	mount_kvmbox "$T/mk-$cache" $cache || { echo "kvmbox mount failed"; exit 1; }
-	roots=("$T/mk-$cache")
-	if [ -n "$PLL" ] && mount_pll "$T/mp-$cache" $cache && mount_pll "$T/md-$cache" $cache default_permissions; then
+	mount_kvmbox "$T/mn-$cache" $cache "$T/kvmbox-np.log" --poll-us 0 || { echo "kvmbox mount failed"; exit 1; }
+	servers=($KV_PID)
+	mount_kvmbox "$T/mk-$cache" $cache "$T/kvmbox-$cache.log" || { echo "kvmbox mount failed"; exit 1; }
+	servers=($KV_PID "${servers[@]}")
+	roots=("$T/mk-$cache" "$T/mn-$cache")
+	if [ -n "$PLL" ] && mount_pll "$T/mp-$cache" $cache && servers+=($PL_PID) &&
+		mount_pll "$T/md-$cache" $cache default_permissions; then
 		roots+=("$T/mp-$cache" "$T/md-$cache")
+		servers+=($PL_PID)
 	fi
+	cpu0=(); for p in "${servers[@]}"; do cpu0+=($(cpu_ticks "$p")); done
 	mapfile -t meta < <(meta_best "${roots[@]}")
-	kv=(${meta[0]} $(slow_figures "$T/mk-$cache"))
-	kill "$KV_PID"; wait "$KV_PID" 2>/dev/null	# prints its request counts
+	cpu=(); for i in "${!servers[@]}"; do cpu+=($(echo "scale=2; ($(cpu_ticks "${servers[$i]}") - ${cpu0[$i]}) / $(getconf CLK_TCK)" | bc)); done
+	kv=(${meta[0]} $(slow_figures "$T/mk-$cache")) np=(${meta[1]})
+	kill "$KV_PID" "${servers[1]}"; wait "$KV_PID" "${servers[1]}" 2>/dev/null	# prints its request counts
 	pl=() pd=()
-	if [ ${#roots[@]} -gt 1 ]; then
-		pl=(${meta[1]} $(slow_figures "$T/mp-$cache"))
-		pd=(${meta[2]})
+	if [ ${#roots[@]} -gt 2 ]; then
+		pl=(${meta[2]} $(slow_figures "$T/mp-$cache"))
+		pd=(${meta[3]})
 	fi
 	echo
 	echo "cache=$cache"
-	printf '  %-22s %10s %10s %10s %8s %10s %8s\n' figure native kvmbox pll kvm/pll pll+dp kvm/pll+dp
+	printf '  %-22s %10s %10s %10s %10s %8s %10s %8s\n' figure native kvmbox kvm-np pll kvm/pll pll+dp kvm/pll+dp
 	for i in "${!names[@]}"; do
 		p=${pl[$i]:--} d=${pd[$i]:--}
-		printf '  %-22s %10s %10s %10s %8s %10s %8s\n' "${names[$i]}" "${native[$i]}" "${kv[$i]}" \
-			"$p" "$(ratio_of "${names[$i]}" "${kv[$i]}" "$p")" "$d" "$(ratio_of "${names[$i]}" "${kv[$i]}" "$d")"
+		printf '  %-22s %10s %10s %10s %10s %8s %10s %8s\n' "${names[$i]}" "${native[$i]}" "${kv[$i]}" \
+			"${np[$i]:--}" "$p" "$(ratio_of "${names[$i]}" "${kv[$i]}" "$p")" "$d" \
+			"$(ratio_of "${names[$i]}" "${kv[$i]}" "$d")"
 	done
+	printf '  %-22s %10s %10s %10s %10s %8s %10s\n' "server CPU s, metadata" - "${cpu[0]}" "${cpu[1]}" \
+		"${cpu[2]:--}" "" "${cpu[3]:--}"
+
 	if [ -n "$STATS" ]; then
 		echo "  FUSE requests kvmbox served (whole cache=$cache run):"
 		grep -E '^[A-Z_0-9-]+ [0-9]+$' "$T/kvmbox-$cache.log" | sort -k2 -nr |

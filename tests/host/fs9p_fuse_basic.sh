@@ -103,8 +103,21 @@ for c in none always; do
 	fs_umount "$T/mnt" || not_ok "cache $c unmount"
 done
 
+# without adaptive polling of /dev/fuse (the server sleeps between requests)
+if fs_mount "$T/src" "$T/mnt" --poll-us 0; then
+	echo no-poll >"$T/mnt/no-poll"
+	expect_eq "--poll-us 0: write then read" no-poll "$(cat "$T/mnt/no-poll")"
+	expect_eq "--poll-us 0: tree still matches" "$(tree_manifest "$T/native")" "$(tree_manifest "$T/mnt" | grep -v -e '^repo' -e '^ro-file' -e '^cache-' -e '^no-poll')"
+	fs_umount "$T/mnt" || not_ok "--poll-us 0 unmount"
+else
+	not_ok "--poll-us 0 mount"
+fi
+
 # bad usage: one line and status 2
 "$KVMBOX_BIN" fs-serve --fuse "$T/mnt" "$T/nonexistent" 2>"$T/err"; rc=$?
 expect_eq "missing share: exit status 2" 2 "$rc"
 expect_eq "missing share: one-line error" 1 "$(wc -l <"$T/err")"
+"$KVMBOX_BIN" fs-serve --fuse "$T/mnt" "$T/src" --poll-us 5ms 2>"$T/err"; rc=$?
+expect_eq "bad --poll-us: exit status 2" 2 "$rc"
+expect_eq "bad --poll-us: one-line error" "kvmbox: fs-serve: bad --poll-us '5ms' (0 to 1000000)" "$(cat "$T/err")"
 tap_done

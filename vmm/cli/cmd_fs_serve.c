@@ -2,7 +2,7 @@
  * transport, for tests and auditors.
  *
  *   kvmbox fs-serve --fuse MOUNTPOINT DIR [--read-only] [--cache none|auto|always]
- *                   [--stats]
+ *                   [--poll-us N] [--stats]
  *   kvmbox fs-serve --9p SOCKET DIR [--read-only]
  *
  * --fuse mounts DIR's contents at MOUNTPOINT through /dev/fuse (the host
@@ -10,7 +10,9 @@
  * virtio-fs) and serves until SIGINT/SIGTERM or an external unmount, then
  * unmounts.  --9p serves 9P2000.L on a unix socket until SIGINT/SIGTERM,
  * then removes the socket.  --stats prints, at exit, how many requests of
- * each FUSE opcode the client sent (to stderr).
+ * each FUSE opcode the client sent (to stderr).  --poll-us bounds the
+ * adaptive polling of /dev/fuse between requests (fs9p/fuse_dev.c;
+ * default 128 microseconds; 0: never poll).
  */
 #include <errno.h>
 #include <signal.h>
@@ -22,6 +24,7 @@
 #include "common/loop.h"
 #include "fs9p/fs.h"
 #include "vmm/cli/cli.h"
+#include "vmm/cli/net_args.h"
 
 /* The loop the signal handler stops: a signal handler has no argument, so
  * this one pointer is global (set once before the handler is installed). */
@@ -37,7 +40,8 @@ static void on_signal(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: kvmbox fs-serve --fuse MOUNTPOINT DIR "
-			"[--read-only] [--cache none|auto|always] [--stats]\n"
+			"[--read-only] [--cache none|auto|always]\n"
+			"                     [--poll-us N] [--stats]\n"
 			"       kvmbox fs-serve --9p SOCKET DIR [--read-only]\n");
 }
 
@@ -45,6 +49,8 @@ int cmd_fs_serve(int argc, char **argv)
 {
 	const char *mnt = NULL, *sock = NULL, *dir = NULL;
 	bool stats = false;
+	uint64_t poll_us = FS_FUSE_POLL_US_DEFAULT;
+	const char *v = NULL;
 	struct fs_opts o;
 	fs_opts_default(&o);
 	for (int i = 1; i < argc; i++) {
@@ -54,6 +60,12 @@ int cmd_fs_serve(int argc, char **argv)
 			sock = argv[++i];
 		} else if (!strcmp(argv[i], "--stats")) {
 			stats = true;
+		} else if (cli_take_value(argc, argv, &i, "--poll-us", &v)) {
+			if (cli_parse_uint(v, 0, 1000000, &poll_us) < 0) {
+				fprintf(stderr, "kvmbox: fs-serve: bad --poll-us '%s' (0 to 1000000)\n",
+					v ? v : "");
+				return EXIT_USAGE;
+			}
 		} else if (!strcmp(argv[i], "--read-only")) {
 			o.read_only = true;
 		} else if (!strcmp(argv[i], "--cache") && i + 1 < argc) {
@@ -101,7 +113,7 @@ int cmd_fs_serve(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	r = mnt ? fs_fuse_serve_mount(srv, &loop, mnt) : fs_9p_serve_unix(srv, &loop, sock);
+	r = mnt ? fs_fuse_serve_mount(srv, &loop, mnt, poll_us * 1000) : fs_9p_serve_unix(srv, &loop, sock);
 	serve_loop = NULL;
 	if (stats && mnt)
 		fs_fuse_print_stats(srv, 2);

@@ -49,6 +49,20 @@ int cli_take_value(int argc, char **argv, int *i, const char *name, const char *
 	return 1;
 }
 
+/* Strict unsigned decimal in [min, max]. */
+int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 /* Run one policy setter on a scratch policy: its verdict on @v. */
 static int try_policy(int (*fn)(struct policy *, const char *), const char *v)
 {

@@ -95,6 +95,8 @@ int net_opts_publish(const struct net_opts *no, struct net_stack *ns, const char
  * separate value), 0 if it is not --name, -EINVAL if the value is missing.
  * Shared with run_args.c. */
 int cli_take_value(int argc, char **argv, int *i, const char *name, const char **val);
+/* A strict unsigned decimal in [min, max] into *out: 0 or -EINVAL. */
+int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /* The flags for usage texts, one per line, indented by two spaces. */
 extern const char net_opts_usage[];

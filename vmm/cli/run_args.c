@@ -13,20 +13,6 @@
 
 #include "vmm/vmm.h"
 
-/* Strict unsigned decimal in [min, max]. */
-static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 /* If argv[*i] is --name or --name=V, set *val and return 1 (0: not this flag,
  * -EINVAL: value missing). */
 static int take_value(int argc, char **argv, int *i, const char *name, const char **val)
@@ -69,7 +55,7 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		} else if ((t = take_value(argc, argv, &i, "--memory", &v))) {
 			if (t < 0)
 				goto missing;
-			if (parse_uint(v, 0, UINT64_MAX, &o->mem_mib) < 0) {
+			if (cli_parse_uint(v, 0, UINT64_MAX, &o->mem_mib) < 0) {
 				snprintf(err, errsz, "--memory wants a size in MiB, got '%s'", v);
 				return -EINVAL;
 			}
@@ -82,7 +68,7 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			uint64_t n;
 			if (t < 0)
 				goto missing;
-			if (parse_uint(v, 1, VM_MAX_CPUS, &n) < 0) {
+			if (cli_parse_uint(v, 1, VM_MAX_CPUS, &n) < 0) {
 				snprintf(err, errsz, "--cpus wants a number from 1 to %d, got '%s'",
 					 VM_MAX_CPUS, v);
 				return -EINVAL;
