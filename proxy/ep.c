@@ -97,6 +97,7 @@ int ep_flush(struct ep *e)
 		if (n < 0)
 			return (int)n;
 		e->out_off += (size_t)n;
+		e->tx += (uint64_t)n;
 		if (e->out_off == e->out_len)
 			e->out_off = e->out_len = 0;
 	}
@@ -107,8 +108,10 @@ static ssize_t fill_rbio(struct ep *e)
 {
 	uint8_t tmp[65536];
 	ssize_t n = e->s->ops->read(e->s, tmp, sizeof(tmp));
-	if (n > 0)
+	if (n > 0) {
 		BIO_write(e->rbio, tmp, (int)n);
+		e->rx += (uint64_t)n;
+	}
 	return n;
 }
 
@@ -145,6 +148,8 @@ ssize_t ep_read(struct ep *e, void *buf, size_t len)
 		ssize_t n = e->s->ops->read(e->s, buf, len);
 		if (n == 0)
 			e->eof = true;
+		if (n > 0)
+			e->rx += (uint64_t)n;
 		return n;
 	}
 	for (;;) {

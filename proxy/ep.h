@@ -28,6 +28,7 @@ struct ep {
 	bool eof;		/* no more input (stream EOF or TLS close) */
 	bool hs_done;		/* TLS handshake finished (always true for plain) */
 	bool shut;		/* shutdown sent */
+	uint64_t rx, tx;	/* bytes read from / written to the stream */
 };
 
 /* Open on stream s (owned from now on): 0 or -ENOMEM (s is then closed). */

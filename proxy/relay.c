@@ -53,6 +53,7 @@
 #define OAUTH_REUSE_NS (10ULL * 1000000000ULL)
 #define CLOSING_LIMIT_NS (5ULL * 1000000000ULL)
 #define TICK_NS 250000000ULL
+#define PROBE_NS 1000000000ULL		/* idle this long: see probe_idle() */
 #define GH_QUERY_MAX 8192		/* nodes(ids:) lookup body */
 
 enum rq_state {
@@ -164,11 +165,16 @@ struct conn {
 	bool closing, dead;
 	bool in_pump, repump;	/* re-entrancy guard for conn_pump() */
 	bool in_kick;		/* on px->kicked */
+	bool notified[2];	/* guest, server stream notified since the last probe */
+	bool probe_moved[2];	/* probe_idle() moved bytes of guest, server stream */
+	char *probe_note;	/* what probe_idle() moved, until the next tick */
+	bool probe_logged;	/* a lost event was logged for this connection */
 	struct conn *kick_next;
 	uint64_t head_start_ns, last_ns, closing_ns;
 };
 
 static void conn_pump(struct conn *c);
+static void probe_verdict(struct conn *c);
 static void gh_free(struct conn *c);
 
 /* ---- small helpers ---- */
@@ -259,7 +265,9 @@ static void error_reply(struct conn *c, int status, const char *fmt, ...)
 
 static void stream_notify(struct proxy_stream *s)
 {
-	conn_pump(s->opaque);
+	struct conn *c = s->opaque;
+	c->notified[s == c->up.s] = true;
+	conn_pump(c);
 }
 
 static bool is_ip(const char *h)
@@ -1388,14 +1396,32 @@ static void finish_io(struct conn *c)
 	}
 }
 
+/* The readiness the connection waits on: guest side read/write, server
+ * side read/write. */
+struct wants {
+	bool down_rd, down_wr, up_rd, up_wr;
+};
+
+static struct wants conn_wants(const struct conn *c)
+{
+	struct wants w = {
+		.down_rd = !c->closing && !c->down.eof && c->cin_len < CIN_CAP,
+		.down_wr = ep_pending(&c->down) > 0,
+	};
+	if (c->up.s) {
+		w.up_rd = !c->up.eof && c->uin_len < UIN_CAP;
+		w.up_wr = ep_pending(&c->up) > 0 || !c->up.hs_done;
+	}
+	return w;
+}
+
 /* Ask the streams for the readiness the connection waits on. */
 static void arm_wants(struct conn *c)
 {
-	bool rd = !c->closing && !c->down.eof && c->cin_len < CIN_CAP;
-	c->down.s->ops->want(c->down.s, rd, ep_pending(&c->down) > 0);
+	struct wants w = conn_wants(c);
+	c->down.s->ops->want(c->down.s, w.down_rd, w.down_wr);
 	if (c->up.s)
-		c->up.s->ops->want(c->up.s, !c->up.eof && c->uin_len < UIN_CAP,
-				   ep_pending(&c->up) > 0 || !c->up.hs_done);
+		c->up.s->ops->want(c->up.s, w.up_rd, w.up_wr);
 }
 
 static void kick_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
@@ -1452,6 +1478,8 @@ static void conn_destroy(struct conn *c)
 	gh_free(c);
 	if (c->in_kick)
 		kick_forget(c);
+	if (c->probe_note)
+		probe_verdict(c);	/* gone before the next tick */
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1655,6 +1683,49 @@ int proxy_listen(struct proxy *px, int fd)
 	return loop_poll(px->loop, &px->listen_op, fd, POLLIN);
 }
 
+/* A connection that has moved nothing for PROBE_NS gets one pump step from
+ * the housekeeping timer, so that a lost readiness event (or one never
+ * asked for) costs a pause, not a transfer stalled until a timeout.  A
+ * quiet connection costs a read that finds nothing, 4 times a second.
+ * When the step moves bytes on a stream whose readiness the connection
+ * waited for, that is noted and logged at the next tick unless the stream
+ * notified in between: then the event had only not been dispatched yet
+ * (it was behind this timer). */
+static void probe_idle(struct conn *c, uint64_t now)
+{
+	struct wants w = conn_wants(c);
+	size_t to_guest = ep_pending(&c->down), to_server = c->up.s ? ep_pending(&c->up) : 0;
+	size_t from_guest = c->cin_len, from_server = c->uin_len;
+	uint64_t io[2] = { c->down.rx + c->down.tx, c->up.rx + c->up.tx };
+	unsigned long long idle_ms = (now - c->last_ns) / 1000000;
+	if (!pump_step(c) && !c->dead)
+		return;
+	c->probe_moved[0] = (w.down_rd || w.down_wr) && c->down.rx + c->down.tx != io[0];
+	c->probe_moved[1] = (w.up_rd || w.up_wr) && c->up.rx + c->up.tx > io[1];
+	if ((c->probe_moved[0] || c->probe_moved[1]) && !c->probe_logged && !c->probe_note &&
+	    asprintf(&c->probe_note, "proxy: connection for %s moved after %llu ms without a readiness "
+		     "event on the %s side (request state %d, response state %d; buffered from guest %zu, "
+		     "from server %zu, to guest %zu, to server %zu; waiting for guest%s%s, server%s%s); "
+		     "resumed", c->host, idle_ms, c->probe_moved[0] ? "guest" : "server", c->rq, c->rs,
+		     from_guest, from_server, to_guest, to_server, w.down_rd ? " rd" : "",
+		     w.down_wr ? " wr" : "", w.up_rd ? " rd" : "", w.up_wr ? " wr" : "") < 0)
+		c->probe_note = NULL;
+	c->notified[0] = c->notified[1] = false;
+	conn_pump(c);
+}
+
+/* The tick after a probe moved bytes: a stream that moved and has not
+ * notified since lost its event. */
+static void probe_verdict(struct conn *c)
+{
+	if ((c->probe_moved[0] && !c->notified[0]) || (c->probe_moved[1] && !c->notified[1])) {
+		log_warn("%s", c->probe_note);
+		c->probe_logged = true;
+	}
+	free(c->probe_note);
+	c->probe_note = NULL;
+}
+
 /* Timeouts: a head that does not arrive in time gets 408, an idle
  * keep-alive connection is closed, a closing one is cut after a grace. */
 static void timer_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
@@ -1668,6 +1739,8 @@ static void timer_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fl
 	struct conn *c = px->conns;
 	while (c) {
 		struct conn *next = c->next;
+		if (c->probe_note)
+			probe_verdict(c);
 		bool waiting_head = c->rq <= RQ_HEAD && c->rs == RS_IDLE && !c->closing;
 		bool started = c->cin_len > 0 || c->nreq == 0;
 		if (c->gh && !c->closing && !c->dead && now - c->gh->start_ns > px->lookup_timeout_ns) {
@@ -1687,6 +1760,11 @@ static void timer_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fl
 				c->dead = true;
 		} else if (now - c->last_ns > px->idle_timeout_ns) {
 			c->dead = true;
+		} else if (now - c->last_ns > PROBE_NS && !c->in_kick && !c->dead && !c->closing &&
+			   c->rq != RQ_OAUTH_WAIT && !c->gh) {
+			probe_idle(c, now);
+			c = next;
+			continue;
 		}
 		if (c->dead || c->closing)
 			conn_pump(c);

@@ -408,6 +408,7 @@ check "rotated tokens kept in a 0600 host state file" sh -c "[ \$(stat -c %a oau
 sleep 0.3
 check "the access placeholder now stands for the rotated token" grep -q "|Bearer real-access-2|-|/after-refresh" seen.log
 check "no real token in the proxy log" sh -c "! grep -qE 'real-|sk-real|ghp_real' proxy.log"
+check "no transfer waited on a lost readiness event" sh -c "! grep 'without a readiness event' proxy.log"
 
 kill "$PXPID"; wait "$PXPID"
 expect_eq "proxy exits cleanly on SIGTERM" 0 "$?"
