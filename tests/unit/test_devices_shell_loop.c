@@ -15,7 +15,8 @@
  * Host signals (shell_session_signal): SIGINT reaches CMD's trap and its
  * status is the one that comes back; an untrapped SIGINT gives 130; a
  * second SIGINT stops at once; a SIGTERM CMD ignores stops after the grace
- * period; with no CMD yet, SIGINT/SIGTERM stop and SIGUSR1 is dropped.
+ * period; with no CMD yet, SIGINT/SIGTERM stop and SIGUSR1 is dropped;
+ * shell_session_quiesce leaves no session timer to fire during teardown.
  * --auto-publish: the guest end reports the TCP listeners of /proc/net/tcp
  * (of a network namespace of the test's own) not bound to loopback, and
  * again when they change.
@@ -377,6 +378,26 @@ static void test_sigterm_grace(void **state)
 	teardown_stopped(&l);
 }
 
+/* The VM stops for another reason during a SIGTERM grace period: quiesce
+ * cancels the grace
+ * timer and waits for it, so turning the loop afterwards (as the other
+ * devices' teardown does) runs no session callback on a console going
+ * away. */
+static void test_quiesce_cancels_grace(void **state)
+{
+	(void)state;
+	static struct loopback l;
+	start_and_signal(&l, "trap '' TERM; echo ready; while :; do sleep 1; done", SIGTERM, 300);
+	assert_int_equal(l.ss.grace_op.armed, 1);
+	shell_session_quiesce(&l.ss);
+	assert_int_equal(l.ss.grace_op.armed, 0);
+	long long end = now_ms() + 500;
+	while (now_ms() < end)
+		loop_run_once(&l.d.loop, 50 * 1000000ULL);
+	assert_int_equal(l.stopped, 0);
+	teardown_stopped(&l);
+}
+
 static void on_listeners(void *opaque, const uint16_t *ports, unsigned n)
 {
 	struct loopback *l = opaque;
@@ -462,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_sigint_default),
 		cmocka_unit_test(test_second_sigint_stops),
 		cmocka_unit_test(test_sigterm_grace),
+		cmocka_unit_test(test_quiesce_cancels_grace),
 		cmocka_unit_test(test_signal_before_start),
 		cmocka_unit_test(test_listeners_reported),
 	};

@@ -144,6 +144,22 @@ static int signals_setup(struct shell *s)
 	return loop_poll(&s->m.vm.loop, &s->sig_op, s->sig_fd, POLLIN);
 }
 
+static bool signals_armed(void *arg)
+{
+	return ((struct shell *)arg)->sig_op.armed;
+}
+
+/* Before the devices go: no more signals through the loop (on_signal
+ * talks to the console), and no session timer either. */
+static void session_quiesce(struct shell *s)
+{
+	if (s->sig_op.armed) {
+		loop_cancel(&s->m.vm.loop, &s->sig_op);
+		loop_settle(&s->m.vm.loop, signals_armed, s, 1000);
+	}
+	shell_session_quiesce(&s->ss);
+}
+
 /* --auto-publish: the guest init reports its listeners on kvmbox.ctl. */
 static void session_listeners(void *opaque, const uint16_t *ports, unsigned n)
 {
@@ -275,6 +291,7 @@ static int shell_main(struct shell *s)
 	term_restore();
 	status = shell_status(s, reason);
 out:
+	session_quiesce(s);
 	machine_destroy(&s->m);
 	return status;
 }

@@ -94,16 +94,19 @@ static void finish_when_drained(struct shell_session *ss)
 		ss->finish(ss->opaque, ss->exit_code);
 		return;
 	}
-	ss->drain_op = (struct loop_op){ .cb = drain_check, .opaque = ss };
+	ss->drain_op.cb = drain_check;	/* not a compound literal: keeps .armed */
+	ss->drain_op.opaque = ss;
 	loop_timer(ss->con->vdev.env.loop, &ss->drain_op, &ss->drain_ts, 1000000);
 }
 
 static void drain_check(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
-	(void)res;
 	(void)flags;
-	finish_when_drained(op->opaque);
+	struct shell_session *ss = op->opaque;
+	if (res == -ECANCELED || ss->quiesced)
+		return;
+	finish_when_drained(ss);
 }
 
 static void ctl_message(struct shell_session *ss, const struct kbx_ctl_hdr *h, const uint8_t *p)
@@ -180,7 +183,7 @@ static void grace_expired(struct loop *loop, struct loop_op *op, int res, uint32
 	(void)loop;
 	(void)flags;
 	struct shell_session *ss = op->opaque;
-	if (res == -ECANCELED || ss->exited)
+	if (res == -ECANCELED || ss->exited || ss->quiesced)
 		return;
 	char why[96];
 	snprintf(why, sizeof(why), "the command did not exit within %u s of SIGTERM",
@@ -195,7 +198,8 @@ static void forward(struct shell_session *ss, int signo)
 	if (signo != SIGTERM)
 		return;
 	unsigned ms = ss->grace_ms ? ss->grace_ms : SHELL_STOP_GRACE_MS;
-	ss->grace_op = (struct loop_op){ .cb = grace_expired, .opaque = ss };
+	ss->grace_op.cb = grace_expired;
+	ss->grace_op.opaque = ss;
 	if (loop_timer(ss->con->vdev.env.loop, &ss->grace_op, &ss->grace_ts,
 		       (uint64_t)ms * 1000000) < 0)
 		ss->stop(ss->opaque, SIGTERM, "cannot time the SIGTERM grace period");
@@ -224,4 +228,23 @@ void shell_session_signal(struct shell_session *ss, int signo)
 		return;
 	}
 	forward(ss, signo);
+}
+
+static bool session_timers_armed(void *arg)
+{
+	struct shell_session *ss = arg;
+	return ss->drain_op.armed || ss->grace_op.armed;
+}
+
+void shell_session_quiesce(struct shell_session *ss)
+{
+	if (!ss->con)
+		return;
+	struct loop *loop = ss->con->vdev.env.loop;
+	ss->quiesced = true;
+	if (ss->drain_op.armed)
+		loop_cancel(loop, &ss->drain_op);
+	if (ss->grace_op.armed)
+		loop_cancel(loop, &ss->grace_op);
+	loop_settle(loop, session_timers_armed, ss, 1000);
 }

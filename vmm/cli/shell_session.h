@@ -50,6 +50,7 @@ struct shell_session {
 	bool started;		/* START sent */
 	bool stdin_eof;		/* host stdin ended */
 	bool exited;		/* EXIT received */
+	bool quiesced;		/* shell_session_quiesce ran: timers do nothing */
 	int exit_code;
 	int stop_signals;	/* SIGINT/SIGTERM forwarded so far */
 	unsigned drain_tries;
@@ -72,5 +73,10 @@ bool shell_session_forwards(int signo);
 
 /* Send the window size of win_fd (24x80 without one) to the guest. */
 void shell_session_resize(struct shell_session *ss);
+
+/* Before the console goes: cancel the session's timers (output drain,
+ * SIGTERM grace) and turn the loop until their completions are back, as
+ * their callbacks use the console. */
+void shell_session_quiesce(struct shell_session *ss);
 
 #endif
