@@ -175,6 +175,7 @@ struct conn {
 
 static void conn_pump(struct conn *c);
 static void probe_verdict(struct conn *c);
+static void kick_later(struct conn *c);
 static void gh_free(struct conn *c);
 
 /* ---- small helpers ---- */
@@ -386,7 +387,8 @@ static void oauth_release(struct oauth_state *o, int status, const char *body, s
 		w->oauth_next = NULL;
 		w->oauth_wait = NULL;
 		oauth_answer(w, status, body, len);
-		conn_pump(w);
+		kick_later(w);	/* not conn_pump: that may free w, and a caller
+				 * iterating connections may hold it as its next */
 		w = next;
 	}
 }
