@@ -5,9 +5,11 @@
  * callers see a steady stream of readiness until they loop_cancel().
  */
 #include "common/loop.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -225,6 +227,56 @@ int loop_run(struct loop *loop)
 		int r = loop_run_once(loop, LOOP_WAIT_FOREVER);
 		if (r < 0)
 			return r;
+	}
+	return loop->status;
+}
+
+/* Poll for up to p->ns: true if work came. */
+static bool loop_poll_window(struct loop *loop, struct loop_poller *p)
+{
+	uint64_t end = now_ns() + p->ns;
+	do {
+		int n = loop_run_nowait(loop);
+		if (n < 0 || loop->stop)
+			return false;
+		int r = p->poll(p->arg);
+		if (r < 0)
+			return false;
+		if (r > 0 || (n > 0 && (!p->woken || p->woken(p->arg))))
+			return true;
+		sched_yield();
+	} while (now_ns() < end);
+	return false;
+}
+
+/* Work ended a wait of block_ns (polling included): adapt the window. */
+static void loop_poll_adjust(struct loop_poller *p, uint64_t block_ns)
+{
+	if (block_ns <= p->ns)
+		return;				/* polling would have caught it */
+	if (block_ns > p->max_ns)
+		p->ns /= 2;			/* too long to wait for: poll less */
+	else
+		p->ns = p->ns ? MIN(p->max_ns, p->ns * 2) : MIN(p->max_ns, 4000);
+}
+
+int loop_run_polled(struct loop *loop, struct loop_poller *p)
+{
+	while (!loop->stop) {
+		uint64_t t0 = now_ns();
+		if (p->ns && loop_poll_window(loop, p))
+			continue;
+		bool woken = false;
+		while (!woken && !loop->stop) {
+			if (p->arm)
+				p->arm(p->arg);
+			int n = loop_run_once(loop, LOOP_WAIT_FOREVER);
+			if (n < 0)
+				return n;
+			woken = n > 0 && (!p->woken || p->woken(p->arg));
+		}
+		if (woken && p->max_ns)
+			loop_poll_adjust(p, now_ns() - t0);
 	}
 	return loop->status;
 }

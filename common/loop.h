@@ -87,6 +87,34 @@ int loop_run_once(struct loop *loop, uint64_t timeout_ns);
  * there, without entering the kernel to wait: for owners that busy-poll
  * something else between waits.  Number of completions, or -errno. */
 int loop_run_nowait(struct loop *loop);
+/* Adaptive busy polling between waits, as QEMU's iothreads poll
+ * (poll-max-ns): when work comes back to back, a loop that sleeps between
+ * items pays a sleep and a wakeup for each (on a VM an IPI and a halt exit),
+ * and so does the peer waiting for its answer.  loop_run_polled() looks
+ * for work without blocking for a window of ns before it sleeps.  ns
+ * starts at 0 and adapts: a sleep that work ended within max_ns doubles
+ * it (from 4 us, up to max_ns), a longer one halves it, so a busy loop
+ * polls and an idle one does not spin.  Each turn of the window runs the
+ * completions already there and yields the CPU (a peer on the same CPU
+ * goes first). */
+struct loop_poller {
+	/* Look for work without blocking and handle it: > 0 some, 0 none,
+	 * < 0 end this window (the callee has dealt with the error). */
+	int (*poll)(void *arg);
+	/* Before each sleep: arm what completes when work arrives (NULL:
+	 * always armed). */
+	void (*arm)(void *arg);
+	/* After completions ran: whether work came with them, clearing that
+	 * note (NULL: any completion counts as work). */
+	bool (*woken)(void *arg);
+	void *arg;
+	uint64_t max_ns;	/* bound of the window (0: never poll) */
+	uint64_t ns;		/* the window now */
+};
+#define LOOP_POLL_US_DEFAULT 128	/* the --poll-us of fs-serve and net-serve */
+/* Run until loop_stop() with p's polling; returns loop_run()'s status. */
+int loop_run_polled(struct loop *loop, struct loop_poller *p);
+
 /* Stop the loop (from the loop thread). */
 void loop_stop(struct loop *loop, int status);
 /* Stop the loop from any thread or a signal handler. */

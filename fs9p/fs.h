@@ -149,7 +149,6 @@ int fs_9p_serve_unix(struct fs_server *srv, struct loop *loop, const char *path)
  * unmounted; then unmount.  Between requests the server busy-polls
  * /dev/fuse for an adaptive window of at most poll_max_ns (0: never).
  * 0 or -errno. */
-#define FS_FUSE_POLL_US_DEFAULT 128
 int fs_fuse_serve_mount(struct fs_server *srv, struct loop *loop, const char *mnt,
 			uint64_t poll_max_ns);
 

@@ -17,21 +17,16 @@
  * When every slot is busy no READ is posted: the kernel queues further
  * requests (back-pressure) until a reply frees a slot.
  *
- * Adaptive polling (as QEMU's iothreads do, poll-max-ns): a client
- * thread that sends its next request a few microseconds after our reply
- * would otherwise find us asleep and pay for a wakeup, on a VM an IPI and
- * a halt exit, on each side of every request.  So after serving a request
- * the server may read /dev/fuse non-blocking in a loop for poll_ns before
- * it posts the READ and sleeps.  poll_ns starts at 0 and adapts: a sleep
- * that a request ended within poll_max_ns doubles it (from 4 us, up to
- * poll_max_ns), a longer one halves it, so a server whose requests come
- * in bursts polls and an idle one does not spin.  Each turn of the poll
- * yields the CPU, so a client that shares our CPU is not held up by it.
+ * Adaptive polling (loop_run_polled, common/loop.h): a client thread that
+ * sends its next request a few microseconds after our reply would
+ * otherwise find us asleep and pay for a wakeup on each side of every
+ * request.  While the loop polls, requests are read from /dev/fuse
+ * directly (non-blocking) and the io_uring READ is posted only right
+ * before the loop sleeps.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,10 +60,8 @@ struct fuse_dev {
 	unsigned busy;		/* slots reading, handling or writing */
 	bool reading;		/* a READ is posted */
 	bool stopping;		/* unmounted or stopped: post nothing more */
-	bool polling;		/* in dev_poll(): reads are direct, post none */
 	bool got_request;	/* a posted READ brought a request */
-	uint64_t poll_max_ns;	/* bound of the polling window (0: never poll) */
-	uint64_t poll_ns;	/* the polling window now, 0..poll_max_ns */
+	struct loop_poller poller;	/* adaptive polling (poller.max_ns 0: none) */
 	int status;
 };
 
@@ -79,7 +72,8 @@ static void slot_free(struct fuse_dev *d, struct dev_slot *sl)
 	sl->next_free = d->free;
 	d->free = sl;
 	d->busy--;
-	post_read(d);
+	if (!d->poller.max_ns)
+		post_read(d);	/* polling: dev_arm posts it before sleeping */
 }
 
 static void slot_written(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
@@ -154,7 +148,7 @@ static void slot_read(struct loop *loop, struct loop_op *op, int res, uint32_t f
 		return;
 	}
 	d->got_request = true;
-	if (!d->poll_max_ns)
+	if (!d->poller.max_ns)
 		post_read(d);	/* the next request, while this one is served */
 	slot_handle(d, sl, (size_t)res);
 }
@@ -162,7 +156,7 @@ static void slot_read(struct loop *loop, struct loop_op *op, int res, uint32_t f
 /* Post a READ of the next request into a free slot (one at a time). */
 static void post_read(struct fuse_dev *d)
 {
-	if (d->reading || d->stopping || d->polling || !d->free)
+	if (d->reading || d->stopping || !d->free)
 		return;
 	struct dev_slot *sl = d->free;
 	struct io_uring_sqe *sqe = loop_sqe(d->loop, &sl->op);
@@ -191,57 +185,30 @@ static int dev_read_now(struct fuse_dev *d)
 	return 1;
 }
 
-/* Poll /dev/fuse for up to poll_ns, running completions (file I/O, reply
- * writes) meanwhile: true if a request came and was served. */
-static bool dev_poll(struct fuse_dev *d)
+/* loop_poller callbacks: while polling, requests are read directly and no
+ * READ is posted until the loop is about to sleep. */
+static int dev_poll(void *arg)
 {
-	uint64_t end = now_ns() + d->poll_ns;
-	int r = 0;
-	d->polling = true;
-	do {
-		if (loop_run_nowait(d->loop) < 0 || d->loop->stop || d->stopping)
-			break;
-		if (d->free && (r = dev_read_now(d)) != 0)
-			break;
-		sched_yield();	/* a client sharing our CPU sends sooner */
-	} while (now_ns() < end);
-	d->polling = false;
+	struct fuse_dev *d = arg;
+	if (!d->free || d->stopping)
+		return 0;
+	int r = dev_read_now(d);
 	if (r < 0)
 		dev_read_failed(d, r);
-	return r > 0;
+	return r;
 }
 
-/* A request ended a wait of block_ns (polling included): adapt poll_ns. */
-static void poll_adjust(struct fuse_dev *d, uint64_t block_ns)
+static void dev_arm(void *arg)
 {
-	if (block_ns <= d->poll_ns)
-		return;				/* polling would have caught it */
-	if (block_ns > d->poll_max_ns)
-		d->poll_ns /= 2;		/* too long to wait for: poll less */
-	else
-		d->poll_ns = MIN(d->poll_max_ns, d->poll_ns ? d->poll_ns * 2 : 4000);
+	post_read(arg);
 }
 
-/* The serving loop: poll while requests come back to back, else post the
- * READ and sleep until one arrives (other completions run meanwhile). */
-static int dev_run(struct fuse_dev *d)
+static bool dev_woken(void *arg)
 {
-	struct loop *loop = d->loop;
-	while (!loop->stop) {
-		uint64_t t0 = now_ns();
-		if (d->poll_ns && !d->reading && dev_poll(d))
-			continue;
-		post_read(d);
-		d->got_request = false;
-		do {
-			int r = loop_run_once(loop, LOOP_WAIT_FOREVER);
-			if (r < 0)
-				return r;
-		} while (!d->got_request && !loop->stop);
-		if (d->got_request && d->poll_max_ns)
-			poll_adjust(d, now_ns() - t0);
-	}
-	return loop->status;
+	struct fuse_dev *d = arg;
+	bool w = d->got_request;
+	d->got_request = false;
+	return w;
 }
 
 static int fuse_mount(const char *mnt, int *fdp)
@@ -297,7 +264,8 @@ int fs_fuse_serve_mount(struct fs_server *srv, struct loop *loop, const char *mn
 	d->srv = srv;
 	d->loop = loop;
 	d->fd = -1;
-	d->poll_max_ns = poll_max_ns;
+	d->poller = (struct loop_poller){ .poll = dev_poll, .arm = dev_arm, .woken = dev_woken,
+					  .arg = d, .max_ns = poll_max_ns };
 	int r = fs_server_attach_loop(srv, loop);
 	for (unsigned i = 0; i < DEV_SLOTS && r == 0; i++) {
 		struct dev_slot *sl = &d->slots[i];
@@ -316,7 +284,7 @@ int fs_fuse_serve_mount(struct fs_server *srv, struct loop *loop, const char *mn
 		log_err("fs-serve: mount %s: %s", mnt, strerror(-r));
 		goto out;
 	}
-	r = dev_run(d);
+	r = loop_run_polled(loop, &d->poller);
 	if (d->status < 0)
 		r = d->status;
 	d->stopping = true;

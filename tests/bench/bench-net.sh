@@ -5,7 +5,9 @@
 # 65520, TCP request/response latency (1-byte ping-pong on one connection),
 # and connections per second (connect, 1-byte exchange, close; these two
 # are the median of BENCH_ROUNDS, 7, interleaved rounds).  Prints each
-# figure with the peers' and the ratios.  Needs root; not a test.
+# figure with the peers' and the ratios; for latency and connections also
+# kvmbox without its adaptive polling (--poll-us 0) and the CPU time each
+# stack's process used in those rounds.  Needs root; not a test.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${KVMBOX_BIN:-$top/build/kvmbox}
@@ -68,8 +70,9 @@ setup() {
 	ip netns add "$ns"; nss="$nss $ns"
 	ip netns exec "$ns" ip link set lo up
 	case $tool in
-	kvmbox)
-		"$BIN" net-serve --netns "$ns" --allow-host --mtu "$mtu" >"$tmp/$ns.log" 2>&1 & pids="$pids $!"
+	kvmbox|kvmbox-np)
+		local poll=""; [ "$tool" = kvmbox-np ] && poll="--poll-us 0"
+		"$BIN" net-serve --netns "$ns" --allow-host --mtu "$mtu" $poll >"$tmp/$ns.log" 2>&1 & pids="$pids $!"
 		for _ in $(seq 50); do grep -q ready "$tmp/$ns.log" && break; sleep 0.1; done
 		printf '#!/bin/sh\n[ "$1" = bound ] && ip addr add $ip/24 dev $interface && ip link set $interface mtu $mtu && ip route add default via $router\nexit 0\n' >"$tmp/u.sh"
 		chmod +x "$tmp/u.sh"
@@ -113,14 +116,16 @@ done
 # rounds interleaved (kvmbox, slirp4netns, pasta, kvmbox, ...) so that load
 # from other jobs on a shared machine falls on each alike; the median round
 # is reported.
-declare -A NSOF GWOF PIDOF RRS CRRS
-for t in $tools; do
+declare -A NSOF GWOF PIDOF RRS CRRS CPU0
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }	# PID: user+system
+rtools="kvmbox kvmbox-np slirp4netns pasta"
+for t in $rtools; do
 	n=$((n + 1)); ns=kvmbox-bench-$$-$n
 	setup "$t" 1500 "$ns"
-	NSOF[$t]=$ns GWOF[$t]=$GW PIDOF[$t]=$TOOLPID
+	NSOF[$t]=$ns GWOF[$t]=$GW PIDOF[$t]=$TOOLPID CPU0[$t]=$(cpu_ticks "$TOOLPID")
 done
 for _ in $(seq "$ROUNDS"); do
-	for t in $tools; do
+	for t in $rtools; do
 		RRS[$t]+="$(ip netns exec "${NSOF[$t]}" timeout 60 $PY "$tmp/cli.py" "${GWOF[$t]}" $((port + 1)) rr 2>/dev/null || echo fail) "
 		CRRS[$t]+="$(ip netns exec "${NSOF[$t]}" timeout 60 $PY "$tmp/cli.py" "${GWOF[$t]}" $((port + 1)) crr 2>/dev/null || echo fail) "
 	done
@@ -128,9 +133,10 @@ done
 median() { $PY -c "import sys
 try: v = sorted(float(x) for x in sys.argv[1:]); print(('%.1f' if '.' in sys.argv[1] else '%.0f') % v[len(v) // 2])
 except Exception: print('fail')" "$@"; }
-for t in $tools; do
+for t in $rtools; do
 	R[$t,rr]=$(median ${RRS[$t]})
 	R[$t,crr]=$(median ${CRRS[$t]})
+	R[$t,cpu]=$(echo "scale=2; ($(cpu_ticks "${PIDOF[$t]}") - ${CPU0[$t]}) / $(getconf CLK_TCK)" | bc)
 	kill "${PIDOF[$t]}" 2>/dev/null; wait "${PIDOF[$t]}" 2>/dev/null
 	ip netns del "${NSOF[$t]}"
 done
@@ -152,3 +158,6 @@ row "iperf3 guest->host MTU 65520 Mbit/s" up,65520 1
 row "iperf3 host->guest MTU 65520 Mbit/s" down,65520 1
 row "TCP request/response latency us" rr 0
 row "TCP connections/s (connect+rr+close)" crr 1
+row "stack CPU s, latency+connections" cpu 0
+echo "kvmbox --poll-us 0 (no adaptive polling): latency ${R[kvmbox-np,rr]} us," \
+	"connections/s ${R[kvmbox-np,crr]}, CPU ${R[kvmbox-np,cpu]} s"

@@ -136,4 +136,6 @@ expect_eq "net-serve exits 0 on SIGTERM" 0 "$rc"
 check "the TAP is removed on exit" sh -c "for i in \$(seq 30); do ip netns exec $ns4 ip link show kvmbox0 >/dev/null 2>&1 || exit 0; sleep 0.1; done; exit 1"
 check "--allow-lan does not open loopback/metadata: bad flags are usage errors" \
 	sh -c "! $KVMBOX_BIN net-serve --netns x --egress-profile bogus 2>/dev/null"
+out=$("$KVMBOX_BIN" net-serve --netns x --poll-us 1e3 2>&1); rc=$?
+expect_eq "bad --poll-us: exit status 2 and one line" "2 kvmbox: net-serve: bad --poll-us '1e3' (0 to 1000000)" "$rc $out"
 tap_done

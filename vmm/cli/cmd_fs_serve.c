@@ -49,7 +49,7 @@ int cmd_fs_serve(int argc, char **argv)
 {
 	const char *mnt = NULL, *sock = NULL, *dir = NULL;
 	bool stats = false;
-	uint64_t poll_us = FS_FUSE_POLL_US_DEFAULT;
+	uint64_t poll_us = LOOP_POLL_US_DEFAULT;
 	const char *v = NULL;
 	struct fs_opts o;
 	fs_opts_default(&o);

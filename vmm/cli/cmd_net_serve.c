@@ -7,7 +7,9 @@
  * thread enters it with setns, opens /dev/net/tun, and comes back before any
  * host socket is made), so every socket the stack opens lives in the
  * caller's namespace.  The TAP is not persistent: it disappears when
- * net-serve exits on SIGINT/SIGTERM.
+ * net-serve exits on SIGINT/SIGTERM.  --poll-us N bounds the adaptive
+ * polling of the TAP and the stack's sockets between waits
+ * (loop_run_polled; default 128 microseconds, 0: never poll).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -118,19 +120,16 @@ static void tap_output_gso(void *opaque, const void *frame, size_t len, const st
 	tap_write(opaque, &h, frame, len);
 }
 
-static void tap_readable(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+/* Feed every frame the TAP holds to the stack: how many there were. */
+static int tap_drain(struct tap_ctx *t)
 {
-	(void)loop;
-	struct tap_ctx *t = op->opaque;
-	if (!(flags & IORING_CQE_F_MORE) && !op->polling)
-		t->polling = false;
-	if (res < 0)
-		return;
 	const size_t hl = sizeof(struct virtio_net_hdr);
+	int frames = 0;
 	for (;;) {
 		ssize_t n = read(t->fd, t->buf, sizeof(t->buf));
 		if (n <= 0)
 			break;
+		frames++;
 		if ((size_t)n < hl)
 			continue;
 		struct virtio_net_hdr h;
@@ -142,7 +141,26 @@ static void tap_readable(struct loop *loop, struct loop_op *op, int res, uint32_
 			continue;
 		net_input(t->ns, f, len);
 	}
-	net_flush(t->ns);
+	if (frames)
+		net_flush(t->ns);
+	return frames;
+}
+
+static void tap_readable(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	struct tap_ctx *t = op->opaque;
+	if (!(flags & IORING_CQE_F_MORE) && !op->polling)
+		t->polling = false;
+	if (res >= 0)
+		tap_drain(t);
+}
+
+/* loop_poller.poll: frames on the TAP (the stack's sockets complete on
+ * the loop, which the polling window runs too). */
+static int tap_poll(void *arg)
+{
+	return tap_drain(arg) > 0;
 }
 
 /* Create the TAP inside netns and bring it up with mtu: fd or -errno.
@@ -217,13 +235,14 @@ out:
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: kvmbox net-serve --netns NAME [--tap IFNAME] [--auto-publish] [flags]\n%s",
-		net_opts_usage);
+	fprintf(stderr, "usage: kvmbox net-serve --netns NAME [--tap IFNAME] [--poll-us N] "
+			"[--auto-publish] [flags]\n%s", net_opts_usage);
 }
 
-/* --netns and --tap are net-serve's own; the rest is net_args.c's. */
+/* --netns, --tap and --poll-us are net-serve's own; the rest is
+ * net_args.c's. */
 static int parse_args(int argc, char **argv, const char **netns, const char **tap,
-		      struct net_opts *no)
+		      uint64_t *poll_us, struct net_opts *no)
 {
 	char err[200];
 	for (int i = 1; i < argc; i++) {
@@ -238,6 +257,15 @@ static int parse_args(int argc, char **argv, const char **netns, const char **ta
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage();
 			return 0;
+		}
+		const char *v = NULL;
+		if (cli_take_value(argc, argv, &i, "--poll-us", &v)) {
+			if (cli_parse_uint(v, 0, 1000000, poll_us) < 0) {
+				fprintf(stderr, "kvmbox: net-serve: bad --poll-us '%s' (0 to 1000000)\n",
+					v ? v : "");
+				return EXIT_USAGE;
+			}
+			continue;
 		}
 		const char **dst = !strcmp(a, "--netns") ? netns : !strcmp(a, "--tap") ? tap : NULL;
 		if (!dst || i + 1 >= argc) {
@@ -258,8 +286,9 @@ int cmd_net_serve(int argc, char **argv)
 	static struct policy pol;	/* large; lives for the whole command */
 	static struct net_opts no;	/* argv pointers; lives for the whole command */
 	const char *netns = NULL, *tap = "kvmbox0";
+	uint64_t poll_us = LOOP_POLL_US_DEFAULT;
 	static struct autopub ap = { .fd = { -1, -1 } };
-	int status = parse_args(argc, argv, &netns, &tap, &no);
+	int status = parse_args(argc, argv, &netns, &tap, &poll_us, &no);
 	if (status >= 0)
 		return status;
 	bool auto_publish = no.auto_publish;
@@ -320,7 +349,8 @@ int cmd_net_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	log_info("net-serve: %s in netns %s, guest 10.0.2.15, gateway 10.0.2.2, mtu %u", tap, netns, cfg.mtu);
 	fprintf(stderr, "kvmbox: net-serve: ready\n");
-	r = loop_run(&loop);
+	struct loop_poller poller = { .poll = tap_poll, .arg = &t, .max_ns = poll_us * 1000 };
+	r = loop_run_polled(&loop, &poller);
 	if (r < 0) {
 		fprintf(stderr, "kvmbox: net-serve: loop: %s\n", strerror(-r));
 		status = 1;
