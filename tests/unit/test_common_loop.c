@@ -1,5 +1,6 @@
 /* tests/unit/test_common_loop.c - the io_uring event loop delivers readiness,
- * timers and stops the way devices and host transports rely on. */
+ * timers and stops the way devices and host transports rely on, and
+ * loop_run_polled adapts its polling window. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -129,6 +130,92 @@ static void test_stop_from_another_thread(void **state)
 	loop_fini(&loop);
 }
 
+/* A pretend work source for loop_run_polled: work "arrives" as a timer
+ * of arrive_ns armed before each sleep; poll() finds queued items. */
+struct source {
+	struct loop *loop;
+	struct loop_poller p;
+	struct loop_op op;
+	struct __kernel_timespec ts;
+	uint64_t arrive_ns;
+	int queued;		/* items poll() will find */
+	int sleeps, polled, arrived, stop_after;
+	bool woke;
+};
+
+static void source_arrived(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)res;
+	(void)flags;
+	struct source *s = op->opaque;
+	s->woke = true;
+	if (++s->arrived >= s->stop_after)
+		loop_stop(loop, 0);
+}
+
+static int source_poll(void *arg)
+{
+	struct source *s = arg;
+	if (!s->queued)
+		return 0;
+	s->queued--;
+	s->polled++;
+	return 1;
+}
+
+static void source_arm(void *arg)
+{
+	struct source *s = arg;
+	if (!s->op.armed) {
+		s->sleeps++;
+		loop_timer(s->loop, &s->op, &s->ts, s->arrive_ns);
+	}
+}
+
+static bool source_woken(void *arg)
+{
+	struct source *s = arg;
+	bool w = s->woke;
+	s->woke = false;
+	return w;
+}
+
+static void source_run(struct source *s, struct loop *loop, uint64_t arrive_ns, int n)
+{
+	s->loop = loop;
+	s->arrive_ns = arrive_ns;
+	s->stop_after = s->arrived + n;
+	loop->stop = false;
+	assert_int_equal(loop_run_polled(loop, &s->p), 0);
+}
+
+/* The window grows while work ends each sleep soon after it began, shrinks
+ * to nothing when work keeps coming later than max_ns, and work found
+ * while polling costs no sleep. */
+static void test_polled_window_adapts(void **state)
+{
+	(void)state;
+	struct loop loop;
+	assert_int_equal(loop_init(&loop, 64), 0);
+	static struct source s;
+	s.op = (struct loop_op){ .cb = source_arrived, .opaque = &s };
+	s.p = (struct loop_poller){ .poll = source_poll, .arm = source_arm, .woken = source_woken,
+				    .arg = &s, .max_ns = 1000000000ULL };
+	source_run(&s, &loop, 1000, 6);	/* work 1 us after each sleep began */
+	assert_int_equal(s.p.ns, 4000ULL << 5);	/* 0, 4, 8, 16, 32, 64, 128 us */
+	s.p.max_ns = 1000;		/* now every sleep is longer than that */
+	source_run(&s, &loop, 2000000, 18);	/* 128 us halved 18 times */
+	assert_int_equal(s.p.ns, 0);
+	s.p.max_ns = 1000000000ULL;
+	s.p.ns = 1000000;		/* polling 1 ms: queued items need no sleep */
+	s.queued = 5;
+	int sleeps = s.sleeps;
+	source_run(&s, &loop, 1000, 1);
+	assert_int_equal(s.polled, 5);
+	assert_int_equal(s.sleeps, sleeps + 1);	/* the one that ended the run */
+	loop_fini(&loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -136,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_timer_fires_once),
 		cmocka_unit_test(test_stop_from_another_thread),
 		cmocka_unit_test(test_armed_until_last_completion),
+		cmocka_unit_test(test_polled_window_adapts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
