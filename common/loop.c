@@ -239,7 +239,7 @@ static bool loop_poll_window(struct loop *loop, struct loop_poller *p)
 		int n = loop_run_nowait(loop);
 		if (n < 0 || loop->stop)
 			return false;
-		int r = p->poll(p->arg);
+		int r = p->poll ? p->poll(p->arg) : 0;
 		if (r < 0)
 			return false;
 		if (r > 0 || (n > 0 && (!p->woken || p->woken(p->arg))))

@@ -99,7 +99,8 @@ int loop_run_nowait(struct loop *loop);
  * goes first). */
 struct loop_poller {
 	/* Look for work without blocking and handle it: > 0 some, 0 none,
-	 * < 0 end this window (the callee has dealt with the error). */
+	 * < 0 end this window (the callee has dealt with the error).  NULL:
+	 * the work arrives only as completions. */
 	int (*poll)(void *arg);
 	/* Before each sleep: arm what completes when work arrives (NULL:
 	 * always armed). */

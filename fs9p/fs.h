@@ -141,8 +141,10 @@ ssize_t fs_9p_handle_async(struct fs_9p_session *ss, const uint8_t *msg, size_t 
 			   uint8_t *out, size_t out_cap, fs_done_fn done, void *ctx);
 
 /* Host transport: serve 9P2000.L on a unix socket at path (one session per
- * connection) until loop_stop(); removes the socket at the end. */
-int fs_9p_serve_unix(struct fs_server *srv, struct loop *loop, const char *path);
+ * connection) until loop_stop(); removes the socket at the end.  Polls
+ * adaptively for at most poll_max_ns between messages (0: never). */
+int fs_9p_serve_unix(struct fs_server *srv, struct loop *loop, const char *path,
+		     uint64_t poll_max_ns);
 
 /* Host transport: mount a FUSE filesystem at mnt served by srv and serve it
  * on loop until loop_stop() (e.g. from a signal) or the filesystem is

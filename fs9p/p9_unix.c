@@ -11,7 +11,8 @@
  * busy the connection stops taking messages (back-pressure) until a reply
  * frees one.  The socket is blocking for writes, so a reply always goes
  * out whole.  A message that claims more than the negotiated msize ends
- * the connection.
+ * the connection.  Between messages the loop polls adaptively
+ * (loop_run_polled, --poll-us).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -230,7 +231,8 @@ static void listener_ready(struct loop *loop, struct loop_op *op, int res, uint3
 	}
 }
 
-int fs_9p_serve_unix(struct fs_server *srv, struct loop *loop, const char *path)
+int fs_9p_serve_unix(struct fs_server *srv, struct loop *loop, const char *path,
+		     uint64_t poll_max_ns)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -256,8 +258,11 @@ int fs_9p_serve_unix(struct fs_server *srv, struct loop *loop, const char *path)
 	}
 	l.op.cb = listener_ready;
 	r = loop_poll(loop, &l.op, l.fd, POLLIN);
+	/* Polling: the connections' multishot polls complete on the loop,
+	 * which the polling window runs; there is nothing else to look at. */
+	struct loop_poller poller = { .max_ns = poll_max_ns };
 	if (r == 0)
-		r = loop_run(loop);
+		r = loop_run_polled(loop, &poller);
 	loop_cancel(loop, &l.op);
 	loop_run_once(loop, 0);
 	close(l.fd);

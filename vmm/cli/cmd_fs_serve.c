@@ -3,7 +3,7 @@
  *
  *   kvmbox fs-serve --fuse MOUNTPOINT DIR [--read-only] [--cache none|auto|always]
  *                   [--poll-us N] [--stats]
- *   kvmbox fs-serve --9p SOCKET DIR [--read-only]
+ *   kvmbox fs-serve --9p SOCKET DIR [--read-only] [--poll-us N]
  *
  * --fuse mounts DIR's contents at MOUNTPOINT through /dev/fuse (the host
  * kernel's FUSE client is the peer, exactly as the guest's is for
@@ -11,8 +11,8 @@
  * unmounts.  --9p serves 9P2000.L on a unix socket until SIGINT/SIGTERM,
  * then removes the socket.  --stats prints, at exit, how many requests of
  * each FUSE opcode the client sent (to stderr).  --poll-us bounds the
- * adaptive polling of /dev/fuse between requests (fs9p/fuse_dev.c;
- * default 128 microseconds; 0: never poll).
+ * adaptive polling between requests (loop_run_polled; default 128
+ * microseconds; 0: never poll).
  */
 #include <errno.h>
 #include <signal.h>
@@ -42,7 +42,7 @@ static void usage(void)
 	fprintf(stderr, "usage: kvmbox fs-serve --fuse MOUNTPOINT DIR "
 			"[--read-only] [--cache none|auto|always]\n"
 			"                     [--poll-us N] [--stats]\n"
-			"       kvmbox fs-serve --9p SOCKET DIR [--read-only]\n");
+			"       kvmbox fs-serve --9p SOCKET DIR [--read-only] [--poll-us N]\n");
 }
 
 int cmd_fs_serve(int argc, char **argv)
@@ -113,7 +113,7 @@ int cmd_fs_serve(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	r = mnt ? fs_fuse_serve_mount(srv, &loop, mnt, poll_us * 1000) : fs_9p_serve_unix(srv, &loop, sock);
+	r = mnt ? fs_fuse_serve_mount(srv, &loop, mnt, poll_us * 1000) : fs_9p_serve_unix(srv, &loop, sock, poll_us * 1000);
 	serve_loop = NULL;
 	if (stats && mnt)
 		fs_fuse_print_stats(srv, 2);
