@@ -105,6 +105,7 @@ struct fs_server {
 	struct fs_file *zombies;	/* released files still used by I/O in flight */
 	/* FUSE codec state */
 	bool fuse_inited, fuse_destroyed;
+	bool fuse_uring;	/* INIT agreed on FUSE_OVER_IO_URING */
 	uint32_t fuse_minor;
 	uint64_t fuse_ops[FS_FUSE_OPCODES];	/* requests seen per opcode */
 	uint8_t *fuse_in, *fuse_out;	/* linearised request / reply scratch */

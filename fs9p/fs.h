@@ -43,6 +43,9 @@ struct fs_opts {
 	uint32_t guest_uid, guest_gid;
 	/* Most O_PATH fds the inode cache keeps open; 0: half of RLIMIT_NOFILE. */
 	unsigned max_path_fds;
+	/* FUSE: accept FUSE_OVER_IO_URING when the kernel offers it (only for
+	 * a transport that then serves the kernel's io_uring queues). */
+	bool fuse_uring;
 };
 
 /* Defaults: read-write, cache auto, host ids = getuid()/getgid() shown as 0. */
@@ -120,6 +123,10 @@ void fs_fuse_reset(struct fs_server *srv);
 
 /* True once the client sent DESTROY (the /dev/fuse transport stops then). */
 bool fs_fuse_destroyed(const struct fs_server *srv);
+
+/* True once INIT agreed on FUSE over io_uring (opts.fuse_uring and the
+ * kernel offered it). */
+bool fs_fuse_uring_agreed(const struct fs_server *srv);
 
 /* 9P2000.L: one session per connection (its msize and fid table). */
 struct fs_9p_session;

@@ -28,6 +28,9 @@
 #define NOREPLY 1		/* handler result: send nothing */
 #define PENDING 2		/* handler result: reply comes from fs9p/aio.c */
 #define REPLIED 3		/* handler result: reply written, r->replied bytes */
+#ifndef FUSE_OVER_IO_URING		/* Linux 6.14 uapi; older headers lack it */
+#define FUSE_OVER_IO_URING (1ULL << 41)
+#endif
 #define OUT_HDR sizeof(struct fuse_out_header)
 #define IN_HDR sizeof(struct fuse_in_header)
 
@@ -192,6 +195,12 @@ static int op_init(struct fs_server *s, struct req *r, struct reply *rp)
 	if (s->opts.cache == FS_CACHE_AUTO)
 		want |= FUSE_AUTO_INVAL_DATA;
 	out.flags = in.flags & want;
+	if (s->opts.fuse_uring && (in.flags & FUSE_INIT_EXT) &&
+	    (in.flags2 & (uint32_t)(FUSE_OVER_IO_URING >> 32))) {
+		out.flags |= FUSE_INIT_EXT;
+		out.flags2 = (uint32_t)(FUSE_OVER_IO_URING >> 32);
+		s->fuse_uring = true;
+	}
 	out.max_background = 64;
 	out.congestion_threshold = 48;
 	out.max_write = FS_FUSE_MAX_WRITE;
@@ -1045,6 +1054,11 @@ void fs_fuse_print_stats(const struct fs_server *s, int fd)
 	}
 }
 
+bool fs_fuse_uring_agreed(const struct fs_server *s)
+{
+	return s->fuse_uring;
+}
+
 bool fs_fuse_destroyed(const struct fs_server *s)
 {
 	return s->fuse_destroyed;
@@ -1055,4 +1069,5 @@ void fs_fuse_reset(struct fs_server *s)
 	fs_forget_all(s);
 	s->fuse_inited = false;
 	s->fuse_destroyed = false;
+	s->fuse_uring = false;
 }

@@ -32,12 +32,14 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/util.h"
 #include "fs9p/fs.h"
+#include "fs9p/fuse_uring.h"
 
 #define DEV_SLOTS 32
 
@@ -62,6 +64,11 @@ struct fuse_dev {
 	bool stopping;		/* unmounted or stopped: post nothing more */
 	bool got_request;	/* a posted READ brought a request */
 	struct loop_poller poller;	/* adaptive polling (poller.max_ns 0: none) */
+	/* FUSE over io_uring (fuse_uring.c), once INIT agreed on it: from
+	 * then on every request, here too, is handled under lock. */
+	struct fuse_uring *ur;
+	bool ur_failed;
+	pthread_mutex_t lock;
 	int status;
 };
 
@@ -126,9 +133,23 @@ static void dev_read_failed(struct fuse_dev *d, int res)
 static void slot_handle(struct fuse_dev *d, struct dev_slot *sl, size_t len)
 {
 	struct iovec iin = { sl->in, len }, iout = { sl->out, FS_FUSE_BUF_SIZE };
-	ssize_t rlen = fs_fuse_handle_async(d->srv, &iin, 1, &iout, 1, slot_done, sl);
+	ssize_t rlen;
+	if (d->ur) {
+		pthread_mutex_lock(&d->lock);
+		rlen = fs_fuse_handle(d->srv, &iin, 1, &iout, 1);
+		pthread_mutex_unlock(&d->lock);
+	} else {
+		rlen = fs_fuse_handle_async(d->srv, &iin, 1, &iout, 1, slot_done, sl);
+	}
 	if (rlen != FS_PENDING)
 		slot_reply(d, sl, rlen);
+	if (!d->ur && !d->ur_failed && fs_fuse_uring_agreed(d->srv)) {
+		int r = fuse_uring_start(d->srv, d->fd, &d->lock, &d->ur);
+		if (r < 0) {
+			log_warn("fs-serve: FUSE over io_uring: %s; serving /dev/fuse only", strerror(-r));
+			d->ur_failed = true;
+		}
+	}
 	/* After DESTROY we keep reading: the unmount that follows ends the
 	 * READ with ENODEV, which stops the loop. */
 }
@@ -264,6 +285,7 @@ int fs_fuse_serve_mount(struct fs_server *srv, struct loop *loop, const char *mn
 	d->srv = srv;
 	d->loop = loop;
 	d->fd = -1;
+	pthread_mutex_init(&d->lock, NULL);
 	d->poller = (struct loop_poller){ .poll = dev_poll, .arm = dev_arm, .woken = dev_woken,
 					  .arg = d, .max_ns = poll_max_ns };
 	int r = fs_server_attach_loop(srv, loop);
@@ -289,6 +311,10 @@ int fs_fuse_serve_mount(struct fs_server *srv, struct loop *loop, const char *mn
 		r = d->status;
 	d->stopping = true;
 	fuse_unmount(mnt);	/* a READ still posted ends with ENODEV */
+	if (d->ur)
+		log_info("fs-serve: %lu requests served through the io_uring queues",
+			 fuse_uring_served(d->ur));
+	fuse_uring_stop(d->ur);	/* the unmount ended the queues' commands */
 	/* Let every slot finish (file I/O, replies, the last READ) before the
 	 * buffers go away. */
 	while (d->busy) {

@@ -3,8 +3,11 @@
 # figure next to its peers measured in the same run:
 #   native         the host directory itself
 #   kvmbox         kvmbox fs-serve --fuse (host kernel's FUSE client)
-#   kvm-np         the same with --poll-us 0: no adaptive polling of
-#                  /dev/fuse between requests (metadata figures only)
+#   kvm-np         kvmbox as it was before: /dev/fuse only, no adaptive
+#                  polling (--poll-us 0) (metadata figures only)
+# Where the kernel has FUSE-over-io_uring queues (fuse.enable_uring; the
+# script turns the parameter on for its run and restores it), kvmbox runs
+# with --uring: a thread per CPU serves its CPU's queue.
 #   passthrough_ll libfuse's example low-level passthrough server, built
 #                  from Debian's libfuse3-dev examples, same cache mode
 #   pll+dp         the same passthrough_ll mounted with default_permissions,
@@ -40,6 +43,12 @@ cleanup() {
 }
 trap cleanup EXIT
 [ "$(id -u)" -eq 0 ] || { echo "bench-fs: needs root"; exit 1; }
+URING_P=/sys/module/fuse/parameters/enable_uring URING=""
+if [ -w "$URING_P" ]; then
+	uring_old=$(cat "$URING_P")
+	trap 'cleanup; echo "$uring_old" >"$URING_P"' EXIT
+	echo Y >"$URING_P" && URING=--uring
+fi
 
 # The measuring helper: tight loops in C so the tool is not the bottleneck.
 cat >"$T/fsb.c" <<'C'
@@ -127,7 +136,7 @@ STATS=$("$BIN" fs-serve --help 2>&1 | grep -q -- --stats && echo --stats)	# olde
 # mount_kvmbox MNT CACHE LOG [ARGS...]
 mount_kvmbox() {
 	local m=$1 c=$2 log=$3; shift 3
-	mkdir -p "$m"; "$BIN" fs-serve --fuse "$m" "$src" --cache "$c" $STATS "$@" 2>>"$log" &
+	mkdir -p "$m"; KVMBOX_LOG=info "$BIN" fs-serve --fuse "$m" "$src" --cache "$c" $STATS "$@" 2>>"$log" &
 	KV_PID=$!; pids+=($!); wait_mount "$m"
 }
 # mount_pll MNT CACHE [EXTRA-OPTS]: passthrough_ll's timeouts follow its
@@ -185,7 +194,8 @@ slow_figures() {	# ROOT -> fio IOPS and git status seconds
 }
 
 names=(stat/s open+read+close/s readdir/s neg-lookup-new/s neg-lookup-repeat/s fio-4k-randread-IOPS git-status-12k-s git-status-100k-s)
-echo "bench-fs: $ND x $NF small files, ${SECS}s per figure, best of $ROUNDS; $(nproc) CPUs; $(uname -r)"
+echo "bench-fs: $ND x $NF small files, ${SECS}s per figure, best of $ROUNDS; $(nproc) CPUs; $(uname -r);" \
+	"kvmbox ${URING:-without --uring (no FUSE-over-io_uring in this kernel)}"
 native=($(meta_best "$src") $(slow_figures "$src"))
 ratio_of() {	# NAME KVMBOX PEER
 	[ "$3" != - ] && [ "$3" != FAIL ] && [ "$2" != - ] && [ "$2" != FAIL ] || { echo -; return; }
@@ -197,7 +207,7 @@ ratio_of() {	# NAME KVMBOX PEER
 for cache in auto none; do
 	mount_kvmbox "$T/mn-$cache" $cache "$T/kvmbox-np.log" --poll-us 0 || { echo "kvmbox mount failed"; exit 1; }
 	servers=($KV_PID)
-	mount_kvmbox "$T/mk-$cache" $cache "$T/kvmbox-$cache.log" || { echo "kvmbox mount failed"; exit 1; }
+	mount_kvmbox "$T/mk-$cache" $cache "$T/kvmbox-$cache.log" $URING || { echo "kvmbox mount failed"; exit 1; }
 	servers=($KV_PID "${servers[@]}")
 	roots=("$T/mk-$cache" "$T/mn-$cache")
 	if [ -n "$PLL" ] && mount_pll "$T/mp-$cache" $cache && servers+=($PL_PID) &&
@@ -231,6 +241,7 @@ for cache in auto none; do
 		echo "  FUSE requests kvmbox served (whole cache=$cache run):"
 		grep -E '^[A-Z_0-9-]+ [0-9]+$' "$T/kvmbox-$cache.log" | sort -k2 -nr |
 			awk '{ printf "    %-12s %s\n", $1, $2 }'
+		grep -o '[0-9]* requests served through the io_uring queues' "$T/kvmbox-$cache.log" | sed 's/^/  of which /'
 	fi
 done
 echo

@@ -100,6 +100,35 @@ static void test_init_rules(void **state)
 	fs_server_free(s);
 }
 
+/* FUSE_OVER_IO_URING is accepted only when the transport asked for it
+ * (fs_opts.fuse_uring) and the kernel offered it with FUSE_INIT_EXT. */
+static void init_uring(struct fx *f, bool want, uint32_t flags, uint32_t flags2, bool agreed)
+{
+	struct fs_server *s;
+	struct fs_opts o;
+	fs_opts_default(&o);
+	o.fuse_uring = want;
+	assert_int_equal(fs_server_new(f->dir, &o, &s), 0);
+	struct fuse_init_in in = { .major = 7, .minor = 42, .flags = flags, .flags2 = flags2 };
+	fuse_call(s, FUSE_INIT, 0, &in, sizeof(in), NULL, 0, &rep);
+	assert_int_equal(rep.h.error, 0);
+	struct fuse_init_out out;
+	memcpy(&out, rep.body, sizeof(out));
+	assert_int_equal(!!(out.flags2 & (1u << 9)), agreed);
+	assert_int_equal(!!(out.flags & FUSE_INIT_EXT), agreed);
+	assert_int_equal(fs_fuse_uring_agreed(s), agreed);
+	fs_server_free(s);
+}
+
+static void test_init_uring(void **state)
+{
+	struct fx *f = *state;
+	init_uring(f, true, FUSE_INIT_EXT, 1u << 9, true);
+	init_uring(f, false, FUSE_INIT_EXT, 1u << 9, false);	/* a virtio-fs device */
+	init_uring(f, true, FUSE_INIT_EXT, 0, false);		/* not offered */
+	init_uring(f, true, 0, 1u << 9, false);			/* flags2 without INIT_EXT */
+}
+
 static void test_malformed_headers(void **state)
 {
 	struct fx *f = *state;
@@ -425,6 +454,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_init_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_init_uring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_write_read, setup, teardown),

@@ -2,7 +2,7 @@
  * transport, for tests and auditors.
  *
  *   kvmbox fs-serve --fuse MOUNTPOINT DIR [--read-only] [--cache none|auto|always]
- *                   [--poll-us N] [--stats]
+ *                   [--poll-us N] [--uring] [--stats]
  *   kvmbox fs-serve --9p SOCKET DIR [--read-only] [--poll-us N]
  *
  * --fuse mounts DIR's contents at MOUNTPOINT through /dev/fuse (the host
@@ -12,7 +12,10 @@
  * then removes the socket.  --stats prints, at exit, how many requests of
  * each FUSE opcode the client sent (to stderr).  --poll-us bounds the
  * adaptive polling between requests (loop_run_polled; default 128
- * microseconds; 0: never poll).
+ * microseconds; 0: never poll).  --uring serves the kernel's
+ * FUSE-over-io_uring queues with a thread per CPU when the kernel offers
+ * them (Linux 6.14+ with fuse.enable_uring=Y; fs9p/fuse_uring.c), else
+ * /dev/fuse alone as without it.
  */
 #include <errno.h>
 #include <signal.h>
@@ -41,7 +44,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: kvmbox fs-serve --fuse MOUNTPOINT DIR "
 			"[--read-only] [--cache none|auto|always]\n"
-			"                     [--poll-us N] [--stats]\n"
+			"                     [--poll-us N] [--uring] [--stats]\n"
 			"       kvmbox fs-serve --9p SOCKET DIR [--read-only] [--poll-us N]\n");
 }
 
@@ -66,6 +69,8 @@ int cmd_fs_serve(int argc, char **argv)
 					v ? v : "");
 				return EXIT_USAGE;
 			}
+		} else if (!strcmp(argv[i], "--uring") && !sock) {
+			o.fuse_uring = true;
 		} else if (!strcmp(argv[i], "--read-only")) {
 			o.read_only = true;
 		} else if (!strcmp(argv[i], "--cache") && i + 1 < argc) {
