@@ -311,9 +311,6 @@ int fs_fuse_serve_mount(struct fs_server *srv, struct loop *loop, const char *mn
 		r = d->status;
 	d->stopping = true;
 	fuse_unmount(mnt);	/* a READ still posted ends with ENODEV */
-	if (d->ur)
-		log_info("fs-serve: %lu requests served through the io_uring queues",
-			 fuse_uring_served(d->ur));
 	fuse_uring_stop(d->ur);	/* the unmount ended the queues' commands */
 	/* Let every slot finish (file I/O, replies, the last READ) before the
 	 * buffers go away. */

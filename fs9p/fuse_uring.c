@@ -35,6 +35,7 @@
 #include <liburing.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -241,9 +242,25 @@ static void fu_queue_fini(struct fu_queue *q)
 	}
 }
 
+/* The kernel has a queue per possible CPU (nr_cpu_ids), and uses the
+ * queues only once every one is registered. */
+static long possible_cpus(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	unsigned lo, hi;
+	int n = f ? fscanf(f, "%u-%u", &lo, &hi) : 0;
+	if (f)
+		fclose(f);
+	if (n == 2)
+		return (long)hi + 1;
+	if (n == 1)
+		return (long)lo + 1;
+	return sysconf(_SC_NPROCESSORS_CONF);
+}
+
 int fuse_uring_start(struct fs_server *srv, int fd, pthread_mutex_t *lock, struct fuse_uring **out)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_CONF);	/* the kernel has one queue per possible CPU */
+	long ncpu = possible_cpus();
 	if (ncpu < 1 || ncpu > 4096)
 		return -EINVAL;
 	struct fuse_uring *u = calloc(1, sizeof(*u) + (size_t)ncpu * sizeof(u->q[0]));
@@ -268,11 +285,6 @@ int fuse_uring_start(struct fs_server *srv, int fd, pthread_mutex_t *lock, struc
 	return 0;
 }
 
-unsigned long fuse_uring_served(const struct fuse_uring *u)
-{
-	return u ? __atomic_load_n(&u->served, __ATOMIC_RELAXED) : 0;
-}
-
 void fuse_uring_stop(struct fuse_uring *u)
 {
 	if (!u)
@@ -281,6 +293,7 @@ void fuse_uring_stop(struct fuse_uring *u)
 	for (unsigned i = 0; i < u->nq; i++)
 		if (u->q[i].started)
 			pthread_join(u->q[i].thread, NULL);
+	log_info("fs-serve: %lu requests served through the io_uring queues", u->served);
 	for (unsigned i = 0; i < u->nq; i++)
 		fu_queue_fini(&u->q[i]);
 	free(u);

@@ -15,10 +15,9 @@ struct fuse_uring;
  * srv, taking lock around every codec call (the caller takes it too).
  * 0 or -errno (nothing started; requests stay on /dev/fuse). */
 int fuse_uring_start(struct fs_server *srv, int fd, pthread_mutex_t *lock, struct fuse_uring **out);
-/* Requests answered through the queues so far. */
-unsigned long fuse_uring_served(const struct fuse_uring *u);
 /* Stop and join the threads (after the unmount, which ends their
- * commands), free everything.  NULL is fine. */
+ * commands), log how many requests went through the queues, free
+ * everything.  NULL is fine. */
 void fuse_uring_stop(struct fuse_uring *u);
 
 #endif
