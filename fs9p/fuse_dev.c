@@ -23,6 +23,11 @@
  * request.  While the loop polls, requests are read from /dev/fuse
  * directly (non-blocking) and the io_uring READ is posted only right
  * before the loop sleeps.
+ *
+ * With fs_opts.fuse_uring (`fs-serve --uring`), once INIT agreed on FUSE
+ * over io_uring, fuse_uring.c serves the kernel's per-CPU queues on a
+ * thread per CPU; what still comes here (FORGETs, interrupts) is then
+ * handled under the same lock, synchronously.
  */
 #include <errno.h>
 #include <fcntl.h>
