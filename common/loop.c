@@ -219,6 +219,29 @@ int loop_settle(struct loop *loop, bool (*busy)(void *arg), void *arg, unsigned 
 	return 0;
 }
 
+struct op_set {
+	struct loop_op *const *ops;
+	unsigned n;
+};
+
+static bool op_set_armed(void *arg)
+{
+	const struct op_set *set = arg;
+	for (unsigned i = 0; i < set->n; i++)
+		if (set->ops[i]->armed)
+			return true;
+	return false;
+}
+
+int loop_cancel_settle(struct loop *loop, struct loop_op *const *ops, unsigned n, unsigned max_ms)
+{
+	struct op_set set = { ops, n };
+	for (unsigned i = 0; i < n; i++)
+		if (ops[i]->armed)
+			loop_cancel(loop, ops[i]);
+	return loop_settle(loop, op_set_armed, &set, max_ms);
+}
+
 int loop_run(struct loop *loop)
 {
 	/* No timeout: loop_stop_async wakes the loop through wake_fd, and an

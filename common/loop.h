@@ -67,6 +67,9 @@ int loop_cancel(struct loop *loop, struct loop_op *op);
  * (callbacks run meanwhile).  For owners tearing down: loop_cancel every
  * op, then settle until none is armed, then free.  0 or -ETIMEDOUT. */
 int loop_settle(struct loop *loop, bool (*busy)(void *arg), void *arg, unsigned max_ms);
+/* That sequence for a set of ops: cancel each of ops[0..n) the loop still
+ * holds, then settle until none is armed.  0 or -ETIMEDOUT. */
+int loop_cancel_settle(struct loop *loop, struct loop_op *const *ops, unsigned n, unsigned max_ms);
 
 /* One-shot timer after ns nanoseconds; ts must stay valid until it fires. */
 int loop_timer(struct loop *loop, struct loop_op *op, struct __kernel_timespec *ts, uint64_t ns);

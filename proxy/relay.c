@@ -1819,12 +1819,6 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg)
 	return px;
 }
 
-static bool proxy_ops_armed(void *arg)
-{
-	const struct proxy *px = arg;
-	return px->listen_op.armed || px->timer_op.armed || px->kick_op.armed;
-}
-
 void proxy_free(struct proxy *px)
 {
 	if (!px)
@@ -1833,11 +1827,8 @@ void proxy_free(struct proxy *px)
 	 * loop until they are back (the callbacks see `freeing`). */
 	px->freeing = true;
 	if (px->loop) {
-		struct loop_op *ops[] = { &px->listen_op, &px->timer_op, &px->kick_op };
-		for (unsigned i = 0; i < 3; i++)
-			if (ops[i]->armed)
-				loop_cancel(px->loop, ops[i]);
-		if (loop_settle(px->loop, proxy_ops_armed, px, 2000) < 0)
+		struct loop_op *const ops[] = { &px->listen_op, &px->timer_op, &px->kick_op };
+		if (loop_cancel_settle(px->loop, ops, 3, 2000) < 0)
 			log_warn("proxy: io_uring still holds requests of the proxy at teardown");
 	}
 	while (px->conns) {

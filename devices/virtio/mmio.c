@@ -315,13 +315,12 @@ int vdev_start(struct vdev *dev)
 	return 0;
 }
 
-static bool notify_armed(void *dev) { return ((struct vdev *)dev)->notify_op.armed != 0; }
-
 void vdev_fini(struct vdev *dev)
 {
 	/* The poll's last completion still points at dev: wait for it. */
-	if (dev->started && loop_cancel(dev->env.loop, &dev->notify_op) == 0)
-		loop_settle(dev->env.loop, notify_armed, dev, 1000);
+	struct loop_op *const ops[] = { &dev->notify_op };
+	if (dev->started)
+		loop_cancel_settle(dev->env.loop, ops, 1, 1000);
 	dev->started = false;
 	pthread_mutex_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->qlock);

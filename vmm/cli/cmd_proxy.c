@@ -171,8 +171,6 @@ static void transparent_accept(struct loop *loop, struct loop_op *op, int res, u
 
 static int listen_on(const char *addr);
 
-static bool transparent_armed(void *tp) { return ((struct transparent *)tp)->op.armed != 0; }
-
 /* Parse and open --transparent: 0, or an exit status after a message. */
 static int transparent_open(const char *spec, struct transparent *tp, struct proxy *px, struct loop *loop)
 {
@@ -274,8 +272,9 @@ out:
 	signal_loop = NULL;
 	/* The transparent listener first (its accepts feed the proxy), then
 	 * the proxy, which cancels and awaits its own requests; the loop last. */
-	if (tp.fd >= 0 && loop_cancel(&loop, &tp.op) == 0)
-		loop_settle(&loop, transparent_armed, &tp, 1000);
+	struct loop_op *const tp_ops[] = { &tp.op };
+	if (tp.fd >= 0)
+		loop_cancel_settle(&loop, tp_ops, 1, 1000);
 	proxy_free(px);
 	loop_fini(&loop);
 	close(fd);

@@ -90,17 +90,11 @@ static void stdin_timer_cb(struct loop *loop, struct loop_op *op, int res, uint3
 		stdin_arm(op->opaque);
 }
 
-static bool stdin_armed(void *c)
-{
-	return ((struct run_ctx *)c)->stdin_op.armed || ((struct run_ctx *)c)->stdin_timer_op.armed;
-}
-
 /* Before the devices go: no more input into the UART. */
 static void stdin_stop(struct run_ctx *c)
 {
-	loop_cancel(&c->m.vm.loop, &c->stdin_op);
-	loop_cancel(&c->m.vm.loop, &c->stdin_timer_op);
-	loop_settle(&c->m.vm.loop, stdin_armed, c, 1000);
+	struct loop_op *const ops[] = { &c->stdin_op, &c->stdin_timer_op };
+	loop_cancel_settle(&c->m.vm.loop, ops, 2, 1000);
 }
 
 static void stdin_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)

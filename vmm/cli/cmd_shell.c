@@ -144,19 +144,12 @@ static int signals_setup(struct shell *s)
 	return loop_poll(&s->m.vm.loop, &s->sig_op, s->sig_fd, POLLIN);
 }
 
-static bool signals_armed(void *arg)
-{
-	return ((struct shell *)arg)->sig_op.armed;
-}
-
 /* Before the devices go: no more signals through the loop (on_signal
  * talks to the console), and no session timer either. */
 static void session_quiesce(struct shell *s)
 {
-	if (s->sig_op.armed) {
-		loop_cancel(&s->m.vm.loop, &s->sig_op);
-		loop_settle(&s->m.vm.loop, signals_armed, s, 1000);
-	}
+	struct loop_op *const ops[] = { &s->sig_op };
+	loop_cancel_settle(&s->m.vm.loop, ops, 1, 1000);	/* not armed: returns at once */
 	shell_session_quiesce(&s->ss);
 }
 

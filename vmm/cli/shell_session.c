@@ -230,21 +230,11 @@ void shell_session_signal(struct shell_session *ss, int signo)
 	forward(ss, signo);
 }
 
-static bool session_timers_armed(void *arg)
-{
-	struct shell_session *ss = arg;
-	return ss->drain_op.armed || ss->grace_op.armed;
-}
-
 void shell_session_quiesce(struct shell_session *ss)
 {
 	if (!ss->con)
 		return;
-	struct loop *loop = ss->con->vdev.env.loop;
 	ss->quiesced = true;
-	if (ss->drain_op.armed)
-		loop_cancel(loop, &ss->drain_op);
-	if (ss->grace_op.armed)
-		loop_cancel(loop, &ss->grace_op);
-	loop_settle(loop, session_timers_armed, ss, 1000);
+	struct loop_op *const ops[] = { &ss->drain_op, &ss->grace_op };
+	loop_cancel_settle(ss->con->vdev.env.loop, ops, 2, 1000);
 }
