@@ -64,11 +64,8 @@ int cmd_fs_serve(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--stats")) {
 			stats = true;
 		} else if (cli_take_value(argc, argv, &i, "--poll-us", &v)) {
-			if (cli_parse_uint(v, 0, 1000000, &poll_us) < 0) {
-				fprintf(stderr, "kvmbox: fs-serve: bad --poll-us '%s' (0 to 1000000)\n",
-					v ? v : "");
+			if (cli_parse_poll_us("fs-serve", v, &poll_us) < 0)
 				return EXIT_USAGE;
-			}
 		} else if (!strcmp(argv[i], "--uring") && !sock) {
 			o.fuse_uring = true;
 		} else if (!strcmp(argv[i], "--read-only")) {

@@ -260,11 +260,8 @@ static int parse_args(int argc, char **argv, const char **netns, const char **ta
 		}
 		const char *v = NULL;
 		if (cli_take_value(argc, argv, &i, "--poll-us", &v)) {
-			if (cli_parse_uint(v, 0, 1000000, poll_us) < 0) {
-				fprintf(stderr, "kvmbox: net-serve: bad --poll-us '%s' (0 to 1000000)\n",
-					v ? v : "");
+			if (cli_parse_poll_us("net-serve", v, poll_us) < 0)
 				return EXIT_USAGE;
-			}
 			continue;
 		}
 		const char **dst = !strcmp(a, "--netns") ? netns : !strcmp(a, "--tap") ? tap : NULL;

@@ -63,6 +63,14 @@ int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+int cli_parse_poll_us(const char *cmd, const char *v, uint64_t *us)
+{
+	if (cli_parse_uint(v, 0, 1000000, us) == 0)
+		return 0;
+	fprintf(stderr, "kvmbox: %s: bad --poll-us '%s' (0 to 1000000)\n", cmd, v ? v : "");
+	return -1;
+}
+
 /* Run one policy setter on a scratch policy: its verdict on @v. */
 static int try_policy(int (*fn)(struct policy *, const char *), const char *v)
 {
