@@ -21,6 +21,7 @@
  * from inside a step, so no step touches freed memory.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -54,7 +55,8 @@
 #define CLOSING_LIMIT_NS (5ULL * 1000000000ULL)
 #define TICK_NS 250000000ULL
 #define PROBE_NS 1000000000ULL		/* idle this long: see probe_idle() */
-#define GH_QUERY_MAX 8192		/* nodes(ids:) lookup body */
+#define GH_QUERY_MAX 8192
+#define MASK_BUF (32 * 1024)		/* decoded chunk data held for masking */		/* nodes(ids:) lookup body */
 
 enum rq_state {
 	RQ_CONNECT,	/* reading the CONNECT head (host transport) */
@@ -153,6 +155,11 @@ struct conn {
 	bool rsp_keep_alive, rsp_started, rsp_interim;
 	size_t rsp_raw_left;	/* head bytes still to forward verbatim */
 	int rsp_status;
+	bool mask_rsp;		/* a real value went upstream on this connection: mask
+				 * every real value in what comes back (to_guest) */
+	bool mask_logged;
+	uint8_t *mbuf;		/* decoded chunk data being masked (MASK_BUF) */
+	size_t mlen;
 	uint8_t *cap;		/* captured token response body */
 	size_t cap_len;
 	/* OAuth single flight */
@@ -418,10 +425,15 @@ static void oauth_finish(struct conn *c)
 	struct oauth_state *o = c->oauth_owner;
 	o->owner = NULL;
 	c->oauth_owner = NULL;
-	if (c->rsp_status != 200) {
+	if (c->rsp_status != 200) {	/* never the upstream's body verbatim */
+		char err[1024];
+		size_t n = oauth_error_body(c->px->cfg.secrets, c->rsp_status, (char *)c->cap, c->cap_len,
+					    err, sizeof(err));
+		explicit_bzero(c->cap, c->cap_len);
+		int st = c->rsp_status >= 400 && c->rsp_status < 600 ? c->rsp_status : 502;
 		log_warn("proxy: %s token refresh answered %d", o->cfg.provider, c->rsp_status);
-		oauth_answer(c, c->rsp_status, (char *)c->cap, c->cap_len);
-		oauth_release(o, c->rsp_status, (char *)c->cap, c->cap_len);
+		oauth_answer(c, st, err, n);
+		oauth_release(o, st, err, n);
 		return;
 	}
 	char *out;
@@ -448,32 +460,38 @@ static void oauth_finish(struct conn *c)
 	oauth_release(o, 200, out, outlen);
 }
 
-/* A refresh grant carrying a placeholder: park, answer from the reuse
- * window, or become the one upstream refresh.  true when handled here. */
-static bool oauth_intercept(struct conn *c, const char *provider, const char *body, size_t blen, bool form)
+/* The OAuth client of provider whose refresh placeholder b refreshes, or
+ * NULL: the only request to a token endpoint that gets a real value. */
+static struct oauth_state *oauth_client_for(struct proxy *px, const char *provider,
+					    const struct oauth_body *b)
 {
-	struct proxy *px = c->px;
 	for (unsigned i = 0; i < px->noauth; i++) {
 		struct oauth_state *o = &px->oauth[i];
-		if (strcmp(o->cfg.provider, provider) || !o->refresh ||
-		    !oauth_is_refresh(body, blen, form, o->refresh->placeholder))
-			continue;
-		if (o->owner) {
-			c->rq = RQ_OAUTH_WAIT;
-			c->oauth_wait = o;
-			c->oauth_next = o->waiters;
-			o->waiters = c;
-			return true;
-		}
-		if (o->body && now_ns() - o->done_ns < OAUTH_REUSE_NS) {
-			oauth_answer(c, 200, o->body, o->body_len);
-			return true;
-		}
-		o->owner = c;
-		c->oauth_owner = o;
-		o->upstream_calls++;
-		return false;
+		if (!strcmp(o->cfg.provider, provider) && o->refresh &&
+		    oauth_body_is_refresh(b, px->cfg.secrets, o->refresh->placeholder))
+			return o;
 	}
+	return NULL;
+}
+
+/* A recognised refresh of o: park, answer from the reuse window (true:
+ * handled here), or become the one upstream refresh (false). */
+static bool oauth_intercept(struct conn *c, struct oauth_state *o)
+{
+	if (o->owner) {
+		c->rq = RQ_OAUTH_WAIT;
+		c->oauth_wait = o;
+		c->oauth_next = o->waiters;
+		o->waiters = c;
+		return true;
+	}
+	if (o->body && now_ns() - o->done_ns < OAUTH_REUSE_NS) {
+		oauth_answer(c, 200, o->body, o->body_len);
+		return true;
+	}
+	o->owner = c;
+	c->oauth_owner = o;
+	o->upstream_calls++;
 	return false;
 }
 
@@ -766,8 +784,11 @@ static bool host_agrees(struct conn *c, const struct http_msg *m, char *name, si
 }
 
 /* Build the head (and buffered body) for the server into c->uhead. */
+/* subst_headers: placeholders in header values are substituted for their
+ * hosts; a body is sent as given (only the token refresh gets a real value
+ * in a body, built by oauth_body_build). */
 static int build_upstream(struct conn *c, const struct http_msg *m, const char *body, size_t blen,
-			  bool subst_body, enum subst_enc enc)
+			  bool subst_headers)
 {
 	struct proxy *px = c->px;
 	const struct secrets *sec = px->cfg.secrets;
@@ -779,7 +800,7 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 	size_t o = (size_t)snprintf(out, cap, "%.*s %.*s HTTP/1.%d\r\n", (int)m->method_len, m->method,
 				    (int)m->target_len, m->target, m->minor);
 	struct subst_stats st = { 0, 0 };
-	bool subst = c->tls && sec && sec->n;	/* never a real secret over plaintext */
+	bool subst = subst_headers && c->tls && sec && sec->n;	/* never a real secret over plaintext */
 	for (unsigned i = 0; i < m->nhdr; i++) {
 		const struct http_hdr *h = &m->hdr[i];
 		if (http_ieq(h->name, h->name_len, "proxy-connection") ||
@@ -801,7 +822,7 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 			n = h->value_len <= cap - o - 2 ? (ssize_t)h->value_len : -ENOSPC;
 			if (n > 0)
 				memcpy(out + o, h->value, h->value_len);
-			if (sec && secrets_any(sec, h->value, h->value_len))
+			if (!c->tls && sec && secrets_any(sec, h->value, h->value_len))
 				log_warn("proxy: placeholder sent to %s over plain HTTP; left unchanged", c->host);
 		}
 		if (n < 0)
@@ -814,10 +835,8 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 		char *tmp = malloc(2 * BODY_MAX);
 		if (!tmp)
 			goto nomem;
-		ssize_t n = (ssize_t)blen;
-		if (subst && subst_body)
-			n = secrets_subst(sec, c->host, hl, enc, body, blen, tmp, 2 * BODY_MAX, &st);
-		else
+		ssize_t n = blen <= 2 * BODY_MAX ? (ssize_t)blen : -ENOSPC;
+		if (n > 0)
 			memcpy(tmp, body, blen);
 		if (n < 0 || o + 40 + (size_t)n > cap) {
 			explicit_bzero(tmp, 2 * BODY_MAX);
@@ -835,8 +854,10 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}
-	if (st.replaced)
+	if (st.replaced) {
 		log_debug("proxy: %u placeholder(s) replaced for %s", st.replaced, c->host);
+		c->mask_rsp = true;
+	}
 	c->uhead = out;
 	c->uhead_len = o;
 	c->uhead_off = 0;
@@ -856,6 +877,82 @@ static const char *find_ctype(const struct http_msg *m, size_t *len)
 	const struct http_hdr *h = http_find(m, "content-type");
 	*len = h ? h->value_len : 0;
 	return h ? h->value : "";
+}
+
+/* The provider whose token endpoint this request is for, or NULL.  On a
+ * token host, a path that could reach the endpoint under another spelling
+ * (case, percent-encoding, repeated or trailing slashes, dot segments) is
+ * held to the same rules, so no spelling carries a placeholder past them. */
+static const char *token_endpoint(const char *host, size_t hostlen, const char *path, size_t plen)
+{
+	if (!oauth_token_host(host, hostlen))
+		return NULL;
+	const char *p = oauth_endpoint(host, hostlen, path, plen);
+	if (p)
+		return p;
+	char canon[512];
+	size_t o = 0;
+	for (size_t i = 0; i < plen && o + 1 < sizeof(canon); i++) {
+		char ch = path[i];
+		if (ch == '%' || ch == ';' || ch == '\\' || (ch == '.' && (!o || canon[o - 1] == '/')))
+			return "";	/* spelled in a way only the server resolves */
+		if (ch == '/' && o && canon[o - 1] == '/')
+			continue;
+		canon[o++] = (char)tolower((unsigned char)ch);
+	}
+	while (o > 1 && canon[o - 1] == '/')
+		o--;
+	canon[o] = 0;
+	for (const char *e = "/v1/oauth/token\0/oauth/token\0"; *e; e += strlen(e) + 1)
+		if (strstr(canon, e))
+			return "";	/* not the endpoint as spelled, so never a refresh */
+	return NULL;
+}
+
+/* A request to a token endpoint.  It gets a real value only when it is the
+ * refresh kvmbox performs: POST to the endpoint as spelled, no placeholder
+ * in the head, a body parsed as the server parses it (oauth_body_parse)
+ * that is a refresh_token grant carrying a configured refresh placeholder.
+ * Then *client is its OAuth client and, for the connection that performs
+ * the refresh, *out the body to send (canonical, the real refresh token
+ * inside).  A request carrying a placeholder (as written or
+ * percent-decoded) that is not that refresh is refused: 403 and msg.  A
+ * request without one is forwarded as it is, nothing substituted: 0. */
+static int token_request(struct conn *c, const struct http_msg *m, size_t hl, const char *provider,
+			 const char *body, size_t blen, struct oauth_state **client,
+			 char **out, size_t *outlen, char *msg, size_t msglen)
+{
+	const struct secrets *sec = c->px->cfg.secrets;
+	if (!sec || (!oauth_carries_placeholder(sec, (char *)c->cin, hl) &&
+		     !(body && oauth_carries_placeholder(sec, body, blen))))
+		return 0;
+	snprintf(msg, msglen, "kvmbox: request to the OAuth token endpoint of %s refused: it carries a "
+		 "credential placeholder but is not the token refresh kvmbox performs", c->host);
+	if (!*provider || !http_ieq(m->method, m->method_len, "POST") || !body ||
+	    oauth_carries_placeholder(sec, (char *)c->cin, hl))
+		return 403;
+	size_t ctl;
+	const char *ct = find_ctype(m, &ctl);
+	struct oauth_body b;
+	if (oauth_body_parse(ct, ctl, body, blen, &b))
+		return 403;
+	struct oauth_state *o = oauth_client_for(c->px, provider, &b);
+	int r = 403;
+	if (o) {
+		*client = o;
+		r = 0;
+		if (!oauth_intercept(c, o)) {
+			r = oauth_body_build(&b, "refresh_token", o->refresh->value, o->refresh->value_len,
+					     out, outlen);
+			if (r) {
+				oauth_abort(c);
+				snprintf(msg, msglen, "kvmbox: out of memory");
+				r = 502;
+			}
+		}
+	}
+	oauth_body_free(&b);
+	return r;
 }
 
 static bool rq_head(struct conn *c)
@@ -901,6 +998,11 @@ static bool rq_head(struct conn *c)
 		error_reply(c, 400, "kvmbox: request target must be a path (origin form)");
 		return true;
 	}
+	if (http_ieq(m.method, m.method_len, "TRACE") || http_ieq(m.method, m.method_len, "TRACK")) {
+		error_reply(c, 405, "kvmbox: %.*s is refused: the server would echo the request, "
+			    "credentials included", (int)m.method_len, m.method);
+		return true;
+	}
 	const char *q = memchr(m.target, '?', m.target_len);
 	size_t plen = q ? (size_t)(q - m.target) : m.target_len;
 	size_t hostlen = strlen(c->host);
@@ -911,8 +1013,7 @@ static bool rq_head(struct conn *c)
 		error_reply(c, 403, "%s", msg);
 		return true;
 	}
-	const char *provider = http_ieq(m.method, m.method_len, "POST")
-				       ? oauth_endpoint(c->host, hostlen, m.target, plen) : NULL;
+	const char *provider = token_endpoint(c->host, hostlen, m.target, plen);
 	bool need_body = gh == 1 || (provider && m.body != HTTP_BODY_NONE);
 	const char *body = NULL;
 	size_t blen = 0;
@@ -959,21 +1060,35 @@ static bool rq_head(struct conn *c)
 			}
 		}
 	}
-	size_t ctl;
-	const char *ct = find_ctype(&m, &ctl);
-	bool form = ctl >= 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
+	struct oauth_state *refresh = NULL;
+	char *refresh_body = NULL;	/* the refresh as the server gets it: real value inside */
+	size_t refresh_len = 0;
+	if (provider) {
+		int t = token_request(c, &m, (size_t)hl, provider, body, blen, &refresh, &refresh_body,
+				      &refresh_len, msg, sizeof(msg));
+		if (t) {
+			free(g);
+			error_reply(c, t, "%s", msg);
+			return true;
+		}
+	}
 	memcpy(c->method, m.method, MIN(m.method_len, sizeof(c->method)));
 	c->method_len = MIN(m.method_len, sizeof(c->method));
 	c->req_keep_alive = m.keep_alive;
 	c->req_upgrade = m.upgrade_websocket;
 	c->nreq++;
-	if (provider && body && oauth_intercept(c, provider, body, blen, form)) {
+	if (refresh && !refresh_body) {	/* parked, or answered from the reuse window */
 		explicit_bzero(c->cin, (size_t)hl + blen);
 		consume(c->cin, &c->cin_len, (size_t)hl + blen);
 		c->sent_continue = false;
 		return true;
 	}
-	int r = build_upstream(c, &m, body, blen, provider != NULL, form ? SUBST_FORM : SUBST_JSON);
+	int r = refresh_body ? build_upstream(c, &m, refresh_body, refresh_len, false)
+			     : build_upstream(c, &m, body, blen, !provider);
+	if (refresh_body) {
+		explicit_bzero(refresh_body, refresh_len);
+		free(refresh_body);
+	}
 	c->sent_continue = false;
 	if (r) {
 		free(g);
@@ -1188,11 +1303,85 @@ static bool rsp_done(const struct conn *c)
 	}
 }
 
+/* Mask every real value in buf; log the first time. */
+static void mask_buf(struct conn *c, uint8_t *buf, size_t len)
+{
+	if (secrets_mask(c->px->cfg.secrets, (char *)buf, len) && !c->mask_logged) {
+		c->mask_logged = true;
+		log_warn("proxy: %s sent a real credential back in a response; masked", c->host);
+	}
+}
+
+/* How many of the first n bytes of c->uin may go to the guest now.  On a
+ * connection that carried a real value, a server that echoes it (a debug
+ * endpoint, an error page quoting the request) must not hand it to the
+ * guest: every real value in the buffered bytes is overwritten with '*'
+ * (same length, so framing holds), and a tail that could be the start of one
+ * is held until more arrives or the response ends there. */
+static size_t to_guest(struct conn *c, size_t n)
+{
+	const struct secrets *s = c->px->cfg.secrets;
+	if (!c->mask_rsp || !n || !s)
+		return n;
+	mask_buf(c, c->uin, c->uin_len);
+	bool ends_here = c->up.eof || (c->rs != RS_TUNNEL && !c->rsp_raw_left &&
+				       c->rsp_body == HTTP_BODY_LENGTH && n == c->rsp_left);
+	if (ends_here)
+		return n;
+	size_t hold = secrets_partial_tail(s, (char *)c->uin, 0, c->uin_len);
+	return MIN(n, hold);
+}
+
+/* A chunked response on a masking connection: chunk framing could split a
+ * value where the raw stream never shows it whole, so the data is decoded,
+ * masked with a held-back tail, and sent in chunks of kvmbox's own framing
+ * (trailers dropped). */
+static bool rs_chunked_masked(struct conn *c)
+{
+	bool p = false;
+	if (!c->mbuf && !(c->mbuf = malloc(MASK_BUF))) {
+		c->dead = true;
+		return true;
+	}
+	size_t in = MIN(c->uin_len, MASK_BUF - c->mlen);	/* decoded <= fed */
+	if (in && !c->rsp_ch.done) {
+		ssize_t k = http_chunked_feed(&c->rsp_ch, c->uin, in, c->mbuf, &c->mlen, MASK_BUF);
+		if (k < 0) {
+			log_warn("proxy: malformed chunked response from %s; closing", c->host);
+			c->dead = true;
+			return true;
+		}
+		consume(c->uin, &c->uin_len, (size_t)k);
+		p = k > 0;
+	}
+	mask_buf(c, c->mbuf, c->mlen);
+	bool ends = c->rsp_ch.done || c->up.eof;
+	size_t send = ends ? c->mlen : secrets_partial_tail(c->px->cfg.secrets, (char *)c->mbuf, 0, c->mlen);
+	size_t room = ep_room(&c->down);
+	if (send && room > 32) {
+		send = MIN(send, room - 32);
+		char hd[24];
+		int hl = snprintf(hd, sizeof(hd), "%zx\r\n", send);
+		ep_write(&c->down, hd, (size_t)hl);
+		ep_write(&c->down, c->mbuf, send);
+		ep_write(&c->down, "\r\n", 2);
+		memmove(c->mbuf, c->mbuf + send, c->mlen - send);
+		c->mlen -= send;
+		p = true;
+	}
+	if (c->rsp_ch.done && !c->mlen && ep_room(&c->down) >= 5) {
+		ep_write(&c->down, "0\r\n\r\n", 5);
+		rs_complete(c);
+		return true;
+	}
+	return p;
+}
+
 static bool rs_body(struct conn *c)
 {
 	bool capture = c->rs == RS_CAPTURE, p = false;
 	while (c->rsp_raw_left && c->uin_len) {
-		size_t n = MIN(MIN(c->rsp_raw_left, c->uin_len), ep_room(&c->down));
+		size_t n = to_guest(c, MIN(MIN(c->rsp_raw_left, c->uin_len), ep_room(&c->down)));
 		if (!n)
 			return p;
 		ep_write(&c->down, c->uin, n);
@@ -1206,12 +1395,16 @@ static bool rs_body(struct conn *c)
 		c->rs = RS_HEAD;
 		return true;
 	}
+	if (!capture && c->mask_rsp && c->rsp_body == HTTP_BODY_CHUNKED)
+		return rs_chunked_masked(c);
 	while (c->uin_len && !rsp_done(c)) {
 		size_t n = capture ? c->uin_len : MIN(c->uin_len, ep_room(&c->down));
-		if (!n)
-			break;
 		if (c->rsp_body == HTTP_BODY_LENGTH)
 			n = (size_t)MIN((uint64_t)n, c->rsp_left);
+		if (!capture)
+			n = to_guest(c, n);
+		if (!n)
+			break;
 		if (c->rsp_body == HTTP_BODY_CHUNKED) {
 			ssize_t k = http_chunked_feed(&c->rsp_ch, c->uin, n, capture ? c->cap : NULL,
 						      &c->cap_len, CAPTURE_MAX);
@@ -1258,7 +1451,7 @@ static bool process_response(struct conn *c)
 	case RS_CAPTURE:
 		return rs_body(c);
 	case RS_TUNNEL: {
-		size_t n = MIN(c->uin_len, ep_room(&c->down));
+		size_t n = to_guest(c, MIN(c->uin_len, ep_room(&c->down)));
 		if (!n)
 			return false;
 		ep_write(&c->down, c->uin, n);
@@ -1498,6 +1691,7 @@ static void conn_destroy(struct conn *c)
 	if (c->cap) {
 		explicit_bzero(c->cap, CAPTURE_MAX);
 		free(c->cap);
+		free(c->mbuf);
 	}
 	explicit_bzero(c->cin, CIN_CAP);
 	free(c->cin);
@@ -1800,11 +1994,19 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg)
 		const char *a = o->cfg.access_placeholder, *r = o->cfg.refresh_placeholder;
 		o->access = cfg->secrets ? secrets_find(cfg->secrets, a, strlen(a)) : NULL;
 		o->refresh = cfg->secrets ? secrets_find(cfg->secrets, r, strlen(r)) : NULL;
-		if (!o->access || !o->refresh) {
+		if (!o->access || !o->refresh || o->access == o->refresh) {
 			log_err("proxy: --oauth %s names placeholders not given with --secret", o->cfg.provider);
 			proxy_free(px);
 			return NULL;
 		}
+		if (!oauth_refresh_hosts_ok(o->cfg.provider, o->refresh)) {
+			log_err("proxy: --oauth %s: the refresh token's --secret must list only %s's token "
+				"endpoint hosts, where kvmbox performs the refresh itself", o->cfg.provider,
+				o->cfg.provider);
+			proxy_free(px);
+			return NULL;
+		}
+		o->refresh->refresh_only = true;	/* never substituted anywhere else */
 		if (o->cfg.state_path[0]) {
 			int s = oauth_load_state(o->cfg.state_path, o->cfg.provider, o->access, o->refresh);
 			if (s && s != -ENOENT)

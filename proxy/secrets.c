@@ -219,6 +219,70 @@ bool secrets_any(const struct secrets *s, const char *buf, size_t len)
 	return false;
 }
 
+/* The secret whose real value starts at in[0..len), or NULL. */
+static const struct secret *value_at(const struct secrets *s, const char *in, size_t len)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		const struct secret *e = &s->v[i];
+		if (e->value_len && e->value_len <= len && in[0] == e->value[0] &&
+		    !memcmp(in, e->value, e->value_len))
+			return e;
+	}
+	return NULL;
+}
+
+ssize_t secrets_redact(const struct secrets *s, const char *in, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len;) {
+		const struct secret *e = value_at(s, in + i, len - i);
+		const char *src = e ? e->placeholder : in + i;
+		size_t n = e ? e->placeholder_len : 1;
+		if (o + n > cap)
+			return -ENOSPC;
+		memcpy(out + o, src, n);
+		o += n;
+		i += e ? e->value_len : 1;
+	}
+	return (ssize_t)o;
+}
+
+size_t secrets_max_value(const struct secrets *s)
+{
+	size_t m = 0;
+	for (unsigned i = 0; i < s->n; i++)
+		m = MAX(m, s->v[i].value_len);
+	return m;
+}
+
+unsigned secrets_mask(const struct secrets *s, char *buf, size_t len)
+{
+	unsigned n = 0;
+	for (unsigned k = 0; k < s->n; k++) {
+		const struct secret *e = &s->v[k];
+		char *p = buf;
+		while (e->value_len && (p = memmem(p, len - (size_t)(p - buf), e->value, e->value_len))) {
+			memset(p, '*', e->value_len);
+			p += e->value_len;
+			n++;
+		}
+	}
+	return n;
+}
+
+size_t secrets_partial_tail(const struct secrets *s, const char *buf, size_t from, size_t len)
+{
+	size_t maxv = secrets_max_value(s);
+	size_t i = len > maxv && len - maxv > from ? len - maxv : from;
+	for (; i < len; i++)
+		for (unsigned k = 0; k < s->n; k++) {
+			const struct secret *e = &s->v[k];
+			if (e->value_len > len - i && !memcmp(buf + i, e->value, len - i))
+				return i;
+		}
+	return len;
+}
+
 /* Append value encoded for enc at out+*o: 0 or -ENOSPC. */
 static int put_value(const struct secret *e, enum subst_enc enc, char *out, size_t cap, size_t *o)
 {
@@ -255,7 +319,7 @@ ssize_t secrets_subst(const struct secrets *s, const char *host, size_t hostlen,
 	size_t o = 0, i = 0;
 	while (i < len) {
 		const struct secret *e = s->n ? match_at(s, in + i, len - i) : NULL;
-		if (e && secret_allows(e, host, hostlen)) {
+		if (e && !e->refresh_only && secret_allows(e, host, hostlen)) {
 			if (put_value(e, enc, out, cap, &o))
 				return -ENOSPC;
 			i += e->placeholder_len;
@@ -264,8 +328,12 @@ ssize_t secrets_subst(const struct secrets *s, const char *host, size_t hostlen,
 		}
 		if (e) {
 			st->refused++;
-			log_warn("proxy: placeholder of secret %s sent to %.*s, not one of its hosts; left unchanged",
-				 e->name, (int)MIN(hostlen, 253), host);
+			if (e->refresh_only)
+				log_warn("proxy: placeholder of OAuth refresh token %s sent to %.*s outside the "
+					 "refresh kvmbox performs; left unchanged", e->name, (int)MIN(hostlen, 253), host);
+			else
+				log_warn("proxy: placeholder of secret %s sent to %.*s, not one of its hosts; left unchanged",
+					 e->name, (int)MIN(hostlen, 253), host);
 			if (o + e->placeholder_len > cap)
 				return -ENOSPC;
 			memcpy(out + o, in + i, e->placeholder_len);

@@ -31,6 +31,9 @@ struct secret {
 	size_t value_len;
 	char *hosts[SECRET_MAX_HOSTS];	/* host patterns, as in hostlist.h */
 	unsigned nhosts;
+	bool refresh_only;	/* an OAuth refresh token: substituted only into the
+				 * refresh the proxy itself performs (oauth.h),
+				 * never by secrets_subst */
 };
 
 struct secrets {
@@ -83,5 +86,17 @@ ssize_t secrets_subst_header(const struct secrets *s, const char *host, size_t h
 			     struct subst_stats *st);
 /* Whether any placeholder occurs in buf (cheap pre-check). */
 bool secrets_any(const struct secrets *s, const char *buf, size_t len);
+/* Copy in to out with every real value replaced by its placeholder (for
+ * text that goes back to the guest).  Output length, or -ENOSPC. */
+ssize_t secrets_redact(const struct secrets *s, const char *in, size_t len, char *out, size_t cap);
+/* The longest real value (bytes a stream must hold back to mask values
+ * that straddle two reads). */
+size_t secrets_max_value(const struct secrets *s);
+/* Overwrite, in place, every real value occurring in buf[0..len) with '*'
+ * (the length stays, so framing around it stays valid): how many. */
+unsigned secrets_mask(const struct secrets *s, char *buf, size_t len);
+/* The first offset i >= from where buf[i..len) is a proper prefix of a real
+ * value (bytes to hold back until more arrive), or len. */
+size_t secrets_partial_tail(const struct secrets *s, const char *buf, size_t from, size_t len);
 
 #endif

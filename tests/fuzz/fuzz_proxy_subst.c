@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_proxy_subst.c - placeholder substitution (raw, JSON, form,
- * Basic credentials), the GitHub allow-list and OAuth refresh recognition on
+ * Basic credentials), the GitHub allow-list and OAuth refresh bodies on
  * arbitrary bytes: no crash, outputs within their buffers, and a real value
  * never produced for a host it does not belong to. */
 #include <stddef.h>
@@ -49,7 +49,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	github_check(&repos, "api.github.com", 14, "POST", 4, "/graphql", 8, in, size, msg, sizeof(msg));
 	if (size < 2000)
 		github_check(&repos, "github.com", 10, "POST", 4, in, size, NULL, 0, msg, sizeof(msg));
-	oauth_is_refresh(in, size, false, PH);
-	oauth_is_refresh(in, size, true, PH);
+	static const char *const types[] = { "application/json", "application/x-www-form-urlencoded" };
+	for (int t = 0; t < 2; t++) {
+		struct oauth_body b;
+		if (oauth_body_parse(types[t], strlen(types[t]), in, size, &b))
+			continue;
+		char *body;
+		size_t blen;
+		if (oauth_body_is_refresh(&b, &s, PH) &&
+		    !oauth_body_build(&b, "refresh_token", REAL, strlen(REAL), &body, &blen)) {
+			struct oauth_body again;	/* what the server reads is what kvmbox read */
+			if (oauth_body_parse(types[t], strlen(types[t]), body, blen, &again))
+				abort();
+			const struct oauth_field *rt = oauth_body_get(&again, "refresh_token");
+			if (again.n != b.n || !rt || strcmp(rt->val, REAL))
+				abort();
+			oauth_body_free(&again);
+			free(body);
+		}
+		oauth_body_free(&b);
+	}
 	return 0;
 }

@@ -245,14 +245,6 @@ static void test_oauth(void **state)
 	assert_string_equal(oauth_endpoint("platform.claude.com", 19, "/v1/oauth/token", 15), "claude");
 	assert_string_equal(oauth_endpoint("auth.openai.com", 15, "/oauth/token", 12), "codex");
 	assert_null(oauth_endpoint("auth.openai.com", 15, "/v1/oauth/token", 15));
-	const char *j = "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"ph-refresh-1\",\"client_id\":\"c\"}";
-	assert_true(oauth_is_refresh(j, strlen(j), false, "ph-refresh-1"));
-	assert_false(oauth_is_refresh(j, strlen(j), false, "ph-refresh-2"));
-	const char *f = "grant_type=refresh_token&refresh_token=ph-refresh-1";
-	assert_true(oauth_is_refresh(f, strlen(f), true, "ph-refresh-1"));
-	const char *ac = "{\"grant_type\":\"authorization_code\",\"refresh_token\":\"ph-refresh-1\"}";
-	assert_false(oauth_is_refresh(ac, strlen(ac), false, "ph-refresh-1"));
-
 	struct secrets s;
 	secrets_init(&s);
 	assert_int_equal(secrets_add(&s, "a", "ph-access-1", "old-a", "api.test"), 0);
@@ -269,6 +261,32 @@ static void test_oauth(void **state)
 	assert_string_equal(s.v[1].value, "new-r");
 	free(out);
 	assert_int_equal(oauth_rewrite_response(&s.v[0], &s.v[1], "{\"error\":1}", 11, &out, &outlen), -EINVAL);
+	/* a token member kvmbox does not know, at any depth: refused, not passed */
+	static const char *const odd[] = {
+		"{\"access_token\":\"a\",\"session_token\":\"x\"}",
+		"{\"access_token\":\"a\",\"account\":{\"refresh_token\":\"x\"}}",
+		"{\"access_token\":\"a\",\"list\":[{\"Api_Token\":\"x\"}]}",
+		"\xef\xbb\xbf{\"access_token\":\"a\"}",		/* byte-order mark */
+		"{\"access_token\":\"a\"} trailing",
+		"{\"access_token\":\"a\",/* c */\"x\":1}",
+		"{\"access_token\":7}",
+	};
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
+		assert_int_equal(oauth_rewrite_response(&s.v[0], &s.v[1], odd[i], strlen(odd[i]), &out, &outlen),
+				 -EINVAL);
+	assert_int_equal(oauth_rewrite_response(NULL, &s.v[1], resp, strlen(resp), &out, &outlen), -EINVAL);
+	/* an error body keeps the error code, redacts real values, drops the rest */
+	char eb[1024];
+	const char *err = "{\"error\":\"invalid_grant\",\"error_description\":\"token new-r revoked\","
+			  "\"refresh_token\":\"new-r\"}";
+	size_t el = oauth_error_body(&s, 400, err, strlen(err), eb, sizeof(eb));
+	assert_int_equal(el, strlen(eb));
+	assert_null(strstr(eb, "new-r"));
+	assert_non_null(strstr(eb, "\"invalid_grant\""));
+	assert_non_null(strstr(eb, "token [redacted] revoked"));	/* ph-refresh-1 looks like a token too */
+	el = oauth_error_body(&s, 500, "<html>new-r</html>", 18, eb, sizeof(eb));
+	assert_null(strstr(eb, "new-r"));
+	assert_non_null(strstr(eb, "upstream_error"));
 
 	char path[] = "/tmp/kvmbox-oauth-test.XXXXXX";
 	int fd = mkstemp(path);
@@ -285,6 +303,109 @@ static void test_oauth(void **state)
 	assert_string_equal(s.v[1].value, "new-r");
 	assert_int_equal(oauth_load_state(path, "codex", &s.v[0], &s.v[1]), -EINVAL);
 	unlink(path);
+	secrets_fini(&s);
+}
+
+/* Refresh bodies parsed as the server parses them; everything ambiguous is
+ * refused rather than guessed. */
+static void test_oauth_body(void **state)
+{
+	(void)state;
+	struct secrets s;
+	secrets_init(&s);
+	assert_int_equal(secrets_add(&s, "a", "ph-access-1", "real-a", "api.test"), 0);
+	assert_int_equal(secrets_add(&s, "r", "ph-refresh-1", "real\"r&=", "auth.openai.com"), 0);
+	const char *json = "application/json", *form = "application/x-www-form-urlencoded";
+	struct oauth_body b;
+	static const struct {
+		const char *ct, *body;
+		bool refresh;
+	} ok[] = {
+		{ "application/json", " {\"grant_type\":\"refresh_token\",\"refresh_token\":\"ph-refresh-1\",\"client_id\":\"c\"}\n", true },
+		{ "Application/JSON; charset=UTF-8", "{\"grant_type\" : \"refresh\\u005ftoken\", \"refresh_token\":\"ph-refresh-1\"}", true },
+		{ "application/x-www-form-urlencoded", "grant_type=refresh%5Ftoken&refresh_token=ph%2Drefresh-1", true },
+		{ "application/x-www-form-urlencoded; charset=\"utf-8\"", "client_id=a+b&grant_type=refresh_token&refresh_token=ph-refresh-1", true },
+		{ "application/json", "{\"grant_type\":\"authorization_code\",\"code\":\"x\"}", false },
+		{ "application/json", "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"ph-refresh-2\"}", false },
+		/* another field carrying a placeholder is not the refresh kvmbox does */
+		{ "application/json", "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"ph-refresh-1\",\"x\":\"ph-access-1\"}", false },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(oauth_body_parse(ok[i].ct, strlen(ok[i].ct), ok[i].body, strlen(ok[i].body), &b), 0);
+		assert_int_equal(oauth_body_is_refresh(&b, &s, "ph-refresh-1"), ok[i].refresh);
+		oauth_body_free(&b);
+	}
+	static const struct {
+		const char *ct, *body;
+	} bad[] = {
+		{ "application/json", "\xef\xbb\xbf{\"grant_type\":\"refresh_token\"}" },	/* BOM */
+		{ "application/json", "{\"grant_type\":\"x\",\"grant_type\":\"refresh_token\"}" },	/* repeated */
+		{ "application/json", "{\"grant_type\":\"refresh_token\",\"a\":{\"b\":\"c\"}}" },	/* nested */
+		{ "application/json", "{\"grant_type\":\"refresh_token\",\"n\":1}" },
+		{ "application/json", "{\"grant_type\":\"refresh_token\"}x" },
+		{ "application/json", "{\"grant_type\":\"refresh_token\",}" },
+		{ "application/json", "{/*c*/\"grant_type\":\"refresh_token\"}" },
+		{ "application/json", "{'grant_type':'refresh_token'}" },
+		{ "application/json", "{\"a\":\"\\ud800\"}" },			/* lone surrogate */
+		{ "application/json", "{\"a\":\"\\u0000\"}" },
+		{ "application/json", "{\"a\":\"\xc3\xa9\"}" },			/* raw non-ASCII */
+		{ "application/json", "[\"grant_type\"]" },
+		{ "application/json; charset=latin1", "{}" },
+		{ "application/json;x=y", "{}" },
+		{ "text/plain", "{}" },
+		{ "", "grant_type=refresh_token" },
+		{ "application/x-www-form-urlencoded", "grant_type=refresh_token&grant_type=x" },
+		{ "application/x-www-form-urlencoded", "grant_type=refresh_token&refresh_token" },
+		{ "application/x-www-form-urlencoded", "grant_type=refresh_token&" },
+		{ "application/x-www-form-urlencoded", "grant_type=refresh%5" },
+		{ "application/x-www-form-urlencoded", "grant_type=refresh%zz" },
+		{ "application/x-www-form-urlencoded", "a=%00" },
+		{ "application/x-www-form-urlencoded", "=x" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(oauth_body_parse(bad[i].ct, strlen(bad[i].ct), bad[i].body, strlen(bad[i].body), &b),
+				 -EINVAL);
+
+	/* the body the server gets: canonical, the real value encoded for it */
+	char *out;
+	size_t n;
+	const char *jb = "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"ph-refresh-1\",\"scope\":\"a b\"}";
+	assert_int_equal(oauth_body_parse(json, strlen(json), jb, strlen(jb), &b), 0);
+	assert_int_equal(oauth_body_build(&b, "refresh_token", "real\"r&=", 8, &out, &n), 0);
+	assert_memory_equal(out, "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"real\\u0022r&=\",\"scope\":\"a b\"}", n);
+	free(out);
+	oauth_body_free(&b);
+	const char *fb = "grant_type=refresh_token&refresh_token=ph-refresh-1&scope=a+b";
+	assert_int_equal(oauth_body_parse(form, strlen(form), fb, strlen(fb), &b), 0);
+	assert_int_equal(oauth_body_build(&b, "refresh_token", "real\"r&=", 8, &out, &n), 0);
+	assert_memory_equal(out, "grant_type=refresh_token&refresh_token=real%22r%26%3D&scope=a%20b", n);
+	free(out);
+	oauth_body_free(&b);
+
+	/* placeholders as written or percent-encoded */
+	assert_true(oauth_carries_placeholder(&s, "x=ph-access-1", 13));
+	assert_true(oauth_carries_placeholder(&s, "x=ph%2daccess%2D1", 17));
+	assert_false(oauth_carries_placeholder(&s, "x=ph-access-", 12));
+
+	/* the refresh token is never substituted by the generic path */
+	s.v[1].refresh_only = true;
+	char sub[256];
+	struct subst_stats st = { 0, 0 };
+	ssize_t k = secrets_subst(&s, "auth.openai.com", 15, SUBST_RAW, "Bearer ph-refresh-1", 19, sub,
+				  sizeof(sub), &st);
+	assert_int_equal(k, 19);
+	assert_memory_equal(sub, "Bearer ph-refresh-1", 19);
+	assert_int_equal(st.replaced, 0);
+	assert_true(oauth_refresh_hosts_ok("codex", &s.v[1]));
+	assert_false(oauth_refresh_hosts_ok("claude", &s.v[1]));
+	assert_false(oauth_refresh_hosts_ok("codex", &s.v[0]));
+	/* what the guest may see is redacted */
+	char red[64];
+	k = secrets_redact(&s, "x real-a y", 10, red, sizeof(red));
+	assert_memory_equal(red, "x ph-access-1 y", (size_t)k);
+	char m[] = "a real-a real\"r&= b";
+	assert_int_equal(secrets_mask(&s, m, strlen(m)), 2);
+	assert_string_equal(m, "a ****** ******** b");
 	secrets_fini(&s);
 }
 
@@ -320,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_github_ids),
 		cmocka_unit_test(test_github_resolve),
 		cmocka_unit_test(test_oauth),
+		cmocka_unit_test(test_oauth_body),
 		cmocka_unit_test(test_ca),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,186 @@
+#!/bin/bash
+# tests/host/proxy_attack.sh - the credential proxy tried as an attacker in
+# the guest would try it.  `kvmbox proxy --listen` in front of one Python TLS
+# peer that plays every upstream (token endpoints that hand out tokens to any
+# request carrying the real refresh token, an echo endpoint that returns the
+# request it got, TRACE) and records every request it receives.
+#
+# Proves, for each shape: the guest never receives a real value (the oracle
+# greps everything the client got for "real-"), and where the proxy refuses,
+# the upstream received nothing.  Shapes: refresh bodies spelled the way a
+# server still reads them (percent-encoding, '+', charset parameters, JSON
+# escapes) are performed by kvmbox and answered with placeholders; bodies a
+# server could read differently (byte-order mark, repeated keys, nesting,
+# comments, trailing data) and other grants carrying a placeholder get 403
+# and are never sent; the endpoint's other spellings (case, slashes,
+# percent-encoding, dot segments) get 403 when they carry a placeholder;
+# placeholders in the head; the refresh token in a header anywhere; TRACE;
+# an upstream that echoes the substituted credential; an error answer that
+# quotes the refresh token.
+set -u
+. "$(dirname "$0")/../lib/tap.sh"
+. "$(dirname "$0")/../lib/tlspeer.sh"
+for c in curl python3 openssl; do need_cmd $c; done
+[ -x "$KVMBOX_BIN" ] || skip_all "no kvmbox binary at $KVMBOX_BIN"
+KVMBOX_BIN=$(realpath "$KVMBOX_BIN")
+
+tls_scratch kvmbox-proxy-attack
+P_PY=$(free_port) P_PX=$(free_port)
+cd "$T"
+NAMES="api.example.test console.anthropic.com auth.openai.com"
+san=$(for n in $NAMES; do printf 'DNS:%s,' "$n"; done); san=${san%,}
+tls_make_ca_and_server kvmbox-test-ca api.example.test "$san" >openssl.log 2>&1 ||
+	{ cat openssl.log; skip_all "openssl could not make test certificates"; }
+
+cat > peer.py <<'PY'
+import json, os, ssl, sys, threading, urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+T = sys.argv[2]
+lock = threading.Lock()
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def record(self, body):
+        raw = ("%s %s\n%s\n" % (self.requestline, str(self.headers), body.decode("latin1")))
+        with lock:
+            open(os.path.join(T, "received.log"), "a").write(raw + "\n----\n")
+        return raw.encode("latin1")
+    def reply(self, code, data, ctype="text/plain"):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def handle_any(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        raw = self.record(body)
+        path = self.path
+        if path == "/echo" or self.command == "TRACE":
+            return self.reply(200, raw)
+        if path == "/echo-chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(raw), 7):	# the credential split across chunks
+                part = raw[i:i + 7]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        # any spelling of a token endpoint: tokens for anything that holds the real refresh token
+        if b"real-refresh" in raw or b"real-codex-refresh" in raw:
+            if b"error-please" in raw:
+                return self.reply(400, b'{"error":"invalid_grant","error_description":"refresh token real-refresh-1 is revoked","refresh_token":"real-refresh-1"}', "application/json")
+            return self.reply(200, json.dumps({"access_token": "real-access-NEW", "refresh_token": "real-refresh-NEW",
+                "id_token": "id", "token_type": "Bearer", "expires_in": 60}).encode(), "application/json")
+        self.reply(400, b'{"error":"invalid_request"}', "application/json")
+    do_GET = do_POST = do_PUT = do_TRACE = do_PATCH = handle_any
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(os.path.join(T, "srv.pem"), os.path.join(T, "srv.key"))
+srv = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+srv.daemon_threads = True
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+PY
+python3 peer.py "$P_PY" "$T" >peer.log 2>&1 &
+PIDS+=($!)
+
+printf 'real-refresh-1\n' > refresh.txt
+printf 'real-access-1\n' > access.txt
+printf 'real-codex-refresh\n' > crefresh.txt
+printf 'real-codex-access\n' > caccess.txt
+export KVMBOX_TEST_API_KEY="real-api-key-123"
+PH_API=kvmbox-ph-api PH_AT=kvmbox-ph-access PH_RT=kvmbox-ph-refresh PH_CAT=kvmbox-ph-caccess PH_CRT=kvmbox-ph-crefresh
+CT=()
+for n in $NAMES; do CT+=(--connect-to "$n:443:127.0.0.1:$P_PY"); done
+KVMBOX_LOG=info "$KVMBOX_BIN" proxy --listen "127.0.0.1:$P_PX" --ca-out "$T/kvmbox-ca.pem" \
+	--upstream-ca "$T/ca.pem" "${CT[@]}" \
+	--secret "$PH_API=env:KVMBOX_TEST_API_KEY@api.example.test" \
+	--secret "$PH_AT=file:$T/access.txt@api.example.test,console.anthropic.com" \
+	--secret "$PH_RT=file:$T/refresh.txt@console.anthropic.com" \
+	--secret "$PH_CAT=file:$T/caccess.txt@api.example.test" \
+	--secret "$PH_CRT=file:$T/crefresh.txt@auth.openai.com" \
+	--oauth "claude=$PH_AT,$PH_RT" --oauth "codex=$PH_CAT,$PH_CRT" >proxy.out 2>proxy.log &
+PIDS+=($!)
+PXPID=$!
+for _ in $(seq 100); do
+	[ -s proxy.out ] && python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$P_PY)))" 2>/dev/null && break
+	sleep 0.1
+done
+check "proxy starts" sh -c "grep -q listening proxy.out || { cat proxy.log; false; }"
+
+C=(curl -sS --max-time 10 --proxy "http://127.0.0.1:$P_PX" --cacert "$T/kvmbox-ca.pem")
+TOK=https://console.anthropic.com/v1/oauth/token
+n=0
+# attempt NAME EXPECTED_STATUS CURL_ARGS...: the status the guest got, the
+# oracle on every byte it got, and (for a refusal) that nothing arrived.
+attempt() {
+	local name=$1 want=$2; shift 2
+	n=$((n + 1))
+	: > received.log
+	local got
+	got=$("${C[@]}" -D "out$n.head" -o "out$n.body" -w '%{http_code}' "$@" 2>"out$n.err")
+	sleep 0.1
+	if grep -qa "real-" "out$n.head" "out$n.body"; then
+		not_ok "$name: no real value reaches the guest" "$(cat "out$n.head" "out$n.body")"
+	elif [ "$got" != "$want" ]; then
+		not_ok "$name: status $want" "got $got: $(head -c 300 "out$n.body")"
+	elif [ "${want:0:1}" = 4 ] && [ "$want" != 400 ] && [ -s received.log ]; then
+		not_ok "$name: refused and never sent" "$(head -c 300 received.log)"
+	else
+		ok "$name"
+	fi
+}
+J=(-H 'Content-Type: application/json')
+F=(-H 'Content-Type: application/x-www-form-urlencoded')
+
+# ---- refreshes the server reads as refreshes: kvmbox performs them ----
+attempt "JSON refresh" 200 "${J[@]}" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
+check "the refresh went up with the real token" grep -q '"refresh_token":"real-refresh-1"' received.log
+check "the guest got placeholders" grep -q "\"access_token\":\"$PH_AT\"" "out$n.body"
+sleep 10.2	# past the reuse window, so each refresh below goes upstream
+attempt "form refresh, percent-encoded key and value" 200 "${F[@]}" \
+	-d "grant%5Ftype=refresh%5ftoken&refresh_token=${PH_CRT//-/%2D}" https://auth.openai.com/oauth/token
+check "the codex refresh went up canonical, real token inside" grep -q '^grant_type=refresh_token&refresh_token=real-codex-refresh$' received.log
+attempt "JSON refresh with \\u escapes and a charset" 200 -H 'Content-Type: application/json; charset=utf-8' \
+	-d "{\"grant_type\":\"refresh\\u005ftoken\",\"refresh_token\":\"$PH_CRT\"}" https://auth.openai.com/oauth/token
+
+# ---- bodies a server may read differently, other grants: 403, never sent ----
+attempt "byte-order mark before the JSON" 403 "${J[@]}" --data-binary $'\xef\xbb\xbf'"{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
+attempt "repeated grant_type (JSON)" 403 "${J[@]}" -d "{\"grant_type\":\"authorization_code\",\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
+attempt "repeated refresh_token (form)" 403 "${F[@]}" -d "grant_type=refresh_token&refresh_token=x&refresh_token=$PH_CRT" https://auth.openai.com/oauth/token
+attempt "nested JSON" 403 "${J[@]}" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\",\"x\":{\"y\":1}}" $TOK
+attempt "JSON comment" 403 "${J[@]}" -d "{\"grant_type\":\"refresh_token\",/*x*/\"refresh_token\":\"$PH_RT\"}" $TOK
+attempt "trailing data after the JSON" 403 "${J[@]}" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}{}" $TOK
+attempt "JSON body sent as text/plain" 403 -H 'Content-Type: text/plain' -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
+attempt "JSON body under a form content type" 403 "${F[@]}" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
+attempt "authorization_code grant carrying the refresh placeholder" 403 "${J[@]}" -d "{\"grant_type\":\"authorization_code\",\"code\":\"$PH_RT\"}" $TOK
+attempt "token exchange carrying the access placeholder" 403 "${J[@]}" -d "{\"grant_type\":\"urn:ietf:params:oauth:grant-type:token-exchange\",\"subject_token\":\"$PH_AT\"}" $TOK
+attempt "refresh with a placeholder in another field" 403 "${J[@]}" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\",\"client_id\":\"$PH_API\"}" $TOK
+attempt "the other provider's refresh placeholder" 403 "${J[@]}" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_CRT\"}" $TOK
+attempt "percent-encoded placeholder in a form" 403 "${F[@]}" -d "grant_type=password&password=${PH_RT//-/%2d}" $TOK
+attempt "placeholder in a header of a refresh" 403 "${J[@]}" -H "Authorization: Bearer $PH_AT" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
+attempt "placeholder in the query of the endpoint" 403 -X POST "$TOK?refresh_token=$PH_RT"
+attempt "refresh sent with PUT" 403 -X PUT "${J[@]}" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
+
+# ---- other spellings of the endpoint ----
+for p in /v1/oauth/token/ //v1/oauth/token /V1/OAuth/Token /v1/oauth/%74oken /v1/./oauth/token /v1/x/../oauth/token "/v1/oauth/token;x"; do
+	attempt "endpoint spelled $p" 403 --path-as-is "${J[@]}" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" "https://console.anthropic.com$p"
+done
+
+# ---- the refresh token outside the refresh, TRACE, echoes ----
+attempt "refresh placeholder in a header to its own host" 200 -H "X-Token: $PH_RT" https://console.anthropic.com/echo
+check "the refresh placeholder arrived unchanged" grep -q "X-Token: $PH_RT" received.log
+attempt "TRACE with a placeholder" 405 -X TRACE -H "Authorization: Bearer $PH_API" https://api.example.test/
+attempt "echoing upstream (Content-Length)" 200 -H "Authorization: Bearer $PH_API" https://api.example.test/echo
+check "the echoing upstream did get the real value" grep -q "Bearer real-api-key-123" received.log
+check "the echo reached the guest masked" grep -q "Bearer \*\*\*\*\*\*\*\*\*\*\*\*\*\*\*\*" "out$n.body"
+attempt "echoing upstream (chunks splitting the value)" 200 -H "Authorization: Bearer $PH_API" https://api.example.test/echo-chunked
+attempt "echo of a Basic credential" 200 -u "user:$PH_API" https://api.example.test/echo
+attempt "an error answer quoting the refresh token" 400 "${J[@]}" -H "X-Please: error-please" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
+check "the error code still reaches the guest" grep -q invalid_grant "out$n.body"
+
+check "no real value in the proxy log" sh -c "! grep -q 'real-' proxy.log"
+kill "$PXPID"; wait "$PXPID"
+expect_eq "proxy exits cleanly on SIGTERM" 0 "$?"
+check "no sanitizer report from the proxy" sh -c "! grep -E 'Sanitizer|runtime error' proxy.log"
+tap_done
