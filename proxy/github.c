@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "common/util.h"
+#include "proxy/graphql.h"
 #include "proxy/hostlist.h"
 
 void repolist_init(struct repolist *l)
@@ -85,8 +86,48 @@ bool repolist_has(const struct repolist *l, const char *owner, size_t olen,
 
 bool github_host(const char *host, size_t len)
 {
-	return host_match("github.com", host, len) || host_match("www.github.com", host, len) ||
-	       host_match("api.github.com", host, len) || host_match("uploads.github.com", host, len);
+	return host_match("github.com", host, len) || host_match("*.github.com", host, len) ||
+	       host_match("githubusercontent.com", host, len) ||
+	       host_match("*.githubusercontent.com", host, len);
+}
+
+/* ---- one canonical form per request target ---- */
+
+static bool unreserved(unsigned char c)
+{
+	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+int github_canon_path(const char *path, size_t plen, char *out, size_t cap)
+{
+	size_t o = 0;
+	if (!plen || path[0] != '/')
+		return -EINVAL;
+	for (size_t i = 0; i < plen; i++) {
+		unsigned char c = (unsigned char)path[i];
+		if (c == '%') {	/* only unreserved characters may be spelled encoded */
+			int h = i + 2 < plen && isxdigit((unsigned char)path[i + 1]) &&
+					isxdigit((unsigned char)path[i + 2])
+					? (int)strtol((char[]){ path[i + 1], path[i + 2], 0 }, NULL, 16) : -1;
+			if (h < 0 || !unreserved((unsigned char)h))
+				return -EINVAL;
+			c = (unsigned char)h;
+			i += 2;
+		} else if (c <= 0x20 || c >= 0x7f || c == '\\' || c == ';') {
+			return -EINVAL;
+		}
+		if (c == '/' && o && out[o - 1] == '/')
+			return -EINVAL;	/* repeated slash: routers differ on it */
+		if (o + 2 > cap)
+			return -EINVAL;
+		out[o++] = (char)c;
+	}
+	out[o] = 0;
+	/* dot segments: "/./", "/../", or at the end */
+	for (char *p = out; (p = strstr(p, "/.")); p++)
+		if (p[2] == '/' || p[2] == 0 || (p[2] == '.' && (p[3] == '/' || p[3] == 0)))
+			return -EINVAL;
+	return (int)o;
 }
 
 static int refuse(const char *owner, size_t olen, const char *name, size_t nlen,
@@ -101,10 +142,15 @@ static int refuse(const char *owner, size_t olen, const char *name, size_t nlen,
 	return 403;
 }
 
+static bool http_method_is(const char *m, size_t len, const char *want)
+{
+	return strlen(want) == len && !memcmp(m, want, len);
+}
+
 static bool is_read(const char *m, size_t len)
 {
-	return (len == 3 && !memcmp(m, "GET", 3)) || (len == 4 && !memcmp(m, "HEAD", 4)) ||
-	       (len == 7 && !memcmp(m, "OPTIONS", 7));
+	return http_method_is(m, len, "GET") || http_method_is(m, len, "HEAD") ||
+	       http_method_is(m, len, "OPTIONS");
 }
 
 /* OWNER/NAME at p: lengths, or false. */
@@ -117,23 +163,97 @@ static bool owner_name(const char *p, size_t len, size_t *ol, size_t *nl)
 	return *nl > 0;
 }
 
-/* git smart HTTP on github.com: /OWNER/NAME[.git]/git-receive-pack or
- * /OWNER/NAME[.git]/info/refs?...service=git-receive-pack. */
-static int check_git(const struct repolist *l, const char *path, size_t plen,
-		     const char *query, size_t qlen, char *msg, size_t msglen)
+/* The value of query parameter key, percent-decoded, into out: true when
+ * present (the last one wins, as most servers read it; any repeat of the key
+ * makes the query ambiguous and *ambiguous is set). */
+static bool query_param(const char *q, size_t qlen, const char *key, char *out, size_t cap,
+			bool *ambiguous)
+{
+	size_t kl = strlen(key), i = 0;
+	bool found = false;
+	while (i < qlen) {
+		const char *amp = memchr(q + i, '&', qlen - i);
+		size_t end = amp ? (size_t)(amp - q) : qlen, o = 0;
+		char name[64];
+		size_t j = i;
+		while (j < end && q[j] != '=' && o + 1 < sizeof(name)) {
+			char c = q[j];
+			if (c == '%' && j + 2 < end && isxdigit((unsigned char)q[j + 1]) && isxdigit((unsigned char)q[j + 2])) {
+				c = (char)strtol((char[]){ q[j + 1], q[j + 2], 0 }, NULL, 16);
+				j += 2;
+			}
+			name[o++] = c;
+			j++;
+		}
+		name[o] = 0;
+		if (o == kl && !strcmp(name, key)) {
+			*ambiguous |= found;
+			found = true;
+			o = 0;
+			for (j = j < end ? j + 1 : end; j < end && o + 1 < cap; j++) {
+				char c = q[j] == '+' ? ' ' : q[j];
+				if (c == '%' && j + 2 < end && isxdigit((unsigned char)q[j + 1]) &&
+				    isxdigit((unsigned char)q[j + 2])) {
+					c = (char)strtol((char[]){ q[j + 1], q[j + 2], 0 }, NULL, 16);
+					j += 2;
+				}
+				out[o++] = c;
+			}
+			out[o] = 0;
+		}
+		i = end + 1;
+	}
+	return found;
+}
+
+static int refuse_other(const char *method, size_t mlen, const char *what, char *msg, size_t msglen)
+{
+	snprintf(msg, msglen, "kvmbox: GitHub %.*s refused: %s (while kvmbox guards GitHub, only writes to "
+		 "repositories given with --repo OWNER/NAME pass)", (int)MIN(mlen, 16), method, what);
+	return 403;
+}
+
+/* git smart HTTP on github.com, on the canonical path: fetches
+ * (git-upload-pack) pass, pushes (git-receive-pack, and its info/refs
+ * advertisement) and LFS batches only for listed repositories; every other
+ * write is refused. */
+static int check_git(const struct repolist *l, const char *method, size_t mlen, const char *path,
+		     int plen, const char *query, size_t qlen, char *msg, size_t msglen)
 {
 	size_t ol, nl;
-	if (plen < 2 || path[0] != '/' || !owner_name(path + 1, plen - 1, &ol, &nl))
-		return 0;
+	bool read = is_read(method, mlen);
+	char service[64] = "";
+	bool amb = false;
+	bool wants_push = query_param(query, qlen, "service", service, sizeof(service), &amb) &&
+			  strcmp(service, "git-upload-pack");
+	if (plen < 0) {	/* ambiguous spelling */
+		if (read && !wants_push)
+			return 0;
+		return refuse_other(method, mlen, "its path is spelled in a way GitHub could route to "
+				    "another repository (encoded or repeated slashes, dot segments)", msg, msglen);
+	}
+	if (plen < 2 || !owner_name(path + 1, (size_t)plen - 1, &ol, &nl)) {
+		if (read)
+			return 0;
+		return refuse_other(method, mlen, "it is not a git operation on a repository", msg, msglen);
+	}
 	const char *owner = path + 1, *name = path + 2 + ol;
 	const char *rest = name + nl;
-	size_t rlen = plen - (size_t)(rest - path);
-	bool push = (rlen == 17 && !memcmp(rest, "/git-receive-pack", 17)) ||
-		    (rlen == 10 && !memcmp(rest, "/info/refs", 10) &&
-		     memmem(query, qlen, "service=git-receive-pack", 24));
-	if (push && !repolist_has(l, owner, ol, name, nl))
-		return refuse(owner, ol, name, nl, msg, msglen);
-	return 0;
+	size_t rlen = (size_t)plen - (size_t)(rest - path);
+	bool listed = repolist_has(l, owner, ol, name, nl);
+	if (read) {
+		if (rlen == 10 && !memcmp(rest, "/info/refs", 10) && (wants_push || amb) && !listed)
+			return refuse(owner, ol, name, nl, msg, msglen);
+		return 0;
+	}
+	if (http_method_is(method, mlen, "POST") && rlen == 16 && !memcmp(rest, "/git-upload-pack", 16))
+		return 0;	/* a fetch */
+	if (http_method_is(method, mlen, "POST") && ((rlen == 17 && !memcmp(rest, "/git-receive-pack", 17)) ||
+					    (rlen == 23 && !memcmp(rest, "/info/lfs/objects/batch", 23))))
+		return listed ? 0 : refuse(owner, ol, name, nl, msg, msglen);
+	if (listed && rlen > 10 && !memcmp(rest, "/info/lfs/", 10))
+		return 0;	/* LFS locks and verify on a listed repository */
+	return refuse_other(method, mlen, "it is not a git push or fetch", msg, msglen);
 }
 
 /* One GraphQL request being scanned: the allow-list, the ids found so far,
@@ -261,192 +381,201 @@ static int scan_json(struct gq_scan *s, struct json_object *o, unsigned depth)
 	return 0;
 }
 
-/* ---- the GraphQL document: inline id arguments ---- */
+/* ---- the GraphQL document ---- */
 
-static bool gq_name_start(char c)
+/* $NAME (the '$' just read): the ids the variables give for it. */
+static int gq_variable(struct gq_scan *s, struct gql_lexer *lx, struct gql_token *t)
 {
-	return isalpha((unsigned char)c) || c == '_';
-}
-
-static bool gq_name_char(char c)
-{
-	return isalnum((unsigned char)c) || c == '_';
-}
-
-/* Past whitespace, commas and comments (GraphQL's ignored tokens). */
-static const char *gq_skip(const char *p)
-{
-	for (;;) {
-		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',') {
-			p++;
-		} else if (*p == '#') {
-			while (*p && *p != '\n' && *p != '\r')
-				p++;
-		} else {
-			return p;
-		}
-	}
-}
-
-/* A string token at p (p[0] == '"'): its content in *v, *vlen (block
- * strings raw; escapes left in, which no node id has) and the position
- * after it, or NULL when it does not end. */
-static const char *gq_string(const char *p, const char **v, size_t *vlen)
-{
-	if (!strncmp(p, "\"\"\"", 3)) {
-		const char *e = strstr(p + 3, "\"\"\"");
-		if (!e)
-			return NULL;
-		*v = p + 3;
-		*vlen = (size_t)(e - p - 3);
-		return e + 3;
-	}
-	const char *q = p + 1;
-	while (*q && *q != '"' && *q != '\n' && *q != '\r')
-		q += (*q == '\\' && q[1]) ? 2 : 1;
-	if (*q != '"')
-		return NULL;
-	*v = p + 1;
-	*vlen = (size_t)(q - p - 1);
-	return q + 1;
-}
-
-/* $NAME at p: the ids the variables give for it. */
-static int gq_variable(struct gq_scan *s, const char **pp)
-{
-	const char *n = gq_skip(*pp + 1), *e = n;
-	while (gq_name_char(*e))
-		e++;
-	*pp = e;
-	char name[128];
-	size_t len = (size_t)(e - n);
-	if (!len || len >= sizeof(name))
+	if (gql_next(lx, t) || t->kind != GQL_NAME)
 		return gq_refuse(s, "it has a malformed variable");
-	memcpy(name, n, len);
-	name[len] = 0;
 	struct json_object *v;
-	if (!s->vars || !json_object_object_get_ex(s->vars, name, &v)) {
+	if (!s->vars || !json_object_object_get_ex(s->vars, t->text, &v)) {
 		snprintf(s->msg, s->msglen,
 			 "kvmbox: GitHub GraphQL mutation refused: its id argument $%s is not given in the "
-			 "variables (defaults are not checked)", name);
+			 "variables (defaults are not checked)", t->text);
 		return 403;
 	}
 	return collect_ids(s, v, 0);
 }
 
-/* One value after "idKey:": a string, $variable, or a list of those. */
-static int gq_id_value(struct gq_scan *s, const char **pp)
+/* One string literal of the document: a repository when shaped OWNER/NAME. */
+static int gq_literal(struct gq_scan *s, const struct gql_token *t)
 {
-	const char *p = *pp, *v;
-	size_t vlen;
-	int r = 0;
-	if (*p == '"') {
-		if (!(p = gq_string(p, &v, &vlen)))
-			return gq_refuse(s, "its query has an unterminated string");
-		r = add_id(s, v, vlen);
-	} else if (*p == '$') {
-		r = gq_variable(s, &p);
-	} else if (*p == '-' || isdigit((unsigned char)*p)) {
-		r = gq_refuse(s, "a value given as a node id is not a GitHub node id");
-	} else if (*p == '[') {
-		for (p = gq_skip(p + 1); !r && *p != ']'; p = gq_skip(p)) {
-			if (*p == '"' || *p == '$' || *p == '-' || isdigit((unsigned char)*p))
-				r = gq_id_value(s, &p);
-			else if (!strncmp(p, "null", 4) && !gq_name_char(p[4]))
-				p += 4;
-			else
-				r = gq_refuse(s, "a value given as a node id is not a GitHub node id");
-		}
-		if (!r)
-			p++;
+	size_t ol, nl;
+	if (t->truncated || !owner_name(t->text, t->len, &ol, &nl) || ol + 1 + nl != t->len)
+		return 0;
+	s->found++;
+	return repolist_has(s->l, t->text, ol, t->text + ol + 1, nl) ? 0
+		: refuse(t->text, ol, t->text + ol + 1, nl, s->msg, s->msglen);
+}
+
+/* The value after "idKey:" (t holds its first token): a string, $variable,
+ * null, or a list of those.  Anything else given to an id argument is not
+ * a node id.  t is left on the value's last token. */
+static int gq_id_value(struct gq_scan *s, struct gql_lexer *lx, struct gql_token *t, unsigned depth)
+{
+	if (t->kind == GQL_STRING) {
+		if (t->truncated)
+			return gq_refuse(s, "a value given as a node id is not a GitHub node id");
+		int r = gq_literal(s, t);
+		return r ? r : add_id(s, t->text, t->len);
 	}
-	*pp = p;
+	if (t->kind == GQL_PUNCT && t->text[0] == '$')
+		return gq_variable(s, lx, t);
+	if (t->kind == GQL_NAME && !strcmp(t->text, "null"))
+		return 0;
+	if (t->kind != GQL_PUNCT || t->text[0] != '[' || depth > 8)
+		return gq_refuse(s, "a value given as a node id is not a GitHub node id");
+	for (;;) {
+		if (gql_next(lx, t))
+			return gq_refuse(s, "its query is not a GraphQL document");
+		if (t->kind == GQL_PUNCT && t->text[0] == ']')
+			return 0;
+		int r = gq_id_value(s, lx, t, depth + 1);
+		if (r)
+			return r;
+	}
+}
+
+/* Pending inline owner: "x" at each nesting depth, paired with a later
+ * name: or repo: string at the same depth (repository(owner:, name:)). */
+#define GQ_DEPTH_MAX 64
+struct gq_pairs {
+	char owner[GQ_DEPTH_MAX][GITHUB_NAME_MAX];
+	char name[GQ_DEPTH_MAX][GITHUB_NAME_MAX];
+};
+
+static int gq_pair(struct gq_scan *s, struct gq_pairs *pp, unsigned depth, const char *key,
+		   const struct gql_token *v)
+{
+	if (depth >= GQ_DEPTH_MAX || v->truncated || v->len >= GITHUB_NAME_MAX)
+		return 0;
+	bool owner = !strcmp(key, "owner");
+	if (!owner && strcmp(key, "name") && strcmp(key, "repo") && strcmp(key, "repository"))
+		return 0;
+	memcpy(owner ? pp->owner[depth] : pp->name[depth], v->text, v->len + 1);
+	const char *o = pp->owner[depth], *n = pp->name[depth];
+	if (!o[0] || !n[0])
+		return 0;
+	s->found++;
+	int r = repolist_has(s->l, o, strlen(o), n, strlen(n)) ? 0
+		: refuse(o, strlen(o), n, strlen(n), s->msg, s->msglen);
+	pp->owner[depth][0] = pp->name[depth][0] = 0;
 	return r;
 }
 
-/* Inline arguments named like ids in the document: literal values and
- * $variables (looked up in the request's variables). */
-static int scan_query(struct gq_scan *s, const char *q)
+/* Every token of the document: string literals shaped OWNER/NAME, inline
+ * owner + name pairs, and the values of id-named arguments and input fields
+ * (literal, list or $variable). */
+static int scan_query(struct gq_scan *s, const char *q, size_t qlen)
 {
-	const char *p = q;
-	char prev = 0;		/* last significant character */
-	while (*p) {
-		const char *n = gq_skip(p);
-		if (n != p) {
-			p = n;
-			continue;
+	static struct gql_token t;	/* single-threaded scratch */
+	static struct gq_pairs pairs;
+	struct gql_lexer lx;
+	char key[128] = "";	/* the NAME just before a ':' */
+	char prev_name[128] = "";	/* the previous token, when a NAME */
+	bool prev_dollar = false, prev_is_var = false, after_colon = false;
+	unsigned depth = 0;
+	memset(&pairs, 0, sizeof(pairs));
+	gql_init(&lx, q, qlen);
+	for (;;) {
+		if (gql_next(&lx, &t))
+			return gq_refuse(s, "its query is not a GraphQL document");
+		if (t.kind == GQL_END)
+			return 0;
+		int r = 0;
+		if (after_colon) {
+			after_colon = false;
+			if (is_id_key(key, strlen(key)) && !(t.kind == GQL_NAME && strcmp(t.text, "null"))) {
+				/* (a NAME here is the field an alias names: "nodeId: id") */
+				r = gq_id_value(s, &lx, &t, 0);
+				if (r)
+					return r;
+				continue;
+			}
+			if (t.kind == GQL_STRING && (r = gq_pair(s, &pairs, depth, key, &t)))
+				return r;
 		}
-		if (*p == '"') {
-			const char *v;
-			size_t vlen;
-			if (!(p = gq_string(p, &v, &vlen)))
-				return gq_refuse(s, "its query has an unterminated string");
-			prev = '"';
-			continue;
-		}
-		if (!gq_name_start(*p)) {
-			prev = *p++;
-			continue;
-		}
-		const char *name = p;
-		while (gq_name_char(*p))
-			p++;
-		bool var = prev == '$';
-		prev = 'a';
-		if (var || !is_id_key(name, (size_t)(p - name)))
-			continue;
-		const char *c = gq_skip(p);
-		if (*c != ':')
-			continue;
-		c = gq_skip(c + 1);
-		int r = gq_id_value(s, &c);	/* a name or '{' is left to this loop */
-		if (r)
+		if (t.kind == GQL_STRING && (r = gq_literal(s, &t)))
 			return r;
-		p = c;
-		prev = ':';
+		if (t.kind == GQL_PUNCT) {
+			char c = t.text[0];
+			if (c == ':' && prev_name[0] && !prev_is_var) {
+				snprintf(key, sizeof(key), "%s", prev_name);
+				after_colon = true;
+			} else if (c == '(' || c == '{' || c == '[') {
+				if (++depth < GQ_DEPTH_MAX)
+					pairs.owner[depth][0] = pairs.name[depth][0] = 0;
+			} else if ((c == ')' || c == '}' || c == ']') && depth) {
+				depth--;
+			}
+		}
+		prev_is_var = t.kind == GQL_NAME && prev_dollar;	/* $name: a variable definition */
+		if (t.kind == GQL_NAME && t.len < sizeof(prev_name))
+			memcpy(prev_name, t.text, t.len + 1);
+		else
+			prev_name[0] = 0;
+		prev_dollar = t.kind == GQL_PUNCT && t.text[0] == '$';
 	}
-	return 0;
 }
 
-/* Whether the GraphQL document holds a mutation (the word outside strings). */
-static bool graphql_is_mutation(const char *q)
+/* A strict JSON object (RFC 8259 as GitHub parses it: no comments, no BOM,
+ * nothing after it), or NULL. */
+static struct json_object *strict_json(const char *body, size_t blen)
 {
-	bool in_str = false;
-	for (const char *p = q; *p; p++) {
-		if (*p == '"' && (p == q || p[-1] != '\\'))
-			in_str = !in_str;
-		if (!in_str && !strncmp(p, "mutation", 8) &&
-		    (p == q || !isalnum((unsigned char)p[-1])) && !isalnum((unsigned char)p[8]) && p[8] != '_')
-			return true;
+	struct json_tokener *tok = json_tokener_new();
+	if (!tok)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	struct json_object *root = json_tokener_parse_ex(tok, body, (int)MIN(blen, (size_t)INT32_MAX));
+	bool ok = json_tokener_get_error(tok) == json_tokener_success && root &&
+		  json_object_is_type(root, json_type_object) && json_tokener_get_parse_end(tok) == blen;
+	json_tokener_free(tok);
+	if (!ok) {
+		json_object_put(root);
+		return NULL;
 	}
-	return false;
+	return root;
 }
 
 static int check_graphql(const struct repolist *l, const char *body, size_t blen,
 			 struct github_ids *ids, char *msg, size_t msglen)
 {
-	struct json_tokener *tok = json_tokener_new();
-	if (!tok)
-		return 403;
-	struct json_object *root = json_tokener_parse_ex(tok, body, (int)MIN(blen, (size_t)INT32_MAX));
-	bool complete = json_tokener_get_error(tok) == json_tokener_success;
-	json_tokener_free(tok);
-	struct json_object *q = NULL, *vars = NULL;
+	struct json_object *root = strict_json(body, blen), *q = NULL, *vars = NULL, *opn = NULL;
 	int r = 403;
 	snprintf(msg, msglen, "kvmbox: GitHub GraphQL request refused: the body is not a JSON GraphQL request");
-	if (!complete || !root || !json_object_is_type(root, json_type_object) ||
-	    !json_object_object_get_ex(root, "query", &q) || !json_object_is_type(q, json_type_string))
+	if (!root || !json_object_object_get_ex(root, "query", &q) || !json_object_is_type(q, json_type_string))
 		goto out;
+	if (json_object_object_get_ex(root, "operationName", &opn) && !json_object_is_type(opn, json_type_null) &&
+	    !json_object_is_type(opn, json_type_string))
+		goto out;
+	const char *doc = json_object_get_string(q);
+	size_t dlen = (size_t)json_object_get_string_len(q);
+	struct gql_outline ol;
+	if (gql_outline(doc, dlen, opn && json_object_is_type(opn, json_type_string)
+					   ? json_object_get_string(opn) : NULL, &ol)) {
+		snprintf(msg, msglen, "kvmbox: GitHub GraphQL request refused: its query is not a GraphQL "
+			 "document kvmbox can read");
+		goto out;
+	}
 	r = 0;
-	if (!graphql_is_mutation(json_object_get_string(q)))
-		goto out;
-	if (json_object_object_get_ex(root, "variables", &vars) && !json_object_is_type(vars, json_type_object))
-		vars = NULL;
+	if (!ol.mutations)
+		goto out;	/* queries only: reads */
 	memset(ids, 0, sizeof(*ids));
 	struct gq_scan s = { .l = l, .vars = vars, .ids = ids, .msg = msg, .msglen = msglen };
-	r = scan_json(&s, vars, 0);
+	if (ol.operations != 1) {
+		r = gq_refuse(&s, "a document with a mutation must hold that one operation only");
+		goto out;
+	}
+	if (json_object_object_get_ex(root, "variables", &vars) && !json_object_is_type(vars, json_type_null) &&
+	    !json_object_is_type(vars, json_type_object)) {
+		r = gq_refuse(&s, "its variables are not a JSON object");
+		goto out;
+	}
+	s.vars = json_object_is_type(vars, json_type_object) ? vars : NULL;
+	r = scan_json(&s, s.vars, 0);
 	if (!r)
-		r = scan_query(&s, json_object_get_string(q));
+		r = scan_query(&s, doc, dlen);
 	if (r)
 		goto out;
 	ids->named = s.found;
@@ -469,27 +598,51 @@ int github_check_ids(const struct repolist *l, const char *host, size_t hostlen,
 		return 0;
 	const char *q = memchr(target, '?', tlen);
 	size_t plen = q ? (size_t)(q - target) : tlen;
-	size_t qlen = q ? tlen - plen : 0;
+	size_t qlen = q ? tlen - plen - 1 : 0;
+	char path[2048];
+	int cl = plen < sizeof(path) ? github_canon_path(target, plen, path, sizeof(path)) : -EINVAL;
+	if (host_match("github.com", host, hostlen) || host_match("www.github.com", host, hostlen))
+		return check_git(l, method, mlen, path, cl, q ? q + 1 : "", qlen, msg, msglen);
 	bool api = host_match("api.github.com", host, hostlen) ||
 		   host_match("uploads.github.com", host, hostlen);
-	if (!api)
-		return check_git(l, target, plen, q ? q : "", qlen, msg, msglen);
-	if (is_read(method, mlen))
-		return 0;
-	size_t ol, nl;
-	if (plen > 7 && !memcmp(target, "/repos/", 7) &&
-	    owner_name(target + 7, plen - 7, &ol, &nl)) {
-		const char *owner = target + 7, *name = owner + ol + 1;
-		if (!repolist_has(l, owner, ol, name, nl))
-			return refuse(owner, ol, name, nl, msg, msglen);
-		return 0;
-	}
-	if (plen == 8 && !memcmp(target, "/graphql", 8)) {
+	bool read = is_read(method, mlen);
+	if (api && cl == 8 && !strcasecmp(path, "/graphql")) {
+		char v[8];
+		bool amb = false;
+		if (read && !query_param(q ? q + 1 : "", qlen, "query", v, sizeof(v), &amb))
+			return 0;
+		if (read)
+			return refuse_other(method, mlen, "GraphQL over GET is refused (a mutation could ride "
+					    "in its query string)", msg, msglen);
+		if (!http_method_is(method, mlen, "POST"))
+			return refuse_other(method, mlen, "GraphQL takes POST only", msg, msglen);
 		if (!body || !ids)
 			return body ? 403 : 1;
 		return check_graphql(l, body, blen, ids, msg, msglen);
 	}
-	return 0;
+	if (read)
+		return 0;
+	if (!api)
+		return refuse_other(method, mlen, "writes to this GitHub host are not writes to a "
+				    "repository kvmbox can identify", msg, msglen);
+	if (cl < 0)
+		return refuse_other(method, mlen, "its path is spelled in a way GitHub could route to "
+				    "another repository (encoded or repeated slashes, dot segments)", msg, msglen);
+	size_t ol, nl;
+	if (cl > 7 && !strncasecmp(path, "/repos/", 7) && owner_name(path + 7, (size_t)cl - 7, &ol, &nl) &&
+	    (7 + ol + 1 + nl == (size_t)cl || path[7 + ol + 1 + nl] == '/')) {
+		const char *owner = path + 7, *name = owner + ol + 1;
+		if (!repolist_has(l, owner, ol, name, nl))
+			return refuse(owner, ol, name, nl, msg, msglen);
+		return 0;
+	}
+	if (cl > 14 && !strncasecmp(path, "/repositories/", 14))
+		return refuse_other(method, mlen, "a repository named by its numeric id cannot be checked "
+				    "against the allow-list; use /repos/OWNER/NAME", msg, msglen);
+	if ((cl == 9 && !strcasecmp(path, "/markdown")) || (cl == 13 && !strcasecmp(path, "/markdown/raw")))
+		return 0;	/* renders text, writes nothing */
+	return refuse_other(method, mlen, "it is not a write to a repository (account keys, gists, "
+			    "repository creation, organisation and user settings are refused)", msg, msglen);
 }
 
 int github_check(const struct repolist *l, const char *host, size_t hostlen,
@@ -591,7 +744,7 @@ static void parse_node(struct json_object *o, struct github_node *node)
 	if (!tl || tl >= sizeof(node->name))
 		return;
 	for (size_t i = 0; i < tl; i++)
-		if (!gq_name_char(ts[i]))
+		if (!isalnum((unsigned char)ts[i]) && ts[i] != '_')
 			return;
 	memcpy(node->name, ts, tl + 1);
 	node->kind = GITHUB_NODE_OTHER;

@@ -46,8 +46,15 @@ int repolist_add(struct repolist *l, const char *owner_name);
 bool repolist_has(const struct repolist *l, const char *owner, size_t olen,
 		  const char *name, size_t nlen);
 
-/* Whether host is one of the GitHub hosts this policy covers. */
+/* Whether host is one of the GitHub hosts this policy covers: github.com,
+ * githubusercontent.com and every subdomain of either. */
 bool github_host(const char *host, size_t len);
+/* The one canonical form of a request path (before any '?'): unreserved
+ * characters percent-decoded; anything GitHub could route differently from
+ * how kvmbox reads it (an encoded reserved character such as %2F, a
+ * backslash, ';', control or non-ASCII bytes, repeated slashes, dot
+ * segments) is -EINVAL.  The length written to out, or -EINVAL. */
+int github_canon_path(const char *path, size_t plen, char *out, size_t cap);
 
 /* Decide one request.  Returns 0 to allow, 403 to refuse (with a one-line
  * message for the client in msg), or 1 when the decision needs the request

@@ -1060,6 +1060,11 @@ static bool rq_head(struct conn *c)
 			}
 		}
 	}
+	memcpy(c->method, m.method, MIN(m.method_len, sizeof(c->method)));
+	c->method_len = MIN(m.method_len, sizeof(c->method));
+	c->req_keep_alive = m.keep_alive;
+	c->req_upgrade = m.upgrade_websocket;
+	c->nreq++;	/* before token_request: it may answer from the reuse window */
 	struct oauth_state *refresh = NULL;
 	char *refresh_body = NULL;	/* the refresh as the server gets it: real value inside */
 	size_t refresh_len = 0;
@@ -1072,11 +1077,6 @@ static bool rq_head(struct conn *c)
 			return true;
 		}
 	}
-	memcpy(c->method, m.method, MIN(m.method_len, sizeof(c->method)));
-	c->method_len = MIN(m.method_len, sizeof(c->method));
-	c->req_keep_alive = m.keep_alive;
-	c->req_upgrade = m.upgrade_websocket;
-	c->nreq++;
 	if (refresh && !refresh_body) {	/* parked, or answered from the reuse window */
 		explicit_bzero(c->cin, (size_t)hl + blen);
 		consume(c->cin, &c->cin_len, (size_t)hl + blen);
@@ -1691,6 +1691,9 @@ static void conn_destroy(struct conn *c)
 	if (c->cap) {
 		explicit_bzero(c->cap, CAPTURE_MAX);
 		free(c->cap);
+	}
+	if (c->mbuf) {
+		explicit_bzero(c->mbuf, MASK_BUF);
 		free(c->mbuf);
 	}
 	explicit_bzero(c->cin, CIN_CAP);

@@ -6,6 +6,10 @@
  * First byte even: the rest is a guest GraphQL request body.  Every id
  * extracted must be a well-formed node id (no escaping needed), unique, at
  * most GITHUB_MAX_IDS; the lookup built from them must be valid JSON.
+ * First byte 2 mod 4: the rest is a bare GraphQL document for the lexer
+ * (every token NUL-terminated within its cap) and a request path for
+ * github_canon_path (a canonical form holds no repeated slash and no dot
+ * segment, and is its own canonical form).
  * First byte odd: the rest is GitHub's answer for (byte >> 1) % 6 ids.  Every
  * node name must be NUL-terminated in its buffer, and an allowed decision
  * means every repository-owned node belongs to a listed repository and none
@@ -20,6 +24,7 @@
 
 #include "common/log.h"
 #include "proxy/github.h"
+#include "proxy/graphql.h"
 
 static void check_ids(const struct github_ids *ids)
 {
@@ -72,6 +77,31 @@ static void check_answer(const struct repolist *repos, const char *in, size_t si
 	}
 }
 
+static void check_lexer_and_path(const char *in, size_t len)
+{
+	static struct gql_token t;
+	struct gql_lexer lx;
+	gql_init(&lx, in, len);
+	for (unsigned n = 0; n < 100000; n++) {
+		if (gql_next(&lx, &t) || t.kind == GQL_END)
+			break;
+		if (t.len > GQL_STRING_MAX || t.text[t.len] != 0)
+			abort();
+	}
+	struct gql_outline o;
+	if (!gql_outline(in, len, "op", &o) && o.mutations > o.operations)
+		abort();
+	static char c1[4096], c2[4096];
+	int n1 = github_canon_path(in, len, c1, sizeof(c1));
+	if (n1 < 0)
+		return;
+	if ((size_t)n1 != strlen(c1) || strstr(c1, "//") || strstr(c1, "/./") || strstr(c1, "/../"))
+		abort();
+	int n2 = github_canon_path(c1, (size_t)n1, c2, sizeof(c2));
+	if (n2 != n1 || memcmp(c1, c2, (size_t)n1))
+		abort();	/* not idempotent: two spellings of one path */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct repolist repos;
@@ -87,7 +117,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *in = (const char *)data + 1;
 	size_t len = size - 1;
 	char msg[600];
-	if (!(data[0] & 1)) {
+	if ((data[0] & 3) == 2) {
+		check_lexer_and_path(in, len);
+	} else if (!(data[0] & 1)) {
 		static struct github_ids ids;
 		int r = github_check_ids(&repos, "api.github.com", 14, "POST", 4, "/graphql", 8, in, len, &ids,
 					 msg, sizeof(msg));

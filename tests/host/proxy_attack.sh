@@ -27,7 +27,7 @@ KVMBOX_BIN=$(realpath "$KVMBOX_BIN")
 tls_scratch kvmbox-proxy-attack
 P_PY=$(free_port) P_PX=$(free_port)
 cd "$T"
-NAMES="api.example.test console.anthropic.com auth.openai.com"
+NAMES="api.example.test console.anthropic.com auth.openai.com github.com api.github.com uploads.github.com gist.github.com"
 san=$(for n in $NAMES; do printf 'DNS:%s,' "$n"; done); san=${san%,}
 tls_make_ca_and_server kvmbox-test-ca api.example.test "$san" >openssl.log 2>&1 ||
 	{ cat openssl.log; skip_all "openssl could not make test certificates"; }
@@ -72,6 +72,8 @@ class H(BaseHTTPRequestHandler):
                 return self.reply(400, b'{"error":"invalid_grant","error_description":"refresh token real-refresh-1 is revoked","refresh_token":"real-refresh-1"}', "application/json")
             return self.reply(200, json.dumps({"access_token": "real-access-NEW", "refresh_token": "real-refresh-NEW",
                 "id_token": "id", "token_type": "Bearer", "expires_in": 60}).encode(), "application/json")
+        if "github.com" in self.headers.get("Host", ""):
+            return self.reply(200, b"{}", "application/json")
         self.reply(400, b'{"error":"invalid_request"}', "application/json")
     do_GET = do_POST = do_PUT = do_TRACE = do_PATCH = handle_any
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -88,8 +90,8 @@ printf 'real-refresh-1\n' > refresh.txt
 printf 'real-access-1\n' > access.txt
 printf 'real-codex-refresh\n' > crefresh.txt
 printf 'real-codex-access\n' > caccess.txt
-export KVMBOX_TEST_API_KEY="real-api-key-123"
-PH_API=kvmbox-ph-api PH_AT=kvmbox-ph-access PH_RT=kvmbox-ph-refresh PH_CAT=kvmbox-ph-caccess PH_CRT=kvmbox-ph-crefresh
+export KVMBOX_TEST_API_KEY="real-api-key-123" KVMBOX_TEST_GH="real-gh-token"
+PH_API=kvmbox-ph-api PH_GH=kvmbox-ph-github PH_AT=kvmbox-ph-access PH_RT=kvmbox-ph-refresh PH_CAT=kvmbox-ph-caccess PH_CRT=kvmbox-ph-crefresh
 CT=()
 for n in $NAMES; do CT+=(--connect-to "$n:443:127.0.0.1:$P_PY"); done
 KVMBOX_LOG=info "$KVMBOX_BIN" proxy --listen "127.0.0.1:$P_PX" --ca-out "$T/kvmbox-ca.pem" \
@@ -99,6 +101,7 @@ KVMBOX_LOG=info "$KVMBOX_BIN" proxy --listen "127.0.0.1:$P_PX" --ca-out "$T/kvmb
 	--secret "$PH_RT=file:$T/refresh.txt@console.anthropic.com" \
 	--secret "$PH_CAT=file:$T/caccess.txt@api.example.test" \
 	--secret "$PH_CRT=file:$T/crefresh.txt@auth.openai.com" \
+	--secret "$PH_GH=env:KVMBOX_TEST_GH@github.com,*.github.com" --repo alice/allowed \
 	--oauth "claude=$PH_AT,$PH_RT" --oauth "codex=$PH_CAT,$PH_CRT" >proxy.out 2>proxy.log &
 PIDS+=($!)
 PXPID=$!
@@ -178,6 +181,33 @@ attempt "echoing upstream (chunks splitting the value)" 200 -H "Authorization: B
 attempt "echo of a Basic credential" 200 -u "user:$PH_API" https://api.example.test/echo
 attempt "an error answer quoting the refresh token" 400 "${J[@]}" -H "X-Please: error-please" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
 check "the error code still reaches the guest" grep -q invalid_grant "out$n.body"
+
+# ---- GitHub writes off the allow-list, however spelled: 403, never sent ----
+G=(-H "Authorization: token $PH_GH" -H 'Content-Type: application/json')
+attempt "REST write to a listed repository" 200 -X POST "${G[@]}" -d '{}' https://api.github.com/repos/alice/allowed/issues
+for p in /repos/alice/allowed/../../bob/x/issues /repos/alice%2Fallowed/../bob/x/issues //repos/bob/x/issues \
+	/REPOS/bob/x/issues /repos/b%6Fb/x/issues /repositories/42/issues /user/keys /user/repos /gists /orgs/acme/repos; do
+	attempt "REST write to $p" 403 --path-as-is -X POST "${G[@]}" -d '{"key":"ssh-ed25519 AAAA"}' "https://api.github.com$p"
+done
+attempt "release asset upload to another repository" 403 -X POST "${G[@]}" -d x "https://uploads.github.com/repos/bob/x/releases/1/assets?name=a"
+attempt "git push to a gist" 403 -X POST "${G[@]}" -d x https://gist.github.com/abc123.git/git-receive-pack
+for p in /bob/x.git/git-receive-pack //bob/x/git-receive-pack /alice/allowed/../../bob/x/git-receive-pack \
+	/alice/allowed/%2e%2e/%2e%2e/bob/x/git-receive-pack /bob/x/info/lfs/objects/batch; do
+	attempt "git smart HTTP $p" 403 --path-as-is -X POST "${G[@]}" -d x "https://github.com$p"
+done
+attempt "receive-pack advertisement, encoded service" 403 "${G[@]}" "https://github.com/bob/x/info/refs?service=git%2Dreceive-pack"
+attempt "GraphQL mutation over GET" 403 "${G[@]}" "https://api.github.com/graphql?query=mutation%7BaddStar%7D"
+gqa() { attempt "GraphQL: $1" 403 -X POST "${G[@]}" --data-binary "$2" https://api.github.com/graphql; }
+gqa "mutation hidden behind a quote in a comment" '{"query":"# "
+mutation { createRepository(input:{name:"x",visibility:PUBLIC}) { repository { id } } }"}'
+gqa "a query and a mutation in one document" '{"query":"query A { viewer { login } } mutation B { createRepository(input:{name:"x"}) { clientMutationId } }","operationName":"B"}'
+gqa "repository named with an escaped slash" '{"query":"mutation { createCommitOnBranch(input:{branch:{repositoryNameWithOwner:"bob\u002fx",branchName:"main"},expectedHeadOid:"0",message:{headline:"x"}}) { commit { oid } } }"}'
+gqa "repository named in a block string" '{"query":"mutation { createCommitOnBranch(input:{branch:{repositoryNameWithOwner:"""
+  bob/x
+""",branchName:"main"}}) { commit { oid } } }"}'
+gqa "repository in a variable default" '{"query":"mutation($r:String="bob/x") { createCommitOnBranch(input:{branch:{repositoryNameWithOwner:$r}}) { commit { oid } } }"}'
+gqa "body with a byte-order mark" $'ï»¿''{"query":"mutation { createRepository(input:{name:"x"}) { clientMutationId } }"}'
+gqa "a mutation naming no repository" '{"query":"mutation { createRepository(input:{name:"x"}) { clientMutationId } }"}'
 
 check "no real value in the proxy log" sh -c "! grep -q 'real-' proxy.log"
 kill "$PXPID"; wait "$PXPID"

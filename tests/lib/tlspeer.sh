@@ -49,7 +49,7 @@ tls_scratch_cleanup() {
 	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
 	sleep 0.3
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	rm -rf "$T"
+	[ -n "${KEEP_SCRATCH:-}" ] || rm -rf "$T"
 }
 
 free_port() {

@@ -18,14 +18,20 @@
 
 #include "proxy/ca.h"
 #include "proxy/github.h"
+#include "proxy/graphql.h"
 #include "proxy/oauth.h"
 #include "proxy/secrets.h"
 
 static int gh(const struct repolist *l, const char *host, const char *method, const char *target,
 	      const char *body, char *msg)
 {
-	return github_check(l, host, strlen(host), method, strlen(method), target, strlen(target),
-			    body, body ? strlen(body) : 0, msg, 600);
+	/* as the relay passes them: pointers into one request line, not
+	 * NUL-terminated where they end */
+	char line[4096];
+	int n = snprintf(line, sizeof(line), "%s %s HTTP/1.1", method, target);
+	assert_true(n > 0 && (size_t)n < sizeof(line));
+	return github_check(l, host, strlen(host), line, strlen(method), line + strlen(method) + 1,
+			    strlen(target), body, body ? strlen(body) : 0, msg, 600);
 }
 
 static void test_github(void **state)
@@ -150,6 +156,172 @@ static void test_github_ids(void **state)
 	/* queries are not looked at */
 	assert_int_equal(gq(&l, "{\"query\":\"query { node(id:\\\"R_1\\\") { id } }\"}", &ids, msg), 0);
 	repolist_fini(&l);
+}
+
+/* The allow-list as an attacker tries it: other spellings of a path,
+ * writes outside /repos, other GitHub hosts, GraphQL that hides its
+ * mutation or its repository. */
+static void test_github_attacks(void **state)
+{
+	(void)state;
+	struct repolist l;
+	char msg[600];
+	repolist_init(&l);
+	assert_int_equal(repolist_add(&l, "alice/allowed"), 0);
+	static const struct {
+		const char *host, *method, *target;
+		int want;
+	} rest[] = {
+		{ "api.github.com", "POST", "/repos/alice/allowed/issues", 0 },
+		{ "api.github.com", "POST", "/Repos/alice/allowed/issues", 0 },
+		{ "api.github.com", "POST", "/repos/%61lice/allowed/issues", 0 },	/* unreserved, decoded */
+		{ "api.github.com", "POST", "/repos/alice/allowed/../../bob/x/issues", 403 },
+		{ "api.github.com", "POST", "/repos/alice/allowed/./issues", 403 },
+		{ "api.github.com", "POST", "/repos/alice%2Fallowed/issues", 403 },
+		{ "api.github.com", "POST", "/repos/alice%2fallowed/issues", 403 },
+		{ "api.github.com", "POST", "//repos/bob/x/issues", 403 },
+		{ "api.github.com", "POST", "/repos//bob/x/issues", 403 },
+		{ "api.github.com", "POST", "/REPOS/bob/x/issues", 403 },
+		{ "api.github.com", "POST", "/repos/b%6fb/x/pulls", 403 },
+		{ "api.github.com", "POST", "/repos/bob/x%00/pulls", 403 },
+		{ "api.github.com", "POST", "/repos/alice/allowed;/issues", 403 },
+		{ "api.github.com", "POST", "/repos/alice/allowed\\..\\..\\bob/x", 403 },
+		{ "api.github.com", "POST", "/repos/alice/allowedx/issues", 403 },
+		{ "api.github.com", "POST", "/repos/alice/allowed.x/issues", 403 },
+		{ "api.github.com", "POST", "/repositories/123/issues", 403 },
+		{ "api.github.com", "POST", "/user/keys", 403 },
+		{ "api.github.com", "POST", "/user/gpg_keys", 403 },
+		{ "api.github.com", "POST", "/user/repos", 403 },
+		{ "api.github.com", "POST", "/orgs/acme/repos", 403 },
+		{ "api.github.com", "POST", "/gists", 403 },
+		{ "api.github.com", "PATCH", "/user", 403 },
+		{ "api.github.com", "PUT", "/user/following/bob", 403 },
+		{ "api.github.com", "DELETE", "/user/keys/1", 403 },
+		{ "api.github.com", "POST", "/markdown", 0 },
+		{ "api.github.com", "GET", "/user/keys", 0 },
+		{ "api.github.com", "GET", "/graphql", 0 },
+		{ "api.github.com", "GET", "/graphql?query=mutation%7Ba%7D", 403 },
+		{ "api.github.com", "PUT", "/graphql", 403 },
+		{ "api.github.com.", "POST", "/user/keys", 403 },	/* trailing dot */
+		{ "API.GitHub.com", "POST", "/user/keys", 403 },
+		{ "uploads.github.com", "POST", "/repos/alice/allowed/releases/1/assets?name=a", 0 },
+		{ "uploads.github.com", "POST", "/repos/bob/x/releases/1/assets?name=a", 403 },
+		{ "gist.github.com", "POST", "/abc123.git/git-receive-pack", 403 },
+		{ "raw.githubusercontent.com", "PUT", "/bob/x/main/a", 403 },
+		{ "codeload.github.com", "GET", "/bob/x/tar.gz/main", 0 },
+		{ "github.com", "POST", "/alice/allowed.git/git-receive-pack", 0 },
+		{ "github.com", "POST", "/Alice/Allowed/git-receive-pack", 0 },
+		{ "github.com", "POST", "/bob/x.git/git-receive-pack", 403 },
+		{ "github.com", "POST", "//bob/x/git-receive-pack", 403 },
+		{ "github.com", "POST", "/alice/allowed/../../bob/x/git-receive-pack", 403 },
+		{ "github.com", "POST", "/alice/allowed/%2e%2e/%2e%2e/bob/x/git-receive-pack", 403 },
+		{ "github.com", "POST", "/alice%2Fallowed/../bob/x/git-receive-pack", 403 },
+		{ "github.com", "POST", "/bob/x/Git-Receive-Pack", 403 },
+		{ "github.com", "POST", "/bob/x/git-receive-pack/", 403 },
+		{ "github.com", "POST", "/bob/x/info/lfs/objects/batch", 403 },
+		{ "github.com", "POST", "/alice/allowed.git/info/lfs/objects/batch", 0 },
+		{ "github.com", "POST", "/bob/x/git-upload-pack", 0 },
+		{ "github.com", "POST", "/session", 403 },
+		{ "github.com", "PUT", "/bob/x", 403 },
+		{ "www.github.com", "POST", "/bob/x/git-receive-pack", 403 },
+		{ "github.com", "GET", "/bob/x/info/refs?service=git%2Dreceive-pack", 403 },
+		{ "github.com", "GET", "/bob/x/info/refs?service=git-upload-pack&service=git-receive-pack", 403 },
+		{ "github.com", "GET", "/bob/x/info/refs?%73ervice=git-receive-pack", 403 },
+		{ "github.com", "GET", "/bob/x/info/refs?service=git-upload-pack", 0 },
+		{ "github.com", "GET", "/alice/allowed/info/refs?service=git-receive-pack", 0 },
+	};
+	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++) {
+		int got = gh(&l, rest[i].host, rest[i].method, rest[i].target, NULL, msg);
+		if (got != rest[i].want)
+			fail_msg("%s %s %s: %d, want %d (%s)", rest[i].host, rest[i].method, rest[i].target, got,
+				 rest[i].want, msg);
+		if (got == 403)
+			assert_non_null(strstr(msg, "--repo"));	/* names the flag */
+	}
+
+	struct github_ids ids;
+	static const struct {
+		const char *body;
+		int want;
+	} gql[] = {
+		/* a quote inside a comment does not hide the mutation after it */
+		{ "{\"query\":\"# \\\"\\nmutation { createIssue(input:{repositoryId:\\\"R_x\\\"}) {x} }\"}", GITHUB_RESOLVE },
+		/* a block string holding a quote neither */
+		{ "{\"query\":\"mutation { m(input:{body:\\\"\\\"\\\" \\\" \\\"\\\"\\\", subjectId:\\\"Y_1\\\"}) {x} }\"}", GITHUB_RESOLVE },
+		/* a query and a mutation in one document */
+		{ "{\"query\":\"query A { viewer { login } } mutation B { m }\",\"operationName\":\"A\"}", 403 },
+		{ "{\"query\":\"{ viewer { login } } mutation { m }\"}", 403 },
+		/* the mutation's work in a fragment */
+		{ "{\"query\":\"mutation { ...F } fragment F on Mutation { addComment(input:{subjectId:\\\"X_1\\\"}) {a} }\"}", GITHUB_RESOLVE },
+		/* a repository named inline beside a listed id */
+		{ "{\"query\":\"mutation { a: addComment(input:{subjectId:\\\"X_1\\\"}) {a} b: createCommitOnBranch(input:{branch:{repositoryNameWithOwner:\\\"bob/x\\\",branchName:\\\"main\\\"}}) {c} }\"}", 403 },
+		/* ... escaped, as a block string, or as owner + name */
+		{ "{\"query\":\"mutation { m(input:{subjectId:\\\"X_1\\\", r:\\\"bob\\\\u002Fx\\\"}) {a} }\"}", 403 },
+		{ "{\"query\":\"mutation { m(input:{subjectId:\\\"X_1\\\", r:\\\"\\\"\\\"\\n    bob/x\\n  \\\"\\\"\\\"}) {a} }\"}", 403 },
+		{ "{\"query\":\"mutation { m(input:{subjectId:\\\"X_1\\\", owner:\\\"bob\\\", name:\\\"x\\\"}) {a} }\"}", 403 },
+		{ "{\"query\":\"mutation { m(input:{owner:\\\"alice\\\", name:\\\"allowed\\\"}) {a} }\"}", 0 },
+		/* a default value is what GitHub uses when the variable is absent */
+		{ "{\"query\":\"mutation($r:String=\\\"bob/x\\\") { m(input:{subjectId:\\\"X_1\\\", r:$r}) {a} }\"}", 403 },
+		/* an escaped id is decoded before it is judged */
+		{ "{\"query\":\"mutation { m(input:{subjectId:\\\"X\\\\u005f1\\\"}) {a} }\"}", GITHUB_RESOLVE },
+		/* a byte-order mark inside the document is ignored like white space */
+		{ "{\"query\":\"\\ufeffmutation { m(input:{subjectId:\\\"X_1\\\"}) {a} }\"}", GITHUB_RESOLVE },
+		/* the body is JSON as GitHub parses it, the document GraphQL as the spec lexes it */
+		{ "\xef\xbb\xbf{\"query\":\"mutation { m }\"}", 403 },
+		{ "{\"query\":\"mutation { m }\" /* c */}", 403 },
+		{ "{\"query\":\"mutation { m }\"} x", 403 },
+		{ "{\"query\":\"mutation { m(a: 0x1) }\"}", 403 },
+		{ "{\"query\":\"mutation { m(a: \\\"unterminated) }\"}", 403 },
+		{ "{\"query\":\"mutation { m(a: 1) } %\"}", 403 },
+		{ "{\"query\":\"mutation { m }\",\"variables\":[1]}", 403 },
+		{ "{\"query\":\"query { viewer { login } }\",\"variables\":{\"r\":\"bob/x\"}}", 0 },
+	};
+	for (size_t i = 0; i < sizeof(gql) / sizeof(gql[0]); i++) {
+		int got = gq(&l, gql[i].body, &ids, msg);
+		if (got != gql[i].want)
+			fail_msg("%s: %d, want %d (%s)", gql[i].body, got, gql[i].want, msg);
+	}
+	assert_int_equal(gq(&l, gql[11].body, &ids, msg), GITHUB_RESOLVE);
+	assert_string_equal(ids.id[0], "X_1");
+	repolist_fini(&l);
+}
+
+/* The lexer on the specification's own examples. */
+static void test_graphql_lexer(void **state)
+{
+	(void)state;
+	static struct gql_token t;
+	struct gql_lexer lx;
+	const char *src = "\xef\xbb\xbf{ a(b: \"x\\u00e9\\uD83D\\uDE00\\u{1F600}\", c: -1.5e3, d: [$e]) # c\n"
+			  "  f: \"\"\"\n    hello\n      world\n    \\\"\"\"\n  \"\"\" ... }";
+	static const char *const want[] = { "{", "a", "(", "b", ":", "x\xc3\xa9\xf0\x9f\x98\x80\xf0\x9f\x98\x80",
+					    "c", ":", "-1.5e3", "d", ":", "[", "$", "e", "]", ")", "f", ":",
+					    "hello\n  world\n\"\"\"", ".", "}" };
+	gql_init(&lx, src, strlen(src));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_int_equal(gql_next(&lx, &t), 0);
+		assert_string_equal(t.text, want[i]);
+	}
+	assert_int_equal(gql_next(&lx, &t), 0);
+	assert_int_equal(t.kind, GQL_END);
+	static const char *const bad[] = { "\"a\nb\"", "\"\\x\"", "\"\\uD800\"", "\"\\u{110000}\"", "01",
+					   "1.", "1e", "1a", "..", "\"\"\"x", "?" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		gql_init(&lx, bad[i], strlen(bad[i]));
+		assert_int_equal(gql_next(&lx, &t), -EINVAL);
+	}
+	struct gql_outline o;
+	{
+		const char *d = "query A { a } mutation B { b } fragment F on X { c }";
+		assert_int_equal(gql_outline(d, strlen(d), "B", &o), 0);
+	}
+	assert_int_equal(o.operations, 2);
+	assert_int_equal(o.mutations, 1);
+	assert_int_equal(o.fragments, 1);
+	assert_true(o.selected_is_mutation);
+	assert_int_equal(gql_outline("type X { a: Int }", 17, NULL, &o), -EINVAL);
+	assert_int_equal(gql_outline("{ a ", 4, NULL, &o), -EINVAL);
+	assert_int_equal(gql_outline("{ a ) }", 7, NULL, &o), -EINVAL);
 }
 
 static void test_github_resolve(void **state)
@@ -440,6 +612,8 @@ int main(void)
 		cmocka_unit_test(test_github),
 		cmocka_unit_test(test_github_ids),
 		cmocka_unit_test(test_github_resolve),
+		cmocka_unit_test(test_github_attacks),
+		cmocka_unit_test(test_graphql_lexer),
 		cmocka_unit_test(test_oauth),
 		cmocka_unit_test(test_oauth_body),
 		cmocka_unit_test(test_ca),
