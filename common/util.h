@@ -26,5 +26,16 @@ int read_full(int fd, void *buf, size_t len);
 int read_file(const char *path, size_t max, uint8_t **out, size_t *len);
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
+/* The value of one hexadecimal digit (either case), or -1. */
+static inline int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
 
 #endif

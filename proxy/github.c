@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "proxy/graphql.h"
 #include "proxy/hostlist.h"
+#include "proxy/json.h"
 
 void repolist_init(struct repolist *l)
 {
@@ -519,29 +520,10 @@ static int scan_query(struct gq_scan *s, const char *q, size_t qlen)
 	}
 }
 
-/* A strict JSON object (RFC 8259 as GitHub parses it: no comments, no BOM,
- * nothing after it), or NULL. */
-static struct json_object *strict_json(const char *body, size_t blen)
-{
-	struct json_tokener *tok = json_tokener_new();
-	if (!tok)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	struct json_object *root = json_tokener_parse_ex(tok, body, (int)MIN(blen, (size_t)INT32_MAX));
-	bool ok = json_tokener_get_error(tok) == json_tokener_success && root &&
-		  json_object_is_type(root, json_type_object) && json_tokener_get_parse_end(tok) == blen;
-	json_tokener_free(tok);
-	if (!ok) {
-		json_object_put(root);
-		return NULL;
-	}
-	return root;
-}
-
 static int check_graphql(const struct repolist *l, const char *body, size_t blen,
 			 struct github_ids *ids, char *msg, size_t msglen)
 {
-	struct json_object *root = strict_json(body, blen), *q = NULL, *vars = NULL, *opn = NULL;
+	struct json_object *root = json_strict_object(body, blen), *q = NULL, *vars = NULL, *opn = NULL;
 	int r = 403;
 	snprintf(msg, msglen, "kvmbox: GitHub GraphQL request refused: the body is not a JSON GraphQL request");
 	if (!root || !json_object_object_get_ex(root, "query", &q) || !json_object_is_type(q, json_type_string))

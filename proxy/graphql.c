@@ -6,6 +6,8 @@
  */
 #include "proxy/graphql.h"
 
+#include "common/util.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -79,17 +81,6 @@ static void put_utf8(struct gql_token *t, uint32_t cp)
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* \uXXXX (exactly four hex digits) at p: the value, or -1. */
 static long hex4(const char *p, const char *end)
 {
@@ -97,7 +88,7 @@ static long hex4(const char *p, const char *end)
 		return -1;
 	long v = 0;
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(p[i]);
+		int h = hex_digit(p[i]);
 		if (h < 0)
 			return -1;
 		v = v << 4 | h;
@@ -123,8 +114,8 @@ static int string_escape(struct gql_lexer *lx, struct gql_token *t)
 	if (lx->p < lx->end && *lx->p == '{') {	/* \u{1F600} */
 		const char *q = lx->p + 1;
 		uint64_t v = 0;
-		while (q < lx->end && hexval(*q) >= 0 && v <= 0x10FFFF)
-			v = v << 4 | (uint64_t)hexval(*q++);
+		while (q < lx->end && hex_digit(*q) >= 0 && v <= 0x10FFFF)
+			v = v << 4 | (uint64_t)hex_digit(*q++);
 		if (q == lx->p + 1 || q >= lx->end || *q != '}' || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
 			return -EINVAL;
 		cp = (uint32_t)v;

@@ -16,6 +16,7 @@
 
 #include "common/util.h"
 #include "proxy/hostlist.h"
+#include "proxy/json.h"
 
 struct endpoint {
 	const char *provider;
@@ -85,17 +86,6 @@ static bool dstr_put(struct dstr *d, unsigned char c)
 	return true;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Keep one decoded field; a repeated key is ambiguous: -EINVAL. */
 static int add_field(struct oauth_body *b, const struct dstr *k, const struct dstr *v)
 {
@@ -125,7 +115,7 @@ static int form_component(const char *p, size_t len, size_t *i, bool key, struct
 	while (*i < len && p[*i] != '&' && !(key && p[*i] == '=')) {
 		char c = p[*i];
 		if (c == '%') {
-			int h = *i + 2 < len ? hexval(p[*i + 1]) : -1, l = h >= 0 ? hexval(p[*i + 2]) : -1;
+			int h = *i + 2 < len ? hex_digit(p[*i + 1]) : -1, l = h >= 0 ? hex_digit(p[*i + 2]) : -1;
 			if (l < 0 || !dstr_put(d, (unsigned char)(h << 4 | l)))
 				return -EINVAL;
 			*i += 3;
@@ -185,7 +175,7 @@ static bool hex4(const char *p, size_t len, size_t i, uint32_t *v)
 {
 	*v = 0;
 	for (size_t k = 0; k < 4; k++) {
-		int h = i + k < len ? hexval(p[i + k]) : -1;
+		int h = i + k < len ? hex_digit(p[i + k]) : -1;
 		if (h < 0)
 			return false;
 		*v = *v << 4 | (uint32_t)h;
@@ -416,8 +406,8 @@ bool oauth_carries_placeholder(const struct secrets *s, const char *buf, size_t 
 		return true;	/* cannot tell: treat as carrying one */
 	size_t o = 0;
 	for (size_t i = 0; i < len; i++) {
-		int h = buf[i] == '%' && i + 2 < len ? hexval(buf[i + 1]) : -1;
-		int l = h >= 0 ? hexval(buf[i + 2]) : -1;
+		int h = buf[i] == '%' && i + 2 < len ? hex_digit(buf[i + 1]) : -1;
+		int l = h >= 0 ? hex_digit(buf[i + 2]) : -1;
 		if (l >= 0) {
 			dec[o++] = (char)(h << 4 | l);
 			i += 2;
@@ -474,29 +464,10 @@ static bool token_members_known(struct json_object *o, unsigned depth)
 	return true;
 }
 
-/* body as a strict JSON object (RFC 8259: no comments, no BOM, nothing
- * after it), or NULL. */
-static struct json_object *strict_object(const char *body, size_t len)
-{
-	struct json_tokener *tok = json_tokener_new();
-	if (!tok)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	struct json_object *o = json_tokener_parse_ex(tok, body, (int)MIN(len, (size_t)INT32_MAX));
-	bool ok = json_tokener_get_error(tok) == json_tokener_success && o &&
-		  json_object_is_type(o, json_type_object) && json_tokener_get_parse_end(tok) == len;
-	json_tokener_free(tok);
-	if (!ok) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
-}
-
 int oauth_rewrite_response(struct secret *access, struct secret *refresh,
 			   const char *body, size_t len, char **out, size_t *outlen)
 {
-	struct json_object *o = strict_object(body, len), *at;
+	struct json_object *o = json_strict_object(body, len), *at;
 	int r = -EINVAL;
 	if (!o || !json_object_object_get_ex(o, "access_token", &at) || !token_members_known(o, 0))
 		goto done;
@@ -532,7 +503,7 @@ static const char *str_member(struct json_object *o, const char *key, size_t *le
 size_t oauth_error_body(const struct secrets *s, int status, const char *body, size_t len,
 			char *out, size_t cap)
 {
-	struct json_object *o = strict_object(body, len);
+	struct json_object *o = json_strict_object(body, len);
 	size_t el = 0, dl = 0;
 	const char *err = str_member(o, "error", &el), *desc = str_member(o, "error_description", &dl);
 	for (size_t i = 0; err && i < el; i++)	/* RFC 6749 5.2: %x20-21 / %x23-5B / %x5D-7E */
