@@ -222,6 +222,8 @@ struct dns_state {
 	struct dns_req req[DNS_QUEUE];
 };
 
+#define NET_DENIED_LOGGED 4096
+
 struct net_stack {
 	struct loop *loop;
 	struct net_config cfg;
@@ -268,11 +270,13 @@ struct net_stack {
 	uint64_t now;
 	bool destroying;
 
-	/* Denials already logged (address, port), so each is logged once. */
-	uint64_t denied_log[64];
-	unsigned denied_next;
-	uint64_t denied_window_ns;	/* rate limit: at most 10 lines a second */
-	unsigned denied_in_window, denied_suppressed;
+	/* Destinations (address, protocol) whose denial was logged: each is
+	 * logged once for the life of the sandbox, however long a scan goes on
+	 * (an open-addressed set of 64-bit hashes, 0 = free; once full, one
+	 * line says so and later destinations are only counted). */
+	uint64_t denied_seen[NET_DENIED_LOGGED];
+	unsigned denied_nseen;
+	bool denied_full_logged;
 
 	struct ip4_frag *frag;		/* IP4_FRAG_SLOTS, allocated with the stack */
 	struct icmp_flow *icmp;		/* ICMP_MAX_FLOWS */
@@ -318,9 +322,6 @@ void ip6_input(struct net_stack *ns, const uint8_t *ip, size_t len);
 void ip6_init(struct net_stack *ns);
 /* An ICMP/ICMPv6 "administratively prohibited" for a denied packet. */
 void net_send_denied(struct net_stack *ns, const struct l3 *l3);
-/* Log a denial once per (address, port), at most 10 lines a second. */
-void net_log_denied(struct net_stack *ns, const char *proto, uint32_t ip, uint16_t port,
-		    enum policy_group g);
 /* The host-side IPv4 for a guest destination (gateway -> 127.0.0.1). */
 uint32_t net_host_dst(struct net_stack *ns, uint32_t rip);
 /* A host sockaddr for a guest destination of either family (the gateway
@@ -328,6 +329,8 @@ uint32_t net_host_dst(struct net_stack *ns, uint32_t rip);
 socklen_t net_host_sockaddr(struct net_stack *ns, bool v6, uint32_t rip, const uint8_t *rip6,
 			    uint16_t port, struct sockaddr_storage *ss);
 bool net_dst_allowed(struct net_stack *ns, const uint8_t *dst16, enum policy_group *why);
+/* Log a denial once per destination (address, protocol) for the life of
+ * the stack, however long a scan goes on. */
 void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
 		     enum policy_group g);
 

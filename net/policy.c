@@ -11,10 +11,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -123,26 +127,44 @@ bool policy_addr_to_v4(const uint8_t addr[16], uint32_t *ip)
 	return true;
 }
 
-/* The IPv4 address embedded in an IPv6 form, if any. */
-static bool embedded_v4(const uint8_t a[16], uint32_t *ip)
+/* Every IPv4 address an IPv6 form may carry (mapped is handled by the
+ * caller): into out, how many.  Fail closed: a form is judged by each IPv4
+ * address it could stand for, so an address that happens to look like one
+ * layout is held to it too.
+ *   ::a.b.c.d             IPv4-compatible (RFC 4291, deprecated)
+ *   ::ffff:0:a.b.c.d      IPv4-translated, SIIT (RFC 2765)
+ *   64:ff9b::a.b.c.d      NAT64 well-known prefix (RFC 6052, /96)
+ *   64:ff9b:1::/48        NAT64 local-use (RFC 8215), every RFC 6052 layout
+ *                         a prefix of /48 or longer can use: /48 /56 /64 /96
+ *   2002:AABB:CCDD::/48   6to4 (RFC 3056)
+ *   2001:0::/32           Teredo: server (bytes 4-7) and client (~bytes 12-15)
+ *   ...:0:5efe:a.b.c.d    ISATAP interface identifiers (RFC 5214), any prefix */
+static unsigned embedded_v4s(const uint8_t a[16], uint32_t out[8])
 {
+	static const uint8_t zero[12] = { 0 };
+	static const uint8_t siit[12] = { [8] = 0xff, [9] = 0xff };
 	static const uint8_t nat64[12] = { 0x00, 0x64, 0xff, 0x9b };
-	static const uint8_t compat[12] = { 0 };
-	if (policy_addr_to_v4(a, ip))
-		return true;
-	if (memcmp(a, nat64, 12) == 0) {
-		*ip = load_v4(a + 12);
-		return true;
+	static const uint8_t local[6] = { 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01 };
+	unsigned n = 0;
+	if (!memcmp(a, zero, 12) && load_v4(a + 12) > 1)
+		out[n++] = load_v4(a + 12);
+	if (!memcmp(a, siit, 12) || !memcmp(a, nat64, 12))
+		out[n++] = load_v4(a + 12);
+	if (!memcmp(a, local, 6)) {
+		out[n++] = (uint32_t)a[6] << 24 | (uint32_t)a[7] << 16 | (uint32_t)a[9] << 8 | a[10];	/* /48 */
+		out[n++] = (uint32_t)a[7] << 24 | (uint32_t)a[9] << 16 | (uint32_t)a[10] << 8 | a[11];	/* /56 */
+		out[n++] = load_v4(a + 9);	/* /64 */
+		out[n++] = load_v4(a + 12);	/* /96 */
 	}
-	if (memcmp(a, compat, 12) == 0 && load_v4(a + 12) > 1) {
-		*ip = load_v4(a + 12);	/* IPv4-compatible ::a.b.c.d */
-		return true;
+	if (a[0] == 0x20 && a[1] == 0x02)
+		out[n++] = load_v4(a + 2);
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0) {
+		out[n++] = load_v4(a + 4);
+		out[n++] = ~load_v4(a + 12);
 	}
-	if (a[0] == 0x20 && a[1] == 0x02) {
-		*ip = load_v4(a + 2);	/* 6to4 2002:AABB:CCDD:: */
-		return true;
-	}
-	return false;
+	if ((a[8] | 0x02) == 0x02 && a[9] == 0 && a[10] == 0x5e && a[11] == 0xfe)
+		out[n++] = load_v4(a + 12);
+	return n;
 }
 
 static bool is_host_addr(const struct policy *p, const uint8_t a[16])
@@ -150,12 +172,25 @@ static bool is_host_addr(const struct policy *p, const uint8_t a[16])
 	for (unsigned i = 0; i < p->nhost; i++)
 		if (memcmp(p->host_addrs[i], a, 16) == 0)
 			return true;
+	for (unsigned i = 0; i < p->nlive; i++)
+		if (memcmp(p->live_addrs[i], a, 16) == 0)
+			return true;
 	return false;
 }
 
+/* Loopback and unspecified first (the host's own 127.0.0.1 stays loopback,
+ * never opened), then the host group (the gateway and every address of the
+ * host, whatever range it is in: a host address in 10/8 or 192.0.2/24 is
+ * the host, not the LAN), then the table. */
 static enum policy_group classify_v4(const struct policy *p, uint32_t ip)
 {
-	if (p->gateway_ip && ip == p->gateway_ip)
+	if ((ip >> 24) == 0)
+		return PG_UNSPECIFIED;
+	if ((ip >> 24) == 127)
+		return PG_LOOPBACK;
+	uint8_t a[16];
+	policy_addr_from_v4(a, ip);
+	if ((p->gateway_ip && ip == p->gateway_ip) || is_host_addr(p, a))
 		return PG_HOST;
 	if (p->guest_mask && ip == (p->guest_net | ~p->guest_mask))
 		return PG_BROADCAST;
@@ -164,10 +199,22 @@ static enum policy_group classify_v4(const struct policy *p, uint32_t ip)
 		if ((ip & mask) == v4_table[i].net)
 			return v4_table[i].group;
 	}
-	uint8_t a[16];
-	policy_addr_from_v4(a, ip);
-	if (is_host_addr(p, a))
+	return PG_PUBLIC;
+}
+
+/* The IPv6 address's own group (its prefix, or the host's addresses). */
+static enum policy_group classify_v6_only(const struct policy *p, const uint8_t addr[16])
+{
+	static const uint8_t loop6[16] = { [15] = 1 }, any6[16] = { 0 };
+	if (!memcmp(addr, loop6, 16))
+		return PG_LOOPBACK;
+	if (!memcmp(addr, any6, 16))
+		return PG_UNSPECIFIED;
+	if (is_host_addr(p, addr))
 		return PG_HOST;
+	for (size_t i = 0; i < ARRAY_SIZE(v6_table); i++)
+		if (prefix_match(addr, v6_table[i].net, v6_table[i].plen))
+			return v6_table[i].group;
 	return PG_PUBLIC;
 }
 
@@ -177,24 +224,21 @@ static int severity(enum policy_group g)
 	return g == PG_PUBLIC ? 0 : (int)g + 1;
 }
 
-enum policy_group policy_classify(const struct policy *p, const uint8_t addr[16])
+static void sync_host_addrs(struct policy *p);
+
+enum policy_group policy_classify(struct policy *p, const uint8_t addr[16])
 {
+	sync_host_addrs(p);
 	uint32_t ip;
 	if (policy_addr_to_v4(addr, &ip))
 		return classify_v4(p, ip);
-	enum policy_group g6 = PG_PUBLIC;
-	if (is_host_addr(p, addr))
-		return PG_HOST;	/* the host's own (also unique-local) addresses */
-	for (size_t i = 0; i < ARRAY_SIZE(v6_table); i++) {
-		if (prefix_match(addr, v6_table[i].net, v6_table[i].plen)) {
-			g6 = v6_table[i].group;
-			break;
-		}
-	}
-	if (embedded_v4(addr, &ip)) {
-		enum policy_group g4 = classify_v4(p, ip);
+	enum policy_group g6 = classify_v6_only(p, addr);	/* host addresses first */
+	uint32_t v4[8];
+	unsigned n = embedded_v4s(addr, v4);
+	for (unsigned i = 0; i < n; i++) {
+		enum policy_group g4 = classify_v4(p, v4[i]);
 		if (severity(g4) > severity(g6))
-			return g4;
+			g6 = g4;
 	}
 	return g6;
 }
@@ -216,30 +260,63 @@ static bool learned(const struct policy *p, const uint8_t addr[16])
 	return false;
 }
 
-bool policy_allows(const struct policy *p, const uint8_t addr[16], enum policy_group *why)
+/* Whether the allow settings open group g for addr.  The order is the same
+ * for every address family: the host group (the host's own addresses and
+ * the gateway, which maps to the host's loopback) opens only with
+ * --allow-host or the permissive profile, never through an --allow-egress
+ * CIDR; loopback, unspecified, multicast and broadcast never open; every
+ * other group opens by its flag or an --allow-egress CIDR that covers addr. */
+static bool group_open(const struct policy *p, enum policy_group g, const uint8_t addr[16])
 {
-	enum policy_group g = policy_classify(p, addr);
+	switch (g) {
+	case PG_HOST:
+		return p->allow_host || p->profile == PP_PERMISSIVE;
+	case PG_LOOPBACK:
+	case PG_UNSPECIFIED:
+	case PG_MULTICAST:
+	case PG_BROADCAST:
+		return false;
+	case PG_PUBLIC:
+		return p->profile != PP_LOCKED || learned(p, addr) || in_allow_list(p, addr);
+	case PG_PRIVATE:
+		return p->allow_lan || p->profile == PP_PERMISSIVE || in_allow_list(p, addr);
+	case PG_METADATA:	/* only a CIDR naming this very address: never a wide one */
+		for (unsigned i = 0; i < p->nallow; i++)
+			if (p->allow[i].plen == 128 && !memcmp(p->allow[i].addr, addr, 16))
+				return true;
+		return false;
+	default:	/* link-local, reserved */
+		return in_allow_list(p, addr);
+	}
+}
+
+bool policy_allows(struct policy *p, const uint8_t addr[16], enum policy_group *why)
+{
+	enum policy_group g = policy_classify(p, addr), deny = PG_PUBLIC;
+	uint32_t ip;
 	if (why)
 		*why = g;
-	if (in_allow_list(p, addr))
-		return true;
-	bool ok;
-	switch (g) {
-	case PG_PUBLIC:
-		ok = p->profile != PP_LOCKED || learned(p, addr);
-		break;
-	case PG_PRIVATE:
-		ok = p->allow_lan || p->profile == PP_PERMISSIVE;
-		break;
-	case PG_HOST:
-		ok = p->allow_host || p->profile == PP_PERMISSIVE;
-		break;
-	default:
-		ok = false;
+	if (policy_addr_to_v4(addr, &ip)) {
+		if (!group_open(p, g, addr))
+			deny = g == PG_PUBLIC ? PG_RESERVED : g;
+	} else {
+		/* the IPv6 address, and every IPv4 address it embeds, must each be open */
+		enum policy_group g6 = classify_v6_only(p, addr);
+		if (!group_open(p, g6, addr))
+			deny = g6 == PG_PUBLIC ? PG_RESERVED : g6;
+		uint32_t v4[8];
+		unsigned n = embedded_v4s(addr, v4);
+		for (unsigned i = 0; i < n && deny == PG_PUBLIC; i++) {
+			uint8_t m[16];
+			policy_addr_from_v4(m, v4[i]);
+			enum policy_group g4 = classify_v4(p, v4[i]);
+			if (!group_open(p, g4, m))
+				deny = g4 == PG_PUBLIC ? PG_RESERVED : g4;
+		}
 	}
-	if (!ok && why && g == PG_PUBLIC)
-		*why = PG_RESERVED;	/* locked profile: not on a list */
-	return ok;
+	if (deny != PG_PUBLIC && why)
+		*why = deny;	/* PG_RESERVED for a public address: not on a list (locked) */
+	return deny == PG_PUBLIC;
 }
 
 static void lower(char *s)
@@ -381,12 +458,14 @@ int policy_add_host_addr(struct policy *p, const uint8_t addr[16])
 	return 0;
 }
 
-int policy_add_local_addrs(struct policy *p)
+/* Re-read the interface addresses into the live list: 0 or -errno. */
+static int read_local_addrs(struct policy *p)
 {
-	struct ifaddrs *ifa, *i;
+	struct ifaddrs *ifa;
 	if (getifaddrs(&ifa) < 0)
 		return -errno;
-	for (i = ifa; i; i = i->ifa_next) {
+	p->nlive = 0;
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
 		uint8_t a[16];
 		if (!i->ifa_addr)
 			continue;
@@ -396,14 +475,73 @@ int policy_add_local_addrs(struct policy *p)
 			memcpy(a, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
 		else
 			continue;
-		policy_add_host_addr(p, a);
+		if (p->nlive == p->live_cap) {
+			unsigned cap = p->live_cap ? 2 * p->live_cap : 64;
+			void *n = realloc(p->live_addrs, cap * sizeof(*p->live_addrs));
+			if (!n) {
+				freeifaddrs(ifa);
+				return -ENOMEM;
+			}
+			p->live_addrs = n;
+			p->live_cap = cap;
+		}
+		memcpy(p->live_addrs[p->nlive++], a, 16);
 	}
 	freeifaddrs(ifa);
 	return 0;
+}
+
+/* Drain the watch; re-read when anything changed (or the socket overflowed,
+ * or a re-read failed before: the list is then stale). */
+static void sync_host_addrs(struct policy *p)
+{
+	if (p->nl_fd < 0)
+		return;
+	char buf[8192];
+	bool changed = p->live_stale;
+	for (;;) {
+		ssize_t n = recv(p->nl_fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0 || (n < 0 && errno == ENOBUFS)) {
+			changed = true;
+			continue;
+		}
+		break;
+	}
+	if (changed)
+		p->live_stale = read_local_addrs(p) < 0;
+}
+
+int policy_watch_host_addrs(struct policy *p)
+{
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
+				  .nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR };
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	p->nl_fd = fd;	/* subscribed first, read second: no change falls between */
+	int r = read_local_addrs(p);
+	p->live_stale = r < 0;
+	return r;
+}
+
+void policy_fini(struct policy *p)
+{
+	if (p->nl_fd >= 0)
+		close(p->nl_fd);
+	p->nl_fd = -1;
+	free(p->live_addrs);
+	p->live_addrs = NULL;
+	p->nlive = p->live_cap = 0;
 }
 
 void policy_init(struct policy *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->profile = PP_STANDARD;
+	p->nl_fd = -1;
 }

@@ -4,8 +4,10 @@
  * through the stack's forwarder, nothing else.  Every non-public address
  * belongs to exactly one group, each denied by default and reported with its
  * own reason.  Embedded IPv4 (IPv4-mapped ::ffff:0:0/96, IPv4-compatible
- * ::/96, NAT64 64:ff9b::/96, 6to4 2002::/16) is extracted and judged as
- * IPv4, and the stricter of the two verdicts wins.  Addresses are always
+ * ::/96, SIIT ::ffff:0:0/96, NAT64 64:ff9b::/96 and 64:ff9b:1::/48 in every
+ * RFC 6052 layout, 6to4 2002::/16, Teredo, ISATAP) is extracted and the
+ * address is allowed only when the IPv6 address and every IPv4 address it
+ * may stand for are each allowed.  Addresses are always
  * passed as 16-byte IPv6 (IPv4 as ::ffff:a.b.c.d).
  */
 #ifndef KVMBOX_NET_POLICY_H
@@ -59,8 +61,18 @@ struct policy {
 	unsigned nallow;
 	char domains[POLICY_MAX_DOMAINS][254];
 	unsigned ndomains;
-	uint8_t host_addrs[POLICY_MAX_HOSTADDRS][16];	/* filled by policy_add_host_addr */
+	uint8_t host_addrs[POLICY_MAX_HOSTADDRS][16];	/* fixed: policy_add_host_addr */
 	unsigned nhost;
+	/* The host's interface addresses, live: every decision first drains a
+	 * netlink socket subscribed to address changes and re-reads them when
+	 * anything changed, so an address that appears while the sandbox runs
+	 * (DHCP, a VPN, an IPv6 temporary address) is the host's at once.  The
+	 * kernel queues the notification before the address is usable, so no
+	 * flow can beat it. */
+	uint8_t (*live_addrs)[16];
+	unsigned nlive, live_cap;
+	int nl_fd;		/* -1 when not watching */
+	bool live_stale;	/* the last re-read failed: retry on the next decision */
 	uint32_t gateway_ip, guest_net, guest_mask;	/* IPv4 host order; set by the stack */
 	struct policy_learned learned[POLICY_MAX_LEARNED];
 	unsigned learned_next;
@@ -72,13 +84,17 @@ int policy_allow_cidr(struct policy *p, const char *text);
 int policy_set_profile(struct policy *p, const char *name);
 int policy_allow_domain(struct policy *p, const char *name);
 int policy_add_host_addr(struct policy *p, const uint8_t addr[16]);
-/* Add every address of the host's interfaces (getifaddrs): 0 or -errno. */
-int policy_add_local_addrs(struct policy *p);
+/* Watch the host's interface addresses (netlink, then getifaddrs): 0 or
+ * -errno.  Without a watch, the host group holds only the fixed addresses
+ * and the gateway. */
+int policy_watch_host_addrs(struct policy *p);
+/* Close the watch and free the live list. */
+void policy_fini(struct policy *p);
 
 /* The group of addr, ignoring the allow settings. */
-enum policy_group policy_classify(const struct policy *p, const uint8_t addr[16]);
+enum policy_group policy_classify(struct policy *p, const uint8_t addr[16]);
 /* true if the guest may reach addr; *why gets the group on denial. */
-bool policy_allows(const struct policy *p, const uint8_t addr[16], enum policy_group *why);
+bool policy_allows(struct policy *p, const uint8_t addr[16], enum policy_group *why);
 /* Names the guest may resolve (locked: only --allow-domain names and their
  * subdomains; otherwise all). */
 bool policy_allows_name(const struct policy *p, const char *name);

@@ -126,37 +126,52 @@ void net_send_icmp_unreach(struct net_stack *ns, const uint8_t *ip, size_t iplen
 	net_ip4_send(ns, 8 + quote);
 }
 
-/* A guest scanning many addresses must not flood the log. */
-static bool denied_log_allowed(struct net_stack *ns)
+/* Whether the denial of proto to dst16 is logged now: the first time for
+ * that destination, and never more than NET_DENIED_LOGGED destinations. */
+static bool denied_first(struct net_stack *ns, const char *proto, const uint8_t *dst16)
 {
-	uint64_t now = now_ns();
-	if (now - ns->denied_window_ns >= 1000000000ull) {
-		if (ns->denied_suppressed)
-			log_warn("net: %u more denials not logged", ns->denied_suppressed);
-		ns->denied_window_ns = now;
-		ns->denied_in_window = 0;
-		ns->denied_suppressed = 0;
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a over the address and protocol */
+	for (int i = 0; i < 16; i++)
+		h = (h ^ dst16[i]) * 1099511628211ull;
+	h = ((h ^ (uint8_t)proto[0]) * 1099511628211ull) | 1;	/* never 0 (free) */
+	size_t mask = NET_DENIED_LOGGED - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		if (ns->denied_seen[i] == h)
+			return false;
+		if (!ns->denied_seen[i])
+			break;
 	}
-	if (ns->denied_in_window >= 10) {
-		ns->denied_suppressed++;
+	if (ns->denied_nseen >= NET_DENIED_LOGGED * 3 / 4) {
+		if (!ns->denied_full_logged)
+			log_warn("net: %u denied destinations logged; further ones are only counted",
+				 ns->denied_nseen);
+		ns->denied_full_logged = true;
 		return false;
 	}
-	ns->denied_in_window++;
+	for (size_t i = h & mask;; i = (i + 1) & mask)
+		if (!ns->denied_seen[i]) {
+			ns->denied_seen[i] = h;
+			break;
+		}
+	ns->denied_nseen++;
 	return true;
 }
 
-void net_log_denied(struct net_stack *ns, const char *proto, uint32_t ip, uint16_t port,
-		    enum policy_group g)
+void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
+		     enum policy_group g)
 {
-	uint64_t key = (uint64_t)ip << 24 | (uint64_t)port << 8 | (proto[0] == 'u');
-	for (unsigned i = 0; i < ARRAY_SIZE(ns->denied_log); i++)
-		if (ns->denied_log[i] == key + 1)
-			return;
-	ns->denied_log[ns->denied_next++ % ARRAY_SIZE(ns->denied_log)] = key + 1;
-	if (!denied_log_allowed(ns))
+	if (!denied_first(ns, proto, dst16))
 		return;
-	log_warn("net: denied %s to %u.%u.%u.%u:%u: %s", proto, ip >> 24, (ip >> 16) & 0xff,
-		 (ip >> 8) & 0xff, ip & 0xff, port, policy_group_name(g));
+	uint32_t v4;
+	char buf[INET6_ADDRSTRLEN];
+	if (policy_addr_to_v4(dst16, &v4)) {
+		struct in_addr a = { .s_addr = htonl(v4) };
+		inet_ntop(AF_INET, &a, buf, sizeof(buf));
+		log_warn("net: denied %s to %s:%u: %s", proto, buf, port, policy_group_name(g));
+	} else {
+		inet_ntop(AF_INET6, dst16, buf, sizeof(buf));
+		log_warn("net: denied %s to [%s]:%u: %s", proto, buf, port, policy_group_name(g));
+	}
 }
 
 uint32_t net_host_dst(struct net_stack *ns, uint32_t rip)
@@ -167,29 +182,6 @@ uint32_t net_host_dst(struct net_stack *ns, uint32_t rip)
 bool net_dst_allowed(struct net_stack *ns, const uint8_t *dst16, enum policy_group *why)
 {
 	return policy_allows(ns->policy, dst16, why);
-}
-
-void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
-		     enum policy_group g)
-{
-	uint32_t v4;
-	if (policy_addr_to_v4(dst16, &v4)) {
-		net_log_denied(ns, proto, v4, port, g);
-		return;
-	}
-	uint32_t h = 0;
-	for (int i = 0; i < 16; i++)
-		h = h * 31 + dst16[i];
-	uint64_t key = ((uint64_t)h << 24 | (uint64_t)port << 8 | 0x80 | (proto[0] == 'u')) + 1;
-	for (unsigned i = 0; i < ARRAY_SIZE(ns->denied_log); i++)
-		if (ns->denied_log[i] == key)
-			return;
-	ns->denied_log[ns->denied_next++ % ARRAY_SIZE(ns->denied_log)] = key;
-	if (!denied_log_allowed(ns))
-		return;
-	char buf[INET6_ADDRSTRLEN];
-	inet_ntop(AF_INET6, dst16, buf, sizeof(buf));
-	log_warn("net: denied %s to [%s]:%u: %s", proto, buf, port, policy_group_name(g));
 }
 
 socklen_t net_host_sockaddr(struct net_stack *ns, bool v6, uint32_t rip, const uint8_t *rip6,

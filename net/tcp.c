@@ -346,6 +346,18 @@ static void send_ack(struct tcp_flow *f)
 }
 
 /* RST to the guest for a segment that has no flow (or a refused SYN). */
+/* TCP to a multicast or broadcast address: dropped, never answered (an
+ * answer would come from an address no host has).  Every unicast
+ * destination, reserved ranges such as 240/4 included, goes on to the
+ * policy, whose refusal is a RST. */
+static bool tcp_dst_not_unicast(const struct net_stack *ns, const struct l3 *ip)
+{
+	if (ip->v6)
+		return ip->dst[0] == 0xff;
+	uint32_t bcast = (ns->cfg.guest_ip & ns->cfg.netmask) | ~ns->cfg.netmask;
+	return (ip->dst4 >> 28) == 0xe || ip->dst4 == 0xffffffff || (ns->cfg.netmask && ip->dst4 == bcast);
+}
+
 static void send_rst_for(struct net_stack *ns, const struct l3 *l3, const uint8_t *t, size_t len)
 {
 	uint8_t flags = t[13];
@@ -1137,8 +1149,8 @@ void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size
 	parse_opts(t + TCP_HLEN, hlen - TCP_HLEN, &o);
 	const uint8_t *data = t + hlen;
 	uint32_t dlen = (uint32_t)(len - hlen);
-	if (gport == 0 || rport == 0 || (!ip->v6 && (ip->dst4 >> 28) >= 0xe)) {
-		ns->stats.drop_tcp++;	/* port 0, multicast or broadcast */
+	if (gport == 0 || rport == 0 || tcp_dst_not_unicast(ns, ip)) {
+		ns->stats.drop_tcp++;	/* port 0, multicast or broadcast: no guest kernel sends it */
 		return;
 	}
 	struct tcp_flow *f = flow_find(ns, gport, ip->dst, rport);

@@ -16,10 +16,21 @@ host=kvmbox-t$$-host
 guest=kvmbox-t$$-guest
 ip netns add "$host" && NET_NS_LIST="$NET_NS_LIST $host"
 ip netns add "$guest" && NET_NS_LIST="$NET_NS_LIST $guest"
+peer=kvmbox-t$$-peer
+ip netns add "$peer" && NET_NS_LIST="$NET_NS_LIST $peer"
 ip netns exec "$host" ip link set lo up
-ip netns exec "$host" ip addr add 192.0.2.1/32 dev lo
+# The pinged address is a peer's beyond the host (a veth away): the host's
+# own addresses are the host group, which no --allow-egress opens.
+ip link add kvmp$$h netns "$host" type veth peer name kvmp$$p netns "$peer" ||
+	skip_all "cannot create a veth pair"
+ip netns exec "$host" ip link set kvmp$$h up
+ip netns exec "$peer" ip link set kvmp$$p up
+ip netns exec "$peer" ip link set lo up
+ip netns exec "$host" ip addr add 192.0.2.254/24 dev kvmp$$h
+ip netns exec "$peer" ip addr add 192.0.2.1/24 dev kvmp$$p
 v6=1
-[ -e /proc/net/if_inet6 ] && ip netns exec "$host" ip -6 addr add 2001:db8::1/128 dev lo nodad 2>/dev/null || v6=0
+[ -e /proc/net/if_inet6 ] && ip netns exec "$host" ip -6 addr add 2001:db8::fe/64 dev kvmp$$h nodad 2>/dev/null &&
+	ip netns exec "$peer" ip -6 addr add 2001:db8::1/64 dev kvmp$$p nodad 2>/dev/null || v6=0
 ip netns exec "$host" sysctl -qw net.ipv4.ping_group_range="0 2147483647" ||
 	skip_all "cannot allow ICMP sockets in a namespace"
 ip netns exec "$guest" ip link set lo up

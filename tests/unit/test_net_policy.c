@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "net/policy.h"
@@ -59,7 +62,7 @@ static const struct want table[] = {
 	{ "192.168.0.1", PG_PRIVATE }, { "100.64.0.1", PG_PRIVATE }, { "100.127.255.255", PG_PRIVATE },
 	{ "100.128.0.1", PG_PUBLIC }, { "198.18.0.1", PG_PRIVATE }, { "198.19.255.255", PG_PRIVATE },
 	{ "198.20.0.1", PG_PUBLIC }, { "fc00::1", PG_PRIVATE }, { "fdff::1", PG_PRIVATE },
-	{ "fec0::1", PG_PRIVATE }, { "64:ff9b:1::1", PG_PRIVATE },
+	{ "fec0::1", PG_PRIVATE }, { "64:ff9b:1:101:1:101:101:101", PG_PRIVATE },	/* 1.1.1.1 in every layout */
 	{ "169.254.0.1", PG_LINKLOCAL }, { "169.254.255.255", PG_LINKLOCAL }, { "fe80::1", PG_LINKLOCAL },
 	{ "febf::1", PG_LINKLOCAL },
 	{ "169.254.169.254", PG_METADATA }, { "169.254.170.2", PG_METADATA },
@@ -168,6 +171,104 @@ static void test_profiles(void **state)
 	setup(NULL);
 }
 
+/* The policy as an attacker tries it: wide CIDRs that cover the host,
+ * every IPv6 form that embeds a denied IPv4 address. */
+static void test_attacks(void **state)
+{
+	(void)state;
+	/* /0 in both families: the host, loopback, the gateway (the host's
+	 * loopback), multicast and broadcast stay shut; metadata needs its own
+	 * address named */
+	assert_int_equal(policy_allow_cidr(&pol, "0.0.0.0/0"), 0);
+	assert_int_equal(policy_allow_cidr(&pol, "::/0"), 0);
+	static const char *const shut[] = {
+		"10.0.2.2", "::ffff:10.0.2.2", "203.0.114.7", "2a01:4f8::7", "fd4b:7662:6f78::2",
+		"127.0.0.1", "::1", "0.0.0.0", "::", "224.0.0.1", "ff02::1", "255.255.255.255", "10.0.2.255",
+		"169.254.169.254", "fd00:ec2::254", "168.63.129.16",
+		/* embedded forms of the gateway, the host and loopback */
+		"64:ff9b::a00:202", "64:ff9b::7f00:1", "::a00:202", "::7f00:1", "::ffff:0:7f00:1", "::ffff:0:a00:202",
+		"2002:a00:202::1", "2002:cb00:7207::", "2001:0:a00:202::1", "2001:0:101:101::f5ff:fdfd",
+		"2606:4700::5efe:a00:202", "2606:4700::200:5efe:7f00:1",
+		"64:ff9b:1:7f00:0:100::", "64:ff9b:1:7f:0:1::", "64:ff9b:1:0:7f:0:100:0", "64:ff9b:1::7f00:1",
+		"64:ff9b::a9fe:a9fe",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(shut); i++)
+		if (allowed(shut[i]))
+			fail_msg("allowed %s under 0.0.0.0/0 and ::/0", shut[i]);
+	assert_true(allowed("10.9.9.9"));
+	assert_true(allowed("240.0.0.1"));	/* reserved: a CIDR opens it */
+	assert_true(allowed("2606:4700::1111"));
+	/* the local-use NAT64 prefix stays shut for --allow-lan where any layout
+	 * could mean a denied address */
+	setup(NULL);
+	pol.allow_lan = true;
+	assert_false(allowed("64:ff9b:1::1"));		/* 0.0.0.1 in the /96 layout */
+	assert_false(allowed("64:ff9b:1:a00:2:200::"));	/* 10.0.2.2 in the /48 layout */
+	assert_true(allowed("64:ff9b:1:a0a:a:a0a:a0a:a0a"));	/* 10.10.10.10 in every layout */
+	/* --allow-host opens the host group only, not what it is embedded in */
+	setup(NULL);
+	pol.allow_host = true;
+	assert_true(allowed("10.0.2.2"));
+	assert_false(allowed("64:ff9b::7f00:1"));
+	/* the reason given is the embedded address's group */
+	uint8_t a[16];
+	enum policy_group why;
+	policy_parse_addr("2002:a9fe:a9fe::1", a);
+	assert_false(policy_allows(&pol, a, &why));
+	assert_int_equal(why, PG_METADATA);
+	policy_init(&pol);
+	setup(NULL);
+}
+
+/* An address the host gains while the sandbox runs is the host's at once.
+ * Run in a network namespace of its own (needs root), so the test adds
+ * addresses to nobody's real interface. */
+static void test_live_host_addrs(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNET) < 0)
+			_exit(77);
+		struct policy p;
+		policy_init(&p);
+		if (policy_watch_host_addrs(&p) < 0)
+			_exit(2);
+		uint8_t a[16];
+		policy_parse_addr("198.51.99.7", a);	/* public: not the host's yet */
+		if (!policy_allows(&p, a, NULL))
+			_exit(3);
+		if (system("ip link set lo up && ip addr add 198.51.99.7/32 dev lo && "
+			   "ip addr add 2a01:4f8:99::7/128 dev lo nodad") != 0)
+			_exit(77);
+		enum policy_group why;
+		if (policy_allows(&p, a, &why) || why != PG_HOST)
+			_exit(4);	/* the very next decision sees it */
+		policy_parse_addr("2a01:4f8:99::7", a);
+		if (policy_allows(&p, a, NULL))
+			_exit(5);
+		policy_parse_addr("64:ff9b::c633:6307", a);	/* the new address, embedded */
+		if (policy_allows(&p, a, NULL))
+			_exit(6);
+		if (system("ip addr del 198.51.99.7/32 dev lo") != 0)
+			_exit(77);
+		policy_parse_addr("198.51.99.7", a);
+		if (!policy_allows(&p, a, NULL))
+			_exit(7);	/* and stops being the host's when it goes */
+		policy_fini(&p);
+		_exit(0);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 77)
+		skip();	/* no network namespaces or no ip(8) here */
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -213,6 +314,8 @@ int main(void)
 		cmocka_unit_test_setup(test_allow_host_opens_only_host, setup),
 		cmocka_unit_test_setup(test_allow_egress_cidrs, setup),
 		cmocka_unit_test_setup(test_profiles, setup),
+		cmocka_unit_test_setup(test_attacks, setup),
+		cmocka_unit_test(test_live_host_addrs),
 		cmocka_unit_test_setup(test_names, setup),
 		cmocka_unit_test_setup(test_parse, setup),
 	};

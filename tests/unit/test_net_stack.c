@@ -259,6 +259,32 @@ static size_t frag_frame(uint8_t *f, uint16_t id, uint8_t proto, const uint8_t *
 	return 14 + 20 + n;
 }
 
+/* A SYN to any unicast destination the policy refuses gets an immediate
+ * RST, reserved 240/4 included (a silent drop would leave the guest's
+ * connect hanging); TCP to multicast or broadcast is dropped and counted,
+ * never answered. */
+static void test_denied_syn_always_rst(void **state)
+{
+	(void)state;
+	static const uint32_t denied[] = { 0xF0000001, 0xFEFFFFFF, 0x7F000001, 0x00000001, 0xC0000201 };
+	uint8_t f[200];
+	for (size_t i = 0; i < ARRAY_SIZE(denied); i++) {
+		size_t l = nf_tcp(f, cfg.gateway_mac, denied[i], 5555, 80, 1000, 0, 0x02, 65535, NULL, 0, true);
+		input(ns, f, l);
+		assert_int_equal(nout, i + 1);
+		assert_int_equal(outf[i][34 + 13], 0x14);	/* RST|ACK */
+		assert_int_equal(rd32(outf[i] + 26), denied[i]);	/* from the address the guest dialled */
+	}
+	uint64_t drops = ns->stats.drop_tcp;
+	static const uint32_t not_unicast[] = { 0xE0000001, 0xEFFFFFFA, 0xFFFFFFFF, 0x0A0002FF };
+	for (size_t i = 0; i < ARRAY_SIZE(not_unicast); i++) {
+		size_t l = nf_tcp(f, cfg.gateway_mac, not_unicast[i], 5555, 80, 1000, 0, 0x02, 65535, NULL, 0, true);
+		input(ns, f, l);
+	}
+	assert_int_equal(nout, ARRAY_SIZE(denied));
+	assert_int_equal(ns->stats.drop_tcp, drops + ARRAY_SIZE(not_unicast));
+}
+
 static void test_denied_tcp_rst_udp_icmp(void **state)
 {
 	(void)state;
@@ -925,6 +951,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dhcp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_icmp_echo_and_bad_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_denied_tcp_rst_udp_icmp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_denied_syn_always_rst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_stream_flow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_guest_rst_and_bad_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_zero_window_and_keepalive, setup, teardown),

@@ -296,9 +296,11 @@ int cmd_net_serve(int argc, char **argv)
 		fprintf(stderr, "kvmbox: net-serve: bad network flags\n");
 		return EXIT_USAGE;
 	}
-	int r = policy_add_local_addrs(&pol);
-	if (r < 0)
-		log_warn("net-serve: cannot list host addresses: %s", strerror(-r));
+	int r = policy_watch_host_addrs(&pol);
+	if (r < 0) {	/* without them the host's own addresses would look public */
+		fprintf(stderr, "kvmbox: net-serve: cannot watch the host's addresses: %s\n", strerror(-r));
+		return 1;
+	}
 
 	static struct tap_ctx t;
 	t.fd = tap_create_in_netns(netns, tap, cfg.mtu, auto_publish ? ap.fd : NULL);
@@ -366,6 +368,7 @@ out:
 		if (ap.fd[i] >= 0)
 			close(ap.fd[i]);
 	net_destroy(t.ns);
+	policy_fini(&pol);
 	close(t.fd);
 	loop_fini(&loop);
 	return status;

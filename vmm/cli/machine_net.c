@@ -77,6 +77,7 @@ static void mnet_destroy(void *obj)
 	if (mn->px)
 		proxy_free(mn->px);
 	net_destroy(mn->ns);
+	policy_fini(&mn->pol);
 	if (mn->proxy_lists) {
 		repolist_fini(&mn->repos);
 		hostlist_fini(&mn->hosts);
@@ -233,9 +234,11 @@ static int mnet_build(struct machine *m, struct machine_net *mn)
 		log_err("bad network flags");
 		return EXIT_USAGE;
 	}
-	int r = policy_add_local_addrs(&mn->pol);
-	if (r < 0)
-		log_warn("net: cannot list host addresses: %s", strerror(-r));
+	int r = policy_watch_host_addrs(&mn->pol);
+	if (r < 0) {	/* without them the host's own addresses would look public */
+		log_err("net: cannot watch the host's addresses: %s", strerror(-r));
+		return 1;
+	}
 	struct dev_env env = { .gm = &m->vm.gm, .loop = &m->vm.loop, .irq_fd = -1,
 			       .notify_fd = -1 };
 	mn->vnet = vnet_create(&env, 0, guest_mac, cfg.mtu);
