@@ -486,6 +486,8 @@ int fs_server_new(const char *dir, const struct fs_opts *o, struct fs_server **o
 	if (!s)
 		return -ENOMEM;
 	s->opts = *o;
+	s->umask = umask(0);	/* read it (the call sets it), then put it back */
+	umask(s->umask);
 	s->next_id = 2;		/* 1 is the root (FUSE_ROOT_ID) */
 	s->next_fh = 1;
 	s->max_path_fds = o->max_path_fds;
@@ -693,6 +695,38 @@ static int lookup_created(struct fs_server *s, struct fs_inode *dir, const char 
 	return fs_lookup(s, dir, name, out, st);
 }
 
+/* Give a new inode exactly the mode the guest asked for: the server's own
+ * umask must not narrow it further (the guest kernel applied the guest's).
+ * Through the inode's own fd, never by name, so nothing swapped in under
+ * the name since the creation is touched. */
+static int fix_created_mode(struct fs_server *s, struct fs_inode *ino, mode_t want, struct stat *st)
+{
+	if (!(want & s->umask))
+		return 0;
+	int fd = fs_inode_fd(s, ino);
+	if (fd < 0)
+		return fd;
+	char p[40];
+	proc_path(p, sizeof(p), fd);
+	if (chmod(p, want) < 0)
+		return -errno;
+	st->st_mode = (st->st_mode & S_IFMT) | want;
+	return 0;
+}
+
+/* lookup_created, then fix_created_mode; the lookup is undone on failure. */
+static int lookup_created_mode(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t want,
+			       struct fs_inode **out, struct stat *st)
+{
+	int r = lookup_created(s, dir, name, out, st);
+	if (r < 0)
+		return r;
+	r = fix_created_mode(s, *out, want, st);
+	if (r < 0)
+		fs_forget(s, *out, 1);
+	return r;
+}
+
 int fs_mkdir(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t mode,
 	     struct fs_inode **out, struct stat *st)
 {
@@ -701,9 +735,10 @@ int fs_mkdir(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t
 		return pfd;
 	if (ro(s))
 		return -EROFS;
-	if (mkdirat(pfd, name, mode & 01777 & ~S_ISUID) < 0)
+	mode_t want = mode & 01777 & ~S_ISUID;
+	if (mkdirat(pfd, name, want) < 0)
 		return -errno;
-	return lookup_created(s, dir, name, out, st);
+	return lookup_created_mode(s, dir, name, want, out, st);
 }
 
 int fs_symlink(struct fs_server *s, struct fs_inode *dir, const char *name,
@@ -732,15 +767,20 @@ int fs_mknod(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t
 	int pfd = dir_fd_for(s, dir, name);
 	if (pfd < 0)
 		return pfd;
-	if (!S_ISREG(mode))
-		return -EPERM;	/* no device nodes, FIFOs or sockets */
+	if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode))
+		return -EPERM;	/* device nodes: never */
 	if (ro(s))
 		return -EROFS;
-	int fd = open_beneath(s, pfd, name, O_CREAT | O_EXCL | O_WRONLY, mode & 01777 & ~PRIV_BITS);
-	if (fd < 0)
-		return fd;
-	close(fd);
-	return lookup_created(s, dir, name, out, st);
+	mode_t want = mode & 01777 & ~PRIV_BITS;
+	if (S_ISREG(mode)) {
+		int fd = open_beneath(s, pfd, name, O_CREAT | O_EXCL | O_WRONLY, want);
+		if (fd < 0)
+			return fd;
+		close(fd);
+	} else if (mknodat(pfd, name, (mode & S_IFMT) | want, 0) < 0) {	/* one checked component */
+		return -errno;
+	}
+	return lookup_created_mode(s, dir, name, want, out, st);
 }
 
 int fs_link(struct fs_server *s, struct fs_inode *ino, struct fs_inode *dir,
@@ -783,7 +823,8 @@ int fs_create(struct fs_server *s, struct fs_inode *dir, const char *name, int f
 	 * waiting for the disk.  O_EXCL means nothing but a new regular file
 	 * is ever opened here. */
 	int oflags = flags & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_TRUNC);
-	int fd = open_beneath(s, pfd, name, oflags | O_CREAT | O_EXCL, mode & 01777 & ~PRIV_BITS);
+	mode_t want = mode & 01777 & ~PRIV_BITS;
+	int fd = open_beneath(s, pfd, name, oflags | O_CREAT | O_EXCL, want);
 	if (fd == -EEXIST && !(flags & O_EXCL)) {
 		/* Exists: open it the safe way (type checked, no O_CREAT). */
 		int r = fs_lookup(s, dir, name, out, st);
@@ -808,6 +849,8 @@ int fs_create(struct fs_server *s, struct fs_inode *dir, const char *name, int f
 		fs_forget(s, *out, 1);
 		return -ESTALE;	/* replaced between create and lookup */
 	}
+	if ((want & s->umask) && fchmod(fd, want) == 0)	/* as asked, not narrowed by our umask */
+		st->st_mode = (st->st_mode & S_IFMT) | want;
 	*file = file_new(s, *out, fd, false);
 	if (!*file) {
 		close(fd);
@@ -1183,7 +1226,8 @@ int fs_fallocate_check(struct fs_server *s, struct fs_file *f, int mode, uint64_
 		return -EINVAL;
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		return -EOPNOTSUPP;
-	return 0;
+	/* every mode changes data or size: setuid/setgid go as for a write */
+	return fs_write_check(s, f, off);
 }
 
 int fs_fallocate(struct fs_server *s, struct fs_file *f, int mode, uint64_t off, uint64_t len)

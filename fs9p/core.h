@@ -109,6 +109,8 @@ struct fs_server {
 	uint32_t fuse_minor;
 	uint64_t fuse_ops[FS_FUSE_OPCODES];	/* requests seen per opcode */
 	uint8_t *fuse_in, *fuse_out;	/* linearised request / reply scratch */
+	mode_t umask;		/* this process's: the guest's own was applied by its
+				 * kernel, so creations undo ours (fix_created_mode) */
 };
 
 /* Start a request: bring the fd cache back under its cap; inodes touched

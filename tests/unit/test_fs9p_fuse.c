@@ -266,12 +266,23 @@ static void test_no_special_files(void **state)
 	struct fuse_mknod_in mi = { .mode = S_IFCHR | 0666, .rdev = makedev(1, 3) };
 	fuse_call(f->srv, FUSE_MKNOD, 1, &mi, sizeof(mi), "null", 5, &rep);
 	assert_error(EPERM);
+	mi.mode = S_IFBLK | 0666;
+	fuse_call(f->srv, FUSE_MKNOD, 1, &mi, sizeof(mi), "blk", 4, &rep);
+	assert_error(EPERM);
+	/* FIFOs and sockets (git's fsmonitor, language servers, test suites
+	 * make them): created, with the mode asked for */
 	mi.mode = S_IFIFO | 0666;
 	fuse_call(f->srv, FUSE_MKNOD, 1, &mi, sizeof(mi), "fifo", 5, &rep);
-	assert_error(EPERM);
-	mi.mode = S_IFSOCK | 0666;
+	assert_int_equal(rep.h.error, 0);
+	assert_true(S_ISFIFO(host_mode(f, "fifo")));
+	mi.mode = S_IFSOCK | 0755;
 	fuse_call(f->srv, FUSE_MKNOD, 1, &mi, sizeof(mi), "sock", 5, &rep);
-	assert_error(EPERM);
+	assert_int_equal(rep.h.error, 0);
+	assert_true(S_ISSOCK(host_mode(f, "sock")));
+	mi.mode = S_IFIFO | 04666;	/* never setuid */
+	fuse_call(f->srv, FUSE_MKNOD, 1, &mi, sizeof(mi), "fifo2", 6, &rep);
+	assert_int_equal(rep.h.error, 0);
+	assert_int_equal(host_mode(f, "fifo2") & 07777, 0666);
 	mi.mode = S_IFREG | 0644;
 	fuse_call(f->srv, FUSE_MKNOD, 1, &mi, sizeof(mi), "reg", 4, &rep);
 	assert_int_equal(rep.h.error, 0);
@@ -287,6 +298,56 @@ static void test_no_special_files(void **state)
 	struct fuse_rename2_in r2 = { .newdir = 1, .flags = 4 /* RENAME_WHITEOUT */ };
 	fuse_call(f->srv, FUSE_RENAME2, 1, &r2, sizeof(r2), "reg\0reg2", 9, &rep);
 	assert_error(EINVAL);
+}
+
+/* The mode the guest asked for (its kernel applied its umask) is what the
+ * host gets, whatever the server's own umask. */
+static void test_modes_not_narrowed(void **state)
+{
+	struct fx *f = *state;
+	mode_t old = umask(077);	/* a server started under a strict umask */
+	fs_server_free(f->srv);
+	struct fs_opts o;
+	fs_opts_default(&o);
+	o.cache = FS_CACHE_NONE;
+	assert_int_equal(fs_server_new(f->dir, &o, &f->srv), 0);
+	assert_int_equal(fuse_init_srv(f->srv), 0);
+	struct fuse_mkdir_in md = { .mode = 0775 };
+	fuse_call(f->srv, FUSE_MKDIR, 1, &md, sizeof(md), "d", 2, &rep);
+	assert_int_equal(rep.h.error, 0);
+	assert_int_equal(host_mode(f, "d") & 07777, 0775);
+	struct fuse_create_in ci = { .flags = O_WRONLY, .mode = 0755 };
+	fuse_call(f->srv, FUSE_CREATE, 1, &ci, sizeof(ci), "run.sh", 7, &rep);
+	assert_int_equal(rep.h.error, 0);
+	assert_int_equal(host_mode(f, "run.sh") & 07777, 0755);
+	struct fuse_mknod_in mi = { .mode = S_IFIFO | 0664 };
+	fuse_call(f->srv, FUSE_MKNOD, 1, &mi, sizeof(mi), "p", 2, &rep);
+	assert_int_equal(rep.h.error, 0);
+	assert_int_equal(host_mode(f, "p") & 07777, 0664);
+	umask(old);
+}
+
+/* fallocate in every mode clears setuid and setgid, as a write does. */
+static void test_fallocate_clears_privs(void **state)
+{
+	struct fx *f = *state;
+	static const int modes[] = { 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				     FALLOC_FL_ZERO_RANGE };
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "suid%zu", i);
+		host_write(f, name, "0123456789", 06755);
+		int64_t id = fuse_lookup(f->srv, 1, name);
+		assert_true(id > 1);
+		int64_t fh = fuse_open(f->srv, (uint64_t)id, O_RDWR);
+		assert_true(fh >= 0);
+		struct fuse_fallocate_in fa = { .fh = (uint64_t)fh, .offset = 0, .length = 4, .mode = (uint32_t)modes[i] };
+		fuse_call(f->srv, FUSE_FALLOCATE, (uint64_t)id, &fa, sizeof(fa), NULL, 0, &rep);
+		if (rep.h.error == -EOPNOTSUPP)
+			continue;	/* this file system lacks the mode: nothing changed */
+		assert_int_equal(rep.h.error, 0);
+		assert_int_equal(host_mode(f, name) & 07777, 0755);
+	}
 }
 
 static void test_symlinks_not_followed(void **state)
@@ -460,6 +521,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_write_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_clears_setuid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_special_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_modes_not_narrowed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fallocate_clears_privs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlinks_not_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readdir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs_user_only, setup, teardown),
