@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -119,6 +121,9 @@ struct proxy {
 	struct __kernel_timespec kick_ts;
 	bool kick_armed;
 	bool freeing;		/* proxy_free is waiting for the ops above: callbacks do nothing */
+	unsigned max_conns;	/* listener connections at once (from RLIMIT_NOFILE) */
+	int spare_fd;		/* held to accept-and-refuse when out of descriptors */
+	unsigned shed;		/* half-open connections closed to make room */
 };
 
 struct conn {
@@ -1845,6 +1850,42 @@ int proxy_take_stream(struct proxy *px, struct proxy_stream *s, const struct pro
 	return 0;
 }
 
+/* Close the oldest listener connection that has not sent a request yet
+ * (CONNECT head, TLS handshake or first request still to come), to make
+ * room for a new client when descriptors or the connection cap run out:
+ * a flood of half-open connections then costs its own members their
+ * slots, never a real client its start.  true when one was closed. */
+static bool shed_half_open(struct proxy *px)
+{
+	struct conn *victim = NULL;
+	for (struct conn *c = px->conns; c; c = c->next)
+		if (c->connect_mode && !c->nreq && !c->up.s && !c->in_pump && !c->dead &&
+		    (!victim || c->last_ns < victim->last_ns))
+			victim = c;
+	if (!victim)
+		return false;
+	px->shed++;
+	log_once(LOG_WARN, "proxy: out of descriptors or connections: closing the oldest connections "
+		 "that have sent no request (one shed per new client)");
+	victim->dead = true;
+	conn_pump(victim);	/* frees it, and its descriptor, now */
+	return true;
+}
+
+/* Accept failed for want of descriptors and nothing could be shed: take
+ * the waiting client with the spare descriptor and close it at once, so the
+ * backlog drains (the client sees a reset) instead of stalling. */
+static void refuse_one(struct proxy *px)
+{
+	if (px->spare_fd < 0)
+		return;
+	close(px->spare_fd);
+	int fd = accept4(px->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	px->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void listen_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
@@ -1852,8 +1893,18 @@ static void listen_cb(struct loop *loop, struct loop_op *op, int res, uint32_t f
 	(void)flags;
 	struct proxy *px = op->opaque;
 	for (; !px->freeing;) {
+		if (px->nconns >= px->max_conns && !shed_half_open(px)) {
+			refuse_one(px);	/* at the cap with every connection busy */
+			return;
+		}
 		int fd = accept4(px->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
+			if ((errno == EMFILE || errno == ENFILE) && shed_half_open(px))
+				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				refuse_one(px);
+				continue;
+			}
 			if (errno != EAGAIN && errno != EINTR)
 				log_once(LOG_WARN, "proxy: accept: %s", strerror(errno));
 			return;
@@ -1876,6 +1927,10 @@ static void listen_cb(struct loop *loop, struct loop_op *op, int res, uint32_t f
 
 int proxy_listen(struct proxy *px, int fd)
 {
+	struct rlimit rl;	/* two descriptors a connection, some kept for the rest */
+	unsigned lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1u << 20 ? (unsigned)rl.rlim_cur : 1u << 20;
+	px->max_conns = lim > 96 ? (lim - 64) / 2 : 16;
+	px->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	px->listen_fd = fd;
 	px->listen_op.cb = listen_cb;
 	px->listen_op.opaque = px;
@@ -1980,6 +2035,7 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg)
 	px->loop = loop;
 	px->cfg = *cfg;
 	px->listen_fd = -1;
+	px->spare_fd = -1;
 	px->header_timeout_ns = (cfg->header_timeout_ms ? cfg->header_timeout_ms : 30000) * 1000000ULL;
 	px->idle_timeout_ns = (cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 300000) * 1000000ULL;
 	px->lookup_timeout_ns = (cfg->lookup_timeout_ms ? cfg->lookup_timeout_ms : 10000) * 1000000ULL;
@@ -2045,6 +2101,8 @@ void proxy_free(struct proxy *px)
 			explicit_bzero(px->oauth[i].body, px->oauth[i].body_len);
 			free(px->oauth[i].body);
 		}
+	if (px->spare_fd >= 0)
+		close(px->spare_fd);
 	SSL_CTX_free(px->down_ctx);
 	SSL_CTX_free(px->up_ctx);
 	ca_free(px->ca);

@@ -30,10 +30,8 @@ struct sock_stream {
 
 static void sock_maybe_free(struct sock_stream *ss)
 {
-	if (ss->closed && !ss->rd_armed && !ss->wr_armed && !ss->in_cb) {
-		close(ss->fd);
+	if (ss->closed && !ss->rd_armed && !ss->wr_armed && !ss->in_cb)
 		free(ss);
-	}
 }
 
 static void sock_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
@@ -120,6 +118,11 @@ static void sock_close(struct proxy_stream *s)
 {
 	struct sock_stream *ss = container_of(s, struct sock_stream, s);
 	ss->closed = true;
+	/* The descriptor goes now, not when the cancelled polls come back: a
+	 * proxy out of descriptors sheds a connection to accept the next one
+	 * at once.  An armed poll holds the file itself, not the number. */
+	close(ss->fd);
+	ss->fd = -1;
 	if (ss->rd_armed)
 		loop_cancel(ss->loop, &ss->rd_op);
 	if (ss->wr_armed)

@@ -209,8 +209,41 @@ gqa "repository in a variable default" '{"query":"mutation($r:String="bob/x") { 
 gqa "body with a byte-order mark" $'ï»¿''{"query":"mutation { createRepository(input:{name:"x"}) { clientMutationId } }"}'
 gqa "a mutation naming no repository" '{"query":"mutation { createRepository(input:{name:"x"}) { clientMutationId } }"}'
 
+# ---- availability: 1,200 half-open connections under a 1,024-descriptor limit ----
+P_PX2=$(free_port)
+(ulimit -n 1024; exec "$KVMBOX_BIN" proxy --listen "127.0.0.1:$P_PX2" --ca-out "$T/ca2.pem" \
+	--upstream-ca "$T/ca.pem" "${CT[@]}" >proxy2.out 2>proxy2.log) &
+PIDS+=($!)
+PX2PID=$!
+for _ in $(seq 100); do [ -s proxy2.out ] && break; sleep 0.1; done
+cat > flood.py <<'PY'
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+socks = []
+for i in range(n):
+    s = socket.socket(); s.settimeout(2)
+    try: s.connect(("127.0.0.1", port)); socks.append(s)
+    except OSError: pass
+print(len(socks), flush=True)
+time.sleep(float(sys.argv[3]))
+PY
+python3 flood.py "$P_PX2" 1200 20 > flood.out 2>&1 &
+FLOODPID=$!
+PIDS+=($FLOODPID)
+for _ in $(seq 100); do [ -s flood.out ] && break; sleep 0.1; done
+t0=$(date +%s%N)
+got=$(curl -sS --max-time 10 --proxy "http://127.0.0.1:$P_PX2" --cacert "$T/ca2.pem" -o /dev/null -w '%{http_code}' \
+	https://api.example.test/echo 2>&1)
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ "$got" = 200 ] && [ "$ms" -le 1000 ]; then ok "a new client is served within 1 s beside $(cat flood.out) half-open connections (${ms} ms)"
+else not_ok "a new client is served within 1 s beside 1,200 half-open connections" "status $got after ${ms} ms; $(tail -3 proxy2.log)"; fi
+kill "$FLOODPID" 2>/dev/null
+check "the shedding is logged once" sh -c "[ \$(grep -c 'closing the oldest connections' proxy2.log) = 1 ]"
+kill "$PX2PID"; wait "$PX2PID"
+expect_eq "the flooded proxy exits cleanly on SIGTERM" 0 "$?"
+
 check "no real value in the proxy log" sh -c "! grep -q 'real-' proxy.log"
 kill "$PXPID"; wait "$PXPID"
 expect_eq "proxy exits cleanly on SIGTERM" 0 "$?"
-check "no sanitizer report from the proxy" sh -c "! grep -E 'Sanitizer|runtime error' proxy.log"
+check "no sanitizer report from the proxies" sh -c "! grep -E 'Sanitizer|runtime error' proxy.log proxy2.log"
 tap_done
