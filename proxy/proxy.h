@@ -110,6 +110,21 @@ int proxy_listen(struct proxy *px, int listen_fd);
 /* Connections currently open (tests, diagnostics). */
 unsigned proxy_nconns(const struct proxy *px);
 
+#ifdef KVMBOX_FUZZ
+/* Fuzzing builds only (tests/fuzz/fuzz_proxy_relay.c): upstream connections
+ * come from dial instead of sockets and speak plaintext, and a guest stream
+ * that does not start with a TLS record is treated as if its TLS were
+ * already terminated (substitution applies), so arbitrary guest bytes reach
+ * the policy and the substitution without handshakes. */
+struct proxy_fuzz_hooks {
+	struct proxy_stream *(*dial)(void *opaque, const char *host, uint16_t port);
+	void *opaque;
+};
+void proxy_fuzz_set(struct proxy *px, const struct proxy_fuzz_hooks *h);
+/* Close every connection now (one proxy serves many fuzz inputs). */
+void proxy_fuzz_close_all(struct proxy *px);
+#endif
+
 /* The plain-socket adapter: a non-blocking connected (or connecting, when
  * connecting is true) socket as a proxy_stream on loop.  Owns fd. */
 struct proxy_stream *proxy_sock_stream(struct loop *loop, int fd, bool connecting);

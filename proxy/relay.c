@@ -58,7 +58,8 @@
 #define TICK_NS 250000000ULL
 #define PROBE_NS 1000000000ULL		/* idle this long: see probe_idle() */
 #define GH_QUERY_MAX 8192
-#define MASK_BUF (32 * 1024)		/* decoded chunk data held for masking */		/* nodes(ids:) lookup body */
+#define MASK_BUF (32 * 1024)		/* decoded chunk data held for masking */
+#define MASK_EXTRA_MAX 4		/* encoded credentials remembered per connection */		/* nodes(ids:) lookup body */
 
 enum rq_state {
 	RQ_CONNECT,	/* reading the CONNECT head (host transport) */
@@ -124,6 +125,9 @@ struct proxy {
 	unsigned max_conns;	/* listener connections at once (from RLIMIT_NOFILE) */
 	int spare_fd;		/* held to accept-and-refuse when out of descriptors */
 	unsigned shed;		/* half-open connections closed to make room */
+#ifdef KVMBOX_FUZZ
+	struct proxy_fuzz_hooks fuzz;
+#endif
 };
 
 struct conn {
@@ -163,6 +167,11 @@ struct conn {
 	bool mask_rsp;		/* a real value went upstream on this connection: mask
 				 * every real value in what comes back (to_guest) */
 	bool mask_logged;
+	/* Encoded forms of real values this connection sent (the base64 of a
+	 * substituted Basic credential), masked like the values themselves. */
+	char *mask_extra[MASK_EXTRA_MAX];
+	size_t mask_extra_len[MASK_EXTRA_MAX];
+	unsigned nmask_extra;
 	uint8_t *mbuf;		/* decoded chunk data being masked (MASK_BUF) */
 	size_t mlen;
 	uint8_t *cap;		/* captured token response body */
@@ -294,6 +303,16 @@ static bool is_ip(const char *h)
 static int conn_dial(struct conn *c)
 {
 	struct proxy *px = c->px;
+#ifdef KVMBOX_FUZZ
+	if (px->fuzz.dial) {
+		struct proxy_stream *fs = px->fuzz.dial(px->fuzz.opaque, c->host, c->port);
+		if (!fs)
+			return -ECONNREFUSED;
+		fs->notify = stream_notify;
+		fs->opaque = c;
+		return ep_open(&c->up, fs);
+	}
+#endif
 	const char *addr = c->dial;
 	uint16_t port = c->dial_port;
 	for (unsigned i = 0; i < px->cfg.nconnect_to; i++) {
@@ -748,6 +767,9 @@ static bool rq_detect(struct conn *c)
 		return false;
 	if (c->cin[0] != 0x16) {		/* not a TLS handshake record: plain HTTP */
 		c->rq = RQ_HEAD;
+#ifdef KVMBOX_FUZZ
+		c->tls = c->px->fuzz.dial != NULL;	/* as if terminated: see proxy_fuzz_set */
+#endif
 		return true;
 	}
 	if (ep_start_tls(&c->down, c->px->down_ctx, true)) {
@@ -788,6 +810,26 @@ static bool host_agrees(struct conn *c, const struct http_msg *m, char *name, si
 	return !strcasecmp(name, c->host) && (port ? port : def) == c->port;
 }
 
+/* Remember an encoded credential sent upstream, to mask it in responses
+ * (the oldest goes when the list is full). */
+static void mask_remember(struct conn *c, const char *v, size_t len)
+{
+	for (unsigned i = 0; i < c->nmask_extra; i++)
+		if (c->mask_extra_len[i] == len && !memcmp(c->mask_extra[i], v, len))
+			return;
+	char *copy = malloc(len);
+	if (!copy)
+		return;	/* the decoded value inside is still masked */
+	memcpy(copy, v, len);
+	unsigned i = c->nmask_extra < MASK_EXTRA_MAX ? c->nmask_extra++ : 0;
+	if (i == 0 && c->mask_extra[0]) {
+		explicit_bzero(c->mask_extra[0], c->mask_extra_len[0]);
+		free(c->mask_extra[0]);
+	}
+	c->mask_extra[i] = copy;
+	c->mask_extra_len[i] = len;
+}
+
 /* Build the head (and buffered body) for the server into c->uhead. */
 /* subst_headers: placeholders in header values are substituted for their
  * hosts; a body is sent as given (only the token refresh gets a real value
@@ -821,8 +863,11 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 		out[o++] = ' ';
 		ssize_t n;
 		if (subst) {
+			unsigned before = st.replaced;
 			n = secrets_subst_header(sec, c->host, hl, h->name, h->name_len, h->value,
 						 h->value_len, out + o, cap - o - 2, &st);
+			if (n > 6 && st.replaced > before && !strncasecmp(out + o, "Basic ", 6))
+				mask_remember(c, out + o + 6, (size_t)n - 6);
 		} else {
 			n = h->value_len <= cap - o - 2 ? (ssize_t)h->value_len : -ENOSPC;
 			if (n > 0)
@@ -1308,13 +1353,34 @@ static bool rsp_done(const struct conn *c)
 	}
 }
 
-/* Mask every real value in buf; log the first time. */
+/* Mask every real value, and every encoded credential this connection
+ * sent, in buf; log the first time. */
 static void mask_buf(struct conn *c, uint8_t *buf, size_t len)
 {
-	if (secrets_mask(c->px->cfg.secrets, (char *)buf, len) && !c->mask_logged) {
+	unsigned n = secrets_mask(c->px->cfg.secrets, (char *)buf, len);
+	for (unsigned i = 0; i < c->nmask_extra; i++)
+		for (uint8_t *p = buf; (p = memmem(p, len - (size_t)(p - buf), c->mask_extra[i], c->mask_extra_len[i]));
+		     p += c->mask_extra_len[i], n++)
+			memset(p, '*', c->mask_extra_len[i]);
+	if (n && !c->mask_logged) {
 		c->mask_logged = true;
 		log_warn("proxy: %s sent a real credential back in a response; masked", c->host);
 	}
+}
+
+/* Where in buf[0..len) a tail starts that could begin a masked string. */
+static size_t mask_hold(const struct conn *c, const uint8_t *buf, size_t len)
+{
+	size_t hold = secrets_partial_tail(c->px->cfg.secrets, (const char *)buf, 0, len);
+	for (unsigned k = 0; k < c->nmask_extra; k++) {
+		size_t from = len > c->mask_extra_len[k] ? len - c->mask_extra_len[k] : 0;
+		for (size_t i = from; i < hold; i++)
+			if (secrets_is_partial((const char *)buf + i, len - i, c->mask_extra[k], c->mask_extra_len[k])) {
+				hold = i;
+				break;
+			}
+	}
+	return hold;
 }
 
 /* How many of the first n bytes of c->uin may go to the guest now.  On a
@@ -1333,8 +1399,7 @@ static size_t to_guest(struct conn *c, size_t n)
 				       c->rsp_body == HTTP_BODY_LENGTH && n == c->rsp_left);
 	if (ends_here)
 		return n;
-	size_t hold = secrets_partial_tail(s, (char *)c->uin, 0, c->uin_len);
-	return MIN(n, hold);
+	return MIN(n, mask_hold(c, c->uin, c->uin_len));
 }
 
 /* A chunked response on a masking connection: chunk framing could split a
@@ -1361,7 +1426,7 @@ static bool rs_chunked_masked(struct conn *c)
 	}
 	mask_buf(c, c->mbuf, c->mlen);
 	bool ends = c->rsp_ch.done || c->up.eof;
-	size_t send = ends ? c->mlen : secrets_partial_tail(c->px->cfg.secrets, (char *)c->mbuf, 0, c->mlen);
+	size_t send = ends ? c->mlen : mask_hold(c, c->mbuf, c->mlen);
 	size_t room = ep_room(&c->down);
 	if (send && room > 32) {
 		send = MIN(send, room - 32);
@@ -1700,6 +1765,10 @@ static void conn_destroy(struct conn *c)
 	if (c->mbuf) {
 		explicit_bzero(c->mbuf, MASK_BUF);
 		free(c->mbuf);
+	}
+	for (unsigned i = 0; i < c->nmask_extra; i++) {
+		explicit_bzero(c->mask_extra[i], c->mask_extra_len[i]);
+		free(c->mask_extra[i]);
 	}
 	explicit_bzero(c->cin, CIN_CAP);
 	free(c->cin);
@@ -2114,6 +2183,21 @@ int proxy_write_ca(const struct proxy *px, const char *path)
 {
 	return ca_write_pem(px->ca, path);
 }
+
+#ifdef KVMBOX_FUZZ
+void proxy_fuzz_set(struct proxy *px, const struct proxy_fuzz_hooks *h)
+{
+	px->fuzz = *h;
+}
+
+void proxy_fuzz_close_all(struct proxy *px)
+{
+	while (px->conns) {
+		px->conns->dead = true;
+		conn_destroy(px->conns);
+	}
+}
+#endif
 
 unsigned proxy_nconns(const struct proxy *px)
 {

@@ -31,6 +31,7 @@ static void secret_clear(struct secret *e)
 	free(e->name);
 	free(e->placeholder);
 	wipe_free(e->value, e->value_len);
+	wipe_free(e->prev_value, e->prev_len);
 	for (unsigned i = 0; i < e->nhosts; i++)
 		free(e->hosts[i]);
 	memset(e, 0, sizeof(*e));
@@ -64,7 +65,9 @@ int secret_set_value(struct secret *e, const char *value, size_t len)
 		return -ENOMEM;
 	memcpy(v, value, len);
 	v[len] = 0;
-	wipe_free(e->value, e->value_len);
+	wipe_free(e->prev_value, e->prev_len);
+	e->prev_value = e->value;
+	e->prev_len = e->value_len;
 	e->value = v;
 	e->value_len = len;
 	return 0;
@@ -251,23 +254,35 @@ size_t secrets_max_value(const struct secrets *s)
 {
 	size_t m = 0;
 	for (unsigned i = 0; i < s->n; i++)
-		m = MAX(m, s->v[i].value_len);
+		m = MAX(m, MAX(s->v[i].value_len, s->v[i].prev_len));
 	return m;
+}
+
+/* Overwrite every occurrence of v[0..vlen) in buf with '*': how many. */
+static unsigned mask_one(char *buf, size_t len, const char *v, size_t vlen)
+{
+	unsigned n = 0;
+	char *p = buf;
+	while (vlen && (p = memmem(p, len - (size_t)(p - buf), v, vlen))) {
+		memset(p, '*', vlen);
+		p += vlen;
+		n++;
+	}
+	return n;
 }
 
 unsigned secrets_mask(const struct secrets *s, char *buf, size_t len)
 {
 	unsigned n = 0;
-	for (unsigned k = 0; k < s->n; k++) {
-		const struct secret *e = &s->v[k];
-		char *p = buf;
-		while (e->value_len && (p = memmem(p, len - (size_t)(p - buf), e->value, e->value_len))) {
-			memset(p, '*', e->value_len);
-			p += e->value_len;
-			n++;
-		}
-	}
+	for (unsigned k = 0; k < s->n; k++)
+		n += mask_one(buf, len, s->v[k].value, s->v[k].value_len) +
+		     mask_one(buf, len, s->v[k].prev_value, s->v[k].prev_len);
 	return n;
+}
+
+bool secrets_is_partial(const char *tail, size_t n, const char *v, size_t vlen)
+{
+	return vlen > n && !memcmp(tail, v, n);
 }
 
 size_t secrets_partial_tail(const struct secrets *s, const char *buf, size_t from, size_t len)
@@ -277,7 +292,8 @@ size_t secrets_partial_tail(const struct secrets *s, const char *buf, size_t fro
 	for (; i < len; i++)
 		for (unsigned k = 0; k < s->n; k++) {
 			const struct secret *e = &s->v[k];
-			if (e->value_len > len - i && !memcmp(buf + i, e->value, len - i))
+			if (secrets_is_partial(buf + i, len - i, e->value, e->value_len) ||
+			    secrets_is_partial(buf + i, len - i, e->prev_value, e->prev_len))
 				return i;
 		}
 	return len;

@@ -31,6 +31,9 @@ struct secret {
 	size_t value_len;
 	char *hosts[SECRET_MAX_HOSTS];	/* host patterns, as in hostlist.h */
 	unsigned nhosts;
+	char *prev_value;	/* the value before the last rotation: still masked in
+				 * what comes back (a late echo of an earlier request) */
+	size_t prev_len;
 	bool refresh_only;	/* an OAuth refresh token: substituted only into the
 				 * refresh the proxy itself performs (oauth.h),
 				 * never by secrets_subst */
@@ -67,7 +70,8 @@ int secrets_add(struct secrets *s, const char *name, const char *placeholder,
 int secrets_add_spec(struct secrets *s, const char *spec, char *err, size_t errlen);
 /* The entry whose placeholder is exactly p[0..len), or NULL. */
 struct secret *secrets_find(struct secrets *s, const char *p, size_t len);
-/* Replace an entry's real value (token rotation): 0 or -ENOMEM/-EINVAL. */
+/* Replace an entry's real value (token rotation; the old one is kept as
+ * prev_value for masking): 0 or -ENOMEM/-EINVAL. */
 int secret_set_value(struct secret *e, const char *value, size_t len);
 /* Whether e may be sent to host. */
 bool secret_allows(const struct secret *e, const char *host, size_t len);
@@ -92,11 +96,14 @@ ssize_t secrets_redact(const struct secrets *s, const char *in, size_t len, char
 /* The longest real value (bytes a stream must hold back to mask values
  * that straddle two reads). */
 size_t secrets_max_value(const struct secrets *s);
-/* Overwrite, in place, every real value occurring in buf[0..len) with '*'
- * (the length stays, so framing around it stays valid): how many. */
+/* Overwrite, in place, every real value (current or previous) occurring in
+ * buf[0..len) with '*' (the length stays, so framing around it stays
+ * valid): how many. */
 unsigned secrets_mask(const struct secrets *s, char *buf, size_t len);
 /* The first offset i >= from where buf[i..len) is a proper prefix of a real
- * value (bytes to hold back until more arrive), or len. */
+ * value, current or previous (bytes to hold back until more arrive), or len. */
 size_t secrets_partial_tail(const struct secrets *s, const char *buf, size_t from, size_t len);
+/* Whether tail[0..n) is a proper prefix of v[0..vlen). */
+bool secrets_is_partial(const char *tail, size_t n, const char *v, size_t vlen);
 
 #endif

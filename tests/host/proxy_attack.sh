@@ -179,6 +179,9 @@ check "the echoing upstream did get the real value" grep -q "Bearer real-api-key
 check "the echo reached the guest masked" grep -q "Bearer \*\*\*\*\*\*\*\*\*\*\*\*\*\*\*\*" "out$n.body"
 attempt "echoing upstream (chunks splitting the value)" 200 -H "Authorization: Bearer $PH_API" https://api.example.test/echo-chunked
 attempt "echo of a Basic credential" 200 -u "user:$PH_API" https://api.example.test/echo
+b64=$(printf 'user:%s' "$KVMBOX_TEST_API_KEY" | base64 -w0)
+check "the echoed Basic credential did go up" grep -qF "Basic $b64" received.log
+check "the echoed Basic credential reached the guest masked, not base64-encoded" sh -c "! grep -qF '${b64:0:20}' out$n.body"
 attempt "an error answer quoting the refresh token" 400 "${J[@]}" -H "X-Please: error-please" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
 check "the error code still reaches the guest" grep -q invalid_grant "out$n.body"
 
