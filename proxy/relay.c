@@ -821,17 +821,19 @@ static void mask_remember(struct conn *c, const char *v, size_t len)
 	if (!copy)
 		return;	/* the decoded value inside is still masked */
 	memcpy(copy, v, len);
-	unsigned i = c->nmask_extra < MASK_EXTRA_MAX ? c->nmask_extra++ : 0;
-	if (i == 0 && c->mask_extra[0]) {
+	if (c->nmask_extra == MASK_EXTRA_MAX) {
 		explicit_bzero(c->mask_extra[0], c->mask_extra_len[0]);
 		free(c->mask_extra[0]);
+		c->nmask_extra--;
+		memmove(c->mask_extra, c->mask_extra + 1, c->nmask_extra * sizeof(c->mask_extra[0]));
+		memmove(c->mask_extra_len, c->mask_extra_len + 1, c->nmask_extra * sizeof(c->mask_extra_len[0]));
 	}
-	c->mask_extra[i] = copy;
-	c->mask_extra_len[i] = len;
+	c->mask_extra[c->nmask_extra] = copy;
+	c->mask_extra_len[c->nmask_extra++] = len;
 }
 
-/* Build the head (and buffered body) for the server into c->uhead. */
-/* subst_headers: placeholders in header values are substituted for their
+/* Build the head (and buffered body) for the server into c->uhead.
+ * subst_headers: placeholders in header values are substituted for their
  * hosts; a body is sent as given (only the token refresh gets a real value
  * in a body, built by oauth_body_build). */
 static int build_upstream(struct conn *c, const struct http_msg *m, const char *body, size_t blen,
@@ -1941,18 +1943,19 @@ static bool shed_half_open(struct proxy *px)
 	return true;
 }
 
-/* Accept failed for want of descriptors and nothing could be shed: take
- * the waiting client with the spare descriptor and close it at once, so the
- * backlog drains (the client sees a reset) instead of stalling. */
-static void refuse_one(struct proxy *px)
+/* No room and nothing to shed: take the waiting client with the spare
+ * descriptor and close it at once, so the backlog drains (the client sees
+ * a reset) instead of stalling.  true when one was refused. */
+static bool refuse_one(struct proxy *px)
 {
 	if (px->spare_fd < 0)
-		return;
+		return false;
 	close(px->spare_fd);
 	int fd = accept4(px->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0)
 		close(fd);
 	px->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return fd >= 0;
 }
 
 static void listen_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
@@ -1963,17 +1966,17 @@ static void listen_cb(struct loop *loop, struct loop_op *op, int res, uint32_t f
 	struct proxy *px = op->opaque;
 	for (; !px->freeing;) {
 		if (px->nconns >= px->max_conns && !shed_half_open(px)) {
-			refuse_one(px);	/* at the cap with every connection busy */
-			return;
+			if (!refuse_one(px))	/* at the cap with every connection busy */
+				return;
+			continue;
 		}
 		int fd = accept4(px->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if ((errno == EMFILE || errno == ENFILE) && shed_half_open(px))
+			bool out = errno == EMFILE || errno == ENFILE;
+			if (out && (shed_half_open(px) || refuse_one(px)))
 				continue;
-			if (errno == EMFILE || errno == ENFILE) {
-				refuse_one(px);
-				continue;
-			}
+			if (out)
+				return;
 			if (errno != EAGAIN && errno != EINTR)
 				log_once(LOG_WARN, "proxy: accept: %s", strerror(errno));
 			return;
