@@ -94,6 +94,29 @@ bool github_host(const char *host, size_t len)
 
 /* ---- one canonical form per request target ---- */
 
+/* The byte "%XX" at p[i] stands for (i < end), or -1. */
+static int pct_at(const char *p, size_t i, size_t end)
+{
+	if (i + 2 >= end || p[i] != '%' || hex_digit(p[i + 1]) < 0 || hex_digit(p[i + 2]) < 0)
+		return -1;
+	return hex_digit(p[i + 1]) << 4 | hex_digit(p[i + 2]);
+}
+
+/* Percent-decode p[*j..end) up to stop (or end) into out (cap with its
+ * NUL); '+' is a space in values.  *j ends on stop or end. */
+static size_t pct_decode(const char *p, size_t *j, size_t end, char stop, bool plus, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (; *j < end && p[*j] != stop && o + 1 < cap; (*j)++) {
+		int h = pct_at(p, *j, end);
+		out[o++] = h >= 0 ? (char)h : plus && p[*j] == '+' ? ' ' : p[*j];
+		if (h >= 0)
+			*j += 2;
+	}
+	out[o] = 0;
+	return o;
+}
+
 static bool unreserved(unsigned char c)
 {
 	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
@@ -107,9 +130,7 @@ int github_canon_path(const char *path, size_t plen, char *out, size_t cap)
 	for (size_t i = 0; i < plen; i++) {
 		unsigned char c = (unsigned char)path[i];
 		if (c == '%') {	/* only unreserved characters may be spelled encoded */
-			int h = i + 2 < plen && isxdigit((unsigned char)path[i + 1]) &&
-					isxdigit((unsigned char)path[i + 2])
-					? (int)strtol((char[]){ path[i + 1], path[i + 2], 0 }, NULL, 16) : -1;
+			int h = pct_at(path, i, plen);
 			if (h < 0 || !unreserved((unsigned char)h))
 				return -EINVAL;
 			c = (unsigned char)h;
@@ -170,37 +191,18 @@ static bool owner_name(const char *p, size_t len, size_t *ol, size_t *nl)
 static bool query_param(const char *q, size_t qlen, const char *key, char *out, size_t cap,
 			bool *ambiguous)
 {
-	size_t kl = strlen(key), i = 0;
+	size_t i = 0;
 	bool found = false;
 	while (i < qlen) {
 		const char *amp = memchr(q + i, '&', qlen - i);
-		size_t end = amp ? (size_t)(amp - q) : qlen, o = 0;
+		size_t end = amp ? (size_t)(amp - q) : qlen, j = i;
 		char name[64];
-		size_t j = i;
-		while (j < end && q[j] != '=' && o + 1 < sizeof(name)) {
-			char c = q[j];
-			if (c == '%' && j + 2 < end && isxdigit((unsigned char)q[j + 1]) && isxdigit((unsigned char)q[j + 2])) {
-				c = (char)strtol((char[]){ q[j + 1], q[j + 2], 0 }, NULL, 16);
-				j += 2;
-			}
-			name[o++] = c;
-			j++;
-		}
-		name[o] = 0;
-		if (o == kl && !strcmp(name, key)) {
+		pct_decode(q, &j, end, '=', true, name, sizeof(name));
+		if (!strcmp(name, key)) {
 			*ambiguous |= found;
 			found = true;
-			o = 0;
-			for (j = j < end ? j + 1 : end; j < end && o + 1 < cap; j++) {
-				char c = q[j] == '+' ? ' ' : q[j];
-				if (c == '%' && j + 2 < end && isxdigit((unsigned char)q[j + 1]) &&
-				    isxdigit((unsigned char)q[j + 2])) {
-					c = (char)strtol((char[]){ q[j + 1], q[j + 2], 0 }, NULL, 16);
-					j += 2;
-				}
-				out[o++] = c;
-			}
-			out[o] = 0;
+			j = j < end ? j + 1 : end;
+			pct_decode(q, &j, end, '&', true, out, cap);
 		}
 		i = end + 1;
 	}
