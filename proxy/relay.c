@@ -1131,7 +1131,8 @@ static bool rq_head(struct conn *c)
 	}
 	if (refresh && !refresh_body) {	/* parked, or answered from the reuse window */
 		explicit_bzero(c->cin, (size_t)hl + blen);
-		consume(c->cin, &c->cin_len, (size_t)hl + blen);
+		/* an answer that closes (HTTP/1.0) has emptied cin already */
+		consume(c->cin, &c->cin_len, MIN(c->cin_len, (size_t)hl + blen));
 		c->sent_continue = false;
 		return true;
 	}

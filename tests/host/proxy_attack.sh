@@ -140,6 +140,8 @@ F=(-H 'Content-Type: application/x-www-form-urlencoded')
 attempt "JSON refresh" 200 "${J[@]}" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
 check "the refresh went up with the real token" grep -q '"refresh_token":"real-refresh-1"' received.log
 check "the guest got placeholders" grep -q "\"access_token\":\"$PH_AT\"" "out$n.body"
+attempt "an HTTP/1.0 refresh answered from the reuse window (once crashed the proxy)" 200 --http1.0 \
+	"${J[@]}" -d "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$PH_RT\"}" $TOK
 sleep 10.2	# past the reuse window, so each refresh below goes upstream
 attempt "form refresh, percent-encoded key and value" 200 "${F[@]}" \
 	-d "grant%5Ftype=refresh%5ftoken&refresh_token=${PH_CRT//-/%2D}" https://auth.openai.com/oauth/token
