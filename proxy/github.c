@@ -287,6 +287,20 @@ static bool is_id_key(const char *k, size_t len)
 	return (len > 2 && !memcmp(k + len - 2, "Id", 2)) || (len > 3 && !memcmp(k + len - 3, "Ids", 3));
 }
 
+/* Input fields of GitHub's mutations whose strings are text or a branch,
+ * never a repository ("feature/login" is a branch name, "docs/typo" a
+ * title): an OWNER/NAME shape there is not checked as one.  Every other
+ * string shaped OWNER/NAME is, so a field not named here fails closed. */
+static bool is_text_key(const char *k)
+{
+	static const char *const text[] = { "headRefName", "baseRefName", "branchName", "qualifiedName",
+					    "title", "body", "headline", "description", "clientMutationId" };
+	for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
+		if (!strcmp(k, text[i]))
+			return true;
+	return false;
+}
+
 static bool id_char(char c)
 {
 	return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '=' || c == '+' || c == '/';
@@ -376,6 +390,8 @@ static int scan_json(struct gq_scan *s, struct json_object *o, unsigned depth)
 			return refuse(a, strlen(a), b, strlen(b), s->msg, s->msglen);
 	}
 	json_object_object_foreach(o, key, val) {
+		if (is_text_key(key) && json_object_is_type(val, json_type_string))
+			continue;	/* a branch name or a title, not a repository */
 		int r = is_id_key(key, strlen(key)) ? collect_ids(s, val, depth)
 						    : scan_json(s, val, depth + 1);
 		if (r)
@@ -496,6 +512,8 @@ static int scan_query(struct gq_scan *s, const char *q, size_t qlen)
 					return r;
 				continue;
 			}
+			if (t.kind == GQL_STRING && is_text_key(key))
+				continue;	/* a branch name or a title, not a repository */
 			if (t.kind == GQL_STRING && (r = gq_pair(s, &pairs, depth, key, &t)))
 				return r;
 		}

@@ -275,6 +275,16 @@ static void test_github_attacks(void **state)
 		{ "{\"query\":\"mutation { m(a: 1) } %\"}", 403 },
 		{ "{\"query\":\"mutation { m }\",\"variables\":[1]}", 403 },
 		{ "{\"query\":\"query { viewer { login } }\",\"variables\":{\"r\":\"bob/x\"}}", 0 },
+		/* a branch or a title shaped OWNER/NAME is text, not a repository... */
+		{ "{\"query\":\"mutation($i:CreatePullRequestInput!){createPullRequest(input:$i){pullRequest{url}}}\","
+		  "\"variables\":{\"i\":{\"repositoryId\":\"R_1\",\"headRefName\":\"feature/login\","
+		  "\"baseRefName\":\"release/1\",\"title\":\"docs/typo\"}}}", GITHUB_RESOLVE },
+		{ "{\"query\":\"mutation { createCommitOnBranch(input:{branch:{repositoryNameWithOwner:\\\"alice/allowed\\\","
+		  "branchName:\\\"feature/x\\\"},message:{headline:\\\"fix/typo\\\"}}) { commit { oid } } }\"}", 0 },
+		/* ...but under any other name it is checked */
+		{ "{\"query\":\"mutation($i:X!){m(input:$i)}\",\"variables\":{\"i\":{\"subjectId\":\"X_1\","
+		  "\"target\":\"bob/x\"}}}", 403 },
+		{ "{\"query\":\"mutation { m(input:{subjectId:\\\"X_1\\\", title:{x:\\\"bob/x\\\"}}) {a} }\"}", 403 },
 	};
 	for (size_t i = 0; i < sizeof(gql) / sizeof(gql[0]); i++) {
 		int got = gq(&l, gql[i].body, &ids, msg);
