@@ -591,6 +591,31 @@ out:
 	return r;
 }
 
+/* A REST write under /repositories/ID: the id is resolved by the relay
+ * (GITHUB_RESOLVE with ids->repo_id) on api.github.com; uploads.github.com
+ * cannot answer that lookup, so there it is refused. */
+static int check_repo_id(const char *host, size_t hostlen, const char *method, size_t mlen,
+			 const char *path, size_t plen, const char *body, struct github_ids *ids,
+			 char *msg, size_t msglen)
+{
+	size_t i = 14, d = 0;
+	uint64_t id = 0;
+	while (i < plen && path[i] >= '0' && path[i] <= '9' && d < 19) {
+		id = id * 10 + (uint64_t)(path[i++] - '0');
+		d++;
+	}
+	if (!id || (i < plen && path[i] != '/') || !host_match("api.github.com", host, hostlen))
+		return refuse_other(method, mlen, "a repository named by its numeric id is checked only on "
+				    "api.github.com as /repositories/NUMBER; use /repos/OWNER/NAME", msg, msglen);
+	if (!body || !ids)
+		return body ? 403 : 1;	/* the relay holds the request and resolves the id */
+	memset(ids, 0, sizeof(*ids));
+	ids->repo_id = id;
+	ids->n = 1;
+	snprintf(ids->id[0], sizeof(ids->id[0]), "rest:%llu", (unsigned long long)id);
+	return GITHUB_RESOLVE;
+}
+
 int github_check_ids(const struct repolist *l, const char *host, size_t hostlen,
 		     const char *method, size_t mlen, const char *target, size_t tlen,
 		     const char *body, size_t blen, struct github_ids *ids,
@@ -639,8 +664,7 @@ int github_check_ids(const struct repolist *l, const char *host, size_t hostlen,
 		return 0;
 	}
 	if (cl > 14 && !strncasecmp(path, "/repositories/", 14))
-		return refuse_other(method, mlen, "a repository named by its numeric id cannot be checked "
-				    "against the allow-list; use /repos/OWNER/NAME", msg, msglen);
+		return check_repo_id(host, hostlen, method, mlen, path, (size_t)cl, body, ids, msg, msglen);
 	if ((cl == 9 && !strcasecmp(path, "/markdown")) || (cl == 13 && !strcasecmp(path, "/markdown/raw")))
 		return 0;	/* renders text, writes nothing */
 	return refuse_other(method, mlen, "it is not a write to a repository (account keys, gists, "
@@ -769,6 +793,24 @@ int github_parse_nodes(const char *body, size_t len, unsigned n, struct github_n
 		for (unsigned i = 0; i < n; i++)
 			parse_node(json_object_array_get_idx(list, i), &nodes[i]);
 		r = 0;
+	}
+	json_object_put(root);
+	return r;
+}
+
+int github_parse_repo(const char *body, size_t len, struct github_node *node)
+{
+	struct json_object *root = json_strict_object(body, len);
+	memset(node, 0, sizeof(*node));
+	struct json_object *fn = jget(root, "full_name");
+	int r = -EINVAL;
+	if (fn && json_object_is_type(fn, json_type_string)) {
+		struct json_object *o = json_object_new_object();
+		if (o) {	/* {"nameWithOwner": full_name}: the same checks as a node */
+			json_object_object_add(o, "nameWithOwner", json_object_get(fn));
+			r = node_repo(o, node) ? 0 : -EINVAL;
+			json_object_put(o);
+		}
 	}
 	json_object_put(root);
 	return r;

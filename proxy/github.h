@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define GITHUB_MAX_REPOS 64
 #define GITHUB_MAX_IDS 32		/* node ids one mutation may carry */
@@ -69,6 +70,10 @@ int github_check(const struct repolist *l, const char *host, size_t hostlen,
 struct github_ids {
 	unsigned n;
 	unsigned named;
+	/* A REST write naming its repository by number (/repositories/ID on
+	 * api.github.com): then n is 1, id[0] is "rest:ID" (the cache key) and
+	 * the lookup is GET /repositories/ID, parsed by github_parse_repo. */
+	uint64_t repo_id;
 	char id[GITHUB_MAX_IDS][GITHUB_ID_MAX + 1];
 };
 
@@ -107,6 +112,9 @@ int github_nodes_query(const struct github_ids *ids, char *out, size_t cap);
 /* Parse GitHub's answer to that query into nodes[0..n): 0, or -EINVAL when
  * it holds no data.nodes list of exactly n entries. */
 int github_parse_nodes(const char *body, size_t len, unsigned n, struct github_node *nodes);
+/* Parse GitHub's answer to GET /repositories/ID: its full_name as a
+ * repository node.  0, or -EINVAL. */
+int github_parse_repo(const char *body, size_t len, struct github_node *node);
 /* Decide a mutation given what each of ids is (nodes[i] for ids->id[i]):
  * 0 to allow, 403 with msg. */
 int github_decide(const struct repolist *l, const struct github_ids *ids,

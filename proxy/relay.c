@@ -546,6 +546,7 @@ static void gh_from_cache(struct proxy *px, struct gh_lookup *g)
 		g->ask_of[i] = (unsigned char)g->ask.n;
 		memcpy(g->ask.id[g->ask.n++], g->ids.id[i], sizeof(g->ask.id[0]));
 	}
+	g->ask.repo_id = g->ids.repo_id;
 }
 
 /* The nodes(ids:) request for the ids in ask, to the guest's host with the
@@ -557,14 +558,19 @@ static int gh_build_lookup(struct conn *c, const struct http_msg *m, const struc
 	char *out = malloc(cap);
 	if (!out)
 		return -ENOMEM;
-	int ql = github_nodes_query(ask, out + cap - GH_QUERY_MAX, GH_QUERY_MAX);
+	int ql = ask->repo_id ? 0 : github_nodes_query(ask, out + cap - GH_QUERY_MAX, GH_QUERY_MAX);
 	if (ql < 0) {
 		free(out);
 		return ql;
 	}
-	o = (size_t)snprintf(out, cap, "POST /graphql HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: kvmbox-proxy\r\n"
-			     "Accept: application/json\r\nContent-Type: application/json\r\n"
-			     "Content-Length: %d\r\n", (int)m->host_len, m->host, ql);
+	if (ask->repo_id)	/* a REST write under /repositories/ID */
+		o = (size_t)snprintf(out, cap, "GET /repositories/%llu HTTP/1.1\r\nHost: %.*s\r\n"
+				     "User-Agent: kvmbox-proxy\r\nAccept: application/vnd.github+json\r\n",
+				     (unsigned long long)ask->repo_id, (int)m->host_len, m->host);
+	else
+		o = (size_t)snprintf(out, cap, "POST /graphql HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: kvmbox-proxy\r\n"
+				     "Accept: application/json\r\nContent-Type: application/json\r\n"
+				     "Content-Length: %d\r\n", (int)m->host_len, m->host, ql);
 	const struct http_hdr *auth = http_find(m, "authorization");
 	if (auth) {
 		struct subst_stats st = { 0, 0 };
@@ -628,13 +634,23 @@ static void gh_finish(struct conn *c)
 	struct gh_lookup *g = c->gh;
 	struct github_node got[GITHUB_MAX_IDS];
 	char msg[600];
-	if (c->rsp_status != 200) {
-		error_reply(c, 502, "kvmbox: %s answered %d to the node id lookup for this GraphQL mutation; "
-			    "it was not sent", c->host, c->rsp_status);
+	if (c->rsp_status == 404 && g->ask.repo_id) {
+		error_reply(c, 403, "kvmbox: GitHub write refused: no repository %llu is visible with this "
+			    "token, so kvmbox cannot check it against the allow-list (--repo OWNER/NAME)",
+			    (unsigned long long)g->ask.repo_id);
 		return;
 	}
-	if (github_parse_nodes((char *)c->cap, c->cap_len, g->ask.n, got)) {
-		error_reply(c, 403, "kvmbox: GitHub GraphQL mutation refused: GitHub did not resolve its node ids");
+	if (c->rsp_status != 200) {
+		error_reply(c, 502, "kvmbox: %s answered %d to the lookup kvmbox makes before this write "
+			    "(%s); it was not sent", c->host, c->rsp_status,
+			    g->ask.repo_id ? "the repository behind its number" : "its GraphQL node ids");
+		return;
+	}
+	if (g->ask.repo_id ? github_parse_repo((char *)c->cap, c->cap_len, &got[0])
+			   : github_parse_nodes((char *)c->cap, c->cap_len, g->ask.n, got)) {
+		error_reply(c, 403, g->ask.repo_id ? "kvmbox: GitHub write refused: GitHub did not name the "
+			    "repository with this number" : "kvmbox: GitHub GraphQL mutation refused: GitHub did "
+			    "not resolve its node ids");
 		return;
 	}
 	for (unsigned i = 0; i < g->ask.n; i++)

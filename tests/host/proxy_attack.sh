@@ -72,6 +72,12 @@ class H(BaseHTTPRequestHandler):
                 return self.reply(400, b'{"error":"invalid_grant","error_description":"refresh token real-refresh-1 is revoked","refresh_token":"real-refresh-1"}', "application/json")
             return self.reply(200, json.dumps({"access_token": "real-access-NEW", "refresh_token": "real-refresh-NEW",
                 "id_token": "id", "token_type": "Bearer", "expires_in": 60}).encode(), "application/json")
+        if path.startswith("/repositories/") and self.command == "GET":	# kvmbox's lookup of a number
+            names = {"7": "alice/allowed", "42": "bob/x"}
+            n = path.split("/")[2]
+            if n in names:
+                return self.reply(200, json.dumps({"id": int(n), "full_name": names[n]}).encode(), "application/json")
+            return self.reply(404, b'{"message":"Not Found"}', "application/json")
         if "github.com" in self.headers.get("Host", ""):
             return self.reply(200, b"{}", "application/json")
         self.reply(400, b'{"error":"invalid_request"}', "application/json")
@@ -191,9 +197,24 @@ check "the error code still reaches the guest" grep -q invalid_grant "out$n.body
 G=(-H "Authorization: token $PH_GH" -H 'Content-Type: application/json')
 attempt "REST write to a listed repository" 200 -X POST "${G[@]}" -d '{}' https://api.github.com/repos/alice/allowed/issues
 for p in /repos/alice/allowed/../../bob/x/issues /repos/alice%2Fallowed/../bob/x/issues //repos/bob/x/issues \
-	/REPOS/bob/x/issues /repos/b%6Fb/x/issues /repositories/42/issues /user/keys /user/repos /gists /orgs/acme/repos; do
+	/REPOS/bob/x/issues /repos/b%6Fb/x/issues /user/keys /user/repos /gists /orgs/acme/repos; do
 	attempt "REST write to $p" 403 --path-as-is -X POST "${G[@]}" -d '{"key":"ssh-ed25519 AAAA"}' "https://api.github.com$p"
 done
+# a repository named by its number: looked up with GET /repositories/N first
+attempt "REST write through /repositories/N of a listed repository" 200 -X POST "${G[@]}" -d '{}' https://api.github.com/repositories/7/issues
+check "the write arrived after the lookup, with the real token" sh -c "grep -q '^GET /repositories/7 ' received.log && grep -q '^POST /repositories/7/issues ' received.log && grep -q 'real-gh-token' received.log"
+n=$((n + 1)); : > received.log
+got=$("${C[@]}" -o "out$n.body" -w '%{http_code}' -X POST "${G[@]}" -d '{}' https://api.github.com/repositories/42/issues 2>&1)
+sleep 0.1
+if [ "$got" = 403 ] && grep -q 'bob/x' "out$n.body" && ! grep -q '^POST' received.log; then
+	ok "REST write through /repositories/N of another repository: 403 naming it, only the lookup sent"
+else not_ok "REST write through /repositories/N of another repository: 403 naming it, only the lookup sent" "$got $(cat out$n.body) $(head -3 received.log)"; fi
+n=$((n + 1)); : > received.log
+got=$("${C[@]}" -o "out$n.body" -w '%{http_code}' -X POST "${G[@]}" -d '{}' https://api.github.com/repositories/5/issues 2>&1)
+sleep 0.1
+if [ "$got" = 403 ] && ! grep -q '^POST' received.log; then
+	ok "REST write through /repositories/N that GitHub does not show: 403, only the lookup sent"
+else not_ok "REST write through /repositories/N that GitHub does not show: 403, only the lookup sent" "$got $(cat out$n.body)"; fi
 attempt "release asset upload to another repository" 403 -X POST "${G[@]}" -d x "https://uploads.github.com/repos/bob/x/releases/1/assets?name=a"
 attempt "git push to a gist" 403 -X POST "${G[@]}" -d x https://gist.github.com/abc123.git/git-receive-pack
 for p in /bob/x.git/git-receive-pack //bob/x/git-receive-pack /alice/allowed/../../bob/x/git-receive-pack \

@@ -188,7 +188,11 @@ static void test_github_attacks(void **state)
 		{ "api.github.com", "POST", "/repos/alice/allowed\\..\\..\\bob/x", 403 },
 		{ "api.github.com", "POST", "/repos/alice/allowedx/issues", 403 },
 		{ "api.github.com", "POST", "/repos/alice/allowed.x/issues", 403 },
-		{ "api.github.com", "POST", "/repositories/123/issues", 403 },
+		{ "api.github.com", "POST", "/repositories/123/issues", 1 },	/* resolved first */
+		{ "uploads.github.com", "POST", "/repositories/123/releases/1/assets", 403 },
+		{ "api.github.com", "POST", "/repositories/0/issues", 403 },
+		{ "api.github.com", "POST", "/repositories/12x/issues", 403 },
+		{ "api.github.com", "POST", "/repositories/99999999999999999999/issues", 403 },
 		{ "api.github.com", "POST", "/user/keys", 403 },
 		{ "api.github.com", "POST", "/user/gpg_keys", 403 },
 		{ "api.github.com", "POST", "/user/repos", 403 },
@@ -238,6 +242,26 @@ static void test_github_attacks(void **state)
 		if (got == 403)
 			assert_non_null(strstr(msg, "--repo"));	/* names the flag */
 	}
+	/* /repositories/ID: resolved through GET /repositories/ID, then decided
+	 * like any repository */
+	struct github_ids rid;
+	assert_int_equal(github_check_ids(&l, "api.github.com", 14, "PATCH", 5, "/repositories/42/issues/1", 25,
+					  "{}", 2, &rid, msg, sizeof(msg)), GITHUB_RESOLVE);
+	assert_int_equal(rid.repo_id, 42);
+	assert_int_equal(rid.n, 1);
+	assert_string_equal(rid.id[0], "rest:42");
+	struct github_node rn;
+	const char *ans = "{\"id\":42,\"full_name\":\"Alice/Allowed\",\"private\":false}";
+	assert_int_equal(github_parse_repo(ans, strlen(ans), &rn), 0);
+	assert_int_equal(github_decide(&l, &rid, &rn, msg, sizeof(msg)), 0);
+	ans = "{\"full_name\":\"bob/x\"}";
+	assert_int_equal(github_parse_repo(ans, strlen(ans), &rn), 0);
+	assert_int_equal(github_decide(&l, &rid, &rn, msg, sizeof(msg)), 403);
+	assert_non_null(strstr(msg, "bob/x"));
+	static const char *const bad_ans[] = { "{}", "{\"full_name\":\"bob\"}", "{\"full_name\":\"a/b/c\"}",
+					       "{\"full_name\":7}", "[]", "{\"full_name\":\"bob/x\"} x" };
+	for (size_t i = 0; i < sizeof(bad_ans) / sizeof(bad_ans[0]); i++)
+		assert_int_equal(github_parse_repo(bad_ans[i], strlen(bad_ans[i]), &rn), -EINVAL);
 
 	struct github_ids ids;
 	static const struct {
