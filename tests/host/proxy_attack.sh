@@ -82,14 +82,11 @@ class H(BaseHTTPRequestHandler):
             return self.reply(200, b"{}", "application/json")
         self.reply(400, b'{"error":"invalid_request"}', "application/json")
     do_GET = do_POST = do_PUT = do_TRACE = do_PATCH = handle_any
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(os.path.join(T, "srv.pem"), os.path.join(T, "srv.key"))
-srv = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
-srv.daemon_threads = True
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-srv.serve_forever()
+sys.path.insert(0, sys.argv[3])
+from tls_http_server import serve
+serve(H, sys.argv[1], T)
 PY
-python3 peer.py "$P_PY" "$T" >peer.log 2>&1 &
+python3 peer.py "$P_PY" "$T" "$KVMBOX_TOP/tests/lib" >peer.log 2>&1 &
 PIDS+=($!)
 
 printf 'real-refresh-1\n' > refresh.txt

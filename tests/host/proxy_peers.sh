@@ -160,14 +160,11 @@ class H(BaseHTTPRequestHandler):
             self.reply(200, ("auth=%s\n" % self.headers.get("Authorization")).encode())
         else:
             self.reply(404, b"no\n")
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(os.path.join(T, "srv.pem"), os.path.join(T, "srv.key"))
-srv = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
-srv.daemon_threads = True
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-srv.serve_forever()
+sys.path.insert(0, sys.argv[3])
+from tls_http_server import serve
+serve(H, sys.argv[1], T)
 PY
-python3 peer.py "$P_PY" "$T" >peer.log 2>&1 &
+python3 peer.py "$P_PY" "$T" "$KVMBOX_TOP/tests/lib" >peer.log 2>&1 &
 PIDS+=($!)
 
 # ---- the proxy ----
