@@ -167,6 +167,7 @@ struct conn {
 	bool mask_rsp;		/* a real value went upstream on this connection: mask
 				 * every real value in what comes back (to_guest) */
 	bool mask_logged;
+	bool req_subst;		/* the current request carried a real value */
 	/* Encoded forms of real values this connection sent (the base64 of a
 	 * substituted Basic credential), masked like the values themselves. */
 	char *mask_extra[MASK_EXTRA_MAX];
@@ -866,8 +867,13 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 				    (int)m->target_len, m->target, m->minor);
 	struct subst_stats st = { 0, 0 };
 	bool subst = subst_headers && c->tls && sec && sec->n;	/* never a real secret over plaintext */
+	const struct http_hdr *accept_enc = NULL;	/* emitted last: see below */
 	for (unsigned i = 0; i < m->nhdr; i++) {
 		const struct http_hdr *h = &m->hdr[i];
+		if (http_ieq(h->name, h->name_len, "accept-encoding")) {
+			accept_enc = h;
+			continue;
+		}
 		if (http_ieq(h->name, h->name_len, "proxy-connection") ||
 		    http_ieq(h->name, h->name_len, "proxy-authorization") ||
 		    (body && http_ieq(h->name, h->name_len, "content-length")) ||
@@ -898,6 +904,17 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 		o += (size_t)n;
 		out[o++] = '\r';
 		out[o++] = '\n';
+	}
+	/* A request that carries a real value asks for an identity response:
+	 * masking reads the bytes as they travel, and a compressed echo would
+	 * hide the value from it (a still-encoded answer is refused, rs_head). */
+	c->req_subst = st.replaced > 0;
+	if (c->req_subst || accept_enc) {
+		const char *v = c->req_subst ? "identity" : accept_enc->value;
+		size_t vl = c->req_subst ? 8 : accept_enc->value_len;
+		if (o + 20 + vl > cap)
+			goto nospace;
+		o += (size_t)snprintf(out + o, cap - o, "Accept-Encoding: %.*s\r\n", (int)vl, v);
 	}
 	if (body) {
 		char *tmp = malloc(2 * BODY_MAX);
@@ -1325,6 +1342,16 @@ static bool rs_head(struct conn *c)
 	}
 	if (c->gh)
 		return gh_rs_head(c, &m, (size_t)hl);
+	const struct http_hdr *ce = m.status >= 200 ? http_find(&m, "content-encoding") : NULL;
+	if (c->req_subst && ce && !http_ieq(ce->value, ce->value_len, "identity")) {
+		ep_close(&c->up);	/* asked for identity: an encoded echo could hide a value */
+		c->uin_len = 0;
+		oauth_abort(c);
+		error_reply(c, 502, "kvmbox: %s answered a request carrying a credential with an encoded "
+			    "body (%.*s) after identity was asked for; refused", c->host,
+			    (int)MIN(ce->value_len, 32), ce->value);
+		return true;
+	}
 	c->rsp_started = true;
 	c->rsp_raw_left = (size_t)hl;
 	c->rsp_interim = false;

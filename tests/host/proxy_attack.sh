@@ -33,7 +33,7 @@ tls_make_ca_and_server kvmbox-test-ca api.example.test "$san" >openssl.log 2>&1 
 	{ cat openssl.log; skip_all "openssl could not make test certificates"; }
 
 cat > peer.py <<'PY'
-import json, os, ssl, sys, threading, urllib.parse
+import gzip, json, os, ssl, sys, threading, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 T = sys.argv[2]
 lock = threading.Lock()
@@ -56,6 +56,16 @@ class H(BaseHTTPRequestHandler):
         raw = self.record(body)
         path = self.path
         if path == "/echo" or self.command == "TRACE":
+            return self.reply(200, raw)
+        if path in ("/echo-gzip", "/echo-gzip-always"):	# compresses when asked (or always)
+            if path == "/echo-gzip-always" or "gzip" in self.headers.get("Accept-Encoding", ""):
+                z = gzip.compress(raw)
+                self.send_response(200)
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(z)))
+                self.end_headers()
+                self.wfile.write(z)
+                return
             return self.reply(200, raw)
         if path == "/echo-chunked":
             self.send_response(200)
@@ -183,6 +193,9 @@ attempt "echoing upstream (Content-Length)" 200 -H "Authorization: Bearer $PH_AP
 check "the echoing upstream did get the real value" grep -q "Bearer real-api-key-123" received.log
 check "the echo reached the guest masked" grep -q "Bearer \*\*\*\*\*\*\*\*\*\*\*\*\*\*\*\*" "out$n.body"
 attempt "echoing upstream (chunks splitting the value)" 200 -H "Authorization: Bearer $PH_API" https://api.example.test/echo-chunked
+attempt "an echo the server would compress (curl --compressed)" 200 --compressed -H "Authorization: Bearer $PH_API" https://api.example.test/echo-gzip
+check "a request carrying a real value asked for identity" grep -q "Accept-Encoding: identity" received.log
+attempt "an echo compressed although identity was asked for" 502 -H "Authorization: Bearer $PH_API" https://api.example.test/echo-gzip-always
 attempt "echo of a Basic credential" 200 -u "user:$PH_API" https://api.example.test/echo
 b64=$(printf 'user:%s' "$KVMBOX_TEST_API_KEY" | base64 -w0)
 check "the echoed Basic credential did go up" grep -qF "Basic $b64" received.log
