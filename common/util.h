@@ -37,5 +37,42 @@ static inline int hex_digit(char c)
 		return c - 'A' + 10;
 	return -1;
 }
+/* The value of four hex digits at p (fewer than four bytes available, or a
+ * non-digit: -1), as \uXXXX escapes spell a code unit. */
+static inline long hex4_value(const char *p, size_t avail)
+{
+	long v = 0;
+	for (size_t i = 0; i < 4; i++) {
+		int h = i < avail ? hex_digit(p[i]) : -1;
+		if (h < 0)
+			return -1;
+		v = v << 4 | h;
+	}
+	return v;
+}
+/* Code point cp (at most 0x10FFFF) as UTF-8 into out: its length, 1 to 4. */
+static inline size_t utf8_encode(uint32_t cp, char out[4])
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xC0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xE0 | cp >> 12);
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		out[2] = (char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	out[0] = (char)(0xF0 | cp >> 18);
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+	out[3] = (char)(0x80 | (cp & 0x3F));
+	return 4;
+}
 
 #endif

@@ -64,36 +64,10 @@ static void put(struct gql_token *t, char c)
 
 static void put_utf8(struct gql_token *t, uint32_t cp)
 {
-	if (cp < 0x80) {
-		put(t, (char)cp);
-	} else if (cp < 0x800) {
-		put(t, (char)(0xC0 | cp >> 6));
-		put(t, (char)(0x80 | (cp & 0x3F)));
-	} else if (cp < 0x10000) {
-		put(t, (char)(0xE0 | cp >> 12));
-		put(t, (char)(0x80 | ((cp >> 6) & 0x3F)));
-		put(t, (char)(0x80 | (cp & 0x3F)));
-	} else {
-		put(t, (char)(0xF0 | cp >> 18));
-		put(t, (char)(0x80 | ((cp >> 12) & 0x3F)));
-		put(t, (char)(0x80 | ((cp >> 6) & 0x3F)));
-		put(t, (char)(0x80 | (cp & 0x3F)));
-	}
-}
-
-/* \uXXXX (exactly four hex digits) at p: the value, or -1. */
-static long hex4(const char *p, const char *end)
-{
-	if (end - p < 4)
-		return -1;
-	long v = 0;
-	for (int i = 0; i < 4; i++) {
-		int h = hex_digit(p[i]);
-		if (h < 0)
-			return -1;
-		v = v << 4 | h;
-	}
-	return v;
+	char u[4];
+	size_t n = utf8_encode(cp, u);
+	for (size_t i = 0; i < n; i++)
+		put(t, u[i]);
 }
 
 /* The escape after a backslash at lx->p (which points past it). */
@@ -121,14 +95,14 @@ static int string_escape(struct gql_lexer *lx, struct gql_token *t)
 		cp = (uint32_t)v;
 		lx->p = q + 1;
 	} else {
-		long v = hex4(lx->p, lx->end);
+		long v = hex4_value(lx->p, (size_t)(lx->end - lx->p));
 		if (v < 0 || (v >= 0xDC00 && v <= 0xDFFF))
 			return -EINVAL;
 		lx->p += 4;
 		cp = (uint32_t)v;
 		if (v >= 0xD800 && v <= 0xDBFF) {	/* a surrogate pair, as JSON writes it */
 			long lo = lx->end - lx->p >= 6 && lx->p[0] == '\\' && lx->p[1] == 'u'
-					  ? hex4(lx->p + 2, lx->end) : -1;
+					  ? hex4_value(lx->p + 2, (size_t)(lx->end - lx->p - 2)) : -1;
 			if (lo < 0xDC00 || lo > 0xDFFF)
 				return -EINVAL;
 			cp = 0x10000 + (uint32_t)((v - 0xD800) << 10) + (uint32_t)(lo - 0xDC00);

@@ -159,27 +159,11 @@ static size_t json_ws(const char *p, size_t len, size_t i)
 
 static bool put_utf8(struct dstr *d, uint32_t cp)
 {
-	if (cp < 0x80)
-		return dstr_put(d, (unsigned char)cp);
-	if (cp < 0x800)
-		return dstr_put(d, (unsigned char)(0xC0 | cp >> 6)) && dstr_put(d, (unsigned char)(0x80 | (cp & 0x3F)));
-	if (cp < 0x10000)
-		return dstr_put(d, (unsigned char)(0xE0 | cp >> 12)) &&
-		       dstr_put(d, (unsigned char)(0x80 | ((cp >> 6) & 0x3F))) &&
-		       dstr_put(d, (unsigned char)(0x80 | (cp & 0x3F)));
-	return dstr_put(d, (unsigned char)(0xF0 | cp >> 18)) && dstr_put(d, (unsigned char)(0x80 | ((cp >> 12) & 0x3F))) &&
-	       dstr_put(d, (unsigned char)(0x80 | ((cp >> 6) & 0x3F))) && dstr_put(d, (unsigned char)(0x80 | (cp & 0x3F)));
-}
-
-static bool hex4(const char *p, size_t len, size_t i, uint32_t *v)
-{
-	*v = 0;
-	for (size_t k = 0; k < 4; k++) {
-		int h = i + k < len ? hex_digit(p[i + k]) : -1;
-		if (h < 0)
+	char u[4];
+	size_t n = utf8_encode(cp, u);
+	for (size_t i = 0; i < n; i++)
+		if (!dstr_put(d, (unsigned char)u[i]))
 			return false;
-		*v = *v << 4 | (uint32_t)h;
-	}
 	return true;
 }
 
@@ -212,15 +196,15 @@ static int json_string(const char *p, size_t len, size_t *i, struct dstr *d)
 				return -EINVAL;
 			continue;
 		}
-		uint32_t cp, lo;
-		if (p[k] != 'u' || !hex4(p, len, k + 1, &cp) || cp == 0)
+		long cp = p[k] == 'u' ? hex4_value(p + k + 1, len - k - 1) : -1, lo;
+		if (cp <= 0)
 			return -EINVAL;
 		k += 4;
 		if (cp >= 0xDC00 && cp <= 0xDFFF)
 			return -EINVAL;
 		if (cp >= 0xD800 && cp <= 0xDBFF) {
-			if (k + 2 >= len || p[k + 1] != '\\' || p[k + 2] != 'u' || !hex4(p, len, k + 3, &lo) ||
-			    lo < 0xDC00 || lo > 0xDFFF)
+			lo = k + 2 < len && p[k + 1] == '\\' && p[k + 2] == 'u' ? hex4_value(p + k + 3, len - k - 3) : -1;
+			if (lo < 0xDC00 || lo > 0xDFFF)
 				return -EINVAL;
 			cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 			k += 6;
