@@ -290,32 +290,33 @@ static bool group_open(const struct policy *p, enum policy_group g, const uint8_
 	}
 }
 
+/* PG_PUBLIC when g is open for addr, else the group to report
+ * (PG_RESERVED for a public address the locked profile has no list for). */
+static enum policy_group closed_group(const struct policy *p, enum policy_group g, const uint8_t addr[16])
+{
+	return group_open(p, g, addr) ? PG_PUBLIC : g == PG_PUBLIC ? PG_RESERVED : g;
+}
+
 bool policy_allows(struct policy *p, const uint8_t addr[16], enum policy_group *why)
 {
-	enum policy_group g = policy_classify(p, addr), deny = PG_PUBLIC;
+	sync_host_addrs(p);
+	enum policy_group deny;
 	uint32_t ip;
-	if (why)
-		*why = g;
 	if (policy_addr_to_v4(addr, &ip)) {
-		if (!group_open(p, g, addr))
-			deny = g == PG_PUBLIC ? PG_RESERVED : g;
+		deny = closed_group(p, classify_v4(p, ip), addr);
 	} else {
 		/* the IPv6 address, and every IPv4 address it embeds, must each be open */
-		enum policy_group g6 = classify_v6_only(p, addr);
-		if (!group_open(p, g6, addr))
-			deny = g6 == PG_PUBLIC ? PG_RESERVED : g6;
+		deny = closed_group(p, classify_v6_only(p, addr), addr);
 		uint32_t v4[8];
 		unsigned n = embedded_v4s(addr, v4);
 		for (unsigned i = 0; i < n && deny == PG_PUBLIC; i++) {
 			uint8_t m[16];
 			policy_addr_from_v4(m, v4[i]);
-			enum policy_group g4 = classify_v4(p, v4[i]);
-			if (!group_open(p, g4, m))
-				deny = g4 == PG_PUBLIC ? PG_RESERVED : g4;
+			deny = closed_group(p, classify_v4(p, v4[i]), m);
 		}
 	}
-	if (deny != PG_PUBLIC && why)
-		*why = deny;	/* PG_RESERVED for a public address: not on a list (locked) */
+	if (why)
+		*why = deny;
 	return deny == PG_PUBLIC;
 }
 

@@ -93,7 +93,9 @@ void policy_fini(struct policy *p);
 
 /* The group of addr, ignoring the allow settings. */
 enum policy_group policy_classify(struct policy *p, const uint8_t addr[16]);
-/* true if the guest may reach addr; *why gets the group on denial. */
+/* true if the guest may reach addr; *why gets the group that refused it
+ * (PG_PUBLIC when allowed).  The host's addresses are re-read first when
+ * they changed (policy_watch_host_addrs). */
 bool policy_allows(struct policy *p, const uint8_t addr[16], enum policy_group *why);
 /* Names the guest may resolve (locked: only --allow-domain names and their
  * subdomains; otherwise all). */
