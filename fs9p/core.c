@@ -10,10 +10,11 @@
  *    own descriptor), never by name: a symlink swapped in after lookup is
  *    never followed; only regular files and directories are ever opened
  *    (a FIFO or device node already in the share is refused);
- *  - only regular files, directories and symlinks are created; setuid and
- *    setgid bits are stripped on create and chmod and cleared (with
- *    security.capability) on write, truncate and chown;
- *  - only user.* extended attributes are visible or settable;
+ *  - no device node is ever created; a regular file's setuid and setgid
+ *    never reach the host (they live in a shadow xattr, see below) and are
+ *    cleared (with security.capability) on write, truncate and chown;
+ *  - only user.* extended attributes are visible or settable, and never
+ *    the server's own user.kvmbox.* names;
  *  - read-only mode refuses every change with EROFS.
  */
 #include "fs9p/core.h"
@@ -634,6 +635,110 @@ static void dir_changed(struct fs_inode *dir)
 	dir->dir_gen++;
 }
 
+/* ---- setuid and setgid, kept off the host ----------------------------
+ *
+ * A regular file the guest marks setuid or setgid never carries those bits
+ * on the host: another host account executing it would run as the invoking
+ * user.  The guest's bits live in the xattr SHADOW_XATTR instead (hidden
+ * from the guest, like every name under SHADOW_PREFIX), and the host file
+ * carries S_ISVTX, which means nothing on a Linux regular file, as the
+ * marker that tells a stat to read it: a file without the marker costs
+ * nothing more.  Directories keep their bits (setuid means nothing on a
+ * Linux directory, setgid is inheritance), FIFOs and sockets too (nothing
+ * executes them).  Where the file system has no user xattrs the bits are
+ * stripped, as before this shadow existed. */
+#define SHADOW_PREFIX "user.kvmbox."
+#define SHADOW_XATTR SHADOW_PREFIX "mode"
+#define SHADOW_BITS (S_ISUID | S_ISGID | S_ISVTX)
+
+/* The guest's S_ISUID/S_ISGID/S_ISVTX of the marked file at p, or -1 when
+ * it has no valid shadow (then its own bits are the truth). */
+static int shadow_read(const char *p)
+{
+	char v[8];
+	ssize_t n = getxattr(p, SHADOW_XATTR, v, sizeof(v) - 1);
+	if (n != 4)
+		return -1;
+	v[4] = 0;
+	unsigned bits = 0;
+	for (int i = 0; i < 4; i++) {
+		if (v[i] < '0' || v[i] > '7')
+			return -1;
+		bits = bits * 8 + (unsigned)(v[i] - '0');
+	}
+	return bits & ~(unsigned)SHADOW_BITS ? -1 : (int)bits;
+}
+
+/* st as the guest sees it: a marked regular file shows its shadowed bits. */
+static void shadow_show(struct fs_server *s, struct fs_inode *ino, struct stat *st)
+{
+	if (!S_ISREG(st->st_mode) || !(st->st_mode & S_ISVTX))
+		return;
+	int fd = fs_inode_fd(s, ino);
+	if (fd < 0)
+		return;
+	char p[40];
+	proc_path(p, sizeof(p), fd);
+	int bits = shadow_read(p);
+	if (bits >= 0)
+		st->st_mode = (st->st_mode & ~(mode_t)SHADOW_BITS) | (mode_t)bits;
+}
+
+/* Give the regular file at p the guest mode want (07777), the bits
+ * stripped where the file system has no user xattrs.  The shadow goes first and the marker last, and a
+ * shadow is removed before its marker is dropped, so a marked file never
+ * shows stale bits. */
+static int shadow_chmod(const char *p, mode_t want)
+{
+	if (want & PRIV_BITS) {
+		char v[8];
+		snprintf(v, sizeof(v), "%04o", (unsigned)(want & SHADOW_BITS));
+		if (setxattr(p, SHADOW_XATTR, v, 4, 0) == 0) {
+			if (chmod(p, (want & 0777) | S_ISVTX) < 0)
+				return -errno;
+			return 0;
+		}
+		if (errno != EOPNOTSUPP && errno != ENOTSUP)
+			return -errno;
+		want &= ~(mode_t)PRIV_BITS;	/* no user xattrs here: stripped */
+	}
+	if (removexattr(p, SHADOW_XATTR) < 0 && errno != ENODATA &&
+	    errno != EOPNOTSUPP && errno != ENOTSUP)
+		return -errno;
+	return chmod(p, want) < 0 ? -errno : 0;
+}
+
+/* Clear setuid/setgid (real or shadowed) and file capabilities of the
+ * regular file at p (a /proc/self/fd path), as a write does. */
+static int clear_privs(const char *p)
+{
+	struct stat st;
+	if (stat(p, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	mode_t guest = st.st_mode & 07777;
+	int bits = (st.st_mode & S_ISVTX) ? shadow_read(p) : -1;
+	if (bits >= 0)
+		guest = (guest & ~(mode_t)SHADOW_BITS) | (mode_t)bits;
+	if (guest & PRIV_BITS) {
+		int r = shadow_chmod(p, guest & ~(mode_t)PRIV_BITS);
+		if (r < 0)
+			return r;
+	}
+	if (removexattr(p, "security.capability") < 0 && errno != ENODATA &&
+	    errno != EOPNOTSUPP && errno != ENOTSUP)
+		return -errno;
+	return 0;
+}
+
+static int clear_privs_fd(int fd)
+{
+	char p[40];
+	proc_path(p, sizeof(p), fd);
+	return clear_privs(p);
+}
+
 /* ---- name operations ------------------------------------------------- */
 
 static int dir_fd_for(struct fs_server *s, struct fs_inode *dir, const char *name)
@@ -671,6 +776,7 @@ int fs_lookup(struct fs_server *s, struct fs_inode *dir, const char *name,
 		inode_rename(s, known, dir, name);
 		known->nlookup++;
 		*out = known;
+		shadow_show(s, known, st);
 		return 0;
 	}
 	int fd = open_beneath(s, pfd, name, O_PATH, 0);
@@ -679,7 +785,10 @@ int fs_lookup(struct fs_server *s, struct fs_inode *dir, const char *name,
 			neg_add(s, dir, name);
 		return fd;
 	}
-	return inode_from_fd(s, dir, name, fd, out, st);
+	int r = inode_from_fd(s, dir, name, fd, out, st);
+	if (r == 0)
+		shadow_show(s, *out, st);
+	return r;
 }
 
 static bool ro(const struct fs_server *s)
@@ -695,23 +804,22 @@ static int lookup_created(struct fs_server *s, struct fs_inode *dir, const char 
 	return fs_lookup(s, dir, name, out, st);
 }
 
-/* Give a new inode exactly the mode the guest asked for: the server's own
- * umask must not narrow it further (the guest kernel applied the guest's).
- * Through the inode's own fd, never by name, so nothing swapped in under
- * the name since the creation is touched. */
+/* Give a new inode exactly the mode the guest asked for: neither the
+ * server's own umask (the guest kernel applied the guest's) nor what
+ * mkdir and mknod drop may narrow it, and a regular file's setuid/setgid
+ * go to its shadow.  Through the inode's own fd, never by name, so nothing
+ * swapped in under the name since the creation is touched. */
 static int fix_created_mode(struct fs_server *s, struct fs_inode *ino, mode_t want, struct stat *st)
 {
-	if (!(want & s->umask))
+	if ((st->st_mode & 07777) == want)
 		return 0;
 	int fd = fs_inode_fd(s, ino);
 	if (fd < 0)
 		return fd;
 	char p[40];
 	proc_path(p, sizeof(p), fd);
-	if (chmod(p, want) < 0)
-		return -errno;
-	st->st_mode = (st->st_mode & S_IFMT) | want;
-	return 0;
+	int r = S_ISREG(st->st_mode) ? shadow_chmod(p, want) : chmod(p, want) < 0 ? -errno : 0;
+	return r < 0 ? r : fs_getattr(s, ino, st);
 }
 
 /* lookup_created, then fix_created_mode; the lookup is undone on failure. */
@@ -735,7 +843,7 @@ int fs_mkdir(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t
 		return pfd;
 	if (ro(s))
 		return -EROFS;
-	mode_t want = mode & 01777 & ~S_ISUID;
+	mode_t want = mode & 07777;
 	if (mkdirat(pfd, name, want) < 0)
 		return -errno;
 	return lookup_created_mode(s, dir, name, want, out, st);
@@ -771,9 +879,9 @@ int fs_mknod(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t
 		return -EPERM;	/* device nodes: never */
 	if (ro(s))
 		return -EROFS;
-	mode_t want = mode & 01777 & ~PRIV_BITS;
+	mode_t want = mode & 07777;
 	if (S_ISREG(mode)) {
-		int fd = open_beneath(s, pfd, name, O_CREAT | O_EXCL | O_WRONLY, want);
+		int fd = open_beneath(s, pfd, name, O_CREAT | O_EXCL | O_WRONLY, want & 0777);
 		if (fd < 0)
 			return fd;
 		close(fd);
@@ -803,6 +911,7 @@ int fs_link(struct fs_server *s, struct fs_inode *ino, struct fs_inode *dir,
 	dir_changed(dir);
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	shadow_show(s, ino, st);
 	ino->nlookup++;
 	if (ino->unlinked)
 		inode_rename(s, ino, dir, name);
@@ -823,8 +932,8 @@ int fs_create(struct fs_server *s, struct fs_inode *dir, const char *name, int f
 	 * waiting for the disk.  O_EXCL means nothing but a new regular file
 	 * is ever opened here. */
 	int oflags = flags & (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC | O_TRUNC);
-	mode_t want = mode & 01777 & ~PRIV_BITS;
-	int fd = open_beneath(s, pfd, name, oflags | O_CREAT | O_EXCL, want);
+	mode_t want = mode & 07777;
+	int fd = open_beneath(s, pfd, name, oflags | O_CREAT | O_EXCL, want & 0777);
 	if (fd == -EEXIST && !(flags & O_EXCL)) {
 		/* Exists: open it the safe way (type checked, no O_CREAT). */
 		int r = fs_lookup(s, dir, name, out, st);
@@ -849,8 +958,12 @@ int fs_create(struct fs_server *s, struct fs_inode *dir, const char *name, int f
 		fs_forget(s, *out, 1);
 		return -ESTALE;	/* replaced between create and lookup */
 	}
-	if ((want & s->umask) && fchmod(fd, want) == 0)	/* as asked, not narrowed by our umask */
-		st->st_mode = (st->st_mode & S_IFMT) | want;
+	r = fix_created_mode(s, *out, want, st);	/* as asked, not narrowed by our umask */
+	if (r < 0) {
+		close(fd);
+		fs_forget(s, *out, 1);
+		return r;
+	}
 	*file = file_new(s, *out, fd, false);
 	if (!*file) {
 		close(fd);
@@ -961,29 +1074,9 @@ int fs_getattr(struct fs_server *s, struct fs_inode *ino, struct stat *st)
 	int fd = fs_inode_fd(s, ino);
 	if (fd < 0)
 		return fd;
-	return fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-}
-
-/* Clear setuid/setgid and file capabilities of a regular file (path is a
- * /proc/self/fd path or NULL to use fd). */
-static int clear_privs(int fd, const char *path)
-{
-	struct stat st;
-	int r = path ? stat(path, &st) : fstat(fd, &st);
-	if (r < 0)
+	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return 0;
-	if (st.st_mode & PRIV_BITS) {
-		mode_t m = st.st_mode & 07777 & ~PRIV_BITS;
-		r = path ? chmod(path, m) : fchmod(fd, m);
-		if (r < 0)
-			return -errno;
-	}
-	r = path ? removexattr(path, "security.capability") :
-		   fremovexattr(fd, "security.capability");
-	if (r < 0 && errno != ENODATA && errno != EOPNOTSUPP && errno != ENOTSUP)
-		return -errno;
+	shadow_show(s, ino, st);
 	return 0;
 }
 
@@ -1002,12 +1095,9 @@ int fs_setattr(struct fs_server *s, struct fs_inode *ino, struct fs_file *f,
 		if (lnk)
 			return -EOPNOTSUPP;
 		mode_t m = a->mode & 07777;
-		if (ino->type != S_IFDIR)
-			m &= ~(mode_t)PRIV_BITS;	/* no setuid/setgid files */
-		else
-			m &= ~(mode_t)S_ISUID;
-		if ((f ? fchmod(f->fd, m) : chmod(p, m)) < 0)
-			return -errno;
+		int r = ino->type == S_IFREG ? shadow_chmod(p, m) : chmod(p, m) < 0 ? -errno : 0;
+		if (r < 0)
+			return r;
 	}
 	if (a->valid & (FS_SET_UID | FS_SET_GID)) {
 		uid_t u = (a->valid & FS_SET_UID) ? a->uid : (uid_t)-1;
@@ -1015,7 +1105,7 @@ int fs_setattr(struct fs_server *s, struct fs_inode *ino, struct fs_file *f,
 		if (fchownat(fd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 		if (ino->type == S_IFREG) {
-			int r = clear_privs(-1, p);
+			int r = clear_privs(p);
 			if (r < 0)
 				return r;
 		}
@@ -1026,7 +1116,7 @@ int fs_setattr(struct fs_server *s, struct fs_inode *ino, struct fs_file *f,
 		int r = f ? ftruncate(f->fd, (off_t)a->size) : truncate(p, (off_t)a->size);
 		if (r < 0)
 			return -errno;
-		r = f ? clear_privs(f->fd, NULL) : clear_privs(-1, p);
+		r = f ? clear_privs_fd(f->fd) : clear_privs(p);
 		if (r < 0)
 			return r;
 	}
@@ -1152,7 +1242,7 @@ int fs_open(struct fs_server *s, struct fs_inode *ino, int flags, struct fs_file
 	if (nfd < 0)
 		return nfd;
 	if ((flags & O_TRUNC) && acc != O_RDONLY) {
-		int r = clear_privs(nfd, NULL);
+		int r = clear_privs_fd(nfd);
 		if (r < 0) {
 			close(nfd);
 			return r;
@@ -1192,7 +1282,7 @@ int fs_write_check(struct fs_server *s, struct fs_file *f, uint64_t off)
 	if (off > INT64_MAX)
 		return -EINVAL;
 	if (!f->privs_checked) {
-		int r = clear_privs(f->fd, NULL);
+		int r = clear_privs_fd(f->fd);
 		if (r < 0)
 			return r;
 		f->privs_checked = true;
@@ -1258,7 +1348,7 @@ ssize_t fs_copy_range(struct fs_server *s, struct fs_file *in, uint64_t off_in,
 	if (off_in > INT64_MAX || off_out > INT64_MAX)
 		return -EINVAL;
 	if (!out->privs_checked) {
-		int r = clear_privs(out->fd, NULL);
+		int r = clear_privs_fd(out->fd);
 		if (r < 0)
 			return r;
 		out->privs_checked = true;
@@ -1372,10 +1462,12 @@ int fs_readdir(struct fs_server *s, struct fs_file *f, uint64_t off, fs_dirent_f
 
 /* ---- extended attributes: user.* only ------------------------------- */
 
+/* user.* and not the server's own names. */
 static bool xattr_name_ok(const char *name)
 {
 	size_t len = strnlen(name, XATTR_NAME_MAX + 1);
-	return len > 5 && len <= XATTR_NAME_MAX && !strncmp(name, "user.", 5);
+	return len > 5 && len <= XATTR_NAME_MAX && !strncmp(name, "user.", 5) &&
+	       strncmp(name, SHADOW_PREFIX, strlen(SHADOW_PREFIX));
 }
 
 static int xattr_path(struct fs_server *s, struct fs_inode *ino, char *p, size_t n)
@@ -1424,7 +1516,7 @@ ssize_t fs_listxattr(struct fs_server *s, struct fs_inode *ino, char *buf, size_
 	size_t out = 0;
 	for (ssize_t i = 0; i < n;) {
 		size_t len = strnlen(all + i, (size_t)(n - i));
-		if (len > 5 && !strncmp(all + i, "user.", 5)) {
+		if (xattr_name_ok(all + i)) {
 			if (size && out + len + 1 > size) {
 				free(all);
 				return -ERANGE;

@@ -130,8 +130,13 @@ for s in create+read write-big append rename symlink hardlink chmod truncate mkd
 	fi
 done
 e2e_check_has host_view "a file created through 9p is on the host, owned by the server's user" -x '0 3'
-expect_eq "chmod 4755 through 9p leaves no setuid bit (client and host view)" "755
-755" "$(step_lines setuid)"
+# Client view, then the server's: the bit is shown from the server's shadow
+# xattr where the share takes user xattrs (this guest's tmpfs does not before
+# Linux 6.6, so it is stripped), and never set on the server's file.
+case "$(step_lines setuid | tr '\n' ' ')" in
+"4755 1755 " | "755 755 ") ok "chmod 4755 through 9p sets no setuid bit on the server's file" ;;
+*) not_ok "chmod 4755 through 9p sets no setuid bit on the server's file" "$(step_lines setuid)" ;;
+esac
 for s in ro_create ro_write ro_mkdir ro_rm ro_rename ro_chmod ro_symlink; do
 	rc=$(e2e_step_rc $s)
 	if [ -n "$rc" ] && [ "$rc" != 0 ] && e2e_step_out $s | grep -q 'Read-only file system'; then

@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +120,19 @@ mode_t fs_test_mode(const char *dir, const char *name)
 	struct stat st;
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
 	return lstat(p, &st) < 0 ? 0 : st.st_mode;
+}
+
+bool fs_test_user_xattrs(const char *dir)
+{
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/.xattr-probe", dir);
+	int fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return false;
+	bool ok = fsetxattr(fd, "user.probe", "1", 1, 0) == 0;
+	close(fd);
+	unlink(p);
+	return ok;
 }
 
 /* The fuzzers' scratch directory: one per process, see fs_fuzz_scratch(). */

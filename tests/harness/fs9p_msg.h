@@ -8,6 +8,7 @@
 #define KVMBOX_TESTS_FS9P_MSG_H
 
 #include <linux/fuse.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -38,6 +39,9 @@ void fs_test_rmrf(const char *path);
 int fs_test_write_file(const char *dir, const char *name, const char *data, mode_t mode);
 /* lstat mode of DIR/NAME, 0 if it does not exist. */
 mode_t fs_test_mode(const char *dir, const char *name);
+/* Whether DIR's file system takes user.* xattrs (where the server keeps a
+ * file's setuid/setgid off the host; without them the bits are stripped). */
+bool fs_test_user_xattrs(const char *dir);
 
 /* Fuzzers: a scratch directory made once per process, on a private 32 MiB
  * tmpfs when we may mount one (ENOSPC bounds growth) else with RLIMIT_FSIZE

@@ -61,6 +61,18 @@ static void host_write(struct fx *f, const char *name, const char *data, mode_t 
 
 static mode_t host_mode(struct fx *f, const char *name) { return fs_test_mode(f->dir, name); }
 
+/* The mode the guest sees (GETATTR), 0 on error. */
+static mode_t guest_mode(struct fx *f, uint64_t nodeid)
+{
+	struct fuse_rep r;
+	fuse_call(f->srv, FUSE_GETATTR, nodeid, NULL, 0, NULL, 0, &r);
+	struct fuse_attr_out ao;
+	if (r.h.error || r.len < (ssize_t)(16 + sizeof(ao)))
+		return 0;
+	memcpy(&ao, r.body, sizeof(ao));
+	return ao.attr.mode;
+}
+
 /* Error replies are exactly a header. */
 static void assert_error(int err)
 {
@@ -213,14 +225,21 @@ static void test_create_write_read(void **state)
 	struct fuse_open_out oo;
 	memcpy(&e, rep.body, sizeof(e));
 	memcpy(&oo, rep.body + sizeof(e), sizeof(oo));
-	/* setuid never reaches the host; exec bits do. */
-	assert_int_equal(host_mode(f, "f") & 07777, 0755);
+	/* setuid never reaches the host; exec bits do; the guest sees what
+	 * it asked for where the share takes user xattrs (the shadow). */
+	bool shadow = fs_test_user_xattrs(f->dir);
+	assert_int_equal(host_mode(f, "f") & 06000, 0);
+	assert_int_equal(host_mode(f, "f") & 0777, 0755);
+	assert_int_equal(e.attr.mode & 07777, shadow ? 04755 : 0755);
+	assert_int_equal(guest_mode(f, e.nodeid) & 07777, shadow ? 04755 : 0755);
 	struct fuse_write_in wi = { .fh = oo.fh, .offset = 0, .size = 5 };
 	fuse_call(f->srv, FUSE_WRITE, e.nodeid, &wi, sizeof(wi), "hello", 5, &rep);
 	assert_int_equal(rep.h.error, 0);
 	struct fuse_write_out wo;
 	memcpy(&wo, rep.body, sizeof(wo));
 	assert_int_equal(wo.size, 5);
+	assert_int_equal(guest_mode(f, e.nodeid) & 07777, 0755);	/* the write cleared it */
+	assert_int_equal(host_mode(f, "f") & 07777, 0755);
 	/* A write claiming more data than it carries. */
 	wi.size = 100;
 	fuse_call(f->srv, FUSE_WRITE, e.nodeid, &wi, sizeof(wi), "hello", 5, &rep);
@@ -238,11 +257,45 @@ static void test_create_write_read(void **state)
 	assert_int_equal(rep.h.error, 0);
 	fuse_call(f->srv, FUSE_RELEASE, e.nodeid, &rl, sizeof(rl), NULL, 0, &rep);
 	assert_error(EBADF);
-	/* chmod u+s is stripped too. */
+	/* chmod ug+s: the same */
 	struct fuse_setattr_in sa = { .valid = FATTR_MODE, .mode = 06777 };
 	fuse_call(f->srv, FUSE_SETATTR, e.nodeid, &sa, sizeof(sa), NULL, 0, &rep);
 	assert_int_equal(rep.h.error, 0);
-	assert_int_equal(host_mode(f, "f") & 07777, 0777);
+	struct fuse_attr_out ao;
+	memcpy(&ao, rep.body, sizeof(ao));
+	assert_int_equal(ao.attr.mode & 07777, shadow ? 06777 : 0777);
+	assert_int_equal(host_mode(f, "f") & 06777, 0777);
+	/* The shadow is the server's: the guest can neither read, list nor
+	 * forge it. */
+	struct fuse_getxattr_in gi = { .size = 64 };
+	fuse_call(f->srv, FUSE_GETXATTR, e.nodeid, &gi, sizeof(gi), "user.kvmbox.mode", 17, &rep);
+	assert_error(ENODATA);
+	gi.size = 0;
+	fuse_call(f->srv, FUSE_LISTXATTR, e.nodeid, &gi, sizeof(gi), NULL, 0, &rep);
+	assert_int_equal(rep.h.error, 0);
+	struct fuse_getxattr_out go;
+	memcpy(&go, rep.body, sizeof(go));
+	assert_int_equal(go.size, 0);
+	host_write(f, "plain", "x", 0755);
+	int64_t plain = fuse_lookup(f->srv, 1, "plain");
+	struct fuse_setxattr_in si = { .size = 4 };
+	uint8_t body[64];
+	memcpy(body, &si, 8);
+	memcpy(body + 8, "user.kvmbox.mode\0" "6000", 21);
+	fuse_call(f->srv, FUSE_SETXATTR, (uint64_t)plain, body, 29, NULL, 0, &rep);
+	assert_error(EOPNOTSUPP);
+	/* chmod back: no shadow left, the host file unmarked */
+	sa.mode = 0700;
+	fuse_call(f->srv, FUSE_SETATTR, e.nodeid, &sa, sizeof(sa), NULL, 0, &rep);
+	assert_int_equal(rep.h.error, 0);
+	assert_int_equal(host_mode(f, "f") & 07777, 0700);
+	assert_int_equal(guest_mode(f, e.nodeid) & 07777, 0700);
+	/* sticky alone on a file is the host's own bit, shown as is */
+	sa.mode = 01755;
+	fuse_call(f->srv, FUSE_SETATTR, e.nodeid, &sa, sizeof(sa), NULL, 0, &rep);
+	assert_int_equal(rep.h.error, 0);
+	assert_int_equal(host_mode(f, "f") & 07777, 01755);
+	assert_int_equal(guest_mode(f, e.nodeid) & 07777, 01755);
 }
 
 static void test_write_clears_setuid(void **state)
@@ -258,6 +311,25 @@ static void test_write_clears_setuid(void **state)
 	fuse_call(f->srv, FUSE_WRITE, (uint64_t)id, &wi, sizeof(wi), "y", 1, &rep);
 	assert_int_equal(rep.h.error, 0);
 	assert_int_equal(host_mode(f, "suid") & 07777, 0755);
+	/* the same for bits the guest set (kept in the shadow) */
+	struct fuse_setattr_in sa = { .valid = FATTR_MODE, .mode = 06755 };
+	fuse_call(f->srv, FUSE_SETATTR, (uint64_t)id, &sa, sizeof(sa), NULL, 0, &rep);
+	assert_int_equal(rep.h.error, 0);
+	fh = fuse_open(f->srv, (uint64_t)id, O_WRONLY);
+	assert_true(fh > 0);
+	wi.fh = (uint64_t)fh;
+	fuse_call(f->srv, FUSE_WRITE, (uint64_t)id, &wi, sizeof(wi), "z", 1, &rep);
+	assert_int_equal(rep.h.error, 0);
+	assert_int_equal(guest_mode(f, (uint64_t)id) & 07777, 0755);
+	assert_int_equal(host_mode(f, "suid") & 07777, 0755);
+	/* and truncate */
+	fuse_call(f->srv, FUSE_SETATTR, (uint64_t)id, &sa, sizeof(sa), NULL, 0, &rep);
+	struct fuse_setattr_in tr = { .valid = FATTR_SIZE, .size = 0 };
+	fuse_call(f->srv, FUSE_SETATTR, (uint64_t)id, &tr, sizeof(tr), NULL, 0, &rep);
+	assert_int_equal(rep.h.error, 0);
+	struct fuse_attr_out ao;
+	memcpy(&ao, rep.body, sizeof(ao));
+	assert_int_equal(ao.attr.mode & 07777, 0755);
 }
 
 static void test_no_special_files(void **state)
@@ -279,14 +351,18 @@ static void test_no_special_files(void **state)
 	fuse_call(f->srv, FUSE_MKNOD, 1, &mi, sizeof(mi), "sock", 5, &rep);
 	assert_int_equal(rep.h.error, 0);
 	assert_true(S_ISSOCK(host_mode(f, "sock")));
-	mi.mode = S_IFIFO | 04666;	/* never setuid */
+	mi.mode = S_IFIFO | 04666;	/* nothing executes a FIFO: as asked */
 	fuse_call(f->srv, FUSE_MKNOD, 1, &mi, sizeof(mi), "fifo2", 6, &rep);
 	assert_int_equal(rep.h.error, 0);
-	assert_int_equal(host_mode(f, "fifo2") & 07777, 0666);
-	mi.mode = S_IFREG | 0644;
+	assert_int_equal(host_mode(f, "fifo2") & 07777, 04666);
+	mi.mode = S_IFREG | 02644;	/* a file's setgid: the shadow's */
 	fuse_call(f->srv, FUSE_MKNOD, 1, &mi, sizeof(mi), "reg", 4, &rep);
 	assert_int_equal(rep.h.error, 0);
 	assert_true(S_ISREG(host_mode(f, "reg")));
+	assert_int_equal(host_mode(f, "reg") & 06000, 0);
+	struct fuse_entry_out me;
+	memcpy(&me, rep.body, sizeof(me));
+	assert_int_equal(me.attr.mode & 07777, fs_test_user_xattrs(f->dir) ? 02644 : 0644);
 	/* A FIFO already on the host is never opened (no hang, no I/O). */
 	char p[4096];
 	snprintf(p, sizeof(p), "%s/hostfifo", f->dir);
