@@ -49,17 +49,22 @@ static int check_machine(struct boot_ctx *c)
 	return 0;
 }
 
+int boot_probe(const uint8_t *img, size_t len)
+{
+	if (!img || len == 0)
+		return boot_fail(EINVAL, "kernel image is empty");
+	if (boot_is_elf(img, len) || boot_is_bzimage(img, len))
+		return 0;
+	return boot_fail(ENOEXEC, "kernel image is neither an ELF vmlinux nor a bzImage (no ELF magic, no \"HdrS\" at 0x202)");
+}
+
 static int parse_kernel(struct boot_ctx *c)
 {
 	const struct boot_config *cfg = c->cfg;
-
-	if (!cfg->kernel || cfg->kernel_len == 0)
-		return boot_fail(EINVAL, "kernel image is empty");
-	if (boot_is_elf(cfg->kernel, cfg->kernel_len))
-		return boot_elf_load(c);
-	if (boot_is_bzimage(cfg->kernel, cfg->kernel_len))
-		return boot_bzimage_load(c);
-	return boot_fail(ENOEXEC, "kernel image is neither an ELF vmlinux nor a bzImage (no ELF magic, no \"HdrS\" at 0x202)");
+	int r = boot_probe(cfg->kernel, cfg->kernel_len);
+	if (r < 0)
+		return r;
+	return boot_is_elf(cfg->kernel, cfg->kernel_len) ? boot_elf_load(c) : boot_bzimage_load(c);
 }
 
 static int write_cmdline(const struct boot_ctx *c)

@@ -58,6 +58,12 @@ struct boot_entry {
 				 * (PVH requires one; harmless for LONG64) */
 };
 
+/* Whether the first len bytes of a kernel file (BOOT_PROBE_LEN suffice)
+ * are an ELF vmlinux or a bzImage: 0, or -errno with boot_error() set.
+ * Needs no guest memory: launchers judge the kernel before opening KVM. */
+#define BOOT_PROBE_LEN 4096
+int boot_probe(const uint8_t *img, size_t len);
+
 /* Load the kernel described by cfg into gm.  0 or -errno. */
 int boot_load(const struct gmem *gm, const struct boot_config *cfg, struct boot_entry *entry);
 

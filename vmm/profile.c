@@ -14,10 +14,15 @@
 
 static const char *const phase_names[PHASE_COUNT] = {
 	[PHASE_EXEC] = "exec",
+	[PHASE_CREDENTIALS] = "credentials",
+	[PHASE_IMAGE] = "image",
 	[PHASE_KVM_READY] = "kvm_ready",
+	[PHASE_PROXY_READY] = "ca_and_proxy",
 	[PHASE_KERNEL_LOADED] = "kernel_loaded",
 	[PHASE_FIRST_RUN] = "first_kvm_run",
 	[PHASE_GUEST_INIT] = "guest_init_started",
+	[PHASE_COMMAND_START] = "command_start",
+	[PHASE_FIRST_OUTPUT] = "first_output_byte",
 	[PHASE_COMMAND_DONE] = "command_done",
 	[PHASE_TEARDOWN] = "teardown",
 };

@@ -75,10 +75,14 @@ struct vcpu {
 	unsigned probe_gen, dead_gen;
 };
 
-/* Profiling marks, in the order a run reaches them. */
+/* Profiling marks, in the order a run reaches them.  Launcher phases are
+ * marked only by the commands that have them: credentials (agents), image
+ * (--image resolved), proxy (the TLS proxy and its CA), command start
+ * (kvmbox.ctl START sent) and first output byte (shell and agents). */
 enum vm_phase {
-	PHASE_EXEC, PHASE_KVM_READY, PHASE_KERNEL_LOADED, PHASE_FIRST_RUN,
-	PHASE_GUEST_INIT, PHASE_COMMAND_DONE, PHASE_TEARDOWN, PHASE_COUNT
+	PHASE_EXEC, PHASE_CREDENTIALS, PHASE_IMAGE, PHASE_KVM_READY, PHASE_PROXY_READY,
+	PHASE_KERNEL_LOADED, PHASE_FIRST_RUN, PHASE_GUEST_INIT, PHASE_COMMAND_START,
+	PHASE_FIRST_OUTPUT, PHASE_COMMAND_DONE, PHASE_TEARDOWN, PHASE_COUNT
 };
 struct profile {
 	uint64_t wall_ns[PHASE_COUNT];	/* CLOCK_MONOTONIC, 0 = not reached */

@@ -191,6 +191,14 @@ static void tx_complete(struct vcon_port *p)
 		vdev_signal_used(&p->con->vdev, vq);
 }
 
+/* n more bytes of the guest's reached the backend. */
+static void count_output(struct vcon_port *p, size_t n)
+{
+	if (!p->bytes_out && n && p->be.on_first_output)
+		p->be.on_first_output(p->be.opaque);
+	p->bytes_out += n;
+}
+
 static void tx_write_done(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
@@ -211,7 +219,7 @@ static void tx_write_done(struct loop *loop, struct loop_op *op, int res, uint32
 		vdev_queue_unlock(&p->con->vdev);
 		return;
 	} else if (res >= 0) {
-		p->bytes_out += (size_t)res;
+		count_output(p, (size_t)res);
 		tx_advance(p, (size_t)res);
 	} else if (res != -EINTR && res != -EAGAIN) {
 		log_warn("virtio-console: port %u output: %s; discarding", p->id, strerror(-res));
@@ -239,7 +247,7 @@ static bool tx_deliver(struct vcon_port *p)
 		struct iovec *v = &p->tx.iov[p->tx_first];
 		size_t k = p->be.on_output(p->be.opaque, v->iov_base, v->iov_len);
 		k = MIN(k, v->iov_len);
-		p->bytes_out += k;
+		count_output(p, k);
 		tx_advance(p, k);
 		if (k < v->iov_len || k == 0)
 			return false;	/* back-pressure: wait for resume */

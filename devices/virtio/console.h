@@ -52,6 +52,9 @@ struct vcon_backend {
 	/* The host side's input ended (in_fd EOF) or output failed: for
 	 * the owner to notice (may be NULL). */
 	void (*on_hangup)(void *opaque);
+	/* The guest's first bytes on this port reached the backend (may be
+	 * NULL; runs once, on the loop thread). */
+	void (*on_first_output)(void *opaque);
 	void *opaque;
 };
 

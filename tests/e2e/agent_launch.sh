@@ -6,7 +6,10 @@
 # (~/.claude/.credentials.json) and an ANTHROPIC_API_KEY, and an image
 # "default" in the image store whose `claude` is a shell script printing
 # what an agent would see.  Checks: the agent runs in the project folder,
-# which is the host's (files it writes appear in L1); its arguments arrive;
+# which is the host's (files it writes appear in L1); its arguments arrive,
+# after -- and as the words kvmbox does not know (`kvmbox claude -p "say hi"
+# --memory 512M`), with --dangerously-skip-permissions and IS_SANDBOX=1;
+# --profile=json reports every launcher phase;
 # it gets placeholders, never the real key or tokens (not in its
 # environment, its credential file, the kernel command line, or anywhere in
 # the guest's files); the credential file keeps its other members; the
@@ -33,6 +36,7 @@ cat >$R/usr/local/bin/claude <<'AGENT'
 #!/bin/sh
 echo "pwd=$(pwd)"
 echo "args=$*"
+echo "sandbox=$IS_SANDBOX"
 echo "key=$ANTHROPIC_API_KEY"
 echo "creds=$(cat $HOME/.claude/.credentials.json)"
 grep -q XYZZY /proc/cmdline && echo "cmdline-has-real"
@@ -47,6 +51,7 @@ AGENT
 chmod 755 $R/usr/local/bin/claude
 cd /proj
 e2e_step claude 150 kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 -- --resume 'two words'
+e2e_step passthrough 150 sh -c 'kvmbox claude --kernel /vmlinux --initrd /l2.cpio -p "say hi" --memory 512M --profile=json 2>&1'
 e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | wc -l'
 e2e_step noproject 20 kvmbox claude --project /no/such/dir
 PAYLOAD
@@ -55,7 +60,15 @@ e2e_run_or_bail "$payload" 300
 
 e2e_check_rc claude 4 "kvmbox claude exits with the agent's status"
 e2e_check_has claude "the agent runs in the project folder" -x 'pwd=/proj'
-e2e_check_has claude "the agent's arguments arrive" -x 'args=--resume two words'
+e2e_check_has claude "the agent's arguments arrive (claude without permission prompts: the VM is the boundary)" \
+	-x 'args=--dangerously-skip-permissions --resume two words'
+e2e_check_has claude "and IS_SANDBOX=1, which Claude Code wants for that as root" -x 'sandbox=1'
+e2e_check_rc passthrough 4 "kvmbox claude -p 'say hi' --memory 512M: the agent ran"
+e2e_check_has passthrough "words kvmbox does not know go to the agent, kvmbox's own flags do not" \
+	-x 'args=--dangerously-skip-permissions -p say hi'
+for phase in credentials image kvm_ready ca_and_proxy kernel_loaded guest_init_started command_start first_output_byte command_done teardown; do
+	e2e_check_has passthrough "--profile=json reports the launcher phase $phase" "\"$phase\":{\"wall_ms\""
+done
 e2e_check_has claude "the API key is a placeholder" '^key=kvmbox-ph-[0-9a-f]\{32\}$'
 e2e_check_has claude "the login file holds a placeholder access token" \
 	'^creds=.*"accessToken":"kvmbox-ph-[0-9a-f]\{32\}"'

@@ -94,6 +94,54 @@ static void test_profiles(void **state)
 	free(b);
 }
 
+/* Which words are kvmbox's and which the agent's. */
+static void test_cmdline_split(void **state)
+{
+	(void)state;
+	char *argv[] = { "claude", "-p", "say hi", "--memory", "4G", "--model=opus", "--no-proxy",
+			 "--continue", "--image=slim", "--cpus=4", "--", "--memory", "-h" };
+	int argc = (int)(sizeof(argv) / sizeof(argv[0]));
+	struct agent_cmdline c;
+	char err[200];
+	assert_int_equal(agent_parse_args(argc, argv, &c, err, sizeof(err)), 0);
+	assert_false(c.help || c.proxy);
+	assert_true(c.has_memory && c.has_cpus);
+	assert_string_equal(c.image, "slim");
+	assert_string_equal(c.project, ".");
+	assert_int_equal(c.nshell, 3);
+	assert_string_equal(c.shell_flags[0], "--memory");
+	assert_string_equal(c.shell_flags[1], "4G");
+	assert_string_equal(c.shell_flags[2], "--cpus=4");
+	static const char *const agent[] = { "-p", "say hi", "--model=opus", "--continue",
+					     "--memory", "-h" };
+	assert_int_equal(c.nagent, 6);
+	for (int i = 0; i < 6; i++)
+		assert_string_equal(c.agent_args[i], agent[i]);
+	agent_cmdline_fini(&c);
+
+	/* a flag of kvmbox's with a bad value: one line, nothing started */
+	static const char *const bad[][3] = {
+		{ "--memory", "3X", NULL }, { "--memory", NULL, NULL }, { "--cpus=0", NULL, NULL },
+		{ "--project", NULL, NULL }, { "--share", "/nonexistent-dir-kvmbox", NULL },
+		{ "-p", "x", "--profile=yaml" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *v[4] = { "codex" };
+		int n = 1;
+		for (int k = 0; k < 3 && bad[i][k]; k++)
+			v[n++] = (char *)bad[i][k];
+		err[0] = 0;
+		assert_int_equal(agent_parse_args(n, v, &c, err, sizeof(err)), -EINVAL);
+		assert_true(strlen(err) > 0);
+		assert_null(strchr(err, '\n'));
+		agent_cmdline_fini(&c);
+	}
+	char *help[] = { "opencode", "run", "--help" };
+	assert_int_equal(agent_parse_args(3, help, &c, err, sizeof(err)), 0);
+	assert_true(c.help);
+	agent_cmdline_fini(&c);
+}
+
 static void test_env_key(void **state)
 {
 	struct fixture *f = *state;
@@ -174,6 +222,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_profiles),
+		cmocka_unit_test(test_cmdline_split),
 		cmocka_unit_test_setup_teardown(test_env_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oauth_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_file, setup, teardown),

@@ -273,6 +273,36 @@ static void test_args_refused(void **state)
 	}
 }
 
+/* --memory: plain MiB, or M/MiB/G/GiB in any case; nothing else. */
+static void test_memory_units(void **state)
+{
+	(void)state;
+	static const struct { const char *in; uint64_t mib; } good[] = {
+		{ "2048", 2048 }, { "2048M", 2048 }, { "2048MiB", 2048 }, { "2G", 2048 },
+		{ "2g", 2048 }, { "2GiB", 2048 }, { "1gib", 1024 }, { "64m", 64 },
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		uint64_t mib = 0;
+		assert_int_equal(cli_parse_mib(good[i].in, &mib), 0);
+		assert_int_equal(mib, good[i].mib);
+	}
+	static const char *const bad[] = { "", "G", "2 G", "2GB", "2T", "1.5G", "-2G", "+2",
+					   "2G ", "0x10", "18446744073709551615G", "2Gi" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t mib;
+		assert_int_equal(cli_parse_mib(bad[i], &mib), -EINVAL);
+	}
+	char *argv[] = { "shell", "--kernel", "k", "--memory=4G" };
+	struct run_opts o;
+	char err[200];
+	assert_int_equal(parse(&o, err, 4, argv), 0);
+	assert_int_equal(o.mem_mib, 4096);
+	/* messages name the command typed */
+	char *bogus[] = { "claude", "--kernel", "k", "--bogus" };
+	assert_int_equal(parse(&o, err, 4, bogus), -EINVAL);
+	assert_non_null(strstr(err, "kvmbox claude --help"));
+}
+
 static void test_args_help(void **state)
 {
 	(void)state;
@@ -410,6 +440,7 @@ int main(void)
 		cmocka_unit_test(test_args_defaults),
 		cmocka_unit_test(test_args_refused),
 		cmocka_unit_test(test_args_help),
+		cmocka_unit_test(test_memory_units),
 		cmocka_unit_test(test_bus_dispatch),
 		cmocka_unit_test(test_bus_full),
 		cmocka_unit_test(test_profile_json),

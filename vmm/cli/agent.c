@@ -28,7 +28,10 @@
 #define OPENAI_HOSTS "api.openai.com"
 #define CRED_FILE_MAX (1u << 20)
 
-static const char *const claude_argv[] = { "claude", NULL };
+/* The VM is the boundary: claude asks no permission inside it.  As root,
+ * Claude Code allows that only where IS_SANDBOX=1 says it is contained. */
+static const char *const claude_argv[] = { "claude", "--dangerously-skip-permissions", NULL };
+static const char *const claude_env[] = { "IS_SANDBOX=1", NULL };
 static const char *const codex_argv[] = { "codex", NULL };
 static const char *const opencode_argv[] = { "opencode", NULL };
 static const char *const shell_argv[] = { "/bin/bash", "-l", NULL };
@@ -47,7 +50,7 @@ static const struct agent_oauth_file codex_oauth = {
 };
 
 static const struct agent_profile profiles[] = {
-	{ .name = "claude", .argv = claude_argv, .hosts = HOSTLIST_AGENT_CLAUDE,
+	{ .name = "claude", .argv = claude_argv, .env = claude_env, .hosts = HOSTLIST_AGENT_CLAUDE,
 	  .keys = { { "ANTHROPIC_API_KEY", ANTHROPIC_HOSTS },
 		    { "CLAUDE_CODE_OAUTH_TOKEN", ANTHROPIC_HOSTS },
 		    { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } },

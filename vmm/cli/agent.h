@@ -44,10 +44,29 @@ struct agent_oauth_file {
 struct agent_profile {
 	const char *name;		/* kvmbox subcommand */
 	const char *const *argv;	/* command in the guest, NULL-terminated */
+	const char *const *env;		/* NAME=VALUE the agent always gets, or NULL */
 	enum hostlist_agent hosts;	/* the proxy's egress host list */
 	struct agent_key keys[AGENT_MAX_KEYS];	/* ends at env == NULL */
 	const struct agent_oauth_file *oauth;	/* or NULL */
 };
+
+/* The command line of `kvmbox AGENT` split (agent_args.c): kvmbox's flags
+ * (the launcher's, and kvmbox shell's to pass on) and the agent's words. */
+struct agent_cmdline {
+	const char *image, *project;	/* --image (default "default"), --project (".") */
+	bool proxy, help;		/* proxy unless --no-proxy; -h/--help */
+	bool has_memory, has_cpus;	/* the user sized the VM */
+	char **shell_flags;		/* kvmbox shell's flags, with their values */
+	int nshell;
+	char **agent_args;		/* the rest, in order, and all after "--" */
+	int nagent;
+};
+
+/* Split argv (argv[0] the agent's name).  0, or -EINVAL / -ENOMEM with a
+ * one-line reason in err (a flag of kvmbox's with a bad or missing value).
+ * agent_cmdline_fini() in every case. */
+int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, size_t errsz);
+void agent_cmdline_fini(struct agent_cmdline *c);
 
 /* The profile for a subcommand name, or NULL. */
 const struct agent_profile *agent_find(const char *name);

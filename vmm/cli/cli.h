@@ -25,10 +25,12 @@ int cmd_agent(int argc, char **argv);
  * it after the VM) and the OAuth clients whose refreshes it performs. */
 struct secrets;
 struct proxy_oauth_cfg;
+struct profile;
 struct shell_extra {
 	struct secrets *secrets;
 	const struct proxy_oauth_cfg *oauth;
 	unsigned noauth;
+	const struct profile *prof;	/* the launcher's marks so far (exec, credentials) */
 };
 int shell_launch(int argc, char **argv, const struct shell_extra *x);
 

@@ -3,7 +3,9 @@
  * docs/ARCHITECTURE.md).
  *
  *   kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy]
- *                [flags of kvmbox shell] [-- AGENT-ARGS]
+ *                [flags of kvmbox shell] [AGENT-ARGS] [-- AGENT-ARGS]
+ *
+ * Words kvmbox does not know are the agent's (agent_args.c).
  *
  * 1. The agent's profile (agent.h) says which host credentials it uses:
  *    they go into the proxy's secrets table under fresh placeholders; the
@@ -34,11 +36,14 @@
 #include "guest/image/image.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
+#include "vmm/vmm.h"
 
 #define LAUNCH_GUEST_DIR "/run/kvmbox/launch"
 #define AGENT_DEFAULT_MEM "2048"
 #define AGENT_DEFAULT_CPUS "2"
-#define AGENT_MAX_ARGS 512
+/* What shell_argv adds to the user's words: flags, the wrapper, the
+ * environment and the agent's own argv. */
+#define SHELL_ARGV_EXTRA (32 + AGENT_MAX_ENV + 8)
 
 /* Copy the placeholder credential files to $HOME, enter the project, and
  * run the agent with the placeholder environment ("$@": DIR, NAME=VALUE...,
@@ -50,7 +55,7 @@ static const char wrapper[] =
 
 static const char agent_usage[] =
 	"usage: kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy]\n"
-	"                    [flags of kvmbox shell] [-- AGENT-ARGS]\n"
+	"                    [flags of kvmbox shell] [AGENT-ARGS] [-- AGENT-ARGS]\n"
 	"\n"
 	"Run the agent (claude, codex, opencode) in a microVM: the image as its root\n"
 	"(read-only, with a throw-away overlay), the project folder (default: the\n"
@@ -60,18 +65,18 @@ static const char agent_usage[] =
 	"on the wire, for their own hosts only.\n"
 	"  --image NAME|REF  guest image (default: default, from kvmbox setup)\n"
 	"  --project DIR     folder shared read-write at the same path\n"
-	"  --no-proxy        no TLS interception (and no credentials for the guest)\n";
+	"  --no-proxy        no TLS interception (and no credentials for the guest)\n"
+	"Every other word goes to the agent, in order (kvmbox claude -p \"say hi\",\n"
+	"kvmbox codex exec \"...\"); after -- every word does (kvmbox claude -- --help).\n"
+	"claude runs with --dangerously-skip-permissions: the VM is the boundary.\n"
+	"Flags of kvmbox shell (--memory 4G, --cpus, --share, network flags,\n"
+	"--profile[=json]): see kvmbox shell --help.\n";
 
 /* Everything one launch owns. */
 struct launch {
 	const struct agent_profile *p;
-	const char *image, *project;
+	struct agent_cmdline c;
 	char project_real[PATH_MAX];
-	bool proxy, has_memory, has_cpus;
-	char *shell_flags[AGENT_MAX_ARGS];	/* user's flags for kvmbox shell */
-	int nshell;
-	char **agent_args;			/* after -- */
-	int nagent;
 	char rundir[PATH_MAX];			/* per-launch host dir, or "" */
 	char share_run[PATH_MAX + 64];		/* RUNDIR:/run/kvmbox/launch:ro */
 	struct secrets secrets;
@@ -80,37 +85,15 @@ struct launch {
 
 static int parse(struct launch *l, int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			l->agent_args = argv + i + 1;
-			l->nagent = argc - i - 1;
-			break;
-		}
-		if ((!strcmp(a, "--image") || !strcmp(a, "--project")) && i + 1 < argc) {
-			*(a[2] == 'i' ? &l->image : &l->project) = argv[++i];
-			continue;
-		}
-		if (!strncmp(a, "--image=", 8) || !strncmp(a, "--project=", 10)) {
-			*(a[2] == 'i' ? &l->image : &l->project) = strchr(a, '=') + 1;
-			continue;
-		}
-		if (!strcmp(a, "--no-proxy")) {
-			l->proxy = false;
-			continue;
-		}
-		if (!strcmp(a, "--proxy"))
-			continue;	/* the default */
-		l->has_memory |= !strncmp(a, "--memory", 8);
-		l->has_cpus |= !strncmp(a, "--cpus", 6);
-		if (l->nshell == AGENT_MAX_ARGS) {
-			log_err("%s: too many arguments", l->p->name);
-			return -E2BIG;
-		}
-		l->shell_flags[l->nshell++] = argv[i];
+	char err[256];
+	if (agent_parse_args(argc, argv, &l->c, err, sizeof(err)) < 0) {
+		log_err("%s: %s (try kvmbox %s --help)", l->p->name, err, l->p->name);
+		return -EINVAL;
 	}
-	if (!realpath(l->project, l->project_real)) {
-		log_err("%s: project folder %s: %s", l->p->name, l->project, strerror(errno));
+	if (l->c.help)
+		return 0;
+	if (!realpath(l->c.project, l->project_real)) {
+		log_err("%s: project folder %s: %s", l->p->name, l->c.project, strerror(errno));
 		return -ENOENT;
 	}
 	return 0;
@@ -168,27 +151,27 @@ static int shell_argv(struct launch *l, char **v, int cap)
 {
 	int n = 0;
 #define PUSH(x) do { if (n == cap) return -E2BIG; v[n++] = (char *)(x); } while (0)
-	PUSH("shell");
+	PUSH(l->p->name);	/* messages name the command the user typed */
 	PUSH("--image");
-	PUSH(l->image);
+	PUSH(l->c.image);
 	PUSH("--share");
 	PUSH(l->project_real);
 	if (l->rundir[0]) {
 		PUSH("--share");
 		PUSH(l->share_run);
 	}
-	if (l->proxy)
+	if (l->c.proxy)
 		PUSH("--proxy");
-	if (!l->has_memory) {
+	if (!l->c.has_memory) {
 		PUSH("--memory");
 		PUSH(AGENT_DEFAULT_MEM);
 	}
-	if (!l->has_cpus) {
+	if (!l->c.has_cpus) {
 		PUSH("--cpus");
 		PUSH(AGENT_DEFAULT_CPUS);
 	}
-	for (int i = 0; i < l->nshell; i++)
-		PUSH(l->shell_flags[i]);
+	for (int i = 0; i < l->c.nshell; i++)
+		PUSH(l->c.shell_flags[i]);
 	PUSH("--");
 	PUSH("/bin/sh");
 	PUSH("-c");
@@ -197,10 +180,12 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	PUSH(l->project_real);
 	for (unsigned i = 0; i < l->creds.nenv; i++)
 		PUSH(l->creds.env[i]);
+	for (const char *const *e = l->p->env; e && *e; e++)
+		PUSH(*e);
 	for (const char *const *a = l->p->argv; *a; a++)
 		PUSH(*a);
-	for (int i = 0; i < l->nagent; i++)
-		PUSH(l->agent_args[i]);
+	for (int i = 0; i < l->c.nagent; i++)
+		PUSH(l->c.agent_args[i]);
 	PUSH(NULL);
 #undef PUSH
 	return n - 1;
@@ -218,12 +203,15 @@ static void launch_cleanup(struct launch *l)
 	}
 	agent_creds_fini(&l->creds);
 	secrets_fini(&l->secrets);
+	agent_cmdline_fini(&l->c);
 }
 
 int cmd_agent(int argc, char **argv)
 {
+	/* shell's argv: the user's words, plus at most SHELL_ARGV_EXTRA of ours */
+	int cap = argc + SHELL_ARGV_EXTRA;
 	struct launch *l = calloc(1, sizeof(*l));
-	char **v = calloc(AGENT_MAX_ARGS * 2, sizeof(*v));
+	char **v = calloc((size_t)cap, sizeof(*v));
 	if (!l || !v) {
 		log_err("out of memory");
 		free(l);
@@ -231,30 +219,32 @@ int cmd_agent(int argc, char **argv)
 		return 1;
 	}
 	l->p = agent_find(argv[0]);
-	l->image = "default";
-	l->project = ".";
-	l->proxy = true;
+	struct profile prof = { 0 };
+	profile_mark(&prof, PHASE_EXEC);
 	int status = EXIT_USAGE;
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		fputs(agent_usage, stdout);
-		status = 0;
-	} else if (l->p && parse(l, argc, argv) == 0) {
-		int r = l->proxy ? prepare_creds(l) : 0;
-		int n = r < 0 ? r : shell_argv(l, v, AGENT_MAX_ARGS * 2);
-		if (n == -E2BIG)
-			log_err("%s: too many arguments", l->p->name);
+	if (l->p && parse(l, argc, argv) == 0) {
+		if (l->c.help) {
+			fputs(agent_usage, stdout);
+			status = 0;
+			goto out;
+		}
+		int r = l->c.proxy ? prepare_creds(l) : 0;
+		profile_mark(&prof, PHASE_CREDENTIALS);
+		int n = r < 0 ? r : shell_argv(l, v, cap);
 		if (n >= 0) {
-			struct shell_extra x = { .secrets = &l->secrets,
+			struct shell_extra x = { .secrets = l->c.proxy ? &l->secrets : NULL,
 						 .oauth = &l->creds.oauth_cfg,
-						 .noauth = l->creds.oauth_cfg.provider[0] ? 1 : 0 };
-			status = shell_launch(n, v, l->proxy ? &x : NULL);
-			if (l->proxy && (r = agent_creds_writeback(&l->creds, &l->secrets)) < 0)
+						 .noauth = l->creds.oauth_cfg.provider[0] ? 1 : 0,
+						 .prof = &prof };
+			status = shell_launch(n, v, &x);
+			if (l->c.proxy && (r = agent_creds_writeback(&l->creds, &l->secrets)) < 0)
 				log_warn("%s: cannot write rotated tokens to %s: %s", l->p->name,
 					 l->creds.oauth_host_path, strerror(-r));
-		} else if (r < 0 && r != -E2BIG) {
+		} else {
 			status = 1;
 		}
 	}
+out:
 	launch_cleanup(l);
 	free(l);
 	free(v);

@@ -146,17 +146,13 @@ int cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	struct run_opts o;
 	struct guest_files *gf = calloc(1, sizeof(*gf));
-	char err[PATH_MAX * 2 + 200];
 	int status = EXIT_USAGE;
 	if (!gf) {
 		log_err("out of memory");
 		goto out_free;
 	}
-	if (guest_files_resolve(gf, argc, argv, err, sizeof(err)) < 0 ||
-	    run_parse_args(gf->argc, gf->argv, &o, err, sizeof(err)) < 0) {
-		log_err("run: %s", err);
+	if (machine_parse_inputs(gf, argc, argv, &o) != 0)
 		goto out_free;
-	}
 	if (o.net.auto_publish) {	/* no kvmbox.ctl channel to report listeners on */
 		log_err("run: --auto-publish needs kvmbox shell or an agent command (use --publish)");
 		goto out_free;
@@ -165,10 +161,6 @@ int cmd_run(int argc, char **argv)
 		fputs(run_usage, stdout);
 		fputs(net_opts_usage, stdout);
 		status = 0;
-		goto out_free;
-	}
-	if (access(o.kernel, R_OK) < 0) {
-		log_err("cannot read kernel %s: %s", o.kernel, strerror(errno));
 		goto out_free;
 	}
 	if ((status = machine_create(&c->m, &o, STDOUT_FILENO)) != 0 ||

@@ -69,6 +69,7 @@ enum { PORT_HVC = 0, PORT_TTY = 1, PORT_CTL = 2, NPORTS = 3 };
 
 /* Everything one shell session owns (heap: the devices are large). */
 struct shell {
+	const char *cmd;	/* what the user typed: shell, claude, ... */
 	struct machine m;
 	struct vcon *con;
 	struct vrng *rng;
@@ -86,6 +87,7 @@ struct shell {
 static void session_finish(void *opaque, int code)
 {
 	struct shell *s = opaque;
+	profile_mark(&s->m.prof, PHASE_COMMAND_DONE);
 	vm_stop(&s->m.vm, VM_STOP_EXIT_STATUS, code, "command exited");
 }
 
@@ -178,9 +180,11 @@ static int add_virtio_devices(struct shell *s)
 		.win_fd = STDOUT_FILENO, .finish = session_finish, .fail = session_fail,
 		.guest_error = session_guest_error, .stop = session_stop, .opaque = s,
 		.listeners = s->o.net.auto_publish ? session_listeners : NULL,
+		.prof = &s->m.prof,
 	};
 	struct vcon_backend tty = { .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
-				    .on_hangup = shell_stdin_hangup, .opaque = &s->ss };
+				    .on_hangup = shell_stdin_hangup,
+				    .on_first_output = shell_tty_first_output, .opaque = &s->ss };
 	struct vcon_backend ctl = { .in_fd = -1, .out_fd = -1, .on_output = shell_ctl_output,
 				    .opaque = &s->ss };
 	int r;
@@ -245,7 +249,7 @@ static int shell_status(struct shell *s, int reason)
 		return s->ss.exit_code;
 	if (reason == VM_STOP_EXIT_STATUS && !s->ss.started)
 		return s->m.vm.exit_status;	/* init reported through the marker */
-	log_err("shell: %s%s", s->m.vm.stop_msg[0] ? s->m.vm.stop_msg : "guest stopped",
+	log_err("%s: %s%s", s->cmd, s->m.vm.stop_msg[0] ? s->m.vm.stop_msg : "guest stopped",
 		s->ss.started ? "" : " before its init answered on kvmbox.ctl");
 	if (reason != VM_STOP_SIGNAL)
 		show_serial_tail(s);
@@ -254,10 +258,6 @@ static int shell_status(struct shell *s, int reason)
 
 static int shell_main(struct shell *s)
 {
-	if (access(s->o.kernel, R_OK) < 0) {
-		log_err("cannot read kernel %s: %s", s->o.kernel, strerror(errno));
-		return EXIT_USAGE;
-	}
 	s->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 	s->serial_fd = s->o.console ? STDERR_FILENO : memfd_create("kvmbox-serial", MFD_CLOEXEC);
 	s->serial_captured = !s->o.console;
@@ -268,9 +268,11 @@ static int shell_main(struct shell *s)
 	int status = machine_create(&s->m, &s->o, s->serial_fd);
 	if (status || (status = machine_net_add(&s->m)) != 0)
 		goto out;
+	if (s->o.net.proxy)
+		profile_mark(&s->m.prof, PHASE_PROXY_READY);
 	status = 1;
 	if (add_virtio_devices(s) < 0 || signals_setup(s) < 0) {
-		log_err("shell: cannot set up the devices");
+		log_err("%s: cannot set up the devices", s->cmd);
 		goto out;
 	}
 	if ((status = machine_add_shares(&s->m, &s->o.fs)) != 0)
@@ -278,11 +280,18 @@ static int shell_main(struct shell *s)
 	if ((status = machine_load(&s->m, 0, NULL)) != 0)
 		goto out;
 	if (s->tty && term_raw_enter(STDIN_FILENO) < 0)
-		log_warn("shell: cannot put the terminal in raw mode");
+		log_warn("%s: cannot put the terminal in raw mode", s->cmd);
 	int reason = vm_run(&s->m.vm);
 	drain_output(s);
 	term_restore();
 	status = shell_status(s, reason);
+	uint64_t resident = vm_ram_resident(&s->m.vm);
+	session_quiesce(s);
+	machine_destroy(&s->m);
+	profile_mark(&s->m.prof, PHASE_TEARDOWN);
+	if (s->o.profile)
+		machine_print_profile(&s->m, resident);
+	return status;
 out:
 	session_quiesce(s);
 	machine_destroy(&s->m);
@@ -304,19 +313,23 @@ int shell_launch(int argc, char **argv, const struct shell_extra *x)
 		free(gf);
 		return 1;
 	}
+	s->cmd = argv[0];
+	if (x && x->prof)
+		s->m.prof = *x->prof;	/* the launcher's marks: exec, credentials */
+	profile_mark(&s->m.prof, PHASE_EXEC);	/* kept when the launcher marked it */
 	s->sig_fd = -1;
 	s->serial_fd = -1;
-	char err[PATH_MAX * 2 + 200];
 	int status = EXIT_USAGE;
-	if (guest_files_resolve(gf, argc, argv, err, sizeof(err)) < 0 ||
-	    run_parse_args(gf->argc, gf->argv, &s->o, err, sizeof(err)) < 0) {
-		log_err("shell: %s", err);
+	if (machine_parse_inputs(gf, argc, argv, &s->o) != 0) {
+		/* said why */
 	} else if (s->o.help) {
 		fputs(shell_usage, stdout);
 		fputs(net_opts_usage, stdout);
 		status = 0;
 	} else {
-		if (x) {
+		if (s->o.fs.image)
+			profile_mark(&s->m.prof, PHASE_IMAGE);	/* resolved by machine_parse_inputs */
+		if (x && x->secrets) {
 			s->o.net.secrets_table = x->secrets;
 			s->o.net.oauth = x->oauth;
 			s->o.net.noauth = x->noauth;

@@ -109,7 +109,7 @@ int guest_files_resolve(struct guest_files *gf, int argc, char **argv, char *err
 		if (valued && !strchr(argv[a], '='))
 			a++;	/* its value is not a flag */
 	}
-	gf->kernel[0] = gf->initrd[0] = 0;
+	gf->kernel[0] = gf->initrd[0] = gf->missing[0] = 0;
 	gf->argv = calloc((size_t)argc + 5, sizeof(*gf->argv));
 	if (!gf->argv) {
 		snprintf(err, errsz, "out of memory");
@@ -123,27 +123,28 @@ int guest_files_resolve(struct guest_files *gf, int argc, char **argv, char *err
 	if (!has_k && ek && *ek) {
 		k = ek;
 	} else if (!has_k && !help) {
-		if (!default_kernel(gf, bindir, cache)) {
-			snprintf(err, errsz, "no guest kernel: none given (--kernel, $KVMBOX_KERNEL), "
+		if (default_kernel(gf, bindir, cache)) {
+			k = gf->kernel;
+			defaulted = true;
+		} else {
+			snprintf(gf->missing, sizeof(gf->missing),
+				 "no guest kernel: none given (--kernel, $KVMBOX_KERNEL), "
 				 "none at %s/vmlinux or %s/kernel/*/vmlinux; build one with "
 				 "`make kernel initrd` in the kvmbox source tree", bindir,
 				 *cache ? cache : "~/.cache/kvmbox");
-			return -ENOENT;
 		}
-		k = gf->kernel;
-		defaulted = true;
 	}
 	if (!has_i && ei && *ei) {
 		i = ei;
 	} else if (!has_i && defaulted) {
 		if ((size_t)snprintf(gf->initrd, sizeof(gf->initrd), "%s/initrd.cpio", bindir) >=
-			    sizeof(gf->initrd) || !readable_file(gf->initrd)) {
-			snprintf(err, errsz, "no initrd for the default kernel %.200s: none given "
+			    sizeof(gf->initrd) || !readable_file(gf->initrd))
+			snprintf(gf->missing, sizeof(gf->missing),
+				 "no initrd for the default kernel %.200s: none given "
 				 "(--initrd, $KVMBOX_INITRD), none at %s/initrd.cpio; build it with "
 				 "`make kernel initrd` in the kvmbox source tree", gf->kernel, bindir);
-			return -ENOENT;
-		}
-		i = gf->initrd;
+		else
+			i = gf->initrd;
 	}
 	int n = 0;
 	gf->argv[n++] = argv[0];

@@ -15,8 +15,10 @@
  *      kvmbox binary (build/initrd.cpio from `make initrd`); a default
  *      kernel without it is an error, since it could not start a command.
  * A kernel given by 1 or 2 boots without an initrd unless one is named
- * (the tiny test guests need none).  When nothing is found, the one-line
- * error names the places looked at and `make kernel initrd`.
+ * (the tiny test guests need none).  When nothing is found, gf->missing
+ * holds a one-line error naming the places looked at and `make kernel
+ * initrd`; the caller says it after the flags were judged (one error per
+ * input: a bad flag is reported as such whether a kernel exists or not).
  */
 #ifndef KVMBOX_VMM_CLI_GUEST_FILES_H
 #define KVMBOX_VMM_CLI_GUEST_FILES_H
@@ -30,11 +32,13 @@ struct guest_files {
 	char initrd[PATH_MAX];
 	char **argv;		/* argv[0], added flags, then the rest (heap) */
 	int argc;
+	char missing[PATH_MAX * 2 + 256];	/* what could not be found, or "" */
 };
 
-/* Fill gf from the command's argv (argv[0] is the command name).  0, or
- * -ENOENT / -ENOMEM with one line in err.  With -h/--help nothing is
- * required.  guest_files_free() in every case. */
+/* Fill gf from the command's argv (argv[0] is the command name).  0 (with
+ * gf->missing set when a default was not found), or -ENOMEM with one line
+ * in err.  With -h/--help nothing is required.  guest_files_free() in
+ * every case. */
 int guest_files_resolve(struct guest_files *gf, int argc, char **argv, char *err, size_t errsz);
 void guest_files_free(struct guest_files *gf);
 

@@ -4,16 +4,20 @@
 #include "vmm/cli/machine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "boot/boot.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "guest/image/image.h"
 #include "vmm/cli/cli.h"
+#include "vmm/cli/guest_files.h"
 
 static void uart_irq(void *opaque, int level)
 {
@@ -36,6 +40,73 @@ static int add_legacy_devices(struct machine *m, int serial_fd)
 	    (r = vm_add_pio(&m->vm, &m->kbc.cmd_region)) < 0 ||
 	    (r = vm_add_pio(&m->vm, &m->marker.region)) < 0)
 		return r;
+	return 0;
+}
+
+/* A kernel or initrd file: regular, readable, at most max bytes; with
+ * probe, its first bytes a bootable kernel.  0, or a reason in why. */
+static int check_guest_file(const char *path, uint64_t max, bool probe, char *why, size_t whysz)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(why, whysz, "%s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	int r = 0;
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whysz, "not a regular file");
+		r = -1;
+	} else if ((uint64_t)st.st_size > max) {
+		snprintf(why, whysz, "larger than %llu MiB", (unsigned long long)(max >> 20));
+		r = -1;
+	} else if (probe) {
+		uint8_t head[BOOT_PROBE_LEN];
+		ssize_t n = pread(fd, head, sizeof(head), 0);
+		if (n < 0 || boot_probe(head, n < 0 ? 0 : (size_t)n) < 0) {
+			snprintf(why, whysz, "%s", n < 0 ? strerror(errno) : boot_error());
+			r = -1;
+		}
+	}
+	close(fd);
+	return r;
+}
+
+int machine_parse_inputs(struct guest_files *gf, int argc, char **argv, struct run_opts *o)
+{
+	const char *cmd = argv[0];
+	char err[PATH_MAX * 2 + 200];
+	run_opts_init(o);
+	if (guest_files_resolve(gf, argc, argv, err, sizeof(err)) < 0 ||
+	    run_parse_args(gf->argc, gf->argv, o, err, sizeof(err)) < 0) {
+		/* no kernel given: say where none was found, not that one is required */
+		log_err("%s: %s", cmd, !o->kernel && gf->missing[0] && !strncmp(err, "--kernel PATH", 13) ?
+			gf->missing : err);
+		return EXIT_USAGE;
+	}
+	if (o->help)
+		return 0;
+	if (gf->missing[0]) {
+		log_err("%s: %s", cmd, gf->missing);
+		return EXIT_USAGE;
+	}
+	char why[256];
+	if (check_guest_file(o->kernel, RUN_MAX_KERNEL, true, why, sizeof(why)) < 0) {
+		log_err("%s: kernel %s: %s", cmd, o->kernel, why);
+		return EXIT_USAGE;
+	}
+	if (o->initrd && check_guest_file(o->initrd, RUN_MAX_INITRD, false, why, sizeof(why)) < 0) {
+		log_err("%s: initrd %s: %s", cmd, o->initrd, why);
+		return EXIT_USAGE;
+	}
+	if ((o->fs.n || o->fs.rootfs[0] || o->fs.image) && !o->initrd) {
+		log_err("%s: --share, --rootfs and --image need --initrd (kvmbox-init mounts them)", cmd);
+		return EXIT_USAGE;
+	}
+	if (o->fs.image && image_resolve(o->fs.image, o->fs.image_dir, sizeof(o->fs.image_dir)) < 0)
+		return EXIT_USAGE;	/* image_resolve said why */
 	return 0;
 }
 

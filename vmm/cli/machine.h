@@ -9,6 +9,7 @@
  * devices it wants and what it does while the guest runs.
  *
  * Life of a machine:
+ *   machine_parse_inputs()  flags, kernel, initrd, image judged: no KVM yet
  *   machine_create()        VM + legacy devices (serial output to serial_fd)
  *   machine_add_virtio()    each virtio device: slot, eventfds, started,
  *                           destroyed by machine_destroy (reverse order)
@@ -30,6 +31,7 @@
 #define MACHINE_CMDLINE_EXTRA 1024
 
 struct machine_net;
+struct guest_files;
 
 /* A virtio device the machine destroys: its destructor and object. */
 struct machine_dev {
@@ -50,6 +52,16 @@ struct machine {
 	char cmdline_extra[MACHINE_CMDLINE_EXTRA];	/* kvmbox.* for the guest init */
 	struct machine_net *net;	/* the network card (machine_net.c), or NULL */
 };
+
+/* The command line of run, shell or an agent (argv[0] the command, named
+ * in every message) into o, with the default kernel and initrd (gf, freed
+ * by the caller), and every input judged that needs no KVM, one error per
+ * input in this order: the flags; the kernel found, a readable regular
+ * file of at most RUN_MAX_KERNEL bytes, an ELF vmlinux or a bzImage; the
+ * initrd likewise; shares and images only with an initrd; the image
+ * resolved (o->fs.image_dir).  0 (o->help may be set: nothing judged
+ * beyond the flags), or EXIT_USAGE after one line "kvmbox: CMD: why". */
+int machine_parse_inputs(struct guest_files *gf, int argc, char **argv, struct run_opts *o);
 
 /* VM sized by @o, legacy devices with COM1 writing to serial_fd.  0, or 1
  * after one line on stderr (machine_destroy is still to be called). */

@@ -306,7 +306,9 @@ static int add_root(struct machine *m, const struct share_opts *so, struct fs_op
 {
 	char resolved[PATH_MAX];
 	const char *dir = so->rootfs;
-	if (so->image) {
+	if (so->image_dir[0]) {
+		dir = so->image_dir;
+	} else if (so->image) {
 		if (image_resolve(so->image, resolved, sizeof(resolved)) < 0)
 			return EXIT_USAGE;	/* image_resolve said why */
 		dir = resolved;

@@ -46,6 +46,7 @@ struct share_opts {
 	enum fs_cache cache;		/* --fs-cache, FS_CACHE_AUTO by default */
 	char rootfs[PATH_MAX];		/* --rootfs (canonical), or "" */
 	const char *image;		/* --image NAME|REF, resolved at launch */
+	char image_dir[PATH_MAX];	/* where it resolved (machine_parse_inputs), or "" */
 };
 
 /* If argv[*i] is one of the flags above, consume it (and its value):

@@ -30,8 +30,21 @@ struct run_opts {
 	char **argv;
 };
 
-/* Parse argv (argv[0] is "run").  0, or -EINVAL with a one-line reason in
- * err (the caller prints it and exits 2). */
+/* Parse argv (argv[0] is the command: "run", "shell" or an agent's name,
+ * used in messages).  0, or -EINVAL with a one-line reason in err (the
+ * caller prints it and exits 2). */
 int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t errsz);
+
+/* The defaults run_parse_args starts from. */
+void run_opts_init(struct run_opts *o);
+
+/* One flag at argv[*i] (not "--", -h or --help): 1 when it is one of
+ * run's (and *i moved past its value), 0 when it is not, -EINVAL with a
+ * one-line reason in err. */
+int run_parse_flag(int argc, char **argv, int *i, struct run_opts *o, char *err, size_t errsz);
+
+/* A memory size in MiB: "2048", "2048M", "2G" (M/MiB/G/GiB, any case).
+ * 0 or -EINVAL. */
+int cli_parse_mib(const char *s, uint64_t *mib);
 
 #endif

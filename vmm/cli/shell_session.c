@@ -69,6 +69,7 @@ static void send_start(struct shell_session *ss)
 	struct kbx_ctl_hdr h = { .type = KBX_CTL_START, .len = (uint32_t)off };
 	memcpy(frame, &h, sizeof(h));
 	ss->started = true;
+	profile_mark(ss->prof, PHASE_COMMAND_START);
 	size_t total = sizeof(h) + off;
 	if (vcon_port_send(ss->con, ss->ctl_port, frame, total) != total)
 		ss->fail(ss->opaque, "the guest is not reading kvmbox.ctl");
@@ -161,6 +162,12 @@ size_t shell_ctl_output(void *opaque, const uint8_t *buf, size_t len)
 			ctl_message(ss, &h, payload);
 	}
 	return len;
+}
+
+void shell_tty_first_output(void *opaque)
+{
+	struct shell_session *ss = opaque;
+	profile_mark(ss->prof, PHASE_FIRST_OUTPUT);
 }
 
 void shell_stdin_hangup(void *opaque)

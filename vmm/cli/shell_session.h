@@ -27,6 +27,7 @@
 
 #include "devices/virtio/console.h"
 #include "devices/virtio/console_proto.h"
+#include "vmm/vmm.h"
 
 struct shell_session {
 	/* set by the caller */
@@ -45,6 +46,7 @@ struct shell_session {
 	 * and pass every LISTENERS set it reports (at most KBX_LISTENERS_MAX) */
 	void (*listeners)(void *opaque, const uint16_t *ports, unsigned n);
 	unsigned grace_ms;	/* after a forwarded SIGTERM (0: SHELL_STOP_GRACE_MS) */
+	struct profile *prof;	/* marks PHASE_COMMAND_START, or NULL */
 	void *opaque;
 	/* state */
 	bool started;		/* START sent */
@@ -66,6 +68,8 @@ struct shell_session {
 size_t shell_ctl_output(void *opaque, const uint8_t *buf, size_t len);
 /* vcon_backend.on_hangup for the kvmbox.tty port (host stdin ended). */
 void shell_stdin_hangup(void *opaque);
+/* vcon_backend.on_first_output of the tty port: marks PHASE_FIRST_OUTPUT. */
+void shell_tty_first_output(void *opaque);
 /* A host signal for CMD (see above); SIGWINCH resizes, SIGHUP stops. */
 void shell_session_signal(struct shell_session *ss, int signo);
 /* Whether shell_session_signal wants @signo (the set to block and read). */

@@ -1,0 +1,72 @@
+#!/bin/bash
+# tests/host/cli_inputs.sh - bad flags and bad inputs of the launching
+# commands (run, shell, claude, codex, opencode) are judged before the host's
+# KVM is opened: status 2 and exactly one line naming the command typed and
+# the input, the same on every host (with or without /dev/kvm).  A bad flag
+# is reported as such whether a guest kernel exists or not; a random-bytes
+# kernel is called what it is; --memory takes 2G, 2048M and plain MiB.
+set -u
+. "$(dirname "$0")/../lib/tap.sh"
+[ -x "$KVMBOX_BIN" ] || skip_all "kvmbox not built"
+G=${BUILD:-$KVMBOX_TOP/build}/firmware/tests
+[ -f "$G/hello.elf" ] || G=$KVMBOX_TOP/build/firmware/tests
+[ -f "$G/hello.elf" ] || skip_all "tiny guests not built (make)"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+head -c 100000 /dev/urandom >"$T/random"
+echo 'not an initrd either' >"$T/initrd"
+mkdir -p "$T/cache" "$T/home"
+# No default kernel anywhere: only what a test names.
+export KVMBOX_CACHE=$T/cache HOME=$T/home
+unset KVMBOX_KERNEL KVMBOX_INITRD
+
+# one NAME WANT_PATTERN CMD...: status 2, one line on stderr matching the
+# pattern, nothing on stdout, no word of /dev/kvm.
+one() {
+	local name=$1 want=$2 out err rc
+	shift 2
+	out=$(cd "$T" && timeout 20 "$KVMBOX_BIN" "$@" 2>"$T/err" </dev/null)
+	rc=$?
+	err=$(cat "$T/err")
+	if [ "$rc" = 2 ] && [ -z "$out" ] && [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] &&
+		printf '%s\n' "$err" | grep -q -- "$want" && ! printf '%s' "$err" | grep -q /dev/kvm; then
+		ok "$name"
+	else
+		not_ok "$name" "status $rc, stdout '$out', stderr:"$'\n'"$err"
+	fi
+}
+
+one "run: a random-bytes kernel is named as such" \
+	"^kvmbox: run: kernel $T/random: kernel image is neither an ELF vmlinux nor a bzImage" \
+	run --kernel "$T/random"
+one "shell: the same" "^kvmbox: shell: kernel $T/random: kernel image is neither" shell --kernel "$T/random"
+one "run: a kernel that is a directory" "^kvmbox: run: kernel $T: not a regular file" run --kernel "$T"
+one "run: a missing kernel" "^kvmbox: run: kernel $T/none: No such file" run --kernel "$T/none"
+one "run: a missing initrd (kernel good)" "^kvmbox: run: initrd $T/none: No such file" \
+	run --kernel "$G/hello.elf" --initrd "$T/none"
+one "shell: a bad flag, with no kernel anywhere: the flag is the error" \
+	"^kvmbox: shell: unknown option '--bogus' (try kvmbox shell --help)" shell --bogus
+one "run: no kernel anywhere: says where it looked and how to build one" \
+	"^kvmbox: run: no guest kernel: .*make kernel initrd" run
+one "run: --memory 3X" "^kvmbox: run: --memory wants a size" run --kernel "$G/hello.elf" --memory 3X
+one "run: --memory 2T is refused" "^kvmbox: run: --memory wants a size" run --kernel "$G/hello.elf" --memory 2T
+one "run: --memory 2G with a bad kernel: the kernel is the error (2G is valid)" \
+	"^kvmbox: run: kernel $T/random" run --memory 2G --kernel "$T/random"
+one "run: --memory 1M is below the minimum" "^kvmbox: run: --memory 1M is out of range" \
+	run --kernel "$G/hello.elf" --memory 1M
+one "claude: a bad --memory names claude and its help" \
+	"^kvmbox: claude: --memory wants a size.*(try kvmbox claude --help)" claude -p hi --memory 3X
+one "codex: a flag without its value" "^kvmbox: codex: --cpus needs a value" codex exec x --cpus
+one "opencode: a random-bytes kernel" "^kvmbox: opencode: kernel $T/random: kernel image is neither" \
+	opencode run hi --kernel "$T/random" --initrd "$T/initrd"
+one "claude: an image that does not exist (kernel and initrd fine)" \
+	"image 'nosuch' not found" \
+	claude --kernel "$G/hello.elf" --initrd "$T/initrd" --image nosuch -p hi
+one "claude: a missing project folder" "^kvmbox: claude: project folder /no/such/dir" \
+	claude --project /no/such/dir
+out=$("$KVMBOX_BIN" claude --help 2>&1)
+case $out in
+*"Every other word goes to the agent"*) ok "claude --help says where unknown words go" ;;
+*) not_ok "claude --help says where unknown words go" "$out" ;;
+esac
+tap_done

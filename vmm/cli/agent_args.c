@@ -1,0 +1,101 @@
+/* vmm/cli/agent_args.c - the command line of `kvmbox AGENT`: which words
+ * are kvmbox's and which are the agent's.
+ *
+ * agent-vm and brood-box users type the agent's own flags after the agent's
+ * name (`kvmbox claude -p "say hi"`, `kvmbox codex exec "..."`), so every
+ * word kvmbox does not know goes to the agent, in order.  kvmbox's words
+ * are the launcher's own flags and kvmbox shell's (judged by
+ * run_parse_flag, the parser shell itself uses, so the two cannot drift),
+ * wherever they stand; a bad value for one of them is an error here, before
+ * anything starts.  After "--" every word is the agent's; -h and --help
+ * before it are kvmbox's (`kvmbox claude -- --help` asks claude).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/cli/agent.h"
+#include "vmm/cli/run.h"
+
+/* The launcher's own flags with a value: 1 taken, 0 not ours, -EINVAL. */
+static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdline *c)
+{
+	const char *v;
+	int t;
+	if ((t = cli_take_value(argc, argv, i, "--image", &v)) != 0) {
+		if (t > 0)
+			c->image = v;
+		return t;
+	}
+	if ((t = cli_take_value(argc, argv, i, "--project", &v)) != 0) {
+		if (t > 0)
+			c->project = v;
+		return t;
+	}
+	if (!strcmp(argv[*i], "--no-proxy")) {
+		c->proxy = false;
+		return 1;
+	}
+	return !strcmp(argv[*i], "--proxy");	/* the default */
+}
+
+int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, size_t errsz)
+{
+	memset(c, 0, sizeof(*c));
+	c->image = "default";
+	c->project = ".";
+	c->proxy = true;
+	c->shell_flags = calloc((size_t)argc + 1, sizeof(char *));
+	c->agent_args = calloc((size_t)argc + 1, sizeof(char *));
+	struct run_opts *scratch = malloc(sizeof(*scratch));
+	int r = 0;
+	if (!c->shell_flags || !c->agent_args || !scratch) {
+		snprintf(err, errsz, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	run_opts_init(scratch);
+	err[0] = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			while (++i < argc)
+				c->agent_args[c->nagent++] = argv[i];
+			break;
+		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			c->help = true;
+			continue;
+		}
+		int start = i, t = take_launcher_flag(argc, argv, &i, c);
+		if (t > 0)
+			continue;
+		if (t == 0)
+			t = run_parse_flag(argc, argv, &i, scratch, err, errsz);
+		if (t < 0) {
+			if (!err[0])	/* cli_take_value says nothing */
+				snprintf(err, errsz, "%.32s needs a value", a);
+			r = -EINVAL;
+			goto out;
+		}
+		if (t == 0) {
+			c->agent_args[c->nagent++] = argv[i];
+			continue;
+		}
+		c->has_memory |= !strncmp(a, "--memory", 8);
+		c->has_cpus |= !strncmp(a, "--cpus", 6);
+		for (int k = start; k <= i; k++)
+			c->shell_flags[c->nshell++] = argv[k];
+	}
+out:
+	free(scratch);
+	return r;
+}
+
+void agent_cmdline_fini(struct agent_cmdline *c)
+{
+	free(c->shell_flags);
+	free(c->agent_args);
+	c->shell_flags = c->agent_args = NULL;
+}
