@@ -21,12 +21,28 @@
 E2E_TEST_NAME="nested harness"
 
 e2e_prepare
+# git in L1 (the host side reads the project's remotes and identity with it)
+have_git=
+if command -v git >/dev/null; then
+	e2e_add_program "$E2E_L1_ROOT" "$(command -v git)" /usr/bin/git
+	have_git=1
+fi
 payload=$(cat <<'PAYLOAD'
 export KVMBOX_CACHE=/kc HOME=/home/u XDG_RUNTIME_DIR=/run/u
 mkdir -p /proj /kc/images/default $HOME/.claude $XDG_RUNTIME_DIR
 echo 'project file' >/proj/README
 printf '{"claudeAiOauth":{"accessToken":"sk-ant-oat01-XYZZYTOKEN","refreshToken":"sk-ant-ort01-XYZZYREFRESH","expiresAt":1767225600000,"scopes":["user:inference"]}}' >$HOME/.claude/.credentials.json
 export ANTHROPIC_API_KEY=sk-ant-api03-XYZZYKEY
+# the project's git: a GitHub remote (ssh form) and an identity; gh logged in
+if command -v git >/dev/null; then
+	git init -q /proj && git -C /proj config user.name 'Ada Lovelace' &&
+		git -C /proj config user.email ada@example.com &&
+		git -C /proj remote add origin git@github.com:Ada/Engine.git &&
+		git -C /proj remote add other https://gitlab.com/x/y.git
+fi
+mkdir -p /usr/local/bin
+printf '#!/bin/sh\n[ "$1 $2" = "auth token" ] && echo ghp_XYZZYGHTOKEN\n' >/usr/local/bin/gh
+chmod 755 /usr/local/bin/gh
 R=/kc/images/default/rootfs
 mkdir -p $R/bin $R/etc/ssl/certs $R/root $R/usr/local/bin $R/.kvmbox
 cp /bin/busybox $R/bin/
@@ -45,15 +61,19 @@ for d in /etc /root /run /tmp /proj /home /var; do  # not /bin: 400 links to bus
 done
 grep -q 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt 2>/dev/null && echo ca-installed
 echo "NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS"
+echo "ghtoken=$GH_TOKEN"
+echo "gitconfig=$(tr '\n\t' '| ' <$HOME/.gitconfig)"
+echo "ghhosts=$(tr '\n' '|' <$HOME/.config/gh/hosts.yml)"
 echo written-by-agent >/proj/from-guest
 exit 4
 AGENT
 chmod 755 $R/usr/local/bin/claude
 cd /proj
 e2e_step claude 150 kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 -- --resume 'two words'
-e2e_step passthrough 150 sh -c 'kvmbox claude --kernel /vmlinux --initrd /l2.cpio -p "say hi" --memory 512M --profile=json 2>&1'
+e2e_step passthrough 150 sh -c 'KVMBOX_LOG=info kvmbox claude --kernel /vmlinux --initrd /l2.cpio -p "say hi" --memory 512M --profile=json 2>&1'
 e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | wc -l'
 e2e_step noproject 20 kvmbox claude --project /no/such/dir
+e2e_step nogit 150 sh -c 'KVMBOX_LOG=info kvmbox claude --no-git --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 PAYLOAD
 )
 e2e_run_or_bail "$payload" 300
@@ -80,6 +100,23 @@ e2e_check_has claude "the per-launch CA is installed" -x 'ca-installed'
 e2e_check_has claude "Node.js is pointed at it" '^NODE_EXTRA_CA_CERTS=/.'
 e2e_check_has after "a file the agent wrote is in the host's project folder" -x 'written-by-agent'
 e2e_check_has after "the per-launch directory is removed" -x '0'
+e2e_check_has claude "gh's token reaches the guest as a placeholder" '^ghtoken=kvmbox-ph-[0-9a-f]\{32\}$'
+e2e_check_has claude "the guest's git credential helper answers with that placeholder" \
+	"^gitconfig=.*password=kvmbox-ph-[0-9a-f]\{32\}"
+e2e_check_has claude "ssh GitHub remotes go over https in the guest" 'insteadOf = git@github.com:'
+e2e_check_has claude "gh's own config holds the placeholder" '^ghhosts=github.com:|    oauth_token: kvmbox-ph-'
+if [ -n "$have_git" ]; then
+	e2e_check_has claude "the host's git identity is the guest's" '^gitconfig=.*name = "Ada Lovelace"|.*email = "ada@example.com"'
+	e2e_check_has passthrough "the project's GitHub remote is on the allow-list without --repo (the other host's is not)" \
+		-x 'kvmbox: claude: GitHub writes allowed to ada/engine'
+else
+	skip "the host's git identity is the guest's" "no git on this machine"
+	skip "the project's GitHub remote is on the allow-list without --repo" "no git on this machine"
+fi
+e2e_check_has passthrough "the token's source is said (names only)" -x 'kvmbox: claude: GitHub token: gh auth token'
+e2e_check_has nogit "--no-git: no GitHub token for the guest" -x 'ghtoken='
+e2e_check_has nogit "--no-git: no git configuration either" -x 'gitconfig='
+e2e_check_lacks nogit "--no-git: no allow-list from the remotes" 'GitHub writes allowed'
 e2e_check_rc noproject 2 "a missing project folder: exit 2"
 e2e_check_has noproject "with one line naming it" 'project folder /no/such/dir'
 tap_done

@@ -23,7 +23,6 @@
 
 #include "common/util.h"
 
-#define GITHUB_HOSTS "github.com,api.github.com,uploads.github.com"
 #define ANTHROPIC_HOSTS "api.anthropic.com"
 #define OPENAI_HOSTS "api.openai.com"
 #define CRED_FILE_MAX (1u << 20)
@@ -106,6 +105,36 @@ static char *add_secret(struct secrets *s, const char *name, const char *value,
 	return ph;
 }
 
+const char *agent_creds_add_env(struct agent_creds *c, struct secrets *s, const char *env,
+				const char *value, const char *hosts, char *err, size_t errsz)
+{
+	if (c->nenv == AGENT_MAX_ENV) {
+		snprintf(err, errsz, "%s: too many credentials", env);
+		return NULL;
+	}
+	char name[96];
+	snprintf(name, sizeof(name), "env:%s", env);
+	char *ph = add_secret(s, name, value, hosts, err, errsz);
+	if (!ph)
+		return NULL;
+	int n = asprintf(&c->env[c->nenv], "%s=%s", env, ph);
+	free(ph);
+	if (n < 0) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	return strchr(c->env[c->nenv++], '=') + 1;
+}
+
+const char *agent_creds_env(const struct agent_creds *c, const char *env)
+{
+	size_t n = strlen(env);
+	for (unsigned i = 0; i < c->nenv; i++)
+		if (!strncmp(c->env[i], env, n) && c->env[i][n] == '=')
+			return c->env[i] + n + 1;
+	return NULL;
+}
+
 static int collect_env(const struct agent_profile *p, struct secrets *s, struct agent_creds *c,
 		       char *err, size_t errsz)
 {
@@ -113,16 +142,8 @@ static int collect_env(const struct agent_profile *p, struct secrets *s, struct 
 		const char *v = getenv(k->env);
 		if (!v || !*v || c->nenv == AGENT_MAX_ENV)
 			continue;
-		char name[96];
-		snprintf(name, sizeof(name), "env:%s", k->env);
-		char *ph = add_secret(s, name, v, k->hosts, err, errsz);
-		if (!ph)
+		if (!agent_creds_add_env(c, s, k->env, v, k->hosts, err, errsz))
 			return -EINVAL;
-		int n = asprintf(&c->env[c->nenv], "%s=%s", k->env, ph);
-		free(ph);
-		if (n < 0)
-			return -ENOMEM;
-		c->nenv++;
 	}
 	return 0;
 }

@@ -24,6 +24,7 @@
 
 #define AGENT_MAX_KEYS 8
 #define AGENT_MAX_ENV 12
+#define GITHUB_HOSTS "github.com,api.github.com,uploads.github.com"
 
 /* An API key read from the host environment. */
 struct agent_key {
@@ -55,6 +56,7 @@ struct agent_profile {
 struct agent_cmdline {
 	const char *image, *project;	/* --image (default "default"), --project (".") */
 	bool proxy, help;		/* proxy unless --no-proxy; -h/--help */
+	bool git;			/* git and GitHub wiring unless --no-git */
 	bool has_memory, has_cpus;	/* the user sized the VM */
 	char **shell_flags;		/* kvmbox shell's flags, with their values */
 	int nshell;
@@ -99,6 +101,14 @@ int agent_creds_collect(const struct agent_profile *p, const char *home,
 int agent_creds_writeback(const struct agent_creds *c, struct secrets *secrets);
 
 void agent_creds_fini(struct agent_creds *c);
+
+/* Add one more real value (the caller wipes its copy) under a fresh
+ * placeholder bound to hosts, given to the guest as env=placeholder: the
+ * placeholder (owned by c), or NULL with a one-line reason in err. */
+const char *agent_creds_add_env(struct agent_creds *c, struct secrets *s, const char *env,
+				const char *value, const char *hosts, char *err, size_t errsz);
+/* The placeholder the guest gets as env, or NULL. */
+const char *agent_creds_env(const struct agent_creds *c, const char *env);
 
 /* A fresh placeholder "kvmbox-ph-" + 32 hex digits from getrandom: a
  * malloc'd string or NULL. */

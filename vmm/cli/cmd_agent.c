@@ -2,7 +2,7 @@
  * a coding agent in a per-project microVM (the launch path of
  * docs/ARCHITECTURE.md).
  *
- *   kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy]
+ *   kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy] [--no-git]
  *                [flags of kvmbox shell] [AGENT-ARGS] [-- AGENT-ARGS]
  *
  * Words kvmbox does not know are the agent's (agent_args.c).
@@ -34,6 +34,7 @@
 
 #include "common/log.h"
 #include "guest/image/image.h"
+#include "launch/git.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
 #include "vmm/vmm.h"
@@ -43,7 +44,7 @@
 #define AGENT_DEFAULT_CPUS "2"
 /* What shell_argv adds to the user's words: flags, the wrapper, the
  * environment and the agent's own argv. */
-#define SHELL_ARGV_EXTRA (32 + AGENT_MAX_ENV + 8)
+#define SHELL_ARGV_EXTRA (32 + AGENT_MAX_ENV + 8 + 2 * GIT_MAX_REPOS)
 
 /* Copy the placeholder credential files to $HOME, enter the project, and
  * run the agent with the placeholder environment ("$@": DIR, NAME=VALUE...,
@@ -54,7 +55,7 @@ static const char wrapper[] =
 	"cd \"$d\" || exit 126; exec env \"$@\"";
 
 static const char agent_usage[] =
-	"usage: kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy]\n"
+	"usage: kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy] [--no-git]\n"
 	"                    [flags of kvmbox shell] [AGENT-ARGS] [-- AGENT-ARGS]\n"
 	"\n"
 	"Run the agent (claude, codex, opencode) in a microVM: the image as its root\n"
@@ -66,6 +67,11 @@ static const char agent_usage[] =
 	"  --image NAME|REF  guest image (default: default, from kvmbox setup)\n"
 	"  --project DIR     folder shared read-write at the same path\n"
 	"  --no-proxy        no TLS interception (and no credentials for the guest)\n"
+	"  --no-git          no git/GitHub wiring: by default GitHub writes may go to\n"
+	"                    the repositories the project's remotes name (and --repo),\n"
+	"                    with the token of GH_TOKEN, GITHUB_TOKEN or `gh auth token`\n"
+	"                    as a placeholder in the guest's git credential helper and\n"
+	"                    gh config, and your git user.name/user.email\n"
 	"Every other word goes to the agent, in order (kvmbox claude -p \"say hi\",\n"
 	"kvmbox codex exec \"...\"); after -- every word does (kvmbox claude -- --help).\n"
 	"claude runs with --dangerously-skip-permissions: the VM is the boundary.\n"
@@ -77,6 +83,7 @@ struct launch {
 	const struct agent_profile *p;
 	struct agent_cmdline c;
 	char project_real[PATH_MAX];
+	struct git_wiring git;		/* the project's GitHub remotes, identity */
 	char rundir[PATH_MAX];			/* per-launch host dir, or "" */
 	char share_run[PATH_MAX + 64];		/* RUNDIR:/run/kvmbox/launch:ro */
 	struct secrets secrets;
@@ -119,6 +126,49 @@ static int write_launch_file(const char *rundir, const char *rel, const char *te
 	return r;
 }
 
+/* Git and GitHub (launch/git.h): the remotes for the allow-list, the
+ * token (the host's GH_TOKEN/GITHUB_TOKEN, else `gh auth token`) as a
+ * placeholder, the guest's git config and gh's. */
+static int prepare_git(struct launch *l)
+{
+	git_collect(l->project_real, &l->git);
+	char list[GIT_MAX_REPOS * GIT_REPO_MAX] = "";
+	for (unsigned i = 0; i < l->git.nrepos; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+			 l->git.repos[i]);
+	log_info("%s: GitHub writes allowed to %s", l->p->name,
+		 l->git.nrepos ? list : "no repository (no GitHub remote; --repo OWNER/NAME adds one)");
+	const char *ph = agent_creds_env(&l->creds, "GH_TOKEN");
+	const char *from = "GH_TOKEN";
+	if (!ph)
+		ph = agent_creds_env(&l->creds, from = "GITHUB_TOKEN");
+	if (!ph) {
+		char err[300], *token = git_gh_token();
+		if (token) {
+			ph = agent_creds_add_env(&l->creds, &l->secrets, "GH_TOKEN", token, GITHUB_HOSTS,
+						 err, sizeof(err));
+			explicit_bzero(token, strlen(token));
+			free(token);
+			if (!ph) {
+				log_err("%s: credentials: %s", l->p->name, err);
+				return -EINVAL;
+			}
+			from = "gh auth token";
+		}
+	}
+	log_info("%s: GitHub token: %s", l->p->name, ph ? from : "none (GH_TOKEN, GITHUB_TOKEN, gh auth token)");
+	char *gitconfig = git_guest_config(&l->git, ph);
+	char *hosts = ph ? git_gh_hosts(ph) : NULL;
+	int r = !gitconfig || (ph && !hosts) ? -ENOMEM : write_launch_file(l->rundir, ".gitconfig", gitconfig);
+	if (r == 0 && hosts)
+		r = write_launch_file(l->rundir, ".config/gh/hosts.yml", hosts);
+	free(gitconfig);
+	free(hosts);
+	if (r < 0)
+		log_err("%s: cannot write the guest's git configuration: %s", l->p->name, strerror(-r));
+	return r;
+}
+
 /* Credentials into the secrets table, placeholders into the launch dir. */
 static int prepare_creds(struct launch *l)
 {
@@ -141,6 +191,8 @@ static int prepare_creds(struct launch *l)
 		log_err("%s: cannot write the guest's credentials: %s", l->p->name, strerror(-r));
 		return r;
 	}
+	if (l->c.git && (r = prepare_git(l)) < 0)
+		return r;
 	snprintf(l->share_run, sizeof(l->share_run), "%s:" LAUNCH_GUEST_DIR ":ro", l->rundir);
 	return 0;
 }
@@ -162,6 +214,10 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	}
 	if (l->c.proxy)
 		PUSH("--proxy");
+	for (unsigned i = 0; i < l->git.nrepos; i++) {
+		PUSH("--repo");
+		PUSH(l->git.repos[i]);
+	}
 	if (!l->c.has_memory) {
 		PUSH("--memory");
 		PUSH(AGENT_DEFAULT_MEM);
