@@ -15,8 +15,11 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 head -c 100000 /dev/urandom >"$T/random"
 echo 'not an initrd either' >"$T/initrd"
-mkdir -p "$T/cache" "$T/home"
-# No default kernel anywhere: only what a test names.
+mkdir -p "$T/cache" "$T/home" "$T/bin"
+# No default kernel anywhere (not in the cache, not next to the binary):
+# only what a test names.
+cp "$KVMBOX_BIN" "$T/bin/kvmbox"
+KVMBOX_BIN=$T/bin/kvmbox
 export KVMBOX_CACHE=$T/cache HOME=$T/home
 unset KVMBOX_KERNEL KVMBOX_INITRD
 
