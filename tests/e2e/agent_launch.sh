@@ -9,7 +9,12 @@
 # which is the host's (files it writes appear in L1); its arguments arrive,
 # after -- and as the words kvmbox does not know (`kvmbox claude -p "say hi"
 # --memory 512M`), with --dangerously-skip-permissions and IS_SANDBOX=1;
-# --profile=json reports every launcher phase;
+# --profile=json reports every launcher phase; the project's GitHub remote
+# is the allow-list and gh's token a placeholder in git's credential helper
+# and gh's config (--no-git: none of it); Claude Code's state lives in the
+# project's state directory, seeded once, kept across three launches (its
+# history grows), 0700, with no real secret and no login file left in it
+# (--no-state: a bare home);
 # it gets placeholders, never the real key or tokens (not in its
 # environment, its credential file, the kernel command line, or anywhere in
 # the guest's files); the credential file keeps its other members; the
@@ -62,6 +67,10 @@ done
 grep -q 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt 2>/dev/null && echo ca-installed
 echo "NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS"
 echo "ghtoken=$GH_TOKEN"
+echo "configdir=$CLAUDE_CONFIG_DIR histfile=$HISTFILE"
+echo run >>$HOME/.claude/history.txt
+echo "history=$(wc -l <$HOME/.claude/history.txt)"
+grep -q '"hasTrustDialogAccepted": true' $HOME/.claude/.claude.json 2>/dev/null && echo seeded-trust
 echo "gitconfig=$(tr '\n\t' '| ' <$HOME/.gitconfig)"
 echo "ghhosts=$(tr '\n' '|' <$HOME/.config/gh/hosts.yml)"
 echo written-by-agent >/proj/from-guest
@@ -73,7 +82,10 @@ e2e_step claude 150 kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 5
 e2e_step passthrough 150 sh -c 'KVMBOX_LOG=info kvmbox claude --kernel /vmlinux --initrd /l2.cpio -p "say hi" --memory 512M --profile=json 2>&1'
 e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | wc -l'
 e2e_step noproject 20 kvmbox claude --project /no/such/dir
+e2e_step nostate 150 sh -c 'kvmbox claude --no-state --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 e2e_step nogit 150 sh -c 'KVMBOX_LOG=info kvmbox claude --no-git --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+e2e_step statedir 20 sh -c 'cd $HOME/.local/state/kvmbox/projects && ls; d=$(ls -d proj-*); stat -c "%a %n" . .. $d $d/claude;
+	echo "lines=$(wc -l <$d/claude/history.txt)"; ls -A $d/claude | sed "s/^/entry: /"; grep -rl XYZZY . | sed "s/^/real-in-state: /"; grep -rl kvmbox-ph- . | sed "s/^/placeholder-in-state: /"'
 PAYLOAD
 )
 e2e_run_or_bail "$payload" 300
@@ -117,6 +129,19 @@ e2e_check_has passthrough "the token's source is said (names only)" -x 'kvmbox: 
 e2e_check_has nogit "--no-git: no GitHub token for the guest" -x 'ghtoken='
 e2e_check_has nogit "--no-git: no git configuration either" -x 'gitconfig='
 e2e_check_lacks nogit "--no-git: no allow-list from the remotes" 'GitHub writes allowed'
+e2e_check_has claude "Claude Code's state is the project's state directory" \
+	-x 'configdir=/var/lib/kvmbox/state/claude histfile=/var/lib/kvmbox/state/bash_history'
+e2e_check_has claude "first launch: settings seeded (project trusted)" -x 'seeded-trust'
+e2e_check_has claude "first launch: no history yet" -x 'history=1'
+e2e_check_has passthrough "second launch: the first launch's history is there" -x 'history=2'
+e2e_check_has nogit "third launch: still there" -x 'history=3'
+e2e_check_has nostate "--no-state: a bare home" -x 'history=1'
+e2e_check_has nostate "--no-state: no state directory" -x 'configdir= histfile='
+e2e_check_has statedir "one state directory for the project, named after it" '^proj-[0-9a-f]\{16\}$'
+e2e_check_has statedir "the state directories are 0700" '^700 proj-[0-9a-f]*/claude$'
+e2e_check_has statedir "the host holds the three launches' history" -x 'lines=3'
+e2e_check_lacks statedir "no real secret in the state directory" 'real-in-state'
+e2e_check_lacks statedir "no placeholder login file left in it after the launch" 'entry: .credentials.json'
 e2e_check_rc noproject 2 "a missing project folder: exit 2"
 e2e_check_has noproject "with one line naming it" 'project folder /no/such/dir'
 tap_done

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "common/util.h"
+#include "launch/state.h"
 
 #define ANTHROPIC_HOSTS "api.anthropic.com"
 #define OPENAI_HOSTS "api.openai.com"
@@ -30,7 +31,10 @@
 /* The VM is the boundary: claude asks no permission inside it.  As root,
  * Claude Code allows that only where IS_SANDBOX=1 says it is contained. */
 static const char *const claude_argv[] = { "claude", "--dangerously-skip-permissions", NULL };
-static const char *const claude_env[] = { "IS_SANDBOX=1", NULL };
+static const char *const claude_env[] = { "IS_SANDBOX=1", "DISABLE_AUTOUPDATER=1", NULL };
+/* With CLAUDE_CONFIG_DIR set, ~/.claude.json lives inside it too, so one
+ * directory holds all of Claude Code's state. */
+static const char *const claude_state_env[] = { "CLAUDE_CONFIG_DIR=" STATE_GUEST_DIR "/claude", NULL };
 static const char *const codex_argv[] = { "codex", NULL };
 static const char *const opencode_argv[] = { "opencode", NULL };
 static const char *const shell_argv[] = { "/bin/bash", "-l", NULL };
@@ -50,15 +54,18 @@ static const struct agent_oauth_file codex_oauth = {
 
 static const struct agent_profile profiles[] = {
 	{ .name = "claude", .argv = claude_argv, .env = claude_env, .hosts = HOSTLIST_AGENT_CLAUDE,
+	  .state = { { ".claude", "claude" } }, .state_env = claude_state_env,
 	  .keys = { { "ANTHROPIC_API_KEY", ANTHROPIC_HOSTS },
 		    { "CLAUDE_CODE_OAUTH_TOKEN", ANTHROPIC_HOSTS },
 		    { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } },
 	  .oauth = &claude_oauth },
 	{ .name = "codex", .argv = codex_argv, .hosts = HOSTLIST_AGENT_CODEX,
+	  .state = { { ".codex", "codex" } },
 	  .keys = { { "OPENAI_API_KEY", OPENAI_HOSTS },
 		    { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } },
 	  .oauth = &codex_oauth },
 	{ .name = "opencode", .argv = opencode_argv, .hosts = HOSTLIST_AGENT_ALL,
+	  .state = { { ".local/share/opencode", "opencode" }, { ".config/opencode", "opencode-config" } },
 	  .keys = { { "ANTHROPIC_API_KEY", ANTHROPIC_HOSTS },
 		    { "OPENAI_API_KEY", OPENAI_HOSTS },
 		    { "OPENROUTER_API_KEY", "openrouter.ai" },
@@ -67,6 +74,16 @@ static const struct agent_profile profiles[] = {
 	{ .name = "shell", .argv = shell_argv, .hosts = HOSTLIST_AGENT_NONE,
 	  .keys = { { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } } },
 };
+
+bool agent_state_path(const struct agent_profile *p, const char *rel, char *out, size_t outsz)
+{
+	for (const struct agent_state_link *l = p->state; l < p->state + AGENT_MAX_STATE_LINKS && l->home_rel; l++) {
+		size_t n = strlen(l->home_rel);
+		if (!strncmp(rel, l->home_rel, n) && rel[n] == '/')
+			return (size_t)snprintf(out, outsz, "%s%s", l->state_rel, rel + n) < outsz;
+	}
+	return false;
+}
 
 const struct agent_profile *agent_find(const char *name)
 {

@@ -42,6 +42,13 @@ struct agent_oauth_file {
 	const char *access_hosts, *refresh_hosts;
 };
 
+/* A directory of the agent's in the guest home kept in the project's
+ * state directory (launch/state.h): ~/home_rel links to state_rel there. */
+struct agent_state_link {
+	const char *home_rel, *state_rel;
+};
+#define AGENT_MAX_STATE_LINKS 3
+
 struct agent_profile {
 	const char *name;		/* kvmbox subcommand */
 	const char *const *argv;	/* command in the guest, NULL-terminated */
@@ -49,7 +56,13 @@ struct agent_profile {
 	enum hostlist_agent hosts;	/* the proxy's egress host list */
 	struct agent_key keys[AGENT_MAX_KEYS];	/* ends at env == NULL */
 	const struct agent_oauth_file *oauth;	/* or NULL */
+	struct agent_state_link state[AGENT_MAX_STATE_LINKS];	/* ends at home_rel == NULL */
+	const char *const *state_env;	/* NAME=VALUE with the state kept, or NULL */
 };
+
+/* Where the home-relative path rel lands in the state directory when one
+ * of p's links covers it ("state_rel/rest" into out): true, else false. */
+bool agent_state_path(const struct agent_profile *p, const char *rel, char *out, size_t outsz);
 
 /* The command line of `kvmbox AGENT` split (agent_args.c): kvmbox's flags
  * (the launcher's, and kvmbox shell's to pass on) and the agent's words. */
@@ -57,6 +70,7 @@ struct agent_cmdline {
 	const char *image, *project;	/* --image (default "default"), --project (".") */
 	bool proxy, help;		/* proxy unless --no-proxy; -h/--help */
 	bool git;			/* git and GitHub wiring unless --no-git */
+	bool state;			/* per-project agent state unless --no-state */
 	bool has_memory, has_cpus;	/* the user sized the VM */
 	char **shell_flags;		/* kvmbox shell's flags, with their values */
 	int nshell;

@@ -2,7 +2,7 @@
  * a coding agent in a per-project microVM (the launch path of
  * docs/ARCHITECTURE.md).
  *
- *   kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy] [--no-git]
+ *   kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy] [--no-git] [--no-state]
  *                [flags of kvmbox shell] [AGENT-ARGS] [-- AGENT-ARGS]
  *
  * Words kvmbox does not know are the agent's (agent_args.c).
@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "guest/image/image.h"
 #include "launch/git.h"
+#include "launch/state.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
 #include "vmm/vmm.h"
@@ -46,16 +47,19 @@
  * environment and the agent's own argv. */
 #define SHELL_ARGV_EXTRA (32 + AGENT_MAX_ENV + 8 + 2 * GIT_MAX_REPOS)
 
-/* Copy the placeholder credential files to $HOME, enter the project, and
- * run the agent with the placeholder environment ("$@": DIR, NAME=VALUE...,
- * the agent's argv). */
+/* Link the agent's directories in $HOME to the project's state, copy the
+ * launch's files (git config, placeholder credentials) to $HOME, enter the
+ * project, and run the agent with the placeholder environment ("$@": DIR,
+ * LINKS as "home_rel=state_rel ...", NAME=VALUE..., the agent's argv). */
 static const char wrapper[] =
-	"d=$1; shift; "
+	"d=$1; links=$2; shift 2; "
+	"for l in $links; do h=\"$HOME/${l%%=*}\"; s=" STATE_GUEST_DIR "/${l#*=}; "
+	"mkdir -p \"$s\" \"${h%/*}\" && rm -rf \"$h\" && ln -s \"$s\" \"$h\" || exit 126; done; "
 	"[ -d " LAUNCH_GUEST_DIR "/home ] && cp -a " LAUNCH_GUEST_DIR "/home/. \"$HOME\"/; "
 	"cd \"$d\" || exit 126; exec env \"$@\"";
 
 static const char agent_usage[] =
-	"usage: kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy] [--no-git]\n"
+	"usage: kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy] [--no-git] [--no-state]\n"
 	"                    [flags of kvmbox shell] [AGENT-ARGS] [-- AGENT-ARGS]\n"
 	"\n"
 	"Run the agent (claude, codex, opencode) in a microVM: the image as its root\n"
@@ -67,6 +71,9 @@ static const char agent_usage[] =
 	"  --image NAME|REF  guest image (default: default, from kvmbox setup)\n"
 	"  --project DIR     folder shared read-write at the same path\n"
 	"  --no-proxy        no TLS interception (and no credentials for the guest)\n"
+	"  --no-state        a bare guest home: the agent's settings, history and\n"
+	"                    conversations are not kept (they are by default, per\n"
+	"                    project, under $XDG_STATE_HOME/kvmbox/projects/)\n"
 	"  --no-git          no git/GitHub wiring: by default GitHub writes may go to\n"
 	"                    the repositories the project's remotes name (and --repo),\n"
 	"                    with the token of GH_TOKEN, GITHUB_TOKEN or `gh auth token`\n"
@@ -84,6 +91,10 @@ struct launch {
 	struct agent_cmdline c;
 	char project_real[PATH_MAX];
 	struct git_wiring git;		/* the project's GitHub remotes, identity */
+	char state[PATH_MAX];		/* the project's state dir (launch/state.h), or "" */
+	char share_state[PATH_MAX + 64];	/* STATE:STATE_GUEST_DIR */
+	char state_links[256];		/* "home_rel=state_rel ..." for the wrapper */
+	char cred_in_state[256];	/* the placeholder login file's path in it, or "" */
 	char rundir[PATH_MAX];			/* per-launch host dir, or "" */
 	char share_run[PATH_MAX + 64];		/* RUNDIR:/run/kvmbox/launch:ro */
 	struct secrets secrets;
@@ -106,24 +117,74 @@ static int parse(struct launch *l, int argc, char **argv)
 	return 0;
 }
 
-/* Write a file of the launch directory (mode 0600), creating its parents. */
-static int write_launch_file(const char *rundir, const char *rel, const char *text)
+/* Write root/rel (mode 0600, replacing a file there), creating its
+ * parents (0700). */
+static int write_tree_file(const char *root, const char *rel, const char *text)
 {
 	char path[PATH_MAX + 256];
-	snprintf(path, sizeof(path), "%s/home/%s", rundir, rel);
-	for (char *s = path + strlen(rundir) + 1; (s = strchr(s, '/')); s++) {
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	for (char *s = path + strlen(root) + 1; (s = strchr(s, '/')); s++) {
 		*s = '\0';
 		if (mkdir(path, 0700) < 0 && errno != EEXIST)
 			return -errno;
 		*s = '/';
 	}
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	size_t len = strlen(text);
 	int r = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
 	close(fd);
 	return r;
+}
+
+/* A file of the guest home, through the launch directory. */
+static int write_launch_file(const char *rundir, const char *rel, const char *text)
+{
+	char home[PATH_MAX + 8];
+	snprintf(home, sizeof(home), "%s/home", rundir);
+	if (mkdir(home, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return write_tree_file(home, rel, text);
+}
+
+/* The project's state (launch/state.h): its directory, Claude Code's
+ * first settings, and the links the wrapper makes.  Without it (no home,
+ * a foreign directory in the way) the launch goes on with a bare home,
+ * after one warning. */
+static void prepare_state(struct launch *l)
+{
+	int r = state_dir(l->project_real, l->state, sizeof(l->state));
+	if (r == 0 && !strcmp(l->p->name, "claude"))
+		r = state_seed_claude(l->state, getenv("HOME"), l->project_real);
+	if (r < 0) {
+		log_warn("%s: the agent's state will not be kept: %s: %s", l->p->name,
+			 l->state[0] ? l->state : "$XDG_STATE_HOME", strerror(-r));
+		l->state[0] = 0;
+		return;
+	}
+	snprintf(l->share_state, sizeof(l->share_state), "%s:" STATE_GUEST_DIR, l->state);
+	for (const struct agent_state_link *k = l->p->state;
+	     k < l->p->state + AGENT_MAX_STATE_LINKS && k->home_rel; k++)
+		snprintf(l->state_links + strlen(l->state_links), sizeof(l->state_links) - strlen(l->state_links),
+			 "%s%s=%s", l->state_links[0] ? " " : "", k->home_rel, k->state_rel);
+}
+
+/* The placeholder login file: into the state directory where the agent
+ * keeps its own files there (removed after the launch), else into the
+ * launch directory. */
+static int write_login_file(struct launch *l)
+{
+	if (l->state[0] && agent_state_path(l->p, l->creds.oauth->path, l->cred_in_state,
+					    sizeof(l->cred_in_state))) {
+		int r = write_tree_file(l->state, l->cred_in_state, l->creds.oauth_json);
+		if (r < 0)
+			l->cred_in_state[0] = 0;
+		return r;
+	}
+	return write_launch_file(l->rundir, l->creds.oauth->path, l->creds.oauth_json);
 }
 
 /* Git and GitHub (launch/git.h): the remotes for the allow-list, the
@@ -186,8 +247,7 @@ static int prepare_creds(struct launch *l)
 		l->rundir[0] = '\0';
 		return -errno;
 	}
-	if (l->creds.oauth_json &&
-	    (r = write_launch_file(l->rundir, l->creds.oauth->path, l->creds.oauth_json)) < 0) {
+	if (l->creds.oauth_json && (r = write_login_file(l)) < 0) {
 		log_err("%s: cannot write the guest's credentials: %s", l->p->name, strerror(-r));
 		return r;
 	}
@@ -212,6 +272,10 @@ static int shell_argv(struct launch *l, char **v, int cap)
 		PUSH("--share");
 		PUSH(l->share_run);
 	}
+	if (l->state[0]) {
+		PUSH("--share");
+		PUSH(l->share_state);
+	}
 	if (l->c.proxy)
 		PUSH("--proxy");
 	for (unsigned i = 0; i < l->git.nrepos; i++) {
@@ -234,10 +298,16 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	PUSH(wrapper);
 	PUSH("kvmbox-launch");
 	PUSH(l->project_real);
+	PUSH(l->state_links);
 	for (unsigned i = 0; i < l->creds.nenv; i++)
 		PUSH(l->creds.env[i]);
 	for (const char *const *e = l->p->env; e && *e; e++)
 		PUSH(*e);
+	if (l->state[0]) {
+		for (const char *const *e = l->p->state_env; e && *e; e++)
+			PUSH(*e);
+		PUSH("HISTFILE=" STATE_GUEST_DIR "/bash_history");
+	}
 	for (const char *const *a = l->p->argv; *a; a++)
 		PUSH(*a);
 	for (int i = 0; i < l->c.nagent; i++)
@@ -249,6 +319,9 @@ static int shell_argv(struct launch *l, char **v, int cap)
 
 static void launch_cleanup(struct launch *l)
 {
+	if (l->cred_in_state[0] && state_scrub(l->state, l->cred_in_state) < 0)
+		log_warn("%s: cannot remove the placeholder login file %s/%s", l->p->name, l->state,
+			 l->cred_in_state);
 	if (l->rundir[0]) {
 		int fd = open(l->rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd >= 0) {
@@ -284,6 +357,8 @@ int cmd_agent(int argc, char **argv)
 			status = 0;
 			goto out;
 		}
+		if (l->c.state)
+			prepare_state(l);
 		int r = l->c.proxy ? prepare_creds(l) : 0;
 		profile_mark(&prof, PHASE_CREDENTIALS);
 		int n = r < 0 ? r : shell_argv(l, v, cap);

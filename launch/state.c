@@ -1,0 +1,181 @@
+/* launch/state.c - an agent's state kept per project (see state.h). */
+#include "launch/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+#define STATE_NAME_MAX 48
+#define CLAUDE_JSON_MAX (16u << 20)
+
+/* mkdir 0700 unless it exists; then it must be our own directory, not a
+ * link, and is narrowed to 0700. */
+static int own_dir(const char *path)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? -errno : st.st_uid != getuid() ? -EPERM : 0;
+	if (r == 0 && (st.st_mode & 077) && fchmod(fd, 0700) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* mkdir -p for the levels of path below an existing root ("/"), the
+ * missing ones 0700 (XDG: "created with permissions 0700"). */
+static int make_parents(char *path)
+{
+	for (char *s = path + 1; (s = strchr(s, '/')); s++) {
+		*s = 0;
+		int r = mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
+		*s = '/';
+		if (r < 0)
+			return r;
+	}
+	return mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+int state_dir(const char *project_real, char *out, size_t outsz)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char base[4096];
+	int n;
+	if (xdg && xdg[0] == '/')	/* the spec: relative values are ignored */
+		n = snprintf(base, sizeof(base), "%s", xdg);
+	else if (home && home[0] == '/')
+		n = snprintf(base, sizeof(base), "%s/.local/state", home);
+	else
+		return -ENOENT;
+	if (n < 0 || (size_t)n >= sizeof(base))
+		return -ENAMETOOLONG;
+	int r = make_parents(base);
+	if (r < 0)
+		return r;
+	unsigned char md[32];
+	unsigned mdlen = sizeof(md);
+	if (!EVP_Digest(project_real, strlen(project_real), md, &mdlen, EVP_sha256(), NULL))
+		return -EIO;
+	const char *leaf = strrchr(project_real, '/');
+	leaf = leaf && leaf[1] ? leaf + 1 : "root";
+	char name[STATE_NAME_MAX + 1];
+	size_t k = 0;
+	for (; leaf[k] && k < STATE_NAME_MAX; k++) {
+		char c = leaf[k];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '-' || c == '_' || (c == '.' && k > 0);
+		name[k] = ok ? c : '_';
+	}
+	name[k] = 0;
+	n = snprintf(out, outsz, "%s/kvmbox", base);
+	if (n < 0 || (size_t)n >= outsz)
+		return -ENAMETOOLONG;
+	if ((r = own_dir(out)) < 0)
+		return r;
+	n = snprintf(out, outsz, "%s/kvmbox/projects", base);
+	if (n < 0 || (size_t)n >= outsz)
+		return -ENAMETOOLONG;
+	if ((r = own_dir(out)) < 0)
+		return r;
+	n = snprintf(out, outsz, "%s/kvmbox/projects/%s-%02x%02x%02x%02x%02x%02x%02x%02x", base, name,
+		     md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
+	if (n < 0 || (size_t)n >= outsz)
+		return -ENAMETOOLONG;
+	return own_dir(out);
+}
+
+/* Members of the host's ~/.claude.json a guest may start from: flags and
+ * who the account is, never a token (those live in .credentials.json). */
+static const char *const claude_seed_keys[] = {
+	"hasCompletedOnboarding", "lastOnboardingVersion", "theme", "oauthAccount", "userID",
+};
+
+static struct json_object *read_host_claude_json(const char *home)
+{
+	char path[4096];
+	if ((size_t)snprintf(path, sizeof(path), "%s/.claude.json", home) >= sizeof(path))
+		return NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (read_file(path, CLAUDE_JSON_MAX, &buf, &len) < 0)
+		return NULL;
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = tok ? json_tokener_parse_ex(tok, (char *)buf, (int)len) : NULL;
+	bool complete = tok && json_tokener_get_error(tok) == json_tokener_success;
+	json_tokener_free(tok);
+	free(buf);
+	if (!complete || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+static struct json_object *claude_seed(const char *home, const char *project_real)
+{
+	struct json_object *seed = json_object_new_object(), *host = home ? read_host_claude_json(home) : NULL;
+	for (size_t i = 0; host && i < sizeof(claude_seed_keys) / sizeof(claude_seed_keys[0]); i++) {
+		struct json_object *v;
+		if (json_object_object_get_ex(host, claude_seed_keys[i], &v))
+			json_object_object_add(seed, claude_seed_keys[i], json_object_get(v));
+	}
+	json_object_put(host);
+	json_object_object_add(seed, "hasCompletedOnboarding", json_object_new_boolean(1));
+	json_object_object_add(seed, "bypassPermissionsModeAccepted", json_object_new_boolean(1));
+	struct json_object *proj = json_object_new_object(), *projects = json_object_new_object();
+	json_object_object_add(proj, "hasTrustDialogAccepted", json_object_new_boolean(1));
+	json_object_object_add(proj, "hasCompletedProjectOnboarding", json_object_new_boolean(1));
+	json_object_object_add(projects, project_real, proj);
+	json_object_object_add(seed, "projects", projects);
+	return seed;
+}
+
+int state_seed_claude(const char *state, const char *home, const char *project_real)
+{
+	char path[4096];
+	if ((size_t)snprintf(path, sizeof(path), "%s/claude", state) >= sizeof(path))
+		return -ENAMETOOLONG;
+	int r = own_dir(path);
+	if (r < 0)
+		return r;
+	strcat(path, "/.claude.json");
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -errno;
+	struct json_object *seed = claude_seed(home, project_real);
+	const char *text = json_object_to_json_string_ext(seed, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+								 JSON_C_TO_STRING_NOSLASHESCAPE);
+	r = text ? write_full(fd, text, strlen(text)) : -ENOMEM;
+	if (r == 0 && write_full(fd, "\n", 1) < 0)
+		r = -EIO;
+	close(fd);
+	json_object_put(seed);
+	if (r < 0)
+		unlink(path);	/* never half-written: the next launch seeds again */
+	return r < 0 ? r : 0;
+}
+
+int state_scrub(const char *state, const char *rel)
+{
+	int dfd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	struct stat st;
+	int r = 0;
+	if (fstatat(dfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && unlinkat(dfd, rel, 0) < 0)
+		r = -errno;
+	close(dfd);
+	return r;
+}
