@@ -404,6 +404,96 @@ bool oauth_carries_placeholder(const struct secrets *s, const char *buf, size_t 
 	return any;
 }
 
+/* ---- identity tokens ---- */
+
+#define JWT_PLACEHOLDER_SIG "a3ZtYm94LXBsYWNlaG9sZGVyLXNpZ25hdHVyZQ"	/* "kvmbox-placeholder-signature" */
+
+static int b64url_value(char c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 :
+	       c >= '0' && c <= '9' ? c - '0' + 52 : c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+/* Decode unpadded base64url s[0..n) into a malloc'd buffer: its length, or
+ * -EINVAL. */
+static ssize_t b64url_decode(const char *s, size_t n, char **out)
+{
+	if (n % 4 == 1)
+		return -EINVAL;
+	char *o = malloc(n * 3 / 4 + 1);
+	if (!o)
+		return -ENOMEM;
+	size_t k = 0;
+	uint32_t acc = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64url_value(s[i]);
+		if (v < 0) {
+			free(o);
+			return -EINVAL;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		if (i % 4 == 3) {
+			o[k++] = (char)(acc >> 16);
+			o[k++] = (char)(acc >> 8);
+			o[k++] = (char)acc;
+		}
+	}
+	if (n % 4 == 2)
+		o[k++] = (char)(acc >> 4);
+	else if (n % 4 == 3) {
+		o[k++] = (char)(acc >> 10);
+		o[k++] = (char)(acc >> 2);
+	}
+	o[k] = 0;
+	*out = o;
+	return (ssize_t)k;
+}
+
+/* Whether s[0..n) is base64url of a strict JSON object. */
+static bool b64url_json_object(const char *s, size_t n)
+{
+	char *dec;
+	ssize_t len = b64url_decode(s, n, &dec);
+	if (len < 0)
+		return false;
+	struct json_object *o = json_strict_object(dec, (size_t)len);
+	free(dec);
+	json_object_put(o);
+	return o != NULL;
+}
+
+int oauth_jwt_unsign(const char *jwt, size_t len, char **out)
+{
+	const char *d1 = memchr(jwt, '.', len);
+	const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - jwt)) : NULL;
+	if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - jwt)) ||
+	    !b64url_json_object(jwt, (size_t)(d1 - jwt)) ||
+	    !b64url_json_object(d1 + 1, (size_t)(d2 - d1 - 1)))
+		return -EINVAL;
+	size_t keep = (size_t)(d2 - jwt) + 1;
+	*out = malloc(keep + sizeof(JWT_PLACEHOLDER_SIG));
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, jwt, keep);
+	memcpy(*out + keep, JWT_PLACEHOLDER_SIG, sizeof(JWT_PLACEHOLDER_SIG));
+	return 0;
+}
+
+/* Replace the id_token member of o (when there) by its unsigned copy. */
+static int unsign_id_token(struct json_object *o)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, "id_token", &v))
+		return 0;
+	char *u;
+	if (!json_object_is_type(v, json_type_string) ||
+	    oauth_jwt_unsign(json_object_get_string(v), (size_t)json_object_get_string_len(v), &u) < 0)
+		return -EINVAL;
+	int r = json_object_object_add(o, "id_token", json_object_new_string(u)) ? -ENOMEM : 0;
+	free(u);
+	return r;
+}
+
 /* ---- token responses ---- */
 
 /* Replace string member key's value with ph after storing it in e; a token
@@ -423,8 +513,8 @@ static int swap_token(struct json_object *o, const char *key, struct secret *e)
 
 /* Whether every member named like a token is one kvmbox knows how to treat:
  * access_token and refresh_token (bound to placeholders), id_token (an
- * identity assertion, not a bearer credential for these APIs) and
- * token_type, and only at the top.  Anything else may be a credential
+ * identity assertion, handed over unsigned) and token_type, and only at
+ * the top.  Anything else may be a credential
  * kvmbox would hand the guest verbatim. */
 static bool token_members_known(struct json_object *o, unsigned depth)
 {
@@ -455,7 +545,15 @@ int oauth_rewrite_response(struct secret *access, struct secret *refresh,
 	int r = -EINVAL;
 	if (!o || !json_object_object_get_ex(o, "access_token", &at) || !token_members_known(o, 0))
 		goto done;
-	r = swap_token(o, "access_token", access);
+	/* everything that can refuse the response before anything rotates */
+	struct json_object *rt;
+	r = unsign_id_token(o);
+	if (!r && (!access || !json_object_is_type(at, json_type_string) ||
+		   (json_object_object_get_ex(o, "refresh_token", &rt) &&
+		    (!refresh || !json_object_is_type(rt, json_type_string)))))
+		r = -EINVAL;
+	if (!r)
+		r = swap_token(o, "access_token", access);
 	if (!r)
 		r = swap_token(o, "refresh_token", refresh);
 	if (!r) {

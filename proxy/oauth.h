@@ -69,10 +69,17 @@ int oauth_body_build(const struct oauth_body *b, const char *key, const char *va
 /* Whether a placeholder of s occurs in buf, as it is or percent-decoded. */
 bool oauth_carries_placeholder(const struct secrets *s, const char *buf, size_t len);
 
+/* A JWT (three base64url parts, header and claims JSON objects) with its
+ * signature replaced by a fixed placeholder: the same claims for a client
+ * that reads them (Codex reads its id_token's), nothing a server would
+ * accept.  0, -EINVAL (not such a JWT), -ENOMEM; *out malloc'd. */
+int oauth_jwt_unsign(const char *jwt, size_t len, char **out);
+
 /* Parse a successful token response: store access_token / refresh_token
  * (when present) as the real values of access / refresh and return, in a
  * malloc'd *out, the same JSON with those values replaced by the
- * placeholders.  A member named like a token other than these, id_token and
+ * placeholders and an id_token unsigned (oauth_jwt_unsign; one that is not
+ * a JWT is refused).  A member named like a token other than these, id_token and
  * token_type, at any depth, is refused.  0, -EINVAL (not a strict JSON
  * object with access_token, or an unknown token member), -ENOMEM. */
 int oauth_rewrite_response(struct secret *access, struct secret *refresh,

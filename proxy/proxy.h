@@ -78,6 +78,15 @@ struct proxy_oauth_cfg {
 	char access_placeholder[132];
 	char refresh_placeholder[132];
 	char state_path[4096];		/* host-only file for rotated tokens, or "" */
+	/* After each successful refresh (loop thread): the real values are in
+	 * the secrets table; the owner writes them where they belong at once
+	 * (NULL: nothing to call). */
+	void (*rotated)(void *opaque);
+	/* Before each refresh goes upstream (loop thread): the owner may put
+	 * newer real tokens into the secrets table (another launch refreshed
+	 * since), so the refresh uses the refresh token that is current. */
+	void (*before_refresh)(void *opaque);
+	void *opaque;
 };
 
 struct proxy_config {

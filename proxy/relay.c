@@ -477,6 +477,8 @@ static void oauth_finish(struct conn *c)
 			log_warn("proxy: cannot save %s token state: %s", o->cfg.provider, strerror(-s));
 	}
 	log_info("proxy: %s tokens refreshed on the host", o->cfg.provider);
+	if (o->cfg.rotated)
+		o->cfg.rotated(o->cfg.opaque);
 	free(o->body);
 	o->body = out;
 	o->body_len = outlen;
@@ -1027,6 +1029,8 @@ static int token_request(struct conn *c, const struct http_msg *m, size_t hl, co
 		*client = o;
 		r = 0;
 		if (!oauth_intercept(c, o)) {
+			if (o->cfg.before_refresh)
+				o->cfg.before_refresh(o->cfg.opaque);
 			r = oauth_body_build(&b, "refresh_token", o->refresh->value, o->refresh->value_len,
 					     out, outlen);
 			if (r) {

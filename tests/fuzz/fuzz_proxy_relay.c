@@ -191,7 +191,7 @@ static void upstream_answer(struct mstream *m)
 			}
 			char body[256];
 			int bl = snprintf(body, sizeof(body), "{\"access_token\":\"%s\",\"refresh_token\":\"%s\","
-					  "\"id_token\":\"x\",\"token_type\":\"Bearer\"}", reals[6], reals[7]);
+					  "\"id_token\":\"e30.e30.c2ln\",\"token_type\":\"Bearer\"}", reals[6], reals[7]);
 			rx_printf(m, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
 				  bl, body);
 			break;

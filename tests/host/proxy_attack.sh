@@ -81,7 +81,7 @@ class H(BaseHTTPRequestHandler):
             if b"error-please" in raw:
                 return self.reply(400, b'{"error":"invalid_grant","error_description":"refresh token real-refresh-1 is revoked","refresh_token":"real-refresh-1"}', "application/json")
             return self.reply(200, json.dumps({"access_token": "real-access-NEW", "refresh_token": "real-refresh-NEW",
-                "id_token": "id", "token_type": "Bearer", "expires_in": 60}).encode(), "application/json")
+                "id_token": "eyJhbGciOiJub25lIn0.eyJlbWFpbCI6ImFAYiJ9.cmVhbC1zaWc", "token_type": "Bearer", "expires_in": 60}).encode(), "application/json")
         if path.startswith("/repositories/") and self.command == "GET":	# kvmbox's lookup of a number
             names = {"7": "alice/allowed", "42": "bob/x"}
             n = path.split("/")[2]

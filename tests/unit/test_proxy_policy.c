@@ -481,6 +481,24 @@ static void test_oauth(void **state)
 		assert_int_equal(oauth_rewrite_response(&s.v[0], &s.v[1], odd[i], strlen(odd[i]), &out, &outlen),
 				 -EINVAL);
 	assert_int_equal(oauth_rewrite_response(NULL, &s.v[1], resp, strlen(resp), &out, &outlen), -EINVAL);
+	/* an id_token goes to the guest unsigned: claims kept, signature not */
+	const char *withid = "{\"access_token\":\"new-a\",\"id_token\":"
+			     "\"eyJhbGciOiJSUzI1NiJ9.eyJlbWFpbCI6ImFAYiJ9.UkVBTFNJRw\"}";
+	assert_int_equal(oauth_rewrite_response(&s.v[0], &s.v[1], withid, strlen(withid), &out, &outlen), 0);
+	assert_non_null(strstr(out, "\"eyJhbGciOiJSUzI1NiJ9.eyJlbWFpbCI6ImFAYiJ9.a3ZtYm94"));
+	assert_null(strstr(out, "UkVBTFNJRw"));
+	free(out);
+	static const char *const badid[] = {
+		"{\"access_token\":\"a\",\"id_token\":\"opaque\"}",
+		"{\"access_token\":\"a\",\"id_token\":\"e30.e30\"}",
+		"{\"access_token\":\"a\",\"id_token\":\"e30.e30.s.t\"}",
+		"{\"access_token\":\"a\",\"id_token\":\"e30.bm90IGpzb24.s\"}",	/* claims not JSON */
+		"{\"access_token\":\"a\",\"id_token\":\"e30.e3=.s\"}",
+		"{\"access_token\":\"a\",\"id_token\":7}",
+	};
+	for (size_t i = 0; i < sizeof(badid) / sizeof(badid[0]); i++)
+		assert_int_equal(oauth_rewrite_response(&s.v[0], &s.v[1], badid[i], strlen(badid[i]), &out, &outlen),
+				 -EINVAL);
 	/* an error body keeps the error code, redacts real values, drops the rest */
 	char eb[1024];
 	const char *err = "{\"error\":\"invalid_grant\",\"error_description\":\"token new-r revoked\","

@@ -190,16 +190,115 @@ static void test_oauth_file(void **state)
 	assert_non_null(strstr(now, "NEWLOGIN2"));
 	free(now);
 
-	/* The proxy rotated the refresh token: it goes back, 0600. */
+	/* The proxy rotated, but the file holds a new login now: it stands
+	 * (never half one login, half another), and the change is reported. */
 	assert_int_equal(secret_set_value(r, "sk-ant-ort01-ROTATED", 20), 0);
-	assert_int_equal(agent_creds_writeback(&f->c, &f->s), 1);
+	assert_int_equal(agent_creds_writeback(&f->c, &f->s), -ESTALE);
 	now = slurp(f->cred);
-	assert_non_null(strstr(now, "sk-ant-ort01-ROTATED"));
-	assert_non_null(strstr(now, "NEWLOGIN"));	/* access token not rotated */
+	assert_null(strstr(now, "ROTATED"));
 	free(now);
-	struct stat st;
-	assert_int_equal(stat(f->cred, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_true(agent_creds_changed_elsewhere(&f->c));
+}
+
+/* Rotations reach the host file at once, 0600, each one; a file kvmbox
+ * alone wrote is not reported as changed; another launch's refresh is
+ * adopted before ours. */
+static void test_rotation(void **state)
+{
+	struct fixture *f = *state;
+	write_text(f->cred, "{\"claudeAiOauth\":{\"accessToken\":\"" REAL_ACCESS "\","
+		   "\"refreshToken\":\"" REAL_REFRESH "\",\"expiresAt\":1}}");
+	char err[200];
+	assert_int_equal(agent_creds_collect(agent_find("claude"), f->home, &f->s, &f->c, err, sizeof(err)), 0);
+	struct secret *a = secrets_find(&f->s, f->c.access_ph, strlen(f->c.access_ph));
+	struct secret *r = secrets_find(&f->s, f->c.refresh_ph, strlen(f->c.refresh_ph));
+	assert_int_equal(agent_creds_adopt(&f->c, &f->s), 0);	/* nothing newer */
+	assert_int_equal(agent_creds_writeback(&f->c, &f->s), 0);
+	for (int i = 1; i <= 2; i++) {
+		char at[32], rt[32];
+		snprintf(at, sizeof(at), "sk-ant-oat01-ROT%d", i);
+		snprintf(rt, sizeof(rt), "sk-ant-ort01-ROT%d", i);
+		assert_int_equal(secret_set_value(a, at, strlen(at)), 0);
+		assert_int_equal(secret_set_value(r, rt, strlen(rt)), 0);
+		assert_int_equal(agent_creds_writeback(&f->c, &f->s), 1);
+		char *now = slurp(f->cred);
+		assert_non_null(strstr(now, at));
+		assert_non_null(strstr(now, rt));
+		assert_non_null(strstr(now, "\"expiresAt\""));
+		free(now);
+		struct stat st;
+		assert_int_equal(stat(f->cred, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	assert_false(agent_creds_changed_elsewhere(&f->c));
+	/* another launch refreshed: its tokens are taken before our refresh */
+	write_text(f->cred, "{\"claudeAiOauth\":{\"accessToken\":\"sk-ant-oat01-OTHER\","
+		   "\"refreshToken\":\"sk-ant-ort01-OTHER\",\"expiresAt\":2}}");
+	assert_int_equal(agent_creds_adopt(&f->c, &f->s), 1);
+	assert_string_equal(a->value, "sk-ant-oat01-OTHER");
+	assert_string_equal(r->value, "sk-ant-ort01-OTHER");
+	assert_int_equal(agent_creds_adopt(&f->c, &f->s), 0);
+	assert_int_equal(secret_set_value(r, "sk-ant-ort01-AFTER", 18), 0);
+	assert_int_equal(agent_creds_writeback(&f->c, &f->s), 1);
+	char *now = slurp(f->cred);
+	assert_non_null(strstr(now, "sk-ant-ort01-AFTER"));
+	free(now);
+}
+
+/* Codex: an API-key login (tokens null), and a ChatGPT login whose
+ * id_token reaches the guest unsigned (same claims, no real signature). */
+static void test_codex_files(void **state)
+{
+	struct fixture *f = *state;
+	char dir[200], path[220], err[200];
+	snprintf(dir, sizeof(dir), "%s/.codex", f->home);
+	mkdir(dir, 0700);
+	snprintf(path, sizeof(path), "%s/auth.json", dir);
+	write_text(path, "{\"OPENAI_API_KEY\":\"sk-proj-REALKEY\",\"tokens\":null,\"last_refresh\":null}");
+	assert_int_equal(agent_creds_collect(agent_find("codex"), f->home, &f->s, &f->c, err, sizeof(err)), 0);
+	assert_non_null(f->c.oauth_json);
+	assert_null(strstr(f->c.oauth_json, "REALKEY"));
+	assert_non_null(strstr(f->c.oauth_json, "\"OPENAI_API_KEY\":\"kvmbox-ph-"));
+	assert_non_null(strstr(f->c.oauth_json, "\"tokens\":null"));
+	assert_string_equal(f->c.oauth_cfg.provider, "");	/* nothing to refresh */
+	const char *ph = strstr(f->c.oauth_json, "kvmbox-ph-");
+	struct secret *k = secrets_find(&f->s, ph, 42);
+	assert_non_null(k);
+	assert_string_equal(k->value, "sk-proj-REALKEY");
+	assert_true(secret_allows(k, "api.openai.com", 14));
+	assert_false(secret_allows(k, "chatgpt.com", 11));
+	assert_int_equal(agent_creds_writeback(&f->c, &f->s), 0);
+	agent_creds_fini(&f->c);
+
+	/* header {"alg":"RS256"}, claims {"email":"a@b"}, signature REALSIG */
+	write_text(path, "{\"OPENAI_API_KEY\":null,\"tokens\":{\"id_token\":"
+		   "\"eyJhbGciOiJSUzI1NiJ9.eyJlbWFpbCI6ImFAYiJ9.UkVBTFNJRw\",\"access_token\":\"REALAT\","
+		   "\"refresh_token\":\"REALRT\",\"account_id\":\"acc\"}}");
+	assert_int_equal(agent_creds_collect(agent_find("codex"), f->home, &f->s, &f->c, err, sizeof(err)), 0);
+	assert_non_null(strstr(f->c.oauth_json, "\"id_token\":\"eyJhbGciOiJSUzI1NiJ9.eyJlbWFpbCI6ImFAYiJ9."));
+	assert_null(strstr(f->c.oauth_json, "UkVBTFNJRw"));
+	assert_null(strstr(f->c.oauth_json, "REALAT"));
+	assert_null(strstr(f->c.oauth_json, "REALRT"));
+	assert_string_equal(f->c.oauth_cfg.provider, "codex");
+	agent_creds_fini(&f->c);
+
+	/* an id_token that is not a JWT, or no tokens and no key: refused */
+	static const char *const bad[] = {
+		"{\"tokens\":{\"id_token\":\"not-a-jwt\",\"access_token\":\"REALAT\"}}",
+		"{\"tokens\":{\"id_token\":\"e30.e30.x.y\",\"access_token\":\"REALAT\"}}",
+		"{\"tokens\":{\"id_token\":\"W10.e30.x\",\"access_token\":\"REALAT\"}}",
+		"{\"OPENAI_API_KEY\":null,\"tokens\":null}",
+		"{\"OPENAI_API_KEY\":5,\"tokens\":null}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_text(path, bad[i]);
+		err[0] = 0;
+		assert_int_equal(agent_creds_collect(agent_find("codex"), f->home, &f->s, &f->c, err, sizeof(err)),
+				 -EINVAL);
+		assert_null(strstr(err, "REAL"));
+		assert_true(strlen(err) > 0);
+		agent_creds_fini(&f->c);
+	}
 }
 
 static void test_bad_file(void **state)
@@ -226,6 +325,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_env_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oauth_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_codex_files, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 
 #include "common/util.h"
 #include "launch/state.h"
+#include "proxy/oauth.h"
 
 #define ANTHROPIC_HOSTS "api.anthropic.com"
 #define OPENAI_HOSTS "api.openai.com"
@@ -49,6 +50,7 @@ static const struct agent_oauth_file claude_oauth = {
 static const struct agent_oauth_file codex_oauth = {
 	.path = ".codex/auth.json", .object = "tokens",
 	.access = "access_token", .refresh = "refresh_token", .provider = "codex",
+	.id_token = "id_token", .api_key = "OPENAI_API_KEY", .api_key_hosts = OPENAI_HOSTS,
 	.access_hosts = OPENAI_HOSTS ",chatgpt.com", .refresh_hosts = "auth.openai.com",
 };
 
@@ -193,6 +195,61 @@ static char *swap_token(struct json_object *obj, const char *key, const char *na
 	return ph;
 }
 
+/* Parse the login file's bytes; NULL unless a complete JSON object. */
+static struct json_object *parse_object(const uint8_t *buf, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *root = tok ? json_tokener_parse_ex(tok, (const char *)buf, (int)len) : NULL;
+	bool complete = tok && json_tokener_get_error(tok) == json_tokener_success;
+	json_tokener_free(tok);
+	if (!complete || !json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* The tokens object's members: access, refresh (placeholders bound to
+ * their hosts), the identity JWT (unsigned).  0 or -errno, err set. */
+static int collect_tokens(const struct agent_oauth_file *o, struct json_object *inner, struct secrets *s,
+			  struct agent_creds *c, char *err, size_t errsz)
+{
+	char name[64];
+	err[0] = '\0';
+	snprintf(name, sizeof(name), "%s:%s", o->provider, o->access);
+	c->access_ph = swap_token(inner, o->access, name, o->access_hosts, s, c->access_sha, err, errsz);
+	snprintf(name, sizeof(name), "%s:%s", o->provider, o->refresh);
+	c->refresh_ph = swap_token(inner, o->refresh, name, o->refresh_hosts, s, c->refresh_sha, err, errsz);
+	if (err[0])
+		return -EINVAL;
+	if (!c->access_ph) {
+		snprintf(err, errsz, "%s: no %s.%s token", c->oauth_host_path, o->object, o->access);
+		return -EINVAL;
+	}
+	struct json_object *v;
+	if (o->id_token && json_object_object_get_ex(inner, o->id_token, &v) && !json_object_is_type(v, json_type_null)) {
+		char *u;
+		if (!json_object_is_type(v, json_type_string) ||
+		    oauth_jwt_unsign(json_object_get_string(v), (size_t)json_object_get_string_len(v), &u) < 0) {
+			snprintf(err, errsz, "%s: %s.%s is not a JWT", c->oauth_host_path, o->object, o->id_token);
+			return -EINVAL;
+		}
+		explicit_bzero((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+		json_object_object_add(inner, o->id_token, json_object_new_string(u));
+		free(u);
+	}
+	if (c->refresh_ph) {
+		struct proxy_oauth_cfg *oc = &c->oauth_cfg;
+		snprintf(oc->provider, sizeof(oc->provider), "%s", o->provider);
+		snprintf(oc->access_placeholder, sizeof(oc->access_placeholder), "%s", c->access_ph);
+		snprintf(oc->refresh_placeholder, sizeof(oc->refresh_placeholder), "%s", c->refresh_ph);
+	}
+	return 0;
+}
+
+/* The login file: its tokens object (which may be null when an API key
+ * stands instead) and its API key member, each real value swapped for a
+ * placeholder; the file as the guest sees it into c->oauth_json. */
 static int collect_oauth(const struct agent_oauth_file *o, const char *home, struct secrets *s,
 			 struct agent_creds *c, char *err, size_t errsz)
 {
@@ -206,48 +263,37 @@ static int collect_oauth(const struct agent_oauth_file *o, const char *home, str
 		snprintf(err, errsz, "cannot read %s: %s", c->oauth_host_path, strerror(-r));
 		return r;
 	}
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *root = tok ? json_tokener_parse_ex(tok, (char *)buf, (int)len) : NULL;
-	bool complete = tok && json_tokener_get_error(tok) == json_tokener_success;
-	json_tokener_free(tok);
+	sha256(buf, len, c->file_sha);
+	struct json_object *root = parse_object(buf, len), *inner = NULL;
 	explicit_bzero(buf, len);
 	free(buf);
-	struct json_object *inner;
-	if (!complete || !root || !json_object_object_get_ex(root, o->object, &inner) ||
-	    !json_object_is_type(inner, json_type_object)) {
-		json_object_put(root);
-		snprintf(err, errsz, "%s: not the expected JSON (no \"%s\" object)",
-			 c->oauth_host_path, o->object);
-		return -EINVAL;
-	}
-	char name[64];
+	bool has_inner = root && json_object_object_get_ex(root, o->object, &inner) &&
+			 json_object_is_type(inner, json_type_object);
+	bool null_inner = root && (!json_object_object_get_ex(root, o->object, &inner) ||
+				   json_object_is_type(inner, json_type_null));
+	char key_ph_name[64];
+	snprintf(key_ph_name, sizeof(key_ph_name), "%s:%s", o->provider, o->api_key ? o->api_key : "");
+	unsigned char key_sha[32];
 	err[0] = '\0';
-	snprintf(name, sizeof(name), "%s:%s", o->provider, o->access);
-	c->access_ph = swap_token(inner, o->access, name, o->access_hosts, s, c->access_sha,
-				  err, errsz);
-	snprintf(name, sizeof(name), "%s:%s", o->provider, o->refresh);
-	c->refresh_ph = swap_token(inner, o->refresh, name, o->refresh_hosts, s, c->refresh_sha,
-				   err, errsz);
-	if (err[0] || !c->access_ph) {
-		json_object_put(root);
+	char *key_ph = o->api_key && root ? swap_token(root, o->api_key, key_ph_name, o->api_key_hosts, s,
+						       key_sha, err, errsz) : NULL;
+	if (!root || err[0] || (!has_inner && !(null_inner && key_ph))) {
 		if (!err[0])
-			snprintf(err, errsz, "%s: no %s.%s token", c->oauth_host_path, o->object,
-				 o->access);
+			snprintf(err, errsz, "%s: not the expected JSON (no \"%s\" object%s%s)", c->oauth_host_path,
+				 o->object, o->api_key ? " and no " : "", o->api_key ? o->api_key : "");
+		json_object_put(root);
+		free(key_ph);
 		return -EINVAL;
 	}
-	c->oauth = o;
-	c->oauth_json = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
-	json_object_put(root);
-	if (!c->oauth_json)
-		return -ENOMEM;
-	if (c->refresh_ph) {
-		struct proxy_oauth_cfg *oc = &c->oauth_cfg;
-		snprintf(oc->provider, sizeof(oc->provider), "%s", o->provider);
-		snprintf(oc->access_placeholder, sizeof(oc->access_placeholder), "%s", c->access_ph);
-		snprintf(oc->refresh_placeholder, sizeof(oc->refresh_placeholder), "%s",
-			 c->refresh_ph);
+	free(key_ph);
+	r = has_inner ? collect_tokens(o, inner, s, c, err, errsz) : 0;
+	if (r == 0) {
+		c->oauth = o;
+		c->oauth_json = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+		r = c->oauth_json ? 0 : -ENOMEM;
 	}
-	return 0;
+	json_object_put(root);
+	return r;
 }
 
 int agent_creds_collect(const struct agent_profile *p, const char *home,
@@ -286,39 +332,121 @@ static int write_atomic(const char *path, const char *text)
 	return r;
 }
 
-int agent_creds_writeback(const struct agent_creds *c, struct secrets *secrets)
+/* SHA-256 of the string member key of o, or all zeros when absent. */
+static void member_sha(struct json_object *o, const char *key, unsigned char out[32])
 {
-	if (!c->oauth)
+	struct json_object *v;
+	if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+		sha256(json_object_get_string(v), (size_t)json_object_get_string_len(v), out);
+	else
+		memset(out, 0, 32);
+}
+
+int agent_creds_writeback(struct agent_creds *c, struct secrets *secrets)
+{
+	if (!c->oauth || !c->access_ph)
 		return 0;
 	const struct secret *a = secret_of(secrets, c->access_ph);
 	const struct secret *f = secret_of(secrets, c->refresh_ph);
-	struct json_object *root = json_object_from_file(c->oauth_host_path), *inner;
-	if (!root || !json_object_object_get_ex(root, c->oauth->object, &inner)) {
+	unsigned char a_now[32], f_now[32];
+	sha256(a ? a->value : "", a ? a->value_len : 0, a_now);
+	sha256(f ? f->value : "", f ? f->value_len : 0, f_now);
+	if ((!a || !memcmp(a_now, c->access_sha, 32)) && (!f || !memcmp(f_now, c->refresh_sha, 32)))
+		return 0;	/* nothing rotated since the file last matched */
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = read_file(c->oauth_host_path, CRED_FILE_MAX, &buf, &len);
+	if (r < 0)
+		return r;
+	struct json_object *root = parse_object(buf, len), *inner;
+	explicit_bzero(buf, len);
+	free(buf);
+	if (!root || !json_object_object_get_ex(root, c->oauth->object, &inner) ||
+	    !json_object_is_type(inner, json_type_object)) {
 		json_object_put(root);
 		return -EINVAL;
 	}
-	bool changed = false;
-	const struct {
-		const char *key;
-		const struct secret *s;
-		const unsigned char *sha;
-	} tokens[] = { { c->oauth->access, a, c->access_sha }, { c->oauth->refresh, f, c->refresh_sha } };
-	for (size_t i = 0; i < 2; i++) {
-		unsigned char now[32];
-		if (!tokens[i].s)
-			continue;
-		sha256(tokens[i].s->value, tokens[i].s->value_len, now);
-		if (!memcmp(now, tokens[i].sha, sizeof(now)))
-			continue;	/* not rotated: leave the host's file alone */
-		json_object_object_add(inner, tokens[i].key,
-				       json_object_new_string_len(tokens[i].s->value,
-								  (int)tokens[i].s->value_len));
-		changed = true;
+	unsigned char a_file[32], f_file[32];
+	member_sha(inner, c->oauth->access, a_file);
+	member_sha(inner, c->oauth->refresh, f_file);
+	if (memcmp(a_file, c->access_sha, 32) || (f && memcmp(f_file, c->refresh_sha, 32))) {
+		json_object_put(root);
+		return -ESTALE;	/* a new login, or another launch's refresh: theirs stands */
 	}
-	int r = changed ? write_atomic(c->oauth_host_path,
-				       json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY)) : 0;
+	json_object_object_add(inner, c->oauth->access, json_object_new_string_len(a->value, (int)a->value_len));
+	if (f)
+		json_object_object_add(inner, c->oauth->refresh,
+				       json_object_new_string_len(f->value, (int)f->value_len));
+	const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+	r = text ? write_atomic(c->oauth_host_path, text) : -ENOMEM;
+	if (r == 0) {
+		memcpy(c->access_sha, a_now, 32);
+		memcpy(c->refresh_sha, f_now, 32);
+		sha256(text, strlen(text), c->file_sha);
+	}
+	if (text)
+		explicit_bzero((char *)text, strlen(text));
 	json_object_put(root);
-	return r < 0 ? r : changed;
+	return r < 0 ? r : 1;
+}
+
+int agent_creds_adopt(struct agent_creds *c, struct secrets *secrets)
+{
+	struct secret *a = (struct secret *)secret_of(secrets, c->access_ph);
+	struct secret *f = (struct secret *)secret_of(secrets, c->refresh_ph);
+	if (!c->oauth || !a || !f)
+		return 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = read_file(c->oauth_host_path, CRED_FILE_MAX, &buf, &len);
+	if (r < 0)
+		return r;
+	unsigned char file_sha[32];
+	sha256(buf, len, file_sha);
+	struct json_object *root = parse_object(buf, len), *inner, *av, *fv;
+	explicit_bzero(buf, len);
+	free(buf);
+	r = 0;
+	if (root && json_object_object_get_ex(root, c->oauth->object, &inner) &&
+	    json_object_object_get_ex(inner, c->oauth->access, &av) &&
+	    json_object_object_get_ex(inner, c->oauth->refresh, &fv) &&
+	    json_object_is_type(av, json_type_string) && json_object_is_type(fv, json_type_string) &&
+	    json_object_get_string_len(av) && json_object_get_string_len(fv)) {
+		unsigned char a_file[32], f_file[32];
+		member_sha(inner, c->oauth->access, a_file);
+		member_sha(inner, c->oauth->refresh, f_file);
+		if (memcmp(f_file, c->refresh_sha, 32)) {
+			r = secret_set_value(a, json_object_get_string(av), (size_t)json_object_get_string_len(av));
+			if (!r)
+				r = secret_set_value(f, json_object_get_string(fv),
+						     (size_t)json_object_get_string_len(fv));
+			if (!r) {
+				memcpy(c->access_sha, a_file, 32);
+				memcpy(c->refresh_sha, f_file, 32);
+				memcpy(c->file_sha, file_sha, 32);
+				r = 1;
+			}
+		}
+		explicit_bzero((char *)json_object_get_string(av), (size_t)json_object_get_string_len(av));
+		explicit_bzero((char *)json_object_get_string(fv), (size_t)json_object_get_string_len(fv));
+	}
+	json_object_put(root);
+	return r;
+}
+
+bool agent_creds_changed_elsewhere(const struct agent_creds *c)
+{
+	if (!c->oauth)
+		return false;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	unsigned char now[32];
+	if (read_file(c->oauth_host_path, CRED_FILE_MAX, &buf, &len) < 0)
+		return true;	/* it was there at launch */
+	sha256(buf, len, now);
+	explicit_bzero(buf, len);
+	free(buf);
+	return memcmp(now, c->file_sha, 32) != 0;
 }
 
 void agent_creds_fini(struct agent_creds *c)

@@ -32,12 +32,16 @@ struct agent_key {
 	const char *hosts;	/* where the value may go (secrets_add's CSV) */
 };
 
-/* An OAuth credential file: two JSON string members (object path
- * "outer.inner") holding the access and refresh tokens. */
+/* An agent's login file: an object member holding the access and refresh
+ * tokens (and maybe an identity JWT), and/or a top-level API key member
+ * (Codex's auth.json has "tokens" after a ChatGPT login, "OPENAI_API_KEY"
+ * after an API-key login, the other one null). */
 struct agent_oauth_file {
 	const char *path;	/* relative to $HOME, e.g. ".claude/.credentials.json" */
 	const char *object;	/* member holding the tokens, e.g. "claudeAiOauth" */
 	const char *access, *refresh;	/* token member names in it */
+	const char *id_token;	/* an identity JWT member in it (handed over unsigned), or NULL */
+	const char *api_key, *api_key_hosts;	/* top-level API key member, or NULL */
 	const char *provider;	/* proxy_oauth_cfg.provider: "claude" or "codex" */
 	const char *access_hosts, *refresh_hosts;
 };
@@ -95,10 +99,13 @@ struct agent_creds {
 	const struct agent_oauth_file *oauth;
 	char oauth_host_path[4096];	/* the host's file it came from */
 	struct proxy_oauth_cfg oauth_cfg;	/* for proxy_config.oauth[] */
-	char *access_ph, *refresh_ph;	/* the two placeholders (not secret) */
-	/* SHA-256 of the values read, to tell a rotation by the proxy from a
-	 * new login on the host (which writeback must not undo). */
+	char *access_ph, *refresh_ph;	/* the two placeholders (not secret), or NULL */
+	/* SHA-256 of the token values the host file holds as far as kvmbox
+	 * knows (read at launch, or last written back), to tell a rotation by
+	 * the proxy from a change by someone else (a new login, another
+	 * launch), which writeback must not undo. */
 	unsigned char access_sha[32], refresh_sha[32];
+	unsigned char file_sha[32];	/* SHA-256 of the whole file, likewise */
 };
 
 /* Read the profile's keys from getenv() and its credential file under home
@@ -108,11 +115,24 @@ struct agent_creds {
 int agent_creds_collect(const struct agent_profile *p, const char *home,
 			struct secrets *secrets, struct agent_creds *c, char *err, size_t errsz);
 
-/* After the VM: when the proxy rotated the OAuth tokens (their secrets'
- * values differ from those read at launch), rewrite the host credential
- * file with the new real values (atomically, mode 0600).  1 when rewritten, 0 when unchanged,
- * -errno. */
-int agent_creds_writeback(const struct agent_creds *c, struct secrets *secrets);
+/* When the proxy rotated the OAuth tokens (their secrets' values differ
+ * from what the host file holds as far as kvmbox knows): rewrite the host
+ * credential file with the new real values (atomically, mode 0600), at
+ * once (the proxy calls it after each refresh) and once more after the VM.
+ * 1 when rewritten, 0 when nothing to write, -ESTALE when the file's tokens
+ * were changed by someone else meanwhile (left as they are), -errno. */
+int agent_creds_writeback(struct agent_creds *c, struct secrets *secrets);
+
+/* Before a refresh: when the host file holds other tokens than kvmbox
+ * last knew (another launch refreshed, so the refresh token kvmbox holds is
+ * spent), make them the real values in secrets.  1 adopted, 0 nothing to
+ * adopt, -errno. */
+int agent_creds_adopt(struct agent_creds *c, struct secrets *secrets);
+
+/* After the VM: whether the host credential file changed during the launch
+ * other than by kvmbox's writebacks (SHA-256 of the file at launch, after
+ * each writeback, and now).  True means: report it. */
+bool agent_creds_changed_elsewhere(const struct agent_creds *c);
 
 void agent_creds_fini(struct agent_creds *c);
 

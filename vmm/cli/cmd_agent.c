@@ -257,6 +257,36 @@ static int prepare_creds(struct launch *l)
 	return 0;
 }
 
+/* The proxy rotated the tokens (loop thread): the host's login file gets
+ * them at once, so a crash cannot leave it holding a spent refresh token. */
+static void tokens_rotated(void *opaque)
+{
+	struct launch *l = opaque;
+	int r = agent_creds_writeback(&l->creds, &l->secrets);
+	if (r == 1)
+		log_info("%s: rotated tokens written to %s", l->p->name, l->creds.oauth_host_path);
+	else if (r == -ESTALE)
+		log_once(LOG_WARN, "%s: %s was changed by someone else during the launch (a new login, "
+			 "another launch): left as it is", l->p->name, l->creds.oauth_host_path);
+	else if (r < 0)
+		log_warn("%s: cannot write rotated tokens to %s: %s", l->p->name, l->creds.oauth_host_path,
+			 strerror(-r));
+}
+
+/* A refresh is about to go upstream (loop thread): if another launch
+ * refreshed meanwhile, its tokens are the current ones. */
+static void tokens_before_refresh(void *opaque)
+{
+	struct launch *l = opaque;
+	int r = agent_creds_adopt(&l->creds, &l->secrets);
+	if (r == 1)
+		log_info("%s: took the tokens another launch refreshed from %s", l->p->name,
+			 l->creds.oauth_host_path);
+	else if (r < 0)
+		log_warn("%s: cannot read %s before a refresh: %s", l->p->name, l->creds.oauth_host_path,
+			 strerror(-r));
+}
+
 /* argv for shell_launch (pointers into l and static strings); its count,
  * or -E2BIG. */
 static int shell_argv(struct launch *l, char **v, int cap)
@@ -361,6 +391,9 @@ int cmd_agent(int argc, char **argv)
 			prepare_state(l);
 		int r = l->c.proxy ? prepare_creds(l) : 0;
 		profile_mark(&prof, PHASE_CREDENTIALS);
+		l->creds.oauth_cfg.rotated = tokens_rotated;
+		l->creds.oauth_cfg.before_refresh = tokens_before_refresh;
+		l->creds.oauth_cfg.opaque = l;
 		int n = r < 0 ? r : shell_argv(l, v, cap);
 		if (n >= 0) {
 			struct shell_extra x = { .secrets = l->c.proxy ? &l->secrets : NULL,
@@ -368,9 +401,12 @@ int cmd_agent(int argc, char **argv)
 						 .noauth = l->creds.oauth_cfg.provider[0] ? 1 : 0,
 						 .prof = &prof };
 			status = shell_launch(n, v, &x);
-			if (l->c.proxy && (r = agent_creds_writeback(&l->creds, &l->secrets)) < 0)
-				log_warn("%s: cannot write rotated tokens to %s: %s", l->p->name,
-					 l->creds.oauth_host_path, strerror(-r));
+			if (l->c.proxy) {
+				tokens_rotated(l);	/* whatever the last refresh left */
+				if (agent_creds_changed_elsewhere(&l->creds))
+					log_warn("%s: %s changed during the launch, not by kvmbox", l->p->name,
+						 l->creds.oauth_host_path);
+			}
 		} else {
 			status = 1;
 		}
