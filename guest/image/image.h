@@ -151,7 +151,7 @@ bool image_name_valid(const char *name);
 /* Metadata written into IMAGES/NAME/kvmbox-image.json. */
 struct image_meta {
 	char name[IMAGE_NAME_MAX];
-	char source[700];	/* the reference or "debootstrap ..." */
+	char source[700];	/* the reference or "mmdebstrap ..." */
 	char digest[72];	/* manifest digest, or "" for built images */
 	char created[64];	/* from the image config, ISO 8601 */
 	char built[64];		/* when this machine built / pulled it */

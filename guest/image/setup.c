@@ -1,29 +1,34 @@
 /* guest/image/setup.c - `kvmbox setup`: build the default guest image from
- * Debian packages and the npm registry, re-runnably.
+ * Debian packages and the npm registry, re-runnably, as the user.
  *
  * Steps, each keyed by a stamp (SHA-256 of its inputs), so a second run
  * reuses what is done and rebuilds only what changed:
- *   1. base     debootstrap --variant=minbase SUITE into CACHE/build/base-KEY,
- *               then apt-get install (in a chroot) of nodejs npm git
- *               ca-certificates ripgrep curl.  debootstrap's own resolver
- *               cannot install npm's dependency tree (virtual packages), so
- *               apt does that part.  Stamp: CACHE/build/base-KEY.done.
+ *   1. base     mmdebstrap --variant=minbase --include=APT_PACKAGES SUITE
+ *               as a tar stream (device nodes left out), unpacked with the
+ *               image unpacker (image_unpack_layer: the same checks as a
+ *               pulled layer) into CACHE/build/base-KEY.  Without root,
+ *               mmdebstrap runs in a user namespace (--mode=unshare: the
+ *               user's subordinate ids from /etc/subuid); as root, in its
+ *               root mode.  Stamp: CACHE/build/base-KEY.done.
  *   2. agents   a copy of the base in IMAGES/.tmp-NAME-XXXXXX, npm install -g
  *               of the agents in a chroot, then renamed to IMAGES/NAME; its
- *               stamp is kept in the image metadata.
- *   3. kernel   delegated to `make kernel` (firmware/), reported only.
+ *               stamp is kept in the image metadata.  Without root, the
+ *               chroot is entered in a user namespace mapping the user to
+ *               root (with its own mount and PID namespaces).
+ * The kernel and the boot check are the command's (vmm/cli/cmd_setup.c).
  * Packages come from the host's apt mirror (first Debian URI in
  * /etc/apt/sources.list*, else deb.debian.org) and the npm registry; the
  * host's CA bundle is lent to apt and npm inside the chroot for the build
  * (a TLS-intercepting egress proxy) and removed afterwards: it never ends up
  * in the image.  Chroot commands run in a private mount namespace with
- * /proc mounted, so nothing stays mounted if setup is interrupted.  Needs
- * root (debootstrap, chroot); see docs/image.md.
+ * /proc mounted, so nothing stays mounted if setup is interrupted.  See
+ * docs/image.md.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,10 +43,10 @@
 #include "guest/image/image.h"
 
 #define DEFAULT_MIRROR "http://deb.debian.org/debian"
-#define APT_PACKAGES "nodejs npm git ca-certificates ripgrep curl"
+#define APT_PACKAGES "nodejs,npm,git,gh,ca-certificates,ripgrep,curl"
 #define NPM_AGENTS "@anthropic-ai/claude-code @openai/codex opencode-ai"
 #define HOST_CA_IN_CHROOT "/tmp/kvmbox-host-ca.crt"
-#define SETUP_RECIPE "kvmbox-setup-v1"
+#define SETUP_RECIPE "kvmbox-setup-v2"	/* v2: mmdebstrap, gh */
 
 /* State of one setup run. */
 struct setup {
@@ -198,10 +203,60 @@ static void chroot_env(char **env, size_t max)
 	env[n] = NULL;
 }
 
+static int write_proc_self(const char *file, const char *text)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/%s", file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = write_full(fd, text, strlen(text));
+	close(fd);
+	return r;
+}
+
+/* In the child, without root: become root of a new user namespace (the
+ * user mapped to 0, nobody else), with its own mount and PID namespaces;
+ * returns in a grandchild that is PID 1 there (so /proc can be mounted),
+ * the child waiting for it and exiting with its status. */
+static void enter_userns(void)
+{
+	char map[64];
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID)) {
+		perror("kvmbox: setup: user namespace");
+		_exit(126);
+	}
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+	int r = write_proc_self("setgroups", "deny");
+	if (!r)
+		r = write_proc_self("uid_map", map);
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+	if (!r)
+		r = write_proc_self("gid_map", map);
+	if (r) {
+		fprintf(stderr, "kvmbox: setup: user namespace ids: %s\n", strerror(-r));
+		_exit(126);
+	}
+	pid_t pid = fork();
+	if (pid < 0)
+		_exit(126);
+	if (pid > 0) {
+		int st;
+		while (waitpid(pid, &st, 0) < 0)
+			if (errno != EINTR)
+				_exit(126);
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+}
+
 /* In the child: private mounts, /proc, chroot. */
 static void enter_chroot(const char *root)
 {
 	char proc[4400];
+	if (geteuid() != 0)
+		enter_userns();
 	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
 		perror("kvmbox: setup: mount namespace");
 		_exit(126);
@@ -368,16 +423,64 @@ static int copy_host_file(const char *src, const char *root, const char *dst_rel
 	return r;
 }
 
-/* Step 1: debootstrap + apt packages into CACHE/build/base-KEY. */
+/* Run argv with its stdout into the image unpacker (a tar stream applied
+ * to dir) and its stderr into the log: 0, or -errno / -EIO after saying
+ * where the log is. */
+static int run_unpack(struct setup *s, char *const argv[], const char *dir)
+{
+	int logfd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (logfd < 0)
+		return -errno;
+	dprintf(logfd, "\n$");
+	for (size_t i = 0; argv[i]; i++)
+		dprintf(logfd, " %s", argv[i]);
+	dprintf(logfd, " | (unpack into %s)\n", dir);
+	int pfd[2], dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || pipe2(pfd, O_CLOEXEC) < 0) {
+		int e = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		close(logfd);
+		return e;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		dup2(null, 0);
+		dup2(pfd[1], 1);
+		dup2(logfd, 2);
+		execvp(argv[0], argv);
+		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	close(logfd);
+	struct unpack_stats st = { 0 };
+	int r = pid < 0 ? -errno : image_unpack_layer(dfd, pfd[0], argv[0], &st);
+	close(pfd[0]);	/* an unpack error: the writer gets EPIPE and ends */
+	close(dfd);
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (pid > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		log_err("setup: %s failed (%s %d); its output is in %s", argv[0],
+			WIFEXITED(status) ? "exit status" : "signal",
+			WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), s->log);
+		return -EIO;
+	}
+	return r;
+}
+
+/* Step 1: mmdebstrap with the packages, unpacked into CACHE/build/base-KEY. */
 static int build_base(struct setup *s)
 {
 	char stamp[4500], tmp[4500];
 	snprintf(stamp, sizeof(stamp), "%s.done", s->base_dir);
 	struct stat st;
 	if (!s->o->refresh && !stat(stamp, &st) && !stat(s->base_dir, &st)) {
-		step_begin(s, "base system (debootstrap + packages): reused");
+		step_begin(s, "base system (mmdebstrap + packages): reused");
 		printf("        %s (%.0f MB)\n", s->base_dir, dir_mb(s->base_dir));
-		s->step++;
 		return 0;
 	}
 	unlink(stamp);
@@ -387,36 +490,19 @@ static int build_base(struct setup *s)
 		r = remove_path(s->base_dir);
 	if (r)
 		return r;
+	if (mkdir(tmp, 0755))
+		return -errno;
 	char what[1024];
-	snprintf(what, sizeof(what), "debootstrap --variant=minbase %s from %s", s->o->suite,
-		 s->mirror);
+	snprintf(what, sizeof(what), "mmdebstrap --variant=minbase %s from %s (%s) with " APT_PACKAGES,
+		 s->o->suite, s->mirror, geteuid() ? "as you, in a user namespace" : "as root");
 	step_begin(s, what);
 	uint64_t t0 = now_ns();
-	char *dbs[] = { "debootstrap", "--variant=minbase", "--include=ca-certificates",
-			(char *)s->o->suite, tmp, s->mirror, NULL };
-	r = run(s, NULL, dbs);
-	if (r)
-		return r;
-	step_end(t0, tmp);
-
-	step_begin(s, "apt-get install " APT_PACKAGES);
-	t0 = now_ns();
-	char ca_opt[128] = "Acquire::https::CaInfo=" HOST_CA_IN_CHROOT;
-	char *update[] = { "/usr/bin/apt-get", "-o", ca_opt, "-q", "update", NULL };
-	char *install[] = { "/usr/bin/apt-get", "-o", ca_opt, "-q", "-y",
-			    "--no-install-recommends", "install", "nodejs", "npm", "git",
-			    "ca-certificates", "ripgrep", "curl", NULL };
-	char *clean[] = { "/usr/bin/apt-get", "clean", NULL };
-	r = copy_host_file("/etc/resolv.conf", tmp, "/etc/resolv.conf");
-	if (!r)
-		r = lend_host_ca(tmp);
-	if (!r)
-		r = run(s, tmp, update);
-	if (!r)
-		r = run(s, tmp, install);
-	if (!r)
-		r = run(s, tmp, clean);
-	take_back_host_ca(tmp);
+	char *mm[] = { "mmdebstrap", geteuid() ? "--mode=unshare" : "--mode=root", "--variant=minbase",
+		       "--include=" APT_PACKAGES, "--skip=output/dev", "--format=tar", "-q",
+		       (char *)s->o->suite, "-", s->mirror, NULL };
+	r = run_unpack(s, mm, tmp);
+	if (!r)	/* the npm step resolves names inside the chroot */
+		r = copy_host_file("/etc/resolv.conf", tmp, "/etc/resolv.conf");
 	if (r)
 		return r;
 	step_end(t0, tmp);
@@ -483,7 +569,7 @@ static int build_image(struct setup *s)
 	}
 	step_end(t0, rootfs);
 	struct image_meta m = { 0 };
-	snprintf(m.source, sizeof(m.source), "debootstrap %s %s + apt: %s + npm: %s",
+	snprintf(m.source, sizeof(m.source), "mmdebstrap %s %s: %s + npm: %s",
 		 s->o->suite, s->mirror, APT_PACKAGES, NPM_AGENTS);
 	snprintf(m.stamp, sizeof(m.stamp), "%s", s->image_key);
 	r = image_build_commit(&b, &m);
@@ -492,19 +578,57 @@ static int build_image(struct setup *s)
 	return r;
 }
 
+/* Whether /etc/FILE gives the user subordinate ids (by name or number). */
+static bool has_subids(const char *file, const char *name, unsigned id)
+{
+	FILE *f = fopen(file, "r");
+	if (!f)
+		return false;
+	char line[512], num[16];
+	snprintf(num, sizeof(num), "%u", id);
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+		if (!colon)
+			continue;
+		*colon = 0;
+		found = !strcmp(line, num) || (name && !strcmp(line, name));
+	}
+	fclose(f);
+	return found;
+}
+
+/* Without root, mmdebstrap's user namespace maps the user's subordinate
+ * ids (dpkg gives files to _apt, man, ...): say how to get them. */
+static int subids_ok(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	const char *name = pw ? pw->pw_name : NULL;
+	if (access("/usr/bin/newuidmap", X_OK)) {
+		log_err("setup: newuidmap is not installed: sudo apt-get install uidmap");
+		return -ENOENT;
+	}
+	if (has_subids("/etc/subuid", name, geteuid()) && has_subids("/etc/subgid", name, getegid()))
+		return 0;
+	log_err("setup: %s has no subordinate ids for the build's user namespace: "
+		"sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s",
+		name ? name : "this user", name ? name : "$USER");
+	return -EPERM;
+}
+
 static int setup_init(struct setup *s, const struct setup_opts *o)
 {
 	memset(s, 0, sizeof(*s));
 	s->o = o;
 	s->nsteps = 4;
-	if (geteuid() != 0) {
-		log_err("setup: building the image needs root (debootstrap, chroot): "
-			"run `sudo kvmbox setup` (KVMBOX_CACHE=DIR picks where it goes)");
-		return -EPERM;
-	}
-	if (access("/usr/sbin/debootstrap", X_OK)) {
-		log_err("setup: debootstrap is not installed: apt-get install debootstrap");
+	if (access("/usr/bin/mmdebstrap", X_OK)) {
+		log_err("setup: mmdebstrap is not installed: sudo apt-get install mmdebstrap uidmap");
 		return -ENOENT;
+	}
+	if (geteuid() != 0) {
+		int r = subids_ok();
+		if (r)
+			return r;
 	}
 	int r = image_cache_dir(s->cache, sizeof(s->cache));
 	if (r)
@@ -546,13 +670,13 @@ int image_setup(const struct setup_opts *o)
 		r = build_image(&s);
 	if (r)
 		return r;
-	step_begin(&s, "kernel: built by `make kernel` (firmware/), not by this command");
 	char images[4096], path[4400];
 	if (image_images_dir(images, sizeof(images)))
 		return -EIO;
 	snprintf(path, sizeof(path), "%s/%s", images, o->name);
-	printf("setup: done in %.1f s\n  image '%s': %s (%.0f MB)\n  base cache: %s (%.0f MB)\n"
+	printf("setup: image ready in %.1f s\n  image '%s': %s (%.0f MB)\n  base cache: %s (%.0f MB)\n"
 	       "  build log: %s\n", (double)(now_ns() - t0) / 1e9, o->name, path,
 	       dir_mb(path), s.base_dir, dir_mb(s.base_dir), s.log);
+	fflush(stdout);
 	return 0;
 }

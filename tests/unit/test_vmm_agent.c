@@ -317,6 +317,56 @@ static void test_bad_file(void **state)
 	assert_null(strstr(err, "REAL"));
 }
 
+/* opencode's auth.json: each known provider's values become placeholders
+ * bound to that provider's hosts; the first OAuth login is refreshed by
+ * kvmbox, another keeps its access token only; unknown providers and
+ * kinds are left out, and named. */
+static void test_opencode_file(void **state)
+{
+	struct fixture *f = *state;
+	char dir[200], path[260], err[200];
+	snprintf(dir, sizeof(dir), "%s/.local", f->home);
+	mkdir(dir, 0700);
+	snprintf(dir, sizeof(dir), "%s/.local/share", f->home);
+	mkdir(dir, 0700);
+	snprintf(dir, sizeof(dir), "%s/.local/share/opencode", f->home);
+	mkdir(dir, 0700);
+	snprintf(path, sizeof(path), "%s/auth.json", dir);
+	write_text(path, "{\"anthropic\":{\"type\":\"oauth\",\"access\":\"REAL-A-ACCESS\",\"refresh\":\"REAL-A-REFRESH\","
+		   "\"expires\":1},\"openai\":{\"type\":\"oauth\",\"access\":\"REAL-O-ACCESS\",\"refresh\":\"REAL-O-REFRESH\"},"
+		   "\"openrouter\":{\"type\":\"api\",\"key\":\"REAL-OR-KEY\"},"
+		   "\"github-copilot\":{\"type\":\"oauth\",\"access\":\"REAL-GH\",\"refresh\":\"REAL-GH2\"},"
+		   "\"xai\":{\"type\":\"wellknown\",\"key\":\"REAL-WK\",\"token\":\"REAL-WK2\"},\"google\":\"REAL-STR\"}");
+	assert_int_equal(agent_creds_collect(agent_find("opencode"), f->home, &f->s, &f->c, err, sizeof(err)), 0);
+	assert_non_null(f->c.oauth_json);
+	assert_null(strstr(f->c.oauth_json, "REAL"));
+	assert_null(strstr(f->c.oauth_json, "github-copilot"));
+	assert_null(strstr(f->c.oauth_json, "xai"));
+	assert_non_null(strstr(f->c.oauth_json, "\"openrouter\":{\"type\":\"api\",\"key\":\"kvmbox-ph-"));
+	assert_non_null(strstr(f->c.oauth_json, "\"expires\":1"));
+	assert_string_equal(f->c.dropped, "github-copilot, xai, google");
+	/* anthropic: refreshed by kvmbox as Claude's; openai: access only */
+	assert_string_equal(f->c.oauth_cfg.provider, "claude");
+	struct secret *r = secrets_find(&f->s, f->c.refresh_ph, strlen(f->c.refresh_ph));
+	assert_string_equal(r->value, "REAL-A-REFRESH");
+	assert_true(secret_allows(r, "console.anthropic.com", 21));
+	assert_false(secret_allows(r, "api.anthropic.com", 17));
+	const char *o = strstr(f->c.oauth_json, "\"openai\":");
+	assert_non_null(o);
+	assert_null(strstr(o, "\"refresh\""));
+	/* rotation is written back into the anthropic entry */
+	assert_int_equal(secret_set_value(r, "ROTATED-R", 9), 0);
+	assert_int_equal(agent_creds_writeback(&f->c, &f->s), 1);
+	char *now = slurp(path);
+	assert_non_null(strstr(now, "ROTATED-R"));
+	assert_non_null(strstr(now, "REAL-GH"));	/* the host's own file keeps every entry */
+	free(now);
+	agent_creds_fini(&f->c);
+	/* not an object at all */
+	write_text(path, "[1]");
+	assert_int_equal(agent_creds_collect(agent_find("opencode"), f->home, &f->s, &f->c, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +377,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_codex_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_opencode_file, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,6 +54,23 @@ static const struct agent_oauth_file codex_oauth = {
 	.access_hosts = OPENAI_HOSTS ",chatgpt.com", .refresh_hosts = "auth.openai.com",
 };
 
+/* opencode's providers kvmbox can bind to hosts; any other is left out of
+ * the guest's auth.json (never handed over verbatim). */
+static const struct agent_provider opencode_providers[] = {
+	{ "anthropic", ANTHROPIC_HOSTS, "claude", ANTHROPIC_HOSTS, "console.anthropic.com,platform.claude.com" },
+	{ "openai", OPENAI_HOSTS, "codex", OPENAI_HOSTS ",chatgpt.com", "auth.openai.com" },
+	{ "openrouter", "openrouter.ai", NULL, NULL, NULL },
+	{ "google", "generativelanguage.googleapis.com", NULL, NULL, NULL },
+	{ "groq", "api.groq.com", NULL, NULL, NULL },
+	{ "mistral", "api.mistral.ai", NULL, NULL, NULL },
+	{ "deepseek", "api.deepseek.com", NULL, NULL, NULL },
+	{ "xai", "api.x.ai", NULL, NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+static const struct agent_provider_file opencode_auth = {
+	.path = ".local/share/opencode/auth.json", .providers = opencode_providers,
+};
+
 static const struct agent_profile profiles[] = {
 	{ .name = "claude", .argv = claude_argv, .env = claude_env, .hosts = HOSTLIST_AGENT_CLAUDE,
 	  .state = { { ".claude", "claude" } }, .state_env = claude_state_env,
@@ -68,6 +85,7 @@ static const struct agent_profile profiles[] = {
 	  .oauth = &codex_oauth },
 	{ .name = "opencode", .argv = opencode_argv, .hosts = HOSTLIST_AGENT_ALL,
 	  .state = { { ".local/share/opencode", "opencode" }, { ".config/opencode", "opencode-config" } },
+	  .providers = &opencode_auth,
 	  .keys = { { "ANTHROPIC_API_KEY", ANTHROPIC_HOSTS },
 		    { "OPENAI_API_KEY", OPENAI_HOSTS },
 		    { "OPENROUTER_API_KEY", "openrouter.ai" },
@@ -296,6 +314,104 @@ static int collect_oauth(const struct agent_oauth_file *o, const char *home, str
 	return r;
 }
 
+static const struct agent_provider *provider_find(const struct agent_provider_file *pf, const char *name)
+{
+	for (const struct agent_provider *p = pf->providers; p->name; p++)
+		if (!strcmp(p->name, name))
+			return p;
+	return NULL;
+}
+
+/* A string member of o named key. */
+static bool str_is(struct json_object *o, const char *key, const char *want)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) &&
+	       !strcmp(json_object_get_string(v), want);
+}
+
+/* One provider entry: an API key, or an OAuth login (the first one that the
+ * proxy can refresh gets refreshed; any other keeps its access token only).
+ * 1 kept, 0 to leave out, -errno with err set. */
+static int collect_provider(const struct agent_provider_file *pf, const struct agent_provider *p,
+			    struct json_object *v, struct secrets *s, struct agent_creds *c, char *err, size_t errsz)
+{
+	char name[96];
+	unsigned char sha[32];
+	err[0] = 0;
+	if (str_is(v, "type", "api")) {
+		snprintf(name, sizeof(name), "opencode:%s:key", p->name);
+		char *ph = swap_token(v, "key", name, p->api_hosts, s, sha, err, errsz);
+		free(ph);
+		return err[0] ? -EINVAL : ph ? 1 : 0;
+	}
+	if (!str_is(v, "type", "oauth") || !p->oauth_provider)
+		return 0;
+	if (!c->oauth_dyn.path) {
+		snprintf(c->oauth_dyn_object, sizeof(c->oauth_dyn_object), "%s", p->name);
+		c->oauth_dyn = (struct agent_oauth_file){
+			.path = pf->path, .object = c->oauth_dyn_object, .access = "access", .refresh = "refresh",
+			.provider = p->oauth_provider, .access_hosts = p->access_hosts,
+			.refresh_hosts = p->refresh_hosts,
+		};
+		int r = collect_tokens(&c->oauth_dyn, v, s, c, err, errsz);
+		return r < 0 ? r : 1;
+	}
+	snprintf(name, sizeof(name), "opencode:%s:access", p->name);
+	char *ph = swap_token(v, "access", name, p->access_hosts, s, sha, err, errsz);
+	free(ph);
+	json_object_object_del(v, "refresh");	/* no second refresh kvmbox could perform */
+	return err[0] ? -EINVAL : ph ? 1 : 0;
+}
+
+/* A multi-provider login file: each known provider's values swapped for
+ * placeholders, every other entry left out (named in c->dropped). */
+static int collect_providers(const struct agent_provider_file *pf, const char *home, struct secrets *s,
+			     struct agent_creds *c, char *err, size_t errsz)
+{
+	snprintf(c->oauth_host_path, sizeof(c->oauth_host_path), "%s/%s", home, pf->path);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = read_file(c->oauth_host_path, CRED_FILE_MAX, &buf, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		snprintf(err, errsz, "cannot read %s: %s", c->oauth_host_path, strerror(-r));
+		return r;
+	}
+	sha256(buf, len, c->file_sha);
+	struct json_object *root = parse_object(buf, len);
+	explicit_bzero(buf, len);
+	free(buf);
+	if (!root) {
+		snprintf(err, errsz, "%s: not a JSON object", c->oauth_host_path);
+		return -EINVAL;
+	}
+	const char *drop[64];
+	unsigned ndrop = 0;
+	json_object_object_foreach(root, key, val) {
+		const struct agent_provider *p = provider_find(pf, key);
+		r = p && json_object_is_type(val, json_type_object) ? collect_provider(pf, p, val, s, c, err, errsz) : 0;
+		if (r < 0)
+			break;
+		if (r == 0 && ndrop < 64)
+			drop[ndrop++] = key;
+	}
+	for (unsigned i = 0; r >= 0 && i < ndrop; i++) {
+		snprintf(c->dropped + strlen(c->dropped), sizeof(c->dropped) - strlen(c->dropped), "%s%s",
+			 i ? ", " : "", drop[i]);
+		json_object_object_del(root, drop[i]);	/* frees the key: after its use */
+	}
+	if (r >= 0) {
+		c->oauth_dyn.path = pf->path;
+		c->oauth = &c->oauth_dyn;
+		c->oauth_json = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+		r = c->oauth_json ? 0 : -ENOMEM;
+	}
+	json_object_put(root);
+	return r;
+}
+
 int agent_creds_collect(const struct agent_profile *p, const char *home,
 			struct secrets *secrets, struct agent_creds *c, char *err, size_t errsz)
 {
@@ -303,6 +419,8 @@ int agent_creds_collect(const struct agent_profile *p, const char *home,
 	int r = collect_env(p, secrets, c, err, errsz);
 	if (r == 0 && p->oauth && home && *home)
 		r = collect_oauth(p->oauth, home, secrets, c, err, errsz);
+	if (r == 0 && p->providers && home && *home)
+		r = collect_providers(p->providers, home, secrets, c, err, errsz);
 	return r;
 }
 

@@ -46,6 +46,20 @@ struct agent_oauth_file {
 	const char *access_hosts, *refresh_hosts;
 };
 
+/* One provider of a multi-provider login file (opencode's auth.json: a
+ * member per provider, {"type":"api","key"} or {"type":"oauth","access",
+ * "refresh","expires"}). */
+struct agent_provider {
+	const char *name;		/* its member name, e.g. "anthropic" */
+	const char *api_hosts;		/* where its API key may go */
+	const char *oauth_provider;	/* proxy_oauth_cfg.provider of its OAuth login, or NULL */
+	const char *access_hosts, *refresh_hosts;
+};
+struct agent_provider_file {
+	const char *path;		/* relative to $HOME */
+	const struct agent_provider *providers;	/* ends at name == NULL */
+};
+
 /* A directory of the agent's in the guest home kept in the project's
  * state directory (launch/state.h): ~/home_rel links to state_rel there. */
 struct agent_state_link {
@@ -60,6 +74,7 @@ struct agent_profile {
 	enum hostlist_agent hosts;	/* the proxy's egress host list */
 	struct agent_key keys[AGENT_MAX_KEYS];	/* ends at env == NULL */
 	const struct agent_oauth_file *oauth;	/* or NULL */
+	const struct agent_provider_file *providers;	/* or NULL */
 	struct agent_state_link state[AGENT_MAX_STATE_LINKS];	/* ends at home_rel == NULL */
 	const char *const *state_env;	/* NAME=VALUE with the state kept, or NULL */
 };
@@ -96,7 +111,10 @@ struct agent_creds {
 	char *env[AGENT_MAX_ENV];	/* "NAME=placeholder", malloc'd */
 	unsigned nenv;
 	char *oauth_json;		/* credential file with placeholders, or NULL */
-	const struct agent_oauth_file *oauth;
+	const struct agent_oauth_file *oauth;	/* its layout (path, token members) */
+	struct agent_oauth_file oauth_dyn;	/* the layout of a provider file's OAuth login */
+	char oauth_dyn_object[64];
+	char dropped[256];		/* providers left out of the guest's file, or "" */
 	char oauth_host_path[4096];	/* the host's file it came from */
 	struct proxy_oauth_cfg oauth_cfg;	/* for proxy_config.oauth[] */
 	char *access_ph, *refresh_ph;	/* the two placeholders (not secret), or NULL */

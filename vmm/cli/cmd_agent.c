@@ -240,6 +240,9 @@ static int prepare_creds(struct launch *l)
 		log_err("%s: credentials: %s", l->p->name, err);
 		return r;
 	}
+	if (l->creds.dropped[0])
+		log_warn("%s: left out of the guest's %s: %s (kvmbox does not know where their "
+			 "credentials may go)", l->p->name, l->creds.oauth_host_path, l->creds.dropped);
 	const char *tmp = getenv("XDG_RUNTIME_DIR");
 	snprintf(l->rundir, sizeof(l->rundir), "%s/kvmbox-launch-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(l->rundir)) {
