@@ -13,8 +13,9 @@
  *   2. agents   a copy of the base in IMAGES/.tmp-NAME-XXXXXX, npm install -g
  *               of the agents in a chroot, then renamed to IMAGES/NAME; its
  *               stamp is kept in the image metadata.  Without root, the
- *               chroot is entered in a user namespace mapping the user to
- *               root (with its own mount and PID namespaces).
+ *               chroot is entered in a user namespace with its own mount
+ *               and PID namespaces, the user mapped to an id that is not
+ *               root (see USERNS_ID).
  * The kernel and the boot check are the command's (vmm/cli/cmd_setup.c).
  * Packages come from the host's apt mirror (first Debian URI in
  * /etc/apt/sources.list*, else deb.debian.org) and the npm registry; the
@@ -215,10 +216,17 @@ static int write_proc_self(const char *file, const char *text)
 	return r;
 }
 
-/* In the child, without root: become root of a new user namespace (the
- * user mapped to 0, nobody else), with its own mount and PID namespaces;
- * returns in a grandchild that is PID 1 there (so /proc can be mounted),
- * the child waiting for it and exiting with its status. */
+/* The id the user has inside the build's user namespace: not root, so
+ * that npm, which as root gives extracted files the owners recorded in a
+ * package's tarball (ids this one-id namespace cannot map), leaves them to
+ * whoever runs it.  The namespace's creator still holds every capability
+ * in it until it executes the command: enough to mount /proc and chroot. */
+#define USERNS_ID 1000
+
+/* In the child, without root: a new user namespace (the user mapped to
+ * USERNS_ID, nobody else), with its own mount and PID namespaces; returns
+ * in a grandchild that is PID 1 there (so /proc can be mounted), the child
+ * waiting for it and exiting with its status. */
 static void enter_userns(void)
 {
 	char map[64];
@@ -228,11 +236,11 @@ static void enter_userns(void)
 		perror("kvmbox: setup: user namespace");
 		_exit(126);
 	}
-	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+	snprintf(map, sizeof(map), "%u %u 1\n", USERNS_ID, (unsigned)uid);
 	int r = write_proc_self("setgroups", "deny");
 	if (!r)
 		r = write_proc_self("uid_map", map);
-	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+	snprintf(map, sizeof(map), "%u %u 1\n", USERNS_ID, (unsigned)gid);
 	if (!r)
 		r = write_proc_self("gid_map", map);
 	if (r) {
@@ -265,6 +273,16 @@ static void enter_chroot(const char *root)
 	mkdir(proc, 0555);
 	if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
 		perror("kvmbox: setup: mount /proc");
+		_exit(126);
+	}
+	/* The image has no device nodes (the unpacker makes none); what runs
+	 * in it needs /dev/null and friends: the host's /dev, for this mount
+	 * namespace only. */
+	char dev[4400];
+	snprintf(dev, sizeof(dev), "%s/dev", root);
+	mkdir(dev, 0755);
+	if (mount("/dev", dev, NULL, MS_BIND | MS_REC, NULL)) {
+		perror("kvmbox: setup: bind /dev");
 		_exit(126);
 	}
 	if (chroot(root) || chdir("/")) {

@@ -328,7 +328,11 @@ void kbx_net_setup(const char *cmdline)
 	if (ca < 0) {
 		dprintf(STDERR_FILENO, "kvmbox-init: net: %s\n", err);
 	} else if (ca == 1) {
+		/* the system bundle (OpenSSL, curl and git, Go) holds it; these
+		 * are for clients with their own store: Node.js, Python's
+		 * requests, and Rust/Go clients told where the bundle is */
 		setenv("NODE_EXTRA_CA_CERTS", KBX_CA_PEM, 1);
 		setenv("REQUESTS_CA_BUNDLE", KBX_CA_BUNDLE, 1);
+		setenv("SSL_CERT_FILE", KBX_CA_BUNDLE, 1);
 	}
 }

@@ -66,6 +66,7 @@ for d in /etc /root /run /tmp /proj /home /var; do  # not /bin: 400 links to bus
 done
 grep -q 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt 2>/dev/null && echo ca-installed
 echo "NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS"
+echo "SSL_CERT_FILE=$SSL_CERT_FILE"
 echo "ghtoken=$GH_TOKEN"
 echo "configdir=$CLAUDE_CONFIG_DIR histfile=$HISTFILE"
 echo run >>$HOME/.claude/history.txt
@@ -110,6 +111,7 @@ e2e_check_has claude "the login file keeps its other members" '"expiresAt":17672
 e2e_check_lacks claude "no real secret in the guest (env, files, command line)" 'XYZZY\|real-in:\|cmdline-has-real'
 e2e_check_has claude "the per-launch CA is installed" -x 'ca-installed'
 e2e_check_has claude "Node.js is pointed at it" '^NODE_EXTRA_CA_CERTS=/.'
+e2e_check_has claude "and Rust/Go clients at the bundle" -x 'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'
 e2e_check_has after "a file the agent wrote is in the host's project folder" -x 'written-by-agent'
 e2e_check_has after "the per-launch directory is removed" -x '0'
 e2e_check_has claude "gh's token reaches the guest as a placeholder" '^ghtoken=kvmbox-ph-[0-9a-f]\{32\}$'
