@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -96,6 +98,94 @@ int state_dir(const char *project_real, char *out, size_t outsz)
 	return own_dir(out);
 }
 
+/* ---- inside the state directory: the guest's ground ----------------------
+ *
+ * The guest writes whatever it likes in the state directory (it is shared
+ * read-write), including symbolic links where the host expects directories
+ * (`claude` -> the user's real ~/.claude).  So every host operation below it
+ * resolves each component from the state directory's own fd with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS and acts with *at() calls that never
+ * follow the last component: a planted link is an error, never a path. */
+
+static int openat_beneath(int dfd, const char *name, int flags)
+{
+	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	long fd = syscall(SYS_openat2, dfd, name, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* The directory state/dir ("a/b", checked components; "" for state itself),
+ * its missing levels made 0700 when create: an fd, or -errno. */
+static int state_subdir(const char *state, const char *dir, bool create)
+{
+	int fd = open(state, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char buf[256];
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", dir) >= sizeof(buf)) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	for (char *c = buf, *next; c && *c; c = next) {
+		next = strchr(c, '/');
+		if (next)
+			*next++ = 0;
+		if (!strcmp(c, ".") || !strcmp(c, "..") || !*c) {
+			close(fd);
+			return -EINVAL;
+		}
+		if (create && mkdirat(fd, c, 0700) < 0 && errno != EEXIST) {
+			int e = -errno;
+			close(fd);
+			return e;
+		}
+		int nfd = openat_beneath(fd, c, O_RDONLY | O_DIRECTORY);
+		close(fd);
+		if (nfd < 0)
+			return nfd;
+		fd = nfd;
+	}
+	return fd;
+}
+
+/* Split rel into its directory (into dir) and last component. */
+static const char *split_rel(const char *rel, char *dir, size_t dirsz)
+{
+	const char *slash = strrchr(rel, '/');
+	size_t n = slash ? (size_t)(slash - rel) : 0;
+	if (n >= dirsz)
+		return NULL;
+	memcpy(dir, rel, n);
+	dir[n] = 0;
+	return slash ? slash + 1 : rel;
+}
+
+int state_write_file(const char *state, const char *rel, const char *text)
+{
+	char dir[256];
+	const char *name = split_rel(rel, dir, sizeof(dir));
+	if (!name || !*name)
+		return -EINVAL;
+	int dfd = state_subdir(state, dir, true);
+	if (dfd < 0)
+		return dfd;
+	int r = 0;
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)	/* a link goes, never its target */
+		r = -errno;
+	int fd = r ? -1 : openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (!r && fd < 0)
+		r = -errno;
+	if (fd >= 0) {
+		r = write_full(fd, text, strlen(text));
+		close(fd);
+		if (r < 0)
+			unlinkat(dfd, name, 0);	/* never half-written */
+	}
+	close(dfd);
+	return r;
+}
+
 /* Members of the host's ~/.claude.json a guest may start from: flags and
  * who the account is, never a token (those live in .credentials.json). */
 static const char *const claude_seed_keys[] = {
@@ -144,37 +234,41 @@ static struct json_object *claude_seed(const char *home, const char *project_rea
 
 int state_seed_claude(const char *state, const char *home, const char *project_real)
 {
-	char path[4096];
-	if ((size_t)snprintf(path, sizeof(path), "%s/claude", state) >= sizeof(path))
-		return -ENAMETOOLONG;
-	int r = own_dir(path);
-	if (r < 0)
-		return r;
-	strcat(path, "/.claude.json");
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno == EEXIST ? 0 : -errno;
+	int dfd = state_subdir(state, "claude", true);
+	if (dfd < 0)
+		return dfd;
+	int fd = openat(dfd, ".claude.json", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+		close(dfd);
+		return e == EEXIST ? 0 : -e;
+	}
 	struct json_object *seed = claude_seed(home, project_real);
 	const char *text = json_object_to_json_string_ext(seed, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 								 JSON_C_TO_STRING_NOSLASHESCAPE);
-	r = text ? write_full(fd, text, strlen(text)) : -ENOMEM;
+	int r = text ? write_full(fd, text, strlen(text)) : -ENOMEM;
 	if (r == 0 && write_full(fd, "\n", 1) < 0)
 		r = -EIO;
 	close(fd);
 	json_object_put(seed);
 	if (r < 0)
-		unlink(path);	/* never half-written: the next launch seeds again */
+		unlinkat(dfd, ".claude.json", 0);	/* never half-written: the next launch seeds again */
+	close(dfd);
 	return r < 0 ? r : 0;
 }
 
 int state_scrub(const char *state, const char *rel)
 {
-	int dfd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char dir[256];
+	const char *name = split_rel(rel, dir, sizeof(dir));
+	if (!name || !*name)
+		return -EINVAL;
+	int dfd = state_subdir(state, dir, false);
 	if (dfd < 0)
-		return -errno;
+		return dfd == -ENOENT ? 0 : dfd;
 	struct stat st;
 	int r = 0;
-	if (fstatat(dfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && unlinkat(dfd, rel, 0) < 0)
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && unlinkat(dfd, name, 0) < 0)
 		r = -errno;
 	close(dfd);
 	return r;

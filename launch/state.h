@@ -37,8 +37,16 @@ int state_dir(const char *project_real, char *out, size_t outsz);
  * 0, or -errno. */
 int state_seed_claude(const char *state, const char *home, const char *project_real);
 
+/* Write <state>/rel (0600, replacing what is there; missing directories
+ * 0700).  Below the state directory the guest owns everything, so every
+ * component is resolved without following a symbolic link: a planted link
+ * (`claude` -> the user's real ~/.claude) is an error, never a path.
+ * 0, or -errno. */
+int state_write_file(const char *state, const char *rel, const char *text);
+
 /* Remove <state>/rel if it is a regular file (a placeholder credential
- * file after the launch): 0, or -errno other than ENOENT. */
+ * file after the launch), resolved as above: 0, or -errno other than
+ * ENOENT. */
 int state_scrub(const char *state, const char *rel);
 
 #endif

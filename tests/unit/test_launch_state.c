@@ -164,6 +164,50 @@ static void test_scrub(void **state)
 	assert_true(S_ISLNK(mode_of(p)));
 }
 
+/* A guest that planted links in its state directory (it is shared
+ * read-write) cannot aim the host's writes, seeds or scrubs outside it. */
+static void test_planted_in_state(void **state)
+{
+	(void)state;
+	char d[4096], p[4400], victim[4200], vfile[4300];
+	assert_int_equal(state_dir("/proj", d, sizeof(d)), 0);
+	snprintf(victim, sizeof(victim), "%s/real-claude", root);
+	assert_int_equal(mkdir(victim, 0700), 0);
+	snprintf(vfile, sizeof(vfile), "%s/.credentials.json", victim);
+	FILE *f = fopen(vfile, "w");
+	fputs("REAL", f);
+	fclose(f);
+	/* claude -> the user's real ~/.claude */
+	snprintf(p, sizeof(p), "%s/claude", d);
+	assert_int_equal(symlink(victim, p), 0);
+	assert_true(state_write_file(d, "claude/.credentials.json", "PLACEHOLDER") < 0);
+	assert_true(state_scrub(d, "claude/.credentials.json") < 0);
+	assert_true(state_seed_claude(d, root, "/proj") < 0);
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(read_file(vfile, 100, &buf, &len), 0);
+	assert_memory_equal(buf, "REAL", 4);
+	free(buf);
+	snprintf(p, sizeof(p), "%s/.claude.json", victim);
+	assert_int_equal(mode_of(p), 0);
+	/* claude/.credentials.json -> a host file: the link is replaced, the
+	 * file untouched */
+	snprintf(p, sizeof(p), "%s/claude", d);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(state_write_file(d, "claude/x", "1"), 0);	/* makes claude/ */
+	snprintf(p, sizeof(p), "%s/claude/.credentials.json", d);
+	assert_int_equal(symlink(vfile, p), 0);
+	assert_int_equal(state_write_file(d, "claude/.credentials.json", "PLACEHOLDER"), 0);
+	assert_true(S_ISREG(mode_of(p)));
+	assert_int_equal(read_file(vfile, 100, &buf, &len), 0);
+	assert_memory_equal(buf, "REAL", 4);
+	free(buf);
+	assert_int_equal(state_scrub(d, "claude/.credentials.json"), 0);
+	assert_int_equal(mode_of(p), 0);
+	assert_int_equal(state_write_file(d, "../escape", "x"), -EINVAL);
+	assert_int_equal(state_write_file(d, "a/../../escape", "x"), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +215,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_planted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scrub, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_planted_in_state, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -179,7 +179,7 @@ static int write_login_file(struct launch *l)
 {
 	if (l->state[0] && agent_state_path(l->p, l->creds.oauth->path, l->cred_in_state,
 					    sizeof(l->cred_in_state))) {
-		int r = write_tree_file(l->state, l->cred_in_state, l->creds.oauth_json);
+		int r = state_write_file(l->state, l->cred_in_state, l->creds.oauth_json);
 		if (r < 0)
 			l->cred_in_state[0] = 0;
 		return r;
