@@ -204,6 +204,54 @@ void git_collect(const char *project, struct git_wiring *g)
 	config_value(project, "user.email", g->user_email, sizeof(g->user_email));
 }
 
+int git_pin_repos(const char *pin_path, struct git_wiring *g, char *dropped, size_t droppedsz)
+{
+	dropped[0] = 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = read_file(pin_path, GIT_MAX_REPOS * GIT_REPO_MAX, &buf, &len);
+	if (r == -ENOENT) {	/* the first launch: pin what the remotes name now */
+		int fd = open(pin_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			g->nrepos = 0;
+			return -errno;
+		}
+		for (unsigned i = 0; i < g->nrepos && r != -EIO; i++)
+			r = dprintf(fd, "%s\n", g->repos[i]) < 0 ? -EIO : 0;
+		if (close(fd) < 0 || r == -EIO) {
+			unlink(pin_path);
+			g->nrepos = 0;
+			return -EIO;
+		}
+		return 0;
+	}
+	if (r < 0) {
+		g->nrepos = 0;
+		return r;
+	}
+	char *pinned = (char *)buf;
+	pinned[len] = 0;	/* read_file leaves room for it */
+	unsigned kept = 0;
+	for (unsigned i = 0; i < g->nrepos; i++) {
+		bool on = false;
+		for (char *line = pinned, *next; !on && line && *line; line = next) {
+			next = strchr(line, '\n');
+			size_t n = next ? (size_t)(next - line) : strlen(line);
+			on = n == strlen(g->repos[i]) && !memcmp(line, g->repos[i], n);
+			if (next)
+				next++;
+		}
+		if (on)
+			memmove(g->repos[kept++], g->repos[i], GIT_REPO_MAX);
+		else
+			snprintf(dropped + strlen(dropped), droppedsz - strlen(dropped), "%s%s",
+				 dropped[0] ? ", " : "", g->repos[i]);
+	}
+	g->nrepos = kept;
+	free(buf);
+	return 0;
+}
+
 char *git_gh_token(void)
 {
 	char *argv[] = { "gh", "auth", "token", "--hostname", "github.com", NULL };

@@ -11,6 +11,10 @@
  * is what the proxy can swap); and the host's user.name and user.email
  * become the guest's.
  *
+ * The guest can write the project's .git/config, so the remotes are pinned
+ * at the project's first launch (git_pin_repos): a remote added since is
+ * not allowed until the user says so with --repo.
+ *
  * The project is the user's but its .git/config may come from anyone:
  * remotes are only read (`git remote -v` runs no hook, no filter, no
  * fsmonitor), a URL that is not exactly a GitHub repository is ignored,
@@ -43,6 +47,16 @@ int git_github_repo(const char *url, char *out, size_t outsz);
  * without git, outside a repository, or past GIT_MAX_REPOS, what could not
  * be read is simply absent. */
 void git_collect(const char *project, struct git_wiring *g);
+
+/* Pin the remotes' repositories at the project's first launch.  The
+ * project folder, .git/config included, is writable by the guest: a guest
+ * that adds a remote must not widen the next launch's allow-list.  So the
+ * list taken from the remotes at the first launch is kept at pin_path
+ * (outside every guest-visible share); later launches keep only the
+ * remotes' repositories on it, and name the others in dropped (", "
+ * separated) for one warning: --repo allows them.  0, or -errno (then the
+ * remotes are not used at all: g->nrepos = 0). */
+int git_pin_repos(const char *pin_path, struct git_wiring *g, char *dropped, size_t droppedsz);
 
 /* The host's GitHub token from `gh auth token --hostname github.com`: a
  * malloc'd string (the caller wipes and frees it), or NULL (no gh, not

@@ -75,6 +75,9 @@ grep -q '"hasTrustDialogAccepted": true' $HOME/.claude/.claude.json 2>/dev/null 
 echo "gitconfig=$(tr '\n\t' '| ' <$HOME/.gitconfig)"
 echo "ghhosts=$(tr '\n' '|' <$HOME/.config/gh/hosts.yml)"
 echo written-by-agent >/proj/from-guest
+# a hostile agent adds a remote, hoping the next launch allows it
+[ -f /proj/.git/config ] && ! grep -q evil /proj/.git/config &&
+	printf '[remote "evil"]\n\turl = https://github.com/evil/repo\n' >>/proj/.git/config
 exit 4
 AGENT
 chmod 755 $R/usr/local/bin/claude
@@ -123,9 +126,12 @@ if [ -n "$have_git" ]; then
 	e2e_check_has claude "the host's git identity is the guest's" '^gitconfig=.*name = "Ada Lovelace"|.*email = "ada@example.com"'
 	e2e_check_has passthrough "the project's GitHub remote is on the allow-list without --repo (the other host's is not)" \
 		-x 'kvmbox: claude: GitHub writes allowed to ada/engine'
+	e2e_check_has passthrough "a remote the guest added to .git/config is not allowed, and is named" \
+		'GitHub remotes added since this project.s first launch are not allowed .*: evil/repo;'
 else
 	skip "the host's git identity is the guest's" "no git on this machine"
 	skip "the project's GitHub remote is on the allow-list without --repo" "no git on this machine"
+	skip "a remote the guest added to .git/config is not allowed" "no git on this machine"
 fi
 e2e_check_has passthrough "the token's source is said (names only)" -x 'kvmbox: claude: GitHub token: gh auth token'
 e2e_check_has nogit "--no-git: no GitHub token for the guest" -x 'ghtoken='

@@ -132,6 +132,40 @@ static void test_collect(void **state)
 	sh(cmd);
 }
 
+/* The remotes are pinned at the first launch: a remote the guest adds to
+ * .git/config later is not allowed, and is named. */
+static void test_pin(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/kvmbox-pin-test.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char pin[64], dropped[256];
+	snprintf(pin, sizeof(pin), "%s/p.repos", dir);
+	struct git_wiring g = { .nrepos = 2 };
+	strcpy(g.repos[0], "ada/engine");
+	strcpy(g.repos[1], "ada/notes");
+	assert_int_equal(git_pin_repos(pin, &g, dropped, sizeof(dropped)), 0);
+	assert_int_equal(g.nrepos, 2);
+	assert_string_equal(dropped, "");
+	g.nrepos = 3;
+	strcpy(g.repos[0], "evil/repo");
+	strcpy(g.repos[1], "ada/engine");
+	strcpy(g.repos[2], "ada/engin");	/* a prefix is not a match */
+	assert_int_equal(git_pin_repos(pin, &g, dropped, sizeof(dropped)), 0);
+	assert_int_equal(g.nrepos, 1);
+	assert_string_equal(g.repos[0], "ada/engine");
+	assert_string_equal(dropped, "evil/repo, ada/engin");
+	/* a pin that cannot be read: no remote is allowed */
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -f %s && mkdir %s", pin, pin);
+	assert_int_equal(system(cmd), 0);
+	g.nrepos = 1;
+	assert_true(git_pin_repos(pin, &g, dropped, sizeof(dropped)) < 0);
+	assert_int_equal(g.nrepos, 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_not_a_repo(void **state)
 {
 	(void)state;
@@ -148,6 +182,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_collect),
+		cmocka_unit_test(test_pin),
 		cmocka_unit_test(test_not_a_repo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -187,12 +187,35 @@ static int write_login_file(struct launch *l)
 	return write_launch_file(l->rundir, l->creds.oauth->path, l->creds.oauth_json);
 }
 
+/* The remotes' repositories as pinned at the project's first launch
+ * (git_pin_repos: the guest can edit .git/config), next to its state
+ * directory where no guest reaches. */
+static void pin_remotes(struct launch *l)
+{
+	char dir[PATH_MAX], pin[PATH_MAX + 8], dropped[GIT_MAX_REPOS * 44];
+	int r = state_dir(l->project_real, dir, sizeof(dir));
+	if (r == 0 && (size_t)snprintf(pin, sizeof(pin), "%s.repos", dir) >= sizeof(pin))
+		r = -ENAMETOOLONG;
+	if (r == 0)
+		r = git_pin_repos(pin, &l->git, dropped, sizeof(dropped));
+	if (r < 0) {
+		l->git.nrepos = 0;
+		log_warn("%s: the project's GitHub remotes cannot be pinned (%s): they are not allowed; "
+			 "--repo OWNER/NAME still is", l->p->name, strerror(-r));
+	} else if (dropped[0]) {
+		log_warn("%s: GitHub remotes added since this project's first launch are not allowed "
+			 "(the guest can edit .git/config): %s; allow one with --repo OWNER/NAME, or delete "
+			 "%s to pin the remotes again", l->p->name, dropped, pin);
+	}
+}
+
 /* Git and GitHub (launch/git.h): the remotes for the allow-list, the
  * token (the host's GH_TOKEN/GITHUB_TOKEN, else `gh auth token`) as a
  * placeholder, the guest's git config and gh's. */
 static int prepare_git(struct launch *l)
 {
 	git_collect(l->project_real, &l->git);
+	pin_remotes(l);
 	char list[GIT_MAX_REPOS * GIT_REPO_MAX] = "";
 	for (unsigned i = 0; i < l->git.nrepos; i++)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
