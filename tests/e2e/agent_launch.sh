@@ -88,7 +88,7 @@ e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | wc -l'
 e2e_step noproject 20 kvmbox claude --project /no/such/dir
 e2e_step nostate 150 sh -c 'kvmbox claude --no-state --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 e2e_step nogit 150 sh -c 'KVMBOX_LOG=info kvmbox claude --no-git --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
-e2e_step statedir 20 sh -c 'cd $HOME/.local/state/kvmbox/projects && ls; d=$(ls -d proj-*); stat -c "%a %n" . .. $d $d/claude;
+e2e_step statedir 20 sh -c 'cd $HOME/.local/state/kvmbox/projects && ls; d=$(ls -d proj-* | grep -v "\.repos$"); stat -c "%a %n" . .. $d $d/claude $d.repos;
 	echo "lines=$(wc -l <$d/claude/history.txt)"; ls -A $d/claude | sed "s/^/entry: /"; grep -rl XYZZY . | sed "s/^/real-in-state: /"; grep -rl kvmbox-ph- . | sed "s/^/placeholder-in-state: /"'
 PAYLOAD
 )
@@ -145,8 +145,9 @@ e2e_check_has passthrough "second launch: the first launch's history is there" -
 e2e_check_has nogit "third launch: still there" -x 'history=3'
 e2e_check_has nostate "--no-state: a bare home" -x 'history=1'
 e2e_check_has nostate "--no-state: no state directory" -x 'configdir= histfile='
-e2e_check_has statedir "one state directory for the project, named after it" '^proj-[0-9a-f]\{16\}$'
+e2e_check_has statedir "one state directory for the project, named after it" '^proj-[0-9a-f]\{16\}\( \|$\)'
 e2e_check_has statedir "the state directories are 0700" '^700 proj-[0-9a-f]*/claude$'
+e2e_check_has statedir "the pinned remotes beside it are 0600" '^600 proj-[0-9a-f]*\.repos$'
 e2e_check_has statedir "the host holds the three launches' history" -x 'lines=3'
 e2e_check_lacks statedir "no real secret in the state directory" 'real-in-state'
 e2e_check_lacks statedir "no placeholder login file left in it after the launch" 'entry: .credentials.json'
