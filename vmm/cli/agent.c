@@ -227,6 +227,25 @@ static struct json_object *parse_object(const uint8_t *buf, size_t len)
 	return root;
 }
 
+/* The host's login file at c->oauth_host_path: its SHA-256 into sha (or
+ * NULL) and, when root is not NULL, its parsed object there (NULL unless a
+ * complete JSON object); the bytes read are wiped.  0 or -errno. */
+static int read_login_file(const struct agent_creds *c, unsigned char sha[32], struct json_object **root)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = read_file(c->oauth_host_path, CRED_FILE_MAX, &buf, &len);
+	if (r < 0)
+		return r;
+	if (sha)
+		sha256(buf, len, sha);
+	if (root)
+		*root = parse_object(buf, len);
+	explicit_bzero(buf, len);
+	free(buf);
+	return 0;
+}
+
 /* The tokens object's members: access, refresh (placeholders bound to
  * their hosts), the identity JWT (unsigned).  0 or -errno, err set. */
 static int collect_tokens(const struct agent_oauth_file *o, struct json_object *inner, struct secrets *s,
@@ -272,19 +291,14 @@ static int collect_oauth(const struct agent_oauth_file *o, const char *home, str
 			 struct agent_creds *c, char *err, size_t errsz)
 {
 	snprintf(c->oauth_host_path, sizeof(c->oauth_host_path), "%s/%s", home, o->path);
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int r = read_file(c->oauth_host_path, CRED_FILE_MAX, &buf, &len);
+	struct json_object *root, *inner = NULL;
+	int r = read_login_file(c, c->file_sha, &root);
 	if (r == -ENOENT)
 		return 0;	/* not logged in on the host: nothing to hand over */
 	if (r < 0) {
 		snprintf(err, errsz, "cannot read %s: %s", c->oauth_host_path, strerror(-r));
 		return r;
 	}
-	sha256(buf, len, c->file_sha);
-	struct json_object *root = parse_object(buf, len), *inner = NULL;
-	explicit_bzero(buf, len);
-	free(buf);
 	bool has_inner = root && json_object_object_get_ex(root, o->object, &inner) &&
 			 json_object_is_type(inner, json_type_object);
 	bool null_inner = root && (!json_object_object_get_ex(root, o->object, &inner) ||
@@ -370,19 +384,14 @@ static int collect_providers(const struct agent_provider_file *pf, const char *h
 			     struct agent_creds *c, char *err, size_t errsz)
 {
 	snprintf(c->oauth_host_path, sizeof(c->oauth_host_path), "%s/%s", home, pf->path);
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int r = read_file(c->oauth_host_path, CRED_FILE_MAX, &buf, &len);
+	struct json_object *root;
+	int r = read_login_file(c, c->file_sha, &root);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0) {
 		snprintf(err, errsz, "cannot read %s: %s", c->oauth_host_path, strerror(-r));
 		return r;
 	}
-	sha256(buf, len, c->file_sha);
-	struct json_object *root = parse_object(buf, len);
-	explicit_bzero(buf, len);
-	free(buf);
 	if (!root) {
 		snprintf(err, errsz, "%s: not a JSON object", c->oauth_host_path);
 		return -EINVAL;
@@ -471,14 +480,10 @@ int agent_creds_writeback(struct agent_creds *c, struct secrets *secrets)
 	sha256(f ? f->value : "", f ? f->value_len : 0, f_now);
 	if ((!a || !memcmp(a_now, c->access_sha, 32)) && (!f || !memcmp(f_now, c->refresh_sha, 32)))
 		return 0;	/* nothing rotated since the file last matched */
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int r = read_file(c->oauth_host_path, CRED_FILE_MAX, &buf, &len);
+	struct json_object *root, *inner;
+	int r = read_login_file(c, NULL, &root);
 	if (r < 0)
 		return r;
-	struct json_object *root = parse_object(buf, len), *inner;
-	explicit_bzero(buf, len);
-	free(buf);
 	if (!root || !json_object_object_get_ex(root, c->oauth->object, &inner) ||
 	    !json_object_is_type(inner, json_type_object)) {
 		json_object_put(root);
@@ -514,17 +519,11 @@ int agent_creds_adopt(struct agent_creds *c, struct secrets *secrets)
 	struct secret *f = (struct secret *)secret_of(secrets, c->refresh_ph);
 	if (!c->oauth || !a || !f)
 		return 0;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int r = read_file(c->oauth_host_path, CRED_FILE_MAX, &buf, &len);
+	unsigned char file_sha[32];
+	struct json_object *root, *inner, *av, *fv;
+	int r = read_login_file(c, file_sha, &root);
 	if (r < 0)
 		return r;
-	unsigned char file_sha[32];
-	sha256(buf, len, file_sha);
-	struct json_object *root = parse_object(buf, len), *inner, *av, *fv;
-	explicit_bzero(buf, len);
-	free(buf);
-	r = 0;
 	if (root && json_object_object_get_ex(root, c->oauth->object, &inner) &&
 	    json_object_object_get_ex(inner, c->oauth->access, &av) &&
 	    json_object_object_get_ex(inner, c->oauth->refresh, &fv) &&
@@ -556,14 +555,9 @@ bool agent_creds_changed_elsewhere(const struct agent_creds *c)
 {
 	if (!c->oauth)
 		return false;
-	uint8_t *buf = NULL;
-	size_t len = 0;
 	unsigned char now[32];
-	if (read_file(c->oauth_host_path, CRED_FILE_MAX, &buf, &len) < 0)
+	if (read_login_file(c, now, NULL) < 0)
 		return true;	/* it was there at launch */
-	sha256(buf, len, now);
-	explicit_bzero(buf, len);
-	free(buf);
 	return memcmp(now, c->file_sha, 32) != 0;
 }
 
