@@ -40,8 +40,9 @@ int state_seed_claude(const char *state, const char *home, const char *project_r
 /* Write <state>/rel (0600, replacing what is there; missing directories
  * 0700).  Below the state directory the guest owns everything, so every
  * component is resolved without following a symbolic link: a planted link
- * (`claude` -> the user's real ~/.claude) is an error, never a path.
- * 0, or -errno. */
+ * (`claude` -> the user's real ~/.claude) is an error, never a path.  Any
+ * other directory works as state (the launcher writes its launch files
+ * with it too).  0, or -errno. */
 int state_write_file(const char *state, const char *rel, const char *text);
 
 /* Remove <state>/rel if it is a regular file (a placeholder credential

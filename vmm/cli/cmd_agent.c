@@ -117,29 +117,6 @@ static int parse(struct launch *l, int argc, char **argv)
 	return 0;
 }
 
-/* Write root/rel (mode 0600, replacing a file there), creating its
- * parents (0700). */
-static int write_tree_file(const char *root, const char *rel, const char *text)
-{
-	char path[PATH_MAX + 256];
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	for (char *s = path + strlen(root) + 1; (s = strchr(s, '/')); s++) {
-		*s = '\0';
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(text);
-	int r = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
-	close(fd);
-	return r;
-}
-
 /* A file of the guest home, through the launch directory. */
 static int write_launch_file(const char *rundir, const char *rel, const char *text)
 {
@@ -147,7 +124,7 @@ static int write_launch_file(const char *rundir, const char *rel, const char *te
 	snprintf(home, sizeof(home), "%s/home", rundir);
 	if (mkdir(home, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	return write_tree_file(home, rel, text);
+	return state_write_file(home, rel, text);	/* the same never-follow writer */
 }
 
 /* The project's state (launch/state.h): its directory, Claude Code's
