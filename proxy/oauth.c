@@ -572,6 +572,19 @@ done:
 	return r;
 }
 
+long long oauth_expires_in(const char *body, size_t len)
+{
+	struct json_object *o = json_strict_object(body, len), *v;
+	long long s = -1;
+	if (o && json_object_object_get_ex(o, "expires_in", &v) && json_object_is_type(v, json_type_int)) {
+		int64_t n = json_object_get_int64(v);
+		if (n > 0 && n <= 10LL * 366 * 24 * 3600)
+			s = n;
+	}
+	json_object_put(o);
+	return s;
+}
+
 /* A string member of o, or NULL. */
 static const char *str_member(struct json_object *o, const char *key, size_t *len)
 {

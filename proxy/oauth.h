@@ -84,6 +84,9 @@ int oauth_jwt_unsign(const char *jwt, size_t len, char **out);
  * object with access_token, or an unknown token member), -ENOMEM. */
 int oauth_rewrite_response(struct secret *access, struct secret *refresh,
 			   const char *body, size_t len, char **out, size_t *outlen);
+/* The expires_in of a successful token response (a positive integer of at
+ * most ten years), or -1. */
+long long oauth_expires_in(const char *body, size_t len);
 /* The body the guest receives for an unsuccessful token response: a JSON
  * object with only the upstream's "error" code (RFC 6749 characters) and
  * "error_description" (every real value of s replaced by its placeholder,

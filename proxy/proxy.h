@@ -80,8 +80,9 @@ struct proxy_oauth_cfg {
 	char state_path[4096];		/* host-only file for rotated tokens, or "" */
 	/* After each successful refresh (loop thread): the real values are in
 	 * the secrets table; the owner writes them where they belong at once
-	 * (NULL: nothing to call). */
-	void (*rotated)(void *opaque);
+	 * (NULL: nothing to call).  expires_in_s: the new access token's
+	 * lifetime as the server gave it (RFC 6749 5.1 expires_in), or -1. */
+	void (*rotated)(void *opaque, long long expires_in_s);
 	/* Before each refresh goes upstream (loop thread): the owner may put
 	 * newer real tokens into the secrets table (another launch refreshed
 	 * since), so the refresh uses the refresh token that is current. */

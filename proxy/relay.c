@@ -463,6 +463,7 @@ static void oauth_finish(struct conn *c)
 	}
 	char *out;
 	size_t outlen;
+	long long expires_in = oauth_expires_in((char *)c->cap, c->cap_len);
 	int r = oauth_rewrite_response(o->access, o->refresh, (char *)c->cap, c->cap_len, &out, &outlen);
 	explicit_bzero(c->cap, c->cap_len);
 	if (r) {
@@ -478,7 +479,7 @@ static void oauth_finish(struct conn *c)
 	}
 	log_info("proxy: %s tokens refreshed on the host", o->cfg.provider);
 	if (o->cfg.rotated)
-		o->cfg.rotated(o->cfg.opaque);
+		o->cfg.rotated(o->cfg.opaque, expires_in);
 	free(o->body);
 	o->body = out;
 	o->body_len = outlen;

@@ -467,6 +467,12 @@ static void test_oauth(void **state)
 	assert_string_equal(s.v[1].value, "new-r");
 	free(out);
 	assert_int_equal(oauth_rewrite_response(&s.v[0], &s.v[1], "{\"error\":1}", 11, &out, &outlen), -EINVAL);
+	/* the lifetime the host file records: a positive integer, else none */
+	assert_int_equal(oauth_expires_in(resp, strlen(resp)), 3600);
+	const char *no_life[] = { "{\"expires_in\":\"3600\"}", "{\"expires_in\":0}", "{\"expires_in\":-5}",
+				  "{\"expires_in\":1.5}", "{\"expires_in\":99999999999}", "{}", "[3600]" };
+	for (size_t i = 0; i < sizeof(no_life) / sizeof(no_life[0]); i++)
+		assert_int_equal(oauth_expires_in(no_life[i], strlen(no_life[i])), -1);
 	/* a token member kvmbox does not know, at any depth: refused, not passed */
 	static const char *const odd[] = {
 		"{\"access_token\":\"a\",\"session_token\":\"x\"}",

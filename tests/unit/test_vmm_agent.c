@@ -220,11 +220,17 @@ static void test_rotation(void **state)
 		snprintf(rt, sizeof(rt), "sk-ant-ort01-ROT%d", i);
 		assert_int_equal(secret_set_value(a, at, strlen(at)), 0);
 		assert_int_equal(secret_set_value(r, rt, strlen(rt)), 0);
+		agent_creds_refreshed(&f->c, 28800);
 		assert_int_equal(agent_creds_writeback(&f->c, &f->s), 1);
 		char *now = slurp(f->cred);
 		assert_non_null(strstr(now, at));
 		assert_non_null(strstr(now, rt));
-		assert_non_null(strstr(now, "\"expiresAt\""));
+		/* the expiry the refresh gave, as Claude Code writes it (ms) */
+		char want[64];
+		snprintf(want, sizeof(want), "\"expiresAt\":%lld", f->c.expires_at_ms);
+		assert_non_null(strstr(now, want));
+		assert_true(f->c.expires_at_ms > 1700000000000LL);
+		assert_true(f->c.expires_at_ms - f->c.refreshed_at_ms == 28800000LL);
 		free(now);
 		struct stat st;
 		assert_int_equal(stat(f->cred, &st), 0);
@@ -280,6 +286,19 @@ static void test_codex_files(void **state)
 	assert_null(strstr(f->c.oauth_json, "REALAT"));
 	assert_null(strstr(f->c.oauth_json, "REALRT"));
 	assert_string_equal(f->c.oauth_cfg.provider, "codex");
+	/* a refresh: the host file gets the tokens and Codex's last_refresh */
+	struct secret *ca = secrets_find(&f->s, f->c.access_ph, strlen(f->c.access_ph));
+	assert_int_equal(secret_set_value(ca, "REALAT2", 7), 0);
+	agent_creds_refreshed(&f->c, -1);
+	assert_int_equal(agent_creds_writeback(&f->c, &f->s), 1);
+	char *now = slurp(path);
+	assert_non_null(strstr(now, "\"REALAT2\""));
+	const char *lr = strstr(now, "\"last_refresh\":\"20");
+	assert_non_null(lr);
+	assert_int_equal(strlen("\"last_refresh\":\"2026-12-04T17:00:00.000Z\""),
+			 strchr(lr + 16, '"') + 1 - lr);
+	assert_null(strstr(now, "expiresAt"));
+	free(now);
 	agent_creds_fini(&f->c);
 
 	/* an id_token that is not a JWT, or no tokens and no key: refused */

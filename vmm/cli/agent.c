@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,7 +44,7 @@ static const char *const shell_argv[] = { "/bin/bash", "-l", NULL };
 static const struct agent_oauth_file claude_oauth = {
 	.path = ".claude/.credentials.json", .object = "claudeAiOauth",
 	.access = "accessToken", .refresh = "refreshToken", .provider = "claude",
-	.access_hosts = ANTHROPIC_HOSTS,
+	.expires_ms = "expiresAt", .access_hosts = ANTHROPIC_HOSTS,
 	.refresh_hosts = "console.anthropic.com,platform.claude.com",
 };
 
@@ -51,6 +52,7 @@ static const struct agent_oauth_file codex_oauth = {
 	.path = ".codex/auth.json", .object = "tokens",
 	.access = "access_token", .refresh = "refresh_token", .provider = "codex",
 	.id_token = "id_token", .api_key = "OPENAI_API_KEY", .api_key_hosts = OPENAI_HOSTS,
+	.refreshed_at = "last_refresh",
 	.access_hosts = OPENAI_HOSTS ",chatgpt.com", .refresh_hosts = "auth.openai.com",
 };
 
@@ -469,6 +471,32 @@ static void member_sha(struct json_object *o, const char *key, unsigned char out
 		memset(out, 0, 32);
 }
 
+void agent_creds_refreshed(struct agent_creds *c, long long expires_in_s)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->refreshed_at_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	c->expires_at_ms = expires_in_s > 0 ? c->refreshed_at_ms + expires_in_s * 1000 : 0;
+}
+
+/* The refresh's time and expiry into the login file's members (root, and
+ * inner: the tokens' object), where the layout has them. */
+static void set_refresh_times(const struct agent_creds *c, struct json_object *root, struct json_object *inner)
+{
+	if (c->oauth->expires_ms && c->expires_at_ms)
+		json_object_object_add(inner, c->oauth->expires_ms, json_object_new_int64(c->expires_at_ms));
+	if (c->oauth->refreshed_at && c->refreshed_at_ms) {
+		time_t t = (time_t)(c->refreshed_at_ms / 1000);
+		struct tm tm;
+		char when[40];
+		if (gmtime_r(&t, &tm) && strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm)) {
+			char full[64];
+			snprintf(full, sizeof(full), "%s.%03lldZ", when, c->refreshed_at_ms % 1000);
+			json_object_object_add(root, c->oauth->refreshed_at, json_object_new_string(full));
+		}
+	}
+}
+
 int agent_creds_writeback(struct agent_creds *c, struct secrets *secrets)
 {
 	if (!c->oauth || !c->access_ph)
@@ -500,6 +528,7 @@ int agent_creds_writeback(struct agent_creds *c, struct secrets *secrets)
 	if (f)
 		json_object_object_add(inner, c->oauth->refresh,
 				       json_object_new_string_len(f->value, (int)f->value_len));
+	set_refresh_times(c, root, inner);
 	const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
 	r = text ? write_atomic(c->oauth_host_path, text) : -ENOMEM;
 	if (r == 0) {

@@ -41,6 +41,10 @@ struct agent_oauth_file {
 	const char *object;	/* member holding the tokens, e.g. "claudeAiOauth" */
 	const char *access, *refresh;	/* token member names in it */
 	const char *id_token;	/* an identity JWT member in it (handed over unsigned), or NULL */
+	const char *expires_ms;	/* member of object: the access token's expiry in ms since the
+				 * epoch (written back with rotated tokens), or NULL */
+	const char *refreshed_at;	/* top-level member: when the tokens were last refreshed
+					 * (RFC 3339, UTC; written back likewise), or NULL */
 	const char *api_key, *api_key_hosts;	/* top-level API key member, or NULL */
 	const char *provider;	/* proxy_oauth_cfg.provider: "claude" or "codex" */
 	const char *access_hosts, *refresh_hosts;
@@ -124,6 +128,11 @@ struct agent_creds {
 	 * launch), which writeback must not undo. */
 	unsigned char access_sha[32], refresh_sha[32];
 	unsigned char file_sha[32];	/* SHA-256 of the whole file, likewise */
+	/* When the proxy's last refresh happened and when its access token
+	 * expires (ms since the epoch; 0: no refresh, or no lifetime given),
+	 * so that the host file says what the agent there would have written:
+	 * a later launch, or the agent on the host, does not refresh again. */
+	long long refreshed_at_ms, expires_at_ms;
 };
 
 /* Read the profile's keys from getenv() and its credential file under home
@@ -140,6 +149,9 @@ int agent_creds_collect(const struct agent_profile *p, const char *home,
  * 1 when rewritten, 0 when nothing to write, -ESTALE when the file's tokens
  * were changed by someone else meanwhile (left as they are), -errno. */
 int agent_creds_writeback(struct agent_creds *c, struct secrets *secrets);
+/* The proxy refreshed now; the new access token lives expires_in_s (or -1:
+ * not said).  Recorded for the next agent_creds_writeback(). */
+void agent_creds_refreshed(struct agent_creds *c, long long expires_in_s);
 
 /* Before a refresh: when the host file holds other tokens than kvmbox
  * last knew (another launch refreshed, so the refresh token kvmbox holds is

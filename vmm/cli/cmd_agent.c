@@ -260,11 +260,9 @@ static int prepare_creds(struct launch *l)
 	return 0;
 }
 
-/* The proxy rotated the tokens (loop thread): the host's login file gets
- * them at once, so a crash cannot leave it holding a spent refresh token. */
-static void tokens_rotated(void *opaque)
+/* Whatever the proxy rotated, into the host's login file. */
+static void tokens_written(struct launch *l)
 {
-	struct launch *l = opaque;
 	int r = agent_creds_writeback(&l->creds, &l->secrets);
 	if (r == 1)
 		log_info("%s: rotated tokens written to %s", l->p->name, l->creds.oauth_host_path);
@@ -274,6 +272,15 @@ static void tokens_rotated(void *opaque)
 	else if (r < 0)
 		log_warn("%s: cannot write rotated tokens to %s: %s", l->p->name, l->creds.oauth_host_path,
 			 strerror(-r));
+}
+
+/* The proxy rotated the tokens (loop thread): the host's login file gets
+ * them at once, so a crash cannot leave it holding a spent refresh token. */
+static void tokens_rotated(void *opaque, long long expires_in_s)
+{
+	struct launch *l = opaque;
+	agent_creds_refreshed(&l->creds, expires_in_s);
+	tokens_written(l);
 }
 
 /* A refresh is about to go upstream (loop thread): if another launch
@@ -405,7 +412,7 @@ int cmd_agent(int argc, char **argv)
 						 .prof = &prof };
 			status = shell_launch(n, v, &x);
 			if (l->c.proxy) {
-				tokens_rotated(l);	/* whatever the last refresh left */
+				tokens_written(l);	/* whatever the last refresh left */
 				if (agent_creds_changed_elsewhere(&l->creds))
 					log_warn("%s: %s changed during the launch, not by kvmbox", l->p->name,
 						 l->creds.oauth_host_path);
