@@ -87,6 +87,9 @@ struct proxy_oauth_cfg {
 	 * newer real tokens into the secrets table (another launch refreshed
 	 * since), so the refresh uses the refresh token that is current. */
 	void (*before_refresh)(void *opaque);
+	/* When that refresh is over, however it ended (loop thread; after
+	 * rotated on success): the owner releases what before_refresh took. */
+	void (*after_refresh)(void *opaque);
 	void *opaque;
 };
 

@@ -409,9 +409,13 @@ static void oauth_answer(struct conn *c, int status, const char *body, size_t le
 	local_reply(c, status, "application/json", body, len, c->req_keep_alive);
 }
 
-/* Answer and release every parked refresh of o. */
+/* The refresh of o is over (each one ends here exactly once, whether it
+ * succeeded, failed or was aborted): tell the launcher, then answer and
+ * release every parked refresh of o. */
 static void oauth_release(struct oauth_state *o, int status, const char *body, size_t len)
 {
+	if (o->cfg.after_refresh)
+		o->cfg.after_refresh(o->cfg.opaque);
 	struct conn *w = o->waiters;
 	o->waiters = NULL;
 	while (w) {

@@ -76,11 +76,14 @@ run_bins() {	# TIER DIR [ARGS...]
 	done
 }
 
+# A script may raise its own limit with a line "# test-timeout: SECONDS"
+# near its top (the real agents in the nested harness need more than most).
 run_scripts() {	# TIER DIR
-	local tier=$1 dir=$2 s
+	local tier=$1 dir=$2 s own
 	for s in "$dir"/*.sh; do
 		[ -f "$s" ] || continue
-		run_one "$tier" "$(basename "$s" .sh)" bash "$s"
+		own=$(sed -n '1,40s/^# test-timeout: \([0-9][0-9]*\)$/\1/p' "$s" | head -n 1)
+		timeout_s=${own:-${TEST_TIMEOUT:-900}} run_one "$tier" "$(basename "$s" .sh)" bash "$s"
 	done
 }
 

@@ -237,6 +237,27 @@ static void test_rotation(void **state)
 		assert_int_equal(st.st_mode & 0777, 0600);
 	}
 	assert_false(agent_creds_changed_elsewhere(&f->c));
+	/* the refresh lock: a second launch waits for it, then gets it */
+	struct agent_creds other;
+	memset(&other, 0, sizeof(other));
+	snprintf(other.oauth_host_path, sizeof(other.oauth_host_path), "%s", f->c.oauth_host_path);
+	assert_int_equal(agent_creds_lock(&f->c, 0), 0);
+	assert_int_equal(agent_creds_lock(&f->c, 0), 0);	/* held already */
+	assert_int_equal(agent_creds_lock(&other, 30), -ETIMEDOUT);
+	char lockpath[sizeof(f->c.oauth_host_path) + 16];
+	snprintf(lockpath, sizeof(lockpath), "%s.kvmbox-lock", f->c.oauth_host_path);
+	struct stat lst;
+	assert_int_equal(lstat(lockpath, &lst), 0);
+	assert_int_equal(lst.st_mode & 0777, 0600);
+	agent_creds_unlock(&f->c);
+	agent_creds_unlock(&f->c);	/* not held: nothing */
+	assert_int_equal(agent_creds_lock(&other, 0), 0);
+	agent_creds_unlock(&other);
+	/* never through a link planted where the lock file goes */
+	assert_int_equal(unlink(lockpath), 0);
+	assert_int_equal(symlink(f->cred, lockpath), 0);
+	assert_int_equal(agent_creds_lock(&other, 0), -ELOOP);
+	assert_int_equal(unlink(lockpath), 0);
 	/* another launch refreshed: its tokens are taken before our refresh */
 	write_text(f->cred, "{\"claudeAiOauth\":{\"accessToken\":\"sk-ant-oat01-OTHER\","
 		   "\"refreshToken\":\"sk-ant-ort01-OTHER\",\"expiresAt\":2}}");

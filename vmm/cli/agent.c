@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -590,8 +591,45 @@ bool agent_creds_changed_elsewhere(const struct agent_creds *c)
 	return memcmp(now, c->file_sha, 32) != 0;
 }
 
+int agent_creds_lock(struct agent_creds *c, unsigned wait_ms)
+{
+	if (c->locked)
+		return 0;
+	if (!c->oauth_host_path[0])
+		return -ENOENT;
+	char path[sizeof(c->oauth_host_path) + 16];
+	if (snprintf(path, sizeof(path), "%s.kvmbox-lock", c->oauth_host_path) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	for (unsigned waited = 0;; waited += 10) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			c->lock_fd = fd;
+			c->locked = true;
+			return 0;
+		}
+		int e = errno;
+		if (e != EWOULDBLOCK || waited >= wait_ms) {
+			close(fd);
+			return e == EWOULDBLOCK ? -ETIMEDOUT : -e;
+		}
+		struct timespec ten_ms = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ten_ms, NULL);
+	}
+}
+
+void agent_creds_unlock(struct agent_creds *c)
+{
+	if (!c->locked)
+		return;
+	close(c->lock_fd);	/* releases the flock */
+	c->locked = false;
+}
+
 void agent_creds_fini(struct agent_creds *c)
 {
+	agent_creds_unlock(c);
 	for (unsigned i = 0; i < c->nenv; i++)
 		free(c->env[i]);
 	free(c->oauth_json);

@@ -133,6 +133,8 @@ struct agent_creds {
 	 * so that the host file says what the agent there would have written:
 	 * a later launch, or the agent on the host, does not refresh again. */
 	long long refreshed_at_ms, expires_at_ms;
+	int lock_fd;		/* the refresh lock's file while held (locked) */
+	bool locked;
 };
 
 /* Read the profile's keys from getenv() and its credential file under home
@@ -152,6 +154,18 @@ int agent_creds_writeback(struct agent_creds *c, struct secrets *secrets);
 /* The proxy refreshed now; the new access token lives expires_in_s (or -1:
  * not said).  Recorded for the next agent_creds_writeback(). */
 void agent_creds_refreshed(struct agent_creds *c, long long expires_in_s);
+
+/* The refresh lock of the host's login file, shared by every kvmbox launch
+ * that uses it (flock on "<file>.kvmbox-lock" beside it, 0600, never
+ * through a symbolic link): taken before a refresh goes upstream and held
+ * until it is over, so that a second launch refreshing at the same moment
+ * waits, then adopts the first one's tokens (agent_creds_adopt) instead of
+ * spending a refresh token already spent.  Waits at most wait_ms (a
+ * refresh's round trip; the caller's loop waits with it): 0, -ETIMEDOUT
+ * (held elsewhere all that time), -errno.  Unlocking what is not held does
+ * nothing. */
+int agent_creds_lock(struct agent_creds *c, unsigned wait_ms);
+void agent_creds_unlock(struct agent_creds *c);
 
 /* Before a refresh: when the host file holds other tokens than kvmbox
  * last knew (another launch refreshed, so the refresh token kvmbox holds is

@@ -43,6 +43,7 @@
 #define LAUNCH_GUEST_DIR "/run/kvmbox/launch"
 #define AGENT_DEFAULT_MEM "2048"
 #define AGENT_DEFAULT_CPUS "2"
+#define REFRESH_LOCK_WAIT_MS 3000	/* another launch's refresh: one round trip */
 /* What shell_argv adds to the user's words: flags, the wrapper, the
  * environment and the agent's own argv. */
 #define SHELL_ARGV_EXTRA (32 + AGENT_MAX_ENV + 8 + 2 * GIT_MAX_REPOS)
@@ -283,18 +284,31 @@ static void tokens_rotated(void *opaque, long long expires_in_s)
 	tokens_written(l);
 }
 
-/* A refresh is about to go upstream (loop thread): if another launch
- * refreshed meanwhile, its tokens are the current ones. */
+/* A refresh is about to go upstream (loop thread): take the refresh lock
+ * shared with other launches (one refreshing at this moment is waited
+ * for, a few seconds at most: refreshes come hours apart); if another
+ * launch refreshed meanwhile, its tokens are the current ones. */
 static void tokens_before_refresh(void *opaque)
 {
 	struct launch *l = opaque;
-	int r = agent_creds_adopt(&l->creds, &l->secrets);
+	int r = agent_creds_lock(&l->creds, REFRESH_LOCK_WAIT_MS);
+	if (r < 0)
+		log_warn("%s: cannot take the refresh lock of %s (%s): refreshing without it", l->p->name,
+			 l->creds.oauth_host_path, r == -ETIMEDOUT ? "another launch held it" : strerror(-r));
+	r = agent_creds_adopt(&l->creds, &l->secrets);
 	if (r == 1)
 		log_info("%s: took the tokens another launch refreshed from %s", l->p->name,
 			 l->creds.oauth_host_path);
 	else if (r < 0)
 		log_warn("%s: cannot read %s before a refresh: %s", l->p->name, l->creds.oauth_host_path,
 			 strerror(-r));
+}
+
+/* The refresh is over (loop thread): other launches may refresh now. */
+static void tokens_after_refresh(void *opaque)
+{
+	struct launch *l = opaque;
+	agent_creds_unlock(&l->creds);
 }
 
 /* argv for shell_launch (pointers into l and static strings); its count,
@@ -403,6 +417,7 @@ int cmd_agent(int argc, char **argv)
 		profile_mark(&prof, PHASE_CREDENTIALS);
 		l->creds.oauth_cfg.rotated = tokens_rotated;
 		l->creds.oauth_cfg.before_refresh = tokens_before_refresh;
+		l->creds.oauth_cfg.after_refresh = tokens_after_refresh;
 		l->creds.oauth_cfg.opaque = l;
 		int n = r < 0 ? r : shell_argv(l, v, cap);
 		if (n >= 0) {

@@ -42,11 +42,15 @@ E2E_CACHE=${KVMBOX_CACHE:-$HOME/.cache/kvmbox}
 # needs what the cloud kernel leaves out (the 9p client) sets
 # E2E_L1_FLAVOUR=amd64 before e2e_prepare.  Modules named in
 # E2E_L1_EXTRA_MODULES are copied next to the kvm ones when the package has
-# them (not loaded: the test insmods them from /lib/modules/).
+# them (not loaded: the test insmods them from /lib/modules/); a cached
+# kernel unpacked for another list is unpacked again.
 E2E_L1_FLAVOUR=${E2E_L1_FLAVOUR:-cloud-amd64}
-E2E_L1_EXTRA_MODULES="netfs fscache 9pnet 9pnet_fd 9p"
+E2E_L1_EXTRA_MODULES="netfs fscache 9pnet 9pnet_fd 9p veth"
 E2E_QEMU=${E2E_QEMU:-qemu-system-x86_64}
 E2E_L1_MEM=${E2E_L1_MEM:-2G}
+# L1's vCPUs: 2 by default (multi-threaded TCG); a test whose guest keeps
+# the emulator busy for minutes runs steadier with 1 (see agent_real.sh).
+E2E_L1_SMP=${E2E_L1_SMP:-2}
 E2E_WORK=""
 
 e2e_cleanup() { [ -n "$E2E_WORK" ] && rm -rf "$E2E_WORK"; E2E_WORK=""; }
@@ -79,7 +83,7 @@ e2e_l1_kernel() {
 	fi
 	if [ -n "$pkg" ]; then
 		dir=$E2E_CACHE/l1/$pkg
-		if [ ! -s "$dir/vmlinuz" ]; then
+		if [ ! -s "$dir/vmlinuz" ] || [ "$(cat "$dir/extra-modules" 2>/dev/null)" != "$E2E_L1_EXTRA_MODULES" ]; then
 			tmp=$(mktemp -d)
 			if (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null 2>&1); then
 				deb=$(ls "$tmp"/*.deb)
@@ -118,6 +122,7 @@ e2e_unpack_l1() {
 		*) cp "$f" "$dir.tmp/$m.ko" ;;
 		esac
 	done
+	echo "$E2E_L1_EXTRA_MODULES" >"$dir.tmp/extra-modules"
 	rm -rf "$x" "$dir"
 	mv "$dir.tmp" "$dir"
 }
@@ -313,7 +318,7 @@ e2e_boot_l1() {
 	e2e_heartbeat_watch "$hb" &
 	local watch=$!
 	timeout --kill-after=5 "$limit" "$E2E_QEMU" -accel tcg,thread=multi \
-		-cpu EPYC,+svm -smp 2 -m "$E2E_L1_MEM" -nodefaults -display none \
+		-cpu EPYC,+svm -smp "$E2E_L1_SMP" -m "$E2E_L1_MEM" -nodefaults -display none \
 		-serial stdio -serial "file:$hb" -no-reboot \
 		-kernel "$E2E_L1_DIR/vmlinuz" -initrd "$E2E_WORK/l1.cpio" \
 		-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 |
