@@ -194,7 +194,12 @@ bad() {	# NAME ARGS...
 	else not_ok "$name: exit 2, one line" "rc=$rc stderr: $err"; fi
 }
 bad "unknown flag" --kernel "$G/hello.elf" --frobnicate
-bad "missing --kernel" --memory 32
+# No kernel anywhere: not given, no $KVMBOX_KERNEL, none beside kvmbox (a
+# copy of it in an empty directory), none cached (an empty home and cache).
+mkdir -p "$tmp/alone" "$tmp/emptyhome"
+cp "$KVMBOX_BIN" "$tmp/alone/kvmbox"
+KVMBOX_BIN=$tmp/alone/kvmbox HOME=$tmp/emptyhome KVMBOX_CACHE=$tmp/emptyhome/cache \
+	KVMBOX_KERNEL='' bad "missing --kernel" --memory 32
 bad "flag without value" --kernel
 bad "nonexistent kernel" --kernel "$tmp/nope"
 bad "kernel is a directory" --kernel "$tmp"
