@@ -65,6 +65,36 @@ run_one() {
 	grep -E '^(not )?ok [0-9]+.*# *(SKIP|skip)' "$log" | head -5 | sed 's/^/    /'
 }
 
+# Tests that need a usable /dev/kvm (the KVM unit tests, the guests tier)
+# run, on a machine without one, inside the nested harness's L1: all of
+# them in one L1 boot (tests/lib/kvm-in-l1.sh), before the first is
+# reported; each is then reported from its output there.  Where L1 cannot
+# be used (no QEMU, no L1 kernel) they run here and skip with their reason.
+host_kvm() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
+l1_out=$B/test-logs/kvm-in-l1
+l1_done=""
+needs_kvm() {	# TIER NAME
+	case $1:$2 in guests:*|unit:test_*kvm*|unit-asan:test_*kvm*) return 0 ;; esac
+	return 1
+}
+# test_cmd TIER NAME CMD...: sets cmd to what runs the test: CMD here, or
+# its report from L1 (the batch run first)
+test_cmd() {
+	if needs_kvm "$1" "$2" && ! host_kvm; then
+		l1_batch
+		cmd=(bash "$top/tests/lib/kvm-or-l1.sh" "$l1_out" "$@")
+	else
+		cmd=("${@:3}")
+	fi
+}
+l1_batch() {	# once
+	[ -z "$l1_done" ] || return 0
+	l1_done=1
+	local start=$SECONDS
+	bash "$top/tests/lib/kvm-in-l1.sh" "$l1_out" >"$B/test-logs/kvm-in-l1.log" 2>&1 </dev/null
+	printf '%-10s %-36s %s  %4ds\n' l1 kvm-in-l1 "$(tail -n 1 "$B/test-logs/kvm-in-l1.log")" $((SECONDS - start))
+}
+
 run_bins() {	# TIER DIR [ARGS...]
 	local tier=$1 dir=$2; shift 2
 	[ -d "$dir" ] || { echo "$tier: $dir not built"; total_fail=$((total_fail + 1)); return; }
@@ -72,7 +102,8 @@ run_bins() {	# TIER DIR [ARGS...]
 	for b in "$dir"/*; do
 		[ -x "$b" ] && [ -f "$b" ] || continue
 		case $b in *.d|*.o) continue;; esac
-		run_one "$tier" "$(basename "$b")" "$b" "$@"
+		test_cmd "$tier" "$(basename "$b")" "$b" "$@"
+		run_one "$tier" "$(basename "$b")" "${cmd[@]}"
 	done
 }
 
@@ -83,7 +114,8 @@ run_scripts() {	# TIER DIR
 	for s in "$dir"/*.sh; do
 		[ -f "$s" ] || continue
 		own=$(sed -n '1,40s/^# test-timeout: \([0-9][0-9]*\)$/\1/p' "$s" | head -n 1)
-		timeout_s=${own:-${TEST_TIMEOUT:-900}} run_one "$tier" "$(basename "$s" .sh)" bash "$s"
+		test_cmd "$tier" "$(basename "$s" .sh)" bash "$s"
+		timeout_s=${own:-${TEST_TIMEOUT:-900}} run_one "$tier" "$(basename "$s" .sh)" "${cmd[@]}"
 	done
 }
 
@@ -101,6 +133,17 @@ run_fuzz() {
 		run_one fuzz "$name" bash "$top/tests/lib/fuzz-one.sh" "$b" "$corpus" $seeds
 	done
 }
+
+# Without a usable /dev/kvm, the L1 batch comes first: it also fetches the
+# nested harness's Debian kernel, a real bzImage for test_boot_bzimage.
+case " $tiers " in *" unit "*|*" unit-asan "*|*" guests "*) host_kvm || l1_batch ;; esac
+cache=${KVMBOX_CACHE:-$HOME/.cache/kvmbox}
+if [ -z "${KVMBOX_TEST_VMLINUX:-}" ]; then
+	for k in "$cache"/kernel/*/vmlinux; do [ -f "$k" ] && export KVMBOX_TEST_VMLINUX=$k; done
+fi
+if [ -z "${KVMBOX_TEST_BZIMAGE:-}" ]; then
+	for k in "$cache"/l1/*/vmlinuz; do [ -f "$k" ] && export KVMBOX_TEST_BZIMAGE=$k; done
+fi
 
 for tier in $tiers; do
 	case $tier in

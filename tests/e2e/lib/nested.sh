@@ -177,17 +177,23 @@ e2e_add_libs() {
 # tests in L1 reach: OpenSSL and json-c (the proxy, agents); named by the
 # sonames the binary carries, found where ldconfig puts them.
 e2e_add_program() {
-	local root=$1 prog=$2 dest=$3 so path
+	local root=$1 prog=$2 dest=$3 so
 	mkdir -p "$root$(dirname "$dest")"
 	cp "$prog" "$root$dest"
 	e2e_add_libs "$root" "$prog"
 	for so in $(strings -a "$prog" | grep -xE 'lib(ssl|crypto|json-c)\.so\.[0-9]+' | sort -u); do
-		path=$(ldconfig -p | awk -v s="$so" '$1 == s && /x86-64/ { print $NF; exit }')
-		[ -n "$path" ] || continue
-		mkdir -p "$root$(dirname "$path")"
-		cp -L "$path" "$root$path"
-		e2e_add_libs "$root" "$path"
+		e2e_add_soname "$root" "$so"
 	done
+}
+
+# The library ldconfig's cache names for SONAME, with its own libraries.
+e2e_add_soname() {
+	local root=$1 path
+	path=$(ldconfig -p | awk -v s="$2" '$1 == s && /x86-64/ { print $NF; exit }')
+	[ -n "$path" ] || return 0
+	mkdir -p "$root$(dirname "$path")"
+	cp -L "$path" "$root$path"
+	e2e_add_libs "$root" "$path"
 }
 
 # Terminfo entries NAME... (as infocmp finds them, e.g. /lib/terminfo/s/
