@@ -30,6 +30,7 @@
 # test-timeout: 1800
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/lib/nested.sh"
+. "$(dirname "$0")/lib/agent_env.sh"
 E2E_TEST_NAME="nested harness"
 
 CLAUDE_VERSION=${KVMBOX_E2E_CLAUDE_VERSION:-2.1.332}
@@ -89,29 +90,9 @@ if command -v git >/dev/null && [ -x /usr/lib/git-core/git-http-backend ] &&
 	have_git=1
 fi
 
-payload=$(cat <<'PAYLOAD'
-# The network: the provider is another machine, a network namespace behind
-# a veth pair, at a public address L1's /etc/hosts gives the provider's
-# names (an address of L1 itself would be the host, which the egress policy
-# refuses, as it must).
-ip link set lo up
-insmod /lib/modules/veth.ko 2>/dev/null
-unshare -n sleep 100000 &
-net=$!
-sleep 1
-ip link add v0 type veth peer name v1	# busybox names the peer veth0
-ip link set veth0 netns $net
-ip addr add 10.99.0.1/24 dev v0
-ip link set v0 up
-ip route add 1.2.3.4/32 dev v0
-nsenter -t $net -n sh -c 'ip link set lo up; ip addr add 1.2.3.4/32 dev veth0; ip link set veth0 up; ip route add 10.99.0.0/24 dev veth0'
-echo 'hosts: files' >/etc/nsswitch.conf
-printf '127.0.0.1 localhost\n1.2.3.4 api.anthropic.com platform.claude.com console.anthropic.com github.com\n' >/etc/hosts
-# The user: u, in group kvm, which owns /dev/kvm.
-printf 'root:x:0:0::/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n' >/etc/passwd
-printf 'root:x:0:\nkvm:x:993:u\nu:x:1000:\n' >/etc/group
-chgrp 993 /dev/kvm && chmod 660 /dev/kvm
-mkdir -p /home/u/.claude /proj /run/u
+payload=$(e2e_agent_env_payload api.anthropic.com platform.claude.com console.anthropic.com github.com)
+payload+=$'\n'$(cat <<'PAYLOAD'
+mkdir -p /home/u/.claude
 printf '{"claudeAiOauth":{"accessToken":"sk-ant-oat01-XYZZYACCESS1","refreshToken":"sk-ant-ort01-XYZZYREFRESH1","expiresAt":1767225600000,"scopes":["user:inference","user:profile"],"subscriptionType":"max"}}' >/home/u/.claude/.credentials.json
 chmod 600 /home/u/.claude/.credentials.json
 echo 'project file' >/proj/README
@@ -134,22 +115,6 @@ export KVMBOX_CACHE=/kc XDG_RUNTIME_DIR=/run/u SSL_CERT_FILE=/fake/ca.pem GH_TOK
 	FAKE_TOOL_COMMAND='echo "guest-creds=$(cat "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/.credentials.json")"; echo "guest-uid=$(id -u)"; env | grep -c "X[Y]ZZY" | sed "s/^/real-in-env=/"; grep -c "X[Y]ZZY" /proc/cmdline | sed "s/^/real-in-cmdline=/"; for d in /etc /root /run /tmp /proj /home /var; do grep -rl "X[Y]ZZY" $d 2>/dev/null | sed "s/^/real-in: /"; done; if command -v git >/dev/null; then cd /proj && { git push origin HEAD:refs/heads/from-vm 2>&1; echo "push-origin-rc=$?"; git push https://github.com/other/repo.git HEAD:refs/heads/from-vm 2>&1; echo "push-other-rc=$?"; } | sed "s/^/git: /"; fi; echo tool-done' \
 	node fake_provider.js >/tmp/fake.log 2>&1 &)
 for i in 1 2 3 4 5 6 7 8 9 10; do grep -q '@@FAKE listening' /tmp/fake.log 2>/dev/null && break; sleep 1; done
-# One vCPU: the emulator is steadier with one.  A launch whose guest
-# triple-faulted is run once more, and says so: QEMU
-# TCG's nested SVM does that now and then to a guest this busy (as it
-# freezes L1 now and then, see nested.sh), not kvmbox.
-cat >/usr/local/bin/launch-again <<'AGAIN'
-#!/bin/sh
-for try in 1 2; do
-	"$@" >/tmp/launch.out 2>&1
-	rc=$?
-	cat /tmp/launch.out
-	grep -q 'guest triple fault' /tmp/launch.out || exit $rc
-	[ $try = 1 ] && echo "@@E2E-RETRY the guest triple-faulted (the emulator); launching again"
-done
-exit $rc
-AGAIN
-chmod 755 /usr/local/bin/launch-again
 run='cd /proj && launch-again kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 1G --cpus 1'
 e2e_step whoami 10 su u -s /bin/sh -c 'id -u; id -G'
 e2e_step first 600 su u -s /bin/sh -c "$run -p 'please run the check'"

@@ -15,7 +15,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 head -c 100000 /dev/urandom >"$T/random"
 echo 'not an initrd either' >"$T/initrd"
-mkdir -p "$T/cache" "$T/home" "$T/bin"
+mkdir -p "$T/cache" "$T/home" "$T/bin" "$T/proj"
 # No default kernel anywhere (not in the cache, not next to the binary):
 # only what a test names.
 cp "$KVMBOX_BIN" "$T/bin/kvmbox"
@@ -24,11 +24,12 @@ export KVMBOX_CACHE=$T/cache HOME=$T/home
 unset KVMBOX_KERNEL KVMBOX_INITRD
 
 # one NAME WANT_PATTERN CMD...: status 2, one line on stderr matching the
-# pattern, nothing on stdout, no word of /dev/kvm.
+# pattern, nothing on stdout, no word of /dev/kvm; run in $T/proj, or in
+# $IN when set.
 one() {
 	local name=$1 want=$2 out err rc
 	shift 2
-	out=$(cd "$T" && timeout 20 "$KVMBOX_BIN" "$@" 2>"$T/err" </dev/null)
+	out=$(cd "${IN:-$T/proj}" && timeout 20 "$KVMBOX_BIN" "$@" 2>"$T/err" </dev/null)
 	rc=$?
 	err=$(cat "$T/err")
 	if [ "$rc" = 2 ] && [ -z "$out" ] && [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] &&
@@ -72,4 +73,20 @@ case $out in
 *"Every other word goes to the agent"*) ok "claude --help says where unknown words go" ;;
 *) not_ok "claude --help says where unknown words go" "$out" ;;
 esac
+# The project folder never exposes the user's credentials: not the home
+# folder, not above it, not one holding or inside a credential store; each
+# refused before anything else, whatever the agent.
+mkdir -p "$T/home/.ssh/keys" "$T/home/.config/gh" "$T/home/.claude"
+: >"$T/home/.claude/.credentials.json"
+IN=$T/home one "claude in the home folder is refused" \
+	"^kvmbox: claude: $T/home is your home folder, which holds your credentials" claude
+IN=$T one "codex above the home folder is refused" "^kvmbox: codex: $T is above your home folder" codex
+IN=/ one "opencode in / is refused" "^kvmbox: opencode: / is above your home folder" opencode
+IN=$T/home/.config one "a folder holding ~/.config/gh is refused" \
+	"^kvmbox: claude: $T/home/.config holds ~/.config/gh, your credentials" claude
+IN=$T/home/.ssh/keys one "a folder inside ~/.ssh is refused" \
+	"^kvmbox: claude: $T/home/.ssh/keys is inside ~/.ssh" claude
+ln -s "$T/home" "$T/proj/home-link"
+IN=$T/proj/home-link one "the home folder through a symbolic link is refused" \
+	"^kvmbox: claude: $T/home is your home folder" claude
 tap_done

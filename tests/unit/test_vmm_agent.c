@@ -83,6 +83,8 @@ static void test_profiles(void **state)
 	(void)state;
 	assert_string_equal(agent_find("claude")->argv[0], "claude");
 	assert_string_equal(agent_find("codex")->argv[0], "codex");
+	assert_string_equal(agent_find("codex")->argv[1], "--dangerously-bypass-approvals-and-sandbox");
+	assert_null(agent_find("codex")->argv[2]);
 	assert_string_equal(agent_find("opencode")->argv[0], "opencode");
 	assert_non_null(agent_find("shell"));
 	assert_null(agent_find("vim"));

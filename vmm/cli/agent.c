@@ -38,7 +38,11 @@ static const char *const claude_env[] = { "IS_SANDBOX=1", "DISABLE_AUTOUPDATER=1
 /* With CLAUDE_CONFIG_DIR set, ~/.claude.json lives inside it too, so one
  * directory holds all of Claude Code's state. */
 static const char *const claude_state_env[] = { "CLAUDE_CONFIG_DIR=" STATE_GUEST_DIR "/claude", NULL };
-static const char *const codex_argv[] = { "codex", NULL };
+/* Likewise Codex: no approvals and no sandbox of its own inside the VM (its
+ * bubblewrap would need user namespaces in the guest, and the VM is the
+ * sandbox), which also lifts its refusal to run outside a trusted or git
+ * directory.  A flag of the top-level command: it precedes `exec`. */
+static const char *const codex_argv[] = { "codex", "--dangerously-bypass-approvals-and-sandbox", NULL };
 static const char *const opencode_argv[] = { "opencode", NULL };
 static const char *const shell_argv[] = { "/bin/bash", "-l", NULL };
 

@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "guest/image/image.h"
 #include "launch/git.h"
+#include "launch/guard.h"
 #include "launch/state.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
@@ -70,7 +71,9 @@ static const char agent_usage[] =
 	"ones (API keys from the environment, the agent's login file) are swapped in\n"
 	"on the wire, for their own hosts only.\n"
 	"  --image NAME|REF  guest image (default: default, from kvmbox setup)\n"
-	"  --project DIR     folder shared read-write at the same path\n"
+	"  --project DIR     folder shared read-write at the same path; never your\n"
+	"                    home folder, one above it, or one holding or inside a\n"
+	"                    credential store (~/.ssh, ~/.aws, the agents' logins...)\n"
 	"  --no-proxy        no TLS interception (and no credentials for the guest)\n"
 	"  --no-state        a bare guest home: the agent's settings, history and\n"
 	"                    conversations are not kept (they are by default, per\n"
@@ -82,7 +85,8 @@ static const char agent_usage[] =
 	"                    gh config, and your git user.name/user.email\n"
 	"Every other word goes to the agent, in order (kvmbox claude -p \"say hi\",\n"
 	"kvmbox codex exec \"...\"); after -- every word does (kvmbox claude -- --help).\n"
-	"claude runs with --dangerously-skip-permissions: the VM is the boundary.\n"
+	"claude runs with --dangerously-skip-permissions, codex with\n"
+	"--dangerously-bypass-approvals-and-sandbox: the VM is the boundary.\n"
 	"Flags of kvmbox shell (--memory 4G, --cpus, --share, network flags,\n"
 	"--profile[=json]): see kvmbox shell --help.\n";
 
@@ -114,6 +118,14 @@ static int parse(struct launch *l, int argc, char **argv)
 	if (!realpath(l->c.project, l->project_real)) {
 		log_err("%s: project folder %s: %s", l->p->name, l->c.project, strerror(errno));
 		return -ENOENT;
+	}
+	int r = guard_project(l->project_real, getenv("HOME"), err, sizeof(err));
+	if (r < 0) {
+		if (r == -EPERM)
+			log_err("%s: %s", l->p->name, err);
+		else
+			log_err("%s: project folder %s: %s", l->p->name, l->project_real, strerror(-r));
+		return r;
 	}
 	return 0;
 }

@@ -1,5 +1,6 @@
-// tests/e2e/lib/fake_provider.js - a fake Anthropic API for the real-agent
-// end-to-end test (tests/e2e/agent_real.sh), run by Node.js in L1.
+// tests/e2e/lib/fake_provider.js - a fake Anthropic and OpenAI API for the
+// real-agent end-to-end tests (tests/e2e/agent_real.sh, agent_others.sh),
+// run by Node.js in L1.
 //
 // It serves HTTPS on one address for every host name it holds a
 // certificate for (api.anthropic.com, platform.claude.com, ...), and plays
@@ -20,6 +21,11 @@
 //                          and is logged ("@@FAKE tool-result real_in_result=
 //                          yes|no", then the output, a "@@FAKE-OUT " line
 //                          each)
+//   POST /v1/responses     OpenAI's Responses API (Codex): accepted only with
+//                          a real API key; answers one text turn as
+//                          server-sent events.  Codex asks for a WebSocket
+//                          at the same path first: that gets the 404 below,
+//                          after which Codex falls back to HTTPS
 //   github.com             git's smart HTTP (`git http-backend` over the
 //                          bare repositories under FAKE_GIT_ROOT), only with
 //                          the real GitHub token (FAKE_GH_TOKEN) as the
@@ -43,7 +49,8 @@ const ACCESS_1 = env('FAKE_ACCESS_1');
 const ACCESS_2 = env('FAKE_ACCESS_2');
 const REFRESH_1 = env('FAKE_REFRESH_1');
 const REFRESH_2 = env('FAKE_REFRESH_2');
-const API_KEY = env('FAKE_API_KEY');
+// The real API keys (comma-separated): each agent's own, where it has one.
+const API_KEYS = new Set(env('FAKE_API_KEY').split(',').filter((k) => k));
 const HOST_CREDS = env('FAKE_HOST_CREDS');
 const GH_TOKEN = env('FAKE_GH_TOKEN');
 
@@ -60,7 +67,7 @@ function credential(req) {
 		v = a.slice(7);
 	if (!v) return 'none';
 	if (v && v === liveAccess) return 'real-access-' + (issued + 1);
-	if (v === API_KEY) return 'real-key';
+	if (API_KEYS.has(v)) return 'real-key';
 	if (pastAccess.has(v)) return 'expired';
 	if (v.startsWith('kvmbox-ph-')) return 'placeholder';
 	return 'other';
@@ -180,7 +187,7 @@ function messages(req, res, body, common) {
 		return json(res, 401, { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } });
 	const result = toolResult(m);
 	if (result !== null) {
-		const reals = [ACCESS_1, ACCESS_2, REFRESH_1, REFRESH_2, API_KEY].filter((v) => v);
+		const reals = [ACCESS_1, ACCESS_2, REFRESH_1, REFRESH_2, ...API_KEYS].filter((v) => v);
 		log(['tool-result', 'real_in_result=' + (reals.some((v) => result.includes(v)) ? 'yes' : 'no')]);
 		for (const line of result.split('\n'))
 			process.stdout.write('@@FAKE-OUT ' + line + '\n');
@@ -188,6 +195,31 @@ function messages(req, res, body, common) {
 		return toolTurn(res, !!m.stream, m.model || 'claude-fake', env('FAKE_TOOL_COMMAND'));
 	}
 	textTurn(res, !!m.stream, m.model || 'claude-fake', `FAKE-REPLY auth=${cred}`);
+}
+
+// OpenAI's Responses API, streamed: the events Codex reads for one text
+// turn (created, the finished message item, completed with usage).
+function responses(req, res, body, common) {
+	const cred = credential(req);
+	let m = {};
+	try { m = JSON.parse(body); } catch (e) { /* answered below */ }
+	const earlier = (Array.isArray(m.input) ? m.input : []).filter((t) => t.role === 'assistant' &&
+		JSON.stringify(t.content || '').includes('FAKE-REPLY')).length;
+	const ok = cred === 'real-key';
+	log(['responses', ...common, 'auth=' + cred, 'history=' + earlier, 'status=' + (ok ? 200 : 401)]);
+	if (!ok)
+		return json(res, 401, { error: { message: 'Incorrect API key provided', type: 'invalid_request_error',
+			code: 'invalid_api_key' } });
+	const usage = { input_tokens: 12, input_tokens_details: { cached_tokens: 0 }, output_tokens: 4,
+		output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 16 };
+	const item = { type: 'message', role: 'assistant', id: 'msg_fake',
+		content: [{ type: 'output_text', text: `FAKE-REPLY auth=${cred}`, annotations: [] }] };
+	res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+	const ev = (type, data) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+	ev('response.created', { response: { id: 'resp_fake', status: 'in_progress' } });
+	ev('response.output_item.done', { output_index: 0, item });
+	ev('response.completed', { response: { id: 'resp_fake', status: 'completed', usage } });
+	res.end();
 }
 
 // git http-backend as a CGI program (RFC 3875): the request's body on its
@@ -261,6 +293,8 @@ const server = https.createServer({
 			return tokenEndpoint(req, res, body, common);
 		if (req.method === 'POST' && path === '/v1/messages')
 			return messages(req, res, body, common);
+		if (req.method === 'POST' && path === '/v1/responses')
+			return responses(req, res, body, common);
 		log(['other', ...common, 'request=' + req.method + ':' + path]);
 		json(res, 404, { type: 'error', error: { type: 'not_found_error', message: 'not here' } });
 	});

@@ -1,0 +1,30 @@
+/* launch/guard.h - the project folder an agent launch shares is checked
+ * against the user's credentials before anything else happens.
+ *
+ * An agent launch shares its project folder read-write into the guest.
+ * `cd ~ && kvmbox claude` would share ~/.claude/.credentials.json, ~/.ssh,
+ * ~/.aws and the rest with the agent, and every promise of the proxy
+ * (real tokens never in the guest) would be void.  So the launch refuses,
+ * fail closed, a project folder that is the home directory or one above it,
+ * that holds a credential store, or that lies inside one.  Paths are
+ * compared as files (device and inode), so a symbolic link or a bind
+ * mount of the home directory is recognised too.
+ */
+#ifndef KVMBOX_LAUNCH_GUARD_H
+#define KVMBOX_LAUNCH_GUARD_H
+
+#include <stddef.h>
+
+/* 0 when PROJECT (resolved with realpath() first) may be shared; -EPERM, with the reason in
+ * why (one line, no trailing period), when it is HOME or above it, holds
+ * one of the credential stores under HOME (guard_sensitive[]), or is
+ * inside one.  -errno when PROJECT cannot be examined.  HOME NULL or
+ * empty: only the credential stores of no home are checked (none). */
+int guard_project(const char *project, const char *home, char *why, size_t whysz);
+
+/* The credential stores under the home directory: agents' login files,
+ * SSH and GPG keys, cloud and cluster credentials, package registries',
+ * git's and gh's tokens.  NULL-terminated. */
+extern const char *const guard_sensitive[];
+
+#endif
