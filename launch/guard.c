@@ -53,18 +53,14 @@ static bool is_ancestor_or_self(const char *path, const struct stat *target)
 	}
 }
 
-int guard_project(const char *project_path, const char *home, char *why, size_t whysz)
+/* guard_project for one home folder, PROJECT already resolved. */
+static int guard_one_home(const char *project, const struct stat *proj, const char *home,
+			  char *why, size_t whysz)
 {
-	char project[PATH_MAX];
-	struct stat proj;
-	if (!realpath(project_path, project) || stat(project, &proj) < 0)
-		return -errno;
-	if (!home || !*home)
-		return 0;
 	char home_real[PATH_MAX];
-	if (!realpath(home, home_real))
-		return 0;	/* no home directory: nothing of it to expose */
-	if (is_ancestor_or_self(home_real, &proj)) {
+	if (!home || !*home || !realpath(home, home_real))
+		return 0;	/* no such home folder: nothing of it to expose */
+	if (is_ancestor_or_self(home_real, proj)) {
 		snprintf(why, whysz, "%s is %s, which holds your credentials (~/.ssh, "
 			 "the agents' logins, ...): run it in a project folder", project,
 			 strcmp(project, home_real) == 0 ? "your home folder" : "above your home folder");
@@ -76,7 +72,7 @@ int guard_project(const char *project_path, const char *home, char *why, size_t 
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", home_real, *s) >= sizeof(path) ||
 		    !realpath(path, real) || stat(real, &st) < 0)
 			continue;
-		if (is_ancestor_or_self(real, &proj)) {
+		if (is_ancestor_or_self(real, proj)) {
 			snprintf(why, whysz, "%s holds ~/%s, your credentials: run it in a "
 				 "project folder", project, *s);
 			return -EPERM;
@@ -86,6 +82,20 @@ int guard_project(const char *project_path, const char *home, char *why, size_t 
 				 "a project folder", project, *s);
 			return -EPERM;
 		}
+	}
+	return 0;
+}
+
+int guard_project(const char *project_path, const char *const *homes, char *why, size_t whysz)
+{
+	char project[PATH_MAX];
+	struct stat proj;
+	if (!realpath(project_path, project) || stat(project, &proj) < 0)
+		return -errno;
+	for (; homes && *homes; homes++) {
+		int r = guard_one_home(project, &proj, *homes, why, whysz);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

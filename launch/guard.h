@@ -15,12 +15,15 @@
 
 #include <stddef.h>
 
-/* 0 when PROJECT (resolved with realpath() first) may be shared; -EPERM, with the reason in
- * why (one line, no trailing period), when it is HOME or above it, holds
- * one of the credential stores under HOME (guard_sensitive[]), or is
- * inside one.  -errno when PROJECT cannot be examined.  HOME NULL or
- * empty: only the credential stores of no home are checked (none). */
-int guard_project(const char *project, const char *home, char *why, size_t whysz);
+/* 0 when PROJECT (resolved with realpath() first) may be shared; -EPERM,
+ * with the reason in why (one line, no trailing period), when for any of
+ * HOMES (NULL-terminated; NULL, empty or missing entries are passed over)
+ * it is that home folder or above it, holds one of the credential stores
+ * under it (guard_sensitive[]), or is inside one.  -errno when PROJECT
+ * cannot be examined.  The launcher passes $HOME and the user's home in
+ * the password database, so that neither an unset nor a changed HOME
+ * opens the real one. */
+int guard_project(const char *project, const char *const *homes, char *why, size_t whysz);
 
 /* The credential stores under the home directory: agents' login files,
  * SSH and GPG keys, cloud and cluster credentials, package registries',

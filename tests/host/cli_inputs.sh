@@ -86,6 +86,14 @@ IN=$T/home/.config one "a folder holding ~/.config/gh is refused" \
 	"^kvmbox: claude: $T/home/.config holds ~/.config/gh, your credentials" claude
 IN=$T/home/.ssh/keys one "a folder inside ~/.ssh is refused" \
 	"^kvmbox: claude: $T/home/.ssh/keys is inside ~/.ssh" claude
+pwhome=$(getent passwd "$(id -u)" | cut -d: -f6)
+if [ -d "$pwhome" ] && [ "$(realpath "$pwhome")" != / ]; then
+	IN=$pwhome one "with HOME elsewhere, the home folder of the password database is still refused" \
+		"^kvmbox: claude: $(realpath "$pwhome") is your home folder" claude
+else
+	skip "with HOME elsewhere, the home folder of the password database is still refused" \
+		"this user's home in the password database is ${pwhome:-not set} (none or /)"
+fi
 ln -s "$T/home" "$T/proj/home-link"
 IN=$T/proj/home-link one "the home folder through a symbolic link is refused" \
 	"^kvmbox: claude: $T/home is your home folder" claude

@@ -76,7 +76,8 @@ static int check(const char *rel)
 	else
 		snprintf(p, sizeof(p), "%s%s%s", home, *rel ? "/" : "", rel);
 	why[0] = '\0';
-	return guard_project(p, home, why, sizeof(why));
+	const char *homes[] = { home, NULL };
+	return guard_project(p, homes, why, sizeof(why));
 }
 
 static void test_project_passes(void **state)
@@ -120,7 +121,8 @@ static void test_through_links(void **state)
 	snprintf(link, sizeof(link), "%s/homelink", top);
 	assert_int_equal(symlink(home, link), 0);
 	assert_non_null(realpath(link, real));
-	assert_int_equal(guard_project(real, link, why, sizeof(why)), -EPERM);
+	const char *via_link[] = { link, NULL };
+	assert_int_equal(guard_project(real, via_link, why, sizeof(why)), -EPERM);
 	snprintf(link, sizeof(link), "%s/proj/keys", home);
 	char ssh[PATH_MAX * 2];
 	snprintf(ssh, sizeof(ssh), "%s/.ssh/deep", home);
@@ -129,16 +131,23 @@ static void test_through_links(void **state)
 	assert_int_equal(check("proj"), 0);		/* a link inside a project is not shared through */
 }
 
-static void test_no_home(void **state)
+static void test_homes(void **state)
 {
 	(void)state;
 	char p[PATH_MAX * 2];
 	snprintf(p, sizeof(p), "%s/proj", home);
+	const char *none[] = { NULL }, *empty[] = { "", NULL }, *missing[] = { "/nonexistent-home", NULL };
 	assert_int_equal(guard_project(p, NULL, why, sizeof(why)), 0);
-	assert_int_equal(guard_project(p, "", why, sizeof(why)), 0);
-	assert_int_equal(guard_project(p, "/nonexistent-home", why, sizeof(why)), 0);
+	assert_int_equal(guard_project(p, none, why, sizeof(why)), 0);
+	assert_int_equal(guard_project(p, empty, why, sizeof(why)), 0);
+	assert_int_equal(guard_project(p, missing, why, sizeof(why)), 0);
+	/* HOME changed (or unset, NULL first): the password database's home
+	 * still counts */
+	const char *changed[] = { "/nonexistent-home", home, NULL };
+	assert_int_equal(guard_project(home, changed, why, sizeof(why)), -EPERM);
 	snprintf(p, sizeof(p), "%s/nope", home);
-	assert_int_equal(guard_project(p, home, why, sizeof(why)), -ENOENT);
+	const char *homes[] = { home, NULL };
+	assert_int_equal(guard_project(p, homes, why, sizeof(why)), -ENOENT);
 }
 
 int main(void)
@@ -148,7 +157,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_home_and_above, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holds_or_inside_a_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_through_links, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_home, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_homes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

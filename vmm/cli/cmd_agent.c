@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +120,9 @@ static int parse(struct launch *l, int argc, char **argv)
 		log_err("%s: project folder %s: %s", l->p->name, l->c.project, strerror(errno));
 		return -ENOENT;
 	}
-	int r = guard_project(l->project_real, getenv("HOME"), err, sizeof(err));
+	const struct passwd *pw = getpwuid(getuid());
+	const char *homes[] = { getenv("HOME"), pw ? pw->pw_dir : NULL, NULL };
+	int r = guard_project(l->project_real, homes, err, sizeof(err));
 	if (r < 0) {
 		if (r == -EPERM)
 			log_err("%s: %s", l->p->name, err);
