@@ -91,6 +91,7 @@ l1_batch() {	# once
 	[ -z "$l1_done" ] || return 0
 	l1_done=1
 	local start=$SECONDS
+	mkdir -p "$B/test-logs"
 	bash "$top/tests/lib/kvm-in-l1.sh" "$l1_out" >"$B/test-logs/kvm-in-l1.log" 2>&1 </dev/null
 	printf '%-10s %-36s %s  %4ds\n' l1 kvm-in-l1 "$(tail -n 1 "$B/test-logs/kvm-in-l1.log")" $((SECONDS - start))
 }
