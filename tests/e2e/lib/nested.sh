@@ -369,7 +369,8 @@ e2e_l1_froze() {
 
 # Run PAYLOAD in L1 within LIMIT seconds.  An L1 that froze (e2e_l1_froze)
 # is booted again, up to E2E_L1_BOOTS boots in all (3: QEMU TCG's nested
-# SVM freezes a loaded machine's L1 now and then, not the same step twice);
+# SVM freezes a loaded machine's L1 now and then, rarely the same step
+# twice: agent_others.sh once froze twice in its opencode step);
 # E2E_RETRY_NOTE says so (tests print it).
 E2E_L1_BOOTS=${E2E_L1_BOOTS:-3}
 e2e_run_in_l1() {
