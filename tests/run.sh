@@ -12,6 +12,8 @@
 #   unit-asan  build-asan/tests/unit/*   the same under ASan+UBSan
 #   host       tests/host/*.sh           real kernel peers (FUSE, TAP, nginx...)
 #   guests     tests/guests/*.sh         tiny guests on the host's /dev/kvm
+#                                        (in the nested harness's L1 where
+#                                        there is none, as test_*kvm*)
 #   fuzz       build-fuzz/tests/fuzz/*   each fuzz target for FUZZ_SECONDS
 #   e2e        tests/e2e/*.sh            nested QEMU+KVM harness, real Linux guest
 # Logs: $BUILD/test-logs/<tier>/<test>.log (BUILD defaults to build)
