@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "guest/image/image.h"
 #include "launch/git.h"
@@ -417,6 +418,13 @@ int cmd_agent(int argc, char **argv)
 		return 1;
 	}
 	l->p = agent_find(argv[0]);
+	char herr[160];
+	if (harden_secret_holder(herr, sizeof(herr)) < 0) {	/* before any secret is read */
+		log_err("%s: %s", argv[0], herr);
+		free(l);
+		free(v);
+		return 1;
+	}
 	struct profile prof = { 0 };
 	profile_mark(&prof, PHASE_EXEC);
 	int status = EXIT_USAGE;

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 #include "proxy/proxy.h"
 #include "vmm/cli/cli.h"
@@ -294,6 +295,11 @@ int cmd_proxy(int argc, char **argv)
 	unsigned nallow = 0;
 	int rc = EXIT_USAGE;
 	char err[512];
+	if (harden_secret_holder(err, sizeof(err)) < 0) {	/* before any secret is read */
+		fprintf(stderr, "kvmbox: proxy: %s\n", err);
+		free(sec);
+		return 1;
+	}
 	if (!sec)
 		return 1;
 	secrets_init(sec);

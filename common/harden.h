@@ -1,0 +1,22 @@
+/* common/harden.h - what a process that holds real secrets does first.
+ *
+ * An agent launch and `kvmbox proxy` hold the user's real tokens for as
+ * long as they run.  Before they read any, they make themselves
+ * non-dumpable (PR_SET_DUMPABLE 0: another process of the same user can
+ * no longer ptrace them or read their /proc/PID/mem or environ, and the
+ * kernel writes no core), set RLIMIT_CORE to 0 (no core file, even if
+ * something makes them dumpable again), and set no_new_privs (nothing they
+ * run gains privileges through exec, and a seccomp filter can follow).
+ * The first piece of issue 16 (the cage); programs they start with exec
+ * are dumpable again, as the kernel does on exec.
+ */
+#ifndef KVMBOX_COMMON_HARDEN_H
+#define KVMBOX_COMMON_HARDEN_H
+
+#include <stddef.h>
+
+/* All three, or none reported done: 0, or -errno with what failed in err
+ * (one line).  Callers refuse to go on without them (fail closed). */
+int harden_secret_holder(char *err, size_t errsz);
+
+#endif
