@@ -69,29 +69,25 @@ run_one() {
 
 # Tests that need a usable /dev/kvm (the KVM unit tests, the guests tier)
 # run, on a machine without one, inside the nested harness's L1: all of
-# them in one L1 boot (tests/lib/kvm-in-l1.sh), before the first is
-# reported; each is then reported from its output there.  Where L1 cannot
+# them in one L1 boot (tests/lib/kvm-in-l1.sh), before the tiers; each is
+# then reported from its output there.  Where L1 cannot
 # be used (no QEMU, no L1 kernel) they run here and skip with their reason.
 host_kvm() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 l1_out=$B/test-logs/kvm-in-l1
-l1_done=""
 needs_kvm() {	# TIER NAME
 	case $1:$2 in guests:*|unit:test_*kvm*|unit-asan:test_*kvm*) return 0 ;; esac
 	return 1
 }
 # test_cmd TIER NAME CMD...: sets cmd to what runs the test: CMD here, or
-# its report from L1 (the batch run first)
+# its report from L1
 test_cmd() {
 	if needs_kvm "$1" "$2" && ! host_kvm; then
-		l1_batch
 		cmd=(bash "$top/tests/lib/kvm-or-l1.sh" "$l1_out" "$@")
 	else
 		cmd=("${@:3}")
 	fi
 }
-l1_batch() {	# once
-	[ -z "$l1_done" ] || return 0
-	l1_done=1
+l1_batch() {
 	local start=$SECONDS
 	mkdir -p "$B/test-logs"
 	bash "$top/tests/lib/kvm-in-l1.sh" "$l1_out" >"$B/test-logs/kvm-in-l1.log" 2>&1 </dev/null

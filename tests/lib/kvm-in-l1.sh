@@ -82,12 +82,10 @@ printf 'root:x:0:\nkvm:x:993:\nnogroup:x:65534:\n' >"$root/etc/group"
 
 # The tree under test: scripts, builds, tiny guests, the guest kernel.
 t=$root/top
-mkdir -p "$t/tests" "$t/guest/init"
+mkdir -p "$t/tests"
 cp -r "$KVMBOX_TOP/tests/lib" "$KVMBOX_TOP/tests/guests" "$t/tests/"
 for d in build build-asan; do
-	src=$KVMBOX_TOP/$d
-	[ "$d" = build ] && src=$BUILD
-	[ "$d" = build-asan ] && src=$BUILD-asan
+	src=$BUILD${d#build}	# $BUILD, $BUILD-asan
 	[ -d "$src" ] || continue
 	mkdir -p "$t/$d/tests/unit" "$t/$d/firmware/tests"
 	for f in kvmbox kvmbox-init initrd.cpio; do [ -f "$src/$f" ] && cp "$src/$f" "$t/$d/"; done

@@ -295,13 +295,13 @@ int cmd_proxy(int argc, char **argv)
 	unsigned nallow = 0;
 	int rc = EXIT_USAGE;
 	char err[512];
+	if (!sec)
+		return 1;
 	if (harden_secret_holder(err, sizeof(err)) < 0) {	/* before any secret is read */
 		fprintf(stderr, "kvmbox: proxy: %s\n", err);
 		free(sec);
 		return 1;
 	}
-	if (!sec)
-		return 1;
 	secrets_init(sec);
 	repolist_init(&repos);
 	memset(&cfg, 0, sizeof(cfg));
