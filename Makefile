@@ -29,13 +29,15 @@ LDFLAGS := $(EXTRA_LDFLAGS)
 # their first call, through trampolines scripts/lazylib.sh generates for
 # the functions the code calls.  Tests and fuzzers link them all directly
 # (and libarchive, to write tarballs).
-KVMBOX_LDLIBS := -luring -lfdt -lpthread
+KVMBOX_LDLIBS := -luring -lfdt -lseccomp -lpthread
 LAZY_LIBS := ssl crypto json-c
 LDLIBS := $(KVMBOX_LDLIBS) $(addprefix -l,$(LAZY_LIBS))
 
 ifeq ($(SAN),1)
 BUILD := $(BUILD)-asan
-CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+# KVMBOX_FAULT_INJECTION: test-only triggers (cage/seccomp.c)
+CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+	-DKVMBOX_FAULT_INJECTION
 LDFLAGS += -fsanitize=address,undefined
 endif
 ifeq ($(FUZZ),1)
@@ -46,7 +48,7 @@ CFLAGS += -Wno-unknown-warning-option \
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 
-LIB_DIRS := common boot devices net fs9p proxy guest launch vmm
+LIB_DIRS := common cage boot devices net fs9p proxy guest launch vmm
 
 # Per-folder fragments: <dir>_EXCLUDE, extra targets, bench rules.
 include $(sort $(wildcard */module.mk */*/module.mk))

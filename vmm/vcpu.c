@@ -12,7 +12,10 @@
  * immediate_exit in every kvm_run and sends VM_SIG_KICK to each vCPU thread:
  * a vCPU inside KVM_RUN (even a guest spinning at full speed, or an AP
  * blocked waiting for SIPI) returns EINTR, one about to enter returns at
- * once thanks to immediate_exit.  vCPU threads never do device work.
+ * once thanks to immediate_exit.  vCPU threads do only devices' register
+ * accesses (MMIO/PIO handlers, which may reset a device); queue work runs
+ * on the event loop.  Each vCPU thread narrows itself to the cage's vcpu
+ * role (cage/cage.h) before its first KVM_RUN.
  *
  * Dead halts: with the in-kernel LAPIC a guest's HLT never reaches user
  * space, so a guest that halts with interrupts off (cli; hlt) would hang
@@ -34,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cage/cage.h"
 #include "common/log.h"
 
 #define CR0_PE 0x1ULL
@@ -428,6 +432,8 @@ static void *vcpu_thread(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "vcpu%u", c->id);
 	pthread_setname_np(pthread_self(), name);
+	if (cage_thread(CAGE_VCPU) < 0)
+		vm_stop(vm, VM_STOP_ERROR, 1, "vCPU %u: cannot enter its seccomp filter", c->id);
 	if (c->id == 0)
 		profile_mark(vm->profile, PHASE_FIRST_RUN);
 	while (!vm_stopping(vm)) {
@@ -450,7 +456,9 @@ static void *loop_thread(void *arg)
 {
 	struct vm *vm = arg;
 	pthread_setname_np(pthread_self(), "kvmbox-loop");
-	int r = loop_run(&vm->loop);
+	int r = cage_thread(CAGE_LOOP);
+	if (r == 0)
+		r = loop_run(&vm->loop);
 	if (r < 0)
 		vm_stop(vm, VM_STOP_ERROR, 1, "event loop: %s", strerror(-r));
 	/* Park until vm_destroy (struct vm says why); the main thread runs
@@ -536,11 +544,14 @@ int vm_run(struct vm *vm)
 	vm->main_thread = pthread_self();
 	vm->main_started = true;
 
+	char why[160];
 	int r = vcpus_setup(vm);
 	if (r < 0)
 		vm_stop(vm, VM_STOP_ERROR, 1, "vCPU setup failed: %s", strerror(-r));
 	else if ((r = vm_memslots_wait(vm)) < 0)
 		vm_stop(vm, VM_STOP_ERROR, 1, "guest RAM: %s", strerror(-r));
+	else if (vm->cfg.cage && (r = cage_process(vm->cfg.cage, why, sizeof(why))) < 0)
+		vm_stop(vm, VM_STOP_ERROR, 1, "%s", why);
 	if (r == 0 && pthread_create(&vm->loop_thread, NULL, loop_thread, vm) == 0)
 		vm->loop_started = true;
 	else if (r == 0)

@@ -114,10 +114,16 @@ int vm_open_kvm(char *err, size_t errsz);
 #define VM_SIG_KICK (SIGRTMIN + 2)
 #define VM_SIG_STOP (SIGRTMIN + 3)
 
+struct cage_config;
+
 struct vm_config {
 	uint64_t mem_size;	/* bytes */
 	unsigned ncpus;
 	bool hugepages;
+	/* Run the VM in this cage (cage/cage.h), or NULL: the CLI's VMs
+	 * do; tests that drive vm_run in their own process do not.  Not
+	 * owned; read by vm_run. */
+	const struct cage_config *cage;
 };
 
 struct vm {

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -192,6 +193,37 @@ static void source_run(struct source *s, struct loop *loop, uint64_t arrive_ns, 
 /* The window grows while work ends each sleep soon after it began, shrinks
  * to nothing when work keeps coming later than max_ns, and work found
  * while polling costs no sleep. */
+/* The ring carries only the operations the loop's owners use: an open,
+ * a connect or a new file registration through it is refused, whatever a
+ * compromised caller puts in an SQE (seccomp does not see ring work). */
+static void test_ring_refuses_other_operations(void **state)
+{
+	(void)state;
+	struct loop loop;
+	assert_int_equal(loop_init(&loop, 64), 0);
+	struct counter c = { .op = { .cb = count_cb }, .fd = -1 };
+	c.op.opaque = &c;
+	struct io_uring_sqe *sqe = loop_sqe(&loop, &c.op);
+	assert_non_null(sqe);
+	io_uring_prep_openat(sqe, AT_FDCWD, "/etc/passwd", O_RDONLY, 0);
+	loop_submit(&loop);
+	for (int tries = 0; c.hits < 1 && tries < 10; tries++)
+		loop_run_once(&loop, 100000000ULL);
+	assert_int_equal(c.hits, 1);
+	assert_int_equal(c.last_res, -EACCES);
+	sqe = loop_sqe(&loop, &c.op);
+	assert_non_null(sqe);
+	io_uring_prep_connect(sqe, 0, NULL, 0);
+	loop_submit(&loop);
+	for (int tries = 0; c.hits < 2 && tries < 10; tries++)
+		loop_run_once(&loop, 100000000ULL);
+	assert_int_equal(c.hits, 2);
+	assert_int_equal(c.last_res, -EACCES);
+	int fds[1] = { 0 };
+	assert_int_equal(io_uring_register_files(&loop.ring, fds, 1), -EACCES);
+	loop_fini(&loop);
+}
+
 static void test_polled_window_adapts(void **state)
 {
 	(void)state;
@@ -224,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_stop_from_another_thread),
 		cmocka_unit_test(test_armed_until_last_completion),
 		cmocka_unit_test(test_polled_window_adapts),
+		cmocka_unit_test(test_ring_refuses_other_operations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

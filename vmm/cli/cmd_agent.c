@@ -104,6 +104,7 @@ struct launch {
 	char cred_in_state[256];	/* the placeholder login file's path in it, or "" */
 	char rundir[PATH_MAX];			/* per-launch host dir, or "" */
 	char share_run[PATH_MAX + 64];		/* RUNDIR:/run/kvmbox/launch:ro */
+	char login_dir[PATH_MAX];	/* the OAuth login file's folder (refresh, lock), or "" */
 	struct secrets secrets;
 	struct agent_creds creds;
 };
@@ -387,6 +388,23 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	return n - 1;
 }
 
+/* The host folders the launch writes beside its shares (the cage's
+ * Landlock ruleset lets the process write there and nowhere else). */
+static void writable_dirs(struct launch *l, struct shell_extra *x)
+{
+	unsigned n = 0;
+	if (l->rundir[0])
+		x->writable[n++] = l->rundir;
+	const char *login = l->creds.oauth_host_path;
+	const char *slash = strrchr(login, '/');
+	if (l->c.proxy && login[0] && slash && slash > login &&
+	    (size_t)(slash - login) < sizeof(l->login_dir)) {
+		memcpy(l->login_dir, login, (size_t)(slash - login));
+		l->login_dir[slash - login] = 0;
+		x->writable[n++] = l->login_dir;
+	}
+}
+
 static void launch_cleanup(struct launch *l)
 {
 	if (l->cred_in_state[0] && state_scrub(l->state, l->cred_in_state) < 0)
@@ -448,6 +466,9 @@ int cmd_agent(int argc, char **argv)
 						 .oauth = &l->creds.oauth_cfg,
 						 .noauth = l->creds.oauth_cfg.provider[0] ? 1 : 0,
 						 .prof = &prof };
+			/* written while the VM runs (rotated tokens, the refresh
+			 * lock) and after it (the launch folder removed) */
+			writable_dirs(l, &x);
 			status = shell_launch(n, v, &x);
 			if (l->c.proxy) {
 				tokens_written(l);	/* whatever the last refresh left */

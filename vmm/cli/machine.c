@@ -18,6 +18,7 @@
 #include "guest/image/image.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/guest_files.h"
+#include "vmm/cli/shell_term.h"
 
 static void uart_irq(void *opaque, int level)
 {
@@ -110,11 +111,35 @@ int machine_parse_inputs(struct guest_files *gf, int argc, char **argv, struct r
 	return 0;
 }
 
+/* What the caged VM may still open (cage/cage.h): its shares as served,
+ * its root, the folders the launcher writes, OpenSSL's CA file and folder
+ * where the environment moves them. */
+static void cage_paths(struct machine *m, const struct run_opts *o)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < o->fs.n; i++)
+		m->cage_paths[n++] = (struct cage_path){ o->fs.share[i].host, !o->fs.share[i].read_only };
+	const char *root = o->fs.image_dir[0] ? o->fs.image_dir : o->fs.rootfs;
+	if (root[0])
+		m->cage_paths[n++] = (struct cage_path){ root, false };
+	for (unsigned i = 0; i < o->nwritable; i++)
+		m->cage_paths[n++] = (struct cage_path){ o->writable[i], true };
+	static const char *const ssl_env[] = { "SSL_CERT_FILE", "SSL_CERT_DIR" };
+	for (unsigned i = 0; i < 2; i++) {
+		const char *v = getenv(ssl_env[i]);
+		if (v && v[0] == '/')
+			m->cage_paths[n++] = (struct cage_path){ v, false };
+	}
+	m->cage = (struct cage_config){ .on_violation = term_restore, .paths = m->cage_paths,
+					.npaths = n };
+}
+
 int machine_create(struct machine *m, const struct run_opts *o, int serial_fd)
 {
 	m->o = o;
+	cage_paths(m, o);
 	struct vm_config cfg = { .mem_size = o->mem_mib << 20, .ncpus = o->cpus,
-				 .hugepages = o->hugepages };
+				 .hugepages = o->hugepages, .cage = &m->cage };
 	if (vm_create(&m->vm, &cfg) < 0)
 		return 1;
 	m->vm.profile = o->profile ? &m->prof : NULL;

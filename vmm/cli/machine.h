@@ -24,11 +24,15 @@
 
 #include "devices/legacy/legacy.h"
 #include "devices/virtio/mmio.h"
+#include "cage/cage.h"
 #include "vmm/cli/run.h"
 #include "vmm/vmm.h"
 
 #define MACHINE_MAX_DEVS VIRTIO_MMIO_MAX_DEVS
 #define MACHINE_CMDLINE_EXTRA 1024
+/* shares, root (--rootfs or the image), writable folders, OpenSSL's CA
+ * file and folder from the environment */
+#define MACHINE_CAGE_PATHS (SHARE_MAX + 1 + RUN_WRITABLE_MAX + 2)
 
 struct machine_net;
 struct guest_files;
@@ -51,6 +55,8 @@ struct machine {
 	unsigned ndevs;
 	char cmdline_extra[MACHINE_CMDLINE_EXTRA];	/* kvmbox.* for the guest init */
 	struct machine_net *net;	/* the network card (machine_net.c), or NULL */
+	struct cage_config cage;	/* vm.cfg.cage points here */
+	struct cage_path cage_paths[MACHINE_CAGE_PATHS];
 };
 
 /* The command line of run, shell or an agent (argv[0] the command, named
