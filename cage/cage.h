@@ -51,20 +51,27 @@ enum cage_role {
  * role does not allow. */
 #define CAGE_EXIT_SYSCALL 159
 
-/* A path the caged VM may still open (cage/landlock.c): read-only, or
- * read-write (create, remove, rename beneath it). */
+/* A path the caged VM may still open (cage/landlock.c). */
+enum cage_access {
+	CAGE_READ,		/* read beneath it */
+	CAGE_WRITE,		/* read, write, create, remove, rename beneath it */
+	CAGE_REMOVE_SELF,	/* remove the (emptied) folder itself: the right to
+				 * remove empty folders beside it, in its parent */
+};
+
 struct cage_path {
 	const char *path;
-	bool write;
+	enum cage_access access;
 };
 
 struct cage_config {
 	/* Called by the SIGSYS handler before the process ends, or NULL
 	 * (async-signal-safe work only, such as restoring the terminal). */
 	void (*on_violation)(void);
-	/* Beside the system's read-only folders (cage/landlock.c), what
-	 * the VM opens once it runs: its shares, image, state and launch
-	 * folders, and the login file's folder where tokens are written. */
+	/* Beside the system's read-only folders and OpenSSL's CA file and
+	 * folder (cage/landlock.c), what the process opens once caged: a
+	 * VM's shares, image, state and launch folders, the login file's
+	 * folder where rotated tokens are written. */
 	const struct cage_path *paths;
 	size_t npaths;
 };

@@ -102,6 +102,19 @@ static int ll_allow(int ruleset, const char *path, uint64_t rights, uint64_t han
 	return r;
 }
 
+static int ll_allow_path(int ruleset, const struct cage_path *p, uint64_t handled)
+{
+	if (p->access != CAGE_REMOVE_SELF)
+		return ll_allow(ruleset, p->path, FS_READ | (p->access == CAGE_WRITE ? FS_WRITE : 0),
+				handled);
+	char parent[PATH_MAX];
+	const char *slash = strrchr(p->path, '/');
+	if (!slash || (size_t)(slash - p->path) >= sizeof(parent))
+		return -EINVAL;
+	snprintf(parent, sizeof(parent), "%.*s", slash == p->path ? 1 : (int)(slash - p->path), p->path);
+	return ll_allow(ruleset, parent, LANDLOCK_ACCESS_FS_REMOVE_DIR, handled);
+}
+
 int cage_landlock_build(const struct cage_path *paths, size_t n, int *ruleset_fd, char *why,
 			size_t whysz)
 {
@@ -134,9 +147,15 @@ int cage_landlock_build(const struct cage_path *paths, size_t n, int *ruleset_fd
 		if ((r = ll_allow(fd, real, FS_READ, handled)) < 0)
 			snprintf(why, whysz, "Landlock: %s: %s", real, strerror(-r));
 	}
+	/* OpenSSL's CA file and folder, where the environment moves them */
+	static const char *const ssl_env[] = { "SSL_CERT_FILE", "SSL_CERT_DIR" };
+	for (size_t i = 0; r == 0 && i < sizeof(ssl_env) / sizeof(ssl_env[0]); i++) {
+		const char *v = getenv(ssl_env[i]);
+		if (v && v[0] == '/' && (r = ll_allow(fd, v, FS_READ, handled)) < 0)
+			snprintf(why, whysz, "Landlock: %s=%s: %s", ssl_env[i], v, strerror(-r));
+	}
 	for (size_t i = 0; r == 0 && i < n; i++)
-		if ((r = ll_allow(fd, paths[i].path, FS_READ | (paths[i].write ? FS_WRITE : 0),
-				  handled)) < 0)
+		if ((r = ll_allow_path(fd, &paths[i], handled)) < 0)
 			snprintf(why, whysz, "Landlock: %s: %s", paths[i].path, strerror(-r));
 	if (r < 0) {
 		close(fd);

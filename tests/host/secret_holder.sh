@@ -4,7 +4,8 @@
 # before it reads any (common/harden.h): no_new_privs is set, its core
 # limit is 0, and another process of the same user can read neither its
 # environment (where the real value came from) nor its memory, while the
-# same user's ordinary process stays readable (the control).  Run as an
+# same user's ordinary process stays readable (the control); once it
+# listens it runs in the seccomp cage (cage/cage.h).  Run as an
 # unprivileged user (nobody) so that no capability hides the result.
 . "$(dirname "$0")/../lib/tap.sh"
 need_root
@@ -42,6 +43,8 @@ fi
 ok "kvmbox proxy runs as nobody"
 check "no_new_privs is set" grep -qE '^NoNewPrivs:[[:space:]]+1$' "/proc/$pid/status"
 check "its core file size limit is 0" grep -qE '^Max core file size +0 +0 ' "/proc/$pid/limits"
+for _ in $(seq 50); do grep -q '^listening' "$T/out" && break; sleep 0.1; done
+check "once listening it runs in the seccomp cage" grep -qE '^Seccomp:[[:space:]]+2$' "/proc/$pid/status"
 if "${as_nobody[@]}" cat "/proc/$control/environ" 2>/dev/null | tr '\0' '\n' | grep -q '^KVX_REAL=XYZZY'; then
 	ok "control: the same user reads an ordinary process's environment"
 	if "${as_nobody[@]}" cat "/proc/$pid/environ" >"$T/env" 2>/dev/null; then

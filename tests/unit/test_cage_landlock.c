@@ -4,7 +4,9 @@
  * only; outside the shares nothing opens, is created, renamed or linked
  * into, not through a symbolic link inside a share, not through
  * /proc/self/fd of a file opened before the cage, not a "home" holding
- * keys beside the project; the system's read-only folders stay readable.
+ * keys beside the project; the launch folder can be emptied and removed,
+ * and nothing created beside it; the system's read-only folders stay
+ * readable.
  * Each case runs in a child that enters the whole cage (Landlock and
  * seccomp).  Skipped, with the reason, where the kernel has no Landlock.
  */
@@ -28,7 +30,7 @@
 #include "cage/cage.h"
 
 static char top[PATH_MAX / 2];	/* a short /tmp path */
-static char rw[PATH_MAX], ro[PATH_MAX], home[PATH_MAX];
+static char rw[PATH_MAX], ro[PATH_MAX], home[PATH_MAX], launch[PATH_MAX];
 
 static void path(char *out, const char *rel)
 {
@@ -61,6 +63,11 @@ static int setup(void **state)
 	assert_int_equal(mkdir(ro, 0700), 0);
 	assert_int_equal(mkdir(home, 0700), 0);
 	char p[PATH_MAX];
+	path(p, "run");
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(launch, sizeof(launch), "%s/run/launch", top);
+	assert_int_equal(mkdir(launch, 0700), 0);
+	write_file("run/launch/placeholder", "kvmbox-ph-1\n");
 	path(p, "home/.ssh");
 	assert_int_equal(mkdir(p, 0700), 0);
 	write_file("home/.ssh/id_ed25519", "PRIVATE KEY\n");
@@ -101,8 +108,9 @@ static int caged(int (*body)(int early_fd))
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		const struct cage_path paths[] = { { rw, true }, { ro, false } };
-		const struct cage_config cfg = { .paths = paths, .npaths = 2 };
+		const struct cage_path paths[] = { { rw, CAGE_WRITE }, { ro, CAGE_READ },
+						   { launch, CAGE_WRITE }, { launch, CAGE_REMOVE_SELF } };
+		const struct cage_config cfg = { .paths = paths, .npaths = 4 };
 		char why[200];
 		if (cage_process(&cfg, why, sizeof(why)) < 0) {
 			fprintf(stderr, "%s\n", why);
@@ -163,6 +171,13 @@ static int in_shares(int early)
 		return r;
 	if ((r = refused("image/os-release", O_WRONLY, 7)) || (r = refused("image/new", O_WRONLY | O_CREAT, 8)))
 		return r;
+	/* the launch folder: emptied and removed once the VM is done */
+	path(a, "run/launch/placeholder");
+	if (unlinkat(AT_FDCWD, a, 0) < 0)
+		return 11;
+	path(a, "run/launch");
+	if (unlinkat(AT_FDCWD, a, AT_REMOVEDIR) < 0)
+		return 12;
 	/* the system's read-only folders */
 	int fd = openat(AT_FDCWD, "/etc/hosts", O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == EACCES)
@@ -184,6 +199,9 @@ static int outside(int early)
 	    (r = refused("home/.profile", O_WRONLY | O_CREAT, 3)) ||
 	    (r = refused("home", O_RDONLY | O_DIRECTORY, 4)) ||
 	    (r = refused("new-beside-the-project", O_WRONLY | O_CREAT, 5)))
+		return r;
+	/* beside the launch folder: its removal is all that is allowed there */
+	if ((r = refused("run/planted", O_WRONLY | O_CREAT, 10)))
 		return r;
 	/* through a symbolic link inside the share */
 	if ((r = refused("proj/key", O_RDONLY, 6)))
@@ -217,6 +235,16 @@ static void test_inside_the_shares(void **state)
 	assert_int_equal(caged(in_shares), 0);
 }
 
+static void test_launch_folder_removed(void **state)
+{
+	(void)state;
+	if (landlock_missing())
+		skip();	/* this kernel has no Landlock */
+	char p[PATH_MAX];
+	path(p, "run/launch");
+	assert_int_equal(access(p, F_OK), -1);
+}
+
 static void test_nothing_outside(void **state)
 {
 	(void)state;
@@ -238,6 +266,7 @@ int main(void)
 		fprintf(stderr, "# skip: this kernel has no Landlock (%s)\n", strerror(errno));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inside_the_shares),
+		cmocka_unit_test(test_launch_folder_removed),
 		cmocka_unit_test(test_nothing_outside),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -25,14 +25,13 @@ int cmd_agent(int argc, char **argv);
  * it after the VM) and the OAuth clients whose refreshes it performs. */
 struct secrets;
 struct proxy_oauth_cfg;
-#define SHELL_WRITABLE_MAX 2	/* RUN_WRITABLE_MAX (run.h) */
 struct profile;
 struct shell_extra {
 	struct secrets *secrets;
 	const struct proxy_oauth_cfg *oauth;
 	unsigned noauth;
 	const struct profile *prof;	/* the launcher's marks so far (exec, credentials) */
-	const char *writable[SHELL_WRITABLE_MAX];	/* run.h's writable: NULL-padded */
+	const char *launch_dir, *login_dir;	/* struct run_opts says what, or NULL */
 };
 int shell_launch(int argc, char **argv, const struct shell_extra *x);
 

@@ -392,16 +392,15 @@ static int shell_argv(struct launch *l, char **v, int cap)
  * Landlock ruleset lets the process write there and nowhere else). */
 static void writable_dirs(struct launch *l, struct shell_extra *x)
 {
-	unsigned n = 0;
 	if (l->rundir[0])
-		x->writable[n++] = l->rundir;
+		x->launch_dir = l->rundir;
 	const char *login = l->creds.oauth_host_path;
 	const char *slash = strrchr(login, '/');
 	if (l->c.proxy && login[0] && slash && slash > login &&
 	    (size_t)(slash - login) < sizeof(l->login_dir)) {
 		memcpy(l->login_dir, login, (size_t)(slash - login));
 		l->login_dir[slash - login] = 0;
-		x->writable[n++] = l->login_dir;
+		x->login_dir = l->login_dir;
 	}
 }
 

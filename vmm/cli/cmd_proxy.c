@@ -13,8 +13,9 @@
  * each to proxy_take_stream() as a flow the guest dialled to DSTADDR:DSTPORT,
  * exactly as net/ does with guest flows: the name then comes from the SNI.
  *
- * Writes the per-launch CA to --ca-out, then prints "listening on ADDR:PORT"
- * on stdout (the real port when PORT is 0) and serves until SIGINT/SIGTERM.
+ * Writes the per-launch CA to --ca-out, enters the cage (cage/cage.h), then
+ * prints "listening on ADDR:PORT" on stdout (the real port when PORT is 0)
+ * and serves until SIGINT/SIGTERM.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cage/cage.h"
 #include "common/harden.h"
 #include "common/log.h"
 #include "proxy/proxy.h"
@@ -218,6 +220,37 @@ static int listen_on(const char *addr)
 	return fd;
 }
 
+/* The proxy holds the real secrets and parses what clients send: once
+ * set up it runs in the cage (cage/cage.h) with the process filter (its
+ * one thread runs the loop and resolves names) and Landlock allowing,
+ * beside the system's read-only folders, only the folders of the OAuth
+ * state files it rewrites.  0, or -1 after one line. */
+static int enter_cage(const struct proxy_config *cfg)
+{
+	char dirs[PROXY_MAX_OAUTH][sizeof(cfg->oauth[0].state_path)];
+	struct cage_path paths[PROXY_MAX_OAUTH];
+	size_t n = 0;
+	for (unsigned i = 0; i < cfg->noauth; i++) {
+		const char *st = cfg->oauth[i].state_path;
+		const char *slash = strrchr(st, '/');
+		if (!st[0])
+			continue;
+		if (!slash)
+			snprintf(dirs[n], sizeof(dirs[n]), ".");
+		else
+			snprintf(dirs[n], sizeof(dirs[n]), "%.*s", slash == st ? 1 : (int)(slash - st), st);
+		paths[n] = (struct cage_path){ dirs[n], CAGE_WRITE };
+		n++;
+	}
+	const struct cage_config cc = { .paths = paths, .npaths = n };
+	char why[256];
+	if (cage_process(&cc, why, sizeof(why)) < 0) {
+		fprintf(stderr, "kvmbox: proxy: %s\n", why);
+		return -1;
+	}
+	return 0;
+}
+
 static int serve(struct opts *o, struct proxy_config *cfg)
 {
 	struct sockaddr_storage ss;
@@ -261,13 +294,15 @@ static int serve(struct opts *o, struct proxy_config *cfg)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
 		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	}
-	printf("listening on %s:%u\n", addr, port);
-	fflush(stdout);
 	signal_loop = &loop;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (enter_cage(cfg) < 0)
+		goto out;
+	printf("listening on %s:%u\n", addr, port);
+	fflush(stdout);
 	rc = loop_run(&loop) < 0 ? 1 : 0;
 out:
 	signal_loop = NULL;

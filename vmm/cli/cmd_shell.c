@@ -329,10 +329,10 @@ int shell_launch(int argc, char **argv, const struct shell_extra *x)
 	} else {
 		if (s->o.fs.image)
 			profile_mark(&s->m.prof, PHASE_IMAGE);	/* resolved by machine_parse_inputs */
-		_Static_assert(SHELL_WRITABLE_MAX == RUN_WRITABLE_MAX, "one limit");
-		for (unsigned i = 0; x && i < SHELL_WRITABLE_MAX; i++)
-			if (x->writable[i])
-				s->o.writable[s->o.nwritable++] = x->writable[i];
+		if (x) {
+			s->o.launch_dir = x->launch_dir;
+			s->o.login_dir = x->login_dir;
+		}
 		if (x && x->secrets) {
 			s->o.net.secrets_table = x->secrets;
 			s->o.net.oauth = x->oauth;

@@ -111,24 +111,23 @@ int machine_parse_inputs(struct guest_files *gf, int argc, char **argv, struct r
 	return 0;
 }
 
-/* What the caged VM may still open (cage/cage.h): its shares as served,
- * its root, the folders the launcher writes, OpenSSL's CA file and folder
- * where the environment moves them. */
+/* What the caged VM may still open (cage/cage.h) beside the system's
+ * read-only folders: its shares as served, its root, the folders the
+ * launcher writes, and the launch folder's own removal. */
 static void cage_paths(struct machine *m, const struct run_opts *o)
 {
 	size_t n = 0;
 	for (unsigned i = 0; i < o->fs.n; i++)
-		m->cage_paths[n++] = (struct cage_path){ o->fs.share[i].host, !o->fs.share[i].read_only };
+		m->cage_paths[n++] = (struct cage_path){ o->fs.share[i].host,
+			o->fs.share[i].read_only ? CAGE_READ : CAGE_WRITE };
 	const char *root = o->fs.image_dir[0] ? o->fs.image_dir : o->fs.rootfs;
 	if (root[0])
-		m->cage_paths[n++] = (struct cage_path){ root, false };
-	for (unsigned i = 0; i < o->nwritable; i++)
-		m->cage_paths[n++] = (struct cage_path){ o->writable[i], true };
-	static const char *const ssl_env[] = { "SSL_CERT_FILE", "SSL_CERT_DIR" };
-	for (unsigned i = 0; i < 2; i++) {
-		const char *v = getenv(ssl_env[i]);
-		if (v && v[0] == '/')
-			m->cage_paths[n++] = (struct cage_path){ v, false };
+		m->cage_paths[n++] = (struct cage_path){ root, CAGE_READ };
+	if (o->login_dir)
+		m->cage_paths[n++] = (struct cage_path){ o->login_dir, CAGE_WRITE };
+	if (o->launch_dir) {
+		m->cage_paths[n++] = (struct cage_path){ o->launch_dir, CAGE_WRITE };
+		m->cage_paths[n++] = (struct cage_path){ o->launch_dir, CAGE_REMOVE_SELF };
 	}
 	m->cage = (struct cage_config){ .on_violation = term_restore, .paths = m->cage_paths,
 					.npaths = n };

@@ -30,9 +30,8 @@
 
 #define MACHINE_MAX_DEVS VIRTIO_MMIO_MAX_DEVS
 #define MACHINE_CMDLINE_EXTRA 1024
-/* shares, root (--rootfs or the image), writable folders, OpenSSL's CA
- * file and folder from the environment */
-#define MACHINE_CAGE_PATHS (SHARE_MAX + 1 + RUN_WRITABLE_MAX + 2)
+/* shares, root (--rootfs or the image), login folder, launch folder twice */
+#define MACHINE_CAGE_PATHS (SHARE_MAX + 1 + 1 + 2)
 
 struct machine_net;
 struct guest_files;

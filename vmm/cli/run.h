@@ -13,7 +13,6 @@
 #define RUN_MAX_KERNEL (256u << 20)	/* refuse kernels larger than this */
 #define RUN_MAX_INITRD (1024u << 20)
 #define RUN_MAX_CMDLINE 2048		/* Linux's COMMAND_LINE_SIZE on x86, NUL included */
-#define RUN_WRITABLE_MAX 2
 
 struct run_opts {
 	const char *kernel;
@@ -29,11 +28,11 @@ struct run_opts {
 	struct net_opts net;	/* network card and its flags (net_args.h) */
 	int argc;		/* command for the guest (after --) */
 	char **argv;
-	/* Host folders the launcher writes while or after the VM runs,
-	 * beside the shares (not flags: an agent's launch folder and login
-	 * file's folder); the cage lets the process write there. */
-	const char *writable[RUN_WRITABLE_MAX];
-	unsigned nwritable;
+	/* Not flags: an agent launcher's folders beside the shares, which
+	 * the cage lets the process write: the launch folder (removed once
+	 * the VM is done) and the OAuth login file's folder (rotated tokens,
+	 * the refresh lock), or NULL. */
+	const char *launch_dir, *login_dir;
 };
 
 /* Parse argv (argv[0] is the command: "run", "shell" or an agent's name,
