@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)	/* ABI 3 */
@@ -108,11 +109,8 @@ static int ll_allow_path(int ruleset, const struct cage_path *p, uint64_t handle
 		return ll_allow(ruleset, p->path, FS_READ | (p->access == CAGE_WRITE ? FS_WRITE : 0),
 				handled);
 	char parent[PATH_MAX];
-	const char *slash = strrchr(p->path, '/');
-	if (!slash || (size_t)(slash - p->path) >= sizeof(parent))
-		return -EINVAL;
-	snprintf(parent, sizeof(parent), "%.*s", slash == p->path ? 1 : (int)(slash - p->path), p->path);
-	return ll_allow(ruleset, parent, LANDLOCK_ACCESS_FS_REMOVE_DIR, handled);
+	int r = path_parent(p->path, parent, sizeof(parent));
+	return r < 0 ? r : ll_allow(ruleset, parent, LANDLOCK_ACCESS_FS_REMOVE_DIR, handled);
 }
 
 int cage_landlock_build(const struct cage_path *paths, size_t n, int *ruleset_fd, char *why,

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -37,6 +38,17 @@ int read_full(int fd, void *buf, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+int path_parent(const char *path, char *out, size_t outsz)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+	if (n >= outsz)
+		return -ENAMETOOLONG;
+	memcpy(out, slash ? path : ".", n);
+	out[n] = 0;
 	return 0;
 }
 

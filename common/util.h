@@ -24,6 +24,9 @@ int read_full(int fd, void *buf, size_t len);
 /* Read a whole file into a malloc'd buffer (NUL-terminated beyond *len),
  * refusing files larger than max: 0 or -errno (-EFBIG when too large). */
 int read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+/* The folder path names, into out: "/a/b" -> "/a", "/a" -> "/", "a" ->
+ * ".".  0, or -ENAMETOOLONG. */
+int path_parent(const char *path, char *out, size_t outsz);
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 /* The value of one hexadecimal digit (either case), or -1. */

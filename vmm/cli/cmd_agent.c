@@ -35,6 +35,7 @@
 
 #include "common/harden.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "guest/image/image.h"
 #include "launch/git.h"
 #include "launch/guard.h"
@@ -394,14 +395,11 @@ static void writable_dirs(struct launch *l, struct shell_extra *x)
 {
 	if (l->rundir[0])
 		x->launch_dir = l->rundir;
+	/* never "/" nor "." (a login file at the root or without a folder) */
 	const char *login = l->creds.oauth_host_path;
-	const char *slash = strrchr(login, '/');
-	if (l->c.proxy && login[0] && slash && slash > login &&
-	    (size_t)(slash - login) < sizeof(l->login_dir)) {
-		memcpy(l->login_dir, login, (size_t)(slash - login));
-		l->login_dir[slash - login] = 0;
+	if (l->c.proxy && login[0] && path_parent(login, l->login_dir, sizeof(l->login_dir)) == 0 &&
+	    strcmp(l->login_dir, "/") && strcmp(l->login_dir, "."))
 		x->login_dir = l->login_dir;
-	}
 }
 
 static void launch_cleanup(struct launch *l)

@@ -31,6 +31,7 @@
 #include "cage/cage.h"
 #include "common/harden.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "proxy/proxy.h"
 #include "vmm/cli/cli.h"
 
@@ -232,13 +233,8 @@ static int enter_cage(const struct proxy_config *cfg)
 	size_t n = 0;
 	for (unsigned i = 0; i < cfg->noauth; i++) {
 		const char *st = cfg->oauth[i].state_path;
-		const char *slash = strrchr(st, '/');
-		if (!st[0])
-			continue;
-		if (!slash)
-			snprintf(dirs[n], sizeof(dirs[n]), ".");
-		else
-			snprintf(dirs[n], sizeof(dirs[n]), "%.*s", slash == st ? 1 : (int)(slash - st), st);
+		if (!st[0] || path_parent(st, dirs[n], sizeof(dirs[n])) < 0)
+			continue;	/* (cannot be longer than st) */
 		paths[n] = (struct cage_path){ dirs[n], CAGE_WRITE };
 		n++;
 	}
