@@ -78,12 +78,17 @@ void net_set_gso_output(struct net_stack *ns, net_output_gso_fn fn);
 int net_finish_csum(uint8_t *frame, size_t len, uint16_t start, uint16_t off);
 
 /* Decide, for a new guest TCP flow to dst:port (16 bytes, IPv4 as
- * ::ffff:a.b.c.d, see policy_addr_to_v4), whether a stream consumer takes
- * it: return 1 after keeping s (see net/stream.h), 0 to let the flow go to
- * a host socket (after the policy check), or a negative errno to refuse it
- * with a RST.  Runs on the loop thread, for IPv4 and IPv6 flows alike. */
+ * ::ffff:a.b.c.d, see policy_addr_to_v4), where it ends:
+ *   1  a stream consumer kept s (see net/stream.h);
+ *   2  the handler put in *sock a connected stream socket (a socketpair's
+ *      end handed to another process, say), and the flow is spliced to it
+ *      exactly as to a host connection, the egress policy having been the
+ *      handler's to apply; the stack owns *sock from then on;
+ *   0  the flow goes to a host socket (after the policy check);
+ *   <0 a negative errno: it is refused with a RST.
+ * Runs on the loop thread, for IPv4 and IPv6 flows alike. */
 typedef int (*net_stream_handler_fn)(void *opaque, const uint8_t dst[16], uint16_t dst_port,
-				     struct stream *s);
+				     struct stream *s, int *sock);
 
 void net_config_default(struct net_config *cfg);
 

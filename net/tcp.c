@@ -843,81 +843,100 @@ static void apply_syn_opts(struct tcp_flow *f, const struct tcp_opts *o)
 	}
 }
 
+/* A new flow's stream consumer, if the stack has a handler: true when
+ * the SYN is dealt with (kept by a consumer, or refused); false to go on
+ * to a socket, then *sock is the handler's socket (2) or -1 (0). */
+static bool syn_to_handler(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size_t len,
+			   const struct tcp_opts *o, int *sock)
+{
+	uint16_t gport = rd16(t), rport = rd16(t + 2);
+	*sock = -1;
+	if (!ns->stream_fn)
+		return false;
+	struct tcp_flow *f = flow_alloc(ns, ip, gport, rport);
+	if (!f) {
+		ns->stats.drop_nomem++;
+		send_rst_for(ns, ip, t, len);
+		return true;
+	}
+	f->is_stream = true;
+	f->stream.ops = &tcp_stream_ops;
+	f->stream.impl = f;
+	f->irs = rd32(t + 4);
+	f->rcv_nxt = f->irs + 1;
+	f->snd_wnd = rd16(t + 14);
+	apply_syn_opts(f, o);
+	int r = ns->stream_fn(ns->stream_opaque, ip->dst, rport, &f->stream, sock);
+	if (r == 1) {
+		f->state = TS_SYN_RCVD;
+		tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
+		f->snd_nxt = f->iss + 1;
+		flow_arm_rto(f);
+		return true;
+	}
+	f->stream_closed = true;
+	f->state = TS_ESTABLISHED;	/* so flow_close() runs */
+	flow_close(f, false);
+	if (r == 2 && *sock >= 0)
+		return false;
+	if (r == 2)		/* said 2 without a socket: refused */
+		r = -EBADF;
+	*sock = -1;
+	if (r < 0)
+		send_rst_for(ns, ip, t, len);
+	return r < 0;
+}
+
 static void new_flow_from_syn(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size_t len,
 			      const struct tcp_opts *o)
 {
 	uint32_t rip = ip->v6 ? 0 : ip->dst4;
 	uint16_t gport = rd16(t), rport = rd16(t + 2);
-	struct tcp_flow *f;
-	if (ns->stream_fn) {
-		f = flow_alloc(ns, ip, gport, rport);
-		if (!f) {
-			ns->stats.drop_nomem++;
-			send_rst_for(ns, ip, t, len);
-			return;
-		}
-		f->is_stream = true;
-		f->stream.ops = &tcp_stream_ops;
-		f->stream.impl = f;
-		f->irs = rd32(t + 4);
-		f->rcv_nxt = f->irs + 1;
-		f->snd_wnd = rd16(t + 14);
-		apply_syn_opts(f, o);
-		int r = ns->stream_fn(ns->stream_opaque, ip->dst, rport, &f->stream);
-		if (r == 1) {
-			f->state = TS_SYN_RCVD;
-			tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
-			f->snd_nxt = f->iss + 1;
-			flow_arm_rto(f);
-			return;
-		}
-		f->stream_closed = true;
-		f->state = TS_ESTABLISHED;	/* so flow_close() runs */
-		flow_close(f, false);
-		if (r < 0) {
-			send_rst_for(ns, ip, t, len);
-			return;
-		}
-	}
+	int sock;
+	if (syn_to_handler(ns, ip, t, len, o, &sock))
+		return;
 	enum policy_group why;
-	if (!net_dst_allowed(ns, ip->dst, &why)) {
+	if (sock < 0 && !net_dst_allowed(ns, ip->dst, &why)) {
 		ns->stats.denied_tcp++;
 		net_log_denied6(ns, "tcp", ip->dst, rport, why);
 		send_rst_for(ns, ip, t, len);
 		return;
 	}
-	if (!ns->loop) {
-		send_rst_for(ns, ip, t, len);
-		return;
-	}
-	f = flow_alloc(ns, ip, gport, rport);
-	int fd = f ? socket(ip->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
-	if (fd < 0) {
+	struct tcp_flow *f = ns->loop ? flow_alloc(ns, ip, gport, rport) : NULL;
+	int fd = sock;
+	if (f && fd < 0)
+		fd = socket(ip->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (!f || fd < 0) {
+		if (ns->loop)
+			ns->stats.drop_nomem++;
 		if (f) {
 			f->state = TS_ESTABLISHED;
 			flow_close(f, false);
 		}
-		ns->stats.drop_nomem++;
+		if (fd >= 0)
+			close(fd);
 		send_rst_for(ns, ip, t, len);
 		return;
 	}
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	f->fd = fd;
 	f->state = TS_CONNECTING;
 	f->irs = rd32(t + 4);
 	f->rcv_nxt = f->irs + 1;
 	f->snd_wnd = rd16(t + 14);
 	apply_syn_opts(f, o);
-	struct sockaddr_storage ss;
-	socklen_t sl = net_host_sockaddr(ns, ip->v6, rip, ip->dst, rport, &ss);
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
-		send_rst_for(ns, ip, t, len);
-		flow_close(f, false);
-		return;
+	if (sock < 0) {
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct sockaddr_storage ss;
+		socklen_t sl = net_host_sockaddr(ns, ip->v6, rip, ip->dst, rport, &ss);
+		if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+			send_rst_for(ns, ip, t, len);
+			flow_close(f, false);
+			return;
+		}
 	}
-	arm_write_poll(f);	/* POLLOUT: connect finished (or failed) */
+	arm_write_poll(f);	/* POLLOUT: connected (or failed), at once for a handler's socket */
 }
 
 /* ACK field processing; false if the segment must be dropped. */

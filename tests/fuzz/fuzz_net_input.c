@@ -46,10 +46,11 @@ static void out_gso(void *opaque, const void *frame, size_t len, const struct ne
 		abort();
 }
 
-static int take(void *opaque, const uint8_t ip[16], uint16_t port, struct stream *s)
+static int take(void *opaque, const uint8_t ip[16], uint16_t port, struct stream *s, int *sock)
 {
 	(void)opaque;
 	(void)ip;
+	(void)sock;
 	if (port == 1 || nstreams == 8)
 		return 0;	/* goes to the policy (no loop: RST) */
 	streams[nstreams++] = s;

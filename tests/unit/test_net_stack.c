@@ -2,7 +2,11 @@
  * host sockets: ARP, DHCP, ICMP echo, malformed frames dropped and counted,
  * denied TCP answered with RST and denied UDP with ICMP, and a TCP flow into
  * a stream consumer (handshake, MSS/window scale, data both ways with
- * correct windows, retransmission, fast retransmit, FIN/half-close, RST). */
+ * correct windows, retransmission, fast retransmit, FIN/half-close, RST);
+ * and, on a loop, a flow the handler splices to a socket of its own (what
+ * the VMM does with the credential broker's socketpairs). */
+#include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "net/internal.h"
@@ -46,10 +52,16 @@ static int readable_calls, closed_calls;
 static void on_readable(struct stream *s, void *o) { (void)s; (void)o; readable_calls++; }
 static void on_closed(struct stream *s, void *o) { (void)s; (void)o; closed_calls++; }
 
-static int take(void *opaque, const uint8_t ip[16], uint16_t port, struct stream *s)
+static int splice_sock = -1;	/* port 8443: the handler's socket, or -1 */
+
+static int take(void *opaque, const uint8_t ip[16], uint16_t port, struct stream *s, int *sock)
 {
 	(void)opaque;
 	(void)ip;
+	if (port == 8443) {
+		*sock = splice_sock;
+		return 2;
+	}
 	if (port != 443)
 		return 0;
 	taken = s;
@@ -449,6 +461,69 @@ static void test_tcp_stream_flow(void **state)
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5013, end + 1, 0x10, 1024, NULL, 0, false);
 	input(ns, f, l);
 	assert_int_equal(last_seg()[13] & 0x04, 0x04);
+}
+
+
+/* Turn the loop until the stack sent something to the guest (1 s at most). */
+static void run_until_output(struct loop *loop, unsigned n0)
+{
+	for (int i = 0; i < 100 && nout == n0; i++)
+		loop_run_once(loop, 10000000);
+	assert_true(nout > n0);
+}
+
+/* The handler answers 2 with a socket: the flow is spliced to it as to a
+ * host connection, for an address the policy would refuse too (the
+ * handler applied its own), and data crosses both ways; 2 without a
+ * socket is a refusal. */
+static void test_tcp_handler_socket(void **state)
+{
+	(void)state;
+	struct loop loop;
+	assert_int_equal(loop_init(&loop, 64), 0);
+	struct net_stack *s;
+	assert_int_equal(net_create(&s, &loop, &cfg, out, NULL), 0);
+	net_set_stream_handler(s, take, NULL);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	splice_sock = sv[0];
+	const uint32_t dst = 0x7F000001;	/* loopback: never a host socket's */
+	uint8_t f[2048];
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 8443, 5000, 0, 0x02, 65535, NULL, 0, true);
+	net_input(s, f, l);
+	net_flush(s);
+	run_until_output(&loop, 0);
+	const uint8_t *t = last_seg();
+	assert_int_equal(t[13], 0x12);	/* SYN|ACK */
+	uint32_t iss = rd32(t + 4);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 8443, 5001, iss + 1, 0x18, 512, "hello", 5, false);
+	net_input(s, f, l);
+	net_flush(s);
+	char buf[16];
+	ssize_t n = -1;
+	for (int i = 0; i < 100 && n < 0; i++) {
+		loop_run_once(&loop, 10000000);
+		n = read(sv[1], buf, sizeof(buf));
+	}
+	assert_int_equal(n, 5);
+	assert_memory_equal(buf, "hello", 5);
+	unsigned n0 = nout;
+	assert_int_equal(write(sv[1], "reply", 5), 5);
+	run_until_output(&loop, n0);
+	t = last_seg();
+	assert_memory_equal(t + ((t[12] >> 4) * 4), "reply", 5);
+	/* 2 without a socket: a RST, and nothing else opened. */
+	splice_sock = -1;
+	n0 = nout;
+	l = nf_tcp(f, cfg.gateway_mac, 0x5DB8D822, 4001, 8443, 9000, 0, 0x02, 65535, NULL, 0, true);
+	net_input(s, f, l);
+	net_flush(s);
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(last_seg()[13] & 0x04, 0x04);
+	net_destroy(s);	/* closes sv[0] with the flow */
+	assert_int_equal(read(sv[1], buf, sizeof(buf)), 0);
+	close(sv[1]);
+	loop_fini(&loop);
 }
 
 static void test_tcp_guest_rst_and_bad_options(void **state)
@@ -953,6 +1028,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_denied_tcp_rst_udp_icmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_denied_syn_always_rst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_stream_flow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_handler_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_guest_rst_and_bad_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_zero_window_and_keepalive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_partial_ack_recovery, setup, teardown),

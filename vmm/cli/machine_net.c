@@ -92,8 +92,9 @@ static void mnet_destroy(void *obj)
 /* net_stream_handler_fn: TCP 443 and 80 to the proxy when the policy
  * allows the destination; anything else to the stack's own path (which
  * applies the policy and refuses with a RST). */
-static int mnet_stream(void *opaque, const uint8_t dst[16], uint16_t port, struct stream *s)
+static int mnet_stream(void *opaque, const uint8_t dst[16], uint16_t port, struct stream *s, int *sock)
 {
+	(void)sock;
 	struct machine_net *mn = opaque;
 	if (port != 443 && port != 80)
 		return 0;
