@@ -48,7 +48,7 @@ CFLAGS += -Wno-unknown-warning-option \
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 
-LIB_DIRS := common cage boot devices net fs9p proxy guest launch vmm
+LIB_DIRS := common cage boot devices net fs9p proxy broker guest launch vmm
 
 # Per-folder fragments: <dir>_EXCLUDE, extra targets, bench rules.
 include $(sort $(wildcard */module.mk */*/module.mk))

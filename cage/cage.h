@@ -44,8 +44,16 @@ enum cage_role {
 	CAGE_VCPU = 1u << 0,
 	CAGE_LOOP = 1u << 1,
 	CAGE_RESOLVER = 1u << 2,
+	/* Not a thread's: what the credential broker (broker/broker.h) and
+	 * kvmbox proxy need beside the loop's and the resolver's lists
+	 * (reaping the VMM, passing signals on). */
+	CAGE_BROKER = 1u << 3,
 };
-#define CAGE_ALL_ROLES (CAGE_VCPU | CAGE_LOOP | CAGE_RESOLVER)
+#define CAGE_ALL_ROLES (CAGE_VCPU | CAGE_LOOP | CAGE_RESOLVER | CAGE_BROKER)
+/* A VM's process filter, and the broker's (which has no vCPU thread and
+ * no thread filters: one thread runs its loop and resolves names). */
+#define CAGE_VM_ROLES (CAGE_VCPU | CAGE_LOOP | CAGE_RESOLVER)
+#define CAGE_BROKER_ROLES (CAGE_LOOP | CAGE_RESOLVER | CAGE_BROKER)
 
 /* The status a caged process ends with when a thread makes a call its
  * role does not allow. */
@@ -74,11 +82,14 @@ struct cage_config {
 	 * folder where rotated tokens are written. */
 	const struct cage_path *paths;
 	size_t npaths;
+	/* The roles whose lists make the process filter: 0 for a VM's
+	 * (CAGE_VM_ROLES), CAGE_BROKER_ROLES for a process holding secrets. */
+	unsigned roles;
 };
 
 /* Enter the cage on the main thread, before the VM's threads start: the
  * Landlock ruleset (where the kernel has Landlock; a warning where not),
- * then the process filter on every thread (the union of all roles' lists,
+ * then the process filter on every thread (the union of cfg->roles' lists,
  * SECCOMP_FILTER_FLAG_TSYNC) and the SIGSYS handler.  0, or -errno with
  * the reason in why (the VM must not start; a failure inside libseccomp
  * or the kernel also logs a line with the details).  0 without doing

@@ -43,6 +43,7 @@ static struct {
 	void (*on_violation)(void);
 	struct sock_fprog role_prog[NROLES];
 	int ruleset_fd;		/* Landlock, for the resolver; -1: none */
+	const char *main_name;	/* a thread with the process filter only */
 	bool active;
 } cage;
 
@@ -60,8 +61,9 @@ const char *cage_role_name(enum cage_role role)
 	case CAGE_VCPU: return "vcpu";
 	case CAGE_LOOP: return "loop";
 	case CAGE_RESOLVER: return "resolver";
+	case CAGE_BROKER: return "broker";
 	}
-	return "main";	/* 0: the process filter only */
+	return cage.main_name ? cage.main_name : "main";	/* 0: the process filter only */
 }
 
 const char *cage_syscall_name(int nr)
@@ -175,7 +177,7 @@ static scmp_filter_ctx build(unsigned roles)
 		if (r < 0)
 			log_err("seccomp: cannot add %s to the %s filter: %s",
 				cage_syscall_name(rule->nr) ? cage_syscall_name(rule->nr) : "?",
-				roles == CAGE_ALL_ROLES ? "process" : cage_role_name(roles), strerror(-r));
+				__builtin_popcount(roles) > 1 ? "process" : cage_role_name(roles), strerror(-r));
 	}
 	if (r < 0) {
 		seccomp_release(ctx);
@@ -282,9 +284,9 @@ int cage_process(const struct cage_config *cfg, char *why, size_t whysz)
 	}
 	snprintf(why, whysz, "the seccomp filters cannot be installed (the line above says why)");
 	cage.on_violation = cfg->on_violation;
-	static const enum cage_role roles[NROLES] = { CAGE_VCPU, CAGE_LOOP, CAGE_RESOLVER };
+	static const enum cage_role thread_roles[NROLES] = { CAGE_VCPU, CAGE_LOOP, CAGE_RESOLVER };
 	for (unsigned i = 0; i < NROLES; i++)
-		if ((r = export_role(roles[i], &cage.role_prog[i])) < 0)
+		if ((r = export_role(thread_roles[i], &cage.role_prog[i])) < 0)
 			return r;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -296,7 +298,9 @@ int cage_process(const struct cage_config *cfg, char *why, size_t whysz)
 		log_err("seccomp: cannot install the SIGSYS handler: %s", strerror(-r));
 		return r;
 	}
-	scmp_filter_ctx ctx = build(CAGE_ALL_ROLES);
+	unsigned roles = cfg->roles ? cfg->roles : CAGE_VM_ROLES;
+	cage.main_name = roles & CAGE_BROKER ? "broker" : "main";
+	scmp_filter_ctx ctx = build(roles);
 	if (!ctx)
 		return -EINVAL;
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);

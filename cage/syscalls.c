@@ -3,7 +3,8 @@
  *
  * One entry per system call and condition, with who needs it.  Roles:
  * V the vCPU threads, L the event-loop and main threads, R the DNS
- * resolver.  A call listed for no role is refused in every thread; one
+ * resolver; B what the credential broker (broker/broker.h) and kvmbox
+ * proxy need beside L and R, whose lists make their process filter.  A call listed for no role is refused in every thread; one
  * listed with a condition is refused when the condition fails (several
  * entries for one call: any may match).  Calls are x86-64's; libseccomp
  * refuses every other ABI (i386's int 0x80, x32) outright.
@@ -29,6 +30,7 @@
 #define V CAGE_VCPU
 #define L CAGE_LOOP
 #define R CAGE_RESOLVER
+#define B CAGE_BROKER
 #define ALL CAGE_ALL_ROLES
 
 #define ANY(name, roles) { SYS_##name, roles, CAGE_ANY, 0, 0, 0 }
@@ -180,6 +182,7 @@ const struct cage_rule cage_rules[] = {
 	EQ32(socket, L | R, 0, AF_INET6),
 	EQ32(socket, R, 0, AF_NETLINK),
 	EQ32(socket, R, 0, AF_UNIX),
+	EQ32(socketpair, L, 0, AF_UNIX),	/* a guest flow handed to the broker */
 	ANY(connect, L | R),
 	ANY(bind, L | R),
 	ANY(listen, L),
@@ -195,6 +198,11 @@ const struct cage_rule cage_rules[] = {
 	ANY(sendmmsg, L | R),
 	ANY(recvmmsg, L),
 	ANY(shutdown, L),
+
+	/* --- the broker --- */
+	ANY(waitid, B),			/* reaping the VMM through its pidfd */
+	ANY(pidfd_send_signal, B),	/* a signal passed on to the VMM; SIGKILL to one
+					 * that will not stop */
 
 #if defined(__SANITIZE_ADDRESS__)
 	/* Sanitizer builds only (tests): the runtime's own calls (it uses the

@@ -142,10 +142,4 @@ void proxy_fuzz_close_all(struct proxy *px);
  * connecting is true) socket as a proxy_stream on loop.  Owns fd. */
 struct proxy_stream *proxy_sock_stream(struct loop *loop, int fd, bool connecting);
 
-/* Adapter for net/'s struct stream (net/stream.h): a guest TCP flow as a
- * proxy_stream; hand the result to proxy_take_stream().  NULL on ENOMEM
- * (ns untouched).  Built once net/stream.h is in the tree. */
-struct stream;
-struct proxy_stream *proxy_net_stream(struct stream *ns);
-
 #endif

@@ -46,7 +46,7 @@ void profile_mark(struct profile *p, enum vm_phase phase)
 		p->exec_realtime_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	}
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	p->cpu_ns[phase] = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	p->cpu_ns[phase] = p->cpu_base_ns + (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 void profile_print(const struct profile *p, bool json, int fd,

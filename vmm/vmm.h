@@ -88,6 +88,9 @@ struct profile {
 	uint64_t wall_ns[PHASE_COUNT];	/* CLOCK_MONOTONIC, 0 = not reached */
 	uint64_t cpu_ns[PHASE_COUNT];	/* process CPU time at that mark */
 	uint64_t exec_realtime_ns;	/* CLOCK_REALTIME at PHASE_EXEC (for benchmarks) */
+	/* CPU time of the process that started this one and marked the
+	 * first phases (a launch's broker), added to this one's own. */
+	uint64_t cpu_base_ns;
 };
 void profile_mark(struct profile *p, enum vm_phase phase);
 const char *profile_phase_name(enum vm_phase phase);

@@ -18,7 +18,14 @@
 # put in L1 and the guest): the guest's TLS to the gateway's port 443 ends in
 # kvmbox's proxy, whose leaf verifies against the CA kvmbox-init installed
 # from kvmbox.ca=, and the request reaches an openssl s_server in L1 that
-# the proxy verified with --upstream-ca.  Bulk throughput is printed as a
+# the proxy verified with --upstream-ca.  The proxy runs in the credential
+# broker (broker/broker.h), the process started in L1: during a session
+# whose guest sent a --secret's placeholder toward its own host, the VMM
+# (its child, `kvmbox .vm`) and the broker both show Seccomp 2 and
+# NoNewPrivs 1, the VMM's environment lacks the secret's variable, and a
+# search of the VMM's whole memory, the guest's RAM included
+# (tests/e2e/memscan.c, as root), finds no byte of the real value, while
+# the same search of the broker finds it (the control).  Bulk throughput is printed as a
 # TAP comment (TCG speed: the L2 guest runs under QEMU's emulation).
 . "$(dirname "$0")/../lib/tap.sh"
 [ -f "$(dirname "$0")/lib/nested.sh" ] || skip_all "nested harness (tests/e2e/lib/nested.sh) not present"
@@ -41,6 +48,8 @@ if command -v openssl >/dev/null &&
 	e2e_add_program "$E2E_WORK/l2x" "$(command -v openssl)" /bin/openssl
 	e2e_cpio "$E2E_WORK/l2x" "$E2E_WORK/l2x.cpio"
 	cat "$E2E_WORK/l2x.cpio" >>"$E2E_L1_ROOT/l2.cpio"
+	gcc -static -O2 -o "$E2E_WORK/memscan" "$KVMBOX_TOP/tests/e2e/memscan.c" 2>/dev/null &&
+		e2e_add_program "$E2E_L1_ROOT" "$E2E_WORK/memscan" /usr/local/bin/memscan
 	have_openssl=1
 fi
 
@@ -120,11 +129,31 @@ if [ -f /up-srv.pem ]; then
 		printf "GET / HTTP/1.1\r\nHost: upstream.test\r\nConnection: close\r\n\r\n" |
 			timeout 30 $s -quiet 2>&1 | sed "s/^/body: /" | head -n 12
 		nc -w 20 10.1.2.3 443 </dev/null 2>&1 | sed "s/^/denied443: /"'
+	# the broker split: the real value never in the VMM (its memory, its
+	# guest's RAM), always in the broker
+	KVX_REAL=XYZZY-net-real-secret-4242 $run --memory 256 --allow-host --proxy --upstream-ca /up-ca.pem \
+		--secret kvmbox-ph-5ec2e7a1=env:KVX_REAL@upstream.test -- sh -c '
+		s="openssl s_client -connect 10.0.2.2:443 -servername upstream.test -CAfile /etc/ssl/certs/kvmbox-ca.pem -quiet"
+		printf "GET / HTTP/1.1\r\nHost: upstream.test\r\nAuthorization: Bearer kvmbox-ph-5ec2e7a1\r\nConnection: close\r\n\r\n" |
+			timeout 30 $s 2>/dev/null | head -n 1 | sed "s/^/guest-got: /"
+		echo guest-waiting; sleep 20' >/tmp/scan.out 2>&1 &
+	scanned=$!
+	e2e_step scan 120 sh -c 'for i in $(seq 200); do grep -q guest-waiting /tmp/scan.out && break; sleep 0.5; done
+		cat /tmp/scan.out
+		vmm=; for p in /proc/[0-9]*; do tr "\0" " " <$p/cmdline 2>/dev/null | grep -q "^kvmbox .vm run" && vmm=${p#/proc/}; done
+		broker=$(sed -n "s/^PPid:[[:space:]]*//p" /proc/$vmm/status)
+		echo "broker-cmd: $(tr "\0" " " </proc/$broker/cmdline | cut -c1-20)"
+		grep -E "^(Seccomp|NoNewPrivs):" /proc/$vmm/status | sed "s/^/vmm-/"
+		grep -E "^(Seccomp|NoNewPrivs):" /proc/$broker/status | sed "s/^/broker-/"
+		echo "vmm-env-secret: $(tr "\0" "\n" </proc/$vmm/environ | grep -c KVX_REAL)"
+		memscan $vmm XYZZY-net-real | sed "s/^/scan-vmm: /"
+		memscan $broker XYZZY-net-real | sed "s/^/scan-broker: /"'
+	wait $scanned
 	kill $ups
 fi
 PAYLOAD
 )
-e2e_run_or_bail "$payload" 480
+e2e_run_or_bail "$payload" 540
 
 field() { e2e_step_out "$1" | sed -n "s/^$2: *//p" | head -n 1; }
 
@@ -179,6 +208,18 @@ else
 	e2e_check_has proxy "the leaf names the SNI" 'tls: Peer certificate: CN *= *upstream.test'
 	e2e_check_has proxy "the request reaches the upstream (verified with --upstream-ca) through the proxy" '^body: s_server -accept 443'
 	e2e_check_has proxy "a denied address on port 443 is still refused (policy before the proxy)" 'denied443: .*Connection refused'
+	e2e_check_has scan "with a --secret: the guest's request got the upstream's answer" '^guest-got: HTTP/1.0 200'
+	e2e_check_has scan "the VMM's parent is the broker, the process started" '^broker-cmd: kvmbox run '
+	e2e_check_has scan "the VMM runs in the seccomp cage" '^vmm-Seccomp:[[:space:]]*2$'
+	e2e_check_has scan "with no_new_privs" '^vmm-NoNewPrivs:[[:space:]]*1$'
+	e2e_check_has scan "so does the broker" '^broker-Seccomp:[[:space:]]*2$'
+	e2e_check_has scan "with no_new_privs" '^broker-NoNewPrivs:[[:space:]]*1$'
+	e2e_check_has scan "the VMM's environment lacks the secret's variable" -x 'vmm-env-secret: 0'
+	e2e_check_has scan "no byte of the real value in the VMM's memory, its guest's RAM included (root's search)" \
+		-x 'scan-vmm: XYZZY-net-real: 0'
+	e2e_check_has scan "the guest's RAM was searched" '^scan-vmm: scanned [0-9]* MiB, memfds [1-9][0-9]* MiB'
+	e2e_check_has scan "control: the same search finds it in the broker" '^scan-broker: XYZZY-net-real: [1-9]'
+	e2e_step_out scan | grep '^scan-' | sed 's/^/# /'
 fi
 
 # Figures: bulk throughput inside the harness (TCG speed, not hardware).

@@ -58,6 +58,12 @@ one "run: --memory 2G with a bad kernel: the kernel is the error (2G is valid)" 
 	"^kvmbox: run: kernel $T/random" run --memory 2G --kernel "$T/random"
 one "run: --memory 1M is below the minimum" "^kvmbox: run: --memory 1M is out of range" \
 	run --kernel "$G/hello.elf" --memory 1M
+one "run --proxy: a bad --secret, judged by the broker before any VM" \
+	"^kvmbox: run: --secret: " run --kernel "$G/hello.elf" --proxy --secret nonsense
+one "shell --proxy: a bad --repo" "^kvmbox: shell: bad --repo 'x' (want OWNER/NAME)" \
+	shell --kernel "$G/hello.elf" --proxy --repo x
+one "kvmbox .vm typed by hand (it is the broker's VMM): refused" \
+	"^kvmbox: .vm is started by kvmbox itself" .vm shell
 one "claude: a bad --memory names claude and its help" \
 	"^kvmbox: claude: --memory wants a size.*(try kvmbox claude --help)" claude -p hi --memory 3X
 one "codex: a flag without its value" "^kvmbox: codex: --cpus needs a value" codex exec x --cpus

@@ -8,6 +8,8 @@
 #ifndef KVMBOX_VMM_CLI_H
 #define KVMBOX_VMM_CLI_H
 
+#include <stddef.h>
+
 int cmd_run(int argc, char **argv);
 int cmd_shell(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
@@ -20,20 +22,34 @@ int cmd_images(int argc, char **argv);
 
 int cmd_agent(int argc, char **argv);
 
-/* `kvmbox shell` with what an agent launcher collected (cmd_agent.c): the
- * proxy's secrets table (borrowed: the launcher reads rotated tokens from
- * it after the VM) and the OAuth clients whose refreshes it performs. */
+/* `kvmbox shell` (or run) with what a launcher collected.  In the process
+ * the user started (the broker, broker/broker.h): an agent launcher's
+ * secrets table (borrowed: it reads rotated tokens from it after the VM),
+ * the OAuth clients whose refreshes the proxy performs, and the folders
+ * the broker writes once caged.  In the VMM (`kvmbox .vm`, cmd_vm): the
+ * broker's HELLO (its control socket is BROKER_CTL_FD). */
 struct secrets;
 struct proxy_oauth_cfg;
 struct profile;
+struct cage_path;
+struct broker_hello;
 struct shell_extra {
 	struct secrets *secrets;
 	const struct proxy_oauth_cfg *oauth;
 	unsigned noauth;
 	const struct profile *prof;	/* the launcher's marks so far (exec, credentials) */
-	const char *launch_dir, *login_dir;	/* struct run_opts says what, or NULL */
+	const struct cage_path *broker_paths;	/* the launch folder, the login file's... */
+	size_t nbroker_paths;
+	const struct broker_hello *hello;	/* in the VMM only */
 };
 int shell_launch(int argc, char **argv, const struct shell_extra *x);
+int run_launch(int argc, char **argv, const struct shell_extra *x);
+
+/* `kvmbox .vm CMD ARGS...`: the VMM of a launch with a broker, started by
+ * it (broker_run) with the control socket at BROKER_CTL_FD; runs CMD (run,
+ * shell or an agent's name) as kvmbox shell or run would, with the proxy
+ * in the broker.  Not for users: refused (2) without that socket. */
+int cmd_vm(int argc, char **argv);
 
 /* Exit status for usage errors and refused input. */
 #define EXIT_USAGE 2

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cage/cage.h"
 #include "common/harden.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -106,6 +107,7 @@ struct launch {
 	char rundir[PATH_MAX];			/* per-launch host dir, or "" */
 	char share_run[PATH_MAX + 64];		/* RUNDIR:/run/kvmbox/launch:ro */
 	char login_dir[PATH_MAX];	/* the OAuth login file's folder (refresh, lock), or "" */
+	struct cage_path cage[4];	/* what the broker writes (writable_dirs) */
 	struct secrets secrets;
 	struct agent_creds creds;
 };
@@ -389,17 +391,27 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	return n - 1;
 }
 
-/* The host folders the launch writes beside its shares (the cage's
- * Landlock ruleset lets the process write there and nowhere else). */
+/* The host folders this process (the broker, once caged) writes while
+ * the VM runs and after it: rotated tokens and the refresh lock beside the
+ * login file, the launch folder (removed at the end) and the state folder
+ * (the placeholder login file scrubbed).  Landlock lets it write there
+ * and nowhere else. */
 static void writable_dirs(struct launch *l, struct shell_extra *x)
 {
-	if (l->rundir[0])
-		x->launch_dir = l->rundir;
+	size_t n = 0;
+	if (l->rundir[0]) {
+		l->cage[n++] = (struct cage_path){ l->rundir, CAGE_WRITE };
+		l->cage[n++] = (struct cage_path){ l->rundir, CAGE_REMOVE_SELF };
+	}
+	if (l->state[0])
+		l->cage[n++] = (struct cage_path){ l->state, CAGE_WRITE };
 	/* never "/" nor "." (a login file at the root or without a folder) */
 	const char *login = l->creds.oauth_host_path;
 	if (l->c.proxy && login[0] && path_parent(login, l->login_dir, sizeof(l->login_dir)) == 0 &&
 	    strcmp(l->login_dir, "/") && strcmp(l->login_dir, "."))
-		x->login_dir = l->login_dir;
+		l->cage[n++] = (struct cage_path){ l->login_dir, CAGE_WRITE };
+	x->broker_paths = l->cage;
+	x->nbroker_paths = n;
 }
 
 static void launch_cleanup(struct launch *l)

@@ -238,7 +238,7 @@ static int enter_cage(const struct proxy_config *cfg)
 		paths[n] = (struct cage_path){ dirs[n], CAGE_WRITE };
 		n++;
 	}
-	const struct cage_config cc = { .paths = paths, .npaths = n };
+	const struct cage_config cc = { .paths = paths, .npaths = n, .roles = CAGE_BROKER_ROLES };
 	char why[256];
 	if (cage_process(&cc, why, sizeof(why)) < 0) {
 		fprintf(stderr, "kvmbox: proxy: %s\n", why);

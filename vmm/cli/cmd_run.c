@@ -22,6 +22,7 @@
 #include "vmm/cli/cli.h"
 #include "vmm/cli/guest_files.h"
 #include "vmm/cli/machine.h"
+#include "vmm/cli/machine_broker.h"
 #include "vmm/cli/machine_net.h"
 #include "vmm/cli/run.h"
 #include "vmm/vmm.h"
@@ -134,12 +135,19 @@ static int run_status(const struct vm *vm, int reason)
 
 int cmd_run(int argc, char **argv)
 {
+	return run_launch(argc, argv, NULL);
+}
+
+int run_launch(int argc, char **argv, const struct shell_extra *x)
+{
 	struct run_ctx *c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_err("out of memory");
 		return 1;
 	}
-	profile_mark(&c->m.prof, PHASE_EXEC);
+	if (x && x->prof)
+		c->m.prof = *x->prof;	/* the broker's marks: exec */
+	profile_mark(&c->m.prof, PHASE_EXEC);	/* kept when the broker marked it */
 	/* A closed stdout (kvmbox run ... | head -1) must not kill the VMM
 	 * mid-run: console writes then fail with EPIPE and are dropped, and the
 	 * guest's exit status still comes back. */
@@ -163,6 +171,11 @@ int cmd_run(int argc, char **argv)
 		status = 0;
 		goto out_free;
 	}
+	if (o.net.proxy && !(x && x->hello)) {	/* the proxy in a broker */
+		status = machine_broker_launch(argv, &o, x, &c->m.prof);
+		goto out_free;
+	}
+	o.net.broker = x ? x->hello : NULL;
 	if ((status = machine_create(&c->m, &o, STDOUT_FILENO)) != 0 ||
 	    (status = machine_net_add(&c->m)) != 0 ||
 	    (status = machine_add_shares(&c->m, &o.fs)) != 0 ||

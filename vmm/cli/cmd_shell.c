@@ -41,6 +41,7 @@
 #include "vmm/cli/cli.h"
 #include "vmm/cli/guest_files.h"
 #include "vmm/cli/machine.h"
+#include "vmm/cli/machine_broker.h"
 #include "vmm/cli/machine_net.h"
 #include "vmm/cli/run.h"
 #include "vmm/cli/shell_session.h"
@@ -329,16 +330,12 @@ int shell_launch(int argc, char **argv, const struct shell_extra *x)
 	} else {
 		if (s->o.fs.image)
 			profile_mark(&s->m.prof, PHASE_IMAGE);	/* resolved by machine_parse_inputs */
-		if (x) {
-			s->o.launch_dir = x->launch_dir;
-			s->o.login_dir = x->login_dir;
+		if (s->o.net.proxy && !(x && x->hello))	/* the proxy in a broker */
+			status = machine_broker_launch(argv, &s->o, x, &s->m.prof);
+		else {
+			s->o.net.broker = x ? x->hello : NULL;
+			status = shell_main(s);
 		}
-		if (x && x->secrets) {
-			s->o.net.secrets_table = x->secrets;
-			s->o.net.oauth = x->oauth;
-			s->o.net.noauth = x->noauth;
-		}
-		status = shell_main(s);
 	}
 	if (s->sig_fd >= 0)
 		close(s->sig_fd);

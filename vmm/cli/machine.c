@@ -112,8 +112,8 @@ int machine_parse_inputs(struct guest_files *gf, int argc, char **argv, struct r
 }
 
 /* What the caged VM may still open (cage/cage.h) beside the system's
- * read-only folders: its shares as served, its root, the folders the
- * launcher writes, and the launch folder's own removal. */
+ * read-only folders: its shares as served and its root.  (The launch
+ * folder and the login file's folder are the broker's to write.) */
 static void cage_paths(struct machine *m, const struct run_opts *o)
 {
 	size_t n = 0;
@@ -123,12 +123,6 @@ static void cage_paths(struct machine *m, const struct run_opts *o)
 	const char *root = o->fs.image_dir[0] ? o->fs.image_dir : o->fs.rootfs;
 	if (root[0])
 		m->cage_paths[n++] = (struct cage_path){ root, CAGE_READ };
-	if (o->login_dir)
-		m->cage_paths[n++] = (struct cage_path){ o->login_dir, CAGE_WRITE };
-	if (o->launch_dir) {
-		m->cage_paths[n++] = (struct cage_path){ o->launch_dir, CAGE_WRITE };
-		m->cage_paths[n++] = (struct cage_path){ o->launch_dir, CAGE_REMOVE_SELF };
-	}
 	m->cage = (struct cage_config){ .on_violation = term_restore, .paths = m->cage_paths,
 					.npaths = n };
 }

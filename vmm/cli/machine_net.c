@@ -8,29 +8,33 @@
  * the stack, with nothing left to send frames to.
  *
  * With --proxy, new guest TCP flows to port 443 or 80 whose destination the
- * egress policy allows are handed to the in-process TLS proxy (proxy/) as
- * streams; the proxy dials the same address (the gateway meaning the host's
- * loopback, as for host sockets), so the policy holds for proxied flows
- * too.  Its per-launch CA reaches the guest init as kvmbox.ca=<base64url of
- * the DER certificate> on the kernel command line.
+ * egress policy allows go to the TLS proxy, which runs in the credential
+ * broker, the process the user started (broker/broker.h): each is spliced
+ * to a socket pair whose other end is sent to the broker with where the
+ * guest was headed; the proxy dials the same address (the gateway meaning
+ * the host's loopback, as for host sockets), so the policy holds for
+ * proxied flows too.  The broker's CA, from its HELLO, reaches the guest
+ * init as kvmbox.ca=<base64url of the DER certificate> on the kernel
+ * command line.  When the broker's end of the control socket closes, the
+ * VM stops: without it no HTTPS would work, and the launch is over.
  */
 #include "vmm/cli/machine_net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "broker/broker.h"
 #include "common/log.h"
 #include "devices/virtio/net.h"
 #include "net/net.h"
-#include "proxy/proxy.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/net_args.h"
 #include "vmm/vmm.h"
@@ -41,14 +45,9 @@ static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 struct machine_net {
 	struct vnet *vnet;	/* NULL once torn down */
 	struct net_stack *ns;
+	struct vm *vm;
 	uint32_t gateway;	/* IPv4, host order */
-	/* --proxy: the proxy and what it borrows (NULL / unset without) */
-	struct proxy *px;
-	struct secrets *sec;
-	bool sec_owned;		/* not the launcher's (net_opts.secrets_table) */
-	struct repolist repos;
-	struct hostlist hosts;
-	bool proxy_lists;	/* repos and hosts initialised */
+	struct loop_op broker_op;	/* --proxy: the control socket's hang-up */
 	struct policy pol;	/* large: lives with the object */
 	struct net_autopub autopub;	/* --auto-publish */
 };
@@ -68,33 +67,27 @@ static void mnet_output_gso(void *opaque, const void *frame, size_t len, const s
 }
 
 /* Device first (its last loop turn may still see stack events), then the
- * proxy (it closes its net streams), then the stack. */
+ * stack (it closes the flows' sockets, the broker's ends among them). */
 static void mnet_destroy(void *obj)
 {
 	struct machine_net *mn = obj;
 	vnet_destroy(mn->vnet);
 	mn->vnet = NULL;
-	if (mn->px)
-		proxy_free(mn->px);
+	if (mn->vm) {
+		struct loop_op *const ops[] = { &mn->broker_op };
+		loop_cancel_settle(&mn->vm->loop, ops, 1, 1000);	/* not armed: at once */
+	}
 	net_destroy(mn->ns);
 	policy_fini(&mn->pol);
-	if (mn->proxy_lists) {
-		repolist_fini(&mn->repos);
-		hostlist_fini(&mn->hosts);
-	}
-	if (mn->sec && mn->sec_owned) {
-		secrets_fini(mn->sec);
-		free(mn->sec);
-	}
 	free(mn);
 }
 
-/* net_stream_handler_fn: TCP 443 and 80 to the proxy when the policy
- * allows the destination; anything else to the stack's own path (which
- * applies the policy and refuses with a RST). */
+/* net_stream_handler_fn: TCP 443 and 80 to the broker's proxy when the
+ * policy allows the destination; anything else to the stack's own path
+ * (which applies the policy and refuses with a RST). */
 static int mnet_stream(void *opaque, const uint8_t dst[16], uint16_t port, struct stream *s, int *sock)
 {
-	(void)sock;
+	(void)s;
 	struct machine_net *mn = opaque;
 	if (port != 443 && port != 80)
 		return 0;
@@ -112,96 +105,64 @@ static int mnet_stream(void *opaque, const uint8_t dst[16], uint16_t port, struc
 	} else {
 		inet_ntop(AF_INET6, dst, d.addr, sizeof(d.addr));
 	}
-	struct proxy_stream *ps = proxy_net_stream(s);
-	if (!ps)
-		return -ENOMEM;
-	proxy_take_stream(mn->px, ps, &d);	/* owns ps, even on error */
-	return 1;
+	int fd = broker_flow_send(BROKER_CTL_FD, &d);
+	if (fd < 0) {
+		log_once(LOG_WARN, "net: cannot hand a flow to the credential broker: %s", strerror(-fd));
+		return fd;	/* a RST */
+	}
+	*sock = fd;
+	return 2;
+}
+
+/* The broker never writes after its HELLO: readable means closed. */
+static void on_broker_gone(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	(void)flags;
+	struct machine_net *mn = op->opaque;
+	if (res < 0)
+		return;
+	loop_cancel(&mn->vm->loop, op);
+	vm_stop(mn->vm, VM_STOP_ERROR, 1, "the credential broker (the kvmbox process you started) is gone");
 }
 
 /* kvmbox.ca=<base64url of the CA certificate, DER> for the guest init. */
-static int add_ca_cmdline(struct machine *m, struct proxy *px)
+static int add_ca_cmdline(struct machine *m, const char *pem)
 {
-	int fd = memfd_create("kvmbox-ca", MFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	char path[64], pem[4096];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	int r = proxy_write_ca(px, path);
-	ssize_t n = r < 0 ? r : pread(fd, pem, sizeof(pem), 0);
-	close(fd);
-	if (n <= 0 || (size_t)n == sizeof(pem))
-		return n < 0 ? (int)n : -EIO;
-	BIO *b = BIO_new_mem_buf(pem, (int)n);
+	BIO *b = BIO_new_mem_buf(pem, -1);
 	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
 	unsigned char *der = NULL;
 	int dlen = x ? i2d_X509(x, &der) : -1;
 	char b64[1024];
-	r = dlen > 0 && base64url_encode(der, (size_t)dlen, b64, sizeof(b64)) >= 0 ? 0 : -EIO;
+	int r = dlen > 0 && base64url_encode(der, (size_t)dlen, b64, sizeof(b64)) >= 0 ? 0 : -EIO;
 	OPENSSL_free(der);
 	X509_free(x);
 	BIO_free(b);
 	return r < 0 ? r : machine_cmdline_add(m, "kvmbox.ca=%s", b64);
 }
 
-/* The proxy with --secret, --repo and --upstream-ca; every host name
- * allowed (the egress policy judges addresses before a flow gets here).
- * 0, or EXIT_USAGE / 1 after one line. */
-static int mnet_proxy_build(struct machine *m, struct machine_net *mn)
+/* --proxy in the VMM: the broker's CA for the guest, flows to the broker,
+ * its hang-up watched.  0, or 1 after one line. */
+static int mnet_broker_attach(struct machine *m, struct machine_net *mn)
 {
-	const struct net_opts *no = &m->o->net;
-	char err[200];
-	mn->sec_owned = !no->secrets_table;
-	mn->sec = no->secrets_table ? no->secrets_table : calloc(1, sizeof(*mn->sec));
-	struct proxy_config *cfg = calloc(1, sizeof(*cfg));
-	int status = 1;
-	if (!mn->sec || !cfg || no->noauth > PROXY_MAX_OAUTH) {
-		log_err("out of memory");
-		goto out;
+	const struct broker_hello *h = m->o->net.broker;
+	if (!h) {	/* machine_broker_launch runs before a VM with --proxy is built */
+		log_err("net: --proxy without its credential broker");
+		return 1;
 	}
-	if (mn->sec_owned)
-		secrets_init(mn->sec);
-	repolist_init(&mn->repos);
-	if (hostlist_init(&mn->hosts, HOSTLIST_PERMISSIVE, HOSTLIST_AGENT_NONE) < 0) {
-		repolist_fini(&mn->repos);
-		log_err("out of memory");
-		goto out;
-	}
-	mn->proxy_lists = true;
-	status = EXIT_USAGE;
-	for (unsigned k = 0; k < no->nsecrets; k++)
-		if (secrets_add_spec(mn->sec, no->secrets[k], err, sizeof(err)) < 0) {
-			log_err("--secret: %s", err);
-			goto out;
-		}
-	for (unsigned k = 0; k < no->nrepos; k++)
-		if (repolist_add(&mn->repos, no->repos[k]) < 0) {
-			log_err("bad --repo '%s' (want OWNER/NAME)", no->repos[k]);
-			goto out;
-		}
-	if (no->upstream_ca && access(no->upstream_ca, R_OK) < 0) {
-		log_err("cannot read --upstream-ca %s: %s", no->upstream_ca, strerror(errno));
-		goto out;
-	}
-	status = 1;
-	*cfg = (struct proxy_config){ .secrets = mn->sec, .repos = &mn->repos,
-				      .hosts = &mn->hosts, .upstream_ca = no->upstream_ca,
-				      .noauth = no->noauth };
-	for (unsigned k = 0; k < no->noauth; k++)
-		cfg->oauth[k] = no->oauth[k];
-	mn->px = proxy_new(&m->vm.loop, cfg);	/* logs its own line */
-	if (!mn->px)
-		goto out;
-	int r = add_ca_cmdline(m, mn->px);
+	int r = add_ca_cmdline(m, h->ca_pem);
 	if (r < 0) {
 		log_err("proxy: cannot pass the CA to the guest: %s", strerror(-r));
-		goto out;
+		return 1;
+	}
+	mn->vm = &m->vm;
+	mn->broker_op = (struct loop_op){ .cb = on_broker_gone, .opaque = mn };
+	if ((r = loop_poll(&m->vm.loop, &mn->broker_op, BROKER_CTL_FD, POLLIN | POLLRDHUP)) < 0) {
+		log_err("net: cannot watch the credential broker: %s", strerror(-r));
+		return 1;
 	}
 	net_set_stream_handler(mn->ns, mnet_stream, mn);
-	status = 0;
-out:
-	free(cfg);
-	return status;
+	return 0;
 }
 
 static unsigned prefix_len(uint32_t mask)
@@ -263,7 +224,7 @@ static int mnet_build(struct machine *m, struct machine_net *mn)
 		return 1;
 	}
 	mn->gateway = cfg.gateway_ip;
-	return no->proxy ? mnet_proxy_build(m, mn) : 0;
+	return no->proxy ? mnet_broker_attach(m, mn) : 0;
 }
 
 int machine_net_add(struct machine *m)

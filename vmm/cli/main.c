@@ -28,13 +28,15 @@ static const struct command commands[] = {
 	{ "setup", cmd_setup, "build the agents' guest image (no root), then boot-check it" },
 	{ "pull", cmd_pull, "pull an OCI image from a registry" },
 	{ "images", cmd_images, "list or remove guest images" },
+	{ ".vm", cmd_vm, NULL },	/* the VMM a broker starts (machine_broker.h) */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kvmbox COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+		if (commands[i].help)
+			fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv)

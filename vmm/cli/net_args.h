@@ -61,13 +61,10 @@ struct net_opts {
 	const char *repos[NET_ARGS_MAX_REPOS];
 	unsigned nrepos;
 	const char *upstream_ca;
-	/* Not flags: set by the agent launchers (vmm/cli/agent.h).  A secrets
-	 * table the proxy borrows instead of building its own (--secret
-	 * entries are added to it; its owner reads rotated values after the
-	 * VM), and the OAuth clients whose refreshes it performs. */
-	struct secrets *secrets_table;
-	const struct proxy_oauth_cfg *oauth;
-	unsigned noauth;
+	/* Not a flag: in the VMM of a launch with a broker (cmd_vm), its
+	 * HELLO; the proxy is the broker's, reached through BROKER_CTL_FD
+	 * (vmm/cli/machine_broker.h builds it in the broker). */
+	const struct broker_hello *broker;
 };
 
 /* If argv[*i] is a network flag ("--flag VALUE" or "--flag=VALUE"), take it

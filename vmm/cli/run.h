@@ -28,11 +28,6 @@ struct run_opts {
 	struct net_opts net;	/* network card and its flags (net_args.h) */
 	int argc;		/* command for the guest (after --) */
 	char **argv;
-	/* Not flags: an agent launcher's folders beside the shares, which
-	 * the cage lets the process write: the launch folder (removed once
-	 * the VM is done) and the OAuth login file's folder (rotated tokens,
-	 * the refresh lock), or NULL. */
-	const char *launch_dir, *login_dir;
 };
 
 /* Parse argv (argv[0] is the command: "run", "shell" or an agent's name,

@@ -1,0 +1,122 @@
+/* vmm/cli/machine_broker.c - the broker's half of a launch with --proxy
+ * (machine_broker.h), and `kvmbox .vm`, the VMM's entry. */
+#include "vmm/cli/machine_broker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "common/harden.h"
+#include "common/log.h"
+#include "proxy/proxy.h"
+
+#define HELLO_WAIT_MS 10000	/* the broker sends it before starting us */
+
+/* What the proxy borrows, for as long as it runs. */
+struct broker_proxy {
+	struct secrets own;		/* --secret entries, without a launcher's table */
+	struct repolist repos;
+	struct hostlist hosts;
+	struct proxy_config cfg;
+};
+
+/* The proxy's configuration: every host name allowed (the VMM's egress
+ * policy judges addresses before a flow reaches the broker), the
+ * launcher's secrets table or one of our own, --secret entries added.
+ * 0, or EXIT_USAGE / 1 after one line. */
+static int proxy_build(struct broker_proxy *bp, const char *cmd, const struct run_opts *o,
+		       const struct shell_extra *x)
+{
+	const struct net_opts *no = &o->net;
+	char err[200];
+	struct secrets *sec = x && x->secrets ? x->secrets : &bp->own;
+	unsigned noauth = x ? x->noauth : 0;
+	if (noauth > PROXY_MAX_OAUTH) {
+		log_err("too many OAuth clients");
+		return 1;
+	}
+	bp->cfg = (struct proxy_config){ .secrets = sec, .repos = &bp->repos, .hosts = &bp->hosts,
+					 .upstream_ca = no->upstream_ca, .noauth = noauth };
+	for (unsigned k = 0; k < noauth; k++)
+		bp->cfg.oauth[k] = x->oauth[k];
+	for (unsigned k = 0; k < no->nsecrets; k++)
+		if (secrets_add_spec(sec, no->secrets[k], err, sizeof(err)) < 0) {
+			log_err("%s: --secret: %s", cmd, err);
+			return EXIT_USAGE;
+		}
+	for (unsigned k = 0; k < no->nrepos; k++)
+		if (repolist_add(&bp->repos, no->repos[k]) < 0) {
+			log_err("%s: bad --repo '%s' (want OWNER/NAME)", cmd, no->repos[k]);
+			return EXIT_USAGE;
+		}
+	if (no->upstream_ca && access(no->upstream_ca, R_OK) < 0) {
+		log_err("%s: cannot read --upstream-ca %s: %s", cmd, no->upstream_ca, strerror(errno));
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+int machine_broker_launch(char **argv, const struct run_opts *o, const struct shell_extra *x,
+			  const struct profile *prof)
+{
+	char err[160];
+	if (harden_secret_holder(err, sizeof(err)) < 0) {	/* before --secret values are read */
+		log_err("%s: %s", argv[0], err);
+		return 1;
+	}
+	struct broker_proxy *bp = calloc(1, sizeof(*bp));
+	if (!bp) {
+		log_err("out of memory");
+		return 1;
+	}
+	secrets_init(&bp->own);
+	repolist_init(&bp->repos);
+	int status = 1;
+	if (hostlist_init(&bp->hosts, HOSTLIST_PERMISSIVE, HOSTLIST_AGENT_NONE) < 0) {
+		log_err("out of memory");
+		goto out;
+	}
+	if ((status = proxy_build(bp, argv[0], o, x)) == 0) {
+		const struct broker_launch bl = {
+			.proxy = &bp->cfg, .vmm_argv = argv, .prof = prof, .cmd = argv[0],
+			.paths = x ? x->broker_paths : NULL, .npaths = x ? x->nbroker_paths : 0,
+		};
+		status = broker_run(&bl);
+	}
+	hostlist_fini(&bp->hosts);
+out:
+	repolist_fini(&bp->repos);
+	secrets_fini(&bp->own);
+	free(bp);
+	return status;
+}
+
+int cmd_vm(int argc, char **argv)
+{
+	if (argc < 2 || broker_ctl_check(BROKER_CTL_FD) < 0) {
+		fprintf(stderr, "kvmbox: .vm is started by kvmbox itself, for a launch with --proxy\n");
+		return EXIT_USAGE;
+	}
+	struct broker_hello *h = calloc(1, sizeof(*h));
+	if (!h) {
+		log_err("out of memory");
+		return 1;
+	}
+	int r = broker_hello_read(BROKER_CTL_FD, h, HELLO_WAIT_MS);
+	int status = 1;
+	if (r < 0) {
+		log_err("%s: no word from the credential broker: %s", argv[1], strerror(-r));
+	} else {
+		for (int i = 0; i < PHASE_COUNT; i++)	/* the broker's CPU so far, counted in */
+			if (h->prof.cpu_ns[i] > h->prof.cpu_base_ns)
+				h->prof.cpu_base_ns = h->prof.cpu_ns[i];
+		const struct shell_extra x = { .hello = h, .prof = &h->prof };
+		status = strcmp(argv[1], "run") ? shell_launch(argc - 1, argv + 1, &x)
+						: run_launch(argc - 1, argv + 1, &x);
+	}
+	free(h);
+	return status;
+}
