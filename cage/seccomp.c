@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/harden.h"
 #include "common/log.h"
 
 static const char *const syscall_names[] = {
@@ -276,6 +277,8 @@ int cage_process(const struct cage_config *cfg, char *why, size_t whysz)
 		log_warn("KVMBOX_SECCOMP=off: the VM runs without its seccomp filters and Landlock");
 		return 0;
 	}
+	if ((r = harden_drop_capabilities(why, whysz)) < 0)
+		return r;
 	if ((r = cage_landlock_build(cfg->paths, cfg->npaths, &cage.ruleset_fd, why, whysz)) < 0)
 		return r;
 	if ((r = cage_landlock_enter(cage.ruleset_fd)) < 0) {

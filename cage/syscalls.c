@@ -203,6 +203,7 @@ const struct cage_rule cage_rules[] = {
 	ANY(waitid, B),			/* reaping the VMM through its pidfd */
 	ANY(pidfd_send_signal, B),	/* a signal passed on to the VMM; SIGKILL to one
 					 * that will not stop */
+	ANY(mlock, B),			/* a rotated token's pages (proxy/secrets.c) */
 
 #if defined(__SANITIZE_ADDRESS__)
 	/* Sanitizer builds only (tests): the runtime's own calls (it uses the

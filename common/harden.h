@@ -7,8 +7,11 @@
  * kernel writes no core), set RLIMIT_CORE to 0 (no core file, even if
  * something makes them dumpable again), and set no_new_privs (nothing they
  * run gains privileges through exec, and a seccomp filter can follow).
- * The first piece of issue 16 (the cage); programs they start with exec
- * are dumpable again, as the kernel does on exec.
+ * A process started with capabilities (by root, or from a file with
+ * capabilities) drops every one of them, from all its sets and the
+ * bounding set: kvmbox needs none (membership of the kvm group opens
+ * /dev/kvm).  Programs they start with exec are dumpable again, as the
+ * kernel does on exec.
  */
 #ifndef KVMBOX_COMMON_HARDEN_H
 #define KVMBOX_COMMON_HARDEN_H
@@ -18,5 +21,11 @@
 /* All three, or none reported done: 0, or -errno with what failed in err
  * (one line).  Callers refuse to go on without them (fail closed). */
 int harden_secret_holder(char *err, size_t errsz);
+
+/* Drop every capability (effective, permitted, inheritable, ambient, and
+ * the bounding set as far as CAP_SETPCAP allows): 0 at once when the
+ * process has none, or -errno with what failed in err.  The cage
+ * (cage/cage.h) calls it too, so a VMM started as root runs without them. */
+int harden_drop_capabilities(char *err, size_t errsz);
 
 #endif

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -18,11 +20,34 @@ void secrets_init(struct secrets *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static void wipe_free(char *p, size_t len)
+/* Real values live in pages of their own: locked in memory where the
+ * memlock limit allows (never written to swap), left out of core dumps,
+ * zero in a forked child, and wiped before they are unmapped. */
+static size_t locked_size(size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	return (len + 1 + page - 1) / page * page;
+}
+
+static char *locked_alloc(size_t len)
+{
+	size_t sz = locked_size(len);
+	char *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, sz, MADV_DONTDUMP);
+	madvise(p, sz, MADV_WIPEONFORK);
+	if (mlock(p, sz) < 0)
+		log_once(LOG_DEBUG, "secrets: cannot lock a value in memory (RLIMIT_MEMLOCK): %s",
+			 strerror(errno));
+	return p;
+}
+
+static void locked_free(char *p, size_t len)
 {
 	if (p) {
 		explicit_bzero(p, len);
-		free(p);
+		munmap(p, locked_size(len));
 	}
 }
 
@@ -30,8 +55,8 @@ static void secret_clear(struct secret *e)
 {
 	free(e->name);
 	free(e->placeholder);
-	wipe_free(e->value, e->value_len);
-	wipe_free(e->prev_value, e->prev_len);
+	locked_free(e->value, e->value_len);
+	locked_free(e->prev_value, e->prev_len);
 	for (unsigned i = 0; i < e->nhosts; i++)
 		free(e->hosts[i]);
 	memset(e, 0, sizeof(*e));
@@ -60,12 +85,12 @@ int secret_set_value(struct secret *e, const char *value, size_t len)
 {
 	if (len == 0 || len > SECRET_MAX_VALUE)
 		return -EINVAL;
-	char *v = malloc(len + 1);
+	char *v = locked_alloc(len);
 	if (!v)
 		return -ENOMEM;
 	memcpy(v, value, len);
 	v[len] = 0;
-	wipe_free(e->prev_value, e->prev_len);
+	locked_free(e->prev_value, e->prev_len);
 	e->prev_value = e->value;
 	e->prev_len = e->value_len;
 	e->value = v;
@@ -180,7 +205,8 @@ int secrets_add_spec(struct secrets *s, const char *spec, char *err, size_t errl
 		else if (r)
 			snprintf(err, errlen, "--secret %s: bad placeholder (8-128 of A-Z a-z 0-9 . _ -) or host list '%s'", ph, hosts);
 	}
-	wipe_free(value, vlen);
+	explicit_bzero(value, vlen);	/* the heap copy; the table's is locked */
+	free(value);
 out:
 	free(copy);
 	return r;

@@ -22,7 +22,8 @@
 # broker (broker/broker.h), the process started in L1: during a session
 # whose guest sent a --secret's placeholder toward its own host, the VMM
 # (its child, `kvmbox .vm`) and the broker both show Seccomp 2 and
-# NoNewPrivs 1, the VMM's environment lacks the secret's variable, and a
+# NoNewPrivs 1 and, started by root, no capability left in any set; the
+# VMM's environment lacks the secret's variable, and a
 # search of the VMM's whole memory, the guest's RAM included
 # (tests/e2e/memscan.c, as root), finds no byte of the real value, while
 # the same search of the broker finds it (the control).  Bulk throughput is printed as a
@@ -143,8 +144,8 @@ if [ -f /up-srv.pem ]; then
 		vmm=; for p in /proc/[0-9]*; do tr "\0" " " <$p/cmdline 2>/dev/null | grep -q "^kvmbox .vm run" && vmm=${p#/proc/}; done
 		broker=$(sed -n "s/^PPid:[[:space:]]*//p" /proc/$vmm/status)
 		echo "broker-cmd: $(tr "\0" " " </proc/$broker/cmdline | cut -c1-20)"
-		grep -E "^(Seccomp|NoNewPrivs):" /proc/$vmm/status | sed "s/^/vmm-/"
-		grep -E "^(Seccomp|NoNewPrivs):" /proc/$broker/status | sed "s/^/broker-/"
+		grep -E "^(Seccomp|NoNewPrivs|CapEff|CapPrm|CapBnd):" /proc/$vmm/status | sed "s/^/vmm-/"
+		grep -E "^(Seccomp|NoNewPrivs|CapEff|CapPrm|CapBnd):" /proc/$broker/status | sed "s/^/broker-/"
 		echo "vmm-env-secret: $(tr "\0" "\n" </proc/$vmm/environ | grep -c KVX_REAL)"
 		memscan $vmm XYZZY-net-real | sed "s/^/scan-vmm: /"
 		memscan $broker XYZZY-net-real | sed "s/^/scan-broker: /"'
@@ -214,6 +215,12 @@ else
 	e2e_check_has scan "with no_new_privs" '^vmm-NoNewPrivs:[[:space:]]*1$'
 	e2e_check_has scan "so does the broker" '^broker-Seccomp:[[:space:]]*2$'
 	e2e_check_has scan "with no_new_privs" '^broker-NoNewPrivs:[[:space:]]*1$'
+	for who in vmm broker; do
+		for set in CapEff CapPrm CapBnd; do
+			e2e_check_has scan "started by root, the $who has dropped every capability ($set)" \
+				"^$who-$set:[[:space:]]*0000000000000000\$"
+		done
+	done
 	e2e_check_has scan "the VMM's environment lacks the secret's variable" -x 'vmm-env-secret: 0'
 	e2e_check_has scan "no byte of the real value in the VMM's memory, its guest's RAM included (root's search)" \
 		-x 'scan-vmm: XYZZY-net-real: 0'

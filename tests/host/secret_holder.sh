@@ -6,7 +6,8 @@
 # environment (where the real value came from) nor its memory, while the
 # same user's ordinary process stays readable (the control); once it
 # listens it runs in the seccomp cage (cage/cage.h).  Run as an
-# unprivileged user (nobody) so that no capability hides the result.
+# unprivileged user (nobody) so that no capability hides the result; and
+# once as root, which it leaves without a capability.
 . "$(dirname "$0")/../lib/tap.sh"
 need_root
 need_cmd setpriv
@@ -60,5 +61,25 @@ if "${as_nobody[@]}" cat "/proc/$control/environ" 2>/dev/null | tr '\0' '\n' | g
 else
 	skip "the same user cannot read the proxy's environment" "this kernel hides even an ordinary process's environment from its own user"
 	skip "or its memory" "as above"
+fi
+
+# Started by root, with every capability: it drops them all, bounding set
+# included, before it reads a secret.
+root_port=$((port + 1))
+KVX_REAL=XYZZY-real-token-value env ASAN_OPTIONS=detect_leaks=0 "$T/kvmbox" proxy \
+	--listen "127.0.0.1:$root_port" --secret "kvmbox-ph-0123=env:KVX_REAL@example.com" \
+	>"$T/out-root" 2>"$T/err-root" </dev/null &
+rootpid=$!
+pids+=("$rootpid")
+for _ in $(seq 50); do grep -q '^listening' "$T/out-root" && break; sleep 0.1; done
+if grep -qE '^CapEff:[[:space:]]+0*[1-9a-f]' /proc/self/status; then
+	caps=$(grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' "/proc/$rootpid/status" | tr -s '\t ' ' ' | tr '\n' ';')
+	if [ "$caps" = "CapInh: 0000000000000000;CapPrm: 0000000000000000;CapEff: 0000000000000000;CapBnd: 0000000000000000;CapAmb: 0000000000000000;" ]; then
+		ok "started by root, kvmbox proxy runs without a capability (every set empty)"
+	else
+		not_ok "started by root, kvmbox proxy runs without a capability" "$caps"$'\n'"$(cat "$T/err-root")"
+	fi
+else
+	skip "started by root, kvmbox proxy runs without a capability" "this test runs without capabilities"
 fi
 tap_done

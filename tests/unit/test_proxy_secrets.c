@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <stdbool.h>
+#include <sys/resource.h>
 
 #include <openssl/evp.h>
 
@@ -102,6 +104,55 @@ static void test_specs(void **state)
 	secrets_fini(&s);
 }
 
+/* The VmFlags line of the mapping holding p (/proc/self/smaps), or "". */
+static void vmflags_of(const void *p, char *out, size_t cap)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+	out[0] = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, ' ') == line + strcspn(line, " "))
+			in = (unsigned long)p >= a && (unsigned long)p < b;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(out, cap, "%s", line);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
+/* A real value lives in pages of its own: left out of core dumps (dd),
+ * zero in a forked child (wf), locked where the memlock limit allows
+ * (lo); a rotation moves it to new pages, and the old ones keep the
+ * previous value (still masked) under the same flags. */
+static void test_values_in_locked_pages(void **state)
+{
+	(void)state;
+	struct secrets s;
+	secrets_init(&s);
+	assert_int_equal(secrets_add(&s, "t", "kvmbox-ph-locked01", "real-value-1", "a.test"), 0);
+	struct secret *e = secrets_find(&s, "kvmbox-ph-locked01", 18);
+	assert_non_null(e);
+	char fl[512];
+	vmflags_of(e->value, fl, sizeof(fl));
+	assert_non_null(strstr(fl, " dd"));
+	assert_non_null(strstr(fl, " wf"));
+#if !defined(__SANITIZE_ADDRESS__)	/* AddressSanitizer's mlock does nothing */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur >= (1u << 20))
+		assert_non_null(strstr(fl, " lo"));
+#endif
+	assert_int_equal(secret_set_value(e, "real-value-2", 12), 0);
+	assert_string_equal(e->value, "real-value-2");
+	assert_string_equal(e->prev_value, "real-value-1");
+	vmflags_of(e->prev_value, fl, sizeof(fl));
+	assert_non_null(strstr(fl, " dd"));
+	secrets_fini(&s);
+}
+
 static void test_hostlist(void **state)
 {
 	(void)state;
@@ -138,6 +189,7 @@ int main(void)
 		cmocka_unit_test(test_basic_auth),
 		cmocka_unit_test(test_specs),
 		cmocka_unit_test(test_hostlist),
+		cmocka_unit_test(test_values_in_locked_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
