@@ -245,7 +245,8 @@ static int unblock_sigsys(void)
  * VM meet what a compromised device would (tests/guests/vmm_run.sh):
  * KVMBOX_FAULT_SECCOMP=ROLE makes that role's thread, once caged, call
  * acct(2), which no list allows ("main": the main thread, after the
- * process filter); KVMBOX_FAULT_OPEN=PATH makes the loop thread open PATH
+ * process filter; "broker": a broker's or kvmbox proxy's, likewise);
+ * KVMBOX_FAULT_OPEN=PATH makes the loop thread open PATH
  * for reading and log what happened. */
 static void fault_inject(enum cage_role role)
 {

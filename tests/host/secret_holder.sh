@@ -5,9 +5,10 @@
 # limit is 0, and another process of the same user can read neither its
 # environment (where the real value came from) nor its memory, while the
 # same user's ordinary process stays readable (the control); once it
-# listens it runs in the seccomp cage (cage/cage.h).  Run as an
-# unprivileged user (nobody) so that no capability hides the result; and
-# once as root, which it leaves without a capability.
+# listens it runs in the seccomp cage (cage/cage.h) with the broker's
+# filter, and a call outside it ends the process with 159 and one line.
+# Run as an unprivileged user (nobody) so that no capability hides the
+# result; and once as root, which it leaves without a capability.
 . "$(dirname "$0")/../lib/tap.sh"
 need_root
 need_cmd setpriv
@@ -81,5 +82,22 @@ if grep -qE '^CapEff:[[:space:]]+0*[1-9a-f]' /proc/self/status; then
 	fi
 else
 	skip "started by root, kvmbox proxy runs without a capability" "this test runs without capabilities"
+fi
+
+# The broker's filter (cage/syscalls.c: loop, resolver and broker lists):
+# a call outside it, made by the sanitizer build's fault injection once
+# the cage is on, ends the process with 159 and one line naming it.
+if strings "$T/kvmbox" | grep -q KVMBOX_FAULT_SECCOMP; then
+	KVMBOX_FAULT_SECCOMP=broker timeout 20 env ASAN_OPTIONS=detect_leaks=0 "$T/kvmbox" proxy \
+		--listen 127.0.0.1:0 >"$T/out-fault" 2>"$T/err-fault" </dev/null
+	rc=$?
+	if [ "$rc" = 159 ] && grep -qx 'kvmbox: seccomp: the broker thread called acct (163), which its list in cage/syscalls.c does not allow; stopping' "$T/err-fault" &&
+		! grep -q '^listening' "$T/out-fault"; then
+		ok "a call outside the broker's list ends kvmbox proxy: 159 and one line naming it"
+	else
+		not_ok "a call outside the broker's list ends kvmbox proxy" "status $rc: $(cat "$T/err-fault")"
+	fi
+else
+	skip "a call outside the broker's list ends kvmbox proxy" "not a sanitizer build (no fault injection)"
 fi
 tap_done
