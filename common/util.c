@@ -2,6 +2,8 @@
 #include "common/util.h"
 
 #include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -94,4 +96,25 @@ uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int name_pattern_match(const char *const *patterns, const char *dir, const char *name)
+{
+	for (const char *const *p = patterns; p && *p; p++) {
+		const char *slash = strchr(*p, '/');
+		if (!slash) {
+			if (fnmatch(*p, name, 0) == 0)
+				return 1;
+			continue;
+		}
+		char d[NAME_MAX + 1];
+		size_t dl = (size_t)(slash - *p);
+		if (dl > NAME_MAX || !dir[0])
+			continue;
+		memcpy(d, *p, dl);
+		d[dl] = 0;
+		if (fnmatch(d, dir, 0) == 0 && fnmatch(slash + 1, name, 0) == 0)
+			return 1;
+	}
+	return 0;
 }

@@ -15,7 +15,10 @@
  *    cleared (with security.capability) on write, truncate and chown;
  *  - only user.* extended attributes are visible or settable, and never
  *    the server's own user.kvmbox.* names;
- *  - read-only mode refuses every change with EROFS.
+ *  - read-only mode refuses every change with EROFS;
+ *  - names matching fs_opts.hidden (a launch's sensitive files: .env,
+ *    keys, credential stores) do not exist for the client: not found, not
+ *    listed, not removable or renamable, and not creatable (EACCES).
  */
 #include "fs9p/core.h"
 
@@ -741,20 +744,32 @@ static int clear_privs_fd(int fd)
 
 /* ---- name operations ------------------------------------------------- */
 
-static int dir_fd_for(struct fs_server *s, struct fs_inode *dir, const char *name)
+/* Whether name in dir is one the client must not see (fs_opts.hidden). */
+static bool name_hidden(const struct fs_server *s, const struct fs_inode *dir, const char *name)
+{
+	return s->opts.hidden && name_pattern_match(s->opts.hidden, dir->name ? dir->name : "", name);
+}
+
+/* The parent's fd for an operation on name in dir; a hidden name gives
+ * if_hidden: -ENOENT where the name must look absent (lookup, unlink, a
+ * rename's source), -EACCES where it would be made (creation, a rename's
+ * target), so nothing can be read, listed, replaced or created under it. */
+static int dir_fd_for(struct fs_server *s, struct fs_inode *dir, const char *name, int if_hidden)
 {
 	if (dir->type != S_IFDIR)
 		return -ENOTDIR;
 	int r = fs_name_check(name);
 	if (r < 0)
 		return r;
+	if (name_hidden(s, dir, name))
+		return if_hidden;
 	return fs_inode_fd(s, dir);
 }
 
 int fs_lookup(struct fs_server *s, struct fs_inode *dir, const char *name,
 	      struct fs_inode **out, struct stat *st)
 {
-	int pfd = dir_fd_for(s, dir, name);
+	int pfd = dir_fd_for(s, dir, name, -ENOENT);
 	if (pfd < 0)
 		return pfd;
 	if (neg_hit(s, dir, name))
@@ -838,7 +853,7 @@ static int lookup_created_mode(struct fs_server *s, struct fs_inode *dir, const 
 int fs_mkdir(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t mode,
 	     struct fs_inode **out, struct stat *st)
 {
-	int pfd = dir_fd_for(s, dir, name);
+	int pfd = dir_fd_for(s, dir, name, -EACCES);
 	if (pfd < 0)
 		return pfd;
 	if (ro(s))
@@ -852,7 +867,7 @@ int fs_mkdir(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t
 int fs_symlink(struct fs_server *s, struct fs_inode *dir, const char *name,
 	       const char *target, struct fs_inode **out, struct stat *st)
 {
-	int pfd = dir_fd_for(s, dir, name);
+	int pfd = dir_fd_for(s, dir, name, -EACCES);
 	if (pfd < 0)
 		return pfd;
 	if (ro(s))
@@ -872,7 +887,7 @@ int fs_mknod(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t
 	     dev_t rdev, struct fs_inode **out, struct stat *st)
 {
 	(void)rdev;
-	int pfd = dir_fd_for(s, dir, name);
+	int pfd = dir_fd_for(s, dir, name, -EACCES);
 	if (pfd < 0)
 		return pfd;
 	if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode))
@@ -894,7 +909,7 @@ int fs_mknod(struct fs_server *s, struct fs_inode *dir, const char *name, mode_t
 int fs_link(struct fs_server *s, struct fs_inode *ino, struct fs_inode *dir,
 	    const char *name, struct stat *st)
 {
-	int pfd = dir_fd_for(s, dir, name);
+	int pfd = dir_fd_for(s, dir, name, -EACCES);
 	if (pfd < 0)
 		return pfd;
 	if (ro(s))
@@ -923,7 +938,7 @@ static struct fs_file *file_new(struct fs_server *s, struct fs_inode *ino, int f
 int fs_create(struct fs_server *s, struct fs_inode *dir, const char *name, int flags,
 	      mode_t mode, struct fs_inode **out, struct stat *st, struct fs_file **file)
 {
-	int pfd = dir_fd_for(s, dir, name);
+	int pfd = dir_fd_for(s, dir, name, -EACCES);
 	if (pfd < 0)
 		return pfd;
 	if (ro(s))
@@ -984,7 +999,7 @@ static struct fs_inode *known_child(struct fs_server *s, int pfd, const char *na
 
 int fs_unlink(struct fs_server *s, struct fs_inode *dir, const char *name, bool is_dir)
 {
-	int pfd = dir_fd_for(s, dir, name);
+	int pfd = dir_fd_for(s, dir, name, -ENOENT);
 	if (pfd < 0)
 		return pfd;
 	if (ro(s))
@@ -1010,10 +1025,10 @@ int fs_rename(struct fs_server *s, struct fs_inode *odir, const char *oname,
 {
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;	/* RENAME_WHITEOUT would create a device node */
-	int ofd = dir_fd_for(s, odir, oname);
+	int ofd = dir_fd_for(s, odir, oname, -ENOENT);
 	if (ofd < 0)
 		return ofd;
-	int nfd = dir_fd_for(s, ndir, nname);
+	int nfd = dir_fd_for(s, ndir, nname, -EACCES);
 	if (nfd < 0)
 		return nfd;
 	if (ro(s))
@@ -1420,7 +1435,6 @@ struct linux_dirent64 {
 
 int fs_readdir(struct fs_server *s, struct fs_file *f, uint64_t off, fs_dirent_fn emit, void *ctx)
 {
-	(void)s;
 	if (!f->is_dir)
 		return -ENOTDIR;
 	if (!f->dbuf) {
@@ -1448,6 +1462,12 @@ int fs_readdir(struct fs_server *s, struct fs_file *f, uint64_t off, fs_dirent_f
 		while (f->dpos < f->dlen) {
 			struct linux_dirent64 *d = (struct linux_dirent64 *)(f->dbuf + f->dpos);
 			size_t len = strnlen(d->d_name, d->d_reclen - offsetof(struct linux_dirent64, d_name));
+			if (f->inode && len < d->d_reclen - offsetof(struct linux_dirent64, d_name) &&
+			    name_hidden(s, f->inode, d->d_name)) {
+				f->dpos += d->d_reclen;	/* not listed */
+				f->dir_off = d->d_off;
+				continue;
+			}
 			int r = emit(ctx, d->d_name, len, d->d_ino, d->d_type, (uint64_t)d->d_off);
 			if (r < 0)
 				return count ? count : r;

@@ -46,6 +46,10 @@ struct fs_opts {
 	/* FUSE: accept FUSE_OVER_IO_URING when the kernel offers it (only for
 	 * a transport that then serves the kernel's io_uring queues). */
 	bool fuse_uring;
+	/* Names the client never sees (NULL-terminated, borrowed): "GLOB" for
+	 * a name anywhere, "DIRGLOB/GLOB" for a name in a folder so named.
+	 * Not found, not listed, not creatable; see fs9p/core.c. */
+	const char *const *hidden;
 };
 
 /* Defaults: read-write, cache auto, host ids = getuid()/getgid() shown as 0. */

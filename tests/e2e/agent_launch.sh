@@ -18,7 +18,9 @@
 # it gets placeholders, never the real key or tokens (not in its
 # environment, its credential file, the kernel command line, or anywhere in
 # the guest's files); the credential file keeps its other members; the
-# per-launch CA is installed; the agent's exit status is kvmbox's; the
+# per-launch CA is installed; the project's .env and a private key in it
+# are hidden from the agent (not listed, not overwritable, untouched on the
+# host) and named at launch; the agent's exit status is kvmbox's; the
 # per-launch directory is gone afterwards; a missing project folder is a
 # one-line error with status 2.
 . "$(dirname "$0")/../lib/tap.sh"
@@ -36,6 +38,9 @@ payload=$(cat <<'PAYLOAD'
 export KVMBOX_CACHE=/kc HOME=/home/u XDG_RUNTIME_DIR=/run/u
 mkdir -p /proj /kc/images/default $HOME/.claude $XDG_RUNTIME_DIR
 echo 'project file' >/proj/README
+# the project's own secrets: hidden from the agent by the file server
+echo 'STRIPE_KEY=XYZZY-dotenv' >/proj/.env
+mkdir -p /proj/certs && echo 'XYZZY-private-key' >/proj/certs/site.key
 printf '{"claudeAiOauth":{"accessToken":"sk-ant-oat01-XYZZYTOKEN","refreshToken":"sk-ant-ort01-XYZZYREFRESH","expiresAt":1767225600000,"scopes":["user:inference"]}}' >$HOME/.claude/.credentials.json
 export ANTHROPIC_API_KEY=sk-ant-api03-XYZZYKEY
 # the project's git: a GitHub remote (ssh form) and an identity; gh logged in
@@ -75,6 +80,8 @@ grep -q '"hasTrustDialogAccepted": true' $HOME/.claude/.claude.json 2>/dev/null 
 echo "gitconfig=$(tr '\n\t' '| ' <$HOME/.gitconfig)"
 echo "ghhosts=$(tr '\n' '|' <$HOME/.config/gh/hosts.yml)"
 echo written-by-agent >/proj/from-guest
+echo "projls=$(ls -A /proj /proj/certs | tr '\n' ' ')"
+echo stolen >/proj/.env 2>/dev/null && echo "env-overwritten"
 # a hostile agent adds a remote, hoping the next launch allows it
 [ -f /proj/.git/config ] && ! grep -q evil /proj/.git/config &&
 	printf '[remote "evil"]\n\turl = https://github.com/evil/repo\n' >>/proj/.git/config
@@ -84,7 +91,7 @@ chmod 755 $R/usr/local/bin/claude
 cd /proj
 e2e_step claude 150 kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 -- --resume 'two words'
 e2e_step passthrough 150 sh -c 'KVMBOX_LOG=info kvmbox claude --kernel /vmlinux --initrd /l2.cpio -p "say hi" --memory 512M --profile=json 2>&1'
-e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | wc -l'
+e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | wc -l; cat /proj/.env'
 e2e_step noproject 20 kvmbox claude --project /no/such/dir
 e2e_step nostate 150 sh -c 'kvmbox claude --no-state --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 e2e_step nogit 150 sh -c 'KVMBOX_LOG=info kvmbox claude --no-git --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
@@ -112,6 +119,13 @@ e2e_check_has claude "and a placeholder refresh token" \
 	'^creds=.*"refreshToken":"kvmbox-ph-[0-9a-f]\{32\}"'
 e2e_check_has claude "the login file keeps its other members" '"expiresAt":1767225600000'
 e2e_check_lacks claude "no real secret in the guest (env, files, command line)" 'XYZZY\|real-in:\|cmdline-has-real'
+e2e_check_has claude "the project's .env and private key are not in the agent's listing" \
+	'^projls=.*README'
+e2e_check_lacks claude "neither is in it (ls -A)" '^projls=.*\(\.env\|site\.key\)'
+e2e_check_lacks claude "and the agent cannot write a .env over the host's" 'env-overwritten'
+e2e_check_has passthrough "kvmbox names what it hid at launch" \
+	'hidden from the agent (they stay as they are on the host): .*\.env'
+e2e_check_has after "the host's .env is untouched" -x 'STRIPE_KEY=XYZZY-dotenv'
 e2e_check_has claude "the per-launch CA is installed" -x 'ca-installed'
 e2e_check_has claude "Node.js is pointed at it" '^NODE_EXTRA_CA_CERTS=/.'
 e2e_check_has claude "and Rust/Go clients at the bundle" -x 'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'

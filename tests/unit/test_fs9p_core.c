@@ -2,7 +2,9 @@
  * budget holds however many files are looked up, an evicted inode is
  * re-resolved only to the very same file, swaps on the host between lookup
  * and use never redirect an operation, and the negative cache stays exact
- * for our own changes. */
+ * for our own changes; with fs_opts.hidden (an agent's project share),
+ * sensitive names are not found, not listed, not removable or renamable,
+ * and nothing can be created under them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "fs9p/core.h"
+#include "launch/hidden.h"
 #include "tests/harness/fs9p_msg.h"
 
 struct fx {
@@ -258,6 +261,114 @@ static void test_deep_tree_reresolves(void **state)
 	assert_true(s.path_fds <= 33);	/* back under the cap */
 }
 
+static int collect(void *ctx, const char *name, size_t len, uint64_t ino, unsigned type,
+		   uint64_t next_off)
+{
+	(void)ino;
+	(void)type;
+	(void)next_off;
+	char *list = ctx;
+	snprintf(list + strlen(list), 1024 - strlen(list), "%.*s ", (int)len, name);
+	return 0;
+}
+
+/* A file the host holds, read back: its contents are unchanged. */
+static void host_unchanged(struct fx *f, const char *rel, const char *want)
+{
+	char p[512], buf[64] = "";
+	host_path(f, p, sizeof(p), rel);
+	FILE *fp = fopen(p, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(buf, sizeof(buf), fp));
+	fclose(fp);
+	assert_string_equal(buf, want);
+}
+
+static void test_hidden_names(void **state)
+{
+	struct fx *f = *state;
+	fs_server_free(f->srv);
+	char p[512];
+	static const char *const dirs[] = { "sub", ".codex", "other", ".ssh" };
+	for (size_t i = 0; i < 4; i++) {
+		host_path(f, p, sizeof(p), dirs[i]);
+		assert_int_equal(mkdir(p, 0755), 0);
+	}
+	host_file(f, ".env", "SECRET=1");
+	host_file(f, ".env.local", "SECRET=2");
+	host_file(f, "ok.txt", "fine");
+	host_file(f, "server.key", "KEY");
+	host_file(f, "sub/id_rsa", "KEY");
+	host_file(f, ".codex/auth.json", "TOKENS");
+	host_file(f, "other/auth.json", "source");
+	host_file(f, ".ssh/config", "Host x");
+	struct fs_opts o;
+	fs_opts_default(&o);
+	o.hidden = hidden_default;
+	assert_int_equal(fs_server_new(f->dir, &o, &f->srv), 0);
+	struct fs_inode *root = f->srv->root, *ino;
+	struct stat st;
+	/* not found */
+	static const char *const gone[] = { ".env", ".env.local", "server.key", ".ssh" };
+	for (size_t i = 0; i < 4; i++) {
+		fs_begin(f->srv);
+		assert_int_equal(fs_lookup(f->srv, root, gone[i], &ino, &st), -ENOENT);
+	}
+	assert_non_null(lookup(f, root, "ok.txt"));
+	struct fs_inode *sub = lookup(f, root, "sub"), *codex = lookup(f, root, ".codex"),
+			*other = lookup(f, root, "other");
+	assert_non_null(sub);
+	assert_non_null(codex);
+	assert_non_null(other);
+	fs_begin(f->srv);
+	assert_int_equal(fs_lookup(f->srv, sub, "id_rsa", &ino, &st), -ENOENT);
+	fs_begin(f->srv);
+	assert_int_equal(fs_lookup(f->srv, codex, "auth.json", &ino, &st), -ENOENT);
+	assert_non_null(lookup(f, other, "auth.json"));	/* only Codex's own folder */
+	/* not listed */
+	struct fs_file *d;
+	fs_begin(f->srv);
+	assert_int_equal(fs_opendir(f->srv, root, &d), 0);
+	char list[1024] = "";
+	assert_true(fs_readdir(f->srv, d, 0, collect, list) > 0);
+	fs_release(f->srv, d);
+	assert_non_null(strstr(list, "ok.txt "));
+	assert_non_null(strstr(list, "sub "));
+	assert_null(strstr(list, ".env"));
+	assert_null(strstr(list, "server.key"));
+	assert_null(strstr(list, ".ssh"));
+	/* nothing made, replaced, removed or moved under a hidden name */
+	struct fs_file *file = NULL;
+	fs_begin(f->srv);
+	assert_int_equal(fs_create(f->srv, root, ".env", O_WRONLY | O_CREAT | O_TRUNC, 0644, &ino, &st, &file),
+			 -EACCES);
+	fs_begin(f->srv);
+	assert_int_equal(fs_create(f->srv, root, "new.pem", O_WRONLY | O_CREAT, 0644, &ino, &st, &file),
+			 -EACCES);
+	fs_begin(f->srv);
+	assert_int_equal(fs_mkdir(f->srv, root, ".aws", 0755, &ino, &st), -EACCES);
+	fs_begin(f->srv);
+	assert_int_equal(fs_symlink(f->srv, root, "link.key", "ok.txt", &ino, &st), -EACCES);
+	fs_begin(f->srv);
+	assert_int_equal(fs_mknod(f->srv, sub, "id_ed25519", S_IFREG | 0600, 0, &ino, &st), -EACCES);
+	struct fs_inode *ok = lookup(f, root, "ok.txt");
+	fs_begin(f->srv);
+	assert_int_equal(fs_link(f->srv, ok, root, "copy.p12", &st), -EACCES);
+	fs_begin(f->srv);
+	assert_int_equal(fs_unlink(f->srv, root, ".env", false), -ENOENT);
+	fs_begin(f->srv);
+	assert_int_equal(fs_rename(f->srv, root, "ok.txt", root, ".env", 0), -EACCES);
+	fs_begin(f->srv);
+	assert_int_equal(fs_rename(f->srv, root, ".env", root, "stolen", 0), -ENOENT);
+	fs_begin(f->srv);
+	assert_int_equal(fs_rename(f->srv, codex, "auth.json", root, "t.json", 0), -ENOENT);
+	host_unchanged(f, ".env", "SECRET=1");
+	host_unchanged(f, ".codex/auth.json", "TOKENS");
+	host_unchanged(f, "ok.txt", "fine");
+	host_path(f, p, sizeof(p), "new.pem");
+	assert_int_equal(access(p, F_OK), -1);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -288,6 +399,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_negative_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlinked_stays_usable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_tree_reresolves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hidden_names, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,6 +91,20 @@ static void test_spec_forms(void **state)
 	/* A ':' inside GUESTPATH is kept; only a final :ro/:rw is the mode. */
 	assert_int_equal(share_parse_spec(path("a:/x:y", ""), false, &sp, err, sizeof(err)), 0);
 	assert_string_equal(sp.guest, "/x:y");
+	assert_false(sp.hide);
+	/* :hide, alone, with a mode on either side, with GUESTPATH */
+	assert_int_equal(share_parse_spec(path("a:hide", ""), false, &sp, err, sizeof(err)), 0);
+	assert_string_equal(sp.guest, real_a);
+	assert_true(sp.hide && !sp.read_only);
+	assert_int_equal(share_parse_spec(path("a:ro:hide", ""), false, &sp, err, sizeof(err)), 0);
+	assert_true(sp.hide && sp.read_only);
+	assert_string_equal(sp.guest, real_a);
+	assert_int_equal(share_parse_spec(path("a:/g:hide:ro", ""), false, &sp, err, sizeof(err)), 0);
+	assert_true(sp.hide && sp.read_only);
+	assert_string_equal(sp.guest, "/g");
+	assert_int_equal(share_parse_spec(path("a:/hidden", ""), false, &sp, err, sizeof(err)), 0);
+	assert_false(sp.hide);	/* a GUESTPATH that merely ends in "hide" */
+	assert_string_equal(sp.guest, "/hidden");
 }
 
 /* Each refusal: -EINVAL and a one-line reason containing want. */

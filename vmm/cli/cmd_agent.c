@@ -40,6 +40,7 @@
 #include "guest/image/image.h"
 #include "launch/git.h"
 #include "launch/guard.h"
+#include "launch/hidden.h"
 #include "launch/state.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
@@ -49,6 +50,7 @@
 #define AGENT_DEFAULT_MEM "2048"
 #define AGENT_DEFAULT_CPUS "2"
 #define REFRESH_LOCK_WAIT_MS 3000	/* another launch's refresh: one round trip */
+#define HIDDEN_SCAN_MAX 20000	/* entries of the project looked at for the launch's note */
 /* What shell_argv adds to the user's words: flags, the wrapper, the
  * environment and the agent's own argv. */
 #define SHELL_ARGV_EXTRA (32 + AGENT_MAX_ENV + 8 + 2 * GIT_MAX_REPOS)
@@ -77,7 +79,9 @@ static const char agent_usage[] =
 	"  --image NAME|REF  guest image (default: default, from kvmbox setup)\n"
 	"  --project DIR     folder shared read-write at the same path; never your\n"
 	"                    home folder, one above it, or one holding or inside a\n"
-	"                    credential store (~/.ssh, ~/.aws, the agents' logins...)\n"
+	"                    credential store (~/.ssh, ~/.aws, the agents' logins...);\n"
+	"                    its .env files, private keys and credential stores are\n"
+	"                    hidden from the agent (named at launch)\n"
 	"  --no-proxy        no TLS interception (and no credentials for the guest)\n"
 	"  --no-state        a bare guest home: the agent's settings, history and\n"
 	"                    conversations are not kept (they are by default, per\n"
@@ -99,6 +103,7 @@ struct launch {
 	const struct agent_profile *p;
 	struct agent_cmdline c;
 	char project_real[PATH_MAX];
+	char share_project[PATH_MAX + 8];	/* PROJECT:hide */
 	struct git_wiring git;		/* the project's GitHub remotes, identity */
 	char state[PATH_MAX];		/* the project's state dir (launch/state.h), or "" */
 	char share_state[PATH_MAX + 64];	/* STATE:STATE_GUEST_DIR */
@@ -136,6 +141,18 @@ static int parse(struct launch *l, int argc, char **argv)
 		return r;
 	}
 	return 0;
+}
+
+/* The project is shared with its sensitive files hidden (launch/hidden.h);
+ * the user is told which ones the project holds. */
+static void prepare_project_share(struct launch *l)
+{
+	snprintf(l->share_project, sizeof(l->share_project), "%s:hide", l->project_real);
+	char found[512];
+	int n = hidden_scan(l->project_real, hidden_default, HIDDEN_SCAN_MAX, found, sizeof(found));
+	if (n > 0)
+		log_warn("%s: hidden from the agent (they stay as they are on the host): %s", l->p->name,
+			 found);
 }
 
 /* A file of the guest home, through the launch directory. */
@@ -341,7 +358,7 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	PUSH("--image");
 	PUSH(l->c.image);
 	PUSH("--share");
-	PUSH(l->project_real);
+	PUSH(l->share_project);
 	if (l->rundir[0]) {
 		PUSH("--share");
 		PUSH(l->share_run);
@@ -461,6 +478,7 @@ int cmd_agent(int argc, char **argv)
 			status = 0;
 			goto out;
 		}
+		prepare_project_share(l);
 		if (l->c.state)
 			prepare_state(l);
 		int r = l->c.proxy ? prepare_creds(l) : 0;

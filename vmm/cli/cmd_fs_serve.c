@@ -1,9 +1,12 @@
 /* vmm/cli/cmd_fs_serve.c - `kvmbox fs-serve`: the file server's host
  * transport, for tests and auditors.
  *
- *   kvmbox fs-serve --fuse MOUNTPOINT DIR [--read-only] [--cache none|auto|always]
+ *   kvmbox fs-serve --fuse MOUNTPOINT DIR [--read-only] [--hide] [--cache none|auto|always]
  *                   [--poll-us N] [--uring] [--stats]
- *   kvmbox fs-serve --9p SOCKET DIR [--read-only] [--poll-us N]
+ *   kvmbox fs-serve --9p SOCKET DIR [--read-only] [--hide] [--poll-us N]
+ *
+ * --hide keeps launch/hidden.h's sensitive names out of the client's
+ * sight, as an agent's project share does.
  *
  * --fuse mounts DIR's contents at MOUNTPOINT through /dev/fuse (the host
  * kernel's FUSE client is the peer, exactly as the guest's is for
@@ -26,6 +29,7 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "fs9p/fs.h"
+#include "launch/hidden.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/net_args.h"
 
@@ -43,9 +47,9 @@ static void on_signal(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: kvmbox fs-serve --fuse MOUNTPOINT DIR "
-			"[--read-only] [--cache none|auto|always]\n"
+			"[--read-only] [--hide] [--cache none|auto|always]\n"
 			"                     [--poll-us N] [--uring] [--stats]\n"
-			"       kvmbox fs-serve --9p SOCKET DIR [--read-only] [--poll-us N]\n");
+			"       kvmbox fs-serve --9p SOCKET DIR [--read-only] [--hide] [--poll-us N]\n");
 }
 
 int cmd_fs_serve(int argc, char **argv)
@@ -70,6 +74,8 @@ int cmd_fs_serve(int argc, char **argv)
 			o.fuse_uring = true;
 		} else if (!strcmp(argv[i], "--read-only")) {
 			o.read_only = true;
+		} else if (!strcmp(argv[i], "--hide")) {
+			o.hidden = hidden_default;
 		} else if (!strcmp(argv[i], "--cache") && i + 1 < argc) {
 			const char *c = argv[++i];
 			if (!strcmp(c, "none"))

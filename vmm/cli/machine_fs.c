@@ -19,6 +19,7 @@
 #include "devices/virtio/fs.h"
 #include "guest/image/image.h"
 #include "guest/init/mounts.h"
+#include "launch/hidden.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/machine.h"
 #include "vmm/cli/run.h"
@@ -58,17 +59,25 @@ static int clean_path(const char *p, size_t len, char *out, size_t outsz)
 	return 0;
 }
 
-/* Split a trailing ":ro" / ":rw" (or a whole "ro" / "rw") off s[0..*len). */
-static void take_mode(const char *s, size_t *len, bool *read_only)
+/* Split the trailing options ":ro", ":rw", ":hide" (or a whole "ro"...)
+ * off s[0..*len), in any order. */
+static void take_options(const char *s, size_t *len, struct share_spec *sp)
 {
-	static const char *const modes[] = { "ro", "rw" };
-	for (int k = 0; k < 2; k++) {
-		size_t l = *len;
-		if ((l == 2 && !memcmp(s, modes[k], 2)) ||
-		    (l > 2 && s[l - 3] == ':' && !memcmp(s + l - 2, modes[k], 2))) {
-			*read_only = k == 0;
-			*len = l == 2 ? 0 : l - 3;
-			return;
+	static const char *const opts[] = { "ro", "rw", "hide" };
+	for (bool again = true; again;) {
+		again = false;
+		for (int k = 0; k < 3; k++) {
+			size_t l = *len, ol = strlen(opts[k]);
+			if ((l == ol && !memcmp(s, opts[k], ol)) ||
+			    (l > ol && s[l - ol - 1] == ':' && !memcmp(s + l - ol, opts[k], ol))) {
+				if (k < 2)
+					sp->read_only = k == 0;
+				else
+					sp->hide = true;
+				*len = l == ol ? 0 : l - ol - 1;
+				again = *len > 0;
+				break;
+			}
 		}
 	}
 }
@@ -83,7 +92,7 @@ int share_parse_spec(const char *arg, bool nine_p, struct share_spec *sp, char *
 	size_t hlen = colon ? (size_t)(colon - arg) : strlen(arg);
 	char host[PATH_MAX];
 	if (hlen == 0 || hlen >= sizeof(host)) {
-		snprintf(err, errsz, "%s wants HOSTDIR[:GUESTPATH][:ro], got '%.64s'", flag, arg);
+		snprintf(err, errsz, "%s wants HOSTDIR[:GUESTPATH][:ro][:hide], got '%.64s'", flag, arg);
 		return -EINVAL;
 	}
 	memcpy(host, arg, hlen);
@@ -94,7 +103,7 @@ int share_parse_spec(const char *arg, bool nine_p, struct share_spec *sp, char *
 	size_t glen = strlen(g);
 	if (colon) {
 		size_t rlen = strlen(colon + 1);
-		take_mode(colon + 1, &rlen, &sp->read_only);
+		take_options(colon + 1, &rlen, sp);
 		if (rlen > 0 || !colon[1]) {
 			g = colon + 1;
 			glen = rlen;
@@ -341,6 +350,7 @@ int machine_add_shares(struct machine *m, const struct share_opts *so)
 		char tag[SHARE_TAG_SIZE];
 		share_tag(i, tag, sizeof(tag));
 		fo.read_only = so->share[i].read_only;
+		fo.hidden = so->share[i].hide ? hidden_default : NULL;
 		if ((st = add_one(m, so->share[i].host, tag, so->share[i].nine_p, &fo)) != 0)
 			return st;
 	}

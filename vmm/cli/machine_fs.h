@@ -9,15 +9,18 @@
  * before the command runs.  The root image is one more virtio-fs share,
  * read-only, that the guest puts under a tmpfs overlay.
  *
- *   --share HOSTDIR[:GUESTPATH][:ro]    virtio-fs; GUESTPATH defaults to the
- *                                       canonical HOSTDIR (the project folder
- *                                       appears at the same path)
+ *   --share HOSTDIR[:GUESTPATH][:ro][:hide]  virtio-fs; GUESTPATH defaults to
+ *                                       the canonical HOSTDIR (the project
+ *                                       folder appears at the same path);
+ *                                       :hide keeps sensitive files out of the
+ *                                       guest's sight (launch/hidden.h)
  *   --share-9p HOSTDIR[:GUESTPATH][:ro] the same over virtio-9p (9P2000.L)
  *   --fs-cache none|auto|always         the shares' cache mode (default auto)
  *   --rootfs DIR / --image NAME|REF     the guest root (read-only + overlay)
  *
  * HOSTDIR is the text up to the first ':' (a host directory whose name has
- * ':' cannot be shared); a final ":ro" or ":rw" sets the mode.
+ * ':' cannot be shared); a final ":ro" or ":rw" sets the mode, ":hide"
+ * (before or after it) hides launch/hidden.h's names.
  */
 #ifndef KVMBOX_VMM_CLI_MACHINE_FS_H
 #define KVMBOX_VMM_CLI_MACHINE_FS_H
@@ -37,6 +40,7 @@ struct share_spec {
 	char guest[SHARE_GUEST_PATH_MAX];	/* absolute mount point in the guest */
 	bool nine_p;			/* served by virtio-9p, not virtio-fs */
 	bool read_only;
+	bool hide;			/* :hide: hidden_default out of sight */
 };
 
 /* All file-sharing options of one launch (part of struct run_opts). */
