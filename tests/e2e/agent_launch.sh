@@ -20,7 +20,9 @@
 # the guest's files); the credential file keeps its other members; the
 # per-launch CA is installed; the project's .env and a private key in it
 # are hidden from the agent (not listed, not overwritable, untouched on the
-# host) and named at launch; the agent's exit status is kvmbox's; the
+# host) and named at launch; the project's executable .kvmbox.runtime.sh
+# runs in the guest before the agent, and one that fails stops the launch
+# with its status (--no-hook: not run); the agent's exit status is kvmbox's; the
 # per-launch directory is gone afterwards; a missing project folder is a
 # one-line error with status 2.
 . "$(dirname "$0")/../lib/tap.sh"
@@ -41,6 +43,9 @@ echo 'project file' >/proj/README
 # the project's own secrets: hidden from the agent by the file server
 echo 'STRIPE_KEY=XYZZY-dotenv' >/proj/.env
 mkdir -p /proj/certs && echo 'XYZZY-private-key' >/proj/certs/site.key
+# the project's hook, run in the guest before the agent
+printf '#!/bin/sh\necho "hook-ran in $(pwd)"\n' >/proj/.kvmbox.runtime.sh
+chmod 755 /proj/.kvmbox.runtime.sh
 printf '{"claudeAiOauth":{"accessToken":"sk-ant-oat01-XYZZYTOKEN","refreshToken":"sk-ant-ort01-XYZZYREFRESH","expiresAt":1767225600000,"scopes":["user:inference"]}}' >$HOME/.claude/.credentials.json
 export ANTHROPIC_API_KEY=sk-ant-api03-XYZZYKEY
 # the project's git: a GitHub remote (ssh form) and an identity; gh logged in
@@ -97,9 +102,12 @@ e2e_step nostate 150 sh -c 'kvmbox claude --no-state --kernel /vmlinux --initrd 
 e2e_step nogit 150 sh -c 'KVMBOX_LOG=info kvmbox claude --no-git --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 e2e_step statedir 20 sh -c 'cd $HOME/.local/state/kvmbox/projects && ls; d=$(ls -d proj-* | grep -v "\.repos$"); stat -c "%a %n" . .. $d $d/claude $d.repos;
 	echo "lines=$(wc -l <$d/claude/history.txt)"; ls -A $d/claude | sed "s/^/entry: /"; grep -rl XYZZY . | sed "s/^/real-in-state: /"; grep -rl kvmbox-ph- . | sed "s/^/placeholder-in-state: /"'
+printf '#!/bin/sh\necho hook-says-no\nexit 3\n' >/proj/.kvmbox.runtime.sh
+e2e_step hookfail 150 sh -c 'kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+e2e_step nohook 150 sh -c 'kvmbox claude --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 PAYLOAD
 )
-e2e_run_or_bail "$payload" 300
+e2e_run_or_bail "$payload" 420
 
 e2e_check_rc claude 4 "kvmbox claude exits with the agent's status"
 e2e_check_has claude "the agent runs in the project folder" -x 'pwd=/proj'
@@ -165,6 +173,15 @@ e2e_check_has statedir "the pinned remotes beside it are 0600" '^600 proj-[0-9a-
 e2e_check_has statedir "the host holds the three launches' history" -x 'lines=3'
 e2e_check_lacks statedir "no real secret in the state directory" 'real-in-state'
 e2e_check_lacks statedir "no placeholder login file left in it after the launch" 'entry: .credentials.json'
+e2e_check_has claude "the project's .kvmbox.runtime.sh ran in the guest, in the project, before the agent" \
+	-x 'hook-ran in /proj'
+e2e_check_rc hookfail 3 "a hook that fails: kvmbox exits with its status"
+e2e_check_has hookfail "its output is shown" -x 'hook-says-no'
+e2e_check_has hookfail "with one line saying the agent was not started" \
+	'kvmbox: .kvmbox.runtime.sh failed with status 3; the agent was not started'
+e2e_check_lacks hookfail "and the agent did not run" '^pwd='
+e2e_check_rc nohook 4 "--no-hook: the agent runs without the hook"
+e2e_check_lacks nohook "and the hook did not" 'hook-says-no'
 e2e_check_rc noproject 2 "a missing project folder: exit 2"
 e2e_check_has noproject "with one line naming it" 'project folder /no/such/dir'
 tap_done

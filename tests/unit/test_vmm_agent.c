@@ -101,13 +101,13 @@ static void test_cmdline_split(void **state)
 {
 	(void)state;
 	char *argv[] = { "claude", "-p", "say hi", "--memory", "4G", "--model=opus", "--no-proxy",
-			 "--continue", "--image=slim", "--cpus=4", "--", "--memory", "-h" };
+			 "--continue", "--no-hook", "--image=slim", "--cpus=4", "--", "--memory", "-h" };
 	int argc = (int)(sizeof(argv) / sizeof(argv[0]));
 	struct agent_cmdline c;
 	char err[200];
 	assert_int_equal(agent_parse_args(argc, argv, &c, err, sizeof(err)), 0);
-	assert_false(c.help || c.proxy);
-	assert_true(c.has_memory && c.has_cpus);
+	assert_false(c.help || c.proxy || c.hook);
+	assert_true(c.has_memory && c.has_cpus && c.git && c.state);
 	assert_string_equal(c.image, "slim");
 	assert_string_equal(c.project, ".");
 	assert_int_equal(c.nshell, 3);

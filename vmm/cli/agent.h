@@ -94,6 +94,7 @@ struct agent_cmdline {
 	bool proxy, help;		/* proxy unless --no-proxy; -h/--help */
 	bool git;			/* git and GitHub wiring unless --no-git */
 	bool state;			/* per-project agent state unless --no-state */
+	bool hook;			/* the project's .kvmbox.runtime.sh unless --no-hook */
 	bool has_memory, has_cpus;	/* the user sized the VM */
 	char **shell_flags;		/* kvmbox shell's flags, with their values */
 	int nshell;

@@ -45,6 +45,10 @@ static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdlin
 		c->state = false;
 		return 1;
 	}
+	if (!strcmp(argv[*i], "--no-hook")) {
+		c->hook = false;
+		return 1;
+	}
 	return !strcmp(argv[*i], "--proxy");	/* the default */
 }
 
@@ -56,6 +60,7 @@ int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, 
 	c->proxy = true;
 	c->git = true;
 	c->state = true;
+	c->hook = true;
 	c->shell_flags = calloc((size_t)argc + 1, sizeof(char *));
 	c->agent_args = calloc((size_t)argc + 1, sizeof(char *));
 	struct run_opts *scratch = malloc(sizeof(*scratch));

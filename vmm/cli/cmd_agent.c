@@ -2,7 +2,7 @@
  * a coding agent in a per-project microVM (the launch path of
  * docs/ARCHITECTURE.md).
  *
- *   kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy] [--no-git] [--no-state]
+ *   kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy] [--no-git] [--no-state] [--no-hook]
  *                [flags of kvmbox shell] [AGENT-ARGS] [-- AGENT-ARGS]
  *
  * Words kvmbox does not know are the agent's (agent_args.c).
@@ -57,17 +57,26 @@
 
 /* Link the agent's directories in $HOME to the project's state, copy the
  * launch's files (git config, placeholder credentials) to $HOME, enter the
- * project, and run the agent with the placeholder environment ("$@": DIR,
- * LINKS as "home_rel=state_rel ...", NAME=VALUE..., the agent's argv). */
+ * project, run its hook (PROJECT_HOOK, when HOOK is 1 and the file is
+ * executable: its output shown, a failure ends the launch with its status
+ * before the agent starts), and run the agent with the placeholder
+ * environment ("$@": DIR, LINKS as "home_rel=state_rel ...", HOOK,
+ * NAME=VALUE..., the agent's argv). */
+#define PROJECT_HOOK ".kvmbox.runtime.sh"
 static const char wrapper[] =
-	"d=$1; links=$2; shift 2; "
+	"d=$1; links=$2; hook=$3; shift 3; "
 	"for l in $links; do h=\"$HOME/${l%%=*}\"; s=" STATE_GUEST_DIR "/${l#*=}; "
 	"mkdir -p \"$s\" \"${h%/*}\" && rm -rf \"$h\" && ln -s \"$s\" \"$h\" || exit 126; done; "
 	"[ -d " LAUNCH_GUEST_DIR "/home ] && cp -a " LAUNCH_GUEST_DIR "/home/. \"$HOME\"/; "
-	"cd \"$d\" || exit 126; exec env \"$@\"";
+	"cd \"$d\" || exit 126; "
+	"if [ \"$hook\" = 1 ] && [ -f " PROJECT_HOOK " ]; then "
+	"if [ -x " PROJECT_HOOK " ]; then ./" PROJECT_HOOK " || { s=$?; "
+	"echo \"kvmbox: " PROJECT_HOOK " failed with status $s; the agent was not started\" >&2; exit $s; }; "
+	"else echo \"kvmbox: " PROJECT_HOOK " is not executable: not run\" >&2; fi; fi; "
+	"exec env \"$@\"";
 
 static const char agent_usage[] =
-	"usage: kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy] [--no-git] [--no-state]\n"
+	"usage: kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy] [--no-git] [--no-state] [--no-hook]\n"
 	"                    [flags of kvmbox shell] [AGENT-ARGS] [-- AGENT-ARGS]\n"
 	"\n"
 	"Run the agent (claude, codex, opencode) in a microVM: the image as its root\n"
@@ -86,6 +95,9 @@ static const char agent_usage[] =
 	"  --no-state        a bare guest home: the agent's settings, history and\n"
 	"                    conversations are not kept (they are by default, per\n"
 	"                    project, under $XDG_STATE_HOME/kvmbox/projects/)\n"
+	"  --no-hook         do not run the project's .kvmbox.runtime.sh in the guest\n"
+	"                    (by default, when executable, it runs before the agent;\n"
+	"                    its failure stops the launch with its status)\n"
 	"  --no-git          no git/GitHub wiring: by default GitHub writes may go to\n"
 	"                    the repositories the project's remotes name (and --repo),\n"
 	"                    with the token of GH_TOKEN, GITHUB_TOKEN or `gh auth token`\n"
@@ -390,6 +402,7 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	PUSH("kvmbox-launch");
 	PUSH(l->project_real);
 	PUSH(l->state_links);
+	PUSH(l->c.hook ? "1" : "0");
 	for (unsigned i = 0; i < l->creds.nenv; i++)
 		PUSH(l->creds.env[i]);
 	for (const char *const *e = l->p->env; e && *e; e++)
