@@ -86,6 +86,19 @@ static bool ip_literal(const char *s, size_t cap)
 	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
 }
 
+/* NUL-terminated within the field, printable ASCII before it (it becomes
+ * a response body line). */
+static bool printable_line(const char *s, size_t cap)
+{
+	const char *end = memchr(s, 0, cap);
+	if (!end)
+		return false;
+	for (; s < end; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return false;
+	return true;
+}
+
 int broker_flow_check(const void *msg, size_t len, unsigned nfds)
 {
 	struct broker_flow m;
@@ -93,7 +106,8 @@ int broker_flow_check(const void *msg, size_t len, unsigned nfds)
 		return -EPROTO;
 	memcpy(&m, msg, sizeof(m));
 	if (m.type != BROKER_FLOW || m.version != BROKER_VERSION || !m.dst.port ||
-	    !ip_literal(m.dst.addr, sizeof(m.dst.addr)) || !memchr(m.dst.name, 0, sizeof(m.dst.name)))
+	    !ip_literal(m.dst.addr, sizeof(m.dst.addr)) || !memchr(m.dst.name, 0, sizeof(m.dst.name)) ||
+	    !printable_line(m.dst.deny, sizeof(m.dst.deny)))
 		return -EPROTO;
 	return 0;
 }

@@ -27,10 +27,16 @@
  *     socket per flow: the broker sees bytes, never guest memory, and the
  *     kernel carries them (docs/security.md has what it costs).
  *
+ * A flow the egress policy refuses on port 443 or 80 comes too, with the
+ * refusal as a line of text (proxy_dst.deny): the broker dials nothing and
+ * answers each request with a 403 saying what was refused and the flag
+ * that would allow it.
+ *
  * The broker trusts nothing the VMM says: a message of the wrong size,
  * type or version, without exactly one descriptor, with an address that
- * is not an IP literal, a port 0, or a descriptor that is not a Unix
- * stream socket is refused (logged once) and its descriptors closed.  The
+ * is not an IP literal, a port 0, a refusal line that is not printable
+ * ASCII, or a descriptor that is not a Unix stream socket is refused
+ * (logged once) and its descriptors closed.  The
  * address is where the proxy dials; a real secret still goes only over
  * TLS verified against its own host's name (proxy.h), so a VMM that lies
  * about it gains nothing it could not reach with its own sockets.
@@ -51,7 +57,7 @@
 #include "vmm/vmm.h"
 
 #define BROKER_CTL_FD 3		/* the control socket, in the VMM */
-#define BROKER_VERSION 1
+#define BROKER_VERSION 2
 #define BROKER_CA_MAX 4096	/* PEM */
 
 enum broker_msg_type {

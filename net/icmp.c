@@ -130,7 +130,7 @@ void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t 
 	enum policy_group why;
 	if (!net_dst_allowed(ns, l3->dst, &why)) {
 		ns->stats.denied_icmp++;
-		net_log_denied6(ns, "icmp", l3->dst, 0, why);
+		net_note_denied(ns, "icmp", l3->dst, 0, why);
 		if (why != PG_BROADCAST && why != PG_MULTICAST)
 			net_send_denied(ns, l3);
 		return;

@@ -277,6 +277,10 @@ struct net_stack {
 	uint64_t denied_seen[NET_DENIED_LOGGED];
 	unsigned denied_nseen;
 	bool denied_full_logged;
+	/* ... and the summary's table (net_denials) */
+	struct net_denial denials[NET_DENIALS_KEPT];
+	unsigned ndenials;
+	uint64_t denials_other;
 
 	struct ip4_frag *frag;		/* IP4_FRAG_SLOTS, allocated with the stack */
 	struct icmp_flow *icmp;		/* ICMP_MAX_FLOWS */
@@ -329,10 +333,6 @@ uint32_t net_host_dst(struct net_stack *ns, uint32_t rip);
 socklen_t net_host_sockaddr(struct net_stack *ns, bool v6, uint32_t rip, const uint8_t *rip6,
 			    uint16_t port, struct sockaddr_storage *ss);
 bool net_dst_allowed(struct net_stack *ns, const uint8_t *dst16, enum policy_group *why);
-/* Log a denial once per destination (address, protocol) for the life of
- * the stack, however long a scan goes on. */
-void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
-		     enum policy_group g);
 
 /* frag.c */
 int ip4_frag_init(struct net_stack *ns);

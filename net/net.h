@@ -131,6 +131,29 @@ int net_parse_publish(const char *spec, uint32_t *addr, uint16_t *hport, uint16_
 
 const struct net_stats *net_get_stats(const struct net_stack *ns);
 
+/* What the egress policy refused, for the summary at exit: the first
+ * NET_DENIALS_KEPT (destination, port, protocol) triples with how often
+ * each was refused; later ones are only counted (*others). */
+#define NET_DENIALS_KEPT 32
+struct net_denial {
+	uint8_t dst[16];	/* IPv4 as ::ffff:a.b.c.d */
+	uint16_t port;		/* 0 for ICMP */
+	char proto[5];		/* "tcp", "udp", "icmp" */
+	uint8_t group;		/* enum policy_group: why */
+	uint32_t count;
+};
+unsigned net_denials(const struct net_stack *ns, const struct net_denial **out, uint64_t *others);
+
+/* Note a refusal (the stack's own, or a stream handler's): logged once per
+ * destination (address, protocol) for the life of the stack, however long
+ * a scan goes on, and counted in the summary. */
+void net_note_denied(struct net_stack *ns, const char *proto, const uint8_t dst[16], uint16_t port,
+		     enum policy_group why);
+
+/* "ADDR:PORT/PROTO xCOUNT (why), ..." for the denials into out (cut with
+ * "..." when full): the number of refusals, or 0 when there were none. */
+uint64_t net_denials_line(const struct net_stack *ns, char *out, size_t outsz);
+
 /* Parse "a.b.c.d" into host order: 0 or -EINVAL. */
 int net_parse_ip4(const char *s, uint32_t *out);
 

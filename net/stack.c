@@ -157,9 +157,78 @@ static bool denied_first(struct net_stack *ns, const char *proto, const uint8_t 
 	return true;
 }
 
-void net_log_denied6(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
+/* Count a refusal in the summary's table. */
+static void denial_count(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
+			 enum policy_group g)
+{
+	for (unsigned i = 0; i < ns->ndenials; i++) {
+		struct net_denial *d = &ns->denials[i];
+		if (d->port == port && !memcmp(d->dst, dst16, 16) && !strcmp(d->proto, proto)) {
+			if (d->count < UINT32_MAX)
+				d->count++;
+			return;
+		}
+	}
+	if (ns->ndenials == NET_DENIALS_KEPT) {
+		ns->denials_other++;
+		return;
+	}
+	struct net_denial *d = &ns->denials[ns->ndenials++];
+	memcpy(d->dst, dst16, 16);
+	d->port = port;
+	snprintf(d->proto, sizeof(d->proto), "%s", proto);
+	d->group = (uint8_t)g;
+	d->count = 1;
+}
+
+unsigned net_denials(const struct net_stack *ns, const struct net_denial **out, uint64_t *others)
+{
+	*out = ns->denials;
+	*others = ns->denials_other;
+	return ns->ndenials;
+}
+
+uint64_t net_denials_line(const struct net_stack *ns, char *out, size_t outsz)
+{
+	uint64_t total = ns->denials_other;
+	size_t o = 0;
+	if (outsz)
+		out[0] = 0;
+	for (unsigned i = 0; i < ns->ndenials; i++) {
+		const struct net_denial *d = &ns->denials[i];
+		char a[INET6_ADDRSTRLEN], item[INET6_ADDRSTRLEN + 160];
+		uint32_t v4;
+		if (policy_addr_to_v4(d->dst, &v4)) {
+			struct in_addr in = { .s_addr = htonl(v4) };
+			inet_ntop(AF_INET, &in, a, sizeof(a));
+		} else {
+			inet_ntop(AF_INET6, d->dst, a, sizeof(a));
+		}
+		total += d->count;
+		int n = d->port ? snprintf(item, sizeof(item), "%s%s%s%s:%u/%s x%u (%s)", o ? ", " : "",
+					   strchr(a, ':') ? "[" : "", a, strchr(a, ':') ? "]" : "", d->port,
+					   d->proto, d->count, policy_group_name(d->group))
+				: snprintf(item, sizeof(item), "%s%s/%s x%u (%s)", o ? ", " : "", a, d->proto,
+					   d->count, policy_group_name(d->group));
+		if (o + (size_t)n + 5 >= outsz) {
+			if (o + 5 < outsz)
+				snprintf(out + o, outsz - o, "%s...", o ? ", " : "");
+			o = outsz;	/* full: only counting from here */
+			continue;
+		}
+		memcpy(out + o, item, (size_t)n + 1);
+		o += (size_t)n;
+	}
+	if (ns->denials_other && o + 40 < outsz)
+		snprintf(out + o, outsz - o, ", %llu more to other destinations",
+			 (unsigned long long)ns->denials_other);
+	return total;
+}
+
+void net_note_denied(struct net_stack *ns, const char *proto, const uint8_t dst16[16], uint16_t port,
 		     enum policy_group g)
 {
+	denial_count(ns, proto, dst16, port, g);
 	if (!denied_first(ns, proto, dst16))
 		return;
 	uint32_t v4;

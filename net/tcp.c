@@ -898,7 +898,7 @@ static void new_flow_from_syn(struct net_stack *ns, const struct l3 *ip, const u
 	enum policy_group why;
 	if (sock < 0 && !net_dst_allowed(ns, ip->dst, &why)) {
 		ns->stats.denied_tcp++;
-		net_log_denied6(ns, "tcp", ip->dst, rport, why);
+		net_note_denied(ns, "tcp", ip->dst, rport, why);
 		send_rst_for(ns, ip, t, len);
 		return;
 	}

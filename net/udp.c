@@ -201,7 +201,7 @@ void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *u, size
 	enum policy_group why;
 	if (!net_dst_allowed(ns, l3->dst, &why)) {
 		ns->stats.denied_udp++;
-		net_log_denied6(ns, "udp", l3->dst, dport, why);
+		net_note_denied(ns, "udp", l3->dst, dport, why);
 		if (why != PG_BROADCAST && why != PG_MULTICAST)
 			net_send_denied(ns, l3);
 		return;

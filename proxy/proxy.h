@@ -59,6 +59,11 @@ struct proxy_dst {
 	char addr[64];		/* address the guest dialled (IP literal) */
 	uint16_t port;
 	char name[256];		/* name the guest resolved to addr, or "" */
+	/* Non-empty: the egress policy refuses the destination.  Nothing is
+	 * dialled; every request on the stream gets a 403 whose body is this
+	 * line (what was refused and the flag that would allow it), so an
+	 * agent can say why instead of seeing a reset. */
+	char deny[192];
 };
 
 /* --connect-to HOST:PORT:ADDR:PORT, as in curl. */

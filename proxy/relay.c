@@ -142,6 +142,7 @@ struct conn {
 	char dial[256];		/* where the server connection goes */
 	uint16_t dial_port;
 	char dst_name[256];	/* name net/ saw resolved to the dialled address */
+	char deny[192];		/* the policy refused the destination: 403 with this */
 	char sni[256];
 	enum rq_state rq;
 	enum rs_state rs;
@@ -1072,6 +1073,10 @@ static bool rq_head(struct conn *c)
 		error_reply(c, st, "kvmbox: malformed request refused (%s)", reason(st));
 		return true;
 	}
+	if (c->deny[0]) {	/* before anything else: nothing is ever dialled */
+		error_reply(c, 403, "%s", c->deny);
+		return true;
+	}
 	char name[256];
 	if (c->tls && c->sni[0] && strcasecmp(c->sni, c->host)) {
 		error_reply(c, 421, "kvmbox: TLS server name %s does not match the connection target %s",
@@ -1967,6 +1972,7 @@ int proxy_take_stream(struct proxy *px, struct proxy_stream *s, const struct pro
 	snprintf(c->host, sizeof(c->host), "%s", dst->name[0] ? dst->name : dst->addr);
 	snprintf(c->dial, sizeof(c->dial), "%s", dst->addr);
 	snprintf(c->dst_name, sizeof(c->dst_name), "%s", dst->name);
+	snprintf(c->deny, sizeof(c->deny), "%s", dst->deny);
 	c->port = c->dial_port = dst->port;
 	c->host_from_sni = true;
 	c->rq = RQ_DETECT;

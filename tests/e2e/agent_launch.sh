@@ -86,6 +86,7 @@ echo "gitconfig=$(tr '\n\t' '| ' <$HOME/.gitconfig)"
 echo "ghhosts=$(tr '\n' '|' <$HOME/.config/gh/hosts.yml)"
 echo written-by-agent >/proj/from-guest
 echo "projls=$(ls -A /proj /proj/certs | tr '\n' ' ')"
+sed 's/^/policy: /' /etc/kvmbox/POLICY.md
 echo stolen >/proj/.env 2>/dev/null && echo "env-overwritten"
 # a hostile agent adds a remote, hoping the next launch allows it
 [ -f /proj/.git/config ] && ! grep -q evil /proj/.git/config &&
@@ -134,6 +135,10 @@ e2e_check_lacks claude "and the agent cannot write a .env over the host's" 'env-
 e2e_check_has passthrough "kvmbox names what it hid at launch" \
 	'hidden from the agent (they stay as they are on the host): .*\.env'
 e2e_check_has after "the host's .env is untouched" -x 'STRIPE_KEY=XYZZY-dotenv'
+e2e_check_has claude "the guest has /etc/kvmbox/POLICY.md, the sandbox's rules for the agent" \
+	'^policy: # The sandbox you run in (kvmbox)'
+e2e_check_has claude "naming the repositories GitHub writes may go to" '^policy: - GitHub: writes (push, API) are allowed to \(ada/engine\|no repository\) only'
+e2e_check_has claude "and what a refused request looks like" '^policy: .*gets a 403 whose''
 e2e_check_has claude "the per-launch CA is installed" -x 'ca-installed'
 e2e_check_has claude "Node.js is pointed at it" '^NODE_EXTRA_CA_CERTS=/.'
 e2e_check_has claude "and Rust/Go clients at the bundle" -x 'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'

@@ -18,7 +18,10 @@
 # put in L1 and the guest): the guest's TLS to the gateway's port 443 ends in
 # kvmbox's proxy, whose leaf verifies against the CA kvmbox-init installed
 # from kvmbox.ca=, and the request reaches an openssl s_server in L1 that
-# the proxy verified with --upstream-ca.  The proxy runs in the credential
+# the proxy verified with --upstream-ca; an address the policy refuses on
+# port 80 or 443 gets an HTTP 403 whose body names the refusal and the
+# flag that would allow it (no connection leaves the host), and kvmbox
+# sums up the refusals at exit.  The proxy runs in the credential
 # broker (broker/broker.h), the process started in L1: during a session
 # whose guest sent a --secret's placeholder toward its own host, the VMM
 # (its child, `kvmbox .vm`) and the broker both show Seccomp 2 and
@@ -129,7 +132,10 @@ if [ -f /up-srv.pem ]; then
 		timeout 30 $s -brief </dev/null 2>&1 | sed "s/^/tls: /"
 		printf "GET / HTTP/1.1\r\nHost: upstream.test\r\nConnection: close\r\n\r\n" |
 			timeout 30 $s -quiet 2>&1 | sed "s/^/body: /" | head -n 12
-		nc -w 20 10.1.2.3 443 </dev/null 2>&1 | sed "s/^/denied443: /"'
+		q="GET / HTTP/1.1\r\nHost: 10.1.2.3\r\nConnection: close\r\n\r\n"
+		printf "$q" | nc -w 20 10.1.2.3 80 2>&1 | sed "s/^/denied80: /"
+		printf "$q" | timeout 30 openssl s_client -connect 10.1.2.3:443 -CAfile /etc/ssl/certs/kvmbox-ca.pem \
+			-quiet 2>/dev/null | sed "s/^/denied443: /"'
 	# the broker split: the real value never in the VMM (its memory, its
 	# guest's RAM), always in the broker
 	KVX_REAL=XYZZY-net-real-secret-4242 $run --memory 256 --allow-host --proxy --upstream-ca /up-ca.pem \
@@ -208,7 +214,13 @@ else
 	e2e_check_has proxy "the guest's TLS to port 443 ends in the proxy: its leaf verifies against that CA" -x 'tls: Verification: OK'
 	e2e_check_has proxy "the leaf names the SNI" 'tls: Peer certificate: CN *= *upstream.test'
 	e2e_check_has proxy "the request reaches the upstream (verified with --upstream-ca) through the proxy" '^body: s_server -accept 443'
-	e2e_check_has proxy "a denied address on port 443 is still refused (policy before the proxy)" 'denied443: .*Connection refused'
+	e2e_check_has proxy "a refused address on port 80: the request gets a 403" '^denied80: HTTP/1.1 403'
+	e2e_check_has proxy "whose body says what was refused and the flag that would allow it" \
+		"^denied80: kvmbox: the sandbox's egress policy refuses 10\.1\.2\.3 port 80: private network .*--allow-lan"
+	e2e_check_has proxy "on port 443 too, over TLS the guest trusts (nothing dialled)" \
+		"^denied443: kvmbox: the sandbox's egress policy refuses 10\.1\.2\.3 port 443: private network"
+	e2e_check_has proxy "at exit kvmbox sums up what the policy refused, and the flag that would allow it" \
+		'kvmbox: run: the egress policy refused 2 connections: 10\.1\.2\.3:80/tcp x1 (private network.*--allow-lan)), 10\.1\.2\.3:443/tcp x1'
 	e2e_check_has scan "with a --secret: the guest's request got the upstream's answer" '^guest-got: HTTP/1.0 200'
 	e2e_check_has scan "the VMM's parent is the broker, the process started" '^broker-cmd: kvmbox run '
 	e2e_check_has scan "the VMM runs in the seccomp cage" '^vmm-Seccomp:[[:space:]]*2$'

@@ -21,6 +21,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,6 +95,16 @@ static void test_flow_check(void **state)
 	assert_int_equal(broker_flow_check(&m, sizeof(m), 1), -EPROTO);
 	m = good_flow();
 	memset(m.dst.name, 'a', sizeof(m.dst.name));
+	assert_int_equal(broker_flow_check(&m, sizeof(m), 1), -EPROTO);
+	/* a refusal line: printable ASCII, NUL-terminated in its field */
+	m = good_flow();
+	strcpy(m.dst.deny, "kvmbox: refused (--allow-lan)");
+	assert_int_equal(broker_flow_check(&m, sizeof(m), 1), 0);
+	strcpy(m.dst.deny, "line\r\nX-Injected: 1");
+	assert_int_equal(broker_flow_check(&m, sizeof(m), 1), -EPROTO);
+	strcpy(m.dst.deny, "caf\xc3\xa9");
+	assert_int_equal(broker_flow_check(&m, sizeof(m), 1), -EPROTO);
+	memset(m.dst.deny, 'a', sizeof(m.dst.deny));
 	assert_int_equal(broker_flow_check(&m, sizeof(m), 1), -EPROTO);
 }
 
@@ -322,6 +333,10 @@ static void test_broker_run(void **state)
 	assert_int_equal(run_broker("flow", ntohs(sa.sin_port)), 0);
 	close(stray);
 	pthread_join(srv, NULL);
+	/* a refused flow: a 403 with its line, and nothing dialled */
+	assert_int_equal(run_broker("deny", ntohs(sa.sin_port)), 0);
+	struct pollfd lp = { .fd = lfd, .events = POLLIN };
+	assert_int_equal(poll(&lp, 1, 0), 0);	/* no connection waiting */
 	close(lfd);
 	assert_int_equal(run_broker("exit7", 1), 7);
 	assert_int_equal(run_broker("sigkill", 1), 128 + SIGKILL);
@@ -359,6 +374,9 @@ static int fake_vmm(const char *mode)
 		return 13;
 	free(h);
 	struct proxy_dst d = { .addr = "127.0.0.1", .port = 80 };
+	bool deny = !strcmp(mode, "deny");
+	if (deny)
+		snprintf(d.deny, sizeof(d.deny), "kvmbox: test refusal (--allow-test)");
 	int fd = broker_flow_send(BROKER_CTL_FD, &d);
 	if (fd < 0)
 		return 14;
@@ -377,6 +395,9 @@ static int fake_vmm(const char *mode)
 			got += (size_t)n;
 	}
 	buf[got] = 0;
+	if (deny)
+		return strncmp(buf, "HTTP/1.1 403", 12) || !strstr(buf, "\r\n\r\nkvmbox: test refusal (--allow-test)\n")
+			       ? 17 : 0;
 	if (strncmp(buf, "HTTP/1.1 200", 12) || !strstr(buf, "upstream"))
 		return 16;
 	return 0;

@@ -295,6 +295,27 @@ static void test_denied_syn_always_rst(void **state)
 	}
 	assert_int_equal(nout, ARRAY_SIZE(denied));
 	assert_int_equal(ns->stats.drop_tcp, drops + ARRAY_SIZE(not_unicast));
+	/* the summary at exit: one entry per destination, counted */
+	size_t l = nf_tcp(f, cfg.gateway_mac, 0x7F000001, 5556, 80, 1000, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	const struct net_denial *d;
+	uint64_t others;
+	assert_int_equal(net_denials(ns, &d, &others), ARRAY_SIZE(denied));
+	assert_int_equal(others, 0);
+	char line[1024];
+	assert_int_equal(net_denials_line(ns, line, sizeof(line)), ARRAY_SIZE(denied) + 1);
+	assert_non_null(strstr(line, "127.0.0.1:80/tcp x2 (loopback)"));
+	assert_non_null(strstr(line, "192.0.2.1:80/tcp x1 (reserved or documentation range)"));
+	/* past the table: counted, not listed; a short buffer ends in "..." */
+	for (uint32_t i = 0; i < NET_DENIALS_KEPT + 3; i++) {
+		l = nf_tcp(f, cfg.gateway_mac, 0x0A000001 + i, 5557, 80, 1000, 0, 0x02, 65535, NULL, 0, true);
+		input(ns, f, l);
+	}
+	assert_int_equal(net_denials(ns, &d, &others), NET_DENIALS_KEPT);
+	assert_int_equal(others, ARRAY_SIZE(denied) + 3);
+	assert_int_equal(net_denials_line(ns, line, 64), ARRAY_SIZE(denied) + 1 + NET_DENIALS_KEPT + 3);
+	assert_non_null(strstr(line, "..."));
+	assert_true(strlen(line) < 64);
 }
 
 static void test_denied_tcp_rst_udp_icmp(void **state)

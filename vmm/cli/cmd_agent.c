@@ -68,6 +68,8 @@ static const char wrapper[] =
 	"for l in $links; do h=\"$HOME/${l%%=*}\"; s=" STATE_GUEST_DIR "/${l#*=}; "
 	"mkdir -p \"$s\" \"${h%/*}\" && rm -rf \"$h\" && ln -s \"$s\" \"$h\" || exit 126; done; "
 	"[ -d " LAUNCH_GUEST_DIR "/home ] && cp -a " LAUNCH_GUEST_DIR "/home/. \"$HOME\"/; "
+	"[ -f " LAUNCH_GUEST_DIR "/POLICY.md ] && mkdir -p /etc/kvmbox && "
+	"cp " LAUNCH_GUEST_DIR "/POLICY.md /etc/kvmbox/; "
 	"cd \"$d\" || exit 126; "
 	"if [ \"$hook\" = 1 ] && [ -f " PROJECT_HOOK " ]; then "
 	"if [ -x " PROJECT_HOOK " ]; then ./" PROJECT_HOOK " || { s=$?; "
@@ -280,6 +282,39 @@ static int prepare_git(struct launch *l)
 	return r;
 }
 
+/* /etc/kvmbox/POLICY.md in the guest (the wrapper copies it from the
+ * launch folder): the sandbox's rules in a few lines an agent can read
+ * when something is refused.  0 or -errno. */
+static int write_policy_note(struct launch *l)
+{
+	char repos[GIT_MAX_REPOS * (GIT_REPO_MAX + 2) + 64] = "";
+	for (unsigned i = 0; i < l->git.nrepos; i++)
+		snprintf(repos + strlen(repos), sizeof(repos) - strlen(repos), "%s%s", i ? ", " : "",
+			 l->git.repos[i]);
+	char *text = NULL;
+	if (asprintf(&text,
+		     "# The sandbox you run in (kvmbox)\n\n"
+		     "- This is a virtual machine. %s is the host's project folder, shared\n"
+		     "  read-write; nothing else of the host is visible.\n"
+		     "- Some files of the project are hidden from you on purpose (.env files,\n"
+		     "  private keys, credential stores): they exist on the host, and you can\n"
+		     "  neither read, list nor create them.\n"
+		     "- Network: the public internet. Private networks, the host and cloud\n"
+		     "  metadata addresses are refused unless the user allowed them\n"
+		     "  (--allow-lan, --allow-host): an HTTP(S) request there gets a 403 whose\n"
+		     "  body says why; other connections are reset.\n"
+		     "- Credentials: API keys and login tokens here are placeholders\n"
+		     "  (kvmbox-ph-...). kvmbox puts the real values into requests to their\n"
+		     "  own services only; there is no real token in this machine to find.\n"
+		     "- GitHub: writes (push, API) are allowed to %s only;\n"
+		     "  any other repository gets a 403.\n",
+		     l->project_real, repos[0] ? repos : "no repository") < 0)
+		return -ENOMEM;
+	int r = state_write_file(l->rundir, "POLICY.md", text);
+	free(text);
+	return r;
+}
+
 /* Credentials into the secrets table, placeholders into the launch dir. */
 static int prepare_creds(struct launch *l)
 {
@@ -306,6 +341,10 @@ static int prepare_creds(struct launch *l)
 	}
 	if (l->c.git && (r = prepare_git(l)) < 0)
 		return r;
+	if ((r = write_policy_note(l)) < 0) {
+		log_err("%s: cannot write the guest's policy note: %s", l->p->name, strerror(-r));
+		return r;
+	}
 	snprintf(l->share_run, sizeof(l->share_run), "%s:" LAUNCH_GUEST_DIR ":ro", l->rundir);
 	return 0;
 }
@@ -453,6 +492,7 @@ static void launch_cleanup(struct launch *l)
 		int fd = open(l->rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd >= 0) {
 			image_remove_tree_at(fd, "home");
+			unlinkat(fd, "POLICY.md", 0);
 			close(fd);
 		}
 		rmdir(l->rundir);

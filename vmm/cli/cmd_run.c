@@ -186,6 +186,7 @@ int run_launch(int argc, char **argv, const struct shell_extra *x)
 		stdin_start(c);
 	int reason = vm_run(&c->m.vm);
 	status = run_status(&c->m.vm, reason);
+	machine_net_report(&c->m, argv[0]);
 	uint64_t resident = vm_ram_resident(&c->m.vm);
 	if (o.console)
 		stdin_stop(c);

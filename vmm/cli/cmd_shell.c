@@ -286,6 +286,7 @@ static int shell_main(struct shell *s)
 	drain_output(s);
 	term_restore();
 	status = shell_status(s, reason);
+	machine_net_report(&s->m, s->cmd);
 	uint64_t resident = vm_ram_resident(&s->m.vm);
 	session_quiesce(s);
 	machine_destroy(&s->m);

@@ -82,28 +82,38 @@ static void mnet_destroy(void *obj)
 	free(mn);
 }
 
-/* net_stream_handler_fn: TCP 443 and 80 to the broker's proxy when the
- * policy allows the destination; anything else to the stack's own path
- * (which applies the policy and refuses with a RST). */
+/* net_stream_handler_fn: TCP 443 and 80 to the broker's proxy; anything
+ * else to the stack's own path (which applies the policy and refuses with
+ * a RST).  A destination the policy refuses goes to the proxy too, marked
+ * refused: it dials nothing and answers each HTTP request with a 403
+ * saying what was refused and the flag that would allow it. */
 static int mnet_stream(void *opaque, const uint8_t dst[16], uint16_t port, struct stream *s, int *sock)
 {
 	(void)s;
 	struct machine_net *mn = opaque;
 	if (port != 443 && port != 80)
 		return 0;
-	enum policy_group why;
-	if (!policy_allows(&mn->pol, dst, &why))
-		return 0;
 	struct proxy_dst d = { .port = port };
 	uint32_t v4;
 	static const uint8_t gw6[16] = { 0xfd, 0x4b, 0x76, 0x62, 0x6f, 0x78, [15] = 2 };
+	char dialled[INET6_ADDRSTRLEN];	/* as the guest sees it */
 	if (policy_addr_to_v4(dst, &v4)) {
-		struct in_addr a = { .s_addr = htonl(v4 == mn->gateway ? 0x7f000001u : v4) };
+		struct in_addr a = { .s_addr = htonl(v4) };
+		inet_ntop(AF_INET, &a, dialled, sizeof(dialled));
+		a.s_addr = htonl(v4 == mn->gateway ? 0x7f000001u : v4);
 		inet_ntop(AF_INET, &a, d.addr, sizeof(d.addr));
-	} else if (!memcmp(dst, gw6, 16)) {
-		snprintf(d.addr, sizeof(d.addr), "::1");	/* the host, as for sockets */
 	} else {
-		inet_ntop(AF_INET6, dst, d.addr, sizeof(d.addr));
+		inet_ntop(AF_INET6, dst, dialled, sizeof(dialled));
+		if (!memcmp(dst, gw6, 16))
+			snprintf(d.addr, sizeof(d.addr), "::1");	/* the host, as for sockets */
+		else
+			snprintf(d.addr, sizeof(d.addr), "%s", dialled);
+	}
+	enum policy_group why;
+	if (!policy_allows(&mn->pol, dst, &why)) {
+		net_note_denied(mn->ns, "tcp", dst, port, why);
+		snprintf(d.deny, sizeof(d.deny), "kvmbox: the sandbox's egress policy refuses %s port %u: %s",
+			 dialled, port, policy_group_name(why));
 	}
 	int fd = broker_flow_send(BROKER_CTL_FD, &d);
 	if (fd < 0) {
@@ -255,4 +265,14 @@ void machine_net_listeners(struct machine *m, const uint16_t *ports, unsigned n)
 	struct machine_net *mn = m->net;
 	if (mn && m->o->net.auto_publish)
 		net_autopublish(mn->ns, &mn->autopub, ports, n);
+}
+
+void machine_net_report(struct machine *m, const char *cmd)
+{
+	struct machine_net *mn = m->net;
+	char line[1536];
+	uint64_t n = mn ? net_denials_line(mn->ns, line, sizeof(line)) : 0;
+	if (n)
+		log_warn("%s: the egress policy refused %llu connection%s: %s", cmd, (unsigned long long)n,
+			 n == 1 ? "" : "s", line);
 }

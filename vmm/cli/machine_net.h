@@ -26,4 +26,9 @@ int machine_net_add(struct machine *m);
  * most.  Nothing without --auto-publish or a network card.  Loop thread. */
 void machine_net_listeners(struct machine *m, const uint16_t *ports, unsigned n);
 
+/* After the VM: one line on stderr with what the egress policy refused
+ * during the session (destination, protocol, count, why and the flag that
+ * would allow it), when it refused anything.  cmd: what the user typed. */
+void machine_net_report(struct machine *m, const char *cmd);
+
 #endif
