@@ -22,7 +22,9 @@
 # are hidden from the agent (not listed, not overwritable, untouched on the
 # host) and named at launch; the project's executable .kvmbox.runtime.sh
 # runs in the guest before the agent, and one that fails stops the launch
-# with its status (--no-hook: not run); the agent's exit status is kvmbox's; the
+# with its status (--no-hook: not run); a git hook the agent creates and
+# its change to .git/config are named at exit under a warning, with
+# unified diffs; the agent's exit status is kvmbox's; the
 # per-launch directory is gone afterwards; a missing project folder is a
 # one-line error with status 2.
 . "$(dirname "$0")/../lib/tap.sh"
@@ -90,7 +92,8 @@ sed 's/^/policy: /' /etc/kvmbox/POLICY.md
 echo stolen >/proj/.env 2>/dev/null && echo "env-overwritten"
 # a hostile agent adds a remote, hoping the next launch allows it
 [ -f /proj/.git/config ] && ! grep -q evil /proj/.git/config &&
-	printf '[remote "evil"]\n\turl = https://github.com/evil/repo\n' >>/proj/.git/config
+	printf '[remote "evil"]\n\turl = https://github.com/evil/repo\n' >>/proj/.git/config &&
+	printf '#!/bin/sh\necho pwned\n' >/proj/.git/hooks/pre-commit && chmod 755 /proj/.git/hooks/pre-commit
 exit 4
 AGENT
 chmod 755 $R/usr/local/bin/claude
@@ -153,6 +156,11 @@ if [ -n "$have_git" ]; then
 	e2e_check_has claude "the host's git identity is the guest's" '^gitconfig=.*name = "Ada Lovelace"|.*email = "ada@example.com"'
 	e2e_check_has passthrough "the project's GitHub remote is on the allow-list without --repo (the other host's is not)" \
 		-x 'kvmbox: claude: GitHub writes allowed to ada/engine'
+	e2e_check_has claude "at exit kvmbox warns of host-executed files the agent changed" \
+		'the agent changed 2 files your machine runs or trusts; read the changes before you run git'
+	e2e_check_has claude "a git hook it created, named as such" -x '  .git/hooks/pre-commit: created (a file, executable)'
+	e2e_check_has claude "with its contents as a diff" -x '    +echo pwned'
+	e2e_check_has claude "and the change to .git/config as a unified diff" -x '    +[remote "evil"]'
 	e2e_check_has passthrough "a remote the guest added to .git/config is not allowed, and is named" \
 		'GitHub remotes added since this project.s first launch are not allowed .*: evil/repo;'
 else

@@ -41,6 +41,7 @@
 #include "launch/git.h"
 #include "launch/guard.h"
 #include "launch/hidden.h"
+#include "launch/hostexec.h"
 #include "launch/state.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
@@ -126,7 +127,9 @@ struct launch {
 	char rundir[PATH_MAX];			/* per-launch host dir, or "" */
 	char share_run[PATH_MAX + 64];		/* RUNDIR:/run/kvmbox/launch:ro */
 	char login_dir[PATH_MAX];	/* the OAuth login file's folder (refresh, lock), or "" */
-	struct cage_path cage[4];	/* what the broker writes (writable_dirs) */
+	struct cage_path cage[5];	/* what the broker opens (writable_dirs) */
+	struct hostexec hostexec;	/* the project's host-executed files at launch */
+	bool hostexec_taken;
 	struct secrets secrets;
 	struct agent_creds creds;
 };
@@ -474,6 +477,7 @@ static void writable_dirs(struct launch *l, struct shell_extra *x)
 	}
 	if (l->state[0])
 		l->cage[n++] = (struct cage_path){ l->state, CAGE_WRITE };
+	l->cage[n++] = (struct cage_path){ l->project_real, CAGE_READ };	/* hostexec_report */
 	/* never "/" nor "." (a login file at the root or without a folder) */
 	const char *login = l->creds.oauth_host_path;
 	if (l->c.proxy && login[0] && path_parent(login, l->login_dir, sizeof(l->login_dir)) == 0 &&
@@ -481,6 +485,28 @@ static void writable_dirs(struct launch *l, struct shell_extra *x)
 		l->cage[n++] = (struct cage_path){ l->login_dir, CAGE_WRITE };
 	x->broker_paths = l->cage;
 	x->nbroker_paths = n;
+}
+
+/* After the VM: the project's host-executed files the agent changed,
+ * under one warning. */
+static void report_hostexec(struct launch *l)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int n = f ? hostexec_report(l->project_real, &l->hostexec, f) : -ENOMEM;
+	if (f)
+		fclose(f);
+	if (n > 0) {
+		log_warn("%s: the agent changed %d file%s your machine runs or trusts; read the change%s "
+			 "before you run git, npm, make, direnv or your editor's tasks in %s:", l->p->name, n,
+			 n == 1 ? "" : "s", n == 1 ? "" : "s", l->project_real);
+		fputs(text, stderr);
+	} else if (n < 0) {
+		log_warn("%s: cannot check the project's git hooks and build files after the launch: %s",
+			 l->p->name, strerror(-n));
+	}
+	free(text);
 }
 
 static void launch_cleanup(struct launch *l)
@@ -500,6 +526,7 @@ static void launch_cleanup(struct launch *l)
 	agent_creds_fini(&l->creds);
 	secrets_fini(&l->secrets);
 	agent_cmdline_fini(&l->c);
+	hostexec_free(&l->hostexec);
 }
 
 int cmd_agent(int argc, char **argv)
@@ -532,6 +559,10 @@ int cmd_agent(int argc, char **argv)
 			goto out;
 		}
 		prepare_project_share(l);
+		l->hostexec_taken = hostexec_snapshot(l->project_real, &l->hostexec) == 0;
+		if (!l->hostexec_taken)
+			log_warn("%s: cannot read the project's git hooks and build files: changes to them "
+				 "will not be reported", l->p->name);
 		if (l->c.state)
 			prepare_state(l);
 		int r = l->c.proxy ? prepare_creds(l) : 0;
@@ -550,6 +581,8 @@ int cmd_agent(int argc, char **argv)
 			 * lock) and after it (the launch folder removed) */
 			writable_dirs(l, &x);
 			status = shell_launch(n, v, &x);
+			if (l->hostexec_taken)
+				report_hostexec(l);
 			if (l->c.proxy) {
 				tokens_written(l);	/* whatever the last refresh left */
 				if (agent_creds_changed_elsewhere(&l->creds))
