@@ -93,12 +93,12 @@ echo stolen >/proj/.env 2>/dev/null && echo "env-overwritten"
 # a hostile agent adds a remote, hoping the next launch allows it
 [ -f /proj/.git/config ] && ! grep -q evil /proj/.git/config &&
 	printf '[remote "evil"]\n\turl = https://github.com/evil/repo\n' >>/proj/.git/config &&
-	printf '#!/bin/sh\necho pwned\n' >/proj/.git/hooks/pre-commit && chmod 755 /proj/.git/hooks/pre-commit
+	mkdir -p /proj/.git/hooks && printf '#!/bin/sh\necho pwned\n' >/proj/.git/hooks/pre-commit && chmod 755 /proj/.git/hooks/pre-commit
 exit 4
 AGENT
 chmod 755 $R/usr/local/bin/claude
 cd /proj
-e2e_step claude 150 kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 -- --resume 'two words'
+e2e_step claude 150 sh -c "kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 -- --resume 'two words' 2>&1"
 e2e_step passthrough 150 sh -c 'KVMBOX_LOG=info kvmbox claude --kernel /vmlinux --initrd /l2.cpio -p "say hi" --memory 512M --profile=json 2>&1'
 e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | wc -l; cat /proj/.env'
 e2e_step noproject 20 kvmbox claude --project /no/such/dir
@@ -141,7 +141,7 @@ e2e_check_has after "the host's .env is untouched" -x 'STRIPE_KEY=XYZZY-dotenv'
 e2e_check_has claude "the guest has /etc/kvmbox/POLICY.md, the sandbox's rules for the agent" \
 	'^policy: # The sandbox you run in (kvmbox)'
 e2e_check_has claude "naming the repositories GitHub writes may go to" '^policy: - GitHub: writes (push, API) are allowed to \(ada/engine\|no repository\) only'
-e2e_check_has claude "and what a refused request looks like" '^policy: .*gets a 403 whose''
+e2e_check_has claude "and what a refused request looks like" '^policy: .*gets a 403 whose'
 e2e_check_has claude "the per-launch CA is installed" -x 'ca-installed'
 e2e_check_has claude "Node.js is pointed at it" '^NODE_EXTRA_CA_CERTS=/.'
 e2e_check_has claude "and Rust/Go clients at the bundle" -x 'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'
@@ -160,7 +160,7 @@ if [ -n "$have_git" ]; then
 		'the agent changed 2 files your machine runs or trusts; read the changes before you run git'
 	e2e_check_has claude "a git hook it created, named as such" -x '  .git/hooks/pre-commit: created (a file, executable)'
 	e2e_check_has claude "with its contents as a diff" -x '    +echo pwned'
-	e2e_check_has claude "and the change to .git/config as a unified diff" -x '    +[remote "evil"]'
+	e2e_check_has claude "and the change to .git/config as a unified diff" -Fx '    +[remote "evil"]'
 	e2e_check_has passthrough "a remote the guest added to .git/config is not allowed, and is named" \
 		'GitHub remotes added since this project.s first launch are not allowed .*: evil/repo;'
 else
