@@ -201,11 +201,11 @@ static void on_ctl(struct loop *loop, struct loop_op *op, int res, uint32_t flag
 	struct broker *b = op->opaque;
 	if (res < 0)
 		return;
+	bool open = true;
 	if (res & POLLIN)
-		for (int i = 0; i < 64; i++)	/* the rest on the next turn */
-			if (!ctl_receive(b))
-				break;
-	if ((res & (POLLHUP | POLLERR)) && !(res & POLLIN))
+		for (int i = 0; i < 64 && open; i++)	/* the rest on the next turn */
+			open = ctl_receive(b);
+	if (!open || ((res & (POLLHUP | POLLERR)) && !(res & POLLIN)))
 		loop_cancel(&b->loop, &b->ctl_op);	/* the VMM is going; the pidfd says when */
 }
 
