@@ -98,22 +98,39 @@ uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* The DIRGLOB of pattern p into d (NAME_MAX + 1 bytes): 1, or 0 when p
+ * has no '/' or too long a folder part. */
+static int pattern_folder(const char *p, char *d)
+{
+	const char *slash = strchr(p, '/');
+	size_t dl = slash ? (size_t)(slash - p) : 0;
+	if (!slash || dl > NAME_MAX)
+		return 0;
+	memcpy(d, p, dl);
+	d[dl] = 0;
+	return 1;
+}
+
 int name_pattern_match(const char *const *patterns, const char *dir, const char *name)
 {
 	for (const char *const *p = patterns; p && *p; p++) {
-		const char *slash = strchr(*p, '/');
-		if (!slash) {
-			if (fnmatch(*p, name, 0) == 0)
-				return 1;
-			continue;
-		}
 		char d[NAME_MAX + 1];
-		size_t dl = (size_t)(slash - *p);
-		if (dl > NAME_MAX || !dir[0])
-			continue;
-		memcpy(d, *p, dl);
-		d[dl] = 0;
-		if (fnmatch(d, dir, 0) == 0 && fnmatch(slash + 1, name, 0) == 0)
+		if (!strchr(*p, '/')) {
+			if (fnmatch(*p, name, FNM_CASEFOLD) == 0)
+				return 1;
+		} else if (dir[0] && pattern_folder(*p, d) && fnmatch(d, dir, FNM_CASEFOLD) == 0 &&
+			   fnmatch(strchr(*p, '/') + 1, name, FNM_CASEFOLD) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int name_pattern_folder(const char *const *patterns, const char *name)
+{
+	for (const char *const *p = patterns; p && *p; p++) {
+		char d[NAME_MAX + 1];
+		if (pattern_folder(*p, d) && fnmatch(d, name, FNM_CASEFOLD) == 0)
 			return 1;
 	}
 	return 0;

@@ -29,9 +29,14 @@ int read_file(const char *path, size_t max, uint8_t **out, size_t *len);
 int path_parent(const char *path, char *out, size_t outsz);
 /* Whether NAME, in a folder named DIR ("" for the top of a tree), matches
  * one of patterns (NULL-terminated): "GLOB" on the name, "DIRGLOB/GLOB" on
- * the folder's name and the name (fnmatch without flags: '*' also
- * matches a leading dot).  1 or 0. */
+ * the folder's name and the name.  Case is ignored (a case-insensitive
+ * file system would open ".ENV" as ".env"), and '*' also matches a
+ * leading dot.  1 or 0. */
 int name_pattern_match(const char *const *patterns, const char *dir, const char *name);
+/* Whether NAME matches the DIRGLOB of a "DIRGLOB/GLOB" pattern: a folder
+ * so named gives names in it their meaning, so renaming it would change
+ * what matches beneath.  1 or 0. */
+int name_pattern_folder(const char *const *patterns, const char *name);
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 /* The value of one hexadecimal digit (either case), or -1. */

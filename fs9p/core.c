@@ -18,7 +18,8 @@
  *  - read-only mode refuses every change with EROFS;
  *  - names matching fs_opts.hidden (a launch's sensitive files: .env,
  *    keys, credential stores) do not exist for the client: not found, not
- *    listed, not removable or renamable, and not creatable (EACCES).
+ *    listed, not removable or renamable, and not creatable (EACCES); a
+ *    folder whose name hides names in it (".codex") cannot be renamed.
  */
 #include "fs9p/core.h"
 
@@ -1031,6 +1032,11 @@ int fs_rename(struct fs_server *s, struct fs_inode *odir, const char *oname,
 	int nfd = dir_fd_for(s, ndir, nname, -EACCES);
 	if (nfd < 0)
 		return nfd;
+	/* A folder whose name hides names in it (".codex" for auth.json) keeps
+	 * its name: renamed, its hidden files would show under the new one. */
+	if (s->opts.hidden && (name_pattern_folder(s->opts.hidden, oname) ||
+			       ((flags & RENAME_EXCHANGE) && name_pattern_folder(s->opts.hidden, nname))))
+		return -EACCES;
 	if (ro(s))
 		return -EROFS;
 	ofd = fs_inode_fd(s, odir);	/* nfd's resolution may have evicted it */

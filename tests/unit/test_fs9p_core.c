@@ -298,6 +298,7 @@ static void test_hidden_names(void **state)
 	host_file(f, ".env.local", "SECRET=2");
 	host_file(f, "ok.txt", "fine");
 	host_file(f, "server.key", "KEY");
+	host_file(f, "BACKUP.KEY", "KEY");	/* case: a casefolding file system would alias it */
 	host_file(f, "sub/id_rsa", "KEY");
 	host_file(f, ".codex/auth.json", "TOKENS");
 	host_file(f, "other/auth.json", "source");
@@ -309,8 +310,9 @@ static void test_hidden_names(void **state)
 	struct fs_inode *root = f->srv->root, *ino;
 	struct stat st;
 	/* not found */
-	static const char *const gone[] = { ".env", ".env.local", "server.key", ".ssh" };
-	for (size_t i = 0; i < 4; i++) {
+	static const char *const gone[] = { ".env", ".env.local", "server.key", ".ssh", "BACKUP.KEY",
+					    ".ENV", ".Ssh" };
+	for (size_t i = 0; i < 7; i++) {
 		fs_begin(f->srv);
 		assert_int_equal(fs_lookup(f->srv, root, gone[i], &ino, &st), -ENOENT);
 	}
@@ -362,8 +364,16 @@ static void test_hidden_names(void **state)
 	assert_int_equal(fs_rename(f->srv, root, ".env", root, "stolen", 0), -ENOENT);
 	fs_begin(f->srv);
 	assert_int_equal(fs_rename(f->srv, codex, "auth.json", root, "t.json", 0), -ENOENT);
+	/* the folder that hides auth.json keeps its name, by rename or exchange */
+	fs_begin(f->srv);
+	assert_int_equal(fs_rename(f->srv, root, ".codex", root, "codex2", 0), -EACCES);
+	fs_begin(f->srv);
+	assert_int_equal(fs_rename(f->srv, root, "other", root, ".codex", RENAME_EXCHANGE), -EACCES);
+	fs_begin(f->srv);
+	assert_int_equal(fs_rename(f->srv, root, "other", root, "other2", 0), 0);	/* any other folder */
 	host_unchanged(f, ".env", "SECRET=1");
 	host_unchanged(f, ".codex/auth.json", "TOKENS");
+	assert_null(strstr(list, "BACKUP.KEY"));
 	host_unchanged(f, "ok.txt", "fine");
 	host_path(f, p, sizeof(p), "new.pem");
 	assert_int_equal(access(p, F_OK), -1);

@@ -27,6 +27,8 @@ static void test_default_list(void **state)
 		{ "", ".npmrc", 1 }, { "", ".netrc", 1 }, { ".claude", ".credentials.json", 1 },
 		{ ".codex", "auth.json", 1 }, { "opencode", "auth.json", 1 }, { "gh", "hosts.yml", 1 },
 		{ ".docker", "config.json", 1 },
+		/* case aliases (a casefolding file system opens them as the real one) */
+		{ "", ".ENV", 1 }, { "", "Server.PEM", 1 }, { ".CODEX", "AUTH.JSON", 1 }, { "", "ID_RSA", 1 },
 		{ "", "auth.json", 0 }, { "src", "auth.json", 0 }, { "", "config.json", 0 },
 		{ "", "README.md", 0 }, { "", "env.c", 0 }, { "", "keys.py", 0 },
 		{ "", "id_generator.py", 0 }, { "", "monkey.txt", 0 }, { "", "hosts.yml", 0 },
@@ -35,6 +37,11 @@ static void test_default_list(void **state)
 		if (name_pattern_match(hidden_default, cases[i].dir, cases[i].name) != cases[i].hidden)
 			fail_msg("%s/%s: expected %s", cases[i].dir, cases[i].name,
 				 cases[i].hidden ? "hidden" : "shown");
+	/* the folders that give names in them their meaning */
+	assert_true(name_pattern_folder(hidden_default, ".codex"));
+	assert_true(name_pattern_folder(hidden_default, "GH"));
+	assert_false(name_pattern_folder(hidden_default, "src"));
+	assert_false(name_pattern_folder(hidden_default, ".env"));
 }
 
 static void test_scan(void **state)
