@@ -5,10 +5,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -23,27 +25,43 @@ static const char *const watched_files[] = {
 };
 static const char *const watched_dirs[] = { ".git/hooks", ".husky", ".github/workflows", NULL };
 
-/* One file by its path under the project's fd, never through a link. */
+/* rel beneath root, no component a link (the project's own folders, not
+ * where a link the guest planted points): an fd opened with flags, or -1. */
+static int open_beneath(int root, const char *rel, int flags)
+{
+	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	return (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
+}
+
+/* One file by its path under the project's fd, never through a link: a
+ * link anywhere on the way leaves it absent (the link itself is an entry
+ * of its own: see collect). */
 static void take(int root, const char *rel, struct hostexec_file *f)
 {
 	memset(f, 0, sizeof(*f));
 	snprintf(f->rel, sizeof(f->rel), "%s", rel);
+	const char *slash = strrchr(rel, '/'), *leaf = slash ? slash + 1 : rel;
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - rel) : 1, slash ? rel : ".");
+	int pfd = open_beneath(root, dir, O_PATH | O_DIRECTORY);
 	struct stat st;
-	if (fstatat(root, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (pfd < 0 || fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (pfd >= 0)
+			close(pfd);
 		return;
+	}
 	f->mode = st.st_mode;
-	f->size = (size_t)st.st_size;
+	f->size = S_ISDIR(st.st_mode) ? 0 : (size_t)st.st_size;	/* a folder: its kind only */
 	if (S_ISLNK(st.st_mode)) {
 		char t[4096];
-		ssize_t n = readlinkat(root, rel, t, sizeof(t) - 1);
+		ssize_t n = readlinkat(pfd, leaf, t, sizeof(t) - 1);
 		t[n > 0 ? n : 0] = 0;
 		f->text = strdup(t);
 		EVP_Digest(t, strlen(t), f->sha256, NULL, EVP_sha256(), NULL);
-		return;
 	}
-	if (!S_ISREG(st.st_mode))
-		return;
-	int fd = openat(root, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = S_ISREG(st.st_mode) ? openat(pfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	close(pfd);
 	if (fd < 0)
 		return;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -83,7 +101,16 @@ static void collect(struct hostexec *h, int root)
 	for (const char *const *p = watched_files; *p; p++)
 		add(h, root, *p);
 	for (const char *const *d = watched_dirs; *d; d++) {
-		int dfd = openat(root, *d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		/* the folder and the one above it are entries too: one swapped
+		 * for a link (git follows .git/hooks -> elsewhere) is a change */
+		const char *slash = strchr(*d, '/');
+		if (slash) {
+			char up[64];
+			snprintf(up, sizeof(up), "%.*s", (int)(slash - *d), *d);
+			add(h, root, up);
+		}
+		add(h, root, *d);
+		int dfd = open_beneath(root, *d, O_RDONLY | O_DIRECTORY);
 		DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
 		if (!dir) {
 			if (dfd >= 0)
@@ -214,7 +241,7 @@ out:
 
 static const char *kind(mode_t m)
 {
-	return S_ISLNK(m) ? "a link" : S_ISREG(m) ? "a file" : "not a file";
+	return S_ISLNK(m) ? "a link" : S_ISREG(m) ? "a file" : S_ISDIR(m) ? "a folder" : "not a file";
 }
 
 /* What changed between two takes of one file: a phrase, or NULL. */

@@ -1,7 +1,8 @@
 /* tests/unit/test_launch_hostexec.c - the project's host-executed files
  * across a launch (launch/hostexec.h): a new git hook (executable), a
  * changed .git/config and package.json with their unified diffs, a
- * removed Makefile, a hook made executable, a link swapped in, files
+ * removed Makefile, a hook made executable, a link swapped in (for a file,
+ * for the hooks folder, for .git: nothing read through it), files
  * outside the list and unchanged ones not reported; the diff on its own
  * (hunks, context, counts as diff -u writes them). */
 #include <setjmp.h>
@@ -91,6 +92,52 @@ static void test_report(void **state)
 	free(d);
 }
 
+/* The hooks folder swapped for a link to a folder of the agent's (git
+ * follows it): the swap is the change reported, and nothing is read
+ * through the link. */
+static void test_hooks_folder_swapped_for_link(void **state)
+{
+	(void)state;
+	char *d = fs_test_tmpdir(), p[512], q[512];
+	assert_non_null(d);
+	static const char *const dirs[] = { ".git", ".git/hooks", "evil" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", d, dirs[i]);
+		assert_int_equal(mkdir(p, 0755), 0);
+	}
+	assert_int_equal(fs_test_write_file(d, "evil/pre-commit", "#!/bin/sh\nXYZZY\n", 0755), 0);
+	struct hostexec *h = calloc(1, sizeof(*h));
+	assert_non_null(h);
+	assert_int_equal(hostexec_snapshot(d, h), 0);
+	snprintf(p, sizeof(p), "%s/.git/hooks", d);
+	assert_int_equal(rmdir(p), 0);
+	assert_int_equal(symlink("../evil", p), 0);
+	int n;
+	char *r = report(d, h, &n);
+	assert_int_equal(n, 1);
+	in(r, "  .git/hooks: replaced by a link\n");
+	assert_null(strstr(r, "XYZZY"));
+	free(r);
+	/* .git itself a link: the same, and .git/config is not read through it */
+	hostexec_free(h);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkdir(p, 0755), 0);
+	assert_int_equal(fs_test_write_file(d, ".git/config", "[core]\n", 0644), 0);
+	assert_int_equal(hostexec_snapshot(d, h), 0);
+	snprintf(p, sizeof(p), "%s/.git", d);
+	snprintf(q, sizeof(q), "%s/git-real", d);
+	assert_int_equal(rename(p, q), 0);
+	assert_int_equal(symlink("git-real", p), 0);
+	r = report(d, h, &n);
+	in(r, "  .git: replaced by a link\n");
+	in(r, "  .git/config: removed\n");	/* as seen without following the link */
+	free(r);
+	hostexec_free(h);
+	free(h);
+	fs_test_rmrf(d);
+	free(d);
+}
+
 /* Hunks far apart stay apart, with three lines of context each. */
 static void test_diff_hunks(void **state)
 {
@@ -117,6 +164,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_report),
+		cmocka_unit_test(test_hooks_folder_swapped_for_link),
 		cmocka_unit_test(test_diff_hunks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
