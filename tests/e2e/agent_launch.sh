@@ -55,7 +55,8 @@ if command -v git >/dev/null; then
 	git init -q /proj && git -C /proj config user.name 'Ada Lovelace' &&
 		git -C /proj config user.email ada@example.com &&
 		git -C /proj remote add origin git@github.com:Ada/Engine.git &&
-		git -C /proj remote add other https://gitlab.com/x/y.git
+		git -C /proj remote add other https://gitlab.com/x/y.git &&
+		mkdir -p /proj/.git/hooks  # git init made none here (no templates); a real one has it
 fi
 mkdir -p /usr/local/bin
 printf '#!/bin/sh\n[ "$1 $2" = "auth token" ] && echo ghp_XYZZYGHTOKEN\n' >/usr/local/bin/gh
