@@ -182,7 +182,7 @@ static bool ctl_receive(struct broker *b)
 	int fd;
 	int r = broker_flow_recv(b->ctl, &m, &fd);
 	if (r == -EPROTO)
-		log_once(LOG_WARN, "%s: broker: refused a malformed message from the VMM", b->bl->cmd);
+		log_once(LOG_WARN, "%s: broker: refused a malformed message from the VMM", b->bl->vmm_argv[0]);
 	if (r <= 0)
 		return r == -EAGAIN || r == -EINTR || r == -EPROTO;
 	struct proxy_stream *ps = proxy_sock_stream(&b->loop, fd, false);
@@ -336,7 +336,7 @@ static int send_hello(struct broker *b)
 /* Set up, start the VMM, enter the cage: 0, or 1 after one line. */
 static int broker_start(struct broker *b)
 {
-	const char *cmd = b->bl->cmd;
+	const char *cmd = b->bl->vmm_argv[0];
 	int sv[2], r;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_err("%s: broker: socketpair: %s", cmd, strerror(errno));

@@ -82,14 +82,13 @@ struct broker_flow {
 struct broker_launch {
 	const struct proxy_config *proxy;	/* what the broker serves (borrowed) */
 	/* The VMM's words after `kvmbox .vm`: vmm_argv[0] is the command the
-	 * user typed (run, shell, claude...), NULL-terminated. */
+	 * user typed (run, shell, claude...; messages name it), NULL-terminated. */
 	char *const *vmm_argv;
 	const struct profile *prof;		/* passed on in HELLO, or NULL */
 	/* What the broker writes once caged, beside the system's read-only
 	 * folders: the launch folder, the login file's folder, the state. */
 	const struct cage_path *paths;
 	size_t npaths;
-	const char *cmd;			/* for messages: what the user typed */
 };
 
 /* Be the broker of one VM: start the VMM, serve its flows until it ends,

@@ -298,7 +298,7 @@ static int run_broker(char *mode, int upstream_port)
 						       .addr = "127.0.0.1",
 						       .addr_port = (uint16_t)upstream_port };
 	char *argv[] = { mode, NULL };
-	struct broker_launch bl = { .proxy = &cfg, .vmm_argv = argv, .cmd = "test" };
+	struct broker_launch bl = { .proxy = &cfg, .vmm_argv = argv };
 	int status = broker_run(&bl);
 	hostlist_fini(&hosts);
 	repolist_fini(&repos);

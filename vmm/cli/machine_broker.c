@@ -81,7 +81,7 @@ int machine_broker_launch(char **argv, const struct run_opts *o, const struct sh
 	}
 	if ((status = proxy_build(bp, argv[0], o, x)) == 0) {
 		const struct broker_launch bl = {
-			.proxy = &bp->cfg, .vmm_argv = argv, .prof = prof, .cmd = argv[0],
+			.proxy = &bp->cfg, .vmm_argv = argv, .prof = prof,
 			.paths = x ? x->broker_paths : NULL, .npaths = x ? x->nbroker_paths : 0,
 		};
 		status = broker_run(&bl);
