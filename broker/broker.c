@@ -33,6 +33,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "proxy/hostlist.h"
 
 extern char **environ;
 
@@ -107,6 +108,7 @@ int broker_flow_check(const void *msg, size_t len, unsigned nfds)
 	memcpy(&m, msg, sizeof(m));
 	if (m.type != BROKER_FLOW || m.version != BROKER_VERSION || !m.dst.port ||
 	    !ip_literal(m.dst.addr, sizeof(m.dst.addr)) || !memchr(m.dst.name, 0, sizeof(m.dst.name)) ||
+	    (m.dst.name[0] && !host_valid(m.dst.name, strlen(m.dst.name))) ||
 	    !printable_line(m.dst.deny, sizeof(m.dst.deny)))
 		return -EPROTO;
 	return 0;

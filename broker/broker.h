@@ -34,7 +34,8 @@
  *
  * The broker trusts nothing the VMM says: a message of the wrong size,
  * type or version, without exactly one descriptor, with an address that
- * is not an IP literal, a port 0, a refusal line that is not printable
+ * is not an IP literal, a name host_valid refuses, a port 0, a
+ * refusal line that is not printable
  * ASCII, or a descriptor that is not a Unix stream socket is refused
  * (logged once) and its descriptors closed.  The
  * address is where the proxy dials; a real secret still goes only over

@@ -96,6 +96,18 @@ static void test_flow_check(void **state)
 	m = good_flow();
 	memset(m.dst.name, 'a', sizeof(m.dst.name));
 	assert_int_equal(broker_flow_check(&m, sizeof(m), 1), -EPROTO);
+	/* a name, when given, passes host_valid (proxy/hostlist.h): no control
+	 * bytes for the logs and error bodies it reaches, no spaces, no '/' */
+	static const char *const bad_name[] = { "api.anthropic.com\r\nX: 1", "a b.com",
+						"exa\x01mple.com", "../x" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad_name); i++) {
+		m = good_flow();
+		strcpy(m.dst.name, bad_name[i]);
+		assert_int_equal(broker_flow_check(&m, sizeof(m), 1), -EPROTO);
+	}
+	m = good_flow();
+	strcpy(m.dst.name, "api.anthropic.com");
+	assert_int_equal(broker_flow_check(&m, sizeof(m), 1), 0);
 	/* a refusal line: printable ASCII, NUL-terminated in its field */
 	m = good_flow();
 	strcpy(m.dst.deny, "kvmbox: refused (--allow-lan)");
