@@ -33,7 +33,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "proxy/hostlist.h"
+#include "net/policy.h"
 
 extern char **environ;
 

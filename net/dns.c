@@ -165,7 +165,7 @@ static void dns_finish(struct net_stack *ns, struct dns_req *r)
 			continue;
 		if (!policy_allows(ns->policy, r->answers[i], NULL)) {
 			/* A learned address is only what a permitted name gave. */
-			if (ns->policy->profile == PP_LOCKED &&
+			if (ns->policy->profile != PP_PERMISSIVE &&
 			    policy_classify(ns->policy, r->answers[i]) == PG_PUBLIC) {
 				policy_learn(ns->policy, r->answers[i], 60, now_ns());
 			} else {
@@ -222,7 +222,9 @@ void dns_input(struct net_stack *ns, const struct l3 *l3, uint16_t sport, const 
 	}
 	if (!policy_allows_name(ns->policy, name)) {
 		ns->stats.dns_refused++;
-		log_once(LOG_INFO, "net: dns: refusing names outside --allow-domain (first: %s)", name);
+		net_note_denied_name(ns, name);
+		log_once(LOG_INFO, "net: dns: refusing names the %s egress profile does not permit (first: %s; --allow-domain allows one)",
+			 policy_profile_name(ns->policy->profile), name);
 		dns_reply(ns, l3->v6, l3->src, sport, q, qend, RCODE_REFUSED, qtype, NULL, 0);
 		return;
 	}

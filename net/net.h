@@ -132,13 +132,15 @@ int net_parse_publish(const char *spec, uint32_t *addr, uint16_t *hport, uint16_
 const struct net_stats *net_get_stats(const struct net_stack *ns);
 
 /* What the egress policy refused, for the summary at exit: the first
- * NET_DENIALS_KEPT (destination, port, protocol) triples with how often
- * each was refused; later ones are only counted (*others). */
+ * NET_DENIALS_KEPT (destination, port, protocol) triples, or names the DNS
+ * forwarder refused, with how often each was refused; later ones are only
+ * counted (*others). */
 #define NET_DENIALS_KEPT 32
 struct net_denial {
-	uint8_t dst[16];	/* IPv4 as ::ffff:a.b.c.d */
+	uint8_t dst[16];	/* IPv4 as ::ffff:a.b.c.d; zero for a name */
 	uint16_t port;		/* 0 for ICMP */
-	char proto[5];		/* "tcp", "udp", "icmp" */
+	char proto[5];		/* "tcp", "udp", "icmp", "dns" */
+	char name[254];		/* "dns": the name refused, lower case */
 	uint8_t group;		/* enum policy_group: why */
 	uint32_t count;
 };
@@ -150,7 +152,11 @@ unsigned net_denials(const struct net_stack *ns, const struct net_denial **out, 
 void net_note_denied(struct net_stack *ns, const char *proto, const uint8_t dst[16], uint16_t port,
 		     enum policy_group why);
 
-/* "ADDR:PORT/PROTO xCOUNT (why), ..." for the denials into out (cut with
+/* Note a name the DNS forwarder refused (not permitted by the profile),
+ * counted in the summary like an address. */
+void net_note_denied_name(struct net_stack *ns, const char *name);
+
+/* "ADDR:PORT/PROTO xCOUNT (why; remedy), NAME/dns xCOUNT (...), ..." for the denials into out (cut with
  * "..." when full): the number of refusals, or 0 when there were none. */
 uint64_t net_denials_line(const struct net_stack *ns, char *out, size_t outsz);
 

@@ -78,18 +78,38 @@ static const char *const group_names[PG_COUNT] = {
 	[PG_PUBLIC] = "public",
 	[PG_UNSPECIFIED] = "unspecified address (0.0.0.0/8, ::)",
 	[PG_LOOPBACK] = "loopback",
-	[PG_PRIVATE] = "private network (RFC 1918, CGNAT, ULA; --allow-lan)",
+	[PG_PRIVATE] = "private network (RFC 1918, CGNAT, ULA)",
 	[PG_LINKLOCAL] = "link-local",
 	[PG_METADATA] = "cloud metadata service",
-	[PG_HOST] = "the host itself (--allow-host for the gateway address)",
+	[PG_HOST] = "the host itself",
 	[PG_MULTICAST] = "multicast",
 	[PG_BROADCAST] = "broadcast",
 	[PG_RESERVED] = "reserved or documentation range",
+	[PG_UNLISTED] = "public address no permitted name resolved to",
+};
+
+static const char *const group_remedies[PG_COUNT] = {
+	[PG_PUBLIC] = "",
+	[PG_UNSPECIFIED] = "nothing opens it",
+	[PG_LOOPBACK] = "nothing opens it",
+	[PG_PRIVATE] = "--allow-lan, or --allow-egress with the address",
+	[PG_LINKLOCAL] = "--allow-egress with the address",
+	[PG_METADATA] = "--allow-egress with this very address",
+	[PG_HOST] = "--allow-host (the gateway address)",
+	[PG_MULTICAST] = "nothing opens it",
+	[PG_BROADCAST] = "nothing opens it",
+	[PG_RESERVED] = "--allow-egress with the address",
+	[PG_UNLISTED] = "--allow-domain NAME, or --egress-profile permissive",
 };
 
 const char *policy_group_name(enum policy_group g)
 {
 	return g < PG_COUNT ? group_names[g] : "?";
+}
+
+const char *policy_group_remedy(enum policy_group g)
+{
+	return g < PG_COUNT ? group_remedies[g] : "?";
 }
 
 void policy_addr_from_v4(uint8_t out[16], uint32_t ip)
@@ -263,23 +283,24 @@ static bool learned(const struct policy *p, const uint8_t addr[16])
 /* Whether the allow settings open group g for addr.  The order is the same
  * for every address family: the host group (the host's own addresses and
  * the gateway, which maps to the host's loopback) opens only with
- * --allow-host or the permissive profile, never through an --allow-egress
- * CIDR; loopback, unspecified, multicast and broadcast never open; every
+ * --allow-host, never through an --allow-egress CIDR; a public address
+ * opens under the permissive profile, or when a permitted name resolved to
+ * it (standard, locked) or a CIDR covers it; loopback, unspecified, multicast and broadcast never open; every
  * other group opens by its flag or an --allow-egress CIDR that covers addr. */
 static bool group_open(const struct policy *p, enum policy_group g, const uint8_t addr[16])
 {
 	switch (g) {
 	case PG_HOST:
-		return p->allow_host || p->profile == PP_PERMISSIVE;
+		return p->allow_host;
 	case PG_LOOPBACK:
 	case PG_UNSPECIFIED:
 	case PG_MULTICAST:
 	case PG_BROADCAST:
 		return false;
 	case PG_PUBLIC:
-		return p->profile != PP_LOCKED || learned(p, addr) || in_allow_list(p, addr);
+		return p->profile == PP_PERMISSIVE || learned(p, addr) || in_allow_list(p, addr);
 	case PG_PRIVATE:
-		return p->allow_lan || p->profile == PP_PERMISSIVE || in_allow_list(p, addr);
+		return p->allow_lan || in_allow_list(p, addr);
 	case PG_METADATA:	/* only a CIDR naming this very address: never a wide one */
 		for (unsigned i = 0; i < p->nallow; i++)
 			if (p->allow[i].plen == 128 && !memcmp(p->allow[i].addr, addr, 16))
@@ -291,10 +312,10 @@ static bool group_open(const struct policy *p, enum policy_group g, const uint8_
 }
 
 /* PG_PUBLIC when g is open for addr, else the group to report
- * (PG_RESERVED for a public address the locked profile has no list for). */
+ * (PG_UNLISTED for a public address no permitted name gave). */
 static enum policy_group closed_group(const struct policy *p, enum policy_group g, const uint8_t addr[16])
 {
-	return group_open(p, g, addr) ? PG_PUBLIC : g == PG_PUBLIC ? PG_RESERVED : g;
+	return group_open(p, g, addr) ? PG_PUBLIC : g == PG_PUBLIC ? PG_UNLISTED : g;
 }
 
 bool policy_allows(struct policy *p, const uint8_t addr[16], enum policy_group *why)
@@ -318,60 +339,6 @@ bool policy_allows(struct policy *p, const uint8_t addr[16], enum policy_group *
 	if (why)
 		*why = deny;
 	return deny == PG_PUBLIC;
-}
-
-static void lower(char *s)
-{
-	for (; *s; s++)
-		*s = (char)tolower((unsigned char)*s);
-}
-
-/* Name without trailing dot, lower case, validated: 0 or -EINVAL. */
-static int normalise_name(const char *in, char out[254])
-{
-	size_t n = strlen(in);
-	if (n && in[n - 1] == '.')
-		n--;
-	if (n == 0 || n > 253)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (!isalnum(c) && c != '-' && c != '.' && c != '_' && c != '*')
-			return -EINVAL;
-	}
-	memcpy(out, in, n);
-	out[n] = 0;
-	lower(out);
-	return 0;
-}
-
-int policy_allow_domain(struct policy *p, const char *name)
-{
-	if (p->ndomains >= POLICY_MAX_DOMAINS)
-		return -ENOSPC;
-	char n[254];
-	if (normalise_name(name[0] == '*' && name[1] == '.' ? name + 2 : name, n) < 0)
-		return -EINVAL;
-	memcpy(p->domains[p->ndomains++], n, sizeof(n));
-	return 0;
-}
-
-bool policy_allows_name(const struct policy *p, const char *name)
-{
-	if (p->profile != PP_LOCKED)
-		return true;
-	char n[254];
-	if (normalise_name(name, n) < 0)
-		return false;
-	size_t len = strlen(n);
-	for (unsigned i = 0; i < p->ndomains; i++) {
-		size_t dl = strlen(p->domains[i]);
-		if (len == dl && strcmp(n, p->domains[i]) == 0)
-			return true;
-		if (len > dl && n[len - dl - 1] == '.' && strcmp(n + len - dl, p->domains[i]) == 0)
-			return true;
-	}
-	return false;
 }
 
 void policy_learn(struct policy *p, const uint8_t addr[16], uint32_t ttl_s, uint64_t now)
@@ -433,19 +400,6 @@ int policy_allow_cidr(struct policy *p, const char *text)
 		return -EINVAL;
 	c->plen = (unsigned)(v4 ? 96 + plen : plen);
 	p->nallow++;
-	return 0;
-}
-
-int policy_set_profile(struct policy *p, const char *name)
-{
-	if (strcmp(name, "standard") == 0)
-		p->profile = PP_STANDARD;
-	else if (strcmp(name, "permissive") == 0)
-		p->profile = PP_PERMISSIVE;
-	else if (strcmp(name, "locked") == 0)
-		p->profile = PP_LOCKED;
-	else
-		return -EINVAL;
 	return 0;
 }
 
@@ -543,6 +497,6 @@ void policy_fini(struct policy *p)
 void policy_init(struct policy *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->profile = PP_STANDARD;
+	p->profile = PP_PERMISSIVE;
 	p->nl_fd = -1;
 }

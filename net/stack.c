@@ -6,6 +6,7 @@
 #include "net/internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,13 +158,14 @@ static bool denied_first(struct net_stack *ns, const char *proto, const uint8_t 
 	return true;
 }
 
-/* Count a refusal in the summary's table. */
+/* Count a refusal in the summary's table (name: "" but for "dns"). */
 static void denial_count(struct net_stack *ns, const char *proto, const uint8_t *dst16, uint16_t port,
-			 enum policy_group g)
+			 enum policy_group g, const char *name)
 {
 	for (unsigned i = 0; i < ns->ndenials; i++) {
 		struct net_denial *d = &ns->denials[i];
-		if (d->port == port && !memcmp(d->dst, dst16, 16) && !strcmp(d->proto, proto)) {
+		if (d->port == port && !memcmp(d->dst, dst16, 16) && !strcmp(d->proto, proto) &&
+		    !strcmp(d->name, name)) {
 			if (d->count < UINT32_MAX)
 				d->count++;
 			return;
@@ -177,6 +179,7 @@ static void denial_count(struct net_stack *ns, const char *proto, const uint8_t 
 	memcpy(d->dst, dst16, 16);
 	d->port = port;
 	snprintf(d->proto, sizeof(d->proto), "%s", proto);
+	snprintf(d->name, sizeof(d->name), "%s", name);
 	d->group = (uint8_t)g;
 	d->count = 1;
 }
@@ -205,11 +208,15 @@ uint64_t net_denials_line(const struct net_stack *ns, char *out, size_t outsz)
 			inet_ntop(AF_INET6, d->dst, a, sizeof(a));
 		}
 		total += d->count;
-		int n = d->port ? snprintf(item, sizeof(item), "%s%s%s%s:%u/%s x%u (%s)", o ? ", " : "",
+		const char *g = policy_group_name(d->group), *fix = policy_group_remedy(d->group);
+		int n = d->name[0] ? snprintf(item, sizeof(item), "%s%.*s/dns x%u (not a name the %s egress profile permits; --allow-domain NAME)",
+					      o ? ", " : "", 64, d->name, d->count,
+					      policy_profile_name(ns->policy->profile))
+			: d->port ? snprintf(item, sizeof(item), "%s%s%s%s:%u/%s x%u (%s; %s)", o ? ", " : "",
 					   strchr(a, ':') ? "[" : "", a, strchr(a, ':') ? "]" : "", d->port,
-					   d->proto, d->count, policy_group_name(d->group))
-				: snprintf(item, sizeof(item), "%s%s/%s x%u (%s)", o ? ", " : "", a, d->proto,
-					   d->count, policy_group_name(d->group));
+					   d->proto, d->count, g, fix)
+				: snprintf(item, sizeof(item), "%s%s/%s x%u (%s; %s)", o ? ", " : "", a, d->proto,
+					   d->count, g, fix);
 		if (o + (size_t)n + 5 >= outsz) {
 			if (o + 5 < outsz)
 				snprintf(out + o, outsz - o, "%s...", o ? ", " : "");
@@ -228,7 +235,7 @@ uint64_t net_denials_line(const struct net_stack *ns, char *out, size_t outsz)
 void net_note_denied(struct net_stack *ns, const char *proto, const uint8_t dst16[16], uint16_t port,
 		     enum policy_group g)
 {
-	denial_count(ns, proto, dst16, port, g);
+	denial_count(ns, proto, dst16, port, g, "");
 	if (!denied_first(ns, proto, dst16))
 		return;
 	uint32_t v4;
@@ -236,11 +243,24 @@ void net_note_denied(struct net_stack *ns, const char *proto, const uint8_t dst1
 	if (policy_addr_to_v4(dst16, &v4)) {
 		struct in_addr a = { .s_addr = htonl(v4) };
 		inet_ntop(AF_INET, &a, buf, sizeof(buf));
-		log_warn("net: denied %s to %s:%u: %s", proto, buf, port, policy_group_name(g));
+		log_warn("net: denied %s to %s:%u: %s (%s)", proto, buf, port, policy_group_name(g),
+			 policy_group_remedy(g));
 	} else {
 		inet_ntop(AF_INET6, dst16, buf, sizeof(buf));
-		log_warn("net: denied %s to [%s]:%u: %s", proto, buf, port, policy_group_name(g));
+		log_warn("net: denied %s to [%s]:%u: %s (%s)", proto, buf, port, policy_group_name(g),
+			 policy_group_remedy(g));
 	}
+}
+
+void net_note_denied_name(struct net_stack *ns, const char *name)
+{
+	static const uint8_t none[16];
+	char low[254];
+	size_t n = strnlen(name, sizeof(low) - 1);
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[n] = 0;
+	denial_count(ns, "dns", none, 53, PG_UNLISTED, low);
 }
 
 uint32_t net_host_dst(struct net_stack *ns, uint32_t rip)

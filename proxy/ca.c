@@ -21,7 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/log.h"
-#include "proxy/hostlist.h"
+#include "net/policy.h"
 
 struct leaf {
 	char *name;

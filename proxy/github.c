@@ -19,7 +19,7 @@
 
 #include "common/util.h"
 #include "proxy/graphql.h"
-#include "proxy/hostlist.h"
+#include "net/policy.h"
 #include "proxy/json.h"
 
 void repolist_init(struct repolist *l)

@@ -15,7 +15,7 @@
 #include <json-c/json.h>
 
 #include "common/util.h"
-#include "proxy/hostlist.h"
+#include "net/policy.h"
 #include "proxy/json.h"
 
 struct endpoint {

@@ -23,7 +23,7 @@
 
 #include "common/loop.h"
 #include "proxy/github.h"
-#include "proxy/hostlist.h"
+#include "net/policy.h"
 #include "proxy/secrets.h"
 
 struct proxy;
@@ -101,7 +101,7 @@ struct proxy_oauth_cfg {
 struct proxy_config {
 	struct secrets *secrets;	/* borrowed; rotated values are written back */
 	const struct repolist *repos;	/* borrowed */
-	const struct hostlist *hosts;	/* borrowed */
+	const struct policy *egress;	/* borrowed: the names it permits (NULL: none) */
 	const char *upstream_ca;	/* PEM file replacing the system store, or NULL */
 	struct proxy_connect_to connect_to[PROXY_MAX_CONNECT_TO];
 	unsigned nconnect_to;

@@ -300,6 +300,25 @@ static bool is_ip(const char *h)
 	return inet_pton(AF_INET, h, b) == 1 || inet_pton(AF_INET6, h, b) == 1;
 }
 
+/* Whether the egress policy refuses the host this connection is for (its
+ * TLS server name, Host or CONNECT target); if so a 403 says so and what
+ * would allow it.  The same names module judges the guest's DNS lookups.
+ * An IP literal passes only on a handed-over flow, and only as the very
+ * address dialled, which the address policy judged before the flow reached
+ * us; a CONNECT target has no such judge. */
+static bool egress_refused(struct conn *c)
+{
+	const struct policy *pol = c->px->cfg.egress;
+	if (pol && policy_allows_name(pol, c->host))
+		return false;
+	if (pol && !c->connect_mode && is_ip(c->host) && !strcmp(c->host, c->dial))
+		return false;
+	error_reply(c, 403, "kvmbox: egress to %s is not allowed by the sandbox's %s egress profile "
+		    "(--allow-domain %s allows it)", c->host,
+		    pol ? policy_profile_name(pol->profile) : "missing", c->host);
+	return true;
+}
+
 /* Open the server connection (non-blocking connect, TLS when the guest
  * spoke TLS, verified against c->host): 0 or -errno. */
 static int conn_dial(struct conn *c)
@@ -774,11 +793,8 @@ static bool rq_connect(struct conn *c)
 	c->port = port;
 	snprintf(c->dial, sizeof(c->dial), "%s", c->host);
 	c->dial_port = port;
-	if (!hostlist_allows(c->px->cfg.hosts, c->host, strlen(c->host))) {
-		error_reply(c, 403, "kvmbox: egress to %s is not allowed by the %s profile", c->host,
-			    hostlist_profile_name(c->px->cfg.hosts->profile));
+	if (egress_refused(c))
 		return true;
-	}
 	consume(c->cin, &c->cin_len, (size_t)hl);
 	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 	ep_write(&c->down, ok, sizeof(ok) - 1);
@@ -1088,11 +1104,8 @@ static bool rq_head(struct conn *c)
 			    c->host, c->port);
 		return true;
 	}
-	if (!hostlist_allows(px->cfg.hosts, c->host, strlen(c->host))) {
-		error_reply(c, 403, "kvmbox: egress to %s is not allowed by the %s profile", c->host,
-			    hostlist_profile_name(px->cfg.hosts->profile));
+	if (egress_refused(c))
 		return true;
-	}
 	if (m.target_len == 0 || (m.target[0] != '/' && !(m.target_len == 1 && m.target[0] == '*'))) {
 		error_reply(c, 400, "kvmbox: request target must be a path (origin form)");
 		return true;

@@ -13,7 +13,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "proxy/hostlist.h"
+#include "net/policy.h"
 
 void secrets_init(struct secrets *s)
 {
@@ -104,7 +104,7 @@ static int add_hosts(struct secret *e, const char *csv)
 	while (*p) {
 		const char *c = strchr(p, ',');
 		size_t n = c ? (size_t)(c - p) : strlen(p);
-		char buf[HOSTLIST_NAME_MAX + 3];
+		char buf[256];	/* "*." and a name of up to 253 */
 		if (n == 0 || n >= sizeof(buf))
 			return -EINVAL;
 		memcpy(buf, p, n);

@@ -216,11 +216,11 @@ else
 	e2e_check_has proxy "the request reaches the upstream (verified with --upstream-ca) through the proxy" '^body: s_server -accept 443'
 	e2e_check_has proxy "a refused address on port 80: the request gets a 403" '^denied80: HTTP/1.1 403'
 	e2e_check_has proxy "whose body says what was refused and the flag that would allow it" \
-		"^denied80: kvmbox: the sandbox's egress policy refuses 10\.1\.2\.3 port 80: private network .*--allow-lan"
+		"^denied80: kvmbox: the egress policy refuses 10\.1\.2\.3 port 80: private network .*(--allow-lan, or --allow-egress with the address)"
 	e2e_check_has proxy "on port 443 too, over TLS the guest trusts (nothing dialled)" \
-		"^denied443: kvmbox: the sandbox's egress policy refuses 10\.1\.2\.3 port 443: private network"
+		"^denied443: kvmbox: the egress policy refuses 10\.1\.2\.3 port 443: private network"
 	e2e_check_has proxy "at exit kvmbox sums up what the policy refused, and the flag that would allow it" \
-		'kvmbox: run: the egress policy refused 2 connections: 10\.1\.2\.3:80/tcp x1 (private network.*--allow-lan)), 10\.1\.2\.3:443/tcp x1'
+		'kvmbox: run: the egress policy refused 2 connections or lookups: 10\.1\.2\.3:80/tcp x1 (private network.*; --allow-lan, or --allow-egress with the address), 10\.1\.2\.3:443/tcp x1'
 	e2e_check_has scan "with a --secret: the guest's request got the upstream's answer" '^guest-got: HTTP/1.0 200'
 	e2e_check_has scan "the VMM's parent is the broker, the process started" '^broker-cmd: kvmbox run '
 	e2e_check_has scan "the VMM runs in the seccomp cage" '^vmm-Seccomp:[[:space:]]*2$'

@@ -38,7 +38,7 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "proxy/github.h"
-#include "proxy/hostlist.h"
+#include "net/policy.h"
 #include "proxy/proxy.h"
 #include "proxy/secrets.h"
 
@@ -276,7 +276,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct loop loop;
 	static struct secrets sec;
 	static struct repolist repos;
-	static struct hostlist hosts;
+	static struct policy egress;	/* permissive: every name, as VMs had */
 	static int init;
 	if (!init) {
 		log_set_level(LOG_ERR);
@@ -284,7 +284,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		repolist_init(&repos);
 		repolist_add(&repos, "alice/ok");
-		hostlist_init(&hosts, HOSTLIST_PERMISSIVE, HOSTLIST_AGENT_ALL);
+		policy_init(&egress);
 		init = 1;
 	}
 	if (size < 2)
@@ -301,7 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		secrets_add(&sec, "xa", "kvmbox-ph-cxaccess5", reals[4], "api.test");
 		secrets_add(&sec, "xr", "kvmbox-ph-cxrefresh6", reals[5], "auth.openai.com");
 		static struct proxy_config cfg;
-		cfg = (struct proxy_config){ .secrets = &sec, .repos = &repos, .hosts = &hosts, .noauth = 2,
+		cfg = (struct proxy_config){ .secrets = &sec, .repos = &repos, .egress = &egress, .noauth = 2,
 					     .header_timeout_ms = 1000, .lookup_timeout_ms = 1000 };
 		snprintf(cfg.oauth[0].provider, 16, "claude");
 		snprintf(cfg.oauth[0].access_placeholder, 132, "kvmbox-ph-access-3");

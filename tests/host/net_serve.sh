@@ -35,6 +35,10 @@ cat >"$NET_TMP/hosts" <<EOH
 127.0.0.1 localhost
 93.184.216.34 public.kvmbox.test
 10.9.9.9 private.kvmbox.test
+93.184.216.35 api.anthropic.com
+93.184.216.36 github.com
+93.184.216.37 evil.example
+10.9.9.10 registry.npmjs.org
 EOH
 
 ns=kvmbox-t$$-a
@@ -124,6 +128,30 @@ expect_eq "locked: other names are REFUSED" "REFUSED" \
 	"$(timeout 5 ip netns exec "$ns3" dig +time=2 +tries=1 @10.0.2.2 localhost A | sed -n 's/.*status: \([A-Z]*\).*/\1/p')"
 check "locked: a public address no permitted name gave is refused within 2 s" \
 	net_fails_fast "$ns3" 2 curl -s -m 8 "http://1.1.1.1:$port/"
+# Standard profile for claude: the provider and GitHub resolve, other
+# names are refused and counted; a permitted name never opens a private
+# address; the summary at exit names each refusal and the flag.
+ns5=kvmbox-t$$-e
+net_start "$ns5" --egress-profile standard --egress-agent claude || { not_ok "standard net-serve starts"; exit 1; }
+check "DHCP (standard namespace)" net_dhcp "$ns5"
+expect_eq "standard: the agent's provider resolves" "93.184.216.35" \
+	"$(timeout 5 ip netns exec "$ns5" dig +short +time=2 +tries=1 @10.0.2.2 API.Anthropic.com. A)"
+expect_eq "standard: GitHub resolves" "93.184.216.36" \
+	"$(timeout 5 ip netns exec "$ns5" dig +short +time=2 +tries=1 @10.0.2.2 github.com A)"
+for name in evil.example github.com.evil.example public.kvmbox.test; do
+	expect_eq "standard: $name is REFUSED" "REFUSED" \
+		"$(timeout 5 ip netns exec "$ns5" dig +time=2 +tries=1 @10.0.2.2 "$name" A | sed -n 's/.*status: \([A-Z]*\).*/\1/p')"
+done
+expect_eq "standard: a permitted name resolving to a private address is still REFUSED" "REFUSED" \
+	"$(timeout 5 ip netns exec "$ns5" dig +time=2 +tries=1 @10.0.2.2 registry.npmjs.org A | sed -n 's/.*status: \([A-Z]*\).*/\1/p')"
+check "standard: the address of a refused name is refused within 2 s" \
+	net_fails_fast "$ns5" 2 curl -s -m 8 "http://93.184.216.37:$port/"
+sp=${NET_PIDS##* }
+kill -TERM "$sp"; wait "$sp"
+check "the summary at exit counts the refused name with the flag that allows it" \
+	grep -qF "evil.example/dns x1 (not a name the standard egress profile permits; --allow-domain NAME)" "$NET_TMP/$ns5.log"
+check "and the address no permitted name gave, with its flag" \
+	grep -qF "93.184.216.37:$port/tcp x1 (public address no permitted name resolved to; --allow-domain NAME, or --egress-profile permissive)" "$NET_TMP/$ns5.log"
 # SIGTERM: exits 0 and the TAP is gone from the namespace.
 ns4=kvmbox-t$$-d
 net_start "$ns4" || not_ok "fourth net-serve starts"

@@ -245,6 +245,45 @@ gqa "repository in a variable default" '{"query":"mutation($r:String="bob/x") { 
 gqa "body with a byte-order mark" $'ï»¿''{"query":"mutation { createRepository(input:{name:"x"}) { clientMutationId } }"}'
 gqa "a mutation naming no repository" '{"query":"mutation { createRepository(input:{name:"x"}) { clientMutationId } }"}'
 
+# ---- the egress profile's names: a locked proxy for claude, one more domain ----
+P_PX3=$(free_port) P_TP3=$(free_port)
+"$KVMBOX_BIN" proxy --listen "127.0.0.1:$P_PX3" --ca-out "$T/ca3.pem" --upstream-ca "$T/ca.pem" "${CT[@]}" \
+	--transparent "127.0.0.1:$P_TP3=127.0.0.1:$P_PY" --profile locked --agent claude --allow-domain api.example.test >proxy3.out 2>proxy3.log &
+PIDS+=($!)
+PX3PID=$!
+for _ in $(seq 100); do [ -s proxy3.out ] && break; sleep 0.1; done
+C_SAVED=("${C[@]}")
+C=(curl -sS --max-time 10 --proxy "http://127.0.0.1:$P_PX3" --cacert "$T/ca3.pem")
+attempt "locked: the --allow-domain name passes" 200 https://api.example.test/echo
+attempt "locked: the agent's provider passes" 200 https://console.anthropic.com/echo
+# connect_refused NAME TARGET: a CONNECT to TARGET gets a 403 whose body
+# says why (curl does not keep a refused CONNECT's body), nothing sent up.
+connect_refused() {
+	: > received.log
+	local reply
+	reply=$(exec 3<>"/dev/tcp/127.0.0.1/$P_PX3" && printf 'CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n' "$2" "$2" >&3 &&
+		timeout 5 cat <&3)
+	if [ "${reply:0:12}" = "HTTP/1.1 403" ] && [ ! -s received.log ]; then ok "$1"
+	else not_ok "$1" "$(printf '%s' "$reply" | head -c 300)"; fi
+	printf '%s' "$reply" > connect.out
+}
+connect_refused "locked: GitHub is refused (not the provider)" github.com:443
+check "the 403 names the profile and the flag that would allow it" \
+	grep -q "not allowed by the sandbox's locked egress profile (--allow-domain github.com allows it)" connect.out
+connect_refused "locked: a subdomain of a built-in name is refused (they match exactly)" x.console.anthropic.com:443
+connect_refused "locked: the allowed name as a prefix of another is refused" api.example.test.evil.net:443
+connect_refused "locked: an IP literal is refused (no name judged)" "127.0.0.1:$P_PY"
+connect_refused "locked: the proxy's own address is refused" "127.0.0.1:$P_PX3"
+# A handed-over flow (as from a VM) to an address the stack allowed, whose
+# TLS server name is outside the profile: one CDN address serves many names.
+tp=$(curl -sS --max-time 10 --cacert "$T/ca3.pem" --resolve "github.com:$P_TP3:127.0.0.1" \
+	-H "Host: github.com:$P_PY" "https://github.com:$P_TP3/echo" 2>&1)
+case $tp in *"not allowed by the sandbox's locked egress profile"*) ok "a handed-over flow whose server name is outside the profile gets the 403" ;;
+*) not_ok "a handed-over flow whose server name is outside the profile gets the 403" "$tp" ;; esac
+C=("${C_SAVED[@]}")
+kill "$PX3PID"; wait "$PX3PID"
+expect_eq "the locked proxy exits cleanly on SIGTERM" 0 "$?"
+
 # ---- availability: 1,200 half-open connections under a 1,024-descriptor limit ----
 P_PX2=$(free_port)
 (ulimit -n 1024; exec "$KVMBOX_BIN" proxy --listen "127.0.0.1:$P_PX2" --ca-out "$T/ca2.pem" \
@@ -281,5 +320,5 @@ expect_eq "the flooded proxy exits cleanly on SIGTERM" 0 "$?"
 check "no real value in the proxy log" sh -c "! grep -q 'real-' proxy.log"
 kill "$PXPID"; wait "$PXPID"
 expect_eq "proxy exits cleanly on SIGTERM" 0 "$?"
-check "no sanitizer report from the proxies" sh -c "! grep -E 'Sanitizer|runtime error' proxy.log proxy2.log"
+check "no sanitizer report from the proxies" sh -c "! grep -E 'Sanitizer|runtime error' proxy.log proxy2.log proxy3.log"
 tap_done

@@ -96,7 +96,7 @@ static void test_flow_check(void **state)
 	m = good_flow();
 	memset(m.dst.name, 'a', sizeof(m.dst.name));
 	assert_int_equal(broker_flow_check(&m, sizeof(m), 1), -EPROTO);
-	/* a name, when given, passes host_valid (proxy/hostlist.h): no control
+	/* a name, when given, passes host_valid (net/policy.h): no control
 	 * bytes for the logs and error bodies it reaches, no spaces, no '/' */
 	static const char *const bad_name[] = { "api.anthropic.com\r\nX: 1", "a b.com",
 						"exa\x01mple.com", "../x" };
@@ -301,18 +301,17 @@ static int run_broker(char *mode, int upstream_port)
 {
 	struct secrets sec;
 	struct repolist repos;
-	struct hostlist hosts;
+	struct policy egress;	/* permissive */
 	secrets_init(&sec);
 	repolist_init(&repos);
-	assert_int_equal(hostlist_init(&hosts, HOSTLIST_PERMISSIVE, HOSTLIST_AGENT_NONE), 0);
-	struct proxy_config cfg = { .secrets = &sec, .repos = &repos, .hosts = &hosts, .nconnect_to = 1 };
+	policy_init(&egress);
+	struct proxy_config cfg = { .secrets = &sec, .repos = &repos, .egress = &egress, .nconnect_to = 1 };
 	cfg.connect_to[0] = (struct proxy_connect_to){ .host = "127.0.0.1", .port = 80,
 						       .addr = "127.0.0.1",
 						       .addr_port = (uint16_t)upstream_port };
 	char *argv[] = { mode, NULL };
 	struct broker_launch bl = { .proxy = &cfg, .vmm_argv = argv };
 	int status = broker_run(&bl);
-	hostlist_fini(&hosts);
 	repolist_fini(&repos);
 	secrets_fini(&sec);
 	return status;

@@ -95,7 +95,7 @@ static void test_groups(void **state)
 			fail_msg("%s: group %d (%s), want %d", table[i].addr, g, policy_group_name(g), table[i].g);
 		bool a = allowed(table[i].addr);
 		if (a != (table[i].g == PG_PUBLIC))
-			fail_msg("%s: standard profile allows=%d", table[i].addr, a);
+			fail_msg("%s: the default (permissive) profile allows=%d", table[i].addr, a);
 	}
 }
 
@@ -149,24 +149,42 @@ static void test_allow_egress_cidrs(void **state)
 static void test_profiles(void **state)
 {
 	(void)state;
+	assert_int_equal(pol.profile, PP_PERMISSIVE);	/* the default */
 	assert_int_equal(policy_set_profile(&pol, "nope"), -EINVAL);
+	assert_int_equal(policy_set_profile(&pol, "Permissive"), -EINVAL);
 	assert_int_equal(policy_set_profile(&pol, "permissive"), 0);
-	assert_true(allowed("10.0.0.1"));
-	assert_true(allowed("10.0.2.2"));
+	/* permissive is every public address, and only public ones: no
+	 * profile opens the LAN or the host (their own flags do) */
 	assert_true(allowed("1.1.1.1"));
+	assert_false(allowed("10.0.0.1"));
+	assert_false(allowed("10.0.2.2"));
 	assert_false(allowed("127.0.0.1"));
 	assert_false(allowed("169.254.169.254"));
 	assert_false(allowed("169.254.1.1"));
 	assert_false(allowed("224.0.0.1"));
-	assert_int_equal(policy_set_profile(&pol, "locked"), 0);
-	assert_false(allowed("1.1.1.1"));
-	assert_int_equal(policy_allow_cidr(&pol, "1.1.1.0/24"), 0);
-	assert_true(allowed("1.1.1.1"));
-	uint8_t a[16];
-	policy_parse_addr("93.184.216.34", a);
-	assert_false(policy_allows(&pol, a, NULL));
-	policy_learn(&pol, a, 30, now_ns());
-	assert_true(policy_allows(&pol, a, NULL));
+	static const char *const narrow[] = { "standard", "locked" };
+	for (unsigned k = 0; k < 2; k++) {
+		policy_init(&pol);
+		setup(NULL);
+		assert_int_equal(policy_set_profile(&pol, narrow[k]), 0);
+		enum policy_group why;
+		uint8_t a[16];
+		policy_parse_addr("1.1.1.1", a);
+		assert_false(policy_allows(&pol, a, &why));
+		assert_int_equal(why, PG_UNLISTED);
+		assert_string_equal(policy_group_remedy(why), "--allow-domain NAME, or --egress-profile permissive");
+		assert_false(allowed("10.0.0.1"));	/* still private, whatever the profile */
+		assert_int_equal(policy_allow_cidr(&pol, "1.1.1.0/24"), 0);
+		assert_true(allowed("1.1.1.1"));
+		policy_parse_addr("93.184.216.34", a);
+		assert_false(policy_allows(&pol, a, NULL));
+		policy_learn(&pol, a, 30, now_ns());
+		assert_true(policy_allows(&pol, a, NULL));
+		/* learning never opens what the address rules close */
+		policy_parse_addr("10.9.9.9", a);
+		policy_learn(&pol, a, 30, now_ns());
+		assert_false(policy_allows(&pol, a, NULL));
+	}
 	policy_init(&pol);
 	setup(NULL);
 }
@@ -272,19 +290,71 @@ static void test_live_host_addrs(void **state)
 static void test_names(void **state)
 {
 	(void)state;
-	assert_true(policy_allows_name(&pol, "anything.example"));
+	assert_true(policy_allows_name(&pol, "anything.example"));	/* permissive */
 	policy_set_profile(&pol, "locked");
 	assert_int_equal(policy_allow_domain(&pol, "GitHub.com."), 0);
 	assert_int_equal(policy_allow_domain(&pol, "*.npmjs.org"), 0);
-	assert_int_equal(policy_allow_domain(&pol, "bad name"), -EINVAL);
-	assert_int_equal(policy_allow_domain(&pol, ""), -EINVAL);
+	static const char *const bad[] = { "bad name", "", ".", "*.", "a..b", ".lead", "x/y", "a*b.c",
+					   "**.x", "*.*.x", "1.2.3.4:80", "ex\x01mple.com", "*" };
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++)
+		if (policy_allow_domain(&pol, bad[i]) != -EINVAL)
+			fail_msg("--allow-domain '%s' accepted", bad[i]);
 	assert_true(policy_allows_name(&pol, "github.com"));
 	assert_true(policy_allows_name(&pol, "api.github.com"));
 	assert_true(policy_allows_name(&pol, "API.GITHUB.COM."));
 	assert_false(policy_allows_name(&pol, "evilgithub.com"));
 	assert_false(policy_allows_name(&pol, "github.com.evil.net"));
+	assert_false(policy_allows_name(&pol, "github.com..evil.net"));
+	assert_false(policy_allows_name(&pol, "github.com\n.evil"));
+	assert_false(policy_allows_name(&pol, "github.com:443"));
+	assert_false(policy_allows_name(&pol, "github.com.."));
+	assert_false(policy_allows_name(&pol, ""));
 	assert_true(policy_allows_name(&pol, "registry.npmjs.org"));
+	assert_false(policy_allows_name(&pol, "npmjs.org"));		/* *. is below only */
 	assert_false(policy_allows_name(&pol, "example.com"));
+	assert_false(policy_allows_name(&pol, "api.anthropic.com"));	/* no agent */
+	policy_init(&pol);
+	setup(NULL);
+}
+
+/* The profiles' names: the agent's provider, then development
+ * infrastructure; built-in entries match exactly. */
+static void test_profile_names(void **state)
+{
+	(void)state;
+	policy_set_profile(&pol, "locked");
+	policy_set_agent(&pol, POLICY_AGENT_CLAUDE);
+	assert_true(policy_allows_name(&pol, "api.anthropic.com"));
+	assert_true(policy_allows_name(&pol, "x.claude.ai"));
+	assert_false(policy_allows_name(&pol, "evil.api.anthropic.com"));	/* exact */
+	assert_false(policy_allows_name(&pol, "api.anthropic.com.evil"));
+	assert_false(policy_allows_name(&pol, "github.com"));
+	assert_false(policy_allows_name(&pol, "api.openai.com"));
+	policy_set_profile(&pol, "standard");
+	policy_set_agent(&pol, POLICY_AGENT_CODEX);
+	assert_true(policy_allows_name(&pol, "github.com"));
+	assert_true(policy_allows_name(&pol, "api.openai.com"));
+	assert_true(policy_allows_name(&pol, "registry.npmjs.org"));
+	assert_true(policy_allows_name(&pol, "registry-1.docker.io"));
+	assert_true(policy_allows_name(&pol, "x.githubusercontent.com"));
+	assert_false(policy_allows_name(&pol, "githubusercontent.com.evil"));
+	assert_false(policy_allows_name(&pol, "api.anthropic.com"));
+	assert_false(policy_allows_name(&pol, "evil.com"));
+	policy_set_agent(&pol, POLICY_AGENT_ALL);
+	assert_true(policy_allows_name(&pol, "api.anthropic.com"));
+	assert_true(policy_allows_name(&pol, "models.dev"));
+	policy_set_agent(&pol, POLICY_AGENT_NONE);
+	assert_false(policy_allows_name(&pol, "api.openai.com"));
+	assert_true(policy_allows_name(&pol, "pypi.org"));
+	enum policy_agent a;
+	assert_int_equal(policy_agent_parse("codex", &a), 0);
+	assert_int_equal(a, POLICY_AGENT_CODEX);
+	assert_int_equal(policy_agent_parse("Codex", &a), -EINVAL);
+	assert_string_equal(policy_agent_name(POLICY_AGENT_ALL), "all");
+	assert_string_equal(policy_profile_name(PP_STANDARD), "standard");
+	assert_true(host_match("*.corp.test", "a.b.corp.test", 13));
+	assert_false(host_match("*.corp.test", "corp.test", 9));
+	assert_true(host_match("corp.test", "CORP.test.", 10));
 	policy_init(&pol);
 	setup(NULL);
 }
@@ -302,8 +372,10 @@ static void test_parse(void **state)
 	assert_int_equal(policy_parse_addr("", a), -EINVAL);
 	assert_int_equal(policy_parse_addr("2001:db8::1", a), 0);
 	assert_false(policy_addr_to_v4(a, &v4));
-	for (int g = 0; g < PG_COUNT; g++)
+	for (int g = 0; g < PG_COUNT; g++) {
 		assert_non_null(policy_group_name((enum policy_group)g));
+		assert_non_null(policy_group_remedy((enum policy_group)g));
+	}
 }
 
 int main(void)
@@ -314,6 +386,7 @@ int main(void)
 		cmocka_unit_test_setup(test_allow_host_opens_only_host, setup),
 		cmocka_unit_test_setup(test_allow_egress_cidrs, setup),
 		cmocka_unit_test_setup(test_profiles, setup),
+		cmocka_unit_test_setup(test_profile_names, setup),
 		cmocka_unit_test_setup(test_attacks, setup),
 		cmocka_unit_test(test_live_host_addrs),
 		cmocka_unit_test_setup(test_names, setup),

@@ -15,7 +15,7 @@
 
 #include <openssl/evp.h>
 
-#include "proxy/hostlist.h"
+#include "net/policy.h"
 #include "proxy/secrets.h"
 
 #define PH "kvmbox-ph-0123456789"
@@ -153,42 +153,12 @@ static void test_values_in_locked_pages(void **state)
 	secrets_fini(&s);
 }
 
-static void test_hostlist(void **state)
-{
-	(void)state;
-	struct hostlist hl;
-	assert_int_equal(hostlist_init(&hl, HOSTLIST_LOCKED, HOSTLIST_AGENT_CLAUDE), 0);
-	assert_true(hostlist_allows(&hl, "api.anthropic.com", 17));
-	assert_false(hostlist_allows(&hl, "github.com", 10));
-	assert_false(hostlist_allows(&hl, "api.openai.com", 14));
-	hostlist_fini(&hl);
-	assert_int_equal(hostlist_init(&hl, HOSTLIST_STANDARD, HOSTLIST_AGENT_CODEX), 0);
-	assert_true(hostlist_allows(&hl, "github.com", 10));
-	assert_true(hostlist_allows(&hl, "api.openai.com", 14));
-	assert_true(hostlist_allows(&hl, "x.githubusercontent.com", 23));
-	assert_false(hostlist_allows(&hl, "githubusercontent.com.evil", 26));
-	assert_false(hostlist_allows(&hl, "evil.com", 8));
-	assert_int_equal(hostlist_add(&hl, "*.corp.test"), 0);
-	assert_true(hostlist_allows(&hl, "a.b.corp.test", 13));
-	assert_false(hostlist_allows(&hl, "corp.test", 9));
-	assert_int_equal(hostlist_add(&hl, "bad host"), -EINVAL);
-	hostlist_fini(&hl);
-	assert_int_equal(hostlist_init(&hl, HOSTLIST_PERMISSIVE, HOSTLIST_AGENT_NONE), 0);
-	assert_true(hostlist_allows(&hl, "anything.example", 16));
-	hostlist_fini(&hl);
-	enum hostlist_profile p;
-	assert_int_equal(hostlist_profile_parse("standard", &p), 0);
-	assert_int_equal(p, HOSTLIST_STANDARD);
-	assert_int_equal(hostlist_profile_parse("open", &p), -EINVAL);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_substitution),
 		cmocka_unit_test(test_basic_auth),
 		cmocka_unit_test(test_specs),
-		cmocka_unit_test(test_hostlist),
 		cmocka_unit_test(test_values_in_locked_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,11 +27,11 @@ static void test_all_flags_apply(void **state)
 	char *argv[] = { "run", "--kernel", "k", "--allow-egress", "10.1.0.0/16",
 			 "--allow-egress=192.168.7.7", "--allow-lan", "--allow-host",
 			 "--egress-profile", "locked", "--allow-domain=example.com",
-			 "--publish", "8080:80", "--publish=127.0.0.1:5353:53/udp", "--mtu", "9000",
+			 "--egress-agent", "claude", "--publish", "8080:80", "--publish=127.0.0.1:5353:53/udp", "--mtu", "9000",
 			 "--", "true" };
 	struct run_opts o;
 	char err[200];
-	assert_int_equal(parse_run(&o, err, 18, argv), 0);
+	assert_int_equal(parse_run(&o, err, 20, argv), 0);
 	assert_false(o.net.disabled);
 	assert_int_equal(o.net.negress, 2);
 	assert_int_equal(o.net.ndomains, 1);
@@ -48,6 +48,7 @@ static void test_all_flags_apply(void **state)
 	assert_int_equal(cfg.mtu, 9000);
 	assert_true(pol->allow_lan && pol->allow_host);
 	assert_int_equal(pol->profile, PP_LOCKED);
+	assert_int_equal(pol->agent, POLICY_AGENT_CLAUDE);
 	assert_int_equal(pol->nallow, 2);
 	assert_int_equal(pol->ndomains, 1);
 	free(pol);
@@ -69,7 +70,7 @@ static void test_defaults(void **state)
 	net_config_default(&cfg);
 	assert_int_equal(net_opts_apply(&o.net, pol, &cfg), 0);
 	assert_int_equal(cfg.mtu, 1500);
-	assert_int_equal(pol->profile, PP_STANDARD);	/* public only */
+	assert_int_equal(pol->profile, PP_PERMISSIVE);	/* public only */
 	assert_false(pol->allow_lan || pol->allow_host);
 	free(pol);
 }
@@ -81,6 +82,7 @@ static void test_refusals(void **state)
 		{ "--allow-egress", "10.0.0.0/99", "bad --allow-egress" },
 		{ "--allow-egress", "not-an-ip", "bad --allow-egress" },
 		{ "--egress-profile", "open", "unknown --egress-profile" },
+		{ "--egress-agent", "gemini", "unknown --egress-agent" },
 		{ "--allow-domain", "a b", "bad --allow-domain" },
 		{ "--allow-domain", "x/y", "bad --allow-domain" },
 		{ "--publish", "1:2:3:4", "bad --publish" },

@@ -79,18 +79,18 @@ static const struct agent_provider_file opencode_auth = {
 };
 
 static const struct agent_profile profiles[] = {
-	{ .name = "claude", .argv = claude_argv, .env = claude_env, .hosts = HOSTLIST_AGENT_CLAUDE,
+	{ .name = "claude", .argv = claude_argv, .env = claude_env, .egress = POLICY_AGENT_CLAUDE,
 	  .state = { { ".claude", "claude" } }, .state_env = claude_state_env,
 	  .keys = { { "ANTHROPIC_API_KEY", ANTHROPIC_HOSTS },
 		    { "CLAUDE_CODE_OAUTH_TOKEN", ANTHROPIC_HOSTS },
 		    { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } },
 	  .oauth = &claude_oauth },
-	{ .name = "codex", .argv = codex_argv, .hosts = HOSTLIST_AGENT_CODEX,
+	{ .name = "codex", .argv = codex_argv, .egress = POLICY_AGENT_CODEX,
 	  .state = { { ".codex", "codex" } },
 	  .keys = { { "OPENAI_API_KEY", OPENAI_HOSTS },
 		    { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } },
 	  .oauth = &codex_oauth },
-	{ .name = "opencode", .argv = opencode_argv, .hosts = HOSTLIST_AGENT_ALL,
+	{ .name = "opencode", .argv = opencode_argv, .egress = POLICY_AGENT_ALL,
 	  .state = { { ".local/share/opencode", "opencode" }, { ".config/opencode", "opencode-config" } },
 	  .providers = &opencode_auth,
 	  .keys = { { "ANTHROPIC_API_KEY", ANTHROPIC_HOSTS },
@@ -98,7 +98,7 @@ static const struct agent_profile profiles[] = {
 		    { "OPENROUTER_API_KEY", "openrouter.ai" },
 		    { "GEMINI_API_KEY", "generativelanguage.googleapis.com" },
 		    { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } } },
-	{ .name = "shell", .argv = shell_argv, .hosts = HOSTLIST_AGENT_NONE,
+	{ .name = "shell", .argv = shell_argv, .egress = POLICY_AGENT_NONE,
 	  .keys = { { "GH_TOKEN", GITHUB_HOSTS }, { "GITHUB_TOKEN", GITHUB_HOSTS } } },
 };
 

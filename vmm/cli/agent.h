@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "proxy/hostlist.h"
+#include "net/policy.h"
 #include "proxy/proxy.h"
 #include "proxy/secrets.h"
 
@@ -75,7 +75,7 @@ struct agent_profile {
 	const char *name;		/* kvmbox subcommand */
 	const char *const *argv;	/* command in the guest, NULL-terminated */
 	const char *const *env;		/* NAME=VALUE the agent always gets, or NULL */
-	enum hostlist_agent hosts;	/* the proxy's egress host list */
+	enum policy_agent egress;	/* whose provider the standard and locked profiles permit */
 	struct agent_key keys[AGENT_MAX_KEYS];	/* ends at env == NULL */
 	const struct agent_oauth_file *oauth;	/* or NULL */
 	const struct agent_provider_file *providers;	/* or NULL */
@@ -96,6 +96,10 @@ struct agent_cmdline {
 	bool state;			/* per-project agent state unless --no-state */
 	bool hook;			/* the project's .kvmbox.runtime.sh unless --no-hook */
 	bool has_memory, has_cpus;	/* the user sized the VM */
+	const char *egress_profile;	/* --egress-profile, for the guest's note */
+#define AGENT_NOTE_DOMAINS 16
+	const char *domains[AGENT_NOTE_DOMAINS];	/* the first --allow-domain names, likewise */
+	unsigned ndomains;
 	char **shell_flags;		/* kvmbox shell's flags, with their values */
 	int nshell;
 	char **agent_args;		/* the rest, in order, and all after "--" */

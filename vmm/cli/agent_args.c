@@ -103,6 +103,9 @@ int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, 
 		for (int k = start; k <= i; k++)
 			c->shell_flags[c->nshell++] = argv[k];
 	}
+	c->egress_profile = scratch->net.profile ? scratch->net.profile : "permissive";
+	for (unsigned k = 0; k < scratch->net.ndomains && k < AGENT_NOTE_DOMAINS; k++)
+		c->domains[c->ndomains++] = scratch->net.domains[k];
 out:
 	free(scratch);
 	return r;

@@ -290,28 +290,44 @@ static int prepare_git(struct launch *l)
  * when something is refused.  0 or -errno. */
 static int write_policy_note(struct launch *l)
 {
-	char repos[GIT_MAX_REPOS * (GIT_REPO_MAX + 2) + 64] = "";
+	char repos[GIT_MAX_REPOS * (GIT_REPO_MAX + 2) + 64] = "", extra[AGENT_NOTE_DOMAINS * 256] = "";
 	for (unsigned i = 0; i < l->git.nrepos; i++)
 		snprintf(repos + strlen(repos), sizeof(repos) - strlen(repos), "%s%s", i ? ", " : "",
 			 l->git.repos[i]);
+	for (unsigned i = 0; i < l->c.ndomains; i++)
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ", %s", l->c.domains[i]);
+	const char *prof = l->c.egress_profile;
+	char *net = NULL;
+	if (!strcmp(prof, "permissive"))
+		net = strdup("the public internet");
+	else if (asprintf(&net, "the %s egress profile: only your provider's hosts%s%s; other names do\n"
+			  "  not resolve (REFUSED) and other public addresses are refused",
+			  prof, !strcmp(prof, "standard") ?
+			  ", GitHub, GHCR, Docker Hub, the npm, PyPI, crates, Go module,\n  RubyGems, "
+			  "Maven and Debian package hosts" : "", extra) < 0)
+		net = NULL;
+	if (!net)
+		return -ENOMEM;
 	char *text = NULL;
-	if (asprintf(&text,
+	int n = asprintf(&text,
 		     "# The sandbox you run in (kvmbox)\n\n"
 		     "- This is a virtual machine. %s is the host's project folder, shared\n"
 		     "  read-write; nothing else of the host is visible.\n"
 		     "- Some files of the project are hidden from you on purpose (.env files,\n"
 		     "  private keys, credential stores): they exist on the host, and you can\n"
 		     "  neither read, list nor create them.\n"
-		     "- Network: the public internet. Private networks, the host and cloud\n"
+		     "- Network: %s. Private networks, the host and cloud\n"
 		     "  metadata addresses are refused unless the user allowed them\n"
 		     "  (--allow-lan, --allow-host): an HTTP(S) request there gets a 403 whose\n"
-		     "  body says why; other connections are reset.\n"
+		     "  body says why and which flag would allow it; other connections are reset.\n"
 		     "- Credentials: API keys and login tokens here are placeholders\n"
 		     "  (kvmbox-ph-...). kvmbox puts the real values into requests to their\n"
 		     "  own services only; there is no real token in this machine to find.\n"
 		     "- GitHub: writes (push, API) are allowed to %s only;\n"
 		     "  any other repository gets a 403.\n",
-		     l->project_real, repos[0] ? repos : "no repository") < 0)
+		     l->project_real, net, repos[0] ? repos : "no repository");
+	free(net);
+	if (n < 0)
 		return -ENOMEM;
 	int r = state_write_file(l->rundir, "POLICY.md", text);
 	free(text);
@@ -423,6 +439,8 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	}
 	if (l->c.proxy)
 		PUSH("--proxy");
+	PUSH("--egress-agent");	/* before the user's flags, which may name another */
+	PUSH(policy_agent_name(l->p->egress));
 	for (unsigned i = 0; i < l->git.nrepos; i++) {
 		PUSH("--repo");
 		PUSH(l->git.repos[i]);

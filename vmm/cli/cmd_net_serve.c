@@ -367,6 +367,11 @@ out:
 	for (int i = 0; i < 2; i++)
 		if (ap.fd[i] >= 0)
 			close(ap.fd[i]);
+	static char denials[1536];
+	uint64_t nd = net_denials_line(t.ns, denials, sizeof(denials));
+	if (nd)
+		fprintf(stderr, "kvmbox: net-serve: the egress policy refused %llu connection%s or lookup%s: %s\n",
+			(unsigned long long)nd, nd == 1 ? "" : "s", nd == 1 ? "" : "s", denials);
 	net_destroy(t.ns);
 	policy_fini(&pol);
 	close(t.fd);

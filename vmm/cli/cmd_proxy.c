@@ -4,10 +4,13 @@
  *   kvmbox proxy --listen ADDR:PORT [--secret PLACEHOLDER=env:VAR@HOST[,HOST...]]
  *       [--secret PLACEHOLDER=file:PATH@HOST...] [--repo OWNER/NAME]
  *       [--upstream-ca FILE] [--connect-to HOST:PORT:ADDR:PORT] [--ca-out FILE]
- *       [--profile locked|standard|permissive] [--agent claude|codex|all]
- *       [--allow-host PATTERN] [--oauth claude|codex=ACCESS_PH,REFRESH_PH[,STATE_FILE]]
+ *       [--profile locked|standard|permissive] [--agent claude|codex|all|none]
+ *       [--allow-domain NAME|*.NAME] [--oauth claude|codex=ACCESS_PH,REFRESH_PH[,STATE_FILE]]
  *       [--header-timeout SECONDS] [--lookup-timeout SECONDS]
  *       [--transparent ADDR:PORT=DSTADDR:DSTPORT]
+ *
+ * --profile, --agent and --allow-domain (--allow-host is its older name)
+ * are the egress policy's names (net/names.c): the VMs' vocabulary.
  *
  * --transparent accepts raw (non-CONNECT) connections on ADDR:PORT and hands
  * each to proxy_take_stream() as a flow the guest dialled to DSTADDR:DSTPORT,
@@ -51,7 +54,7 @@ static void usage(void)
 		"usage: kvmbox proxy --listen ADDR:PORT [--secret PLACEHOLDER=env:VAR@HOST[,HOST...]]\n"
 		"         [--secret PLACEHOLDER=file:PATH@HOST...] [--repo OWNER/NAME] [--upstream-ca FILE]\n"
 		"         [--connect-to HOST:PORT:ADDR:PORT] [--ca-out FILE] [--profile locked|standard|permissive]\n"
-		"         [--agent claude|codex|all] [--allow-host PATTERN]\n"
+		"         [--agent claude|codex|all|none] [--allow-domain NAME|*.NAME]\n"
 		"         [--oauth claude|codex=ACCESS_PLACEHOLDER,REFRESH_PLACEHOLDER[,STATE_FILE]]\n"
 		"         [--header-timeout SECONDS] [--lookup-timeout SECONDS]\n"
 		"         [--transparent ADDR:PORT=DSTADDR:DSTPORT]\n");
@@ -141,8 +144,6 @@ static int parse_oauth(const char *s, struct proxy_oauth_cfg *o)
 
 struct opts {
 	const char *listen, *ca_out, *upstream_ca;
-	enum hostlist_profile profile;
-	enum hostlist_agent agent;
 	unsigned header_timeout_s;
 	unsigned lookup_timeout_s;	/* GitHub node id lookups */
 	const char *transparent;	/* "ADDR:PORT=DSTADDR:DSTPORT" or NULL */
@@ -317,13 +318,11 @@ out:
 
 int cmd_proxy(int argc, char **argv)
 {
-	struct opts o = { .profile = HOSTLIST_PERMISSIVE, .agent = HOSTLIST_AGENT_ALL };
+	struct opts o = { 0 };
 	static struct proxy_config cfg;	/* large; static keeps it off the stack */
+	static struct policy egress;	/* likewise; only its names are used */
 	struct secrets *sec = calloc(1, sizeof(*sec));
 	struct repolist repos;
-	struct hostlist hosts;
-	const char *allow[HOSTLIST_MAX];
-	unsigned nallow = 0;
 	int rc = EXIT_USAGE;
 	char err[512];
 	if (!sec)
@@ -335,6 +334,8 @@ int cmd_proxy(int argc, char **argv)
 	}
 	secrets_init(sec);
 	repolist_init(&repos);
+	policy_init(&egress);
+	policy_set_agent(&egress, POLICY_AGENT_ALL);
 	memset(&cfg, 0, sizeof(cfg));
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -377,27 +378,22 @@ int cmd_proxy(int argc, char **argv)
 			}
 			cfg.nconnect_to++;
 		} else if (!strcmp(a, "--profile")) {
-			if (hostlist_profile_parse(v, &o.profile)) {
+			if (policy_set_profile(&egress, v)) {
 				fprintf(stderr, "kvmbox: proxy: --profile is locked, standard or permissive\n");
 				goto out;
 			}
 		} else if (!strcmp(a, "--agent")) {
-			if (!strcmp(v, "claude"))
-				o.agent = HOSTLIST_AGENT_CLAUDE;
-			else if (!strcmp(v, "codex"))
-				o.agent = HOSTLIST_AGENT_CODEX;
-			else if (!strcmp(v, "all"))
-				o.agent = HOSTLIST_AGENT_ALL;
-			else {
-				fprintf(stderr, "kvmbox: proxy: --agent is claude, codex or all\n");
+			enum policy_agent ag;
+			if (policy_agent_parse(v, &ag)) {
+				fprintf(stderr, "kvmbox: proxy: --agent is claude, codex, all or none\n");
 				goto out;
 			}
-		} else if (!strcmp(a, "--allow-host")) {
-			if (nallow >= HOSTLIST_MAX) {
-				fprintf(stderr, "kvmbox: proxy: too many --allow-host\n");
+			policy_set_agent(&egress, ag);
+		} else if (!strcmp(a, "--allow-domain") || !strcmp(a, "--allow-host")) {
+			if (policy_allow_domain(&egress, v)) {
+				fprintf(stderr, "kvmbox: proxy: bad or too many %s '%s'\n", a, v);
 				goto out;
 			}
-			allow[nallow++] = v;
 		} else if (!strcmp(a, "--oauth")) {
 			if (cfg.noauth >= PROXY_MAX_OAUTH || parse_oauth(v, &cfg.oauth[cfg.noauth])) {
 				fprintf(stderr, "kvmbox: proxy: --oauth wants claude|codex=ACCESS_PH,REFRESH_PH[,STATE_FILE]\n");
@@ -425,23 +421,12 @@ int cmd_proxy(int argc, char **argv)
 		usage();
 		goto out;
 	}
-	if (hostlist_init(&hosts, o.profile, o.agent)) {
-		rc = 1;
-		goto out;
-	}
-	for (unsigned i = 0; i < nallow; i++)
-		if (hostlist_add(&hosts, allow[i])) {
-			fprintf(stderr, "kvmbox: proxy: bad --allow-host '%s'\n", allow[i]);
-			hostlist_fini(&hosts);
-			goto out;
-		}
 	cfg.secrets = sec;
 	cfg.repos = &repos;
-	cfg.hosts = &hosts;
+	cfg.egress = &egress;
 	cfg.header_timeout_ms = o.header_timeout_s * 1000;
 	cfg.lookup_timeout_ms = o.lookup_timeout_s * 1000;
 	rc = serve(&o, &cfg);
-	hostlist_fini(&hosts);
 out:
 	secrets_fini(sec);
 	free(sec);

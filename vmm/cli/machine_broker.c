@@ -19,13 +19,14 @@
 struct broker_proxy {
 	struct secrets own;		/* --secret entries, without a launcher's table */
 	struct repolist repos;
-	struct hostlist hosts;
+	struct policy egress;		/* the VMM's, rebuilt from the same flags: its names */
 	struct proxy_config cfg;
 };
 
-/* The proxy's configuration: every host name allowed (the VMM's egress
- * policy judges addresses before a flow reaches the broker), the
- * launcher's secrets table or one of our own, --secret entries added.
+/* The proxy's configuration: the egress policy built from the flags the
+ * VMM gets too, whose names the proxy judges (the VMM's copy judges
+ * addresses before a flow reaches the broker), the launcher's secrets
+ * table or one of our own, --secret entries added.
  * 0, or EXIT_USAGE / 1 after one line. */
 static int proxy_build(struct broker_proxy *bp, const char *cmd, const struct run_opts *o,
 		       const struct shell_extra *x)
@@ -38,7 +39,12 @@ static int proxy_build(struct broker_proxy *bp, const char *cmd, const struct ru
 		log_err("too many OAuth clients");
 		return 1;
 	}
-	bp->cfg = (struct proxy_config){ .secrets = sec, .repos = &bp->repos, .hosts = &bp->hosts,
+	policy_init(&bp->egress);
+	if (net_opts_policy(no, &bp->egress) < 0) {
+		log_err("%s: bad egress flags", cmd);	/* validated while parsing: a bug */
+		return EXIT_USAGE;
+	}
+	bp->cfg = (struct proxy_config){ .secrets = sec, .repos = &bp->repos, .egress = &bp->egress,
 					 .upstream_ca = no->upstream_ca, .noauth = noauth };
 	for (unsigned k = 0; k < noauth; k++)
 		bp->cfg.oauth[k] = x->oauth[k];
@@ -74,11 +80,7 @@ int machine_broker_launch(char **argv, const struct run_opts *o, const struct sh
 	}
 	secrets_init(&bp->own);
 	repolist_init(&bp->repos);
-	int status = 1;
-	if (hostlist_init(&bp->hosts, HOSTLIST_PERMISSIVE, HOSTLIST_AGENT_NONE) < 0) {
-		log_err("out of memory");
-		goto out;
-	}
+	int status;
 	if ((status = proxy_build(bp, argv[0], o, x)) == 0) {
 		const struct broker_launch bl = {
 			.proxy = &bp->cfg, .vmm_argv = argv, .prof = prof,
@@ -86,8 +88,7 @@ int machine_broker_launch(char **argv, const struct run_opts *o, const struct sh
 		};
 		status = broker_run(&bl);
 	}
-	hostlist_fini(&bp->hosts);
-out:
+	policy_fini(&bp->egress);
 	repolist_fini(&bp->repos);
 	secrets_fini(&bp->own);
 	free(bp);

@@ -112,8 +112,8 @@ static int mnet_stream(void *opaque, const uint8_t dst[16], uint16_t port, struc
 	enum policy_group why;
 	if (!policy_allows(&mn->pol, dst, &why)) {
 		net_note_denied(mn->ns, "tcp", dst, port, why);
-		snprintf(d.deny, sizeof(d.deny), "kvmbox: the sandbox's egress policy refuses %s port %u: %s",
-			 dialled, port, policy_group_name(why));
+		snprintf(d.deny, sizeof(d.deny), "kvmbox: the egress policy refuses %s port %u: %s (%s)",
+			 dialled, port, policy_group_name(why), policy_group_remedy(why));
 	}
 	int fd = broker_flow_send(BROKER_CTL_FD, &d);
 	if (fd < 0) {
@@ -273,6 +273,6 @@ void machine_net_report(struct machine *m, const char *cmd)
 	char line[1536];
 	uint64_t n = mn ? net_denials_line(mn->ns, line, sizeof(line)) : 0;
 	if (n)
-		log_warn("%s: the egress policy refused %llu connection%s: %s", cmd, (unsigned long long)n,
-			 n == 1 ? "" : "s", line);
+		log_warn("%s: the egress policy refused %llu connection%s or lookup%s: %s", cmd,
+			 (unsigned long long)n, n == 1 ? "" : "s", n == 1 ? "" : "s", line);
 }

@@ -17,8 +17,13 @@ const char net_opts_usage[] =
 	"  --allow-egress IP|CIDR   let the guest reach these addresses (repeatable)\n"
 	"  --allow-lan              let the guest reach private ranges (RFC 1918, ULA...)\n"
 	"  --allow-host             the gateway address reaches the host's 127.0.0.1\n"
-	"  --egress-profile P       permissive | standard (public only, default) | locked\n"
-	"  --allow-domain NAME      with locked: names (and subdomains) the guest may use\n"
+	"  --egress-profile P       permissive (every public address, default) | standard (the\n"
+	"                           agent's provider, GitHub and the package registries) |\n"
+	"                           locked (the agent's provider only)\n"
+	"  --allow-domain NAME      with standard or locked: NAME and its subdomains too\n"
+	"                           (*.NAME: its subdomains only)\n"
+	"  --egress-agent A         whose provider standard and locked let through: claude,\n"
+	"                           codex, all or none (agents set their own)\n"
 	"  --publish [ADDR:]HOSTPORT:GUESTPORT[/udp]\n"
 	"                           a guest port on the host (ADDR default 127.0.0.1)\n"
 	"  --auto-publish           (shell, agents, net-serve) the guest's TCP listeners\n"
@@ -198,7 +203,7 @@ int net_opts_take(struct net_opts *no, enum net_args_for who, int argc, char **a
 		return 1;
 	}
 	static const char *const valued[] = { "--mtu", "--allow-egress", "--egress-profile",
-					      "--allow-domain", "--publish" };
+					      "--allow-domain", "--egress-agent", "--publish" };
 	for (unsigned k = 0; k < sizeof(valued) / sizeof(valued[0]); k++) {
 		t = cli_take_value(argc, argv, i, valued[k], &v);
 		if (t == 0)
@@ -222,6 +227,12 @@ int net_opts_take(struct net_opts *no, enum net_args_for who, int argc, char **a
 			return t;
 		case 3: return take_policy_value("--allow-domain", policy_allow_domain, no->domains,
 						 &no->ndomains, POLICY_MAX_DOMAINS, v, err, errsz);
+		case 4:
+			if (policy_agent_parse(v, &no->agent) < 0) {
+				snprintf(err, errsz, "unknown --egress-agent '%.32s' (claude, codex, all or none)", v);
+				return -EINVAL;
+			}
+			return 1;
 		default: return take_publish(no, v, err, errsz);
 		}
 	}
@@ -246,6 +257,12 @@ int net_opts_apply(const struct net_opts *no, struct policy *pol, struct net_con
 	cfg->policy = pol;
 	if (no->mtu)
 		cfg->mtu = no->mtu;
+	return net_opts_policy(no, pol);
+}
+
+int net_opts_policy(const struct net_opts *no, struct policy *pol)
+{
+	policy_set_agent(pol, no->agent);
 	pol->allow_lan = no->allow_lan;
 	pol->allow_host = no->allow_host;
 	if (no->profile && policy_set_profile(pol, no->profile) < 0)

@@ -14,7 +14,8 @@
  *   --allow-lan                           RFC 1918 and other private ranges
  *   --allow-host                          the gateway reaches the host's loopback
  *   --egress-profile permissive|standard|locked
- *   --allow-domain NAME                   repeatable (locked profile)
+ *   --allow-domain NAME|*.NAME            repeatable (standard, locked)
+ *   --egress-agent claude|codex|all|none  whose provider standard/locked permit
  *   --publish [ADDR:]HOSTPORT:GUESTPORT[/udp]   repeatable
  *   --auto-publish                        mirror the guest's TCP listeners on
  *                                         127.0.0.1 (net-serve, shell, agents)
@@ -46,7 +47,8 @@ struct net_opts {
 	bool set;				/* some other network flag was given */
 	unsigned mtu;				/* 0: default (1500) */
 	bool allow_lan, allow_host, auto_publish;
-	const char *profile;			/* NULL: standard */
+	const char *profile;			/* NULL: permissive */
+	enum policy_agent agent;		/* --egress-agent (default none) */
 	const char *egress[POLICY_MAX_CIDRS];
 	unsigned negress;
 	const char *domains[POLICY_MAX_DOMAINS];
@@ -83,6 +85,10 @@ int net_opts_check(const struct net_opts *no, char *err, size_t errsz);
  * cfg->policy = pol) from the flags.  The values were validated while
  * parsing, so this cannot fail short of a bug: 0 or -EINVAL. */
 int net_opts_apply(const struct net_opts *no, struct policy *pol, struct net_config *cfg);
+
+/* Only the policy part of net_opts_apply (the broker's proxy judges names
+ * with it): 0 or -EINVAL. */
+int net_opts_policy(const struct net_opts *no, struct policy *pol);
 
 /* Open the --publish listeners on @ns: 0, or -errno with the failing spec
  * in *bad. */
