@@ -21,7 +21,9 @@
 static const char *const watched_files[] = {
 	".git/config", ".gitattributes", ".gitmodules", ".pre-commit-config.yaml",
 	"package.json", "Makefile", "GNUmakefile", "makefile", ".envrc",
-	".vscode/tasks.json", ".vscode/settings.json", ".vscode/launch.json", NULL,
+	".vscode/tasks.json", ".vscode/settings.json", ".vscode/launch.json",
+	".kvmbox.json",	/* read by the next launch (it may only tighten; still, say so) */
+	NULL,
 };
 static const char *const watched_dirs[] = { ".git/hooks", ".husky", ".github/workflows", NULL };
 

@@ -304,16 +304,21 @@ static void test_denied_syn_always_rst(void **state)
 	assert_int_equal(others, 0);
 	char line[1024];
 	assert_int_equal(net_denials_line(ns, line, sizeof(line)), ARRAY_SIZE(denied) + 1);
-	assert_non_null(strstr(line, "127.0.0.1:80/tcp x2 (loopback)"));
-	assert_non_null(strstr(line, "192.0.2.1:80/tcp x1 (reserved or documentation range)"));
+	assert_non_null(strstr(line, "127.0.0.1:80/tcp x2 (loopback; nothing opens it)"));
+	assert_non_null(strstr(line, "192.0.2.1:80/tcp x1 (reserved or documentation range; --allow-egress with the address)"));
+	/* a name the DNS forwarder refused counts beside the addresses, in lower case */
+	net_note_denied_name(ns, "Evil.Example");
+	net_note_denied_name(ns, "evil.example");
+	assert_int_equal(net_denials_line(ns, line, sizeof(line)), ARRAY_SIZE(denied) + 3);
+	assert_non_null(strstr(line, "evil.example/dns x2 (not a name the permissive egress profile permits; --allow-domain NAME)"));
 	/* past the table: counted, not listed; a short buffer ends in "..." */
 	for (uint32_t i = 0; i < NET_DENIALS_KEPT + 3; i++) {
 		l = nf_tcp(f, cfg.gateway_mac, 0x0A000001 + i, 5557, 80, 1000, 0, 0x02, 65535, NULL, 0, true);
 		input(ns, f, l);
 	}
 	assert_int_equal(net_denials(ns, &d, &others), NET_DENIALS_KEPT);
-	assert_int_equal(others, ARRAY_SIZE(denied) + 3);
-	assert_int_equal(net_denials_line(ns, line, 64), ARRAY_SIZE(denied) + 1 + NET_DENIALS_KEPT + 3);
+	assert_int_equal(others, ARRAY_SIZE(denied) + 4);	/* the name took a row */
+	assert_int_equal(net_denials_line(ns, line, 64), ARRAY_SIZE(denied) + 3 + NET_DENIALS_KEPT + 3);
 	assert_non_null(strstr(line, "..."));
 	assert_true(strlen(line) < 64);
 }

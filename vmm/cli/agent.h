@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "net/policy.h"
 #include "proxy/proxy.h"
@@ -111,6 +112,19 @@ struct agent_cmdline {
  * agent_cmdline_fini() in every case. */
 int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, size_t errsz);
 void agent_cmdline_fini(struct agent_cmdline *c);
+
+/* The configuration files before the command line (agent_config.c): the
+ * project folder argv names (--project, default "."); the flag parser's
+ * verdict on one configured value (launch/config's config_check_fn); and
+ * argv with the configured flag words after argv[0] (*out malloc'd, its
+ * words pointing into argv and cfg; config_fini(cfg) after).  0, or
+ * -errno after one line naming the file and key. */
+struct config;
+struct config_option;
+const char *agent_project_arg(int argc, char **argv);
+int agent_config_check(const struct config_option *o, const char *value, uint64_t *num, char *err,
+		       size_t errsz);
+int agent_config_argv(const char *cmd, int argc, char **argv, struct config *cfg, char ***out, int *outc);
 
 /* The profile for a subcommand name, or NULL. */
 const struct agent_profile *agent_find(const char *name);

@@ -49,7 +49,11 @@ static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdlin
 		c->hook = false;
 		return 1;
 	}
-	return !strcmp(argv[*i], "--proxy");	/* the default */
+	if (!strcmp(argv[*i], "--proxy")) {	/* the default, or after a configured --no-proxy */
+		c->proxy = true;
+		return 1;
+	}
+	return 0;
 }
 
 int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, size_t errsz)

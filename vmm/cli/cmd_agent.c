@@ -38,6 +38,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "guest/image/image.h"
+#include "launch/config/config.h"
 #include "launch/git.h"
 #include "launch/guard.h"
 #include "launch/hidden.h"
@@ -48,8 +49,6 @@
 #include "vmm/vmm.h"
 
 #define LAUNCH_GUEST_DIR "/run/kvmbox/launch"
-#define AGENT_DEFAULT_MEM "2048"
-#define AGENT_DEFAULT_CPUS "2"
 #define REFRESH_LOCK_WAIT_MS 3000	/* another launch's refresh: one round trip */
 #define HIDDEN_SCAN_MAX 20000	/* entries of the project looked at for the launch's note */
 /* What shell_argv adds to the user's words: flags, the wrapper, the
@@ -79,8 +78,7 @@ static const char wrapper[] =
 	"exec env \"$@\"";
 
 static const char agent_usage[] =
-	"usage: kvmbox AGENT [--image NAME|REF] [--project DIR] [--no-proxy] [--no-git] [--no-state] [--no-hook]\n"
-	"                    [flags of kvmbox shell] [AGENT-ARGS] [-- AGENT-ARGS]\n"
+	"usage: kvmbox AGENT [--project DIR] [OPTIONS] [flags of kvmbox shell] [AGENT-ARGS] [-- AGENT-ARGS]\n"
 	"\n"
 	"Run the agent (claude, codex, opencode) in a microVM: the image as its root\n"
 	"(read-only, with a throw-away overlay), the project folder (default: the\n"
@@ -88,24 +86,11 @@ static const char agent_usage[] =
 	"and the TLS proxy.  The guest holds placeholder credentials only; the real\n"
 	"ones (API keys from the environment, the agent's login file) are swapped in\n"
 	"on the wire, for their own hosts only.\n"
-	"  --image NAME|REF  guest image (default: default, from kvmbox setup)\n"
 	"  --project DIR     folder shared read-write at the same path; never your\n"
 	"                    home folder, one above it, or one holding or inside a\n"
 	"                    credential store (~/.ssh, ~/.aws, the agents' logins...);\n"
 	"                    its .env files, private keys and credential stores are\n"
 	"                    hidden from the agent (named at launch)\n"
-	"  --no-proxy        no TLS interception (and no credentials for the guest)\n"
-	"  --no-state        a bare guest home: the agent's settings, history and\n"
-	"                    conversations are not kept (they are by default, per\n"
-	"                    project, under $XDG_STATE_HOME/kvmbox/projects/)\n"
-	"  --no-hook         do not run the project's .kvmbox.runtime.sh in the guest\n"
-	"                    (by default, when executable, it runs before the agent;\n"
-	"                    its failure stops the launch with its status)\n"
-	"  --no-git          no git/GitHub wiring: by default GitHub writes may go to\n"
-	"                    the repositories the project's remotes name (and --repo),\n"
-	"                    with the token of GH_TOKEN, GITHUB_TOKEN or `gh auth token`\n"
-	"                    as a placeholder in the guest's git credential helper and\n"
-	"                    gh config, and your git user.name/user.email\n"
 	"Every other word goes to the agent, in order (kvmbox claude -p \"say hi\",\n"
 	"kvmbox codex exec \"...\"); after -- every word does (kvmbox claude -- --help).\n"
 	"claude runs with --dangerously-skip-permissions, codex with\n"
@@ -128,6 +113,8 @@ struct launch {
 	char share_run[PATH_MAX + 64];		/* RUNDIR:/run/kvmbox/launch:ro */
 	char login_dir[PATH_MAX];	/* the OAuth login file's folder (refresh, lock), or "" */
 	struct cage_path cage[5];	/* what the broker opens (writable_dirs) */
+	struct config cfg;		/* the configuration files and knobs (launch/config) */
+	char **argv;			/* argv with the configured flags, which c points into */
 	struct hostexec hostexec;	/* the project's host-executed files at launch */
 	bool hostexec_taken;
 	struct secrets secrets;
@@ -447,11 +434,11 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	}
 	if (!l->c.has_memory) {
 		PUSH("--memory");
-		PUSH(AGENT_DEFAULT_MEM);
+		PUSH(config_option_find("memory")->dflt);	/* the table's default */
 	}
 	if (!l->c.has_cpus) {
 		PUSH("--cpus");
-		PUSH(AGENT_DEFAULT_CPUS);
+		PUSH(config_option_find("cpus")->dflt);
 	}
 	for (int i = 0; i < l->c.nshell; i++)
 		PUSH(l->c.shell_flags[i]);
@@ -545,34 +532,41 @@ static void launch_cleanup(struct launch *l)
 	secrets_fini(&l->secrets);
 	agent_cmdline_fini(&l->c);
 	hostexec_free(&l->hostexec);
+	config_fini(&l->cfg);
+	free(l->argv);
 }
 
 int cmd_agent(int argc, char **argv)
 {
+	struct launch *l = calloc(1, sizeof(*l));
+	if (!l) {
+		log_err("out of memory");
+		return 1;
+	}
+	if (agent_config_argv(argv[0], argc, argv, &l->cfg, &l->argv, &argc) < 0) {
+		config_fini(&l->cfg);
+		free(l);
+		return EXIT_USAGE;
+	}
+	argv = l->argv;
 	/* shell's argv: the user's words, plus at most SHELL_ARGV_EXTRA of ours */
 	int cap = argc + SHELL_ARGV_EXTRA;
-	struct launch *l = calloc(1, sizeof(*l));
 	char **v = calloc((size_t)cap, sizeof(*v));
-	if (!l || !v) {
-		log_err("out of memory");
-		free(l);
-		free(v);
-		return 1;
-	}
 	l->p = agent_find(argv[0]);
 	char herr[160];
-	if (harden_secret_holder(herr, sizeof(herr)) < 0) {	/* before any secret is read */
-		log_err("%s: %s", argv[0], herr);
-		free(l);
-		free(v);
-		return 1;
-	}
 	struct profile prof = { 0 };
 	profile_mark(&prof, PHASE_EXEC);
 	int status = EXIT_USAGE;
-	if (l->p && parse(l, argc, argv) == 0) {
+	if (!v) {
+		log_err("out of memory");
+		status = 1;
+	} else if (harden_secret_holder(herr, sizeof(herr)) < 0) {	/* before any secret is read */
+		log_err("%s: %s", argv[0], herr);
+		status = 1;
+	} else if (l->p && parse(l, argc, argv) == 0) {
 		if (l->c.help) {
 			fputs(agent_usage, stdout);
+			config_print_help(stdout);
 			status = 0;
 			goto out;
 		}

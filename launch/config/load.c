@@ -1,0 +1,346 @@
+/* launch/config/load.c - read the configuration files and knobs into
+ * settings, the project file only where it tightens (config.h).
+ *
+ * Each value is judged twice before it is kept: by its type here (a switch
+ * is a JSON boolean, a list an array of strings...) and by the caller's
+ * flag parser (the same that judges it on the command line), so a file can
+ * hold nothing the command line would refuse.  The project file's values
+ * are then compared with what stands before them (the global file's, or
+ * the default) and kept only in the direction the table allows.
+ */
+#include "launch/config/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The file at path as a strict JSON object: a new reference, NULL with
+ * *absent when there is no file, or NULL with err. */
+static struct json_object *read_object(const char *path, bool *absent, char *err, size_t errsz)
+{
+	*absent = false;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			*absent = true;
+		else
+			snprintf(err, errsz, "%s: %s", path, errno == ELOOP ? "is a symbolic link" : strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	char *buf = NULL;
+	struct json_object *obj = NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+		snprintf(err, errsz, "%s: not a regular file of at most %d bytes", path, CONFIG_FILE_MAX);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	ssize_t n = buf ? read(fd, buf, (size_t)st.st_size + 1) : -1;
+	if (n < 0 || n > st.st_size) {
+		snprintf(err, errsz, "%s: cannot read it whole", path);
+		goto out;
+	}
+	struct json_tokener *tok = json_tokener_new();
+	if (!tok) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	obj = json_tokener_parse_ex(tok, buf, (int)n);
+	enum json_tokener_error e = json_tokener_get_error(tok);
+	size_t used = json_tokener_get_parse_end(tok);
+	if (e == json_tokener_continue)
+		e = json_tokener_error_parse_eof;
+	if (!obj || e != json_tokener_success || used != (size_t)n ||
+	    !json_object_is_type(obj, json_type_object)) {
+		unsigned line = 1;
+		for (size_t i = 0; i < used && i < (size_t)n; i++)
+			line += buf[i] == '\n';
+		snprintf(err, errsz, "%s: line %u: %s", path, line,
+			 e != json_tokener_success ? json_tokener_error_desc(e)
+			 : used != (size_t)n ? "more after the object" : "not a JSON object");
+		json_object_put(obj);
+		obj = NULL;
+	}
+	json_tokener_free(tok);
+out:
+	free(buf);
+	close(fd);
+	return obj;
+}
+
+/* Where the global file is: $XDG_CONFIG_HOME (when absolute) or
+ * $HOME/.config.  0, or -ENOENT when neither is known. */
+static int global_path(char *out, size_t outsz)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int n;
+	if (xdg && xdg[0] == '/')
+		n = snprintf(out, outsz, "%s/kvmbox/config.json", xdg);
+	else if (home && home[0] == '/')
+		n = snprintf(out, outsz, "%s/.config/kvmbox/config.json", home);
+	else
+		return -ENOENT;
+	return n > 0 && (size_t)n < outsz ? 0 : -ENAMETOOLONG;
+}
+
+static void note_refused(struct config *c, const char *key, const char *why)
+{
+	for (unsigned i = 0; i < c->nrefused; i++)
+		if (c->refused_key[i] == key)
+			return;	/* a list's second entry */
+	if (c->nrefused < CONFIG_MAX_REFUSED) {
+		c->refused_key[c->nrefused] = key;	/* the table's strings */
+		c->refused_why[c->nrefused++] = why;
+	}
+}
+
+void config_refused_line(const struct config *c, char *out, size_t outsz)
+{
+	size_t used = 0;
+	if (outsz)
+		out[0] = 0;
+	for (unsigned i = 0; i < c->nrefused && used < outsz; i++) {
+		int n = snprintf(out + used, outsz - used, "%s%s (%s)", i ? ", " : "", c->refused_key[i],
+				 c->refused_why[i]);
+		used += n > 0 ? (size_t)n : 0;
+	}
+}
+
+/* The value now standing for o, as the flag parser reads it. */
+static const char *standing(const struct config *c, unsigned i)
+{
+	return c->set[i].text ? c->set[i].text : config_options[i].dflt;
+}
+
+static int profile_rank(const char *p)
+{
+	return !p || !strcmp(p, "permissive") ? 0 : !strcmp(p, "standard") ? 1 : 2;
+}
+
+/* Whether the project file's value v for option i tightens (or keeps)
+ * what stands; if not, why in *why. */
+static bool tightens(const struct config *c, unsigned i, const char *v, uint64_t num,
+		     config_check_fn check, const char **why)
+{
+	const struct config_option *o = &config_options[i];
+	const char *now = standing(c, i);
+	uint64_t cur;
+	char err[160];
+	switch (o->project) {
+	case CONFIG_PROJECT_LOWER:
+		*why = "a project may only lower it";
+		return !now || (check(o, now, &cur, err, sizeof(err)) == 0 && num <= cur);
+	case CONFIG_PROJECT_NARROW:
+		*why = "a project may only narrow egress";
+		return profile_rank(v) >= profile_rank(now);
+	case CONFIG_PROJECT_OFF:
+		*why = "a project may only turn it off";
+		return !strcmp(v, "false") || (now && !strcmp(now, "true"));
+	case CONFIG_PROJECT_ON:
+		*why = "a project may only turn it on";
+		return !strcmp(v, "true") || (now && !strcmp(now, "false"));
+	default:
+		*why = o->type == CONFIG_LIST || o->project == CONFIG_PROJECT_NEVER ?
+		       "only your own configuration may set it" : "not from a project";
+		return false;
+	}
+}
+
+static int keep_text(struct config_setting *s, const char *v, enum config_source src)
+{
+	char *copy = strdup(v);
+	if (!copy)
+		return -ENOMEM;
+	free(s->text);
+	s->text = copy;
+	s->source = src;
+	return 0;
+}
+
+static int keep_entry(struct config_setting *s, const char *v, enum config_source src)
+{
+	if (s->n >= CONFIG_MAX_LIST)
+		return -ENOSPC;
+	if (!(s->list[s->n] = strdup(v)))
+		return -ENOMEM;
+	s->list_source[s->n++] = src;
+	s->source = src;
+	return 0;
+}
+
+/* One value of option i from a file (v is a string, or a switch's
+ * "true"/"false"), judged and kept: 0, or -errno with err. */
+static int take_value(struct config *c, unsigned i, const char *v, enum config_source src,
+		      const char *path, config_check_fn check, char *err, size_t errsz)
+{
+	const struct config_option *o = &config_options[i];
+	uint64_t num = 0;
+	char why[200];
+	if (o->type != CONFIG_BOOL && check(o, v, &num, why, sizeof(why)) < 0) {
+		snprintf(err, errsz, "%s: %s: %s", path, o->key, why);
+		return -EINVAL;
+	}
+	const char *refusal;
+	if (src == CONFIG_PROJECT && !tightens(c, i, v, num, check, &refusal)) {
+		note_refused(c, o->key, refusal);
+		return 0;
+	}
+	int r = o->type == CONFIG_LIST ? keep_entry(&c->set[i], v, src) : keep_text(&c->set[i], v, src);
+	if (r == -ENOSPC)
+		snprintf(err, errsz, "%s: %s: more than %d entries", path, o->key, CONFIG_MAX_LIST);
+	else if (r < 0)
+		snprintf(err, errsz, "out of memory");
+	return r;
+}
+
+/* A JSON number as the decimal words the flag parser reads, or NULL. */
+static const char *number_text(struct json_object *v, char *buf, size_t bufsz)
+{
+	if (!json_object_is_type(v, json_type_int))
+		return NULL;
+	int64_t n = json_object_get_int64(v);
+	if (n < 0)
+		return NULL;
+	snprintf(buf, bufsz, "%lld", (long long)n);
+	return buf;
+}
+
+/* One key of a file: 0, or -EINVAL with err. */
+static int take_member(struct config *c, const char *key, struct json_object *v, enum config_source src,
+		       const char *path, config_check_fn check, char *err, size_t errsz)
+{
+	const struct config_option *o = config_option_find(key);
+	if (!o) {
+		snprintf(err, errsz, "%s: unknown key \"%.64s\" (kvmbox config --help lists them)", path, key);
+		return -EINVAL;
+	}
+	unsigned i = (unsigned)(o - config_options);
+	char num[24];
+	switch (o->type) {
+	case CONFIG_BOOL:
+		if (!json_object_is_type(v, json_type_boolean))
+			break;
+		return take_value(c, i, json_object_get_boolean(v) ? "true" : "false", src, path, check,
+				  err, errsz);
+	case CONFIG_NUMBER:
+		if (number_text(v, num, sizeof(num)))
+			return take_value(c, i, num, src, path, check, err, errsz);
+		__attribute__((fallthrough));	/* a string: "4G" */
+	case CONFIG_TEXT:
+		if (!json_object_is_type(v, json_type_string))
+			break;
+		return take_value(c, i, json_object_get_string(v), src, path, check, err, errsz);
+	case CONFIG_LIST:
+		if (json_object_is_type(v, json_type_string))
+			return take_value(c, i, json_object_get_string(v), src, path, check, err, errsz);
+		if (!json_object_is_type(v, json_type_array))
+			break;
+		for (size_t k = 0; k < json_object_array_length(v); k++) {
+			struct json_object *e = json_object_array_get_idx(v, k);
+			if (!json_object_is_type(e, json_type_string))
+				goto wrong;
+			int r = take_value(c, i, json_object_get_string(e), src, path, check, err, errsz);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+wrong:
+	snprintf(err, errsz, "%s: %s: want %s", path, key,
+		 o->type == CONFIG_BOOL ? "true or false" : o->type == CONFIG_LIST ? "a list of strings" :
+		 o->type == CONFIG_NUMBER ? "a number or a string" : "a string");
+	return -EINVAL;
+}
+
+/* One file, when it exists: 0, or -errno with err. */
+static int take_file(struct config *c, const char *path, enum config_source src, char *kept,
+		     config_check_fn check, char *err, size_t errsz)
+{
+	bool absent;
+	struct json_object *obj = read_object(path, &absent, err, errsz);
+	if (!obj)
+		return absent ? 0 : -EINVAL;
+	snprintf(kept, sizeof(c->global_path), "%s", path);
+	int r = 0;
+	json_object_object_foreach(obj, key, v) {
+		if ((r = take_member(c, key, v, src, path, check, err, errsz)) < 0)
+			break;
+	}
+	json_object_put(obj);
+	return r;
+}
+
+int config_load(struct config *c, const char *project_dir, config_check_fn check, char *err,
+		size_t errsz)
+{
+	memset(c, 0, sizeof(*c));
+	c->set = calloc(config_noptions, sizeof(*c->set));
+	if (!c->set) {
+		snprintf(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
+	char path[4096];
+	int r = global_path(path, sizeof(path));
+	if (r == 0)
+		r = take_file(c, path, CONFIG_GLOBAL, c->global_path, check, err, errsz);
+	else
+		r = 0;	/* no home: no global file */
+	if (r == 0 && project_dir) {
+		if (snprintf(path, sizeof(path), "%s/.kvmbox.json", project_dir) >= (int)sizeof(path)) {
+			snprintf(err, errsz, "%s: path too long", project_dir);
+			return -ENAMETOOLONG;
+		}
+		r = take_file(c, path, CONFIG_PROJECT, c->project_path, check, err, errsz);
+	}
+	for (unsigned i = 0; r == 0 && i < config_noptions; i++) {
+		const char *knob = config_options[i].env ? getenv(config_options[i].env) : NULL;
+		if (knob && *knob)
+			r = take_value(c, i, knob, CONFIG_ENV, config_options[i].env, check, err, errsz);
+	}
+	return r;
+}
+
+void config_fini(struct config *c)
+{
+	for (unsigned i = 0; c->set && i < config_noptions; i++) {
+		free(c->set[i].text);
+		for (unsigned k = 0; k < c->set[i].n; k++)
+			free(c->set[i].list[k]);
+	}
+	free(c->set);
+	c->set = NULL;
+}
+
+int config_words(const struct config *c, const char **out, int cap)
+{
+	int n = 0;
+#define WORD(w) do { if (n == cap) return -E2BIG; out[n++] = (w); } while (0)
+	for (unsigned i = 0; i < config_noptions; i++) {
+		const struct config_option *o = &config_options[i];
+		const struct config_setting *s = &c->set[i];
+		if (s->source == CONFIG_DEFAULT)
+			continue;
+		if (o->type == CONFIG_LIST) {
+			for (unsigned k = 0; k < s->n; k++) {
+				WORD(o->flag);
+				WORD(s->list[k]);
+			}
+		} else if (o->type == CONFIG_BOOL) {
+			bool on = !strcmp(s->text, "true");
+			if (on && o->flag)
+				WORD(o->flag);
+			else if (!on && o->no_flag)
+				WORD(o->no_flag);
+		} else {
+			WORD(o->flag);
+			WORD(s->text);
+		}
+	}
+#undef WORD
+	return n;
+}
