@@ -111,6 +111,13 @@ int config_load(struct config *c, const char *project_dir, config_check_fn check
 		size_t errsz);
 void config_fini(struct config *c);
 
+/* The pieces config_load is made of, for tests and the fuzzer: an empty
+ * configuration (0 or -ENOMEM), and one file's text read as from a file
+ * of source src called name (0, or -EINVAL / -errno with err). */
+int config_init(struct config *c);
+int config_take_text(struct config *c, const char *text, size_t len, enum config_source src,
+		     const char *name, config_check_fn check, char *err, size_t errsz);
+
 /* The settings as flag words, to stand before the user's (pointers into c
  * and the table), at most cap: their count, or -E2BIG.  Nothing for a
  * setting at its default. */

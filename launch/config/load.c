@@ -18,59 +18,69 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The file at path as a strict JSON object: a new reference, NULL with
- * *absent when there is no file, or NULL with err. */
-static struct json_object *read_object(const char *path, bool *absent, char *err, size_t errsz)
+/* text[0..len) as a strict JSON object: a new reference, or NULL with err
+ * naming name and the line. */
+static struct json_object *parse_object(const char *text, size_t len, const char *name, char *err,
+					size_t errsz)
 {
-	*absent = false;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			*absent = true;
-		else
-			snprintf(err, errsz, "%s: %s", path, errno == ELOOP ? "is a symbolic link" : strerror(errno));
+	if (len > CONFIG_FILE_MAX) {
+		snprintf(err, errsz, "%s: more than %d bytes", name, CONFIG_FILE_MAX);
 		return NULL;
-	}
-	struct stat st;
-	char *buf = NULL;
-	struct json_object *obj = NULL;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
-		snprintf(err, errsz, "%s: not a regular file of at most %d bytes", path, CONFIG_FILE_MAX);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	ssize_t n = buf ? read(fd, buf, (size_t)st.st_size + 1) : -1;
-	if (n < 0 || n > st.st_size) {
-		snprintf(err, errsz, "%s: cannot read it whole", path);
-		goto out;
 	}
 	struct json_tokener *tok = json_tokener_new();
 	if (!tok) {
 		snprintf(err, errsz, "out of memory");
-		goto out;
+		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	obj = json_tokener_parse_ex(tok, buf, (int)n);
+	struct json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
 	enum json_tokener_error e = json_tokener_get_error(tok);
 	size_t used = json_tokener_get_parse_end(tok);
 	if (e == json_tokener_continue)
 		e = json_tokener_error_parse_eof;
-	if (!obj || e != json_tokener_success || used != (size_t)n ||
-	    !json_object_is_type(obj, json_type_object)) {
+	if (!obj || e != json_tokener_success || used != len || !json_object_is_type(obj, json_type_object)) {
 		unsigned line = 1;
-		for (size_t i = 0; i < used && i < (size_t)n; i++)
-			line += buf[i] == '\n';
-		snprintf(err, errsz, "%s: line %u: %s", path, line,
+		for (size_t i = 0; i < used && i < len; i++)
+			line += text[i] == '\n';
+		snprintf(err, errsz, "%s: line %u: %s", name, line,
 			 e != json_tokener_success ? json_tokener_error_desc(e)
-			 : used != (size_t)n ? "more after the object" : "not a JSON object");
+			 : used != len ? "more after the object" : "not a JSON object");
 		json_object_put(obj);
 		obj = NULL;
 	}
 	json_tokener_free(tok);
-out:
-	free(buf);
-	close(fd);
 	return obj;
+}
+
+/* The file at path, whole, in *buf (malloc'd): its length, -ENOENT when
+ * there is none, or another -errno with err. */
+static ssize_t read_config_file(const char *path, char **buf, char *err, size_t errsz)
+{
+	*buf = NULL;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		if (e != ENOENT)
+			snprintf(err, errsz, "%s: %s", path, e == ELOOP ? "is a symbolic link" : strerror(e));
+		return -e;
+	}
+	struct stat st;
+	ssize_t n = -EINVAL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+		snprintf(err, errsz, "%s: not a regular file of at most %d bytes", path, CONFIG_FILE_MAX);
+	} else if (!(*buf = malloc((size_t)st.st_size + 1))) {
+		snprintf(err, errsz, "out of memory");
+		n = -ENOMEM;
+	} else if ((n = read(fd, *buf, (size_t)st.st_size + 1)) < 0 || n > st.st_size) {
+		snprintf(err, errsz, "%s: cannot read it whole", path);
+		n = -EIO;
+	}
+	close(fd);
+	if (n < 0) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return n;
 }
 
 /* Where the global file is: $XDG_CONFIG_HOME (when absolute) or
@@ -257,35 +267,47 @@ wrong:
 	return -EINVAL;
 }
 
-/* One file, when it exists: 0, or -errno with err. */
-static int take_file(struct config *c, const char *path, enum config_source src, char *kept,
-		     config_check_fn check, char *err, size_t errsz)
+int config_take_text(struct config *c, const char *text, size_t len, enum config_source src,
+		     const char *name, config_check_fn check, char *err, size_t errsz)
 {
-	bool absent;
-	struct json_object *obj = read_object(path, &absent, err, errsz);
+	struct json_object *obj = parse_object(text, len, name, err, errsz);
 	if (!obj)
-		return absent ? 0 : -EINVAL;
-	snprintf(kept, sizeof(c->global_path), "%s", path);
+		return -EINVAL;
 	int r = 0;
 	json_object_object_foreach(obj, key, v) {
-		if ((r = take_member(c, key, v, src, path, check, err, errsz)) < 0)
+		if ((r = take_member(c, key, v, src, name, check, err, errsz)) < 0)
 			break;
 	}
 	json_object_put(obj);
 	return r;
 }
 
+/* One file, when it exists (its path kept in kept): 0, or -errno with err. */
+static int take_file(struct config *c, const char *path, enum config_source src, char *kept,
+		     config_check_fn check, char *err, size_t errsz)
+{
+	char *buf;
+	ssize_t n = read_config_file(path, &buf, err, errsz);
+	if (n == -ENOENT)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	snprintf(kept, sizeof(c->global_path), "%s", path);
+	int r = config_take_text(c, buf, (size_t)n, src, path, check, err, errsz);
+	free(buf);
+	return r;
+}
+
 int config_load(struct config *c, const char *project_dir, config_check_fn check, char *err,
 		size_t errsz)
 {
-	memset(c, 0, sizeof(*c));
-	c->set = calloc(config_noptions, sizeof(*c->set));
-	if (!c->set) {
+	int r = config_init(c);
+	if (r < 0) {
 		snprintf(err, errsz, "out of memory");
-		return -ENOMEM;
+		return r;
 	}
 	char path[4096];
-	int r = global_path(path, sizeof(path));
+	r = global_path(path, sizeof(path));
 	if (r == 0)
 		r = take_file(c, path, CONFIG_GLOBAL, c->global_path, check, err, errsz);
 	else
@@ -303,6 +325,13 @@ int config_load(struct config *c, const char *project_dir, config_check_fn check
 			r = take_value(c, i, knob, CONFIG_ENV, config_options[i].env, check, err, errsz);
 	}
 	return r;
+}
+
+int config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->set = calloc(config_noptions, sizeof(*c->set));
+	return c->set ? 0 : -ENOMEM;
 }
 
 void config_fini(struct config *c)
