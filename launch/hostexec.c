@@ -27,6 +27,19 @@ static const char *const watched_files[] = {
 };
 static const char *const watched_dirs[] = { ".git/hooks", ".husky", ".github/workflows", NULL };
 
+bool hostexec_watched(const char *rel)
+{
+	for (const char *const *f = watched_files; *f; f++)
+		if (!strcmp(rel, *f))
+			return true;
+	for (const char *const *d = watched_dirs; *d; d++) {
+		size_t n = strlen(*d);
+		if (!strncmp(rel, *d, n) && (rel[n] == '/' || rel[n] == 0))
+			return true;
+	}
+	return false;
+}
+
 /* rel beneath root, no component a link (the project's own folders, not
  * where a link the guest planted points): an fd opened with flags, or -1. */
 static int open_beneath(int root, const char *rel, int flags)

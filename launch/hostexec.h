@@ -39,6 +39,10 @@ struct hostexec {
 	unsigned n;
 };
 
+/* Whether rel (under the project) is one of the watched files or inside
+ * a watched folder. */
+bool hostexec_watched(const char *rel);
+
 /* The files of the list in PROJECT now, into *h (hostexec_free after). */
 int hostexec_snapshot(const char *project, struct hostexec *h);
 void hostexec_free(struct hostexec *h);

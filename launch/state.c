@@ -52,6 +52,11 @@ static int make_parents(char *path)
 
 int state_dir(const char *project_real, char *out, size_t outsz)
 {
+	return state_kind_dir(project_real, "projects", out, outsz);
+}
+
+int state_kind_dir(const char *project_real, const char *kind, char *out, size_t outsz)
+{
 	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	char base[4096];
 	int n;
@@ -86,12 +91,12 @@ int state_dir(const char *project_real, char *out, size_t outsz)
 		return -ENAMETOOLONG;
 	if ((r = own_dir(out)) < 0)
 		return r;
-	n = snprintf(out, outsz, "%s/kvmbox/projects", base);
+	n = snprintf(out, outsz, "%s/kvmbox/%s", base, kind);
 	if (n < 0 || (size_t)n >= outsz)
 		return -ENAMETOOLONG;
 	if ((r = own_dir(out)) < 0)
 		return r;
-	n = snprintf(out, outsz, "%s/kvmbox/projects/%s-%02x%02x%02x%02x%02x%02x%02x%02x", base, name,
+	n = snprintf(out, outsz, "%s/kvmbox/%s/%s-%02x%02x%02x%02x%02x%02x%02x%02x", base, kind, name,
 		     md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
 	if (n < 0 || (size_t)n >= outsz)
 		return -ENAMETOOLONG;

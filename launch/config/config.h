@@ -20,7 +20,8 @@
  *
  * A project file is the repository's, which an agent (or whoever wrote the
  * repository) controls: it may narrow egress, turn hooks, git wiring, the
- * kept state or the LAN and host openings off, and lower memory and CPUs;
+ * kept state or the LAN and host openings off, turn review on, add
+ * excludes, and lower memory and CPUs;
  * it can never widen egress, name an image, secrets, repositories, ports
  * or CAs.  What it tried and was not allowed is kept (config.refused_*) and
  * said once at launch; the launch goes on without it.
@@ -54,6 +55,7 @@ enum config_project_rule {
 	CONFIG_PROJECT_NARROW,	/* the egress profile: only towards locked */
 	CONFIG_PROJECT_OFF,	/* a switch: may turn it off, never on */
 	CONFIG_PROJECT_ON,	/* a switch: may turn it on, never off */
+	CONFIG_PROJECT_ADD,	/* a list whose entries tighten (excludes): may add to it */
 };
 
 struct config_option {

@@ -154,6 +154,8 @@ static bool tightens(const struct config *c, unsigned i, const char *v, uint64_t
 	case CONFIG_PROJECT_ON:
 		*why = "a project may only turn it on";
 		return !strcmp(v, "true") || (now && !strcmp(now, "false"));
+	case CONFIG_PROJECT_ADD:
+		return true;
 	default:
 		*why = o->type == CONFIG_LIST || o->project == CONFIG_PROJECT_NEVER ?
 		       "only your own configuration may set it" : "not from a project";

@@ -47,6 +47,12 @@ const struct config_option config_options[] = {
 	  CONFIG_PROJECT_NEVER, "a host secret the guest sees as PLACEHOLDER, sent to HOSTs only" },
 	{ "upstream_ca", "--upstream-ca", NULL, NULL, "FILE", NULL, CONFIG_TEXT, CONFIG_PROJECT_NEVER,
 	  "trust FILE instead of the system's CAs upstream" },
+	{ "review", "--review", "--no-review", NULL, NULL, "false", CONFIG_BOOL, CONFIG_PROJECT_ON,
+	  "the agent works on a copy of the project; after it, each change is\n"
+	  "                         shown as a diff and applied only on a yes (kvmbox review)" },
+	{ "exclude", "--exclude", NULL, NULL, "PATTERN", NULL, CONFIG_LIST, CONFIG_PROJECT_ADD,
+	  "with --review: paths left out of the copy (gitignore syntax,\n"
+	  "                         as in the project's .kvmboxignore)" },
 	{ "git", NULL, "--no-git", NULL, NULL, "true", CONFIG_BOOL, CONFIG_PROJECT_OFF,
 	  "git and GitHub wiring: GitHub writes may go to the repositories\n"
 	  "                         the project's remotes name (and --repo), with GH_TOKEN,\n"

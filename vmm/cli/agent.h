@@ -96,6 +96,10 @@ struct agent_cmdline {
 	bool git;			/* git and GitHub wiring unless --no-git */
 	bool state;			/* per-project agent state unless --no-state */
 	bool hook;			/* the project's .kvmbox.runtime.sh unless --no-hook */
+	bool review;			/* --review: the agent works on a copy (launch/review) */
+#define AGENT_MAX_EXCLUDES 32
+	const char *excludes[AGENT_MAX_EXCLUDES];	/* --exclude, for the copy */
+	unsigned nexcludes;
 	bool has_memory, has_cpus;	/* the user sized the VM */
 	const char *egress_profile;	/* --egress-profile, for the guest's note */
 #define AGENT_NOTE_DOMAINS 16

@@ -33,6 +33,17 @@ static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdlin
 			c->project = v;
 		return t;
 	}
+	if ((t = cli_take_value(argc, argv, i, "--exclude", &v)) != 0) {
+		if (t > 0 && (!*v || c->nexcludes >= AGENT_MAX_EXCLUDES))
+			return -EINVAL;
+		if (t > 0)
+			c->excludes[c->nexcludes++] = v;
+		return t;
+	}
+	if (!strcmp(argv[*i], "--review") || !strcmp(argv[*i], "--no-review")) {
+		c->review = argv[*i][2] == 'r';
+		return 1;
+	}
 	if (!strcmp(argv[*i], "--no-proxy")) {
 		c->proxy = false;
 		return 1;

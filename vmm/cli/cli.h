@@ -16,6 +16,7 @@ int cmd_doctor(int argc, char **argv);
 int cmd_fs_serve(int argc, char **argv);
 int cmd_net_serve(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_review(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_setup(int argc, char **argv);
 int cmd_pull(int argc, char **argv);

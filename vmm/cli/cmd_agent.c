@@ -27,10 +27,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cage/cage.h"
@@ -43,6 +45,7 @@
 #include "launch/guard.h"
 #include "launch/hidden.h"
 #include "launch/hostexec.h"
+#include "launch/review/review.h"
 #include "launch/state.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
@@ -103,7 +106,8 @@ struct launch {
 	const struct agent_profile *p;
 	struct agent_cmdline c;
 	char project_real[PATH_MAX];
-	char share_project[PATH_MAX + 8];	/* PROJECT:hide */
+	char share_project[2 * PATH_MAX + 80];	/* PROJECT:hide, or COPY:PROJECT:hide */
+	struct review rv;		/* --review: the copy and its manifest (launch/review) */
 	struct git_wiring git;		/* the project's GitHub remotes, identity */
 	char state[PATH_MAX];		/* the project's state dir (launch/state.h), or "" */
 	char share_state[PATH_MAX + 64];	/* STATE:STATE_GUEST_DIR */
@@ -151,7 +155,10 @@ static int parse(struct launch *l, int argc, char **argv)
  * the user is told which ones the project holds. */
 static void prepare_project_share(struct launch *l)
 {
-	snprintf(l->share_project, sizeof(l->share_project), "%s:hide", l->project_real);
+	if (l->c.review)	/* the copy, at the project's own path */
+		snprintf(l->share_project, sizeof(l->share_project), "%s:%s:hide", l->rv.work, l->project_real);
+	else
+		snprintf(l->share_project, sizeof(l->share_project), "%s:hide", l->project_real);
 	char found[512];
 	int n = hidden_scan(l->project_real, hidden_default, HIDDEN_SCAN_MAX, found, sizeof(found));
 	if (n > 0)
@@ -514,6 +521,87 @@ static void report_hostexec(struct launch *l)
 	free(text);
 }
 
+/* The launch being supervised (review mode): where the supervisor's signal
+ * handler forwards a termination request, the only state a handler can
+ * reach. */
+static volatile pid_t supervised_launch;
+
+static void forward_signal(int sig)
+{
+	if (supervised_launch > 0)
+		kill(supervised_launch, sig);
+}
+
+/* Wait for the launch, passing on what other processes ask of us (the
+ * terminal's signals reach the launch itself): its exit status, or
+ * 128 + the signal that ended it. */
+static int supervise(pid_t child)
+{
+	supervised_launch = child;
+	struct sigaction fwd = { .sa_handler = forward_signal }, ign = { .sa_handler = SIG_IGN };
+	sigaction(SIGTERM, &fwd, NULL);
+	sigaction(SIGHUP, &fwd, NULL);
+	sigaction(SIGINT, &ign, NULL);
+	sigaction(SIGQUIT, &ign, NULL);
+	int st;
+	while (waitpid(child, &st, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	supervised_launch = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* --review: copy the project, then split.  The launch goes on in a child
+ * (which reads the secrets, cages itself and runs the VM); this process
+ * never reads a secret nor enters the cage, waits for it, and then holds
+ * the review in the terminal, where it may write the project.  0 in the
+ * child; 1 in this process when all is done, or on an error (after one
+ * line), with *status set. */
+static int start_review(struct launch *l, int *status)
+{
+	char err[600];
+	int r = review_locate(&l->rv, l->project_real);
+	if (r < 0)
+		snprintf(err, sizeof(err), "cannot make the review folder: %s", strerror(-r));
+	else
+		r = review_snapshot(&l->rv, l->c.excludes, l->c.nexcludes, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s: %s", l->p->name, err);
+		*status = r == -EEXIST ? EXIT_USAGE : 1;
+		return 1;
+	}
+	log_warn("%s: review: the agent works on a copy of %s (%s); nothing comes back without your yes",
+		 l->p->name, l->project_real, l->rv.cloned ? "extents shared" : "copied");
+	fflush(stderr);
+	pid_t child = fork();
+	if (child < 0) {
+		log_err("%s: fork: %s", l->p->name, strerror(errno));
+		review_discard(&l->rv);
+		*status = 1;
+		return 1;
+	}
+	if (child == 0)
+		return 0;
+	*status = supervise(child);
+	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+		r = review_run(&l->rv, stdin, stdout, l->p->name);
+		if (r < 0)
+			log_err("%s: review: %s (the copy stays: kvmbox review --project %s)", l->p->name,
+				strerror(-r), l->project_real);
+	} else {
+		struct review_change *c;
+		ssize_t n = review_changes(&l->rv, &c);
+		if (n == 0)
+			review_discard(&l->rv);
+		else
+			log_warn("%s: the agent's changes wait in a copy: kvmbox review --project %s", l->p->name,
+				 l->project_real);
+		if (n >= 0)
+			review_changes_free(c, (size_t)n);
+	}
+	return 1;
+}
+
 static void launch_cleanup(struct launch *l)
 {
 	if (l->cred_in_state[0] && state_scrub(l->state, l->cred_in_state) < 0)
@@ -533,6 +621,7 @@ static void launch_cleanup(struct launch *l)
 	agent_cmdline_fini(&l->c);
 	hostexec_free(&l->hostexec);
 	config_fini(&l->cfg);
+	review_fini(&l->rv);
 	free(l->argv);
 }
 
@@ -570,9 +659,12 @@ int cmd_agent(int argc, char **argv)
 			status = 0;
 			goto out;
 		}
+		if (l->c.review && start_review(l, &status) != 0)
+			goto out;	/* the supervisor after the review, or an error */
 		prepare_project_share(l);
-		l->hostexec_taken = hostexec_snapshot(l->project_real, &l->hostexec) == 0;
-		if (!l->hostexec_taken)
+		/* with review the project is untouched: the review marks those files */
+		l->hostexec_taken = !l->c.review && hostexec_snapshot(l->project_real, &l->hostexec) == 0;
+		if (!l->hostexec_taken && !l->c.review)
 			log_warn("%s: cannot read the project's git hooks and build files: changes to them "
 				 "will not be reported", l->p->name);
 		if (l->c.state)
