@@ -92,10 +92,26 @@ struct config_setting {
 struct config {
 	struct config_setting *set;	/* config_noptions of them, in table order */
 	char global_path[4096], project_path[4096];	/* "" when there is none */
+	/* "agents" of the global file: custom agents by name (see
+	 * config_agent), a json-c object, or NULL */
+	struct json_object *agents;
 	/* what the project file asked for and may not have: key and why */
 	const char *refused_key[CONFIG_MAX_REFUSED], *refused_why[CONFIG_MAX_REFUSED];
 	unsigned nrefused;
 };
+
+/* A custom agent of the global file, by name (config_agent_check has
+ * judged it): a json-c object borrowed from c, or NULL.
+ *   "agents": { "NAME": {
+ *       "command": ["prog", "arg"...],      required
+ *       "image": "NAME|REF",                 its default image
+ *       "env": ["VAR"...],                   host variables passed as they are
+ *       "secrets": {"VAR": ["host"...]},     host variables the guest gets as
+ *                                            placeholders, swapped toward those hosts
+ *       "egress": ["name"...]                --allow-domain for standard/locked
+ *   } }
+ * NAME: a lower-case letter, then letters, digits or '-', at most 32. */
+struct json_object *config_agent(const struct config *c, const char *name);
 
 /* "key (why), ..." for the refusals, into out. */
 void config_refused_line(const struct config *c, char *out, size_t outsz);

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "net/policy.h"
+
 /* text[0..len) as a strict JSON object: a new reference, or NULL with err
  * naming name and the line. */
 static struct json_object *parse_object(const char *text, size_t len, const char *name, char *err,
@@ -222,10 +224,134 @@ static const char *number_text(struct json_object *v, char *buf, size_t bufsz)
 	return buf;
 }
 
+static bool env_name(const char *s)
+{
+	if (!*s || (*s >= '0' && *s <= '9') || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+static bool agent_name(const char *s)
+{
+	if (*s < 'a' || *s > 'z' || strlen(s) > 32)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+			return false;
+	return true;
+}
+
+/* v is an array of strings each passing ok (NULL: any), at least min. */
+static bool string_array(struct json_object *v, size_t min, bool (*ok)(const char *))
+{
+	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) < min)
+		return false;
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(e, json_type_string) || !*json_object_get_string(e) ||
+		    (ok && !ok(json_object_get_string(e))))
+			return false;
+	}
+	return true;
+}
+
+/* A host a secret may go to: a name, or "*.name" for the names below it. */
+static bool host_name(const char *s)
+{
+	if (s[0] == '*' && s[1] == '.')
+		s += 2;
+	return host_valid(s, strlen(s)) && !strchr(s, ':');
+}
+
+/* What is wrong with one member of a custom agent, or NULL. */
+static const char *agent_member(const char *key, struct json_object *v, config_check_fn check)
+{
+	if (!strcmp(key, "command"))
+		return string_array(v, 1, NULL) ? NULL : "command: want a list of at least one string";
+	if (!strcmp(key, "image"))
+		return json_object_is_type(v, json_type_string) && *json_object_get_string(v) ? NULL
+		       : "image: want a string";
+	if (!strcmp(key, "env"))
+		return string_array(v, 0, env_name) ? NULL : "env: want a list of variable names";
+	if (!strcmp(key, "secrets")) {
+		if (!json_object_is_type(v, json_type_object))
+			return "secrets: want {\"VAR\": [\"host\"...]}";
+		json_object_object_foreach(v, var, hosts)
+			if (!env_name(var) || !string_array(hosts, 1, host_name))
+				return "secrets: want {\"VAR\": [\"host\"...]}";
+		return NULL;
+	}
+	if (!strcmp(key, "egress")) {
+		if (!string_array(v, 0, NULL))
+			return "egress: want a list of names";
+		char why[160];
+		uint64_t num;
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			if (check(config_option_find("allow_domain"),
+				  json_object_get_string(json_object_array_get_idx(v, i)), &num, why, sizeof(why)) < 0)
+				return "egress: a name --allow-domain refuses";
+		return NULL;
+	}
+	return "an unknown member";
+}
+
+/* One custom agent: 0, or -EINVAL with err naming the member. */
+static int check_agent(const char *name, struct json_object *a, const char *path, config_check_fn check,
+		       char *err, size_t errsz)
+{
+	const char *bad = NULL;
+	if (!agent_name(name))
+		bad = "its name (a lower-case letter, then letters, digits or '-')";
+	else if (!json_object_is_type(a, json_type_object))
+		bad = "want an object";
+	else if (!json_object_object_get_ex(a, "command", NULL))
+		bad = "command: missing";
+	if (!bad) {
+		json_object_object_foreach(a, key, v)
+			if ((bad = agent_member(key, v, check)))
+				break;
+	}
+	if (bad)
+		snprintf(err, errsz, "%s: agents: %.40s: %s", path, name, bad);
+	return bad ? -EINVAL : 0;
+}
+
+static int take_agents(struct config *c, struct json_object *v, enum config_source src, const char *path,
+		       config_check_fn check, char *err, size_t errsz)
+{
+	if (src != CONFIG_GLOBAL) {
+		note_refused(c, "agents", "only your own configuration may define agents");
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_object)) {
+		snprintf(err, errsz, "%s: agents: want an object of agents by name", path);
+		return -EINVAL;
+	}
+	json_object_object_foreach(v, name, a) {
+		int r = check_agent(name, a, path, check, err, errsz);
+		if (r < 0)
+			return r;
+	}
+	json_object_put(c->agents);
+	c->agents = json_object_get(v);
+	return 0;
+}
+
+struct json_object *config_agent(const struct config *c, const char *name)
+{
+	struct json_object *a;
+	return c->agents && json_object_object_get_ex(c->agents, name, &a) ? a : NULL;
+}
+
 /* One key of a file: 0, or -EINVAL with err. */
 static int take_member(struct config *c, const char *key, struct json_object *v, enum config_source src,
 		       const char *path, config_check_fn check, char *err, size_t errsz)
 {
+	if (!strcmp(key, "agents"))
+		return take_agents(c, v, src, path, check, err, errsz);
 	const struct config_option *o = config_option_find(key);
 	if (!o) {
 		snprintf(err, errsz, "%s: unknown key \"%.64s\" (kvmbox config --help lists them)", path, key);
@@ -345,6 +471,8 @@ void config_fini(struct config *c)
 	}
 	free(c->set);
 	c->set = NULL;
+	json_object_put(c->agents);
+	c->agents = NULL;
 }
 
 int config_words(const struct config *c, const char **out, int cap)

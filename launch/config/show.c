@@ -1,9 +1,9 @@
 /* launch/config/show.c - `kvmbox config`'s answer: the effective
  * configuration as JSON, each value with its source (config.h).
  *
- * Secrets appear as the specs that name them (PLACEHOLDER=env:VAR@HOSTS),
- * which is all a configuration holds: their values are read at launch, by
- * the broker, and never here.
+ * Secrets appear as the specs that name them (PLACEHOLDER=env:VAR@HOSTS,
+ * a custom agent's {"VAR": [hosts]}), which is all a configuration holds:
+ * their values are read at launch, by the broker, and never here.
  */
 #include "launch/config/config.h"
 
@@ -102,6 +102,7 @@ int config_print_json(const struct config *c, char *const *flags, int nflags, FI
 		json_object_object_add(opts, config_options[i].key,
 				       setting(&config_options[i], &c->set[i], flags, nflags));
 	json_object_object_add(root, "options", opts);
+	json_object_object_add(root, "agents", json_object_get(c->agents));
 	struct json_object *refused = json_object_new_array();
 	for (unsigned i = 0; i < c->nrefused; i++) {
 		struct json_object *r = json_object_new_object();

@@ -195,7 +195,7 @@ int review_run(struct review *rv, FILE *in, FILE *out, const char *cmd)
 		all = a == 'a';
 		if (a == 'n') {
 			fprintf(out, "    left out\n");
-			r = review_decided(rv, &c[i]);
+			r = review_decided(rv, &c[i]) ?: review_save(rv);	/* kept at once: an interrupt loses nothing */
 			undecided--;
 			continue;
 		}
@@ -205,7 +205,7 @@ int review_run(struct review *rv, FILE *in, FILE *out, const char *cmd)
 			continue;
 		}
 		fprintf(out, "    applied\n");
-		r = review_decided(rv, &c[i]);
+		r = review_decided(rv, &c[i]) ?: review_save(rv);
 		undecided--;
 	}
 	review_changes_free(c, (size_t)n);

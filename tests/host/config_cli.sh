@@ -11,6 +11,9 @@ set -u
 . "$(dirname "$0")/../lib/tap.sh"
 [ -x "$KVMBOX_BIN" ] || skip_all "kvmbox not built"
 need_cmd python3
+TINY=${BUILD:-$KVMBOX_TOP/build}/firmware/tests
+[ -f "$TINY/hello.elf" ] || TINY=$KVMBOX_TOP/build/firmware/tests
+[ -f "$TINY/hello.elf" ] || skip_all "tiny guests not built (make)"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/home/.config/kvmbox" "$T/proj" "$T/cache"
@@ -88,11 +91,34 @@ out=$("$KVMBOX_BIN" config --bogus 2>&1); rc=$?
 expect_eq "an unknown flag of kvmbox config: status 2, one line" "2 kvmbox: config: unknown option --bogus (try kvmbox config --help)" "$rc $out"
 check "kvmbox config --help lists every key" sh -c "'$KVMBOX_BIN' config --help | grep -q 'config: egress_profile, env: KVMBOX_EGRESS_PROFILE, default: permissive'"
 
+# Custom agents: the user's file defines them, a project's cannot.
+cat >"$G" <<'J'
+{ "agents": { "my-agent": { "command": ["aider", "--yes"], "image": "aider-img",
+  "secrets": { "KVMBOX_TEST_CORP": ["api.example.com"] }, "egress": ["api.example.com"] } } }
+J
+echo '{"agents": {"evil": {"command": ["sh"]}}}' >"$P"
+(cd "$T/proj" && "$KVMBOX_BIN" config >"$T/out3.json" 2>"$T/err3")
+expect_eq "kvmbox config lists the user's agents" '["aider", "--yes"]' "$(field "$T/out3.json" agents my-agent command)"
+check "not the project's" sh -c "! grep -q evil '$T/out3.json'"
+check "whose attempt is named" grep -q 'agents (only your own configuration may define agents)' "$T/err3"
+check "kvmbox my-agent is a command" sh -c "cd '$T/proj' && '$KVMBOX_BIN' my-agent --help | grep -q 'Options a configuration file'"
+# (a kernel and initrd named, so that the image is what the launch looks for next)
+K=(--kernel "$TINY/hello.elf" --initrd "$TINY/hello.elf")
+err=$(cd "$T/proj" && timeout 20 "$KVMBOX_BIN" my-agent "${K[@]}" -p hi 2>&1 </dev/null)
+check "its configured image is the one a launch looks for" sh -c "printf '%s' \"\$1\" | grep -q aider-img" _ "$err"
+out=$("$KVMBOX_BIN" evil 2>&1); rc=$?
+expect_eq "the project's agent is no command" "2 kvmbox: unknown command 'evil' (try kvmbox --help)" "$rc $out"
+echo '{"agents": {"my-agent": {"command": ["x"], "shell": true}}}' >"$G"
+rm -f "$P"
+err=$(cd "$T/proj" && "$KVMBOX_BIN" config 2>&1 >/dev/null); rc=$?
+expect_eq "an agent with an unknown member: status 2, one line" \
+	"2 kvmbox: config: $G: agents: my-agent: an unknown member" "$rc $err"
+
 # A launch reads the files: the configured image is the one it looks for,
 # and the project's refusals are said once before anything starts.
 echo '{"image": "configured-img"}' >"$G"
 echo '{"cpus": 64}' >"$P"
-err=$(cd "$T/proj" && timeout 20 "$KVMBOX_BIN" claude -p hi 2>&1 </dev/null)
+err=$(cd "$T/proj" && timeout 20 "$KVMBOX_BIN" claude "${K[@]}" -p hi 2>&1 </dev/null)
 check "a launch looks for the configured image" sh -c "printf '%s' \"\$1\" | grep -q configured-img" _ "$err"
 check "and says once what the project was refused" \
 	sh -c "[ \$(printf '%s\n' \"\$1\" | grep -c 'not taken from it: cpus') = 1 ]" _ "$err"

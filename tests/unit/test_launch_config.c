@@ -270,6 +270,60 @@ static void test_strict_files(void **state)
 	config_fini(&c);
 }
 
+static void test_custom_agents(void **state)
+{
+	(void)state;
+	char err[300];
+	struct config c;
+	put(home_cfg, "{\"agents\": {\"my-agent\": {\"command\": [\"aider\", \"--yes\"], \"image\": \"img-x\","
+		      " \"env\": [\"KVMBOX_TEST_MODEL\", \"KVMBOX_TEST_UNSET\"],"
+		      " \"secrets\": {\"KVMBOX_TEST_KEY\": [\"api.example.com\", \"*.example.org\"]},"
+		      " \"egress\": [\"api.example.com\"]}}}");
+	put(project_cfg, "{\"agents\": {\"evil\": {\"command\": [\"sh\"]}}}");
+	setenv("KVMBOX_TEST_MODEL", "gpt-x", 1);
+	unsetenv("KVMBOX_TEST_UNSET");
+	assert_int_equal(load(&c, err), 0);
+	assert_non_null(config_agent(&c, "my-agent"));
+	assert_null(config_agent(&c, "evil"));			/* a project defines none */
+	assert_true(refused(&c, "agents"));
+	struct agent_custom ac;
+	assert_int_equal(agent_custom_build(&c, "my-agent", &ac, err, sizeof(err)), 0);
+	assert_string_equal(ac.p.argv[0], "aider");
+	assert_string_equal(ac.p.argv[1], "--yes");
+	assert_null(ac.p.argv[2]);
+	assert_string_equal(ac.p.keys[0].env, "KVMBOX_TEST_KEY");
+	assert_string_equal(ac.p.keys[0].hosts, "api.example.com,*.example.org");
+	assert_string_equal(ac.p.keys[1].env, "GH_TOKEN");
+	assert_string_equal(ac.p.env[0], "KVMBOX_TEST_MODEL=gpt-x");
+	assert_null(ac.p.env[1]);					/* unset: not passed */
+	assert_int_equal(ac.p.egress, POLICY_AGENT_NONE);
+	agent_custom_fini(&ac);
+	const char *w[8];
+	assert_int_equal(agent_custom_words(&c, "my-agent", w, 8), 4);
+	assert_string_equal(w[1], "img-x");
+	assert_string_equal(w[3], "api.example.com");
+	assert_int_equal(agent_custom_words(&c, "claude", w, 8), 0);
+	config_fini(&c);
+	unlink(project_cfg);
+	static const struct { const char *text, *want; } bad[] = {
+		{ "{\"agents\": {\"Bad\": {\"command\": [\"x\"]}}}", "its name" },
+		{ "{\"agents\": {\"a\": {}}}", "command: missing" },
+		{ "{\"agents\": {\"a\": {\"command\": []}}}", "command: want" },
+		{ "{\"agents\": {\"a\": {\"command\": [\"x\"], \"env\": [\"A B\"]}}}", "env: want" },
+		{ "{\"agents\": {\"a\": {\"command\": [\"x\"], \"secrets\": {\"K\": [\"a b\"]}}}}", "secrets: want" },
+		{ "{\"agents\": {\"a\": {\"command\": [\"x\"], \"secrets\": {\"K\": []}}}}", "secrets: want" },
+		{ "{\"agents\": {\"a\": {\"command\": [\"x\"], \"egress\": [\"a b\"]}}}", "egress: a name" },
+		{ "{\"agents\": {\"a\": {\"command\": [\"x\"], \"shell\": true}}}", "an unknown member" },
+		{ "{\"agents\": [1]}", "want an object" },
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		put(home_cfg, bad[i].text);
+		if (load(&c, err) != -EINVAL || !strstr(err, bad[i].want))
+			fail_msg("'%s': %s", bad[i].text, err);
+		config_fini(&c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +331,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_matrix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_strength, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_strict_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_custom_agents, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,6 +82,7 @@ struct agent_profile {
 	const struct agent_provider_file *providers;	/* or NULL */
 	struct agent_state_link state[AGENT_MAX_STATE_LINKS];	/* ends at home_rel == NULL */
 	const char *const *state_env;	/* NAME=VALUE with the state kept, or NULL */
+	const char *memory;		/* its instructions file under $HOME, or NULL */
 };
 
 /* Where the home-relative path rel lands in the state directory when one
@@ -129,6 +130,28 @@ const char *agent_project_arg(int argc, char **argv);
 int agent_config_check(const struct config_option *o, const char *value, uint64_t *num, char *err,
 		       size_t errsz);
 int agent_config_argv(const char *cmd, int argc, char **argv, struct config *cfg, char ***out, int *outc);
+
+/* A custom agent of the global configuration (agent_custom.c): its
+ * profile, and what the profile's strings live in.  The strings of the
+ * configuration are borrowed: cfg outlives it. */
+#define AGENT_CUSTOM_MAX_ARGV 32
+#define AGENT_CUSTOM_MAX_ENV 16
+struct agent_custom {
+	struct agent_profile p;
+	const char *argv[AGENT_CUSTOM_MAX_ARGV + 1];
+	const char *env[AGENT_CUSTOM_MAX_ENV + 1];
+	char *env_store[AGENT_CUSTOM_MAX_ENV];	/* "VAR=value" of its "env" */
+	char *hosts[AGENT_MAX_KEYS];		/* each secret's hosts as one CSV */
+};
+/* Build name's profile from cfg: 0, or -errno with one line in err. */
+int agent_custom_build(const struct config *cfg, const char *name, struct agent_custom *ac, char *err,
+		       size_t errsz);
+void agent_custom_fini(struct agent_custom *ac);
+/* Its --image and --allow-domain words (pointers into cfg): their count,
+ * 0 when name is not a custom agent, -E2BIG past cap. */
+int agent_custom_words(const struct config *cfg, const char *name, const char **out, int cap);
+/* Whether the global configuration defines an agent called name. */
+bool agent_custom_known(const char *name);
 
 /* The profile for a subcommand name, or NULL. */
 const struct agent_profile *agent_find(const char *name);

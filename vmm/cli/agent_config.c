@@ -65,6 +65,10 @@ int agent_config_argv(const char *cmd, int argc, char **argv, struct config *cfg
 	int cap = 4 * CONFIG_MAX_LIST * 2 + 64;
 	const char **words = calloc((size_t)cap, sizeof(*words));
 	int n = words ? config_words(cfg, words, cap) : -ENOMEM;
+	if (n >= 0) {	/* a custom agent's own image and egress names, after the options */
+		int k = agent_custom_words(cfg, cmd, words + n, cap - n);
+		n = k < 0 ? k : n + k;
+	}
 	char **v = n >= 0 ? calloc((size_t)(argc + n + 1), sizeof(*v)) : NULL;
 	if (!v) {
 		log_err("%s: %s", cmd, n == -E2BIG ? "too many configured values" : "out of memory");

@@ -64,15 +64,21 @@
  * executable: its output shown, a failure ends the launch with its status
  * before the agent starts), and run the agent with the placeholder
  * environment ("$@": DIR, LINKS as "home_rel=state_rel ...", HOOK,
- * NAME=VALUE..., the agent's argv). */
+ * MEMORY, NAME=VALUE..., the agent's argv).  MEMORY (when not empty) is
+ * the agent's instructions file under $HOME, which gets one line pointing
+ * at the sandbox's rules unless it has it already. */
 #define PROJECT_HOOK ".kvmbox.runtime.sh"
+#define POLICY_POINTER "'You run in a kvmbox sandbox. When a request or a file is refused, " \
+	"read /etc/kvmbox/POLICY.md: it says why and which flag of kvmbox would allow it.'"
 static const char wrapper[] =
-	"d=$1; links=$2; hook=$3; shift 3; "
+	"d=$1; links=$2; hook=$3; mem=$4; shift 4; "
 	"for l in $links; do h=\"$HOME/${l%%=*}\"; s=" STATE_GUEST_DIR "/${l#*=}; "
 	"mkdir -p \"$s\" \"${h%/*}\" && rm -rf \"$h\" && ln -s \"$s\" \"$h\" || exit 126; done; "
 	"[ -d " LAUNCH_GUEST_DIR "/home ] && cp -a " LAUNCH_GUEST_DIR "/home/. \"$HOME\"/; "
 	"[ -f " LAUNCH_GUEST_DIR "/POLICY.md ] && mkdir -p /etc/kvmbox && "
 	"cp " LAUNCH_GUEST_DIR "/POLICY.md /etc/kvmbox/; "
+	"if [ -n \"$mem\" ] && [ -f /etc/kvmbox/POLICY.md ] && ! grep -qs /etc/kvmbox/POLICY.md \"$HOME/$mem\"; then "
+	"mkdir -p \"$(dirname \"$HOME/$mem\")\" && printf '\\n%s\\n' " POLICY_POINTER " >>\"$HOME/$mem\"; fi; "
 	"cd \"$d\" || exit 126; "
 	"if [ \"$hook\" = 1 ] && [ -f " PROJECT_HOOK " ]; then "
 	"if [ -x " PROJECT_HOOK " ]; then ./" PROJECT_HOOK " || { s=$?; "
@@ -118,6 +124,7 @@ struct launch {
 	char login_dir[PATH_MAX];	/* the OAuth login file's folder (refresh, lock), or "" */
 	struct cage_path cage[5];	/* what the broker opens (writable_dirs) */
 	struct config cfg;		/* the configuration files and knobs (launch/config) */
+	struct agent_custom custom;	/* a custom agent's profile (p points at it) */
 	char **argv;			/* argv with the configured flags, which c points into */
 	struct hostexec hostexec;	/* the project's host-executed files at launch */
 	bool hostexec_taken;
@@ -457,6 +464,7 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	PUSH(l->project_real);
 	PUSH(l->state_links);
 	PUSH(l->c.hook ? "1" : "0");
+	PUSH(l->p->memory ? l->p->memory : "");
 	for (unsigned i = 0; i < l->creds.nenv; i++)
 		PUSH(l->creds.env[i]);
 	for (const char *const *e = l->p->env; e && *e; e++)
@@ -583,6 +591,8 @@ static int start_review(struct launch *l, int *status)
 	if (child == 0)
 		return 0;
 	*status = supervise(child);
+	signal(SIGINT, SIG_DFL);	/* Ctrl-C ends the review; each decision is kept as made */
+	signal(SIGQUIT, SIG_DFL);
 	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
 		r = review_run(&l->rv, stdin, stdout, l->p->name);
 		if (r < 0)
@@ -620,6 +630,7 @@ static void launch_cleanup(struct launch *l)
 	secrets_fini(&l->secrets);
 	agent_cmdline_fini(&l->c);
 	hostexec_free(&l->hostexec);
+	agent_custom_fini(&l->custom);
 	config_fini(&l->cfg);
 	review_fini(&l->rv);
 	free(l->argv);
@@ -643,6 +654,10 @@ int cmd_agent(int argc, char **argv)
 	char **v = calloc((size_t)cap, sizeof(*v));
 	l->p = agent_find(argv[0]);
 	char herr[160];
+	if (!l->p && agent_custom_build(&l->cfg, argv[0], &l->custom, herr, sizeof(herr)) == 0)
+		l->p = &l->custom.p;
+	else if (!l->p)
+		log_err("%s: %s", argv[0], herr);
 	struct profile prof = { 0 };
 	profile_mark(&prof, PHASE_EXEC);
 	int status = EXIT_USAGE;

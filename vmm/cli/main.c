@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
 
 struct command {
@@ -55,6 +56,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
+	if (agent_custom_known(argv[1]))	/* "agents" of ~/.config/kvmbox/config.json */
+		return cmd_agent(argc - 1, argv + 1);
 	fprintf(stderr, "kvmbox: unknown command '%s' (try kvmbox --help)\n", argv[1]);
 	return EXIT_USAGE;
 }
