@@ -16,6 +16,11 @@
 #                                        there is none, as test_*kvm*)
 #   fuzz       build-fuzz/tests/fuzz/*   each fuzz target for FUZZ_SECONDS
 #   e2e        tests/e2e/*.sh            nested QEMU+KVM harness, real Linux guest
+# One test, or some: TESTS="glob ..." runs only the tests whose name (the
+# program or script without .sh) matches one of the globs, in the tiers
+# asked for; CASES=GLOB then picks cmocka cases inside each program.
+#   TIERS=unit TESTS=test_launch_config CASES=test_matrix tests/run.sh
+#   TIERS=host TESTS="config_cli net_*" tests/run.sh
 # Logs: $BUILD/test-logs/<tier>/<test>.log (BUILD defaults to build)
 set -u
 cd "$(dirname "$0")/.."
@@ -35,6 +40,16 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 timeout_s=${TEST_TIMEOUT:-900}
 
 total_pass=0 total_fail=0 total_skip=0
+
+wanted() {	# NAME: whether TESTS (unset: every test) names it
+	[ -z "${TESTS:-}" ] && return 0
+	local g
+	for g in $TESTS; do
+		# shellcheck disable=SC2053
+		[[ $1 == $g ]] && return 0
+	done
+	return 1
+}
 
 # run_one TIER NAME CMD...: run, log, count TAP lines.
 run_one() {
@@ -101,6 +116,7 @@ run_bins() {	# TIER DIR [ARGS...]
 	for b in "$dir"/*; do
 		[ -x "$b" ] && [ -f "$b" ] || continue
 		case $b in *.d|*.o) continue;; esac
+		wanted "$(basename "$b")" || continue
 		test_cmd "$tier" "$(basename "$b")" "$b" "$@"
 		run_one "$tier" "$(basename "$b")" "${cmd[@]}"
 	done
@@ -112,6 +128,7 @@ run_scripts() {	# TIER DIR
 	local tier=$1 dir=$2 s own
 	for s in "$dir"/*.sh; do
 		[ -f "$s" ] || continue
+		wanted "$(basename "$s" .sh)" || continue
 		own=$(sed -n '1,40s/^# test-timeout: \([0-9][0-9]*\)$/\1/p' "$s" | head -n 1)
 		test_cmd "$tier" "$(basename "$s" .sh)" bash "$s"
 		timeout_s=${own:-${TEST_TIMEOUT:-900}} run_one "$tier" "$(basename "$s" .sh)" "${cmd[@]}"
@@ -125,6 +142,7 @@ run_fuzz() {
 	for b in "$dir"/*; do
 		[ -x "$b" ] && [ -f "$b" ] || continue
 		name=$(basename "$b")
+		wanted "$name" || continue
 		corpus=$B/fuzz-corpus/$name
 		mkdir -p "$corpus"
 		seeds=$top/tests/fuzz/corpus/$name
@@ -135,7 +153,16 @@ run_fuzz() {
 
 # Without a usable /dev/kvm, the L1 batch comes first: it also fetches the
 # nested harness's Debian kernel, a real bzImage for test_boot_bzimage.
-case " $tiers " in *" unit "*|*" unit-asan "*|*" guests "*) host_kvm || l1_batch ;; esac
+# (only when a test it serves is among those asked for)
+l1_wanted() {
+	local t
+	case " $tiers " in *" guests "*) [ -z "${TESTS:-}" ] && return 0 ;; esac
+	for t in "$B"/tests/unit/test_*kvm* tests/guests/*.sh; do
+		[ -e "$t" ] && wanted "$(basename "$t" .sh)" && return 0
+	done
+	return 1
+}
+case " $tiers " in *" unit "*|*" unit-asan "*|*" guests "*) host_kvm || ! l1_wanted || l1_batch ;; esac
 cache=${KVMBOX_CACHE:-$HOME/.cache/kvmbox}
 if [ -z "${KVMBOX_TEST_VMLINUX:-}" ]; then
 	for k in "$cache"/kernel/*/vmlinux; do [ -f "$k" ] && export KVMBOX_TEST_VMLINUX=$k; done
