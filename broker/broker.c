@@ -351,8 +351,7 @@ static int broker_start(struct broker *b)
 		return 1;
 	}
 	b->loop_ready = true;
-	b->px = proxy_new(&b->loop, b->bl->proxy);	/* logs its own line */
-	if (!b->px) {
+	if (proxy_new(&b->loop, b->bl->proxy, &b->px) < 0) {	/* it logs its own line */
 		close(sv[1]);
 		return 1;
 	}

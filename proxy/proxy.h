@@ -112,9 +112,10 @@ struct proxy_config {
 	unsigned lookup_timeout_ms;	/* GitHub node id lookup (0: 10 s); then 504 */
 };
 
-/* A proxy on loop; cfg is copied (its pointers are borrowed).  NULL on error
- * with a one-line log. */
-struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg);
+/* A proxy on loop into *out; cfg is copied (its pointers are borrowed;
+ * egress is required).  0, or -EINVAL (a configuration it refuses),
+ * -ENOMEM, -errno, each after a one-line log. */
+int proxy_new(struct loop *loop, const struct proxy_config *cfg, struct proxy **out);
 /* Close every connection and free px; the proxy's own loop requests are
  * cancelled and awaited first (the loop is turned meanwhile, on the
  * calling thread), so the loop may go on running after. */

@@ -2171,11 +2171,16 @@ static void timer_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fl
 	loop_timer(loop, &px->timer_op, &px->timer_ts, TICK_NS);
 }
 
-struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg)
+int proxy_new(struct loop *loop, const struct proxy_config *cfg, struct proxy **out)
 {
+	*out = NULL;
+	if (!cfg->egress) {	/* which names it serves: never "all" by omission */
+		log_err("proxy: no egress policy given");
+		return -EINVAL;
+	}
 	struct proxy *px = calloc(1, sizeof(*px));
 	if (!px)
-		return NULL;
+		return -ENOMEM;
 	px->loop = loop;
 	px->cfg = *cfg;
 	px->listen_fd = -1;
@@ -2187,9 +2192,11 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg)
 	px->ghcache = malloc(sizeof(*px->ghcache));
 	if (px->ghcache)
 		github_cache_init(px->ghcache);
-	if (!px->ca || !px->ghcache || make_ctxs(px)) {
+	int r = !px->ca || !px->ghcache ? -ENOMEM : make_ctxs(px);
+	if (r < 0) {
+		log_err("proxy: cannot set up TLS: %s", strerror(-r));
 		proxy_free(px);
-		return NULL;
+		return r;
 	}
 	for (unsigned i = 0; i < cfg->noauth && i < PROXY_MAX_OAUTH; i++) {
 		struct oauth_state *o = &px->oauth[px->noauth++];
@@ -2200,14 +2207,14 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg)
 		if (!o->access || !o->refresh || o->access == o->refresh) {
 			log_err("proxy: --oauth %s names placeholders not given with --secret", o->cfg.provider);
 			proxy_free(px);
-			return NULL;
+			return -EINVAL;
 		}
 		if (!oauth_refresh_hosts_ok(o->cfg.provider, o->refresh)) {
 			log_err("proxy: --oauth %s: the refresh token's --secret must list only %s's token "
 				"endpoint hosts, where kvmbox performs the refresh itself", o->cfg.provider,
 				o->cfg.provider);
 			proxy_free(px);
-			return NULL;
+			return -EINVAL;
 		}
 		o->refresh->refresh_only = true;	/* never substituted anywhere else */
 		if (o->cfg.state_path[0]) {
@@ -2221,7 +2228,8 @@ struct proxy *proxy_new(struct loop *loop, const struct proxy_config *cfg)
 	px->timer_op.cb = timer_cb;
 	px->timer_op.opaque = px;
 	loop_timer(loop, &px->timer_op, &px->timer_ts, TICK_NS);
-	return px;
+	*out = px;
+	return 0;
 }
 
 void proxy_free(struct proxy *px)

@@ -289,21 +289,24 @@ static const struct vdev_ops vnet_ops = {
 	.reset = vnet_reset,
 };
 
-struct vnet *vnet_create(const struct dev_env *env, uint64_t base, const uint8_t mac[6],
-			 unsigned mtu)
+int vnet_create(const struct dev_env *env, uint64_t base, const uint8_t mac[6], unsigned mtu,
+		struct vnet **out)
 {
+	*out = NULL;
 	if (mtu < 68 || mtu > 65520)
-		return NULL;
+		return -EINVAL;
 	struct vnet *v = calloc(1, sizeof(*v));
 	if (!v)
-		return NULL;
+		return -ENOMEM;
 	memcpy(v->mac, mac, 6);
 	v->mtu = (uint16_t)mtu;
-	if (vdev_init(&v->vdev, &vnet_ops, env, base) < 0) {
+	int r = vdev_init(&v->vdev, &vnet_ops, env, base);
+	if (r < 0) {
 		free(v);
-		return NULL;
+		return r;
 	}
-	return v;
+	*out = v;
+	return 0;
 }
 
 void vnet_set_stack(struct vnet *v, struct net_stack *ns)

@@ -52,9 +52,10 @@ struct vnet {
 	struct vnet_stats stats;
 };
 
-/* Heap-allocated device with the guest's MAC and MTU, or NULL. */
-struct vnet *vnet_create(const struct dev_env *env, uint64_t base, const uint8_t mac[6],
-			 unsigned mtu);
+/* A heap-allocated device with the guest's MAC and MTU into *out: 0,
+ * -EINVAL (an MTU outside 68..65520), -ENOMEM, or vdev_init's -errno. */
+int vnet_create(const struct dev_env *env, uint64_t base, const uint8_t mac[6], unsigned mtu,
+		struct vnet **out);
 void vnet_set_stack(struct vnet *v, struct net_stack *ns);
 /* net_output_fn for net_create(): one frame for the guest (loop thread). */
 void vnet_output(void *opaque, const void *frame, size_t len);

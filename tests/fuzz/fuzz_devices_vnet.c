@@ -107,8 +107,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(d && pol);
 	assert(vdrv_init(d, RAM) == 0);
 	static const uint8_t mac[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
-	struct vnet *v = vnet_create(&d->env, VIRTIO_MMIO_BASE, mac, 1500);
-	assert(v);
+	struct vnet *v;
+	int made = vnet_create(&d->env, VIRTIO_MMIO_BASE, mac, 1500, &v);
+	assert(made == 0);
+	(void)made;
 	policy_init(pol);
 	struct net_config cfg;
 	net_config_default(&cfg);

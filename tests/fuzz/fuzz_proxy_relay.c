@@ -309,7 +309,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(cfg.oauth[1].provider, 16, "codex");
 		snprintf(cfg.oauth[1].access_placeholder, 132, "kvmbox-ph-cxaccess5");
 		snprintf(cfg.oauth[1].refresh_placeholder, 132, "kvmbox-ph-cxrefresh6");
-		if (!(px = proxy_new(&loop, &cfg)))
+		if (proxy_new(&loop, &cfg, &px) < 0)
 			abort();
 		struct proxy_fuzz_hooks h = { .dial = fuzz_dial };
 		proxy_fuzz_set(px, &h);

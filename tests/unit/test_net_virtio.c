@@ -39,8 +39,10 @@ static int setup_feat(void **state, uint64_t feats)
 	struct fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	assert_int_equal(vdrv_init(&f->d, 4 << 20), 0);
-	f->v = vnet_create(&f->d.env, VIRTIO_MMIO_BASE, guest_mac, 1500);
-	assert_non_null(f->v);
+	assert_int_equal(vnet_create(&f->d.env, VIRTIO_MMIO_BASE, guest_mac, 1500, &f->v), 0);
+	struct vnet *none;
+	assert_int_equal(vnet_create(&f->d.env, VIRTIO_MMIO_BASE, guest_mac, 67, &none), -EINVAL);
+	assert_null(none);
 	policy_init(&f->pol);
 	net_config_default(&f->cfg);
 	f->cfg.policy = &f->pol;

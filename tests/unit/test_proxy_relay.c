@@ -16,9 +16,14 @@ static void test_free_on_live_loop(void **state)
 	(void)state;
 	struct loop loop;
 	assert_int_equal(loop_init(&loop, 64), 0);
+	struct policy egress;
+	policy_init(&egress);
 	struct proxy_config cfg = { 0 };
-	struct proxy *px = proxy_new(&loop, &cfg);
-	assert_non_null(px);
+	struct proxy *px;
+	assert_int_equal(proxy_new(&loop, &cfg, &px), -EINVAL);	/* no egress policy: refused */
+	assert_null(px);
+	cfg.egress = &egress;
+	assert_int_equal(proxy_new(&loop, &cfg, &px), 0);
 	loop_run_once(&loop, 0);	/* its housekeeping timer is armed now */
 	proxy_free(px);
 	for (int i = 0; i < 3; i++)	/* past the timer's 250 ms period */

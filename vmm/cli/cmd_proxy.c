@@ -263,8 +263,8 @@ static int serve(struct opts *o, struct proxy_config *cfg)
 		close(fd);
 		return 1;
 	}
-	struct proxy *px = proxy_new(&loop, cfg);
-	if (!px) {
+	struct proxy *px;
+	if (proxy_new(&loop, cfg, &px) < 0) {
 		loop_fini(&loop);
 		close(fd);
 		return 1;

@@ -213,9 +213,8 @@ static int mnet_build(struct machine *m, struct machine_net *mn)
 	}
 	struct dev_env env = { .gm = &m->vm.gm, .loop = &m->vm.loop, .irq_fd = -1,
 			       .notify_fd = -1 };
-	mn->vnet = vnet_create(&env, 0, guest_mac, cfg.mtu);
-	if (!mn->vnet) {
-		log_err("net: cannot create the virtio-net device");
+	if ((r = vnet_create(&env, 0, guest_mac, cfg.mtu, &mn->vnet)) < 0) {
+		log_err("net: cannot create the virtio-net device: %s", strerror(-r));
 		return 1;
 	}
 	if ((r = net_create(&mn->ns, &m->vm.loop, &cfg, mnet_output, mn)) < 0) {
