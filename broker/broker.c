@@ -43,7 +43,7 @@ static const char *const vmm_env_names[] = {
 	"HOME", "PATH", "TERM", "COLORTERM", "LANG", "LANGUAGE", "TZ",
 	"XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME",
 	"KVMBOX_CACHE", "KVMBOX_KERNEL", "KVMBOX_INITRD", "KVMBOX_LOG", "KVMBOX_SECCOMP",
-	"KVMBOX_FAULT_SECCOMP", "KVMBOX_FAULT_OPEN",	/* test builds only act on these */
+	"KVMBOX_FAULT_SECCOMP", "KVMBOX_FAULT_OPEN", "KVMBOX_FAULT_EGRESS",	/* test builds only act on these */
 	"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
 	"SSL_CERT_FILE", "SSL_CERT_DIR",	/* the cage's Landlock reads them */
 };

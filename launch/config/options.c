@@ -53,6 +53,10 @@ const struct config_option config_options[] = {
 	{ "exclude", "--exclude", NULL, NULL, "PATTERN", NULL, CONFIG_LIST, CONFIG_PROJECT_ADD,
 	  "with --review: paths left out of the copy (gitignore syntax,\n"
 	  "                         as in the project's .kvmboxignore)" },
+	{ "self_test", "--self-test", "--no-self-test", NULL, NULL, "true", CONFIG_BOOL, CONFIG_PROJECT_ON,
+	  "before the agent, the guest proves the launch's promises (the\n"
+	  "                         metadata address and the host refused by the policy, the\n"
+	  "                         proxy's CA trusted) and a failure stops the launch" },
 	{ "git", NULL, "--no-git", NULL, NULL, "true", CONFIG_BOOL, CONFIG_PROJECT_OFF,
 	  "git and GitHub wiring: GitHub writes may go to the repositories\n"
 	  "                         the project's remotes name (and --repo), with GH_TOKEN,\n"

@@ -22,7 +22,9 @@
 # are hidden from the agent (not listed, not overwritable, untouched on the
 # host) and named at launch; the project's executable .kvmbox.runtime.sh
 # runs in the guest before the agent, and one that fails stops the launch
-# with its status (--no-hook: not run); a git hook the agent creates and
+# with its status (--no-hook: not run); the launch self-test stops a launch
+# whose egress policy is broken on purpose (KVMBOX_FAULT_EGRESS, sanitizer
+# builds) before the hook and the agent; a git hook the agent creates and
 # its change to .git/config are named at exit under a warning, with
 # unified diffs; the agent's exit status is kvmbox's; the
 # per-launch directory is gone afterwards; a missing project folder is a
@@ -111,11 +113,15 @@ e2e_step statedir 20 sh -c 'cd $HOME/.local/state/kvmbox/projects && ls; d=$(ls 
 printf '#!/bin/sh\necho hook-says-no\nexit 3\n' >/proj/.kvmbox.runtime.sh
 e2e_step hookfail 150 sh -c 'kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 e2e_step nohook 150 sh -c 'kvmbox claude --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+# the self-test against a policy broken on purpose (sanitizer builds only)
+e2e_step selftest 150 sh -c 'KVMBOX_FAULT_EGRESS=open kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+e2e_step noselftest 150 sh -c 'KVMBOX_FAULT_EGRESS=open kvmbox claude --no-self-test --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 PAYLOAD
 )
 e2e_run_or_bail "$payload" 420
 
 e2e_check_rc claude 4 "kvmbox claude exits with the agent's status"
+e2e_check_lacks claude "the launch self-test passed (metadata, host, CA)" 'self-test'
 e2e_check_has claude "the agent runs in the project folder" -x 'pwd=/proj'
 e2e_check_has claude "the agent's arguments arrive (claude without permission prompts: the VM is the boundary)" \
 	-x 'args=--dangerously-skip-permissions --resume two words'
@@ -200,6 +206,11 @@ e2e_check_has hookfail "with one line saying the agent was not started" \
 e2e_check_lacks hookfail "and the agent did not run" '^pwd='
 e2e_check_rc nohook 4 "--no-hook: the agent runs without the hook"
 e2e_check_lacks nohook "and the hook did not" 'hook-says-no'
+e2e_check_rc selftest 125 "a launch whose egress promise does not hold (a policy broken on purpose) is stopped"
+e2e_check_has selftest "by the self-test, in one line naming the promise" \
+	'^kvmbox: self-test: http://\(169\.254\.169\.254\|10\.0\.2\.2\)/ was not refused by the egress policy (.*); the agent was not started$'
+e2e_check_lacks selftest "before the hook and the agent" '^pwd=\|hook-says-no'
+e2e_check_rc noselftest 4 "--no-self-test lets the same launch through: the check was what stopped it"
 e2e_check_rc noproject 2 "a missing project folder: exit 2"
 e2e_check_has noproject "with one line naming it" 'project folder /no/such/dir'
 tap_done

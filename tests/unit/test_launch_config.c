@@ -104,6 +104,7 @@ static const struct row {
 	{ "upstream_ca", "\"/etc/ssl/a.pem\"", NULL, "\"/tmp/evil.pem\"", NULL },
 	{ "review", "false", "true", "false", "true" },
 	{ "exclude", "[\"*.log\"]", "[\"build/\"]", NULL, NULL },
+	{ "self_test", "false", "true", "false", "true" },
 	{ "git", "false", NULL, NULL, NULL },
 	{ "state", "true", "false", NULL, NULL },
 	{ "hook", "true", "false", NULL, NULL },

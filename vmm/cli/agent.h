@@ -98,6 +98,8 @@ struct agent_cmdline {
 	bool state;			/* per-project agent state unless --no-state */
 	bool hook;			/* the project's .kvmbox.runtime.sh unless --no-hook */
 	bool review;			/* --review: the agent works on a copy (launch/review) */
+	bool self_test;			/* the launch self-test, unless --no-self-test */
+	bool refuses_host, refuses_metadata;	/* what the flags leave refused, for it */
 #define AGENT_MAX_EXCLUDES 32
 	const char *excludes[AGENT_MAX_EXCLUDES];	/* --exclude, for the copy */
 	unsigned nexcludes;

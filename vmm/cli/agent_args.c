@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "vmm/cli/agent.h"
+#include "vmm/cli/net_args.h"
 #include "vmm/cli/run.h"
 
 /* The launcher's own flags with a value: 1 taken, 0 not ours, -EINVAL. */
@@ -42,6 +43,10 @@ static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdlin
 	}
 	if (!strcmp(argv[*i], "--review") || !strcmp(argv[*i], "--no-review")) {
 		c->review = argv[*i][2] == 'r';
+		return 1;
+	}
+	if (!strcmp(argv[*i], "--self-test") || !strcmp(argv[*i], "--no-self-test")) {
+		c->self_test = argv[*i][2] == 's';
 		return 1;
 	}
 	if (!strcmp(argv[*i], "--no-proxy")) {
@@ -76,6 +81,7 @@ int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, 
 	c->git = true;
 	c->state = true;
 	c->hook = true;
+	c->self_test = true;
 	c->shell_flags = calloc((size_t)argc + 1, sizeof(char *));
 	c->agent_args = calloc((size_t)argc + 1, sizeof(char *));
 	struct run_opts *scratch = malloc(sizeof(*scratch));
@@ -119,6 +125,18 @@ int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, 
 			c->shell_flags[c->nshell++] = argv[k];
 	}
 	c->egress_profile = scratch->net.profile ? scratch->net.profile : "permissive";
+	/* what the launch self-test may expect refused: what the flags left closed */
+	c->refuses_host = !scratch->net.allow_host && !scratch->net.disabled;
+	c->refuses_metadata = !scratch->net.disabled;
+	struct policy *pol = malloc(sizeof(*pol));
+	if (pol) {
+		uint8_t meta[16];
+		policy_init(pol);
+		policy_parse_addr("169.254.169.254", meta);
+		c->refuses_metadata &= net_opts_policy(&scratch->net, pol) == 0 && !policy_allows(pol, meta, NULL);
+		policy_fini(pol);
+		free(pol);
+	}
 	for (unsigned k = 0; k < scratch->net.ndomains && k < AGENT_NOTE_DOMAINS; k++)
 		c->domains[c->ndomains++] = scratch->net.domains[k];
 out:

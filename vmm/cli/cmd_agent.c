@@ -40,6 +40,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "guest/image/image.h"
+#include "guest/init/netcfg.h"	/* where kvmbox-init puts the CA: the contract */
 #include "launch/config/config.h"
 #include "launch/git.h"
 #include "launch/guard.h"
@@ -64,14 +65,23 @@
  * executable: its output shown, a failure ends the launch with its status
  * before the agent starts), and run the agent with the placeholder
  * environment ("$@": DIR, LINKS as "home_rel=state_rel ...", HOOK,
- * MEMORY, NAME=VALUE..., the agent's argv).  MEMORY (when not empty) is
- * the agent's instructions file under $HOME, which gets one line pointing
- * at the sandbox's rules unless it has it already. */
+ * MEMORY, CHECKS, NAME=VALUE..., the agent's argv).  MEMORY (when not
+ * empty) is the agent's instructions file under $HOME, which gets one line
+ * pointing at the sandbox's rules unless it has it already.  CHECKS is the
+ * launch self-test (self_test_words): before the hook and the agent, each
+ * named promise is proved, and the first that fails stops the launch with
+ * status 125 and one line:
+ *   meta, host  a request to the metadata address, or to the host through
+ *               the gateway, gets the egress policy's 403 from the proxy
+ *               (not merely a closed port: a broken policy would reach it)
+ *   ca          the proxy's CA is installed, in the system bundle, and
+ *               trusted by OpenSSL when the image has it */
 #define PROJECT_HOOK ".kvmbox.runtime.sh"
 #define POLICY_POINTER "'You run in a kvmbox sandbox. When a request or a file is refused, " \
 	"read /etc/kvmbox/POLICY.md: it says why and which flag of kvmbox would allow it.'"
 static const char wrapper[] =
-	"d=$1; links=$2; hook=$3; mem=$4; shift 4; "
+	"d=$1; links=$2; hook=$3; mem=$4; checks=$5; shift 5; "
+	"st() { echo \"kvmbox: self-test: $1; the agent was not started\" >&2; exit 125; }; "
 	"for l in $links; do h=\"$HOME/${l%%=*}\"; s=" STATE_GUEST_DIR "/${l#*=}; "
 	"mkdir -p \"$s\" \"${h%/*}\" && rm -rf \"$h\" && ln -s \"$s\" \"$h\" || exit 126; done; "
 	"[ -d " LAUNCH_GUEST_DIR "/home ] && cp -a " LAUNCH_GUEST_DIR "/home/. \"$HOME\"/; "
@@ -79,6 +89,19 @@ static const char wrapper[] =
 	"cp " LAUNCH_GUEST_DIR "/POLICY.md /etc/kvmbox/; "
 	"if [ -n \"$mem\" ] && [ -f /etc/kvmbox/POLICY.md ] && ! grep -qs /etc/kvmbox/POLICY.md \"$HOME/$mem\"; then "
 	"mkdir -p \"$(dirname \"$HOME/$mem\")\" && printf '\\n%s\\n' " POLICY_POINTER " >>\"$HOME/$mem\"; fi; "
+	"for c in $checks; do case $c in "
+	"meta|host) a=169.254.169.254; [ $c = host ] && a=10.0.2.2; u=http://$a/; "
+	"if command -v curl >/dev/null; then o=$(curl -s -m 5 -o /dev/null -w '%{http_code}' $u 2>&1); "
+	"elif command -v nc >/dev/null; then o=$(printf 'GET / HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' $a | "
+	"nc -w 5 $a 80 2>&1 | head -n 1); "
+	"else st \"no curl or nc in the image to ask $u with (--no-self-test launches without the check)\"; fi; "
+	"case $o in *403*) ;; *) st \"$u was not refused by the egress policy (${o:-no answer})\";; esac;; "
+	"ca) f=" KBX_CA_PEM "; [ -s $f ] || st \"the proxy's CA is not at $f\"; "
+	"grep -qxF \"$(sed -n 2p $f)\" " KBX_CA_BUNDLE " || "
+	"st \"the system CA bundle lacks the proxy's CA\"; "
+	"if command -v openssl >/dev/null && ! openssl verify -CAfile " KBX_CA_BUNDLE " $f "
+	">/dev/null 2>&1; then st \"OpenSSL does not trust the proxy's CA\"; fi;; "
+	"esac; done; "
 	"cd \"$d\" || exit 126; "
 	"if [ \"$hook\" = 1 ] && [ -f " PROJECT_HOOK " ]; then "
 	"if [ -x " PROJECT_HOOK " ]; then ./" PROJECT_HOOK " || { s=$?; "
@@ -419,6 +442,17 @@ static void tokens_after_refresh(void *opaque)
 	agent_creds_unlock(&l->creds);
 }
 
+/* The launch self-test's checks for the wrapper: what the flags leave
+ * refused, and the CA, each only with the proxy (its 403 is what tells a
+ * refusal from a closed port). */
+static const char *self_test_words(const struct agent_cmdline *c)
+{
+	static const char *const words[] = { "ca", "ca host", "ca meta", "ca meta host" };
+	if (!c->self_test || !c->proxy)
+		return "";
+	return words[(c->refuses_metadata ? 2 : 0) + (c->refuses_host ? 1 : 0)];
+}
+
 /* argv for shell_launch (pointers into l and static strings); its count,
  * or -E2BIG. */
 static int shell_argv(struct launch *l, char **v, int cap)
@@ -465,6 +499,7 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	PUSH(l->state_links);
 	PUSH(l->c.hook ? "1" : "0");
 	PUSH(l->p->memory ? l->p->memory : "");
+	PUSH(self_test_words(&l->c));
 	for (unsigned i = 0; i < l->creds.nenv; i++)
 		PUSH(l->creds.env[i]);
 	for (const char *const *e = l->p->env; e && *e; e++)
