@@ -169,11 +169,11 @@ static bool in_builtin(const char *const *list, const char *n, size_t len)
 
 bool policy_allows_name(const struct policy *p, const char *name)
 {
+	if (p->profile == PP_PERMISSIVE)	/* any name or literal, IPv6 ones too */
+		return host_valid(name, strlen(name));
 	char n[254];
 	if (normalise_name(name, n) < 0)
 		return false;
-	if (p->profile == PP_PERMISSIVE)
-		return true;
 	size_t len = strlen(n);
 	bool claude = p->agent == POLICY_AGENT_CLAUDE || p->agent == POLICY_AGENT_ALL;
 	bool codex = p->agent == POLICY_AGENT_CODEX || p->agent == POLICY_AGENT_ALL;

@@ -291,6 +291,8 @@ static void test_names(void **state)
 {
 	(void)state;
 	assert_true(policy_allows_name(&pol, "anything.example"));	/* permissive */
+	assert_true(policy_allows_name(&pol, "2001:db8::1"));		/* a CONNECT to an IPv6 literal */
+	assert_false(policy_allows_name(&pol, "a b"));
 	policy_set_profile(&pol, "locked");
 	assert_int_equal(policy_allow_domain(&pol, "GitHub.com."), 0);
 	assert_int_equal(policy_allow_domain(&pol, "*.npmjs.org"), 0);
