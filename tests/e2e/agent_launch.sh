@@ -102,23 +102,23 @@ exit 4
 AGENT
 chmod 755 $R/usr/local/bin/claude
 cd /proj
-e2e_step claude 150 sh -c "kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 -- --resume 'two words' 2>&1"
-e2e_step passthrough 150 sh -c 'KVMBOX_LOG=info kvmbox claude --kernel /vmlinux --initrd /l2.cpio -p "say hi" --memory 512M --profile=json 2>&1'
+e2e_step claude 240 sh -c "kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 -- --resume 'two words' 2>&1"
+e2e_step passthrough 240 sh -c 'KVMBOX_LOG=info kvmbox claude --kernel /vmlinux --initrd /l2.cpio -p "say hi" --memory 512M --profile=json 2>&1'
 e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | wc -l; cat /proj/.env'
 e2e_step noproject 20 kvmbox claude --project /no/such/dir
-e2e_step nostate 150 sh -c 'kvmbox claude --no-state --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
-e2e_step nogit 150 sh -c 'KVMBOX_LOG=info kvmbox claude --no-git --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+e2e_step nostate 240 sh -c 'kvmbox claude --no-state --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+e2e_step nogit 240 sh -c 'KVMBOX_LOG=info kvmbox claude --no-git --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 e2e_step statedir 20 sh -c 'cd $HOME/.local/state/kvmbox/projects && ls; d=$(ls -d proj-* | grep -v "\.repos$"); stat -c "%a %n" . .. $d $d/claude $d.repos;
 	echo "lines=$(wc -l <$d/claude/history.txt)"; ls -A $d/claude | sed "s/^/entry: /"; grep -rl XYZZY . | sed "s/^/real-in-state: /"; grep -rl kvmbox-ph- . | sed "s/^/placeholder-in-state: /"'
 printf '#!/bin/sh\necho hook-says-no\nexit 3\n' >/proj/.kvmbox.runtime.sh
-e2e_step hookfail 150 sh -c 'kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
-e2e_step nohook 150 sh -c 'kvmbox claude --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+e2e_step hookfail 240 sh -c 'kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+e2e_step nohook 240 sh -c 'kvmbox claude --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 # the self-test against a policy broken on purpose (sanitizer builds only)
-e2e_step selftest 150 sh -c 'KVMBOX_FAULT_EGRESS=open kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
-e2e_step noselftest 150 sh -c 'KVMBOX_FAULT_EGRESS=open kvmbox claude --no-self-test --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+e2e_step selftest 240 sh -c 'KVMBOX_FAULT_EGRESS=open kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+e2e_step noselftest 240 sh -c 'KVMBOX_FAULT_EGRESS=open kvmbox claude --no-self-test --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 PAYLOAD
 )
-e2e_run_or_bail "$payload" 420
+e2e_run_or_bail "$payload" 800
 
 e2e_check_rc claude 4 "kvmbox claude exits with the agent's status"
 e2e_check_lacks claude "the launch self-test passed (metadata, host, CA)" 'self-test'
