@@ -1,13 +1,17 @@
 /* common/util.c - I/O helpers shared by every folder. */
 #include "common/util.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <fnmatch.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 int write_full(int fd, const void *buf, size_t len)
 {
@@ -134,4 +138,12 @@ int name_pattern_folder(const char *const *patterns, const char *name)
 			return 1;
 	}
 	return 0;
+}
+
+int openat_beneath(int dirfd, const char *rel, int flags)
+{
+	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
 }

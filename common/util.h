@@ -37,6 +37,10 @@ int name_pattern_match(const char *const *patterns, const char *dir, const char 
  * so named gives names in it their meaning, so renaming it would change
  * what matches beneath.  1 or 0. */
 int name_pattern_folder(const char *const *patterns, const char *name);
+/* rel beneath the folder dirfd with no component a link (RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), O_CLOEXEC added: an fd, or
+ * -errno. */
+int openat_beneath(int dirfd, const char *rel, int flags);
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 /* The value of one hexadecimal digit (either case), or -1. */

@@ -5,12 +5,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -40,15 +38,6 @@ bool hostexec_watched(const char *rel)
 	return false;
 }
 
-/* rel beneath root, no component a link (the project's own folders, not
- * where a link the guest planted points): an fd opened with flags, or -1. */
-static int open_beneath(int root, const char *rel, int flags)
-{
-	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
-				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
-	return (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
-}
-
 /* One file by its path under the project's fd, never through a link: a
  * link anywhere on the way leaves it absent (the link itself is an entry
  * of its own: see collect). */
@@ -59,7 +48,7 @@ static void take(int root, const char *rel, struct hostexec_file *f)
 	const char *slash = strrchr(rel, '/'), *leaf = slash ? slash + 1 : rel;
 	char dir[256];
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - rel) : 1, slash ? rel : ".");
-	int pfd = open_beneath(root, dir, O_PATH | O_DIRECTORY);
+	int pfd = openat_beneath(root, dir, O_PATH | O_DIRECTORY);
 	struct stat st;
 	if (pfd < 0 || fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (pfd >= 0)
@@ -125,7 +114,7 @@ static void collect(struct hostexec *h, int root)
 			add(h, root, up);
 		}
 		add(h, root, *d);
-		int dfd = open_beneath(root, *d, O_RDONLY | O_DIRECTORY);
+		int dfd = openat_beneath(root, *d, O_RDONLY | O_DIRECTORY);
 		DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
 		if (!dir) {
 			if (dfd >= 0)

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
@@ -11,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -112,14 +110,6 @@ int state_kind_dir(const char *project_real, const char *kind, char *out, size_t
  * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS and acts with *at() calls that never
  * follow the last component: a planted link is an error, never a path. */
 
-static int openat_beneath(int dfd, const char *name, int flags)
-{
-	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
-				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
-	long fd = syscall(SYS_openat2, dfd, name, &how, sizeof(how));
-	return fd < 0 ? -errno : (int)fd;
-}
-
 /* The directory state/dir ("a/b", checked components; "" for state itself),
  * its missing levels made 0700 when create: an fd, or -errno. */
 static int state_subdir(const char *state, const char *dir, bool create)
@@ -145,7 +135,7 @@ static int state_subdir(const char *state, const char *dir, bool create)
 			close(fd);
 			return e;
 		}
-		int nfd = openat_beneath(fd, c, O_RDONLY | O_DIRECTORY);
+		int nfd = openat_beneath(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 		close(fd);
 		if (nfd < 0)
 			return nfd;

@@ -14,23 +14,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "launch/hostexec.h"
-
-int review_open_beneath(int root, const char *rel, int flags)
-{
-	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
-				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
-	int fd = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
-	return fd < 0 ? -errno : fd;
-}
 
 static int entry_cmp(const void *a, const void *b)
 {
@@ -174,7 +165,7 @@ static void split_rel(const char *rel, char *dir, size_t dirsz, const char **lea
  * never through a link: an fd or -errno. */
 static int project_dir(int root, const char *dir)
 {
-	int fd = review_open_beneath(root, dir, O_RDONLY | O_DIRECTORY);
+	int fd = openat_beneath(root, dir, O_RDONLY | O_DIRECTORY);
 	if (fd != -ENOENT)
 		return fd;
 	char part[4096];
@@ -182,19 +173,19 @@ static int project_dir(int root, const char *dir)
 		if (*p != '/' && *p)
 			continue;
 		snprintf(part, sizeof(part), "%.*s", (int)(p - dir), dir);
-		int r = review_open_beneath(root, part, O_RDONLY | O_DIRECTORY);
+		int r = openat_beneath(root, part, O_RDONLY | O_DIRECTORY);
 		if (r == -ENOENT) {
 			const char *leaf;
 			char parent[4096];
 			split_rel(part, parent, sizeof(parent), &leaf);
-			int pfd = review_open_beneath(root, parent, O_RDONLY | O_DIRECTORY);
+			int pfd = openat_beneath(root, parent, O_RDONLY | O_DIRECTORY);
 			if (pfd < 0)
 				return pfd;
 			r = mkdirat(pfd, leaf, 0755) < 0 && errno != EEXIST ? -errno : 0;
 			close(pfd);
 			if (r < 0)
 				return r;
-			r = review_open_beneath(root, part, O_RDONLY | O_DIRECTORY);
+			r = openat_beneath(root, part, O_RDONLY | O_DIRECTORY);
 		}
 		if (r < 0 || !*p)
 			return r;
@@ -248,7 +239,7 @@ static int write_beside(struct review *rv, int wroot, int pfd, const char *rel, 
 	char dir[4096];
 	const char *leaf;
 	split_rel(rel, dir, sizeof(dir), &leaf);
-	int sfd = review_open_beneath(wroot, dir, O_RDONLY | O_DIRECTORY);
+	int sfd = openat_beneath(wroot, dir, O_RDONLY | O_DIRECTORY);
 	if (sfd < 0)
 		return sfd;
 	struct stat st;
@@ -303,7 +294,7 @@ int review_apply(struct review *rv, const struct review_change *c, char *err, si
 	int root = open(rv->project, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int wroot = open(rv->work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int pfd = root < 0 || wroot < 0 ? -errno
-		: c->kind == REVIEW_DELETED ? review_open_beneath(root, dir, O_RDONLY | O_DIRECTORY) : project_dir(root, dir);
+		: c->kind == REVIEW_DELETED ? openat_beneath(root, dir, O_RDONLY | O_DIRECTORY) : project_dir(root, dir);
 	int r = pfd < 0 ? pfd : still_original(pfd, leaf, find(rv, c->rel));
 	if (r == -ESTALE)
 		snprintf(err, errsz, "changed in the project since the copy was made");
@@ -350,7 +341,7 @@ int review_decided(struct review *rv, const struct review_change *c)
 	const char *leaf;
 	split_rel(c->rel, dir, sizeof(dir), &leaf);
 	int wroot = open(rv->work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	int sfd = wroot < 0 ? -errno : review_open_beneath(wroot, dir, O_RDONLY | O_DIRECTORY);
+	int sfd = wroot < 0 ? -errno : openat_beneath(wroot, dir, O_RDONLY | O_DIRECTORY);
 	mode_t mode = 0;
 	unsigned char sha[32];
 	int r = sfd < 0 ? sfd : review_sha_at(sfd, leaf, &mode, sha);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "launch/hostexec.h"
 
 #define SHOW_MAX (256 * 1024)	/* bytes of a file shown as a diff */
@@ -81,7 +82,7 @@ static char *read_rel(const char *root, const char *rel, bool *binary, off_t *si
 	char dir[4096];
 	const char *slash = strrchr(rel, '/'), *leaf = slash ? slash + 1 : rel;
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - rel) : 1, slash ? rel : ".");
-	int dfd = review_open_beneath(rfd, dir, O_RDONLY | O_DIRECTORY);
+	int dfd = openat_beneath(rfd, dir, O_RDONLY | O_DIRECTORY);
 	close(rfd);
 	if (dfd < 0)
 		return NULL;

@@ -111,8 +111,6 @@ bool review_excluded(const struct review *rv, const char *rel, bool is_dir);
  * following it (0 or -errno; -EINVAL for what is neither). */
 bool review_in_git(const char *rel);
 int review_sha_at(int dfd, const char *name, mode_t *mode, unsigned char out[32]);
-/* rel beneath the folder root, no component a link: an fd or -errno. */
-int review_open_beneath(int root, const char *rel, int flags);
 /* The names in folder dfd one per call, "." and ".." left out, NULL at the
  * end: the DIR from review_dir_open (a duplicate: dfd stays open, and
  * closedir closes only its own).  NULL with errno. */
