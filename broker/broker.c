@@ -43,7 +43,8 @@ static const char *const vmm_env_names[] = {
 	"HOME", "PATH", "TERM", "COLORTERM", "LANG", "LANGUAGE", "TZ",
 	"XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME",
 	"KVMBOX_CACHE", "KVMBOX_KERNEL", "KVMBOX_INITRD", "KVMBOX_LOG", "KVMBOX_SECCOMP",
-	"KVMBOX_FAULT_SECCOMP", "KVMBOX_FAULT_OPEN", "KVMBOX_FAULT_EGRESS",	/* test builds only act on these */
+	"KVMBOX_FAULT_SECCOMP", "KVMBOX_FAULT_OPEN", "KVMBOX_FAULT_EGRESS",
+	"KVMBOX_FAULT_CA",	/* test builds only act on the KVMBOX_FAULT_ ones */
 	"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
 	"SSL_CERT_FILE", "SSL_CERT_DIR",	/* the cage's Landlock reads them */
 };
@@ -272,12 +273,19 @@ static int spawn_vmm(struct broker *b, int vmm_end)
 		sigaddset(&deflt, passed_signals[i]);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&at);
+	/* above both targets first: a record at 3 would be overwritten */
+	int denials = b->bl->denials_fd > 2 ? fcntl(b->bl->denials_fd, F_DUPFD_CLOEXEC, BROKER_DENIALS_FD + 1)
+					    : -1;
 	posix_spawn_file_actions_adddup2(&fa, vmm_end, BROKER_CTL_FD);
-	posix_spawn_file_actions_addclosefrom_np(&fa, BROKER_CTL_FD + 1);
+	if (denials >= 0)
+		posix_spawn_file_actions_adddup2(&fa, denials, BROKER_DENIALS_FD);
+	posix_spawn_file_actions_addclosefrom_np(&fa, denials >= 0 ? BROKER_DENIALS_FD + 1 : BROKER_CTL_FD + 1);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &deflt);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	r = -posix_spawn(&b->pid, "/proc/self/exe", &fa, &at, (char *const *)argv, (char *const *)envp);
+	if (denials >= 0)
+		close(denials);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (r == 0) {
@@ -328,6 +336,8 @@ static int send_hello(struct broker *b)
 	h->type = BROKER_HELLO;
 	h->version = BROKER_VERSION;
 	h->ca_len = (uint32_t)n;
+	h->denials_log = b->bl->denials_fd > 2;
+	h->self_test_probes = b->bl->self_test;
 	if (b->bl->prof)
 		h->prof = *b->bl->prof;
 	r = send(b->ctl, h, sizeof(*h), MSG_NOSIGNAL) == (ssize_t)sizeof(*h) ? 0 : -errno;

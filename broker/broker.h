@@ -50,6 +50,7 @@
 #ifndef KVMBOX_BROKER_BROKER_H
 #define KVMBOX_BROKER_BROKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,7 +59,8 @@
 #include "vmm/vmm.h"
 
 #define BROKER_CTL_FD 3		/* the control socket, in the VMM */
-#define BROKER_VERSION 2
+#define BROKER_DENIALS_FD 4	/* the launch's record of refusals, in the VMM when HELLO says */
+#define BROKER_VERSION 3
 #define BROKER_CA_MAX 4096	/* PEM */
 
 enum broker_msg_type {
@@ -71,6 +73,11 @@ struct broker_hello {
 	uint32_t ca_len;		/* bytes of ca_pem used */
 	char ca_pem[BROKER_CA_MAX];
 	struct profile prof;		/* the launcher's marks (exec, credentials) */
+	uint32_t denials_log;		/* 1: BROKER_DENIALS_FD is the record of refusals */
+	/* 1: the launch self-test (launch/selftest.h) asks the metadata
+	 * address and the gateway on port 80 once each; those two refusals are
+	 * the self-test's, not counted or logged as denials */
+	uint32_t self_test_probes;
 };
 
 struct broker_flow {
@@ -90,6 +97,8 @@ struct broker_launch {
 	 * folders: the launch folder, the login file's folder, the state. */
 	const struct cage_path *paths;
 	size_t npaths;
+	int denials_fd;		/* the record of refusals (launch/denials.h), the VMM's too; <= 2: none */
+	bool self_test;		/* the guest runs the launch self-test: HELLO says so */
 };
 
 /* Be the broker of one VM: start the VMM, serve its flows until it ends,

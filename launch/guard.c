@@ -54,15 +54,17 @@ static bool is_ancestor_or_self(const char *path, const struct stat *target)
 }
 
 /* guard_project for one home folder, PROJECT already resolved. */
-static int guard_one_home(const char *project, const struct stat *proj, const char *home,
+static int guard_one_home(const char *project, const struct stat *proj, const char *home, bool force,
 			  char *why, size_t whysz)
 {
 	char home_real[PATH_MAX];
 	if (!home || !*home || !realpath(home, home_real))
 		return 0;	/* no such home folder: nothing of it to expose */
-	if (is_ancestor_or_self(home_real, proj)) {
+	bool above = is_ancestor_or_self(home_real, proj);
+	if (above && !force) {
 		snprintf(why, whysz, "%s is %s, which holds your credentials (~/.ssh, "
-			 "the agents' logins, ...): run it in a project folder", project,
+			 "the agents' logins, ...): run it in a project folder (--force shares it, "
+			 "the credential stores hidden)", project,
 			 strcmp(project, home_real) == 0 ? "your home folder" : "above your home folder");
 		return -EPERM;
 	}
@@ -72,7 +74,7 @@ static int guard_one_home(const char *project, const struct stat *proj, const ch
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", home_real, *s) >= sizeof(path) ||
 		    !realpath(path, real) || stat(real, &st) < 0)
 			continue;
-		if (is_ancestor_or_self(real, proj)) {
+		if (!above && is_ancestor_or_self(real, proj)) {	/* home itself holds them all */
 			snprintf(why, whysz, "%s holds ~/%s, your credentials: run it in a "
 				 "project folder", project, *s);
 			return -EPERM;
@@ -86,14 +88,14 @@ static int guard_one_home(const char *project, const struct stat *proj, const ch
 	return 0;
 }
 
-int guard_project(const char *project_path, const char *const *homes, char *why, size_t whysz)
+int guard_project(const char *project_path, const char *const *homes, bool force, char *why, size_t whysz)
 {
 	char project[PATH_MAX];
 	struct stat proj;
 	if (!realpath(project_path, project) || stat(project, &proj) < 0)
 		return -errno;
 	for (; homes && *homes; homes++) {
-		int r = guard_one_home(project, &proj, *homes, why, whysz);
+		int r = guard_one_home(project, &proj, *homes, force, why, whysz);
 		if (r < 0)
 			return r;
 	}

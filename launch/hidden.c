@@ -27,6 +27,8 @@ const char *const hidden_default[] = {
 	"cargo/credentials.toml", ".cargo/credentials.toml", ".cargo/credentials",
 	/* the agents' own login files, and gh's */
 	".credentials.json", ".codex/auth.json", "opencode/auth.json", "gh/hosts.yml",
+	/* whole stores, as in a home folder shared with --force (launch/guard.h) */
+	".config/gh", ".config/gcloud",
 	NULL,
 };
 

@@ -156,6 +156,10 @@ void net_note_denied(struct net_stack *ns, const char *proto, const uint8_t dst[
  * counted in the summary like an address. */
 void net_note_denied_name(struct net_stack *ns, const char *name);
 
+/* One denial as "ADDR:PORT/PROTO xCOUNT (why; remedy)" or "NAME/dns xCOUNT
+ * (...)" into out: snprintf's result. */
+int net_denial_text(const struct net_stack *ns, const struct net_denial *d, char *out, size_t outsz);
+
 /* "ADDR:PORT/PROTO xCOUNT (why; remedy), NAME/dns xCOUNT (...), ..." for the denials into out (cut with
  * "..." when full): the number of refusals, or 0 when there were none. */
 uint64_t net_denials_line(const struct net_stack *ns, char *out, size_t outsz);

@@ -191,6 +191,26 @@ unsigned net_denials(const struct net_stack *ns, const struct net_denial **out, 
 	return ns->ndenials;
 }
 
+int net_denial_text(const struct net_stack *ns, const struct net_denial *d, char *out, size_t outsz)
+{
+	char a[INET6_ADDRSTRLEN];
+	uint32_t v4;
+	if (policy_addr_to_v4(d->dst, &v4)) {
+		struct in_addr in = { .s_addr = htonl(v4) };
+		inet_ntop(AF_INET, &in, a, sizeof(a));
+	} else {
+		inet_ntop(AF_INET6, d->dst, a, sizeof(a));
+	}
+	const char *g = policy_group_name(d->group), *fix = policy_group_remedy(d->group);
+	if (d->name[0])
+		return snprintf(out, outsz, "%.*s/dns x%u (not a name the %s egress profile permits; --allow-domain NAME)",
+				64, d->name, d->count, policy_profile_name(ns->policy->profile));
+	if (d->port)
+		return snprintf(out, outsz, "%s%s%s:%u/%s x%u (%s; %s)", strchr(a, ':') ? "[" : "", a,
+				strchr(a, ':') ? "]" : "", d->port, d->proto, d->count, g, fix);
+	return snprintf(out, outsz, "%s/%s x%u (%s; %s)", a, d->proto, d->count, g, fix);
+}
+
 uint64_t net_denials_line(const struct net_stack *ns, char *out, size_t outsz)
 {
 	uint64_t total = ns->denials_other;
@@ -199,24 +219,12 @@ uint64_t net_denials_line(const struct net_stack *ns, char *out, size_t outsz)
 		out[0] = 0;
 	for (unsigned i = 0; i < ns->ndenials; i++) {
 		const struct net_denial *d = &ns->denials[i];
-		char a[INET6_ADDRSTRLEN], item[INET6_ADDRSTRLEN + 160];
-		uint32_t v4;
-		if (policy_addr_to_v4(d->dst, &v4)) {
-			struct in_addr in = { .s_addr = htonl(v4) };
-			inet_ntop(AF_INET, &in, a, sizeof(a));
-		} else {
-			inet_ntop(AF_INET6, d->dst, a, sizeof(a));
-		}
+		char item[INET6_ADDRSTRLEN + 200];
 		total += d->count;
-		const char *g = policy_group_name(d->group), *fix = policy_group_remedy(d->group);
-		int n = d->name[0] ? snprintf(item, sizeof(item), "%s%.*s/dns x%u (not a name the %s egress profile permits; --allow-domain NAME)",
-					      o ? ", " : "", 64, d->name, d->count,
-					      policy_profile_name(ns->policy->profile))
-			: d->port ? snprintf(item, sizeof(item), "%s%s%s%s:%u/%s x%u (%s; %s)", o ? ", " : "",
-					   strchr(a, ':') ? "[" : "", a, strchr(a, ':') ? "]" : "", d->port,
-					   d->proto, d->count, g, fix)
-				: snprintf(item, sizeof(item), "%s%s/%s x%u (%s; %s)", o ? ", " : "", a, d->proto,
-					   d->count, g, fix);
+		int n = snprintf(item, sizeof(item), "%s", o ? ", " : "");
+		n += net_denial_text(ns, d, item + n, sizeof(item) - (size_t)n);
+		if (n >= (int)sizeof(item))
+			n = (int)sizeof(item) - 1;
 		if (o + (size_t)n + 5 >= outsz) {
 			if (o + 5 < outsz)
 				snprintf(out + o, outsz - o, "%s...", o ? ", " : "");

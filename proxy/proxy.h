@@ -66,6 +66,24 @@ struct proxy_dst {
 	char deny[192];
 };
 
+/* The proxy's self-test endpoint, for the launch self-test in the guest.
+ * A TLS connection whose server name is PROXY_CHECK_NAME (under .invalid,
+ * RFC 6761: no real server can own it) is answered by the proxy itself and
+ * never dials anything.  Each request on it names, in its Host header, the
+ * host it stands for, and goes through the same judgement a request to
+ * that host would (egress names, the GitHub allow-list, token endpoints,
+ * placeholder substitution); the answer is the 403 that request would get,
+ * or 200 with one line "kvmbox self-test: HOST: substituted=N unchanged=M"
+ * (how many placeholders would be replaced by real values, how many left as
+ * they are: counts only, never a value).  Hosts under PROXY_CHECK_NAME pass
+ * the egress names (they are never dialled): "another host" for a
+ * placeholder.  In a VM the guest reaches it at PROXY_CHECK_ADDR port 443,
+ * a TEST-NET-1 address (RFC 5737) that the VMM hands to the proxy refused,
+ * without counting it among the denials: any other server name on it gets
+ * the refusal's 403. */
+#define PROXY_CHECK_NAME "self-test.kvmbox.invalid"
+#define PROXY_CHECK_ADDR "192.0.2.1"
+
 /* --connect-to HOST:PORT:ADDR:PORT, as in curl. */
 struct proxy_connect_to {
 	char host[256];
@@ -110,6 +128,11 @@ struct proxy_config {
 	unsigned header_timeout_ms;	/* time to send a request head (0: 30 s) */
 	unsigned idle_timeout_ms;	/* keep-alive idle limit (0: 300 s) */
 	unsigned lookup_timeout_ms;	/* GitHub node id lookup (0: 10 s); then 504 */
+	/* Each 403 the proxy gives (loop thread): the host the request was
+	 * for and the answer's line, for the launch's record of refusals
+	 * (launch/denials.h); NULL: not recorded. */
+	void (*refused)(void *opaque, const char *host, const char *line);
+	void *refused_opaque;
 };
 
 /* A proxy on loop into *out; cfg is copied (its pointers are borrowed;

@@ -144,6 +144,8 @@ struct conn {
 	char dst_name[256];	/* name net/ saw resolved to the dialled address */
 	char deny[192];		/* the policy refused the destination: 403 with this */
 	char sni[256];
+	bool check;		/* the self-test endpoint (PROXY_CHECK_NAME): answered
+				 * here, never dialled, whatever deny says */
 	enum rq_state rq;
 	enum rs_state rs;
 	uint8_t *cin, *uin;
@@ -169,6 +171,7 @@ struct conn {
 				 * every real value in what comes back (to_guest) */
 	bool mask_logged;
 	bool req_subst;		/* the current request carried a real value */
+	struct subst_stats subst;	/* what build_upstream substituted last */
 	/* Encoded forms of real values this connection sent (the base64 of a
 	 * substituted Basic credential), masked like the values themselves. */
 	char *mask_extra[MASK_EXTRA_MAX];
@@ -282,6 +285,11 @@ static void error_reply(struct conn *c, int status, const char *fmt, ...)
 		n = (int)sizeof(msg) - 2;
 	msg[n++] = '\n';
 	log_info("proxy: %d for %s: %.*s", status, c->host[0] ? c->host : "?", n - 1, msg);
+	if (status == 403 && !c->check && c->px->cfg.refused) {	/* the self-test's are no refusals */
+		msg[n - 1] = 0;
+		c->px->cfg.refused(c->px->cfg.refused_opaque, c->host[0] ? c->host : "?", msg);
+		msg[n - 1] = '\n';
+	}
 	local_reply(c, status, "text/plain; charset=utf-8", msg, (size_t)n, false);
 }
 
@@ -300,6 +308,15 @@ static bool is_ip(const char *h)
 	return inet_pton(AF_INET, h, b) == 1 || inet_pton(AF_INET6, h, b) == 1;
 }
 
+/* A host the self-test may name as "another host": PROXY_CHECK_NAME and
+ * names under it (never dialled, never bound to a secret). */
+static bool check_host(const char *name)
+{
+	size_t n = strlen(name), k = strlen(PROXY_CHECK_NAME);
+	return !strcasecmp(name, PROXY_CHECK_NAME) ||
+	       (n > k + 1 && name[n - k - 1] == '.' && !strcasecmp(name + n - k, PROXY_CHECK_NAME));
+}
+
 /* Whether the egress policy refuses the host this connection is for (its
  * TLS server name, Host or CONNECT target); if so a 403 says so and what
  * would allow it.  The same names module judges the guest's DNS lookups.
@@ -309,6 +326,11 @@ static bool is_ip(const char *h)
 static bool egress_refused(struct conn *c)
 {
 	const struct policy *pol = c->px->cfg.egress;
+	if (check_host(c->host)) {	/* never dialled: answered on the self-test endpoint only */
+		error_reply(c, 403, "kvmbox: %s is the launch self-test's name: only a TLS connection "
+			    "with that server name is answered, and nothing is dialled", c->host);
+		return true;
+	}
 	if (pol && policy_allows_name(pol, c->host))
 		return false;
 	if (pol && !c->connect_mode && is_ip(c->host) && !strcmp(c->host, c->dial))
@@ -324,6 +346,8 @@ static bool egress_refused(struct conn *c)
 static int conn_dial(struct conn *c)
 {
 	struct proxy *px = c->px;
+	if (c->check)
+		return -EPERM;	/* the self-test endpoint: nothing leaves, by construction */
 #ifdef KVMBOX_FUZZ
 	if (px->fuzz.dial) {
 		struct proxy_stream *fs = px->fuzz.dial(px->fuzz.opaque, c->host, c->port);
@@ -601,7 +625,7 @@ static int gh_build_lookup(struct conn *c, const struct http_msg *m, const struc
 				     "Content-Length: %d\r\n", (int)m->host_len, m->host, ql);
 	const struct http_hdr *auth = http_find(m, "authorization");
 	if (auth) {
-		struct subst_stats st = { 0, 0 };
+		struct subst_stats st = { 0, 0, false };
 		size_t room = cap - GH_QUERY_MAX - o - 20;
 		memcpy(out + o, "Authorization: ", 15);
 		o += 15;
@@ -793,7 +817,9 @@ static bool rq_connect(struct conn *c)
 	c->port = port;
 	snprintf(c->dial, sizeof(c->dial), "%s", c->host);
 	c->dial_port = port;
-	if (egress_refused(c))
+	/* the self-test endpoint is judged after the handshake (rq_handshake):
+	 * only a TLS connection with its server name is one */
+	if (strcasecmp(c->host, PROXY_CHECK_NAME) && egress_refused(c))
 		return true;
 	consume(c->cin, &c->cin_len, (size_t)hl);
 	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
@@ -810,6 +836,10 @@ static bool rq_detect(struct conn *c)
 		c->rq = RQ_HEAD;
 #ifdef KVMBOX_FUZZ
 		c->tls = c->px->fuzz.dial != NULL;	/* as if terminated: see proxy_fuzz_set */
+		if (c->tls && !strcasecmp(c->host, PROXY_CHECK_NAME)) {	/* as rq_handshake would */
+			c->check = true;
+			c->dial[0] = 0;
+		}
 #endif
 		return true;
 	}
@@ -838,6 +868,10 @@ static bool rq_handshake(struct conn *c)
 	}
 	c->rq = RQ_HEAD;
 	c->head_start_ns = now_ns();
+	if (c->sni[0] && !strcasecmp(c->sni, PROXY_CHECK_NAME)) {
+		c->check = true;
+		c->dial[0] = 0;	/* no address to pass as an IP literal, none to dial */
+	}
 	return true;
 }
 
@@ -889,7 +923,7 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 		return -ENOMEM;
 	size_t o = (size_t)snprintf(out, cap, "%.*s %.*s HTTP/1.%d\r\n", (int)m->method_len, m->method,
 				    (int)m->target_len, m->target, m->minor);
-	struct subst_stats st = { 0, 0 };
+	struct subst_stats st = { .quiet = c->check };
 	bool subst = subst_headers && c->tls && sec && sec->n;	/* never a real secret over plaintext */
 	const struct http_hdr *accept_enc = NULL;	/* emitted last: see below */
 	for (unsigned i = 0; i < m->nhdr; i++) {
@@ -933,6 +967,7 @@ static int build_upstream(struct conn *c, const struct http_msg *m, const char *
 	 * masking reads the bytes as they travel, and a compressed echo would
 	 * hide the value from it (a still-encoded answer is refused, rs_head). */
 	c->req_subst = st.replaced > 0;
+	c->subst = st;
 	if (c->req_subst || accept_enc) {
 		const char *v = c->req_subst ? "identity" : accept_enc->value;
 		size_t vl = c->req_subst ? 8 : accept_enc->value_len;
@@ -1066,6 +1101,56 @@ static int token_request(struct conn *c, const struct http_msg *m, size_t hl, co
 	return r;
 }
 
+/* One request on the self-test endpoint (see PROXY_CHECK_NAME): judged as
+ * a request to the host its Host header names would be, up to the point
+ * where that one would be sent, then answered with what it would carry.
+ * Nothing is dialled and no refresh is performed; the answer holds counts,
+ * never a value.  Requests with a body are refused (the checks send none,
+ * and no body is read here). */
+static bool rq_check(struct conn *c, const struct http_msg *m, size_t hl)
+{
+	uint16_t port;
+	if (!m->host || !split_authority(m->host, m->host_len, c->host, sizeof(c->host), &port)) {
+		error_reply(c, 400, "kvmbox self-test: the Host header must name the host to judge");
+		return true;
+	}
+	c->port = port ? port : 443;
+	if (m->body != HTTP_BODY_NONE && !(m->body == HTTP_BODY_LENGTH && !m->content_length)) {
+		error_reply(c, 413, "kvmbox self-test: requests take no body here");
+		return true;
+	}
+	if (!check_host(c->host) && egress_refused(c))
+		return true;
+	char msg[600];
+	size_t hostlen = strlen(c->host);
+	if (github_check(c->px->cfg.repos, c->host, hostlen, m->method, m->method_len, m->target,
+			 m->target_len, NULL, 0, msg, sizeof(msg)) == 403) {
+		error_reply(c, 403, "%s", msg);
+		return true;
+	}
+	const char *q = memchr(m->target, '?', m->target_len);
+	size_t plen = q ? (size_t)(q - m->target) : m->target_len;
+	bool token = token_endpoint(c->host, hostlen, m->target, plen) != NULL;
+	int r = build_upstream(c, m, NULL, 0, !token);	/* as rq_head builds it */
+	if (c->uhead) {
+		explicit_bzero(c->uhead, c->uhead_len);
+		free(c->uhead);
+		c->uhead = NULL;
+	}
+	c->mask_rsp = c->req_subst = false;
+	explicit_bzero(c->cin, hl);
+	consume(c->cin, &c->cin_len, hl);
+	if (r) {
+		error_reply(c, 431, "kvmbox self-test: request too large after substitution");
+		return true;
+	}
+	char body[400];
+	int n = snprintf(body, sizeof(body), "kvmbox self-test: %s: substituted=%u unchanged=%u\n", c->host,
+			 c->subst.replaced, c->subst.refused);
+	local_reply(c, 200, "text/plain; charset=utf-8", body, (size_t)n, m->keep_alive);
+	return true;
+}
+
 static bool rq_head(struct conn *c)
 {
 	struct proxy *px = c->px;
@@ -1089,6 +1174,8 @@ static bool rq_head(struct conn *c)
 		error_reply(c, st, "kvmbox: malformed request refused (%s)", reason(st));
 		return true;
 	}
+	if (c->check)		/* answered here, deny or not: nothing is dialled */
+		return rq_check(c, &m, (size_t)hl);
 	if (c->deny[0]) {	/* before anything else: nothing is ever dialled */
 		error_reply(c, 403, "%s", c->deny);
 		return true;

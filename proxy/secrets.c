@@ -370,7 +370,9 @@ ssize_t secrets_subst(const struct secrets *s, const char *host, size_t hostlen,
 		}
 		if (e) {
 			st->refused++;
-			if (e->refresh_only)
+			if (st->quiet)
+				;
+			else if (e->refresh_only)
 				log_warn("proxy: placeholder of OAuth refresh token %s sent to %.*s outside the "
 					 "refresh kvmbox performs; left unchanged", e->name, (int)MIN(hostlen, 253), host);
 			else
@@ -435,7 +437,7 @@ ssize_t secrets_subst_header(const struct secrets *s, const char *host, size_t h
 			b++;
 			bl--;
 		}
-		struct subst_stats t = { 0, 0 };
+		struct subst_stats t = { 0, 0, st->quiet };
 		ssize_t r = subst_basic(s, host, hostlen, b, bl, out, cap, &t);
 		if (r >= 0 && t.replaced) {
 			st->replaced += t.replaced;

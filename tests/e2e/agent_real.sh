@@ -36,6 +36,7 @@ E2E_TEST_NAME="nested harness"
 CLAUDE_VERSION=${KVMBOX_E2E_CLAUDE_VERSION:-2.1.332}
 CLAUDE_PKG=@anthropic-ai/claude-code-linux-x64
 need_cmd node
+need_cmd curl
 need_cmd openssl
 
 # The agent's binary, from the npm registry once, then from the cache.
@@ -73,6 +74,7 @@ e2e_add_program "$E2E_L1_ROOT" "$(command -v node)" /usr/local/bin/node
 # The image: busybox, bash (Claude Code's Bash tool wants bash), the agent.
 R=$E2E_L1_ROOT/kc/images/default/rootfs
 e2e_add_busybox "$R"
+e2e_add_program "$R" "$(command -v curl)" /usr/bin/curl	# the launch self-test's client
 rm -f "$R/bin/bash"
 e2e_add_program "$R" "$(command -v bash)" /bin/bash
 e2e_add_program "$R" "$CLAUDE_BIN" /usr/local/bin/claude

@@ -19,8 +19,11 @@ E2E_TEST_NAME="nested harness"
 
 need_cmd tmux
 [ -d /usr/lib/locale/C.utf8 ] || skip_all "needs the C.UTF-8 locale (/usr/lib/locale/C.utf8)"
+need_cmd curl
 e2e_prepare
 e2e_add_program "$E2E_L1_ROOT" "$(command -v tmux)" /usr/bin/tmux
+# curl in the image: the launch self-test's client
+e2e_add_program "$E2E_L1_ROOT/kc/images/default/rootfs" "$(command -v curl)" /usr/bin/curl
 e2e_add_terminfo "$E2E_L1_ROOT" screen tmux tmux-256color dumb linux xterm
 mkdir -p "$E2E_L1_ROOT/usr/lib/locale"
 cp -r /usr/lib/locale/C.utf8 "$E2E_L1_ROOT/usr/lib/locale/"

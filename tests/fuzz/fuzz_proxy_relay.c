@@ -7,7 +7,8 @@
  * sockets, no TLS handshakes; the guest's bytes count as already inside
  * TLS, so substitution applies).  Input: byte 0 picks the host the guest
  * "dialled" (an API host with secrets, the OAuth token hosts, GitHub,
- * another host), byte 1 how the fake upstream answers each request:
+ * another host, the self-test endpoint, which must never dial), byte 1 how
+ * the fake upstream answers each request:
  *   0 echo the request (head and body) as a Content-Length body
  *   1 echo it in 3-byte chunks (chunk framing splits every value)
  *   2 a token endpoint: freshly rotated real tokens for a request that
@@ -228,11 +229,17 @@ static void upstream_answer(struct mstream *m)
 	}
 }
 
+static bool checking;	/* this input is for the self-test endpoint: nothing may be dialled */
+
 static struct proxy_stream *fuzz_dial(void *opaque, const char *host, uint16_t port)
 {
 	(void)opaque;
 	(void)host;
 	(void)port;
+	if (checking) {
+		fprintf(stderr, "the self-test endpoint dialled %s:%u\n", host, port);
+		abort();
+	}
 	struct mstream *m = mstream_new(false);
 	if (!m)
 		return NULL;
@@ -290,7 +297,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	static const char *const names[] = { "api.test", "console.anthropic.com", "auth.openai.com",
-					     "api.github.com", "github.com", "other.test" };
+					     "api.github.com", "github.com", "other.test",
+					     PROXY_CHECK_NAME };
 	static struct proxy *px;
 	if (!px) {	/* one proxy for every input: its CA and TLS contexts cost ms */
 		secrets_init(&sec);
@@ -328,7 +336,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		guest_has_refresh |= holds_real(g->rx, g->rx_len, r);
 	g->rx_eof = true;
 	struct proxy_dst dst = { .addr = "192.0.2.10", .port = 443 };
-	snprintf(dst.name, sizeof(dst.name), "%s", names[data[0] % 6]);
+	snprintf(dst.name, sizeof(dst.name), "%s", names[data[0] % 7]);
+	checking = data[0] % 7 == 6;
 	proxy_take_stream(px, &g->s, &dst);
 	/* Turn until nothing moves: notify whoever asked and can go on. */
 	for (unsigned turn = 0, idle = 0; turn < 400 && idle < 3; turn++) {

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	const char *in = (const char *)data;
 	static char out[65536 * 4];
-	struct subst_stats st = { 0, 0 };
+	struct subst_stats st = { 0, 0, false };
 	for (int enc = SUBST_RAW; enc <= SUBST_FORM; enc++) {
 		ssize_t n = secrets_subst(&s, "good.test", 9, enc, in, size, out, sizeof(out), &st);
 		if (n > (ssize_t)sizeof(out))

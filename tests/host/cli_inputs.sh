@@ -103,4 +103,29 @@ fi
 ln -s "$T/home" "$T/proj/home-link"
 IN=$T/proj/home-link one "the home folder through a symbolic link is refused" \
 	"^kvmbox: claude: $T/home is your home folder" claude
+IN=$T/home one "the refusal names --force" "^kvmbox: claude: $T/home is your home folder.*(--force shares it" claude
+# --force: the home folder passes the guard, says what it exposes, and the
+# launch goes on (to the next thing this host lacks: a kernel)
+err=$(cd "$T/home" && timeout 20 "$KVMBOX_BIN" claude --force -p hi 2>&1 </dev/null)
+case $err in *"--force: sharing $T/home, your home folder or one above it; its credential stores are hidden"*)
+	ok "--force: the home folder is shared, saying its stores are hidden and the rest is not" ;;
+*) not_ok "--force: the home folder is shared, saying its stores are hidden and the rest is not" "$err" ;; esac
+case $err in *"is your home folder"*) not_ok "--force: the guard let it through" "$err" ;;
+*) ok "--force: the guard let it through" ;; esac
+IN=$T/home/.ssh/keys one "--force never opens a credential store" "^kvmbox: claude: $T/home/.ssh/keys is inside ~/.ssh" \
+	claude --force
+IN=$T/home/.config one "nor a folder holding one" "^kvmbox: claude: $T/home/.config holds ~/.config/gh" claude --force
+# kvmbox logs
+one "logs without --denials says which" "^kvmbox: logs: say which: --denials" logs
+one "logs: an unknown option" "^kvmbox: logs: unknown option --bogus" logs --bogus
+one "logs: --project without its value" "^kvmbox: logs: a value is missing for --project" logs --denials --project
+one "logs: a missing project folder" "^kvmbox: logs: project folder /no/such/dir" logs --denials --project /no/such/dir
+mkdir "$T/fresh"
+out=$(cd "$T/fresh" && "$KVMBOX_BIN" logs --denials 2>&1); rc=$?
+expect_eq "logs --denials before any launch: status 1, one line" \
+	"1 kvmbox: logs: no launch on $T/fresh has recorded refusals yet" "$rc $out"
+out=$(cd "$T/proj" && "$KVMBOX_BIN" logs --denials 2>&1); rc=$?
+case "$rc $out" in "0 "*" launch: kvmbox claude in $T/proj, egress profile permissive"*)
+	ok "logs --denials: the launches tried here are recorded, one line each" ;;
+*) not_ok "logs --denials: the launches tried here are recorded, one line each" "$rc $out" ;; esac
 tap_done

@@ -280,6 +280,19 @@ tp=$(curl -sS --max-time 10 --cacert "$T/ca3.pem" --resolve "github.com:$P_TP3:1
 	-H "Host: github.com:$P_PY" "https://github.com:$P_TP3/echo" 2>&1)
 case $tp in *"not allowed by the sandbox's locked egress profile"*) ok "a handed-over flow whose server name is outside the profile gets the 403" ;;
 *) not_ok "a handed-over flow whose server name is outside the profile gets the 403" "$tp" ;; esac
+connect_refused "locked: a name under the self-test endpoint's is no endpoint" x.self-test.kvmbox.invalid:443
+check "its 403 says what the name is" grep -q "is the launch self-test's name" connect.out
+# the self-test endpoint on a handed-over flow, as the guest reaches it
+: > received.log
+tp=$(curl -sS --max-time 10 --cacert "$T/ca3.pem" --resolve "self-test.kvmbox.invalid:$P_TP3:127.0.0.1" \
+	-H "Host: console.anthropic.com" "https://self-test.kvmbox.invalid:$P_TP3/" 2>&1)
+expect_eq "self-test endpoint on a handed-over flow: the provider is judged" \
+	"kvmbox self-test: console.anthropic.com: substituted=0 unchanged=0" "$tp"
+tp=$(curl -sS --max-time 10 --cacert "$T/ca3.pem" --resolve "self-test.kvmbox.invalid:$P_TP3:127.0.0.1" \
+	-H "Host: github.com" -X POST "https://self-test.kvmbox.invalid:$P_TP3/bob/x.git/git-receive-pack" 2>&1)
+case $tp in *"not allowed by the sandbox's locked egress profile"*) ok "self-test endpoint on a handed-over flow: GitHub gets the locked profile's 403" ;;
+*) not_ok "self-test endpoint on a handed-over flow: GitHub gets the locked profile's 403" "$tp" ;; esac
+check "self-test endpoint on a handed-over flow: nothing was dialled" sh -c "! [ -s received.log ]"
 C=("${C_SAVED[@]}")
 kill "$PX3PID"; wait "$PX3PID"
 expect_eq "the locked proxy exits cleanly on SIGTERM" 0 "$?"
@@ -317,6 +330,41 @@ check "the shedding is logged once" sh -c "[ \$(grep -c 'closing the oldest conn
 kill "$PX2PID"; wait "$PX2PID"
 expect_eq "the flooded proxy exits cleanly on SIGTERM" 0 "$?"
 
+# ---- the self-test endpoint (proxy.h: PROXY_CHECK_NAME): judged, never dialled ----
+CK=https://self-test.kvmbox.invalid
+# ask NAME STATUS BODY-REGEX CURL_ARGS...: attempt's checks, the answer's
+# line, and that nothing reached the upstream even when the answer is 200
+ask() {
+	local name=$1 want=$2 re=$3; shift 3
+	attempt "self-test endpoint: $name" "$want" "$@"
+	if ! grep -qE "$re" "out$n.body"; then not_ok "self-test endpoint: $name: answer" "$(head -c 300 "out$n.body")"
+	elif [ -s received.log ]; then not_ok "self-test endpoint: $name: nothing sent upstream" "$(head -c 300 received.log)"
+	else ok "self-test endpoint: $name: answer and nothing sent upstream"; fi
+}
+ask "a placeholder toward its own host would be substituted" 200 '^kvmbox self-test: api.example.test: substituted=1 unchanged=0$' \
+	-H 'Host: api.example.test' -H "Authorization: Bearer $PH_API" $CK/
+ask "the same inside a Basic credential" 200 'substituted=1 unchanged=0$' -H 'Host: api.example.test' -u "user:$PH_API" $CK/
+ask "toward a name under the endpoint's it would not" 200 '^kvmbox self-test: api.example.test.self-test.kvmbox.invalid: substituted=0 unchanged=1$' \
+	-H 'Host: api.example.test.self-test.kvmbox.invalid' -H "Authorization: Bearer $PH_API" $CK/
+ask "toward a name that begins with its host's it would not" 200 'substituted=0 unchanged=1$' \
+	-H 'Host: api.example.test.evil.example' -H "Authorization: Bearer $PH_API" $CK/
+ask "the refresh placeholder toward its own host would not" 200 'substituted=0 unchanged=1$' \
+	-H 'Host: console.anthropic.com' -H "Authorization: Bearer $PH_RT" $CK/
+ask "the token endpoint takes no header substitution and performs no refresh" 200 'substituted=0 unchanged=0$' \
+	-X POST -H 'Host: console.anthropic.com' -H "Authorization: Bearer $PH_AT" $CK/v1/oauth/token
+ask "a push to a repository off the allow-list gets its 403" 403 'bob/x' \
+	-X POST -H 'Host: github.com' -H "Authorization: Bearer $PH_GH" $CK/bob/x.git/git-receive-pack
+ask "a push to an allow-listed one would carry the token" 200 'substituted=1 unchanged=0$' \
+	-X POST -H 'Host: github.com' -H "Authorization: Bearer $PH_GH" $CK/alice/allowed.git/git-receive-pack
+ask "a request with a body is refused" 413 'no body' -H 'Host: api.example.test' -d x $CK/
+ask "a request without Host is refused" 400 'malformed|Host' -H 'Host:' $CK/
+: > received.log
+two=$("${C[@]}" -H 'Host: api.example.test' -H "Authorization: Bearer $PH_API" $CK/a $CK/b 2>&1)
+expect_eq "self-test endpoint: two requests on one connection, both answered" \
+	"$(printf 'kvmbox self-test: api.example.test: substituted=1 unchanged=0\n%.0s' 1 2)" "$two"
+check "self-test endpoint: neither was sent upstream" sh -c "! [ -s received.log ]"
+ask "the endpoint's name over plain HTTP in a tunnel is refused" 403 'self-test' --proxytunnel http://self-test.kvmbox.invalid/
+check "the endpoint's answers are never values" sh -c "! grep -l 'real-' out*.body"
 check "no real value in the proxy log" sh -c "! grep -q 'real-' proxy.log"
 kill "$PXPID"; wait "$PXPID"
 expect_eq "proxy exits cleanly on SIGTERM" 0 "$?"

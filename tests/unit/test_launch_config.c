@@ -203,7 +203,7 @@ static void test_strength(void **state)
 	int n;
 	assert_int_equal(agent_config_argv("claude", 10, argv, &c, &all, &n), 0);
 	struct agent_cmdline ac;
-	assert_int_equal(agent_parse_args(n, all, &ac, err, sizeof(err)), 0);
+	assert_int_equal(agent_parse_args(n, all, POLICY_AGENT_NONE, &ac, err, sizeof(err)), 0);
 	assert_true(ac.proxy);		/* the flag's --proxy after the file's --no-proxy */
 	assert_int_equal(ac.ndomains, 2);
 	assert_string_equal(ac.domains[0], "a.example");

@@ -2,8 +2,12 @@
  * refused when it exposes the user's credentials (launch/guard.h): the
  * home folder, anything above it, a folder holding a credential store, a
  * folder inside one, and each of those reached through a symbolic link;
- * an ordinary project under the home folder passes. */
+ * an ordinary project under the home folder passes.  --force lets the
+ * home folder and those above it through, never a store or a folder
+ * holding one, and the file server's list hides every store of a home
+ * folder so shared (launch/hidden.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +21,7 @@
 #include <cmocka.h>
 
 #include "launch/guard.h"
+#include "launch/hidden.h"
 
 static char top[PATH_MAX], home[PATH_MAX + 8];
 
@@ -68,6 +73,7 @@ static int teardown(void **state)
 /* guard_project on HOME/rel (or an absolute path); returns its result and
  * leaves the reason in why. */
 static char why[512];
+static bool forced;
 static int check(const char *rel)
 {
 	char p[PATH_MAX * 2];
@@ -77,7 +83,7 @@ static int check(const char *rel)
 		snprintf(p, sizeof(p), "%s%s%s", home, *rel ? "/" : "", rel);
 	why[0] = '\0';
 	const char *homes[] = { home, NULL };
-	return guard_project(p, homes, why, sizeof(why));
+	return guard_project(p, homes, forced, why, sizeof(why));
 }
 
 static void test_project_passes(void **state)
@@ -122,7 +128,7 @@ static void test_through_links(void **state)
 	assert_int_equal(symlink(home, link), 0);
 	assert_non_null(realpath(link, real));
 	const char *via_link[] = { link, NULL };
-	assert_int_equal(guard_project(real, via_link, why, sizeof(why)), -EPERM);
+	assert_int_equal(guard_project(real, via_link, false, why, sizeof(why)), -EPERM);
 	snprintf(link, sizeof(link), "%s/proj/keys", home);
 	char ssh[PATH_MAX * 2];
 	snprintf(ssh, sizeof(ssh), "%s/.ssh/deep", home);
@@ -137,17 +143,65 @@ static void test_homes(void **state)
 	char p[PATH_MAX * 2];
 	snprintf(p, sizeof(p), "%s/proj", home);
 	const char *none[] = { NULL }, *empty[] = { "", NULL }, *missing[] = { "/nonexistent-home", NULL };
-	assert_int_equal(guard_project(p, NULL, why, sizeof(why)), 0);
-	assert_int_equal(guard_project(p, none, why, sizeof(why)), 0);
-	assert_int_equal(guard_project(p, empty, why, sizeof(why)), 0);
-	assert_int_equal(guard_project(p, missing, why, sizeof(why)), 0);
+	assert_int_equal(guard_project(p, NULL, false, why, sizeof(why)), 0);
+	assert_int_equal(guard_project(p, none, false, why, sizeof(why)), 0);
+	assert_int_equal(guard_project(p, empty, false, why, sizeof(why)), 0);
+	assert_int_equal(guard_project(p, missing, false, why, sizeof(why)), 0);
 	/* HOME changed (or unset, NULL first): the password database's home
 	 * still counts */
 	const char *changed[] = { "/nonexistent-home", home, NULL };
-	assert_int_equal(guard_project(home, changed, why, sizeof(why)), -EPERM);
+	assert_int_equal(guard_project(home, changed, false, why, sizeof(why)), -EPERM);
 	snprintf(p, sizeof(p), "%s/nope", home);
 	const char *homes[] = { home, NULL };
-	assert_int_equal(guard_project(p, homes, why, sizeof(why)), -ENOENT);
+	assert_int_equal(guard_project(p, homes, false, why, sizeof(why)), -ENOENT);
+}
+
+static void test_forced(void **state)
+{
+	(void)state;
+	forced = true;
+	assert_int_equal(check(""), 0);		/* the home folder */
+	assert_int_equal(check(top), 0);	/* above it */
+	assert_int_equal(check("/"), 0);
+	assert_int_equal(check(".ssh"), -EPERM);	/* a store: never */
+	assert_int_equal(check(".ssh/deep"), -EPERM);
+	assert_int_equal(check(".config"), -EPERM);	/* a folder holding one: never */
+	assert_non_null(strstr(why, "holds ~/.config/gh"));
+	forced = false;
+	assert_int_equal(check(""), -EPERM);
+	assert_non_null(strstr(why, "--force"));
+}
+
+/* Whether the scan's list ("a, b/c") names rel or a folder above it. */
+static bool named(const char *found, const char *rel)
+{
+	for (const char *e = found; *e;) {
+		size_t n = strcspn(e, ",");
+		if (!strncmp(rel, e, n) && (rel[n] == 0 || rel[n] == '/'))
+			return true;
+		e += n;
+		e += strspn(e, ", ");
+	}
+	return false;
+}
+
+/* Every credential store of a home folder shared with --force is hidden by
+ * the file server's list: each one made under a home folder is named by
+ * the scan of what is hidden (itself or a folder above it). */
+static void test_forced_home_hides_every_store(void **state)
+{
+	(void)state;
+	for (const char *const *s = guard_sensitive; *s; s++) {
+		char cmd[PATH_MAX * 3];
+		snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir -p \"$(dirname '%s')\" && { [ -e '%s' ] || touch '%s'; }",
+			 home, *s, *s, *s);
+		assert_int_equal(system(cmd), 0);
+	}
+	char found[8192];
+	assert_true(hidden_scan(home, hidden_default, 10000, found, sizeof(found)) > 0);
+	for (const char *const *s = guard_sensitive; *s; s++)
+		if (!named(found, *s))
+			fail_msg("~/%s is not hidden in a home folder shared with --force (hidden: %s)", *s, found);
 }
 
 int main(void)
@@ -158,6 +212,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_holds_or_inside_a_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_through_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_homes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forced_home_hides_every_store, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

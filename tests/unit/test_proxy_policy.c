@@ -620,7 +620,7 @@ static void test_oauth_body(void **state)
 	/* the refresh token is never substituted by the generic path */
 	s.v[1].refresh_only = true;
 	char sub[256];
-	struct subst_stats st = { 0, 0 };
+	struct subst_stats st = { 0, 0, false };
 	ssize_t k = secrets_subst(&s, "auth.openai.com", 15, SUBST_RAW, "Bearer ph-refresh-1", 19, sub,
 				  sizeof(sub), &st);
 	assert_int_equal(k, 19);

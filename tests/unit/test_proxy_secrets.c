@@ -24,7 +24,7 @@ static void sub(struct secrets *s, const char *host, enum subst_enc enc, const c
 		const char *want, unsigned repl, unsigned refused)
 {
 	char out[512];
-	struct subst_stats st = { 0, 0 };
+	struct subst_stats st = { 0, 0, false };
 	ssize_t n = secrets_subst(s, host, strlen(host), enc, in, strlen(in), out, sizeof(out), &st);
 	assert_true(n >= 0);
 	out[n] = 0;
@@ -49,7 +49,7 @@ static void test_substitution(void **state)
 	sub(&s, "api.example.com", SUBST_RAW, "kvmbox-ph-01234", "kvmbox-ph-01234", 0, 0);
 	/* too small an output buffer is an error, not a truncation */
 	char tiny[4];
-	struct subst_stats st = { 0, 0 };
+	struct subst_stats st = { 0, 0, false };
 	assert_int_equal(secrets_subst(&s, "api.example.com", 15, SUBST_RAW, PH, strlen(PH), tiny, sizeof(tiny), &st), -ENOSPC);
 	secrets_fini(&s);
 }
@@ -65,7 +65,7 @@ static void test_basic_auth(void **state)
 	EVP_EncodeBlock(b64, (const unsigned char *)cred, (int)strlen(cred));
 	char in[200], out[200];
 	snprintf(in, sizeof(in), "Basic %s", b64);
-	struct subst_stats st = { 0, 0 };
+	struct subst_stats st = { 0, 0, false };
 	ssize_t n = secrets_subst_header(&s, "github.com", 10, "Authorization", 13, in, strlen(in), out, sizeof(out), &st);
 	assert_true(n > 6);
 	out[n] = 0;
@@ -75,7 +75,7 @@ static void test_basic_auth(void **state)
 	assert_memory_equal(dec, "x-access-token:ghp_real", 23);
 	assert_int_equal(st.replaced, 1);
 	/* other host: unchanged */
-	st = (struct subst_stats){ 0, 0 };
+	st = (struct subst_stats){ 0, 0, false };
 	n = secrets_subst_header(&s, "gitlab.com", 10, "Authorization", 13, in, strlen(in), out, sizeof(out), &st);
 	assert_int_equal((size_t)n, strlen(in));
 	assert_memory_equal(out, in, (size_t)n);

@@ -105,7 +105,7 @@ static void test_cmdline_split(void **state)
 	int argc = (int)(sizeof(argv) / sizeof(argv[0]));
 	struct agent_cmdline c;
 	char err[200];
-	assert_int_equal(agent_parse_args(argc, argv, &c, err, sizeof(err)), 0);
+	assert_int_equal(agent_parse_args(argc, argv, POLICY_AGENT_NONE, &c, err, sizeof(err)), 0);
 	assert_false(c.help || c.proxy || c.hook);
 	assert_true(c.has_memory && c.has_cpus && c.git && c.state);
 	assert_string_equal(c.image, "slim");
@@ -133,13 +133,13 @@ static void test_cmdline_split(void **state)
 		for (int k = 0; k < 3 && bad[i][k]; k++)
 			v[n++] = (char *)bad[i][k];
 		err[0] = 0;
-		assert_int_equal(agent_parse_args(n, v, &c, err, sizeof(err)), -EINVAL);
+		assert_int_equal(agent_parse_args(n, v, POLICY_AGENT_NONE, &c, err, sizeof(err)), -EINVAL);
 		assert_true(strlen(err) > 0);
 		assert_null(strchr(err, '\n'));
 		agent_cmdline_fini(&c);
 	}
 	char *help[] = { "opencode", "run", "--help" };
-	assert_int_equal(agent_parse_args(3, help, &c, err, sizeof(err)), 0);
+	assert_int_equal(agent_parse_args(3, help, POLICY_AGENT_NONE, &c, err, sizeof(err)), 0);
 	assert_true(c.help);
 	agent_cmdline_fini(&c);
 }

@@ -283,6 +283,11 @@ static int collect_tokens(const struct agent_oauth_file *o, struct json_object *
 		free(u);
 	}
 	if (c->refresh_ph) {
+		/* refresh-only from the start (proxy_new marks it again): the
+		 * launch self-test's list reads the table before the proxy */
+		struct secret *e = secrets_find(s, c->refresh_ph, strlen(c->refresh_ph));
+		if (e)
+			e->refresh_only = true;
 		struct proxy_oauth_cfg *oc = &c->oauth_cfg;
 		snprintf(oc->provider, sizeof(oc->provider), "%s", o->provider);
 		snprintf(oc->access_placeholder, sizeof(oc->access_placeholder), "%s", c->access_ph);

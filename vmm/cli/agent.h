@@ -98,8 +98,11 @@ struct agent_cmdline {
 	bool state;			/* per-project agent state unless --no-state */
 	bool hook;			/* the project's .kvmbox.runtime.sh unless --no-hook */
 	bool review;			/* --review: the agent works on a copy (launch/review) */
+	bool force;			/* --force: the home folder (or /) may be the project */
 	bool self_test;			/* the launch self-test, unless --no-self-test */
 	bool refuses_host, refuses_metadata;	/* what the flags leave refused, for it */
+	struct policy *egress;		/* the egress policy the flags make (NULL: no
+					 * memory for it), for it too; agent_cmdline_fini frees */
 #define AGENT_MAX_EXCLUDES 32
 	const char *excludes[AGENT_MAX_EXCLUDES];	/* --exclude, for the copy */
 	unsigned nexcludes;
@@ -114,10 +117,13 @@ struct agent_cmdline {
 	int nagent;
 };
 
-/* Split argv (argv[0] the agent's name).  0, or -EINVAL / -ENOMEM with a
- * one-line reason in err (a flag of kvmbox's with a bad or missing value).
- * agent_cmdline_fini() in every case. */
-int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, size_t errsz);
+/* Split argv (argv[0] the agent's name); egress_agent is whose provider the
+ * egress policy permits unless a flag names another (the launcher passes
+ * --egress-agent so before the user's flags).  0, or -EINVAL / -ENOMEM with
+ * a one-line reason in err (a flag of kvmbox's with a bad or missing
+ * value).  agent_cmdline_fini() in every case. */
+int agent_parse_args(int argc, char **argv, enum policy_agent egress_agent, struct agent_cmdline *c,
+		     char *err, size_t errsz);
 void agent_cmdline_fini(struct agent_cmdline *c);
 
 /* The configuration files before the command line (agent_config.c): the

@@ -49,6 +49,10 @@ static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdlin
 		c->self_test = argv[*i][2] == 's';
 		return 1;
 	}
+	if (!strcmp(argv[*i], "--force")) {	/* the command line only: no option of the table */
+		c->force = true;
+		return 1;
+	}
 	if (!strcmp(argv[*i], "--no-proxy")) {
 		c->proxy = false;
 		return 1;
@@ -72,7 +76,8 @@ static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdlin
 	return 0;
 }
 
-int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, size_t errsz)
+int agent_parse_args(int argc, char **argv, enum policy_agent egress_agent, struct agent_cmdline *c,
+		     char *err, size_t errsz)
 {
 	memset(c, 0, sizeof(*c));
 	c->image = "default";
@@ -92,6 +97,7 @@ int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, 
 		goto out;
 	}
 	run_opts_init(scratch);
+	scratch->net.agent = egress_agent;
 	err[0] = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -133,9 +139,14 @@ int agent_parse_args(int argc, char **argv, struct agent_cmdline *c, char *err, 
 		uint8_t meta[16];
 		policy_init(pol);
 		policy_parse_addr("169.254.169.254", meta);
-		c->refuses_metadata &= net_opts_policy(&scratch->net, pol) == 0 && !policy_allows(pol, meta, NULL);
-		policy_fini(pol);
-		free(pol);
+		if (net_opts_policy(&scratch->net, pol) == 0) {
+			c->refuses_metadata &= !policy_allows(pol, meta, NULL);
+			c->egress = pol;
+		} else {
+			c->refuses_metadata = false;
+			policy_fini(pol);
+			free(pol);
+		}
 	}
 	for (unsigned k = 0; k < scratch->net.ndomains && k < AGENT_NOTE_DOMAINS; k++)
 		c->domains[c->ndomains++] = scratch->net.domains[k];
@@ -149,4 +160,9 @@ void agent_cmdline_fini(struct agent_cmdline *c)
 	free(c->shell_flags);
 	free(c->agent_args);
 	c->shell_flags = c->agent_args = NULL;
+	if (c->egress) {
+		policy_fini(c->egress);
+		free(c->egress);
+		c->egress = NULL;
+	}
 }

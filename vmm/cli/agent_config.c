@@ -24,7 +24,7 @@ int agent_config_check(const struct config_option *o, const char *value, uint64_
 {
 	char *argv[] = { "config", (char *)o->flag, (char *)value, NULL };
 	struct agent_cmdline c;
-	int r = agent_parse_args(3, argv, &c, err, errsz);
+	int r = agent_parse_args(3, argv, POLICY_AGENT_NONE, &c, err, errsz);
 	if (r == 0 && c.nagent)	/* not one of kvmbox's flags: a bug in the table */
 		snprintf(err, errsz, "%s is not a flag of kvmbox's", o->flag), r = -EINVAL;
 	agent_cmdline_fini(&c);

@@ -8,6 +8,7 @@
 #ifndef KVMBOX_VMM_CLI_H
 #define KVMBOX_VMM_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 int cmd_run(int argc, char **argv);
@@ -17,6 +18,7 @@ int cmd_fs_serve(int argc, char **argv);
 int cmd_net_serve(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_review(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_setup(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
@@ -42,6 +44,8 @@ struct shell_extra {
 	const struct profile *prof;	/* the launcher's marks so far (exec, credentials) */
 	const struct cage_path *broker_paths;	/* the launch folder, the login file's... */
 	size_t nbroker_paths;
+	int denials_fd;		/* the record of refusals (launch/denials.h); <= 2: none */
+	bool self_test;		/* the guest runs the launch self-test (launch/selftest.h) */
 	const struct broker_hello *hello;	/* in the VMM only */
 };
 int shell_launch(int argc, char **argv, const struct shell_extra *x);

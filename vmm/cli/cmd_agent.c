@@ -42,11 +42,13 @@
 #include "guest/image/image.h"
 #include "guest/init/netcfg.h"	/* where kvmbox-init puts the CA: the contract */
 #include "launch/config/config.h"
+#include "launch/denials.h"
 #include "launch/git.h"
 #include "launch/guard.h"
 #include "launch/hidden.h"
 #include "launch/hostexec.h"
 #include "launch/review/review.h"
+#include "launch/selftest.h"
 #include "launch/state.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
@@ -67,21 +69,16 @@
  * environment ("$@": DIR, LINKS as "home_rel=state_rel ...", HOOK,
  * MEMORY, CHECKS, NAME=VALUE..., the agent's argv).  MEMORY (when not
  * empty) is the agent's instructions file under $HOME, which gets one line
- * pointing at the sandbox's rules unless it has it already.  CHECKS is the
- * launch self-test (self_test_words): before the hook and the agent, each
- * named promise is proved, and the first that fails stops the launch with
- * status 125 and one line:
- *   meta, host  a request to the metadata address, or to the host through
- *               the gateway, gets the egress policy's 403 from the proxy
- *               (not merely a closed port: a broken policy would reach it)
- *   ca          the proxy's CA is installed, in the system bundle, and
- *               trusted by OpenSSL when the image has it */
+ * pointing at the sandbox's rules unless it has it already.  CHECKS is 1
+ * for the launch self-test (launch/selftest.h): before the hook and the
+ * agent, the launch directory's self-test program runs its list of
+ * checks, and the first that fails stops the launch with status 125 and
+ * one line. */
 #define PROJECT_HOOK ".kvmbox.runtime.sh"
 #define POLICY_POINTER "'You run in a kvmbox sandbox. When a request or a file is refused, " \
 	"read /etc/kvmbox/POLICY.md: it says why and which flag of kvmbox would allow it.'"
 static const char wrapper[] =
 	"d=$1; links=$2; hook=$3; mem=$4; checks=$5; shift 5; "
-	"st() { echo \"kvmbox: self-test: $1; the agent was not started\" >&2; exit 125; }; "
 	"for l in $links; do h=\"$HOME/${l%%=*}\"; s=" STATE_GUEST_DIR "/${l#*=}; "
 	"mkdir -p \"$s\" \"${h%/*}\" && rm -rf \"$h\" && ln -s \"$s\" \"$h\" || exit 126; done; "
 	"[ -d " LAUNCH_GUEST_DIR "/home ] && cp -a " LAUNCH_GUEST_DIR "/home/. \"$HOME\"/; "
@@ -89,19 +86,7 @@ static const char wrapper[] =
 	"cp " LAUNCH_GUEST_DIR "/POLICY.md /etc/kvmbox/; "
 	"if [ -n \"$mem\" ] && [ -f /etc/kvmbox/POLICY.md ] && ! grep -qs /etc/kvmbox/POLICY.md \"$HOME/$mem\"; then "
 	"mkdir -p \"$(dirname \"$HOME/$mem\")\" && printf '\\n%s\\n' " POLICY_POINTER " >>\"$HOME/$mem\"; fi; "
-	"for c in $checks; do case $c in "
-	"meta|host) a=169.254.169.254; [ $c = host ] && a=10.0.2.2; u=http://$a/; "
-	"if command -v curl >/dev/null; then o=$(curl -s -m 5 -o /dev/null -w '%{http_code}' $u 2>&1); "
-	"elif command -v nc >/dev/null; then o=$(printf 'GET / HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' $a | "
-	"nc -w 5 $a 80 2>&1 | head -n 1); "
-	"else st \"no curl or nc in the image to ask $u with (--no-self-test launches without the check)\"; fi; "
-	"case $o in *403*) ;; *) st \"$u was not refused by the egress policy (${o:-no answer})\";; esac;; "
-	"ca) f=" KBX_CA_PEM "; [ -s $f ] || st \"the proxy's CA is not at $f\"; "
-	"grep -qxF \"$(sed -n 2p $f)\" " KBX_CA_BUNDLE " || "
-	"st \"the system CA bundle lacks the proxy's CA\"; "
-	"if command -v openssl >/dev/null && ! openssl verify -CAfile " KBX_CA_BUNDLE " $f "
-	">/dev/null 2>&1; then st \"OpenSSL does not trust the proxy's CA\"; fi;; "
-	"esac; done; "
+	"if [ \"$checks\" = 1 ]; then sh " LAUNCH_GUEST_DIR "/" SELFTEST_SCRIPT_FILE " " LAUNCH_GUEST_DIR "/" SELFTEST_LIST " || exit $?; fi; "
 	"cd \"$d\" || exit 126; "
 	"if [ \"$hook\" = 1 ] && [ -f " PROJECT_HOOK " ]; then "
 	"if [ -x " PROJECT_HOOK " ]; then ./" PROJECT_HOOK " || { s=$?; "
@@ -123,6 +108,8 @@ static const char agent_usage[] =
 	"                    credential store (~/.ssh, ~/.aws, the agents' logins...);\n"
 	"                    its .env files, private keys and credential stores are\n"
 	"                    hidden from the agent (named at launch)\n"
+	"  --force           let --project be your home folder or one above it (/),\n"
+	"                    its credential stores hidden; never a store itself\n"
 	"Every other word goes to the agent, in order (kvmbox claude -p \"say hi\",\n"
 	"kvmbox codex exec \"...\"); after -- every word does (kvmbox claude -- --help).\n"
 	"claude runs with --dangerously-skip-permissions, codex with\n"
@@ -158,7 +145,7 @@ struct launch {
 static int parse(struct launch *l, int argc, char **argv)
 {
 	char err[256];
-	if (agent_parse_args(argc, argv, &l->c, err, sizeof(err)) < 0) {
+	if (agent_parse_args(argc, argv, l->p->egress, &l->c, err, sizeof(err)) < 0) {
 		log_err("%s: %s (try kvmbox %s --help)", l->p->name, err, l->p->name);
 		return -EINVAL;
 	}
@@ -170,7 +157,11 @@ static int parse(struct launch *l, int argc, char **argv)
 	}
 	const struct passwd *pw = getpwuid(getuid());
 	const char *homes[] = { getenv("HOME"), pw ? pw->pw_dir : NULL, NULL };
-	int r = guard_project(l->project_real, homes, err, sizeof(err));
+	int r = guard_project(l->project_real, homes, false, err, sizeof(err));
+	if (r == -EPERM && l->c.force && !(r = guard_project(l->project_real, homes, true, err, sizeof(err))))
+		log_warn("%s: --force: sharing %s, your home folder or one above it; its credential "
+			 "stores are hidden from the agent, the rest of it (shell history, browser "
+			 "profiles, other projects) is not", l->p->name, l->project_real);
 	if (r < 0) {
 		if (r == -EPERM)
 			log_err("%s: %s", l->p->name, err);
@@ -358,6 +349,37 @@ static int write_policy_note(struct launch *l)
 	return r;
 }
 
+/* The project's record of refusals (launch/denials.h), opened before the
+ * cage; a launch goes on without it, saying so.  The descriptor, or -1. */
+static int open_denials(struct launch *l)
+{
+	char what[PATH_MAX + 96];
+	snprintf(what, sizeof(what), "kvmbox %s in %s, egress profile %s", l->p->name, l->project_real,
+		 l->c.egress_profile);
+	int fd = denials_open(l->project_real, what);
+	if (fd < 0)
+		log_warn("%s: no record of refusals for kvmbox logs --denials: %s", l->p->name, strerror(-fd));
+	return fd;
+}
+
+/* The launch self-test's program and its checks, into the launch dir:
+ * every secret is in the table by now (prepare_git adds GitHub's). */
+static int write_self_test(struct launch *l)
+{
+	bool timed = false;
+	for (int i = 0; i < l->c.nshell; i++)
+		timed |= !strncmp(l->c.shell_flags[i], "--profile", 9);
+	const struct selftest_in in = {
+		.refuses_metadata = l->c.refuses_metadata,
+		.refuses_host = l->c.refuses_host,
+		.secrets = &l->secrets,
+		.egress = l->c.egress,
+		.timed = timed,
+	};
+	int r = state_write_file(l->rundir, SELFTEST_SCRIPT_FILE, selftest_script);
+	return r ? r : selftest_write_list(l->rundir, &in);
+}
+
 /* Credentials into the secrets table, placeholders into the launch dir. */
 static int prepare_creds(struct launch *l)
 {
@@ -386,6 +408,10 @@ static int prepare_creds(struct launch *l)
 		return r;
 	if ((r = write_policy_note(l)) < 0) {
 		log_err("%s: cannot write the guest's policy note: %s", l->p->name, strerror(-r));
+		return r;
+	}
+	if (l->c.self_test && l->c.proxy && (r = write_self_test(l)) < 0) {
+		log_err("%s: cannot write the launch self-test: %s", l->p->name, strerror(-r));
 		return r;
 	}
 	snprintf(l->share_run, sizeof(l->share_run), "%s:" LAUNCH_GUEST_DIR ":ro", l->rundir);
@@ -442,17 +468,6 @@ static void tokens_after_refresh(void *opaque)
 	agent_creds_unlock(&l->creds);
 }
 
-/* The launch self-test's checks for the wrapper: what the flags leave
- * refused, and the CA, each only with the proxy (its 403 is what tells a
- * refusal from a closed port). */
-static const char *self_test_words(const struct agent_cmdline *c)
-{
-	static const char *const words[] = { "ca", "ca host", "ca meta", "ca meta host" };
-	if (!c->self_test || !c->proxy)
-		return "";
-	return words[(c->refuses_metadata ? 2 : 0) + (c->refuses_host ? 1 : 0)];
-}
-
 /* argv for shell_launch (pointers into l and static strings); its count,
  * or -E2BIG. */
 static int shell_argv(struct launch *l, char **v, int cap)
@@ -499,7 +514,7 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	PUSH(l->state_links);
 	PUSH(l->c.hook ? "1" : "0");
 	PUSH(l->p->memory ? l->p->memory : "");
-	PUSH(self_test_words(&l->c));
+	PUSH(l->c.self_test && l->c.proxy ? "1" : "0");
 	for (unsigned i = 0; i < l->creds.nenv; i++)
 		PUSH(l->creds.env[i]);
 	for (const char *const *e = l->p->env; e && *e; e++)
@@ -657,6 +672,8 @@ static void launch_cleanup(struct launch *l)
 		if (fd >= 0) {
 			image_remove_tree_at(fd, "home");
 			unlinkat(fd, "POLICY.md", 0);
+			unlinkat(fd, SELFTEST_SCRIPT_FILE, 0);
+			unlinkat(fd, SELFTEST_LIST, 0);
 			close(fd);
 		}
 		rmdir(l->rundir);
@@ -734,7 +751,11 @@ int cmd_agent(int argc, char **argv)
 			/* written while the VM runs (rotated tokens, the refresh
 			 * lock) and after it (the launch folder removed) */
 			writable_dirs(l, &x);
+			x.denials_fd = l->c.proxy ? open_denials(l) : -1;
+			x.self_test = l->c.self_test && l->c.proxy;
 			status = shell_launch(n, v, &x);
+			if (x.denials_fd > 2)
+				close(x.denials_fd);
 			if (l->hostexec_taken)
 				report_hostexec(l);
 			if (l->c.proxy) {

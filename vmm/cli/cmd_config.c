@@ -37,7 +37,7 @@ int cmd_config(int argc, char **argv)
 	if (agent_config_argv(argv[0], argc, argv, &cfg, &all, &n) < 0)
 		goto out;
 	struct agent_cmdline c;
-	int r = agent_parse_args(n, all, &c, err, sizeof(err));
+	int r = agent_parse_args(n, all, POLICY_AGENT_NONE, &c, err, sizeof(err));
 	if (r < 0)
 		log_err("%s: %s (try kvmbox config --help)", argv[0], err);
 	else if (c.nagent)

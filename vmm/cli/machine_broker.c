@@ -3,6 +3,7 @@
 #include "vmm/cli/machine_broker.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "broker/broker.h"
 #include "common/harden.h"
 #include "common/log.h"
+#include "launch/denials.h"
 #include "proxy/proxy.h"
 
 #define HELLO_WAIT_MS 10000	/* the broker sends it before starting us */
@@ -65,6 +67,14 @@ static int proxy_build(struct broker_proxy *bp, const char *cmd, const struct ru
 	return 0;
 }
 
+/* proxy_config.refused: a 403 into the launch's record of refusals. */
+static void record_refusal(void *opaque, const char *host, const char *line)
+{
+	char text[900];
+	snprintf(text, sizeof(text), "refused: https %s: %s", host, line);
+	denials_write((int)(intptr_t)opaque, text);
+}
+
 int machine_broker_launch(char **argv, const struct run_opts *o, const struct shell_extra *x,
 			  const struct profile *prof)
 {
@@ -82,9 +92,15 @@ int machine_broker_launch(char **argv, const struct run_opts *o, const struct sh
 	repolist_init(&bp->repos);
 	int status;
 	if ((status = proxy_build(bp, argv[0], o, x)) == 0) {
+		int denials = x ? x->denials_fd : 0;
+		if (denials > 2) {
+			bp->cfg.refused = record_refusal;
+			bp->cfg.refused_opaque = (void *)(intptr_t)denials;
+		}
 		const struct broker_launch bl = {
 			.proxy = &bp->cfg, .vmm_argv = argv, .prof = prof,
 			.paths = x ? x->broker_paths : NULL, .npaths = x ? x->nbroker_paths : 0,
+			.denials_fd = denials, .self_test = x && x->self_test,
 		};
 		status = broker_run(&bl);
 	}

@@ -32,6 +32,7 @@
 #include <openssl/x509.h>
 
 #include "broker/broker.h"
+#include "launch/denials.h"
 #include "common/log.h"
 #include "devices/virtio/net.h"
 #include "net/net.h"
@@ -50,6 +51,11 @@ struct machine_net {
 	struct loop_op broker_op;	/* --proxy: the control socket's hang-up */
 	struct policy pol;	/* large: lives with the object */
 	struct net_autopub autopub;	/* --auto-publish */
+	/* The launch self-test's two probes still to come (HELLO's
+	 * self_test_probes): port 80 of the metadata address (bit 0) and of
+	 * the gateway (bit 1), refused like any flow but not counted as
+	 * denials, once each: whatever follows is counted. */
+	unsigned probes;
 };
 
 static void mnet_output(void *opaque, const void *frame, size_t len)
@@ -82,11 +88,27 @@ static void mnet_destroy(void *obj)
 	free(mn);
 }
 
+/* Whether a refused flow is one of the launch self-test's probes still to
+ * come (machine_net.probes), which it uses up. */
+static bool self_test_probe(struct machine_net *mn, const uint8_t dst[16], uint16_t port)
+{
+	uint32_t v4;
+	if (port != 80 || !policy_addr_to_v4(dst, &v4))
+		return false;
+	unsigned bit = v4 == 0xa9fea9feu ? 1u : v4 == mn->gateway ? 2u : 0;	/* 169.254.169.254 */
+	if (!(mn->probes & bit))
+		return false;
+	mn->probes &= ~bit;
+	return true;
+}
+
 /* net_stream_handler_fn: TCP 443 and 80 to the broker's proxy; anything
  * else to the stack's own path (which applies the policy and refuses with
  * a RST).  A destination the policy refuses goes to the proxy too, marked
  * refused: it dials nothing and answers each HTTP request with a 403
- * saying what was refused and the flag that would allow it. */
+ * saying what was refused and the flag that would allow it.  So does
+ * PROXY_CHECK_ADDR, the launch self-test's (proxy/proxy.h), without being
+ * counted among the denials: the proxy answers its server name there. */
 static int mnet_stream(void *opaque, const uint8_t dst[16], uint16_t port, struct stream *s, int *sock)
 {
 	(void)s;
@@ -110,8 +132,12 @@ static int mnet_stream(void *opaque, const uint8_t dst[16], uint16_t port, struc
 			snprintf(d.addr, sizeof(d.addr), "%s", dialled);
 	}
 	enum policy_group why;
-	if (!policy_allows(&mn->pol, dst, &why)) {
-		net_note_denied(mn->ns, "tcp", dst, port, why);
+	if (!strcmp(dialled, PROXY_CHECK_ADDR)) {	/* the self-test endpoint: not a denial */
+		snprintf(d.deny, sizeof(d.deny), "kvmbox: %s is the launch self-test's address (only the "
+			 "server name " PROXY_CHECK_NAME " is answered there)", dialled);
+	} else if (!policy_allows(&mn->pol, dst, &why)) {
+		if (!self_test_probe(mn, dst, port))
+			net_note_denied(mn->ns, "tcp", dst, port, why);
 		snprintf(d.deny, sizeof(d.deny), "kvmbox: the egress policy refuses %s port %u: %s (%s)",
 			 dialled, port, policy_group_name(why), policy_group_remedy(why));
 	}
@@ -136,12 +162,33 @@ static void on_broker_gone(struct loop *loop, struct loop_op *op, int res, uint3
 	vm_stop(mn->vm, VM_STOP_ERROR, 1, "the credential broker (the kvmbox process you started) is gone");
 }
 
+#if defined(KVMBOX_FAULT_INJECTION)
+/* Sanitizer builds only: KVMBOX_FAULT_CA=forged hands the guest a CA of
+ * the same name with a key of its own, one the proxy's certificates do
+ * not chain to, so that the tests can show the launch self-test stopping
+ * a launch whose guest does not trust the proxy. */
+static void fault_forge_ca(X509 *x)
+{
+	const char *f = getenv("KVMBOX_FAULT_CA");
+	EVP_PKEY *k = f && !strcmp(f, "forged") && x ? EVP_EC_gen("P-256") : NULL;
+	if (k && X509_set_pubkey(x, k))
+		X509_sign(x, k, EVP_sha256());
+	EVP_PKEY_free(k);
+}
+#else
+static void fault_forge_ca(X509 *x)
+{
+	(void)x;
+}
+#endif
+
 /* kvmbox.ca=<base64url of the CA certificate, DER> for the guest init. */
 static int add_ca_cmdline(struct machine *m, const char *pem)
 {
 	BIO *b = BIO_new_mem_buf(pem, -1);
 	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
 	unsigned char *der = NULL;
+	fault_forge_ca(x);
 	int dlen = x ? i2d_X509(x, &der) : -1;
 	char b64[1024];
 	int r = dlen > 0 && base64url_encode(der, (size_t)dlen, b64, sizeof(b64)) >= 0 ? 0 : -EIO;
@@ -166,6 +213,7 @@ static int mnet_broker_attach(struct machine *m, struct machine_net *mn)
 		return 1;
 	}
 	mn->vm = &m->vm;
+	mn->probes = h->self_test_probes ? 3 : 0;
 	mn->broker_op = (struct loop_op){ .cb = on_broker_gone, .opaque = mn };
 	if ((r = loop_poll(&m->vm.loop, &mn->broker_op, BROKER_CTL_FD, POLLIN | POLLRDHUP)) < 0) {
 		log_err("net: cannot watch the credential broker: %s", strerror(-r));
@@ -274,4 +322,22 @@ void machine_net_report(struct machine *m, const char *cmd)
 	if (n)
 		log_warn("%s: the egress policy refused %llu connection%s or lookup%s: %s", cmd,
 			 (unsigned long long)n, n == 1 ? "" : "s", n == 1 ? "" : "s", line);
+	const struct broker_hello *h = m->o->net.broker;
+	if (!n || !h || !h->denials_log)
+		return;
+	/* every one, into the launch's record (launch/denials.h) */
+	const struct net_denial *d;
+	uint64_t others;
+	unsigned nd = net_denials(mn->ns, &d, &others);
+	for (unsigned i = 0; i < nd; i++) {
+		char text[400];
+		int k = snprintf(text, sizeof(text), "refused: ");
+		net_denial_text(mn->ns, &d[i], text + k, sizeof(text) - (size_t)k);
+		denials_write(BROKER_DENIALS_FD, text);
+	}
+	if (others) {
+		snprintf(line, sizeof(line), "refused: %llu more to other destinations (not kept)",
+			 (unsigned long long)others);
+		denials_write(BROKER_DENIALS_FD, line);
+	}
 }

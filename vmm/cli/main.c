@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{ "net-serve", cmd_net_serve, "attach the user-mode network stack to a TAP in a netns" },
 	{ "proxy", cmd_proxy, "run the credential-substituting TLS proxy on a socket" },
 	{ "review", cmd_review, "reopen the review of a --review launch's changes" },
+	{ "logs", cmd_logs, "what the egress policy refused in this project's launches" },
 	{ "config", cmd_config, "show the configuration a launch here would use (JSON)" },
 	{ "setup", cmd_setup, "build the agents' guest image (no root), then boot-check it" },
 	{ "pull", cmd_pull, "pull an OCI image from a registry" },
