@@ -6,7 +6,10 @@
  * and the rename), setuid and sticky bits stripped, links that leave the
  * project refused, nothing written through a link planted in the project;
  * the conversation with scripted answers, quit and reopen; control bytes
- * never reaching the terminal. */
+ * never reaching the terminal.  The folders live under /tmp, or under
+ * $KVMBOX_TEST_REVIEW_TMP: tests/host/review_reflink.sh runs every case on
+ * a btrfs with KVMBOX_TEST_REFLINK=1, which adds the case that the copy
+ * shares its extents (FICLONE) and stays apart from the project. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,7 +62,8 @@ static bool exists(const char *dir, const char *rel)
 static int setup(void **s)
 {
 	(void)s;
-	snprintf(root, sizeof(root), "/tmp/kvmbox-review-XXXXXX");
+	const char *tmp = getenv("KVMBOX_TEST_REVIEW_TMP");
+	snprintf(root, sizeof(root), "%.80s/kvmbox-review-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	assert_non_null(mkdtemp(root));
 	snprintf(proj, sizeof(proj), "%s/proj", root);
 	snprintf(state, sizeof(state), "%s/state", root);
@@ -288,8 +292,30 @@ static void test_visible(void **s)
 	free(text);
 }
 
+/* On a file system with reflinks the copy shares the project's extents,
+ * and a write to the copy (what the agent does) leaves the project as it
+ * was: copy-on-write, not a link. */
+static void test_reflink_shares_extents(void **s)
+{
+	(void)s;
+	snapshot();
+	assert_true(rv.cloned);
+	put(rv.work, "README", "changed in the copy\n");
+	assert_string_equal(get(proj, "README"), "hello\n");
+	assert_string_equal(get(rv.work, "README"), "changed in the copy\n");
+	review_discard(&rv);
+	review_fini(&rv);
+}
+
 int main(void)
 {
+	const char *reflink = getenv("KVMBOX_TEST_REFLINK");
+	const struct CMUnitTest with_reflink[] = {
+		cmocka_unit_test_setup_teardown(test_reflink_shares_extents, setup, teardown),
+	};
+	if (reflink && !strcmp(reflink, "1") &&
+	    cmocka_run_group_tests_name("reflink", with_reflink, NULL, NULL) != 0)
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changes_and_flush, setup, teardown),
