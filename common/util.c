@@ -147,3 +147,18 @@ int openat_beneath(int dirfd, const char *rel, int flags)
 	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
 	return fd < 0 ? -errno : (int)fd;
 }
+
+int private_dir(const char *path)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP || errno == ENOTDIR ? -ENOTDIR : -errno;
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? -errno : st.st_uid != getuid() ? -EPERM : 0;
+	if (r == 0 && (st.st_mode & 077) && fchmod(fd, 0700) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}

@@ -41,6 +41,11 @@ int name_pattern_folder(const char *const *patterns, const char *name);
  * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), O_CLOEXEC added: an fd, or
  * -errno. */
 int openat_beneath(int dirfd, const char *rel, int flags);
+
+/* mkdir PATH 0700 unless it exists; then it must be the user's own folder
+ * (-EPERM) and not a link (-ENOTDIR), and one open to others is narrowed
+ * to 0700.  0 or -errno. */
+int private_dir(const char *path);
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 /* The value of one hexadecimal digit (either case), or -1. */

@@ -17,23 +17,6 @@
 #define STATE_NAME_MAX 48
 #define CLAUDE_JSON_MAX (16u << 20)
 
-/* mkdir 0700 unless it exists; then it must be our own directory, not a
- * link, and is narrowed to 0700. */
-static int own_dir(const char *path)
-{
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	int r = fstat(fd, &st) < 0 ? -errno : st.st_uid != getuid() ? -EPERM : 0;
-	if (r == 0 && (st.st_mode & 077) && fchmod(fd, 0700) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /* mkdir -p for the levels of path below an existing root ("/"), the
  * missing ones 0700 (XDG: "created with permissions 0700"). */
 static int make_parents(char *path)
@@ -87,18 +70,18 @@ int state_kind_dir(const char *project_real, const char *kind, char *out, size_t
 	n = snprintf(out, outsz, "%s/kvmbox", base);
 	if (n < 0 || (size_t)n >= outsz)
 		return -ENAMETOOLONG;
-	if ((r = own_dir(out)) < 0)
+	if ((r = private_dir(out)) < 0)
 		return r;
 	n = snprintf(out, outsz, "%s/kvmbox/%s", base, kind);
 	if (n < 0 || (size_t)n >= outsz)
 		return -ENAMETOOLONG;
-	if ((r = own_dir(out)) < 0)
+	if ((r = private_dir(out)) < 0)
 		return r;
 	n = snprintf(out, outsz, "%s/kvmbox/%s/%s-%02x%02x%02x%02x%02x%02x%02x%02x", base, kind, name,
 		     md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
 	if (n < 0 || (size_t)n >= outsz)
 		return -ENAMETOOLONG;
-	return own_dir(out);
+	return private_dir(out);
 }
 
 /* ---- inside the state directory: the guest's ground ----------------------

@@ -76,6 +76,8 @@ for a in $(busybox --list); do [ "$a" = busybox ] || ln -s busybox $R/bin/$a; do
 echo 1 >$R/.kvmbox/api-version
 cat >$R/usr/local/bin/claude <<'AGENT'
 #!/bin/sh
+# --wait: a long-running agent, until it gets SIGTERM (kvmbox stop)
+case " $* " in *" --wait "*) trap 'echo got-term; exit 143' TERM; echo waiting; while :; do sleep 1; done;; esac
 echo "pwd=$(pwd)"
 echo "args=$*"
 echo "sandbox=$IS_SANDBOX"
@@ -129,6 +131,20 @@ e2e_step selftest 240 sh -c 'KVMBOX_FAULT_EGRESS=open kvmbox claude --kernel /vm
 e2e_step noselftest 240 sh -c 'KVMBOX_FAULT_EGRESS=open kvmbox claude --no-self-test --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 e2e_step forgedca 240 sh -c 'KVMBOX_FAULT_CA=forged kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 e2e_step denials 20 kvmbox logs --denials --project /proj
+# a named sandbox in the background: listed, inspected, its name refused to
+# a second launch, stopped (its agent gets SIGTERM), its record removed
+e2e_step sessions 420 sh -c 'kvmbox claude --name bg --kernel /vmlinux --initrd /l2.cpio --memory 512M -- --wait >/tmp/bg.out 2>&1 &
+bg=$!
+for i in $(seq 240); do grep -q "^waiting" /tmp/bg.out && break; sleep 1; done
+kvmbox ps | sed "s/^/ps1: /"
+kvmbox inspect bg | tr -d "\n " | sed "s/^/inspect: /"; echo
+kvmbox claude --name bg --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1 | sed "s/^/clash: /"
+kvmbox stop bg --time 60; echo "stop=$?"
+wait $bg; echo "bgrc=$?"
+kvmbox ps | sed "s/^/ps2: /"
+kvmbox rm bg; echo "rm=$?"
+kvmbox ps | sed "s/^/ps3: /"
+sed "s/^/bg: /" /tmp/bg.out'
 PAYLOAD
 )
 e2e_run_or_bail "$payload" 800
@@ -243,6 +259,20 @@ e2e_check_rc forgedca 125 "a launch whose guest does not trust the proxy (a CA t
 e2e_check_has forgedca "by the self-test, in one line saying which request failed and how" \
 	"^kvmbox: self-test: GET https://.* was answered '000 curl: ([0-9]*) .*' where .* was due; the agent was not started\$"
 e2e_check_lacks forgedca "before the hook and the agent" '^pwd=\|hook-says-no'
+e2e_check_has sessions "kvmbox ps lists the running sandbox with its agent, uptime and memory" \
+	'^ps1: bg  *claude  *running  *[0-9][0-9hms]*  *[0-9][0-9]*M  *[0-9.]*s  */proj$'
+e2e_check_has sessions "and the launches before it, each named from the project and the agent, as exited" \
+	'^ps1: proj-claude  *claude  *exited ([0-9]*) '
+e2e_check_has sessions "kvmbox inspect says what it runs with, as JSON" \
+	'^inspect: {"name":"bg","agent":"claude","state":"running","project":"/proj","image":"default","egress_profile":"permissive","memory_mib":512,'
+e2e_check_has sessions "a second launch with a running sandbox's name is refused" \
+	'^clash: kvmbox: claude: the sandbox bg is running (kvmbox ps lists them; --name another)$'
+e2e_check_has sessions "kvmbox stop stops it" -x 'stop=0'
+e2e_check_has sessions "its agent got SIGTERM, a clean stop" -x 'bg: got-term'
+e2e_check_has sessions "and the launch ended with the agent's status" -x 'bgrc=143'
+e2e_check_has sessions "kvmbox ps shows it exited with that status" '^ps2: bg  *claude  *exited (143) '
+e2e_check_has sessions "kvmbox rm removes its record" -x 'rm=0'
+e2e_check_lacks sessions "and ps no longer lists it" '^ps3: bg '
 e2e_check_rc noproject 2 "a missing project folder: exit 2"
 e2e_check_has noproject "with one line naming it" 'project folder /no/such/dir'
 tap_done

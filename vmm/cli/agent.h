@@ -107,6 +107,8 @@ struct agent_cmdline {
 	const char *excludes[AGENT_MAX_EXCLUDES];	/* --exclude, for the copy */
 	unsigned nexcludes;
 	bool has_memory, has_cpus;	/* the user sized the VM */
+	unsigned memory_mib, cpus;	/* as sized (0: the table's default) */
+	const char *name;		/* --name: the sandbox's (launch/session), or NULL */
 	const char *egress_profile;	/* --egress-profile, for the guest's note */
 #define AGENT_NOTE_DOMAINS 16
 	const char *domains[AGENT_NOTE_DOMAINS];	/* the first --allow-domain names, likewise */

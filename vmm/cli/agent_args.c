@@ -29,6 +29,11 @@ static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdlin
 			c->image = v;
 		return t;
 	}
+	if ((t = cli_take_value(argc, argv, i, "--name", &v)) != 0) {	/* the command line only */
+		if (t > 0)
+			c->name = v;
+		return t;
+	}
 	if ((t = cli_take_value(argc, argv, i, "--project", &v)) != 0) {
 		if (t > 0)
 			c->project = v;
@@ -131,6 +136,8 @@ int agent_parse_args(int argc, char **argv, enum policy_agent egress_agent, stru
 			c->shell_flags[c->nshell++] = argv[k];
 	}
 	c->egress_profile = scratch->net.profile ? scratch->net.profile : "permissive";
+	c->memory_mib = c->has_memory ? (unsigned)scratch->mem_mib : 0;
+	c->cpus = c->has_cpus ? scratch->cpus : 0;
 	/* what the launch self-test may expect refused: what the flags left closed */
 	c->refuses_host = !scratch->net.allow_host && !scratch->net.disabled;
 	c->refuses_metadata = !scratch->net.disabled;

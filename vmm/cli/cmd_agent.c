@@ -49,6 +49,7 @@
 #include "launch/hostexec.h"
 #include "launch/review/review.h"
 #include "launch/selftest.h"
+#include "launch/session/session.h"
 #include "launch/state.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
@@ -140,6 +141,8 @@ struct launch {
 	bool hostexec_taken;
 	struct secrets secrets;
 	struct agent_creds creds;
+	struct session session;		/* the named sandbox (launch/session) */
+	bool registered;
 };
 
 static int parse(struct launch *l, int argc, char **argv)
@@ -151,6 +154,11 @@ static int parse(struct launch *l, int argc, char **argv)
 	}
 	if (l->c.help)
 		return 0;
+	if (l->c.name && !session_name_valid(l->c.name)) {
+		log_err("%s: --name %.64s: a sandbox name is 1 to %d of a-z, 0-9, '.', '_', '-', starting "
+			"with a letter or digit", l->p->name, l->c.name, SESSION_NAME_MAX);
+		return -EINVAL;
+	}
 	if (!realpath(l->c.project, l->project_real)) {
 		log_err("%s: project folder %s: %s", l->p->name, l->c.project, strerror(errno));
 		return -ENOENT;
@@ -347,6 +355,41 @@ static int write_policy_note(struct launch *l)
 	int r = state_write_file(l->rundir, "POLICY.md", text);
 	free(text);
 	return r;
+}
+
+/* This launch as a named sandbox (launch/session): --name, or the
+ * project's and the agent's.  0, or -EBUSY after one line when --name is
+ * a running sandbox's; a launch goes on without a record otherwise. */
+static int register_session(struct launch *l)
+{
+	struct session_info in = { 0 };
+	if (l->c.name)
+		snprintf(in.name, sizeof(in.name), "%s", l->c.name);
+	else
+		session_default_name(l->project_real, l->p->name, in.name, sizeof(in.name));
+	snprintf(in.agent, sizeof(in.agent), "%s", l->p->name);
+	snprintf(in.project, sizeof(in.project), "%s", l->project_real);
+	snprintf(in.image, sizeof(in.image), "%s", l->c.image);
+	snprintf(in.egress_profile, sizeof(in.egress_profile), "%s", l->c.egress_profile);
+	in.memory_mib = l->c.memory_mib ? l->c.memory_mib : (unsigned)atoi(config_option_find("memory")->dflt);
+	in.cpus = l->c.cpus ? l->c.cpus : (unsigned)atoi(config_option_find("cpus")->dflt);
+	for (unsigned i = 0, o = 0; i < l->git.nrepos && o < sizeof(in.repos); i++)
+		o += (unsigned)snprintf(in.repos + o, sizeof(in.repos) - o, "%s%s", o ? " " : "", l->git.repos[i]);
+	int r = session_register(&in, l->c.name != NULL, &l->session);
+	if (r == -EBUSY && l->c.name) {
+		log_err("%s: the sandbox %s is running (kvmbox ps lists them; --name another)", l->p->name,
+			l->c.name);
+		return r;
+	}
+	if (r < 0) {
+		log_warn("%s: not recorded as a sandbox (kvmbox ps will not list it): %s", l->p->name,
+			 strerror(-r));
+		return 0;
+	}
+	l->registered = true;
+	log_info("%s: sandbox %s (kvmbox ps, kvmbox stop %s)", l->p->name, l->session.info.name,
+		 l->session.info.name);
+	return 0;
 }
 
 /* The project's record of refusals (launch/denials.h), opened before the
@@ -737,6 +780,10 @@ int cmd_agent(int argc, char **argv)
 		if (l->c.state)
 			prepare_state(l);
 		int r = l->c.proxy ? prepare_creds(l) : 0;
+		if (r == 0 && register_session(l) < 0) {
+			status = EXIT_USAGE;
+			goto out;
+		}
 		profile_mark(&prof, PHASE_CREDENTIALS);
 		l->creds.oauth_cfg.rotated = tokens_rotated;
 		l->creds.oauth_cfg.before_refresh = tokens_before_refresh;
@@ -756,6 +803,8 @@ int cmd_agent(int argc, char **argv)
 			status = shell_launch(n, v, &x);
 			if (x.denials_fd > 2)
 				close(x.denials_fd);
+			if (l->registered && session_mark_ended(&l->session, status) < 0)
+				log_warn("%s: cannot record that sandbox %s ended", l->p->name, l->session.info.name);
 			if (l->hostexec_taken)
 				report_hostexec(l);
 			if (l->c.proxy) {

@@ -1,0 +1,329 @@
+/* launch/session/registry.c - the sessions' folder, their names and their
+ * records (see session.h). */
+#include "launch/session/session.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+#define STATE_FILE "state.json"
+#define STATE_MAX (64 * 1024)
+#define NAME_TRIES 99
+
+int session_root(char *out, size_t outsz)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char base[PATH_MAX];
+	if (rt && rt[0] == '/')
+		snprintf(base, sizeof(base), "%s/kvmbox", rt);
+	else
+		snprintf(base, sizeof(base), "/tmp/kvmbox-%u", (unsigned)getuid());
+	int r = private_dir(base);
+	if (r < 0)
+		return r;
+	if ((size_t)snprintf(out, outsz, "%s/sessions", base) >= outsz)
+		return -ENAMETOOLONG;
+	return private_dir(out);
+}
+
+bool session_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > SESSION_NAME_MAX || !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9')))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || strchr("._-", name[i])))
+			return false;
+	return true;
+}
+
+void session_default_name(const char *project, const char *agent, char *out, size_t outsz)
+{
+	const char *base = strrchr(project, '/');
+	base = base && base[1] ? base + 1 : "root";
+	char stem[33];
+	size_t k = 0;
+	for (const char *p = base; *p && k < sizeof(stem) - 1; p++) {
+		char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_';
+		stem[k++] = ok ? c : '-';
+	}
+	stem[k] = 0;
+	const char *s = stem;
+	while (*s && !((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+		s++;	/* ".hidden" -> "hidden" */
+	char ag[16];
+	snprintf(ag, sizeof(ag), "%s", agent);
+	for (char *p = ag; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+			*p = '-';
+	snprintf(out, outsz, "%s%s%s", *s ? s : "", *s ? "-" : "", ag[0] ? ag : "agent");
+	if (!session_name_valid(out))
+		snprintf(out, outsz, "session");
+}
+
+/* ---- the record ---- */
+
+static int write_state(const char *dir, const struct session_info *i)
+{
+	struct json_object *o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "name", json_object_new_string(i->name));
+	json_object_object_add(o, "agent", json_object_new_string(i->agent));
+	json_object_object_add(o, "project", json_object_new_string(i->project));
+	json_object_object_add(o, "image", json_object_new_string(i->image));
+	json_object_object_add(o, "egress_profile", json_object_new_string(i->egress_profile));
+	json_object_object_add(o, "memory_mib", json_object_new_int64(i->memory_mib));
+	json_object_object_add(o, "cpus", json_object_new_int64(i->cpus));
+	json_object_object_add(o, "repos", json_object_new_string(i->repos));
+	json_object_object_add(o, "pid", json_object_new_int64(i->pid));
+	json_object_object_add(o, "start_ticks", json_object_new_uint64(i->start_ticks));
+	json_object_object_add(o, "started_ms", json_object_new_int64(i->started_ms));
+	json_object_object_add(o, "ended", json_object_new_boolean(i->ended));
+	json_object_object_add(o, "status", json_object_new_int64(i->status));
+	json_object_object_add(o, "ended_ms", json_object_new_int64(i->ended_ms));
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	char tmp[PATH_MAX + 16], path[PATH_MAX + 16];
+	snprintf(tmp, sizeof(tmp), "%s/." STATE_FILE ".new", dir);
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
+	int r = 0;
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		r = -errno;
+	else {
+		r = write_full(fd, text, strlen(text));
+		if (close(fd) < 0 && !r)
+			r = -errno;
+		if (!r && rename(tmp, path) < 0)
+			r = -errno;
+		if (r)
+			unlink(tmp);
+	}
+	json_object_put(o);
+	return r;
+}
+
+static bool get_str(struct json_object *o, const char *key, char *out, size_t outsz)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return false;
+	return (size_t)snprintf(out, outsz, "%s", json_object_get_string(v)) < outsz;
+}
+
+static bool get_int(struct json_object *o, const char *key, long long lo, long long hi, long long *out)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	*out = json_object_get_int64(v);
+	return *out >= lo && *out <= hi;
+}
+
+/* The record in dir (named name): 0, -ENOENT, -EINVAL. */
+static int read_state(const char *dir, const char *name, struct session_info *i)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
+	uint8_t *text;
+	size_t len;
+	int r = read_file(path, STATE_MAX, &text, &len);
+	if (r < 0)
+		return r;
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = tok ? json_tokener_parse_ex(tok, (const char *)text, (int)len) : NULL;
+	bool whole = tok && json_tokener_get_error(tok) == json_tokener_success &&
+		     json_tokener_get_parse_end(tok) == len;
+	json_tokener_free(tok);
+	free(text);
+	memset(i, 0, sizeof(*i));
+	long long pid, ticks, started, status, ended_ms, mem, cpus;
+	struct json_object *ended;
+	bool ok = o && whole && json_object_is_type(o, json_type_object) &&
+		  get_str(o, "name", i->name, sizeof(i->name)) && !strcmp(i->name, name) &&
+		  get_str(o, "agent", i->agent, sizeof(i->agent)) &&
+		  get_str(o, "project", i->project, sizeof(i->project)) &&
+		  get_str(o, "image", i->image, sizeof(i->image)) &&
+		  get_str(o, "egress_profile", i->egress_profile, sizeof(i->egress_profile)) &&
+		  get_str(o, "repos", i->repos, sizeof(i->repos)) &&
+		  get_int(o, "memory_mib", 0, UINT32_MAX, &mem) && get_int(o, "cpus", 0, UINT32_MAX, &cpus) &&
+		  get_int(o, "pid", 1, INT32_MAX, &pid) && get_int(o, "start_ticks", 0, INT64_MAX, &ticks) &&
+		  get_int(o, "started_ms", 0, INT64_MAX, &started) &&
+		  get_int(o, "status", -1, 255 + 128, &status) && get_int(o, "ended_ms", 0, INT64_MAX, &ended_ms) &&
+		  json_object_object_get_ex(o, "ended", &ended) && json_object_is_type(ended, json_type_boolean);
+	if (ok) {
+		i->memory_mib = (unsigned)mem;
+		i->cpus = (unsigned)cpus;
+		i->pid = (pid_t)pid;
+		i->start_ticks = (unsigned long long)ticks;
+		i->started_ms = started;
+		i->status = (int)status;
+		i->ended_ms = ended_ms;
+		i->ended = json_object_get_boolean(ended);
+	}
+	json_object_put(o);
+	return ok ? 0 : -EINVAL;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Remove a session folder's known files, then the folder. */
+static int remove_dir(const char *dir)
+{
+	char p[PATH_MAX + 32];
+	snprintf(p, sizeof(p), "%s/" STATE_FILE, dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/." STATE_FILE ".new", dir);
+	unlink(p);
+	return rmdir(dir) < 0 ? -errno : 0;
+}
+
+/* Take the folder for name: created (the lock), or the record of an ended
+ * or dead session moved aside and removed first.  0, -EBUSY, -errno. */
+static int take_name(const char *root, const char *name, char *dir, size_t dirsz)
+{
+	if ((size_t)snprintf(dir, dirsz, "%s/%s", root, name) >= dirsz)
+		return -ENAMETOOLONG;
+	for (int tries = 0; tries < 8; tries++) {
+		if (mkdir(dir, 0700) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -errno;
+		struct session_info old;
+		int r = read_state(dir, name, &old);
+		if (r == -ENOENT || r == -EINVAL) {
+			/* a folder without a record: a launch registering right
+			 * now, or one that died in between; only an old one is
+			 * taken over */
+			struct stat st;
+			if (stat(dir, &st) == 0 && time(NULL) - st.st_mtime < 10)
+				return -EBUSY;
+		} else if (r < 0) {
+			return r;
+		} else if (session_state(&old) == SESSION_RUNNING) {
+			return -EBUSY;
+		}
+		char aside[PATH_MAX + SESSION_NAME_MAX + 32];
+		snprintf(aside, sizeof(aside), "%s/.gone-%s-%d", root, name, (int)getpid());
+		if (rename(dir, aside) == 0)
+			remove_dir(aside);
+		/* else another launch moved it first: try again */
+	}
+	return -EBUSY;
+}
+
+int session_register(const struct session_info *info, bool explicit, struct session *s)
+{
+	if (!session_name_valid(info->name))
+		return -EINVAL;
+	char root[PATH_MAX];
+	int r = session_root(root, sizeof(root));
+	if (r < 0)
+		return r;
+	memset(s, 0, sizeof(*s));
+	s->info = *info;
+	s->info.pid = getpid();
+	s->info.started_ms = now_ms();
+	s->info.ended = false;
+	s->info.status = -1;
+	s->info.ended_ms = 0;
+	if ((r = session_proc_start_ticks(s->info.pid, &s->info.start_ticks)) < 0)
+		return r;
+	for (int k = 1; k <= (explicit ? 1 : NAME_TRIES); k++) {
+		if (k > 1) {
+			char suffix[8];
+			int n = snprintf(suffix, sizeof(suffix), "-%d", k);
+			size_t keep = strlen(info->name);
+			if (keep + (size_t)n > SESSION_NAME_MAX)
+				keep = SESSION_NAME_MAX - (size_t)n;
+			snprintf(s->info.name, sizeof(s->info.name), "%.*s%s", (int)keep, info->name, suffix);
+		}
+		r = take_name(root, s->info.name, s->dir, sizeof(s->dir));
+		if (r != -EBUSY)
+			break;
+	}
+	if (r < 0)
+		return r;
+	if ((r = write_state(s->dir, &s->info)) < 0)
+		remove_dir(s->dir);
+	return r;
+}
+
+int session_mark_ended(struct session *s, int status)
+{
+	s->info.ended = true;
+	s->info.status = status;
+	s->info.ended_ms = now_ms();
+	return write_state(s->dir, &s->info);
+}
+
+int session_read(const char *name, struct session_info *out)
+{
+	if (!session_name_valid(name))
+		return -ENOENT;
+	char root[PATH_MAX], dir[PATH_MAX + SESSION_NAME_MAX + 2];
+	int r = session_root(root, sizeof(root));
+	if (r < 0)
+		return r;
+	snprintf(dir, sizeof(dir), "%s/%s", root, name);
+	return read_state(dir, name, out);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct session_info *)a)->name, ((const struct session_info *)b)->name);
+}
+
+int session_list(struct session_info *out, size_t cap)
+{
+	char root[PATH_MAX];
+	int r = session_root(root, sizeof(root));
+	if (r < 0)
+		return r;
+	DIR *d = opendir(root);
+	if (!d)
+		return -errno;
+	size_t n = 0;
+	for (struct dirent *e; n < cap && (e = readdir(d));) {
+		if (!session_name_valid(e->d_name))
+			continue;
+		char dir[PATH_MAX + 300];
+		snprintf(dir, sizeof(dir), "%s/%s", root, e->d_name);
+		if (read_state(dir, e->d_name, &out[n]) == 0)
+			n++;
+	}
+	closedir(d);
+	qsort(out, n, sizeof(*out), by_name);
+	return (int)n;
+}
+
+int session_remove(const char *name)
+{
+	struct session_info i;
+	int r = session_read(name, &i);
+	if (r < 0)
+		return r;
+	if (session_state(&i) == SESSION_RUNNING)
+		return -EBUSY;
+	char root[PATH_MAX], dir[PATH_MAX + SESSION_NAME_MAX + 2];
+	if ((r = session_root(root, sizeof(root))) < 0)
+		return r;
+	snprintf(dir, sizeof(dir), "%s/%s", root, name);
+	return remove_dir(dir);
+}

@@ -1,0 +1,117 @@
+/* launch/session/session.h - named sandboxes: every agent launch is a
+ * session with a name, recorded while it lives, listed by `kvmbox ps`,
+ * stopped by `kvmbox stop`, removed by `kvmbox rm`.  No daemon: each
+ * sandbox is its own kvmbox process, and the record is a folder per name.
+ *
+ * Where: $XDG_RUNTIME_DIR/kvmbox/sessions/NAME/ (or /tmp/kvmbox-UID/...
+ * when XDG_RUNTIME_DIR is unset), each level 0700 and the user's own, never
+ * a link.  NAME/state.json (0600, replaced whole by rename, so a reader
+ * never sees half of it) holds what the launch is: agent, project, image,
+ * memory, CPUs, egress profile, allow-listed repositories, the process
+ * (pid and its start time in clock ticks since boot, so a reused pid is
+ * never taken for it), when it started, and once it ends, how.
+ *
+ * States, as a reader judges them (session_state):
+ *   running   the recorded process is alive and is that very process;
+ *   exited    it ended and said so (its status recorded);
+ *   dead      it is gone without saying so (SIGKILL, a crash, a reboot):
+ *             shown as such, its record removed by `kvmbox rm`.
+ * A name is taken only while its session runs: a launch may take the name
+ * of an ended or dead session (its record replaced), never a running
+ * one's.  The folder's creation (mkdir) is the name's lock, so two launches
+ * racing for one name cannot both get it.
+ *
+ * Names: 1 to SESSION_NAME_MAX of [a-z0-9._-], starting with a letter or a
+ * digit.  Without --name: the project folder's name (lower case, other
+ * bytes as '-') and the agent, "myproj-claude", then "-2", "-3"... while
+ * that name runs.
+ */
+#ifndef KVMBOX_LAUNCH_SESSION_H
+#define KVMBOX_LAUNCH_SESSION_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SESSION_NAME_MAX 48
+#define SESSION_MAX 256		/* sessions one listing reads */
+
+/* What a launch records about itself. */
+struct session_info {
+	char name[SESSION_NAME_MAX + 1];
+	char agent[32];
+	char project[PATH_MAX];
+	char image[256];
+	char egress_profile[16];
+	unsigned memory_mib, cpus;
+	char repos[1024];		/* "OWNER/NAME OWNER/NAME", or "" */
+	pid_t pid;
+	unsigned long long start_ticks;	/* /proc/PID/stat field 22 */
+	long long started_ms;		/* since the epoch */
+	bool ended;
+	int status;			/* the exit status, once ended */
+	long long ended_ms;
+};
+
+enum session_state { SESSION_RUNNING, SESSION_EXITED, SESSION_DEAD };
+
+/* A session this process registered. */
+struct session {
+	char dir[PATH_MAX];		/* .../sessions/NAME */
+	struct session_info info;
+};
+
+/* The folder that holds the sessions, created 0700 as needed (each level
+ * the user's own, not a link; one too open is narrowed): 0 or -errno. */
+int session_root(char *out, size_t outsz);
+
+/* Whether name is a valid session name. */
+bool session_name_valid(const char *name);
+
+/* The default name's stem for a project folder and an agent
+ * ("myproj-claude"): always a valid name. */
+void session_default_name(const char *project, const char *agent, char *out, size_t outsz);
+
+/* Register this process as session info->name (explicit: that name or
+ * -EBUSY when it runs) or, when explicit is false, as the first of
+ * info->name, info->name-2 ... that does not run (the name chosen is in
+ * s->info.name).  info->pid, start_ticks and started_ms are filled here.
+ * 0, -EINVAL (a bad name), -EBUSY, or -errno. */
+int session_register(const struct session_info *info, bool explicit, struct session *s);
+
+/* Record that the session ended with status: 0 or -errno. */
+int session_mark_ended(struct session *s, int status);
+
+/* Read the session NAME's record: 0, -ENOENT (no such session), -EINVAL
+ * (a record that is not one), or -errno. */
+int session_read(const char *name, struct session_info *out);
+
+/* A process's start time in clock ticks since boot (/proc/PID/stat field
+ * 22): with the pid, what names one process for its whole life.  0, or
+ * -ESRCH when there is no such process. */
+int session_proc_start_ticks(pid_t pid, unsigned long long *out);
+
+/* How the session stands now (its process looked at, not its word). */
+enum session_state session_state(const struct session_info *i);
+const char *session_state_name(enum session_state st);
+
+/* Every session's record, sorted by name, into out (cap entries): how
+ * many, or -errno.  Records that cannot be read are passed over. */
+int session_list(struct session_info *out, size_t cap);
+
+/* The resident memory (bytes) and CPU time (ns) of the session's process
+ * and its children (the VMM): 0, or -ESRCH when it does not run. */
+int session_usage(const struct session_info *i, unsigned long long *rss, unsigned long long *cpu_ns);
+
+/* Stop a running session: SIGTERM (the guest's command gets it; the VM
+ * stops when it ends), then after grace_ms a second SIGTERM, after as long
+ * again SIGKILL.  0 once it is gone, -ESRCH when it was not running, or
+ * -errno. */
+int session_stop(const struct session_info *i, unsigned grace_ms);
+
+/* Remove an ended or dead session's record: 0, -EBUSY when it runs,
+ * -ENOENT, or -errno. */
+int session_remove(const char *name);
+
+#endif

@@ -1,0 +1,68 @@
+#!/bin/bash
+# tests/host/sessions.sh - the named sandboxes' commands as a user meets
+# them without a VM (launch/session/session.h): the runtime folder made
+# 0700, `kvmbox ps` and `ps --json` with none and with one, a launch
+# recorded under the name derived from its project and agent (it ends
+# early here: no kernel) and under --name, bad names refused before
+# anything, inspect/stop/rm of a session that is not there or not
+# running, rm of an ended one.  Running, killed and reused-pid sessions:
+# tests/unit/test_launch_session.c; a live one stopped: tests/e2e/agent_launch.sh.
+set -u
+. "$(dirname "$0")/../lib/tap.sh"
+[ -x "$KVMBOX_BIN" ] || skip_all "kvmbox not built"
+need_cmd python3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+mkdir -p "$T/home" "$T/rt" "$T/My Proj" "$T/cache"
+export HOME=$T/home XDG_RUNTIME_DIR=$T/rt KVMBOX_CACHE=$T/cache
+unset KVMBOX_KERNEL KVMBOX_INITRD XDG_STATE_HOME XDG_CONFIG_HOME
+K=$KVMBOX_BIN
+
+out=$("$K" ps 2>&1); rc=$?
+expect_eq "ps with no sandbox: the header only" "0 NAME                     AGENT      STATE        UPTIME   MEMORY    CPU       PROJECT" "$rc $out"
+expect_eq "the runtime folder is made 0700" "700 700" "$(stat -c %a "$T/rt/kvmbox") $(stat -c %a "$T/rt/kvmbox/sessions")"
+expect_eq "ps --json with none: an empty array" "[]" "$("$K" ps --json | tr -d ' \n')"
+
+# a launch is recorded (it ends at once here: no guest kernel)
+(cd "$T/My Proj" && timeout 20 "$K" claude -p hi >/dev/null 2>&1)
+out=$("$K" ps)
+if printf '%s\n' "$out" | grep -qx "my-proj-claude  *claude  *exited ([0-9]*)  *-  *-  *-  *$T/My Proj"; then
+	ok "the launch is listed under its project's and agent's name, exited"
+else
+	not_ok "the launch is listed under its project's and agent's name, exited" "$out"
+fi
+j=$("$K" inspect my-proj-claude)
+expect_eq "inspect: its record as JSON" "my-proj-claude claude exited $T/My Proj default permissive 2048 2" \
+	"$(printf '%s' "$j" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["name"], d["agent"], d["state"], d["project"], d["image"], d["egress_profile"], d["memory_mib"], d["cpus"])')"
+expect_eq "the record is 0600" 600 "$(stat -c %a "$T/rt/kvmbox/sessions/my-proj-claude/state.json")"
+(cd "$T/My Proj" && timeout 20 "$K" claude --name mine --memory 1G -p hi >/dev/null 2>&1)
+expect_eq "--name names it" "mine 1024" \
+	"$("$K" ps --json | python3 -c 'import json,sys; print(*[d["name"] + " " + str(d["memory_mib"]) for d in json.load(sys.stdin) if d["name"] == "mine"])')"
+(cd "$T/My Proj" && timeout 20 "$K" claude -p hi >/dev/null 2>&1)
+expect_eq "an ended sandbox's name is taken again, not numbered" \
+	"mine my-proj-claude" "$("$K" ps --json | python3 -c 'import json,sys; print(*[d["name"] for d in json.load(sys.stdin)])')"
+
+# one NAME WANT_STATUS WANT_LINE CMD...: the status and the one line on stderr
+one() {
+	local name=$1 want=$2 line=$3 err rc
+	shift 3
+	err=$(cd "$T/My Proj" && timeout 20 "$K" "$@" 2>&1 >/dev/null </dev/null); rc=$?
+	expect_eq "$name" "$want $line" "$rc $err"
+}
+one "--name with an upper-case letter: status 2 before anything" 2 \
+	"kvmbox: claude: --name Bad: a sandbox name is 1 to 48 of a-z, 0-9, '.', '_', '-', starting with a letter or digit" \
+	claude --name Bad -p hi
+one "--name with a slash" 2 \
+	"kvmbox: claude: --name ../x: a sandbox name is 1 to 48 of a-z, 0-9, '.', '_', '-', starting with a letter or digit" \
+	claude --name ../x
+one "stop: no such sandbox" 1 "kvmbox: stop: no session named nosuch (kvmbox ps lists them)" stop nosuch
+one "stop: an ended one is not running" 1 "kvmbox: stop: mine is not running (exited)" stop mine
+one "stop: a bad --time" 2 "kvmbox: stop: --time wants seconds, 0 to 3600, got 'soon'" stop mine --time soon
+one "stop: no name" 2 "kvmbox: stop: which session? (try kvmbox stop --help)" stop
+one "inspect: a path is no name" 1 "kvmbox: inspect: no session named ../../etc (kvmbox ps lists them)" inspect ../../etc
+one "ps: an unknown option" 2 "kvmbox: ps: unknown option --all (try kvmbox ps --help)" ps --all
+one "rm: no such sandbox" 1 "kvmbox: rm: no session named nosuch (kvmbox ps lists them)" rm nosuch
+out=$("$K" rm mine my-proj-claude 2>&1); rc=$?
+expect_eq "rm removes ended sandboxes' records" "0 " "$rc $out"
+expect_eq "and ps lists none" "[]" "$("$K" ps --json | tr -d ' \n')"
+tap_done

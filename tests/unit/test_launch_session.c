@@ -1,0 +1,274 @@
+/* tests/unit/test_launch_session.c - the named sandboxes' bookkeeping
+ * (launch/session/session.h) with real processes: the runtime folder's
+ * permissions (made 0700, an open one narrowed, a link refused), names
+ * (valid ones, the default from project and agent, "-2" while the name
+ * runs), a running session's name refused to a second launch, a session
+ * whose process was SIGKILLed shown dead and its name taken over, a pid
+ * reused by another process never taken for the session, ended sessions,
+ * a record that is not one passed over, stop and remove. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "launch/session/session.h"
+
+static char rt[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(rt, sizeof(rt), "/tmp/kvmbox-session-XXXXXX");
+	if (!mkdtemp(rt))
+		return -1;
+	setenv("XDG_RUNTIME_DIR", rt, 1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", rt);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct session_info info(const char *name)
+{
+	struct session_info i = { 0 };
+	snprintf(i.name, sizeof(i.name), "%s", name);
+	snprintf(i.agent, sizeof(i.agent), "claude");
+	snprintf(i.project, sizeof(i.project), "/home/u/proj");
+	snprintf(i.image, sizeof(i.image), "default");
+	snprintf(i.egress_profile, sizeof(i.egress_profile), "standard");
+	snprintf(i.repos, sizeof(i.repos), "ada/engine bob/lib");
+	i.memory_mib = 2048;
+	i.cpus = 2;
+	return i;
+}
+
+static mode_t mode_of(const char *path)
+{
+	struct stat st;
+	assert_int_equal(lstat(path, &st), 0);
+	return st.st_mode & 07777;
+}
+
+static void test_root_permissions(void **state)
+{
+	(void)state;
+	char p[256], root[256];
+	snprintf(p, sizeof(p), "%s/kvmbox", rt);
+	assert_int_equal(mkdir(p, 0755), 0);		/* made open by someone */
+	assert_int_equal(session_root(root, sizeof(root)), 0);
+	assert_int_equal(mode_of(p), 0700);		/* narrowed */
+	assert_int_equal(mode_of(root), 0700);
+	/* a link in its place is refused, never followed */
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/kvmbox && mkdir %s/elsewhere && ln -s %s/elsewhere %s/kvmbox", rt, rt, rt, rt);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(session_root(root, sizeof(root)), -ENOTDIR);
+	/* without XDG_RUNTIME_DIR: /tmp/kvmbox-UID, the same rules */
+	unsetenv("XDG_RUNTIME_DIR");
+	assert_int_equal(session_root(root, sizeof(root)), 0);
+	char want[64];
+	snprintf(want, sizeof(want), "/tmp/kvmbox-%u/sessions", (unsigned)getuid());
+	assert_string_equal(root, want);
+	setenv("XDG_RUNTIME_DIR", rt, 1);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_true(session_name_valid("myproj-claude"));
+	assert_true(session_name_valid("a"));
+	assert_true(session_name_valid("0.9_x-y"));
+	static const char *const bad[] = { "", "-x", ".x", "_x", "A", "a b", "a/b", "..", "a\n",
+					   "x123456789012345678901234567890123456789012345678" };
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+		assert_false(session_name_valid(bad[k]));
+	char n[64];
+	session_default_name("/home/u/My Proj", "claude", n, sizeof(n));
+	assert_string_equal(n, "my-proj-claude");
+	session_default_name("/home/u/.hidden", "codex", n, sizeof(n));
+	assert_string_equal(n, "hidden-codex");
+	session_default_name("/", "claude", n, sizeof(n));
+	assert_string_equal(n, "root-claude");
+	session_default_name("/x/---", "my agent", n, sizeof(n));
+	assert_string_equal(n, "my-agent");
+	session_default_name("/x/a-very-long-project-folder-name-that-goes-on-and-on", "opencode", n, sizeof(n));
+	assert_true(session_name_valid(n));
+}
+
+static void test_register_and_clash(void **state)
+{
+	(void)state;
+	struct session a, b, c;
+	struct session_info i = info("proj-claude");
+	assert_int_equal(session_register(&i, true, &a), 0);
+	assert_int_equal(a.info.pid, getpid());
+	assert_int_equal(mode_of(a.dir), 0700);
+	char f[PATH_MAX + 16];
+	snprintf(f, sizeof(f), "%s/state.json", a.dir);
+	assert_int_equal(mode_of(f), 0600);
+	/* this process runs it: the name is taken */
+	assert_int_equal(session_register(&i, true, &b), -EBUSY);
+	/* a default name moves on */
+	assert_int_equal(session_register(&i, false, &b), 0);
+	assert_string_equal(b.info.name, "proj-claude-2");
+	assert_int_equal(session_register(&i, false, &c), 0);
+	assert_string_equal(c.info.name, "proj-claude-3");
+	struct session_info r;
+	assert_int_equal(session_read("proj-claude", &r), 0);
+	assert_string_equal(r.project, "/home/u/proj");
+	assert_string_equal(r.repos, "ada/engine bob/lib");
+	assert_int_equal(session_state(&r), SESSION_RUNNING);
+	/* ended: listed as such, its name free again, removable */
+	assert_int_equal(session_mark_ended(&b, 3), 0);
+	assert_int_equal(session_read("proj-claude-2", &r), 0);
+	assert_int_equal(session_state(&r), SESSION_EXITED);
+	assert_int_equal(r.status, 3);
+	assert_int_equal(session_remove("proj-claude"), -EBUSY);	/* running */
+	assert_int_equal(session_remove("proj-claude-2"), 0);
+	assert_int_equal(session_read("proj-claude-2", &r), -ENOENT);
+	assert_int_equal(session_remove("nosuch"), -ENOENT);
+	struct session_info all[8];
+	assert_int_equal(session_list(all, 8), 2);
+	assert_string_equal(all[0].name, "proj-claude");
+	assert_string_equal(all[1].name, "proj-claude-3");
+	i = info("Bad Name");
+	assert_int_equal(session_register(&i, true, &a), -EINVAL);
+}
+
+/* A child registers as NAME and waits; its pid. */
+static pid_t child_session(const char *name)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct session s;
+		struct session_info i = info(name);
+		char ok = session_register(&i, true, &s) == 0 ? 'y' : 'n';
+		(void)!write(p[1], &ok, 1);
+		for (;;)
+			pause();
+	}
+	char ok = 0;
+	assert_int_equal(read(p[0], &ok, 1), 1);
+	assert_int_equal(ok, 'y');
+	close(p[0]);
+	close(p[1]);
+	return pid;
+}
+
+static void test_killed_is_dead(void **state)
+{
+	(void)state;
+	pid_t pid = child_session("victim");
+	struct session_info r;
+	assert_int_equal(session_read("victim", &r), 0);
+	assert_int_equal(session_state(&r), SESSION_RUNNING);
+	unsigned long long rss = 0, cpu = 0;
+	assert_int_equal(session_usage(&r, &rss, &cpu), 0);
+	assert_true(rss > 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(session_read("victim", &r), 0);
+	assert_int_equal(session_state(&r), SESSION_DEAD);	/* gone without a word */
+	assert_int_equal(session_usage(&r, &rss, &cpu), -ESRCH);
+	assert_int_equal(session_stop(&r, 100), -ESRCH);
+	/* its name is free: a new launch takes it over */
+	struct session s;
+	struct session_info i = info("victim");
+	assert_int_equal(session_register(&i, true, &s), 0);
+	assert_int_equal(session_read("victim", &r), 0);
+	assert_int_equal(r.pid, getpid());
+}
+
+/* A record whose pid is now another process (a reused pid) is dead. */
+static void test_reused_pid(void **state)
+{
+	(void)state;
+	struct session s;
+	struct session_info i = info("reused");
+	assert_int_equal(session_register(&i, true, &s), 0);
+	s.info.pid = getppid();		/* alive, but not the process that registered */
+	assert_int_equal(session_mark_ended(&s, 0), 0);
+	s.info.ended = false;
+	char f[PATH_MAX + 16];
+	snprintf(f, sizeof(f), "%s/state.json", s.dir);
+	/* rewrite it as "not ended", with the parent's pid and our start time */
+	char cmd[PATH_MAX + 128];
+	snprintf(cmd, sizeof(cmd), "sed -i 's/\"ended\":true/\"ended\":false/' %s", f);
+	assert_int_equal(system(cmd), 0);
+	struct session_info r;
+	assert_int_equal(session_read("reused", &r), 0);
+	assert_int_equal(r.pid, getppid());
+	assert_int_equal(session_state(&r), SESSION_DEAD);
+	assert_int_equal(session_stop(&r, 100), -ESRCH);	/* never signalled */
+}
+
+static void test_stop(void **state)
+{
+	(void)state;
+	pid_t pid = child_session("stopme");
+	struct session_info r;
+	assert_int_equal(session_read("stopme", &r), 0);
+	assert_int_equal(session_stop(&r, 2000), 0);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+	assert_int_equal(session_state(&r), SESSION_DEAD);
+	assert_int_equal(session_remove("stopme"), 0);
+}
+
+static void test_bad_record(void **state)
+{
+	(void)state;
+	char root[256], p[400];
+	assert_int_equal(session_root(root, sizeof(root)), 0);
+	snprintf(p, sizeof(p), "%s/broken", root);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/broken/state.json", root);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("{\"name\":\"broken\",\"pid\":1}", f);
+	fclose(f);
+	struct session_info r;
+	assert_int_equal(session_read("broken", &r), -EINVAL);
+	struct session_info all[4];
+	assert_int_equal(session_list(all, 4), 0);	/* passed over */
+	/* a record that names another session is not this one's */
+	struct session s;
+	struct session_info i = info("real");
+	assert_int_equal(session_register(&i, true, &s), 0);
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "mkdir %s/other && cp %s/real/state.json %s/other/", root, root, root);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(session_read("other", &r), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_root_permissions, setup, teardown),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test_setup_teardown(test_register_and_clash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_killed_is_dead, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reused_pid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_record, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

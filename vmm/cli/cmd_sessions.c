@@ -1,0 +1,271 @@
+/* vmm/cli/cmd_sessions.c - the named sandboxes' commands
+ * (launch/session/session.h):
+ *   kvmbox ps [--json]             every session: name, agent, state,
+ *                                  uptime, memory, CPU, project
+ *   kvmbox inspect NAME [--json]   one session's record and state, as JSON
+ *   kvmbox stop NAME [--time S]    SIGTERM, then again after S seconds,
+ *                                  then SIGKILL (default 10)
+ *   kvmbox rm NAME...              the records of ended or dead sessions
+ * Usage errors: one line, status 2; a session that is not there or not in
+ * the state asked for: one line, status 1.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "launch/session/session.h"
+#include "vmm/cli/cli.h"
+#include "vmm/cli/net_args.h"
+
+#define STOP_GRACE_S 10
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "3d4h", "2h05m", "4m12s", "9s" */
+static void span_text(long long ms, char *out, size_t outsz)
+{
+	long long s = ms > 0 ? ms / 1000 : 0;
+	if (s >= 86400)
+		snprintf(out, outsz, "%lldd%lldh", s / 86400, s % 86400 / 3600);
+	else if (s >= 3600)
+		snprintf(out, outsz, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		snprintf(out, outsz, "%lldm%02llds", s / 60, s % 60);
+	else
+		snprintf(out, outsz, "%llds", s);
+}
+
+/* The record and how it stands, as JSON (the caller puts it). */
+static struct json_object *session_json(const struct session_info *i)
+{
+	struct json_object *o = json_object_new_object();
+	enum session_state st = session_state(i);
+	json_object_object_add(o, "name", json_object_new_string(i->name));
+	json_object_object_add(o, "agent", json_object_new_string(i->agent));
+	json_object_object_add(o, "state", json_object_new_string(session_state_name(st)));
+	json_object_object_add(o, "project", json_object_new_string(i->project));
+	json_object_object_add(o, "image", json_object_new_string(i->image));
+	json_object_object_add(o, "egress_profile", json_object_new_string(i->egress_profile));
+	json_object_object_add(o, "memory_mib", json_object_new_int64(i->memory_mib));
+	json_object_object_add(o, "cpus", json_object_new_int64(i->cpus));
+	struct json_object *repos = json_object_new_array();
+	char buf[sizeof(i->repos)];
+	snprintf(buf, sizeof(buf), "%s", i->repos);
+	for (char *save, *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save))
+		json_object_array_add(repos, json_object_new_string(t));
+	json_object_object_add(o, "repos", repos);
+	json_object_object_add(o, "pid", json_object_new_int64(i->pid));
+	json_object_object_add(o, "started_ms", json_object_new_int64(i->started_ms));
+	if (st == SESSION_EXITED) {
+		json_object_object_add(o, "status", json_object_new_int64(i->status));
+		json_object_object_add(o, "ended_ms", json_object_new_int64(i->ended_ms));
+	}
+	unsigned long long rss, cpu_ns;
+	if (st == SESSION_RUNNING && session_usage(i, &rss, &cpu_ns) == 0) {
+		json_object_object_add(o, "rss_bytes", json_object_new_uint64(rss));
+		json_object_object_add(o, "cpu_ns", json_object_new_uint64(cpu_ns));
+	}
+	return o;
+}
+
+static int print_json(struct json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+							  JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* One command's words: NAMEs and the flags in flags[] (each "--x" or
+ * "--x=" for one taking a value in *value).  0, or EXIT_USAGE after a line. */
+static int words(const char *cmd, int argc, char **argv, bool *json, const char **value,
+		 const char *value_flag, const char **names, int *nnames, int max_names, const char *help)
+{
+	*nnames = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("%s", help);
+			exit(0);
+		} else if (json && !strcmp(argv[i], "--json")) {
+			*json = true;
+		} else if (value_flag && !strcmp(argv[i], value_flag)) {
+			if (++i == argc) {
+				log_err("%s: a value is missing for %s (try kvmbox %s --help)", cmd, value_flag, cmd);
+				return EXIT_USAGE;
+			}
+			*value = argv[i];
+		} else if (argv[i][0] == '-') {
+			log_err("%s: unknown option %s (try kvmbox %s --help)", cmd, argv[i], cmd);
+			return EXIT_USAGE;
+		} else if (*nnames == max_names) {
+			log_err("%s: one session name, not more (try kvmbox %s --help)", cmd, cmd);
+			return EXIT_USAGE;
+		} else {
+			names[(*nnames)++] = argv[i];
+		}
+	}
+	return 0;
+}
+
+/* The session NAME's record, or status 1 after a line. */
+static int find(const char *cmd, const char *name, struct session_info *i)
+{
+	int r = session_read(name, i);
+	if (r == -ENOENT)
+		log_err("%s: no session named %.64s (kvmbox ps lists them)", cmd, name);
+	else if (r < 0)
+		log_err("%s: the record of %.64s: %s", cmd, name, r == -EINVAL ? "not a session's" : strerror(-r));
+	return r < 0 ? 1 : 0;
+}
+
+int cmd_ps(int argc, char **argv)
+{
+	bool json = false;
+	const char *names[1];
+	int n, r = words("ps", argc, argv, &json, NULL, NULL, names, &n, 0,
+			 "usage: kvmbox ps [--json]\n"
+			 "Every sandbox of this user: name, agent, state (running, exited, or dead:\n"
+			 "gone without a word), uptime, memory and CPU of its processes, project.\n"
+			 "kvmbox stop NAME stops one, kvmbox rm NAME removes an ended one's record.\n");
+	if (r)
+		return r;
+	struct session_info *all = calloc(SESSION_MAX, sizeof(*all));
+	if (!all) {
+		log_err("ps: out of memory");
+		return 1;
+	}
+	int count = session_list(all, SESSION_MAX);
+	if (count < 0) {
+		log_err("ps: the sessions' folder: %s", strerror(-count));
+		free(all);
+		return 1;
+	}
+	if (json) {
+		struct json_object *a = json_object_new_array();
+		for (int k = 0; k < count; k++)
+			json_object_array_add(a, session_json(&all[k]));
+		free(all);
+		return print_json(a);
+	}
+	printf("%-24s %-10s %-12s %-8s %-9s %-9s %s\n", "NAME", "AGENT", "STATE", "UPTIME", "MEMORY", "CPU",
+	       "PROJECT");
+	long long now = now_ms();
+	for (int k = 0; k < count; k++) {
+		const struct session_info *i = &all[k];
+		enum session_state st = session_state(i);
+		char state[24], up[32] = "-", mem[32] = "-", cpu[32] = "-";
+		if (st == SESSION_EXITED)
+			snprintf(state, sizeof(state), "exited (%d)", i->status);
+		else
+			snprintf(state, sizeof(state), "%s", session_state_name(st));
+		unsigned long long rss, cpu_ns;
+		if (st == SESSION_RUNNING && session_usage(i, &rss, &cpu_ns) == 0) {
+			span_text(now - i->started_ms, up, sizeof(up));
+			snprintf(mem, sizeof(mem), "%lluM", rss >> 20);
+			snprintf(cpu, sizeof(cpu), "%.1fs", (double)cpu_ns / 1e9);
+		}
+		printf("%-24s %-10s %-12s %-8s %-9s %-9s %s\n", i->name, i->agent, state, up, mem, cpu, i->project);
+	}
+	free(all);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+	bool json = false;
+	const char *names[1];
+	int n, r = words("inspect", argc, argv, &json, NULL, NULL, names, &n, 1,
+			 "usage: kvmbox inspect NAME [--json]\n"
+			 "One sandbox's record and state as JSON: agent, project, image, memory,\n"
+			 "CPUs, egress profile, allow-listed repositories, process, start time,\n"
+			 "state (and status once ended), memory and CPU while it runs.\n");
+	if (r)
+		return r;
+	if (n != 1) {
+		log_err("inspect: which session? (try kvmbox inspect --help)");
+		return EXIT_USAGE;
+	}
+	struct session_info i;
+	if (find("inspect", names[0], &i))
+		return 1;
+	return print_json(session_json(&i));
+}
+
+int cmd_stop(int argc, char **argv)
+{
+	const char *names[1], *secs = NULL;
+	int n, r = words("stop", argc, argv, NULL, &secs, "--time", names, &n, 1,
+			 "usage: kvmbox stop NAME [--time SECONDS]\n"
+			 "Stop a running sandbox: its agent gets SIGTERM (the VM stops when it ends),\n"
+			 "again after SECONDS (default 10), then the sandbox is killed.  Its record\n"
+			 "stays until kvmbox rm NAME.\n");
+	if (r)
+		return r;
+	if (n != 1) {
+		log_err("stop: which session? (try kvmbox stop --help)");
+		return EXIT_USAGE;
+	}
+	unsigned long grace = STOP_GRACE_S;
+	if (secs) {
+		char *end;
+		errno = 0;
+		grace = strtoul(secs, &end, 10);
+		if (errno || *end || !*secs || grace > 3600) {
+			log_err("stop: --time wants seconds, 0 to 3600, got '%.32s'", secs);
+			return EXIT_USAGE;
+		}
+	}
+	struct session_info i;
+	if (find("stop", names[0], &i))
+		return 1;
+	enum session_state st = session_state(&i);
+	if (st != SESSION_RUNNING) {
+		log_err("stop: %s is not running (%s)", i.name, session_state_name(st));
+		return 1;
+	}
+	r = session_stop(&i, (unsigned)grace * 1000);
+	if (r == -ESRCH || r == 0) {
+		printf("%s stopped\n", i.name);
+		return 0;
+	}
+	log_err("stop: %s: %s", i.name, strerror(-r));
+	return 1;
+}
+
+int cmd_rm(int argc, char **argv)
+{
+	const char *names[32];
+	int n, r = words("rm", argc, argv, NULL, NULL, NULL, names, &n, 32,
+			 "usage: kvmbox rm NAME...\n"
+			 "Remove the records of sandboxes that ended or died (a running one: kvmbox\n"
+			 "stop NAME first).\n");
+	if (r)
+		return r;
+	if (n == 0) {
+		log_err("rm: which session? (try kvmbox rm --help)");
+		return EXIT_USAGE;
+	}
+	int status = 0;
+	for (int k = 0; k < n; k++) {
+		r = session_remove(names[k]);
+		if (r == 0)
+			continue;
+		status = 1;
+		if (r == -EBUSY)
+			log_err("rm: %s is running: kvmbox stop %s first", names[k], names[k]);
+		else if (r == -ENOENT)
+			log_err("rm: no session named %.64s (kvmbox ps lists them)", names[k]);
+		else
+			log_err("rm: %.64s: %s", names[k], strerror(-r));
+	}
+	return status;
+}
