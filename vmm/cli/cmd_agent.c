@@ -111,6 +111,8 @@ static const char agent_usage[] =
 	"                    hidden from the agent (named at launch)\n"
 	"  --force           let --project be your home folder or one above it (/),\n"
 	"                    its credential stores hidden; never a store itself\n"
+	"  --name NAME       the sandbox's name in kvmbox ps, stop, rm (default: the\n"
+	"                    project folder's and the agent's, myproj-claude)\n"
 	"Every other word goes to the agent, in order (kvmbox claude -p \"say hi\",\n"
 	"kvmbox codex exec \"...\"); after -- every word does (kvmbox claude -- --help).\n"
 	"claude runs with --dangerously-skip-permissions, codex with\n"
