@@ -55,17 +55,11 @@ int session_proc_start_ticks(pid_t pid, unsigned long long *out)
 	return 0;
 }
 
-static bool same_process(const struct session_info *i)
-{
-	unsigned long long t;
-	return session_proc_start_ticks(i->pid, &t) == 0 && t == i->start_ticks;
-}
-
 enum session_state session_state(const struct session_info *i)
 {
 	if (i->ended)
 		return SESSION_EXITED;
-	return same_process(i) ? SESSION_RUNNING : SESSION_DEAD;
+	return session_lock_held(i->name) ? SESSION_RUNNING : SESSION_DEAD;
 }
 
 const char *session_state_name(enum session_state st)
@@ -130,8 +124,11 @@ int session_stop(const struct session_info *i, unsigned grace_ms)
 	int pidfd = (int)syscall(SYS_pidfd_open, i->pid, 0);
 	if (pidfd < 0)
 		return errno == ESRCH ? -ESRCH : -errno;
-	/* the pidfd holds this very process from here: check it is the one */
-	if (!same_process(i)) {
+	/* the pidfd holds this very process from here: check it is the one
+	 * (where /proc shows its start time: a hidepid /proc may not) */
+	unsigned long long t;
+	if (session_state(i) != SESSION_RUNNING ||
+	    (session_proc_start_ticks(i->pid, &t) == 0 && t != i->start_ticks)) {
 		close(pidfd);
 		return -ESRCH;
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "common/util.h"
 
 #define STATE_FILE "state.json"
+#define LOCK_FILE "lock"
 #define STATE_MAX (64 * 1024)
 #define NAME_TRIES 99
 
@@ -191,6 +193,8 @@ static int remove_dir(const char *dir)
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/." STATE_FILE ".new", dir);
 	unlink(p);
+	snprintf(p, sizeof(p), "%s/" LOCK_FILE, dir);
+	unlink(p);
 	return rmdir(dir) < 0 ? -errno : 0;
 }
 
@@ -237,6 +241,7 @@ int session_register(const struct session_info *info, bool explicit, struct sess
 	if (r < 0)
 		return r;
 	memset(s, 0, sizeof(*s));
+	s->lock_fd = -1;
 	s->info = *info;
 	s->info.pid = getpid();
 	s->info.started_ms = now_ms();
@@ -260,8 +265,19 @@ int session_register(const struct session_info *info, bool explicit, struct sess
 	}
 	if (r < 0)
 		return r;
-	if ((r = write_state(s->dir, &s->info)) < 0)
+	char lock[PATH_MAX + 16];
+	snprintf(lock, sizeof(lock), "%s/" LOCK_FILE, s->dir);
+	s->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		r = -errno;
+	else
+		r = write_state(s->dir, &s->info);
+	if (r < 0) {
+		if (s->lock_fd >= 0)
+			close(s->lock_fd);
+		s->lock_fd = -1;
 		remove_dir(s->dir);
+	}
 	return r;
 }
 
@@ -326,4 +342,18 @@ int session_remove(const char *name)
 		return r;
 	snprintf(dir, sizeof(dir), "%s/%s", root, name);
 	return remove_dir(dir);
+}
+
+bool session_lock_held(const char *name)
+{
+	char root[PATH_MAX], lock[PATH_MAX + SESSION_NAME_MAX + 16];
+	if (!session_name_valid(name) || session_root(root, sizeof(root)) < 0)
+		return false;
+	snprintf(lock, sizeof(lock), "%s/%s/" LOCK_FILE, root, name);
+	int fd = open(lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
 }

@@ -11,8 +11,12 @@
  * (pid and its start time in clock ticks since boot, so a reused pid is
  * never taken for it), when it started, and once it ends, how.
  *
+ * The launch holds an exclusive flock on NAME/lock for its whole life
+ * (close-on-exec, never passed to the VMM): the kernel drops it however
+ * the process ends, so it says "alive" without reading /proc (which hides
+ * a non-dumpable process from others where /proc is mounted hidepid).
  * States, as a reader judges them (session_state):
- *   running   the recorded process is alive and is that very process;
+ *   running   the lock is held;
  *   exited    it ended and said so (its status recorded);
  *   dead      it is gone without saying so (SIGKILL, a crash, a reboot):
  *             shown as such, its record removed by `kvmbox rm`.
@@ -60,6 +64,7 @@ enum session_state { SESSION_RUNNING, SESSION_EXITED, SESSION_DEAD };
 struct session {
 	char dir[PATH_MAX];		/* .../sessions/NAME */
 	struct session_info info;
+	int lock_fd;			/* NAME/lock, flocked while this process lives */
 };
 
 /* The folder that holds the sessions, created 0700 as needed (each level
@@ -92,7 +97,10 @@ int session_read(const char *name, struct session_info *out);
  * -ESRCH when there is no such process. */
 int session_proc_start_ticks(pid_t pid, unsigned long long *out);
 
-/* How the session stands now (its process looked at, not its word). */
+/* Whether the session NAME's process holds its lock (it lives). */
+bool session_lock_held(const char *name);
+
+/* How the session stands now (its lock looked at, not its word). */
 enum session_state session_state(const struct session_info *i);
 const char *session_state_name(enum session_state st);
 

@@ -135,7 +135,7 @@ struct launch {
 	char rundir[PATH_MAX];			/* per-launch host dir, or "" */
 	char share_run[PATH_MAX + 64];		/* RUNDIR:/run/kvmbox/launch:ro */
 	char login_dir[PATH_MAX];	/* the OAuth login file's folder (refresh, lock), or "" */
-	struct cage_path cage[5];	/* what the broker opens (writable_dirs) */
+	struct cage_path cage[6];	/* what the broker opens (writable_dirs) */
 	struct config cfg;		/* the configuration files and knobs (launch/config) */
 	struct agent_custom custom;	/* a custom agent's profile (p points at it) */
 	char **argv;			/* argv with the configured flags, which c points into */
@@ -592,6 +592,8 @@ static void writable_dirs(struct launch *l, struct shell_extra *x)
 	}
 	if (l->state[0])
 		l->cage[n++] = (struct cage_path){ l->state, CAGE_WRITE };
+	if (l->registered)	/* the sandbox's record, marked ended after the VM */
+		l->cage[n++] = (struct cage_path){ l->session.dir, CAGE_WRITE };
 	l->cage[n++] = (struct cage_path){ l->project_real, CAGE_READ };	/* hostexec_report */
 	/* never "/" nor "." (a login file at the root or without a folder) */
 	const char *login = l->creds.oauth_host_path;
