@@ -133,12 +133,12 @@ e2e_step forgedca 240 sh -c 'KVMBOX_FAULT_CA=forged kvmbox claude --kernel /vmli
 e2e_step denials 20 kvmbox logs --denials --project /proj
 # a named sandbox in the background: listed, inspected, its name refused to
 # a second launch, stopped (its agent gets SIGTERM), its record removed
-e2e_step sessions 420 sh -c 'kvmbox claude --name bg --kernel /vmlinux --initrd /l2.cpio --memory 512M -- --wait >/tmp/bg.out 2>&1 &
+e2e_step sessions 420 sh -c 'kvmbox claude --name bg --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M -- --wait >/tmp/bg.out 2>&1 &
 bg=$!
 for i in $(seq 240); do grep -q "^waiting" /tmp/bg.out && break; sleep 1; done
 kvmbox ps | sed "s/^/ps1: /"
 kvmbox inspect bg | tr -d "\n " | sed "s/^/inspect: /"; echo
-kvmbox claude --name bg --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1 | sed "s/^/clash: /"
+kvmbox claude --name bg --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1 | sed "s/^/clash: /"
 kvmbox stop bg --time 60; echo "stop=$?"
 wait $bg; echo "bgrc=$?"
 kvmbox ps | sed "s/^/ps2: /"
