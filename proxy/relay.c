@@ -746,8 +746,20 @@ static int gh_start(struct conn *c, const struct http_msg *m, struct gh_lookup *
 
 /* ---- the request side ---- */
 
-/* "name[:port]" / "[v6]:port" into name and port (0 when absent). */
+/* "name[:port]" / "[v6]:port" into name and port (0 when absent); name is
+ * written only when the whole authority is valid (callers log it). */
+static bool parse_authority(const char *a, size_t len, char *name, size_t cap, uint16_t *port);
+
 static bool split_authority(const char *a, size_t len, char *name, size_t cap, uint16_t *port)
+{
+	char tmp[256];
+	if (cap > sizeof(tmp) || !parse_authority(a, len, tmp, cap, port))
+		return false;
+	memcpy(name, tmp, strlen(tmp) + 1);
+	return true;
+}
+
+static bool parse_authority(const char *a, size_t len, char *name, size_t cap, uint16_t *port)
 {
 	const char *end = a + len, *colon = NULL;
 	if (len && a[0] == '[') {
