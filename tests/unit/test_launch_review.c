@@ -20,12 +20,13 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "launch/review/review.h"
 
-static char root[128], proj[160], state[160];
+static char root[PATH_MAX], proj[PATH_MAX + 8], state[PATH_MAX + 8];
 
 static void put(const char *dir, const char *rel, const char *text)
 {
@@ -63,14 +64,15 @@ static int setup(void **s)
 {
 	(void)s;
 	const char *tmp = getenv("KVMBOX_TEST_REVIEW_TMP");
-	snprintf(root, sizeof(root), "%.80s/kvmbox-review-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int n = snprintf(root, sizeof(root), "%s/kvmbox-review-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_true(n > 0 && (size_t)n < sizeof(root));
 	assert_non_null(mkdtemp(root));
 	snprintf(proj, sizeof(proj), "%s/proj", root);
 	snprintf(state, sizeof(state), "%s/state", root);
 	mkdir(proj, 0755);
 	mkdir(state, 0700);
 	setenv("XDG_STATE_HOME", state, 1);
-	char d[256];
+	char d[PATH_MAX + 32];
 	snprintf(d, sizeof(d), "%s/src", proj);
 	mkdir(d, 0755);
 	snprintf(d, sizeof(d), "%s/.git", proj);
@@ -92,7 +94,7 @@ static int setup(void **s)
 static int teardown(void **s)
 {
 	(void)s;
-	char cmd[400];
+	char cmd[2 * PATH_MAX + 32];
 	snprintf(cmd, sizeof(cmd), "chmod -R u+w %s; rm -rf %s", root, root);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -204,7 +206,7 @@ static void test_no_write_through_links(void **s)
 {
 	(void)s;
 	snapshot();
-	char p[8192], err[300], outside[256];
+	char p[8192], err[PATH_MAX + 64], outside[PATH_MAX + 16];
 	snprintf(outside, sizeof(outside), "%s/outside", root);
 	mkdir(outside, 0755);
 	put(rv.work, "src/main.c", "changed\n");
@@ -212,7 +214,7 @@ static void test_no_write_through_links(void **s)
 	put(rv.work, "lib/x.c", "x\n");
 	/* after the copy, the project's src becomes a link to a folder outside */
 	snprintf(p, sizeof(p), "%s/src", proj);
-	char moved[300];
+	char moved[PATH_MAX + 32];
 	snprintf(moved, sizeof(moved), "%s/src.real", proj);
 	assert_int_equal(rename(p, moved), 0);
 	assert_int_equal(symlink(outside, p), 0);
