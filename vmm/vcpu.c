@@ -353,8 +353,7 @@ static bool vcpu_handle_exit(struct vcpu *c)
 		return true;
 	case KVM_EXIT_SHUTDOWN:
 		vcpu_dump(c);
-		vm_stop(vm, VM_STOP_SHUTDOWN, 1, "guest triple fault (KVM_EXIT_SHUTDOWN on vCPU %u)",
-			c->id);
+		vm_guest_triple_fault(vm, c->id);
 		return false;
 	case KVM_EXIT_HLT:
 		vm_stop(vm, VM_STOP_HLT, 1, "guest halted with interrupts off on vCPU %u", c->id);

@@ -339,6 +339,16 @@ void vm_guest_reset(struct vm *vm)
 		vm_stop(vm, VM_STOP_RESET, 1, "guest reset without writing an exit status");
 }
 
+void vm_guest_triple_fault(struct vm *vm, unsigned vcpu_id)
+{
+	int status = __atomic_load_n(&vm->guest_status, __ATOMIC_ACQUIRE);
+	if (status >= 0)
+		vm_stop(vm, VM_STOP_EXIT_STATUS, status, "guest exited with status %d", status);
+	else
+		vm_stop(vm, VM_STOP_SHUTDOWN, 1, "guest triple fault (KVM_EXIT_SHUTDOWN on vCPU %u)",
+			vcpu_id);
+}
+
 uint64_t vm_ram_resident(const struct vm *vm)
 {
 	if (!vm->ram)

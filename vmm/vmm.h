@@ -216,10 +216,13 @@ void vm_stop(struct vm *vm, enum vm_stop_reason reason, int status, const char *
 
 /* Guest events from the legacy devices (called on vCPU threads): the boot
  * marker, an exit-status write, and an i8042 reset, which stops the VM with
- * VM_STOP_EXIT_STATUS when a status was written and VM_STOP_RESET if not. */
+ * VM_STOP_EXIT_STATUS when a status was written and VM_STOP_RESET if not.
+ * A triple fault (vCPU vcpu_id) resets a real machine too: after an exit
+ * status it is that status, else VM_STOP_SHUTDOWN, status 1. */
 void vm_guest_booted(struct vm *vm);
 void vm_guest_exit_status(struct vm *vm, int status);
 void vm_guest_reset(struct vm *vm);
+void vm_guest_triple_fault(struct vm *vm, unsigned vcpu_id);
 
 /* Bytes of guest RAM resident in host memory (mincore over the mapping). */
 uint64_t vm_ram_resident(const struct vm *vm);

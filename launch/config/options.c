@@ -67,6 +67,9 @@ const struct config_option config_options[] = {
 	{ "state", NULL, "--no-state", NULL, NULL, "true", CONFIG_BOOL, CONFIG_PROJECT_OFF,
 	  "keep the agent's settings, history and conversations per\n"
 	  "                         project (under $XDG_STATE_HOME/kvmbox/projects/)" },
+	{ "detach_keys", "--detach-keys", NULL, "KVMBOX_DETACH_KEYS", "KEY,KEY", "ctrl-],d", CONFIG_TEXT,
+	  CONFIG_PROJECT_NEVER, "the two keys that detach the terminal from the sandbox (it\n"
+	  "                         runs on: kvmbox attach NAME); ctrl-X or a character" },
 	{ "hook", NULL, "--no-hook", NULL, NULL, "true", CONFIG_BOOL, CONFIG_PROJECT_OFF,
 	  "run the project's executable .kvmbox.runtime.sh in the guest\n"
 	  "                         before the agent (its failure stops the launch)" },

@@ -3,7 +3,7 @@
  * the decisions kept as they are made.
  *
  * Everything shown comes from the agent (names and contents), so it goes
- * through review_put_visible: a control byte or an escape sequence in a
+ * through put_visible: a control byte or an escape sequence in a
  * file would otherwise move the cursor, rewrite earlier lines or retitle
  * the window while the user decides what to accept.
  */
@@ -17,56 +17,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/text.h"
 #include "common/util.h"
 #include "launch/hostexec.h"
 
 #define SHOW_MAX (256 * 1024)	/* bytes of a file shown as a diff */
 
-/* Length of the UTF-8 sequence at p (avail bytes), 0 when it is not one,
- * with its code point. */
-static size_t utf8_seq(const unsigned char *p, size_t avail, uint32_t *cp)
-{
-	size_t n = p[0] >= 0xf0 && p[0] < 0xf5 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
-	if (!n || n > avail)
-		return 0;
-	uint32_t v = p[0] & (0x7f >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) || (v >= 0xd800 && v < 0xe000))
-		return 0;
-	*cp = v;
-	return n;
-}
-
-void review_put_visible(FILE *out, const char *text, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)text;
-	for (size_t i = 0; i < len;) {
-		unsigned char c = p[i];
-		uint32_t cp;
-		size_t n;
-		if (c == '\n' || c == '\t' || (c >= 0x20 && c < 0x7f)) {
-			fputc(c, out);
-			i++;
-		} else if (c < 0x20 || c == 0x7f) {
-			fprintf(out, "^%c", c == 0x7f ? '?' : c + 64);
-			i++;
-		} else if ((n = utf8_seq(p + i, len - i, &cp)) && !(cp >= 0x80 && cp < 0xa0)) {
-			fwrite(p + i, 1, n, out);	/* printable beyond ASCII; C1 controls are not */
-			i += n;
-		} else {
-			fprintf(out, "\\x%02x", c);
-			i++;
-		}
-	}
-}
-
 static void put_name(FILE *out, const char *rel)
 {
-	review_put_visible(out, rel, strlen(rel));
+	put_visible(out, rel, strlen(rel));
 }
 
 /* rel under root (never through a link) as text: a file's first SHOW_MAX
@@ -132,7 +91,7 @@ static void show_diff(struct review *rv, const struct review_change *c, FILE *ou
 		if (m) {
 			hostexec_diff(c->rel, a, b, m);
 			fclose(m);
-			review_put_visible(out, text, len);
+			put_visible(out, text, len);
 		}
 		free(text);
 	}

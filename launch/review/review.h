@@ -119,9 +119,5 @@ const char *review_dir_next(DIR *d);
 /* Append a manifest entry (the caller sorts): 0 or -ENOMEM. */
 int review_add_entry(struct review *rv, const char *rel, mode_t mode, const unsigned char sha[32]);
 
-/* Write text to out with every control byte but newline and tab, and
- * DEL, shown as ^X or \xNN: what an agent wrote never drives the
- * terminal. */
-void review_put_visible(FILE *out, const char *text, size_t len);
 
 #endif

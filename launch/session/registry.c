@@ -195,6 +195,11 @@ static int remove_dir(const char *dir)
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/" LOCK_FILE, dir);
 	unlink(p);
+	static const char *const holder_files[] = { HOLD_CONTROL, HOLD_LOG, HOLD_LOG ".1" };
+	for (size_t i = 0; i < sizeof(holder_files) / sizeof(holder_files[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, holder_files[i]);
+		unlink(p);
+	}
 	return rmdir(dir) < 0 ? -errno : 0;
 }
 
@@ -289,16 +294,22 @@ int session_mark_ended(struct session *s, int status)
 	return write_state(s->dir, &s->info);
 }
 
-int session_read(const char *name, struct session_info *out)
+int session_dir(const char *name, char *out, size_t outsz)
 {
 	if (!session_name_valid(name))
 		return -ENOENT;
-	char root[PATH_MAX], dir[PATH_MAX + SESSION_NAME_MAX + 2];
+	char root[PATH_MAX];
 	int r = session_root(root, sizeof(root));
 	if (r < 0)
 		return r;
-	snprintf(dir, sizeof(dir), "%s/%s", root, name);
-	return read_state(dir, name, out);
+	return (size_t)snprintf(out, outsz, "%s/%s", root, name) >= outsz ? -ENAMETOOLONG : 0;
+}
+
+int session_read(const char *name, struct session_info *out)
+{
+	char dir[PATH_MAX];
+	int r = session_dir(name, dir, sizeof(dir));
+	return r < 0 ? r : read_state(dir, name, out);
 }
 
 static int by_name(const void *a, const void *b)
@@ -337,19 +348,18 @@ int session_remove(const char *name)
 		return r;
 	if (session_state(&i) == SESSION_RUNNING)
 		return -EBUSY;
-	char root[PATH_MAX], dir[PATH_MAX + SESSION_NAME_MAX + 2];
-	if ((r = session_root(root, sizeof(root))) < 0)
+	char dir[PATH_MAX];
+	if ((r = session_dir(name, dir, sizeof(dir))) < 0)
 		return r;
-	snprintf(dir, sizeof(dir), "%s/%s", root, name);
 	return remove_dir(dir);
 }
 
 bool session_lock_held(const char *name)
 {
-	char root[PATH_MAX], lock[PATH_MAX + SESSION_NAME_MAX + 16];
-	if (!session_name_valid(name) || session_root(root, sizeof(root)) < 0)
+	char dir[PATH_MAX], lock[PATH_MAX + 16];
+	if (session_dir(name, dir, sizeof(dir)) < 0)
 		return false;
-	snprintf(lock, sizeof(lock), "%s/%s/" LOCK_FILE, root, name);
+	snprintf(lock, sizeof(lock), "%s/" LOCK_FILE, dir);
 	int fd = open(lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return false;

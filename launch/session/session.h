@@ -36,6 +36,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define SESSION_NAME_MAX 48
@@ -121,5 +122,84 @@ int session_stop(const struct session_info *i, unsigned grace_ms);
 /* Remove an ended or dead session's record: 0, -EBUSY when it runs,
  * -ENOENT, or -errno. */
 int session_remove(const char *name);
+
+/* The sandbox's terminal: detach and attach (launch/session/hold.c, the
+ * holder; attach.c, a terminal's end).
+ *
+ * A launch at a terminal (or with --detach) runs behind a holder, as
+ * dtach and tmux do: session_hold forks the holder, a process of its own
+ * session with no terminal and an empty environment, which opens a
+ * pseudo-terminal and forks the launch onto it (the launch's own session,
+ * the pty its controlling terminal; it runs as it would at the user's
+ * terminal, VM, review and all).  The holder relays the pty to one
+ * attached terminal at a time, keeps the last HOLD_RING bytes of output
+ * to replay on attach, writes the output to NAME/console.log (0600, the
+ * older half in console.log.1, HOLD_LOG_MAX each) for kvmbox logs, and
+ * listens on NAME/control (a SOCK_SEQPACKET socket in the 0700 folder;
+ * a peer of another uid is refused) once the launch has its name.  The
+ * launching process becomes the first attached terminal.  When the launch
+ * ends the holder tells the terminal its status, removes the socket and
+ * exits; with no terminal attached, the status is in the record.
+ *
+ * Each packet is one byte of type, then its payload: */
+enum hold_msg {
+	HOLD_DATA = 1,		/* both ways: terminal bytes (to the screen, from the keys) */
+	HOLD_SIZE = 2,		/* to the holder: struct hold_size, the terminal's size */
+	HOLD_STOP = 3,		/* to the holder: stop the sandbox (kvmbox stop's SIGTERM) */
+	HOLD_NAME = 4,		/* to the terminal: the sandbox's name, once it has one */
+	HOLD_EXIT = 5,		/* to the terminal: int32 exit status; the last packet */
+	HOLD_TAKEN = 6,		/* to the terminal: another terminal attached; the last */
+};
+struct hold_size {
+	uint16_t rows, cols;
+};
+#define HOLD_PACKET_MAX 16384		/* type byte included */
+#define HOLD_RING (1u << 20)		/* output replayed on attach */
+#define HOLD_LOG_MAX (2u << 20)		/* console.log's size before it turns to .1 */
+#define HOLD_CONTROL "control"		/* in the session's folder */
+#define HOLD_LOG "console.log"
+
+/* Send one packet of type with len bytes of data: 0 or -errno. */
+int hold_send(int fd, enum hold_msg type, const void *data, size_t len);
+
+/* Run the launch behind a holder.  Returns in two processes: in the
+ * caller with 1 and *client its end of the first terminal's link (for
+ * session_attach_run), in the launch with 0 and *name_fd the pipe on which
+ * it announces its folder (session_hold_announce).  The holder never
+ * returns.  -errno when nothing was started. */
+int session_hold(int *client, int *name_fd);
+
+/* In the launch: tell the holder its session's folder (then it listens on
+ * NAME/control and logs to NAME/console.log) and close name_fd. */
+void session_hold_announce(int name_fd, const char *dir);
+
+/* How a terminal attaches: the key pair that detaches (prefix, then the
+ * key; prefix twice sends it once; SESSION_DETACH_KEYS unless
+ * --detach-keys), and whether to leave as soon as the sandbox has a name
+ * (--detach). */
+struct attach_opts {
+	unsigned char detach_prefix, detach_key;	/* 0x1d (Ctrl-]) and 'd' */
+	bool leave_when_named;
+	const char *name;		/* for messages, when known */
+};
+#define SESSION_DETACH_KEYS "ctrl-],d"
+
+/* Keys as Docker's --detach-keys writes them, two of them: each a
+ * printable character or ctrl-X (X one of a-z @ [ \\ ] ^ _).  0 with
+ * out[0] the prefix and out[1] the key, or -EINVAL. */
+int session_detach_keys_parse(const char *text, unsigned char out[2]);
+
+/* Relay stdin and stdout (raw when a terminal) to the holder on sock
+ * until the sandbox ends (its exit status), the user detaches (0) or the
+ * link is lost (1, with one line).  Closes sock. */
+int session_attach_run(int sock, const struct attach_opts *o);
+
+/* Connect to the running session NAME's holder: the socket, -ENOENT (no
+ * such session), -ESRCH (it does not run), -ENOTCONN (it was not started
+ * at a terminal or with --detach: nothing to attach to), or -errno. */
+int session_attach_connect(const char *name);
+
+/* The session's folder for NAME (session_root + "/" + NAME). */
+int session_dir(const char *name, char *out, size_t outsz);
 
 #endif

@@ -95,6 +95,11 @@ expect_eq "faulting guest: one line naming the triple fault" \
 	"kvmbox: guest triple fault (KVM_EXIT_SHUTDOWN on vCPU 0)" "$err"
 expect_eq "faulting guest: its output came first" "about to fault" "$out"
 
+# A triple fault resets the machine as the i8042 does: after an exit status
+# (the guest's kernel wrote it, then its reboot faulted), that status counts.
+run --kernel "$G/fault.elf" --memory 32 --cmdline "status=7"
+expect_eq "a triple fault after exit status 7: exit 7, nothing said" "7 " "$rc $err"
+
 run --kernel "$G/resetonly.elf" --memory 32
 expect_eq "reset without status: exit 1" 1 "$rc"
 expect_eq "reset without status: one line" \

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/text.h"
 #include "launch/review/review.h"
 
 static char root[PATH_MAX], proj[PATH_MAX + 8], state[PATH_MAX + 8];
@@ -288,7 +289,7 @@ static void test_visible(void **s)
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	static const char in[] = "ok\t\xc3\xa9\n\x1b[1m\x7f\xc2\x9b\xff";
-	review_put_visible(f, in, sizeof(in) - 1);
+	put_visible(f, in, sizeof(in) - 1);
 	fclose(f);
 	assert_string_equal(text, "ok\t\xc3\xa9\n^[[1m^?\\xc2\\x9b\\xff");
 	free(text);

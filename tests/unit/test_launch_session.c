@@ -204,19 +204,31 @@ static void test_reused_pid(void **state)
 	struct session s;
 	struct session_info i = info("reused");
 	assert_int_equal(session_register(&i, true, &s), 0);
-	s.info.pid = getppid();		/* alive, but not the process that registered */
+	/* alive, but not the process that registered: one started clock ticks
+	 * later (the test's parent may have started in the test's own tick,
+	 * as `timeout` forking it does, and be taken for it) */
+	usleep(50 * 1000);
+	pid_t other = fork();
+	assert_true(other >= 0);
+	if (other == 0)
+		for (;;)
+			pause();
+	s.info.pid = other;
 	assert_int_equal(session_mark_ended(&s, 0), 0);
 	s.info.ended = false;
 	char f[PATH_MAX + 16];
 	snprintf(f, sizeof(f), "%s/state.json", s.dir);
-	/* rewrite it as "not ended", with the parent's pid and our start time */
+	/* rewrite it as "not ended", with the other's pid and our start time */
 	char cmd[PATH_MAX + 128];
 	snprintf(cmd, sizeof(cmd), "sed -i 's/\"ended\":true/\"ended\":false/' %s", f);
 	assert_int_equal(system(cmd), 0);
 	struct session_info r;
 	assert_int_equal(session_read("reused", &r), 0);
-	assert_int_equal(r.pid, getppid());
+	assert_int_equal(r.pid, other);
 	assert_int_equal(session_stop(&r, 100), -ESRCH);	/* never signalled */
+	assert_int_equal(waitpid(other, NULL, WNOHANG), 0);	/* still there */
+	kill(other, SIGKILL);
+	waitpid(other, NULL, 0);
 }
 
 static void test_stop(void **state)

@@ -109,6 +109,8 @@ struct agent_cmdline {
 	bool has_memory, has_cpus;	/* the user sized the VM */
 	unsigned memory_mib, cpus;	/* as sized (0: the table's default) */
 	const char *name;		/* --name: the sandbox's (launch/session), or NULL */
+	bool detach;			/* --detach: start in the background (kvmbox attach) */
+	unsigned char detach_keys[2];	/* --detach-keys: the pair that detaches a terminal */
 	const char *egress_profile;	/* --egress-profile, for the guest's note */
 #define AGENT_NOTE_DOMAINS 16
 	const char *domains[AGENT_NOTE_DOMAINS];	/* the first --allow-domain names, likewise */

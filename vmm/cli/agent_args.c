@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "launch/session/session.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/net_args.h"
 #include "vmm/cli/run.h"
@@ -52,6 +53,15 @@ static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdlin
 	}
 	if (!strcmp(argv[*i], "--self-test") || !strcmp(argv[*i], "--no-self-test")) {
 		c->self_test = argv[*i][2] == 's';
+		return 1;
+	}
+	if ((t = cli_take_value(argc, argv, i, "--detach-keys", &v)) != 0) {
+		if (t > 0 && session_detach_keys_parse(v, c->detach_keys) < 0)
+			return -EINVAL;
+		return t;
+	}
+	if (!strcmp(argv[*i], "--detach")) {	/* the command line only */
+		c->detach = true;
 		return 1;
 	}
 	if (!strcmp(argv[*i], "--force")) {	/* the command line only: no option of the table */
@@ -92,6 +102,7 @@ int agent_parse_args(int argc, char **argv, enum policy_agent egress_agent, stru
 	c->state = true;
 	c->hook = true;
 	c->self_test = true;
+	session_detach_keys_parse(SESSION_DETACH_KEYS, c->detach_keys);
 	c->shell_flags = calloc((size_t)argc + 1, sizeof(char *));
 	c->agent_args = calloc((size_t)argc + 1, sizeof(char *));
 	struct run_opts *scratch = malloc(sizeof(*scratch));

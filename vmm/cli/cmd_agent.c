@@ -145,6 +145,7 @@ struct launch {
 	struct agent_creds creds;
 	struct session session;		/* the named sandbox (launch/session) */
 	bool registered;
+	int hold_fd;			/* behind a holder: where the folder is announced, else -1 */
 };
 
 static int parse(struct launch *l, int argc, char **argv)
@@ -389,6 +390,8 @@ static int register_session(struct launch *l)
 		return 0;
 	}
 	l->registered = true;
+	session_hold_announce(l->hold_fd, l->session.dir);
+	l->hold_fd = -1;
 	log_info("%s: sandbox %s (kvmbox ps, kvmbox stop %s)", l->p->name, l->session.info.name,
 		 l->session.info.name);
 	return 0;
@@ -709,11 +712,36 @@ static int start_review(struct launch *l, int *status)
 	return 1;
 }
 
+/* At a terminal or with --detach, the launch goes on behind a holder
+ * (launch/session: detach and attach) and this process becomes its first
+ * terminal.  0 in the launch (on the holder's terminal, or here when no
+ * holder could be made); 1 in this process once the terminal is done,
+ * with *status set. */
+static int start_holder(struct launch *l, int *status)
+{
+	if (!l->c.detach && !(isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)))
+		return 0;
+	int client, r = session_hold(&client, &l->hold_fd);
+	if (r < 0) {
+		log_warn("%s: cannot keep a terminal for the sandbox (%s): it runs without detach", l->p->name,
+			 strerror(-r));
+		return 0;
+	}
+	if (r == 0)
+		return 0;
+	struct attach_opts o = { .detach_prefix = l->c.detach_keys[0], .detach_key = l->c.detach_keys[1],
+				 .leave_when_named = l->c.detach };
+	*status = session_attach_run(client, &o);
+	return 1;
+}
+
 static void launch_cleanup(struct launch *l)
 {
 	if (l->cred_in_state[0] && state_scrub(l->state, l->cred_in_state) < 0)
 		log_warn("%s: cannot remove the placeholder login file %s/%s", l->p->name, l->state,
 			 l->cred_in_state);
+	if (l->hold_fd >= 0)
+		close(l->hold_fd);
 	if (l->rundir[0]) {
 		int fd = open(l->rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd >= 0) {
@@ -742,6 +770,7 @@ int cmd_agent(int argc, char **argv)
 		log_err("out of memory");
 		return 1;
 	}
+	l->hold_fd = -1;
 	if (agent_config_argv(argv[0], argc, argv, &l->cfg, &l->argv, &argc) < 0) {
 		config_fini(&l->cfg);
 		free(l);
@@ -773,6 +802,8 @@ int cmd_agent(int argc, char **argv)
 			status = 0;
 			goto out;
 		}
+		if (start_holder(l, &status) != 0)
+			goto out;	/* the terminal that started it, now done */
 		if (l->c.review && start_review(l, &status) != 0)
 			goto out;	/* the supervisor after the review, or an error */
 		prepare_project_share(l);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "launch/review/review.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/net_args.h"
@@ -78,7 +79,7 @@ int cmd_review(int argc, char **argv)
 		for (ssize_t i = 0; i < n; i++) {
 			printf("%c %s ", c[i].host_runs ? '!' : ' ',
 			       c[i].kind == REVIEW_ADDED ? "added  " : c[i].kind == REVIEW_CHANGED ? "changed" : "deleted");
-			review_put_visible(stdout, c[i].rel, strlen(c[i].rel));
+			put_visible(stdout, c[i].rel, strlen(c[i].rel));
 			putchar('\n');
 		}
 		if (n >= 0)

@@ -17,7 +17,9 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "launch/config/config.h"
 #include "launch/session/session.h"
+#include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/net_args.h"
 
@@ -239,6 +241,71 @@ int cmd_stop(int argc, char **argv)
 	}
 	log_err("stop: %s: %s", i.name, strerror(-r));
 	return 1;
+}
+
+/* The detach keys: --detach-keys, else the configuration's (the global
+ * file, KVMBOX_DETACH_KEYS), else SESSION_DETACH_KEYS.  0, or EXIT_USAGE
+ * after a line. */
+static int detach_keys(const char *flag, unsigned char keys[2])
+{
+	if (flag) {
+		if (session_detach_keys_parse(flag, keys) == 0)
+			return 0;
+		log_err("attach: --detach-keys wants two keys, ctrl-X or a character, as in %s; got '%.32s'",
+			SESSION_DETACH_KEYS, flag);
+		return EXIT_USAGE;
+	}
+	struct config cfg;
+	char err[512];
+	int r = config_load(&cfg, NULL, agent_config_check, err, sizeof(err));
+	const struct config_setting *set = r == 0 ? &cfg.set[config_option_find("detach_keys") - config_options] : NULL;
+	if (r < 0)
+		log_err("attach: %s", err);
+	else if (session_detach_keys_parse(set->text ? set->text : SESSION_DETACH_KEYS, keys) < 0)
+		session_detach_keys_parse(SESSION_DETACH_KEYS, keys);	/* config_load judged it */
+	config_fini(&cfg);
+	return r < 0 ? EXIT_USAGE : 0;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	const char *names[1], *keys_text = NULL;
+	int n, r = words("attach", argc, argv, NULL, &keys_text, "--detach-keys", names, &n, 1,
+			 "usage: kvmbox attach NAME [--detach-keys KEY,KEY]\n"
+			 "Bring a running sandbox's terminal here: what it printed meanwhile is\n"
+			 "replayed and the agent redraws for this terminal's size; another terminal\n"
+			 "attached to it lets go.  Ctrl-] then d (or the configured detach_keys)\n"
+			 "detaches again, and the sandbox runs on.\n");
+	if (r)
+		return r;
+	if (n != 1) {
+		log_err("attach: which session? (try kvmbox attach --help)");
+		return EXIT_USAGE;
+	}
+	struct attach_opts o = { .name = names[0] };
+	unsigned char keys[2];
+	if ((r = detach_keys(keys_text, keys)) != 0)
+		return r;
+	o.detach_prefix = keys[0];
+	o.detach_key = keys[1];
+	struct session_info i;
+	if (find("attach", names[0], &i))
+		return 1;
+	int fd = session_attach_connect(i.name);
+	if (fd == -ESRCH) {
+		log_err("attach: %s is not running (%s): kvmbox logs %s shows what it printed", i.name,
+			session_state_name(session_state(&i)), i.name);
+		return 1;
+	}
+	if (fd == -ENOTCONN) {
+		log_err("attach: %s was not started at a terminal or with --detach: nothing to attach to", i.name);
+		return 1;
+	}
+	if (fd < 0) {
+		log_err("attach: %s: %s", i.name, strerror(-fd));
+		return 1;
+	}
+	return session_attach_run(fd, &o);
 }
 
 int cmd_rm(int argc, char **argv)

@@ -45,7 +45,7 @@
 #include "vmm/cli/machine_net.h"
 #include "vmm/cli/run.h"
 #include "vmm/cli/shell_session.h"
-#include "vmm/cli/shell_term.h"
+#include "common/term.h"
 #include "vmm/vmm.h"
 
 static const char shell_usage[] =

@@ -18,7 +18,7 @@
 #include "guest/image/image.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/guest_files.h"
-#include "vmm/cli/shell_term.h"
+#include "common/term.h"
 
 static void uart_irq(void *opaque, int level)
 {

@@ -9,7 +9,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "vmm/cli/shell_term.h"
+#include "common/term.h"
 
 #define DRAIN_TRIES 2000	/* x 1 ms without progress: output stuck after EXIT */
 

@@ -1,11 +1,11 @@
-/* vmm/cli/shell_term.c - raw mode for the host terminal and its guaranteed
- * restoration (see shell_term.h).
+/* common/term.c - raw mode for the host terminal and its guaranteed
+ * restoration (see term.h).
  *
  * The saved settings are process-global on purpose: a fatal-signal handler
  * and an atexit() handler must reach them, and there is one controlling
  * terminal per process.  They are written once before any thread starts.
  */
-#include "vmm/cli/shell_term.h"
+#include "common/term.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -1,4 +1,5 @@
-/* vmm/cli/shell_term.h - the host terminal while `kvmbox shell` runs.
+/* common/term.h - the host terminal while kvmbox relays it (kvmbox shell,
+ * agent launches behind a holder, kvmbox attach).
  *
  * term_raw_enter() puts the terminal on fd in raw mode (as ssh -t does: no
  * echo, no line editing, no signals from keys, no output processing), so
@@ -9,8 +10,8 @@
  * SIGTERM, SIGHUP and SIGINT are not caught here: the shell turns them
  * into an orderly stop, which restores through the normal path.
  */
-#ifndef KVMBOX_VMM_CLI_SHELL_TERM_H
-#define KVMBOX_VMM_CLI_SHELL_TERM_H
+#ifndef KVMBOX_COMMON_TERM_H
+#define KVMBOX_COMMON_TERM_H
 
 #include <stdint.h>
 
