@@ -102,31 +102,32 @@ int git_github_repo(const char *url, char *out, size_t outsz)
 
 /* ---- running git and gh ---------------------------------------------- */
 
-/* Run argv (PATH searched, stdin and stderr /dev/null) and collect its
- * stdout, at most GIT_OUTPUT_MAX bytes within GIT_HELPER_MS: a malloc'd
- * NUL-terminated string when it exited 0, else NULL. */
-static char *run_capture(char *const argv[])
+int git_spawn(char *const argv[], bool merge_stderr, unsigned timeout_ms, char **out)
 {
+	*out = NULL;
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return NULL;
+		return -errno;
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
-	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	if (merge_stderr)
+		posix_spawn_file_actions_adddup2(&fa, pfd[1], STDERR_FILENO);
+	else
+		posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
 	pid_t pid;
 	int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pfd[1]);
 	if (r != 0) {
 		close(pfd[0]);
-		return NULL;
+		return -r;
 	}
 	char *buf = malloc(GIT_OUTPUT_MAX + 1);
 	size_t len = 0;
 	bool ok = buf != NULL;
-	uint64_t deadline = now_ns() + (uint64_t)GIT_HELPER_MS * 1000000u;
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
 	while (ok) {
 		uint64_t now = now_ns();
 		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
@@ -146,14 +147,30 @@ static char *run_capture(char *const argv[])
 	int st;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (!ok || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	if (!ok) {
 		if (buf)
 			explicit_bzero(buf, len);
 		free(buf);
-		return NULL;
+		return buf ? -ETIMEDOUT : -ENOMEM;
 	}
 	buf[len] = 0;
-	return buf;
+	*out = buf;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Run argv (PATH searched, stdin and stderr /dev/null) and collect its
+ * stdout within GIT_HELPER_MS: a malloc'd NUL-terminated string when it
+ * exited 0, else NULL. */
+static char *run_capture(char *const argv[])
+{
+	char *out;
+	int st = git_spawn(argv, false, GIT_HELPER_MS, &out);
+	if (st != 0 && out) {
+		explicit_bzero(out, strlen(out));
+		free(out);
+		out = NULL;
+	}
+	return out;
 }
 
 static void add_repo(struct git_wiring *g, const char *repo)

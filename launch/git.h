@@ -58,6 +58,13 @@ void git_collect(const char *project, struct git_wiring *g);
  * remotes are not used at all: g->nrepos = 0). */
 int git_pin_repos(const char *pin_path, struct git_wiring *g, char *dropped, size_t droppedsz);
 
+/* Run argv (PATH searched, stdin /dev/null; stderr /dev/null, or into the
+ * output when merge_stderr) and collect what it prints, at most 64 KiB
+ * within timeout_ms: *out malloc'd and NUL-terminated (the caller frees),
+ * and its exit status (128 + a signal's number); or -errno when it could
+ * not run, took longer or printed more (killed, *out NULL). */
+int git_spawn(char *const argv[], bool merge_stderr, unsigned timeout_ms, char **out);
+
 /* The host's GitHub token from `gh auth token --hostname github.com`: a
  * malloc'd string (the caller wipes and frees it), or NULL (no gh, not
  * logged in, or an answer that is not one token). */

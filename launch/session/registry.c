@@ -88,6 +88,10 @@ static int write_state(const char *dir, const struct session_info *i)
 	json_object_object_add(o, "memory_mib", json_object_new_int64(i->memory_mib));
 	json_object_object_add(o, "cpus", json_object_new_int64(i->cpus));
 	json_object_object_add(o, "repos", json_object_new_string(i->repos));
+	if (i->worktree[0]) {
+		json_object_object_add(o, "worktree", json_object_new_string(i->worktree));
+		json_object_object_add(o, "branch", json_object_new_string(i->branch));
+	}
 	json_object_object_add(o, "pid", json_object_new_int64(i->pid));
 	json_object_object_add(o, "start_ticks", json_object_new_uint64(i->start_ticks));
 	json_object_object_add(o, "started_ms", json_object_new_int64(i->started_ms));
@@ -159,6 +163,9 @@ static int read_state(const char *dir, const char *name, struct session_info *i)
 		  get_str(o, "image", i->image, sizeof(i->image)) &&
 		  get_str(o, "egress_profile", i->egress_profile, sizeof(i->egress_profile)) &&
 		  get_str(o, "repos", i->repos, sizeof(i->repos)) &&
+		  (!json_object_object_get_ex(o, "worktree", NULL) ||
+		   (get_str(o, "worktree", i->worktree, sizeof(i->worktree)) && i->worktree[0] == '/' &&
+		    get_str(o, "branch", i->branch, sizeof(i->branch)))) &&
 		  get_int(o, "memory_mib", 0, UINT32_MAX, &mem) && get_int(o, "cpus", 0, UINT32_MAX, &cpus) &&
 		  get_int(o, "pid", 1, INT32_MAX, &pid) && get_int(o, "start_ticks", 0, INT64_MAX, &ticks) &&
 		  get_int(o, "started_ms", 0, INT64_MAX, &started) &&
@@ -284,6 +291,11 @@ int session_register(const struct session_info *info, bool explicit, struct sess
 		remove_dir(s->dir);
 	}
 	return r;
+}
+
+int session_save(struct session *s)
+{
+	return write_state(s->dir, &s->info);
 }
 
 int session_mark_ended(struct session *s, int status)

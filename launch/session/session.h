@@ -51,6 +51,8 @@ struct session_info {
 	char egress_profile[16];
 	unsigned memory_mib, cpus;
 	char repos[1024];		/* "OWNER/NAME OWNER/NAME", or "" */
+	char worktree[PATH_MAX];	/* --worktree: its path on the host (launch/worktree), or "" */
+	char branch[200];		/* and its branch, or "" */
 	pid_t pid;
 	unsigned long long start_ticks;	/* /proc/PID/stat field 22 */
 	long long started_ms;		/* since the epoch */
@@ -85,6 +87,10 @@ void session_default_name(const char *project, const char *agent, char *out, siz
  * s->info.name).  info->pid, start_ticks and started_ms are filled here.
  * 0, -EINVAL (a bad name), -EBUSY, or -errno. */
 int session_register(const struct session_info *info, bool explicit, struct session *s);
+
+/* Record s->info again (what the launch learnt after registering, as its
+ * worktree): 0 or -errno. */
+int session_save(struct session *s);
 
 /* Record that the session ended with status: 0 or -errno. */
 int session_mark_ended(struct session *s, int status);

@@ -110,6 +110,8 @@ struct agent_cmdline {
 	unsigned memory_mib, cpus;	/* as sized (0: the table's default) */
 	const char *name;		/* --name: the sandbox's (launch/session), or NULL */
 	bool detach;			/* --detach: start in the background (kvmbox attach) */
+	bool worktree;			/* --worktree[=BRANCH]: its own git worktree (launch/worktree) */
+	const char *worktree_branch;	/* BRANCH, or NULL (the sandbox's name) */
 	unsigned char detach_keys[2];	/* --detach-keys: the pair that detaches a terminal */
 	const char *egress_profile;	/* --egress-profile, for the guest's note */
 #define AGENT_NOTE_DOMAINS 16

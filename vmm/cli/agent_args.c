@@ -60,6 +60,11 @@ static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdlin
 			return -EINVAL;
 		return t;
 	}
+	if (!strcmp(argv[*i], "--worktree") || !strncmp(argv[*i], "--worktree=", 11)) {	/* the command line only */
+		c->worktree = true;
+		c->worktree_branch = argv[*i][10] == '=' ? argv[*i] + 11 : NULL;
+		return 1;
+	}
 	if (!strcmp(argv[*i], "--detach")) {	/* the command line only */
 		c->detach = true;
 		return 1;

@@ -50,6 +50,7 @@
 #include "launch/review/review.h"
 #include "launch/selftest.h"
 #include "launch/session/session.h"
+#include "launch/worktree/worktree.h"
 #include "launch/state.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
@@ -88,6 +89,8 @@ static const char wrapper[] =
 	"if [ -n \"$mem\" ] && [ -f /etc/kvmbox/POLICY.md ] && ! grep -qs /etc/kvmbox/POLICY.md \"$HOME/$mem\"; then "
 	"mkdir -p \"$(dirname \"$HOME/$mem\")\" && printf '\\n%s\\n' " POLICY_POINTER " >>\"$HOME/$mem\"; fi; "
 	"if [ \"$checks\" = 1 ]; then sh " LAUNCH_GUEST_DIR "/" SELFTEST_SCRIPT_FILE " " LAUNCH_GUEST_DIR "/" SELFTEST_LIST " || exit $?; fi; "
+	"if [ -f " LAUNCH_GUEST_DIR "/" WORKTREE_GITFILE " ]; then mount -o bind " LAUNCH_GUEST_DIR "/" WORKTREE_GITFILE
+	" \"$d/.git\" || { echo \"kvmbox: cannot give git the worktree's .git in $d\" >&2; exit 126; }; fi; "
 	"cd \"$d\" || exit 126; "
 	"if [ \"$hook\" = 1 ] && [ -f " PROJECT_HOOK " ]; then "
 	"if [ -x " PROJECT_HOOK " ]; then ./" PROJECT_HOOK " || { s=$?; "
@@ -113,6 +116,12 @@ static const char agent_usage[] =
 	"                    its credential stores hidden; never a store itself\n"
 	"  --name NAME       the sandbox's name in kvmbox ps, stop, rm (default: the\n"
 	"                    project folder's and the agent's, myproj-claude)\n"
+	"  --detach          start in the background: kvmbox attach NAME brings it to\n"
+	"                    a terminal (at a terminal, Ctrl-] then d detaches)\n"
+	"  --worktree[=BRANCH]  the agent works on its own git worktree of the\n"
+	"                    project, on branch kvmbox/NAME (or kvmbox/BRANCH), the\n"
+	"                    project's other branches and .git out of its reach;\n"
+	"                    agents side by side on one repository\n"
 	"Every other word goes to the agent, in order (kvmbox claude -p \"say hi\",\n"
 	"kvmbox codex exec \"...\"); after -- every word does (kvmbox claude -- --help).\n"
 	"claude runs with --dangerously-skip-permissions, codex with\n"
@@ -146,6 +155,7 @@ struct launch {
 	struct session session;		/* the named sandbox (launch/session) */
 	bool registered;
 	int hold_fd;			/* behind a holder: where the folder is announced, else -1 */
+	struct worktree wt;		/* --worktree (launch/worktree) */
 };
 
 static int parse(struct launch *l, int argc, char **argv)
@@ -160,6 +170,16 @@ static int parse(struct launch *l, int argc, char **argv)
 	if (l->c.name && !session_name_valid(l->c.name)) {
 		log_err("%s: --name %.64s: a sandbox name is 1 to %d of a-z, 0-9, '.', '_', '-', starting "
 			"with a letter or digit", l->p->name, l->c.name, SESSION_NAME_MAX);
+		return -EINVAL;
+	}
+	if (l->c.worktree && l->c.review) {
+		log_err("%s: --worktree and --review: choose one (each keeps the agent off the project's "
+			"own files: a branch in a worktree, or a copy)", l->p->name);
+		return -EINVAL;
+	}
+	if (l->c.worktree_branch && !worktree_branch_valid(l->c.worktree_branch)) {
+		log_err("%s: --worktree=%.64s: not a branch name kvmbox makes (letters, digits, '.', '_', '-', "
+			"'/' between parts)", l->p->name, l->c.worktree_branch);
 		return -EINVAL;
 	}
 	if (!realpath(l->c.project, l->project_real)) {
@@ -428,6 +448,61 @@ static int write_self_test(struct launch *l)
 	return r ? r : selftest_write_list(l->rundir, &in);
 }
 
+/* The per-launch directory, shared read-only at LAUNCH_GUEST_DIR. */
+static int make_rundir(struct launch *l)
+{
+	if (l->rundir[0])
+		return 0;
+	const char *tmp = getenv("XDG_RUNTIME_DIR");
+	snprintf(l->rundir, sizeof(l->rundir), "%s/kvmbox-launch-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(l->rundir)) {
+		int e = -errno;
+		log_err("%s: cannot create %s: %s", l->p->name, l->rundir, strerror(-e));
+		l->rundir[0] = '\0';
+		return e;
+	}
+	snprintf(l->share_run, sizeof(l->share_run), "%s:" LAUNCH_GUEST_DIR ":ro", l->rundir);
+	return 0;
+}
+
+/* --worktree, once the sandbox has its name: the worktree made (or
+ * reused), shared at the project's path with the git directory's parts
+ * (launch/worktree.h), the guest's .git file into the launch directory,
+ * the record told.  0, or -errno after one line. */
+static int prepare_worktree(struct launch *l)
+{
+	char err[600];
+	const char *name = l->registered ? l->session.info.name : l->c.name;
+	char fallback[SESSION_NAME_MAX + 1];
+	if (!name) {
+		session_default_name(l->project_real, l->p->name, fallback, sizeof(fallback));
+		name = fallback;
+	}
+	int r = worktree_prepare(l->project_real, name, l->c.worktree_branch, &l->wt, err, sizeof(err));
+	if (r < 0) {
+		log_err("%s: --worktree: %s", l->p->name, err);
+		return r;
+	}
+	char gitfile[PATH_MAX];
+	worktree_gitfile(&l->wt, gitfile, sizeof(gitfile));
+	if ((r = make_rundir(l)) < 0)
+		return r;
+	if ((r = state_write_file(l->rundir, WORKTREE_GITFILE, gitfile)) < 0) {
+		log_err("%s: cannot write the worktree's .git for the guest: %s", l->p->name, strerror(-r));
+		return r;
+	}
+	snprintf(l->share_project, sizeof(l->share_project), "%s:%s:hide", l->wt.path, l->project_real);
+	log_warn("%s: worktree %s on branch %s (%s); kvmbox rm %s removes it", l->p->name, l->wt.path,
+		 l->wt.branch, l->wt.made ? "new" : "as the last launch left it", name);
+	if (l->registered) {
+		snprintf(l->session.info.worktree, sizeof(l->session.info.worktree), "%s", l->wt.path);
+		snprintf(l->session.info.branch, sizeof(l->session.info.branch), "%s", l->wt.branch);
+		if (session_save(&l->session) < 0)
+			log_warn("%s: the sandbox's record does not name its worktree", l->p->name);
+	}
+	return 0;
+}
+
 /* Credentials into the secrets table, placeholders into the launch dir. */
 static int prepare_creds(struct launch *l)
 {
@@ -441,13 +516,8 @@ static int prepare_creds(struct launch *l)
 	if (l->creds.dropped[0])
 		log_warn("%s: left out of the guest's %s: %s (kvmbox does not know where their "
 			 "credentials may go)", l->p->name, l->creds.oauth_host_path, l->creds.dropped);
-	const char *tmp = getenv("XDG_RUNTIME_DIR");
-	snprintf(l->rundir, sizeof(l->rundir), "%s/kvmbox-launch-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(l->rundir)) {
-		log_err("%s: cannot create %s: %s", l->p->name, l->rundir, strerror(errno));
-		l->rundir[0] = '\0';
-		return -errno;
-	}
+	if ((r = make_rundir(l)) < 0)
+		return r;
 	if (l->creds.oauth_json && (r = write_login_file(l)) < 0) {
 		log_err("%s: cannot write the guest's credentials: %s", l->p->name, strerror(-r));
 		return r;
@@ -462,7 +532,6 @@ static int prepare_creds(struct launch *l)
 		log_err("%s: cannot write the launch self-test: %s", l->p->name, strerror(-r));
 		return r;
 	}
-	snprintf(l->share_run, sizeof(l->share_run), "%s:" LAUNCH_GUEST_DIR ":ro", l->rundir);
 	return 0;
 }
 
@@ -534,6 +603,10 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	if (l->state[0]) {
 		PUSH("--share");
 		PUSH(l->share_state);
+	}
+	for (unsigned i = 0; l->wt.path[0] && i < WORKTREE_SHARES; i++) {
+		PUSH("--share");
+		PUSH(l->wt.shares[i]);
 	}
 	if (l->c.proxy)
 		PUSH("--proxy");
@@ -747,6 +820,7 @@ static void launch_cleanup(struct launch *l)
 		if (fd >= 0) {
 			image_remove_tree_at(fd, "home");
 			unlinkat(fd, "POLICY.md", 0);
+			unlinkat(fd, WORKTREE_GITFILE, 0);
 			unlinkat(fd, SELFTEST_SCRIPT_FILE, 0);
 			unlinkat(fd, SELFTEST_LIST, 0);
 			close(fd);
@@ -817,6 +891,12 @@ int cmd_agent(int argc, char **argv)
 		int r = l->c.proxy ? prepare_creds(l) : 0;
 		if (r == 0 && register_session(l) < 0) {
 			status = EXIT_USAGE;
+			goto out;
+		}
+		if (r == 0 && l->c.worktree && prepare_worktree(l) < 0) {
+			status = EXIT_USAGE;
+			if (l->registered)
+				session_mark_ended(&l->session, status);
 			goto out;
 		}
 		profile_mark(&prof, PHASE_CREDENTIALS);

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "launch/config/config.h"
 #include "launch/session/session.h"
+#include "launch/worktree/worktree.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/net_args.h"
@@ -65,6 +66,10 @@ static struct json_object *session_json(const struct session_info *i)
 	for (char *save, *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save))
 		json_object_array_add(repos, json_object_new_string(t));
 	json_object_object_add(o, "repos", repos);
+	if (i->worktree[0]) {
+		json_object_object_add(o, "worktree", json_object_new_string(i->worktree));
+		json_object_object_add(o, "branch", json_object_new_string(i->branch));
+	}
 	json_object_object_add(o, "pid", json_object_new_int64(i->pid));
 	json_object_object_add(o, "started_ms", json_object_new_int64(i->started_ms));
 	if (st == SESSION_EXITED) {
@@ -175,7 +180,8 @@ int cmd_ps(int argc, char **argv)
 			snprintf(mem, sizeof(mem), "%lluM", rss >> 20);
 			snprintf(cpu, sizeof(cpu), "%.1fs", (double)cpu_ns / 1e9);
 		}
-		printf("%-24s %-10s %-12s %-8s %-9s %-9s %s\n", i->name, i->agent, state, up, mem, cpu, i->project);
+		printf("%-24s %-10s %-12s %-8s %-9s %-9s %s%s%s%s\n", i->name, i->agent, state, up, mem, cpu, i->project,
+		       i->branch[0] ? " (" : "", i->branch, i->branch[0] ? ")" : "");
 	}
 	free(all);
 	return fflush(stdout) == 0 ? 0 : 1;
@@ -308,13 +314,41 @@ int cmd_attach(int argc, char **argv)
 	return session_attach_run(fd, &o);
 }
 
+/* A --worktree sandbox's worktree and branch (launch/worktree): 0 when
+ * gone (or there was none), else 1 after a line. */
+static int remove_worktree(const struct session_info *i, bool force)
+{
+	if (!i->worktree[0])
+		return 0;
+	char err[600];
+	bool kept;
+	int r = worktree_remove(i->project, i->worktree, i->branch, force, &kept, err, sizeof(err));
+	if (r == -ENOTEMPTY)
+		log_err("rm: %s's worktree %s has uncommitted changes: commit them, or kvmbox rm --force %s "
+			"drops them", i->name, i->worktree, i->name);
+	else if (r < 0)
+		log_err("rm: %s's worktree: %s", i->name, err);
+	else if (kept)
+		log_warn("rm: %s's branch %s stays: it has commits no other branch has", i->name, i->branch);
+	return r < 0 ? 1 : 0;
+}
+
 int cmd_rm(int argc, char **argv)
 {
 	const char *names[32];
-	int n, r = words("rm", argc, argv, NULL, NULL, NULL, names, &n, 32,
-			 "usage: kvmbox rm NAME...\n"
+	bool force = false;
+	char *args[64];
+	int nargs = 0;
+	for (int k = 0; k < argc && nargs < 64; k++)
+		if (!(k > 0 && !strcmp(argv[k], "--force") && (force = true)))
+			args[nargs++] = argv[k];
+	int n, r = words("rm", nargs, args, NULL, NULL, NULL, names, &n, 32,
+			 "usage: kvmbox rm [--force] NAME...\n"
 			 "Remove the records of sandboxes that ended or died (a running one: kvmbox\n"
-			 "stop NAME first).\n");
+			 "stop NAME first).  A --worktree sandbox's worktree goes with it, and its\n"
+			 "branch when no commit is only there; a branch with commits of its own, or\n"
+			 "uncommitted changes in the worktree, keep it unless --force (which removes\n"
+			 "the worktree, changes and all, and still keeps such a branch).\n");
 	if (r)
 		return r;
 	if (n == 0) {
@@ -323,7 +357,16 @@ int cmd_rm(int argc, char **argv)
 	}
 	int status = 0;
 	for (int k = 0; k < n; k++) {
-		r = session_remove(names[k]);
+		struct session_info i;
+		r = session_read(names[k], &i);
+		if (r == 0 && session_state(&i) == SESSION_RUNNING)
+			r = -EBUSY;
+		else if (r == 0 && remove_worktree(&i, force) != 0) {
+			status = 1;
+			continue;
+		}
+		if (r == 0)
+			r = session_remove(names[k]);
 		if (r == 0)
 			continue;
 		status = 1;

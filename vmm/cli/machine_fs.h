@@ -31,7 +31,8 @@
 
 #include "fs9p/fs.h"
 
-#define SHARE_MAX 8			/* --share and --share-9p together */
+#define SHARE_MAX 11			/* --share and --share-9p together (with the root image, the
+				 * network, console and rng: 15 of the 16 virtio-mmio slots) */
 #define SHARE_GUEST_PATH_MAX 1024	/* the guest init's KBX_MOUNT_PATH_MAX */
 
 /* One --share / --share-9p. */
