@@ -167,6 +167,7 @@ int session_attach_run(int sock, const struct attach_opts *o)
 		sigaddset(&sigs, caught[i]);
 	sigprocmask(SIG_BLOCK, &sigs, &old);
 	a.sig = signalfd(-1, &sigs, SFD_CLOEXEC);
+	hold_send(sock, HOLD_ATTACH, NULL, 0);
 	if (a.keys_open && isatty(STDIN_FILENO))
 		a.raw = term_raw_enter(STDIN_FILENO) == 0;
 	send_size(&a);
@@ -252,5 +253,22 @@ int session_attach_connect(const char *name)
 		r = fd;
 	}
 	close(dfd);
+	return r;
+}
+
+int session_type(const char *name, const void *bytes, size_t len)
+{
+	if (len > HOLD_PACKET_MAX - 1)
+		return -EMSGSIZE;
+	int fd = session_attach_connect(name);
+	if (fd < 0)
+		return fd;
+	int r = hold_send(fd, HOLD_TYPE, bytes, len);
+	/* the holder answers once the bytes are typed (or closes) */
+	unsigned char ack[8];
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	if (r == 0 && (poll(&pf, 1, 5000) <= 0 || recv(fd, ack, sizeof(ack), 0) <= 0 || ack[0] != HOLD_EXIT))
+		r = -EPROTO;
+	close(fd);
 	return r;
 }

@@ -8,13 +8,15 @@
  * forked), never enters the VM's cage, and has no terminal of its own.
  *
  * Its event sources, every one in one poll():
- *   the pty's master      the launch's output: to the ring, the log and
+ *   the pty's master      the launch's output, through the OSC 52 filter
+ *                         (a copy also to NAME/clipboard): to the ring, the log and
  *                         the attached terminal (a terminal that does not
  *                         take it for HOLD_SEND_TIMEOUT_MS is dropped);
  *   the attached terminal keys, its size, a stop;
- *   the control socket    a terminal attaching (it takes over; the one
- *                         before is told HOLD_TAKEN), once the launch has
- *                         its name;
+ *   the control socket    a connection, once the launch has its name,
+ *                         pending until its first packet: a terminal
+ *                         attaching (it takes over; the one before is told
+ *                         HOLD_TAKEN), or bytes to type (then closed);
  *   the name pipe         the launch's session folder, once;
  *   a signalfd, SIGCHLD   the launch ended: its output drained, its status
  *                         to the terminal, the socket removed, exit;
@@ -42,6 +44,8 @@
 #include <unistd.h>
 
 #include "common/term.h"
+#include "common/text.h"
+#include <openssl/evp.h>
 
 #define HOLD_SEND_TIMEOUT_MS 5000
 #define HOLD_KEYS_TIMEOUT_MS 2000	/* keys the launch does not read are dropped after this */
@@ -50,6 +54,7 @@
 struct holder {
 	int master;		/* the pty's master, or -1 once the launch's side closed */
 	int client;		/* the attached terminal, or -1 */
+	int pending;		/* a control connection that has not said what it is, or -1 */
 	bool client_fresh;	/* attached by kvmbox attach: its first size nudges */
 	int listener;		/* NAME/control, or -1 until named */
 	int name_rd;		/* the launch's name pipe, or -1 once read */
@@ -63,6 +68,7 @@ struct holder {
 	unsigned char *ring;	/* the last HOLD_RING bytes of output */
 	size_t ring_start, ring_len;
 	struct winsize size;	/* the attached terminal's */
+	struct osc52_filter osc52;	/* the output's OSC 52: copies kept, queries dropped */
 	long long nudge_at;	/* when to set size, after a nudge; 0: none */
 };
 
@@ -155,10 +161,34 @@ static void log_add(struct holder *h, const unsigned char *p, size_t n)
 	}
 }
 
+/* The guest copied (OSC 52): the text, decoded, to NAME/clipboard. */
+static void copied(void *opaque, const char *base64, size_t len)
+{
+	struct holder *h = opaque;
+	if (h->dir_fd < 0 || len % 4 || len > OSC52_COPY_MAX)
+		return;
+	unsigned char *text = malloc(len / 4 * 3 + 1);
+	int n = text ? EVP_DecodeBlock(text, (const unsigned char *)base64, (int)len) : -1;
+	if (n < 0) {
+		free(text);
+		return;	/* not base64: the terminal makes nothing of it either */
+	}
+	for (size_t pad = len; pad > 0 && base64[pad - 1] == '=' && n > 0; pad--)
+		n--;
+	int fd = openat(h->dir_fd, "." HOLD_CLIPBOARD, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	bool ok = fd >= 0 && write(fd, text, (size_t)n) == n;
+	if (fd >= 0)
+		close(fd);
+	if (ok)
+		renameat(h->dir_fd, "." HOLD_CLIPBOARD, h->dir_fd, HOLD_CLIPBOARD);
+	explicit_bzero(text, (size_t)n);
+	free(text);
+}
+
 /* Output from the launch; false once its side of the pty is closed. */
 static bool read_output(struct holder *h)
 {
-	unsigned char buf[HOLD_PACKET_MAX - 1];
+	unsigned char buf[HOLD_PACKET_MAX - 1 - OSC52_PREFIX_MAX], out[HOLD_PACKET_MAX - 1];
 	for (int rounds = 0; rounds < 16; rounds++) {
 		ssize_t n = read(h->master, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -167,9 +197,10 @@ static bool read_output(struct holder *h)
 			return true;
 		if (n <= 0)
 			return false;	/* EIO: every holder of the pty's side is gone */
-		ring_add(h, buf, (size_t)n);
-		log_add(h, buf, (size_t)n);
-		to_client(h, buf, (size_t)n);
+		size_t k = osc52_filter(&h->osc52, buf, (size_t)n, out);
+		ring_add(h, out, k);
+		log_add(h, out, k);
+		to_client(h, out, k);
 	}
 	return true;
 }
@@ -236,6 +267,8 @@ static void from_client(struct holder *h)
 	case HOLD_STOP:
 		kill(h->launch, SIGTERM);
 		break;
+	case HOLD_ATTACH:	/* what a terminal says first; this one is attached */
+		break;
 	default:
 		break;	/* unknown packets are ignored: a newer terminal's */
 	}
@@ -246,7 +279,8 @@ static void replay(struct holder *h, const unsigned char *p, size_t n)
 	to_client(h, p, n);
 }
 
-static void accept_client(struct holder *h)
+/* A control connection of the user's uid, pending until it says what it is. */
+static void accept_connection(struct holder *h)
 {
 	int fd = accept4(h->listener, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
@@ -259,6 +293,29 @@ static void accept_client(struct holder *h)
 	}
 	struct timeval tv = { .tv_sec = HOLD_SEND_TIMEOUT_MS / 1000 };
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (h->pending >= 0)
+		close(h->pending);	/* one that never spoke gives way */
+	h->pending = fd;
+}
+
+/* The pending connection's first packet: a terminal attaching (it takes
+ * over), or bytes to type; anything else ends it. */
+static void pending_said(struct holder *h)
+{
+	unsigned char buf[HOLD_PACKET_MAX];
+	int fd = h->pending;
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	h->pending = -1;
+	if (n > 0 && buf[0] == HOLD_TYPE) {
+		to_launch(h, buf + 1, (size_t)n - 1);
+		hold_send(fd, HOLD_EXIT, &(int32_t){ 0 }, sizeof(int32_t));
+	}
+	if (n <= 0 || buf[0] != HOLD_ATTACH) {
+		close(fd);
+		return;
+	}
 	if (h->client >= 0) {
 		hold_send(h->client, HOLD_TAKEN, NULL, 0);
 		drop_client(h);
@@ -331,8 +388,8 @@ static __attribute__((noreturn)) void finish(struct holder *h, int st)
 static __attribute__((noreturn)) void hold_loop(struct holder *h)
 {
 	for (;;) {
-		struct pollfd pf[5];
-		int n = 0, i_master = -1, i_client = -1, i_listen = -1, i_name = -1;
+		struct pollfd pf[6];
+		int n = 0, i_master = -1, i_client = -1, i_listen = -1, i_name = -1, i_pending = -1;
 		pf[n] = (struct pollfd){ .fd = h->sig, .events = POLLIN };
 		n++;
 		if (h->master >= 0)
@@ -343,6 +400,8 @@ static __attribute__((noreturn)) void hold_loop(struct holder *h)
 			pf[i_listen = n++] = (struct pollfd){ .fd = h->listener, .events = POLLIN };
 		if (h->name_rd >= 0)
 			pf[i_name = n++] = (struct pollfd){ .fd = h->name_rd, .events = POLLIN };
+		if (h->pending >= 0)
+			pf[i_pending = n++] = (struct pollfd){ .fd = h->pending, .events = POLLIN };
 		int timeout = -1;
 		if (h->nudge_at) {
 			long long left = h->nudge_at - mono_ms();
@@ -360,8 +419,10 @@ static __attribute__((noreturn)) void hold_loop(struct holder *h)
 		}
 		if (i_client >= 0 && pf[i_client].revents && h->client >= 0)
 			from_client(h);
+		if (i_pending >= 0 && pf[i_pending].revents && h->pending >= 0)
+			pending_said(h);
 		if (i_listen >= 0 && pf[i_listen].revents)
-			accept_client(h);
+			accept_connection(h);
 		if (i_name >= 0 && pf[i_name].revents)
 			read_name(h);
 		if (pf[0].revents) {
@@ -453,8 +514,11 @@ static int start_holder(int client, int name_rd, int name_wr, const struct winsi
 	}
 	close(name_wr);
 	become_holder();
-	*h = (struct holder){ .master = master, .client = client, .listener = -1, .name_rd = name_rd,
-			      .dir_fd = -1, .log_fd = -1, .launch = launch, .ring = h->ring, .size = *ws };
+	*h = (struct holder){ .master = master, .client = client, .pending = -1, .listener = -1,
+			      .name_rd = name_rd, .dir_fd = -1, .log_fd = -1, .launch = launch, .ring = h->ring,
+			      .size = *ws };
+	h->osc52.on_copy = copied;
+	h->osc52.opaque = h;
 	h->sig = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
 	struct timeval tv = { .tv_sec = HOLD_SEND_TIMEOUT_MS / 1000 };

@@ -53,6 +53,7 @@ struct session_info {
 	char repos[1024];		/* "OWNER/NAME OWNER/NAME", or "" */
 	char worktree[PATH_MAX];	/* --worktree: its path on the host (launch/worktree), or "" */
 	char branch[200];		/* and its branch, or "" */
+	char launch_dir[PATH_MAX];	/* the launch folder the guest reads (clipboard), or "" */
 	pid_t pid;
 	unsigned long long start_ticks;	/* /proc/PID/stat field 22 */
 	long long started_ms;		/* since the epoch */
@@ -143,6 +144,9 @@ int session_remove(const char *name);
  * older half in console.log.1, HOLD_LOG_MAX each) for kvmbox logs, and
  * listens on NAME/control (a SOCK_SEQPACKET socket in the 0700 folder;
  * a peer of another uid is refused) once the launch has its name.  The
+ * output passes through an OSC 52 filter (common/text.h): the guest's
+ * copies reach the user's terminal and NAME/clipboard (0600, kvmbox
+ * clipboard get), its queries of the user's clipboard never do.  The
  * launching process becomes the first attached terminal.  When the launch
  * ends the holder tells the terminal its status, removes the socket and
  * exits; with no terminal attached, the status is in the record.
@@ -155,6 +159,9 @@ enum hold_msg {
 	HOLD_NAME = 4,		/* to the terminal: the sandbox's name, once it has one */
 	HOLD_EXIT = 5,		/* to the terminal: int32 exit status; the last packet */
 	HOLD_TAKEN = 6,		/* to the terminal: another terminal attached; the last */
+	HOLD_ATTACH = 7,	/* to the holder, first on a control connection: a terminal */
+	HOLD_TYPE = 8,		/* to the holder, first and only: bytes typed into the sandbox
+				 * as if from the keyboard (kvmbox clipboard put) */
 };
 struct hold_size {
 	uint16_t rows, cols;
@@ -164,6 +171,7 @@ struct hold_size {
 #define HOLD_LOG_MAX (2u << 20)		/* console.log's size before it turns to .1 */
 #define HOLD_CONTROL "control"		/* in the session's folder */
 #define HOLD_LOG "console.log"
+#define HOLD_CLIPBOARD "clipboard"	/* the guest's last OSC 52 copy, decoded */
 
 /* Send one packet of type with len bytes of data: 0 or -errno. */
 int hold_send(int fd, enum hold_msg type, const void *data, size_t len);
@@ -199,6 +207,31 @@ int session_detach_keys_parse(const char *text, unsigned char out[2]);
  * until the sandbox ends (its exit status), the user detaches (0) or the
  * link is lost (1, with one line).  Closes sock. */
 int session_attach_run(int sock, const struct attach_opts *o);
+
+/* The clipboard (launch/session/clipboard.c).  Into the guest: kvmbox
+ * clipboard put writes the text, or an image, into the launch folder's
+ * clipboard/ (read-only to the guest, at CLIPBOARD_GUEST_DIR), where the
+ * guest's xclip, xsel, wl-paste and pbpaste (shims the launch puts first
+ * on the agent's PATH, from CLIPBOARD_SHIMS_DIR) find it, the way agents
+ * read a pasted image; an image's path is also typed into the agent's
+ * input.  Out of the guest: its xclip -i, xsel -i, wl-copy and pbcopy emit
+ * OSC 52, which reaches the user's terminal and NAME/clipboard (kvmbox
+ * clipboard get). */
+#define CLIPBOARD_GUEST_DIR "/run/kvmbox/launch/clipboard"
+#define CLIPBOARD_SHIMS_DIR "/run/kvmbox/launch/bin"
+#define CLIPBOARD_MAX (32u << 20)
+
+/* Write the guest's clipboard programs into launch_dir/bin: 0 or -errno. */
+int clipboard_write_shims(const char *launch_dir);
+
+/* Put data (an image when is_image: PNG) into running session i's
+ * clipboard; *guest_path the file's path in the guest.  0 or -errno. */
+int clipboard_put(const struct session_info *i, const void *data, size_t len, bool is_image,
+		  char *guest_path, size_t pathsz);
+
+/* Type bytes into the running session NAME as if from its keyboard:
+ * 0, or what session_attach_connect returns. */
+int session_type(const char *name, const void *bytes, size_t len);
 
 /* Connect to the running session NAME's holder: the socket, -ENOENT (no
  * such session), -ESRCH (it does not run), -ENOTCONN (it was not started

@@ -10,7 +10,11 @@
 # sees the new size, takes the next line and ends with status 5, which is
 # attach's; ps shows it exited (5).  `kvmbox claude --detach` (no
 # terminal at all) returns at once naming the sandbox; kvmbox attach brings
-# it to a terminal, where it ends with its own status.
+# it to a terminal, where it ends with its own status.  The clipboard:
+# kvmbox clipboard put's text is what the guest's xclip pastes, an image's
+# path is typed into the agent and wl-paste serves it; what the guest
+# copies (xclip -i, as OSC 52) is kvmbox clipboard get's and reaches the
+# terminal, while its query of the user's clipboard is dropped.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/lib/nested.sh"
 E2E_TEST_NAME="nested harness"
@@ -60,6 +64,21 @@ $T new-session -d -s c -x 100 -y 30 "sh $W/attach.sh bg"
 wait_for c "bg-started" 300 && $T send-keys -t c -l later && $T send-keys -t c Enter && wait_for c "@@arc=" 120
 pane c | sed 's/^/pane3: /'
 kvmbox logs bg | sed 's/^/logs3: /'
+# the clipboard: put text and an image in, get what the guest copies
+printf '%s\n' "cd /proj; kvmbox claude --name cb $L -- --clip; echo \"@@rc=\$?\"; exec sleep 1000" >"$W/clip.sh"
+$T new-session -d -s d -x 150 -y 30 "sh $W/clip.sh"
+wait_for d "cb-ready" 300
+printf 'hello-clip' | kvmbox clipboard put cb; echo "@@put1=$?"
+$T send-keys -t d Enter
+wait_for d "cb-copied" 60
+kvmbox clipboard get cb | sed 's/^/get: /'
+printf '\211PNG\r\n\032\nrest' | kvmbox clipboard put cb; echo "@@put2=$?"
+wait_for d "clipboard/image-" 30 && $T send-keys -t d Enter
+wait_for d "@@rc=" 60
+pane d | sed 's/^/pane4: /'
+kvmbox logs cb --raw | grep -c '52;c;?' | sed 's/^/queries-in-log: /'
+kvmbox logs cb --raw | grep -c '52;c;Y29waWVkLWZyb20tZ3Vlc3QK' | sed 's/^/copies-in-log: /'
+kvmbox clipboard get nosuch; echo "@@getnone=$?"
 DRIVE
 
 payload=$(cat <<'PAYLOAD'
@@ -74,6 +93,16 @@ echo 1 >$R/.kvmbox/api-version
 cat >$R/usr/local/bin/claude <<'AGENT'
 #!/bin/sh
 case " $* " in *" --bg "*) echo bg-started; read x; echo "bg-got=$x"; exit 6;; esac
+case " $* " in *" --clip "*) echo cb-ready; read x
+	echo "pasted=$(xclip -selection clipboard -o)"
+	echo "targets=$(xclip -selection clipboard -t TARGETS -o | tr '\n' ' ')"
+	printf '\033]52;c;?\007'	# a query of the user's clipboard: never let out
+	echo copied-from-guest | xclip -selection clipboard; echo cb-copied
+	read img; echo "img=$img"
+	[ "$(wl-paste --type image/png | head -c 4 | tail -c 3)" = PNG ] && echo png-ok
+	echo "wl-types=$(wl-paste --list-types | tr '\n' ' ')"
+	exit 0;;
+esac
 printf '\033[1magent-ready\033[0m size=%s\n' "$(stty size)"
 read a; echo "first=$a"
 read b; echo "second=$b size=$(stty size)"; exit 5
@@ -103,4 +132,15 @@ e2e_check_has drive "naming the sandbox" -x 'bg: kvmbox: sandbox bg runs in the 
 e2e_check_has drive "kvmbox attach brings it to a terminal" '^pane3: bg-started'
 e2e_check_has drive "where it takes keys and ends with its status" -x 'pane3: @@arc=6'
 e2e_check_has drive "its console kept from the start" -x 'logs3: bg-got=later'
+e2e_check_has drive "kvmbox clipboard put takes text on stdin" -x '@@put1=0'
+e2e_check_has drive "the guest's xclip pastes it" '^pane4: pasted=hello-clip$'
+e2e_check_has drive "and offers it as text" '^pane4: targets=text/plain UTF8_STRING $'
+e2e_check_has drive "what the guest copies (xclip -i: OSC 52) is kvmbox clipboard get's" -x 'get: copied-from-guest'
+e2e_check_has drive "an image goes in too" -x '@@put2=0'
+e2e_check_has drive "its path typed into the agent's input" '^pane4: img=/run/kvmbox/launch/clipboard/image-[0-9]*\.png *$'
+e2e_check_has drive "where wl-paste serves it as PNG" '^pane4: png-ok$'
+e2e_check_has drive "and lists both" '^pane4: wl-types=image/png text/plain UTF8_STRING $'
+e2e_check_has drive "the copy reached the terminal (and the log)" -x 'copies-in-log: 1'
+e2e_check_has drive "the guest's query of the user's clipboard did not" -x 'queries-in-log: 0'
+e2e_check_has drive "clipboard get of no such sandbox fails" -x '@@getnone=1'
 tap_done

@@ -413,6 +413,35 @@ static void test_attach_refusals(void **state)
 	close(s.lock_fd);
 }
 
+/* The guest's OSC 52: a copy reaches the terminal and NAME/clipboard,
+ * decoded; a query of the user's clipboard reaches neither.  Bytes typed
+ * from outside (kvmbox clipboard put) arrive as keys. */
+static void test_clipboard(void **state)
+{
+	(void)state;
+	struct term t;
+	term_pipes(&t);
+	pid_t u = start_user(t.in, t.out, "clip",
+			     "printf 'A\033]52;c;?\007B\033]52;c;Y29waWVk\007C\n'; read x; echo \"typed=$x\"",
+			     false);
+	term_close_child_ends(&t);
+	assert_true(shows(&t, "C"));
+	assert_non_null(strstr(t.seen, "AB\x1b]52;c;Y29waWVk\aC"));
+	assert_null(strstr(t.seen, "52;c;?"));
+	assert_true(eventually_file_has("clip", HOLD_CLIPBOARD, "copied"));
+	static const char typed[] = "/run/kvmbox/launch/clipboard/image.png \n";
+	assert_int_equal(session_type("clip", typed, sizeof(typed) - 1), 0);
+	assert_true(shows(&t, "typed=/run/kvmbox/launch/clipboard/image.png"));
+	assert_int_equal(exit_status(u), 0);
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	session_dir("clip", dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/" HOLD_CLIPBOARD, dir);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	term_close(&t);
+}
+
 static void test_detach_keys(void **state)
 {
 	(void)state;
@@ -450,6 +479,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_flag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clipboard, setup, teardown),
 		cmocka_unit_test(test_detach_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
+int cmd_clipboard(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_setup(int argc, char **argv);
 int cmd_pull(int argc, char **argv);

@@ -91,6 +91,7 @@ static const char wrapper[] =
 	"if [ \"$checks\" = 1 ]; then sh " LAUNCH_GUEST_DIR "/" SELFTEST_SCRIPT_FILE " " LAUNCH_GUEST_DIR "/" SELFTEST_LIST " || exit $?; fi; "
 	"if [ -f " LAUNCH_GUEST_DIR "/" WORKTREE_GITFILE " ]; then mount -o bind " LAUNCH_GUEST_DIR "/" WORKTREE_GITFILE
 	" \"$d/.git\" || { echo \"kvmbox: cannot give git the worktree's .git in $d\" >&2; exit 126; }; fi; "
+	"[ -d " CLIPBOARD_SHIMS_DIR " ] && export PATH=\"" CLIPBOARD_SHIMS_DIR ":$PATH\"; "
 	"cd \"$d\" || exit 126; "
 	"if [ \"$hook\" = 1 ] && [ -f " PROJECT_HOOK " ]; then "
 	"if [ -x " PROJECT_HOOK " ]; then ./" PROJECT_HOOK " || { s=$?; "
@@ -465,6 +466,19 @@ static int make_rundir(struct launch *l)
 	return 0;
 }
 
+/* The clipboard's programs for the guest, in the launch directory, which
+ * the record names for kvmbox clipboard put.  A launch goes on without. */
+static void prepare_clipboard(struct launch *l)
+{
+	int r = make_rundir(l);
+	if (r == 0 && (r = clipboard_write_shims(l->rundir)) == 0) {
+		snprintf(l->session.info.launch_dir, sizeof(l->session.info.launch_dir), "%s", l->rundir);
+		r = session_save(&l->session);
+	}
+	if (r < 0)
+		log_warn("%s: no clipboard for the sandbox: %s", l->p->name, strerror(-r));
+}
+
 /* --worktree, once the sandbox has its name: the worktree made (or
  * reused), shared at the project's path with the git directory's parts
  * (launch/worktree.h), the guest's .git file into the launch directory,
@@ -821,6 +835,8 @@ static void launch_cleanup(struct launch *l)
 			image_remove_tree_at(fd, "home");
 			unlinkat(fd, "POLICY.md", 0);
 			unlinkat(fd, WORKTREE_GITFILE, 0);
+			image_remove_tree_at(fd, "bin");
+			image_remove_tree_at(fd, "clipboard");
 			unlinkat(fd, SELFTEST_SCRIPT_FILE, 0);
 			unlinkat(fd, SELFTEST_LIST, 0);
 			close(fd);
@@ -893,6 +909,8 @@ int cmd_agent(int argc, char **argv)
 			status = EXIT_USAGE;
 			goto out;
 		}
+		if (r == 0 && l->registered)
+			prepare_clipboard(l);
 		if (r == 0 && l->c.worktree && prepare_worktree(l) < 0) {
 			status = EXIT_USAGE;
 			if (l->registered)

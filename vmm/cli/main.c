@@ -31,6 +31,7 @@ static const struct command commands[] = {
 	{ "ps", cmd_ps, "list the sandboxes (named agent launches) and their state" },
 	{ "inspect", cmd_inspect, "one sandbox's record and state as JSON" },
 	{ "attach", cmd_attach, "bring a running sandbox's terminal here (Ctrl-] d detaches)" },
+	{ "clipboard", cmd_clipboard, "put text or an image into a sandbox, get what it copied" },
 	{ "stop", cmd_stop, "stop a running sandbox" },
 	{ "rm", cmd_rm, "remove the records of ended sandboxes" },
 	{ "config", cmd_config, "show the configuration a launch here would use (JSON)" },
