@@ -88,6 +88,8 @@ static int write_state(const char *dir, const struct session_info *i)
 	json_object_object_add(o, "memory_mib", json_object_new_int64(i->memory_mib));
 	json_object_object_add(o, "cpus", json_object_new_int64(i->cpus));
 	json_object_object_add(o, "repos", json_object_new_string(i->repos));
+	if (i->ports[0])
+		json_object_object_add(o, "ports", json_object_new_string(i->ports));
 	if (i->launch_dir[0])
 		json_object_object_add(o, "launch_dir", json_object_new_string(i->launch_dir));
 	if (i->worktree[0]) {
@@ -165,6 +167,7 @@ static int read_state(const char *dir, const char *name, struct session_info *i)
 		  get_str(o, "image", i->image, sizeof(i->image)) &&
 		  get_str(o, "egress_profile", i->egress_profile, sizeof(i->egress_profile)) &&
 		  get_str(o, "repos", i->repos, sizeof(i->repos)) &&
+		  (!json_object_object_get_ex(o, "ports", NULL) || get_str(o, "ports", i->ports, sizeof(i->ports))) &&
 		  (!json_object_object_get_ex(o, "launch_dir", NULL) ||
 		   (get_str(o, "launch_dir", i->launch_dir, sizeof(i->launch_dir)) && i->launch_dir[0] == '/')) &&
 		  (!json_object_object_get_ex(o, "worktree", NULL) ||

@@ -54,6 +54,7 @@ struct session_info {
 	char worktree[PATH_MAX];	/* --worktree: its path on the host (launch/worktree), or "" */
 	char branch[200];		/* and its branch, or "" */
 	char launch_dir[PATH_MAX];	/* the launch folder the guest reads (clipboard), or "" */
+	char ports[512];		/* --publish values, space-separated, or "" */
 	pid_t pid;
 	unsigned long long start_ticks;	/* /proc/PID/stat field 22 */
 	long long started_ms;		/* since the epoch */

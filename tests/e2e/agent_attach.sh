@@ -14,7 +14,9 @@
 # kvmbox clipboard put's text is what the guest's xclip pastes, an image's
 # path is typed into the agent and wl-paste serves it; what the guest
 # copies (xclip -i, as OSC 52) is kvmbox clipboard get's and reaches the
-# terminal, while its query of the user's clipboard is dropped.
+# terminal (tmux's buffer), while its query of the user's clipboard is
+# dropped.  A counter started with --detach: listed, attached (the counts
+# made meanwhile replayed), detached again, stopped, removed.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/lib/nested.sh"
 E2E_TEST_NAME="nested harness"
@@ -47,6 +49,7 @@ wait_for() {
 	echo "@@timeout waiting for '$2' in $1"; pane "$1" | sed "s/^/$1: /"; return 1
 }
 $T new-session -d -s a -x 120 -y 30 "sh $W/launch.sh" \; set -g status off || { echo "@@no tmux"; exit 1; }
+$T set -s set-clipboard on	# tmux takes OSC 52 copies into its buffers
 wait_for a "agent-ready" 300 && $T send-keys -t a -l one && $T send-keys -t a Enter &&
 	wait_for a "first=one" 60 && $T send-keys -t a C-] && $T send-keys -t a -l d && wait_for a "@@rc=" 60
 pane a | sed 's/^/pane1: /'
@@ -72,6 +75,7 @@ printf 'hello-clip' | kvmbox clipboard put cb; echo "@@put1=$?"
 $T send-keys -t d Enter
 wait_for d "cb-copied" 60
 kvmbox clipboard get cb | sed 's/^/get: /'
+$T show-buffer 2>&1 | sed 's/^/tmux-buffer: /'
 printf '\211PNG\r\n\032\nrest' | kvmbox clipboard put cb; echo "@@put2=$?"
 wait_for d "clipboard/image-" 30 && $T send-keys -t d Enter
 wait_for d "@@rc=" 60
@@ -79,6 +83,20 @@ pane d | sed 's/^/pane4: /'
 kvmbox logs cb --raw | grep -c '52;c;?' | sed 's/^/queries-in-log: /'
 kvmbox logs cb --raw | grep -c '52;c;Y29waWVkLWZyb20tZ3Vlc3QK' | sed 's/^/copies-in-log: /'
 kvmbox clipboard get nosuch; echo "@@getnone=$?"
+# a counter started detached: listed, attached (what it counted meanwhile
+# replayed), detached again, stopped, removed
+cd /proj && kvmbox claude --name cnt --detach --publish 18080:80 $L -- --count </dev/null >/dev/null 2>&1; echo "@@cntrc=$?"
+n=0; until kvmbox logs cnt 2>/dev/null | grep -q '^count=3$' || [ $n -ge 300 ]; do sleep 1; n=$((n + 1)); done
+kvmbox ps | sed 's/^/ps3: /'
+$T new-session -d -s e -x 100 -y 30 "sh $W/attach.sh cnt"
+wait_for e "count=3" 60 && wait_for e "count=6" 60 && $T send-keys -t e C-] && $T send-keys -t e -l d &&
+	wait_for e "@@arc=" 60
+pane e | grep -v '^count=' | sed 's/^/pane5: /'
+pane e | grep -c '^count=[12]$' | sed 's/^/replayed: /'
+kvmbox stop cnt --time 30; echo "@@stop=$?"
+kvmbox logs cnt | grep -x count-stopped | sed 's/^/logs5: /'
+kvmbox rm cnt; echo "@@rm=$?"
+kvmbox ps | sed 's/^/ps4: /'
 DRIVE
 
 payload=$(cat <<'PAYLOAD'
@@ -93,6 +111,8 @@ echo 1 >$R/.kvmbox/api-version
 cat >$R/usr/local/bin/claude <<'AGENT'
 #!/bin/sh
 case " $* " in *" --bg "*) echo bg-started; read x; echo "bg-got=$x"; exit 6;; esac
+case " $* " in *" --count "*) trap 'echo count-stopped; exit 143' TERM; i=0
+	while :; do i=$((i + 1)); echo "count=$i"; sleep 0.5; done;; esac
 case " $* " in *" --clip "*) echo cb-ready; read x
 	echo "pasted=$(xclip -selection clipboard -o)"
 	echo "targets=$(xclip -selection clipboard -t TARGETS -o | tr '\n' ' ')"
@@ -143,4 +163,14 @@ e2e_check_has drive "and lists both" '^pane4: wl-types=image/png text/plain UTF8
 e2e_check_has drive "the copy reached the terminal (and the log)" -x 'copies-in-log: 1'
 e2e_check_has drive "the guest's query of the user's clipboard did not" -x 'queries-in-log: 0'
 e2e_check_has drive "clipboard get of no such sandbox fails" -x '@@getnone=1'
+e2e_check_has drive "the guest's copy (OSC 52) reached the terminal: tmux has it" -x 'tmux-buffer: copied-from-guest'
+e2e_check_has drive "a counter starts detached" -x '@@cntrc=0'
+e2e_check_has drive "kvmbox ps lists it running, with its published port" '^ps3: cnt  *claude  *running .*/proj  ports 18080:80$'
+e2e_check_has drive "attach replays what it counted while detached" -x 'replayed: 2'
+e2e_check_has drive "and it detaches again" '^pane5: kvmbox: detached from sandbox cnt; kvmbox attach cnt comes back to it'
+e2e_check_has drive "the detached attach returns 0" -x 'pane5: @@arc=0'
+e2e_check_has drive "kvmbox stop stops it" -x '@@stop=0'
+e2e_check_has drive "its agent got SIGTERM (its last words in the log)" -x 'logs5: count-stopped'
+e2e_check_has drive "kvmbox rm removes it" -x '@@rm=0'
+e2e_check_lacks drive "ps no longer lists it" '^ps4: cnt '
 tap_done

@@ -116,7 +116,17 @@ IN=$T/home/.ssh/keys one "--force never opens a credential store" "^kvmbox: clau
 	claude --force
 IN=$T/home/.config one "nor a folder holding one" "^kvmbox: claude: $T/home/.config holds ~/.config/gh" claude --force
 # kvmbox logs
-one "logs without --denials says which" "^kvmbox: logs: say which: --denials" logs
+one "logs without a name or --denials says which" "^kvmbox: logs: say which: NAME \[--raw\] \[--follow\], or --denials" logs
+# detach, attach, worktrees, the clipboard
+one "attach without a name" "^kvmbox: attach: which session?" attach
+one "attach with two names" "^kvmbox: attach: one session name, not more" attach a b
+one "attach: bad --detach-keys" "^kvmbox: attach: --detach-keys wants two keys" attach --detach-keys ctrl-1,d x
+one "claude: bad --detach-keys" "^kvmbox: claude: --detach-keys d: two keys" claude --detach-keys d
+one "claude: a --worktree branch kvmbox does not make" "^kvmbox: claude: --worktree=../x: not a branch name" claude --worktree=../x
+one "claude: --worktree with --review" "^kvmbox: claude: --worktree and --review: choose one" claude --worktree --review
+one "clipboard without put or get" "^kvmbox: clipboard: put or get" clipboard
+one "clipboard: an option for a name" "^kvmbox: clipboard: put or get" clipboard put -x
+one "rm without a name" "^kvmbox: rm: which session?" rm --force
 one "logs: an unknown option" "^kvmbox: logs: unknown option --bogus" logs --bogus
 one "logs: --project without its value" "^kvmbox: logs: a value is missing for --project" logs --denials --project
 one "logs: a missing project folder" "^kvmbox: logs: project folder /no/such/dir" logs --denials --project /no/such/dir

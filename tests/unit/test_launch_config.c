@@ -107,6 +107,7 @@ static const struct row {
 	{ "self_test", "false", "true", "false", "true" },
 	{ "git", "false", NULL, NULL, NULL },
 	{ "state", "true", "false", NULL, NULL },
+	{ "detach_keys", "\"ctrl-p,q\"", NULL, "\"ctrl-a,x\"", NULL },
 	{ "hook", "true", "false", NULL, NULL },
 };
 

@@ -21,7 +21,8 @@
 #include "vmm/cli/run.h"
 
 /* The launcher's own flags with a value: 1 taken, 0 not ours, -EINVAL. */
-static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdline *c)
+static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdline *c, char *err,
+			      size_t errsz)
 {
 	const char *v;
 	int t;
@@ -56,8 +57,11 @@ static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdlin
 		return 1;
 	}
 	if ((t = cli_take_value(argc, argv, i, "--detach-keys", &v)) != 0) {
-		if (t > 0 && session_detach_keys_parse(v, c->detach_keys) < 0)
+		if (t > 0 && session_detach_keys_parse(v, c->detach_keys) < 0) {
+			snprintf(err, errsz, "--detach-keys %.32s: two keys, each ctrl-X or a character, as in %s", v,
+				 SESSION_DETACH_KEYS);
 			return -EINVAL;
+		}
 		return t;
 	}
 	if (!strcmp(argv[*i], "--worktree") || !strncmp(argv[*i], "--worktree=", 11)) {	/* the command line only */
@@ -131,7 +135,7 @@ int agent_parse_args(int argc, char **argv, enum policy_agent egress_agent, stru
 			c->help = true;
 			continue;
 		}
-		int start = i, t = take_launcher_flag(argc, argv, &i, c);
+		int start = i, t = take_launcher_flag(argc, argv, &i, c, err, errsz);
 		if (t > 0)
 			continue;
 		if (t == 0)

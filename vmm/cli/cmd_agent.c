@@ -397,6 +397,15 @@ static int register_session(struct launch *l)
 	snprintf(in.egress_profile, sizeof(in.egress_profile), "%s", l->c.egress_profile);
 	in.memory_mib = l->c.memory_mib ? l->c.memory_mib : (unsigned)atoi(config_option_find("memory")->dflt);
 	in.cpus = l->c.cpus ? l->c.cpus : (unsigned)atoi(config_option_find("cpus")->dflt);
+	for (int i = 0, o = 0; i < l->c.nshell && o < (int)sizeof(in.ports); i++) {
+		const char *f = l->c.shell_flags[i], *v = NULL;
+		if (!strcmp(f, "--publish") && i + 1 < l->c.nshell)
+			v = l->c.shell_flags[++i];
+		else if (!strncmp(f, "--publish=", 10))
+			v = f + 10;
+		if (v)
+			o += snprintf(in.ports + o, sizeof(in.ports) - (size_t)o, "%s%s", o ? " " : "", v);
+	}
 	for (unsigned i = 0, o = 0; i < l->git.nrepos && o < sizeof(in.repos); i++)
 		o += (unsigned)snprintf(in.repos + o, sizeof(in.repos) - o, "%s%s", o ? " " : "", l->git.repos[i]);
 	int r = session_register(&in, l->c.name != NULL, &l->session);

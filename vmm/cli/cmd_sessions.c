@@ -70,6 +70,11 @@ static struct json_object *session_json(const struct session_info *i)
 		json_object_object_add(o, "worktree", json_object_new_string(i->worktree));
 		json_object_object_add(o, "branch", json_object_new_string(i->branch));
 	}
+	struct json_object *ports = json_object_new_array();
+	snprintf(buf, sizeof(buf), "%s", i->ports);
+	for (char *save, *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save))
+		json_object_array_add(ports, json_object_new_string(t));
+	json_object_object_add(o, "ports", ports);
 	json_object_object_add(o, "pid", json_object_new_int64(i->pid));
 	json_object_object_add(o, "started_ms", json_object_new_int64(i->started_ms));
 	if (st == SESSION_EXITED) {
@@ -141,7 +146,8 @@ int cmd_ps(int argc, char **argv)
 	int n, r = words("ps", argc, argv, &json, NULL, NULL, names, &n, 0,
 			 "usage: kvmbox ps [--json]\n"
 			 "Every sandbox of this user: name, agent, state (running, exited, or dead:\n"
-			 "gone without a word), uptime, memory and CPU of its processes, project.\n"
+			 "gone without a word), uptime, memory and CPU of its processes, project (and\n"
+			 "a --worktree sandbox's branch), published ports.\n"
 			 "kvmbox stop NAME stops one, kvmbox rm NAME removes an ended one's record.\n");
 	if (r)
 		return r;
@@ -180,8 +186,9 @@ int cmd_ps(int argc, char **argv)
 			snprintf(mem, sizeof(mem), "%lluM", rss >> 20);
 			snprintf(cpu, sizeof(cpu), "%.1fs", (double)cpu_ns / 1e9);
 		}
-		printf("%-24s %-10s %-12s %-8s %-9s %-9s %s%s%s%s\n", i->name, i->agent, state, up, mem, cpu, i->project,
-		       i->branch[0] ? " (" : "", i->branch, i->branch[0] ? ")" : "");
+		printf("%-24s %-10s %-12s %-8s %-9s %-9s %s%s%s%s%s%s\n", i->name, i->agent, state, up, mem, cpu,
+		       i->project, i->branch[0] ? " (" : "", i->branch, i->branch[0] ? ")" : "",
+		       i->ports[0] ? "  ports " : "", i->ports);
 	}
 	free(all);
 	return fflush(stdout) == 0 ? 0 : 1;
