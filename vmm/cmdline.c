@@ -7,70 +7,12 @@
  * line and survives any byte in the arguments.
  */
 #include "vmm/vmm.h"
+#include "guest/abi/base64url.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char b64url[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int base64url_encode(const uint8_t *in, size_t len, char *out, size_t outsz)
-{
-	size_t need = len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
-	if (outsz < need + 1)
-		return -ENOSPC;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		size_t n = len - i < 3 ? len - i : 3;
-		if (n > 1)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (n > 2)
-			v |= in[i + 2];
-		out[o++] = b64url[(v >> 18) & 63];
-		out[o++] = b64url[(v >> 12) & 63];
-		if (n > 1)
-			out[o++] = b64url[(v >> 6) & 63];
-		if (n > 2)
-			out[o++] = b64url[v & 63];
-	}
-	out[o] = 0;
-	return (int)o;
-}
-
-static int b64url_value(char ch)
-{
-	const char *p = ch ? strchr(b64url, ch) : NULL;
-	return p ? (int)(p - b64url) : -1;
-}
-
-int base64url_decode(const char *in, size_t len, uint8_t *out, size_t outsz)
-{
-	if (len % 4 == 1)
-		return -EINVAL;
-	size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-	if (outsz < need)
-		return -ENOSPC;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 4) {
-		size_t n = len - i < 4 ? len - i : 4;
-		uint32_t v = 0;
-		for (size_t k = 0; k < 4; k++) {
-			int d = k < n ? b64url_value(in[i + k]) : 0;
-			if (d < 0)
-				return -EINVAL;
-			v = v << 6 | (uint32_t)d;
-		}
-		out[o++] = (uint8_t)(v >> 16);
-		if (n > 2)
-			out[o++] = (uint8_t)(v >> 8);
-		if (n > 3)
-			out[o++] = (uint8_t)v;
-	}
-	return (int)o;
-}
 
 char *cmdline_build(const char *base, const char *extra, int argc, char *const argv[],
 		    size_t max)
@@ -106,7 +48,7 @@ char *cmdline_build(const char *base, const char *extra, int argc, char *const a
 			p += l;
 		}
 		o += (size_t)snprintf(s + o, total - o, " kvmbox.argv=");
-		int n = base64url_encode(packed, raw, s + o, total - o);
+		int n = kbx_b64url_encode(packed, raw, s + o, total - o);
 		free(packed);
 		if (n < 0) {
 			free(s);

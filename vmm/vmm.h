@@ -240,12 +240,6 @@ struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t 
  * (x87, SSE, AVX, AVX-512 as a whole, PKRU); 0 without XSAVE (cpuid.c). */
 uint64_t cpuid_user_xcr0(struct kvm_cpuid2 *c);
 
-/* base64url without padding of @len bytes into @out (size >= encoded+1).
- * Returns the encoded length, or -ENOSPC. */
-int base64url_encode(const uint8_t *in, size_t len, char *out, size_t outsz);
-/* Decode (for tests and tools); returns decoded length or -EINVAL/-ENOSPC. */
-int base64url_decode(const char *in, size_t len, uint8_t *out, size_t outsz);
-
 /* Kernel command line: base (or the default), then extra (virtio devices),
  * then kvmbox.argv=<base64url(argv[0]\0argv[1]\0...)> when argc > 0.
  * Returns a malloc'd string, or NULL with errno (E2BIG past @max bytes). */

@@ -9,9 +9,9 @@
 
 enum marker_kind marker_decode(uint32_t value, int *status)
 {
-	if (value == MARKER_BOOT)
+	if (value == KBX_MARKER_BOOT)
 		return MARKER_KIND_BOOT;
-	if ((value & MARKER_EXIT_MASK) == MARKER_EXIT_BASE) {
+	if ((value & KBX_MARKER_EXIT_MASK) == KBX_MARKER_EXIT_BASE) {
 		if (status)
 			*status = (int)(value & 0xff);
 		return MARKER_KIND_EXIT;
@@ -56,7 +56,7 @@ void marker_init(struct marker *m, void (*on_boot)(void *opaque),
 		 void (*on_exit_status)(void *opaque, int status), void *opaque)
 {
 	memset(m, 0, sizeof(*m));
-	m->region = (struct io_region){ .base = MARKER_PORT, .len = 4, .read = marker_read,
+	m->region = (struct io_region){ .base = KBX_MARKER_PORT, .len = 4, .read = marker_read,
 					.write = marker_write, .opaque = m };
 	m->on_boot = on_boot;
 	m->on_exit_status = on_exit_status;

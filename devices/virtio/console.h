@@ -4,7 +4,7 @@
  * VIRTIO_CONSOLE_F_SIZE) with up to VCON_MAX_PORTS ports: port 0 is the hvc
  * console, the others are named (VIRTIO_CONSOLE_PORT_NAME) character devices
  * (/dev/vportNpM, /sys/class/virtio-ports/vportNpM/name).  kvmbox uses
- * "kvmbox.tty" and "kvmbox.ctl" (console_proto.h); more can be added.
+ * "kvmbox.tty" and "kvmbox.ctl" (guest/abi/console.h); more can be added.
  *
  * The host side of every port is a byte stream with back-pressure, given as
  * a struct vcon_backend:

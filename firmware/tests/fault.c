@@ -9,7 +9,7 @@ int guest_main(const struct hvm_start_info *si)
 {
 	int status = cmdline_int(guest_cmdline(si), "status", -1);
 	if (status >= 0)
-		outl(MARKER_PORT, MARKER_EXIT_BASE | ((unsigned)status & 0xff));
+		outl(KBX_MARKER_PORT, KBX_MARKER_EXIT_BASE | ((unsigned)status & 0xff));
 	serial_puts("about to fault\n");
 	__asm__ volatile("ud2");
 	return 0;

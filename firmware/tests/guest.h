@@ -7,10 +7,9 @@
 
 #include <stdint.h>
 
+#include "guest/abi/marker.h"
+
 #define COM1 0x3f8
-#define MARKER_PORT 0x600		/* devices/legacy/marker.h */
-#define MARKER_BOOT 0x4b420001u
-#define MARKER_EXIT_BASE 0x4b450000u
 
 /* The PVH start_info fields the guests read (Xen's hvm_start_info). */
 struct hvm_start_info {

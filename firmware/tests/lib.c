@@ -56,12 +56,12 @@ int cmdline_int(const char *s, const char *key, int dflt)
 
 void guest_boot_marker(void)
 {
-	outl(MARKER_PORT, MARKER_BOOT);
+	outl(KBX_MARKER_PORT, KBX_MARKER_BOOT);
 }
 
 void guest_exit(int status)
 {
-	outl(MARKER_PORT, MARKER_EXIT_BASE | ((unsigned)status & 0xff));
+	outl(KBX_MARKER_PORT, KBX_MARKER_EXIT_BASE | ((unsigned)status & 0xff));
 	outb(0x64, 0xfe);
 	for (;;)
 		;

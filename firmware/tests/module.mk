@@ -3,7 +3,7 @@
 # Built with their own flags (never the sanitizer or fuzz flags of the host
 # build) into $(BUILD)/firmware/tests/<name>.elf.
 FW_CC := gcc
-FW_CFLAGS := -m64 -O2 -ffreestanding -fno-pie -fno-stack-protector -mno-red-zone \
+FW_CFLAGS := -m64 -O2 -I. -ffreestanding -fno-pie -fno-stack-protector -mno-red-zone \
 	-mgeneral-regs-only -fno-asynchronous-unwind-tables -Wall -Wextra -Werror
 FW_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,firmware/tests/link.ld \
 	-Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,--no-warn-rwx-segments

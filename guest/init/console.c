@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devices/virtio/console_proto.h"
+#include "guest/abi/console.h"
 #include "guest/init/listeners.h"
 #include "guest/init/portfwd.h"
 

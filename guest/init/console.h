@@ -1,6 +1,6 @@
 /* guest/init/console.h - the guest end of `kvmbox shell`: CMD on a PTY (or
  * pipes) bound to the virtio-console ports "kvmbox.tty" and "kvmbox.ctl"
- * (protocol in devices/virtio/console_proto.h).
+ * (protocol in guest/abi/console.h).
  *
  * Hook for kvmbox-init (guest/init/main.c):
  *

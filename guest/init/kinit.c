@@ -7,6 +7,7 @@
  * never a crash: every length is checked before use.
  */
 #include "guest/init/kinit.h"
+#include "guest/abi/base64url.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,50 +16,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-/* Value of one base64url character, or -1. */
-static int b64url_digit(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-ssize_t kinit_b64url_decode(const char *in, size_t len, uint8_t *out, size_t outsz)
-{
-	/* Tolerate standard padding on a full final quantum. */
-	if (len % 4 == 0) {
-		for (int pad = 0; pad < 2 && len > 0 && in[len - 1] == '='; pad++)
-			len--;
-	}
-	if (len % 4 == 1)
-		return -EINVAL;
-	size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-	if (need > outsz)
-		return -ENOSPC;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		int d = b64url_digit(in[i]);
-		if (d < 0)
-			return -EINVAL;
-		acc = (acc << 6 | (uint32_t)d) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	return (ssize_t)o;
-}
 
 static int is_space(char c)
 {
@@ -152,7 +109,7 @@ int kinit_argv_from_cmdline(const char *cmdline, struct kinit_argv *out,
 		kinit_set_err(err, errlen, "out of memory decoding " KINIT_ARGV_PARAM);
 		return -ENOMEM;
 	}
-	ssize_t n = kinit_b64url_decode(v, vlen, bytes, cap);
+	ssize_t n = kbx_b64url_decode(v, vlen, bytes, cap);
 	int rc;
 	if (n < 0) {
 		kinit_set_err(err, errlen, KINIT_ARGV_PARAM " is not valid base64url (%zu characters)",
@@ -179,9 +136,4 @@ int kinit_exit_code(int wstatus)
 	if (WIFSIGNALED(wstatus))
 		return (128 + WTERMSIG(wstatus)) & 0xff;
 	return 255;
-}
-
-uint32_t kinit_exit_marker(int code)
-{
-	return KINIT_MARKER_EXIT_BASE | ((uint32_t)code & 0xff);
 }

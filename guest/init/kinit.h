@@ -2,14 +2,12 @@
  * finding and decoding the command kvmbox passes on the kernel command line,
  * and turning a wait status into the value written to the marker port.
  *
- * THE CONTRACT with kvmbox (vmm/cmdline.c encodes, devices/legacy/marker.h
- * decodes the port):
- *   - the command arrives as kvmbox.argv=<base64url without padding of
- *     argv[0] NUL argv[1] NUL ...>, every string NUL-terminated;
- *   - I/O port 0x600, 32-bit writes: 0x4b420001 when init starts (the boot
- *     marker), then 0x4b450000 | (status & 0xff) with the command's exit
- *     status (128 + signal number for a command killed by a signal); then
- *     init resets the machine (reboot=k: through the i8042).
+ * THE CONTRACT with kvmbox (vmm/cmdline.c encodes):
+ *   - the command arrives as kvmbox.argv=<base64url without padding
+ *     (guest/abi/base64url.h) of argv[0] NUL argv[1] NUL ...>, every
+ *     string NUL-terminated;
+ *   - the boot marker and the exit status go to the marker port
+ *     (guest/abi/marker.h), then init resets the machine.
  *
  * Kept free of system calls so the host's unit tests link it (libguest.a)
  * and the static guest binary compiles the same file.
@@ -21,9 +19,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define KINIT_MARKER_PORT 0x600
-#define KINIT_MARKER_BOOT 0x4b420001u
-#define KINIT_MARKER_EXIT_BASE 0x4b450000u
+#include "guest/abi/marker.h"
+
 
 /* Exit status init reports when it cannot run the command at all because
  * the command line is malformed (same as kvmbox's own usage errors). */
@@ -38,13 +35,6 @@ struct kinit_argv {
 	int argc;
 	char *buf;	/* the decoded bytes: argc NUL-terminated strings */
 };
-
-/* Decode base64url (alphabet A-Z a-z 0-9 - _; no padding, although up to two
- * trailing '=' are tolerated on a length that is a multiple of 4) from
- * in[0..len) into out.  Returns the number of bytes written, -EINVAL for a
- * character outside the alphabet or an impossible length, -ENOSPC when
- * outsz is too small. */
-ssize_t kinit_b64url_decode(const char *in, size_t len, uint8_t *out, size_t outsz);
 
 /* Find the last parameter NAME=VALUE in a kernel command line (words split
  * on whitespace; a word that starts with '"' runs to the next '"', as the
@@ -75,8 +65,5 @@ void kinit_set_err(char *err, size_t errlen, const char *fmt, ...)
 /* The exit status a shell would show for a waitpid() status: the exit code,
  * or 128 + signal number.  Anything else (stopped) maps to 255. */
 int kinit_exit_code(int wstatus);
-
-/* The marker-port value reporting exit code `code`. */
-uint32_t kinit_exit_marker(int code);
 
 #endif

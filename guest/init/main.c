@@ -59,7 +59,7 @@ static bool marker_ok;
 
 static int marker_open(void)
 {
-	if (ioperm(KINIT_MARKER_PORT, 4, 1) < 0)
+	if (ioperm(KBX_MARKER_PORT, 4, 1) < 0)
 		return -errno;
 	marker_ok = true;
 	return 0;
@@ -68,7 +68,7 @@ static int marker_open(void)
 static void marker_write(uint32_t value)
 {
 	if (marker_ok)
-		outl(value, KINIT_MARKER_PORT);
+		outl(value, KBX_MARKER_PORT);
 }
 
 /* mkdir -p of one level plus mount; EBUSY (already mounted) is fine. */
@@ -228,7 +228,7 @@ static void finish(int code)
 	stop_stragglers();
 	if (isatty(STDOUT_FILENO))
 		tcdrain(STDOUT_FILENO);	/* the command's last output reaches the UART */
-	marker_write(kinit_exit_marker(code));
+	marker_write(kbx_marker_exit(code));
 	sync();
 	reboot(RB_AUTOBOOT);
 	say("reboot: %s", strerror(errno));
@@ -246,11 +246,11 @@ int main(void)
 	}
 	/* First thing, so the VMM's time-to-init is as honest as it gets. */
 	int marker_rc = marker_open();
-	marker_write(KINIT_MARKER_BOOT);
+	marker_write(KBX_MARKER_BOOT);
 	mount_kernel_filesystems();
 	if (marker_rc < 0)
 		say("ioperm(0x%x): %s; kvmbox will not see the exit status",
-		    KINIT_MARKER_PORT, strerror(-marker_rc));
+		    KBX_MARKER_PORT, strerror(-marker_rc));
 	setup_environment();
 
 	static char cmdline[65536];

@@ -11,7 +11,7 @@ KINIT_SRCS := guest/init/main.c guest/init/kinit.c guest/init/console.c guest/in
 
 $(BUILD)/kvmbox-init: $(KINIT_SRCS) guest/init/kinit.h guest/init/console.h guest/init/netcfg.h \
 		guest/init/mounts.h guest/init/listeners.h guest/init/portfwd.h \
-		devices/virtio/console_proto.h
+		$(wildcard guest/abi/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(KINIT_CFLAGS) -o $@ $(KINIT_SRCS)
 

@@ -8,6 +8,7 @@
  * that is absolute and has no "." / ".." / empty component).
  */
 #include "guest/init/mounts.h"
+#include "guest/abi/base64url.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -94,7 +95,7 @@ static int parse_entry(const char *e, size_t len, struct kbx_mount *m, char *err
 			(int)(flen > 16 ? 16 : flen), c1 + 1, m->tag);
 		return -EINVAL;
 	}
-	ssize_t n = kinit_b64url_decode(p64, plen, (uint8_t *)m->path, sizeof(m->path) - 1);
+	ssize_t n = kbx_b64url_decode(p64, plen, (uint8_t *)m->path, sizeof(m->path) - 1);
 	if (n < 0 || !kbx_mount_path_valid(m->path, (size_t)n)) {
 		kinit_set_err(err, errlen, KBX_FS_PARAM ": tag %s: the mount point is %s", m->tag,
 			n == -ENOSPC ? "too long" : n < 0 ? "not valid base64url" :

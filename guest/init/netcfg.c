@@ -8,6 +8,7 @@
  * one IPv4 address and a default route, and need nothing from the image.
  */
 #include "guest/init/netcfg.h"
+#include "guest/abi/base64url.h"
 
 #include "guest/init/kinit.h"
 
@@ -299,7 +300,7 @@ int kbx_ca_install(const char *cmdline, const char *root, char *err, size_t errs
 		return 0;
 	uint8_t der[2048];
 	char pem[3072];
-	ssize_t n = kinit_b64url_decode(v, len, der, sizeof(der));
+	ssize_t n = kbx_b64url_decode(v, len, der, sizeof(der));
 	if (n < 16 || der[0] != 0x30) {	/* a DER certificate is a SEQUENCE */
 		snprintf(err, errsz, "kvmbox.ca is not a base64url DER certificate");
 		return -EINVAL;

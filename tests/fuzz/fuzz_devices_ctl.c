@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_devices_ctl.c - libFuzzer over the kvmbox.ctl frame
- * reassembler (devices/virtio/console_proto.h), which both the host and the
+ * reassembler (guest/abi/console.h), which both the host and the
  * guest init run on bytes from the other side.  The input is cut into
  * pieces of varying size (first byte: the piece size) to exercise frames
  * split anywhere; every delivered frame must lie inside the reader and
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devices/virtio/console_proto.h"
+#include "guest/abi/console.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -20,7 +20,7 @@
 
 #include "common/util.h"
 #include "devices/virtio/console.h"
-#include "devices/virtio/console_proto.h"
+#include "guest/abi/console.h"
 #include "tests/harness/virtio_driver.h"
 
 #define NPORTS 3

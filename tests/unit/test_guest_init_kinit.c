@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "guest/init/kinit.h"
+#include "guest/abi/base64url.h"
 
 static void test_b64url_vectors(void **state)
 {
@@ -25,7 +26,7 @@ static void test_b64url_vectors(void **state)
 	};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		uint8_t out[16];
-		ssize_t n = kinit_b64url_decode(v[i].enc, strlen(v[i].enc), out, sizeof(out));
+		ssize_t n = kbx_b64url_decode(v[i].enc, strlen(v[i].enc), out, sizeof(out));
 		assert_int_equal(n, strlen(v[i].dec));
 		assert_memory_equal(out, v[i].dec, (size_t)n);
 	}
@@ -49,7 +50,7 @@ static void test_b64url_all_bytes(void **state)
 		for (size_t k = 0; k < n + 1; k++)
 			enc[o++] = abc[(x >> (18 - 6 * k)) & 63];
 	}
-	assert_int_equal(kinit_b64url_decode(enc, o, out, sizeof(out)), 256);
+	assert_int_equal(kbx_b64url_decode(enc, o, out, sizeof(out)), 256);
 	assert_memory_equal(out, raw, 256);
 }
 
@@ -57,14 +58,14 @@ static void test_b64url_refusals(void **state)
 {
 	(void)state;
 	uint8_t out[16];
-	assert_int_equal(kinit_b64url_decode("Z", 1, out, sizeof(out)), -EINVAL);
-	assert_int_equal(kinit_b64url_decode("Zm9vY", 5, out, sizeof(out)), -EINVAL);
-	assert_int_equal(kinit_b64url_decode("Zm+v", 4, out, sizeof(out)), -EINVAL);
-	assert_int_equal(kinit_b64url_decode("Zm/v", 4, out, sizeof(out)), -EINVAL);
-	assert_int_equal(kinit_b64url_decode("Zm9=Zg", 6, out, sizeof(out)), -EINVAL);
-	assert_int_equal(kinit_b64url_decode("Z===", 4, out, sizeof(out)), -EINVAL);
-	assert_int_equal(kinit_b64url_decode("Zm\0v", 4, out, sizeof(out)), -EINVAL);
-	assert_int_equal(kinit_b64url_decode("Zm9vYmFy", 8, out, 5), -ENOSPC);
+	assert_int_equal(kbx_b64url_decode("Z", 1, out, sizeof(out)), -EINVAL);
+	assert_int_equal(kbx_b64url_decode("Zm9vY", 5, out, sizeof(out)), -EINVAL);
+	assert_int_equal(kbx_b64url_decode("Zm+v", 4, out, sizeof(out)), -EINVAL);
+	assert_int_equal(kbx_b64url_decode("Zm/v", 4, out, sizeof(out)), -EINVAL);
+	assert_int_equal(kbx_b64url_decode("Zm9=Zg", 6, out, sizeof(out)), -EINVAL);
+	assert_int_equal(kbx_b64url_decode("Z===", 4, out, sizeof(out)), -EINVAL);
+	assert_int_equal(kbx_b64url_decode("Zm\0v", 4, out, sizeof(out)), -EINVAL);
+	assert_int_equal(kbx_b64url_decode("Zm9vYmFy", 8, out, 5), -ENOSPC);
 }
 
 static void test_cmdline_param(void **state)
@@ -147,12 +148,12 @@ static void test_exit_codes(void **state)
 	assert_int_equal(kinit_exit_code(SIGKILL), 128 + SIGKILL);
 	assert_int_equal(kinit_exit_code(SIGSEGV | 0x80), 128 + SIGSEGV);	/* core dumped */
 	assert_int_equal(kinit_exit_code(0x137f), 255);				/* stopped */
-	assert_int_equal(kinit_exit_marker(0), 0x4b450000u);
-	assert_int_equal(kinit_exit_marker(7), 0x4b450007u);
-	assert_int_equal(kinit_exit_marker(255), 0x4b4500ffu);
-	assert_int_equal(kinit_exit_marker(256 + 3), 0x4b450003u);
-	assert_int_equal(KINIT_MARKER_BOOT, 0x4b420001u);
-	assert_int_equal(KINIT_MARKER_PORT, 0x600);
+	assert_int_equal(kbx_marker_exit(0), 0x4b450000u);
+	assert_int_equal(kbx_marker_exit(7), 0x4b450007u);
+	assert_int_equal(kbx_marker_exit(255), 0x4b4500ffu);
+	assert_int_equal(kbx_marker_exit(256 + 3), 0x4b450003u);
+	assert_int_equal(KBX_MARKER_BOOT, 0x4b420001u);
+	assert_int_equal(KBX_MARKER_PORT, 0x600);
 }
 
 int main(void)

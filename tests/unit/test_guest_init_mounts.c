@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "guest/init/mounts.h"
+#include "guest/abi/base64url.h"
 #include "vmm/vmm.h"
 
 static struct kbx_mounts mt;
@@ -22,7 +23,7 @@ static const char *entry(char *buf, size_t len, const char *tag, const char *fla
 			 const char *path, size_t plen)
 {
 	char b64[2048];
-	assert_true(base64url_encode((const uint8_t *)path, plen, b64, sizeof(b64)) >= 0);
+	assert_true(kbx_b64url_encode((const uint8_t *)path, plen, b64, sizeof(b64)) >= 0);
 	int n = snprintf(buf, len, "console=ttyS0 %s=%s:%s:%s quiet", KBX_FS_PARAM, tag, flags,
 			 b64);
 	assert_true(n > 0 && (size_t)n < len);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "vmm/cli/run.h"
+#include "guest/abi/base64url.h"
 #include "vmm/vmm.h"
 
 /* ---- CPUID ---- */
@@ -126,16 +127,16 @@ static void test_base64url_vectors(void **state)
 	uint8_t back[32];
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		size_t n = strlen(v[i].in);
-		assert_int_equal(base64url_encode((const uint8_t *)v[i].in, n, out, sizeof(out)),
+		assert_int_equal(kbx_b64url_encode((const uint8_t *)v[i].in, n, out, sizeof(out)),
 				 (int)strlen(v[i].out));
 		assert_string_equal(out, v[i].out);
-		assert_int_equal(base64url_decode(out, strlen(out), back, sizeof(back)), (int)n);
+		assert_int_equal(kbx_b64url_decode(out, strlen(out), back, sizeof(back)), (int)n);
 		assert_memory_equal(back, v[i].in, n);
 	}
-	assert_int_equal(base64url_encode((const uint8_t *)"foo", 3, out, 4), -ENOSPC);
-	assert_int_equal(base64url_decode("Z", 1, back, sizeof(back)), -EINVAL);
-	assert_int_equal(base64url_decode("Zm+v", 4, back, sizeof(back)), -EINVAL);
-	assert_int_equal(base64url_decode("Zm=v", 4, back, sizeof(back)), -EINVAL);
+	assert_int_equal(kbx_b64url_encode((const uint8_t *)"foo", 3, out, 4), -ENOSPC);
+	assert_int_equal(kbx_b64url_decode("Z", 1, back, sizeof(back)), -EINVAL);
+	assert_int_equal(kbx_b64url_decode("Zm+v", 4, back, sizeof(back)), -EINVAL);
+	assert_int_equal(kbx_b64url_decode("Zm=v", 4, back, sizeof(back)), -EINVAL);
 }
 
 static void test_base64url_all_bytes(void **state)
@@ -146,10 +147,10 @@ static void test_base64url_all_bytes(void **state)
 	for (int i = 0; i < 256; i++)
 		in[i] = (uint8_t)i;
 	for (size_t len = 0; len <= 256; len += 17) {
-		int n = base64url_encode(in, len, out, sizeof(out));
+		int n = kbx_b64url_encode(in, len, out, sizeof(out));
 		assert_true(n >= 0);
 		assert_null(strpbrk(out, "+/= "));
-		assert_int_equal(base64url_decode(out, (size_t)n, back, sizeof(back)), (int)len);
+		assert_int_equal(kbx_b64url_decode(out, (size_t)n, back, sizeof(back)), (int)len);
 		assert_memory_equal(back, in, len);
 	}
 }
@@ -164,7 +165,7 @@ static void test_cmdline_default_and_argv(void **state)
 	assert_memory_equal(s, want_prefix, strlen(want_prefix));
 	const char *enc = s + strlen(want_prefix);
 	uint8_t dec[64];
-	int n = base64url_decode(enc, strlen(enc), dec, sizeof(dec));
+	int n = kbx_b64url_decode(enc, strlen(enc), dec, sizeof(dec));
 	assert_int_equal(n, 3 + 3 + 7);
 	assert_memory_equal(dec, "sh\0-c\0exit 7\0", 13);
 	free(s);

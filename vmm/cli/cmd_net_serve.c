@@ -30,7 +30,7 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/util.h"
-#include "devices/virtio/console_proto.h"
+#include "guest/abi/console.h"
 #include "devices/virtio/net.h"
 #include "guest/init/listeners.h"
 #include "net/net.h"

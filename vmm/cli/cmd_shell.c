@@ -1,7 +1,7 @@
 /* vmm/cli/cmd_shell.c - `kvmbox shell`: an interactive shell (or CMD) in the
  * guest, on a real PTY, through the virtio-console ports.
  *
- * The VM gets a virtio-console with three ports (console_proto.h): port 0
+ * The VM gets a virtio-console with three ports (guest/abi/console.h): port 0
  * (hvc, kernel messages), "kvmbox.tty" (CMD's terminal stream: host stdin
  * in, host stdout out, zero-copy through io_uring) and "kvmbox.ctl" (the
  * control protocol), plus a virtio-rng.  The serial console keeps kernel
@@ -36,7 +36,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "devices/virtio/console.h"
-#include "devices/virtio/console_proto.h"
+#include "guest/abi/console.h"
 #include "devices/virtio/rng.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/guest_files.h"

@@ -6,6 +6,7 @@
  * guest agree on what is valid).
  */
 #include "vmm/cli/machine_fs.h"
+#include "guest/abi/base64url.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -232,7 +233,7 @@ int share_cmdline_value(const struct share_opts *so, char *out, size_t outsz)
 		if (n < 0 || (size_t)n >= outsz - o)
 			return -E2BIG;
 		o += (size_t)n;
-		n = base64url_encode((const uint8_t *)sp->guest, strlen(sp->guest), out + o,
+		n = kbx_b64url_encode((const uint8_t *)sp->guest, strlen(sp->guest), out + o,
 				     outsz - o);
 		if (n < 0)
 			return -E2BIG;

@@ -19,6 +19,7 @@
  * VM stops: without it no HTTPS would work, and the launch is over.
  */
 #include "vmm/cli/machine_net.h"
+#include "guest/abi/base64url.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -191,7 +192,7 @@ static int add_ca_cmdline(struct machine *m, const char *pem)
 	fault_forge_ca(x);
 	int dlen = x ? i2d_X509(x, &der) : -1;
 	char b64[1024];
-	int r = dlen > 0 && base64url_encode(der, (size_t)dlen, b64, sizeof(b64)) >= 0 ? 0 : -EIO;
+	int r = dlen > 0 && kbx_b64url_encode(der, (size_t)dlen, b64, sizeof(b64)) >= 0 ? 0 : -EIO;
 	OPENSSL_free(der);
 	X509_free(x);
 	BIO_free(b);

@@ -1,5 +1,5 @@
 /* vmm/cli/shell_session.c - host end of the kvmbox.ctl protocol (see
- * shell_session.h and devices/virtio/console_proto.h). */
+ * shell_session.h and guest/abi/console.h). */
 #include "vmm/cli/shell_session.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* vmm/cli/shell_session.h - the host end of the kvmbox.ctl protocol
- * (devices/virtio/console_proto.h) for `kvmbox shell`, apart from the VM so
+ * (guest/abi/console.h) for `kvmbox shell`, apart from the VM so
  * it can be tested with the pretend guest and the real guest session.
  *
  * Plug it into the console: the kvmbox.ctl port's backend gets
@@ -26,7 +26,7 @@
 #define SHELL_STOP_GRACE_MS 10000	/* like docker stop's default 10 s */
 
 #include "devices/virtio/console.h"
-#include "devices/virtio/console_proto.h"
+#include "guest/abi/console.h"
 #include "vmm/vmm.h"
 
 struct shell_session {

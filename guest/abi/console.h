@@ -1,4 +1,4 @@
-/* devices/virtio/console_proto.h - the kvmbox.ctl control protocol between
+/* guest/abi/console.h - the kvmbox.ctl control protocol between
  * the host (kvmbox shell / launch) and the guest's init, shared by both
  * sides (so it is plain C with fixed-size little-endian fields and no host
  * headers).
@@ -38,8 +38,8 @@
  * nothing that resets the device (no reboot) until the host stops the VM
  * (or hangs up kvmbox.ctl, which the tests do).  Signals are Linux numbers.
  */
-#ifndef KVMBOX_DEVICES_VIRTIO_CONSOLE_PROTO_H
-#define KVMBOX_DEVICES_VIRTIO_CONSOLE_PROTO_H
+#ifndef KVMBOX_GUEST_ABI_CONSOLE_H
+#define KVMBOX_GUEST_ABI_CONSOLE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,37 @@
+/* guest/abi/marker.h - the marker port: how the guest tells kvmbox that it
+ * booted and how its command ended.  Written by kvmbox-init
+ * (guest/init/main.c) and the tiny test guests (firmware/tests/), read by
+ * the VMM's device (devices/legacy/marker.c).  Header-only, freestanding.
+ *
+ *   I/O port KBX_MARKER_PORT, 32-bit writes (outl):
+ *   KBX_MARKER_BOOT   "guest init started": the boot marker.  kvmbox
+ *                     timestamps it (--profile: guest_init_started).  May
+ *                     be written more than once; the first write counts.
+ *   KBX_MARKER_EXIT_BASE | (status & 0xff)   (kbx_marker_exit)
+ *                     "the command exited with this status" (128 + the
+ *                     signal's number for one killed by a signal).  The
+ *                     guest then resets the machine, through the i8042
+ *                     (outb 0xfe to port 0x64; Linux does this with
+ *                     reboot=k) or a triple fault, and kvmbox exits with
+ *                     that status.  The last status written before the
+ *                     reset counts.
+ * Any other value, or a write that is not 32 bits wide, is ignored.  Reads
+ * return 0xffffffff.  A guest that stops without having written a status
+ * (reset, triple fault, internal error) makes kvmbox exit 1, saying why.
+ */
+#ifndef KVMBOX_GUEST_ABI_MARKER_H
+#define KVMBOX_GUEST_ABI_MARKER_H
+
+#include <stdint.h>
+
+#define KBX_MARKER_PORT 0x600
+#define KBX_MARKER_BOOT 0x4b420001u
+#define KBX_MARKER_EXIT_BASE 0x4b450000u
+#define KBX_MARKER_EXIT_MASK 0xffffff00u
+
+static inline uint32_t kbx_marker_exit(int status)
+{
+	return KBX_MARKER_EXIT_BASE | ((uint32_t)status & 0xff);
+}
+
+#endif
