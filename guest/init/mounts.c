@@ -26,35 +26,6 @@
 #define STAGE_RW STAGE "/rw"
 #define STAGE_ROOT STAGE "/root"
 
-bool kbx_mount_tag_valid(const char *tag, size_t len)
-{
-	if (len == 0 || len > KBX_MOUNT_TAG_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = tag[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-bool kbx_mount_path_valid(const char *p, size_t len)
-{
-	if (len < 2 || p[0] != '/' || p[len - 1] == '/' || memchr(p, 0, len))
-		return false;
-	for (size_t i = 1; i <= len; i++) {
-		size_t start = i;
-		while (i < len && p[i] != '/')
-			i++;
-		size_t clen = i - start;
-		if (clen == 0 || (clen == 1 && p[start] == '.') ||
-		    (clen == 2 && p[start] == '.' && p[start + 1] == '.'))
-			return false;
-	}
-	return true;
-}
-
 static int parse_flags(const char *f, size_t len, struct kbx_mount *m)
 {
 	if (len == 0 || (f[0] != KBX_FS_FLAG_VIRTIOFS && f[0] != KBX_FS_FLAG_9P))

@@ -40,7 +40,6 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "guest/image/image.h"
-#include "guest/init/netcfg.h"	/* where kvmbox-init puts the CA: the contract */
 #include "launch/config/config.h"
 #include "launch/denials.h"
 #include "launch/git.h"

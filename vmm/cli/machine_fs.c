@@ -19,7 +19,7 @@
 #include "devices/virtio/9p.h"
 #include "devices/virtio/fs.h"
 #include "guest/image/image.h"
-#include "guest/init/mounts.h"
+#include "guest/abi/mounts.h"
 #include "launch/hidden.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/machine.h"
