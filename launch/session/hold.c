@@ -377,11 +377,12 @@ static __attribute__((noreturn)) void finish(struct holder *h, int st)
 {
 	if (h->master >= 0)
 		read_output(h);
+	/* nothing to attach to from here on: gone before the terminal hears */
+	if (h->dir_fd >= 0 && h->listener >= 0)
+		unlinkat(h->dir_fd, HOLD_CONTROL, 0);
 	int32_t status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	if (h->client >= 0)
 		hold_send(h->client, HOLD_EXIT, &status, sizeof(status));
-	if (h->dir_fd >= 0 && h->listener >= 0)
-		unlinkat(h->dir_fd, HOLD_CONTROL, 0);
 	_exit(0);
 }
 

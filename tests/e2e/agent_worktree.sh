@@ -47,14 +47,23 @@ echo "ls-$t=$(ls | tr '\n' ' ')"
 echo "status-$t=$(git status --porcelain 2>&1 | tr '\n' ' ')"
 git update-ref refs/heads/main HEAD >/dev/null 2>&1 && echo "moved-main-$t"
 git config core.hooksPath /tmp >/dev/null 2>&1 && echo "wrote-config-$t"
-sleep 4
+# A runs on until B has committed: both at once, each seeing the other's
+# branch (the refs are shared) but not its files
+if [ "$t" = A ]; then
+	n=0; until git rev-parse -q --verify refs/heads/kvmbox/feature/b >/dev/null || [ $n -ge 900 ]; do
+		sleep 0.2; n=$((n + 1)); done
+	echo "A-saw-B=$(git log -1 --format=%s kvmbox/feature/b 2>&1) ls=$(ls | tr '\n' ' ')"
+fi
 AGENT
 chmod 755 $R/usr/local/bin/claude
 cd /proj
 main_before=$(git rev-parse main)
 L='--no-hook --kernel /vmlinux --initrd /l2.cpio --memory 384M'
+# wb boots once wa's agent has committed (two L2 boots at once under TCG
+# are what the harness cannot take), while wa's agent still runs
 e2e_step both 480 sh -c "kvmbox claude --name wa --worktree $L -- --wt A >/tmp/wa.out 2>&1 & a=\$!
-	sleep 2; kvmbox ps | sed 's/^/ps: /'
+	n=0; until grep -q committed-A /tmp/wa.out || [ \$n -ge 300 ]; do sleep 1; n=\$((n + 1)); done
+	kvmbox ps | sed 's/^/ps: /'
 	kvmbox claude --name wb --worktree=feature/b $L -- --wt B >/tmp/wb.out 2>&1; echo \"wbrc=\$?\"
 	wait \$a; echo \"warc=\$?\"; sed 's/^/wa: /' /tmp/wa.out; sed 's/^/wb: /' /tmp/wb.out"
 e2e_step host 30 sh -c "cd /proj; echo \"main-same=\$( [ \$(git rev-parse main) = $main_before ] && echo yes)\"
@@ -71,6 +80,8 @@ PAYLOAD
 e2e_run_or_bail "$payload" 900
 
 e2e_check_has both "two sandboxes on one repository run side by side" '^ps: wa .*running'
+e2e_check_has both "the first still ran when the second committed, and saw its branch, not its files" \
+	-x 'wa: A-saw-B=agent B ls=README from-A.txt '
 e2e_check_has both "each ended well" -x 'wbrc=0'
 e2e_check_has both "the other too" -x 'warc=0'
 e2e_check_has both "the guest's git sees a repository on the sandbox's branch" -x 'wa: branch-A=kvmbox/wa'
