@@ -50,7 +50,7 @@ git config core.hooksPath /tmp >/dev/null 2>&1 && echo "wrote-config-$t"
 # A runs on until B has committed: both at once, each seeing the other's
 # branch (the refs are shared) but not its files
 if [ "$t" = A ]; then
-	n=0; until git rev-parse -q --verify refs/heads/kvmbox/feature/b >/dev/null || [ $n -ge 900 ]; do
+	n=0; until [ "$(git log -1 --format=%s kvmbox/feature/b 2>/dev/null)" = "agent B" ] || [ $n -ge 900 ]; do
 		sleep 0.2; n=$((n + 1)); done
 	echo "A-saw-B=$(git log -1 --format=%s kvmbox/feature/b 2>&1) ls=$(ls | tr '\n' ' ')"
 fi
