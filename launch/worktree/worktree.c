@@ -152,16 +152,52 @@ static int locate(const char *project_real, struct worktree *wt, char *err, size
 	return r;
 }
 
-static void shares(struct worktree *wt)
+/* Whether gitdir/rel is a directory at that very path: no component a
+ * link.  The guest of a launch without --worktree writes all of .git, and
+ * a link planted there (objects -> ~/.ssh) must not become a writable
+ * share of whatever it names. */
+static bool own_dir(const char *gitdir, const char *rel)
 {
-	static const char *const rw[] = { "objects", "worktrees/%s", "refs/heads/kvmbox", "logs/refs/heads/kvmbox" };
+	char want[PATH_MAX], real[PATH_MAX];
+	struct stat st;
+	return (size_t)snprintf(want, sizeof(want), "%s/%s", gitdir, rel) < sizeof(want) &&
+	       realpath(want, real) && !strcmp(real, want) && lstat(want, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The admin folder's commondir names the git directory as git writes it:
+ * the guest can write that folder, and a commondir of its choosing would
+ * hand the host's git a configuration of its choosing. */
+static bool commondir_intact(const char *gitdir, const char *admin)
+{
+	char path[PATH_MAX + 300], text[16];
+	snprintf(path, sizeof(path), "%s/worktrees/%s/commondir", gitdir, admin);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, text, sizeof(text));
+	close(fd);
+	return n == 6 && !memcmp(text, "../..\n", 6);
+}
+
+static const char *const writable[] = { "objects", "worktrees/%s", "refs/heads/kvmbox", "logs/refs/heads/kvmbox" };
+
+/* The guest's shares; -EPERM (err says which) when a writable part is not
+ * the git directory's own folder. */
+static int shares(struct worktree *wt, char *err, size_t errsz)
+{
 	snprintf(wt->shares[0], sizeof(wt->shares[0]), "%s:" WORKTREE_GUEST_GIT ":ro", wt->gitdir);
-	for (unsigned i = 0; i < sizeof(rw) / sizeof(rw[0]); i++) {
+	for (unsigned i = 0; i < sizeof(writable) / sizeof(writable[0]); i++) {
 		char rel[300];
-		snprintf(rel, sizeof(rel), rw[i], wt->admin);
+		snprintf(rel, sizeof(rel), writable[i], wt->admin);
+		if (!own_dir(wt->gitdir, rel)) {
+			snprintf(err, errsz, "%s/%s is not a folder of the git directory itself (a link?): "
+				 "not shared", wt->gitdir, rel);
+			return -EPERM;
+		}
 		snprintf(wt->shares[i + 1], sizeof(wt->shares[i + 1]), "%s/%s:" WORKTREE_GUEST_GIT "/%s", wt->gitdir,
 			 rel, rel);
 	}
+	return 0;
 }
 
 int worktree_prepare(const char *project_real, const char *name, const char *branch,
@@ -192,6 +228,7 @@ int worktree_prepare(const char *project_real, const char *name, const char *bra
 	if (lstat(wt->path, &st) == 0) {	/* this sandbox name's worktree, again */
 		char *head = NULL;
 		if (read_gitfile(wt->path, wt->gitdir, wt->admin, sizeof(wt->admin)) < 0 ||
+		    !commondir_intact(wt->gitdir, wt->admin) ||
 		    git(err, errsz, &head, "-C", wt->path, "symbolic-ref", "--short", "HEAD", NULL) != 0) {
 			snprintf(err, errsz, "%s is in the way and is not this project's worktree", wt->path);
 			return -EEXIST;
@@ -225,8 +262,7 @@ int worktree_prepare(const char *project_real, const char *name, const char *bra
 		snprintf(err, errsz, "%s: %s", wt->gitdir, strerror(-r));
 		return r;
 	}
-	shares(wt);
-	return 0;
+	return shares(wt, err, errsz);
 }
 
 void worktree_gitfile(const struct worktree *wt, char *out, size_t outsz)
@@ -259,6 +295,18 @@ int worktree_remove(const char *project_real, const char *path, const char *bran
 	}
 	struct stat st;
 	if (lstat(path, &st) == 0) {
+		/* git worktree remove runs git status in it: only with the .git
+		 * file and the admin folder as git made them (the guest wrote
+		 * both), forced or not */
+		struct worktree wt = { 0 };
+		if (locate(project_real, &wt, err, errsz) < 0)
+			return -EIO;
+		if (read_gitfile(path, wt.gitdir, wt.admin, sizeof(wt.admin)) < 0 ||
+		    !commondir_intact(wt.gitdir, wt.admin)) {
+			snprintf(err, errsz, "%s/.git or its git folder was changed from inside the sandbox: "
+				 "kvmbox runs no git in it (look, then remove it and `git worktree prune`)", path);
+			return -EPERM;
+		}
 		int r = force ? git(err, errsz, NULL, "-C", project_real, "worktree", "remove", "--force", path, NULL)
 			      : git(err, errsz, NULL, "-C", project_real, "worktree", "remove", path, NULL);
 		if (r != 0)

@@ -18,6 +18,14 @@
  * launch's wrapper binds over the worktree's own (that one names the host's
  * path, for the host's git).
  *
+ * The guest writes the worktree's .git file and its admin folder, and a
+ * launch without --worktree writes all of .git: so the host's git runs in
+ * a worktree only while its .git file names gitdir/worktrees/ADMIN and
+ * that folder's commondir is git's own "../.." (else a configuration of
+ * the guest's choosing, core.fsmonitor or a filter, would run on the
+ * host), and each writable share must be the git directory's own folder,
+ * never a link to elsewhere (-EPERM otherwise, from prepare and remove).
+ *
  * Removal (kvmbox rm): the worktree goes only when its branch has no
  * commit that no other branch or remote-tracking branch has, and git
  * finds no uncommitted change in it; --force removes it anyway and keeps

@@ -188,6 +188,54 @@ static void test_refusals(void **state)
 	assert_int_equal(worktree_prepare(repo, "bad", "../x", &wt, err, sizeof(err)), -EINVAL);
 }
 
+/* What a hostile guest can write (the worktree's .git file and admin
+ * folder with --worktree, all of .git without it) never steers the host:
+ * a writable part replaced by a link to elsewhere is not shared; a
+ * commondir or .git file of the guest's choosing (which would hand the
+ * host's git its configuration: core.fsmonitor runs a command) stops
+ * reuse and removal before any git runs in the worktree. */
+static void test_hostile_git_folder(void **state)
+{
+	(void)state;
+	if (!have_git())
+		skip();
+	struct worktree wt;
+	char err[600];
+	bool kept;
+	/* objects -> a folder of the user's (an earlier agent's link) */
+	assert_int_equal(sh("mkdir %s/secret && cd %s/.git && mv objects objects.real && ln -s %s/secret objects",
+			    root, repo, root), 0);
+	assert_int_equal(worktree_prepare(repo, "l", NULL, &wt, err, sizeof(err)), -EINVAL);	/* git fails first */
+	assert_int_equal(sh("cd %s/.git && rm objects && mv objects.real objects", repo), 0);
+	assert_int_equal(sh("mkdir -p %s/secret2 && ln -s %s/secret2 %s/.git/refs/heads/kvmbox", root, root, repo),
+			 0);
+	assert_int_equal(worktree_prepare(repo, "l", "other", &wt, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "refs/heads/kvmbox is not a folder of the git directory itself"));
+	assert_int_equal(sh("rm %s/.git/refs/heads/kvmbox", repo), 0);
+
+	/* a commondir pointing at a configuration the guest wrote */
+	assert_int_equal(worktree_prepare(repo, "h", NULL, &wt, err, sizeof(err)), 0);
+	char marker[PATH_MAX];
+	snprintf(marker, sizeof(marker), "%s/fsmonitor-ran", root);
+	assert_int_equal(sh("mkdir -p %s/evil && cp -r %s/.git/* %s/evil/ && "
+			    "printf '[core]\n\tfsmonitor = touch %s\n' >>%s/evil/config && "
+			    "echo %s/evil >%s/.git/worktrees/%s/commondir && echo dirty >>%s/README",
+			    wt.path, repo, wt.path, marker, wt.path, wt.path, repo, wt.admin, wt.path), 0);
+	struct worktree again;
+	assert_int_equal(worktree_prepare(repo, "h", NULL, &again, err, sizeof(err)), -EEXIST);
+	assert_int_equal(worktree_remove(repo, wt.path, wt.branch, false, &kept, err, sizeof(err)), -EPERM);
+	assert_int_equal(worktree_remove(repo, wt.path, wt.branch, true, &kept, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "changed from inside the sandbox"));
+	assert_int_equal(access(wt.path, F_OK), 0);	/* left for the user to look at */
+	assert_int_equal(access(marker, F_OK), -1);	/* and nothing of it ran */
+
+	/* a .git file naming another git directory */
+	assert_int_equal(worktree_prepare(repo, "g", NULL, &wt, err, sizeof(err)), 0);
+	assert_int_equal(sh("echo 'gitdir: %s/evil' >%s/.git", wt.path, wt.path), 0);
+	assert_int_equal(worktree_remove(repo, wt.path, wt.branch, false, &kept, err, sizeof(err)), -EPERM);
+	assert_int_equal(worktree_prepare(repo, "g", NULL, &again, err, sizeof(err)), -EEXIST);
+}
+
 static void test_branch_names(void **state)
 {
 	(void)state;
@@ -255,6 +303,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_made, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_side_by_side, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_git_folder, setup, teardown),
 		cmocka_unit_test(test_branch_names),
 		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
 	};
