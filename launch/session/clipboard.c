@@ -48,8 +48,7 @@ static const char shim[] =
 
 static const char *const shim_names[] = { "xclip", "xsel", "wl-paste", "wl-copy", "pbpaste", "pbcopy" };
 
-/* Write data to dir/name whole (a temporary file renamed over it). */
-static int write_whole(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+int session_write_whole(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
 {
 	char tmp[64];
 	snprintf(tmp, sizeof(tmp), ".%s.new", name);
@@ -99,7 +98,7 @@ int clipboard_write_shims(const char *launch_dir)
 		return bin;
 	int r = 0;
 	for (size_t i = 0; i < sizeof(shim_names) / sizeof(shim_names[0]) && r == 0; i++)
-		r = write_whole(bin, shim_names[i], shim, sizeof(shim) - 1, 0755);
+		r = session_write_whole(bin, shim_names[i], shim, sizeof(shim) - 1, 0755);
 	close(bin);
 	if (r == 0) {
 		int clip = open_sub(launch_dir, "clipboard");
@@ -143,7 +142,7 @@ int clipboard_put(const struct session_info *i, const void *data, size_t len, bo
 	const char *kind = is_image ? "image-" : "text-";
 	char name[64];
 	snprintf(name, sizeof(name), "%s%lld%09ld%s", kind, (long long)ts.tv_sec, ts.tv_nsec, is_image ? ".png" : "");
-	int r = write_whole(clip, name, data, len, 0644);
+	int r = session_write_whole(clip, name, data, len, 0644);
 	if (r == 0)
 		remove_older(clip, kind, name);
 	close(clip);

@@ -45,6 +45,7 @@
 
 #include "common/term.h"
 #include "common/text.h"
+#include "common/util.h"
 #include <openssl/evp.h>
 
 #define HOLD_SEND_TIMEOUT_MS 5000
@@ -74,9 +75,7 @@ struct holder {
 
 static long long mono_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)(now_ns() / 1000000u);
 }
 
 int hold_send(int fd, enum hold_msg type, const void *data, size_t len)
@@ -175,12 +174,7 @@ static void copied(void *opaque, const char *base64, size_t len)
 	}
 	for (size_t pad = len; pad > 0 && base64[pad - 1] == '=' && n > 0; pad--)
 		n--;
-	int fd = openat(h->dir_fd, "." HOLD_CLIPBOARD, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	bool ok = fd >= 0 && write(fd, text, (size_t)n) == n;
-	if (fd >= 0)
-		close(fd);
-	if (ok)
-		renameat(h->dir_fd, "." HOLD_CLIPBOARD, h->dir_fd, HOLD_CLIPBOARD);
+	session_write_whole(h->dir_fd, HOLD_CLIPBOARD, text, (size_t)n, 0600);	/* or no clipboard */
 	explicit_bzero(text, (size_t)n);
 	free(text);
 }

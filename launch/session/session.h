@@ -222,6 +222,10 @@ int session_attach_run(int sock, const struct attach_opts *o);
 #define CLIPBOARD_SHIMS_DIR "/run/kvmbox/launch/bin"
 #define CLIPBOARD_MAX (32u << 20)
 
+/* Write data to dirfd/name whole, mode mode (a temporary file renamed
+ * over it, never through a link): 0 or -errno. */
+int session_write_whole(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
 /* Write the guest's clipboard programs into launch_dir/bin: 0 or -errno. */
 int clipboard_write_shims(const char *launch_dir);
 
