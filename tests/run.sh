@@ -40,6 +40,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 timeout_s=${TEST_TIMEOUT:-900}
 
 total_pass=0 total_fail=0 total_skip=0
+failed_logs=()	# "TIER NAME[ (why)]|LOG" of each test that failed
 
 wanted() {	# NAME: whether TESTS (unset: every test) names it
 	[ -z "${TESTS:-}" ] && return 0
@@ -76,6 +77,7 @@ run_one() {
 	printf '%-10s %-36s %3d passed %3d failed %3d skipped  %4ds%s\n' \
 		"$tier" "$name" "$pass" "$fail" "$skip" $((SECONDS - start)) "$note"
 	if [ "$fail" -ne 0 ]; then
+		failed_logs+=("$tier $name$note|$log")
 		grep -E '^not ok|^# ' "$log" | head -20 | sed 's/^/    /'
 		tail -n 15 "$log" | sed 's/^/    | /'
 	fi
@@ -183,5 +185,19 @@ for tier in $tiers; do
 	esac
 done
 
+# The failures once more, briefly, where a reader of the last lines (CI
+# shows only the tail of a long run) finds them: each failed check with the
+# first lines of its diagnostics.
+recap_failures() {
+	[ "${#failed_logs[@]}" -eq 0 ] && return
+	echo "failures (logs under $B/test-logs/):"
+	local f
+	for f in "${failed_logs[@]}"; do
+		echo "  ${f%%|*}"
+		awk '/^not ok [0-9]+/ && !/# *(SKIP|skip)/ { if (++n > 3) exit; d = 0; print "    " $0; next }
+		     n && /^ *# / && d < 4 { d++; print "      " $0 }' "${f#*|}"
+	done
+}
+recap_failures
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" -eq 0 ]

@@ -50,8 +50,9 @@ git config core.hooksPath /tmp >/dev/null 2>&1 && echo "wrote-config-$t"
 # A runs on until B has committed: both at once, each seeing the other's
 # branch (the refs are shared) but not its files
 if [ "$t" = A ]; then
-	n=0; until [ "$(git log -1 --format=%s kvmbox/feature/b 2>/dev/null)" = "agent B" ] || [ $n -ge 900 ]; do
-		sleep 0.2; n=$((n + 1)); done
+	end=$(($(date +%s) + 480))  # by the clock: each git here takes long under TCG
+	until [ "$(git log -1 --format=%s kvmbox/feature/b 2>/dev/null)" = "agent B" ] || [ $(date +%s) -ge $end ]; do
+		sleep 0.5; done
 	echo "A-saw-B=$(git log -1 --format=%s kvmbox/feature/b 2>&1) ls=$(ls | tr '\n' ' ')"
 fi
 AGENT
@@ -61,7 +62,7 @@ main_before=$(git rev-parse main)
 L='--no-hook --kernel /vmlinux --initrd /l2.cpio --memory 384M'
 # wb boots once wa's agent has committed (two L2 boots at once under TCG
 # are what the harness cannot take), while wa's agent still runs
-e2e_step both 480 sh -c "kvmbox claude --name wa --worktree $L -- --wt A >/tmp/wa.out 2>&1 & a=\$!
+e2e_step both 600 sh -c "kvmbox claude --name wa --worktree $L -- --wt A >/tmp/wa.out 2>&1 & a=\$!
 	n=0; until grep -q committed-A /tmp/wa.out || [ \$n -ge 300 ]; do sleep 1; n=\$((n + 1)); done
 	kvmbox ps | sed 's/^/ps: /'
 	kvmbox claude --name wb --worktree=feature/b $L -- --wt B >/tmp/wb.out 2>&1; echo \"wbrc=\$?\"
@@ -77,7 +78,7 @@ e2e_step rm 60 sh -c 'cd /proj; kvmbox rm wa; echo "rm1=$?"; git merge -q kvmbox
 	git worktree list | wc -l | sed "s/^/worktrees: /"'
 PAYLOAD
 )
-e2e_run_or_bail "$payload" 900
+e2e_run_or_bail "$payload" 1100
 
 e2e_check_has both "two sandboxes on one repository run side by side" '^ps: wa .*running'
 e2e_check_has both "the first still ran when the second committed, and saw its branch, not its files" \
