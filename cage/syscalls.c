@@ -82,6 +82,26 @@ const struct cage_rule cage_rules[] = {
 	ANY(close, V),			/* a guest's device reset, on the vCPU that wrote the
 					 * status, ends a file server session (its files) */
 
+	/* --- the main thread saving a snapshot (vmm/snapshot/), the vCPUs
+	 * stopped: reads of KVM's state only --- */
+	EQ32(ioctl, L, 1, KVM_CHECK_EXTENSION),
+	EQ32(ioctl, L, 1, KVM_GET_MSR_INDEX_LIST),
+	EQ32(ioctl, L, 1, KVM_GET_CLOCK),
+	EQ32(ioctl, L, 1, KVM_GET_PIT2),
+	EQ32(ioctl, L, 1, KVM_GET_IRQCHIP),
+	EQ32(ioctl, L, 1, KVM_GET_MP_STATE),
+	EQ32(ioctl, L, 1, KVM_GET_REGS),
+	EQ32(ioctl, L, 1, KVM_GET_SREGS),
+	EQ32(ioctl, L, 1, KVM_GET_XSAVE),
+	EQ32(ioctl, L, 1, KVM_GET_XSAVE2),
+	EQ32(ioctl, L, 1, KVM_GET_XCRS),
+	EQ32(ioctl, L, 1, KVM_GET_DEBUGREGS),
+	EQ32(ioctl, L, 1, KVM_GET_LAPIC),
+	EQ32(ioctl, L, 1, KVM_GET_TSC_KHZ),
+	EQ32(ioctl, L, 1, KVM_GET_CPUID2),
+	EQ32(ioctl, L, 1, KVM_GET_MSRS),
+	EQ32(ioctl, L, 1, KVM_GET_VCPU_EVENTS),
+
 	/* --- the event loop and main thread --- */
 	MASK_EQ(clone, L, 0, CLONE_THREAD, CLONE_THREAD),	/* vm_run starts its threads; never a process */
 	FAIL(clone3, L, 38 /* ENOSYS */),	/* its flags sit in memory seccomp cannot read: glibc falls back to clone */

@@ -39,6 +39,7 @@
 
 #include "cage/cage.h"
 #include "common/log.h"
+#include "vmm/snapshot/snapshot.h"
 
 #define CR0_PE 0x1ULL
 #define CR0_ET 0x10ULL
@@ -272,6 +273,13 @@ static int vcpus_setup(struct vm *vm)
 	}
 	int khz = ioctl(vm->vcpu[0].fd, KVM_GET_TSC_KHZ, 0);
 	vm->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+	if (vm->cfg.restore) {
+		char err[200];
+		int r = snap_load_kvm(vm, vm->cfg.restore, err, sizeof(err));
+		if (r < 0)
+			log_err("cannot restore the snapshot: %s", err);
+		return r;
+	}
 	for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
 		struct vcpu *c = &vm->vcpu[i];
 		int r;
@@ -420,6 +428,18 @@ static void kick_handler(int sig)
 	(void)sig;
 }
 
+/* Before a snapshot: enter KVM_RUN once with immediate_exit set, which
+ * completes an I/O or MMIO exit in flight (KVM finishes that instruction
+ * on the next entry, in state GET_REGS does not show) and runs nothing of
+ * the guest. */
+static void vcpu_settle(struct vcpu *c)
+{
+	__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	if (ioctl(c->fd, KVM_RUN, 0) == 0 || (errno != EINTR && errno != EAGAIN))
+		vm_stop(c->vm, VM_STOP_ERROR, 1, "vCPU %u: cannot settle its last exit for the snapshot",
+			c->id);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
@@ -448,6 +468,8 @@ static void *vcpu_thread(void *arg)
 		if (!vcpu_handle_exit(c))
 			break;
 	}
+	if (__atomic_load_n(&vm->stop_reason, __ATOMIC_ACQUIRE) == VM_STOP_SNAPSHOT)
+		vcpu_settle(c);
 	return NULL;
 }
 

@@ -96,9 +96,21 @@ static void *vm_register_memslots(void *arg)
 	return NULL;
 }
 
-/* The memfd and its mapping, then one KVM slot per gmem region (on a
- * helper thread: struct vm says why). */
-static int vm_setup_memory(struct vm *vm)
+/* A restore's guest RAM: the snapshot's memory file, copy on write. */
+static int vm_map_snapshot_memory(struct vm *vm)
+{
+	void *p = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+		       vm->mem_fd, 0);
+	if (p == MAP_FAILED)
+		return vm_err(-errno, "guest RAM: mmap of the snapshot's memory");
+	vm->ram = p;
+	vm->ram_private = true;
+	madvise(p, vm->cfg.mem_size, MADV_DONTDUMP);
+	return 0;
+}
+
+/* A boot's guest RAM: a fresh memfd. */
+static int vm_map_fresh_memory(struct vm *vm)
 {
 	unsigned flags = MFD_CLOEXEC | (vm->cfg.hugepages ? MFD_HUGETLB : 0);
 	vm->mem_fd = memfd_create("kvmbox-ram", flags);
@@ -122,6 +134,16 @@ static int vm_setup_memory(struct vm *vm)
 	}
 	vm->ram = p;
 	madvise(p, vm->cfg.mem_size, MADV_DONTDUMP);
+	return 0;
+}
+
+/* Guest RAM and its mapping, then one KVM slot per gmem region (on a
+ * helper thread: struct vm says why). */
+static int vm_setup_memory(struct vm *vm)
+{
+	int r = vm->cfg.restore ? vm_map_snapshot_memory(vm) : vm_map_fresh_memory(vm);
+	if (r < 0)
+		return r;
 	gmem_init_x86(&vm->gm, vm->ram, vm->cfg.mem_size);
 	if (pthread_create(&vm->memslot_thread, NULL, vm_register_memslots, vm) == 0)
 		vm->memslot_pending = true;
@@ -189,6 +211,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
 	vm->guest_status = -1;
+	if (cfg->restore)	/* vm_destroy closes it from here on */
+		vm->mem_fd = cfg->restore_mem_fd;
 	char err[200];
 	int r = vm_open_kvm(err, sizeof(err));
 	if (r < 0) {
@@ -337,6 +361,14 @@ void vm_guest_reset(struct vm *vm)
 		vm_stop(vm, VM_STOP_EXIT_STATUS, status, "guest exited with status %d", status);
 	else
 		vm_stop(vm, VM_STOP_RESET, 1, "guest reset without writing an exit status");
+}
+
+void vm_guest_snapshot(struct vm *vm)
+{
+	if (vm->cfg.snapshot_on_marker)
+		vm_stop(vm, VM_STOP_SNAPSHOT, 0, "the guest asked to be saved");
+	else
+		log_once(LOG_INFO, "the guest asked to be saved; this run has no --snapshot");
 }
 
 void vm_guest_triple_fault(struct vm *vm, unsigned vcpu_id)

@@ -56,6 +56,7 @@ enum vm_stop_reason {
 	VM_STOP_INTERNAL,	/* KVM_EXIT_INTERNAL_ERROR / FAIL_ENTRY / unknown exit */
 	VM_STOP_SIGNAL,		/* SIGINT / SIGTERM on the host */
 	VM_STOP_ERROR,		/* host-side failure (ioctl, thread) */
+	VM_STOP_SNAPSHOT,	/* the guest asked to be saved (cfg.snapshot_on_marker) */
 };
 
 struct vm;
@@ -118,6 +119,7 @@ int vm_open_kvm(char *err, size_t errsz);
 #define VM_SIG_STOP (SIGRTMIN + 3)
 
 struct cage_config;
+struct snap_state;
 
 struct vm_config {
 	uint64_t mem_size;	/* bytes */
@@ -127,12 +129,23 @@ struct vm_config {
 	 * do; tests that drive vm_run in their own process do not.  Not
 	 * owned; read by vm_run. */
 	const struct cage_config *cage;
+	/* Stop with VM_STOP_SNAPSHOT when the guest writes
+	 * KBX_MARKER_SNAPSHOT, every vCPU's last exit settled, so the caller
+	 * can save the VM (vmm/snapshot/snapshot.h); ignored otherwise. */
+	bool snapshot_on_marker;
+	/* Non-NULL: restore instead of boot.  Guest RAM is the snapshot's
+	 * memory file restore_mem_fd, mapped MAP_PRIVATE (vm_create takes
+	 * the fd, also on failure), and vm_run gives the vCPUs this state
+	 * instead of the boot entry's.  Not owned. */
+	const struct snap_state *restore;
+	int restore_mem_fd;
 };
 
 struct vm {
 	struct vm_config cfg;
 	int kvm_fd, vm_fd, mem_fd;
 	uint8_t *ram;		/* host mapping of all guest RAM */
+	bool ram_private;	/* mem_fd is a snapshot's file, ram its private copy */
 	struct gmem gm;
 	unsigned nslots;	/* KVM memory slots in use */
 	/* KVM_SET_USER_MEMORY_REGION waits for an SRCU grace period (3 to 10
@@ -223,6 +236,8 @@ void vm_guest_booted(struct vm *vm);
 void vm_guest_exit_status(struct vm *vm, int status);
 void vm_guest_reset(struct vm *vm);
 void vm_guest_triple_fault(struct vm *vm, unsigned vcpu_id);
+/* The guest wrote KBX_MARKER_SNAPSHOT: stop for a snapshot, when asked to. */
+void vm_guest_snapshot(struct vm *vm);
 
 /* Bytes of guest RAM resident in host memory (mincore over the mapping). */
 uint64_t vm_ram_resident(const struct vm *vm);

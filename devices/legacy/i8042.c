@@ -6,6 +6,7 @@
  */
 #include "devices/legacy/legacy.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define STATUS_OBF 0x01		/* output buffer full */
@@ -126,4 +127,27 @@ void i8042_init(struct i8042 *k, void (*on_reset)(void *opaque), void *opaque)
 void i8042_fini(struct i8042 *k)
 {
 	pthread_mutex_destroy(&k->lock);
+}
+
+void i8042_save(struct i8042 *k, struct i8042_state *s)
+{
+	pthread_mutex_lock(&k->lock);
+	*s = (struct i8042_state){ .ctr = k->ctr, .out = k->out, .out_full = k->out_full,
+				   .pending_cmd = k->pending_cmd };
+	pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_load(struct i8042 *k, const struct i8042_state *s)
+{
+	bool cmd_ok = s->pending_cmd == 0 || s->pending_cmd == 0x60 ||
+		      (s->pending_cmd >= 0xd2 && s->pending_cmd <= 0xd4);
+	if (s->out_full > 1 || !cmd_ok)
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	k->ctr = s->ctr;
+	k->out = s->out;
+	k->out_full = s->out_full;
+	k->pending_cmd = s->pending_cmd;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }

@@ -49,6 +49,19 @@ size_t uart_receive(struct uart8250 *u, const uint8_t *buf, size_t len);
 /* Free space in the receive FIFO (the loop reads at most this much). */
 size_t uart_rx_space(struct uart8250 *u);
 
+/* What a snapshot keeps of a UART (vmm/snapshot/): the registers, the
+ * pending THR-empty interrupt and the receive FIFO, oldest byte first.
+ * Fixed layout: it is stored as is. */
+struct uart_state {
+	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr, thr_ipending;
+	uint8_t rx_count, reserved[7];
+	uint8_t rx[UART_FIFO_SIZE];
+};
+void uart_save(struct uart8250 *u, struct uart_state *s);
+/* 0 (the interrupt line set to match), or -EINVAL for a state no UART can
+ * be in (a FIFO count over its size, reserved bytes set). */
+int uart_load(struct uart8250 *u, const struct uart_state *s);
+
 /* ---- i8042 ---- */
 #define I8042_DATA_PORT 0x60
 #define I8042_CMD_PORT 0x64
@@ -66,7 +79,15 @@ struct i8042 {
 	uint8_t pending_cmd;	/* command waiting for its data byte, or 0 */
 };
 
+/* What a snapshot keeps of the controller (fixed layout). */
+struct i8042_state {
+	uint8_t ctr, out, out_full, pending_cmd;
+};
+
 void i8042_init(struct i8042 *k, void (*on_reset)(void *opaque), void *opaque);
+void i8042_save(struct i8042 *k, struct i8042_state *s);
+/* 0, or -EINVAL for a state the controller cannot be in. */
+int i8042_load(struct i8042 *k, const struct i8042_state *s);
 void i8042_fini(struct i8042 *k);
 
 #endif

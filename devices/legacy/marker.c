@@ -11,6 +11,8 @@ enum marker_kind marker_decode(uint32_t value, int *status)
 {
 	if (value == KBX_MARKER_BOOT)
 		return MARKER_KIND_BOOT;
+	if (value == KBX_MARKER_SNAPSHOT)
+		return MARKER_KIND_SNAPSHOT;
 	if ((value & KBX_MARKER_EXIT_MASK) == KBX_MARKER_EXIT_BASE) {
 		if (status)
 			*status = (int)(value & 0xff);
@@ -45,6 +47,10 @@ static void marker_write(void *opaque, uint64_t off, const void *data, unsigned 
 	case MARKER_KIND_EXIT:
 		if (m->on_exit_status)
 			m->on_exit_status(m->opaque, status);
+		break;
+	case MARKER_KIND_SNAPSHOT:
+		if (m->on_snapshot)
+			m->on_snapshot(m->opaque);
 		break;
 	default:
 		log_once(LOG_WARN, "marker port: ignoring unknown value 0x%08x", v);

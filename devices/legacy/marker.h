@@ -12,7 +12,7 @@
 #include "guest/abi/marker.h"
 
 
-enum marker_kind { MARKER_NONE, MARKER_KIND_BOOT, MARKER_KIND_EXIT };
+enum marker_kind { MARKER_NONE, MARKER_KIND_BOOT, MARKER_KIND_EXIT, MARKER_KIND_SNAPSHOT };
 
 /* Decode one 32-bit value: the kind, and for MARKER_KIND_EXIT the status. */
 enum marker_kind marker_decode(uint32_t value, int *status);
@@ -22,6 +22,7 @@ struct marker {
 	struct io_region region;	/* 4 ports at KBX_MARKER_PORT */
 	void (*on_boot)(void *opaque);
 	void (*on_exit_status)(void *opaque, int status);
+	void (*on_snapshot)(void *opaque);	/* optional, set after marker_init */
 	void *opaque;
 };
 

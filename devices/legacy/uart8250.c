@@ -13,6 +13,7 @@
  */
 #include "devices/legacy/legacy.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -221,4 +222,38 @@ void uart_init(struct uart8250 *u, uint16_t base, int out_fd, irq_line_fn set_ir
 void uart_fini(struct uart8250 *u)
 {
 	pthread_mutex_destroy(&u->lock);
+}
+
+void uart_save(struct uart8250 *u, struct uart_state *s)
+{
+	pthread_mutex_lock(&u->lock);
+	*s = (struct uart_state){ .ier = u->ier, .lcr = u->lcr, .mcr = u->mcr, .scr = u->scr,
+				  .dll = u->dll, .dlm = u->dlm, .fcr = u->fcr,
+				  .thr_ipending = u->thr_ipending, .rx_count = (uint8_t)u->rx_count };
+	for (unsigned i = 0; i < u->rx_count; i++)
+		s->rx[i] = u->rx[(u->rx_head + i) % UART_FIFO_SIZE];
+	pthread_mutex_unlock(&u->lock);
+}
+
+int uart_load(struct uart8250 *u, const struct uart_state *s)
+{
+	static const uint8_t zero[sizeof(s->reserved)];
+	if (s->rx_count > UART_FIFO_SIZE || s->thr_ipending > 1 ||
+	    memcmp(s->reserved, zero, sizeof(zero)))
+		return -EINVAL;
+	pthread_mutex_lock(&u->lock);
+	u->ier = s->ier & 0x0f;
+	u->lcr = s->lcr;
+	u->mcr = s->mcr & 0x1f;
+	u->scr = s->scr;
+	u->dll = s->dll;
+	u->dlm = s->dlm;
+	u->fcr = s->fcr;
+	u->thr_ipending = s->thr_ipending;
+	u->rx_head = 0;
+	u->rx_count = s->rx_count;
+	memcpy(u->rx, s->rx, sizeof(u->rx));
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
 }

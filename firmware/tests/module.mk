@@ -7,7 +7,7 @@ FW_CFLAGS := -m64 -O2 -I. -ffreestanding -fno-pie -fno-stack-protector -mno-red-
 	-mgeneral-regs-only -fno-asynchronous-unwind-tables -Wall -Wextra -Werror
 FW_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,firmware/tests/link.ld \
 	-Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,--no-warn-rwx-segments
-TINY_GUESTS := hello marker fault spin resetonly virtio cpuid smp echo
+TINY_GUESTS := hello marker fault spin resetonly virtio cpuid smp echo snap
 TINY_GUEST_ELFS := $(patsubst %,$(BUILD)/firmware/tests/%.elf,$(TINY_GUESTS))
 EXTRA_ALL += $(TINY_GUEST_ELFS)
 

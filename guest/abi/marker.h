@@ -15,6 +15,12 @@
  *                     reboot=k) or a triple fault, and kvmbox exits with
  *                     that status.  The last status written before the
  *                     reset counts.
+ *   KBX_MARKER_SNAPSHOT  "save me here": the guest reached a point worth
+ *                     resuming from (a template: booted, waiting for its
+ *                     launch).  A kvmbox run with --snapshot DIR stops every
+ *                     vCPU, saves the VM to DIR and exits 0; a restore from
+ *                     DIR resumes right after this write.  Without
+ *                     --snapshot it is ignored.
  * Any other value, or a write that is not 32 bits wide, is ignored.  Reads
  * return 0xffffffff.  A guest that stops without having written a status
  * (reset, triple fault, internal error) makes kvmbox exit 1, saying why.
@@ -26,6 +32,7 @@
 
 #define KBX_MARKER_PORT 0x600
 #define KBX_MARKER_BOOT 0x4b420001u
+#define KBX_MARKER_SNAPSHOT 0x4b420002u
 #define KBX_MARKER_EXIT_BASE 0x4b450000u
 #define KBX_MARKER_EXIT_MASK 0xffffff00u
 

@@ -3,6 +3,7 @@
  * interrupts (Linux's autoconfig probes, THR-empty and receive interrupts,
  * the RX FIFO), the i8042's probe answers and reset line, and the marker
  * port's decoding. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -230,7 +231,8 @@ static void test_marker_decode(void **state)
 	assert_int_equal(marker_decode(0x4b4500ff, &st), MARKER_KIND_EXIT);
 	assert_int_equal(st, 255);
 	assert_int_equal(marker_decode(0x4b450107, &st), MARKER_NONE);
-	assert_int_equal(marker_decode(0x4b420002, &st), MARKER_NONE);
+	assert_int_equal(marker_decode(0x4b420002, &st), MARKER_KIND_SNAPSHOT);
+	assert_int_equal(marker_decode(0x4b420003, &st), MARKER_NONE);
 	assert_int_equal(marker_decode(0, &st), MARKER_NONE);
 }
 
@@ -260,6 +262,66 @@ static void test_marker_port(void **state)
 	assert_int_equal(r, 0xffffffff);
 }
 
+/* A snapshot's UART: registers, the pending THR interrupt and the receive
+ * FIFO (wrapped around) come back in a fresh UART, with its line raised;
+ * states no UART can be in are refused. */
+static void test_uart_state_round_trip(void **state)
+{
+	(void)state;
+	struct irq_log la = { 0 }, lb = { 0 };
+	struct uart8250 a, b;
+	uart_init(&a, UART_COM1_BASE, -1, irq_cb, &la);
+	uart_init(&b, UART_COM1_BASE, -1, irq_cb, &lb);
+	uint8_t fill[UART_FIFO_SIZE];
+	memset(fill, 'x', sizeof(fill));
+	uart_receive(&a, fill, 60);
+	for (int i = 0; i < 58; i++)
+		rd(&a, 0);			/* head near the end: the FIFO wraps */
+	uart_receive(&a, (const uint8_t *)"hello", 5);
+	wr(&a, 7, 0x5a);			/* scratch */
+	wr(&a, 1, 0x01);			/* receive interrupts */
+	assert_int_equal(la.level, 1);
+	struct uart_state s;
+	uart_save(&a, &s);
+	assert_int_equal(s.rx_count, 7);
+	assert_memory_equal(s.rx, "xxhello", 7);
+	assert_int_equal(uart_load(&b, &s), 0);
+	assert_int_equal(lb.level, 1);
+	assert_int_equal(rd(&b, 7), 0x5a);
+	char got[8] = { 0 };
+	for (int i = 0; i < 7; i++)
+		got[i] = (char)rd(&b, 0);
+	assert_string_equal(got, "xxhello");
+	assert_int_equal(lb.level, 0);
+	struct uart_state bad = s;
+	bad.rx_count = UART_FIFO_SIZE + 1;
+	assert_int_equal(uart_load(&b, &bad), -EINVAL);
+	bad = s;
+	bad.reserved[3] = 1;
+	assert_int_equal(uart_load(&b, &bad), -EINVAL);
+	uart_fini(&a);
+	uart_fini(&b);
+}
+
+static void test_i8042_state_round_trip(void **state)
+{
+	(void)state;
+	struct i8042 a, b;
+	i8042_init(&a, NULL, NULL);
+	i8042_init(&b, NULL, NULL);
+	uint8_t v = 0x60;
+	a.cmd_region.write(a.cmd_region.opaque, 0, &v, 1);	/* a command waiting for data */
+	struct i8042_state s;
+	i8042_save(&a, &s);
+	assert_int_equal(s.pending_cmd, 0x60);
+	assert_int_equal(i8042_load(&b, &s), 0);
+	assert_int_equal(b.pending_cmd, 0x60);
+	s.pending_cmd = 0x99;
+	assert_int_equal(i8042_load(&b, &s), -EINVAL);
+	i8042_fini(&a);
+	i8042_fini(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +333,8 @@ int main(void)
 		cmocka_unit_test(test_i8042_probe_and_reset),
 		cmocka_unit_test(test_marker_decode),
 		cmocka_unit_test(test_marker_port),
+		cmocka_unit_test(test_uart_state_round_trip),
+		cmocka_unit_test(test_i8042_state_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

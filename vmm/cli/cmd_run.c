@@ -32,10 +32,16 @@ static const char run_usage[] =
 	"                  [--cpus N] [--hugepages] [--console] [--profile[=json]]\n"
 	"                  [--share HOSTDIR[:GUESTPATH][:ro][:hide]]... [--share-9p ...]...\n"
 	"                  [--fs-cache none|auto|always] [--rootfs DIR | --image NAME|REF]\n"
-	"                  [--no-net | network flags] [-- CMD ARGS]\n"
+	"                  [--no-net | network flags] [--snapshot DIR] [-- CMD ARGS]\n"
+	"       kvmbox run --restore DIR --no-net [--console] [--profile[=json]] [--snapshot DIR]\n"
 	"\n"
 	"Boot the guest kernel with the serial console on stdout and run CMD through the\n"
 	"guest init; exit with CMD's status.\n"
+	"  --snapshot DIR    when the guest asks (it writes the snapshot value to the\n"
+	"                    marker port), save the whole VM to DIR and exit 0\n"
+	"  --restore DIR     start from the snapshot in DIR instead of booting: the guest\n"
+	"                    goes on where it was saved (its RAM, vCPUs and devices)\n"
+	"                    Both need --no-net and no shares for now.\n"
 	"  --kernel PATH     ELF vmlinux (PVH or 64-bit entry) or bzImage (default:\n"
 	"                    $KVMBOX_KERNEL, else vmlinux next to kvmbox, else the newest\n"
 	"                    ~/.cache/kvmbox/kernel/*/vmlinux: `make kernel`)\n"
@@ -177,15 +183,18 @@ int run_launch(int argc, char **argv, const struct shell_extra *x)
 		goto out_free;
 	}
 	o.net.broker = x ? x->hello : NULL;
-	if ((status = machine_create(&c->m, &o, STDOUT_FILENO)) != 0 ||
-	    (status = machine_net_add(&c->m)) != 0 ||
-	    (status = machine_add_shares(&c->m, &o.fs)) != 0 ||
-	    (status = machine_load(&c->m, o.argc, o.argv)) != 0)
+	if (o.restore && (status = machine_restore_open(&c->m, &o)) != 0)
+		goto out_machine;
+	if ((status = machine_create(&c->m, &o, STDOUT_FILENO)) != 0)
+		goto out_machine;
+	if (!o.restore && ((status = machine_net_add(&c->m)) != 0 ||
+			   (status = machine_add_shares(&c->m, &o.fs)) != 0 ||
+			   (status = machine_load(&c->m, o.argc, o.argv)) != 0))
 		goto out_machine;
 	if (o.console)
 		stdin_start(c);
 	int reason = vm_run(&c->m.vm);
-	status = run_status(&c->m.vm, reason);
+	status = reason == VM_STOP_SNAPSHOT ? machine_snapshot_save(&c->m) : run_status(&c->m.vm, reason);
 	machine_net_report(&c->m, argv[0]);
 	uint64_t resident = vm_ram_resident(&c->m.vm);
 	if (o.console)

@@ -324,6 +324,8 @@ int shell_launch(int argc, char **argv, const struct shell_extra *x)
 	int status = EXIT_USAGE;
 	if (machine_parse_inputs(gf, argc, argv, &s->o) != 0) {
 		/* said why */
+	} else if (s->o.snapshot || s->o.restore) {
+		log_err("%s: --snapshot and --restore are kvmbox run's for now", s->cmd);
 	} else if (s->o.help) {
 		fputs(shell_usage, stdout);
 		fputs(net_opts_usage, stdout);

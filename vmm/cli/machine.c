@@ -28,12 +28,14 @@ static void uart_irq(void *opaque, int level)
 static void on_boot_marker(void *opaque) { vm_guest_booted(opaque); }
 static void on_exit_status(void *opaque, int status) { vm_guest_exit_status(opaque, status); }
 static void on_reset(void *opaque) { vm_guest_reset(opaque); }
+static void on_snapshot_marker(void *opaque) { vm_guest_snapshot(opaque); }
 
 static int add_legacy_devices(struct machine *m, int serial_fd)
 {
 	uart_init(&m->uart, UART_COM1_BASE, serial_fd, uart_irq, &m->vm);
 	i8042_init(&m->kbc, on_reset, &m->vm);
 	marker_init(&m->marker, on_boot_marker, on_exit_status, &m->vm);
+	m->marker.on_snapshot = on_snapshot_marker;
 	m->legacy_ready = true;
 	int r;
 	if ((r = vm_add_pio(&m->vm, &m->uart.region)) < 0 ||
@@ -87,8 +89,8 @@ int machine_parse_inputs(struct guest_files *gf, int argc, char **argv, struct r
 			gf->missing : err);
 		return EXIT_USAGE;
 	}
-	if (o->help)
-		return 0;
+	if (o->help || o->restore)
+		return 0;	/* a restore boots nothing: no kernel to check */
 	if (gf->missing[0]) {
 		log_err("%s: %s", cmd, gf->missing);
 		return EXIT_USAGE;
@@ -123,6 +125,8 @@ static void cage_paths(struct machine *m, const struct run_opts *o)
 	const char *root = o->fs.image_dir[0] ? o->fs.image_dir : o->fs.rootfs;
 	if (root[0])
 		m->cage_paths[n++] = (struct cage_path){ root, CAGE_READ };
+	if (o->snapshot)	/* the one place a save writes (vmm/snapshot/snapshot.h) */
+		m->cage_paths[n++] = (struct cage_path){ o->snapshot, CAGE_WRITE };
 	m->cage = (struct cage_config){ .on_violation = term_restore, .paths = m->cage_paths,
 					.npaths = n };
 }
@@ -130,9 +134,22 @@ static void cage_paths(struct machine *m, const struct run_opts *o)
 int machine_create(struct machine *m, const struct run_opts *o, int serial_fd)
 {
 	m->o = o;
+	char why[300];
+	if (o->snapshot && snap_prepare_dir(o->snapshot, why, sizeof(why)) < 0) {
+		log_err("run: cannot save snapshots to %s: %s", o->snapshot, why);
+		return EXIT_USAGE;
+	}
 	cage_paths(m, o);
 	struct vm_config cfg = { .mem_size = o->mem_mib << 20, .ncpus = o->cpus,
-				 .hugepages = o->hugepages, .cage = &m->cage };
+				 .hugepages = o->hugepages, .cage = &m->cage,
+				 .snapshot_on_marker = o->snapshot != NULL };
+	if (o->restore) {
+		cfg.mem_size = m->restore.machine->mem_size;
+		cfg.ncpus = m->restore.machine->ncpus;
+		cfg.restore = &m->restore;
+		cfg.restore_mem_fd = m->restore_mem_fd;
+		m->restore_mem_fd = -1;		/* the VM's now */
+	}
 	if (vm_create(&m->vm, &cfg) < 0)
 		return 1;
 	m->vm.profile = o->profile ? &m->prof : NULL;
@@ -141,7 +158,7 @@ int machine_create(struct machine *m, const struct run_opts *o, int serial_fd)
 		log_err("cannot register the legacy devices");
 		return 1;
 	}
-	return 0;
+	return o->restore ? machine_restore_devices(m) : 0;
 }
 
 int machine_add_virtio(struct machine *m, struct vdev *vd, void (*destroy)(void *obj),
@@ -206,6 +223,8 @@ int machine_load(struct machine *m, int argc, char **argv)
 	}
 	struct boot_config bc = { .kernel = kernel, .kernel_len = klen, .initrd = initrd,
 				  .initrd_len = ilen, .cmdline = cmdline, .ncpus = o->cpus };
+	if (o->snapshot)
+		snap_sha256_hex(kernel, klen, m->kernel_sha256, sizeof(m->kernel_sha256));
 	r = boot_load(&m->vm.gm, &bc, &m->vm.entry);
 	if (r < 0)
 		log_err("cannot load kernel %s: %s", o->kernel, boot_error());
@@ -250,4 +269,8 @@ void machine_destroy(struct machine *m)
 		i8042_fini(&m->kbc);
 		m->legacy_ready = false;
 	}
+	snap_state_free(&m->restore);
+	if (m->restore_mem_fd > 0)
+		close(m->restore_mem_fd);
+	m->restore_mem_fd = -1;
 }

@@ -26,12 +26,14 @@
 #include "devices/virtio/mmio.h"
 #include "cage/cage.h"
 #include "vmm/cli/run.h"
+#include "vmm/snapshot/snapshot.h"
 #include "vmm/vmm.h"
 
 #define MACHINE_MAX_DEVS VIRTIO_MMIO_MAX_DEVS
 #define MACHINE_CMDLINE_EXTRA 1024
-/* shares, root (--rootfs or the image), login folder, launch folder twice */
-#define MACHINE_CAGE_PATHS (SHARE_MAX + 1 + 1 + 2)
+/* shares, root (--rootfs or the image), login folder, launch folder twice,
+ * the --snapshot folder */
+#define MACHINE_CAGE_PATHS (SHARE_MAX + 1 + 1 + 2 + 1)
 
 struct machine_net;
 struct guest_files;
@@ -56,6 +58,12 @@ struct machine {
 	struct machine_net *net;	/* the network card (machine_net.c), or NULL */
 	struct cage_config cage;	/* vm.cfg.cage points here */
 	struct cage_path cage_paths[MACHINE_CAGE_PATHS];
+	/* --restore: the snapshot's state (vm.cfg.restore points here) and
+	 * memory file (> 0 from machine_restore_open to machine_create, which
+	 * hands it to the VM). */
+	struct snap_state restore;
+	int restore_mem_fd;
+	char kernel_sha256[72];		/* with --snapshot: of the booted kernel */
 };
 
 /* The command line of run, shell or an agent (argv[0] the command, named
@@ -69,8 +77,22 @@ struct machine {
 int machine_parse_inputs(struct guest_files *gf, int argc, char **argv, struct run_opts *o);
 
 /* VM sized by @o, legacy devices with COM1 writing to serial_fd.  0, or 1
- * after one line on stderr (machine_destroy is still to be called). */
+ * after one line on stderr (machine_destroy is still to be called).  With
+ * o->restore, machine_restore_open must have succeeded: the VM is the
+ * snapshot's (its RAM, vCPUs and devices' state) and needs no
+ * machine_load. */
 int machine_create(struct machine *m, const struct run_opts *o, int serial_fd);
+
+/* Snapshots (machine_snapshot.c, format in vmm/snapshot/snapshot.h).
+ * machine_restore_open: read and check o->restore's state (this build,
+ * this CPU), open its memory; 0, or EXIT_USAGE after one line.
+ * machine_snapshot_save: after vm_run stopped with VM_STOP_SNAPSHOT, save
+ * the VM to o->snapshot; 0, or 1 after one line. */
+int machine_restore_open(struct machine *m, const struct run_opts *o);
+int machine_snapshot_save(struct machine *m);
+/* machine_create's last step on a restore: the legacy devices' state and
+ * the guest's exit status from the snapshot.  0, or 1 after one line. */
+int machine_restore_devices(struct machine *m);
 
 /* Put @vd on the next virtio-mmio slot and start it; @destroy(@obj) runs in
  * machine_destroy, also when this fails.  0 or -errno. */

@@ -24,6 +24,8 @@ struct run_opts {
 	bool console;		/* forward host stdin to the serial port */
 	bool profile, profile_json;
 	bool help;
+	const char *snapshot;	/* --snapshot DIR: save the VM there when the guest asks */
+	const char *restore;	/* --restore DIR: start from that snapshot instead of booting */
 	struct share_opts fs;	/* --share, --share-9p, --fs-cache, --rootfs, --image */
 	struct net_opts net;	/* network card and its flags (net_args.h) */
 	int argc;		/* command for the guest (after --) */

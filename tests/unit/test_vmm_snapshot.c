@@ -1,0 +1,354 @@
+/* tests/unit/test_vmm_snapshot.c - the snapshot format and folder
+ * (vmm/snapshot/): a state file round-trips; every cut and every damaged
+ * byte is refused with one line; crafted files with a valid checksum are
+ * refused for what is wrong in them (unknown or doubled sections, sizes,
+ * indexes, a missing vCPU part, the memory file's name, unterminated
+ * strings, trailing bytes, another format version); another build or CPU is
+ * refused; a folder is written whole (sparse memory, one memory file after
+ * a second save) and a folder of other files is left alone.  KVM's part is
+ * proven by tests/guests/vmm_snapshot.sh on a real KVM. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "devices/legacy/legacy.h"
+#include "vmm/snapshot/snapshot.h"
+
+/* Zeroes of any section's size. */
+static uint8_t zero[8192];
+
+struct build_opts {
+	unsigned ncpus;
+	uint32_t skip_tag, skip_index;	/* leave this section out (0: none) */
+	uint32_t dup_tag;		/* put this vCPU-0 section twice */
+	const char *memory_file;
+};
+
+static void put_machine(struct snap_writer *w, const struct build_opts *o)
+{
+	struct snap_machine m = { .mem_size = 1 << 20, .ncpus = o->ncpus, .guest_status = -1 };
+	snap_kvmbox_build(m.kvmbox_build, sizeof(m.kvmbox_build));
+	snap_host_cpu(m.host_cpu, sizeof(m.host_cpu));
+	snprintf(m.memory_file, sizeof(m.memory_file), "%s", o->memory_file ? o->memory_file : "memory-1f");
+	snap_put(w, SNAP_MACHINE, 0, &m, sizeof(m));
+}
+
+static void put(struct snap_writer *w, const struct build_opts *o, uint32_t tag, uint32_t idx,
+		size_t len)
+{
+	if (tag == o->skip_tag && idx == o->skip_index)
+		return;
+	snap_put(w, tag, idx, zero, len);
+	if (tag == o->dup_tag && idx == 0)
+		snap_put(w, tag, idx, zero, len);
+}
+
+/* A whole state, as the VMM writes one, into *buf / *len. */
+static void build(const struct build_opts *o, uint8_t **buf, size_t *len)
+{
+	struct snap_writer w;
+	snap_writer_init(&w);
+	put_machine(&w, o);
+	put(&w, o, SNAP_VM_CLOCK, 0, sizeof(struct kvm_clock_data));
+	put(&w, o, SNAP_VM_PIT, 0, sizeof(struct kvm_pit_state2));
+	for (uint32_t c = 0; c < 3; c++)
+		put(&w, o, SNAP_VM_IRQCHIP, c, sizeof(struct kvm_irqchip));
+	put(&w, o, SNAP_UART, 0, sizeof(struct uart_state));
+	put(&w, o, SNAP_I8042, 0, sizeof(struct i8042_state));
+	for (uint32_t v = 0; v < o->ncpus; v++) {
+		put(&w, o, SNAP_VCPU_MP_STATE, v, sizeof(struct kvm_mp_state));
+		put(&w, o, SNAP_VCPU_REGS, v, sizeof(struct kvm_regs));
+		put(&w, o, SNAP_VCPU_SREGS, v, sizeof(struct kvm_sregs));
+		put(&w, o, SNAP_VCPU_XSAVE, v, 4096);
+		put(&w, o, SNAP_VCPU_XCRS, v, sizeof(struct kvm_xcrs));
+		put(&w, o, SNAP_VCPU_DEBUGREGS, v, sizeof(struct kvm_debugregs));
+		put(&w, o, SNAP_VCPU_LAPIC, v, sizeof(struct kvm_lapic_state));
+		put(&w, o, SNAP_VCPU_TSC_KHZ, v, 4);
+		put(&w, o, SNAP_VCPU_CPUID, v, 3 * sizeof(struct kvm_cpuid_entry2));
+		put(&w, o, SNAP_VCPU_MSRS, v, 5 * sizeof(struct kvm_msr_entry));
+		put(&w, o, SNAP_VCPU_EVENTS, v, sizeof(struct kvm_vcpu_events));
+	}
+	assert_int_equal(snap_finish(&w), 0);
+	*buf = w.buf;
+	*len = w.len;
+}
+
+/* Parse a copy of buf (the parser takes its buffer over). */
+static int parse_copy(const uint8_t *buf, size_t len, char *err, size_t errsz)
+{
+	uint8_t *c = malloc(len ? len : 1);
+	assert_non_null(c);
+	memcpy(c, buf, len);
+	struct snap_state st;
+	err[0] = '\0';
+	int r = snap_parse(&st, c, len, err, errsz);
+	if (r == 0)
+		snap_state_free(&st);
+	return r;
+}
+
+/* Recompute the checksum after a deliberate change. */
+static void reseal(uint8_t *buf, size_t len)
+{
+	unsigned n = 0;
+	assert_int_equal(EVP_Digest(buf, len - 32, buf + len - 32, &n, EVP_sha256(), NULL), 1);
+}
+
+static void test_round_trip(void **state)
+{
+	(void)state;
+	uint8_t *buf;
+	size_t len;
+	struct build_opts o = { .ncpus = 2 };
+	build(&o, &buf, &len);
+	struct snap_state st;
+	char err[200] = "";
+	assert_int_equal(snap_parse(&st, buf, len, err, sizeof(err)), 0);
+	assert_int_equal(st.machine->ncpus, 2);
+	assert_int_equal(st.machine->mem_size, 1 << 20);
+	assert_string_equal(st.machine->memory_file, "memory-1f");
+	const struct snap_section *s = snap_find(&st, SNAP_VCPU_MSRS, 1);
+	assert_non_null(s);
+	assert_int_equal(s->len, 5 * sizeof(struct kvm_msr_entry));
+	assert_non_null(snap_find(&st, SNAP_VM_IRQCHIP, 2));
+	assert_null(snap_find(&st, SNAP_VM_IRQCHIP, 3));
+	assert_null(snap_find(&st, SNAP_VCPU_REGS, 2));
+	assert_int_equal(snap_check_identity(st.machine, err, sizeof(err)), 0);
+	snap_state_free(&st);
+}
+
+static void test_every_cut_refused(void **state)
+{
+	(void)state;
+	uint8_t *buf;
+	size_t len;
+	struct build_opts o = { .ncpus = 1 };
+	build(&o, &buf, &len);
+	char err[200];
+	for (size_t n = 0; n < len; n++) {
+		assert_int_equal(parse_copy(buf, n, err, sizeof(err)), -EINVAL);
+		assert_true(err[0] && !strchr(err, '\n'));
+	}
+	free(buf);
+}
+
+static void test_every_damaged_byte_refused(void **state)
+{
+	(void)state;
+	uint8_t *buf;
+	size_t len;
+	struct build_opts o = { .ncpus = 1 };
+	build(&o, &buf, &len);
+	char err[200];
+	for (size_t i = 0; i < len; i += 3) {
+		buf[i] ^= 0x40;
+		assert_int_equal(parse_copy(buf, len, err, sizeof(err)), -EINVAL);
+		buf[i] ^= 0x40;
+	}
+	buf[len / 2] ^= 1;
+	parse_copy(buf, len, err, sizeof(err));
+	assert_string_equal(err, "its checksum does not match (the file is damaged)");
+	free(buf);
+}
+
+/* A state built with @o, resealed after @edit, refused with a message
+ * that begins with @want. */
+static void expect_refused(const struct build_opts *o, void (*edit)(uint8_t *, size_t),
+			   const char *want)
+{
+	uint8_t *buf;
+	size_t len;
+	build(o, &buf, &len);
+	if (edit) {
+		edit(buf, len);
+		reseal(buf, len);
+	}
+	char err[200];
+	assert_int_equal(parse_copy(buf, len, err, sizeof(err)), -EINVAL);
+	if (strncmp(err, want, strlen(want)))
+		fail_msg("refused with '%s', wanted '%s'", err, want);
+	free(buf);
+}
+
+/* Offsets: header 16, then the machine section's header (16) and body. */
+#define MACHINE_AT (16 + 16)
+#define FIRST_AFTER_MACHINE (MACHINE_AT + sizeof(struct snap_machine))
+
+static void edit_version(uint8_t *b, size_t n) { (void)n; b[8] = 2; }
+static void edit_nsec_fewer(uint8_t *b, size_t n) { (void)n; b[12]--; }
+static void edit_nsec_more(uint8_t *b, size_t n) { (void)n; b[12]++; }
+static void edit_unknown_tag(uint8_t *b, size_t n) { (void)n; b[FIRST_AFTER_MACHINE] = 99; }
+static void edit_index(uint8_t *b, size_t n) { (void)n; b[FIRST_AFTER_MACHINE + 4] = 1; }
+static void edit_len_huge(uint8_t *b, size_t n) { (void)n; b[FIRST_AFTER_MACHINE + 15] = 0x80; }
+static void edit_ncpus(uint8_t *b, size_t n)
+{
+	(void)n;
+	memset(b + MACHINE_AT + offsetof(struct snap_machine, ncpus), 0, 4);
+}
+static void edit_unterminated(uint8_t *b, size_t n)
+{
+	(void)n;
+	memset(b + MACHINE_AT + offsetof(struct snap_machine, host_cpu), 'A',
+	       sizeof(((struct snap_machine *)0)->host_cpu));
+}
+static void edit_mem_size(uint8_t *b, size_t n)
+{
+	(void)n;
+	b[MACHINE_AT + offsetof(struct snap_machine, mem_size)] = 1;
+}
+static void edit_first_not_machine(uint8_t *b, size_t n) { (void)n; b[16] = SNAP_UART; }
+
+static void test_crafted_refused(void **state)
+{
+	(void)state;
+	struct build_opts o = { .ncpus = 2 };
+	expect_refused(&o, edit_version, "its format version is 2; this kvmbox reads version 1");
+	expect_refused(&o, edit_nsec_fewer, "it has 80 bytes after its last section");
+	expect_refused(&o, edit_nsec_more, "it is cut short");
+	expect_refused(&o, edit_unknown_tag, "section 1 has an unknown tag 99");
+	expect_refused(&o, edit_index, "its kvmclock section has index 1 (at most 0)");
+	expect_refused(&o, edit_len_huge, "its section 1 is longer than the file");
+	expect_refused(&o, edit_ncpus, "it has 0 vCPUs");
+	expect_refused(&o, edit_unterminated, "its machine section has an unterminated name");
+	expect_refused(&o, edit_mem_size, "its guest RAM size");
+	expect_refused(&o, edit_first_not_machine, "it does not begin with its machine section");
+	struct build_opts missing = { .ncpus = 2, .skip_tag = SNAP_VCPU_REGS, .skip_index = 1 };
+	expect_refused(&missing, NULL, "it lacks its vCPU registers section 1");
+	struct build_opts dup = { .ncpus = 1, .dup_tag = SNAP_VCPU_LAPIC };
+	expect_refused(&dup, NULL, "its vCPU local APIC section 0 appears twice");
+	struct build_opts names[] = {
+		{ .ncpus = 1, .memory_file = "../../etc/passwd" },
+		{ .ncpus = 1, .memory_file = "memory-" },
+		{ .ncpus = 1, .memory_file = "memory-1F" },
+		{ .ncpus = 1, .memory_file = "state" },
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		expect_refused(&names[i], NULL, "its machine section names no memory file");
+	/* A size that is not the tag's. */
+	struct snap_writer w;
+	snap_writer_init(&w);
+	struct build_opts one = { .ncpus = 1 };
+	put_machine(&w, &one);
+	snap_put(&w, SNAP_VCPU_REGS, 0, zero, sizeof(struct kvm_regs) - 8);
+	assert_int_equal(snap_finish(&w), 0);
+	char err[200];
+	assert_int_equal(parse_copy(w.buf, w.len, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "its vCPU registers section is 136 bytes");
+	snap_writer_free(&w);
+	snap_writer_init(&w);
+	assert_int_equal(snap_finish(&w), -EINVAL);	/* nothing put */
+	snap_writer_free(&w);
+}
+
+static void test_identity(void **state)
+{
+	(void)state;
+	struct snap_machine m = { .ncpus = 1, .mem_size = 4096 };
+	snap_kvmbox_build(m.kvmbox_build, sizeof(m.kvmbox_build));
+	snap_host_cpu(m.host_cpu, sizeof(m.host_cpu));
+	char err[300];
+	assert_int_equal(snap_check_identity(&m, err, sizeof(err)), 0);
+	assert_true(strlen(m.host_cpu) > 6);
+	struct snap_machine other = m;
+	snprintf(other.kvmbox_build, sizeof(other.kvmbox_build), "00112233445566778899");
+	assert_int_equal(snap_check_identity(&other, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "saved by another kvmbox build (001122334455"));
+	other = m;
+	snprintf(other.host_cpu, sizeof(other.host_cpu), "OtherVendor 6/1/1 A CPU");
+	assert_int_equal(snap_check_identity(&other, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "saved on another CPU (OtherVendor 6/1/1 A CPU; this is "));
+	char hex[72];
+	snap_sha256_hex("abc", 3, hex, sizeof(hex));
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void test_folder(void **state)
+{
+	(void)state;
+	char base[] = "/tmp/kvmbox-snap-XXXXXX";
+	assert_non_null(mkdtemp(base));
+	char dir[300], path[400], err[300];
+	snprintf(dir, sizeof(dir), "%s/snap", base);
+	assert_int_equal(snap_prepare_dir(dir, err, sizeof(err)), 0);
+	size_t ram_len = 1 << 20;
+	uint8_t *ram = calloc(1, ram_len);
+	assert_non_null(ram);
+	memcpy(ram + 8192, "page two", 8);
+	memcpy(ram + ram_len - 4096, "last page", 9);
+	uint8_t *buf;
+	size_t len;
+	struct build_opts o = { .ncpus = 1, .memory_file = "memory-a1" };
+	build(&o, &buf, &len);
+	struct snap_writer w = { .buf = buf, .len = len };
+	assert_int_equal(snap_write_dir(dir, "memory-a1", ram, ram_len, -1, &w, err, sizeof(err)), 0);
+	struct snap_state st;
+	assert_int_equal(snap_read_state(dir, &st, err, sizeof(err)), 0);
+	int fd = snap_open_memory(dir, st.machine, err, sizeof(err));
+	assert_true(fd >= 0);
+	uint8_t *back = malloc(ram_len);
+	assert_int_equal(pread(fd, back, ram_len, 0), (ssize_t)ram_len);
+	assert_memory_equal(back, ram, ram_len);
+	struct stat sb;
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_true(sb.st_blocks * 512 < (off_t)ram_len / 2);	/* zero pages are holes */
+	close(fd);
+	snap_state_free(&st);
+	/* A second save replaces the first: one memory file left. */
+	struct build_opts o2 = { .ncpus = 1, .memory_file = "memory-b2" };
+	free(w.buf);
+	build(&o2, &w.buf, &w.len);
+	assert_int_equal(snap_write_dir(dir, "memory-b2", ram, ram_len, -1, &w, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/memory-a1", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(snap_prepare_dir(dir, err, sizeof(err)), 0);	/* a snapshot's folder */
+	assert_int_equal(snap_read_state(dir, &st, err, sizeof(err)), 0);
+	assert_string_equal(st.machine->memory_file, "memory-b2");
+	snap_state_free(&st);
+	/* A folder with anything else in it is not one to write into. */
+	snprintf(path, sizeof(path), "%s/notes.txt", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	assert_int_equal(snap_prepare_dir(dir, err, sizeof(err)), -EEXIST);
+	assert_string_equal(err, "it holds files that are not a snapshot's");
+	snprintf(path, sizeof(path), "%s/notes.txt", dir);
+	unlink(path);
+	/* A memory file that is a link is not followed. */
+	snprintf(path, sizeof(path), "%s/memory-b2", dir);
+	unlink(path);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	assert_int_equal(snap_read_state(dir, &st, err, sizeof(err)), 0);
+	assert_true(snap_open_memory(dir, st.machine, err, sizeof(err)) < 0);
+	snap_state_free(&st);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/state", dir);
+	unlink(path);
+	rmdir(dir);
+	rmdir(base);
+	free(back);
+	free(ram);
+	free(w.buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_every_cut_refused),
+		cmocka_unit_test(test_every_damaged_byte_refused),
+		cmocka_unit_test(test_crafted_refused),
+		cmocka_unit_test(test_identity),
+		cmocka_unit_test(test_folder),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

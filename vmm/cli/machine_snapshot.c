@@ -1,0 +1,115 @@
+/* vmm/cli/machine_snapshot.c - `kvmbox run --snapshot DIR` and `--restore
+ * DIR`: the machine's part of a snapshot (vmm/snapshot/snapshot.h has the
+ * format and the rules).  The VMM saves KVM's state; this file adds what
+ * the machine owns (the legacy devices, the guest's exit status, what the
+ * snapshot belongs to) and puts the directory on disk, or reads it back and
+ * refuses, in one line, one that is damaged or of another build or CPU.
+ */
+#include "vmm/cli/machine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "vmm/cli/cli.h"
+
+int machine_restore_open(struct machine *m, const struct run_opts *o)
+{
+	char err[400];
+	int r = snap_read_state(o->restore, &m->restore, err, sizeof(err));
+	if (r == 0 && (r = snap_check_identity(m->restore.machine, err, sizeof(err))) < 0)
+		snap_state_free(&m->restore);
+	if (r == 0) {
+		r = snap_open_memory(o->restore, m->restore.machine, err, sizeof(err));
+		if (r < 0)
+			snap_state_free(&m->restore);
+		else
+			m->restore_mem_fd = r;
+	}
+	if (r < 0) {
+		log_err("run: cannot restore %s: %s", o->restore, err);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+int machine_restore_devices(struct machine *m)
+{
+	const struct snap_state *st = &m->restore;
+	const struct snap_section *u = snap_find(st, SNAP_UART, 0), *k = snap_find(st, SNAP_I8042, 0);
+	struct uart_state us;
+	struct i8042_state ks;
+	memcpy(&us, u->data, sizeof(us));	/* both required, sizes checked by the parser */
+	memcpy(&ks, k->data, sizeof(ks));
+	const char *bad = uart_load(&m->uart, &us) < 0 ? "UART" :
+		i8042_load(&m->kbc, &ks) < 0 ? "i8042" : NULL;
+	if (bad) {
+		log_err("run: cannot restore %s: its %s state is not one the device can be in",
+			m->o->restore, bad);
+		return 1;
+	}
+	m->vm.guest_status = st->machine->guest_status;
+	return 0;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* The machine section: what the state belongs to, and its memory file. */
+static void put_machine(struct machine *m, struct snap_writer *w, const char *memory_name)
+{
+	struct snap_machine sm = { .mem_size = m->vm.cfg.mem_size, .ncpus = m->vm.nvcpus,
+				   .guest_status = m->vm.guest_status };
+	snap_kvmbox_build(sm.kvmbox_build, sizeof(sm.kvmbox_build));
+	snap_host_cpu(sm.host_cpu, sizeof(sm.host_cpu));
+	/* A restored VM saved again keeps the kernel it was booted with. */
+	const char *kernel = m->restore.machine ? m->restore.machine->kernel_sha256 : m->kernel_sha256;
+	snprintf(sm.kernel_sha256, sizeof(sm.kernel_sha256), "%s", kernel);
+	snprintf(sm.memory_file, sizeof(sm.memory_file), "%s", memory_name);
+	snap_put(w, SNAP_MACHINE, 0, &sm, sizeof(sm));
+}
+
+int machine_snapshot_save(struct machine *m)
+{
+	const char *dir = m->o->snapshot;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* A new name each save (the old state names the old file until the
+	 * new state replaces it). */
+	char memory_name[40];
+	snprintf(memory_name, sizeof(memory_name), "memory-%llx",
+		 (unsigned long long)t0.tv_sec * 1000000000ULL + (unsigned long long)t0.tv_nsec);
+	struct snap_writer w;
+	snap_writer_init(&w);
+	put_machine(m, &w, memory_name);
+	struct uart_state us;
+	struct i8042_state ks;
+	uart_save(&m->uart, &us);
+	i8042_save(&m->kbc, &ks);
+	snap_put(&w, SNAP_UART, 0, &us, sizeof(us));
+	snap_put(&w, SNAP_I8042, 0, &ks, sizeof(ks));
+	char err[400];
+	int r = snap_save_kvm(&m->vm, &w, err, sizeof(err));
+	if (r == 0 && (r = snap_finish(&w)) < 0)
+		snprintf(err, sizeof(err), "%s", strerror(-r));
+	if (r == 0)
+		r = snap_write_dir(dir, memory_name, m->vm.ram, m->vm.cfg.mem_size,
+				   m->vm.ram_private ? -1 : m->vm.mem_fd, &w, err, sizeof(err));
+	size_t state_len = w.len;
+	snap_writer_free(&w);
+	if (r < 0) {
+		log_err("run: cannot save the VM to %s: %s", dir, err);
+		return 1;
+	}
+	fprintf(stderr, "kvmbox: run: saved the VM to %s (%u vCPU%s, %llu MiB of RAM, %zu KiB of state) "
+		"in %.1f ms\n", dir, m->vm.nvcpus, m->vm.nvcpus == 1 ? "" : "s",
+		(unsigned long long)(m->vm.cfg.mem_size >> 20), (state_len + 1023) / 1024, ms_since(&t0));
+	return 0;
+}
