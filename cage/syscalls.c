@@ -121,7 +121,7 @@ const struct cage_rule cage_rules[] = {
 	ANY(ppoll, L | R),
 	ANY(nanosleep, L),		/* waiting for another launch's token refresh */
 	ANY(clock_nanosleep, L),
-	ANY(getrandom, L | R),		/* OpenSSL, resolver query ids */
+	ANY(getrandom, V | L | R),	/* OpenSSL, resolver query ids; a vCPU answering the guest's entropy read */
 	ANY(uname, L | R),		/* OpenSSL, the resolver */
 	ANY(getuid, L | R),		/* the file server, OpenSSL */
 	ANY(geteuid, L | R),

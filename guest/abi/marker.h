@@ -22,7 +22,21 @@
  *                     DIR resumes right after this write.  Without
  *                     --snapshot it is ignored.
  * Any other value, or a write that is not 32 bits wide, is ignored.  Reads
- * return 0xffffffff.  A guest that stops without having written a status
+ * of KBX_MARKER_PORT return 0xffffffff.
+ *
+ * What a guest needs after a restore (it may be one of many started from
+ * one snapshot, minutes or days after it was saved), 32-bit reads:
+ *   KBX_ENTROPY_PORT   32 fresh bits from the host's getrandom() per read:
+ *                      the guest mixes them in and reseeds its generator,
+ *                      so no two restores share random output.
+ *   KBX_TIME_PORT      the host's CLOCK_REALTIME, latched by this read:
+ *                      seconds, low half; then KBX_TIME_PORT + 4 the
+ *                      seconds' high half and KBX_TIME_PORT + 8 the
+ *                      nanoseconds of the same instant.
+ * kvmbox-init (kvmbox.snapshot=1 on its command line, which kvmbox run
+ * --snapshot adds) writes KBX_MARKER_SNAPSHOT before it runs the command,
+ * then reads both: a restore starts the command with fresh randomness and
+ * the right time.  A guest that stops without having written a status
  * (reset, triple fault, internal error) makes kvmbox exit 1, saying why.
  */
 #ifndef KVMBOX_GUEST_ABI_MARKER_H
@@ -31,6 +45,9 @@
 #include <stdint.h>
 
 #define KBX_MARKER_PORT 0x600
+#define KBX_ENTROPY_PORT 0x604
+#define KBX_TIME_PORT 0x608
+#define KBX_MARKER_PORTS 20		/* 0x600..0x613 */
 #define KBX_MARKER_BOOT 0x4b420001u
 #define KBX_MARKER_SNAPSHOT 0x4b420002u
 #define KBX_MARKER_EXIT_BASE 0x4b450000u

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/random.h>
 #include <sys/io.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -59,7 +60,7 @@ static bool marker_ok;
 
 static int marker_open(void)
 {
-	if (ioperm(KBX_MARKER_PORT, 4, 1) < 0)
+	if (ioperm(KBX_MARKER_PORT, KBX_MARKER_PORTS, 1) < 0)
 		return -errno;
 	marker_ok = true;
 	return 0;
@@ -69,6 +70,41 @@ static void marker_write(uint32_t value)
 {
 	if (marker_ok)
 		outl(value, KBX_MARKER_PORT);
+}
+
+static uint32_t marker_read(uint16_t port)
+{
+	return marker_ok ? inl(port) : 0;
+}
+
+/* kvmbox.snapshot=1: ask to be saved here, just before the command runs.
+ * The write returns at once when no snapshot is taken, and in each VM
+ * restored from it otherwise: from here on every such VM must differ from
+ * its siblings and from the moment it was saved, so fresh host entropy
+ * goes into the pool and the generator is reseeded before anything reads
+ * it, and the clock is set to the host's. */
+static void snapshot_point(void)
+{
+	marker_write(KBX_MARKER_SNAPSHOT);
+	if (!marker_ok)
+		return;
+	struct {
+		int entropy_count, buf_size;
+		uint32_t buf[16];
+	} seed = { .entropy_count = 16 * 32, .buf_size = sizeof(seed.buf) };
+	for (int i = 0; i < 16; i++)
+		seed.buf[i] = marker_read(KBX_ENTROPY_PORT);
+	int fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, RNDADDENTROPY, &seed) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
+		say("reseeding the random generator after the snapshot point: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	explicit_bzero(&seed, sizeof(seed));
+	uint32_t lo = marker_read(KBX_TIME_PORT), hi = marker_read(KBX_TIME_PORT + 4);
+	struct timespec now = { .tv_sec = (time_t)((uint64_t)hi << 32 | lo),
+				.tv_nsec = (long)marker_read(KBX_TIME_PORT + 8) };
+	if (now.tv_nsec < 1000000000L && clock_settime(CLOCK_REALTIME, &now) < 0)
+		say("setting the clock after the snapshot point: %s", strerror(errno));
 }
 
 /* mkdir -p of one level plus mount; EBUSY (already mounted) is fine. */
@@ -271,6 +307,10 @@ int main(void)
 		finish(KINIT_EXIT_BAD_CMDLINE);
 	}
 	kbx_net_setup(cmdline);	/* lo, and kvmbox.net= when kvmbox gave a card */
+	size_t snap_len;
+	const char *snap = kinit_cmdline_param(cmdline, "kvmbox.snapshot", &snap_len);
+	if (snap && snap_len == 1 && snap[0] == '1')
+		snapshot_point();
 	if (kbx_console_wanted(cmdline)) {	/* kvmbox shell: CMD over the console ports */
 		/* Returns once the host hung up kvmbox.ctl after EXIT, which
 		 * kvmbox never does (it stops the VM when the output is

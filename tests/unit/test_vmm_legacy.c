@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -262,6 +263,34 @@ static void test_marker_port(void **state)
 	assert_int_equal(r, 0xffffffff);
 }
 
+/* What a restored guest reads first: fresh entropy each read, and the
+ * host's clock latched by the first time register. */
+static void test_marker_entropy_and_time(void **state)
+{
+	(void)state;
+	struct marker m;
+	marker_init(&m, NULL, NULL, NULL);
+	uint32_t a = 0, b = 0, c = 0;
+	m.region.read(m.region.opaque, KBX_ENTROPY_PORT - KBX_MARKER_PORT, &a, 4);
+	m.region.read(m.region.opaque, KBX_ENTROPY_PORT - KBX_MARKER_PORT, &b, 4);
+	m.region.read(m.region.opaque, KBX_ENTROPY_PORT - KBX_MARKER_PORT, &c, 4);
+	assert_false(a == b && b == c);		/* 2^-64 */
+	struct timespec before, after;
+	clock_gettime(CLOCK_REALTIME, &before);
+	uint32_t lo = 0, hi = 1, ns = 0;
+	m.region.read(m.region.opaque, KBX_TIME_PORT - KBX_MARKER_PORT, &lo, 4);
+	m.region.read(m.region.opaque, KBX_TIME_PORT - KBX_MARKER_PORT + 4, &hi, 4);
+	m.region.read(m.region.opaque, KBX_TIME_PORT - KBX_MARKER_PORT + 8, &ns, 4);
+	clock_gettime(CLOCK_REALTIME, &after);
+	uint64_t sec = (uint64_t)hi << 32 | lo;
+	assert_true(sec >= (uint64_t)before.tv_sec && sec <= (uint64_t)after.tv_sec);
+	assert_true(ns < 1000000000u);
+	uint16_t narrow = 0;
+	m.region.read(m.region.opaque, KBX_ENTROPY_PORT - KBX_MARKER_PORT, &narrow, 2);
+	assert_int_equal(narrow, 0xffff);	/* only 32-bit reads are answered */
+	marker_fini(&m);
+}
+
 /* A snapshot's UART: registers, the pending THR interrupt and the receive
  * FIFO (wrapped around) come back in a fresh UART, with its line raised;
  * states no UART can be in are refused. */
@@ -333,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_i8042_probe_and_reset),
 		cmocka_unit_test(test_marker_decode),
 		cmocka_unit_test(test_marker_port),
+		cmocka_unit_test(test_marker_entropy_and_time),
 		cmocka_unit_test(test_uart_state_round_trip),
 		cmocka_unit_test(test_i8042_state_round_trip),
 	};

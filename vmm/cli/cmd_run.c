@@ -187,6 +187,10 @@ int run_launch(int argc, char **argv, const struct shell_extra *x)
 		goto out_machine;
 	if ((status = machine_create(&c->m, &o, STDOUT_FILENO)) != 0)
 		goto out_machine;
+	if (o.snapshot && !o.restore && machine_cmdline_add(&c->m, "kvmbox.snapshot=1") < 0) {
+		status = 1;	/* cannot happen: the line is empty before the devices */
+		goto out_machine;
+	}
 	if (!o.restore && ((status = machine_net_add(&c->m)) != 0 ||
 			   (status = machine_add_shares(&c->m, &o.fs)) != 0 ||
 			   (status = machine_load(&c->m, o.argc, o.argv)) != 0))

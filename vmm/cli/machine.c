@@ -267,6 +267,7 @@ void machine_destroy(struct machine *m)
 	if (m->legacy_ready) {
 		uart_fini(&m->uart);
 		i8042_fini(&m->kbc);
+		marker_fini(&m->marker);
 		m->legacy_ready = false;
 	}
 	snap_state_free(&m->restore);
