@@ -45,6 +45,9 @@ done
 for s in "$KVMBOX_TOP"/tests/guests/*.sh; do
 	tests+=("guests $(basename "$s" .sh) bash tests/guests/$(basename "$s")")
 done
+# KVM_IN_L1_ONLY="TIER NAME COMMAND": that one instead (a benchmark:
+# tests/bench/bench-boot-nested.sh), with QEMU in L1 for its peer column.
+[ -n "${KVM_IN_L1_ONLY:-}" ] && tests=("$KVM_IN_L1_ONLY")
 
 kernel=${KVMBOX_KERNEL:-}
 if [ -z "$kernel" ]; then
@@ -85,7 +88,15 @@ printf 'root:x:0:\nkvm:x:993:\nnogroup:x:65534:\n' >"$root/etc/group"
 # The tree under test: scripts, builds, tiny guests, the guest kernel.
 t=$root/top
 mkdir -p "$t/tests"
-cp -r "$KVMBOX_TOP/tests/lib" "$KVMBOX_TOP/tests/guests" "$t/tests/"
+cp -r "$KVMBOX_TOP/tests/lib" "$KVMBOX_TOP/tests/guests" "$KVMBOX_TOP/tests/bench" "$t/tests/"
+q=$(command -v qemu-system-x86_64 || true)
+if [ -n "${KVM_IN_L1_ONLY:-}" ] && [ -n "$q" ]; then	# the benchmarks' peer, and its firmware
+	e2e_add_program "$root" "$(readlink -f "$q")" /usr/local/bin/qemu-system-x86_64
+	# QEMU looks for firmware beside its binary: /usr/local/bin/../share/qemu
+	mkdir -p "$root/usr/local/share/qemu"
+	cp -L /usr/share/qemu/bios-microvm.bin /usr/share/qemu/qboot.rom /usr/share/qemu/pvh.bin \
+		/usr/share/qemu/linuxboot_dma.bin "$root/usr/local/share/qemu/" 2>/dev/null
+fi
 for d in build build-asan; do
 	src=$BUILD${d#build}	# $BUILD, $BUILD-asan
 	[ -d "$src" ] || continue
