@@ -182,6 +182,18 @@ static int vm_setup_irqchip(struct vm *vm)
 	return 0;
 }
 
+/* KVM emulates the LAPIC's TSC-deadline mode with the in-kernel irqchip
+ * but leaves CPUID.1:ECX[24] out of KVM_GET_SUPPORTED_CPUID: the VMM says
+ * so when KVM_CAP_TSC_DEADLINE_TIMER is there, as QEMU and Firecracker do.
+ * Without it Linux calibrates the LAPIC timer against the PIT at boot
+ * (about 100 ms of guest time, and far more under nested emulation). */
+static void vm_cpuid_tsc_deadline(struct vm *vm)
+{
+	struct kvm_cpuid_entry2 *l1 = cpuid_find(vm->cpuid, 1, 0);
+	if (l1 && ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		l1->ecx |= 1u << 24;
+}
+
 static int vm_load_cpuid(struct vm *vm)
 {
 	unsigned n = 128;
@@ -193,6 +205,7 @@ static int vm_load_cpuid(struct vm *vm)
 		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
 			vm->cpuid = c;
 			vm->cpuid_cap = n;
+			vm_cpuid_tsc_deadline(vm);
 			return 0;
 		}
 		int e = errno;

@@ -1,7 +1,7 @@
 /* firmware/tests/cpuid.c - prints the CPUID the kernel would see (collected
  * at CPL 0 by entry.S): the hypervisor bit, the boot CPU's APIC ID, the
- * logical CPU count, the KVM signature leaf and the TSC frequency leaf
- * 0x40000010. */
+ * logical CPU count, the KVM signature leaf, the TSC-deadline timer bit and
+ * the TSC frequency leaf 0x40000010. */
 #include "guest.h"
 
 int guest_main(const struct hvm_start_info *si)
@@ -20,6 +20,8 @@ int guest_main(const struct hvm_start_info *si)
 	sig[12] = 0;
 	serial_puts(" signature=");
 	serial_puts(sig);
+	serial_puts(" tsc_deadline=");
+	serial_putu((c->leaf1_ecx >> 24) & 1);
 	serial_puts(" tsc_khz=");
 	if (c->kvm_max >= 0x40000010)
 		serial_putu(c->tsc_khz);

@@ -20,7 +20,7 @@
 #             VMM's whole work of a restore: state read and checked, RAM
 #             mapped MAP_PRIVATE, KVM state set) and exec -> exit (`true`
 #             run in the restored guest, fresh entropy and clock included).
-#             Cold boots and restores take turns, run by run.
+#             Cold boots, restores and QEMU take turns, run by run.
 #   10 at once: ten restores of the template alive together (the command
 #             `sleep`), their summed PSS (proportional set size: shared
 #             pages counted once across them) against one cold-booted VMM's
@@ -126,12 +126,13 @@ def ten_at_once(src, n=10):
 
 snapshot(f"{snapdir}/true", ["true"])
 snapshot(f"{snapdir}/sleep", ["sleep", "6"])
-k, r = [], []
-for _ in range(runs):       # interleaved: load from elsewhere hits both alike
+k, r, q = [], [], [] if qemu else None
+for _ in range(runs):       # interleaved: load from elsewhere hits all alike
     k.append(kvmbox_run())
     r.append(restore_run(f"{snapdir}/true"))
+    if qemu:
+        q.append(qemu_run())
 alive, pss10 = ten_at_once(f"{snapdir}/sleep")
-q = [qemu_run() for _ in range(runs)] if qemu else None
 shutil.rmtree(snapdir, ignore_errors=True)
 med = lambda rows, key: statistics.median(r[key] for r in rows)
 print(f"bench-boot: {runs} runs each, medians; kernel {kernel} "

@@ -73,8 +73,9 @@ expect_eq "closed stdout: guest still runs to its exit status" 6 "${PIPESTATUS[0
 khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
 run --kernel "$G/cpuid.elf" --memory 32 --cpus 3
 case $out in
-"hypervisor=1 apic_id=0 logical=3 signature=KVMKVMKVM tsc_khz="*) ok "CPUID: hypervisor bit, APIC ID 0, 3 logical CPUs, KVMKVMKVM" ;;
-*) not_ok "CPUID: hypervisor bit, APIC ID 0, 3 logical CPUs, KVMKVMKVM" "$out" ;;
+"hypervisor=1 apic_id=0 logical=3 signature=KVMKVMKVM tsc_deadline=1 tsc_khz="*)
+	ok "CPUID: hypervisor bit, APIC ID 0, 3 logical CPUs, KVMKVMKVM, TSC-deadline timer" ;;
+*) not_ok "CPUID: hypervisor bit, APIC ID 0, 3 logical CPUs, KVMKVMKVM, TSC-deadline timer" "$out" ;;
 esac
 got_khz=${out##*tsc_khz=}
 if [ "$got_khz" = none ]; then skip "CPUID 0x40000010 TSC frequency" "KVM_GET_TSC_KHZ unavailable"
