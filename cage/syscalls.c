@@ -75,23 +75,21 @@ const struct cage_rule cage_rules[] = {
 
 	/* --- vCPU threads --- */
 	EQ32(ioctl, V, 1, KVM_RUN),
-	EQ32(ioctl, V, 1, KVM_GET_MP_STATE),	/* the dead-halt probe */
-	EQ32(ioctl, V, 1, KVM_GET_REGS),	/* the dead-halt probe, a debug dump */
-	EQ32(ioctl, V, 1, KVM_GET_SREGS),	/* a debug dump */
+	EQ32(ioctl, V | L, 1, KVM_GET_MP_STATE),	/* the dead-halt probe; a snapshot (below) */
+	EQ32(ioctl, V | L, 1, KVM_GET_REGS),	/* the dead-halt probe, a debug dump; a snapshot */
+	EQ32(ioctl, V | L, 1, KVM_GET_SREGS),	/* a debug dump; a snapshot */
 	EQ32(ioctl, V | L, 1, KVM_IRQ_LINE),	/* legacy devices' lines (the UART on a vCPU's write) */
 	ANY(close, V),			/* a guest's device reset, on the vCPU that wrote the
 					 * status, ends a file server session (its files) */
 
 	/* --- the main thread saving a snapshot (vmm/snapshot/), the vCPUs
-	 * stopped: reads of KVM's state only --- */
+	 * stopped: reads of KVM's state only (MP state, registers and special
+	 * registers are the vCPUs' entries above) --- */
 	EQ32(ioctl, L, 1, KVM_CHECK_EXTENSION),
 	EQ32(ioctl, L, 1, KVM_GET_MSR_INDEX_LIST),
 	EQ32(ioctl, L, 1, KVM_GET_CLOCK),
 	EQ32(ioctl, L, 1, KVM_GET_PIT2),
 	EQ32(ioctl, L, 1, KVM_GET_IRQCHIP),
-	EQ32(ioctl, L, 1, KVM_GET_MP_STATE),
-	EQ32(ioctl, L, 1, KVM_GET_REGS),
-	EQ32(ioctl, L, 1, KVM_GET_SREGS),
 	EQ32(ioctl, L, 1, KVM_GET_XSAVE),
 	EQ32(ioctl, L, 1, KVM_GET_XSAVE2),
 	EQ32(ioctl, L, 1, KVM_GET_XCRS),

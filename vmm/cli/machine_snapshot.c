@@ -10,10 +10,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "vmm/cli/cli.h"
 
 int machine_restore_open(struct machine *m, const struct run_opts *o)
@@ -55,13 +55,6 @@ int machine_restore_devices(struct machine *m)
 	return 0;
 }
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 /* The machine section: what the state belongs to, and its memory file. */
 static void put_machine(struct machine *m, struct snap_writer *w, const char *memory_name)
 {
@@ -79,13 +72,11 @@ static void put_machine(struct machine *m, struct snap_writer *w, const char *me
 int machine_snapshot_save(struct machine *m)
 {
 	const char *dir = m->o->snapshot;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint64_t t0 = now_ns();
 	/* A new name each save (the old state names the old file until the
 	 * new state replaces it). */
 	char memory_name[40];
-	snprintf(memory_name, sizeof(memory_name), "memory-%llx",
-		 (unsigned long long)t0.tv_sec * 1000000000ULL + (unsigned long long)t0.tv_nsec);
+	snprintf(memory_name, sizeof(memory_name), "memory-%llx", (unsigned long long)t0);
 	struct snap_writer w;
 	snap_writer_init(&w);
 	put_machine(m, &w, memory_name);
@@ -110,6 +101,6 @@ int machine_snapshot_save(struct machine *m)
 	}
 	fprintf(stderr, "kvmbox: run: saved the VM to %s (%u vCPU%s, %llu MiB of RAM, %zu KiB of state) "
 		"in %.1f ms\n", dir, m->vm.nvcpus, m->vm.nvcpus == 1 ? "" : "s",
-		(unsigned long long)(m->vm.cfg.mem_size >> 20), (state_len + 1023) / 1024, ms_since(&t0));
+		(unsigned long long)(m->vm.cfg.mem_size >> 20), (state_len + 1023) / 1024, (double)(now_ns() - t0) / 1e6);
 	return 0;
 }

@@ -159,16 +159,17 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			o->help = true;
 			continue;
 		}
-		const char *v = NULL;
-		int t = cli_take_value(argc, argv, &i, "--snapshot", &v);
-		if (!t)
-			t = cli_take_value(argc, argv, &i, "--restore", &v);
-		if (t) {
-			if (t < 0 || !*v) {
+		const char **dir = NULL;
+		int t;
+		if ((t = cli_take_value(argc, argv, &i, "--snapshot", &o->snapshot)))
+			dir = &o->snapshot;
+		else if ((t = cli_take_value(argc, argv, &i, "--restore", &o->restore)))
+			dir = &o->restore;
+		if (dir) {
+			if (t < 0 || !*dir || !**dir) {
 				snprintf(err, errsz, "%.32s needs a directory", a);
 				return -EINVAL;
 			}
-			*(a[2] == 's' ? &o->snapshot : &o->restore) = v;
 			continue;
 		}
 		t = run_parse_flag(argc, argv, &i, o, err, errsz);

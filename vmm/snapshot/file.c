@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,17 @@
 
 #include "common/util.h"
 
+/* DIR/NAME into path: 0, or -ENAMETOOLONG. */
+static int path_in(char path[PATH_MAX], const char *dir, const char *name)
+{
+	return snprintf(path, PATH_MAX, "%s/%s", dir, name) < PATH_MAX ? 0 : -ENAMETOOLONG;
+}
+
 /* Open DIR/NAME as a regular file, never through a link. */
 static int open_in(const char *dir, const char *name, struct stat *st, char *err, size_t errsz)
 {
-	char path[4096];
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {
+	char path[PATH_MAX];
+	if (path_in(path, dir, name) < 0) {
 		snprintf(err, errsz, "the path is too long");
 		return -ENAMETOOLONG;
 	}
@@ -133,8 +140,8 @@ static int write_memory(int fd, const uint8_t *ram, uint64_t mem_size, int data_
 
 static int create_in(const char *dir, const char *name)
 {
-	char path[4096];
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+	char path[PATH_MAX];
+	if (path_in(path, dir, name) < 0)
 		return -ENAMETOOLONG;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	return fd < 0 ? -errno : fd;
@@ -163,8 +170,8 @@ int snap_prepare_dir(const char *dir, char *err, size_t errsz)
 
 static void unlink_in(const char *dir, const char *name)
 {
-	char path[4096];
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path))
+	char path[PATH_MAX];
+	if (path_in(path, dir, name) == 0)
 		unlink(path);
 }
 
@@ -199,10 +206,9 @@ static int write_memory_file(const char *dir, const char *name, const uint8_t *r
 /* The state into a temporary name, synced, then renamed to DIR/state. */
 static int write_state_file(const char *dir, const struct snap_writer *w)
 {
-	char tmp[64], from[4096], to[4096];
+	char tmp[64], from[PATH_MAX], to[PATH_MAX];
 	snprintf(tmp, sizeof(tmp), "state.tmp-%x", (unsigned)getpid());
-	if (snprintf(from, sizeof(from), "%s/%s", dir, tmp) >= (int)sizeof(from) ||
-	    snprintf(to, sizeof(to), "%s/state", dir) >= (int)sizeof(to))
+	if (path_in(from, dir, tmp) < 0 || path_in(to, dir, "state") < 0)
 		return -ENAMETOOLONG;
 	unlink(from);
 	int fd = create_in(dir, tmp);

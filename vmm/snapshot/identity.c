@@ -57,16 +57,23 @@ void snap_kvmbox_build(char *out, size_t outsz)
 	dl_iterate_phdr(find_build_id, &s);
 }
 
-void snap_host_cpu(char *out, size_t outsz)
+void snap_host_vendor(char vendor[13])
 {
 	unsigned a = 0, b = 0, c = 0, d = 0;
-	char vendor[13] = "";
-	char brand[49] = "";
+	memset(vendor, 0, 13);
 	if (__get_cpuid(0, &a, &b, &c, &d)) {
 		memcpy(vendor, &b, 4);
 		memcpy(vendor + 4, &d, 4);
 		memcpy(vendor + 8, &c, 4);
 	}
+}
+
+void snap_host_cpu(char *out, size_t outsz)
+{
+	unsigned a = 0, b = 0, c = 0, d = 0;
+	char vendor[13];
+	char brand[49] = "";
+	snap_host_vendor(vendor);
 	unsigned sig = __get_cpuid(1, &a, &b, &c, &d) ? a : 0;
 	unsigned family = (sig >> 8) & 0xf, model = (sig >> 4) & 0xf;
 	if (family == 0xf)

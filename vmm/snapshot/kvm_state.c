@@ -10,7 +10,6 @@
  */
 #include "vmm/snapshot/snapshot.h"
 
-#include <cpuid.h>
 #include <errno.h>
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -230,15 +229,18 @@ static const struct fixed_part {
 };
 #define NFIXED (sizeof(fixed_parts) / sizeof(fixed_parts[0]))
 
+/* Room for any one of fixed_parts (the LAPIC's 1 KiB is the largest). */
+union vcpu_part {
+	struct kvm_lapic_state lapic;
+	struct kvm_sregs sregs;
+	uint8_t bytes[2048];
+};
+
 static int save_vcpu(struct vm *vm, unsigned id, struct vcpu_scratch *x, struct snap_writer *w,
 		     char *err, size_t errsz)
 {
 	int fd = vm->vcpu[id].fd;
-	union {
-		struct kvm_lapic_state lapic;
-		struct kvm_sregs sregs;
-		uint8_t bytes[2048];
-	} u;
+	union vcpu_part u;
 	for (size_t i = 0; i < NFIXED; i++) {
 		const struct fixed_part *p = &fixed_parts[i];
 		memset(&u, 0, sizeof(u));
@@ -348,14 +350,8 @@ static int load_msrs(int fd, unsigned id, const struct snap_state *st, char *err
  * alone). */
 static bool host_is_amd(void)
 {
-	unsigned a, b = 0, c = 0, d = 0;
-	if (!__get_cpuid(0, &a, &b, &c, &d))
-		return false;
 	char vendor[13];
-	memcpy(vendor, &b, 4);
-	memcpy(vendor + 4, &d, 4);
-	memcpy(vendor + 8, &c, 4);
-	vendor[12] = '\0';
+	snap_host_vendor(vendor);
 	return !strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine");
 }
 
@@ -389,11 +385,7 @@ static int load_vcpu(struct vm *vm, unsigned id, const struct snap_state *st, ch
 			return ioctl_failed(err, errsz, "KVM_SET_TSC_KHZ (the TSC runs at another "
 					    "frequency here)", id);
 	}
-	union {
-		struct kvm_lapic_state lapic;
-		struct kvm_sregs sregs;
-		uint8_t bytes[2048];
-	} u;
+	union vcpu_part u;
 	for (size_t i = 0; i < NFIXED; i++) {
 		const struct fixed_part *p = &fixed_parts[i];
 		if (p->tag == SNAP_VCPU_XCRS && !snap_find(st, p->tag, id))
@@ -408,9 +400,10 @@ static int load_vcpu(struct vm *vm, unsigned id, const struct snap_state *st, ch
 			const struct snap_section *xs = need(st, SNAP_VCPU_XSAVE, id, err, errsz);
 			if (!xs)
 				return -EINVAL;
-			if (xs->len != xsave_size(vm)) {
+			size_t here = xsave_size(vm);
+			if (xs->len != here) {
 				snprintf(err, errsz, "its vCPU XSAVE area %u is %zu bytes, KVM's here %zu",
-					 id, xs->len, xsave_size(vm));
+					 id, xs->len, here);
 				return -EINVAL;
 			}
 			if (ioctl(fd, KVM_SET_XSAVE, xs->data) < 0)

@@ -170,6 +170,8 @@ int snap_load_kvm(struct vm *vm, const struct snap_state *st, char *err, size_t 
 
 /* This kvmbox's ELF build id in hex ("" when it has none). */
 void snap_kvmbox_build(char *out, size_t outsz);
+/* The host CPU's vendor string ("AuthenticAMD"; "" when CPUID fails). */
+void snap_host_vendor(char vendor[13]);
 /* The host CPU as struct snap_machine spells it. */
 void snap_host_cpu(char *out, size_t outsz);
 /* The SHA-256 of @len bytes in hex ("" if OpenSSL fails). */
