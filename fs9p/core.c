@@ -934,7 +934,8 @@ int fs_link(struct fs_server *s, struct fs_inode *ino, struct fs_inode *dir,
 	return 0;
 }
 
-static struct fs_file *file_new(struct fs_server *s, struct fs_inode *ino, int fd, bool is_dir);
+static struct fs_file *file_new(struct fs_server *s, struct fs_inode *ino, int fd, bool is_dir,
+				int oflags);
 
 int fs_create(struct fs_server *s, struct fs_inode *dir, const char *name, int flags,
 	      mode_t mode, struct fs_inode **out, struct stat *st, struct fs_file **file)
@@ -980,7 +981,7 @@ int fs_create(struct fs_server *s, struct fs_inode *dir, const char *name, int f
 		fs_forget(s, *out, 1);
 		return r;
 	}
-	*file = file_new(s, *out, fd, false);
+	*file = file_new(s, *out, fd, false, oflags & ~O_TRUNC);
 	if (!*file) {
 		close(fd);
 		fs_forget(s, *out, 1);
@@ -1182,20 +1183,32 @@ int fs_access(struct fs_server *s, struct fs_inode *ino, int mask)
 
 /* ---- open files -------------------------------------------------------- */
 
-static struct fs_file *file_new(struct fs_server *s, struct fs_inode *ino, int fd, bool is_dir)
+/* A handle numbered fh on ino (which it references) over fd. */
+static struct fs_file *file_add(struct fs_server *s, uint64_t fh, struct fs_inode *ino, int fd,
+				bool is_dir, int oflags)
 {
 	struct fs_file *f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
-	f->fh = s->next_fh++;
+	f->fh = fh;
 	f->fd = fd;
 	f->inode = ino;
 	f->is_dir = is_dir;
+	f->oflags = oflags;
 	fs_inode_ref(ino);
 	size_t h = hash64(f->fh, s->nfbuckets);
 	f->next = s->files[h];
 	s->files[h] = f;
 	s->nfiles++;
+	return f;
+}
+
+static struct fs_file *file_new(struct fs_server *s, struct fs_inode *ino, int fd, bool is_dir,
+				int oflags)
+{
+	struct fs_file *f = file_add(s, s->next_fh, ino, fd, is_dir, oflags);
+	if (f)
+		s->next_fh++;
 	return f;
 }
 
@@ -1269,7 +1282,7 @@ int fs_open(struct fs_server *s, struct fs_inode *ino, int flags, struct fs_file
 			return r;
 		}
 	}
-	*out = file_new(s, ino, nfd, false);
+	*out = file_new(s, ino, nfd, false, oflags & ~O_TRUNC);
 	if (!*out) {
 		close(nfd);
 		return -ENOMEM;
@@ -1422,7 +1435,7 @@ int fs_opendir(struct fs_server *s, struct fs_inode *ino, struct fs_file **out)
 	int dfd = reopen_fd(s, fd, O_RDONLY | O_DIRECTORY);
 	if (dfd < 0)
 		return dfd;
-	struct fs_file *f = file_new(s, ino, dfd, true);
+	struct fs_file *f = file_new(s, ino, dfd, true, O_RDONLY | O_DIRECTORY);
 	if (!f) {
 		close(dfd);
 		return -ENOMEM;
@@ -1636,4 +1649,52 @@ int fs_rename_inode(struct fs_server *s, struct fs_inode *ino, struct fs_inode *
 	char old[FS_NAME_MAX + 1];
 	snprintf(old, sizeof(old), "%s", ino->name);
 	return fs_rename(s, ino->parent, old, ndir, nname, 0);
+}
+
+/* ---- snapshots: the pieces fs9p/snapshot.c rebuilds a table from ----- */
+
+int fs_restore_inode(struct fs_server *s, uint64_t id, dev_t dev, ino_t ino, mode_t type,
+		     uint64_t nlookup, struct fs_inode **out)
+{
+	if (fs_inode_find(s, id) || inode_find_key(s, dev, ino))
+		return -EEXIST;
+	if (s->ninodes + 1 > s->nbuckets && inode_tables_grow(s) < 0)
+		return -ENOMEM;
+	struct fs_inode *i = calloc(1, sizeof(*i));
+	if (!i)
+		return -ENOMEM;
+	*i = (struct fs_inode){ .id = id, .dev = dev, .ino = ino, .type = type, .fd = -1,
+				.nlookup = nlookup };
+	size_t h = hash64(id, s->nbuckets);
+	i->id_next = s->by_id[h];
+	s->by_id[h] = i;
+	h = key_hash(dev, ino, s->nbuckets);
+	i->key_next = s->by_key[h];
+	s->by_key[h] = i;
+	s->ninodes++;
+	*out = i;
+	return 0;
+}
+
+bool fs_name_hidden(const struct fs_server *s, const struct fs_inode *dir, const char *name)
+{
+	return name_hidden(s, dir, name);
+}
+
+int fs_restore_file(struct fs_server *s, uint64_t fh, struct fs_inode *ino, int oflags,
+		    struct fs_file **out)
+{
+	if (fs_file_find(s, fh))
+		return -EEXIST;
+	bool dir = ino->type == S_IFDIR;
+	int fd = fs_inode_fd(s, ino);
+	int nfd = fd < 0 ? fd : reopen_fd(s, fd, dir ? O_RDONLY | O_DIRECTORY : oflags);
+	/* A file that is gone keeps its handle without an fd: EBADF. */
+	*out = file_add(s, fh, ino, nfd < 0 ? -1 : nfd, dir, oflags);
+	if (!*out) {
+		if (nfd >= 0)
+			close(nfd);
+		return -ENOMEM;
+	}
+	return nfd < 0 ? 1 : 0;
 }

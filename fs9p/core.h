@@ -63,6 +63,7 @@ struct fs_file {
 				 * whose inode fs_forget_all() dropped) */
 	bool is_dir;
 	bool privs_checked;	/* setuid/caps cleared before the first write */
+	int oflags;		/* how it was opened (a restore opens it so again) */
 	/* directories: getdents64 buffer and cursor */
 	uint8_t *dbuf;
 	unsigned dlen, dpos;
@@ -112,6 +113,17 @@ struct fs_server {
 	mode_t umask;		/* this process's: the guest's own was applied by its
 				 * kernel, so creations undo ours (fix_created_mode) */
 };
+
+/* Snapshots (fs9p/snapshot.c): an inode without an fd (resolved by its
+ * parent and name when first used; the caller links those), -EEXIST for an
+ * id or (dev, ino) already there; whether a name in dir is one the client
+ * never sees; a handle numbered fh reopened on ino as oflags say (1: the
+ * file could not be reopened, the handle answers EBADF). */
+int fs_restore_inode(struct fs_server *s, uint64_t id, dev_t dev, ino_t ino, mode_t type,
+		     uint64_t nlookup, struct fs_inode **out);
+bool fs_name_hidden(const struct fs_server *s, const struct fs_inode *dir, const char *name);
+int fs_restore_file(struct fs_server *s, uint64_t fh, struct fs_inode *ino, int oflags,
+		    struct fs_file **out);
 
 /* Start a request: bring the fd cache back under its cap; inodes touched
  * from now on are not evicted until the next call. */

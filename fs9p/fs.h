@@ -59,6 +59,19 @@ void fs_opts_default(struct fs_opts *o);
 int fs_server_new(const char *dir, const struct fs_opts *o, struct fs_server **out);
 void fs_server_free(struct fs_server *srv);
 
+/* Snapshots (fs9p/snapshot.c): what a FUSE client's session holds of the
+ * server, for a VM snapshot.  Inodes are kept by parent and name and
+ * resolved again beneath the root when first used (ESTALE when the name
+ * now means another file or none); handles are reopened at once (EBADF
+ * when their file is gone).  save: into buf (cap bytes), *len set; -EFBIG
+ * when it does not fit, -EBUSY with I/O in flight.  restore: into a
+ * server just made for the same folder, before any request; -EINVAL for
+ * bytes that are not a table this server could have built (another
+ * folder, a cycle, a hidden name, a writable handle on a read-only
+ * share...), the server then as it was made. */
+int fs_snapshot_save(struct fs_server *srv, void *buf, size_t cap, size_t *len);
+int fs_snapshot_restore(struct fs_server *srv, const void *buf, size_t len);
+
 /* Counters for tests and diagnostics. */
 struct fs_stats {
 	unsigned inodes;	/* inodes the client references */

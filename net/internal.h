@@ -362,6 +362,19 @@ void tcp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *seg, si
 uint64_t tcp_tick(struct net_stack *ns);
 void tcp_flush(struct net_stack *ns);
 int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port);
+/* A flow the guest knows of, as a snapshot keeps it (net/snapshot.c). */
+struct tcp_saved {
+	uint8_t gip6[16], rip6[16];
+	uint32_t gip, rip;
+	uint32_t snd_nxt, rcv_nxt;
+	uint16_t gport, rport;
+	uint8_t v6, pad[3];
+};
+/* The flows the guest has heard of (SYN answered or sent, established),
+ * at most cap of them. */
+unsigned tcp_save_flows(const struct net_stack *ns, struct tcp_saved *out, unsigned cap);
+/* Tell the guest a saved flow is gone: a RST as the flow would send it. */
+void tcp_reset_saved(struct net_stack *ns, const struct tcp_saved *s);
 
 /* udp.c */
 int udp_init(struct net_stack *ns);

@@ -129,6 +129,19 @@ void net_autopublish(struct net_stack *ns, struct net_autopub *ap, const uint16_
 /* Parse such a spec without opening anything: 0 or -EINVAL. */
 int net_parse_publish(const char *spec, uint32_t *addr, uint16_t *hport, uint16_t *gport, bool *udp);
 
+/* Snapshots (net/snapshot.c): what the guest knows of the stack.  The host
+ * side (sockets, the stream to the proxy) cannot cross a restore, so a
+ * restored stack starts empty and ends each connection the guest had with
+ * a RST rather than leaving the guest to wait on a peer that is gone.
+ * net_snapshot_save: the guest's MAC and each of its TCP connections
+ * (addresses, ports, sequence numbers) into buf: bytes written, at most
+ * NET_SNAPSHOT_MAX.  net_snapshot_restore: into a fresh stack on the loop
+ * thread (the guest's card running): take the MAC back and reset each
+ * connection.  0, or -EINVAL for bytes that are not such a state. */
+#define NET_SNAPSHOT_MAX (16u + 1024u * 56u)
+size_t net_snapshot_save(const struct net_stack *ns, void *buf);
+int net_snapshot_restore(struct net_stack *ns, const void *buf, size_t len);
+
 const struct net_stats *net_get_stats(const struct net_stack *ns);
 
 /* What the egress policy refused, for the summary at exit: the first

@@ -1339,6 +1339,40 @@ int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port)
 	return 0;
 }
 
+/* ---- snapshots (net/snapshot.c) ---- */
+
+unsigned tcp_save_flows(const struct net_stack *ns, struct tcp_saved *out, unsigned cap)
+{
+	unsigned n = 0;
+	for (int i = 0; i < TCP_MAX_FLOWS && n < cap; i++) {
+		const struct tcp_flow *f = &ns->tcp[i];
+		/* The flows the guest has heard of; one still connecting is
+		 * dialled again when the guest repeats its SYN. */
+		if (f->state != TS_SYN_RCVD && f->state != TS_SYN_SENT && f->state != TS_ESTABLISHED)
+			continue;
+		struct tcp_saved *s = &out[n++];
+		*s = (struct tcp_saved){ .gip = f->gip, .rip = f->rip, .gport = f->gport,
+					 .rport = f->rport, .snd_nxt = f->snd_nxt,
+					 .rcv_nxt = f->rcv_nxt, .v6 = f->v6 };
+		memcpy(s->gip6, f->gip6, 16);
+		memcpy(s->rip6, f->rip6, 16);
+	}
+	return n;
+}
+
+void tcp_reset_saved(struct net_stack *ns, const struct tcp_saved *s)
+{
+	struct tcp_flow f = { .state = TS_ESTABLISHED, .ns = ns, .idx = -1, .fd = -1,
+			      .gip = s->gip, .rip = s->rip, .gport = s->gport, .rport = s->rport,
+			      .v6 = s->v6, .rcv_nxt = s->rcv_nxt, .snd_nxt = s->snd_nxt };
+	memcpy(f.gip6, s->gip6, 16);
+	memcpy(f.rip6, s->rip6, 16);
+	/* At the guest's next expected byte when it had everything we sent;
+	 * otherwise the guest answers with a challenge ACK (RFC 5961), which
+	 * finds no flow and gets the RST at its own acknowledgement. */
+	tcp_emit(&f, F_RST | F_ACK, s->snd_nxt, 0);
+}
+
 int tcp_init(struct net_stack *ns)
 {
 	ns->tcp = calloc(TCP_MAX_FLOWS, sizeof(*ns->tcp));

@@ -565,12 +565,15 @@ int vm_run(struct vm *vm)
 	vm->main_thread = pthread_self();
 	vm->main_started = true;
 
-	char why[160];
+	char why[512];
 	int r = vcpus_setup(vm);
 	if (r < 0)
 		vm_stop(vm, VM_STOP_ERROR, 1, "vCPU setup failed: %s", strerror(-r));
 	else if ((r = vm_memslots_wait(vm)) < 0)
 		vm_stop(vm, VM_STOP_ERROR, 1, "guest RAM: %s", strerror(-r));
+	else if (vm->cfg.restore && vm->cfg.restore_devices &&
+		 (r = vm->cfg.restore_devices(vm->cfg.restore_opaque, why, sizeof(why))) != 0)
+		vm_stop(vm, VM_STOP_ERROR, 1, "%s", why);
 	else if (vm->cfg.cage && (r = cage_process(vm->cfg.cage, why, sizeof(why))) < 0)
 		vm_stop(vm, VM_STOP_ERROR, 1, "%s", why);
 	if (r == 0 && pthread_create(&vm->loop_thread, NULL, loop_thread, vm) == 0)

@@ -139,6 +139,14 @@ struct vm_config {
 	 * instead of the boot entry's.  Not owned. */
 	const struct snap_state *restore;
 	int restore_mem_fd;
+	/* With restore: called by vm_run once KVM holds the restored state
+	 * and before any vCPU or the loop thread runs (so what the devices
+	 * send the guest then, interrupts included, lands on the restored
+	 * irqchip): load the devices' state.  0, or non-zero with one line
+	 * in err (the VM stops with VM_STOP_ERROR and that message).  May be
+	 * NULL. */
+	int (*restore_devices)(void *opaque, char *err, size_t errsz);
+	void *restore_opaque;
 };
 
 struct vm {

@@ -59,10 +59,24 @@ static void vfs_reset(struct vdev *dev)
 	fs_fuse_reset(container_of(dev, struct vfs_dev, vdev)->srv);
 }
 
+/* Snapshots: requests are served whole within a kick, so no chain is ever
+ * held; the device's state is the file server's (fs9p/snapshot.c). */
+static int vfs_save(struct vdev *dev, void *buf, size_t *len)
+{
+	struct vfs_dev *d = container_of(dev, struct vfs_dev, vdev);
+	return fs_snapshot_save(d->srv, buf, VDEV_DEVICE_STATE_MAX, len);
+}
+
+static int vfs_load(struct vdev *dev, const void *buf, size_t len)
+{
+	return fs_snapshot_restore(container_of(dev, struct vfs_dev, vdev)->srv, buf, len);
+}
+
 static const struct vdev_ops vfs_ops = {
 	.name = "fs", .device_id = VIRTIO_ID_FS, .nqueues = 1 + VFS_REQUEST_QUEUES,
 	.queue_max = VFS_QUEUE_SIZE, .config_len = sizeof(struct virtio_fs_config),
 	.cfg_read = vfs_cfg_read, .notify = vfs_notify, .reset = vfs_reset,
+	.save = vfs_save, .load = vfs_load,
 };
 
 struct vfs_dev *vfs_create(const struct dev_env *env, uint64_t base, struct fs_server *srv,

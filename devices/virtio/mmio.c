@@ -254,6 +254,16 @@ static void region_write(void *opaque, uint64_t off, const void *data, unsigned 
 	}
 }
 
+/* Let the device look at each queue that is enabled and not broken. */
+static void notify_ready_queues(struct vdev *dev)
+{
+	vdev_queue_lock(dev);
+	for (unsigned q = 0; q < dev->ops->nqueues; q++)
+		if (dev->vq[q].enabled && !dev->vq[q].broken && dev->ops->notify)
+			dev->ops->notify(dev, q);
+	vdev_queue_unlock(dev);
+}
+
 /* notify_fd readable: the guest kicked one of our queues (loop thread). */
 static void on_notify(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
@@ -267,11 +277,7 @@ static void on_notify(struct loop *loop, struct loop_op *op, int res, uint32_t f
 	uint64_t n;
 	if (read(dev->env.notify_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
-	vdev_queue_lock(dev);
-	for (unsigned q = 0; q < dev->ops->nqueues; q++)
-		if (dev->vq[q].enabled && !dev->vq[q].broken && dev->ops->notify)
-			dev->ops->notify(dev, q);
-	vdev_queue_unlock(dev);
+	notify_ready_queues(dev);
 }
 
 int vdev_init(struct vdev *dev, const struct vdev_ops *ops, const struct dev_env *env,
@@ -366,6 +372,148 @@ void vdev_queue_lock(struct vdev *dev)
 void vdev_queue_unlock(struct vdev *dev)
 {
 	pthread_mutex_unlock(&dev->qlock);
+}
+
+/* ---- snapshots ---- */
+
+#define STATUS_BITS (VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |          \
+		     VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FEATURES_OK |      \
+		     VIRTIO_CONFIG_S_NEEDS_RESET | VIRTIO_CONFIG_S_FAILED)
+
+static int save_queues(struct vdev *dev, struct vdev_state *st)
+{
+	for (unsigned q = 0; q < dev->ops->nqueues; q++) {
+		const struct vq_config *c = &dev->qcfg[q];
+		struct vdev_queue_state *qs = &st->q[q];
+		*qs = (struct vdev_queue_state){ .desc = c->desc, .avail = c->avail,
+						 .used = c->used, .num = c->num,
+						 .ready = dev->qready[q] };
+		if (!dev->qready[q])
+			continue;
+		struct vq_indexes ix;
+		int r = vq_save(&dev->vq[q], &ix);
+		if (r < 0)
+			return r;
+		qs->last_avail = ix.last_avail;
+		qs->used_idx = ix.used_idx;
+		qs->signalled_used = ix.signalled_used;
+		qs->signalled_valid = ix.signalled_valid;
+		qs->broken = ix.broken;
+	}
+	return 0;
+}
+
+int vdev_save(struct vdev *dev, struct vdev_state *st, void *dev_buf, size_t *dev_len)
+{
+	*dev_len = 0;
+	memset(st, 0, sizeof(*st));
+	vdev_queue_lock(dev);
+	int r = dev->ops->save ? dev->ops->save(dev, dev_buf, dev_len) : -EOPNOTSUPP;
+	if (r == 0 && *dev_len > VDEV_DEVICE_STATE_MAX)
+		r = -EFBIG;
+	pthread_mutex_lock(&dev->lock);
+	if (r == 0) {
+		st->device_id = dev->ops->device_id;
+		st->nqueues = dev->ops->nqueues;
+		st->status = dev->status;
+		st->dev_features_sel = dev->dev_features_sel;
+		st->drv_features_sel = dev->drv_features_sel;
+		st->queue_sel = dev->queue_sel;
+		st->config_generation = dev->config_generation;
+		st->isr = __atomic_load_n(&dev->isr, __ATOMIC_SEQ_CST);
+		st->driver_features = dev->driver_features;
+		r = save_queues(dev, st);
+	}
+	pthread_mutex_unlock(&dev->lock);
+	vdev_queue_unlock(dev);
+	return r;
+}
+
+/* Whether st's register file is one this device can be in. */
+static bool state_plausible(const struct vdev *dev, const struct vdev_state *st)
+{
+	if (st->device_id != dev->ops->device_id || st->nqueues != dev->ops->nqueues)
+		return false;
+	if ((st->status & ~(uint32_t)STATUS_BITS) ||
+	    (st->isr & ~(uint32_t)(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG)) ||
+	    (st->driver_features & ~offered_features(dev)))
+		return false;
+	for (unsigned q = 0; q < VDEV_MAX_QUEUES; q++) {
+		const struct vdev_queue_state *qs = &st->q[q];
+		static const struct vdev_queue_state zero;
+		if (q >= st->nqueues && memcmp(qs, &zero, sizeof(zero)))
+			return false;	/* a queue the device does not have */
+		if (qs->ready > 1 || qs->signalled_valid > 1 || qs->broken > 1 ||
+		    (qs->ready && qs->num > dev->ops->queue_max))
+			return false;
+	}
+	return true;
+}
+
+static int load_queues(struct vdev *dev, const struct vdev_state *st)
+{
+	for (unsigned q = 0; q < dev->ops->nqueues; q++) {
+		const struct vdev_queue_state *qs = &st->q[q];
+		dev->qcfg[q] = (struct vq_config){ .num = qs->num, .desc = qs->desc,
+						   .avail = qs->avail, .used = qs->used };
+		if (!qs->ready)
+			continue;
+		struct vq_config cfg = dev->qcfg[q];
+		cfg.indirect = st->driver_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+		cfg.event_idx = st->driver_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+		struct vq_indexes ix = { .last_avail = qs->last_avail, .used_idx = qs->used_idx,
+					 .signalled_used = qs->signalled_used,
+					 .signalled_valid = qs->signalled_valid,
+					 .broken = qs->broken };
+		if (vq_restore(&dev->vq[q], &cfg, &ix) < 0)
+			return -EINVAL;
+		dev->qready[q] = true;
+	}
+	return 0;
+}
+
+int vdev_load(struct vdev *dev, const struct vdev_state *st, const void *dev_buf,
+	      size_t dev_len)
+{
+	if (!state_plausible(dev, st))
+		return -EINVAL;
+	vdev_queue_lock(dev);
+	pthread_mutex_lock(&dev->lock);
+	dev->status = st->status;
+	dev->dev_features_sel = st->dev_features_sel;
+	dev->drv_features_sel = st->drv_features_sel;
+	dev->queue_sel = st->queue_sel;
+	dev->config_generation = st->config_generation;
+	dev->driver_features = st->driver_features;
+	__atomic_store_n(&dev->isr, st->isr, __ATOMIC_SEQ_CST);
+	int r = load_queues(dev, st);
+	pthread_mutex_unlock(&dev->lock);
+	if (r == 0)
+		r = dev->ops->load ? dev->ops->load(dev, dev_buf, dev_len) : -EINVAL;
+	if (r < 0) {
+		pthread_mutex_lock(&dev->lock);
+		for (unsigned q = 0; q < dev->ops->nqueues; q++) {
+			vq_reset(&dev->vq[q]);
+			dev->qready[q] = false;
+			memset(&dev->qcfg[q], 0, sizeof(dev->qcfg[q]));
+		}
+		dev->status = 0;
+		dev->driver_features = 0;
+		__atomic_store_n(&dev->isr, 0, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&dev->lock);
+		r = -EINVAL;
+	}
+	vdev_queue_unlock(dev);
+	return r;
+}
+
+void vdev_resume(struct vdev *dev)
+{
+	uint32_t isr = __atomic_load_n(&dev->isr, __ATOMIC_SEQ_CST);
+	if (isr)
+		raise_irq(dev, isr);
+	if (vdev_running(dev))
+		notify_ready_queues(dev);
 }
 
 int vdev_cmdline(const struct vdev *dev, char *buf, size_t len)

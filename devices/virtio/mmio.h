@@ -29,6 +29,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <linux/virtio_config.h>
@@ -68,6 +69,17 @@ struct vdev_ops {
 	void (*reset)(struct vdev *dev);
 	/* (vCPU, lock held) the driver set DRIVER_OK.  May be NULL. */
 	void (*driver_ok)(struct vdev *dev);
+	/* Snapshots (loop thread, vCPUs stopped; see vdev_save).  save: let
+	 * the device's host-side work settle, give back the chains it holds
+	 * unused (vq_unpop), and write its own state, at most
+	 * VDEV_DEVICE_STATE_MAX bytes, into buf, setting *len; -EBUSY when
+	 * work in flight cannot be given back.  load: take that state back
+	 * into a device built as the saved one was; -EINVAL when it is not a
+	 * state the device can be in.  NULL: the device cannot be saved
+	 * (vdev_save refuses it: -EOPNOTSUPP), because what it keeps on the
+	 * host side would be lost. */
+	int (*save)(struct vdev *dev, void *buf, size_t *len);
+	int (*load)(struct vdev *dev, const void *buf, size_t len);
 };
 
 /* A virtio device on the mmio transport.  Embed it in the device's own
@@ -121,6 +133,43 @@ bool vdev_running(struct vdev *dev);
  * became readable...), so it cannot race a reset. */
 void vdev_queue_lock(struct vdev *dev);
 void vdev_queue_unlock(struct vdev *dev);
+
+/* ---- snapshots (vmm/snapshot/snapshot.h) ----
+ * The transport's state as a snapshot keeps it: the register file and each
+ * queue's geometry and indexes (devices add their own through ops->save).
+ * Fixed layout: it is written to the state file as it is. */
+#define VDEV_DEVICE_STATE_MAX (32u << 20)	/* a file server's inode table */
+
+struct vdev_queue_state {
+	uint64_t desc, avail, used;
+	uint16_t num, last_avail, used_idx, signalled_used;
+	uint8_t ready, signalled_valid, broken, pad[5];
+};
+
+struct vdev_state {
+	uint32_t device_id, nqueues;
+	uint32_t status, dev_features_sel, drv_features_sel, queue_sel;
+	uint32_t config_generation, isr;
+	uint64_t driver_features;
+	struct vdev_queue_state q[VDEV_MAX_QUEUES];
+};
+
+/* Save a device whose vCPUs are stopped (loop thread): ops->save first
+ * (into dev_buf, VDEV_DEVICE_STATE_MAX bytes), then the transport into
+ * *st.  -EOPNOTSUPP for a device without ops->save, -EBUSY when a queue
+ * still has a chain held, or the device's -errno.  Afterwards the device is only fit to be
+ * destroyed: chains it gave back are the restored guest's to post again. */
+int vdev_save(struct vdev *dev, struct vdev_state *st, void *dev_buf, size_t *dev_len);
+/* Load a saved state into a device built as the saved one was and not yet
+ * driven by a guest: the transport (features, status, queues on the
+ * restored rings) and then ops->load.  0, or -EINVAL with the device as
+ * vdev_init left it. */
+int vdev_load(struct vdev *dev, const struct vdev_state *st, const void *dev_buf,
+	      size_t dev_len);
+/* After vdev_load and vdev_start: raise the interrupt a saved status held
+ * and look at every ready queue once, for what the guest posted meanwhile
+ * (its kick may have been lost with the old process).  Loop thread. */
+void vdev_resume(struct vdev *dev);
 
 /* "virtio_mmio.device=4K@0xd0000000:5" for this device, into buf. */
 int vdev_cmdline(const struct vdev *dev, char *buf, size_t len);

@@ -273,6 +273,45 @@ static void vnet_reset(struct vdev *dev)
 	to_vnet(dev)->nrx = 0;	/* vq_reset dropped the in-flight chains */
 }
 
+/* Snapshots: the receive buffers held for the next frame go back to the
+ * ring (the latest pops, given back last first); the device keeps its MAC
+ * and MTU (the guest's driver read them) and the stack what the guest
+ * knows of it.  Layout: 6 bytes MAC, u16 MTU, then net_snapshot_save's. */
+#define VNET_STATE_HDR 8
+
+static int vnet_save(struct vdev *dev, void *buf, size_t *len)
+{
+	struct vnet *v = to_vnet(dev);
+	while (v->nrx) {
+		int r = vq_unpop(&dev->vq[RXQ], &v->rx[v->nrx - 1]);
+		if (r < 0)
+			return r;
+		v->nrx--;
+	}
+	if (!v->ns)
+		return -EINVAL;
+	uint8_t *b = buf;
+	memcpy(b, v->mac, 6);
+	memcpy(b + 6, &v->mtu, 2);
+	*len = VNET_STATE_HDR + net_snapshot_save(v->ns, b + VNET_STATE_HDR);
+	return 0;
+}
+
+static int vnet_load(struct vdev *dev, const void *buf, size_t len)
+{
+	struct vnet *v = to_vnet(dev);
+	const uint8_t *b = buf;
+	uint16_t mtu;
+	if (len < VNET_STATE_HDR || !v->ns)
+		return -EINVAL;
+	memcpy(&mtu, b + 6, 2);
+	if (mtu < 68 || mtu > 65520 || (b[0] & 1))
+		return -EINVAL;	/* as vnet_create judges them; a multicast MAC is none */
+	memcpy(v->mac, b, 6);
+	v->mtu = mtu;
+	return net_snapshot_restore(v->ns, b + VNET_STATE_HDR, len - VNET_STATE_HDR);
+}
+
 static const struct vdev_ops vnet_ops = {
 	.name = "net",
 	.device_id = VIRTIO_ID_NET,
@@ -287,6 +326,8 @@ static const struct vdev_ops vnet_ops = {
 	.cfg_read = vnet_cfg_read,
 	.notify = vnet_notify,
 	.reset = vnet_reset,
+	.save = vnet_save,
+	.load = vnet_load,
 };
 
 int vnet_create(const struct dev_env *env, uint64_t base, const uint8_t mac[6], unsigned mtu,

@@ -71,7 +71,8 @@ static bool is_pow2(unsigned n)
 	return n && !(n & (n - 1));
 }
 
-int vq_enable(struct virtqueue *vq, const struct vq_config *cfg)
+/* Check the geometry and point the queue at the rings (not enabled yet). */
+static int attach_rings(struct virtqueue *vq, const struct vq_config *cfg)
 {
 	uint64_t n = cfg->num;
 	if (!is_pow2(cfg->num) || n > VQ_MAX_SIZE)
@@ -89,11 +90,62 @@ int vq_enable(struct virtqueue *vq, const struct vq_config *cfg)
 	vq->desc = desc;
 	vq->avail = avail;
 	vq->used = used;
+	return 0;
+}
+
+int vq_enable(struct virtqueue *vq, const struct vq_config *cfg)
+{
+	int r = attach_rings(vq, cfg);
+	if (r < 0)
+		return r;
 	/* Both indexes start at 0 (the driver zeroed the rings), and so does
 	 * our view of them: nothing the guest wrote earlier is trusted. */
 	vq->used_idx = 0;
 	vq->last_avail = 0;
 	store16(&vq->used->idx, 0);
+	vq->enabled = true;
+	return 0;
+}
+
+int vq_unpop(struct virtqueue *vq, struct vq_chain *c)
+{
+	if (!c->popped || !vq->enabled || c->gen != vq->gen || vq->inflight == 0)
+		return -EINVAL;
+	uint16_t slot = (uint16_t)(vq->last_avail - 1) & (vq->cfg.num - 1);
+	if (load16(&vq->avail->ring[slot]) != c->head)
+		return -EINVAL;
+	vq->last_avail--;
+	vq->inflight--;
+	c->popped = false;
+	return 0;
+}
+
+int vq_save(const struct virtqueue *vq, struct vq_indexes *ix)
+{
+	if (vq->inflight)
+		return -EBUSY;
+	*ix = (struct vq_indexes){ .last_avail = vq->last_avail, .used_idx = vq->used_idx,
+				   .signalled_used = vq->signalled_used,
+				   .signalled_valid = vq->signalled_valid, .broken = vq->broken };
+	return 0;
+}
+
+int vq_restore(struct virtqueue *vq, const struct vq_config *cfg, const struct vq_indexes *ix)
+{
+	int r = attach_rings(vq, cfg);
+	if (r < 0)
+		return r;
+	if (load16(&vq->used->idx) != ix->used_idx) {
+		vq_reset(vq);
+		return -EINVAL;	/* not the rings this state was saved with */
+	}
+	vq->last_avail = ix->last_avail;
+	vq->used_idx = ix->used_idx;
+	vq->signalled_used = ix->signalled_used;
+	vq->signalled_valid = ix->signalled_valid;
+	vq->broken = ix->broken;
+	if (ix->broken)
+		vq->broken_why = "malformed guest input before the snapshot";
 	vq->enabled = true;
 	return 0;
 }

@@ -150,6 +150,29 @@ bool vq_has_avail(struct virtqueue *vq);
  * e.g. a request header shorter than its protocol allows). */
 void vq_set_broken(struct virtqueue *vq, const char *why);
 
+/* ---- snapshots (vmm/snapshot/snapshot.h) ----
+ * A queue is saved only while the device holds none of its chains: a chain
+ * it popped and has not used is given back with vq_unpop (the guest posted
+ * it; it is popped again after the restore), one in use must complete
+ * first.  A restore enables the queue on the guest's rings as they are in
+ * the restored memory, never writing them. */
+struct vq_indexes {
+	uint16_t last_avail, used_idx, signalled_used;
+	bool signalled_valid, broken;
+};
+
+/* Give back the chain popped last, with nothing written into it: the
+ * available ring's slot is taken again by the next vq_pop.  Chains are
+ * given back in the reverse order of their pops.  0, or -EINVAL when c is
+ * not the most recent pop of this queue still held. */
+int vq_unpop(struct virtqueue *vq, struct vq_chain *c);
+/* The indexes of an enabled queue: 0, or -EBUSY while a chain is held. */
+int vq_save(const struct virtqueue *vq, struct vq_indexes *ix);
+/* Enable the queue on a restored guest's rings: the geometry judged as
+ * vq_enable judges it, the used index in guest memory must be ix's, and
+ * nothing is written.  0 or -EINVAL. */
+int vq_restore(struct virtqueue *vq, const struct vq_config *cfg, const struct vq_indexes *ix);
+
 /* Copy helpers over a chain's readable / writable part, from byte offset
  * off: bytes copied (short when the part is shorter). */
 size_t vq_chain_read(const struct vq_chain *c, size_t off, void *dst, size_t len);

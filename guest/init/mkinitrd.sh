@@ -21,6 +21,7 @@ ln -sfn bin "$root/sbin"
 ln -sfn ../bin "$root/usr/bin"
 ln -sfn ../bin "$root/usr/sbin"
 cp "$init" "$root/init"
+ln -sf ../init "$root/bin/kvmbox-checkpoint"	# save the VM here (--snapshot)
 tmp=$out.tmp.$$
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$tmp"
 mv "$tmp" "$out"

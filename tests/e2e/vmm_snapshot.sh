@@ -15,6 +15,19 @@ e2e_prepare
 
 boot="kvmbox run --kernel /vmlinux --initrd /l2.cpio --no-net --memory 256"
 cmd='echo rand=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n"); echo guest-time=$(date +%s); exit 3'
+net="kvmbox run --kernel /vmlinux --initrd /l2.cpio --memory 256 --allow-host --share /tmp/share:/mnt/s"
+netcmd='exec 3>>/mnt/s/log 4</mnt/s/data; echo before-checkpoint >&3
+(i=0; while :; do i=$((i+1)); echo $i >/tmp/count; sleep 0.2; done) &
+mkfifo /tmp/in; sleep 1000 >/tmp/in &
+(nc 10.0.2.2 9100 </tmp/in; echo "old-ended rc=$?") &
+sleep 3; echo "count-before=$(cat /tmp/count)"
+echo "conns-before=$(netstat -tn | grep -c ESTABLISHED)"
+kvmbox-checkpoint; echo "checkpoint rc=$?"
+echo after-checkpoint >&3 && echo "write-after=ok"; echo "read-after=$(cat <&4)"
+sleep 3; echo "count-after=$(cat /tmp/count)"
+set -- $(grep "^Tcp:" /proc/net/snmp | tail -n 1); echo "estab-resets=$9"
+echo "new=$(wget -q -O - http://10.0.2.2:8090/index.html)"
+exit 4'
 payload=$(cat <<PAYLOAD
 e2e_step save 200 $boot --profile --snapshot /snap -- sh -c '$cmd'
 e2e_step files 20 sh -c 'ls /snap | sed "s/^memory-.*/memory-ID/"; du -k /snap/memory-* | cut -f1 | sed "s/^/disk-kib=/"'
@@ -22,6 +35,24 @@ sleep 5
 e2e_step restore1 200 sh -c 'kvmbox run --restore /snap --no-net --profile; echo "rc=\$?"; echo host-time=\$(date +%s)'
 e2e_step restore2 200 sh -c 'kvmbox run --restore /snap --no-net; echo "rc=\$?"'
 e2e_step cold 200 $boot --profile -- true
+# A VM saved with everything running, its network card included: a template
+# (saved at init) whose command, after a restore, starts a counter and holds
+# a connection to L1 open, then saves the VM from inside (kvmbox-checkpoint)
+# into a second snapshot; restoring that one goes on from the checkpoint.
+ip link set lo up
+mkdir -p /tmp/share; echo data-on-share >/tmp/share/data
+mkdir -p /www2; echo hello-new >/www2/index.html
+httpd -p 127.0.0.1:8090 -h /www2
+mkfifo /tmp/hold; sleep 600 >/tmp/hold &
+(timeout 500 nc -l -p 9100 </tmp/hold >/dev/null) &
+e2e_step net_template 200 $net --snapshot /snapn -- sh -c '$netcmd'
+e2e_step net_save 200 sh -c 'kvmbox run --restore /snapn --allow-host --share /tmp/share:/mnt/s --snapshot /snapm; echo "rc=\$?"'
+e2e_step net_resume 200 sh -c 'kvmbox run --restore /snapm --allow-host --share /tmp/share:/mnt/s; echo "rc=\$?"'
+e2e_step share_log 20 cat /tmp/share/log
+e2e_step net_mismatch 60 sh -c 'kvmbox run --restore /snapm --no-net; echo "rc=\$?"'
+e2e_step nonet_with_net 60 sh -c 'kvmbox run --restore /snap --allow-host; echo "rc=\$?"'
+mkdir -p /tmp/elsewhere
+e2e_step other_share 60 sh -c 'kvmbox run --restore /snapm --allow-host --share /tmp/elsewhere:/mnt/s; echo "rc=\$?"'
 PAYLOAD
 )
 e2e_run_or_bail "$payload" 900
@@ -51,6 +82,34 @@ else
 	not_ok "the restored guest's clock is the host's" "guest '$gt' host '$ht' (saved 5 s earlier)"
 fi
 e2e_check_rc cold 0 "a cold boot of the same kernel still works beside them"
+
+e2e_check_rc net_template 0 "a VM with a network card is saved at its init (a template)"
+e2e_check_has net_save "its restore runs the command, which holds a connection to L1" -x 'conns-before=1'
+e2e_check_has net_save "and saves the VM from inside with kvmbox-checkpoint, kvmbox exiting 0" -x 'rc=0'
+e2e_check_lacks net_save "nothing after the checkpoint ran in the saved VM" 'count-after='
+e2e_check_has net_resume "a restore goes on from the checkpoint" -x 'checkpoint rc=0'
+before=$(e2e_step_out net_save | sed -n 's/^count-before=//p' | tr -d '\r')
+after=$(e2e_step_out net_resume | sed -n 's/^count-after=//p' | tr -d '\r')
+if [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; then
+	ok "the counter running at the checkpoint goes on ($before, then $after)"
+else
+	not_ok "the counter running at the checkpoint goes on" "before '$before' after '$after'"
+fi
+e2e_check_has net_resume "the connection held at the checkpoint ends, not left hanging" '^old-ended rc='
+e2e_check_has net_resume "by a reset (the guest's TCP counts it)" -x 'estab-resets=1'
+e2e_check_has net_resume "a new connection works" -x 'new=hello-new'
+e2e_check_has net_resume "and the command's status is kvmbox's" -x 'rc=4'
+e2e_check_has net_resume "a file the command held open on a share is still writable" -x 'write-after=ok'
+e2e_check_has net_resume "and readable" -x 'read-after=data-on-share'
+e2e_check_has share_log "the host has what was written before and after the checkpoint" -x 'after-checkpoint'
+e2e_check_has share_log "in order" -x 'before-checkpoint'
+e2e_check_has net_mismatch "a restore without the devices it was saved with is refused" \
+	'cannot restore /snapm: it has 2 virtio devices and this machine 0'
+e2e_check_has other_share "a restore with another folder as the share is refused" \
+	'cannot restore /snapm: its virtio device 1 is not a state'
+e2e_check_has other_share "before the guest runs" -x 'rc=1'
+e2e_check_has net_mismatch "with status 2" -x 'rc=2'
+e2e_check_has nonet_with_net "and one with a card it did not have" 'it has 0 virtio devices and this machine 1'
 
 # Figures (TAP comments): TCG speed, not hardware.
 ms() { e2e_step_out "$1" | sed -n "s/.*$2 *\([0-9.]*\).*/\1/p" | head -n 1; }

@@ -106,12 +106,13 @@ mkdir "$tmp/other" && echo keep >"$tmp/other/notes.txt"
 run $snap --snapshot "$tmp/other"
 refused "--snapshot into a folder of other files is refused" "kvmbox: run: cannot save snapshots to $tmp/other: it holds files"
 expect_eq "and the folder is untouched" "notes.txt" "$(ls "$tmp/other")"
-run --kernel "$G/snap.elf" --memory 32 --snapshot "$tmp/d"
-refused "--snapshot without --no-net is refused" "kvmbox: run: --snapshot needs --no-net"
+run --kernel "$G/snap.elf" --memory 32 --no-net --share-9p "$tmp:/x" --snapshot "$tmp/d"
+refused "--snapshot with a 9P share is refused" "kvmbox: run: --snapshot does not work with --share-9p yet"
 run --restore "$tmp/a" --no-net -- echo hi
 refused "--restore with a command is refused" "kvmbox: run: --restore takes no --cmdline and no command"
-run --restore "$tmp/a" --no-net --share "$tmp:/x"
-refused "--restore with a share is refused" "kvmbox: run: --restore needs --no-net and no --share"
+run --restore "$tmp/a"
+refused "--restore with a network card the snapshot lacks is refused" \
+	"kvmbox: run: cannot restore $tmp/a: it has 0 virtio devices and this machine 1"
 run --no-net --restore
 refused "--restore needs a folder" "kvmbox: run: --restore needs a directory"
 timeout 20 "$KVMBOX_BIN" shell --kernel "$G/snap.elf" --no-net --snapshot "$tmp/e" >"$tmp/out" 2>"$tmp/err" </dev/null

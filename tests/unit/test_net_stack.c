@@ -587,6 +587,45 @@ static void test_tcp_guest_rst_and_bad_options(void **state)
 	assert_int_equal(ns->stats.drop_tcp_csum, before + 1);
 }
 
+/* A snapshot of a stack with an established flow, restored into a new
+ * stack: the guest gets a RST for that flow at once (ports, the sequence
+ * number it expects, a valid checksum), and bytes that are not a saved
+ * state are refused. */
+static void test_snapshot_resets_flows(void **state)
+{
+	(void)state;
+	uint8_t f[200];
+	const uint32_t dst = 0x5DB8D822;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4005, 443, 700, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	uint32_t iss = rd32(last_seg() + 4);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4005, 443, 701, iss + 1, 0x10, 65535, NULL, 0, false);
+	input(ns, f, l);
+	static uint8_t buf[NET_SNAPSHOT_MAX];
+	size_t n = net_snapshot_save(ns, buf);
+	assert_int_equal(n, 16 + sizeof(struct tcp_saved));
+	struct net_stack *fresh;
+	assert_int_equal(net_create(&fresh, NULL, &cfg, out, NULL), 0);
+	assert_int_equal(net_snapshot_restore(fresh, buf, n - 1), -EINVAL);
+	buf[10] = 2;	/* "MAC known" is 0 or 1 */
+	assert_int_equal(net_snapshot_restore(fresh, buf, n), -EINVAL);
+	buf[10] = 1;
+	unsigned n0 = nout;
+	assert_int_equal(net_snapshot_restore(fresh, buf, n), 0);
+	assert_int_equal(nout, n0 + 1);
+	const uint8_t *t = last_seg();
+	assert_int_equal(rd16(t), 443);
+	assert_int_equal(rd16(t + 2), 4005);
+	assert_int_equal(t[13], 0x14);	/* RST|ACK */
+	assert_int_equal(rd32(t + 4), iss + 1);
+	assert_int_equal(rd32(t + 8), 701);
+	uint8_t copy[200];
+	memcpy(copy, outf[nout - 1], outlen[nout - 1]);
+	nf_fix_checksums(copy, outlen[nout - 1]);
+	assert_memory_equal(copy, outf[nout - 1], outlen[nout - 1]);	/* checksums right */
+	net_destroy(fresh);
+}
+
 /* NewReno: after a fast retransmit, each partial ACK resends the next hole. */
 static void test_tcp_partial_ack_recovery(void **state)
 {
@@ -1056,6 +1095,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tcp_stream_flow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_handler_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_guest_rst_and_bad_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_resets_flows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_zero_window_and_keepalive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_partial_ack_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_delayed_ack, setup, teardown),

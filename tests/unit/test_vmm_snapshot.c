@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "devices/legacy/legacy.h"
+#include "devices/virtio/mmio.h"
 #include "vmm/snapshot/snapshot.h"
 
 /* Zeroes of any section's size. */
@@ -30,6 +31,9 @@ static uint8_t zero[8192];
 
 struct build_opts {
 	unsigned ncpus;
+	unsigned ndevs;			/* virtio devices the machine section names */
+	unsigned nvirtio;		/* transport sections put (0: ndevs of them) */
+	bool device_beyond;		/* a device section past the last device */
 	uint32_t skip_tag, skip_index;	/* leave this section out (0: none) */
 	uint32_t dup_tag;		/* put this vCPU-0 section twice */
 	const char *memory_file;
@@ -37,7 +41,8 @@ struct build_opts {
 
 static void put_machine(struct snap_writer *w, const struct build_opts *o)
 {
-	struct snap_machine m = { .mem_size = 1 << 20, .ncpus = o->ncpus, .guest_status = -1 };
+	struct snap_machine m = { .mem_size = 1 << 20, .ncpus = o->ncpus, .ndevs = o->ndevs,
+				  .guest_status = -1 };
 	snap_kvmbox_build(m.kvmbox_build, sizeof(m.kvmbox_build));
 	snap_host_cpu(m.host_cpu, sizeof(m.host_cpu));
 	snprintf(m.memory_file, sizeof(m.memory_file), "%s", o->memory_file ? o->memory_file : "memory-1f");
@@ -66,6 +71,13 @@ static void build(const struct build_opts *o, uint8_t **buf, size_t *len)
 		put(&w, o, SNAP_VM_IRQCHIP, c, sizeof(struct kvm_irqchip));
 	put(&w, o, SNAP_UART, 0, sizeof(struct uart_state));
 	put(&w, o, SNAP_I8042, 0, sizeof(struct i8042_state));
+	static uint8_t vs[sizeof(struct vdev_state)];
+	for (uint32_t d = 0; d < (o->nvirtio ? o->nvirtio : o->ndevs); d++) {
+		snap_put(&w, SNAP_VIRTIO, d, vs, sizeof(vs));
+		snap_put(&w, SNAP_VIRTIO_DEVICE, d, zero, 24);
+	}
+	if (o->device_beyond)
+		snap_put(&w, SNAP_VIRTIO_DEVICE, o->ndevs, zero, 8);
 	for (uint32_t v = 0; v < o->ncpus; v++) {
 		put(&w, o, SNAP_VCPU_MP_STATE, v, sizeof(struct kvm_mp_state));
 		put(&w, o, SNAP_VCPU_REGS, v, sizeof(struct kvm_regs));
@@ -110,12 +122,15 @@ static void test_round_trip(void **state)
 	(void)state;
 	uint8_t *buf;
 	size_t len;
-	struct build_opts o = { .ncpus = 2 };
+	struct build_opts o = { .ncpus = 2, .ndevs = 2 };
 	build(&o, &buf, &len);
 	struct snap_state st;
 	char err[200] = "";
 	assert_int_equal(snap_parse(&st, buf, len, err, sizeof(err)), 0);
 	assert_int_equal(st.machine->ncpus, 2);
+	assert_int_equal(st.machine->ndevs, 2);
+	assert_non_null(snap_find(&st, SNAP_VIRTIO, 1));
+	assert_int_equal(snap_find(&st, SNAP_VIRTIO_DEVICE, 1)->len, 24);
 	assert_int_equal(st.machine->mem_size, 1 << 20);
 	assert_string_equal(st.machine->memory_file, "memory-1f");
 	const struct snap_section *s = snap_find(&st, SNAP_VCPU_MSRS, 1);
@@ -185,7 +200,7 @@ static void expect_refused(const struct build_opts *o, void (*edit)(uint8_t *, s
 #define MACHINE_AT (16 + 16)
 #define FIRST_AFTER_MACHINE (MACHINE_AT + sizeof(struct snap_machine))
 
-static void edit_version(uint8_t *b, size_t n) { (void)n; b[8] = 2; }
+static void edit_version(uint8_t *b, size_t n) { (void)n; b[8] = 1; }
 static void edit_nsec_fewer(uint8_t *b, size_t n) { (void)n; b[12]--; }
 static void edit_nsec_more(uint8_t *b, size_t n) { (void)n; b[12]++; }
 static void edit_unknown_tag(uint8_t *b, size_t n) { (void)n; b[FIRST_AFTER_MACHINE] = 99; }
@@ -213,7 +228,7 @@ static void test_crafted_refused(void **state)
 {
 	(void)state;
 	struct build_opts o = { .ncpus = 2 };
-	expect_refused(&o, edit_version, "its format version is 2; this kvmbox reads version 1");
+	expect_refused(&o, edit_version, "its format version is 1; this kvmbox reads version 2");
 	expect_refused(&o, edit_nsec_fewer, "it has 80 bytes after its last section");
 	expect_refused(&o, edit_nsec_more, "it is cut short");
 	expect_refused(&o, edit_unknown_tag, "section 1 has an unknown tag 99");
@@ -227,6 +242,18 @@ static void test_crafted_refused(void **state)
 	expect_refused(&missing, NULL, "it lacks its vCPU registers section 1");
 	struct build_opts dup = { .ncpus = 1, .dup_tag = SNAP_VCPU_LAPIC };
 	expect_refused(&dup, NULL, "its vCPU local APIC section 0 appears twice");
+	/* Virtio devices: as many transport sections as the machine names,
+	 * device sections only for those. */
+	struct build_opts devs_missing = { .ncpus = 1, .ndevs = 3, .nvirtio = 2 };
+	expect_refused(&devs_missing, NULL, "it lacks its virtio transport section 2");
+	struct build_opts devs_extra = { .ncpus = 1, .ndevs = 2, .nvirtio = 3 };
+	expect_refused(&devs_extra, NULL, "its virtio transport section has index 2 (at most 1)");
+	struct build_opts devs_none = { .ncpus = 1, .ndevs = 0, .nvirtio = 1 };
+	expect_refused(&devs_none, NULL, "it has a virtio transport section 0 but names none");
+	struct build_opts devs_beyond = { .ncpus = 1, .ndevs = 2, .device_beyond = true };
+	expect_refused(&devs_beyond, NULL, "its virtio device section has index 2 (at most 1)");
+	struct build_opts devs_many = { .ncpus = 1, .ndevs = SNAP_MAX_DEVS + 1 };
+	expect_refused(&devs_many, NULL, "it has 17 virtio devices (at most 16)");
 	struct build_opts names[] = {
 		{ .ncpus = 1, .memory_file = "../../etc/passwd" },
 		{ .ncpus = 1, .memory_file = "memory-" },

@@ -33,15 +33,19 @@ static const char run_usage[] =
 	"                  [--share HOSTDIR[:GUESTPATH][:ro][:hide]]... [--share-9p ...]...\n"
 	"                  [--fs-cache none|auto|always] [--rootfs DIR | --image NAME|REF]\n"
 	"                  [--no-net | network flags] [--snapshot DIR] [-- CMD ARGS]\n"
-	"       kvmbox run --restore DIR --no-net [--console] [--profile[=json]] [--snapshot DIR]\n"
+	"       kvmbox run --restore DIR [the share and network flags it was saved with]\n"
+	"                  [--console] [--profile[=json]] [--snapshot DIR]\n"
 	"\n"
 	"Boot the guest kernel with the serial console on stdout and run CMD through the\n"
 	"guest init; exit with CMD's status.\n"
-	"  --snapshot DIR    when the guest asks (it writes the snapshot value to the\n"
-	"                    marker port), save the whole VM to DIR and exit 0\n"
+	"  --snapshot DIR    when the guest asks (kvmbox-init just before CMD, or\n"
+	"                    kvmbox-checkpoint in the guest at any time), save the whole\n"
+	"                    VM to DIR and exit 0\n"
 	"  --restore DIR     start from the snapshot in DIR instead of booting: the guest\n"
-	"                    goes on where it was saved (its RAM, vCPUs and devices)\n"
-	"                    Both need --no-net and no shares for now.\n"
+	"                    goes on where it was saved (its RAM, vCPUs and devices; files\n"
+	"                    open on shares stay open, connections to the outside are\n"
+	"                    reset); give it the --share and network flags it was saved\n"
+	"                    with. Neither works with --share-9p or --proxy yet.\n"
 	"  --kernel PATH     ELF vmlinux (PVH or 64-bit entry) or bzImage (default:\n"
 	"                    $KVMBOX_KERNEL, else vmlinux next to kvmbox, else the newest\n"
 	"                    ~/.cache/kvmbox/kernel/*/vmlinux: `make kernel`)\n"
@@ -191,9 +195,12 @@ int run_launch(int argc, char **argv, const struct shell_extra *x)
 		status = 1;	/* cannot happen: the line is empty before the devices */
 		goto out_machine;
 	}
-	if (!o.restore && ((status = machine_net_add(&c->m)) != 0 ||
-			   (status = machine_add_shares(&c->m, &o.fs)) != 0 ||
-			   (status = machine_load(&c->m, o.argc, o.argv)) != 0))
+	/* A restore builds the same devices (vm_run loads their state) and
+	 * loads no kernel: the guest goes on where it was. */
+	if ((status = machine_net_add(&c->m)) != 0 ||
+	    (status = machine_add_shares(&c->m, &o.fs)) != 0 ||
+	    (!o.restore && (status = machine_load(&c->m, o.argc, o.argv)) != 0) ||
+	    (o.restore && (status = machine_restore_match(&c->m)) != 0))
 		goto out_machine;
 	if (o.console)
 		stdin_start(c);

@@ -89,8 +89,11 @@ int machine_parse_inputs(struct guest_files *gf, int argc, char **argv, struct r
 			gf->missing : err);
 		return EXIT_USAGE;
 	}
-	if (o->help || o->restore)
-		return 0;	/* a restore boots nothing: no kernel to check */
+	if (o->help)
+		return 0;
+	if (o->restore)	/* boots nothing: no kernel to check, its init is in RAM */
+		return o->fs.image && image_resolve(o->fs.image, o->fs.image_dir,
+						    sizeof(o->fs.image_dir)) < 0 ? EXIT_USAGE : 0;
 	if (gf->missing[0]) {
 		log_err("%s: %s", cmd, gf->missing);
 		return EXIT_USAGE;
@@ -149,6 +152,8 @@ int machine_create(struct machine *m, const struct run_opts *o, int serial_fd)
 		cfg.restore = &m->restore;
 		cfg.restore_mem_fd = m->restore_mem_fd;
 		m->restore_mem_fd = -1;		/* the VM's now */
+		cfg.restore_devices = machine_restore_virtio;
+		cfg.restore_opaque = m;
 	}
 	if (vm_create(&m->vm, &cfg) < 0)
 		return 1;
@@ -168,7 +173,7 @@ int machine_add_virtio(struct machine *m, struct vdev *vd, void (*destroy)(void 
 		destroy(obj);
 		return -ENOSPC;
 	}
-	m->devs[m->ndevs++] = (struct machine_dev){ .destroy = destroy, .obj = obj };
+	m->devs[m->ndevs++] = (struct machine_dev){ .destroy = destroy, .obj = obj, .vd = vd };
 	int r = vm_add_virtio(&m->vm, &vd->region, &vd->env);
 	return r < 0 ? r : vdev_start(vd);
 }

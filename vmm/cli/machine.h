@@ -42,6 +42,7 @@ struct guest_files;
 struct machine_dev {
 	void (*destroy)(void *obj);
 	void *obj;
+	struct vdev *vd;		/* its transport (snapshots) */
 };
 
 struct machine {
@@ -93,6 +94,15 @@ int machine_snapshot_save(struct machine *m);
 /* machine_create's last step on a restore: the legacy devices' state and
  * the guest's exit status from the snapshot.  0, or 1 after one line. */
 int machine_restore_devices(struct machine *m);
+/* On a restore, vm_run's restore_devices (the command has added its
+ * virtio devices by then: the same flags build the same devices in the
+ * same slots): load each one's state from the snapshot and let it go on.
+ * 0, or 1 with one line in err (a state the device cannot be in: a share
+ * of another folder...). */
+int machine_restore_virtio(void *machine, char *err, size_t errsz);
+/* The same check before the VM runs: as many virtio devices as the
+ * snapshot has, each of the same type.  0, or EXIT_USAGE after one line. */
+int machine_restore_match(struct machine *m);
 
 /* Put @vd on the next virtio-mmio slot and start it; @destroy(@obj) runs in
  * machine_destroy, also when this fails.  0 or -errno. */

@@ -336,7 +336,7 @@ int machine_add_shares(struct machine *m, const struct share_opts *so)
 	bool root = so->rootfs[0] || so->image;
 	if (!so->n && !root)
 		return 0;
-	if (!m->o->initrd) {
+	if (!m->o->initrd && !m->o->restore) {
 		log_err("--share, --rootfs and --image need --initrd (kvmbox-init mounts them)");
 		return EXIT_USAGE;
 	}

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -55,11 +56,86 @@ int machine_restore_devices(struct machine *m)
 	return 0;
 }
 
+int machine_restore_match(struct machine *m)
+{
+	const struct snap_state *st = &m->restore;
+	const char *dir = m->o->restore;
+	if (st->machine->ndevs != m->ndevs) {
+		log_err("run: cannot restore %s: it has %u virtio device%s and this machine %u "
+			"(restore with the network and share flags it was saved with)", dir,
+			st->machine->ndevs, st->machine->ndevs == 1 ? "" : "s", m->ndevs);
+		return EXIT_USAGE;
+	}
+	for (unsigned i = 0; i < m->ndevs; i++) {
+		struct vdev_state vs;
+		memcpy(&vs, snap_find(st, SNAP_VIRTIO, i)->data, sizeof(vs));
+		if (vs.device_id != m->devs[i].vd->ops->device_id) {
+			log_err("run: cannot restore %s: its virtio device %u is of type %u, this "
+				"machine's is %s (restore with the flags it was saved with)", dir, i,
+				vs.device_id, m->devs[i].vd->ops->name);
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+int machine_restore_virtio(void *machine, char *err, size_t errsz)
+{
+	struct machine *m = machine;
+	const struct snap_state *st = &m->restore;
+	const char *dir = m->o->restore;
+	for (unsigned i = 0; i < m->ndevs; i++) {
+		struct vdev *vd = m->devs[i].vd;
+		const struct snap_section *t = snap_find(st, SNAP_VIRTIO, i);
+		const struct snap_section *d = snap_find(st, SNAP_VIRTIO_DEVICE, i);
+		struct vdev_state vs;
+		memcpy(&vs, t->data, sizeof(vs));	/* required, size checked by the parser */
+		if (vdev_load(vd, &vs, d ? d->data : NULL, d ? d->len : 0) < 0) {
+			snprintf(err, errsz, "run: cannot restore %s: its virtio device %u is not a "
+				 "state this machine's %s device can be in (a share of another "
+				 "folder?)", dir, i, vd->ops->name);
+			return 1;
+		}
+	}
+	for (unsigned i = 0; i < m->ndevs; i++)
+		vdev_resume(m->devs[i].vd);
+	return 0;
+}
+
+/* Each virtio device: its transport, and its own state when it has one. */
+static int put_virtio(struct machine *m, struct snap_writer *w, char *err, size_t errsz)
+{
+	void *buf = malloc(VDEV_DEVICE_STATE_MAX);
+	if (!buf) {
+		snprintf(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
+	int r = 0;
+	for (unsigned i = 0; i < m->ndevs && r == 0; i++) {
+		struct vdev *vd = m->devs[i].vd;
+		struct vdev_state vs;
+		size_t len;
+		r = vdev_save(vd, &vs, buf, &len);
+		if (r < 0) {
+			snprintf(err, errsz, "its %s device %s", vd->ops->name,
+				 r == -EBUSY ? "has requests in flight that cannot be saved" :
+				 r == -EOPNOTSUPP ? "cannot be saved yet" :
+				 r == -EFBIG ? "holds more state than a snapshot takes" : strerror(-r));
+			break;
+		}
+		snap_put(w, SNAP_VIRTIO, i, &vs, sizeof(vs));
+		if (len)
+			snap_put(w, SNAP_VIRTIO_DEVICE, i, buf, len);
+	}
+	free(buf);
+	return r;
+}
+
 /* The machine section: what the state belongs to, and its memory file. */
 static void put_machine(struct machine *m, struct snap_writer *w, const char *memory_name)
 {
 	struct snap_machine sm = { .mem_size = m->vm.cfg.mem_size, .ncpus = m->vm.nvcpus,
-				   .guest_status = m->vm.guest_status };
+				   .ndevs = m->ndevs, .guest_status = m->vm.guest_status };
 	snap_kvmbox_build(sm.kvmbox_build, sizeof(sm.kvmbox_build));
 	snap_host_cpu(sm.host_cpu, sizeof(sm.host_cpu));
 	/* A restored VM saved again keeps the kernel it was booted with. */
@@ -87,7 +163,9 @@ int machine_snapshot_save(struct machine *m)
 	snap_put(&w, SNAP_UART, 0, &us, sizeof(us));
 	snap_put(&w, SNAP_I8042, 0, &ks, sizeof(ks));
 	char err[400];
-	int r = snap_save_kvm(&m->vm, &w, err, sizeof(err));
+	int r = put_virtio(m, &w, err, sizeof(err));
+	if (r == 0)
+		r = snap_save_kvm(&m->vm, &w, err, sizeof(err));
 	if (r == 0 && (r = snap_finish(&w)) < 0)
 		snprintf(err, sizeof(err), "%s", strerror(-r));
 	if (r == 0)

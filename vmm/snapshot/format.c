@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "devices/legacy/legacy.h"
+#include "devices/virtio/mmio.h"
 
 #define SNAP_HEADER_LEN 16	/* magic, version, section count */
 #define SNAP_SECTION_HDR 16	/* tag, index, length */
@@ -24,7 +25,7 @@
 
 /* What a section of each tag may be: its size (exact, or a multiple of
  * elem between min and max), and how its index is bounded. */
-enum snap_index { IDX_ZERO, IDX_VCPU, IDX_CHIP };
+enum snap_index { IDX_ZERO, IDX_VCPU, IDX_CHIP, IDX_DEV };
 struct snap_tag_rule {
 	const char *name;
 	size_t min, max, elem;
@@ -67,7 +68,21 @@ static const struct snap_tag_rule rules[SNAP_TAG_END] = {
 			      SNAP_MAX_CPUID * sizeof(struct kvm_cpuid_entry2),
 			      sizeof(struct kvm_cpuid_entry2), IDX_VCPU, true },
 	[SNAP_VCPU_TSC_KHZ] = { "vCPU TSC frequency", 4, 4, 0, IDX_VCPU, false },
+	[SNAP_VIRTIO] = { "virtio transport", sizeof(struct vdev_state), sizeof(struct vdev_state), 0,
+			  IDX_DEV, true },
+	[SNAP_VIRTIO_DEVICE] = { "virtio device", 1, VDEV_DEVICE_STATE_MAX, 1, IDX_DEV, false },
 };
+
+/* How many sections of a tag's kind there are: one per vCPU, chip, device. */
+static uint32_t index_limit(const struct snap_state *st, enum snap_index index)
+{
+	switch (index) {
+	case IDX_VCPU: return st->machine->ncpus;
+	case IDX_CHIP: return 3;
+	case IDX_DEV: return st->machine->ndevs;
+	default: return 1;
+	}
+}
 
 const char *snap_tag_name(uint32_t tag)
 {
@@ -224,6 +239,8 @@ static int check_machine(const struct snap_machine *m, char *err, size_t errsz)
 		return refuse(err, errsz, "its machine section names no memory file of a snapshot");
 	if (m->ncpus < 1 || m->ncpus > SNAP_MAX_VCPUS)
 		return refuse(err, errsz, "it has %u vCPUs (1 to %u)", m->ncpus, SNAP_MAX_VCPUS);
+	if (m->ndevs > SNAP_MAX_DEVS)
+		return refuse(err, errsz, "it has %u virtio devices (at most %u)", m->ndevs, SNAP_MAX_DEVS);
 	if (!m->mem_size || m->mem_size % 4096)
 		return refuse(err, errsz, "its guest RAM size %llu is not a whole number of pages",
 			      (unsigned long long)m->mem_size);
@@ -243,7 +260,9 @@ static int check_section(const struct snap_state *st, unsigned i, char *err, siz
 		s->len == r->min;
 	if (!size_ok)
 		return refuse(err, errsz, "its %s section is %zu bytes", r->name, s->len);
-	uint32_t limit = r->index == IDX_VCPU ? st->machine->ncpus : r->index == IDX_CHIP ? 3 : 1;
+	uint32_t limit = index_limit(st, r->index);
+	if (s->index >= limit && limit == 0)
+		return refuse(err, errsz, "it has a %s section %u but names none", r->name, s->index);
 	if (s->index >= limit)
 		return refuse(err, errsz, "its %s section has index %u (at most %u)", r->name, s->index,
 			      limit - 1);
@@ -257,7 +276,7 @@ static int check_required(const struct snap_state *st, char *err, size_t errsz)
 {
 	for (uint32_t tag = 1; tag < SNAP_TAG_END; tag++) {
 		const struct snap_tag_rule *r = &rules[tag];
-		uint32_t n = r->index == IDX_VCPU ? st->machine->ncpus : r->index == IDX_CHIP ? 3 : 1;
+		uint32_t n = index_limit(st, r->index);
 		for (uint32_t idx = 0; r->required && idx < n; idx++)
 			if (!snap_find(st, tag, idx))
 				return r->index == IDX_ZERO ?

@@ -38,8 +38,11 @@
  * once more with immediate_exit set, which completes an I/O exit in flight
  * (KVM keeps that part of an instruction where GET_REGS cannot see it);
  * then the VM's state (irqchip, PIT, kvmclock), each vCPU's and the legacy
- * devices' are saved.  VMs with virtio devices are refused for now: their
- * queues and the host side each keeps (open files, flows) are not saved.
+ * devices' are saved, then each virtio device's: the transport (features,
+ * status, queue geometry and indexes) and what the device keeps of its own
+ * (devices/virtio/mmio.h, ops->save).  A restore builds the same devices
+ * from the same flags, in the same slots, and loads each one's state; a
+ * device of another type or queue count in a slot is refused.
  */
 #ifndef KVMBOX_VMM_SNAPSHOT_H
 #define KVMBOX_VMM_SNAPSHOT_H
@@ -48,7 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_FORMAT_VERSION 1
+#define SNAP_FORMAT_VERSION 2	/* 2: virtio devices */
 #define SNAP_MAGIC "KVMBOXSN"
 #define SNAP_MAX_STATE (64u << 20)	/* a state file larger than this is refused */
 #define SNAP_MAX_SECTIONS 4096
@@ -56,6 +59,7 @@
 #define SNAP_MAX_MSRS 512
 #define SNAP_MAX_CPUID 256
 #define SNAP_MAX_XSAVE (64u << 10)
+#define SNAP_MAX_DEVS 16		/* VIRTIO_MMIO_MAX_DEVS */
 
 enum snap_tag {
 	SNAP_MACHINE = 1,	/* struct snap_machine */
@@ -75,6 +79,9 @@ enum snap_tag {
 	SNAP_VCPU_DEBUGREGS,	/* struct kvm_debugregs */
 	SNAP_VCPU_CPUID,	/* struct kvm_cpuid_entry2[] (1..SNAP_MAX_CPUID) */
 	SNAP_VCPU_TSC_KHZ,	/* u32 */
+	SNAP_VIRTIO,		/* struct vdev_state; index = the device's slot */
+	SNAP_VIRTIO_DEVICE,	/* the device's own state (its ops->save), 1 byte to
+				 * VDEV_DEVICE_STATE_MAX; index = slot */
 	SNAP_TAG_END
 };
 
@@ -83,6 +90,7 @@ enum snap_tag {
 struct snap_machine {
 	uint64_t mem_size;		/* bytes; the memory file's size */
 	uint32_t ncpus;			/* 1..SNAP_MAX_VCPUS */
+	uint32_t ndevs;			/* virtio devices, 0..SNAP_MAX_DEVS */
 	int32_t guest_status;		/* exit status the guest had written, or -1 */
 	char kvmbox_build[48];		/* hex ELF build id of the kvmbox that wrote it */
 	char host_cpu[80];		/* "vendor family/model/stepping brand" */
