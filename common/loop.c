@@ -347,6 +347,14 @@ int loop_run_polled(struct loop *loop, struct loop_poller *p)
 	return loop->status;
 }
 
+uint64_t loop_poll_us_default(unsigned busy_peers)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 0;
+	return (unsigned)CPU_COUNT(&set) > busy_peers ? LOOP_POLL_US_DEFAULT : 0;
+}
+
 void loop_stop(struct loop *loop, int status)
 {
 	loop->status = status;

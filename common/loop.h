@@ -115,7 +115,15 @@ struct loop_poller {
 	uint64_t max_ns;	/* bound of the window (0: never poll) */
 	uint64_t ns;		/* the window now */
 };
-#define LOOP_POLL_US_DEFAULT 128	/* the --poll-us of fs-serve and net-serve */
+#define LOOP_POLL_US_DEFAULT 128	/* the window when polling pays (below) */
+/* The default --poll-us of a host transport whose requests come from
+ * busy_peers processes that each want a CPU while it waits (net-serve: the
+ * client and the server of a connection, 2; fs-serve: the FUSE client, 1):
+ * LOOP_POLL_US_DEFAULT when this process may run on more CPUs than those
+ * peers, else 0, because a poller then takes the CPU a peer needs.
+ * Measured on 2 CPUs: net-serve's request/response latency 74 us polling
+ * against 66 without; fs-serve's lookups 2.6x faster polling. */
+uint64_t loop_poll_us_default(unsigned busy_peers);
 /* Run until loop_stop() with p's polling; returns loop_run()'s status. */
 int loop_run_polled(struct loop *loop, struct loop_poller *p);
 

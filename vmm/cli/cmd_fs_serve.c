@@ -15,7 +15,7 @@
  * then removes the socket.  --stats prints, at exit, how many requests of
  * each FUSE opcode the client sent (to stderr).  --poll-us bounds the
  * adaptive polling between requests (loop_run_polled; default 128
- * microseconds; 0: never poll).  --uring serves the kernel's
+ * microseconds where there are two CPUs or more, else 0; 0: never poll).  --uring serves the kernel's
  * FUSE-over-io_uring queues with a thread per CPU when the kernel offers
  * them (Linux 6.14+ with fuse.enable_uring=Y; fs9p/fuse_uring.c), else
  * /dev/fuse alone as without it.
@@ -56,7 +56,7 @@ int cmd_fs_serve(int argc, char **argv)
 {
 	const char *mnt = NULL, *sock = NULL, *dir = NULL;
 	bool stats = false;
-	uint64_t poll_us = LOOP_POLL_US_DEFAULT;
+	uint64_t poll_us = loop_poll_us_default(1);
 	const char *v = NULL;
 	struct fs_opts o;
 	fs_opts_default(&o);

@@ -9,7 +9,8 @@
  * caller's namespace.  The TAP is not persistent: it disappears when
  * net-serve exits on SIGINT/SIGTERM.  --poll-us N bounds the adaptive
  * polling of the TAP and the stack's sockets between waits
- * (loop_run_polled; default 128 microseconds, 0: never poll).
+ * (loop_run_polled; default 128 microseconds on a host with more than two
+ * CPUs for it, else 0: never poll; common/loop.h loop_poll_us_default).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -283,7 +284,7 @@ int cmd_net_serve(int argc, char **argv)
 	static struct policy pol;	/* large; lives for the whole command */
 	static struct net_opts no;	/* argv pointers; lives for the whole command */
 	const char *netns = NULL, *tap = "kvmbox0";
-	uint64_t poll_us = LOOP_POLL_US_DEFAULT;
+	uint64_t poll_us = loop_poll_us_default(2);
 	static struct autopub ap = { .fd = { -1, -1 } };
 	int status = parse_args(argc, argv, &netns, &tap, &poll_us, &no);
 	if (status >= 0)
