@@ -35,6 +35,9 @@ sleep 5
 e2e_step restore1 200 sh -c 'kvmbox run --restore /snap --no-net --profile; echo "rc=\$?"; echo host-time=\$(date +%s)'
 e2e_step restore2 200 sh -c 'kvmbox run --restore /snap --no-net; echo "rc=\$?"'
 e2e_step cold 200 $boot --profile -- true
+e2e_step bench 300 kvmbox bench boot --kernel /vmlinux --initrd /l2.cpio --runs 3 --initcalls 5 --json
+e2e_step bench_table 300 kvmbox bench boot --kernel /vmlinux --initrd /l2.cpio --runs 1 --initcalls 3
+e2e_step bench_bad 30 sh -c 'kvmbox bench boot --kernel /nonexistent --runs 1; echo "rc=\$?"; ls /tmp | grep -c kvmbox-bench'
 # A VM saved with everything running, its network card included: a template
 # (saved at init) whose command, after a restore, starts a counter and holds
 # a connection to L1 open, then saves the VM from inside (kvmbox-checkpoint)
@@ -83,6 +86,28 @@ else
 fi
 e2e_check_rc cold 0 "a cold boot of the same kernel still works beside them"
 
+# kvmbox bench boot: the figures a boot-latency researcher asks for, as JSON
+bench_json=$(e2e_step_out bench | grep '^{' | tail -n 1)
+bench_check() {	# DESCRIPTION PYTHON-EXPRESSION over j
+	if printf '%s' "$bench_json" | python3 -c "import json,sys; j=json.load(sys.stdin); sys.exit(0 if ($2) else 1)" 2>/dev/null
+	then ok "$1"; else not_ok "$1" "$(e2e_step_out bench | tail -n 5)"; fi
+}
+bench_check "kvmbox bench boot --json: per phase of the cold boots, median <= p90 <= max" \
+	'all(j["cold"][k]["min"] <= j["cold"][k]["p50"] <= j["cold"][k]["p90"] <= j["cold"][k]["max"] for k in ("exec", "kvm_ready", "kernel_loaded", "first_kvm_run", "guest_init_started", "command_done", "process_exit"))'
+bench_check "the phases in boot order" \
+	'j["cold"]["kvm_ready"]["p50"] <= j["cold"]["first_kvm_run"]["p50"] <= j["cold"]["guest_init_started"]["p50"] <= j["cold"]["command_done"]["p50"] <= j["cold"]["process_exit"]["p50"]'
+bench_check "restores of the template: first KVM_RUN and the command done, and no kernel loaded" \
+	'"first_kvm_run" in j["restore"] and "command_done" in j["restore"] and "kernel_loaded" not in j["restore"] and j["runs"] == 3'
+bench_check "the VMM's CPU time and peak RSS" \
+	'j["cold"]["vmm_cpu_ms"]["p50"] > 0 and j["cold"]["peak_rss_mib"]["p50"] > 0 and j["restore"]["peak_rss_mib"]["p50"] > 0'
+bench_check "the guest kernel's slowest initcalls, slowest first, and their sum" \
+	'len(j["slowest_initcalls"]) == 5 and all(a["us"] >= b["us"] for a, b in zip(j["slowest_initcalls"], j["slowest_initcalls"][1:])) and j["initcalls_total_us"] >= sum(c["us"] for c in j["slowest_initcalls"]) > 0'
+e2e_check_has bench_table "and as a table" '^guest_init_started '
+e2e_check_has bench_table "with the initcalls" '^guest kernel: initcalls took [0-9]*[1-9][0-9.]* ms in all'
+e2e_check_has bench_bad "a run kvmbox run refuses ends the benchmark with one line" \
+	'^kvmbox: bench: saving the template failed: run: kernel /nonexistent: '
+e2e_check_has bench_bad "exit 2, and nothing left in /tmp" -x 'rc=2'
+e2e_check_has bench_bad "nothing left in /tmp" -x '0'
 e2e_check_rc net_template 0 "a VM with a network card is saved at its init (a template)"
 e2e_check_has net_save "its restore runs the command, which holds a connection to L1" -x 'conns-before=1'
 e2e_check_has net_save "and saves the VM from inside with kvmbox-checkpoint, kvmbox exiting 0" -x 'rc=0'
@@ -116,4 +141,5 @@ ms() { e2e_step_out "$1" | sed -n "s/.*$2 *\([0-9.]*\).*/\1/p" | head -n 1; }
 echo "# L2 cold boot: exec to guest init $(ms cold guest_init_started) ms, to command done" \
 	"$(ms cold command_done) ms; restore: exec to first KVM_RUN $(ms restore1 first_kvm_run) ms," \
 	"to command done $(ms restore1 command_done) ms (TCG speed, not hardware)"
+e2e_step_out bench_table | grep -v '^\[' | sed 's/^/# /'	# kvmbox bench boot's own table
 tap_done

@@ -138,4 +138,22 @@ out=$(cd "$T/proj" && "$KVMBOX_BIN" logs --denials 2>&1); rc=$?
 case "$rc $out" in "0 "*" launch: kvmbox claude in $T/proj, egress profile permissive"*)
 	ok "logs --denials: the launches tried here are recorded, one line each" ;;
 *) not_ok "logs --denials: the launches tried here are recorded, one line each" "$rc $out" ;; esac
+# kvmbox bench boot: its own flags judged before any run; a run kvmbox run
+# refuses ends it with one line naming the run, and the same status.
+one "bench: which benchmark" "^kvmbox: bench: which benchmark? (boot)" bench
+one "bench: an unknown benchmark" "^kvmbox: bench: unknown benchmark (boot)" bench net
+one "bench boot: --runs 0" "^kvmbox: bench: --runs takes 1 to 1000" bench boot --runs 0
+one "bench boot: --runs x" "^kvmbox: bench: --runs takes 1 to 1000" bench boot --runs x
+one "bench boot: --cpus 65" "^kvmbox: bench: --cpus takes 1 to 64" bench boot --cpus 65
+one "bench boot: --initcalls 101" "^kvmbox: bench: --initcalls takes 0 to 100" bench boot --initcalls 101
+one "bench boot: an unknown flag" "^kvmbox: bench: unknown option '--bogus'" bench boot --bogus
+one "bench boot: a stray argument" "^kvmbox: bench: unexpected argument 'x'" bench boot x
+err=$(TMPDIR=$T timeout 20 "$KVMBOX_BIN" bench boot --runs 1 --kernel "$T/none" 2>&1 >/dev/null)
+rc=$?
+case "$rc:$err" in
+"2:kvmbox: bench: a template, then 1 cold boot and 1 restore..."$'\n'"kvmbox: bench: saving the template failed: run: kernel $T/none: No such file"*)
+	ok "bench boot: a kernel kvmbox run refuses stops it at the template, exit 2" ;;
+*) not_ok "bench boot: a kernel kvmbox run refuses stops it at the template, exit 2" "$rc: $err" ;; esac
+if ls "$T" | grep -q kvmbox-bench; then not_ok "bench boot: its temporary folder is removed" "$(ls "$T")"
+else ok "bench boot: its temporary folder is removed"; fi
 tap_done

@@ -29,6 +29,7 @@ int cmd_proxy(int argc, char **argv);
 int cmd_setup(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_images(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 int cmd_agent(int argc, char **argv);
 

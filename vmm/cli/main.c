@@ -38,6 +38,7 @@ static const struct command commands[] = {
 	{ "setup", cmd_setup, "build the agents' guest image (no root), then boot-check it" },
 	{ "pull", cmd_pull, "pull an OCI image from a registry" },
 	{ "images", cmd_images, "list or remove guest images" },
+	{ "bench", cmd_bench, "boot latency here: cold boots, restores, slowest initcalls" },
 	{ ".vm", cmd_vm, NULL },	/* the VMM a broker starts (machine_broker.h) */
 };
 
