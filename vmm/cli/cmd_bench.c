@@ -1,8 +1,9 @@
 /* vmm/cli/cmd_bench.c - `kvmbox bench boot`: boot latency as a user can
  * measure it on their own machine, kernel and initramfs.
  *
- *   kvmbox bench boot [--kernel PATH] [--initrd PATH] [--runs N]
- *                     [--memory MiB] [--cpus N] [--initcalls N] [--json]
+ *   kvmbox bench boot [--kernel PATH] [--initrd PATH] [--cmdline STR]
+ *                     [--runs N] [--memory MiB] [--cpus N] [--initcalls N]
+ *                     [--json]
  *
  * Each run is a `kvmbox run` of this very binary (/proc/self/exe) with
  * --profile=json, so the figures are those of the command users run, its
@@ -45,7 +46,7 @@ extern char **environ;
 
 #define BENCH_MAX_RUNS 1000
 #define BENCH_OUT_MAX (4u << 20)	/* a run's captured stdout / stderr */
-#define BENCH_CMDLINE_INITCALLS "console=ttyS0 reboot=k panic=-1 initcall_debug ignore_loglevel"
+#define BENCH_CMDLINE_BASE "console=ttyS0 reboot=k panic=-1"	/* kvmbox run's, less quiet */
 
 /* The figures a run gives: wall ms since exec per phase (< 0: not
  * reached), the process's exit, CPU ms and peak RSS. */
@@ -53,6 +54,7 @@ enum { MARK_EXIT = PHASE_COUNT, MARK_CPU, MARK_RSS, NMARKS };
 
 struct bench_opts {
 	const char *kernel, *initrd;
+	const char *cmdline;		/* --cmdline for every run but the initcall one */
 	unsigned runs, cpus, initcalls;
 	const char *memory;
 	bool json;
@@ -187,6 +189,8 @@ static int cold_argv(const struct bench *b, const char **argv, const char *const
 	argv[n++] = "--memory", argv[n++] = b->o.memory;
 	argv[n++] = "--cpus", argv[n++] = b->cpus;
 	argv[n++] = "--no-net";
+	if (b->o.cmdline && !(extra && !strcmp(extra[0], "--cmdline")))
+		argv[n++] = "--cmdline", argv[n++] = b->o.cmdline;
 	while (extra && *extra)
 		argv[n++] = *extra++;
 	argv[n++] = "--";
@@ -247,7 +251,11 @@ static int initcall_run(struct bench *b)
 {
 	if (!b->o.initcalls)
 		return 0;
-	const char *extra[] = { "--cmdline", BENCH_CMDLINE_INITCALLS, NULL };
+	/* the same line, initcall_debug printing whatever the loglevel */
+	char line[4096];
+	snprintf(line, sizeof(line), "%s initcall_debug ignore_loglevel",
+		 b->o.cmdline ? b->o.cmdline : BENCH_CMDLINE_BASE);
+	const char *extra[] = { "--cmdline", line, NULL };
 	const char *argv[32];
 	cold_argv(b, argv, extra);
 	double ended;
@@ -333,6 +341,8 @@ static void print_json(const struct bench *b)
 	json_object_object_add(j, "runs", json_object_new_int((int)b->o.runs));
 	json_object_object_add(j, "kernel", b->o.kernel ? json_object_new_string(b->o.kernel) : NULL);
 	json_object_object_add(j, "initrd", b->o.initrd ? json_object_new_string(b->o.initrd) : NULL);
+	json_object_object_add(j, "cmdline", json_object_new_string(b->o.cmdline ? b->o.cmdline :
+								      CMDLINE_DEFAULT));
 	json_object_object_add(j, "memory", json_object_new_string(b->o.memory));
 	json_object_object_add(j, "cpus", json_object_new_int((int)b->o.cpus));
 	const struct { const char *name; const struct bench_run *rs; } sets[] = {
@@ -371,8 +381,10 @@ static void print_table(const struct bench *b)
 	printf("bench boot: %u cold boots and %u restores of a template, taking turns; "
 	       "%s MiB, %u vCPU%s, --no-net\n", b->o.runs, b->o.runs, b->o.memory, b->o.cpus,
 	       b->o.cpus == 1 ? "" : "s");
-	printf("kernel %s, initrd %s\n", b->o.kernel ? b->o.kernel : "(kvmbox run's default)",
-	       b->o.initrd ? b->o.initrd : "(kvmbox run's default)");
+	printf("kernel %s, initrd %s, command line \"%s\"\n",
+	       b->o.kernel ? b->o.kernel : "(kvmbox run's default)",
+	       b->o.initrd ? b->o.initrd : "(kvmbox run's default)",
+	       b->o.cmdline ? b->o.cmdline : CMDLINE_DEFAULT);
 	printf("%-20s %10s %10s %10s %10s   %10s %10s %10s %10s\n", "ms since exec", "cold p50",
 	       "p90", "min", "max", "restore p50", "p90", "min", "max");
 	for (unsigned m = 0; m < NMARKS; m++) {
@@ -413,14 +425,14 @@ static int usage(const char *why)
 		return EXIT_USAGE;
 	}
 	fprintf(stdout,
-		"usage: kvmbox bench boot [--kernel PATH] [--initrd PATH] [--runs N] [--memory MiB]\n"
-		"                         [--cpus N] [--initcalls N] [--json]\n"
+		"usage: kvmbox bench boot [--kernel PATH] [--initrd PATH] [--cmdline STR] [--runs N]\n"
+		"                         [--memory MiB] [--cpus N] [--initcalls N] [--json]\n"
 		"Boot latency on this machine: a template saved once, then N cold boots and N\n"
 		"restores taking turns (kvmbox run --no-net, default 10 each), per phase the\n"
 		"median, p90, min and max of the ms since exec, the VMM's CPU time and peak RSS,\n"
 		"and the guest kernel's N slowest initcalls (default 10; 0 skips that boot).\n"
-		"Kernel, initrd, memory (default 256) and vCPUs (default 1) as kvmbox run takes\n"
-		"them.  Pin it to CPUs with taskset to compare runs; see docs/vmm.md.\n");
+		"Kernel, initrd, command line, memory (default 256) and vCPUs (default 1) as\n"
+		"kvmbox run takes them.  Pin it to CPUs with taskset to compare runs; see docs/vmm.md.\n");
 	return 0;
 }
 
@@ -441,7 +453,8 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
 		{ "runs", required_argument, NULL, 'n' }, { "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'c' }, { "initcalls", required_argument, NULL, 'I' },
-		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0 },
+		{ "cmdline", required_argument, NULL, 'C' }, { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	*o = (struct bench_opts){ .runs = 10, .cpus = 1, .initcalls = 10, .memory = "256" };
 	opterr = 0;
@@ -452,6 +465,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		case 'k': o->kernel = optarg; break;
 		case 'i': o->initrd = optarg; break;
 		case 'm': o->memory = optarg; break;
+		case 'C': o->cmdline = optarg; break;
 		case 'j': o->json = true; break;
 		case 'h': return usage(NULL) == 0 ? 1 : -1;
 		case 'n':
