@@ -5,10 +5,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -200,19 +203,85 @@ static const char *read_error(int r, const char *big)
 	return r == -EFBIG ? big : r == -EINVAL ? "not a regular file" : strerror(-r);
 }
 
+/* A guest file (kernel, initramfs) mapped read-only rather than read: the
+ * loader copies only what goes into guest RAM (11 MiB of loadable segments
+ * of an 18 MiB vmlinux) straight from the page cache, where reading it
+ * first cost a copy of the whole file and a fault per page of the buffer.
+ * 0 (*out NULL for an empty file), or -errno (-EINVAL: not a regular
+ * file, -EFBIG: over max). */
+static int map_guest_file(const char *path, size_t max, const uint8_t **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL :
+		(uint64_t)st.st_size > max ? -EFBIG : 0;
+	void *p = NULL;
+	if (r == 0 && st.st_size &&
+	    (p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) ==
+		    MAP_FAILED)
+		r = -errno;
+	close(fd);
+	if (r < 0)
+		return r;
+	*out = p;
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
+static void unmap_guest_file(const uint8_t *p, size_t len)
+{
+	if (p)
+		munmap((void *)p, len);
+}
+
+/* The one jump target of a SIGBUS while the mapped files are read: a file
+ * cut short under the loader faults instead of reading.  Global because
+ * a signal handler reaches nothing else; set only around boot_load, while
+ * the process has no other thread. */
+static sigjmp_buf *load_fault_jmp;
+
+static void on_load_fault(int sig)
+{
+	(void)sig;
+	siglongjmp(*load_fault_jmp, 1);
+}
+
+/* boot_load (and the kernel's SHA-256 for a snapshot) over the mapped
+ * files: its 0 or -errno, or 1 when a file faulted (SIGBUS). */
+static int load_guarded(struct machine *m, const struct boot_config *bc)
+{
+	sigjmp_buf jb;
+	struct sigaction sa = { .sa_handler = on_load_fault }, old;
+	sigemptyset(&sa.sa_mask);
+	load_fault_jmp = &jb;
+	sigaction(SIGBUS, &sa, &old);
+	volatile int r = 1;
+	if (!sigsetjmp(jb, 1)) {
+		if (m->o->snapshot)
+			snap_sha256_hex(bc->kernel, bc->kernel_len, m->kernel_sha256,
+					sizeof(m->kernel_sha256));
+		r = boot_load(&m->vm.gm, bc, &m->vm.entry);
+	}
+	sigaction(SIGBUS, &old, NULL);
+	load_fault_jmp = NULL;
+	return r;
+}
+
 int machine_load(struct machine *m, int argc, char **argv)
 {
 	const struct run_opts *o = m->o;
-	uint8_t *kernel = NULL, *initrd = NULL;
+	const uint8_t *kernel = NULL, *initrd = NULL;
 	size_t klen = 0, ilen = 0;
-	int r = read_file(o->kernel, RUN_MAX_KERNEL, &kernel, &klen);
+	int r = map_guest_file(o->kernel, RUN_MAX_KERNEL, &kernel, &klen);
 	if (r < 0) {
 		log_err("cannot read kernel %s: %s", o->kernel, read_error(r, "larger than 256 MiB"));
 		return EXIT_USAGE;
 	}
-	if (o->initrd && (r = read_file(o->initrd, RUN_MAX_INITRD, &initrd, &ilen)) < 0) {
+	if (o->initrd && (r = map_guest_file(o->initrd, RUN_MAX_INITRD, &initrd, &ilen)) < 0) {
 		log_err("cannot read initrd %s: %s", o->initrd, read_error(r, "larger than 1 GiB"));
-		free(kernel);
+		unmap_guest_file(kernel, klen);
 		return EXIT_USAGE;
 	}
 	char extra[sizeof(m->vm.virtio_cmdline) + sizeof(m->cmdline_extra)];
@@ -222,21 +291,21 @@ int machine_load(struct machine *m, int argc, char **argv)
 		log_err("kernel command line: %s", errno == E2BIG ?
 			"too long (Linux on x86 takes 2047 bytes; with kvmbox run the command and its arguments are part of it)" :
 			strerror(errno));
-		free(kernel);
-		free(initrd);
+		unmap_guest_file(kernel, klen);
+		unmap_guest_file(initrd, ilen);
 		return EXIT_USAGE;
 	}
 	struct boot_config bc = { .kernel = kernel, .kernel_len = klen, .initrd = initrd,
 				  .initrd_len = ilen, .cmdline = cmdline, .ncpus = o->cpus };
-	if (o->snapshot)
-		snap_sha256_hex(kernel, klen, m->kernel_sha256, sizeof(m->kernel_sha256));
-	r = boot_load(&m->vm.gm, &bc, &m->vm.entry);
-	if (r < 0)
+	r = load_guarded(m, &bc);
+	if (r > 0)
+		log_err("cannot load kernel %s: it or the initrd changed while being read", o->kernel);
+	else if (r < 0)
 		log_err("cannot load kernel %s: %s", o->kernel, boot_error());
 	free(cmdline);
-	free(kernel);
-	free(initrd);
-	if (r < 0)
+	unmap_guest_file(kernel, klen);
+	unmap_guest_file(initrd, ilen);
+	if (r != 0)
 		return EXIT_USAGE;
 	profile_mark(&m->prof, PHASE_KERNEL_LOADED);
 	return 0;
