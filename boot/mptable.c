@@ -11,7 +11,7 @@
 
 #include "boot/internal.h"
 #include "boot/layout.h"
-#include "devices/devices.h"
+#include "guest/abi/layout.h"
 
 #define MP_SPEC_REV 4
 #define LAPIC_VERSION 0x14
@@ -19,7 +19,7 @@
 #define CPU_SIGNATURE 0x600		/* family 6 */
 #define CPU_FEATURES 0x201		/* FPU, APIC */
 #define MP_ISA_IRQS 16
-#define MP_LAST_IRQ (VIRTIO_MMIO_IRQ_BASE + VIRTIO_MMIO_MAX_DEVS - 1)
+#define MP_LAST_IRQ (KBX_VIRTIO_MMIO_IRQ_BASE + KBX_VIRTIO_MMIO_SLOTS - 1)
 #define MP_NR_IRQS (MP_LAST_IRQ + 1 > MP_ISA_IRQS ? MP_LAST_IRQ + 1 : MP_ISA_IRQS)
 #define MP_MAX_SIZE (sizeof(struct mpf_intel) + sizeof(struct mpc_table) +              \
 		     BOOT_MAX_CPUS * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +  \

@@ -20,6 +20,7 @@
 
 #include "common/gmem.h"
 #include "common/loop.h"
+#include "guest/abi/layout.h"
 
 /* A region of guest-physical MMIO space or of x86 port I/O space. */
 struct io_region {
@@ -40,13 +41,13 @@ struct dev_env {
 	unsigned irq;		/* interrupt line (GSI), for the command line */
 };
 
-/* virtio-mmio window: device i lives at VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE
- * with interrupt VIRTIO_MMIO_IRQ_BASE + i; announced to Linux with
- * virtio_mmio.device=<size>@<base>:<irq>. */
-#define VIRTIO_MMIO_BASE 0xd0000000ULL
-#define VIRTIO_MMIO_SIZE 0x1000ULL
-#define VIRTIO_MMIO_IRQ_BASE 5
-#define VIRTIO_MMIO_MAX_DEVS 16
+/* virtio-mmio window (guest/abi/layout.h, the machine's layout the guest
+ * sees): device i lives at VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE with
+ * interrupt VIRTIO_MMIO_IRQ_BASE + i. */
+#define VIRTIO_MMIO_BASE KBX_VIRTIO_MMIO_BASE
+#define VIRTIO_MMIO_SIZE KBX_VIRTIO_MMIO_SIZE
+#define VIRTIO_MMIO_IRQ_BASE KBX_VIRTIO_MMIO_IRQ_BASE
+#define VIRTIO_MMIO_MAX_DEVS KBX_VIRTIO_MMIO_SLOTS
 #define VIRTIO_MMIO_QUEUE_NOTIFY 0x050	/* offset wired to notify_fd */
 
 #endif

@@ -4,13 +4,13 @@
  * slot's ioeventfd inside KVM, never reaching the bus), and exits 0 when the
  * magic was "virt", 1 otherwise. */
 #include "guest.h"
+#include "guest/abi/layout.h"
 
-#define VIRTIO_MMIO_BASE 0xd0000000UL
 #define VIRTIO_MAGIC 0x74726976u
 
 int guest_main(const struct hvm_start_info *si)
 {
-	volatile uint32_t *regs = (volatile uint32_t *)VIRTIO_MMIO_BASE;
+	volatile uint32_t *regs = (volatile uint32_t *)KBX_VIRTIO_MMIO_BASE;
 	uint32_t magic = regs[0];
 	int n = cmdline_int(guest_cmdline(si), "notify", 1);
 	for (int i = 0; i < n; i++)

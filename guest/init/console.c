@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "guest/abi/console.h"
-#include "guest/init/listeners.h"
+#include "common/listeners.h"
 #include "guest/init/portfwd.h"
 
 #define RELAY_BUF 16384
@@ -401,8 +401,8 @@ static void report_listeners(struct session *s)
 	s->listeners_ms = now;
 	uint16_t ports[KBX_LISTENERS_MAX];
 	unsigned n = 0;
-	kbx_listeners_scan(ports, &n, KBX_LISTENERS_MAX);
-	kbx_listeners_sort(ports, n);
+	listeners_scan(ports, &n, KBX_LISTENERS_MAX);
+	listeners_sort(ports, n);
 	if (n == s->nlisteners && !memcmp(ports, s->listeners, n * sizeof(ports[0])))
 		return;
 	memcpy(s->listeners, ports, n * sizeof(ports[0]));

@@ -6,11 +6,11 @@
 # sanitizers (they cannot link statically), same warnings.
 KINIT_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -static -s
 KINIT_SRCS := guest/init/main.c guest/init/kinit.c guest/init/console.c guest/init/netcfg.c \
-	guest/init/mounts.c guest/init/listeners.c \
+	guest/init/mounts.c common/listeners.c \
 	guest/init/portfwd.c
 
 $(BUILD)/kvmbox-init: $(KINIT_SRCS) guest/init/kinit.h guest/init/console.h guest/init/netcfg.h \
-		guest/init/mounts.h guest/init/listeners.h guest/init/portfwd.h \
+		guest/init/mounts.h common/listeners.h guest/init/portfwd.h \
 		$(wildcard guest/abi/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(KINIT_CFLAGS) -o $@ $(KINIT_SRCS)

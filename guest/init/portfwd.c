@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "guest/init/listeners.h"
+#include "common/listeners.h"
 
 #define SCAN_MAX 256		/* loopback listeners looked at per scan */
 
@@ -84,7 +84,7 @@ struct scan {
 			 * listeners stand for nobody's and are skipped */
 };
 
-static void scan_one(void *arg, const struct kbx_listener *l)
+static void scan_one(void *arg, const struct listener *l)
 {
 	struct scan *sc = arg;
 	if (!strcasecmp(l->addr, sc->ours))
@@ -123,7 +123,7 @@ void portfwd_scan(struct portfwd *pf)
 	static struct scan sc;	/* 8 KiB bitmap: one forwarder per process */
 	memset(&sc, 0, sizeof(sc));
 	snprintf(sc.ours, sizeof(sc.ours), "%08X", pf->addr);	/* the kernel's %08X of a __be32 */
-	kbx_listeners_each(scan_one, &sc);
+	listeners_each(scan_one, &sc);
 	/* Relays whose loopback listener is gone close (their connections
 	 * stay until they end). */
 	for (int i = 0; i < PORTFWD_MAX_PORTS; i++) {

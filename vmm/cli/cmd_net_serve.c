@@ -33,7 +33,7 @@
 #include "common/util.h"
 #include "guest/abi/console.h"
 #include "devices/virtio/net.h"
-#include "guest/init/listeners.h"
+#include "common/listeners.h"
 #include "net/net.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/net_args.h"
@@ -53,7 +53,7 @@ struct tap_ctx {
 /* --auto-publish: the namespace's TCP listeners, read from its
  * /proc/net/tcp{,6} (opened from inside the namespace, so the files keep
  * showing that namespace), are published on the host's 127.0.0.1 at the
- * same port once a second (guest/init/listeners.c parses them, as for a
+ * same port once a second (common/listeners.c parses them, as for a
  * VM's init).  Listeners bound to the namespace's loopback only are not
  * mirrored.  A port stays published after its listener goes
  * (connections then get a RST from the guest). */
@@ -74,7 +74,7 @@ static void autopub_scan_file(struct autopub *a, int fd, bool v6)
 	buf[n] = 0;
 	uint16_t ports[KBX_LISTENERS_MAX];
 	unsigned np = 0;
-	kbx_listeners_parse(buf, v6, ports, &np, KBX_LISTENERS_MAX);
+	listeners_parse(buf, v6, ports, &np, KBX_LISTENERS_MAX);
 	net_autopublish(a->ns, &a->ap, ports, np);
 }
 

@@ -1,9 +1,9 @@
-/* guest/init/listeners.c - TCP listeners from /proc/net/tcp{,6} text (see
+/* common/listeners.c - TCP listeners from /proc/net/tcp{,6} text (see
  * listeners.h).  A line reads
  *   "  0: 00000000:0BB8 00000000:0000 0A ..."
  * sl, local address:port (hex; the address in the kernel's byte order as
  * 8 or 32 hex digits), remote, state (0A = LISTEN). */
-#include "guest/init/listeners.h"
+#include "common/listeners.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +37,7 @@ static unsigned add_port(uint16_t *ports, unsigned *n, unsigned max, uint16_t po
 	return 0;
 }
 
-int kbx_listener_line(const char *line, bool v6, struct kbx_listener *l)
+int listener_line(const char *line, bool v6, struct listener *l)
 {
 	char local[48], st[4];
 	if (sscanf(line, "%*s %47[0-9A-Fa-f:] %*s %3s", local, st) != 2 || strcmp(st, "0A"))
@@ -57,13 +57,13 @@ int kbx_listener_line(const char *line, bool v6, struct kbx_listener *l)
 	return 1;
 }
 
-unsigned kbx_listeners_parse(const char *text, bool v6, uint16_t *ports, unsigned *n,
+unsigned listeners_parse(const char *text, bool v6, uint16_t *ports, unsigned *n,
 			     unsigned max)
 {
 	unsigned dropped = 0;
 	for (const char *line = text; line && *line;) {
-		struct kbx_listener l;
-		if (kbx_listener_line(line, v6, &l) && !l.loopback)
+		struct listener l;
+		if (listener_line(line, v6, &l) && !l.loopback)
 			dropped += add_port(ports, n, max, l.port);
 		const char *nl = strchr(line, '\n');
 		line = nl ? nl + 1 : NULL;
@@ -71,15 +71,15 @@ unsigned kbx_listeners_parse(const char *text, bool v6, uint16_t *ports, unsigne
 	return dropped;
 }
 
-void kbx_listeners_each(void (*fn)(void *arg, const struct kbx_listener *l), void *arg)
+void listeners_each(void (*fn)(void *arg, const struct listener *l), void *arg)
 {
 	static const char *const files[2] = { "/proc/net/tcp", "/proc/net/tcp6" };
 	for (int i = 0; i < 2; i++) {
 		FILE *f = fopen(files[i], "re");
 		char line[256];
-		struct kbx_listener l;
+		struct listener l;
 		while (f && fgets(line, sizeof(line), f))
-			if (kbx_listener_line(line, i == 1, &l))
+			if (listener_line(line, i == 1, &l))
 				fn(arg, &l);
 		if (f)
 			fclose(f);
@@ -91,17 +91,17 @@ struct scan_ctx {
 	unsigned *n, max, dropped;
 };
 
-static void scan_one(void *arg, const struct kbx_listener *l)
+static void scan_one(void *arg, const struct listener *l)
 {
 	struct scan_ctx *c = arg;
 	if (!l->loopback)
 		c->dropped += add_port(c->ports, c->n, c->max, l->port);
 }
 
-unsigned kbx_listeners_scan(uint16_t *ports, unsigned *n, unsigned max)
+unsigned listeners_scan(uint16_t *ports, unsigned *n, unsigned max)
 {
 	struct scan_ctx c = { ports, n, max, 0 };
-	kbx_listeners_each(scan_one, &c);
+	listeners_each(scan_one, &c);
 	return c.dropped;
 }
 
@@ -110,7 +110,7 @@ static int cmp_port(const void *a, const void *b)
 	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
 }
 
-void kbx_listeners_sort(uint16_t *ports, unsigned n)
+void listeners_sort(uint16_t *ports, unsigned n)
 {
 	qsort(ports, n, sizeof(*ports), cmp_port);
 }

@@ -1,5 +1,5 @@
 /* tests/unit/test_guest_init_listeners.c - /proc/net/tcp{,6} text to the
- * set of listening ports --auto-publish mirrors (guest/init/listeners.c):
+ * set of listening ports --auto-publish mirrors (common/listeners.c):
  * LISTEN sockets only, loopback-bound ones left out (IPv4, ::1 and
  * IPv4-mapped), duplicates once, the cap counted, lines that lie ignored. */
 #include <setjmp.h>
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "guest/init/listeners.h"
+#include "common/listeners.h"
 
 /* As Linux prints them (header, then "sl local rem st ..."). */
 static const char tcp4[] =
@@ -32,11 +32,11 @@ static void test_ipv4(void **state)
 	(void)state;
 	uint16_t p[8];
 	unsigned n = 0;
-	assert_int_equal(kbx_listeners_parse(tcp4, false, p, &n, 8), 0);
+	assert_int_equal(listeners_parse(tcp4, false, p, &n, 8), 0);
 	/* 3000 (twice: once), 80 on the guest address; not 8080 or 22 on
 	 * 127.x, not the established connection from port 50000. */
 	assert_int_equal(n, 2);
-	kbx_listeners_sort(p, n);
+	listeners_sort(p, n);
 	assert_int_equal(p[0], 80);
 	assert_int_equal(p[1], 3000);
 }
@@ -46,10 +46,10 @@ static void test_ipv6_and_merge(void **state)
 	(void)state;
 	uint16_t p[8] = { 6000 };
 	unsigned n = 1;
-	assert_int_equal(kbx_listeners_parse(tcp6, true, p, &n, 8), 0);
+	assert_int_equal(listeners_parse(tcp6, true, p, &n, 8), 0);
 	/* [::]:6000 is already there; ::1 and ::ffff:127.0.0.1 are loopback. */
 	assert_int_equal(n, 2);
-	kbx_listeners_sort(p, n);
+	listeners_sort(p, n);
 	assert_int_equal(p[0], 6000);
 	assert_int_equal(p[1], 6003);
 }
@@ -59,7 +59,7 @@ static void test_cap_counted(void **state)
 	(void)state;
 	uint16_t p[1];
 	unsigned n = 0;
-	assert_int_equal(kbx_listeners_parse(tcp4, false, p, &n, 1), 1);
+	assert_int_equal(listeners_parse(tcp4, false, p, &n, 1), 1);
 	assert_int_equal(n, 1);
 	assert_int_equal(p[0], 3000);
 }
@@ -78,12 +78,12 @@ static void test_lies_ignored(void **state)
 		"0: 00000000:0052 00000000:0000 0A";	/* no newline: still counts */
 	uint16_t p[8];
 	unsigned n = 0;
-	assert_int_equal(kbx_listeners_parse(bad, false, p, &n, 8), 0);
+	assert_int_equal(listeners_parse(bad, false, p, &n, 8), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(p[0], 0x51);	/* any 9-digit address is not loopback */
 	assert_int_equal(p[1], 0x52);
 	n = 0;
-	assert_int_equal(kbx_listeners_parse("", false, p, &n, 8), 0);
+	assert_int_equal(listeners_parse("", false, p, &n, 8), 0);
 	assert_int_equal(n, 0);
 }
 
