@@ -1,4 +1,4 @@
-/* tests/unit/test_guest_init_listeners.c - /proc/net/tcp{,6} text to the
+/* tests/unit/test_common_listeners.c - /proc/net/tcp{,6} text to the
  * set of listening ports --auto-publish mirrors (common/listeners.c):
  * LISTEN sockets only, loopback-bound ones left out (IPv4, ::1 and
  * IPv4-mapped), duplicates once, the cap counted, lines that lie ignored. */
