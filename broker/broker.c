@@ -188,7 +188,7 @@ static bool ctl_receive(struct broker *b)
 		log_once(LOG_WARN, "%s: broker: refused a malformed message from the VMM", b->bl->vmm_argv[0]);
 	if (r <= 0)
 		return r == -EAGAIN || r == -EINTR || r == -EPROTO;
-	struct proxy_stream *ps = proxy_sock_stream(&b->loop, fd, false);
+	struct stream *ps = proxy_sock_stream(&b->loop, fd, false);
 	if (!ps) {
 		close(fd);
 		return true;

@@ -117,6 +117,7 @@ struct tcp_flow {
 	uint8_t gip6[16], rip6[16];	/* the same as 16 bytes (IPv4-mapped for IPv4): the key */
 	int fd;			/* host socket, or -1 for a stream flow */
 	bool is_stream, stream_closed;
+	bool want_rd, want_wr;	/* a stream flow's consumer waits for these */
 	struct stream stream;
 	struct loop_op rd_op, wr_op;
 	bool rd_pending, wr_pending, rd_armed;

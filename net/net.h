@@ -20,7 +20,7 @@
 
 #include "common/loop.h"
 #include "net/policy.h"
-#include "net/stream.h"
+#include "common/stream.h"
 
 struct net_stack;
 
@@ -79,7 +79,7 @@ int net_finish_csum(uint8_t *frame, size_t len, uint16_t start, uint16_t off);
 
 /* Decide, for a new guest TCP flow to dst:port (16 bytes, IPv4 as
  * ::ffff:a.b.c.d, see policy_addr_to_v4), where it ends:
- *   1  a stream consumer kept s (see net/stream.h);
+ *   1  a stream consumer kept s (see common/stream.h);
  *   2  the handler put in *sock a connected stream socket (a socketpair's
  *      end handed to another process, say), and the flow is spliced to it
  *      exactly as to a host connection, the egress policy having been the

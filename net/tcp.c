@@ -67,6 +67,7 @@ static void flow_arm_rto(struct tcp_flow *f)
 	net_timer_need(f->ns, f->rto_at);
 }
 static const struct stream_ops tcp_stream_ops;
+static void stream_wake(struct tcp_flow *f, bool rd, bool wr);
 
 static unsigned flow_hash(uint16_t gport, const uint8_t *rip6, uint16_t rport)
 {
@@ -204,8 +205,8 @@ static void flow_close(struct tcp_flow *f, bool abortive)
 		close(f->fd);
 		f->fd = -1;
 	}
-	if (f->is_stream && !f->stream_closed && f->stream.cbs.on_closed)
-		f->stream.cbs.on_closed(&f->stream, f->stream.cb_opaque);
+	if (f->is_stream)
+		stream_wake(f, true, true);
 	flow_try_release(f);
 }
 
@@ -464,8 +465,8 @@ static void maybe_shutdown_host(struct tcp_flow *f)
 	f->host_shut = true;
 	if (f->fd >= 0)
 		shutdown(f->fd, SHUT_WR);
-	else if (f->is_stream && f->stream.cbs.on_readable)
-		f->stream.cbs.on_readable(&f->stream, f->stream.cb_opaque);
+	else if (f->is_stream)
+		stream_wake(f, true, false);
 }
 
 static void check_done(struct tcp_flow *f)
@@ -634,8 +635,8 @@ static bool deliver_to_host(struct tcp_flow *f, const uint8_t *data, uint32_t n)
 		if (f->stream_closed) {	/* consumer gone: discard */
 			f->th_head = (f->th_head + f->th_len) & mask;
 			f->th_len = 0;
-		} else if (f->th_len && f->stream.cbs.on_readable) {
-			f->stream.cbs.on_readable(&f->stream, f->stream.cb_opaque);
+		} else if (f->th_len) {
+			stream_wake(f, true, false);
 		}
 		return fin;
 	}
@@ -860,8 +861,8 @@ static bool syn_to_handler(struct net_stack *ns, const struct l3 *ip, const uint
 		return true;
 	}
 	f->is_stream = true;
-	f->stream.ops = &tcp_stream_ops;
-	f->stream.impl = f;
+	f->stream = (struct stream){ .ops = &tcp_stream_ops };
+	f->want_rd = f->want_wr = false;
 	f->irs = rd32(t + 4);
 	f->rcv_nxt = f->irs + 1;
 	f->snd_wnd = rd16(t + 14);
@@ -966,8 +967,8 @@ static bool process_ack(struct tcp_flow *f, const uint8_t *t, uint32_t seglen)
 			else
 				f->in_recovery = false;
 		}
-		if (f->is_stream && !f->stream_closed && f->stream.cbs.on_writable)
-			f->stream.cbs.on_writable(&f->stream, f->stream.cb_opaque);
+		if (f->is_stream)
+			stream_wake(f, false, true);
 		if (f->rd_full)
 			tcp_host_read(f);	/* room in tg_buf again */
 	} else if (ack == f->snd_una) {
@@ -1405,11 +1406,70 @@ void tcp_fini(struct net_stack *ns)
 	free(ns->tcp);
 }
 
-/* ---- struct stream over a flow ---- */
+/* ---- struct stream over a flow (common/stream.h) ----
+ * Readiness is one-shot: want() records what the consumer waits for, and
+ * the first event that satisfies it calls notify() once (stream_wake, from
+ * the points where guest data, the guest's ACKs or the flow's end arrive).
+ * A flow ready when asked notifies on the next loop turn through a NOP on
+ * rd_op, which a stream flow, having no socket, never polls with. */
+
+static struct tcp_flow *st_flow(struct stream *s)
+{
+	return container_of(s, struct tcp_flow, stream);
+}
+
+static bool st_readable(const struct tcp_flow *f)
+{
+	return f->th_len || f->guest_fin || f->state == TS_DEAD;
+}
+
+static bool st_writable(const struct tcp_flow *f)
+{
+	return f->state == TS_DEAD || f->host_eof || TCP_TO_GUEST_BUF - (f->tg_end - f->snd_una) > 0;
+}
+
+static void stream_wake(struct tcp_flow *f, bool rd, bool wr)
+{
+	if (f->stream_closed || !((rd && f->want_rd) || (wr && f->want_wr)))
+		return;
+	f->want_rd = f->want_wr = false;
+	if (f->stream.notify)
+		f->stream.notify(&f->stream);
+}
+
+static void st_notify_cb(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	(void)res;
+	(void)flags;
+	struct tcp_flow *f = op->opaque;
+	f->rd_pending = false;
+	if (f->ns->destroying)
+		return;
+	stream_wake(f, st_readable(f), st_writable(f));
+	if (f->state == TS_DEAD)
+		flow_try_release(f);
+}
+
+static void st_want(struct stream *s, bool rd, bool wr)
+{
+	struct tcp_flow *f = st_flow(s);
+	f->want_rd |= rd;
+	f->want_wr |= wr;
+	if (f->rd_pending || !f->ns->loop || !((rd && st_readable(f)) || (wr && st_writable(f))))
+		return;	/* (a stack without a loop is a unit test's: it asks again) */
+	f->rd_op.cb = st_notify_cb;
+	f->rd_op.opaque = f;
+	struct io_uring_sqe *sqe = loop_sqe(f->ns->loop, &f->rd_op);
+	if (!sqe)
+		return;
+	io_uring_prep_nop(sqe);
+	f->rd_pending = true;
+}
 
 static ssize_t st_read(struct stream *s, void *buf, size_t len)
 {
-	struct tcp_flow *f = s->impl;
+	struct tcp_flow *f = st_flow(s);
 	if (f->state == TS_DEAD && !f->guest_fin)
 		return -ECONNRESET;
 	if (f->th_len == 0)
@@ -1429,7 +1489,7 @@ static ssize_t st_read(struct stream *s, void *buf, size_t len)
 
 static ssize_t st_write(struct stream *s, const void *buf, size_t len)
 {
-	struct tcp_flow *f = s->impl;
+	struct tcp_flow *f = st_flow(s);
 	if (f->state == TS_DEAD)
 		return -ECONNRESET;
 	if (f->host_eof)
@@ -1447,9 +1507,9 @@ static ssize_t st_write(struct stream *s, const void *buf, size_t len)
 	return n;
 }
 
-static void st_shutdown(struct stream *s)
+static void st_shutdown_write(struct stream *s)
 {
-	struct tcp_flow *f = s->impl;
+	struct tcp_flow *f = st_flow(s);
 	if (f->state == TS_DEAD || f->host_eof)
 		return;
 	f->host_eof = true;
@@ -1457,32 +1517,30 @@ static void st_shutdown(struct stream *s)
 	check_done(f);
 }
 
+/* An orderly end (FIN after what was written) when the guest's bytes were
+ * all read; a RST when some were left unread, as close(2) does. */
 static void st_close(struct stream *s)
 {
-	struct tcp_flow *f = s->impl;
+	struct tcp_flow *f = st_flow(s);
 	f->stream_closed = true;
+	bool unread = f->th_len > 0;
 	f->th_head = (f->th_head + f->th_len) & (TCP_TO_HOST_BUF - 1);
 	f->th_len = 0;		/* unread guest data is discarded */
 	if (f->state != TS_DEAD) {
-		maybe_shutdown_host(f);
-		st_shutdown(s);
+		if (unread) {
+			abort_flow(f);
+		} else {
+			maybe_shutdown_host(f);
+			st_shutdown_write(s);
+		}
 	}
-	flow_try_release(f);
-}
-
-static void st_abort(struct stream *s)
-{
-	struct tcp_flow *f = s->impl;
-	f->stream_closed = true;
-	if (f->state != TS_DEAD)
-		abort_flow(f);
 	flow_try_release(f);
 }
 
 static const struct stream_ops tcp_stream_ops = {
 	.read = st_read,
 	.write = st_write,
-	.shutdown = st_shutdown,
+	.want = st_want,
+	.shutdown_write = st_shutdown_write,
 	.close = st_close,
-	.abort = st_abort,
 };

@@ -11,7 +11,7 @@
 
 #define EP_OUT_HIGH (48 * 1024)	/* plaintext accepted while below this */
 
-int ep_open(struct ep *e, struct proxy_stream *s)
+int ep_open(struct ep *e, struct stream *s)
 {
 	memset(e, 0, sizeof(*e));
 	e->out = malloc(EP_OUT_CAP);

@@ -1,4 +1,4 @@
-/* proxy/ep.h - one side of a relayed connection: a proxy_stream, optionally
+/* proxy/ep.h - one side of a relayed connection: a struct stream, optionally
  * wrapped in TLS on memory BIOs (internal to proxy/).
  *
  * The relay reads and writes plaintext; the endpoint moves ciphertext
@@ -20,7 +20,7 @@
 #define EP_OUT_CAP (64 * 1024)	/* bytes queued towards the stream */
 
 struct ep {
-	struct proxy_stream *s;	/* NULL when not open */
+	struct stream *s;	/* NULL when not open */
 	SSL *ssl;		/* NULL for plaintext */
 	BIO *rbio, *wbio;	/* owned by ssl */
 	uint8_t *out;		/* EP_OUT_CAP bytes queued for the stream */
@@ -32,7 +32,7 @@ struct ep {
 };
 
 /* Open on stream s (owned from now on): 0 or -ENOMEM (s is then closed). */
-int ep_open(struct ep *e, struct proxy_stream *s);
+int ep_open(struct ep *e, struct stream *s);
 /* Wrap in TLS from ctx; server or client side.  0 or -ENOMEM. */
 int ep_start_tls(struct ep *e, SSL_CTX *ctx, bool server);
 /* Feed bytes already read from the stream into the TLS input. */

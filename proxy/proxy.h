@@ -1,6 +1,6 @@
 /* proxy/proxy.h - the credential-substituting TLS proxy: public interface.
  *
- * The proxy takes duplex byte streams (struct proxy_stream: a guest flow
+ * The proxy takes duplex byte streams (common/stream.h: a guest flow
  * handed over by net/, or an accepted socket in `kvmbox proxy --listen`),
  * terminates the guest's TLS with a per-launch CA (proxy/ca.h), parses each
  * HTTP/1.1 request strictly (proxy/http.h), applies the per-request policy
@@ -22,37 +22,12 @@
 #include <sys/types.h>
 
 #include "common/loop.h"
+#include "common/stream.h"
 #include "proxy/github.h"
 #include "net/policy.h"
 #include "proxy/secrets.h"
 
 struct proxy;
-struct proxy_stream;
-
-/* What a stream can do; every call is non-blocking. */
-struct proxy_stream_ops {
-	/* > 0 bytes read, 0 at end of stream, -EAGAIN when nothing is ready,
-	 * other -errno on error. */
-	ssize_t (*read)(struct proxy_stream *s, void *buf, size_t len);
-	/* bytes accepted (> 0), -EAGAIN when none can be now, or -errno. */
-	ssize_t (*write)(struct proxy_stream *s, const void *buf, size_t len);
-	/* Ask for one s->notify call once the stream is readable (rd) and/or
-	 * writable (wr); spurious notifications are allowed. */
-	void (*want)(struct proxy_stream *s, bool rd, bool wr);
-	/* No more writes from us (half close). */
-	void (*shutdown_write)(struct proxy_stream *s);
-	/* Release the stream; no notify after this returns. */
-	void (*close)(struct proxy_stream *s);
-};
-
-/* A duplex byte stream.  The owner of the bytes (net/ or a socket adapter)
- * embeds this and calls notify(s) from the loop thread when it may have
- * become readable or writable. */
-struct proxy_stream {
-	const struct proxy_stream_ops *ops;
-	void (*notify)(struct proxy_stream *s);	/* set by the proxy */
-	void *opaque;				/* the proxy's, for notify */
-};
 
 /* Where a handed-over stream was headed. */
 struct proxy_dst {
@@ -146,7 +121,7 @@ void proxy_free(struct proxy *px);
 /* Write the per-launch CA certificate (PEM) to path: 0 or -errno. */
 int proxy_write_ca(const struct proxy *px, const char *path);
 /* Take ownership of a guest stream bound for dst. 0 or -errno (s closed). */
-int proxy_take_stream(struct proxy *px, struct proxy_stream *s, const struct proxy_dst *dst);
+int proxy_take_stream(struct proxy *px, struct stream *s, const struct proxy_dst *dst);
 /* Serve HTTP CONNECT on a listening socket (host transport). 0 or -errno. */
 int proxy_listen(struct proxy *px, int listen_fd);
 /* Connections currently open (tests, diagnostics). */
@@ -159,7 +134,7 @@ unsigned proxy_nconns(const struct proxy *px);
  * already terminated (substitution applies), so arbitrary guest bytes reach
  * the policy and the substitution without handshakes. */
 struct proxy_fuzz_hooks {
-	struct proxy_stream *(*dial)(void *opaque, const char *host, uint16_t port);
+	struct stream *(*dial)(void *opaque, const char *host, uint16_t port);
 	void *opaque;
 };
 void proxy_fuzz_set(struct proxy *px, const struct proxy_fuzz_hooks *h);
@@ -168,7 +143,7 @@ void proxy_fuzz_close_all(struct proxy *px);
 #endif
 
 /* The plain-socket adapter: a non-blocking connected (or connecting, when
- * connecting is true) socket as a proxy_stream on loop.  Owns fd. */
-struct proxy_stream *proxy_sock_stream(struct loop *loop, int fd, bool connecting);
+ * connecting is true) socket as a struct stream (common/stream.h) on loop.  Owns fd. */
+struct stream *proxy_sock_stream(struct loop *loop, int fd, bool connecting);
 
 #endif

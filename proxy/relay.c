@@ -182,7 +182,7 @@ int make_ctxs(struct proxy *px)
 
 /* ---- connections and the proxy ---- */
 
-static struct conn *conn_new(struct proxy *px, struct proxy_stream *s)
+static struct conn *conn_new(struct proxy *px, struct stream *s)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c) {
@@ -211,7 +211,7 @@ static struct conn *conn_new(struct proxy *px, struct proxy_stream *s)
 	return c;
 }
 
-int proxy_take_stream(struct proxy *px, struct proxy_stream *s, const struct proxy_dst *dst)
+int proxy_take_stream(struct proxy *px, struct stream *s, const struct proxy_dst *dst)
 {
 	if (!host_valid(dst->addr, strlen(dst->addr)) || !dst->port) {
 		s->ops->close(s);
@@ -293,7 +293,7 @@ static void listen_cb(struct loop *loop, struct loop_op *op, int res, uint32_t f
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		struct proxy_stream *s = proxy_sock_stream(px->loop, fd, false);
+		struct stream *s = proxy_sock_stream(px->loop, fd, false);
 		if (!s) {
 			close(fd);
 			continue;

@@ -202,7 +202,7 @@ void local_reply(struct conn *c, int status, const char *ctype, const char *body
 void error_reply(struct conn *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* the server side (relay_server.c) */
-void stream_notify(struct proxy_stream *s);
+void stream_notify(struct stream *s);
 bool check_host(const char *name);
 bool egress_refused(struct conn *c);
 int conn_dial(struct conn *c);

@@ -7,7 +7,7 @@
 #include "proxy/relay_internal.h"
 
 
-void stream_notify(struct proxy_stream *s)
+void stream_notify(struct stream *s)
 {
 	struct conn *c = s->opaque;
 	c->notified[s == c->up.s] = true;
@@ -62,7 +62,7 @@ int conn_dial(struct conn *c)
 		return -EPERM;	/* the self-test endpoint: nothing leaves, by construction */
 #ifdef KVMBOX_FUZZ
 	if (px->fuzz.dial) {
-		struct proxy_stream *fs = px->fuzz.dial(px->fuzz.opaque, c->host, c->port);
+		struct stream *fs = px->fuzz.dial(px->fuzz.opaque, c->host, c->port);
 		if (!fs)
 			return -ECONNREFUSED;
 		fs->notify = stream_notify;
@@ -103,7 +103,7 @@ int conn_dial(struct conn *c)
 		close(fd);
 		return r;
 	}
-	struct proxy_stream *s = proxy_sock_stream(px->loop, fd, r < 0);
+	struct stream *s = proxy_sock_stream(px->loop, fd, r < 0);
 	if (!s) {
 		close(fd);
 		return -ENOMEM;

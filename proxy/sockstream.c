@@ -1,4 +1,4 @@
-/* proxy/sockstream.c - a non-blocking socket as a proxy_stream on the loop.
+/* proxy/sockstream.c - a non-blocking socket as a struct stream (common/stream.h) on the loop.
  *
  * Readiness comes from one-shot io_uring polls (POLLIN and POLLOUT each with
  * its own loop_op), armed only when the proxy asks through want(); the proxy
@@ -17,7 +17,7 @@
 #include "proxy/proxy.h"
 
 struct sock_stream {
-	struct proxy_stream s;
+	struct stream s;
 	struct loop *loop;
 	int fd;
 	struct loop_op rd_op, wr_op;
@@ -60,7 +60,7 @@ static void sock_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fla
 	sock_maybe_free(ss);
 }
 
-static ssize_t sock_read(struct proxy_stream *s, void *buf, size_t len)
+static ssize_t sock_read(struct stream *s, void *buf, size_t len)
 {
 	struct sock_stream *ss = container_of(s, struct sock_stream, s);
 	if (ss->connecting)
@@ -73,7 +73,7 @@ static ssize_t sock_read(struct proxy_stream *s, void *buf, size_t len)
 	return n;
 }
 
-static ssize_t sock_write(struct proxy_stream *s, const void *buf, size_t len)
+static ssize_t sock_write(struct stream *s, const void *buf, size_t len)
 {
 	struct sock_stream *ss = container_of(s, struct sock_stream, s);
 	if (ss->connecting)
@@ -93,7 +93,7 @@ static void arm(struct sock_stream *ss, struct loop_op *op, unsigned mask)
 		io_uring_prep_poll_add(sqe, ss->fd, mask);
 }
 
-static void sock_want(struct proxy_stream *s, bool rd, bool wr)
+static void sock_want(struct stream *s, bool rd, bool wr)
 {
 	struct sock_stream *ss = container_of(s, struct sock_stream, s);
 	if (ss->closed)
@@ -108,13 +108,13 @@ static void sock_want(struct proxy_stream *s, bool rd, bool wr)
 	}
 }
 
-static void sock_shutdown_write(struct proxy_stream *s)
+static void sock_shutdown_write(struct stream *s)
 {
 	struct sock_stream *ss = container_of(s, struct sock_stream, s);
 	shutdown(ss->fd, SHUT_WR);
 }
 
-static void sock_close(struct proxy_stream *s)
+static void sock_close(struct stream *s)
 {
 	struct sock_stream *ss = container_of(s, struct sock_stream, s);
 	ss->closed = true;
@@ -130,7 +130,7 @@ static void sock_close(struct proxy_stream *s)
 	sock_maybe_free(ss);
 }
 
-static const struct proxy_stream_ops sock_ops = {
+static const struct stream_ops sock_ops = {
 	.read = sock_read,
 	.write = sock_write,
 	.want = sock_want,
@@ -138,7 +138,7 @@ static const struct proxy_stream_ops sock_ops = {
 	.close = sock_close,
 };
 
-struct proxy_stream *proxy_sock_stream(struct loop *loop, int fd, bool connecting)
+struct stream *proxy_sock_stream(struct loop *loop, int fd, bool connecting)
 {
 	struct sock_stream *ss = calloc(1, sizeof(*ss));
 	if (!ss)

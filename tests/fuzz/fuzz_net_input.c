@@ -81,13 +81,12 @@ static void poke_streams(uint8_t how)
 			continue;
 		s->ops->read(s, buf, how & 8 ? 10 : sizeof(buf));
 		s->ops->write(s, buf, how & 16 ? 3000 : 200000);
+		if (how & 128)
+			s->ops->want(s, how & 1, how & 2);
 		if (how & 32)
-			s->ops->shutdown(s);
+			s->ops->shutdown_write(s);
 		if (how & 64) {
-			if (how & 128)
-				s->ops->abort(s);
-			else
-				s->ops->close(s);
+			s->ops->close(s);
 			streams[i] = NULL;
 		}
 	}

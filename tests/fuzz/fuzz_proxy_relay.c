@@ -53,7 +53,7 @@ static const char *const reals[] = {
 /* One in-memory stream: what the peer has for the proxy to read (rx), what
  * the proxy wrote (tx), and whether the proxy asked to be told. */
 struct mstream {
-	struct proxy_stream s;
+	struct stream s;
 	uint8_t *rx, *tx;
 	size_t rx_len, rx_off, tx_len;
 	bool rx_eof, closed, want_rd, want_wr, is_guest;
@@ -67,7 +67,7 @@ static unsigned nstreams;
 static unsigned up_mode;
 static bool guest_has_refresh;	/* the input itself holds a real refresh token */
 
-static ssize_t m_read(struct proxy_stream *s, void *buf, size_t len)
+static ssize_t m_read(struct stream *s, void *buf, size_t len)
 {
 	struct mstream *m = (struct mstream *)s;
 	if (m->rx_off < m->rx_len) {
@@ -83,7 +83,7 @@ static ssize_t m_read(struct proxy_stream *s, void *buf, size_t len)
 
 static void upstream_answer(struct mstream *m);
 
-static ssize_t m_write(struct proxy_stream *s, const void *buf, size_t len)
+static ssize_t m_write(struct stream *s, const void *buf, size_t len)
 {
 	struct mstream *m = (struct mstream *)s;
 	if (m->tx_len + len > CAP)
@@ -97,24 +97,24 @@ static ssize_t m_write(struct proxy_stream *s, const void *buf, size_t len)
 	return (ssize_t)len;
 }
 
-static void m_want(struct proxy_stream *s, bool rd, bool wr)
+static void m_want(struct stream *s, bool rd, bool wr)
 {
 	struct mstream *m = (struct mstream *)s;
 	m->want_rd |= rd;
 	m->want_wr |= wr;
 }
 
-static void m_shutdown(struct proxy_stream *s)
+static void m_shutdown(struct stream *s)
 {
 	(void)s;
 }
 
-static void m_close(struct proxy_stream *s)
+static void m_close(struct stream *s)
 {
 	((struct mstream *)s)->closed = true;
 }
 
-static const struct proxy_stream_ops mops = { m_read, m_write, m_want, m_shutdown, m_close };
+static const struct stream_ops mops = { m_read, m_write, m_want, m_shutdown, m_close };
 
 static struct mstream *mstream_new(bool guest)
 {
@@ -231,7 +231,7 @@ static void upstream_answer(struct mstream *m)
 
 static bool checking;	/* this input is for the self-test endpoint: nothing may be dialled */
 
-static struct proxy_stream *fuzz_dial(void *opaque, const char *host, uint16_t port)
+static struct stream *fuzz_dial(void *opaque, const char *host, uint16_t port)
 {
 	(void)opaque;
 	(void)host;

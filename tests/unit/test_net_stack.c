@@ -47,10 +47,9 @@ static struct policy pol;
 static struct net_config cfg;
 static struct net_stack *ns;
 static struct stream *taken;
-static int readable_calls, closed_calls;
+static int notified;	/* the taken stream's notify() calls */
 
-static void on_readable(struct stream *s, void *o) { (void)s; (void)o; readable_calls++; }
-static void on_closed(struct stream *s, void *o) { (void)s; (void)o; closed_calls++; }
+static void on_notify(struct stream *s) { (void)s; notified++; }
 
 static int splice_sock = -1;	/* port 8443: the handler's socket, or -1 */
 
@@ -65,8 +64,8 @@ static int take(void *opaque, const uint8_t ip[16], uint16_t port, struct stream
 	if (port != 443)
 		return 0;
 	taken = s;
-	static const struct stream_cbs cbs = { .on_readable = on_readable, .on_closed = on_closed };
-	stream_set_callbacks(s, &cbs, NULL);
+	s->notify = on_notify;
+	s->ops->want(s, true, false);	/* a consumer waits to read */
 	return 1;
 }
 
@@ -80,7 +79,7 @@ static int setup(void **state)
 	net_set_stream_handler(ns, take, NULL);
 	nout = 0;
 	taken = NULL;
-	readable_calls = closed_calls = 0;
+	notified = 0;
 	return 0;
 }
 
@@ -398,7 +397,7 @@ static void test_tcp_stream_flow(void **state)
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5001, iss + 1, 0x18, 512, "hello", 5, false);
 	unsigned n_before = nout;
 	input(ns, f, l);
-	assert_int_equal(readable_calls, 1);
+	assert_int_equal(notified, 1);	/* once: it was asked for once */
 	/* A small pushed segment: the ACK waits for a reply to ride on, at
 	 * most TCP_DELACK_NS. */
 	assert_int_equal(nout, n_before);
@@ -464,7 +463,7 @@ static void test_tcp_stream_flow(void **state)
 	t = last_seg();
 	assert_int_equal(rd32(t + 4) + (uint32_t)(rd16(outf[nout - 1] + 16) - 40), end);
 	/* Half-close from the consumer: FIN after the data. */
-	taken->ops->shutdown(taken);
+	taken->ops->shutdown_write(taken);
 	t = last_seg();
 	assert_true(t[13] & 0x01);
 	assert_int_equal(rd32(t + 4), end);
@@ -476,11 +475,13 @@ static void test_tcp_stream_flow(void **state)
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 6);
 	assert_memory_equal(buf, "morezz", 6);
 	assert_int_equal(rd32(last_seg() + 8), 5012);
+	assert_int_equal(notified, 1);	/* not asked again since */
+	taken->ops->want(taken, true, false);
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 443, 5012, end + 1, 0x11, 1024, NULL, 0, false);
 	input(ns, f, l);
 	assert_int_equal(rd32(last_seg() + 8), 5013);
+	assert_int_equal(notified, 2);	/* the guest's FIN */
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 0);	/* EOF */
-	assert_int_equal(closed_calls, 1);
 	taken->ops->close(taken);
 	taken = NULL;
 	/* The flow is gone: a new segment gets a RST. */
@@ -573,10 +574,10 @@ static void test_tcp_guest_rst_and_bad_options(void **state)
 	/* A RST outside the window is ignored; inside it ends the flow. */
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4001, 443, 101 + 3000000, 0, 0x04, 0, NULL, 0, false);
 	input(ns, f, l);
-	assert_int_equal(closed_calls, 0);
+	assert_int_equal(notified, 0);
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4001, 443, 101, 0, 0x04, 0, NULL, 0, false);
 	input(ns, f, l);
-	assert_int_equal(closed_calls, 1);
+	assert_int_equal(notified, 1);	/* the waiting reader learns of the reset */
 	char b[4];
 	assert_int_equal(taken->ops->read(taken, b, 4), -ECONNRESET);
 	/* Bad TCP checksum: dropped and counted. */
@@ -680,7 +681,7 @@ static void test_tcp_zero_window_and_keepalive(void **state)
 		ns->now += 6000000000ull;
 		tcp_tick(ns);
 	}
-	assert_int_equal(closed_calls, 0);
+	assert_int_equal(notified, 0);
 	/* The window opens: the data goes. */
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4100, 443, 11, iss + 1, 0x10, 100, NULL, 0, false);
 	input(ns, f, l);
@@ -696,7 +697,7 @@ static void test_tcp_zero_window_and_keepalive(void **state)
 		ns->now += TCP_KEEPALIVE_INTVL_NS + 1000;
 		tcp_tick(ns);
 	}
-	assert_int_equal(closed_calls, 1);
+	assert_int_equal(notified, 1);
 	assert_int_equal(last_seg()[13] & 0x04, 0x04);
 }
 
@@ -872,7 +873,7 @@ static void test_tcp_delayed_ack(void **state)
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4300, 443, 5396, iss + 5, 0x11, 512, NULL, 0, false);
 	input(ns, f, l);
 	assert_int_equal(nout, n0);
-	taken->ops->shutdown(taken);
+	taken->ops->shutdown_write(taken);
 	assert_int_equal(nout, n0 + 1);
 	t = last_seg();
 	assert_int_equal(t[13], 0x11);	/* FIN|ACK */
@@ -1075,13 +1076,60 @@ static void test_tcp_sack_reassembly(void **state)
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b5 + 5, iss + 1, 0x11, 512, "world", 5, false);
 	input(ns, f, l);
 	assert_int_equal(rd32(last_seg() + 8), b5);
-	assert_int_equal(closed_calls, 0);
+	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), -EAGAIN);	/* no EOF yet */
 	l = nf_tcp(f, cfg.gateway_mac, dst, 4400, 443, b5, iss + 1, 0x18, 512, "hello", 5, false);
 	input(ns, f, l);
 	assert_int_equal(rd32(last_seg() + 8), b5 + 11);
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 10);
 	assert_memory_equal(buf, "helloworld", 10);
 	assert_int_equal(taken->ops->read(taken, buf, sizeof(buf)), 0);	/* EOF */
+}
+
+/* want() on a stream that is ready already: notify() comes on a later loop
+ * turn, never from inside want(); a stream closed before that turn gets
+ * none; closing with the guest's bytes unread resets the guest, as
+ * close(2) on a socket does. */
+static void test_tcp_stream_want_when_ready(void **state)
+{
+	(void)state;
+	struct loop lp;
+	assert_int_equal(loop_init(&lp, 64), 0);
+	net_destroy(ns);
+	assert_int_equal(net_create(&ns, &lp, &cfg, out, NULL), 0);
+	net_set_stream_handler(ns, take, NULL);
+	uint8_t f[256];
+	const uint32_t dst = 0x5DB8D822;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4500, 443, 700, 0, 0x02, 65535, NULL, 0, true);
+	input(ns, f, l);
+	assert_non_null(taken);
+	uint32_t iss = rd32(last_seg() + 4);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4500, 443, 701, iss + 1, 0x10, 512, NULL, 0, false);
+	input(ns, f, l);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4500, 443, 701, iss + 1, 0x18, 512, "hello", 5, false);
+	input(ns, f, l);
+	assert_int_equal(notified, 1);
+	l = nf_tcp(f, cfg.gateway_mac, dst, 4500, 443, 706, iss + 1, 0x18, 512, "again", 5, false);
+	input(ns, f, l);
+	assert_int_equal(notified, 1);	/* nobody asked */
+	taken->ops->want(taken, true, false);
+	assert_int_equal(notified, 1);	/* not from inside want() */
+	assert_true(loop_run_once(&lp, 0) >= 1);
+	assert_int_equal(notified, 2);
+	char buf[16];
+	assert_int_equal(taken->ops->read(taken, buf, 5), 5);
+	/* Writable at once (the guest's window is open): asked, then closed
+	 * before the loop turns. */
+	taken->ops->want(taken, false, true);
+	unsigned n0 = nout;
+	taken->ops->close(taken);
+	taken = NULL;
+	assert_int_equal(nout, n0 + 1);
+	assert_int_equal(last_seg()[13] & 0x04, 0x04);	/* "again" unread: RST */
+	loop_run_once(&lp, 0);
+	assert_int_equal(notified, 2);
+	net_destroy(ns);
+	ns = NULL;
+	loop_fini(&lp);
 }
 
 int main(void)
@@ -1093,6 +1141,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_denied_tcp_rst_udp_icmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_denied_syn_always_rst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_stream_flow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_stream_want_when_ready, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_handler_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_guest_rst_and_bad_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_resets_flows, setup, teardown),

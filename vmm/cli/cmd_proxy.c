@@ -165,7 +165,7 @@ static void transparent_accept(struct loop *loop, struct loop_op *op, int res, u
 		int fd = accept4(tp->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		struct proxy_stream *s = proxy_sock_stream(loop, fd, false);
+		struct stream *s = proxy_sock_stream(loop, fd, false);
 		if (!s) {
 			close(fd);
 			continue;
