@@ -8,44 +8,26 @@
  * families).  One connected socket per (guest echo id,
  * remote address), so only that remote's replies come back; the kernel
  * gives the socket its own echo id, and replies get the guest's id back.
- * Flows are recycled after ICMP_IDLE_NS or when the table is full.  A
+ * Flows are net/dgram.c's: closed after ICMP_IDLE_NS idle, the least
+ * recently used recycled at ICMP_MAX_FLOWS.  A
  * denied ping gets "administratively prohibited" at once, as UDP does;
  * when the host refuses ping sockets the request is dropped and counted
- * (and logged once).  Echo to the gateway itself is answered in stack.c.
+ * (and logged once).  Echo to the gateway itself is answered in ip4.c.
  */
 #include "net/internal.h"
 
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include "common/log.h"
 #include "common/util.h"
-
-static void icmp_flow_close(struct icmp_flow *f)
-{
-	if (f->fd >= 0) {
-		if (f->pending)
-			loop_cancel(f->ns->loop, &f->op);
-		close(f->fd);
-		f->fd = -1;
-	}
-	f->used = false;
-}
 
 /* An echo reply from the host socket: back to the guest with its id. */
 static void icmp_readable(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
-	struct icmp_flow *f = op->opaque;
+	struct dgram_flow *f = op->opaque;
 	struct net_stack *ns = f->ns;
-	if (!(flags & IORING_CQE_F_MORE) && !op->polling)
-		f->pending = false;
-	if (!f->used || f->fd < 0 || res < 0 || ns->destroying)
+	if (!dgram_poll_done(f, op, res, flags))
 		return;
 	ns->now = now_ns();
 	static uint8_t buf[IP4_FRAG_PAYLOAD_MAX];	/* single-threaded scratch */
@@ -63,7 +45,7 @@ static void icmp_readable(struct loop *loop, struct loop_op *op, int res, uint32
 		uint8_t *r = f->v6 ? net_ip6_begin(ns, f->rip6, f->gip6, 58)
 				   : net_ip4_begin(ns, f->rip, ns->cfg.guest_ip, 1);
 		memcpy(r, buf, (size_t)n);
-		wr16(r + 4, f->gid);
+		wr16(r + 4, f->gport);	/* the guest's echo id */
 		r[2] = r[3] = 0;
 		uint32_t seed = f->v6 ? csum_pseudo6(f->rip6, f->gip6, 58, (uint32_t)n) : 0;
 		uint16_t c = csum_fold(csum_partial(r, (size_t)n, seed));
@@ -73,56 +55,6 @@ static void icmp_readable(struct loop *loop, struct loop_op *op, int res, uint32
 		else
 			net_ip4_send(ns, (size_t)n);
 	}
-}
-
-static struct icmp_flow *icmp_flow_open(struct net_stack *ns, const struct l3 *l3, uint16_t gid)
-{
-	struct icmp_flow *f = NULL, *lru = NULL;
-	for (unsigned i = 0; i < ICMP_MAX_FLOWS; i++) {
-		struct icmp_flow *c = &ns->icmp[i];
-		if (!c->used && !c->pending) {
-			f = c;
-			break;
-		}
-		if (c->used && (!lru || c->last_ns < lru->last_ns))
-			lru = c;
-	}
-	if (!f) {
-		if (lru)
-			icmp_flow_close(lru);	/* its slot frees once io_uring lets go */
-		return NULL;
-	}
-	int fd = socket(l3->v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			l3->v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
-	if (fd < 0) {
-		log_once(LOG_WARN, "net: ping beyond the gateway needs ICMP sockets "
-			 "(net.ipv4.ping_group_range): %s", strerror(errno));
-		return NULL;
-	}
-	struct sockaddr_storage ss;
-	socklen_t sl = net_host_sockaddr(ns, l3->v6, l3->dst4, l3->dst, 0, &ss);
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
-		close(fd);
-		return NULL;
-	}
-	f->used = true;
-	net_timer_need(ns, ns->now + ICMP_IDLE_NS + 1);
-	f->fd = fd;
-	f->v6 = l3->v6;
-	f->rip = l3->dst4;
-	memcpy(f->rip6, l3->dst, 16);
-	memcpy(f->gip6, l3->src, 16);
-	f->gid = gid;
-	f->ns = ns;
-	f->last_ns = ns->now;
-	f->op.cb = icmp_readable;
-	f->op.opaque = f;
-	if (loop_poll(ns->loop, &f->op, fd, POLLIN) < 0) {
-		icmp_flow_close(f);
-		return NULL;
-	}
-	f->pending = true;
-	return f;
 }
 
 void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t *icmp, size_t len)
@@ -135,19 +67,14 @@ void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t 
 			net_send_denied(ns, l3);
 		return;
 	}
-	if (!ns->loop || !ns->icmp) {
+	if (!ns->loop) {
 		ns->stats.drop_icmp++;
 		return;
 	}
 	uint16_t gid = rd16(icmp + 4);
-	struct icmp_flow *f = NULL;
-	for (unsigned i = 0; i < ICMP_MAX_FLOWS && !f; i++) {
-		struct icmp_flow *c = &ns->icmp[i];
-		if (c->used && c->v6 == l3->v6 && memcmp(c->rip6, l3->dst, 16) == 0 && c->gid == gid)
-			f = c;
-	}
+	struct dgram_flow *f = dgram_find(ns, DGRAM_ICMP, gid, l3->dst, 0);
 	if (!f)
-		f = icmp_flow_open(ns, l3, gid);
+		f = dgram_open(ns, DGRAM_ICMP, l3, gid, 0, icmp_readable);
 	if (!f) {
 		ns->stats.drop_icmp++;
 		return;
@@ -155,37 +82,4 @@ void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t 
 	f->last_ns = ns->now;
 	if (send(f->fd, icmp, len, MSG_DONTWAIT) < 0)
 		ns->stats.drop_icmp++;	/* the kernel fills in its id and checksum */
-}
-
-uint64_t icmp_tick(struct net_stack *ns)
-{
-	uint64_t next = NET_NEVER;
-	for (unsigned i = 0; ns->icmp && i < ICMP_MAX_FLOWS; i++) {
-		struct icmp_flow *f = &ns->icmp[i];
-		if (f->used && ns->now - f->last_ns > ICMP_IDLE_NS)
-			icmp_flow_close(f);
-		else if (f->used)
-			next = MIN(next, f->last_ns + ICMP_IDLE_NS + 1);
-	}
-	return next;
-}
-
-int icmp_init(struct net_stack *ns)
-{
-	ns->icmp = calloc(ICMP_MAX_FLOWS, sizeof(*ns->icmp));
-	if (!ns->icmp)
-		return -ENOMEM;
-	for (unsigned i = 0; i < ICMP_MAX_FLOWS; i++)
-		ns->icmp[i].fd = -1;
-	return 0;
-}
-
-void icmp_fini(struct net_stack *ns)
-{
-	if (!ns->icmp)
-		return;
-	for (unsigned i = 0; i < ICMP_MAX_FLOWS; i++)
-		if (ns->icmp[i].fd >= 0)
-			close(ns->icmp[i].fd);
-	free(ns->icmp);
 }

@@ -61,25 +61,37 @@ struct ip4_frag {
 	uint8_t buf[IP4_HLEN + IP4_FRAG_PAYLOAD_MAX];	/* header (from offset 0) + payload */
 };
 
+/* dgram.c: flows of datagrams to host sockets, UDP and ICMP echo, in one
+ * table; each kind has a cap and an idle time. */
+enum dgram_kind { DGRAM_UDP, DGRAM_ICMP };
+#define UDP_MAX_FLOWS 512
+#define UDP_IDLE_NS (60 * 1000000000ull)
 #define ICMP_MAX_FLOWS 32		/* pings beyond the gateway in flight: (echo id, remote) */
 #define ICMP_IDLE_NS (30 * 1000000000ull)
+#define DGRAM_MAX_FLOWS (UDP_MAX_FLOWS + ICMP_MAX_FLOWS)
 
-/* A guest echo id and remote address -> one connected host ICMP socket. */
-struct icmp_flow {
+/* One guest key -> one connected host socket (dgram.c says the states). */
+struct dgram_flow {
 	bool used;
 	bool pending;		/* io_uring still holds op */
+	enum dgram_kind kind;
 	bool v6;
 	int fd;
-	uint32_t rip;		/* remote, host order (IPv4) */
-	uint8_t rip6[16], gip6[16];	/* remote and guest addresses (IPv6) */
-	uint16_t gid;		/* the guest's echo identifier */
+	uint32_t rip;		/* remote address as the guest sees it (IPv4, host order) */
+	uint8_t gip6[16], rip6[16];	/* guest and remote (IPv4-mapped for IPv4): the key */
+	/* UDP: the guest's and the remote's ports.  ICMP: gport is the
+	 * guest's echo identifier, rport 0. */
+	uint16_t gport, rport;
 	uint64_t last_ns;
 	struct net_stack *ns;
 	struct loop_op op;
+	/* A published UDP port: fd is -1, datagrams from the guest go back to
+	 * peer through the publish socket pub_fd. */
+	bool published;
+	int pub_fd;
+	struct sockaddr_in peer;
 };
 
-#define UDP_MAX_FLOWS 512
-#define UDP_IDLE_NS (60 * 1000000000ull)
 #define PUBLISH_MAX 32
 
 /* The network-layer facts an L4 handler needs, for either family.  IPv4
@@ -167,25 +179,6 @@ struct tcp_flow {
 	unsigned ka_probes;
 };
 
-/* One guest UDP "connection": guest port -> remote ip:port, one host socket. */
-struct udp_flow {
-	bool used;
-	int fd;
-	uint32_t rip;		/* remote address as the guest sees it */
-	uint16_t gport, rport;
-	bool v6;
-	uint8_t gip6[16], rip6[16];	/* key (IPv4-mapped for IPv4) */
-	uint64_t last_ns;
-	struct net_stack *ns;
-	struct loop_op op;
-	bool pending;		/* io_uring still holds op */
-	/* A published UDP port: fd is -1, datagrams from the guest go back to
-	 * peer through the publish socket pub_fd. */
-	bool published;
-	int pub_fd;
-	struct sockaddr_in peer;
-};
-
 /* A published port: a host listener whose connections go to the guest. */
 struct publish {
 	int fd;
@@ -250,7 +243,7 @@ struct net_stack {
 	struct loop_op delack_op;	/* one timer for every delayed ACK */
 	struct __kernel_timespec delack_ts;
 	bool delack_armed, delack_cancelling;
-	struct udp_flow *udp;
+	struct dgram_flow *dgram;	/* DGRAM_MAX_FLOWS: UDP and ICMP echo flows */
 	struct publish pub[PUBLISH_MAX];
 	unsigned npub;
 	struct dns_state dns;
@@ -284,7 +277,6 @@ struct net_stack {
 	uint64_t denials_other;
 
 	struct ip4_frag *frag;		/* IP4_FRAG_SLOTS, allocated with the stack */
-	struct icmp_flow *icmp;		/* ICMP_MAX_FLOWS */
 	uint16_t ip_id;			/* identification of our fragmented packets */
 
 	uint8_t tx[NET_FRAME_MAX];
@@ -297,7 +289,7 @@ uint16_t csum_fold(uint32_t sum);
 uint32_t csum_pseudo4(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len);
 uint32_t csum_pseudo6(const uint8_t *src, const uint8_t *dst, uint8_t proto, uint32_t len);
 
-/* stack.c: helpers for building frames. */
+/* Big-endian fields of headers, read and written in place. */
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t rd32(const uint8_t *p)
 {
@@ -309,10 +301,20 @@ static inline void wr32(uint8_t *p, uint32_t v)
 	p[0] = v >> 24; p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
 
+#define ETH_P_IP_ 0x0800
+#define ETH_P_ARP_ 0x0806
+extern const uint8_t net_bcast_mac[6];	/* ff:ff:ff:ff:ff:ff */
+
+/* stack.c: send ns->tx (len bytes from the Ethernet header, whose
+ * addresses and type this fills). */
 void net_eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type, size_t len);
 /* A deadline at `when` (ns, as ns->now) now exists: make sure the stack's
  * timer fires by then (within NET_TICK_NS). */
 void net_timer_need(struct net_stack *ns, uint64_t when);
+
+/* ip4.c: a frame's IPv4 packet or ARP message from the guest. */
+void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len);
+void arp_input(struct net_stack *ns, const uint8_t *a, size_t len);
 /* Start an IPv4 packet to the guest in ns->tx; returns the L4 header. */
 uint8_t *net_ip4_begin(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t proto);
 /* Finish and send it with l4len bytes after the IPv4 header (fills the IP
@@ -325,7 +327,8 @@ void net_ip6_send(struct net_stack *ns, size_t l4len);
 void net_send_icmp6_unreach(struct net_stack *ns, const struct l3 *l3, uint8_t code);
 void ip6_input(struct net_stack *ns, const uint8_t *ip, size_t len);
 void ip6_init(struct net_stack *ns);
-/* An ICMP/ICMPv6 "administratively prohibited" for a denied packet. */
+/* egress.c: an ICMP/ICMPv6 "administratively prohibited" for a denied
+ * packet. */
 void net_send_denied(struct net_stack *ns, const struct l3 *l3);
 /* The host-side IPv4 for a guest destination (gateway -> 127.0.0.1). */
 uint32_t net_host_dst(struct net_stack *ns, uint32_t rip);
@@ -348,13 +351,29 @@ uint64_t ip4_frag_tick(struct net_stack *ns);
 /* Send the packet in ns->tx (Ethernet header filled in) as fragments. */
 void ip4_fragment_send(struct net_stack *ns, size_t l3len);
 
+/* dgram.c */
+int dgram_init(struct net_stack *ns);
+void dgram_fini(struct net_stack *ns);
+/* Close idle flows; the next deadline. */
+uint64_t dgram_tick(struct net_stack *ns);
+struct dgram_flow *dgram_find(struct net_stack *ns, enum dgram_kind kind, uint16_t gport,
+			      const uint8_t *rip6, uint16_t rport);
+/* A free slot for a new flow of kind, zeroed but for kind, ns, last_ns and
+ * fd = -1; or NULL, having recycled the kind's least recently used flow
+ * when the kind is at its cap. */
+struct dgram_flow *dgram_slot(struct net_stack *ns, enum dgram_kind kind);
+/* A new flow on a host socket connected to l3's destination (rport for
+ * UDP), readable calling `readable`; NULL when none can be had now. */
+struct dgram_flow *dgram_open(struct net_stack *ns, enum dgram_kind kind, const struct l3 *l3,
+			      uint16_t gport, uint16_t rport, loop_cb readable);
+/* The first step of a flow's readable callback: whether it should read. */
+bool dgram_poll_done(struct dgram_flow *f, struct loop_op *op, int res, uint32_t flags);
+void dgram_close(struct dgram_flow *f);
+
 /* icmp.c */
-int icmp_init(struct net_stack *ns);
-void icmp_fini(struct net_stack *ns);
 /* A guest echo request (checksum verified) for an address beyond the
  * gateway (IPv4) or the router (IPv6). */
 void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t *icmp, size_t len);
-uint64_t icmp_tick(struct net_stack *ns);
 
 /* tcp.c */
 int tcp_init(struct net_stack *ns);
@@ -378,10 +397,7 @@ unsigned tcp_save_flows(const struct net_stack *ns, struct tcp_saved *out, unsig
 void tcp_reset_saved(struct net_stack *ns, const struct tcp_saved *s);
 
 /* udp.c */
-int udp_init(struct net_stack *ns);
-void udp_fini(struct net_stack *ns);
 void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *dgram, size_t len);
-uint64_t udp_tick(struct net_stack *ns);
 /* The UDP publish socket fd is readable: datagrams to guest_port. */
 void udp_publish_input(struct net_stack *ns, int fd, uint16_t guest_port);
 void udp_send_to_guest(struct net_stack *ns, uint32_t src, uint16_t sport, uint16_t dport,

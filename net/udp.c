@@ -2,21 +2,15 @@
  *
  * Each (guest port, remote address, remote port) gets one connected,
  * non-blocking host socket, so only the remote the guest wrote to can answer
- * (port-restricted NAT).  Idle flows close after UDP_IDLE_NS; when the table
- * is full the least recently used flow is recycled.
+ * (port-restricted NAT), a flow of net/dgram.c's table: idle flows close
+ * after UDP_IDLE_NS; at UDP_MAX_FLOWS the least recently used is recycled.
  */
 #include "net/internal.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include "common/log.h"
 #include "common/util.h"
 
 /* A datagram to the guest over IPv6 from src. */
@@ -62,25 +56,13 @@ void udp_send_to_guest(struct net_stack *ns, uint32_t src, uint16_t sport, uint1
 	net_ip4_send(ns, UDP_HLEN + len);
 }
 
-static void udp_close(struct udp_flow *f)
-{
-	if (f->fd >= 0) {
-		loop_cancel(f->ns->loop, &f->op);
-		close(f->fd);
-		f->fd = -1;
-	}
-	f->used = false;
-}
-
 /* Host socket readable: forward each datagram to the guest. */
 static void udp_readable(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
-	struct udp_flow *f = op->opaque;
+	struct dgram_flow *f = op->opaque;
 	struct net_stack *ns = f->ns;
-	if (!(flags & IORING_CQE_F_MORE) && !op->polling)
-		f->pending = false;
-	if (!f->used || f->fd < 0 || res < 0)
+	if (!dgram_poll_done(f, op, res, flags))
 		return;
 	/* Receive straight into the frame buffer's payload position. */
 	/* IPv4 datagrams larger than the MTU go out as fragments. */
@@ -100,67 +82,6 @@ static void udp_readable(struct loop *loop, struct loop_op *op, int res, uint32_
 		else
 			udp_send_to_guest(ns, f->rip, f->rport, f->gport, buf, (size_t)n);
 	}
-}
-
-static struct udp_flow *udp_find(struct net_stack *ns, uint16_t gport, const uint8_t *rip6, uint16_t rport)
-{
-	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++) {
-		struct udp_flow *f = &ns->udp[i];
-		if (f->used && f->gport == gport && f->rport == rport && memcmp(f->rip6, rip6, 16) == 0)
-			return f;
-	}
-	return NULL;
-}
-
-static struct udp_flow *udp_open(struct net_stack *ns, const struct l3 *l3, uint16_t gport, uint16_t rport)
-{
-	struct udp_flow *f = NULL, *lru = NULL;
-	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++) {
-		struct udp_flow *c = &ns->udp[i];
-		if (c->pending)
-			continue;
-		if (!c->used) {
-			f = c;
-			break;
-		}
-		if (!lru || c->last_ns < lru->last_ns)
-			lru = c;
-	}
-	if (!f && lru) {
-		udp_close(lru);
-		return NULL;	/* slot frees once io_uring lets go; this datagram is dropped */
-	}
-	if (!f)
-		return NULL;
-	int fd = socket(l3->v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = net_host_sockaddr(ns, l3->v6, l3->dst4, l3->dst, rport, &ss);
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
-		close(fd);
-		return NULL;
-	}
-	f->used = true;
-	net_timer_need(ns, ns->now + UDP_IDLE_NS + 1);
-	f->fd = fd;
-	f->gport = gport;
-	f->v6 = l3->v6;
-	f->rip = l3->dst4;
-	memcpy(f->rip6, l3->dst, 16);
-	memcpy(f->gip6, l3->src, 16);
-	f->rport = rport;
-	f->last_ns = now_ns();
-	f->ns = ns;
-	f->op.cb = udp_readable;
-	f->op.opaque = f;
-	if (loop_poll(ns->loop, &f->op, fd, POLLIN) < 0) {
-		udp_close(f);
-		return NULL;
-	}
-	f->pending = true;
-	ns->stats.udp_flows++;
-	return f;
 }
 
 void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *u, size_t len)
@@ -192,7 +113,7 @@ void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *u, size
 		dns_input(ns, l3, sport, data, dlen);
 		return;
 	}
-	struct udp_flow *pf = udp_find(ns, sport, l3->dst, dport);
+	struct dgram_flow *pf = dgram_find(ns, DGRAM_UDP, sport, l3->dst, dport);
 	if (pf && pf->published) {	/* a reply to a host peer of a published port */
 		pf->last_ns = ns->now;
 		sendto(pf->pub_fd, data, dlen, MSG_DONTWAIT, (struct sockaddr *)&pf->peer, sizeof(pf->peer));
@@ -210,9 +131,9 @@ void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *u, size
 		ns->stats.drop_udp++;
 		return;
 	}
-	struct udp_flow *f = udp_find(ns, sport, l3->dst, dport);
-	if (!f)
-		f = udp_open(ns, l3, sport, dport);
+	struct dgram_flow *f = dgram_find(ns, DGRAM_UDP, sport, l3->dst, dport);
+	if (!f && (f = dgram_open(ns, DGRAM_UDP, l3, sport, dport, udp_readable)))
+		ns->stats.udp_flows++;
 	if (!f) {
 		ns->stats.drop_nomem++;
 		return;
@@ -226,6 +147,32 @@ void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *u, size
 	}
 }
 
+/* The flow of a host peer of a published UDP port, or a new one: the
+ * guest sees it come from the gateway, from a port of its own. */
+static struct dgram_flow *udp_published_flow(struct net_stack *ns, int fd, const struct sockaddr_in *from,
+					     uint16_t guest_port)
+{
+	for (unsigned k = 0; k < DGRAM_MAX_FLOWS; k++) {
+		struct dgram_flow *c = &ns->dgram[k];
+		if (c->used && c->published && c->pub_fd == fd && c->peer.sin_port == from->sin_port &&
+		    c->peer.sin_addr.s_addr == from->sin_addr.s_addr)
+			return c;
+	}
+	struct dgram_flow *c = dgram_slot(ns, DGRAM_UDP);
+	if (!c)
+		return NULL;
+	c->used = c->published = true;
+	c->pub_fd = fd;
+	c->peer = *from;
+	c->gport = guest_port;
+	c->rip = ns->cfg.gateway_ip;
+	c->rport = (uint16_t)(40000 + ns->next_port++ % 20000);
+	policy_addr_from_v4(c->rip6, c->rip);
+	policy_addr_from_v4(c->gip6, ns->cfg.guest_ip);
+	net_timer_need(ns, ns->now + UDP_IDLE_NS + 1);
+	return c;
+}
+
 void udp_publish_input(struct net_stack *ns, int fd, uint16_t guest_port)
 {
 	static uint8_t buf[65536];	/* single-threaded scratch */
@@ -236,30 +183,7 @@ void udp_publish_input(struct net_stack *ns, int fd, uint16_t guest_port)
 		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
 		if (n < 0)
 			break;
-		struct udp_flow *f = NULL;
-		for (unsigned k = 0; k < UDP_MAX_FLOWS && !f; k++) {
-			struct udp_flow *c = &ns->udp[k];
-			if (c->used && c->published && c->pub_fd == fd && c->peer.sin_port == from.sin_port &&
-			    c->peer.sin_addr.s_addr == from.sin_addr.s_addr)
-				f = c;
-		}
-		for (unsigned k = 0; k < UDP_MAX_FLOWS && !f; k++) {
-			struct udp_flow *c = &ns->udp[k];
-			if (c->used || c->pending)
-				continue;
-			memset(c, 0, sizeof(*c));
-			c->used = c->published = true;
-			c->fd = -1;
-			c->pub_fd = fd;
-			c->peer = from;
-			c->ns = ns;
-			c->gport = guest_port;
-			c->rip = ns->cfg.gateway_ip;
-			c->rport = (uint16_t)(40000 + ns->next_port++ % 20000);
-			policy_addr_from_v4(c->rip6, c->rip);
-			policy_addr_from_v4(c->gip6, ns->cfg.guest_ip);
-			f = c;
-		}
+		struct dgram_flow *f = udp_published_flow(ns, fd, &from, guest_port);
 		if (!f) {
 			ns->stats.drop_nomem++;
 			continue;
@@ -267,37 +191,4 @@ void udp_publish_input(struct net_stack *ns, int fd, uint16_t guest_port)
 		f->last_ns = ns->now;
 		udp_send_to_guest(ns, f->rip, f->rport, f->gport, buf, (size_t)n);
 	}
-}
-
-uint64_t udp_tick(struct net_stack *ns)
-{
-	uint64_t next = NET_NEVER;
-	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++) {
-		struct udp_flow *f = &ns->udp[i];
-		if (f->used && ns->now - f->last_ns > UDP_IDLE_NS)
-			udp_close(f);
-		else if (f->used)
-			next = MIN(next, f->last_ns + UDP_IDLE_NS + 1);
-	}
-	return next;
-}
-
-int udp_init(struct net_stack *ns)
-{
-	ns->udp = calloc(UDP_MAX_FLOWS, sizeof(*ns->udp));
-	if (!ns->udp)
-		return -ENOMEM;
-	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++)
-		ns->udp[i].fd = -1;
-	return 0;
-}
-
-void udp_fini(struct net_stack *ns)
-{
-	if (!ns->udp)
-		return;
-	for (unsigned i = 0; i < UDP_MAX_FLOWS; i++)
-		if (ns->udp[i].fd >= 0)
-			close(ns->udp[i].fd);
-	free(ns->udp);
 }

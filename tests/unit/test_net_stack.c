@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -1132,6 +1133,97 @@ static void test_tcp_stream_want_when_ready(void **state)
 	loop_fini(&lp);
 }
 
+/* A UDP datagram from the guest's port gport to the gateway's port (the
+ * host's loopback, as --allow-host lets it). */
+static size_t udp_frame(uint8_t *f, uint16_t gport, uint16_t port, const char *data)
+{
+	size_t dl = strlen(data);
+	size_t l = nf_tcp(f, cfg.gateway_mac, cfg.gateway_ip, gport, port, 0, 0, 0, 0, NULL, 0, false);
+	(void)l;
+	f[14 + 9] = 17;
+	wr16(f + 14 + 2, (uint16_t)(20 + 8 + dl));
+	uint8_t *u = f + 34;
+	wr16(u, gport);
+	wr16(u + 2, port);
+	wr16(u + 4, (uint16_t)(8 + dl));
+	wr16(u + 6, 0);		/* no checksum (IPv4 allows it) */
+	memcpy(u + 8, data, dl);
+	nf_fix_checksums(f, 14 + 28 + dl);
+	wr16(u + 6, 0);
+	return 14 + 28 + dl;
+}
+
+/* The datagram flow table (net/dgram.c) through UDP: a flow per guest key,
+ * answers back to the guest, at UDP_MAX_FLOWS the least recently used is
+ * recycled (the datagram that asked is dropped, the next one gets the freed
+ * slot once io_uring lets go of the old poll), idle flows close at the tick. */
+static void test_dgram_table(void **state)
+{
+	(void)state;
+	struct loop lp;
+	assert_int_equal(loop_init(&lp, 1024), 0);
+	net_destroy(ns);
+	pol.allow_host = true;
+	assert_int_equal(net_create(&ns, &lp, &cfg, out, NULL), 0);
+	int peer = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	socklen_t sl = sizeof(sa);
+	assert_int_equal(bind(peer, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(peer, (struct sockaddr *)&sa, &sl), 0);
+	uint16_t port = ntohs(sa.sin_port);
+	uint8_t f[200], gw16[16];
+	policy_addr_from_v4(gw16, cfg.gateway_ip);
+
+	size_t l = udp_frame(f, 1000, port, "first");
+	input(ns, f, l);
+	char buf[64];
+	struct sockaddr_in from;
+	socklen_t fl = sizeof(from);
+	assert_int_equal(recvfrom(peer, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl), 5);
+	assert_memory_equal(buf, "first", 5);
+	/* The answer reaches the guest from the gateway's port. */
+	nout = 0;
+	assert_int_equal(sendto(peer, "back", 4, 0, (struct sockaddr *)&from, fl), 4);
+	for (int i = 0; i < 50 && nout == 0; i++)
+		loop_run_once(&lp, 10000000);
+	assert_int_equal(nout, 1);
+	assert_int_equal(outf[0][14 + 9], 17);
+	assert_int_equal(rd16(outf[0] + 34), port);
+	assert_int_equal(rd16(outf[0] + 36), 1000);
+	assert_memory_equal(outf[0] + 42, "back", 4);
+
+	/* Fill the kind's cap; the flow of port 1000 is the oldest. */
+	for (uint16_t g = 1001; g < 1000 + UDP_MAX_FLOWS; g++) {
+		l = udp_frame(f, g, port, "x");
+		input(ns, f, l);
+	}
+	assert_int_equal(ns->stats.udp_flows, UDP_MAX_FLOWS);
+	struct dgram_flow *oldest = dgram_find(ns, DGRAM_UDP, 1000, gw16, port);
+	assert_non_null(oldest);
+	oldest->last_ns = 0;
+	uint64_t nomem = ns->stats.drop_nomem;
+	l = udp_frame(f, 3000, port, "new");
+	input(ns, f, l);
+	assert_int_equal(ns->stats.drop_nomem, nomem + 1);
+	assert_null(dgram_find(ns, DGRAM_UDP, 1000, gw16, port));
+	assert_null(dgram_find(ns, DGRAM_UDP, 3000, gw16, port));
+	loop_run_once(&lp, 10000000);	/* the cancelled poll comes back */
+	input(ns, f, l);
+	assert_non_null(dgram_find(ns, DGRAM_UDP, 3000, gw16, port));
+	assert_int_equal(ns->stats.udp_flows, UDP_MAX_FLOWS + 1);
+
+	/* Idle past UDP_IDLE_NS: every flow closes at the tick. */
+	ns->now += UDP_IDLE_NS + 2;
+	assert_int_equal(dgram_tick(ns), NET_NEVER);
+	assert_null(dgram_find(ns, DGRAM_UDP, 3000, gw16, port));
+	assert_null(dgram_find(ns, DGRAM_UDP, 1001, gw16, port));
+	close(peer);
+	net_destroy(ns);
+	ns = NULL;
+	loop_fini(&lp);
+	pol.allow_host = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1142,6 +1234,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_denied_syn_always_rst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_stream_flow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_stream_want_when_ready, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dgram_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_handler_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_guest_rst_and_bad_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_resets_flows, setup, teardown),
