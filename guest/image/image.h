@@ -123,6 +123,12 @@ struct image_ref {
 	char digest[72];	/* "" unless pinned by digest */
 };
 
+/* true when name is a valid image name: [A-Za-z0-9._-], shorter than
+ * IMAGE_NAME_MAX, not starting with '.' or '-' (the store's folder
+ * names, and what image_ref_default_name makes of a reference). */
+bool image_name_valid(const char *name);
+
+/* Parse s into ref: 0, or -EINVAL for what `docker pull` would refuse. */
 int image_ref_parse(const char *s, struct image_ref *ref);
 /* Whether the registry host is loopback (localhost, 127.x, [::1]). */
 bool image_ref_is_loopback(const struct image_ref *ref);
@@ -144,9 +150,6 @@ int image_parse_www_authenticate(const char *value, char *scheme, size_t slen,
 int image_cache_dir(char *out, size_t len);
 /* IMAGES directory: <cache>/images. */
 int image_images_dir(char *out, size_t len);
-/* true when name is a valid image name ([A-Za-z0-9._-], not "." / "..",
- * not starting with '.'). */
-bool image_name_valid(const char *name);
 
 /* Metadata written into IMAGES/NAME/kvmbox-image.json. */
 struct image_meta {

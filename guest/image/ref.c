@@ -101,6 +101,18 @@ bool image_ref_is_loopback(const struct image_ref *ref)
 	return (n == 9 && !strncmp(h, "localhost", 9)) || !strncmp(h, "127.", 4);
 }
 
+bool image_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (!n || n >= IMAGE_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("._-", *p)))
+			return false;
+	return true;
+}
+
 int image_ref_default_name(const struct image_ref *ref, char *out, size_t len)
 {
 	const char *last = strrchr(ref->repo, '/');

@@ -65,18 +65,6 @@ int image_images_dir(char *out, size_t len)
 	return mkdir_p(out, 0700);
 }
 
-bool image_name_valid(const char *name)
-{
-	size_t n = strlen(name);
-	if (!n || n >= IMAGE_NAME_MAX || name[0] == '.' || name[0] == '-')
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || strchr("._-", *p)))
-			return false;
-	return true;
-}
-
 int image_meta_write(int dir_fd, const struct image_meta *m)
 {
 	struct json_object *o = json_object_new_object();
