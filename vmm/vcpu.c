@@ -473,39 +473,6 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-static void *loop_thread(void *arg)
-{
-	struct vm *vm = arg;
-	pthread_setname_np(pthread_self(), "kvmbox-loop");
-	int r = cage_thread(CAGE_LOOP);
-	if (r == 0)
-		r = loop_run(&vm->loop);
-	if (r < 0)
-		vm_stop(vm, VM_STOP_ERROR, 1, "event loop: %s", strerror(-r));
-	/* Park until vm_destroy (struct vm says why); the main thread runs
-	 * the loop from here on. */
-	pthread_mutex_lock(&vm->park_lock);
-	vm->loop_parked = true;
-	pthread_cond_broadcast(&vm->park_cond);
-	while (!vm->loop_release)
-		pthread_cond_wait(&vm->park_cond, &vm->park_lock);
-	pthread_mutex_unlock(&vm->park_lock);
-	return NULL;
-}
-
-/* Let a parked event-loop thread exit and join it. */
-void vm_loop_thread_join(struct vm *vm)
-{
-	if (!vm->loop_started)
-		return;
-	pthread_mutex_lock(&vm->park_lock);
-	vm->loop_release = true;
-	pthread_cond_broadcast(&vm->park_cond);
-	pthread_mutex_unlock(&vm->park_lock);
-	pthread_join(vm->loop_thread, NULL);
-	vm->loop_started = false;
-}
-
 /* Main thread: kick every vCPU until each thread has returned. */
 static void vcpus_stop_and_join(struct vm *vm)
 {
@@ -576,9 +543,7 @@ int vm_run(struct vm *vm)
 		vm_stop(vm, VM_STOP_ERROR, 1, "%s", why);
 	else if (vm->cfg.cage && (r = cage_process(vm->cfg.cage, why, sizeof(why))) < 0)
 		vm_stop(vm, VM_STOP_ERROR, 1, "%s", why);
-	if (r == 0 && pthread_create(&vm->loop_thread, NULL, loop_thread, vm) == 0)
-		vm->loop_started = true;
-	else if (r == 0)
+	if (r == 0 && vm_loop_thread_start(vm) < 0)
 		vm_stop(vm, VM_STOP_ERROR, 1, "cannot start the event-loop thread");
 	for (unsigned i = 0; i < vm->nvcpus && !vm_stopping(vm); i++) {
 		if (pthread_create(&vm->vcpu[i].thread, NULL, vcpu_thread, &vm->vcpu[i]) != 0) {

@@ -1,6 +1,7 @@
 /* vmm/vm.c - the KVM virtual machine: /dev/kvm, capabilities, guest RAM,
  * in-kernel irqchip and PIT, the buses, virtio-mmio slots, and the stop
- * protocol every thread uses.
+ * protocol every thread uses, and the event-loop thread (its start, park
+ * and join).
  *
  * Guest RAM is one memfd (MFD_HUGETLB with --hugepages) mapped
  * MAP_SHARED|MAP_NORESERVE: untouched guest pages cost nothing, and the same
@@ -22,6 +23,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cage/cage.h"
 #include "common/log.h"
 
 #define KVM_TSS_ADDR 0xfffbd000ULL		/* 3 pages, inside the MMIO hole */
@@ -410,4 +412,50 @@ uint64_t vm_ram_resident(const struct vm *vm)
 			total += (vec[k] & 1) ? (uint64_t)pg : 0;
 	}
 	return total;
+}
+
+/* ---- the event-loop thread ----
+ * Devices' work runs here from the first vCPU's start until the VM stops;
+ * then the thread parks and the main thread runs the loop for teardown. */
+
+static void *loop_thread(void *arg)
+{
+	struct vm *vm = arg;
+	pthread_setname_np(pthread_self(), "kvmbox-loop");
+	int r = cage_thread(CAGE_LOOP);
+	if (r == 0)
+		r = loop_run(&vm->loop);
+	if (r < 0)
+		vm_stop(vm, VM_STOP_ERROR, 1, "event loop: %s", strerror(-r));
+	/* Park until vm_destroy (struct vm says why); the main thread runs
+	 * the loop from here on. */
+	pthread_mutex_lock(&vm->park_lock);
+	vm->loop_parked = true;
+	pthread_cond_broadcast(&vm->park_cond);
+	while (!vm->loop_release)
+		pthread_cond_wait(&vm->park_cond, &vm->park_lock);
+	pthread_mutex_unlock(&vm->park_lock);
+	return NULL;
+}
+
+int vm_loop_thread_start(struct vm *vm)
+{
+	int r = pthread_create(&vm->loop_thread, NULL, loop_thread, vm);
+	if (r)
+		return -r;
+	vm->loop_started = true;
+	return 0;
+}
+
+/* Let a parked event-loop thread exit and join it. */
+void vm_loop_thread_join(struct vm *vm)
+{
+	if (!vm->loop_started)
+		return;
+	pthread_mutex_lock(&vm->park_lock);
+	vm->loop_release = true;
+	pthread_cond_broadcast(&vm->park_cond);
+	pthread_mutex_unlock(&vm->park_lock);
+	pthread_join(vm->loop_thread, NULL);
+	vm->loop_started = false;
 }

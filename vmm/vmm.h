@@ -207,6 +207,10 @@ void vm_destroy(struct vm *vm);
 /* Wait for guest RAM to be registered with KVM (vm_create starts it on a
  * helper thread): 0, or -errno after one error line. */
 int vm_memslots_wait(struct vm *vm);
+/* Start the event-loop thread (vm_run does, once the VM is ready to
+ * run): it runs vm->loop in its cage until the VM stops, then parks.
+ * 0 or -errno. */
+int vm_loop_thread_start(struct vm *vm);
 /* Release the event-loop thread vm_run left parked and join it (vm_destroy
  * does; devices have settled their requests by then). */
 void vm_loop_thread_join(struct vm *vm);
