@@ -224,6 +224,7 @@ struct net_stack {
 	struct policy *policy;
 	net_output_fn output;
 	net_output_gso_fn gso_output;	/* NULL: no segmentation offload */
+	unsigned offloads;		/* NET_OFFLOAD_*: atomic, net_offloads() reads it */
 	struct net_gso tx_gso;		/* offloads of the frame being sent, when tx_offload */
 	bool tx_offload;
 	void *out_opaque;
@@ -311,6 +312,8 @@ void net_eth_send(struct net_stack *ns, const uint8_t *dst_mac, uint16_t type, s
 /* A deadline at `when` (ns, as ns->now) now exists: make sure the stack's
  * timer fires by then (within NET_TICK_NS). */
 void net_timer_need(struct net_stack *ns, uint64_t when);
+/* NET_OFFLOAD_* the far side of the GSO output takes now (0 without one). */
+unsigned net_offloads(const struct net_stack *ns);
 
 /* ip4.c: a frame's IPv4 packet or ARP message from the guest. */
 void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len);

@@ -70,7 +70,32 @@ struct net_gso {
 	bool v6;
 };
 typedef void (*net_output_gso_fn)(void *opaque, const void *frame, size_t len, const struct net_gso *g);
+/* Set the GSO output; the far side then takes every offload
+ * (NET_OFFLOAD_ALL, as a TAP with IFF_VNET_HDR does) until
+ * net_set_offloads says otherwise. */
 void net_set_gso_output(struct net_stack *ns, net_output_gso_fn fn);
+
+/* Which of the GSO output's offloads the far side accepts: the stack builds
+ * each frame accordingly, so no transport re-cuts segments or completes
+ * checksums.  Without NET_OFFLOAD_CSUM every checksum is complete and
+ * frames go through net_output_fn; without the family's TSO bit TCP data
+ * goes in MSS-sized segments.  A TSO bit without CSUM counts as none.  A
+ * virtio-net device sets what the guest's driver acked (GUEST_CSUM,
+ * GUEST_TSO4/6) at DRIVER_OK and 0 at a reset.  Any thread may call it; the
+ * next frame built follows it. */
+#define NET_OFFLOAD_CSUM 1u	/* partial TCP checksums (gso_size 0) */
+#define NET_OFFLOAD_TSO4 2u	/* IPv4 TCP super-segments */
+#define NET_OFFLOAD_TSO6 4u	/* IPv6 TCP super-segments */
+#define NET_OFFLOAD_ALL 7u
+void net_set_offloads(struct net_stack *ns, unsigned offloads);
+
+/* One frame from a sender that puts a virtio-net header before it (a
+ * virtio-net driver, 12 bytes with num_buffers; a TAP with IFF_VNET_HDR,
+ * 10): a checksum left partial (NEEDS_CSUM) is completed, then the frame
+ * goes to net_input (a TSO segment of up to 64 KiB whole).  0, or -EINVAL
+ * when there is no whole Ethernet header or the checksum offsets fall
+ * outside the frame.  The caller calls net_flush after its batch. */
+int net_input_vnet(struct net_stack *ns, uint8_t *buf, size_t len, size_t hdr_len);
 
 /* Complete a partial checksum in a frame (virtio-net NEEDS_CSUM semantics:
  * the one's complement sum from start to the end, stored at start + off):

@@ -16,6 +16,8 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <linux/virtio_net.h>
+
 #include "common/log.h"
 #include "common/util.h"
 
@@ -49,6 +51,34 @@ const struct net_stats *net_get_stats(const struct net_stack *ns)
 void net_set_gso_output(struct net_stack *ns, net_output_gso_fn fn)
 {
 	ns->gso_output = fn;
+	net_set_offloads(ns, NET_OFFLOAD_ALL);
+}
+
+void net_set_offloads(struct net_stack *ns, unsigned offloads)
+{
+	if (!(offloads & NET_OFFLOAD_CSUM))
+		offloads = 0;
+	__atomic_store_n(&ns->offloads, offloads & NET_OFFLOAD_ALL, __ATOMIC_RELAXED);
+}
+
+unsigned net_offloads(const struct net_stack *ns)
+{
+	return ns->gso_output ? __atomic_load_n(&ns->offloads, __ATOMIC_RELAXED) : 0;
+}
+
+int net_input_vnet(struct net_stack *ns, uint8_t *buf, size_t len, size_t hdr_len)
+{
+	struct virtio_net_hdr h;
+	if (hdr_len < sizeof(h) || len < hdr_len + ETH_HLEN_)
+		return -EINVAL;
+	memcpy(&h, buf, sizeof(h));
+	uint8_t *frame = buf + hdr_len;
+	len -= hdr_len;
+	if ((h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    net_finish_csum(frame, len, h.csum_start, h.csum_offset) < 0)
+		return -EINVAL;
+	net_input(ns, frame, len);
+	return 0;
 }
 
 void net_set_stream_handler(struct net_stack *ns, net_stream_handler_fn fn, void *opaque)

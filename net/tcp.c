@@ -311,7 +311,7 @@ static void tcp_emit_ex(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_
 	uint32_t seed = f->v6 ? csum_pseudo6(f->rip6, f->gip6, 6, (uint32_t)len)
 			      : csum_pseudo4(f->rip, f->gip, 6, (uint16_t)len);
 	uint16_t c;
-	if (gso || (dlen && ns->gso_output)) {
+	if (gso || (dlen && (net_offloads(ns) & NET_OFFLOAD_CSUM))) {
 		/* Offload: the checksum is left partial (pseudo-header only) for
 		 * the transport; a super-segment is also split at the MSS. */
 		c = (uint16_t)~csum_fold(seed);
@@ -420,7 +420,8 @@ static void tcp_output(struct tcp_flow *f)
 		if (room <= 0)
 			break;
 		uint32_t lim = f->mss;
-		if (f->ns->gso_output) {	/* whole MSS multiples up to 64 KiB */
+		if (net_offloads(f->ns) & (f->v6 ? NET_OFFLOAD_TSO6 : NET_OFFLOAD_TSO4)) {
+			/* whole MSS multiples up to 64 KiB */
 			uint32_t max = 65535u - (f->v6 ? 0 : IP4_HLEN) - TCP_HLEN;
 			lim = max / f->mss * f->mss;
 		}

@@ -1,9 +1,11 @@
 /* devices/virtio/net.c - virtio-net in front of the user-mode stack.
  *
- * Transmit: each chain is one frame behind a virtio_net_hdr_v1; the header is
- * checked (a partial checksum must lie inside the frame), the checksum is
- * completed when the guest left it partial, and the frame goes to
- * net_input().  ACKs the stack deferred are flushed once per batch.
+ * Transmit: each chain is one frame behind a virtio_net_hdr_v1, handed to
+ * net_input_vnet() (which completes a checksum the guest left partial, its
+ * offsets checked against the frame).  ACKs the stack deferred are flushed
+ * once per batch.  No TCP/IP is read or written here: at DRIVER_OK the
+ * device tells the stack which receive offloads the guest acked
+ * (net_set_offloads), and the stack builds frames to suit.
  * Receive: frames from the stack are written into the guest's posted
  * buffers with a header; with MRG_RXBUF a frame spans as many buffers as it
  * needs (num_buffers says how many).  When the guest has not posted enough,
@@ -53,23 +55,10 @@ static void vnet_tx(struct vnet *v)
 	bool pushed = false;
 	while (vq_pop(vq, &v->tx) > 0) {
 		size_t n = vq_chain_read(&v->tx, 0, v->frame, sizeof(v->frame));
-		struct virtio_net_hdr_v1 h;
-		if (n < VNET_HDR_LEN + 14) {
+		if (v->ns && net_input_vnet(v->ns, v->frame, n, VNET_HDR_LEN) == 0)
+			v->stats.tx_frames++;
+		else
 			v->stats.tx_bad++;
-		} else {
-			memcpy(&h, v->frame, sizeof(h));
-			uint8_t *f = v->frame + VNET_HDR_LEN;
-			size_t flen = n - VNET_HDR_LEN;
-			bool ok = true;
-			if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
-				ok = net_finish_csum(f, flen, h.csum_start, h.csum_offset) == 0;
-			if (ok && v->ns) {
-				v->stats.tx_frames++;
-				net_input(v->ns, f, flen);
-			} else {
-				v->stats.tx_bad++;
-			}
-		}
 		vq_push(vq, &v->tx, 0);
 		pushed = true;
 	}
@@ -149,6 +138,45 @@ static void plain_hdr(struct vnet *v, struct virtio_net_hdr_v1 *h)
 		h->flags = VIRTIO_NET_HDR_F_DATA_VALID;
 }
 
+/* NET_OFFLOAD_* a driver acking `features` takes: partial checksums with
+ * GUEST_CSUM, super-segments of a family with its GUEST_TSO bit too. */
+static unsigned offloads_acked(uint64_t features)
+{
+	if (!(features & (1ull << VIRTIO_NET_F_GUEST_CSUM)))
+		return 0;
+	return NET_OFFLOAD_CSUM |
+	       (features & (1ull << VIRTIO_NET_F_GUEST_TSO4) ? NET_OFFLOAD_TSO4 : 0) |
+	       (features & (1ull << VIRTIO_NET_F_GUEST_TSO6) ? NET_OFFLOAD_TSO6 : 0);
+}
+
+/* What the running guest takes (the device's lock not held). */
+static unsigned vnet_offloads(struct vnet *v)
+{
+	static const unsigned bits[] = { VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_TSO4,
+					 VIRTIO_NET_F_GUEST_TSO6 };
+	uint64_t acked = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(bits); i++)
+		if (vdev_has_feature(&v->vdev, bits[i]))
+			acked |= 1ull << bits[i];
+	return offloads_acked(acked);
+}
+
+/* Tell the stack what to build for this guest: what it acked once it is
+ * running, nothing before (the device's lock not held). */
+static void vnet_tell_offloads(struct vnet *v)
+{
+	if (v->ns)
+		net_set_offloads(v->ns, vdev_running(&v->vdev) ? vnet_offloads(v) : 0);
+}
+
+/* (vCPU, lock held: the transport's fields are read directly.) */
+static void vnet_driver_ok(struct vdev *dev)
+{
+	struct vnet *v = to_vnet(dev);
+	if (v->ns)
+		net_set_offloads(v->ns, offloads_acked(dev->driver_features));
+}
+
 void vnet_output(void *opaque, const void *frame, size_t len)
 {
 	struct vnet *v = opaque;
@@ -164,113 +192,51 @@ void vnet_output(void *opaque, const void *frame, size_t len)
 	vdev_queue_unlock(dev);
 }
 
-/* Whether a super-segment described by g is consistent with its frame:
- * headers inside it, the checksum field inside the TCP header, a non-zero
- * MSS.  The stack builds these, but the device does not take it on trust. */
-/* A description the stack could have made: TCP right after a plain IP
- * header, and either a super-segment (gso_size = MSS) or, with gso_size 0,
- * one segment that only needs its checksum completed (at most MTU sized). */
-static bool gso_sane(const struct vnet *v, const struct net_gso *g, size_t len)
+/* Whether a description is one the stack could have made for this guest:
+ * TCP right after a plain IP header, and either a super-segment (gso_size =
+ * MSS) of a family whose TSO the guest acked, or, with gso_size 0, one
+ * segment that only needs its checksum completed (at most MTU sized), and
+ * the guest acked GUEST_CSUM.  The stack builds frames to the offloads the
+ * device gave it (vnet_offloads), but the device does not take them on
+ * trust: a frame built before a reset changed them is dropped here. */
+static bool gso_fits(struct vnet *v, const struct net_gso *g, size_t len)
 {
 	size_t l3 = g->v6 ? 40 : 20;
+	unsigned need = !g->gso_size ? NET_OFFLOAD_CSUM : g->v6 ? NET_OFFLOAD_TSO6 : NET_OFFLOAD_TSO4;
 	return g->hdr_len <= len && g->csum_start == 14 + l3 && g->csum_offset == 16 &&
 	       g->hdr_len >= g->csum_start + 20u && len <= VNET_FRAME_MAX &&
-	       (g->gso_size || len <= 14u + v->mtu);
-}
-
-/* One's complement 16-bit add. */
-static uint32_t oc_add(uint32_t a, uint32_t b)
-{
-	uint32_t s = a + b;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return s;
-}
-
-static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static void put_be16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-
-/* The guest did not ack segmentation offload for this frame: cut the
- * super-segment into MSS-sized frames with complete checksums, as the
- * guest would have received them from a plain NIC.  The TCP checksum field
- * holds the pseudo-header sum for the whole length; each segment gets it
- * adjusted to its own length, then completed over its bytes. */
-static void segment(struct vnet *v, const uint8_t *frame, size_t len, const struct net_gso *g)
-{
-	size_t hl = g->hdr_len, cs = g->csum_start, pay = len - hl;
-	uint32_t seq0 = (uint32_t)be16(frame + cs + 4) << 16 | be16(frame + cs + 6);
-	uint16_t id0 = be16(frame + 14 + 4);
-	uint32_t psum_total = be16(frame + cs + g->csum_offset);
-	uint32_t tcp_total = (uint32_t)(len - cs);
-	uint8_t flags = frame[cs + 13];
-	uint8_t *s = v->seg;
-	unsigned k = 0;
-	for (size_t off = 0; off < pay || (off == 0 && pay == 0); off += g->gso_size, k++) {
-		size_t n = MIN((size_t)g->gso_size, pay - off), slen = hl + n;
-		memcpy(s, frame, hl);
-		memcpy(s + hl, frame + hl + off, n);
-		if (g->v6) {
-			put_be16(s + 14 + 4, (uint32_t)(slen - 14 - 40));
-		} else {
-			put_be16(s + 14 + 2, (uint32_t)(slen - 14));
-			put_be16(s + 14 + 4, (uint32_t)(id0 + k));
-			put_be16(s + 14 + 10, 0);
-			net_finish_csum(s, 14 + 20, 14, 10);
-		}
-		uint32_t seq = seq0 + (uint32_t)off;
-		put_be16(s + cs + 4, seq >> 16);
-		put_be16(s + cs + 6, seq);
-		if (off + n < pay)	/* PSH and FIN belong to the last segment */
-			s[cs + 13] = flags & (uint8_t)~0x09;
-		uint32_t ps = oc_add(oc_add(psum_total, ~tcp_total & 0xffff), (uint32_t)(slen - cs));
-		put_be16(s + cs + g->csum_offset, ps);
-		net_finish_csum(s, slen, (uint16_t)cs, g->csum_offset);
-		struct virtio_net_hdr_v1 h;
-		plain_hdr(v, &h);
-		rx_frame(v, &h, s, slen);
-		if (pay == 0)
-			break;
-	}
+	       (g->gso_size || len <= 14u + v->mtu) && (vnet_offloads(v) & need) == need;
 }
 
 void vnet_output_gso(void *opaque, const void *frame, size_t len, const struct net_gso *g)
 {
 	struct vnet *v = opaque;
 	struct vdev *dev = &v->vdev;
-	if (!gso_sane(v, g, len)) {
-		v->stats.rx_bad_gso++;
+	vdev_queue_lock(dev);
+	if (!vdev_running(dev)) {
+		vdev_queue_unlock(dev);
 		return;
 	}
-	vdev_queue_lock(dev);
-	if (!vdev_running(dev))
-		goto out;
-	bool csum = vdev_has_feature(dev, VIRTIO_NET_F_GUEST_CSUM);
-	if (!g->gso_size && !csum) {
-		/* Checksum offload only, and the guest wants full checksums. */
-		if (len > sizeof(v->seg))
-			goto out;
-		memcpy(v->seg, frame, len);
-		net_finish_csum(v->seg, len, g->csum_start, g->csum_offset);
-		struct virtio_net_hdr_v1 h;
-		plain_hdr(v, &h);
-		rx_frame(v, &h, v->seg, len);
-	} else if (!g->gso_size || (csum && vdev_has_feature(dev, g->v6 ? VIRTIO_NET_F_GUEST_TSO6
-									 : VIRTIO_NET_F_GUEST_TSO4))) {
-		struct virtio_net_hdr_v1 h;
-		memset(&h, 0, sizeof(h));
-		vnet_hdr_from_gso((struct virtio_net_hdr *)&h, g);
-		v->stats.rx_gso++;
-		rx_frame(v, &h, frame, len);
-	} else {
-		segment(v, frame, len, g);
+	if (!gso_fits(v, g, len)) {
+		v->stats.rx_bad_gso++;
+		vdev_queue_unlock(dev);
+		return;
 	}
-out:
+	struct virtio_net_hdr_v1 h;
+	memset(&h, 0, sizeof(h));
+	vnet_hdr_from_gso((struct virtio_net_hdr *)&h, g);
+	if (g->gso_size)
+		v->stats.rx_gso++;
+	rx_frame(v, &h, frame, len);
 	vdev_queue_unlock(dev);
 }
 
 static void vnet_reset(struct vdev *dev)
 {
-	to_vnet(dev)->nrx = 0;	/* vq_reset dropped the in-flight chains */
+	struct vnet *v = to_vnet(dev);
+	v->nrx = 0;	/* vq_reset dropped the in-flight chains */
+	if (v->ns)
+		net_set_offloads(v->ns, 0);
 }
 
 /* Snapshots: the receive buffers held for the next frame go back to the
@@ -309,7 +275,10 @@ static int vnet_load(struct vdev *dev, const void *buf, size_t len)
 		return -EINVAL;	/* as vnet_create judges them; a multicast MAC is none */
 	memcpy(v->mac, b, 6);
 	v->mtu = mtu;
-	return net_snapshot_restore(v->ns, b + VNET_STATE_HDR, len - VNET_STATE_HDR);
+	int r = net_snapshot_restore(v->ns, b + VNET_STATE_HDR, len - VNET_STATE_HDR);
+	if (r == 0)
+		vnet_tell_offloads(v);
+	return r;
 }
 
 static const struct vdev_ops vnet_ops = {
@@ -326,6 +295,7 @@ static const struct vdev_ops vnet_ops = {
 	.cfg_read = vnet_cfg_read,
 	.notify = vnet_notify,
 	.reset = vnet_reset,
+	.driver_ok = vnet_driver_ok,
 	.save = vnet_save,
 	.load = vnet_load,
 };
@@ -353,6 +323,7 @@ int vnet_create(const struct dev_env *env, uint64_t base, const uint8_t mac[6], 
 void vnet_set_stack(struct vnet *v, struct net_stack *ns)
 {
 	v->ns = ns;
+	vnet_tell_offloads(v);
 }
 
 void vnet_destroy(struct vnet *v)

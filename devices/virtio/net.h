@@ -9,8 +9,8 @@
  * whole), and GUEST_CSUM, GUEST_TSO4/6: when the guest acked them, the
  * stack's TCP super-segments (up to 64 KiB, checksum partial, see struct
  * net_gso) reach it whole with NEEDS_CSUM and the GSO type, and complete
- * frames carry DATA_VALID; when it did not, the device cuts each
- * super-segment into MSS-sized frames with full checksums.
+ * frames carry DATA_VALID; when it did not, the stack (told at DRIVER_OK,
+ * net_set_offloads) sends MSS-sized segments with full checksums itself.
  *
  * Wiring: create the device, give vnet_output (with the device as opaque)
  * to net_create() as the output callback and vnet_output_gso to
@@ -34,7 +34,7 @@
 struct vnet_stats {
 	uint64_t tx_frames, rx_frames, rx_dropped_nobuf, tx_bad;
 	uint64_t rx_gso;	/* super-segments handed to the guest whole */
-	uint64_t rx_bad_gso;	/* GSO descriptions that did not fit their frame */
+	uint64_t rx_bad_gso;	/* GSO descriptions that did not fit their frame or the guest */
 };
 
 struct vnet {
@@ -48,7 +48,6 @@ struct vnet {
 	unsigned nrx;
 	struct vq_chain tx;
 	uint8_t frame[VNET_HDR_LEN + VNET_FRAME_MAX];	/* transmit: one guest frame */
-	uint8_t seg[VNET_FRAME_MAX];	/* receive: one segment cut from a super-segment */
 	struct vnet_stats stats;
 };
 
@@ -59,9 +58,10 @@ int vnet_create(const struct dev_env *env, uint64_t base, const uint8_t mac[6], 
 void vnet_set_stack(struct vnet *v, struct net_stack *ns);
 /* net_output_fn for net_create(): one frame for the guest (loop thread). */
 void vnet_output(void *opaque, const void *frame, size_t len);
-/* net_output_gso_fn for net_set_gso_output(): a TCP super-segment, whole
- * to a guest that acked GUEST_TSO4/6 (and GUEST_CSUM), cut into MSS-sized
- * frames for one that did not (loop thread). */
+/* net_output_gso_fn for net_set_gso_output(): a TCP super-segment or a
+ * segment with a partial checksum, whole, to a guest that acked the
+ * offload (the stack sends no other after vnet_set_stack); dropped and
+ * counted otherwise (loop thread). */
 void vnet_output_gso(void *opaque, const void *frame, size_t len, const struct net_gso *g);
 void vnet_destroy(struct vnet *v);
 

@@ -919,6 +919,30 @@ static void test_tcp_checksum_offload(void **state)
 	assert_int_equal(taken->ops->write(taken, big, sizeof(big)), (ssize_t)sizeof(big));
 	assert_int_equal(ngso, 2);
 	assert_int_equal(last_gso.gso_size, 1460);
+	/* What the far side takes (net_set_offloads) decides how frames are
+	 * built: checksums only, or TSO for the other family, gives MSS-sized
+	 * segments with partial checksums; TSO without checksums counts as
+	 * nothing, and every checksum is then complete on the plain output. */
+	net_set_offloads(ns, NET_OFFLOAD_CSUM | NET_OFFLOAD_TSO6);
+	unsigned g0 = ngso, n0 = nout;
+	assert_int_equal(taken->ops->write(taken, big, 3000), 3000);
+	assert_int_equal(ngso, g0 + 3);	/* 1460 + 1460 + 80 */
+	assert_int_equal(nout, n0 + 3);
+	assert_int_equal(last_gso.gso_size, 0);
+	net_set_offloads(ns, NET_OFFLOAD_TSO4);
+	assert_int_equal(net_offloads(ns), 0);
+	g0 = ngso;
+	n0 = nout;
+	assert_int_equal(taken->ops->write(taken, big, 3000), 3000);
+	assert_int_equal(ngso, g0);
+	assert_int_equal(nout, n0 + 3);
+	for (unsigned k = n0; k < nout; k++) {
+		const uint8_t *p = outf[k] + 14;
+		uint16_t tl = (uint16_t)(rd16(p + 2) - 20);
+		assert_true(tl <= 20 + 1460);
+		seed = csum_pseudo4(rd32(p + 12), rd32(p + 16), 6, tl);
+		assert_int_equal(csum_fold(csum_partial(p + 20, tl, seed)), 0);
+	}
 }
 
 /* The SACK option of a segment to the guest: number of blocks, filled in

@@ -1,4 +1,4 @@
-/* tests/unit/test_fs9p_virtio.c - virtio-fs and virtio-9p devices driven by
+/* tests/unit/test_devices_fs.c - virtio-fs and virtio-9p devices driven by
  * the pretend guest driver (tests/harness/virtio_driver): config space
  * carries the tag, FUSE and 9P requests split over several descriptors are
  * answered with replies of the right length, requests without room for a

@@ -1,12 +1,14 @@
-/* tests/unit/test_net_virtio.c - virtio-net in front of the stack, driven by
+/* tests/unit/test_devices_net.c - virtio-net in front of the stack, driven by
  * the pretend guest driver: config space, a frame each way, a frame spread
  * over mergeable receive buffers, partial checksums completed, a lying
  * checksum offset refused, and starvation (no receive buffers) dropping
  * frames without returning half-written buffers; the guest-side offloads:
- * a TCP super-segment reaches a guest that acked GUEST_TSO4 whole (NEEDS_CSUM,
- * GSO type and size), and one that did not (or a v6 segment without
- * GUEST_TSO6) as MSS-sized frames with full checksums; a GSO description
- * that does not fit its frame is dropped. */
+ * the device tells the stack at DRIVER_OK what the guest acked, and the
+ * stack's TCP data reaches a guest that acked GUEST_TSO4 as one
+ * super-segment (NEEDS_CSUM, GSO type and size), one with GUEST_CSUM only
+ * or none as MSS-sized frames (checksums partial or complete); a frame for
+ * an offload the guest did not ack, or whose description does not fit it,
+ * is dropped and counted; a reset takes the offloads back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,7 +49,9 @@ static int setup_feat(void **state, uint64_t feats)
 	net_config_default(&f->cfg);
 	f->cfg.policy = &f->pol;
 	assert_int_equal(net_create(&f->ns, NULL, &f->cfg, vnet_output, f->v), 0);
+	net_set_gso_output(f->ns, vnet_output_gso);	/* as the VMM wires it */
 	vnet_set_stack(f->v, f->ns);
+	assert_int_equal(net_offloads(f->ns), 0);	/* nothing before DRIVER_OK */
 	assert_int_equal(vdrv_start(&f->d, &f->v->vdev), 0);
 	assert_int_equal(vdrv_read32(&f->d, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_NET);
 	assert_int_equal(vdrv_negotiate(&f->d, feats, NULL), 0);
@@ -56,6 +60,19 @@ static int setup_feat(void **state, uint64_t feats)
 	vdrv_driver_ok(&f->d);
 	*state = f;
 	return 0;
+}
+
+static struct stream *taken;	/* the guest's connection to port 443 */
+
+static int take(void *opaque, const uint8_t ip[16], uint16_t port, struct stream *s, int *sock)
+{
+	(void)opaque;
+	(void)ip;
+	(void)sock;
+	if (port != 443)
+		return 0;
+	taken = s;
+	return 1;
 }
 
 static int setup(void **state)
@@ -349,86 +366,129 @@ static void test_gso_whole_to_tso_guest(void **state)
 	assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
 }
 
-/* Without the offload acked, MSS-sized frames with full checksums. */
-static void check_segments(struct fixture *f, const uint8_t *fr, bool v6)
+/* A guest TCP connection to port 443 of a public address, kept by the test
+ * as a stream (the stack's handshake through both queues): the stack's
+ * initial sequence number. */
+static uint32_t open_flow(struct fixture *f)
 {
-	size_t hl = v6 ? 74 : 54, cs = hl - 20;
+	taken = NULL;
+	net_set_stream_handler(f->ns, take, NULL);
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 1, 2048), 1);
+	uint8_t fr[200], got[2048];
+	size_t l = nf_tcp(fr, f->cfg.gateway_mac, 0x5DB8D822, 4000, 443, 100, 0, 0x02, 65535, NULL, 0, true);
+	tx(f, fr, l, NULL);
+	struct virtio_net_hdr_v1 h;
+	assert_true(rx_gather(f, &h, got, sizeof(got)) >= 54);
+	assert_int_equal(got[47], 0x12);	/* SYN|ACK */
+	assert_non_null(taken);
+	uint32_t iss = rd32(got + 38);
+	l = nf_tcp(fr, f->cfg.gateway_mac, 0x5DB8D822, 4000, 443, 101, iss + 1, 0x10, 65535, NULL, 0, false);
+	tx(f, fr, l, NULL);
+	return iss;
+}
+
+/* The stack's data for the guest, as the guest's driver receives it:
+ * NEEDS_CSUM only when the guest acked GUEST_CSUM, a super-segment only
+ * with GUEST_TSO4 too, otherwise MSS-sized frames; either way every byte in
+ * order, valid once the guest completes what it was told to, PSH on the
+ * last frame only.  Returns how many frames came. */
+static unsigned check_tcp_data(struct fixture *f, uint32_t iss, const uint8_t *data, size_t total)
+{
 	static uint8_t got[GSO_PAY + 200];
+	bool csum = vdev_has_feature(&f->v->vdev, VIRTIO_NET_F_GUEST_CSUM);
+	bool tso = csum && vdev_has_feature(&f->v->vdev, VIRTIO_NET_F_GUEST_TSO4);
 	struct virtio_net_hdr_v1 h;
 	size_t off = 0, n;
 	unsigned k = 0;
 	while ((n = rx_gather(f, &h, got, sizeof(got))) > 0) {
-		size_t pay = MIN((size_t)GSO_MSS, GSO_PAY - off);
-		assert_int_equal(n, hl + pay);
-		assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
-		assert_false(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
-		if (v6) {
-			assert_int_equal(rd16(got + 14 + 4), 20 + pay);
-		} else {
-			assert_int_equal(rd16(got + 14 + 2), 20 + 20 + pay);
-			assert_int_equal(rd16(got + 14 + 4), (uint16_t)(0x1234 + k));
-			assert_int_equal(csum_fold(csum_partial(got + 14, 20, 0)), 0);
-		}
-		assert_int_equal(rd32(got + cs + 4), (uint32_t)(GSO_SEQ + off));
-		bool last = off + pay == GSO_PAY;
-		assert_int_equal(got[cs + 13], last ? 0x18 : 0x10);	/* PSH on the last only */
-		assert_true(tcp_csum_ok(got, n, v6));
-		assert_memory_equal(got + hl, fr + hl + off, pay);
+		size_t pay = n - 54;
+		assert_true(pay <= (tso ? total : GSO_MSS));
+		assert_int_equal(!!(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM), csum);
+		assert_int_equal(h.gso_type, pay > GSO_MSS ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE);
+		if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+			assert_int_equal(net_finish_csum(got, n, h.csum_start, h.csum_offset), 0);
+		assert_true(tcp_csum_ok(got, n, false));
+		assert_int_equal(csum_fold(csum_partial(got + 14, 20, 0)), 0);
+		assert_int_equal(rd16(got + 14 + 2), 20 + 20 + pay);
+		assert_int_equal(rd32(got + 34 + 4), (uint32_t)(iss + 1 + off));
+		assert_int_equal(got[34 + 13], off + pay == total ? 0x18 : 0x10);
+		assert_memory_equal(got + 54, data + off, pay);
 		off += pay;
 		k++;
 	}
-	assert_int_equal(off, GSO_PAY);
-	assert_int_equal(k, (GSO_PAY + GSO_MSS - 1) / GSO_MSS);
+	assert_int_equal(off, total);
+	assert_int_equal(f->v->stats.rx_bad_gso, 0);
+	return k;
 }
 
-static void test_gso_segmented_for_plain_guest(void **state)
+static void stream_data(uint8_t *d, size_t n)
 {
-	struct fixture *f = *state;	/* negotiated without GUEST_CSUM/TSO */
-	assert_int_equal(vdrv_post_rx(&f->d, 0, 32, 2048), 32);
-	static uint8_t fr[GSO_PAY + 200];
-	struct net_gso g;
-	size_t len = gso_frame(fr, false, &g);
-	vnet_output_gso(f->v, fr, len, &g);
-	check_segments(f, fr, false);
-	assert_int_equal(f->v->stats.rx_gso, 0);
+	for (size_t i = 0; i < n; i++)
+		d[i] = (uint8_t)(i * 7 + i / 251);
 }
 
-static void test_gso_v6_segmented_without_tso6(void **state)
+/* A guest that acked no receive offload: the stack itself sends MSS-sized
+ * segments with full checksums. */
+static void test_tcp_segments_for_plain_guest(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(net_offloads(f->ns), 0);
+	uint32_t iss = open_flow(f);
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 32, 2048), 32);
+	static uint8_t d[GSO_PAY];
+	stream_data(d, sizeof(d));
+	assert_int_equal(taken->ops->write(taken, d, sizeof(d)), (ssize_t)sizeof(d));
+	assert_int_equal(check_tcp_data(f, iss, d, sizeof(d)), (GSO_PAY + GSO_MSS - 1) / GSO_MSS);
+	assert_int_equal(f->v->stats.rx_gso, 0);
+	taken->ops->close(taken);
+}
+
+/* A guest that acked GUEST_CSUM and GUEST_TSO4: one super-segment. */
+static void test_tcp_super_segment_for_tso_guest(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(net_offloads(f->ns), NET_OFFLOAD_CSUM | NET_OFFLOAD_TSO4);
+	uint32_t iss = open_flow(f);
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 16, 4096), 16);
+	static uint8_t d[GSO_PAY];
+	stream_data(d, sizeof(d));
+	assert_int_equal(taken->ops->write(taken, d, sizeof(d)), (ssize_t)sizeof(d));
+	assert_int_equal(check_tcp_data(f, iss, d, sizeof(d)), 1);
+	assert_int_equal(f->v->stats.rx_gso, 1);
+	taken->ops->close(taken);
+}
+
+/* One small segment: its checksum partial for a guest with GUEST_CSUM,
+ * complete for any other. */
+static void test_csum_only_segment(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t iss = open_flow(f);
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 4, 2048), 4);
+	uint8_t d[700];
+	stream_data(d, sizeof(d));
+	assert_int_equal(taken->ops->write(taken, d, sizeof(d)), (ssize_t)sizeof(d));
+	assert_int_equal(check_tcp_data(f, iss, d, sizeof(d)), 1);
+	taken->ops->close(taken);
+}
+
+/* The device does not take the stack's frames on trust: an offload the
+ * guest did not ack (an IPv6 super-segment without GUEST_TSO6, any offload
+ * after a reset) is dropped and counted; DRIVER_OK again tells the stack. */
+static void test_offload_not_acked_dropped(void **state)
 {
 	struct fixture *f = *state;	/* TSO4 acked, TSO6 not */
-	assert_int_equal(vdrv_post_rx(&f->d, 0, 32, 2048), 32);
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 16, 4096), 16);
 	static uint8_t fr[GSO_PAY + 200];
 	struct net_gso g;
 	size_t len = gso_frame(fr, true, &g);
 	vnet_output_gso(f->v, fr, len, &g);
-	check_segments(f, fr, true);
-}
-
-/* gso_size 0: one segment whose checksum is only partial.  A guest with
- * GUEST_CSUM completes it (NEEDS_CSUM, GSO_NONE); any other gets it whole. */
-static void test_csum_only_segment(void **state)
-{
-	struct fixture *f = *state;
-	assert_int_equal(vdrv_post_rx(&f->d, 0, 4, 2048), 4);
-	static uint8_t fr[1600], got[1600];
-	struct net_gso g;
-	size_t len = gso_frame_n(fr, false, &g, 700);
-	assert_int_equal(g.gso_size, 0);
-	vnet_output_gso(f->v, fr, len, &g);
-	struct virtio_net_hdr_v1 h;
-	size_t n = rx_gather(f, &h, got, sizeof(got));
-	assert_int_equal(n, len);
-	assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
-	bool csum = vdev_has_feature(&f->v->vdev, VIRTIO_NET_F_GUEST_CSUM);
-	if (csum) {
-		assert_int_equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
-		assert_int_equal(net_finish_csum(got, n, h.csum_start, h.csum_offset), 0);
-	} else {
-		assert_false(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
-	}
-	assert_true(tcp_csum_ok(got, n, false));
-	assert_memory_equal(got + 54, fr + 54, 700);
-	assert_int_equal(f->v->stats.rx_bad_gso, 0);
+	void *data;
+	uint32_t l;
+	assert_int_equal(vdrv_used_buf(&f->d, 0, &data, &l), 0);
+	assert_int_equal(f->v->stats.rx_bad_gso, 1);
+	vdrv_write32(&f->d, VIRTIO_MMIO_STATUS, 0);	/* the driver resets the device */
+	assert_int_equal(net_offloads(f->ns), 0);
 }
 
 static void test_gso_lying_description_dropped(void **state)
@@ -462,12 +522,13 @@ int main(void)
 		T(test_mergeable_buffers),
 		T(test_partial_checksum),
 		T(test_starved_rx),
-		T(test_gso_segmented_for_plain_guest),
+		T(test_tcp_segments_for_plain_guest),
+		T(test_csum_only_segment),
 		cmocka_unit_test_setup_teardown(test_gso_whole_to_tso_guest, setup_tso, teardown),
-		cmocka_unit_test_setup_teardown(test_gso_v6_segmented_without_tso6, setup_tso, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_super_segment_for_tso_guest, setup_tso, teardown),
+		cmocka_unit_test_setup_teardown(test_offload_not_acked_dropped, setup_tso, teardown),
 		cmocka_unit_test_setup_teardown(test_gso_lying_description_dropped, setup_tso, teardown),
 		cmocka_unit_test_setup_teardown(test_csum_only_segment, setup_tso, teardown),
-		T(test_csum_only_segment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
