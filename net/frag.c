@@ -42,8 +42,8 @@ static void frag_abandon(struct net_stack *ns, struct ip4_frag *d)
 
 static struct ip4_frag *frag_slot(struct net_stack *ns, const uint8_t *ip)
 {
-	uint32_t src = rd32(ip + 12), dst = rd32(ip + 16);
-	uint16_t id = rd16(ip + 4);
+	uint32_t src = ip4_src(ip), dst = ip4_dst(ip);
+	uint16_t id = ip4_id(ip);
 	struct ip4_frag *free_slot = NULL, *oldest = NULL;
 	for (unsigned i = 0; i < IP4_FRAG_SLOTS; i++) {
 		struct ip4_frag *d = &ns->frag[i];
@@ -56,7 +56,7 @@ static struct ip4_frag *frag_slot(struct net_stack *ns, const uint8_t *ip)
 				free_slot = d;
 			continue;
 		}
-		if (d->src == src && d->dst == dst && d->id == id && d->proto == ip[9])
+		if (d->src == src && d->dst == dst && d->id == id && d->proto == ip4_proto(ip))
 			return d;
 		if (!oldest || d->first_ns < oldest->first_ns)
 			oldest = d;
@@ -72,7 +72,7 @@ static struct ip4_frag *frag_slot(struct net_stack *ns, const uint8_t *ip)
 	d->src = src;
 	d->dst = dst;
 	d->id = id;
-	d->proto = ip[9];
+	d->proto = ip4_proto(ip);
 	d->first_ns = ns->now;
 	d->total = 0;
 	d->got = 0;
@@ -85,9 +85,9 @@ static struct ip4_frag *frag_slot(struct net_stack *ns, const uint8_t *ip)
 const uint8_t *ip4_frag_input(struct net_stack *ns, const uint8_t *ip, size_t ihl, size_t tot,
 			      size_t *outlen)
 {
-	uint16_t fl = rd16(ip + 6);
-	bool mf = fl & 0x2000;
-	uint32_t off = (uint32_t)(fl & 0x1fff) * 8, plen = (uint32_t)(tot - ihl);
+	uint16_t fl = ip4_frag(ip);
+	bool mf = fl & IP4_MF;
+	uint32_t off = (uint32_t)(fl & IP4_FRAG_OFF_MASK) * 8, plen = (uint32_t)(tot - ihl);
 	if (off + plen > IP4_FRAG_PAYLOAD_MAX || (mf && (plen == 0 || plen % 8))) {
 		ns->stats.drop_ip_frag++;	/* too long, or a middle piece not in 8-byte units */
 		return NULL;

@@ -10,6 +10,7 @@
  */
 #include "net/internal.h"
 
+#include <netinet/ip_icmp.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -17,11 +18,11 @@
 uint8_t *net_ip4_begin(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t proto)
 {
 	uint8_t *ip = ns->tx + ETH_HLEN_;
-	ip[0] = 0x45;
-	ip[1] = 0;
-	wr16(ip + 4, 0);
-	wr16(ip + 6, 0x4000);	/* DF */
-	ip[8] = 64;
+	ip[0] = 0x45;		/* version 4, IHL 5 */
+	ip[1] = 0;		/* DSCP/ECN */
+	wr16(ip + 4, 0);	/* id */
+	wr16(ip + 6, IP4_DF);	/* flags, fragment offset 0 */
+	ip[8] = 64;		/* TTL */
 	ip[9] = proto;
 	wr32(ip + 12, src);
 	wr32(ip + 16, dst);
@@ -31,11 +32,11 @@ uint8_t *net_ip4_begin(struct net_stack *ns, uint32_t src, uint32_t dst, uint8_t
 void net_ip4_send(struct net_stack *ns, size_t l4len)
 {
 	uint8_t *ip = ns->tx + ETH_HLEN_;
-	wr16(ip + 2, (uint16_t)(IP4_HLEN + l4len));
-	ip[10] = ip[11] = 0;
+	wr16(ip + 2, (uint16_t)(IP4_HLEN + l4len));	/* total length */
+	ip[10] = ip[11] = 0;	/* checksum */
 	uint16_t c = csum_fold(csum_partial(ip, IP4_HLEN, 0));
 	memcpy(ip + 10, &c, 2);
-	uint32_t dst = rd32(ip + 16);
+	uint32_t dst = ip4_dst(ip);
 	const uint8_t *mac = ns->guest_mac_known && dst == ns->cfg.guest_ip ? ns->guest_mac : net_bcast_mac;
 	if (!ns->tx_offload && IP4_HLEN + l4len > ns->cfg.mtu) {
 		memcpy(ns->tx, mac, 6);
@@ -50,10 +51,10 @@ void net_ip4_send(struct net_stack *ns, size_t l4len)
 /* ICMP destination unreachable quoting the guest's packet header + 8 bytes. */
 void net_send_icmp_unreach(struct net_stack *ns, const uint8_t *ip, size_t iplen, uint8_t code)
 {
-	size_t ihl = (size_t)(ip[0] & 0xf) * 4;
+	size_t ihl = ip4_ihl(ip);
 	size_t quote = MIN(iplen, ihl + 8);
-	uint8_t *icmp = net_ip4_begin(ns, rd32(ip + 16), rd32(ip + 12), 1);
-	icmp[0] = 3;
+	uint8_t *icmp = net_ip4_begin(ns, ip4_dst(ip), ip4_src(ip), IPPROTO_ICMP);
+	icmp[0] = ICMP_DEST_UNREACH;
 	icmp[1] = code;
 	memset(icmp + 2, 0, 6);
 	memcpy(icmp + 8, ip, quote);
@@ -99,8 +100,8 @@ static void icmp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t 
 		return;
 	}
 	const uint8_t *ip = l3->hdr;
-	uint32_t dst = rd32(ip + 16);
-	if (icmp[0] != 8 || icmp[1] != 0) {
+	uint32_t dst = ip4_dst(ip);
+	if (icmp_type(icmp) != ICMP_ECHO || icmp_code(icmp) != 0) {
 		ns->stats.drop_icmp++;	/* only echo requests are answered or forwarded */
 		return;
 	}
@@ -108,10 +109,10 @@ static void icmp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t 
 		icmp_echo_forward(ns, l3, icmp, len);
 		return;
 	}
-	uint8_t *r = net_ip4_begin(ns, dst, rd32(ip + 12), 1);
+	uint8_t *r = net_ip4_begin(ns, dst, ip4_src(ip), IPPROTO_ICMP);
 	memcpy(r, icmp, len);
-	r[0] = 0;
-	r[2] = r[3] = 0;
+	r[0] = ICMP_ECHOREPLY;
+	r[2] = r[3] = 0;	/* checksum */
 	uint16_t c = csum_fold(csum_partial(r, len, 0));
 	memcpy(r + 2, &c, 2);
 	net_ip4_send(ns, len);
@@ -119,11 +120,11 @@ static void icmp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t 
 
 void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 {
-	if (len < IP4_HLEN || (ip[0] >> 4) != 4) {
+	if (len < IP4_HLEN || ip4_version(ip) != 4) {
 		ns->stats.drop_ip_hdr++;
 		return;
 	}
-	size_t ihl = (size_t)(ip[0] & 0xf) * 4, tot = rd16(ip + 2);
+	size_t ihl = ip4_ihl(ip), tot = ip4_tot_len(ip);
 	if (ihl < IP4_HLEN || tot < ihl || tot > len) {
 		ns->stats.drop_ip_hdr++;
 		return;
@@ -132,8 +133,8 @@ void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 		ns->stats.drop_ip_csum++;
 		return;
 	}
-	if ((rd16(ip + 6) & 0x3fff) != 0) {	/* MF or a fragment offset */
-		if (rd32(ip + 12) != ns->cfg.guest_ip) {
+	if (ip4_frag(ip) & (IP4_MF | IP4_FRAG_OFF_MASK)) {	/* a fragment */
+		if (ip4_src(ip) != ns->cfg.guest_ip) {
 			ns->stats.drop_ip_src++;
 			return;
 		}
@@ -145,13 +146,14 @@ void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 		ihl = IP4_HLEN;
 		tot = rlen;
 	}
-	uint32_t src = rd32(ip + 12), dst = rd32(ip + 16);
+	uint32_t src = ip4_src(ip), dst = ip4_dst(ip);
 	const uint8_t *l4 = ip + ihl;
 	size_t l4len = tot - ihl;
 	struct l3 l3 = { .v6 = false, .src4 = src, .dst4 = dst, .hdr = ip, .pktlen = tot };
 	policy_addr_from_v4(l3.src, src);
 	policy_addr_from_v4(l3.dst, dst);
-	if (src == 0 && ip[9] == 17 && l4len >= UDP_HLEN && rd16(l4) == 68 && rd16(l4 + 2) == 67) {
+	if (src == 0 && ip4_proto(ip) == IPPROTO_UDP && l4len >= UDP_HLEN && udp_sport(l4) == 68 &&
+	    udp_dport(l4) == 67) {
 		udp_input(ns, &l3, l4, l4len);	/* DHCP before the guest has an address */
 		return;
 	}
@@ -163,14 +165,14 @@ void ip4_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 		ns->stats.drop_ip_hdr++;
 		return;
 	}
-	switch (ip[9]) {
-	case 1:
+	switch (ip4_proto(ip)) {
+	case IPPROTO_ICMP:
 		icmp_input(ns, &l3, l4, l4len);
 		break;
-	case 6:
+	case IPPROTO_TCP:
 		tcp_input(ns, &l3, l4, l4len);
 		break;
-	case 17:
+	case IPPROTO_UDP:
 		udp_input(ns, &l3, l4, l4len);
 		break;
 	default:

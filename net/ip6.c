@@ -10,6 +10,7 @@
  */
 #include "net/internal.h"
 
+#include <netinet/icmp6.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -145,14 +146,14 @@ static void icmp6_input(struct net_stack *ns, const struct l3 *l3, const uint8_t
 		return;
 	}
 	bool unspec_src = l3->src[0] == 0 && memcmp(l3->src, l3->src + 1, 15) == 0;
-	switch (ic[0]) {
-	case 133:		/* router solicitation */
-		if (ip[7] != 255)
+	switch (icmp_type(ic)) {
+	case ND_ROUTER_SOLICIT:
+		if (ip6_hlim(ip) != 255)
 			break;
 		send_ra(ns, unspec_src ? all_nodes : l3->src);
 		return;
-	case 135:		/* neighbour solicitation */
-		if (ip[7] != 255 || len < 24)
+	case ND_NEIGHBOR_SOLICIT:
+		if (ip6_hlim(ip) != 255 || len < 24)
 			break;
 		if (is_router_addr(ns, ic + 8) && !unspec_src) {
 			send_na(ns, ic + 8, l3->src);
@@ -160,8 +161,8 @@ static void icmp6_input(struct net_stack *ns, const struct l3 *l3, const uint8_t
 				send_ra(ns, all_nodes);
 		}
 		return;
-	case 128:		/* echo request */
-		if (ic[1] != 0 || len > ns->cfg.mtu - IP6_HLEN)
+	case ICMP6_ECHO_REQUEST:
+		if (icmp_code(ic) != 0 || len > ns->cfg.mtu - IP6_HLEN)
 			break;
 		if (!is_router_addr(ns, l3->dst)) {
 			/* Beyond the router: only from the prefix, not on the link. */
@@ -175,12 +176,12 @@ static void icmp6_input(struct net_stack *ns, const struct l3 *l3, const uint8_t
 		{
 			uint8_t *r = net_ip6_begin(ns, l3->dst, l3->src, NH_ICMP6);
 			memcpy(r, ic, len);
-			r[0] = 129;
+			r[0] = ICMP6_ECHO_REPLY;
 			icmp6_send(ns, len);
 		}
 		return;
-	case 136:	/* neighbour advertisement, MLD, ...: nothing to do */
-	case 143:
+	case ND_NEIGHBOR_ADVERT:	/* nothing to do, nor for MLDv2 reports */
+	case 143:		/* MLDv2 listener report (RFC 3810) */
 		return;
 	}
 	ns->stats.drop_icmp++;
@@ -188,23 +189,23 @@ static void icmp6_input(struct net_stack *ns, const struct l3 *l3, const uint8_t
 
 void ip6_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 {
-	if (len < IP6_HLEN || (ip[0] >> 4) != 6) {
+	if (len < IP6_HLEN || ip6_version(ip) != 6) {
 		ns->stats.drop_ip_hdr++;
 		return;
 	}
-	size_t plen = rd16(ip + 4);
+	size_t plen = ip6_plen(ip);
 	if (IP6_HLEN + plen > len) {
 		ns->stats.drop_ip_hdr++;
 		return;
 	}
 	struct l3 l3 = { .v6 = true, .hdr = ip, .pktlen = IP6_HLEN + plen };
-	memcpy(l3.src, ip + 8, 16);
-	memcpy(l3.dst, ip + 24, 16);
+	memcpy(l3.src, ip6_src(ip), 16);
+	memcpy(l3.dst, ip6_dst(ip), 16);
 	bool ll = l3.src[0] == 0xfe && (l3.src[1] & 0xc0) == 0x80;
 	bool in_prefix = memcmp(l3.src, ns->prefix6, 8) == 0;
 	bool unspec = l3.src[0] == 0 && memcmp(l3.src, l3.src + 1, 15) == 0;
 	const uint8_t *l4 = ip + IP6_HLEN;
-	if (ip[6] == NH_ICMP6 && (ll || in_prefix || unspec)) {
+	if (ip6_nh(ip) == NH_ICMP6 && (ll || in_prefix || unspec)) {
 		icmp6_input(ns, &l3, ip, l4, plen);
 		return;
 	}
@@ -218,7 +219,7 @@ void ip6_input(struct net_stack *ns, const uint8_t *ip, size_t len)
 			return;
 		}
 	}
-	switch (ip[6]) {
+	switch (ip6_nh(ip)) {
 	case NH_TCP:
 		tcp_input(ns, &l3, l4, plen);
 		break;

@@ -124,7 +124,7 @@ void net_input(struct net_stack *ns, const void *frame, size_t len)
 		return;
 	}
 	ns->now = now_ns();
-	uint16_t type = rd16(f + 12);
+	uint16_t type = eth_type(f);
 	if (type == ETH_P_IP_) {
 		if (!ns->guest_mac_known || memcmp(ns->guest_mac, f + 6, 6) != 0) {
 			memcpy(ns->guest_mac, f + 6, 6);

@@ -39,12 +39,6 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define F_FIN 0x01
-#define F_SYN 0x02
-#define F_RST 0x04
-#define F_PSH 0x08
-#define F_ACK 0x10
-
 #define SEQ_LT(a, b) ((int32_t)((a) - (b)) < 0)
 #define SEQ_LEQ(a, b) ((int32_t)((a) - (b)) <= 0)
 #define SEQ_GT(a, b) ((int32_t)((a) - (b)) > 0)
@@ -252,9 +246,9 @@ static size_t put_sack_blocks(struct tcp_flow *f, uint8_t *o)
 		wr32(b + 8 * n + 4, f->ooo[i].end);
 		n++;
 	}
-	o[0] = 1;
-	o[1] = 1;
-	o[2] = 5;
+	o[0] = TCPOPT_NOP;
+	o[1] = TCPOPT_NOP;
+	o[2] = TCPOPT_SACK;
 	o[3] = (uint8_t)(2 + 8 * n);
 	return 4 + 8 * n;
 }
@@ -266,41 +260,40 @@ static void tcp_emit_ex(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_
 	struct net_stack *ns = f->ns;
 	uint8_t *t = f->v6 ? net_ip6_begin(ns, f->rip6, f->gip6, 6) : net_ip4_begin(ns, f->rip, f->gip, 6);
 	size_t hlen = TCP_HLEN;
-	wr16(t, f->rport);
-	wr16(t + 2, f->gport);
-	wr32(t + 4, seq);
-	wr32(t + 8, (flags & F_ACK) ? f->rcv_nxt : 0);
-	t[13] = flags;
-	bool syn = flags & F_SYN;
+	tcph_set_ports(t, f->rport, f->gport);
+	tcph_set_seq(t, seq);
+	tcph_set_ack(t, (flags & TCP_F_ACK) ? f->rcv_nxt : 0);
+	tcph_set_flags(t, flags);
+	bool syn = flags & TCP_F_SYN;
 	uint16_t win = window_field(f, syn);
-	wr16(t + 14, win);
-	wr16(t + 16, 0);
-	wr16(t + 18, 0);
+	tcph_set_win(t, win);
+	wr16(t + TCP_CSUM_OFF, 0);
+	wr16(t + 18, 0);	/* urgent pointer */
 	if (syn) {
 		uint8_t *o = t + TCP_HLEN;
-		o[0] = 2;
+		o[0] = TCPOPT_MSS;
 		o[1] = 4;
 		wr16(o + 2, (uint16_t)(ns->cfg.mtu - (f->v6 ? IP6_HLEN : IP4_HLEN) - TCP_HLEN));
 		hlen += 4;
 		if (f->wscale_ok || f->state == TS_SYN_SENT) {
-			o[4] = 1;
-			o[5] = 3;
+			o[4] = TCPOPT_NOP;
+			o[5] = TCPOPT_WSCALE;
 			o[6] = 3;
 			o[7] = f->rcv_wscale;
 			hlen += 4;
 		}
 		if (f->sack_ok || f->state == TS_SYN_SENT) {
 			o += hlen - TCP_HLEN;
-			o[0] = 1;
-			o[1] = 1;
-			o[2] = 4;	/* SACK permitted */
+			o[0] = TCPOPT_NOP;
+			o[1] = TCPOPT_NOP;
+			o[2] = TCPOPT_SACK_PERM;
 			o[3] = 2;
 			hlen += 4;
 		}
-	} else if ((flags & F_ACK) && dlen == 0 && f->sack_ok && (f->nooo || f->dsack)) {
+	} else if ((flags & TCP_F_ACK) && dlen == 0 && f->sack_ok && (f->nooo || f->dsack)) {
 		hlen += put_sack_blocks(f, t + TCP_HLEN);
 	}
-	t[12] = (uint8_t)(hlen / 4) << 4;
+	tcph_set_hlen(t, hlen);
 	if (dlen) {
 		uint32_t off = (seq - f->iss - 1) & (TCP_TO_GUEST_BUF - 1);
 		uint32_t first = MIN(dlen, TCP_TO_GUEST_BUF - off);
@@ -318,14 +311,14 @@ static void tcp_emit_ex(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_
 		size_t l3 = f->v6 ? IP6_HLEN : IP4_HLEN;
 		ns->tx_gso = (struct net_gso){ .gso_size = gso ? f->mss : 0,
 					       .csum_start = (uint16_t)(ETH_HLEN_ + l3),
-					       .csum_offset = 16, .hdr_len = (uint16_t)(ETH_HLEN_ + l3 + hlen),
+					       .csum_offset = TCP_CSUM_OFF, .hdr_len = (uint16_t)(ETH_HLEN_ + l3 + hlen),
 					       .v6 = f->v6 };
 		ns->tx_offload = true;
 	} else {
 		c = csum_fold(csum_partial(t, len, seed));
 	}
-	memcpy(t + 16, &c, 2);
-	if (flags & F_ACK) {
+	memcpy(t + TCP_CSUM_OFF, &c, 2);
+	if (flags & TCP_F_ACK) {
 		f->ack_pending = false;
 		f->ack_sent = f->rcv_nxt;
 		f->adv_wnd = f->rcv_nxt + (syn || !f->wscale_ok ? win : (uint32_t)win << f->rcv_wscale);
@@ -343,7 +336,7 @@ static void tcp_emit(struct tcp_flow *f, uint8_t flags, uint32_t seq, uint32_t d
 
 static void send_ack(struct tcp_flow *f)
 {
-	tcp_emit(f, F_ACK, f->snd_nxt, 0);
+	tcp_emit(f, TCP_F_ACK, f->snd_nxt, 0);
 }
 
 /* RST to the guest for a segment that has no flow (or a refused SYN). */
@@ -361,22 +354,21 @@ static bool tcp_dst_not_unicast(const struct net_stack *ns, const struct l3 *ip)
 
 static void send_rst_for(struct net_stack *ns, const struct l3 *l3, const uint8_t *t, size_t len)
 {
-	uint8_t flags = t[13];
-	uint32_t seq = rd32(t + 4), ack = rd32(t + 8);
-	size_t hlen = (size_t)(t[12] >> 4) * 4;
-	uint32_t seglen = (uint32_t)(len - hlen) + !!(flags & F_SYN) + !!(flags & F_FIN);
+	uint8_t flags = tcph_flags(t);
+	uint32_t seq = tcph_seq(t), ack = tcph_ack(t);
+	size_t hlen = tcph_hlen(t);
+	uint32_t seglen = (uint32_t)(len - hlen) + !!(flags & TCP_F_SYN) + !!(flags & TCP_F_FIN);
 	uint8_t *r = l3->v6 ? net_ip6_begin(ns, l3->dst, l3->src, 6) : net_ip4_begin(ns, l3->dst4, l3->src4, 6);
 	memset(r, 0, TCP_HLEN);
-	wr16(r, rd16(t + 2));
-	wr16(r + 2, rd16(t));
-	if (flags & F_ACK) {
-		wr32(r + 4, ack);
-		r[13] = F_RST;
+	tcph_set_ports(r, tcph_dport(t), tcph_sport(t));
+	if (flags & TCP_F_ACK) {
+		tcph_set_seq(r, ack);
+		tcph_set_flags(r, TCP_F_RST);
 	} else {
-		wr32(r + 8, seq + seglen);
-		r[13] = F_RST | F_ACK;
+		tcph_set_ack(r, seq + seglen);
+		tcph_set_flags(r, TCP_F_RST | TCP_F_ACK);
 	}
-	r[12] = 5 << 4;
+	tcph_set_hlen(r, TCP_HLEN);
 	uint32_t seed = l3->v6 ? csum_pseudo6(l3->dst, l3->src, 6, TCP_HLEN)
 			       : csum_pseudo4(l3->dst4, l3->src4, 6, TCP_HLEN);
 	uint16_t c = csum_fold(csum_partial(r, TCP_HLEN, seed));
@@ -389,7 +381,7 @@ static void send_rst_for(struct net_stack *ns, const struct l3 *l3, const uint8_
 
 static void send_rst_flow(struct tcp_flow *f)
 {
-	tcp_emit(f, F_RST | F_ACK, f->snd_nxt, 0);
+	tcp_emit(f, TCP_F_RST | TCP_F_ACK, f->snd_nxt, 0);
 }
 
 static void abort_flow(struct tcp_flow *f)
@@ -427,12 +419,12 @@ static void tcp_output(struct tcp_flow *f)
 		}
 		uint32_t n = MIN(MIN(f->tg_end - f->snd_nxt, (uint32_t)room), lim);
 		bool last = f->snd_nxt + n == f->tg_end;
-		tcp_emit_ex(f, F_ACK | (last ? F_PSH : 0), f->snd_nxt, n, n > f->mss);
+		tcp_emit_ex(f, TCP_F_ACK | (last ? TCP_F_PSH : 0), f->snd_nxt, n, n > f->mss);
 		f->snd_nxt += n;
 		arm_rto(f);
 	}
 	if (f->host_eof && !f->fin_sent && f->snd_nxt == f->tg_end) {
-		tcp_emit(f, F_FIN | F_ACK, f->snd_nxt, 0);
+		tcp_emit(f, TCP_F_FIN | TCP_F_ACK, f->snd_nxt, 0);
 		f->snd_nxt++;
 		f->fin_sent = true;
 		arm_rto(f);
@@ -446,11 +438,11 @@ static void retransmit_one(struct tcp_flow *f)
 {
 	if (SEQ_LT(f->snd_una, f->tg_end)) {
 		uint32_t n = MIN(f->tg_end - f->snd_una, (uint32_t)f->mss);
-		tcp_emit(f, F_ACK, f->snd_una, n);
+		tcp_emit(f, TCP_F_ACK, f->snd_una, n);
 		if (SEQ_LT(f->snd_nxt, f->snd_una + n))
 			f->snd_nxt = f->snd_una + n;	/* zero-window probe */
 	} else if (f->fin_sent && !f->fin_acked) {
-		tcp_emit(f, F_FIN | F_ACK, f->tg_end, 0);
+		tcp_emit(f, TCP_F_FIN | TCP_F_ACK, f->tg_end, 0);
 	}
 	f->ns->stats.tcp_retrans++;
 }
@@ -757,7 +749,7 @@ static void host_connected(struct tcp_flow *f, int poll_res)
 		return;
 	}
 	f->state = TS_SYN_RCVD;
-	tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
+	tcp_emit(f, TCP_F_SYN | TCP_F_ACK, f->iss, 0);
 	f->snd_nxt = f->iss + 1;
 	flow_arm_rto(f);
 	start_reading(f);
@@ -812,19 +804,19 @@ static void parse_opts(const uint8_t *o, size_t len, struct tcp_opts *out)
 	out->sack_ok = false;
 	size_t i = 0;
 	while (i < len) {
-		if (o[i] == 0)
+		if (o[i] == TCPOPT_EOL)
 			break;
-		if (o[i] == 1) {
+		if (o[i] == TCPOPT_NOP) {
 			i++;
 			continue;
 		}
 		if (i + 1 >= len || o[i + 1] < 2 || i + o[i + 1] > len)
 			break;	/* lying length: stop trusting the rest */
-		if (o[i] == 2 && o[i + 1] == 4)
+		if (o[i] == TCPOPT_MSS && o[i + 1] == 4)
 			out->mss = rd16(o + i + 2);
-		else if (o[i] == 3 && o[i + 1] == 3)
+		else if (o[i] == TCPOPT_WSCALE && o[i + 1] == 3)
 			out->wscale = MIN(o[i + 2], 14);
-		else if (o[i] == 4 && o[i + 1] == 2)
+		else if (o[i] == TCPOPT_SACK_PERM && o[i + 1] == 2)
 			out->sack_ok = true;
 		i += o[i + 1];
 	}
@@ -851,7 +843,7 @@ static void apply_syn_opts(struct tcp_flow *f, const struct tcp_opts *o)
 static bool syn_to_handler(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size_t len,
 			   const struct tcp_opts *o, int *sock)
 {
-	uint16_t gport = rd16(t), rport = rd16(t + 2);
+	uint16_t gport = tcph_sport(t), rport = tcph_dport(t);
 	*sock = -1;
 	if (!ns->stream_fn)
 		return false;
@@ -864,14 +856,14 @@ static bool syn_to_handler(struct net_stack *ns, const struct l3 *ip, const uint
 	f->is_stream = true;
 	f->stream = (struct stream){ .ops = &tcp_stream_ops };
 	f->want_rd = f->want_wr = false;
-	f->irs = rd32(t + 4);
+	f->irs = tcph_seq(t);
 	f->rcv_nxt = f->irs + 1;
-	f->snd_wnd = rd16(t + 14);
+	f->snd_wnd = tcph_win(t);
 	apply_syn_opts(f, o);
 	int r = ns->stream_fn(ns->stream_opaque, ip->dst, rport, &f->stream, sock);
 	if (r == 1) {
 		f->state = TS_SYN_RCVD;
-		tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
+		tcp_emit(f, TCP_F_SYN | TCP_F_ACK, f->iss, 0);
 		f->snd_nxt = f->iss + 1;
 		flow_arm_rto(f);
 		return true;
@@ -893,7 +885,7 @@ static void new_flow_from_syn(struct net_stack *ns, const struct l3 *ip, const u
 			      const struct tcp_opts *o)
 {
 	uint32_t rip = ip->v6 ? 0 : ip->dst4;
-	uint16_t gport = rd16(t), rport = rd16(t + 2);
+	uint16_t gport = tcph_sport(t), rport = tcph_dport(t);
 	int sock;
 	if (syn_to_handler(ns, ip, t, len, o, &sock))
 		return;
@@ -922,9 +914,9 @@ static void new_flow_from_syn(struct net_stack *ns, const struct l3 *ip, const u
 	}
 	f->fd = fd;
 	f->state = TS_CONNECTING;
-	f->irs = rd32(t + 4);
+	f->irs = tcph_seq(t);
 	f->rcv_nxt = f->irs + 1;
-	f->snd_wnd = rd16(t + 14);
+	f->snd_wnd = tcph_win(t);
 	apply_syn_opts(f, o);
 	if (sock < 0) {
 		int one = 1;
@@ -944,8 +936,8 @@ static void new_flow_from_syn(struct net_stack *ns, const struct l3 *ip, const u
 /* ACK field processing; false if the segment must be dropped. */
 static bool process_ack(struct tcp_flow *f, const uint8_t *t, uint32_t seglen)
 {
-	uint32_t ack = rd32(t + 8);
-	uint32_t wnd = (uint32_t)rd16(t + 14) << f->snd_wscale;
+	uint32_t ack = tcph_ack(t);
+	uint32_t wnd = (uint32_t)tcph_win(t) << f->snd_wscale;
 	if (SEQ_GT(ack, f->snd_nxt)) {
 		send_ack(f);	/* acks something never sent */
 		return false;
@@ -973,7 +965,7 @@ static bool process_ack(struct tcp_flow *f, const uint8_t *t, uint32_t seglen)
 		if (f->rd_full)
 			tcp_host_read(f);	/* room in tg_buf again */
 	} else if (ack == f->snd_una) {
-		if (seglen == 0 && wnd == f->snd_wnd && data_outstanding(f) && !(t[13] & (F_SYN | F_FIN))) {
+		if (seglen == 0 && wnd == f->snd_wnd && data_outstanding(f) && !(tcph_flags(t) & (TCP_F_SYN | TCP_F_FIN))) {
 			if (++f->dupacks == 3 && !f->in_recovery) {
 				f->ns->stats.tcp_fast_retrans++;
 				f->in_recovery = true;
@@ -997,7 +989,7 @@ static bool process_ack(struct tcp_flow *f, const uint8_t *t, uint32_t seglen)
  * the end of the batch. */
 static bool ack_may_wait(const struct tcp_flow *f, uint8_t flags, uint32_t dlen)
 {
-	return dlen && dlen < f->mss && (flags & F_PSH) && f->th_len < TCP_TO_HOST_BUF / 2 &&
+	return dlen && dlen < f->mss && (flags & TCP_F_PSH) && f->th_len < TCP_TO_HOST_BUF / 2 &&
 	       !f->guest_fin && !f->nooo &&
 	       !f->host_eof &&	/* nothing will come to ride on */
 	       f->rcv_nxt - f->ack_sent < 2u * f->mss;
@@ -1083,16 +1075,16 @@ void tcp_flush(struct net_stack *ns)
 static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_t *data,
 			      uint32_t dlen)
 {
-	uint8_t flags = t[13];
-	uint32_t seq = rd32(t + 4);
+	uint8_t flags = tcph_flags(t);
+	uint32_t seq = tcph_seq(t);
 	if (!process_ack(f, t, dlen))
 		return;
 	bool need_ack = false, wait = false;
-	if (dlen || (flags & F_FIN)) {
+	if (dlen || (flags & TCP_F_FIN)) {
 		if (SEQ_LT(seq, f->rcv_nxt)) {	/* overlap with what we have: trim */
 			uint32_t skip = f->rcv_nxt - seq;
 			dsack_note(f, seq, seq + MIN(skip, dlen));
-			if (skip > dlen || (skip == dlen && !(flags & F_FIN))) {
+			if (skip > dlen || (skip == dlen && !(flags & TCP_F_FIN))) {
 				send_ack(f);	/* wholly old: duplicate */
 				return;
 			}
@@ -1108,12 +1100,12 @@ static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_
 		if (seq != f->rcv_nxt) {
 			/* Out of order: held for SACK; the duplicate ACK (with
 			 * SACK blocks when agreed) asks for the hole. */
-			ooo_insert(f, seq, data, dlen, flags & F_FIN);
+			ooo_insert(f, seq, data, dlen, flags & TCP_F_FIN);
 			send_ack(f);
 			return;
 		}
 		uint32_t take = MIN(dlen, rcv_space(f));
-		bool fin = (flags & F_FIN) && take == dlen;
+		bool fin = (flags & TCP_F_FIN) && take == dlen;
 		bool filled = f->nooo || f->ooo_fin;
 		if (fin)
 			f->nooo = 0, f->ooo_fin = false;	/* nothing lies beyond a FIN */
@@ -1125,7 +1117,7 @@ static void established_input(struct tcp_flow *f, const uint8_t *t, const uint8_
 		}
 		/* A FIN counts as pushed: its ACK may ride on our own FIN, which
 		 * usually follows at once when the host closes too. */
-		wait = !filled && ack_may_wait(f, flags | (fin ? F_PSH : 0), dlen ? dlen : fin);
+		wait = !filled && ack_may_wait(f, flags | (fin ? TCP_F_PSH : 0), dlen ? dlen : fin);
 		if (fin) {
 			f->rcv_nxt++;
 			f->guest_fin = true;
@@ -1153,7 +1145,7 @@ void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size
 		ns->stats.drop_tcp++;
 		return;
 	}
-	size_t hlen = (size_t)(t[12] >> 4) * 4;
+	size_t hlen = tcph_hlen(t);
 	if (hlen < TCP_HLEN || hlen > len) {
 		ns->stats.drop_tcp++;
 		return;
@@ -1164,8 +1156,8 @@ void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size
 		ns->stats.drop_tcp_csum++;
 		return;
 	}
-	uint8_t flags = t[13];
-	uint16_t gport = rd16(t), rport = rd16(t + 2);
+	uint8_t flags = tcph_flags(t);
+	uint16_t gport = tcph_sport(t), rport = tcph_dport(t);
 	struct tcp_opts o;
 	parse_opts(t + TCP_HLEN, hlen - TCP_HLEN, &o);
 	const uint8_t *data = t + hlen;
@@ -1176,18 +1168,18 @@ void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size
 	}
 	struct tcp_flow *f = flow_find(ns, gport, ip->dst, rport);
 	if (!f) {
-		if ((flags & (F_SYN | F_ACK | F_RST | F_FIN)) == F_SYN)
+		if ((flags & (TCP_F_SYN | TCP_F_ACK | TCP_F_RST | TCP_F_FIN)) == TCP_F_SYN)
 			new_flow_from_syn(ns, ip, t, len, &o);
-		else if (!(flags & F_RST))
+		else if (!(flags & TCP_F_RST))
 			send_rst_for(ns, ip, t, len);
 		return;
 	}
 	f->last_rx_ns = ns->now;
 	f->ka_probes = 0;
-	uint32_t seq = rd32(t + 4);
-	if (flags & F_RST) {
+	uint32_t seq = tcph_seq(t);
+	if (flags & TCP_F_RST) {
 		uint32_t wnd = MAX(f->adv_wnd - f->rcv_nxt, 1u);
-		if (f->state == TS_SYN_SENT ? ((flags & F_ACK) && rd32(t + 8) == f->iss + 1)
+		if (f->state == TS_SYN_SENT ? ((flags & TCP_F_ACK) && tcph_ack(t) == f->iss + 1)
 					     : (SEQ_GEQ(seq, f->rcv_nxt) && SEQ_LT(seq, f->rcv_nxt + wnd)))
 			flow_close(f, true);
 		return;
@@ -1196,14 +1188,14 @@ void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size
 	case TS_CONNECTING:
 		return;		/* retransmitted SYN while the host connects */
 	case TS_SYN_SENT:
-		if ((flags & (F_SYN | F_ACK)) != (F_SYN | F_ACK) || rd32(t + 8) != f->iss + 1) {
+		if ((flags & (TCP_F_SYN | TCP_F_ACK)) != (TCP_F_SYN | TCP_F_ACK) || tcph_ack(t) != f->iss + 1) {
 			ns->stats.drop_tcp++;
 			return;
 		}
 		f->irs = seq;
 		f->rcv_nxt = seq + 1;
 		f->snd_una = f->snd_nxt = f->iss + 1;
-		f->snd_wnd = rd16(t + 14);
+		f->snd_wnd = tcph_win(t);
 		apply_syn_opts(f, &o);
 		if (!f->wscale_ok)
 			f->rcv_wscale = 0;
@@ -1214,29 +1206,29 @@ void tcp_input(struct net_stack *ns, const struct l3 *ip, const uint8_t *t, size
 		tcp_host_read(f);
 		return;
 	case TS_SYN_RCVD:
-		if (flags & F_SYN) {
+		if (flags & TCP_F_SYN) {
 			if (seq == f->irs)
-				tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
+				tcp_emit(f, TCP_F_SYN | TCP_F_ACK, f->iss, 0);
 			return;
 		}
-		if (!(flags & F_ACK) || rd32(t + 8) != f->iss + 1) {
+		if (!(flags & TCP_F_ACK) || tcph_ack(t) != f->iss + 1) {
 			ns->stats.drop_tcp++;
 			return;
 		}
 		f->state = TS_ESTABLISHED;
 		f->snd_una = f->iss + 1;
-		f->snd_wnd = (uint32_t)rd16(t + 14) << f->snd_wscale;
+		f->snd_wnd = (uint32_t)tcph_win(t) << f->snd_wscale;
 		f->rto_at = 0;
 		established_input(f, t, data, dlen);
 		if (f->state == TS_ESTABLISHED)
 			tcp_output(f);	/* host data read while the handshake finished */
 		return;
 	case TS_ESTABLISHED:
-		if (flags & F_SYN) {
+		if (flags & TCP_F_SYN) {
 			send_ack(f);	/* challenge ACK */
 			return;
 		}
-		if (!(flags & F_ACK)) {
+		if (!(flags & TCP_F_ACK)) {
 			ns->stats.drop_tcp++;
 			return;
 		}
@@ -1256,7 +1248,7 @@ static void flow_timer(struct tcp_flow *f)
 			return;
 		}
 		f->ka_probes++;
-		tcp_emit(f, F_ACK, f->snd_una - 1, 0);
+		tcp_emit(f, TCP_F_ACK, f->snd_una - 1, 0);
 	}
 	if (!f->rto_at || ns->now < f->rto_at)
 		return;
@@ -1268,9 +1260,9 @@ static void flow_timer(struct tcp_flow *f)
 	}
 	f->rto_ns = MIN(f->rto_ns * 2, persist ? 5000000000ull : TCP_RTO_MAX_NS);
 	if (f->state == TS_SYN_RCVD) {
-		tcp_emit(f, F_SYN | F_ACK, f->iss, 0);
+		tcp_emit(f, TCP_F_SYN | TCP_F_ACK, f->iss, 0);
 	} else if (f->state == TS_SYN_SENT) {
-		tcp_emit(f, F_SYN, f->iss, 0);
+		tcp_emit(f, TCP_F_SYN, f->iss, 0);
 	} else if (persist) {
 		retransmit_one(f);	/* zero-window probe */
 	} else if (f->state == TS_ESTABLISHED) {
@@ -1335,7 +1327,7 @@ int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port)
 	f->wscale_ok = true;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	tcp_emit(f, F_SYN, f->iss, 0);
+	tcp_emit(f, TCP_F_SYN, f->iss, 0);
 	f->snd_nxt = f->iss + 1;
 	flow_arm_rto(f);
 	return 0;
@@ -1372,7 +1364,7 @@ void tcp_reset_saved(struct net_stack *ns, const struct tcp_saved *s)
 	/* At the guest's next expected byte when it had everything we sent;
 	 * otherwise the guest answers with a challenge ACK (RFC 5961), which
 	 * finds no flow and gets the RST at its own acknowledgement. */
-	tcp_emit(&f, F_RST | F_ACK, s->snd_nxt, 0);
+	tcp_emit(&f, TCP_F_RST | TCP_F_ACK, s->snd_nxt, 0);
 }
 
 int tcp_init(struct net_stack *ns)

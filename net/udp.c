@@ -86,19 +86,19 @@ static void udp_readable(struct loop *loop, struct loop_op *op, int res, uint32_
 
 void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *u, size_t len)
 {
-	if (len < UDP_HLEN || rd16(u + 4) < UDP_HLEN || rd16(u + 4) > len) {
+	if (len < UDP_HLEN || udp_len(u) < UDP_HLEN || udp_len(u) > len) {
 		ns->stats.drop_udp++;
 		return;
 	}
-	len = rd16(u + 4);
+	len = udp_len(u);
 	uint32_t src = l3->src4, dst = l3->dst4;
 	uint32_t seed = l3->v6 ? csum_pseudo6(l3->src, l3->dst, 17, (uint32_t)len)
 			       : csum_pseudo4(src, dst, 17, (uint16_t)len);
-	if ((rd16(u + 6) != 0 || l3->v6) && csum_fold(csum_partial(u, len, seed)) != 0) {
+	if ((udp_csum(u) != 0 || l3->v6) && csum_fold(csum_partial(u, len, seed)) != 0) {
 		ns->stats.drop_udp++;
 		return;
 	}
-	uint16_t sport = rd16(u), dport = rd16(u + 2);
+	uint16_t sport = udp_sport(u), dport = udp_dport(u);
 	const uint8_t *data = u + UDP_HLEN;
 	size_t dlen = len - UDP_HLEN;
 	if (!l3->v6 && dport == 67 && sport == 68 && (dst == 0xffffffff || dst == ns->cfg.gateway_ip)) {
