@@ -424,9 +424,183 @@ static bool rq_check(struct conn *c, const struct http_msg *m, size_t hl)
 	return true;
 }
 
-static bool rq_head(struct conn *c)
+/* The refusals a request head alone decides (the connection's names, the
+ * egress policy, the target's form, methods that would echo credentials):
+ * true when one answered it. */
+static bool rq_refused(struct conn *c, const struct http_msg *m)
+{
+	char name[256];
+	if (c->tls && c->sni[0] && strcasecmp(c->sni, c->host)) {
+		error_reply(c, 421, "kvmbox: TLS server name %s does not match the connection target %s",
+			    c->sni, c->host);
+		return true;
+	}
+	if (!host_agrees(c, m, name, sizeof(name))) {
+		error_reply(c, 421, "kvmbox: Host header does not name %s:%u, the host this connection is for",
+			    c->host, c->port);
+		return true;
+	}
+	if (egress_refused(c))
+		return true;
+	if (m->target_len == 0 || (m->target[0] != '/' && !(m->target_len == 1 && m->target[0] == '*'))) {
+		error_reply(c, 400, "kvmbox: request target must be a path (origin form)");
+		return true;
+	}
+	if (http_ieq(m->method, m->method_len, "TRACE") || http_ieq(m->method, m->method_len, "TRACK")) {
+		error_reply(c, 405, "kvmbox: %.*s is refused: the server would echo the request, "
+			    "credentials included", (int)m->method_len, m->method);
+		return true;
+	}
+	return false;
+}
+
+/* What the checks of a request found before it is sent. */
+struct rq_plan {
+	const char *provider;	/* the token endpoint's provider, or NULL */
+	const char *body;	/* the whole body, when a check had to read it; else NULL */
+	size_t blen;
+	struct gh_lookup *g;	/* GitHub node ids to resolve before sending, or NULL */
+};
+
+enum rq_step { RQ_GO, RQ_WAIT, RQ_ANSWERED };
+
+/* The checks that read the body (GitHub writes, token endpoints): the body
+ * collected whole (100 Continue asked for once), the GitHub verdict taken;
+ * RQ_WAIT until the body is all there, RQ_ANSWERED when refused. */
+static enum rq_step rq_collect(struct conn *c, const struct http_msg *m, size_t hl, struct rq_plan *p)
 {
 	struct proxy *px = c->px;
+	const char *q = memchr(m->target, '?', m->target_len);
+	size_t plen = q ? (size_t)(q - m->target) : m->target_len;
+	size_t hostlen = strlen(c->host);
+	char msg[600];
+	*p = (struct rq_plan){ 0 };
+	int gh = github_check(px->cfg.repos, c->host, hostlen, m->method, m->method_len, m->target,
+			      m->target_len, NULL, 0, msg, sizeof(msg));
+	if (gh == 403) {
+		error_reply(c, 403, "%s", msg);
+		return RQ_ANSWERED;
+	}
+	p->provider = token_endpoint(c->host, hostlen, m->target, plen);
+	if (!(gh == 1 || (p->provider && m->body != HTTP_BODY_NONE)))
+		return RQ_GO;
+	if (m->body == HTTP_BODY_CHUNKED) {
+		error_reply(c, 411, "kvmbox: this endpoint needs a Content-Length body");
+		return RQ_ANSWERED;
+	}
+	if (m->body == HTTP_BODY_LENGTH && m->content_length > BODY_MAX) {
+		error_reply(c, 413, "kvmbox: body over %d bytes refused for this endpoint", BODY_MAX);
+		return RQ_ANSWERED;
+	}
+	p->blen = m->body == HTTP_BODY_LENGTH ? (size_t)m->content_length : 0;
+	if (c->cin_len < hl + p->blen) {
+		if (m->expect_continue && !c->sent_continue) {
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			ep_write(&c->down, cont, sizeof(cont) - 1);
+			c->sent_continue = true;
+			return RQ_ANSWERED;
+		}
+		return RQ_WAIT;	/* wait for the whole body */
+	}
+	p->body = (char *)c->cin + hl;
+	if (gh != 1)
+		return RQ_GO;
+	struct gh_lookup *g = calloc(1, sizeof(*g));
+	if (!g) {
+		error_reply(c, 502, "kvmbox: out of memory");
+		return RQ_ANSWERED;
+	}
+	gh = github_check_ids(px->cfg.repos, c->host, hostlen, m->method, m->method_len, m->target,
+			      m->target_len, p->body, p->blen, &g->ids, msg, sizeof(msg));
+	if (gh == GITHUB_RESOLVE) {
+		gh_from_cache(px, g);
+		if (!g->ask.n)
+			gh = github_decide(px->cfg.repos, &g->ids, g->nodes, msg, sizeof(msg));
+	}
+	if (gh == GITHUB_RESOLVE) {
+		p->g = g;
+		return RQ_GO;
+	}
+	free(g);
+	if (gh == 403) {
+		error_reply(c, 403, "%s", msg);
+		return RQ_ANSWERED;
+	}
+	return RQ_GO;
+}
+
+/* A request the checks let through: the token endpoint's exchange, the
+ * head built for the server (placeholders substituted), the request taken
+ * out of cin (wiped), the server dialled when not yet.  True: progress. */
+static bool rq_commit(struct conn *c, const struct http_msg *m, size_t hl, struct rq_plan *p)
+{
+	char msg[600];
+	memcpy(c->method, m->method, MIN(m->method_len, sizeof(c->method)));
+	c->method_len = MIN(m->method_len, sizeof(c->method));
+	c->req_keep_alive = m->keep_alive;
+	c->req_upgrade = m->upgrade_websocket;
+	c->nreq++;	/* before token_request: it may answer from the reuse window */
+	struct oauth_state *refresh = NULL;
+	char *refresh_body = NULL;	/* the refresh as the server gets it: real value inside */
+	size_t refresh_len = 0;
+	if (p->provider) {
+		int t = token_request(c, m, hl, p->provider, p->body, p->blen, &refresh, &refresh_body,
+				      &refresh_len, msg, sizeof(msg));
+		if (t) {
+			free(p->g);
+			error_reply(c, t, "%s", msg);
+			return true;
+		}
+	}
+	if (refresh && !refresh_body) {	/* parked, or answered from the reuse window */
+		explicit_bzero(c->cin, hl + p->blen);
+		/* an answer that closes (HTTP/1.0) has emptied cin already */
+		consume(c->cin, &c->cin_len, MIN(c->cin_len, hl + p->blen));
+		c->sent_continue = false;
+		return true;
+	}
+	int r = refresh_body ? build_upstream(c, m, refresh_body, refresh_len, false)
+			     : build_upstream(c, m, p->body, p->blen, !p->provider);
+	if (refresh_body) {
+		explicit_bzero(refresh_body, refresh_len);
+		free(refresh_body);
+	}
+	c->sent_continue = false;
+	if (r) {
+		free(p->g);
+		oauth_abort(c);
+		error_reply(c, r == -ENOSPC ? 431 : 502, "kvmbox: request too large after substitution");
+		return true;
+	}
+	if (p->g && (r = gh_start(c, m, p->g))) {
+		error_reply(c, 502, "kvmbox: cannot build the node id lookup for this GitHub mutation: %s",
+			    strerror(-r));
+		return true;
+	}
+	c->req_body = p->body ? HTTP_BODY_NONE : m->body;
+	c->req_left = m->content_length;
+	http_chunked_init(&c->req_ch);
+	explicit_bzero(c->cin, hl + p->blen);
+	consume(c->cin, &c->cin_len, hl + p->blen);
+	c->rq = (c->req_body == HTTP_BODY_NONE || (c->req_body == HTTP_BODY_LENGTH && !c->req_left))
+			? RQ_DONE : RQ_BODY;
+	c->rs = RS_HEAD;
+	c->rsp_started = false;
+	c->head_start_ns = 0;
+	if (!c->up.s) {
+		r = conn_dial(c);
+		if (r) {
+			up_failed(c, r);
+			return true;
+		}
+	}
+	return true;
+}
+
+/* A request head in cin: parsed strictly, judged (rq_refused, rq_collect),
+ * then sent on (rq_commit).  True when it made progress. */
+static bool rq_head(struct conn *c)
+{
 	if (c->rs != RS_IDLE || !c->cin_len)
 		return false;
 	if (!c->head_start_ns)
@@ -453,145 +627,15 @@ static bool rq_head(struct conn *c)
 		error_reply(c, 403, "%s", c->deny);
 		return true;
 	}
-	char name[256];
-	if (c->tls && c->sni[0] && strcasecmp(c->sni, c->host)) {
-		error_reply(c, 421, "kvmbox: TLS server name %s does not match the connection target %s",
-			    c->sni, c->host);
+	if (rq_refused(c, &m))
 		return true;
+	struct rq_plan plan;
+	switch (rq_collect(c, &m, (size_t)hl, &plan)) {
+	case RQ_WAIT: return false;
+	case RQ_ANSWERED: return true;
+	case RQ_GO: break;
 	}
-	if (!host_agrees(c, &m, name, sizeof(name))) {
-		error_reply(c, 421, "kvmbox: Host header does not name %s:%u, the host this connection is for",
-			    c->host, c->port);
-		return true;
-	}
-	if (egress_refused(c))
-		return true;
-	if (m.target_len == 0 || (m.target[0] != '/' && !(m.target_len == 1 && m.target[0] == '*'))) {
-		error_reply(c, 400, "kvmbox: request target must be a path (origin form)");
-		return true;
-	}
-	if (http_ieq(m.method, m.method_len, "TRACE") || http_ieq(m.method, m.method_len, "TRACK")) {
-		error_reply(c, 405, "kvmbox: %.*s is refused: the server would echo the request, "
-			    "credentials included", (int)m.method_len, m.method);
-		return true;
-	}
-	const char *q = memchr(m.target, '?', m.target_len);
-	size_t plen = q ? (size_t)(q - m.target) : m.target_len;
-	size_t hostlen = strlen(c->host);
-	char msg[600];
-	int gh = github_check(px->cfg.repos, c->host, hostlen, m.method, m.method_len, m.target,
-			      m.target_len, NULL, 0, msg, sizeof(msg));
-	if (gh == 403) {
-		error_reply(c, 403, "%s", msg);
-		return true;
-	}
-	const char *provider = token_endpoint(c->host, hostlen, m.target, plen);
-	bool need_body = gh == 1 || (provider && m.body != HTTP_BODY_NONE);
-	const char *body = NULL;
-	size_t blen = 0;
-	struct gh_lookup *g = NULL;	/* node ids to resolve before sending */
-	if (need_body) {
-		if (m.body == HTTP_BODY_CHUNKED) {
-			error_reply(c, 411, "kvmbox: this endpoint needs a Content-Length body");
-			return true;
-		}
-		if (m.body == HTTP_BODY_LENGTH && m.content_length > BODY_MAX) {
-			error_reply(c, 413, "kvmbox: body over %d bytes refused for this endpoint", BODY_MAX);
-			return true;
-		}
-		blen = m.body == HTTP_BODY_LENGTH ? (size_t)m.content_length : 0;
-		if (c->cin_len < (size_t)hl + blen) {
-			if (m.expect_continue && !c->sent_continue) {
-				static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-				ep_write(&c->down, cont, sizeof(cont) - 1);
-				c->sent_continue = true;
-				return true;
-			}
-			return false;	/* wait for the whole body */
-		}
-		body = (char *)c->cin + hl;
-		if (gh == 1) {
-			if (!(g = calloc(1, sizeof(*g)))) {
-				error_reply(c, 502, "kvmbox: out of memory");
-				return true;
-			}
-			gh = github_check_ids(px->cfg.repos, c->host, hostlen, m.method, m.method_len,
-					      m.target, m.target_len, body, blen, &g->ids, msg, sizeof(msg));
-			if (gh == GITHUB_RESOLVE) {
-				gh_from_cache(px, g);
-				if (!g->ask.n)
-					gh = github_decide(px->cfg.repos, &g->ids, g->nodes, msg, sizeof(msg));
-			}
-			if (gh != GITHUB_RESOLVE) {
-				free(g);
-				g = NULL;
-			}
-			if (gh == 403) {
-				error_reply(c, 403, "%s", msg);
-				return true;
-			}
-		}
-	}
-	memcpy(c->method, m.method, MIN(m.method_len, sizeof(c->method)));
-	c->method_len = MIN(m.method_len, sizeof(c->method));
-	c->req_keep_alive = m.keep_alive;
-	c->req_upgrade = m.upgrade_websocket;
-	c->nreq++;	/* before token_request: it may answer from the reuse window */
-	struct oauth_state *refresh = NULL;
-	char *refresh_body = NULL;	/* the refresh as the server gets it: real value inside */
-	size_t refresh_len = 0;
-	if (provider) {
-		int t = token_request(c, &m, (size_t)hl, provider, body, blen, &refresh, &refresh_body,
-				      &refresh_len, msg, sizeof(msg));
-		if (t) {
-			free(g);
-			error_reply(c, t, "%s", msg);
-			return true;
-		}
-	}
-	if (refresh && !refresh_body) {	/* parked, or answered from the reuse window */
-		explicit_bzero(c->cin, (size_t)hl + blen);
-		/* an answer that closes (HTTP/1.0) has emptied cin already */
-		consume(c->cin, &c->cin_len, MIN(c->cin_len, (size_t)hl + blen));
-		c->sent_continue = false;
-		return true;
-	}
-	int r = refresh_body ? build_upstream(c, &m, refresh_body, refresh_len, false)
-			     : build_upstream(c, &m, body, blen, !provider);
-	if (refresh_body) {
-		explicit_bzero(refresh_body, refresh_len);
-		free(refresh_body);
-	}
-	c->sent_continue = false;
-	if (r) {
-		free(g);
-		oauth_abort(c);
-		error_reply(c, r == -ENOSPC ? 431 : 502, "kvmbox: request too large after substitution");
-		return true;
-	}
-	if (g && (r = gh_start(c, &m, g))) {
-		error_reply(c, 502, "kvmbox: cannot build the node id lookup for this GitHub mutation: %s",
-			    strerror(-r));
-		return true;
-	}
-	c->req_body = body ? HTTP_BODY_NONE : m.body;
-	c->req_left = m.content_length;
-	http_chunked_init(&c->req_ch);
-	explicit_bzero(c->cin, (size_t)hl + blen);
-	consume(c->cin, &c->cin_len, (size_t)hl + blen);
-	c->rq = (c->req_body == HTTP_BODY_NONE || (c->req_body == HTTP_BODY_LENGTH && !c->req_left))
-			? RQ_DONE : RQ_BODY;
-	c->rs = RS_HEAD;
-	c->rsp_started = false;
-	c->head_start_ns = 0;
-	if (!c->up.s) {
-		r = conn_dial(c);
-		if (r) {
-			up_failed(c, r);
-			return true;
-		}
-	}
-	return true;
+	return rq_commit(c, &m, (size_t)hl, &plan);
 }
 
 static bool send_uhead(struct conn *c)
