@@ -8,6 +8,7 @@
  */
 #include "vmm/vmm.h"
 #include "guest/abi/base64url.h"
+#include "guest/abi/cmdline.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,7 +25,7 @@ char *cmdline_build(const char *base, const char *extra, int argc, char *const a
 		raw += strlen(argv[i]) + 1;
 	size_t enc = raw / 3 * 4 + 4;
 	size_t total = strlen(base) + 1 + (extra ? strlen(extra) + 1 : 0) +
-		       (argc > 0 ? strlen(" kvmbox.argv=") + enc : 0) + 1;
+		       (argc > 0 ? strlen(" " KBX_PARAM_ARGV "=") + enc : 0) + 1;
 	if (total > max + enc) {	/* cheap early refusal of huge argv */
 		errno = E2BIG;
 		return NULL;
@@ -47,7 +48,7 @@ char *cmdline_build(const char *base, const char *extra, int argc, char *const a
 			memcpy(packed + p, argv[i], l);
 			p += l;
 		}
-		o += (size_t)snprintf(s + o, total - o, " kvmbox.argv=");
+		o += (size_t)snprintf(s + o, total - o, " " KBX_PARAM_ARGV "=");
 		int n = kbx_b64url_encode(packed, raw, s + o, total - o);
 		free(packed);
 		if (n < 0) {

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest/abi/cmdline.h"
 #include "guest/abi/console.h"
 #include "common/listeners.h"
 #include "guest/init/portfwd.h"
@@ -571,7 +572,7 @@ static int find_port(const char *name, char *dev, size_t devsz)
 
 bool kbx_console_wanted(const char *cmdline)
 {
-	static const char word[] = "kvmbox.ctl=1";
+	static const char word[] = KBX_PARAM_CTL "=1";
 	for (const char *p = cmdline; (p = strstr(p, word)); p += sizeof(word) - 1) {
 		bool starts = p == cmdline || p[-1] == ' ' || p[-1] == '\n';
 		char end = p[sizeof(word) - 1];

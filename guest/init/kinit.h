@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "guest/abi/marker.h"
+#include "guest/abi/cmdline.h"
 
 
 /* Exit status init reports when it cannot run the command at all because
@@ -27,7 +28,7 @@
 #define KINIT_EXIT_BAD_CMDLINE 2
 
 /* The parameter kvmbox puts the command in. */
-#define KINIT_ARGV_PARAM "kvmbox.argv"
+#define KINIT_ARGV_PARAM KBX_PARAM_ARGV
 
 /* A decoded command: argv points into buf; both are owned by the struct. */
 struct kinit_argv {

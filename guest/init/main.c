@@ -36,6 +36,7 @@
 
 #include "guest/init/console.h"
 #include "guest/init/kinit.h"
+#include "guest/abi/cmdline.h"
 #include "guest/init/mounts.h"
 #include "guest/init/netcfg.h"
 
@@ -297,7 +298,7 @@ static int checkpoint_main(void)
 	size_t len;
 	const char *snap = NULL;
 	if (read_cmdline(cmdline, sizeof(cmdline)) == 0)
-		snap = kinit_cmdline_param(cmdline, "kvmbox.snapshot", &len);
+		snap = kinit_cmdline_param(cmdline, KBX_PARAM_SNAPSHOT, &len);
 	if (!snap || len != 1 || snap[0] != '1' || !under_kvm()) {
 		dprintf(STDERR_FILENO, "kvmbox-checkpoint: this is not a kvmbox guest started with "
 			"--snapshot DIR\n");
@@ -351,7 +352,7 @@ int main(int argc, char **argv)
 	}
 	kbx_net_setup(cmdline);	/* lo, and kvmbox.net= when kvmbox gave a card */
 	size_t snap_len;
-	const char *snap = kinit_cmdline_param(cmdline, "kvmbox.snapshot", &snap_len);
+	const char *snap = kinit_cmdline_param(cmdline, KBX_PARAM_SNAPSHOT, &snap_len);
 	if (snap && snap_len == 1 && snap[0] == '1')
 		snapshot_point();
 	if (kbx_console_wanted(cmdline)) {	/* kvmbox shell: CMD over the console ports */

@@ -10,6 +10,7 @@
 #include "guest/init/netcfg.h"
 #include "guest/abi/base64url.h"
 
+#include "guest/abi/cmdline.h"
 #include "guest/init/kinit.h"
 
 #include <arpa/inet.h>
@@ -28,8 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define NET_PARAM "kvmbox.net="
-#define CA_PARAM "kvmbox.ca="
+#define NET_PARAM KBX_PARAM_NET "="
+#define CA_PARAM KBX_PARAM_CA "="
 
 /* The value of the last word starting with param: its start and length, or
  * NULL. */

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "devices/legacy/legacy.h"
+#include "guest/abi/cmdline.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/guest_files.h"
 #include "vmm/cli/machine.h"
@@ -191,7 +192,7 @@ int run_launch(int argc, char **argv, const struct shell_extra *x)
 		goto out_machine;
 	if ((status = machine_create(&c->m, &o, STDOUT_FILENO)) != 0)
 		goto out_machine;
-	if (o.snapshot && !o.restore && machine_cmdline_add(&c->m, "kvmbox.snapshot=1") < 0) {
+	if (o.snapshot && !o.restore && machine_cmdline_add(&c->m, KBX_PARAM_SNAPSHOT "=1") < 0) {
 		status = 1;	/* cannot happen: the line is empty before the devices */
 		goto out_machine;
 	}

@@ -36,6 +36,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "devices/virtio/console.h"
+#include "guest/abi/cmdline.h"
 #include "guest/abi/console.h"
 #include "devices/virtio/rng.h"
 #include "vmm/cli/cli.h"
@@ -205,7 +206,7 @@ static int add_virtio_devices(struct shell *s)
 	if ((r = machine_add_virtio(&s->m, &s->rng->vdev, vrng_destroy_obj, s->rng)) < 0)
 		return r;
 	shell_session_resize(&s->ss);
-	return machine_cmdline_add(&s->m, "kvmbox.ctl=1");
+	return machine_cmdline_add(&s->m, KBX_PARAM_CTL "=1");
 }
 
 /* After the VM stopped: reap the loop on this thread until CMD's output

@@ -33,6 +33,7 @@
 #include <openssl/x509.h>
 
 #include "broker/broker.h"
+#include "guest/abi/cmdline.h"
 #include "launch/denials.h"
 #include "common/log.h"
 #include "devices/virtio/net.h"
@@ -196,7 +197,7 @@ static int add_ca_cmdline(struct machine *m, const char *pem)
 	OPENSSL_free(der);
 	X509_free(x);
 	BIO_free(b);
-	return r < 0 ? r : machine_cmdline_add(m, "kvmbox.ca=%s", b64);
+	return r < 0 ? r : machine_cmdline_add(m, KBX_PARAM_CA "=%s", b64);
 }
 
 /* --proxy in the VMM: the broker's CA for the guest, flows to the broker,
@@ -240,7 +241,7 @@ static int add_cmdline(struct machine *m, const struct net_config *cfg)
 	char guest[16], gw[16];
 	ip4_str(guest, sizeof(guest), cfg->guest_ip);
 	ip4_str(gw, sizeof(gw), cfg->gateway_ip);
-	return machine_cmdline_add(m, "kvmbox.net=%s/%u,%s,%s", guest, prefix_len(cfg->netmask),
+	return machine_cmdline_add(m, KBX_PARAM_NET "=%s/%u,%s,%s", guest, prefix_len(cfg->netmask),
 				   gw, gw);
 }
 
