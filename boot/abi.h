@@ -1,5 +1,6 @@
 /* boot/abi.h - the x86 boot ABIs boot/ writes: Linux boot_params (from the
- * kernel's own uapi header), Xen PVH start info, and the Intel MultiProcessor
+ * kernel's own uapi header), Xen PVH start info (guest/abi/pvh.h, which the
+ * tiny test guests read too), and the Intel MultiProcessor
  * Specification 1.4 tables.
  *
  * Kept in one header so the unit tests read back exactly the structures the
@@ -11,6 +12,8 @@
 #include <stdint.h>
 
 #include <asm/bootparam.h>	/* struct boot_params, setup_header, XLF_* */
+
+#include "guest/abi/pvh.h"	/* struct hvm_start_info and its tables */
 
 #define BOOT_HDRS_MAGIC 0x53726448u	/* "HdrS" at 0x202 in a bzImage */
 #define BOOT_FLAG_MAGIC 0xaa55
@@ -24,36 +27,6 @@
 /* Xen PVH: ELF note name "Xen", type XEN_ELFNOTE_PHYS32_ENTRY holds the
  * 32-bit physical entry point (4 or 8 bytes). */
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-#define XEN_HVM_START_MAGIC 0x336ec578u
-
-/* xen/include/public/arch-x86/hvm/start_info.h, version 1. */
-struct hvm_start_info {
-	uint32_t magic;
-	uint32_t version;
-	uint32_t flags;
-	uint32_t nr_modules;
-	uint64_t modlist_paddr;
-	uint64_t cmdline_paddr;
-	uint64_t rsdp_paddr;
-	uint64_t memmap_paddr;	/* version 1 */
-	uint32_t memmap_entries;
-	uint32_t reserved;
-} __attribute__((packed));
-
-struct hvm_modlist_entry {
-	uint64_t paddr;
-	uint64_t size;
-	uint64_t cmdline_paddr;
-	uint64_t reserved;
-} __attribute__((packed));
-
-struct hvm_memmap_table_entry {
-	uint64_t addr;
-	uint64_t size;
-	uint32_t type;		/* E820_TYPE_* */
-	uint32_t reserved;
-} __attribute__((packed));
-
 /* MP floating pointer structure ("_MP_"), 16 bytes. */
 struct mpf_intel {
 	char signature[4];

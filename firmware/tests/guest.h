@@ -8,23 +8,9 @@
 #include <stdint.h>
 
 #include "guest/abi/marker.h"
+#include "guest/abi/pvh.h"
 
 #define COM1 0x3f8
-
-/* The PVH start_info fields the guests read (Xen's hvm_start_info). */
-struct hvm_start_info {
-	uint32_t magic;			/* 0x336ec578 */
-	uint32_t version;
-	uint32_t flags;
-	uint32_t nr_modules;
-	uint64_t modlist_paddr;
-	uint64_t cmdline_paddr;
-	uint64_t rsdp_paddr;
-	uint64_t memmap_paddr;
-	uint32_t memmap_entries;
-	uint32_t reserved;
-};
-#define HVM_START_MAGIC 0x336ec578u
 
 static inline void outb(uint16_t port, uint8_t v)
 {

@@ -27,7 +27,7 @@ void serial_putu(unsigned v)
 
 const char *guest_cmdline(const struct hvm_start_info *si)
 {
-	if (!si || si->magic != HVM_START_MAGIC || !si->cmdline_paddr ||
+	if (!si || si->magic != XEN_HVM_START_MAGIC || !si->cmdline_paddr ||
 	    si->cmdline_paddr >= (1ULL << 30))	/* only the first GiB is mapped */
 		return "";
 	return (const char *)(uintptr_t)si->cmdline_paddr;
