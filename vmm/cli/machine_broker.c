@@ -1,5 +1,5 @@
 /* vmm/cli/machine_broker.c - the broker's half of a launch with --proxy
- * (machine_broker.h), and `kvmbox .vm`, the VMM's entry. */
+ * (machine_broker.h); the VMM's entry, `kvmbox .vm`, is cmd_vm.c. */
 #include "vmm/cli/machine_broker.h"
 
 #include <errno.h>
@@ -14,8 +14,6 @@
 #include "common/log.h"
 #include "launch/denials.h"
 #include "proxy/proxy.h"
-
-#define HELLO_WAIT_MS 10000	/* the broker sends it before starting us */
 
 /* What the proxy borrows, for as long as it runs. */
 struct broker_proxy {
@@ -108,32 +106,5 @@ int machine_broker_launch(char **argv, const struct run_opts *o, const struct sh
 	repolist_fini(&bp->repos);
 	secrets_fini(&bp->own);
 	free(bp);
-	return status;
-}
-
-int cmd_vm(int argc, char **argv)
-{
-	if (argc < 2 || broker_ctl_check(BROKER_CTL_FD) < 0) {
-		fprintf(stderr, "kvmbox: .vm is started by kvmbox itself, for a launch with --proxy\n");
-		return EXIT_USAGE;
-	}
-	struct broker_hello *h = calloc(1, sizeof(*h));
-	if (!h) {
-		log_err("out of memory");
-		return 1;
-	}
-	int r = broker_hello_read(BROKER_CTL_FD, h, HELLO_WAIT_MS);
-	int status = 1;
-	if (r < 0) {
-		log_err("%s: no word from the credential broker: %s", argv[1], strerror(-r));
-	} else {
-		for (int i = 0; i < PHASE_COUNT; i++)	/* the broker's CPU so far, counted in */
-			if (h->prof.cpu_ns[i] > h->prof.cpu_base_ns)
-				h->prof.cpu_base_ns = h->prof.cpu_ns[i];
-		const struct shell_extra x = { .hello = h, .prof = &h->prof };
-		status = strcmp(argv[1], "run") ? shell_launch(argc - 1, argv + 1, &x)
-						: run_launch(argc - 1, argv + 1, &x);
-	}
-	free(h);
 	return status;
 }
