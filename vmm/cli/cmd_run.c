@@ -24,6 +24,7 @@
 #include "vmm/cli/guest_files.h"
 #include "vmm/cli/machine.h"
 #include "vmm/cli/machine_broker.h"
+#include "vmm/cli/machine_fs.h"
 #include "vmm/cli/machine_net.h"
 #include "vmm/cli/run.h"
 #include "vmm/vmm.h"

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/cli/machine_fs.h"
+#include "vmm/cli/share_args.h"
 #include "vmm/cli/net_args.h"
 
 #define RUN_DEFAULT_MEM_MIB 512
