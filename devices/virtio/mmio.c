@@ -356,6 +356,14 @@ bool vdev_has_feature(struct vdev *dev, unsigned bit)
 	return r;
 }
 
+uint64_t vdev_driver_features(struct vdev *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	uint64_t f = dev->driver_features;
+	pthread_mutex_unlock(&dev->lock);
+	return f;
+}
+
 bool vdev_running(struct vdev *dev)
 {
 	pthread_mutex_lock(&dev->lock);

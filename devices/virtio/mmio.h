@@ -126,6 +126,8 @@ void vdev_signal_used(struct vdev *dev, struct virtqueue *vq);
 void vdev_config_changed(struct vdev *dev);
 /* Whether the driver negotiated feature bit `bit`. */
 bool vdev_has_feature(struct vdev *dev, unsigned bit);
+/* Every feature bit the driver acked (0 before FEATURES_OK or after a reset). */
+uint64_t vdev_driver_features(struct vdev *dev);
 /* Whether the driver has set DRIVER_OK and the device is not broken. */
 bool vdev_running(struct vdev *dev);
 

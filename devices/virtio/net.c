@@ -149,24 +149,13 @@ static unsigned offloads_acked(uint64_t features)
 	       (features & (1ull << VIRTIO_NET_F_GUEST_TSO6) ? NET_OFFLOAD_TSO6 : 0);
 }
 
-/* What the running guest takes (the device's lock not held). */
-static unsigned vnet_offloads(struct vnet *v)
-{
-	static const unsigned bits[] = { VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_TSO4,
-					 VIRTIO_NET_F_GUEST_TSO6 };
-	uint64_t acked = 0;
-	for (size_t i = 0; i < ARRAY_SIZE(bits); i++)
-		if (vdev_has_feature(&v->vdev, bits[i]))
-			acked |= 1ull << bits[i];
-	return offloads_acked(acked);
-}
-
 /* Tell the stack what to build for this guest: what it acked once it is
  * running, nothing before (the device's lock not held). */
 static void vnet_tell_offloads(struct vnet *v)
 {
 	if (v->ns)
-		net_set_offloads(v->ns, vdev_running(&v->vdev) ? vnet_offloads(v) : 0);
+		net_set_offloads(v->ns, vdev_running(&v->vdev)
+						? offloads_acked(vdev_driver_features(&v->vdev)) : 0);
 }
 
 /* (vCPU, lock held: the transport's fields are read directly.) */
@@ -197,15 +186,16 @@ void vnet_output(void *opaque, const void *frame, size_t len)
  * MSS) of a family whose TSO the guest acked, or, with gso_size 0, one
  * segment that only needs its checksum completed (at most MTU sized), and
  * the guest acked GUEST_CSUM.  The stack builds frames to the offloads the
- * device gave it (vnet_offloads), but the device does not take them on
+ * device gave it (vnet_tell_offloads), but the device does not take them on
  * trust: a frame built before a reset changed them is dropped here. */
 static bool gso_fits(struct vnet *v, const struct net_gso *g, size_t len)
 {
 	size_t l3 = g->v6 ? 40 : 20;
 	unsigned need = !g->gso_size ? NET_OFFLOAD_CSUM : g->v6 ? NET_OFFLOAD_TSO6 : NET_OFFLOAD_TSO4;
+	unsigned acked = offloads_acked(vdev_driver_features(&v->vdev));
 	return g->hdr_len <= len && g->csum_start == 14 + l3 && g->csum_offset == 16 &&
 	       g->hdr_len >= g->csum_start + 20u && len <= VNET_FRAME_MAX &&
-	       (g->gso_size || len <= 14u + v->mtu) && (vnet_offloads(v) & need) == need;
+	       (g->gso_size || len <= 14u + v->mtu) && (acked & need) == need;
 }
 
 void vnet_output_gso(void *opaque, const void *frame, size_t len, const struct net_gso *g)
