@@ -39,6 +39,7 @@
 
 #include "cage/cage.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "vmm/snapshot/snapshot.h"
 
 #define CR0_PE 0x1ULL
@@ -404,6 +405,10 @@ static void vcpu_answer_probe(struct vcpu *c)
 	struct kvm_regs r;
 	if (ioctl(c->fd, KVM_GET_MP_STATE, &mp) < 0 || ioctl(c->fd, KVM_GET_REGS, &r) < 0)
 		return;
+	__atomic_store_n(&c->seen_rip, r.rip, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->seen_rflags, r.rflags, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->seen_mp_state, mp.mp_state, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->seen_ns, now_ns(), __ATOMIC_RELEASE);
 	bool dead = (mp.mp_state == KVM_MP_STATE_HALTED && !(r.rflags & 0x200)) ||
 		    mp.mp_state == KVM_MP_STATE_UNINITIALIZED ||
 		    mp.mp_state == KVM_MP_STATE_INIT_RECEIVED;
@@ -510,6 +515,28 @@ static void vcpus_probe(struct vm *vm)
 	}
 }
 
+/* Main thread, on VM_SIG_DUMP: each vCPU as the latest probe saw it. */
+static void vcpus_dump(struct vm *vm)
+{
+	static const char *const mp_names[] = { "runnable", "uninitialized", "init-received",
+						"halted", "sipi-received" };
+	uint64_t now = now_ns();
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *c = &vm->vcpu[i];
+		uint64_t at = __atomic_load_n(&c->seen_ns, __ATOMIC_ACQUIRE);
+		if (!c->started || !at) {
+			log_msg(LOG_ERR, "vcpu%u: not probed yet", i);
+			continue;
+		}
+		uint32_t mp = __atomic_load_n(&c->seen_mp_state, __ATOMIC_RELAXED);
+		uint64_t rip = __atomic_load_n(&c->seen_rip, __ATOMIC_RELAXED);
+		log_msg(LOG_ERR, "vcpu%u: %s rip=%#llx rflags=%#llx (%s), %llu ms ago", i,
+			mp < ARRAY_SIZE(mp_names) ? mp_names[mp] : "?", (unsigned long long)rip,
+			(unsigned long long)__atomic_load_n(&c->seen_rflags, __ATOMIC_RELAXED),
+			rip >> 63 ? "kernel" : "user", (unsigned long long)((now - at) / 1000000));
+	}
+}
+
 static int stop_signal_set(sigset_t *set)
 {
 	sigemptyset(set);
@@ -517,6 +544,7 @@ static int stop_signal_set(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, VM_SIG_STOP);
 	sigaddset(set, VM_SIG_KICK);	/* only vCPU threads take it */
+	sigaddset(set, VM_SIG_DUMP);
 	return 0;
 }
 
@@ -560,12 +588,15 @@ int vm_run(struct vm *vm)
 		sigaddset(&wait, SIGTERM);
 	}
 	sigaddset(&wait, VM_SIG_STOP);
+	sigaddset(&wait, VM_SIG_DUMP);
 	while (__atomic_load_n(&vm->stop_reason, __ATOMIC_ACQUIRE) <= VM_RUNNING) {
 		siginfo_t si;
 		struct timespec probe_after = { 1, 0 };
 		int sig = sigtimedwait(&wait, &si, &probe_after);
 		if (sig < 0 && errno == EAGAIN)
 			vcpus_probe(vm);
+		if (sig == VM_SIG_DUMP)
+			vcpus_dump(vm);
 		if (sig == SIGINT || sig == SIGTERM)
 			vm_stop(vm, VM_STOP_SIGNAL, 128 + sig, "stopped by %s",
 				sig == SIGINT ? "SIGINT" : "SIGTERM");

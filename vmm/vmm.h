@@ -74,6 +74,10 @@ struct vcpu {
 	 * before a kick; the vCPU answers with dead_gen = probe_gen when it is
 	 * halted with interrupts off or was never started by the guest. */
 	unsigned probe_gen, dead_gen;
+	/* What the latest probe saw (written by the vCPU's thread, atomics):
+	 * for VM_SIG_DUMP. */
+	uint64_t seen_rip, seen_rflags, seen_ns;
+	uint32_t seen_mp_state;
 };
 
 /* Profiling marks, in the order a run reaches them.  Launcher phases are
@@ -117,6 +121,11 @@ int vm_open_kvm(char *err, size_t errsz);
  * to the guest command). */
 #define VM_SIG_KICK (SIGRTMIN + 2)
 #define VM_SIG_STOP (SIGRTMIN + 3)
+/* VM_SIG_DUMP, sent from outside (`kill -s RTMIN+4 PID` or `kill -38 PID`):
+ * one line per vCPU on stderr with what the latest dead-halt probe saw
+ * (its MP state, RIP and RFLAGS, how long ago), for a guest that spins or
+ * hangs; the VM runs on. */
+#define VM_SIG_DUMP (SIGRTMIN + 4)
 
 struct cage_config;
 struct snap_state;

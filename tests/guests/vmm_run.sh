@@ -3,7 +3,8 @@
 # guests from firmware/tests/: serial output, exit statuses through the
 # marker port, the command line reaching the guest (kvmbox.argv), triple
 # fault and reset-without-status reported with one line and exit 1, a
-# spinning guest stopped by SIGTERM and SIGINT within a second, SMP, and the
+# spinning guest stopped by SIGTERM and SIGINT within a second, the vCPU
+# state dump (VM_SIG_DUMP) of a spinning guest, SMP, and the
 # bad-input cases (exit 2, one line, no hang).
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -189,6 +190,22 @@ for sig in TERM INT; do
 	expect_eq "SIG$sig: exit $want" "$want" "$rc"
 	expect_eq "SIG$sig: one line" "kvmbox: stopped by SIG$sig" "$(cat "$tmp/spin.err")"
 done
+
+# VM_SIG_DUMP (vmm/vmm.h, real-time signal 4): one line per vCPU on stderr
+# with what the latest probe saw; the VM runs on.
+"$KVMBOX_BIN" run --kernel "$G/spin.elf" --memory 32 >"$tmp/dump.out" 2>"$tmp/dump.err" </dev/null &
+p=$!
+pids+=("$p")
+for _ in $(seq 100); do grep -q spinning "$tmp/dump.out" 2>/dev/null && break; sleep 0.05; done
+sleep 1.5	# a probe has run (once a second without signals)
+kill -s RTMIN+4 "$p"
+for _ in $(seq 100); do grep -q vcpu0 "$tmp/dump.err" 2>/dev/null && break; sleep 0.02; done
+if grep -qx 'kvmbox: vcpu0: runnable rip=0x[0-9a-f]* rflags=0x[0-9a-f]* (user), [0-9]* ms ago' "$tmp/dump.err"
+then ok "VM_SIG_DUMP: the spinning vCPU, where it is"
+else not_ok "VM_SIG_DUMP: the spinning vCPU, where it is" "$(cat "$tmp/dump.err")"; fi
+if kill -0 "$p" 2>/dev/null; then ok "VM_SIG_DUMP: the VM runs on"; else not_ok "VM_SIG_DUMP: the VM runs on" "it exited"; fi
+kill -TERM "$p"
+wait "$p"
 
 # The cage (cage/cage.h): while the guest runs, every thread has the
 # process filter (Seccomp 2) and no_new_privs, the vCPU and loop threads

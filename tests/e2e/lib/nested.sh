@@ -34,7 +34,7 @@
 # kernel at /vmlinux, the L2 initramfs at /l2.cpio, and
 #   e2e_step NAME TIMEOUT_S CMD...   run CMD, framing its output and status
 # so that one L1 boot (a few seconds) serves several checks.  A step still
-# running 3 s before its limit gets @@E2E-DIAG lines (state, wchan and kernel
+# running 5 s before its limit gets @@E2E-DIAG lines (state, wchan and kernel
 # stack of every kvmbox thread) in its output, then SIGTERM, then SIGKILL.
 
 E2E_CACHE=${KVMBOX_CACHE:-$HOME/.cache/kvmbox}
@@ -247,8 +247,19 @@ for m in irqbypass kvm kvm-amd; do
 	insmod /lib/modules/$m.ko || echo "@@E2E-INSMOD-FAILED $m"
 done
 [ -c /dev/kvm ] || echo "@@E2E-NO-DEV-KVM"
-# What every kvmbox thread is doing (for a step that does not finish).
+# What every kvmbox thread is doing (for a step that does not finish), and
+# each VMM's vCPUs as its latest probe saw them (VM_SIG_DUMP, vmm/vmm.h:
+# real-time signal 4, 38 with glibc; one line per vCPU on the VMM's
+# stderr, which is the step's output).
 e2e_diag() {
+	for p in /proc/[0-9]*; do
+		for t in $p/task/*; do
+			case "$(cat $t/comm 2>/dev/null)" in
+			vcpu*) kill -38 ${p#/proc/} 2>/dev/null; break;;
+			esac
+		done
+	done
+	sleep 2
 	for t in /proc/[0-9]*/task/[0-9]*; do
 		c=$(cat $t/comm 2>/dev/null)
 		case "$c" in
@@ -264,7 +275,7 @@ e2e_step() {
 	n=$1 t=$2
 	shift 2
 	echo "@@E2E-STEP-BEGIN $n"
-	(sleep $((t - 3)); echo "@@E2E-STEP-TIMEOUT $n still running after $((t - 3)) s"; e2e_diag) &
+	(sleep $((t - 5)); echo "@@E2E-STEP-TIMEOUT $n still running after $((t - 5)) s"; e2e_diag) &
 	w=$!
 	timeout -k 10 "$t" "$@" </dev/null
 	r=$?
