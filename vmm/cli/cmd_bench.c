@@ -199,6 +199,18 @@ static int cold_argv(const struct bench *b, const char **argv, const char *const
 	return n;
 }
 
+/* One cold boot with these flags added, whose figures are not kept (the
+ * template, the initcall_debug boot): 0, or an exit status after one line
+ * naming `what`. */
+static int cold_spawn(struct bench *b, const char *const *extra, const char *what)
+{
+	const char *argv[32];
+	cold_argv(b, argv, extra);
+	double ended;
+	int st = spawn_kvmbox(b, (char *const *)argv, &ended);
+	return st != 0 ? run_failed(b, what, st) : 0;
+}
+
 static int one_run(struct bench *b, const char *what, char *const *argv, struct bench_run *r)
 {
 	double ended;
@@ -256,12 +268,9 @@ static int initcall_run(struct bench *b)
 	snprintf(line, sizeof(line), "%s initcall_debug ignore_loglevel",
 		 b->o.cmdline ? b->o.cmdline : BENCH_CMDLINE_BASE);
 	const char *extra[] = { "--cmdline", line, NULL };
-	const char *argv[32];
-	cold_argv(b, argv, extra);
-	double ended;
-	int st = spawn_kvmbox(b, (char *const *)argv, &ended);
+	int st = cold_spawn(b, extra, "the initcall_debug boot");
 	if (st != 0)
-		return run_failed(b, "the initcall_debug boot", st);
+		return st;
 	char *out = read_output(b, "out");
 	if (out)
 		parse_initcalls(b, out);
@@ -274,12 +283,9 @@ static int runs(struct bench *b)
 	char tpl[96];
 	snprintf(tpl, sizeof(tpl), "%s/template", b->dir);
 	const char *extra[] = { "--snapshot", tpl, NULL };
-	const char *argv[32];
-	cold_argv(b, argv, extra);
-	double ended;
-	int st = spawn_kvmbox(b, (char *const *)argv, &ended);
+	int st = cold_spawn(b, extra, "saving the template");
 	if (st != 0)
-		return run_failed(b, "saving the template", st);
+		return st;
 	const char *cold[32], *rest[] = { "kvmbox", "run", "--restore", tpl, "--no-net",
 					  "--profile=json", NULL };
 	const char *prof[] = { "--profile=json", NULL };
