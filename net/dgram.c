@@ -2,8 +2,10 @@
  * conversations (net/udp.c) and pings beyond the gateway (net/icmp.c), in
  * one table with idle expiry.
  *
- * A flow is one connected, non-blocking host socket for one guest key (UDP:
- * guest port, remote address and port; ICMP: echo id and remote address),
+ * A flow is one connected, non-blocking host socket for one guest key (the
+ * family, then for UDP the guest port and the remote address and port, for
+ * ICMP the echo id and the remote address: an IPv6 packet to ::ffff:a.b.c.d
+ * never shares an IPv4 flow's socket),
  * so only the remote the guest wrote to can answer.  Each kind has its own
  * cap within the table and its own idle time; a flow unused for that long
  * is closed at the stack's tick.  A new flow when its kind is at its cap
@@ -36,12 +38,12 @@ static const struct {
 	[DGRAM_ICMP] = { ICMP_MAX_FLOWS, ICMP_IDLE_NS },
 };
 
-struct dgram_flow *dgram_find(struct net_stack *ns, enum dgram_kind kind, uint16_t gport,
+struct dgram_flow *dgram_find(struct net_stack *ns, enum dgram_kind kind, bool v6, uint16_t gport,
 			      const uint8_t *rip6, uint16_t rport)
 {
 	for (unsigned i = 0; i < DGRAM_MAX_FLOWS; i++) {
 		struct dgram_flow *f = &ns->dgram[i];
-		if (f->used && f->kind == kind && f->gport == gport && f->rport == rport &&
+		if (f->used && f->kind == kind && f->v6 == v6 && f->gport == gport && f->rport == rport &&
 		    memcmp(f->rip6, rip6, 16) == 0)
 			return f;
 	}

@@ -72,7 +72,7 @@ void icmp_echo_forward(struct net_stack *ns, const struct l3 *l3, const uint8_t 
 		return;
 	}
 	uint16_t gid = icmp_echo_id(icmp);
-	struct dgram_flow *f = dgram_find(ns, DGRAM_ICMP, gid, l3->dst, 0);
+	struct dgram_flow *f = dgram_find(ns, DGRAM_ICMP, l3->v6, gid, l3->dst, 0);
 	if (!f)
 		f = dgram_open(ns, DGRAM_ICMP, l3, gid, 0, icmp_readable);
 	if (!f) {

@@ -349,7 +349,8 @@ int dgram_init(struct net_stack *ns);
 void dgram_fini(struct net_stack *ns);
 /* Close idle flows; the next deadline. */
 uint64_t dgram_tick(struct net_stack *ns);
-struct dgram_flow *dgram_find(struct net_stack *ns, enum dgram_kind kind, uint16_t gport,
+/* The open flow of kind for this key (v6: the packet's family), or NULL. */
+struct dgram_flow *dgram_find(struct net_stack *ns, enum dgram_kind kind, bool v6, uint16_t gport,
 			      const uint8_t *rip6, uint16_t rport);
 /* A free slot for a new flow of kind, zeroed but for kind, ns, last_ns and
  * fd = -1; or NULL, having recycled the kind's least recently used flow

@@ -113,7 +113,7 @@ void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *u, size
 		dns_input(ns, l3, sport, data, dlen);
 		return;
 	}
-	struct dgram_flow *pf = dgram_find(ns, DGRAM_UDP, sport, l3->dst, dport);
+	struct dgram_flow *pf = dgram_find(ns, DGRAM_UDP, l3->v6, sport, l3->dst, dport);
 	if (pf && pf->published) {	/* a reply to a host peer of a published port */
 		pf->last_ns = ns->now;
 		sendto(pf->pub_fd, data, dlen, MSG_DONTWAIT, (struct sockaddr *)&pf->peer, sizeof(pf->peer));
@@ -131,7 +131,7 @@ void udp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *u, size
 		ns->stats.drop_udp++;
 		return;
 	}
-	struct dgram_flow *f = dgram_find(ns, DGRAM_UDP, sport, l3->dst, dport);
+	struct dgram_flow *f = dgram_find(ns, DGRAM_UDP, l3->v6, sport, l3->dst, dport);
 	if (!f && (f = dgram_open(ns, DGRAM_UDP, l3, sport, dport, udp_readable)))
 		ns->stats.udp_flows++;
 	if (!f) {

@@ -1180,7 +1180,9 @@ static size_t udp_frame(uint8_t *f, uint16_t gport, uint16_t port, const char *d
 /* The datagram flow table (net/dgram.c) through UDP: a flow per guest key,
  * answers back to the guest, at UDP_MAX_FLOWS the least recently used is
  * recycled (the datagram that asked is dropped, the next one gets the freed
- * slot once io_uring lets go of the old poll), idle flows close at the tick. */
+ * slot once io_uring lets go of the old poll), idle flows close at the tick;
+ * the family is part of a flow's key, and an open flow is no pass: the
+ * policy judges every datagram as it is then. */
 static void test_dgram_table(void **state)
 {
 	(void)state;
@@ -1215,6 +1217,24 @@ static void test_dgram_table(void **state)
 	assert_int_equal(rd16(outf[0] + 34), port);
 	assert_int_equal(rd16(outf[0] + 36), 1000);
 	assert_memory_equal(outf[0] + 42, "back", 4);
+	/* The family is part of the key: an IPv6 packet to ::ffff:10.0.2.2
+	 * would not share the IPv4 flow's socket. */
+	assert_non_null(dgram_find(ns, DGRAM_UDP, false, 1000, gw16, port));
+	assert_null(dgram_find(ns, DGRAM_UDP, true, 1000, gw16, port));
+	/* The policy is read for every datagram, an open flow's too: once the
+	 * host is no longer allowed, the next datagram is refused (ICMP
+	 * prohibited) and never reaches the peer through the flow's socket. */
+	pol.allow_host = false;
+	uint64_t denied = ns->stats.denied_udp;
+	nout = 0;
+	l = udp_frame(f, 1000, port, "after");
+	input(ns, f, l);
+	assert_int_equal(ns->stats.denied_udp, denied + 1);
+	assert_int_equal(nout, 1);
+	assert_int_equal(outf[0][34], 3);	/* destination unreachable */
+	assert_int_equal(outf[0][35], 13);	/* administratively prohibited */
+	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	pol.allow_host = true;
 
 	/* Fill the kind's cap; the flow of port 1000 is the oldest. */
 	for (uint16_t g = 1001; g < 1000 + UDP_MAX_FLOWS; g++) {
@@ -1222,25 +1242,25 @@ static void test_dgram_table(void **state)
 		input(ns, f, l);
 	}
 	assert_int_equal(ns->stats.udp_flows, UDP_MAX_FLOWS);
-	struct dgram_flow *oldest = dgram_find(ns, DGRAM_UDP, 1000, gw16, port);
+	struct dgram_flow *oldest = dgram_find(ns, DGRAM_UDP, false, 1000, gw16, port);
 	assert_non_null(oldest);
 	oldest->last_ns = 0;
 	uint64_t nomem = ns->stats.drop_nomem;
 	l = udp_frame(f, 3000, port, "new");
 	input(ns, f, l);
 	assert_int_equal(ns->stats.drop_nomem, nomem + 1);
-	assert_null(dgram_find(ns, DGRAM_UDP, 1000, gw16, port));
-	assert_null(dgram_find(ns, DGRAM_UDP, 3000, gw16, port));
+	assert_null(dgram_find(ns, DGRAM_UDP, false, 1000, gw16, port));
+	assert_null(dgram_find(ns, DGRAM_UDP, false, 3000, gw16, port));
 	loop_run_once(&lp, 10000000);	/* the cancelled poll comes back */
 	input(ns, f, l);
-	assert_non_null(dgram_find(ns, DGRAM_UDP, 3000, gw16, port));
+	assert_non_null(dgram_find(ns, DGRAM_UDP, false, 3000, gw16, port));
 	assert_int_equal(ns->stats.udp_flows, UDP_MAX_FLOWS + 1);
 
 	/* Idle past UDP_IDLE_NS: every flow closes at the tick. */
 	ns->now += UDP_IDLE_NS + 2;
 	assert_int_equal(dgram_tick(ns), NET_NEVER);
-	assert_null(dgram_find(ns, DGRAM_UDP, 3000, gw16, port));
-	assert_null(dgram_find(ns, DGRAM_UDP, 1001, gw16, port));
+	assert_null(dgram_find(ns, DGRAM_UDP, false, 3000, gw16, port));
+	assert_null(dgram_find(ns, DGRAM_UDP, false, 1001, gw16, port));
 	close(peer);
 	net_destroy(ns);
 	ns = NULL;
