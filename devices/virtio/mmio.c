@@ -348,20 +348,17 @@ void vdev_config_changed(struct vdev *dev)
 		raise_irq(dev, VIRTIO_MMIO_INT_CONFIG);
 }
 
-bool vdev_has_feature(struct vdev *dev, unsigned bit)
-{
-	pthread_mutex_lock(&dev->lock);
-	bool r = bit < 64 && (dev->driver_features & (1ULL << bit));
-	pthread_mutex_unlock(&dev->lock);
-	return r;
-}
-
 uint64_t vdev_driver_features(struct vdev *dev)
 {
 	pthread_mutex_lock(&dev->lock);
 	uint64_t f = dev->driver_features;
 	pthread_mutex_unlock(&dev->lock);
 	return f;
+}
+
+bool vdev_has_feature(struct vdev *dev, unsigned bit)
+{
+	return bit < 64 && (vdev_driver_features(dev) & (1ULL << bit));
 }
 
 bool vdev_running(struct vdev *dev)
