@@ -148,7 +148,7 @@ static void rx_read_done(struct loop *loop, struct loop_op *op, int res, uint32_
 
 static void port_rx_work(struct vcon_port *p)
 {
-	if (!p->guest_open || p->rx_reading || !vdev_running(&p->con->vdev))
+	if (!p->guest_open || p->rx_reading || p->con->saving || !vdev_running(&p->con->vdev))
 		return;
 	while (p->pending_len && rx_chain(p)) {
 		size_t n = vq_chain_write(&p->rx, 0, p->pending, p->pending_len);
@@ -402,6 +402,198 @@ static void vcon_reset(struct vdev *dev)
 	}
 }
 
+/* --- snapshots --------------------------------------------------------
+ *
+ * Saved (all little-endian): a header { u8 nports, u8 device_ready,
+ * u8 nctrl, u8 0, u16 cols, u16 rows }, the nctrl control messages still
+ * waiting for guest buffers { u16 len, bytes }, and per port { u8 flags
+ * (PS_*), u8 name_len, name, u32 pending_len, the host bytes queued for
+ * the guest }.  Before that the device settles: reads from the host in
+ * flight are cancelled (a read that completed meanwhile delivered its
+ * bytes), the guest's queued output is written out in full, and a receive
+ * chain held for the next read goes back to its ring.  Output a callback
+ * backend will not take makes the save refuse (-EBUSY).
+ */
+#define VCON_STATE_HDR 8u
+enum { PS_USED = 1, PS_GUEST_READY = 2, PS_GUEST_OPEN = 4, PS_HOST_CLOSED = 8 };
+#define VCON_SETTLE_MS 2000u	/* how long the host may take to accept the output */
+
+static bool port_busy(const struct vcon_port *p)
+{
+	return p->rx_reading || p->tx_writing;
+}
+
+/* Cancel host reads, drain guest output; false if it did not settle. */
+static bool vcon_settle(struct vcon *c)
+{
+	struct loop *loop = c->vdev.env.loop;
+	c->saving = true;	/* port_rx_work starts no read from now on */
+	for (unsigned i = 0; i < c->nports; i++)
+		if (c->port[i].rx_reading)
+			loop_cancel(loop, &c->port[i].rx_op);
+	for (unsigned ms = 0; ms < VCON_SETTLE_MS; ms++) {
+		bool busy = false;
+		for (unsigned i = 0; i < c->nports; i++) {
+			struct vcon_port *p = &c->port[i];
+			if (p->used && !p->tx_writing)
+				port_tx_work(p);
+			busy |= port_busy(p) || (p->used && p->tx_held);
+		}
+		if (!busy)
+			return true;
+		loop_run_once(loop, 1000000);
+	}
+	return false;
+}
+
+struct vcon_writer {
+	uint8_t *b;
+	size_t n;
+};
+
+static void put(struct vcon_writer *w, const void *src, size_t len)
+{
+	if (len)	/* an unused port has no pending buffer */
+		memcpy(w->b + w->n, src, len);
+	w->n += len;
+}
+
+static void put16(struct vcon_writer *w, uint16_t v) { v = htole16(v); put(w, &v, 2); }
+static void put32(struct vcon_writer *w, uint32_t v) { v = htole32(v); put(w, &v, 4); }
+
+static int vcon_save(struct vdev *dev, void *buf, size_t *len)
+{
+	struct vcon *c = vcon_of(dev);
+	if (!vcon_settle(c))
+		return -EBUSY;
+	for (unsigned i = 0; i < c->nports; i++) {
+		struct vcon_port *p = &c->port[i];
+		if (p->rx_held) {
+			int r = vq_unpop(vq_at(c, rxq(i)), &p->rx);
+			if (r < 0)
+				return r;
+			p->rx_held = false;
+		}
+	}
+	struct vcon_writer w = { buf, 0 };
+	uint8_t hdr[4] = { (uint8_t)c->nports, c->device_ready, (uint8_t)c->ctrl_count, 0 };
+	put(&w, hdr, sizeof(hdr));
+	put16(&w, c->cols);
+	put16(&w, c->rows);
+	for (unsigned k = 0; k < c->ctrl_count; k++) {
+		const typeof(c->ctrl[0]) *m = &c->ctrl[(c->ctrl_head + k) % VCON_CTRL_PENDING];
+		put16(&w, m->len);
+		put(&w, m->buf, m->len);
+	}
+	for (unsigned i = 0; i < c->nports; i++) {
+		const struct vcon_port *p = &c->port[i];
+		uint8_t f[2] = {
+			(uint8_t)((p->used ? PS_USED : 0) | (p->guest_ready ? PS_GUEST_READY : 0) |
+				  (p->guest_open ? PS_GUEST_OPEN : 0) |
+				  (p->host_closed ? PS_HOST_CLOSED : 0)),
+			(uint8_t)strlen(p->name) };
+		put(&w, f, sizeof(f));
+		put(&w, p->name, f[1]);
+		put32(&w, (uint32_t)p->pending_len);
+		put(&w, p->pending, p->pending_len);
+	}
+	*len = w.n;
+	return 0;
+}
+
+struct vcon_reader {
+	const uint8_t *b;
+	size_t len, off;
+	bool bad;
+};
+
+static const uint8_t *take(struct vcon_reader *r, size_t n)
+{
+	if (r->bad || n > r->len - r->off) {
+		r->bad = true;
+		return NULL;
+	}
+	r->off += n;
+	return r->b + r->off - n;
+}
+
+static uint16_t take16(struct vcon_reader *r)
+{
+	const uint8_t *p = take(r, 2);
+	return p ? (uint16_t)(p[0] | p[1] << 8) : 0;
+}
+
+static uint32_t take32(struct vcon_reader *r)
+{
+	const uint8_t *p = take(r, 4);
+	return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+		   (uint32_t)p[3] << 24 : 0;
+}
+
+/* One port's saved record into p, which must be configured as it was. */
+static bool load_port(struct vcon_reader *r, struct vcon_port *p, bool device_ready)
+{
+	const uint8_t *f = take(r, 2);
+	if (!f)
+		return false;
+	const uint8_t *name = take(r, f[1]);
+	uint32_t pending = take32(r);
+	const uint8_t *bytes = take(r, pending);
+	if (r->bad || (f[0] & ~(PS_USED | PS_GUEST_READY | PS_GUEST_OPEN | PS_HOST_CLOSED)))
+		return false;
+	bool used = f[0] & PS_USED, ready = f[0] & PS_GUEST_READY, open = f[0] & PS_GUEST_OPEN;
+	if (used != p->used || f[1] != strlen(p->name) || memcmp(name, p->name, f[1]) ||
+	    (ready && !device_ready) || (open && !ready) || (!used && (f[0] || pending)) ||
+	    pending > VCON_PENDING_MAX)
+		return false;
+	p->guest_ready = ready;
+	p->guest_open = open;
+	p->host_closed = f[0] & PS_HOST_CLOSED;
+	if (pending)
+		memcpy(p->pending, bytes, pending);
+	p->pending_len = pending;
+	return true;
+}
+
+/* Into a device built with the same ports (names and all) and not yet
+ * driven; the owner's backends hear nothing of it (no on_open): what the
+ * guest has open is the saved state's. */
+static int vcon_load(struct vdev *dev, const void *buf, size_t len)
+{
+	struct vcon *c = vcon_of(dev);
+	struct vcon_reader r = { buf, len, 0, false };
+	const uint8_t *hdr = take(&r, 4);
+	uint16_t cols = take16(&r), rows = take16(&r);
+	if (r.bad || hdr[0] != c->nports || hdr[1] > 1 || hdr[2] > VCON_CTRL_PENDING || hdr[3])
+		return -EINVAL;
+	unsigned nctrl = hdr[2];
+	for (unsigned k = 0; k < nctrl; k++) {
+		uint16_t n = take16(&r);
+		const uint8_t *m = take(&r, n);
+		if (r.bad || n < sizeof(struct virtio_console_control) || n > sizeof(c->ctrl[k].buf))
+			return -EINVAL;
+		memcpy(c->ctrl[k].buf, m, n);
+		c->ctrl[k].len = n;
+	}
+	bool ok = true;
+	for (unsigned i = 0; i < c->nports && ok; i++)
+		ok = load_port(&r, &c->port[i], hdr[1]);
+	if (!ok || r.off != len) {
+		for (unsigned i = 0; i < c->nports; i++) {	/* as vcon_create left them */
+			struct vcon_port *p = &c->port[i];
+			p->guest_ready = p->guest_open = p->host_closed = false;
+			p->pending_len = 0;
+		}
+		return -EINVAL;
+	}
+	c->device_ready = hdr[1];
+	c->ctrl_head = 0;
+	c->ctrl_count = nctrl;
+	c->cols = cols;
+	c->rows = rows;
+	return 0;
+}
+
 struct vcon *vcon_create(const struct dev_env *env, uint64_t base, unsigned nports)
 {
 	if (nports < 1 || nports > VCON_MAX_PORTS)
@@ -418,6 +610,7 @@ struct vcon *vcon_create(const struct dev_env *env, uint64_t base, unsigned npor
 		.nqueues = 2 * nports + 2, .queue_max = VCON_QUEUE_SIZE,
 		.config_len = sizeof(struct virtio_console_config),
 		.cfg_read = vcon_cfg_read, .notify = vcon_notify, .reset = vcon_reset,
+		.save = vcon_save, .load = vcon_load,
 	};
 	for (unsigned i = 0; i < nports; i++) {
 		struct vcon_port *p = &c->port[i];

@@ -22,6 +22,14 @@
  *    VCON_PENDING_MAX) that go to the guest as it posts buffers.
  * The two may be mixed (in_fd with on_output, or vcon_port_send with
  * out_fd).  All of it runs on the device's loop thread.
+ *
+ * Snapshots (ops->save/load, vmm/snapshot/): what the guest negotiated
+ * (ports added, ready and open, host closed), the window size, control
+ * messages not yet taken and host bytes queued for the guest.  A save first
+ * settles the host side: reads in flight are cancelled, the guest's output
+ * is written out in full (-EBUSY when a backend will not take it within
+ * 2 s).  A restore needs a device built with the same ports and names; its
+ * new backends start reading once the restored guest has buffers posted.
  */
 #ifndef KVMBOX_DEVICES_VIRTIO_CONSOLE_H
 #define KVMBOX_DEVICES_VIRTIO_CONSOLE_H
@@ -99,6 +107,7 @@ struct vcon {
 	unsigned nports;		/* max_nr_ports announced */
 	uint16_t cols, rows;		/* VIRTIO_CONSOLE_F_SIZE config */
 	bool device_ready;		/* guest sent DEVICE_READY */
+	bool saving;			/* ops->save began: no host reads start */
 	struct vcon_port port[VCON_MAX_PORTS];
 	/* control messages to the guest, waiting for c_ivq buffers */
 	struct {

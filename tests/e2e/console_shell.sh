@@ -11,10 +11,7 @@
 . "$(dirname "$0")/lib/nested.sh"
 E2E_TEST_NAME="nested harness"
 e2e_prepare
-need_cmd gcc
-gcc -static -O2 -o "$E2E_WORK/ptyrun" "$KVMBOX_TOP/tests/e2e/ptyrun.c" 2>/dev/null ||
-	e2e_die "cannot build tests/e2e/ptyrun.c statically"
-e2e_add_program "$E2E_L1_ROOT" "$E2E_WORK/ptyrun" /usr/local/bin/ptyrun
+e2e_add_ptyrun
 
 sh_="kvmbox shell --kernel /vmlinux --initrd /l2.cpio"
 payload=$(cat <<PAYLOAD

@@ -70,13 +70,7 @@ if [ -n "$disk" ] && [ "$disk" -lt 262144 ]; then ok "the memory file is sparse:
 else not_ok "the memory file is sparse" "$(e2e_step_out files)"; fi
 e2e_check_has restore1 "a restore runs the command in the saved guest, with its status" -x 'rc=3'
 e2e_check_has restore2 "a second restore of the same snapshot too" -x 'rc=3'
-r1=$(e2e_step_out restore1 | sed -n 's/^rand=//p' | tr -d '\r')
-r2=$(e2e_step_out restore2 | sed -n 's/^rand=//p' | tr -d '\r')
-if [ ${#r1} -eq 32 ] && [ ${#r2} -eq 32 ] && [ "$r1" != "$r2" ]; then
-	ok "two restores of one snapshot read different bytes from /dev/urandom"
-else
-	not_ok "two restores of one snapshot read different bytes from /dev/urandom" "first '$r1' second '$r2'"
-fi
+e2e_check_differ restore1 restore2 rand "two restores of one snapshot read different bytes from /dev/urandom"
 gt=$(e2e_step_out restore1 | sed -n 's/^guest-time=//p' | tr -d '\r')
 ht=$(e2e_step_out restore1 | sed -n 's/^host-time=//p' | tr -d '\r')
 if [ -n "$gt" ] && [ -n "$ht" ] && [ $((ht - gt)) -ge 0 ] && [ $((ht - gt)) -le 3 ]; then
@@ -113,13 +107,7 @@ e2e_check_has net_save "its restore runs the command, which holds a connection t
 e2e_check_has net_save "and saves the VM from inside with kvmbox-checkpoint, kvmbox exiting 0" -x 'rc=0'
 e2e_check_lacks net_save "nothing after the checkpoint ran in the saved VM" 'count-after='
 e2e_check_has net_resume "a restore goes on from the checkpoint" -x 'checkpoint rc=0'
-before=$(e2e_step_out net_save | sed -n 's/^count-before=//p' | tr -d '\r')
-after=$(e2e_step_out net_resume | sed -n 's/^count-after=//p' | tr -d '\r')
-if [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; then
-	ok "the counter running at the checkpoint goes on ($before, then $after)"
-else
-	not_ok "the counter running at the checkpoint goes on" "before '$before' after '$after'"
-fi
+e2e_check_grows net_save count-before net_resume count-after "the counter running at the checkpoint goes on"
 e2e_check_has net_resume "the connection held at the checkpoint ends, not left hanging" '^old-ended rc='
 e2e_check_has net_resume "by a reset (the guest's TCP counts it)" -x 'estab-resets=1'
 e2e_check_has net_resume "a new connection works" -x 'new=hello-new'

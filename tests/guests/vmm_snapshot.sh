@@ -109,13 +109,17 @@ expect_eq "and the folder is untouched" "notes.txt" "$(ls "$tmp/other")"
 run --kernel "$G/snap.elf" --memory 32 --no-net --share-9p "$tmp:/x" --snapshot "$tmp/d"
 refused "--snapshot with a 9P share is refused" "kvmbox: run: --snapshot does not work with --share-9p yet"
 run --restore "$tmp/a" --no-net -- echo hi
-refused "--restore with a command is refused" "kvmbox: run: --restore takes no --cmdline and no command"
+refused "--restore with a command is refused (run's command is on the booted command line)" \
+	"kvmbox: run: --restore takes no command: the guest goes on"
+run --restore "$tmp/a" --no-net --cmdline "exit=1"
+refused "--restore with --cmdline is refused" "kvmbox: run: --restore takes no --cmdline"
 run --restore "$tmp/a"
 refused "--restore with a network card the snapshot lacks is refused" \
 	"kvmbox: run: cannot restore $tmp/a: it has 0 virtio devices and this machine 1"
 run --no-net --restore
 refused "--restore needs a folder" "kvmbox: run: --restore needs a directory"
-timeout 20 "$KVMBOX_BIN" shell --kernel "$G/snap.elf" --no-net --snapshot "$tmp/e" >"$tmp/out" 2>"$tmp/err" </dev/null
+timeout 20 "$KVMBOX_BIN" shell --restore "$tmp/a" --no-net >"$tmp/out" 2>"$tmp/err" </dev/null
 rc=$? err=$(cat "$tmp/err") out=
-refused "kvmbox shell does not take --snapshot" "kvmbox: shell: --snapshot and --restore are kvmbox run's"
+refused "kvmbox shell restores only a snapshot of its own devices, and says shell" \
+	"kvmbox: shell: cannot restore $tmp/a: it has 0 virtio devices and this machine 2"
 tap_done

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <cmocka.h>
 
@@ -67,19 +68,28 @@ static void on_hangup(void *opaque)
 	((struct fixture *)opaque)->hangups++;
 }
 
-static int setup(void **state)
+/* The device on f's guest memory: ports 0 (no backend) and 1 (named
+ * name1, the callback backend), and port 2 on be2 when given. */
+static void make_device(struct fixture *f, const char *name1, const struct vcon_backend *be2)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	assert_non_null(f);
-	assert_int_equal(vdrv_init(&f->d, 4 << 20), 0);
 	f->c = vcon_create(&f->d.env, VIRTIO_MMIO_BASE, NPORTS);
 	assert_non_null(f->c);
 	struct vcon_backend cb = { .in_fd = -1, .out_fd = -1, .on_output = on_output,
 				   .on_open = on_open, .on_hangup = on_hangup, .opaque = f };
 	struct vcon_backend none = { .in_fd = -1, .out_fd = -1 };
 	assert_int_equal(vcon_add_port(f->c, 0, NULL, &none), 0);
-	assert_int_equal(vcon_add_port(f->c, 1, KBX_PORT_TTY, &cb), 0);
+	assert_int_equal(vcon_add_port(f->c, 1, name1, &cb), 0);
+	if (be2)
+		assert_int_equal(vcon_add_port(f->c, 2, KBX_PORT_CTL, be2), 0);
 	assert_int_equal(vdrv_start(&f->d, &f->c->vdev), 0);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	assert_int_equal(vdrv_init(&f->d, 4 << 20), 0);
+	make_device(f, KBX_PORT_TTY, NULL);
 	*state = f;
 	return 0;
 }
@@ -87,7 +97,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	vcon_destroy(f->c);
+	vcon_destroy(f->c);	/* NULL once a test destroyed it */
 	vdrv_fini(&f->d);
 	free(f);
 	return 0;
@@ -408,6 +418,177 @@ static void test_hostile_control(void **state)
 	assert_false(vdrv_status(&f->d) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
+/* ---- snapshots ---- */
+
+/* A restore: the device rebuilt on the same guest memory (make_device). */
+static void rebuild(struct fixture *f, const char *name1, const struct vcon_backend *be2)
+{
+	vcon_destroy(f->c);
+	make_device(f, name1, be2);
+}
+
+static uint8_t snap_buf[1 << 20];
+
+/* Saved with a host read in flight, guest output not yet written, host
+ * bytes queued and a window size; restored with new backends and no new
+ * handshake: the output reached the old host, the queued bytes and new
+ * host input reach the guest, guest output reaches the new host. */
+static void test_snapshot_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	int in[2], out[2];
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(pipe(out), 0);
+	struct vcon_backend be = { .in_fd = in[0], .out_fd = out[1], .opaque = f };
+	assert_int_equal(vcon_add_port(f->c, 2, KBX_PORT_CTL, &be), 0);
+	linux_probe(f, 2);
+	vdrv_post_rx(&f->d, RXQ(2), 4, 64);
+	vdrv_kick(&f->d, RXQ(2));
+	send_ctrl(f, 2, VIRTIO_CONSOLE_PORT_READY, 1);
+	send_ctrl(f, 2, VIRTIO_CONSOLE_PORT_OPEN, 1);	/* a read of in[0] waits */
+	assert_true(f->c->port[2].rx_reading);
+	static char queued[300];
+	for (size_t i = 0; i < sizeof(queued); i++)
+		queued[i] = (char)('a' + i % 26);
+	assert_int_equal(vcon_port_send(f->c, 1, queued, sizeof(queued)), sizeof(queued));
+	assert_int_equal(vcon_port_pending(f->c, 1), sizeof(queued) - 4 * 64);
+	vcon_set_size(f->c, 100, 40);
+	assert_true(vdrv_send(&f->d, TXQ(2), "before", 6) >= 0);	/* not yet run */
+
+	struct vdev_state st;
+	size_t n;
+	assert_int_equal(vdev_save(&f->c->vdev, &st, snap_buf, &n), 0);
+	char buf[64];
+	assert_int_equal(read(out[0], buf, sizeof(buf)), 6);	/* written out first */
+	assert_memory_equal(buf, "before", 6);
+	assert_int_equal(st.q[RXQ(2)].last_avail, 0);	/* the read's chain given back */
+	close(in[0]);
+	close(in[1]);
+	close(out[0]);
+	close(out[1]);
+
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(pipe(out), 0);
+	be = (struct vcon_backend){ .in_fd = in[0], .out_fd = out[1], .opaque = f };
+	rebuild(f, KBX_PORT_TTY, &be);
+	assert_int_equal(vdev_load(&f->c->vdev, &st, snap_buf, n), 0);
+	vdev_resume(&f->c->vdev);
+	vdrv_run(&f->d);
+	f->nmsg = 0;
+	read_ctrl(f);
+	assert_int_equal(find_msg(f, 1, VIRTIO_CONSOLE_PORT_ADD), -1);	/* no new handshake */
+	uint16_t cols, rows;
+	vdrv_cfg_read(&f->d, 0, &cols, 2);
+	vdrv_cfg_read(&f->d, 2, &rows, 2);
+	assert_int_equal(cols, 100);
+	assert_int_equal(rows, 40);
+	/* port 1: the 256 bytes delivered before, then the queued rest */
+	void *data;
+	uint32_t len;
+	size_t got = 0;
+	while (vdrv_used_buf(&f->d, RXQ(1), &data, &len) == 1) {
+		assert_memory_equal(data, queued + got, len);
+		got += len;
+	}
+	assert_int_equal(got, 4 * 64);
+	vdrv_post_rx(&f->d, RXQ(1), 1, 64);
+	vdrv_kick(&f->d, RXQ(1));
+	vdrv_run(&f->d);
+	assert_int_equal(vdrv_used_buf(&f->d, RXQ(1), &data, &len), 1);
+	assert_int_equal(len, sizeof(queued) - 4 * 64);
+	assert_memory_equal(data, queued + 4 * 64, len);
+	/* port 2: the new host's input lands in the buffer given back */
+	assert_int_equal(write(in[1], "after", 5), 5);
+	len = 0;
+	for (int i = 0; i < 50 && vdrv_used_buf(&f->d, RXQ(2), &data, &len) == 0; i++)
+		vdrv_run(&f->d);
+	assert_int_equal(len, 5);
+	assert_memory_equal(data, "after", 5);
+	assert_true(vdrv_send(&f->d, TXQ(2), "out", 3) >= 0);
+	vdrv_run(&f->d);
+	assert_int_equal(read(out[0], buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "out", 3);
+	/* port 1 (callback): open without asking again */
+	f->out_len = 0;
+	assert_true(vdrv_send(&f->d, TXQ(1), "cb", 2) >= 0);
+	vdrv_run(&f->d);
+	assert_int_equal(f->out_len, 2);
+	vcon_destroy(f->c);	/* before the pipes close */
+	f->c = NULL;
+	close(in[0]);
+	close(in[1]);
+	close(out[0]);
+	close(out[1]);
+}
+
+/* Every cut, every field out of range, another port name: refused, and the
+ * device takes the real state afterwards. */
+static void test_snapshot_refusals(void **state)
+{
+	struct fixture *f = *state;
+	linux_probe(f, 2);
+	f->accept_max = 0;
+	vcon_port_send(f->c, 1, "q", 1);
+	struct vdev_state st;
+	size_t n;
+	assert_int_equal(vdev_save(&f->c->vdev, &st, snap_buf, &n), 0);
+	/* header 8, no control message, port 0 {flags, 0, u32 0}, port 1
+	 * {flags, 10, "kvmbox.tty", u32 0}, port 2 unused {0, 0, u32 0} */
+	assert_int_equal(n, 8 + 6 + 2 + strlen(KBX_PORT_TTY) + 4 + 6);
+	for (size_t cut = 0; cut < n; cut++) {
+		rebuild(f, KBX_PORT_TTY, NULL);
+		if (vdev_load(&f->c->vdev, &st, snap_buf, cut) != -EINVAL)
+			fail_msg("loaded a state cut at %zu of %zu bytes", cut, n);
+	}
+	static uint8_t bad[256];
+	const size_t p0 = 8, p1 = p0 + 6, p2 = p1 + 2 + strlen(KBX_PORT_TTY) + 4;
+	const struct { size_t off; uint8_t val; const char *what; } spoil[] = {
+		{ 0, NPORTS + 1, "another port count" },
+		{ 1, 2, "device_ready 2" },
+		{ 2, VCON_CTRL_PENDING + 1, "too many control messages" },
+		{ 3, 1, "the pad byte" },
+		{ p0, 0x10, "an unknown port flag" },
+		{ p1, 1 | 4, "open and not ready" },
+		{ p2, 1, "a port this device does not have in use" },
+		{ p2, 2, "flags on a port not in use" },
+		{ p1 + 2, 'K', "another name" },
+		{ p1 + 2 + strlen(KBX_PORT_TTY) + 2, 0x01, "more queued bytes than the limit" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(spoil); i++) {
+		memcpy(bad, snap_buf, n);
+		bad[spoil[i].off] = spoil[i].val;
+		rebuild(f, KBX_PORT_TTY, NULL);
+		if (vdev_load(&f->c->vdev, &st, bad, n) != -EINVAL)
+			fail_msg("loaded %s", spoil[i].what);
+		assert_false(f->c->port[1].guest_open);	/* nothing half-loaded */
+	}
+	memcpy(bad, snap_buf, n);
+	bad[n] = 0;
+	rebuild(f, KBX_PORT_TTY, NULL);
+	assert_int_equal(vdev_load(&f->c->vdev, &st, bad, n + 1), -EINVAL);	/* a stray byte */
+	bad[p2 + 2] = 1;	/* ... that is a queued byte of the port not in use */
+	rebuild(f, KBX_PORT_TTY, NULL);
+	assert_int_equal(vdev_load(&f->c->vdev, &st, bad, n + 1), -EINVAL);
+	rebuild(f, "kvmbox.other", NULL);
+	assert_int_equal(vdev_load(&f->c->vdev, &st, snap_buf, n), -EINVAL);
+	rebuild(f, KBX_PORT_TTY, NULL);
+	assert_int_equal(vdev_load(&f->c->vdev, &st, snap_buf, n), 0);
+	assert_true(f->c->port[1].guest_open);
+}
+
+/* Output a callback backend will not take: the save refuses. */
+static void test_snapshot_busy(void **state)
+{
+	struct fixture *f = *state;
+	linux_probe(f, 2);
+	f->out_len = sizeof(f->out);	/* on_output takes nothing */
+	assert_true(vdrv_send(&f->d, TXQ(1), "stuck", 5) >= 0);
+	vdrv_run(&f->d);
+	struct vdev_state st;
+	size_t n;
+	assert_int_equal(vdev_save(&f->c->vdev, &st, snap_buf, &n), -EBUSY);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -420,6 +601,9 @@ int main(void)
 		T(test_nonblocking_output_waits),
 		T(test_reset_mid_traffic),
 		T(test_hostile_control),
+		T(test_snapshot_round_trip),
+		T(test_snapshot_refusals),
+		T(test_snapshot_busy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,8 +54,9 @@ static const char shell_usage[] =
 	"usage: kvmbox shell [--kernel PATH] [--initrd PATH] [--cmdline STR] [--memory MiB]\n"
 	"                    [--cpus N] [--console] [--share HOSTDIR[:GUESTPATH][:ro]]...\n"
 	"                    [--share-9p ...]... [--fs-cache MODE] [--rootfs DIR | --image NAME]\n"
-	"                    [--no-net | network flags]\n"
-	"                    [-- CMD ARGS]\n"
+	"                    [--no-net | network flags] [--snapshot DIR] [-- CMD ARGS]\n"
+	"       kvmbox shell --restore DIR [the share and network flags it was saved with]\n"
+	"                    [--snapshot DIR] [-- CMD ARGS]\n"
 	"\n"
 	"Run CMD (default: the guest's shell) in the guest on a PTY wired to this\n"
 	"terminal; exit with its status.  Stdin and stdout may also be pipes.\n"
@@ -65,6 +66,11 @@ static const char shell_usage[] =
 	"                  initrd.cpio next to kvmbox with a default kernel)\n"
 	"  --console       show the guest's serial console (kernel messages) on stderr\n"
 	"  --no-net        no network card (default: one, public internet only)\n"
+	"  --snapshot DIR  save the VM to DIR where the guest asks: kvmbox-init just\n"
+	"                  before it takes CMD over kvmbox.ctl (a template: kvmbox\n"
+	"                  exits 0), or kvmbox-checkpoint in the guest\n"
+	"  --restore DIR   start from DIR's snapshot instead of booting: a template\n"
+	"                  runs this launch's CMD; a checkpoint goes on where it was\n"
 	"  other flags (shares, root image) as for kvmbox run\n"
 	"network flags:\n";
 
@@ -81,6 +87,7 @@ struct shell {
 	int serial_fd;		/* memfd capturing the serial console, or stderr */
 	bool serial_captured;
 	struct shell_session ss;	/* the kvmbox.ctl protocol */
+	int restore_refused;	/* exit status when shell_restore_devices said why (stop_msg) */
 	/* host signals, read on the loop */
 	int sig_fd;
 	struct loop_op sig_op;
@@ -248,6 +255,10 @@ static void show_serial_tail(struct shell *s)
 
 static int shell_status(struct shell *s, int reason)
 {
+	if (s->restore_refused) {	/* one line, prefixed; no guest ran */
+		log_err("%s", s->m.vm.stop_msg);
+		return s->restore_refused;
+	}
 	if (s->ss.exited)
 		return s->ss.exit_code;
 	if (reason == VM_STOP_EXIT_STATUS && !s->ss.started)
@@ -259,6 +270,38 @@ static int shell_status(struct shell *s, int reason)
 	return reason == VM_STOP_SIGNAL ? s->m.vm.exit_status : 1;
 }
 
+/* vm_config.restore_devices: the machine's devices, then the session
+ * learns where the restored guest was. */
+static int shell_restore_devices(void *opaque, char *err, size_t errsz)
+{
+	struct shell *s = opaque;
+	int r = machine_restore_virtio(&s->m, err, errsz);
+	if (r == 0) {
+		shell_session_resumed(&s->ss);
+		if (s->ss.started && s->o.argc) {
+			snprintf(err, errsz, "%s: cannot restore %s with a command: its guest runs "
+				 "one already (restore it without -- CMD)", s->cmd, s->o.restore);
+			r = EXIT_USAGE;
+		}
+	}
+	s->restore_refused = r;
+	return r;
+}
+
+/* The machine booted (with kvmbox.snapshot=1 under --snapshot) or restored
+ * (--restore: the same devices, no kernel). */
+static int shell_boot_or_restore(struct shell *s)
+{
+	if (s->o.restore) {
+		s->m.vm.cfg.restore_devices = shell_restore_devices;
+		s->m.vm.cfg.restore_opaque = s;
+		return machine_restore_match(&s->m);
+	}
+	if (s->o.snapshot && machine_cmdline_add(&s->m, KBX_PARAM_SNAPSHOT "=1") < 0)
+		return 1;
+	return machine_load(&s->m, 0, NULL);
+}
+
 static int shell_main(struct shell *s)
 {
 	s->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
@@ -268,8 +311,9 @@ static int shell_main(struct shell *s)
 		log_err("memfd: %s", strerror(errno));
 		return 1;
 	}
-	int status = machine_create(&s->m, &s->o, s->serial_fd);
-	if (status || (status = machine_net_add(&s->m)) != 0)
+	int status = s->o.restore ? machine_restore_open(&s->m, &s->o) : 0;
+	if (status || (status = machine_create(&s->m, &s->o, s->serial_fd)) != 0 ||
+	    (status = machine_net_add(&s->m)) != 0)
 		goto out;
 	if (s->o.net.proxy)
 		profile_mark(&s->m.prof, PHASE_PROXY_READY);
@@ -280,14 +324,14 @@ static int shell_main(struct shell *s)
 	}
 	if ((status = machine_add_shares(&s->m, &s->o.fs)) != 0)
 		goto out;
-	if ((status = machine_load(&s->m, 0, NULL)) != 0)
+	if ((status = shell_boot_or_restore(s)) != 0)
 		goto out;
 	if (s->tty && term_raw_enter(STDIN_FILENO) < 0)
 		log_warn("%s: cannot put the terminal in raw mode", s->cmd);
 	int reason = vm_run(&s->m.vm);
 	drain_output(s);
 	term_restore();
-	status = shell_status(s, reason);
+	status = reason == VM_STOP_SNAPSHOT ? machine_snapshot_save(&s->m) : shell_status(s, reason);
 	machine_net_report(&s->m, s->cmd);
 	uint64_t resident = vm_ram_resident(&s->m.vm);
 	session_quiesce(s);
@@ -326,8 +370,9 @@ int shell_launch(int argc, char **argv, const struct shell_extra *x)
 	int status = EXIT_USAGE;
 	if (machine_parse_inputs(gf, argc, argv, &s->o) != 0) {
 		/* said why */
-	} else if (s->o.snapshot || s->o.restore) {
-		log_err("%s: --snapshot and --restore are kvmbox run's for now", s->cmd);
+	} else if ((s->o.snapshot || s->o.restore) && strcmp(s->cmd, "shell")) {
+		log_err("%s: --snapshot and --restore are kvmbox run's and shell's for now (an "
+			"agent's credentials and proxy are its launch's own)", s->cmd);
 	} else if (s->o.help) {
 		fputs(shell_usage, stdout);
 		fputs(net_opts_usage, stdout);

@@ -142,7 +142,7 @@ int machine_create(struct machine *m, const struct run_opts *o, int serial_fd)
 	m->o = o;
 	char why[300];
 	if (o->snapshot && snap_prepare_dir(o->snapshot, why, sizeof(why)) < 0) {
-		log_err("run: cannot save snapshots to %s: %s", o->snapshot, why);
+		log_err("%s: cannot save snapshots to %s: %s", o->cmd, o->snapshot, why);
 		return EXIT_USAGE;
 	}
 	cage_paths(m, o);

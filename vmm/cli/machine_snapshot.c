@@ -31,7 +31,7 @@ int machine_restore_open(struct machine *m, const struct run_opts *o)
 			m->restore_mem_fd = r;
 	}
 	if (r < 0) {
-		log_err("run: cannot restore %s: %s", o->restore, err);
+		log_err("%s: cannot restore %s: %s", o->cmd, o->restore, err);
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -48,8 +48,8 @@ int machine_restore_devices(struct machine *m)
 	const char *bad = uart_load(&m->uart, &us) < 0 ? "UART" :
 		i8042_load(&m->kbc, &ks) < 0 ? "i8042" : NULL;
 	if (bad) {
-		log_err("run: cannot restore %s: its %s state is not one the device can be in",
-			m->o->restore, bad);
+		log_err("%s: cannot restore %s: its %s state is not one the device can be in",
+			m->o->cmd, m->o->restore, bad);
 		return 1;
 	}
 	m->vm.guest_status = st->machine->guest_status;
@@ -61,8 +61,8 @@ int machine_restore_match(struct machine *m)
 	const struct snap_state *st = &m->restore;
 	const char *dir = m->o->restore;
 	if (st->machine->ndevs != m->ndevs) {
-		log_err("run: cannot restore %s: it has %u virtio device%s and this machine %u "
-			"(restore with the network and share flags it was saved with)", dir,
+		log_err("%s: cannot restore %s: it has %u virtio device%s and this machine %u "
+			"(restore with the network and share flags it was saved with)", m->o->cmd, dir,
 			st->machine->ndevs, st->machine->ndevs == 1 ? "" : "s", m->ndevs);
 		return EXIT_USAGE;
 	}
@@ -70,8 +70,8 @@ int machine_restore_match(struct machine *m)
 		struct vdev_state vs;
 		memcpy(&vs, snap_find(st, SNAP_VIRTIO, i)->data, sizeof(vs));
 		if (vs.device_id != m->devs[i].vd->ops->device_id) {
-			log_err("run: cannot restore %s: its virtio device %u is of type %u, this "
-				"machine's is %s (restore with the flags it was saved with)", dir, i,
+			log_err("%s: cannot restore %s: its virtio device %u is of type %u, this "
+				"machine's is %s (restore with the flags it was saved with)", m->o->cmd, dir, i,
 				vs.device_id, m->devs[i].vd->ops->name);
 			return EXIT_USAGE;
 		}
@@ -91,9 +91,9 @@ int machine_restore_virtio(void *machine, char *err, size_t errsz)
 		struct vdev_state vs;
 		memcpy(&vs, t->data, sizeof(vs));	/* required, size checked by the parser */
 		if (vdev_load(vd, &vs, d ? d->data : NULL, d ? d->len : 0) < 0) {
-			snprintf(err, errsz, "run: cannot restore %s: its virtio device %u is not a "
+			snprintf(err, errsz, "%s: cannot restore %s: its virtio device %u is not a "
 				 "state this machine's %s device can be in (a share of another "
-				 "folder?)", dir, i, vd->ops->name);
+				 "folder?)", m->o->cmd, dir, i, vd->ops->name);
 			return 1;
 		}
 	}
@@ -174,11 +174,11 @@ int machine_snapshot_save(struct machine *m)
 	size_t state_len = w.len;
 	snap_writer_free(&w);
 	if (r < 0) {
-		log_err("run: cannot save the VM to %s: %s", dir, err);
+		log_err("%s: cannot save the VM to %s: %s", m->o->cmd, dir, err);
 		return 1;
 	}
-	fprintf(stderr, "kvmbox: run: saved the VM to %s (%u vCPU%s, %llu MiB of RAM, %zu KiB of state) "
-		"in %.1f ms\n", dir, m->vm.nvcpus, m->vm.nvcpus == 1 ? "" : "s",
+	fprintf(stderr, "kvmbox: %s: saved the VM to %s (%u vCPU%s, %llu MiB of RAM, %zu KiB of state) "
+		"in %.1f ms\n", m->o->cmd, dir, m->vm.nvcpus, m->vm.nvcpus == 1 ? "" : "s",
 		(unsigned long long)(m->vm.cfg.mem_size >> 20), (state_len + 1023) / 1024, (double)(now_ns() - t0) / 1e6);
 	return 0;
 }

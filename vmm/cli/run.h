@@ -15,6 +15,7 @@
 #define RUN_MAX_CMDLINE 2048		/* Linux's COMMAND_LINE_SIZE on x86, NUL included */
 
 struct run_opts {
+	const char *cmd;	/* argv[0]: "run", "shell" or an agent's name, for messages */
 	const char *kernel;
 	const char *initrd;
 	const char *cmdline;	/* NULL: CMDLINE_DEFAULT */

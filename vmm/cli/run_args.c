@@ -136,9 +136,16 @@ static int run_check_snapshot_flags(const struct run_opts *o, char *err, size_t 
 		snprintf(err, errsz, "%s does not work with --hugepages", flag);
 		return -EINVAL;
 	}
-	if (o->restore && (o->cmdline || o->argc)) {
-		snprintf(err, errsz, "--restore takes no --cmdline and no command: the guest goes on "
-			 "where it was saved");
+	if (o->restore && o->cmdline) {
+		snprintf(err, errsz, "--restore takes no --cmdline: the guest goes on where it was "
+			 "saved");
+		return -EINVAL;
+	}
+	/* kvmbox run's command is on the kernel command line, booted already;
+	 * kvmbox shell hands its command over kvmbox.ctl (shell_session.h). */
+	if (o->restore && o->argc && (!o->cmd || strcmp(o->cmd, "shell"))) {
+		snprintf(err, errsz, "--restore takes no command: the guest goes on where it was "
+			 "saved");
 		return -EINVAL;
 	}
 	return 0;
@@ -155,6 +162,7 @@ void run_opts_init(struct run_opts *o)
 int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t errsz)
 {
 	run_opts_init(o);
+	o->cmd = argc > 0 ? argv[0] : "run";
 	int i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];

@@ -164,6 +164,14 @@ size_t shell_ctl_output(void *opaque, const uint8_t *buf, size_t len)
 	return len;
 }
 
+void shell_session_resumed(struct shell_session *ss)
+{
+	if (!ss->con->port[ss->ctl_port].guest_open)
+		return;		/* saved before the guest opened kvmbox.ctl: READY comes */
+	ss->started = true;
+	shell_session_resize(ss);
+}
+
 void shell_tty_first_output(void *opaque)
 {
 	struct shell_session *ss = opaque;

@@ -75,6 +75,11 @@ void shell_session_signal(struct shell_session *ss, int signo);
 /* Whether shell_session_signal wants @signo (the set to block and read). */
 bool shell_session_forwards(int signo);
 
+/* After a restore loaded the console's state (before any vCPU runs): a
+ * guest saved with kvmbox.ctl open is past READY and START, so the session
+ * counts as started and the guest gets this terminal's size. */
+void shell_session_resumed(struct shell_session *ss);
+
 /* Send the window size of win_fd (24x80 without one) to the guest. */
 void shell_session_resize(struct shell_session *ss);
 

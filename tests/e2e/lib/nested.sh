@@ -484,6 +484,35 @@ e2e_check_lacks() {
 	else not_ok "$what" "output of step $name:"$'\n'"$(e2e_step_out "$name" | tail -n 30)"; fi
 }
 
+# A value a step printed as KEY=VALUE (its first such line, no CR).
+e2e_step_value() { e2e_step_out "$1" | tr -d '\r' | sed -n "s/^$2=//p" | head -n 1; }
+#   e2e_check_differ NAME1 NAME2 KEY DESCRIPTION: both steps printed KEY= a
+#   32-character value (16 random bytes in hex), and not the same one
+e2e_check_differ() {
+	local a b
+	a=$(e2e_step_value "$1" "$3")
+	b=$(e2e_step_value "$2" "$3")
+	if [ ${#a} -eq 32 ] && [ ${#b} -eq 32 ] && [ "$a" != "$b" ]; then ok "$4"
+	else not_ok "$4" "$1 printed $3='$a', $2 $3='$b'"; fi
+}
+#   e2e_check_grows NAME1 KEY1 NAME2 KEY2 DESCRIPTION: the number NAME2
+#   printed as KEY2 is larger than NAME1's KEY1 (both named in the line)
+e2e_check_grows() {
+	local a b
+	a=$(e2e_step_value "$1" "$2")
+	b=$(e2e_step_value "$3" "$4")
+	if [ -n "$a" ] && [ -n "$b" ] && [ "$b" -gt "$a" ] 2>/dev/null; then ok "$5 ($a, then $b)"
+	else not_ok "$5" "$1 printed $2='$a', $3 $4='$b'"; fi
+}
+# tests/e2e/ptyrun.c, built static, at /usr/local/bin/ptyrun in L1: runs a
+# command on a PTY of a given size (a terminal for kvmbox shell).
+e2e_add_ptyrun() {
+	need_cmd gcc
+	gcc -static -O2 -o "$E2E_WORK/ptyrun" "$KVMBOX_TOP/tests/e2e/ptyrun.c" 2>/dev/null ||
+		e2e_die "cannot build tests/e2e/ptyrun.c statically"
+	e2e_add_program "$E2E_L1_ROOT" "$E2E_WORK/ptyrun" /usr/local/bin/ptyrun
+}
+
 # e2e_run_or_bail PAYLOAD [LIMIT]: e2e_run_in_l1, then one TAP line "L1
 # boots and runs the payload"; when it did not, the console tail and exit.
 e2e_run_or_bail() {

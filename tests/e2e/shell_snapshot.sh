@@ -1,0 +1,82 @@
+#!/bin/bash
+# tests/e2e/shell_snapshot.sh - `kvmbox shell` from a template and across a
+# checkpoint, with the real guest kernel on a real KVM (the nested harness).
+#
+# `kvmbox shell --snapshot DIR` saves the guest where kvmbox-init is about
+# to take its command over kvmbox.ctl (a template, with a network card and
+# a virtio-fs share); each `kvmbox shell --restore DIR -- CMD` then runs
+# this launch's CMD there: its output, piped stdin, status, a PTY of the
+# terminal's size, fresh randomness each time, the share readable and
+# writable.  A command that runs kvmbox-checkpoint under `--snapshot` is
+# saved with its console ports open and a counter running; its restore
+# goes on with the session (output after the checkpoint, the counter, the
+# command's status) and refuses a new command.  kvmbox run cannot restore
+# a shell's snapshot (other devices).
+. "$(dirname "$0")/../lib/tap.sh"
+. "$(dirname "$0")/lib/nested.sh"
+E2E_TEST_NAME="nested harness"
+e2e_prepare
+e2e_add_ptyrun
+
+sh_="kvmbox shell --kernel /vmlinux --initrd /l2.cpio --memory 256"
+dev="--allow-host --share /tmp/proj:/tmp/proj"
+rand='echo rand=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")'
+count='(i=0; while :; do i=$((i+1)); echo $i >/tmp/count; sleep 0.2; done) &
+sleep 2; echo "count-before=$(cat /tmp/count)"
+kvmbox-checkpoint; echo "checkpoint rc=$?"
+sleep 2; echo "count-after=$(cat /tmp/count)"; exit 6'
+payload=$(cat <<PAYLOAD
+mkdir -p /tmp/proj; echo on-the-share >/tmp/proj/f
+ip link set lo up
+mkdir -p /www; echo hello-l1 >/www/index.html
+httpd -p 127.0.0.1:8090 -h /www
+e2e_step template 200 $sh_ $dev --profile --snapshot /tpl -- sh -c 'echo never'
+e2e_step first 200 $sh_ --restore /tpl $dev --profile -- sh -c '$rand; cat /tmp/proj/f; echo from-guest >/tmp/proj/g; wget -q -O - http://10.0.2.2:8090/index.html; exit 5'
+e2e_step second 200 $sh_ --restore /tpl $dev -- sh -c '$rand'
+e2e_step pipe 200 sh -c "printf 'one\ntwo\n' | $sh_ --restore /tpl $dev -- sh -c 'cat; echo end'"
+e2e_step tty 200 ptyrun 33 101 $sh_ --restore /tpl $dev -- sh -c 'test -t 0 && echo tty-yes; stty size'
+e2e_step cold 200 $sh_ $dev --profile -- true
+e2e_step warm 200 $sh_ --restore /tpl $dev --profile -- true
+e2e_step host_g 20 cat /tmp/proj/g
+e2e_step checkpoint 200 $sh_ --restore /tpl $dev --snapshot /mid -- sh -c '$count'
+e2e_step resume 200 sh -c '$sh_ --restore /mid $dev; echo "rc=\$?"'
+e2e_step resume_cmd 60 sh -c '$sh_ --restore /mid $dev -- true; echo "rc=\$?"'
+e2e_step run_restore 60 sh -c 'kvmbox run --restore /tpl $dev; echo "rc=\$?"'
+e2e_step other_share 60 sh -c 'mkdir -p /tmp/else; $sh_ --restore /tpl --allow-host --share /tmp/else:/tmp/proj -- true; echo "rc=\$?"'
+PAYLOAD
+)
+e2e_run_or_bail "$payload" 900
+
+e2e_check_rc template 0 "kvmbox shell --snapshot: exits 0 once kvmbox-init asked to be saved"
+e2e_check_has template "one line says what was saved, naming kvmbox shell" 'kvmbox: shell: saved the VM to /tpl ('
+e2e_check_lacks template "the template's own command never ran" 'never'
+e2e_check_rc first 5 "a restore runs this launch's command, with its status"
+e2e_check_has first "the share is there" -x 'on-the-share'
+e2e_check_has first "the network card works (L1's web server)" -x 'hello-l1'
+e2e_check_has host_g "and the host has what the guest wrote on the share" -x 'from-guest'
+e2e_check_differ first second rand "two restores of one template read different bytes from /dev/urandom"
+e2e_check_has pipe "piped stdin reaches a restored template's command" -x 'two'
+e2e_check_has pipe "and its end (cat ends)" -x 'end'
+e2e_check_has tty "at a terminal the command runs on a PTY" 'tty-yes'
+e2e_check_has tty "of the terminal's size" -x '33 101'
+e2e_check_rc checkpoint 0 "kvmbox-checkpoint in a shell's command saves the VM, kvmbox exiting 0"
+e2e_check_has checkpoint "naming the folder" 'kvmbox: shell: saved the VM to /mid ('
+e2e_check_lacks checkpoint "nothing after the checkpoint ran in the saved VM" 'count-after='
+e2e_check_has resume "its restore goes on from the checkpoint" -x 'checkpoint rc=0'
+e2e_check_grows checkpoint count-before resume count-after "the counter running at the checkpoint goes on"
+e2e_check_has resume "and the command's status is kvmbox's" -x 'rc=6'
+e2e_check_has resume_cmd "a restore of a running command refuses a new one" \
+	'kvmbox: shell: cannot restore /mid with a command: its guest runs one already'
+e2e_check_has resume_cmd "with status 2" -x 'rc=2'
+e2e_check_has run_restore "kvmbox run cannot restore a shell's snapshot (other devices)" \
+	'kvmbox: run: cannot restore /tpl: it has 4 virtio devices and this machine 2'
+e2e_check_has run_restore "status 2" -x 'rc=2'
+e2e_check_has other_share "a restore with another folder as the share is refused" \
+	'cannot restore /tpl: its virtio device'
+e2e_check_has other_share "status 1" -x 'rc=1'
+
+# Figures (TAP comments): TCG speed in L1, not hardware.
+phase() { e2e_step_out "$1" | sed -n "s/^kvmbox: profile  *$2  *\([0-9.]*\).*/\1/p" | head -n 1; }
+echo "# exec to command start: cold $(phase cold command_start) ms, from the template $(phase warm command_start) ms"
+echo "# whole nested run ${E2E_WALL_S%.*} s (TCG speed, not hardware)"
+tap_done
