@@ -43,6 +43,13 @@ e2e_step resume 200 sh -c '$sh_ --restore /mid $dev; echo "rc=\$?"'
 e2e_step resume_cmd 60 sh -c '$sh_ --restore /mid $dev -- true; echo "rc=\$?"'
 e2e_step run_restore 60 sh -c 'kvmbox run --restore /tpl $dev; echo "rc=\$?"'
 e2e_step other_share 60 sh -c 'mkdir -p /tmp/else; $sh_ --restore /tpl --allow-host --share /tmp/else:/tmp/proj -- true; echo "rc=\$?"'
+export KVMBOX_CACHE=/kc
+e2e_step tmpl_miss 200 $sh_ $dev --template -- echo first-launch
+e2e_step tmpl_wait 200 sh -c 'for i in \$(seq 1 150); do ls /kc/templates | grep -qx "[0-9a-f]\\{64\\}" && break; sleep 1; done; ls /kc/templates'
+e2e_step tmpl_hit 200 $sh_ $dev --template --profile -- sh -c 'echo second-launch; cat /tmp/proj/f'
+e2e_step tmpl_other 200 $sh_ --no-net --template -- echo other-config
+e2e_step tmpl_bad 200 sh -c 'for d in /kc/templates/*; do [ -f \$d/state ] && printf x | dd of=\$d/state bs=1 seek=200 conv=notrunc 2>/dev/null; done; $sh_ $dev --template -- echo third-launch'
+e2e_step tmpl_run 30 sh -c 'kvmbox run --kernel /vmlinux --template -- true; echo "rc=\$?"'
 PAYLOAD
 )
 e2e_run_or_bail "$payload" 900
@@ -75,8 +82,26 @@ e2e_check_has other_share "a restore with another folder as the share is refused
 	'cannot restore /tpl: its virtio device'
 e2e_check_has other_share "status 1" -x 'rc=1'
 
+e2e_check_rc tmpl_miss 0 "--template with none made yet: the launch boots and runs its command"
+e2e_check_has tmpl_miss "saying why, in one line" \
+	'kvmbox: shell: no template of this configuration yet: booting, and making one'
+e2e_check_has tmpl_miss "the command ran" -x 'first-launch'
+e2e_check_has tmpl_wait "a template is made in the background, named by the configuration's SHA-256" -x '[0-9a-f]\{64\}'
+e2e_check_lacks tmpl_wait "and no build folder is left" 'tmp'
+e2e_check_rc tmpl_hit 0 "the next launch of the configuration starts from it"
+e2e_check_has tmpl_hit "with its own command and the share" -x 'on-the-share'
+e2e_check_lacks tmpl_hit "silently" 'no template'
+e2e_check_lacks tmpl_hit "loading no kernel" 'kernel_loaded'
+e2e_check_has tmpl_other "another configuration (no network card) is another template" 'no template of this configuration yet'
+e2e_check_has tmpl_other "and still runs" -x 'other-config'
+e2e_check_has tmpl_bad "a damaged template is not restored: one line why" \
+	'kvmbox: shell: the template of this configuration cannot be used: its checksum does not match'
+e2e_check_has tmpl_bad "and the launch boots" -x 'third-launch'
+e2e_check_has tmpl_run "kvmbox run refuses --template" 'kvmbox: run: --template is kvmbox shell'"'"'s'
+e2e_check_has tmpl_run "with status 2" -x 'rc=2'
+
 # Figures (TAP comments): TCG speed in L1, not hardware.
 phase() { e2e_step_out "$1" | sed -n "s/^kvmbox: profile  *$2  *\([0-9.]*\).*/\1/p" | head -n 1; }
-echo "# exec to command start: cold $(phase cold command_start) ms, from the template $(phase warm command_start) ms"
+echo "# exec to command start: cold $(phase cold command_start) ms, from the template $(phase warm command_start) ms, --template $(phase tmpl_hit command_start) ms"
 echo "# whole nested run ${E2E_WALL_S%.*} s (TCG speed, not hardware)"
 tap_done

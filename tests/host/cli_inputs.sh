@@ -62,6 +62,16 @@ one "run --proxy: a bad --secret, judged by the broker before any VM" \
 	"^kvmbox: run: --secret: " run --kernel "$G/hello.elf" --proxy --secret nonsense
 one "shell --proxy: a bad --repo" "^kvmbox: shell: bad --repo 'x' (want OWNER/NAME)" \
 	shell --kernel "$G/hello.elf" --proxy --repo x
+one "run --template: it is kvmbox shell's" "^kvmbox: run: --template is kvmbox shell's" \
+	run --kernel "$G/hello.elf" --template
+one "shell --template with --snapshot: refused" \
+	"^kvmbox: shell: --template makes and restores its own snapshots" \
+	shell --kernel "$G/hello.elf" --template --snapshot "$T/snap"
+one "shell --template with a 9P share: refused (its fids are not saved)" \
+	"^kvmbox: shell: --template does not work with --share-9p" \
+	shell --kernel "$G/hello.elf" --initrd "$T/initrd" --template --share-9p "$T/proj:/p"
+one "shell --template with --proxy: refused" "^kvmbox: shell: --template does not work with --proxy" \
+	shell --kernel "$G/hello.elf" --template --proxy
 one "kvmbox .vm typed by hand (it is the broker's VMM): refused" \
 	"^kvmbox: .vm is started by kvmbox itself" .vm shell
 one "claude: a bad --memory names claude and its help" \

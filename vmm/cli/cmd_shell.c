@@ -39,6 +39,7 @@
 #include "guest/abi/cmdline.h"
 #include "guest/abi/console.h"
 #include "devices/virtio/rng.h"
+#include "launch/template/template.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/guest_files.h"
 #include "vmm/cli/machine.h"
@@ -54,7 +55,8 @@ static const char shell_usage[] =
 	"usage: kvmbox shell [--kernel PATH] [--initrd PATH] [--cmdline STR] [--memory MiB]\n"
 	"                    [--cpus N] [--console] [--share HOSTDIR[:GUESTPATH][:ro]]...\n"
 	"                    [--share-9p ...]... [--fs-cache MODE] [--rootfs DIR | --image NAME]\n"
-	"                    [--no-net | network flags] [--snapshot DIR] [-- CMD ARGS]\n"
+	"                    [--no-net | network flags] [--template | --snapshot DIR]\n"
+	"                    [-- CMD ARGS]\n"
 	"       kvmbox shell --restore DIR [the share and network flags it was saved with]\n"
 	"                    [--snapshot DIR] [-- CMD ARGS]\n"
 	"\n"
@@ -71,6 +73,9 @@ static const char shell_usage[] =
 	"                  exits 0), or kvmbox-checkpoint in the guest\n"
 	"  --restore DIR   start from DIR's snapshot instead of booting: a template\n"
 	"                  runs this launch's CMD; a checkpoint goes on where it was\n"
+	"  --template      start from this configuration's template in the cache (the\n"
+	"                  same kernel, initrd, flags and shared folders), or boot while\n"
+	"                  one is made in the background for the next launch\n"
 	"  other flags (shares, root image) as for kvmbox run\n"
 	"network flags:\n";
 
@@ -87,6 +92,8 @@ struct shell {
 	int serial_fd;		/* memfd capturing the serial console, or stderr */
 	bool serial_captured;
 	struct shell_session ss;	/* the kvmbox.ctl protocol */
+	struct guest_files *gf;	/* the resolved command line (not owned) */
+	char template_dir[4096];	/* --template: this configuration's */
 	int restore_refused;	/* exit status when shell_restore_devices said why (stop_msg) */
 	/* host signals, read on the loop */
 	int sig_fd;
@@ -288,6 +295,36 @@ static int shell_restore_devices(void *opaque, char *err, size_t errsz)
 	return r;
 }
 
+/* --template: restore this configuration's template when a usable one is
+ * there (o.restore then names it), else boot, with one line why, while a
+ * second kvmbox makes one for the next launch. */
+static void shell_template(struct shell *s)
+{
+	char desc[16384], why[400];
+	int r = machine_describe(&s->o, desc, sizeof(desc));
+	if (r == 0)
+		r = template_path(desc, s->template_dir, sizeof(s->template_dir));
+	if (r < 0) {
+		log_err("%s: no template: %s; booting", s->cmd, strerror(-r));
+		return;
+	}
+	if (!template_present(s->template_dir)) {
+		log_err("%s: no template of this configuration yet: booting, and making one for "
+			"the next launch", s->cmd);
+	} else if ((r = machine_restore_try(&s->m, s->template_dir, why, sizeof(why))) == 0) {
+		s->o.restore = s->template_dir;
+		template_touch(s->template_dir);
+		return;
+	} else {
+		log_err("%s: the template of this configuration cannot be used: %s; booting, and "
+			"making a new one", s->cmd, why);
+		template_discard(s->template_dir);
+	}
+	r = template_build_background(s->template_dir, s->gf->argc, s->gf->argv, s->o.template_argi);
+	if (r < 0)
+		log_err("%s: cannot start making a template: %s", s->cmd, strerror(-r));
+}
+
 /* The machine booted (with kvmbox.snapshot=1 under --snapshot) or restored
  * (--restore: the same devices, no kernel). */
 static int shell_boot_or_restore(struct shell *s)
@@ -311,7 +348,11 @@ static int shell_main(struct shell *s)
 		log_err("memfd: %s", strerror(errno));
 		return 1;
 	}
-	int status = s->o.restore ? machine_restore_open(&s->m, &s->o) : 0;
+	int status = 0;
+	if (s->o.template_argi)
+		shell_template(s);
+	else if (s->o.restore)
+		status = machine_restore_open(&s->m, &s->o);
 	if (status || (status = machine_create(&s->m, &s->o, s->serial_fd)) != 0 ||
 	    (status = machine_net_add(&s->m)) != 0)
 		goto out;
@@ -362,6 +403,7 @@ int shell_launch(int argc, char **argv, const struct shell_extra *x)
 		return 1;
 	}
 	s->cmd = argv[0];
+	s->gf = gf;
 	if (x && x->prof)
 		s->m.prof = *x->prof;	/* the launcher's marks: exec, credentials */
 	profile_mark(&s->m.prof, PHASE_EXEC);	/* kept when the launcher marked it */

@@ -90,6 +90,14 @@ int machine_create(struct machine *m, const struct run_opts *o, int serial_fd);
  * machine_snapshot_save: after vm_run stopped with VM_STOP_SNAPSHOT, save
  * the VM to o->snapshot; 0, or 1 after one line. */
 int machine_restore_open(struct machine *m, const struct run_opts *o);
+/* machine_restore_open's work on dir, saying nothing: 0, or -errno with
+ * why in err (a template that cannot be used is the caller's to judge). */
+int machine_restore_try(struct machine *m, const char *dir, char *err, size_t errsz);
+/* Everything of o the guest sees while it boots (the identities of the
+ * kvmbox binary, kernel, initrd and shared folders; command line, memory,
+ * vCPUs, devices), as text: what a template is made for
+ * (launch/template/template.h).  0 or -ENAMETOOLONG. */
+int machine_describe(const struct run_opts *o, char *buf, size_t bufsz);
 int machine_snapshot_save(struct machine *m);
 /* machine_create's last step on a restore: the legacy devices' state and
  * the guest's exit status from the snapshot.  0, or 1 after one line. */

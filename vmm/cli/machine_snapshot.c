@@ -11,30 +11,80 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "vmm/cli/cli.h"
 
-int machine_restore_open(struct machine *m, const struct run_opts *o)
+int machine_restore_try(struct machine *m, const char *dir, char *err, size_t errsz)
 {
-	char err[400];
-	int r = snap_read_state(o->restore, &m->restore, err, sizeof(err));
-	if (r == 0 && (r = snap_check_identity(m->restore.machine, err, sizeof(err))) < 0)
+	int r = snap_read_state(dir, &m->restore, err, errsz);
+	if (r == 0 && (r = snap_check_identity(m->restore.machine, err, errsz)) < 0)
 		snap_state_free(&m->restore);
 	if (r == 0) {
-		r = snap_open_memory(o->restore, m->restore.machine, err, sizeof(err));
+		r = snap_open_memory(dir, m->restore.machine, err, errsz);
 		if (r < 0)
 			snap_state_free(&m->restore);
 		else
 			m->restore_mem_fd = r;
 	}
-	if (r < 0) {
+	return r < 0 ? r : 0;
+}
+
+int machine_restore_open(struct machine *m, const struct run_opts *o)
+{
+	char err[400];
+	if (machine_restore_try(m, o->restore, err, sizeof(err)) < 0) {
 		log_err("%s: cannot restore %s: %s", o->cmd, o->restore, err);
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+/* "path dev:ino size mtime" of what a guest read at boot, or "path -". */
+static int describe_file(char *buf, size_t bufsz, size_t *off, const char *what,
+			 const char *path)
+{
+	struct stat st;
+	int n = !path || !*path || stat(path, &st) < 0
+		? snprintf(buf + *off, bufsz - *off, "%s %s -\n", what, path ? path : "")
+		: snprintf(buf + *off, bufsz - *off, "%s %s %llx:%llx %lld %lld.%09ld\n", what, path,
+			   (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+			   (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	if (n < 0 || (size_t)n >= bufsz - *off)
+		return -ENAMETOOLONG;
+	*off += (size_t)n;
+	return 0;
+}
+
+int machine_describe(const struct run_opts *o, char *buf, size_t bufsz)
+{
+	size_t off = 0;
+	int r = describe_file(buf, bufsz, &off, "kvmbox-template-1 exe", "/proc/self/exe");
+	if (r == 0)
+		r = describe_file(buf, bufsz, &off, "kernel", o->kernel);
+	if (r == 0)
+		r = describe_file(buf, bufsz, &off, "initrd", o->initrd);
+	if (r == 0)
+		r = describe_file(buf, bufsz, &off, "rootfs", o->fs.rootfs);
+	if (r == 0)
+		r = describe_file(buf, bufsz, &off, "image", o->fs.image_dir);
+	for (unsigned i = 0; r == 0 && i < o->fs.n; i++) {
+		const struct share_spec *sp = &o->fs.share[i];
+		char what[SHARE_GUEST_PATH_MAX + 64];
+		snprintf(what, sizeof(what), "share %s 9p=%d ro=%d hide=%d", sp->guest, sp->nine_p,
+			 sp->read_only, sp->hide);
+		r = describe_file(buf, bufsz, &off, what, sp->host);
+	}
+	if (r < 0)
+		return r;
+	int n = snprintf(buf + off, bufsz - off, "cmdline %s\nmemory %llu cpus %u hugepages %d\n"
+			 "net %d mtu %u\nfs-cache %d\n", o->cmdline ? o->cmdline : "(default)",
+			 (unsigned long long)o->mem_mib, o->cpus, o->hugepages, o->net.disabled,
+			 o->net.mtu, (int)o->fs.cache);
+	return n < 0 || (size_t)n >= bufsz - off ? -ENAMETOOLONG : 0;
 }
 
 int machine_restore_devices(struct machine *m)

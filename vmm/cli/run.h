@@ -27,6 +27,7 @@ struct run_opts {
 	bool help;
 	const char *snapshot;	/* --snapshot DIR: save the VM there when the guest asks */
 	const char *restore;	/* --restore DIR: start from that snapshot instead of booting */
+	int template_argi;	/* --template: its index in argv (kvmbox shell), else 0 */
 	struct share_opts fs;	/* --share, --share-9p, --fs-cache, --rootfs, --image */
 	struct net_opts net;	/* network card and its flags (net_args.h) */
 	int argc;		/* command for the guest (after --) */

@@ -119,8 +119,14 @@ missing:
  * takes no boot input. */
 static int run_check_snapshot_flags(const struct run_opts *o, char *err, size_t errsz)
 {
-	const char *flag = o->restore ? "--restore" : "--snapshot";
-	if (!o->snapshot && !o->restore)
+	const char *flag = o->template_argi ? "--template" : o->restore ? "--restore" : "--snapshot";
+	if (o->template_argi && (o->snapshot || o->restore || !o->cmd || strcmp(o->cmd, "shell"))) {
+		snprintf(err, errsz, o->snapshot || o->restore ? "--template makes and restores its own "
+			 "snapshots: not with --snapshot or --restore" : "--template is kvmbox shell's "
+			 "for now");
+		return -EINVAL;
+	}
+	if (!o->snapshot && !o->restore && !o->template_argi)
 		return 0;
 	for (unsigned i = 0; i < o->fs.n; i++)
 		if (o->fs.share[i].nine_p) {
@@ -172,6 +178,10 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		}
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			o->help = true;
+			continue;
+		}
+		if (!strcmp(a, "--template")) {
+			o->template_argi = i;
 			continue;
 		}
 		const char **dir = NULL;
