@@ -13,7 +13,7 @@
 #   make fuzz       libFuzzer targets into build-fuzz/ (clang)
 #   make deps       install Debian packages the build and tests need
 #   make kernel     guest kernel from Debian's linux-source-6.1 (cached)
-#   make bench-X    benchmark X (vmm, fs, net, proxy, console)
+#   make bench-X    benchmark X (vmm, fs, net, proxy, console, boot, vm)
 
 .DEFAULT_GOAL := all
 BUILD ?= build

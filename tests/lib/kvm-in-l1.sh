@@ -89,14 +89,7 @@ printf 'root:x:0:\nkvm:x:993:\nnogroup:x:65534:\n' >"$root/etc/group"
 t=$root/top
 mkdir -p "$t/tests"
 cp -r "$KVMBOX_TOP/tests/lib" "$KVMBOX_TOP/tests/guests" "$KVMBOX_TOP/tests/bench" "$t/tests/"
-q=$(command -v qemu-system-x86_64 || true)
-if [ -n "${KVM_IN_L1_ONLY:-}" ] && [ -n "$q" ]; then	# the benchmarks' peer, and its firmware
-	e2e_add_program "$root" "$(readlink -f "$q")" /usr/local/bin/qemu-system-x86_64
-	# QEMU looks for firmware beside its binary: /usr/local/bin/../share/qemu
-	mkdir -p "$root/usr/local/share/qemu"
-	cp -L /usr/share/qemu/bios-microvm.bin /usr/share/qemu/qboot.rom /usr/share/qemu/pvh.bin \
-		/usr/share/qemu/linuxboot_dma.bin "$root/usr/local/share/qemu/" 2>/dev/null
-fi
+[ -n "${KVM_IN_L1_ONLY:-}" ] && e2e_add_qemu "$root"	# the benchmarks' peer
 for d in build build-asan; do
 	src=$BUILD${d#build}	# $BUILD, $BUILD-asan
 	[ -d "$src" ] || continue

@@ -186,6 +186,19 @@ e2e_add_program() {
 	done
 }
 
+# This machine's qemu-system-x86_64 at /usr/local/bin under ROOT, with the
+# firmware -M microvm loads (QEMU looks beside its binary:
+# /usr/local/bin/../share/qemu): the benchmarks' peer.  Nothing without one.
+e2e_add_qemu() {
+	local root=$1 q
+	q=$(command -v qemu-system-x86_64) || return 0
+	e2e_add_program "$root" "$(readlink -f "$q")" /usr/local/bin/qemu-system-x86_64
+	mkdir -p "$root/usr/local/share/qemu"
+	cp -L /usr/share/qemu/bios-microvm.bin /usr/share/qemu/qboot.rom /usr/share/qemu/pvh.bin \
+		/usr/share/qemu/linuxboot_dma.bin "$root/usr/local/share/qemu/" 2>/dev/null
+	return 0
+}
+
 # The library ldconfig's cache names for SONAME, with its own libraries.
 e2e_add_soname() {
 	local root=$1 path
