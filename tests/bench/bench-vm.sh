@@ -17,13 +17,15 @@
 # loopback in both).  ROUNDS (default 2) rounds, the three taking turns in
 # each.  Prints each figure per round beside QEMU's, with the ratio (>1:
 # kvmbox better).  Figures are TCG speed in L1, not hardware's: compare the
-# columns of one run.  BENCH_KEEP_LOG=PATH keeps L1's console.  Not a test.
+# columns of one run.  COLUMNS_ONLY="kvmbox qemu" runs those columns alone.
+# BENCH_KEEP_LOG=PATH keeps L1's console.  Not a test.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 export KVMBOX_TOP=${KVMBOX_TOP:-$top}
 export BUILD=${BUILD:-$top/build}
 export KVMBOX_BIN=${KVMBOX_BIN:-$BUILD/kvmbox}
 rounds=${ROUNDS:-2}
+columns=${COLUMNS_ONLY:-kvmbox kvmbox-9p qemu}
 . "$top/tests/lib/tap.sh"
 . "$top/tests/e2e/lib/nested.sh"
 E2E_TEST_NAME="bench-vm"
@@ -40,7 +42,7 @@ b64() { printf "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }	# guest/abi/base6
 qappend="console=ttyS0 reboot=t panic=-1 quiet kvmbox.fs=w:9:$(b64 /w),s:9:$(b64 /s)"
 qappend+=" kvmbox.net=10.0.2.15/24,10.0.2.2,10.0.2.3 kvmbox.argv=$(b64 '/s/g\0')"
 
-payload="ROUNDS=$rounds QAPPEND='$qappend'"$'\n'$(cat <<'PAYLOAD'
+payload="ROUNDS=$rounds BENCH_COLUMNS='$columns' QAPPEND='$qappend'"$'\n'$(cat <<'PAYLOAD'
 mkdir -p /w/tree /w/tmp /s
 ip link set lo up
 cp /usr/local/bin/vmbench /s/
@@ -70,14 +72,17 @@ vmbench serve 9300 &
 K="--kernel /vmlinux --initrd /l2.cpio --memory 512 --cpus 2 --allow-host"
 round=1	# (e2e_step uses r)
 while [ $round -le $ROUNDS ]; do
-	e2e_step "kvmbox_$round" 600 kvmbox run $K --share /w --share /s -- /s/g
-	e2e_step "kvmbox-9p_$round" 600 kvmbox run $K --share-9p /w --share /s -- /s/g
+	case " $BENCH_COLUMNS " in *" kvmbox "*)
+	e2e_step "kvmbox_$round" 600 kvmbox run $K --share /w --share /s -- /s/g ;; esac
+	case " $BENCH_COLUMNS " in *" kvmbox-9p "*)
+	e2e_step "kvmbox-9p_$round" 600 kvmbox run $K --share-9p /w --share /s -- /s/g ;; esac
+	case " $BENCH_COLUMNS " in *" qemu "*)
 	e2e_step "qemu_$round" 600 qemu-system-x86_64 -accel kvm -cpu host -M microvm,acpi=off -smp 2 -m 512 \
 		-kernel /vmlinux -initrd /l2.cpio -append "$QAPPEND" -display none -nodefaults \
 		-no-reboot -serial stdio \
 		-fsdev local,id=fw,path=/w,security_model=none -device virtio-9p-device,fsdev=fw,mount_tag=w \
 		-fsdev local,id=fs,path=/s,security_model=none -device virtio-9p-device,fsdev=fs,mount_tag=s \
-		-netdev user,id=n0 -device virtio-net-device,netdev=n0
+		-netdev user,id=n0 -device virtio-net-device,netdev=n0 ;; esac
 	round=$((round + 1))
 done
 PAYLOAD
@@ -99,7 +104,7 @@ for r in $(seq 1 "$rounds"); do
 		printf '# %-13s %5s %13s %13s %13s %12s  %s\n' "$f" "$r" "${k:--}" "${n:--}" "${q:--}" "$ratio" "$unit"
 	done
 done
-for s in kvmbox kvmbox-9p qemu; do
+for s in $columns; do
 	for r in $(seq 1 "$rounds"); do
 		[ "$(e2e_step_out "${s}_$r" | grep -c '^FIG ')" = 9 ] && continue
 		echo "# step ${s}_$r gave $(e2e_step_out "${s}_$r" | grep -c '^FIG ') of 9 figures (exit $(e2e_step_rc "${s}_$r")):"

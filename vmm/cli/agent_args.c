@@ -17,6 +17,7 @@
 
 #include "launch/session/session.h"
 #include "vmm/cli/agent.h"
+#include "vmm/cli/cli.h"
 #include "vmm/cli/net_args.h"
 #include "vmm/cli/run.h"
 

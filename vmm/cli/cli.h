@@ -10,6 +10,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* If argv[*i] is --name or --name=V: 1 with *val (advancing *i past a
+ * separate value), 0 if it is not --name, -EINVAL if the value is missing
+ * (cli_args.c, as cli_parse_uint). */
+int cli_take_value(int argc, char **argv, int *i, const char *name, const char **val);
+/* A strict unsigned decimal in [min, max] into *out: 0 or -EINVAL. */
+int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 int cmd_run(int argc, char **argv);
 int cmd_shell(int argc, char **argv);

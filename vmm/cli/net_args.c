@@ -8,6 +8,8 @@
  */
 #include "vmm/cli/net_args.h"
 
+#include "vmm/cli/cli.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,38 +37,6 @@ const char net_opts_usage[] =
 	"                           the real value replaces PLACEHOLDER only towards HOSTs\n"
 	"  --repo OWNER/NAME        with --proxy: GitHub writes allowed to this repository\n"
 	"  --upstream-ca FILE       with --proxy: trust FILE instead of the system store\n";
-
-int cli_take_value(int argc, char **argv, int *i, const char *name, const char **val)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-	if (strncmp(a, name, n))
-		return 0;
-	if (a[n] == '=') {
-		*val = a + n + 1;
-		return 1;
-	}
-	if (a[n])
-		return 0;
-	if (*i + 1 >= argc)
-		return -EINVAL;
-	*val = argv[++*i];
-	return 1;
-}
-
-/* Strict unsigned decimal in [min, max]. */
-int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
 
 int cli_parse_poll_us(const char *cmd, const char *v, uint64_t *us)
 {

@@ -94,12 +94,6 @@ int net_opts_policy(const struct net_opts *no, struct policy *pol);
  * in *bad. */
 int net_opts_publish(const struct net_opts *no, struct net_stack *ns, const char **bad);
 
-/* If argv[*i] is --name or --name=V: 1 with *val (advancing *i past a
- * separate value), 0 if it is not --name, -EINVAL if the value is missing.
- * Shared with run_args.c. */
-int cli_take_value(int argc, char **argv, int *i, const char *name, const char **val);
-/* A strict unsigned decimal in [min, max] into *out: 0 or -EINVAL. */
-int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* The --poll-us value v (NULL: missing) of command cmd into *us: 0, or -1
  * after a one-line error (a usage error). */
 int cli_parse_poll_us(const char *cmd, const char *v, uint64_t *us);

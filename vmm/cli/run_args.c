@@ -7,6 +7,7 @@
  * kvmbox's flags from the agent's (cmd_agent.c).
  */
 #include "vmm/cli/run.h"
+#include "vmm/cli/cli.h"
 
 #include <errno.h>
 #include <stdio.h>

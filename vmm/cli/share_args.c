@@ -13,7 +13,6 @@
 
 #include "guest/abi/mounts.h"
 #include "vmm/cli/cli.h"
-#include "vmm/cli/net_args.h"	/* cli_take_value */
 
 /* realpath() of a directory into out (PATH_MAX). */
 static int canonical_dir(const char *flag, const char *dir, char *out, char *err, size_t errsz)
