@@ -414,7 +414,6 @@ static void vcon_reset(struct vdev *dev)
  * chain held for the next read goes back to its ring.  Output a callback
  * backend will not take makes the save refuse (-EBUSY).
  */
-#define VCON_STATE_HDR 8u
 enum { PS_USED = 1, PS_GUEST_READY = 2, PS_GUEST_OPEN = 4, PS_HOST_CLOSED = 8 };
 #define VCON_SETTLE_MS 2000u	/* how long the host may take to accept the output */
 

@@ -28,7 +28,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
@@ -40,6 +39,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sha256.h"
 #include "common/util.h"
 #include "guest/image/image.h"
 
@@ -337,17 +337,6 @@ static int run(struct setup *s, const char *root, char *const argv[])
 }
 
 /* --- steps ----------------------------------------------------------------- */
-
-static int sha256_hex_str(const char *in, char out[72])
-{
-	uint8_t md[32];
-	unsigned int n = 0;
-	if (!EVP_Digest(in, strlen(in), md, &n, EVP_sha256(), NULL) || n != 32)
-		return -EIO;
-	for (int i = 0; i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-	return 0;
-}
 
 static double dir_mb(const char *path)
 {
@@ -662,14 +651,14 @@ static int setup_init(struct setup *s, const struct setup_opts *o)
 	char in[2048];
 	snprintf(in, sizeof(in), "%s|suite=%s|variant=minbase|apt=%s|arch=amd64", SETUP_RECIPE,
 		 o->suite, APT_PACKAGES);
-	char hex[72];
-	if ((r = sha256_hex_str(in, hex)))
+	char hex[SHA256_HEX_LEN + 1];
+	if ((r = sha256_hex(in, strlen(in), hex)))
 		return r;
 	snprintf(s->base_key, sizeof(s->base_key), "%s", hex);
 	snprintf(s->base_dir, sizeof(s->base_dir), "%s/base-%.16s", s->build, hex);
 	snprintf(in, sizeof(in), "%s|base=%s|npm=%s|api=%d", SETUP_RECIPE, s->base_key,
 		 NPM_AGENTS, IMAGE_API_VERSION);
-	if ((r = sha256_hex_str(in, hex)))
+	if ((r = sha256_hex(in, strlen(in), hex)))
 		return r;
 	if ((size_t)snprintf(s->image_key, sizeof(s->image_key), "sha256:%.64s", hex) >=
 	    sizeof(s->image_key))

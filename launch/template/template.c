@@ -17,8 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "common/sha256.h"
 #include "guest/image/image.h"
 
 #define TMP_TAG ".tmp-"
@@ -37,17 +36,12 @@ static int templates_root(char *out, size_t outsz)
 
 int template_path(const char *desc, char *dir, size_t dirsz)
 {
-	unsigned char sum[32];
-	unsigned n = 0;
-	if (EVP_Digest(desc, strlen(desc), sum, &n, EVP_sha256(), NULL) != 1 || n != sizeof(sum))
-		return -EIO;
-	char root[PATH_MAX];
-	int r = templates_root(root, sizeof(root));
+	char key[SHA256_HEX_LEN + 1], root[PATH_MAX];
+	int r = sha256_hex(desc, strlen(desc), key);
+	if (r == 0)
+		r = templates_root(root, sizeof(root));
 	if (r < 0)
 		return r;
-	char key[65];
-	for (unsigned i = 0; i < n; i++)
-		snprintf(key + 2 * i, sizeof(key) - 2 * i, "%02x", sum[i]);
 	int k = snprintf(dir, dirsz, "%s/%s", root, key);
 	return k < 0 || (size_t)k >= dirsz ? -ENAMETOOLONG : 0;
 }
@@ -109,7 +103,7 @@ static void prune(const char *root)
 		if (strstr(e->d_name, TMP_TAG) && st.st_mtim.tv_sec + TMP_STALE_S < time(NULL) &&
 		    (size_t)snprintf(p, sizeof(p), "%s/%s", root, e->d_name) < sizeof(p))
 			template_discard(p);
-		if (strlen(e->d_name) != 64)
+		if (strlen(e->d_name) != SHA256_HEX_LEN)
 			continue;	/* builds in progress */
 		snprintf(t[n].name, sizeof(t[n].name), "%s", e->d_name);
 		t[n++].used = st.st_mtim;

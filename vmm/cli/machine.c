@@ -17,6 +17,7 @@
 
 #include "boot/boot.h"
 #include "common/log.h"
+#include "common/sha256.h"
 #include "common/util.h"
 #include "guest/image/image.h"
 #include "vmm/cli/cli.h"
@@ -260,8 +261,7 @@ static int load_guarded(struct machine *m, const struct boot_config *bc)
 	volatile int r = 1;
 	if (!sigsetjmp(jb, 1)) {
 		if (m->o->snapshot)
-			snap_sha256_hex(bc->kernel, bc->kernel_len, m->kernel_sha256,
-					sizeof(m->kernel_sha256));
+			sha256_hex(bc->kernel, bc->kernel_len, m->kernel_sha256);	/* "" if it fails */
 		r = boot_load(&m->vm.gm, bc, &m->vm.entry);
 	}
 	sigaction(SIGBUS, &old, NULL);

@@ -9,7 +9,6 @@
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -90,19 +89,6 @@ void snap_host_cpu(char *out, size_t outsz)
 	while (*bp == ' ')
 		bp++;
 	snprintf(out, outsz, "%s %u/%u/%u %s", vendor, family, model, sig & 0xf, bp);
-}
-
-void snap_sha256_hex(const void *p, size_t len, char *out, size_t outsz)
-{
-	unsigned char sum[32];
-	unsigned n = 0;
-	if (!outsz)
-		return;
-	out[0] = '\0';
-	if (EVP_Digest(p, len, sum, &n, EVP_sha256(), NULL) != 1 || n != sizeof(sum) || outsz < 65)
-		return;
-	for (unsigned i = 0; i < n; i++)
-		snprintf(out + 2 * i, outsz - 2 * i, "%02x", sum[i]);
 }
 
 int snap_check_identity(const struct snap_machine *m, char *err, size_t errsz)

@@ -182,8 +182,6 @@ void snap_kvmbox_build(char *out, size_t outsz);
 void snap_host_vendor(char vendor[13]);
 /* The host CPU as struct snap_machine spells it. */
 void snap_host_cpu(char *out, size_t outsz);
-/* The SHA-256 of @len bytes in hex ("" if OpenSSL fails). */
-void snap_sha256_hex(const void *p, size_t len, char *out, size_t outsz);
 /* 0 when @m was written by this build on this CPU, else -EINVAL with one
  * line in err saying which differs. */
 int snap_check_identity(const struct snap_machine *m, char *err, size_t errsz);
