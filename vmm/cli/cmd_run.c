@@ -19,7 +19,6 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "devices/legacy/legacy.h"
-#include "guest/abi/cmdline.h"
 #include "vmm/cli/cli.h"
 #include "vmm/cli/guest_files.h"
 #include "vmm/cli/machine.h"
@@ -193,16 +192,11 @@ int run_launch(int argc, char **argv, const struct shell_extra *x)
 		goto out_machine;
 	if ((status = machine_create(&c->m, &o, STDOUT_FILENO)) != 0)
 		goto out_machine;
-	if (o.snapshot && !o.restore && machine_cmdline_add(&c->m, KBX_PARAM_SNAPSHOT "=1") < 0) {
-		status = 1;	/* cannot happen: the line is empty before the devices */
-		goto out_machine;
-	}
 	/* A restore builds the same devices (vm_run loads their state) and
 	 * loads no kernel: the guest goes on where it was. */
 	if ((status = machine_net_add(&c->m)) != 0 ||
 	    (status = machine_add_shares(&c->m, &o.fs)) != 0 ||
-	    (!o.restore && (status = machine_load(&c->m, o.argc, o.argv)) != 0) ||
-	    (o.restore && (status = machine_restore_match(&c->m)) != 0))
+	    (status = machine_boot_or_restore(&c->m, o.argc, o.argv)) != 0)
 		goto out_machine;
 	if (o.console)
 		stdin_start(c);

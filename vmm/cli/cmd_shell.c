@@ -325,20 +325,6 @@ static void shell_template(struct shell *s)
 		log_err("%s: cannot start making a template: %s", s->cmd, strerror(-r));
 }
 
-/* The machine booted (with kvmbox.snapshot=1 under --snapshot) or restored
- * (--restore: the same devices, no kernel). */
-static int shell_boot_or_restore(struct shell *s)
-{
-	if (s->o.restore) {
-		s->m.vm.cfg.restore_devices = shell_restore_devices;
-		s->m.vm.cfg.restore_opaque = s;
-		return machine_restore_match(&s->m);
-	}
-	if (s->o.snapshot && machine_cmdline_add(&s->m, KBX_PARAM_SNAPSHOT "=1") < 0)
-		return 1;
-	return machine_load(&s->m, 0, NULL);
-}
-
 static int shell_main(struct shell *s)
 {
 	s->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
@@ -365,7 +351,11 @@ static int shell_main(struct shell *s)
 	}
 	if ((status = machine_add_shares(&s->m, &s->o.fs)) != 0)
 		goto out;
-	if ((status = shell_boot_or_restore(s)) != 0)
+	if (s->o.restore) {	/* the session learns where the restored guest was */
+		s->m.vm.cfg.restore_devices = shell_restore_devices;
+		s->m.vm.cfg.restore_opaque = s;
+	}
+	if ((status = machine_boot_or_restore(&s->m, 0, NULL)) != 0)
 		goto out;
 	if (s->tty && term_raw_enter(STDIN_FILENO) < 0)
 		log_warn("%s: cannot put the terminal in raw mode", s->cmd);

@@ -90,6 +90,12 @@ int machine_create(struct machine *m, const struct run_opts *o, int serial_fd);
  * machine_snapshot_save: after vm_run stopped with VM_STOP_SNAPSHOT, save
  * the VM to o->snapshot; 0, or 1 after one line. */
 int machine_restore_open(struct machine *m, const struct run_opts *o);
+/* The last step before vm_run.  A restore: the devices built match the
+ * snapshot's (vm_run loads their state; no kernel is loaded).  A boot:
+ * with --snapshot, kvmbox.snapshot=1 for kvmbox-init, then machine_load
+ * with the guest's command (argc 0 for kvmbox shell, whose command goes
+ * over kvmbox.ctl).  0, or an exit status after one line. */
+int machine_boot_or_restore(struct machine *m, int argc, char **argv);
 /* machine_restore_open's work on dir, saying nothing: 0, or -errno with
  * why in err (a template that cannot be used is the caller's to judge). */
 int machine_restore_try(struct machine *m, const char *dir, char *err, size_t errsz);

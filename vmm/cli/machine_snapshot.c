@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "guest/abi/cmdline.h"
 #include "vmm/cli/cli.h"
 
 int machine_restore_try(struct machine *m, const char *dir, char *err, size_t errsz)
@@ -85,6 +86,15 @@ int machine_describe(const struct run_opts *o, char *buf, size_t bufsz)
 			 (unsigned long long)o->mem_mib, o->cpus, o->hugepages, o->net.disabled,
 			 o->net.mtu, (int)o->fs.cache);
 	return n < 0 || (size_t)n >= bufsz - off ? -ENAMETOOLONG : 0;
+}
+
+int machine_boot_or_restore(struct machine *m, int argc, char **argv)
+{
+	if (m->o->restore)
+		return machine_restore_match(m);
+	if (m->o->snapshot && machine_cmdline_add(m, KBX_PARAM_SNAPSHOT "=1") < 0)
+		return 1;	/* cannot happen: the parameters fit MACHINE_CMDLINE_EXTRA */
+	return machine_load(m, argc, argv);
 }
 
 int machine_restore_devices(struct machine *m)
