@@ -232,7 +232,7 @@ wait "$p"
 # A thread calling what its role may not: the VM ends at once with status
 # 159 and one line naming the role and the call (a test-only trigger in
 # the sanitizer build: KVMBOX_FAULT_SECCOMP).
-if strings "$KVMBOX_BIN" | grep -q KVMBOX_FAULT_SECCOMP; then
+if strings "$KVMBOX_BIN" | grep -q "fault injection: the loop thread"; then
 	for role in vcpu loop main; do
 		KVMBOX_FAULT_SECCOMP=$role run --kernel "$G/spin.elf" --memory 32
 		expect_eq "a $role thread's refused call ends the VM with 159" 159 "$rc"
@@ -246,7 +246,7 @@ fi
 # (a file beside the tests' folder stands for the user's keys), while the
 # system's read-only folders stay readable.
 echo secret >"$tmp/key"
-if ! strings "$KVMBOX_BIN" | grep -q KVMBOX_FAULT_OPEN; then
+if ! strings "$KVMBOX_BIN" | grep -q "fault injection: the loop thread"; then
 	skip "Landlock in a running VM" "$KVMBOX_BIN has no fault injection (a sanitizer build has)"
 else
 	KVMBOX_FAULT_OPEN=$tmp/key run --kernel "$G/hello.elf" --memory 32 --cmdline "exit=0"
