@@ -736,6 +736,17 @@ static int clear_privs(const char *p)
 	return 0;
 }
 
+/* New set-user/group-ID bits on ino: the next write through each of its
+ * open files clears them again, as a write after chmod does (the client
+ * leaves that to us: FUSE_HANDLE_KILLPRIV_V2). */
+static void privs_recheck(struct fs_server *s, const struct fs_inode *ino)
+{
+	for (size_t b = 0; b < s->nfbuckets; b++)
+		for (struct fs_file *f = s->files[b]; f; f = f->next)
+			if (f->inode == ino)
+				f->privs_checked = false;
+}
+
 static int clear_privs_fd(int fd)
 {
 	char p[40];
@@ -1120,6 +1131,8 @@ int fs_setattr(struct fs_server *s, struct fs_inode *ino, struct fs_file *f,
 		int r = ino->type == S_IFREG ? shadow_chmod(p, m) : chmod(p, m) < 0 ? -errno : 0;
 		if (r < 0)
 			return r;
+		if (m & PRIV_BITS)
+			privs_recheck(s, ino);
 	}
 	if (a->valid & (FS_SET_UID | FS_SET_GID)) {
 		uid_t u = (a->valid & FS_SET_UID) ? a->uid : (uid_t)-1;

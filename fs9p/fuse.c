@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,9 @@
 #endif
 #define OUT_HDR sizeof(struct fuse_out_header)
 #define IN_HDR sizeof(struct fuse_in_header)
+/* How much of a scattered WRITE is copied before dispatch: its payload
+ * goes to pwritev from the transport's buffers. */
+#define WRITE_HEAD (IN_HDR + sizeof(struct fuse_write_in))
 
 /* The request being decoded: a cursor over its body. */
 struct req {
@@ -54,6 +58,55 @@ struct reply {
 	size_t cap;		/* bytes available for the body */
 	size_t len;		/* body bytes written */
 };
+
+/* ---- scattered buffers ------------------------------------------------ */
+
+static size_t iov_total(const struct iovec *iov, unsigned n)
+{
+	size_t t = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (t + iov[i].iov_len < t)
+			return SIZE_MAX;
+		t += iov[i].iov_len;
+	}
+	return t;
+}
+
+/* Copy len bytes of iov[0..n), from byte skip on, to dst (as far as the
+ * iovecs go). */
+static void iov_gather_range(uint8_t *dst, const struct iovec *iov, unsigned n, size_t skip,
+			     size_t len)
+{
+	for (unsigned i = 0; i < n && len; i++) {
+		size_t l = iov[i].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		size_t c = MIN(len, l - skip);
+		memcpy(dst, (const uint8_t *)iov[i].iov_base + skip, c);
+		dst += c;
+		len -= c;
+		skip = 0;
+	}
+}
+
+static void iov_gather(uint8_t *dst, size_t len, const struct iovec *iov, unsigned n)
+{
+	iov_gather_range(dst, iov, n, 0, len);
+}
+
+static void iov_scatter(const struct iovec *iov, unsigned n, const uint8_t *src, size_t len)
+{
+	for (unsigned i = 0; i < n && len; i++) {
+		size_t c = MIN(len, iov[i].iov_len);
+		if (!c)
+			continue;
+		memcpy(iov[i].iov_base, src, c);
+		src += c;
+		len -= c;
+	}
+}
 
 static int take(struct req *r, void *dst, size_t n)
 {
@@ -99,6 +152,16 @@ static int put(struct reply *rp, const void *src, size_t n)
 static void *body_at(struct reply *rp)
 {
 	return rp->buf + OUT_HDR + rp->len;
+}
+
+/* The reply's body (blen bytes) is already in the transport's buffers
+ * after the header's room: write the header there and report the length. */
+static int reply_in_place(struct req *r, size_t blen)
+{
+	struct fuse_out_header oh = { .len = (uint32_t)(OUT_HDR + blen), .unique = r->h.unique };
+	iov_scatter(r->out, r->nout, (const uint8_t *)&oh, sizeof(oh));
+	r->replied = oh.len;
+	return REPLIED;
 }
 
 /* ---- attribute conversion -------------------------------------------- */
@@ -186,8 +249,12 @@ static int op_init(struct fs_server *s, struct req *r, struct reply *rp)
 	out.major = FUSE_KERNEL_VERSION;
 	out.minor = MIN(in.minor, (uint32_t)FUSE_KERNEL_MINOR_VERSION);
 	out.max_readahead = MIN(in.max_readahead, FS_FUSE_MAX_WRITE);
+	/* HANDLE_KILLPRIV_V2: the server clears set-user/group-ID bits and
+	 * file capabilities on write, truncate and chown itself (fs9p/core.c
+	 * clear_privs), so the client need not ask for security.capability
+	 * (a GETXATTR) before every write. */
 	uint32_t want = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
-			FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES;
+			FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_HANDLE_KILLPRIV_V2;
 	/* READDIRPLUS fills the client's entry and attribute caches: useless
 	 * work when nothing may be cached (virtiofsd turns it off too). */
 	if (s->opts.cache != FS_CACHE_NONE)
@@ -566,6 +633,16 @@ static int op_read(struct fs_server *s, struct req *r, struct reply *rp)
 		if (c != 1)
 			return c;
 	}
+	if (r->nout > 1) {
+		/* Straight into the request's own reply buffers (the guest's
+		 * pages), not through fuse_out and a copy. */
+		struct iovec seg[FS_AIO_MAX_IOV];
+		int k = fs_iov_slice(seg, FS_AIO_MAX_IOV, r->out, r->nout, OUT_HDR, n);
+		if (k > 0) {
+			ssize_t got = fs_read(s, f, seg, k, in.offset);
+			return got < 0 ? (int)got : reply_in_place(r, (size_t)got);
+		}
+	}
 	struct iovec iov = { body_at(rp), n };
 	ssize_t got = fs_read(s, f, &iov, 1, in.offset);
 	if (got < 0)
@@ -593,8 +670,18 @@ static int op_write(struct fs_server *s, struct req *r, struct reply *rp)
 		if (c != 1)
 			return c;
 	}
-	struct iovec iov = { (void *)(r->body + r->pos), in.size };
-	ssize_t n = fs_write(s, f, &iov, 1, in.offset);
+	/* The payload from the request's own buffers: a scattered request's
+	 * was not copied (fs_fuse_handle_async), unless it has more pieces
+	 * than one pwritev takes. */
+	struct iovec seg[FS_AIO_MAX_IOV];
+	int k = fs_iov_slice(seg, FS_AIO_MAX_IOV, r->in, r->nin, IN_HDR + r->pos, in.size);
+	if (k < 0) {
+		uint8_t *dst = s->fuse_in + IN_HDR + r->pos;
+		iov_gather_range(dst, r->in, r->nin, IN_HDR + r->pos, in.size);
+		seg[0] = (struct iovec){ dst, in.size };
+		k = 1;
+	}
+	ssize_t n = fs_write(s, f, seg, k, in.offset);
 	if (n < 0)
 		return (int)n;
 	struct fuse_write_out o = { .size = (uint32_t)n };
@@ -922,41 +1009,6 @@ static int dispatch(struct fs_server *s, struct req *r, struct reply *rp)
 
 /* ---- entry point ------------------------------------------------------ */
 
-static size_t iov_total(const struct iovec *iov, unsigned n)
-{
-	size_t t = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (t + iov[i].iov_len < t)
-			return SIZE_MAX;
-		t += iov[i].iov_len;
-	}
-	return t;
-}
-
-static void iov_gather(uint8_t *dst, size_t len, const struct iovec *iov, unsigned n)
-{
-	for (unsigned i = 0; i < n && len; i++) {
-		size_t c = MIN(len, iov[i].iov_len);
-		if (!c)
-			continue;	/* an empty buffer may have no address */
-		memcpy(dst, iov[i].iov_base, c);
-		dst += c;
-		len -= c;
-	}
-}
-
-static void iov_scatter(const struct iovec *iov, unsigned n, const uint8_t *src, size_t len)
-{
-	for (unsigned i = 0; i < n && len; i++) {
-		size_t c = MIN(len, iov[i].iov_len);
-		if (!c)
-			continue;
-		memcpy(iov[i].iov_base, src, c);
-		src += c;
-		len -= c;
-	}
-}
-
 ssize_t fs_fuse_handle(struct fs_server *s, const struct iovec *in, unsigned nin,
 		       const struct iovec *out, unsigned nout)
 {
@@ -982,8 +1034,16 @@ ssize_t fs_fuse_handle_async(struct fs_server *s, const struct iovec *in, unsign
 	if (nin == 1) {
 		msg = in[0].iov_base;
 	} else {
-		iov_gather(s->fuse_in, MIN(in_total, (size_t)FS_FUSE_BUF_SIZE), in, nin);
+		/* A scattered request is copied whole, except a WRITE's
+		 * payload, which op_write takes from the chain itself. */
 		msg = s->fuse_in;
+		size_t head = MIN(in_total, WRITE_HEAD);
+		iov_gather(s->fuse_in, head, in, nin);
+		uint32_t opcode = 0;
+		if (head == WRITE_HEAD)
+			memcpy(&opcode, msg + offsetof(struct fuse_in_header, opcode), sizeof(opcode));
+		if (opcode != FUSE_WRITE)
+			iov_gather(s->fuse_in, MIN(in_total, (size_t)FS_FUSE_BUF_SIZE), in, nin);
 	}
 	if (in_total < sizeof(r.h)) {
 		res = -EINVAL;	/* no header: reply to unique 0 */

@@ -17,7 +17,10 @@
 #include "devices/virtio/mmio.h"
 #include "fs9p/fs.h"
 
-#define VFS_QUEUE_SIZE 128u
+/* Linux cuts a virtio-fs request to the queue's size less 4 pages
+ * (virtio_fs.c FUSE_HEADER_OVERHEAD): 1024 lets one READ or WRITE carry the
+ * server's 1 MiB (FS_FUSE_MAX_WRITE) where 128 allowed 496 KiB. */
+#define VFS_QUEUE_SIZE 1024u
 #define VFS_REQUEST_QUEUES 1u
 
 struct vfs_dev {

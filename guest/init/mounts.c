@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "guest/init/kinit.h"
@@ -160,6 +162,32 @@ static int mkdir_p(const char *p, mode_t mode)
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+/* Linux's FUSE client reads ahead no further than the mount's
+ * read_ahead_kb (128 KiB by default; it takes the smaller of that and the
+ * server's max_readahead), so a large sequential read of a virtio-fs share
+ * went to the server in 128 KiB requests, each a round trip.  kvmbox's
+ * server takes 1 MiB a request (fs9p/fs.h FS_FUSE_MAX_WRITE): let the
+ * window grow to that.  Best effort: a kernel without the file keeps its
+ * default. */
+#define SHARE_READAHEAD_KB "1024"
+
+static void widen_readahead(const char *mountpoint)
+{
+	struct stat st;
+	if (stat(mountpoint, &st) < 0)
+		return;
+	char p[64];
+	snprintf(p, sizeof(p), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
+		 minor(st.st_dev));
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, SHARE_READAHEAD_KB, strlen(SHARE_READAHEAD_KB)) < 0) {
+		/* keeps the default */
+	}
+	close(fd);
+}
+
 static int mount_share(const struct kbx_mount *m, char *err, size_t errlen)
 {
 	const char *type = m->nine_p ? "9p" : "virtiofs";
@@ -177,6 +205,8 @@ static int mount_share(const struct kbx_mount *m, char *err, size_t errlen)
 			strerror(-rc));
 		return rc;
 	}
+	if (!m->nine_p)
+		widen_readahead(m->path);
 	return 0;
 }
 
@@ -216,6 +246,7 @@ static int switch_to_overlay_root(const char *tag, char *err, size_t errlen)
 		kinit_set_err(err, errlen, "mount virtiofs %s (the root image): %s", tag, strerror(-rc));
 		return rc;
 	}
+	widen_readahead(STAGE_LOWER);
 	if ((rc = sys_rc(mount("tmpfs", STAGE_RW, "tmpfs", 0, "mode=0755"))) < 0 ||
 	    (rc = sys_rc(mkdir(STAGE_RW "/upper", 0755))) < 0 ||
 	    (rc = sys_rc(mkdir(STAGE_RW "/work", 0755))) < 0)

@@ -332,6 +332,130 @@ static void test_write_clears_setuid(void **state)
 	assert_int_equal(ao.attr.mode & 07777, 0755);
 }
 
+/* A virtio-fs chain arrives in pieces (a header, the arguments, one page
+ * per buffer): a WRITE's payload is written from its pieces and a READ's
+ * data lands in the reply's pieces, the header in front, whatever the cut
+ * (more pieces than one preadv/pwritev takes included). */
+static uint8_t big_in[1 << 20], big_out[1 << 20];
+
+static ssize_t scattered_call(struct fx *f, uint32_t opcode, uint64_t nodeid, const void *arg,
+			      size_t alen, size_t payload, size_t piece, size_t reply, size_t rpiece)
+{
+	static struct iovec in[1100], out[1100];
+	static struct fuse_in_header h;
+	h = (struct fuse_in_header){ .len = (uint32_t)(sizeof(h) + alen + payload),
+				     .opcode = opcode, .unique = 77, .nodeid = nodeid };
+	unsigned nin = 0, nout = 0;
+	in[nin++] = (struct iovec){ &h, sizeof(h) };
+	in[nin++] = (struct iovec){ (void *)arg, alen };
+	for (size_t off = 0; off < payload; off += piece)
+		in[nin++] = (struct iovec){ big_in + off, piece < payload - off ? piece : payload - off };
+	for (size_t off = 0; off < reply; off += rpiece)
+		out[nout++] = (struct iovec){ big_out + off, rpiece < reply - off ? rpiece : reply - off };
+	return fs_fuse_handle(f->srv, in, nin, out, nout);
+}
+
+static void test_scattered_io(void **state)
+{
+	struct fx *f = *state;
+	for (size_t i = 0; i < sizeof(big_in); i++)
+		big_in[i] = (uint8_t)(i * 7 + i / 4093);
+	struct fuse_create_in ci = { .flags = O_RDWR | O_CREAT, .mode = S_IFREG | 0644 };
+	fuse_call(f->srv, FUSE_CREATE, 1, &ci, sizeof(ci), "big", 4, &rep);
+	assert_int_equal(rep.h.error, 0);
+	struct fuse_entry_out e;
+	struct fuse_open_out oo;
+	memcpy(&e, rep.body, sizeof(e));
+	memcpy(&oo, rep.body + sizeof(e), sizeof(oo));
+	/* 1 MiB in 4 KiB pages, then 300 KiB in 1000 pieces of 307 bytes */
+	struct fuse_write_in wi = { .fh = oo.fh, .offset = 0, .size = 1 << 20 };
+	ssize_t n = scattered_call(f, FUSE_WRITE, e.nodeid, &wi, sizeof(wi), wi.size, 4096,
+				   sizeof(struct fuse_out_header) + sizeof(struct fuse_write_out), 64);
+	assert_int_equal(n, sizeof(struct fuse_out_header) + sizeof(struct fuse_write_out));
+	struct fuse_out_header oh;
+	struct fuse_write_out wo;
+	memcpy(&oh, big_out, sizeof(oh));
+	memcpy(&wo, big_out + sizeof(oh), sizeof(wo));
+	assert_int_equal(oh.error, 0);
+	assert_int_equal(oh.unique, 77);
+	assert_int_equal(wo.size, 1 << 20);
+	wi = (struct fuse_write_in){ .fh = oo.fh, .offset = 1 << 20, .size = 307000 };
+	n = scattered_call(f, FUSE_WRITE, e.nodeid, &wi, sizeof(wi), wi.size, 307, 64, 64);
+	memcpy(&wo, big_out + sizeof(oh), sizeof(wo));
+	assert_int_equal(wo.size, 307000);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/big", f->dir);
+	static uint8_t host[(1 << 20) + 307000];
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, host, sizeof(host)), sizeof(host));
+	close(fd);
+	assert_memory_equal(host, big_in, 1 << 20);
+	assert_memory_equal(host + (1 << 20), big_in, 307000);
+	/* READ into 16 bytes of room (a header, no data), 1 MiB into 4 KiB
+	 * pages, 100 KB into 1,100 pieces (past what one preadv takes), and
+	 * 1 KiB into pieces of 8 bytes. */
+	struct fuse_read_in ri = { .fh = oo.fh, .offset = 4096, .size = 1 << 20 };
+	memset(big_out, 0xee, sizeof(big_out));
+	n = scattered_call(f, FUSE_READ, e.nodeid, &ri, sizeof(ri), 0, 1, 16, 8);
+	assert_int_equal(n, 16);	/* 8 + 8 bytes of room: a header and no data */
+	n = scattered_call(f, FUSE_READ, e.nodeid, &ri, sizeof(ri), 0, 1, sizeof(big_out), 4096);
+	assert_int_equal(n, sizeof(struct fuse_out_header) + sizeof(big_out) - 16);
+	memcpy(&oh, big_out, sizeof(oh));
+	assert_int_equal(oh.error, 0);
+	assert_int_equal(oh.len, n);
+	assert_int_equal(oh.unique, 77);
+	assert_memory_equal(big_out + 16, host + 4096, sizeof(big_out) - 16);
+	ri.size = 100000;
+	memset(big_out, 0xee, sizeof(big_out));
+	n = scattered_call(f, FUSE_READ, e.nodeid, &ri, sizeof(ri), 0, 1, 110000, 100);
+	assert_int_equal(n, 16 + 100000);
+	assert_memory_equal(big_out + 16, host + 4096, 100000);
+	assert_int_equal(big_out[16 + 100000], 0xee);	/* nothing past the data */
+	ri.size = 1024;		/* pieces of 8: the header itself in two */
+	memset(big_out, 0xee, sizeof(big_out));
+	n = scattered_call(f, FUSE_READ, e.nodeid, &ri, sizeof(ri), 0, 1, 16 + 1024, 8);
+	assert_int_equal(n, 16 + 1024);
+	memcpy(&oh, big_out, sizeof(oh));
+	assert_int_equal(oh.len, 16 + 1024);
+	assert_int_equal(oh.unique, 77);
+	assert_memory_equal(big_out + 16, host + 4096, 1024);
+}
+
+/* The server clears set-user-ID on write itself (the client leaves it to
+ * the server: FUSE_HANDLE_KILLPRIV_V2), also for a file written before a
+ * chmod u+s through the same open handle. */
+static void test_killpriv_v2(void **state)
+{
+	struct fx *f = *state;
+	struct fs_server *s;
+	struct fs_opts o;
+	fs_opts_default(&o);
+	assert_int_equal(fs_server_new(f->dir, &o, &s), 0);
+	struct fuse_init_in in = { .major = 7, .minor = 38, .flags = FUSE_HANDLE_KILLPRIV_V2 };
+	fuse_call(s, FUSE_INIT, 0, &in, sizeof(in), NULL, 0, &rep);
+	struct fuse_init_out out;
+	memcpy(&out, rep.body, sizeof(out));
+	assert_true(out.flags & FUSE_HANDLE_KILLPRIV_V2);
+	fs_server_free(s);
+	if (!fs_test_user_xattrs(f->dir))
+		skip();	/* the guest's set-user-ID bits live in a user xattr */
+	host_write(f, "g", "x", 0755);
+	int64_t id = fuse_lookup(f->srv, 1, "g");
+	int64_t fh = fuse_open(f->srv, (uint64_t)id, O_WRONLY);
+	assert_true(fh > 0);
+	struct fuse_write_in wi = { .fh = (uint64_t)fh, .size = 1,
+				    .write_flags = FUSE_WRITE_KILL_SUIDGID };
+	fuse_call(f->srv, FUSE_WRITE, (uint64_t)id, &wi, sizeof(wi), "y", 1, &rep);
+	assert_int_equal(rep.h.error, 0);
+	struct fuse_setattr_in sa = { .valid = FATTR_MODE, .mode = 04755 };
+	fuse_call(f->srv, FUSE_SETATTR, (uint64_t)id, &sa, sizeof(sa), NULL, 0, &rep);
+	assert_int_equal(guest_mode(f, (uint64_t)id) & 07777, 04755);
+	fuse_call(f->srv, FUSE_WRITE, (uint64_t)id, &wi, sizeof(wi), "z", 1, &rep);
+	assert_int_equal(rep.h.error, 0);
+	assert_int_equal(guest_mode(f, (uint64_t)id) & 07777, 0755);
+}
+
 static void test_no_special_files(void **state)
 {
 	struct fx *f = *state;
@@ -596,6 +720,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_write_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_clears_setuid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scattered_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_killpriv_v2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_special_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modes_not_narrowed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fallocate_clears_privs, setup, teardown),
