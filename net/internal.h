@@ -131,6 +131,7 @@ struct tcp_flow {
 	int fd;			/* host socket, or -1 for a stream flow */
 	bool is_stream, stream_closed;
 	bool want_rd, want_wr;	/* a stream flow's consumer waits for these */
+	bool room_wait;		/* data held back: the guest had no buffers */
 	struct stream stream;
 	struct loop_op rd_op, wr_op;
 	bool rd_pending, wr_pending, rd_armed;
@@ -225,6 +226,8 @@ struct net_stack {
 	struct policy *policy;
 	net_output_fn output;
 	net_output_gso_fn gso_output;	/* NULL: no segmentation offload */
+	net_room_fn room;		/* NULL: the transport takes every frame */
+	bool room_wanted;		/* a flow waits for net_guest_room */
 	unsigned offloads;		/* NET_OFFLOAD_*: atomic, net_offloads() reads it */
 	struct net_gso tx_gso;		/* offloads of the frame being sent, when tx_offload */
 	bool tx_offload;
@@ -375,6 +378,8 @@ void tcp_fini(struct net_stack *ns);
 void tcp_input(struct net_stack *ns, const struct l3 *l3, const uint8_t *seg, size_t len);
 uint64_t tcp_tick(struct net_stack *ns);
 void tcp_flush(struct net_stack *ns);
+/* Send on the flows that waited for the guest's buffers (room_wait). */
+void tcp_room(struct net_stack *ns);
 int tcp_accept_published(struct net_stack *ns, int fd, uint16_t guest_port);
 /* A flow the guest knows of, as a snapshot keeps it (net/snapshot.c). */
 struct tcp_saved {

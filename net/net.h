@@ -89,6 +89,19 @@ void net_set_gso_output(struct net_stack *ns, net_output_gso_fn fn);
 #define NET_OFFLOAD_ALL 7u
 void net_set_offloads(struct net_stack *ns, unsigned offloads);
 
+/* Room towards the guest.  A transport whose receive buffers can run out
+ * (virtio-net: the guest posts them) sets a room function; the stack asks
+ * it before each segment of TCP data and, told no, keeps the data in the
+ * flow's buffer instead of sending a frame the transport would drop (and
+ * the flow would have to retransmit).  room(opaque, len) is called on the
+ * loop thread with the frame's length (an upper bound) and says whether a
+ * frame that long would be taken now; after a no, the transport calls
+ * net_guest_room() once the guest has posted buffers, and the flows that
+ * waited send on.  Without a room function every frame is sent. */
+typedef bool (*net_room_fn)(void *opaque, size_t len);
+void net_set_room(struct net_stack *ns, net_room_fn fn);
+void net_guest_room(struct net_stack *ns);
+
 /* One frame from a sender that puts a virtio-net header before it (a
  * virtio-net driver, 12 bytes with num_buffers; a TAP with IFF_VNET_HDR,
  * 10): a checksum left partial (NEEDS_CSUM) is completed, then the frame

@@ -54,6 +54,21 @@ void net_set_gso_output(struct net_stack *ns, net_output_gso_fn fn)
 	net_set_offloads(ns, NET_OFFLOAD_ALL);
 }
 
+void net_set_room(struct net_stack *ns, net_room_fn fn)
+{
+	ns->room = fn;
+}
+
+void net_guest_room(struct net_stack *ns)
+{
+	if (!ns->room_wanted)
+		return;
+	ns->room_wanted = false;
+	ns->now = now_ns();
+	tcp_room(ns);
+	net_flush(ns);
+}
+
 void net_set_offloads(struct net_stack *ns, unsigned offloads)
 {
 	if (!(offloads & NET_OFFLOAD_CSUM))

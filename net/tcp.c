@@ -46,6 +46,7 @@
 
 static void tcp_output(struct tcp_flow *f);
 static void tcp_host_read(struct tcp_flow *f);
+static void check_done(struct tcp_flow *f);
 
 /* When an established flow's next keepalive probe is due (no guest
  * segment for TCP_KEEPALIVE_IDLE_NS, then one probe per interval). */
@@ -401,6 +402,33 @@ static bool data_outstanding(const struct tcp_flow *f)
 	return f->snd_nxt != f->snd_una;
 }
 
+/* Whether the transport takes a segment with n bytes of data now (Ethernet,
+ * the larger IP header and a TCP header with every option: an upper
+ * bound); if not, the flow waits for net_guest_room (tcp_room). */
+static bool guest_room(struct tcp_flow *f, uint32_t n)
+{
+	struct net_stack *ns = f->ns;
+	if (!ns->room || ns->room(ns->out_opaque, 14u + 40u + 60u + n))
+		return true;
+	f->room_wait = true;
+	ns->room_wanted = true;
+	return false;
+}
+
+void tcp_room(struct net_stack *ns)
+{
+	for (int i = 0; i < TCP_MAX_FLOWS; i++) {
+		struct tcp_flow *f = &ns->tcp[i];
+		if (!f->room_wait)
+			continue;
+		f->room_wait = false;
+		if (f->state == TS_ESTABLISHED) {
+			tcp_output(f);
+			check_done(f);
+		}
+	}
+}
+
 /* Send new data and the FIN as far as the guest's window allows. */
 static void tcp_output(struct tcp_flow *f)
 {
@@ -418,6 +446,8 @@ static void tcp_output(struct tcp_flow *f)
 			lim = max / f->mss * f->mss;
 		}
 		uint32_t n = MIN(MIN(f->tg_end - f->snd_nxt, (uint32_t)room), lim);
+		if (!guest_room(f, n))
+			break;
 		bool last = f->snd_nxt + n == f->tg_end;
 		tcp_emit_ex(f, TCP_F_ACK | (last ? TCP_F_PSH : 0), f->snd_nxt, n, n > f->mss);
 		f->snd_nxt += n;

@@ -70,9 +70,49 @@ static void vnet_tx(struct vnet *v)
 
 static void vnet_notify(struct vdev *dev, unsigned q)
 {
-	if (q == TXQ)
-		vnet_tx(to_vnet(dev));
-	/* RXQ: new buffers; frames are only produced by the stack. */
+	struct vnet *v = to_vnet(dev);
+	if (q == TXQ) {
+		vnet_tx(v);
+	} else if (v->room_wanted && v->ns) {
+		/* New receive buffers, and the stack held data back for them. */
+		v->room_wanted = false;
+		net_guest_room(v->ns);
+	}
+}
+
+enum rx_room { RX_ROOM_YES, RX_ROOM_WAIT, RX_ROOM_NEVER };
+
+/* Hold posted receive buffers (v->rx) until they take total bytes (header
+ * and frame): YES; WAIT when the guest has posted no more yet; NEVER when
+ * the buffers one frame may use cannot hold it (a single buffer without
+ * MRG_RXBUF, or VNET_RX_CHAINS of them). */
+static enum rx_room rx_take_room(struct vnet *v, size_t total)
+{
+	struct virtqueue *vq = &v->vdev.vq[RXQ];
+	bool mrg = vdev_has_feature(&v->vdev, VIRTIO_NET_F_MRG_RXBUF);
+	size_t room = 0;
+	for (unsigned i = 0; i < v->nrx; i++)
+		room += v->rx[i].write_len;
+	while (room < total) {
+		if (v->nrx == (mrg ? VNET_RX_CHAINS : 1u))
+			return RX_ROOM_NEVER;
+		if (vq_pop(vq, &v->rx[v->nrx]) <= 0)
+			return RX_ROOM_WAIT;
+		room += v->rx[v->nrx++].write_len;
+	}
+	return RX_ROOM_YES;
+}
+
+bool vnet_rx_room(struct vnet *v, size_t len)
+{
+	struct vdev *dev = &v->vdev;
+	vdev_queue_lock(dev);
+	bool wait = vdev_running(dev) && len <= VNET_FRAME_MAX &&
+		    rx_take_room(v, VNET_HDR_LEN + len) == RX_ROOM_WAIT;
+	if (wait)
+		v->room_wanted = true;
+	vdev_queue_unlock(dev);
+	return !wait;
 }
 
 /* Write header + frame into the guest's receive buffers (queue lock held,
@@ -83,15 +123,8 @@ static void rx_frame(struct vnet *v, struct virtio_net_hdr_v1 *h, const void *fr
 	struct vdev *dev = &v->vdev;
 	struct virtqueue *vq = &dev->vq[RXQ];
 	bool mrg = vdev_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
-	size_t total = VNET_HDR_LEN + len, room = 0;
-	for (unsigned i = 0; i < v->nrx; i++)
-		room += v->rx[i].write_len;
-	while (room < total && v->nrx < (mrg ? VNET_RX_CHAINS : 1u)) {
-		if (vq_pop(vq, &v->rx[v->nrx]) <= 0)
-			break;
-		room += v->rx[v->nrx++].write_len;
-	}
-	if (room < total) {
+	size_t total = VNET_HDR_LEN + len;
+	if (rx_take_room(v, total) != RX_ROOM_YES) {
 		v->stats.rx_dropped_nobuf++;
 		if (!mrg && v->nrx == 1 && v->rx[0].write_len < total) {
 			/* A buffer too small for this frame: give it back empty. */

@@ -13,8 +13,9 @@
  * net_set_offloads) sends MSS-sized segments with full checksums itself.
  *
  * Wiring: create the device, give vnet_output (with the device as opaque)
- * to net_create() as the output callback and vnet_output_gso to
- * net_set_gso_output(), then vnet_set_stack().
+ * to net_create() as the output callback, vnet_output_gso to
+ * net_set_gso_output() and vnet_rx_room to net_set_room() (through the
+ * same opaque), then vnet_set_stack().
  */
 #ifndef KVMBOX_DEVICES_VIRTIO_NET_H
 #define KVMBOX_DEVICES_VIRTIO_NET_H
@@ -49,6 +50,7 @@ struct vnet {
 	struct vq_chain tx;
 	uint8_t frame[VNET_HDR_LEN + VNET_FRAME_MAX];	/* transmit: one guest frame */
 	struct vnet_stats stats;
+	bool room_wanted;	/* vnet_rx_room said wait: tell the stack at the next kick */
 };
 
 /* A heap-allocated device with the guest's MAC and MTU into *out: 0,
@@ -63,6 +65,12 @@ void vnet_output(void *opaque, const void *frame, size_t len);
  * offload (the stack sends no other after vnet_set_stack); dropped and
  * counted otherwise (loop thread). */
 void vnet_output_gso(void *opaque, const void *frame, size_t len, const struct net_gso *g);
+/* For net_set_room(): whether a frame of len bytes fits the receive
+ * buffers the guest has posted (they are held for it); false means wait:
+ * the device calls net_guest_room() at the guest's next receive kick.  A
+ * frame that could never fit, or a device not running, says true (the
+ * frame is then dropped and counted, as before). */
+bool vnet_rx_room(struct vnet *v, size_t len);
 void vnet_destroy(struct vnet *v);
 
 /* The virtio-net header that hands a super-segment on whole: partial TCP

@@ -8,7 +8,9 @@
  * super-segment (NEEDS_CSUM, GSO type and size), one with GUEST_CSUM only
  * or none as MSS-sized frames (checksums partial or complete); a frame for
  * an offload the guest did not ack, or whose description does not fit it,
- * is dropped and counted; a reset takes the offloads back. */
+ * is dropped and counted; a reset takes the offloads back; TCP data waits
+ * for receive buffers the guest has not posted yet instead of being
+ * dropped. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +38,11 @@ struct fixture {
 
 static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc };
 
+static bool rx_room(void *opaque, size_t len)
+{
+	return vnet_rx_room(opaque, len);
+}
+
 static int setup_feat(void **state, uint64_t feats)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -50,6 +57,7 @@ static int setup_feat(void **state, uint64_t feats)
 	f->cfg.policy = &f->pol;
 	assert_int_equal(net_create(&f->ns, NULL, &f->cfg, vnet_output, f->v), 0);
 	net_set_gso_output(f->ns, vnet_output_gso);	/* as the VMM wires it */
+	net_set_room(f->ns, rx_room);
 	vnet_set_stack(f->v, f->ns);
 	assert_int_equal(net_offloads(f->ns), 0);	/* nothing before DRIVER_OK */
 	assert_int_equal(vdrv_start(&f->d, &f->v->vdev), 0);
@@ -458,6 +466,32 @@ static void test_tcp_super_segment_for_tso_guest(void **state)
 	taken->ops->close(taken);
 }
 
+/* A guest that has not posted room for the data: the stack holds it back
+ * (nothing dropped, nothing half-written) and sends it whole once the
+ * guest posts buffers and kicks. */
+static void test_tcp_waits_for_rx_buffers(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t iss = open_flow(f);
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 2, 2048), 2);
+	vdrv_run(&f->d);
+	static uint8_t d[GSO_PAY];
+	stream_data(d, sizeof(d));
+	assert_int_equal(taken->ops->write(taken, d, sizeof(d)), (ssize_t)sizeof(d));
+	void *data;
+	uint32_t l;
+	assert_int_equal(vdrv_used_buf(&f->d, 0, &data, &l), 0);
+	assert_int_equal(f->v->stats.rx_dropped_nobuf, 0);
+	assert_true(f->v->room_wanted);
+	assert_int_equal(vdrv_post_rx(&f->d, 0, 6, 2048), 6);
+	vdrv_kick(&f->d, 0);
+	vdrv_run(&f->d);
+	assert_int_equal(check_tcp_data(f, iss, d, sizeof(d)), 1);
+	assert_int_equal(f->v->stats.rx_dropped_nobuf, 0);
+	assert_false(f->v->room_wanted);
+	taken->ops->close(taken);
+}
+
 /* One small segment: its checksum partial for a guest with GUEST_CSUM,
  * complete for any other. */
 static void test_csum_only_segment(void **state)
@@ -528,6 +562,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tcp_super_segment_for_tso_guest, setup_tso, teardown),
 		cmocka_unit_test_setup_teardown(test_offload_not_acked_dropped, setup_tso, teardown),
 		cmocka_unit_test_setup_teardown(test_gso_lying_description_dropped, setup_tso, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_waits_for_rx_buffers, setup_tso, teardown),
 		cmocka_unit_test_setup_teardown(test_csum_only_segment, setup_tso, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,6 +74,12 @@ static void mnet_output_gso(void *opaque, const void *frame, size_t len, const s
 		vnet_output_gso(mn->vnet, frame, len, g);
 }
 
+static bool mnet_room(void *opaque, size_t len)
+{
+	struct machine_net *mn = opaque;
+	return !mn->vnet || vnet_rx_room(mn->vnet, len);
+}
+
 /* Device first (its last loop turn may still see stack events), then the
  * stack (it closes the flows' sockets, the broker's ends among them). */
 static void mnet_destroy(void *obj)
@@ -272,6 +278,7 @@ static int mnet_build(struct machine *m, struct machine_net *mn)
 		return 1;
 	}
 	net_set_gso_output(mn->ns, mnet_output_gso);
+	net_set_room(mn->ns, mnet_room);
 	vnet_set_stack(mn->vnet, mn->ns);
 	const char *bad = NULL;
 	if ((r = net_opts_publish(no, mn->ns, &bad)) < 0) {
