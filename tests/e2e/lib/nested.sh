@@ -281,6 +281,12 @@ e2e_diag() {
 			sed 's/^/@@E2E-DIAG   /' $t/stack 2>/dev/null;;
 		esac
 	done
+	# Where L1's KVM lives (its modules load at a random address each
+	# boot): a vCPU RIP of 0xffffffffc0...... in the dump above is L1's
+	# (the guest kernel has no modules), to be read against these.
+	grep -E '^kvm(_amd|_intel)? ' /proc/modules 2>/dev/null | sed 's/^/@@E2E-DIAG L1 module /'
+	grep -wE '__svm_vcpu_run|svm_vcpu_run|svm_vcpu_enter_exit|vcpu_enter_guest|kvm_arch_vcpu_ioctl_run' \
+		/proc/kallsyms 2>/dev/null | sed 's/^/@@E2E-DIAG L1 symbol /'
 }
 # A watchdog prints the diagnosis shortly before the limit (which also shows
 # that L1 itself is still alive); a command that ignores SIGTERM is killed.
