@@ -8,7 +8,8 @@
  * checksum offsets, GSO fields: whatever the bytes say), receive buffers
  * of some size posted, a TCP super-segment the stack hands the device with
  * a GSO description (well formed or lying), or the used receive buffers
- * read back.  ASan/UBSan catch any access outside the frame or guest RAM;
+ * read back (the stack's TCP data waits for room: net_set_room, as the
+ * VMM wires it).  ASan/UBSan catch any access outside the frame or guest RAM;
  * the asserts check that every receive completion fits its buffer and
  * that a frame's first buffer carries a sane num_buffers.
  */
@@ -35,6 +36,11 @@ static void kick(struct vnet *v, unsigned q)
 	vdev_queue_unlock(&v->vdev);
 }
 
+static bool rx_room(void *opaque, size_t len)
+{
+	return vnet_rx_room(opaque, len);
+}
+
 static void drain_rx(struct vdrv *d)
 {
 	void *data;
@@ -57,8 +63,10 @@ static void record(struct vdrv *d, struct vnet *v, uint8_t type, const uint8_t *
 		}
 		break;
 	case 1:	/* receive buffers */
-		if (n >= 2)
+		if (n >= 2) {
 			vdrv_post_rx(d, 0, p[0] % 16u + 1, 16u + (uint32_t)p[1] * 64u);
+			kick(v, 0);	/* the stack may send what waited for room */
+		}
 		break;
 	case 2: {	/* a super-segment from the stack */
 		if (n < 8)
@@ -118,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct net_stack *ns;
 	assert(net_create(&ns, NULL, &cfg, vnet_output, v) == 0);
 	net_set_gso_output(ns, vnet_output_gso);
+	net_set_room(ns, rx_room);
 	vnet_set_stack(v, ns);
 	vdrv_attach(d, &v->vdev.region);
 	if (vdrv_negotiate(d, want | (1ull << VIRTIO_F_VERSION_1), NULL) == 0 &&
