@@ -7,7 +7,8 @@
 #     and modes (the invoking user's files as root's), runs an exec-bit
 #     script from it; what it creates appears in L1 owned by uid 1000 with
 #     its exec bits; absolute and relative symlinks pointing out of the share
-#     never reach L1's files;
+#     never reach L1's files; kvmbox-init set the mount's read-ahead to
+#     1 MiB (a request's worth);
 #   - a :ro share refuses writes with EROFS, also after the guest remounts
 #     it read-write (the server refuses then), and L1's tree is unchanged;
 #   - --share-9p: the same basics over virtio-9p;
@@ -57,6 +58,7 @@ mkdir newdir
 cat abs-link; echo "abs-link rc=\$?"
 cat rel-link; echo "rel-link rc=\$?"
 grep " /w/proj " /proc/mounts
+echo "readahead \$(cat /sys/class/bdi/\$(grep " /w/proj " /proc/self/mountinfo | cut -d" " -f3)/read_ahead_kb)"
 md5sum l1big
 dd if=/dev/urandom of=gbig bs=1M count=2 2>/dev/null && md5sum gbig'
 EOF
@@ -122,6 +124,7 @@ e2e_check_lacks share "an absolute or relative symlink out of the share never re
 e2e_check_has share "the absolute symlink out of the share does not resolve" 'abs-link rc=1'
 e2e_check_has share "the relative symlink out of the share does not resolve" 'rel-link rc=1'
 e2e_check_has share "mounted by tag with virtiofs at the host path" '^kvmbox0 /w/proj virtiofs '
+e2e_check_has share "reads ahead 1 MiB, a request's worth (kvmbox-init)" -x 'readahead 1024'
 e2e_check_rc share-l1 0 "L1 sees what the guest created"
 e2e_check_has share-l1 "a created file belongs to the invoking user (uid 1000)" -x '1000 644 created.txt'
 e2e_check_has share-l1 "a created script keeps its exec bits" -x '1000 755 newtool'
