@@ -79,7 +79,7 @@ static void iov_gather_range(uint8_t *dst, const struct iovec *iov, unsigned n, 
 {
 	for (unsigned i = 0; i < n && len; i++) {
 		size_t l = iov[i].iov_len;
-		if (skip >= l) {
+		if (skip >= l) {	/* an empty buffer may have no address */
 			skip -= l;
 			continue;
 		}
@@ -1042,8 +1042,9 @@ ssize_t fs_fuse_handle_async(struct fs_server *s, const struct iovec *in, unsign
 		uint32_t opcode = 0;
 		if (head == WRITE_HEAD)
 			memcpy(&opcode, msg + offsetof(struct fuse_in_header, opcode), sizeof(opcode));
-		if (opcode != FUSE_WRITE)
-			iov_gather(s->fuse_in, MIN(in_total, (size_t)FS_FUSE_BUF_SIZE), in, nin);
+		if (opcode != FUSE_WRITE)	/* the rest, after the head */
+			iov_gather_range(s->fuse_in + head, in, nin, head,
+					 MIN(in_total, (size_t)FS_FUSE_BUF_SIZE) - head);
 	}
 	if (in_total < sizeof(r.h)) {
 		res = -EINVAL;	/* no header: reply to unique 0 */
