@@ -9,7 +9,10 @@
  * so the fuzzer cannot fill the disk.  When the first byte has bit 0x40
  * set, the server runs file I/O on an io_uring loop: up to NSLOTS requests
  * stay in flight at once (each with its own buffers) and every completion
- * is checked like a synchronous reply.
+ * is checked like a synchronous reply.  With bit 0x10, each request and
+ * its reply room are cut into pieces of 1 to 16 bytes (a guest may cut a
+ * chain anywhere: the header itself, a WRITE's payload, a READ's data,
+ * more pieces than one preadv/pwritev takes).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,6 +85,25 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+#define MAX_PIECES 1100	/* past FS_AIO_MAX_IOV (260): the copying fallbacks too */
+static struct iovec in_pieces[MAX_PIECES], out_pieces[MAX_PIECES];	/* fuzzer-wide: large */
+
+/* buf[0..len) as pieces of `piece` bytes, the last MAX_PIECES-th taking
+ * the rest: how many. */
+static unsigned cut_pieces(struct iovec *v, uint8_t *buf, size_t len, size_t piece)
+{
+	unsigned k = 0;
+	size_t off = 0;
+	while (off < len && k < MAX_PIECES - 1) {
+		size_t c = len - off < piece ? len - off : piece;
+		v[k++] = (struct iovec){ buf + off, c };
+		off += c;
+	}
+	if (off < len || k == 0)
+		v[k++] = (struct iovec){ buf + off, len - off };
+	return k;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fs_fuzz_make_tree(scratch);
@@ -126,9 +148,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sl->ocap = (fix & 0x40) ? 16 + (fix & 0x3f) * 8 : FS_FUSE_BUF_SIZE;
 		struct iovec out[2] = { { sl->out, sl->ocap / 2 },
 					{ sl->out + sl->ocap / 2, sl->ocap - sl->ocap / 2 } };
+		const struct iovec *inv = in, *outv = out;
+		unsigned nin = (fix & 2) ? 2 : 1, nout = (fix & 4) ? 2 : 1;
+		if (data[0] & 0x10) {
+			nin = cut_pieces(in_pieces, msgbuf, len, (fix & 15u) + 1);
+			nout = cut_pieces(out_pieces, sl->out, sl->ocap, (fix >> 4) + 1u);
+			inv = in_pieces;
+			outv = out_pieces;
+		}
 		sl->busy = true;
-		ssize_t r = fs_fuse_handle_async(s, in, (fix & 2) ? 2 : 1, out, (fix & 4) ? 2 : 1,
-						 async ? slot_done : NULL, sl);
+		ssize_t r = fs_fuse_handle_async(s, inv, nin, outv, nout, async ? slot_done : NULL, sl);
 		if (r == FS_PENDING) {
 			if (!async)
 				abort();	/* pending without a completion */
