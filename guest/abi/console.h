@@ -22,6 +22,10 @@
  *	host -> guest  RESIZE  { rows, cols }          the host window changed
  *	host -> guest  SIGNAL  { signo }               deliver to CMD's group
  *	host -> guest  STDIN_EOF {}                    host input ended
+ *	host -> guest  CA      DER certificate         before START: the TLS
+ *	               proxy's per-launch CA, which init installs (trust
+ *	               stores and their environment variables, guest/init/
+ *	               netcfg.h) before CMD runs; ignored after START
  *	guest -> host  EXIT    { code, signo }         CMD ended; output flushed
  *	guest -> host  ERROR   "message"               e.g. exec failed (then EXIT)
  *	guest -> host  LISTENERS { u16 port... }       with KBX_START_LISTENERS:
@@ -57,6 +61,7 @@ enum kbx_ctl_type {
 	KBX_CTL_RESIZE = 2,
 	KBX_CTL_SIGNAL = 3,
 	KBX_CTL_STDIN_EOF = 4,
+	KBX_CTL_CA = 5,
 	/* guest -> host */
 	KBX_CTL_READY = 0x81,
 	KBX_CTL_EXIT = 0x82,

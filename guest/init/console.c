@@ -33,6 +33,7 @@
 #include "guest/abi/cmdline.h"
 #include "guest/abi/console.h"
 #include "common/listeners.h"
+#include "guest/init/netcfg.h"
 #include "guest/init/portfwd.h"
 
 #define RELAY_BUF 16384
@@ -44,6 +45,7 @@
 
 struct session {
 	int tty_fd, ctl_fd;
+	const char *root;	/* where CA installs its files ("" in the guest) */
 	int in_fd;		/* toward CMD: PTY master or stdin pipe, -1 when closed */
 	int out_fd;		/* from CMD: PTY master or stdout pipe, -1 at EOF */
 	bool pty;
@@ -318,6 +320,16 @@ static void on_cmd_output(struct session *s)
 	s->last_out_ms = now_ms();	/* after the write: it may wait for the host */
 }
 
+/* CA before START: the proxy's CA into the trust stores, for CMD.  A
+ * certificate that cannot be installed is reported (ERROR) and CMD runs
+ * regardless: it then trusts no proxy, so its TLS fails closed. */
+static void install_ca(struct session *s, const uint8_t *der, uint32_t len)
+{
+	char err[160];
+	if (kbx_ca_install_der(der, len, s->root, err, sizeof(err)) < 0)
+		ctl_write(s, KBX_CTL_ERROR, err, strlen(err));
+}
+
 /* A signal from the host: to the terminal's foreground process group on a
  * PTY (the job the user sees, as a key would), else to CMD's group. */
 static void signal_cmd(struct session *s, int signo)
@@ -368,6 +380,8 @@ static void on_ctl(struct session *s, int *err)
 			memcpy(&sg, p, sizeof(sg));
 			if (sg.signo >= 1 && sg.signo < 65)
 				signal_cmd(s, (int)sg.signo);
+		} else if (h.type == KBX_CTL_CA && s->child == 0) {
+			install_ca(s, p, h.len);
 		} else if (h.type == KBX_CTL_STDIN_EOF) {
 			s->eof_pending = true;
 			flush_pending(s);
@@ -481,13 +495,14 @@ static void wait_host_hangup(struct session *s)
 	}
 }
 
-int kbx_console_run(int tty_fd, int ctl_fd)
+int kbx_console_run(int tty_fd, int ctl_fd, const char *root)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->tty_fd = tty_fd;
 	s->ctl_fd = ctl_fd;
+	s->root = root;
 	s->in_fd = s->out_fd = -1;
 	s->host_in_open = s->ctl_open = true;
 	sigset_t chld, old;
@@ -595,7 +610,7 @@ int kbx_console_session(int timeout_ms)
 	}
 	int tfd = open(tty, O_RDWR | O_CLOEXEC | O_NOCTTY);
 	int cfd = open(ctl, O_RDWR | O_CLOEXEC | O_NOCTTY);
-	int r = tfd < 0 || cfd < 0 ? -errno : kbx_console_run(tfd, cfd);
+	int r = tfd < 0 || cfd < 0 ? -errno : kbx_console_run(tfd, cfd, "");
 	if (tfd >= 0)
 		close(tfd);
 	if (cfd >= 0)

@@ -28,8 +28,9 @@ bool kbx_console_wanted(const char *cmdline);
 int kbx_console_session(int timeout_ms);
 
 /* One session on open port fds (used by kbx_console_session and by the
- * host tests, which pass socketpairs and hang up kvmbox.ctl after EXIT).
- * Status or -errno. */
-int kbx_console_run(int tty_fd, int ctl_fd);
+ * host tests, which pass socketpairs and hang up kvmbox.ctl after EXIT);
+ * the CA message installs its files under root ("" in the guest).  Status
+ * or -errno. */
+int kbx_console_run(int tty_fd, int ctl_fd, const char *root);
 
 #endif

@@ -293,20 +293,14 @@ static int put_file(const char *root, const char *path, const char *text, size_t
 	return e;
 }
 
-int kbx_ca_install(const char *cmdline, const char *root, char *err, size_t errsz)
+int kbx_ca_install_der(const uint8_t *der, size_t len, const char *root, char *err, size_t errsz)
 {
-	size_t len = 0;
-	const char *v = find_param(cmdline, CA_PARAM, &len);
-	if (!v)
-		return 0;
-	uint8_t der[2048];
 	char pem[3072];
-	ssize_t n = kbx_b64url_decode(v, len, der, sizeof(der));
-	if (n < 16 || der[0] != 0x30) {	/* a DER certificate is a SEQUENCE */
-		snprintf(err, errsz, "kvmbox.ca is not a base64url DER certificate");
+	if (len < 16 || der[0] != 0x30) {	/* a DER certificate is a SEQUENCE */
+		snprintf(err, errsz, "the proxy CA is not a DER certificate");
 		return -EINVAL;
 	}
-	int plen = kbx_ca_pem(der, (size_t)n, pem, sizeof(pem));
+	int plen = kbx_ca_pem(der, len, pem, sizeof(pem));
 	int r = plen < 0 ? plen : put_file(root, KBX_CA_PEM, pem, (size_t)plen, false);
 	if (r == 0)
 		r = put_file(root, KBX_CA_BUNDLE, pem, (size_t)plen, true);
@@ -314,7 +308,29 @@ int kbx_ca_install(const char *cmdline, const char *root, char *err, size_t errs
 		snprintf(err, errsz, "install the proxy CA: %s", strerror(-r));
 		return r;
 	}
-	return 1;
+	/* the system bundle (OpenSSL, curl and git, Go) holds it; these are
+	 * for clients with their own store: Node.js, Python's requests, and
+	 * Rust/Go clients told where the bundle is */
+	setenv("NODE_EXTRA_CA_CERTS", KBX_CA_PEM, 1);
+	setenv("REQUESTS_CA_BUNDLE", KBX_CA_BUNDLE, 1);
+	setenv("SSL_CERT_FILE", KBX_CA_BUNDLE, 1);
+	return 0;
+}
+
+int kbx_ca_install(const char *cmdline, const char *root, char *err, size_t errsz)
+{
+	size_t len = 0;
+	const char *v = find_param(cmdline, CA_PARAM, &len);
+	if (!v)
+		return 0;
+	uint8_t der[2048];
+	ssize_t n = kbx_b64url_decode(v, len, der, sizeof(der));
+	if (n < 16 || der[0] != 0x30) {
+		snprintf(err, errsz, "kvmbox.ca is not a base64url DER certificate");
+		return -EINVAL;
+	}
+	int r = kbx_ca_install_der(der, (size_t)n, root, err, errsz);
+	return r < 0 ? r : 1;
 }
 
 void kbx_net_setup(const char *cmdline)
@@ -326,15 +342,6 @@ void kbx_net_setup(const char *cmdline)
 		dprintf(STDERR_FILENO, "kvmbox-init: net: %s\n", err);
 	if (kbx_net_configure(found == 1 ? &n : NULL, "/etc/resolv.conf", err, sizeof(err)) < 0)
 		dprintf(STDERR_FILENO, "kvmbox-init: net: %s\n", err);
-	int ca = kbx_ca_install(cmdline, "", err, sizeof(err));
-	if (ca < 0) {
+	if (kbx_ca_install(cmdline, "", err, sizeof(err)) < 0)
 		dprintf(STDERR_FILENO, "kvmbox-init: net: %s\n", err);
-	} else if (ca == 1) {
-		/* the system bundle (OpenSSL, curl and git, Go) holds it; these
-		 * are for clients with their own store: Node.js, Python's
-		 * requests, and Rust/Go clients told where the bundle is */
-		setenv("NODE_EXTRA_CA_CERTS", KBX_CA_PEM, 1);
-		setenv("REQUESTS_CA_BUNDLE", KBX_CA_BUNDLE, 1);
-		setenv("SSL_CERT_FILE", KBX_CA_BUNDLE, 1);
-	}
 }

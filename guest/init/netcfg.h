@@ -13,9 +13,12 @@
  * kvmbox's stack (SLAAC).  The stack's DHCP server still answers anyone
  * who asks.  Without the parameter (kvmbox --no-net) only lo is brought up.
  *
- * With `kvmbox run|shell --proxy`, kvmbox also passes the per-launch CA of
- * its TLS proxy as kvmbox.ca=<base64url, no padding, of the DER
- * certificate>; kvmbox-init writes it as PEM to /etc/ssl/certs/kvmbox-ca.pem,
+ * With `kvmbox run --proxy`, kvmbox also passes the per-launch CA of its
+ * TLS proxy as kvmbox.ca=<base64url, no padding, of the DER certificate>
+ * (`kvmbox shell` and the agents send it on kvmbox.ctl instead, just
+ * before START: guest/abi/console.h, so that a template restored for
+ * another launch trusts that launch's proxy); kvmbox-init writes it as PEM
+ * to /etc/ssl/certs/kvmbox-ca.pem,
  * appends it to /etc/ssl/certs/ca-certificates.crt (created if missing: the
  * bundle OpenSSL, curl, git and Python's ssl read on Debian) and exports
  * NODE_EXTRA_CA_CERTS (Node.js ignores the system bundle) and
@@ -58,8 +61,13 @@ int kbx_net_write_resolv_conf(const char *path, uint32_t dns);
 /* DER certificate as PEM text into out: its length, or -ENOSPC. */
 int kbx_ca_pem(const uint8_t *der, size_t len, char *out, size_t outsz);
 
-/* kvmbox.ca= from cmdline installed under root ("" for /): 1 installed, 0
- * absent, -errno with a one-line reason in err. */
+/* A DER certificate installed under root ("" for /) and the environment
+ * variables above set in this process (its children inherit them): 0, or
+ * -errno with a one-line reason in err. */
+int kbx_ca_install_der(const uint8_t *der, size_t len, const char *root, char *err, size_t errsz);
+
+/* kvmbox.ca= from cmdline installed so: 1 installed, 0 absent, -errno with
+ * a one-line reason in err. */
 int kbx_ca_install(const char *cmdline, const char *root, char *err, size_t errsz);
 
 /* The whole hook: lo up always; with kvmbox.net= the interface too; with

@@ -101,6 +101,11 @@ DRIVE
 
 payload=$(cat <<'PAYLOAD'
 export KVMBOX_CACHE=/kc HOME=/home/u XDG_RUNTIME_DIR=/run/u TERM=screen LANG=C.UTF-8
+# one vCPU per sandbox (KVMBOX_CPUS, the config's env knob): the nested
+# harness (QEMU TCG emulating SVM) has hung with a spinning vCPU in a
+# two-vCPU L2 (docs/bench-vm.md); agent_launch's first launch keeps the
+# default two
+export KVMBOX_CPUS=1
 mkdir -p /proj /kc/images/default $HOME $XDG_RUNTIME_DIR
 echo 'project file' >/proj/README
 R=/kc/images/default/rootfs

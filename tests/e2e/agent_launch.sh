@@ -48,6 +48,11 @@ if command -v git >/dev/null; then
 fi
 payload=$(cat <<'PAYLOAD'
 export KVMBOX_CACHE=/kc HOME=/home/u XDG_RUNTIME_DIR=/run/u
+# one vCPU per sandbox (KVMBOX_CPUS, the config's env knob): the nested
+# harness (QEMU TCG emulating SVM) has hung with a spinning vCPU in a
+# two-vCPU L2 (docs/bench-vm.md); agent_launch's first launch keeps the
+# default two
+export KVMBOX_CPUS=1
 mkdir -p /proj /kc/images/default $HOME/.claude $XDG_RUNTIME_DIR
 echo 'project file' >/proj/README
 # the project's own secrets: hidden from the agent by the file server
@@ -115,7 +120,7 @@ exit 4
 AGENT
 chmod 755 $R/usr/local/bin/claude
 cd /proj
-e2e_step claude 240 sh -c "kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 -- --resume 'two words' 2>&1"
+e2e_step claude 240 sh -c "kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 --cpus 2 -- --resume 'two words' 2>&1"
 e2e_step passthrough 240 sh -c 'KVMBOX_LOG=info kvmbox claude --kernel /vmlinux --initrd /l2.cpio -p "say hi" --memory 512M --profile=json 2>&1'
 e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | grep -vx kvmbox | wc -l; cat /proj/.env'
 e2e_step noproject 20 kvmbox claude --project /no/such/dir

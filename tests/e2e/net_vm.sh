@@ -156,11 +156,27 @@ if [ -f /up-srv.pem ]; then
 		memscan $vmm XYZZY-net-real | sed "s/^/scan-vmm: /"
 		memscan $broker XYZZY-net-real | sed "s/^/scan-broker: /"'
 	wait $scanned
+	# kvmbox shell --proxy from a template: each restore's guest gets and
+	# trusts that launch's proxy CA (over kvmbox.ctl, not the command line
+	# the template booted with); a checkpoint taken while a command runs
+	# trusts its own launch's proxy, so restoring it with --proxy is refused
+	sp="kvmbox shell --kernel /vmlinux --initrd /l2.cpio --memory 256 --allow-host --proxy --upstream-ca /up-ca.pem"
+	e2e_step ptpl 200 $sp --snapshot /ptpl -- true
+	for i in 1 2; do
+		e2e_step prestore$i 200 $sp --restore /ptpl -- sh -c '
+			echo "cmdline-ca: $(grep -c kvmbox.ca= /proc/cmdline)"
+			echo "ca=$(openssl x509 -in /etc/ssl/certs/kvmbox-ca.pem -noout -fingerprint -sha256 | sed "s/.*=//; s/://g" | cut -c1-32)"
+			echo "node: $NODE_EXTRA_CA_CERTS"
+			s="openssl s_client -connect 10.0.2.2:443 -servername upstream.test -CAfile /etc/ssl/certs/kvmbox-ca.pem -verify_return_error"
+			timeout 30 $s -brief </dev/null 2>&1 | sed "s/^/tls: /"'
+	done
+	e2e_step pmid 200 $sp --restore /ptpl --snapshot /pmid -- sh -c 'kvmbox-checkpoint; echo resumed'
+	e2e_step presume 60 sh -c "$sp --restore /pmid; echo rc=\$?"
 	kill $ups
 fi
 PAYLOAD
 )
-e2e_run_or_bail "$payload" 540
+e2e_run_or_bail "$payload" 900
 
 field() { e2e_step_out "$1" | sed -n "s/^$2: *//p" | head -n 1; }
 
@@ -238,6 +254,18 @@ else
 		-x 'scan-vmm: XYZZY-net-real: 0'
 	e2e_check_has scan "the guest's RAM was searched" '^scan-vmm: scanned [0-9]* MiB, memfds [1-9][0-9]* MiB'
 	e2e_check_has scan "control: the same search finds it in the broker" '^scan-broker: XYZZY-net-real: [1-9]'
+	e2e_check_rc ptpl 0 "kvmbox shell --proxy --snapshot: a template with the proxy"
+	for i in 1 2; do
+		e2e_check_rc prestore$i 0 "restore $i of it exits 0"
+		e2e_check_has prestore$i "restore $i: the CA is not on the command line the template booted with" -x 'cmdline-ca: 0'
+		e2e_check_has prestore$i "restore $i: NODE_EXTRA_CA_CERTS names the CA the session handed over" -x 'node: /etc/ssl/certs/kvmbox-ca.pem'
+		e2e_check_has prestore$i "restore $i: the guest's TLS through this launch's proxy verifies against that CA" -x 'tls: Verification: OK'
+	done
+	e2e_check_differ prestore1 prestore2 ca "each restore trusts its own launch's CA, not one shared through the template"
+	e2e_check_rc pmid 0 "a checkpoint of a running command with the proxy is saved"
+	e2e_check_has presume "restoring it with --proxy is refused: its command trusts another launch's proxy" \
+		"kvmbox: shell: cannot restore /pmid with --proxy: its guest runs a command already, which trusts another launch's proxy"
+	e2e_check_has presume "with exit status 2" -x 'rc=2'
 	e2e_step_out scan | grep '^scan-' | sed 's/^/# /'
 fi
 

@@ -70,8 +70,11 @@ one "shell --template with --snapshot: refused" \
 one "shell --template with a 9P share: refused (its fids are not saved)" \
 	"^kvmbox: shell: --template does not work with --share-9p" \
 	shell --kernel "$G/hello.elf" --initrd "$T/initrd" --template --share-9p "$T/proj:/p"
-one "shell --template with --proxy: refused" "^kvmbox: shell: --template does not work with --proxy" \
-	shell --kernel "$G/hello.elf" --template --proxy
+one "run --snapshot with --proxy: refused (kvmbox run's CA is on the booted command line)" \
+	"^kvmbox: run: --snapshot does not work with --proxy (its CA is on the booted command line: use kvmbox shell)" \
+	run --kernel "$G/hello.elf" --snapshot "$T/snap" --proxy
+one "run --restore with --proxy: refused likewise" "^kvmbox: run: --restore does not work with --proxy" \
+	run --restore "$T/snap" --proxy
 one "kvmbox .vm typed by hand (it is the broker's VMM): refused" \
 	"^kvmbox: .vm is started by kvmbox itself" .vm shell
 one "claude: a bad --memory names claude and its help" \

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "guest/init/console.c"
 
@@ -29,6 +30,7 @@ struct host {
 	bool exited;
 	struct kbx_ctl_exit ex;
 	char error[256];
+	const char *root;	/* where the CA message installs (NULL: nowhere usable) */
 };
 
 static void start_session(struct host *h)
@@ -41,7 +43,11 @@ static void start_session(struct host *h)
 	if (h->pid == 0) {
 		close(t[0]);
 		close(c[0]);
-		int r = kbx_console_run(t[1], c[1]);
+		/* kvmbox-init's environment names no CA store (this machine's may) */
+		unsetenv("NODE_EXTRA_CA_CERTS");
+		unsetenv("REQUESTS_CA_BUNDLE");
+		unsetenv("SSL_CERT_FILE");
+		int r = kbx_console_run(t[1], c[1], h->root ? h->root : "/nonexistent");
 		_exit(r < 0 ? 200 : r);
 	}
 	close(t[1]);
@@ -328,6 +334,83 @@ static void test_hostile_frames(void **state)
 	assert_int_equal(wait_exit(&h3), -1);
 }
 
+/* The proxy's CA before START: installed under the root (its PEM file and
+ * the bundle) and named in CMD's environment for the clients with stores
+ * of their own; a certificate that is not DER is reported and CMD runs
+ * without it; a CA after START changes nothing. */
+static void read_text(const char *dir, const char *path, char *out, size_t outsz)
+{
+	char full[512];
+	snprintf(full, sizeof(full), "%s%s", dir, path);
+	int fd = open(full, O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, out, outsz - 1);
+	out[n > 0 ? n : 0] = 0;
+	if (fd >= 0)
+		close(fd);
+}
+
+static void test_ca_before_start(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/kbx-ca-XXXXXX", text[4096], pem[4096];
+	assert_non_null(mkdtemp(dir));
+	uint8_t der[300] = { 0x30, 0x82, 0x01, 0x28 };
+	for (size_t i = 4; i < sizeof(der); i++)
+		der[i] = (uint8_t)(i * 7);
+	struct host h = { .root = dir };
+	start_session(&h);
+	expect_ready(&h);
+	send_frame(&h, KBX_CTL_CA, der, sizeof(der));
+	static const char *const argv[] = { "sh", "-c",
+		"echo \"node=$NODE_EXTRA_CA_CERTS req=$REQUESTS_CA_BUNDLE ssl=$SSL_CERT_FILE\"; exit 3",
+		NULL };
+	send_start(&h, false, 0, 0, argv);
+	wait_output(&h, "node=/etc/ssl/certs/kvmbox-ca.pem req=/etc/ssl/certs/ca-certificates.crt "
+		    "ssl=/etc/ssl/certs/ca-certificates.crt");
+	assert_int_equal(wait_exit(&h), 3);
+	assert_string_equal(h.error, "");
+	int plen = kbx_ca_pem(der, sizeof(der), pem, sizeof(pem));
+	assert_true(plen > 0);
+	read_text(dir, KBX_CA_PEM, text, sizeof(text));
+	assert_string_equal(text, pem);
+	read_text(dir, KBX_CA_BUNDLE, text, sizeof(text));
+	assert_string_equal(text, pem);
+
+	/* not a DER SEQUENCE: ERROR, CMD runs, nothing named or written */
+	char dir2[] = "/tmp/kbx-ca-XXXXXX";
+	assert_non_null(mkdtemp(dir2));
+	struct host h2 = { .root = dir2 };
+	start_session(&h2);
+	expect_ready(&h2);
+	send_frame(&h2, KBX_CTL_CA, "not a certificate at all", 24);
+	static const char *const argv2[] = { "sh", "-c", "echo \"node=[$NODE_EXTRA_CA_CERTS]\"", NULL };
+	send_start(&h2, false, 0, 0, argv2);
+	wait_output(&h2, "node=[]");
+	assert_int_equal(wait_exit(&h2), 0);
+	assert_string_equal(h2.error, "the proxy CA is not a DER certificate");
+	read_text(dir2, KBX_CA_PEM, text, sizeof(text));
+	assert_string_equal(text, "");
+
+	/* after START: ignored */
+	char dir3[] = "/tmp/kbx-ca-XXXXXX", cmd[256];
+	assert_non_null(mkdtemp(dir3));
+	struct host h3 = { .root = dir3 };
+	start_session(&h3);
+	expect_ready(&h3);
+	snprintf(cmd, sizeof(cmd), "read x; test -e %s%s && echo ca:present || echo ca:absent", dir3,
+		 KBX_CA_PEM);
+	const char *const argv3[] = { "sh", "-c", cmd, NULL };
+	send_start(&h3, false, 0, 0, argv3);
+	send_frame(&h3, KBX_CTL_CA, der, sizeof(der));
+	pump(&h3, 300);
+	assert_int_equal(write_all(h3.tty, "go\n", 3), 0);
+	wait_output(&h3, "ca:absent");
+	assert_int_equal(wait_exit(&h3), 0);
+	char rm[128];
+	snprintf(rm, sizeof(rm), "rm -rf %s %s %s", dir, dir2, dir3);
+	assert_int_equal(system(rm), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_signal_forwarded),
 		cmocka_unit_test(test_exec_failure),
 		cmocka_unit_test(test_hostile_frames),
+		cmocka_unit_test(test_ca_before_start),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,6 +61,7 @@ struct loopback {
 	uint16_t listeners[KBX_LISTENERS_MAX];	/* the last set the guest reported */
 	unsigned nlisteners;
 	int want_port;		/* for has_listener / lacks_listener */
+	const char *root;	/* where the guest end installs a CA (NULL: nowhere usable) */
 };
 
 static void on_finish(void *opaque, int code)
@@ -148,7 +149,8 @@ static void setup_loop(struct loopback *l, bool tty, int win_fd, char **argv, in
 		close(l->in[1]);
 		close(t[0]);
 		close(c[0]);
-		_exit(kbx_console_run(t[1], c[1]) < 0 ? 200 : 0);
+		unsetenv("NODE_EXTRA_CA_CERTS");	/* as in kvmbox-init (this machine's may name one) */
+		_exit(kbx_console_run(t[1], c[1], l->root ? l->root : "/nonexistent") < 0 ? 200 : 0);
 	}
 	close(t[1]);
 	close(c[1]);
@@ -473,10 +475,41 @@ static void test_signal_before_start(void **state)
 	assert_int_equal(l.stopped, SIGTERM);
 }
 
+/* kvmbox shell --proxy: the host hands the guest the proxy's CA before
+ * START; the guest end installs it (under the test's root) and CMD runs
+ * with the variables that name it. */
+static void test_proxy_ca(void **state)
+{
+	(void)state;
+	static struct loopback l;
+	memset(&l, 0, sizeof(l));
+	char dir[] = "/tmp/kbx-shca-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	l.root = dir;
+	static char cmd[256];
+	snprintf(cmd, sizeof(cmd), "echo node=$NODE_EXTRA_CA_CERTS; head -n 1 %s%s", dir, KBX_CA_PEM);
+	static char *argv[] = { "sh", "-c", cmd, NULL };
+	static uint8_t der[1500] = { 0x30, 0x82, 0x05, 0xd8 };
+	setup_loop(&l, false, -1, argv, 3);
+	l.ss.ca = der;
+	l.ss.ca_len = sizeof(der);
+	close(l.in[1]);
+	l.in[1] = open("/dev/null", O_WRONLY);
+	run_until(&l, is_finished, "finish");
+	assert_int_equal(l.code, 0);
+	assert_string_equal(l.out_buf, "node=/etc/ssl/certs/kvmbox-ca.pem\n"
+			    "-----BEGIN CERTIFICATE-----\n");
+	teardown_loop(&l);
+	char rm[64];
+	snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+	assert_int_equal(system(rm), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_piped_command),
+		cmocka_unit_test(test_proxy_ca),
 		cmocka_unit_test(test_slow_reader_after_exit),
 		cmocka_unit_test(test_tty_resize),
 		cmocka_unit_test(test_sigint_trapped),

@@ -198,6 +198,7 @@ static int add_virtio_devices(struct shell *s)
 		.guest_error = session_guest_error, .stop = session_stop, .opaque = s,
 		.listeners = s->o.net.auto_publish ? session_listeners : NULL,
 		.prof = &s->m.prof,
+		.ca = s->m.guest_ca_len ? s->m.guest_ca : NULL, .ca_len = s->m.guest_ca_len,
 	};
 	struct vcon_backend tty = { .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
 				    .on_hangup = shell_stdin_hangup,
@@ -289,6 +290,12 @@ static int shell_restore_devices(void *opaque, char *err, size_t errsz)
 			snprintf(err, errsz, "%s: cannot restore %s with a command: its guest runs "
 				 "one already (restore it without -- CMD)", s->cmd, s->o.restore);
 			r = EXIT_USAGE;
+		} else if (s->ss.started && s->ss.ca) {
+			/* its processes trust the CA of the launch that saved it */
+			snprintf(err, errsz, "%s: cannot restore %s with --proxy: its guest runs a "
+				 "command already, which trusts another launch's proxy", s->cmd,
+				 s->o.restore);
+			r = EXIT_USAGE;
 		}
 	}
 	s->restore_refused = r;
@@ -335,6 +342,7 @@ static int shell_main(struct shell *s)
 		return 1;
 	}
 	int status = 0;
+	s->m.ca_over_ctl = true;	/* the proxy's CA goes in the session (shell_session.h) */
 	if (s->o.template_argi)
 		shell_template(s);
 	else if (s->o.restore)

@@ -57,6 +57,14 @@ struct machine {
 	unsigned ndevs;
 	char cmdline_extra[MACHINE_CMDLINE_EXTRA];	/* kvmbox.* for the guest init */
 	struct machine_net *net;	/* the network card (machine_net.c), or NULL */
+	/* --proxy: the proxy's CA (DER) for the guest, which trusts it.  Set
+	 * ca_over_ctl before machine_net_add when the command goes over
+	 * kvmbox.ctl (kvmbox shell and the agents): the CA is then kept in
+	 * guest_ca for the session's CA message, not put on the kernel command
+	 * line, so a template restored for another launch trusts this one's. */
+	bool ca_over_ctl;
+	uint8_t guest_ca[2048];
+	size_t guest_ca_len;
 	struct cage_config cage;	/* vm.cfg.cage points here */
 	struct cage_path cage_paths[MACHINE_CAGE_PATHS];
 	/* --restore: the snapshot's state (vm.cfg.restore points here) and

@@ -14,7 +14,8 @@
  * guest was headed; the proxy dials the same address (the gateway meaning
  * the host's loopback, as for host sockets), so the policy holds for
  * proxied flows too.  The broker's CA, from its HELLO, reaches the guest
- * init as kvmbox.ca=<base64url of the DER certificate> on the kernel
+ * init in the console session's CA message (kvmbox shell, the agents) or
+ * as kvmbox.ca=<base64url of the DER certificate> on the kernel
  * command line.  When the broker's end of the control socket closes, the
  * VM stops: without it no HTTPS would work, and the launch is over.
  */
@@ -190,8 +191,10 @@ static void fault_forge_ca(X509 *x)
 }
 #endif
 
-/* kvmbox.ca=<base64url of the CA certificate, DER> for the guest init. */
-static int add_ca_cmdline(struct machine *m, const char *pem)
+/* The CA certificate (DER) for the guest init: kept for the session's CA
+ * message (m->ca_over_ctl) or put on the command line as
+ * kvmbox.ca=<base64url>. */
+static int give_guest_ca(struct machine *m, const char *pem)
 {
 	BIO *b = BIO_new_mem_buf(pem, -1);
 	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
@@ -199,11 +202,18 @@ static int add_ca_cmdline(struct machine *m, const char *pem)
 	fault_forge_ca(x);
 	int dlen = x ? i2d_X509(x, &der) : -1;
 	char b64[1024];
-	int r = dlen > 0 && kbx_b64url_encode(der, (size_t)dlen, b64, sizeof(b64)) >= 0 ? 0 : -EIO;
+	int r = dlen <= 0 ? -EIO : (size_t)dlen > sizeof(m->guest_ca) ? -E2BIG : 0;
+	if (r == 0 && m->ca_over_ctl) {
+		memcpy(m->guest_ca, der, (size_t)dlen);
+		m->guest_ca_len = (size_t)dlen;
+	} else if (r == 0) {
+		r = kbx_b64url_encode(der, (size_t)dlen, b64, sizeof(b64)) >= 0 ?
+			machine_cmdline_add(m, KBX_PARAM_CA "=%s", b64) : -E2BIG;
+	}
 	OPENSSL_free(der);
 	X509_free(x);
 	BIO_free(b);
-	return r < 0 ? r : machine_cmdline_add(m, KBX_PARAM_CA "=%s", b64);
+	return r;
 }
 
 /* --proxy in the VMM: the broker's CA for the guest, flows to the broker,
@@ -215,7 +225,7 @@ static int mnet_broker_attach(struct machine *m, struct machine_net *mn)
 		log_err("net: --proxy without its credential broker");
 		return 1;
 	}
-	int r = add_ca_cmdline(m, h->ca_pem);
+	int r = give_guest_ca(m, h->ca_pem);
 	if (r < 0) {
 		log_err("proxy: cannot pass the CA to the guest: %s", strerror(-r));
 		return 1;

@@ -115,9 +115,9 @@ missing:
 
 /* --snapshot and --restore: the devices whose state a snapshot keeps
  * (virtio-fs shares, not virtio-9p ones, whose fids are not saved; the
- * network card without the proxy, whose per-launch CA and broker cannot
- * cross a restore), and a restored guest continues where it was, so it
- * takes no boot input. */
+ * network card, with the proxy only for kvmbox shell, which hands the
+ * guest its per-launch CA in the session), and a restored guest continues
+ * where it was, so it takes no boot input. */
 static int run_check_snapshot_flags(const struct run_opts *o, char *err, size_t errsz)
 {
 	const char *flag = o->template_argi ? "--template" : o->restore ? "--restore" : "--snapshot";
@@ -134,9 +134,11 @@ static int run_check_snapshot_flags(const struct run_opts *o, char *err, size_t 
 			snprintf(err, errsz, "%s does not work with --share-9p yet (use --share)", flag);
 			return -EINVAL;
 		}
-	if (!o->net.disabled && o->net.proxy) {
-		snprintf(err, errsz, "%s does not work with --proxy (its CA and broker are the "
-			 "launch's own)", flag);
+	/* kvmbox shell hands the guest the proxy's CA in its session, after a
+	 * restore too; kvmbox run's is on the kernel command line, booted. */
+	if (!o->net.disabled && o->net.proxy && (!o->cmd || strcmp(o->cmd, "shell"))) {
+		snprintf(err, errsz, "%s does not work with --proxy (its CA is on the booted "
+			 "command line: use kvmbox shell)", flag);
 		return -EINVAL;
 	}
 	if (o->hugepages) {

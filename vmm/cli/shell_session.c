@@ -41,12 +41,28 @@ void shell_session_resize(struct shell_session *ss)
 		ctl_send(ss, KBX_CTL_RESIZE, &r, sizeof(r));
 }
 
+/* CA: the proxy's certificate, which the guest installs before CMD runs.
+ * Not delivered, the session fails: CMD never starts without it. */
+static bool send_ca(struct shell_session *ss)
+{
+	uint8_t frame[sizeof(struct kbx_ctl_hdr) + SHELL_CA_MAX];
+	size_t n = ss->ca_len <= SHELL_CA_MAX ?
+		kbx_ctl_frame(frame, sizeof(frame), KBX_CTL_CA, ss->ca, ss->ca_len) : 0;
+	if (!n || vcon_port_send(ss->con, ss->ctl_port, frame, n) != n) {
+		ss->fail(ss->opaque, "cannot hand the guest the proxy's CA");
+		return false;
+	}
+	return true;
+}
+
 /* START: window, mode, argv, TERM; it may be up to KBX_CTL_MAX_PAYLOAD. */
 static void send_start(struct shell_session *ss)
 {
 	static uint8_t frame[sizeof(struct kbx_ctl_hdr) + KBX_CTL_MAX_PAYLOAD];	/* loop thread only */
 	uint8_t *buf = frame + sizeof(struct kbx_ctl_hdr);
 	uint16_t rows, cols;
+	if (ss->ca && !send_ca(ss))
+		return;
 	window(ss, &rows, &cols);
 	struct kbx_ctl_start st = { .rows = rows, .cols = cols,
 				    .flags = (ss->tty ? KBX_START_TTY : 0) |
