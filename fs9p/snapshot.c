@@ -17,7 +17,9 @@
  * pairs unique, every inode but the root under a directory of the table
  * by a name a lookup would accept and the server does not hide, every
  * parent chain ending at the root (no cycle: resolution walks it), the
- * root the share's own folder, handles on inodes of their type, and no
+ * root the share's own folder (any folder when the table holds the root
+ * alone and no handle: nothing beneath it was known, as in a template
+ * saved before its command ran), handles on inodes of their type, and no
  * handle that writes on a read-only share.  Anything else is refused and
  * the server left as it was made.
  *
@@ -152,9 +154,13 @@ static int restore_inodes(struct fs_server *s, struct in *in, const struct kfs_h
 			return -EINVAL;
 		if (r->id == s->root->id) {
 			/* The share's own folder, as it was: else every name
-			 * would resolve beneath another one. */
-			if (r->parent || r->namelen || r->dev != s->root->dev ||
-			    r->ino != s->root->ino || r->unlinked)
+			 * would resolve beneath another one.  A table of the
+			 * root alone names nothing beneath it, so it may be
+			 * another folder (a template restored for a launch
+			 * that shares its own). */
+			bool rebind = h->ninodes == 1 && !h->nfiles;
+			if (r->parent || r->namelen || r->type != S_IFDIR || r->unlinked ||
+			    (!rebind && (r->dev != s->root->dev || r->ino != s->root->ino)))
 				return -EINVAL;
 			s->root->nlookup = r->nlookup;
 			table[n] = s->root;

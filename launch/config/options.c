@@ -70,6 +70,9 @@ const struct config_option config_options[] = {
 	{ "detach_keys", "--detach-keys", NULL, "KVMBOX_DETACH_KEYS", "KEY,KEY", "ctrl-],d", CONFIG_TEXT,
 	  CONFIG_PROJECT_NEVER, "the two keys that detach the terminal from the sandbox (it\n"
 	  "                         runs on: kvmbox attach NAME); ctrl-X or a character" },
+	{ "template", "--template", "--no-template", "KVMBOX_TEMPLATE", NULL, "false", CONFIG_BOOL,
+	  CONFIG_PROJECT_OFF, "start from this configuration's booted template (made in the\n"
+	  "                         background by the first launch) instead of a boot" },
 	{ "hook", NULL, "--no-hook", NULL, NULL, "true", CONFIG_BOOL, CONFIG_PROJECT_OFF,
 	  "run the project's executable .kvmbox.runtime.sh in the guest\n"
 	  "                         before the agent (its failure stops the launch)" },

@@ -1,11 +1,11 @@
 /* launch/template/template.h - booted templates in the cache: a snapshot
  * of a guest booted to where kvmbox-init waits for its command, one per
  * configuration, restored by each later launch of that configuration
- * instead of a boot (kvmbox shell --template).
+ * instead of a boot (kvmbox shell --template, and the agents').
  *
  * A configuration is whatever the guest saw while it booted, written out
  * by the caller as one text (the kernel's and initrd's identities, the
- * command line, memory, vCPUs, the devices and what they share); its
+ * command line, memory, vCPUs, the devices, each share's guest path); its
  * SHA-256 names the folder <cache>/templates/KEY (cache as for images:
  * $KVMBOX_CACHE, $XDG_CACHE_HOME/kvmbox or ~/.cache/kvmbox).  A change to
  * any of it is another key, so a template is never restored into a

@@ -31,7 +31,11 @@
 # its change to .git/config are named at exit under a warning, with
 # unified diffs; the agent's exit status is kvmbox's; the
 # per-launch directory is gone afterwards; a missing project folder is a
-# one-line error with status 2.
+# one-line error with status 2.  --template: the first launch boots and a
+# second kvmbox makes the configuration's template; the next launch
+# restores it (no kernel loaded) and its agent runs there with this
+# launch's arguments, placeholders and CA, the self-test passing and the
+# project's state kept.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/lib/nested.sh"
 E2E_TEST_NAME="nested harness"
@@ -150,10 +154,32 @@ kvmbox ps | sed "s/^/ps2: /"
 kvmbox rm bg; echo "rm=$?"
 kvmbox ps | sed "s/^/ps3: /"
 sed "s/^/bg: /" /tmp/bg.out'
+# --template: the first launch boots and a second kvmbox makes the
+# configuration's template; the next launch restores it and the agent
+# runs there with this launch's credentials, CA and arguments
+tf='--template --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M'
+e2e_step tmpl1 240 sh -c "kvmbox claude $tf --profile -- tmpl-one 2>&1"
+e2e_step tmpl_wait 300 sh -c 'for i in $(seq 1 250); do ls /kc/templates 2>/dev/null | grep -qx "[0-9a-f]\{64\}" && break; sleep 1; done
+	ls /kc/templates; tail -n 5 /kc/templates/*.log 2>/dev/null'
+e2e_step tmpl2 240 sh -c "kvmbox claude $tf --profile -- tmpl-two 2>&1"
 PAYLOAD
 )
-e2e_run_or_bail "$payload" 800
+e2e_run_or_bail "$payload" 1100
 
+e2e_check_rc tmpl1 4 "--template with none made yet: the agent runs"
+e2e_check_has tmpl1 "after one line saying why it boots" 'no template of this configuration yet: booting, and making one'
+e2e_check_has tmpl_wait "the agent's configuration gets a template in the background" -x '[0-9a-f]\{64\}'
+e2e_check_rc tmpl2 4 "the next launch starts from it, and the launch self-test passes there (else 125)"
+e2e_check_lacks tmpl2 "saying nothing of templates" 'no template\|cannot be used'
+e2e_check_lacks tmpl2 "loading no kernel" 'kernel_loaded'
+e2e_check_has tmpl2 "the self-test ran in the restored guest" '^kvmbox: self-test: [0-9]* checks in [0-9]* ms$'
+e2e_check_has tmpl2 "with this launch's arguments" -x 'args=--dangerously-skip-permissions tmpl-two'
+e2e_check_has tmpl2 "and this launch's placeholders" '^key=kvmbox-ph-[0-9a-f]\{32\}$'
+e2e_check_has tmpl2 "its login file among the launch's files" '^creds=.*"accessToken":"kvmbox-ph-[0-9a-f]\{32\}"'
+e2e_check_lacks tmpl2 "no real secret there either" 'XYZZY\|real-in:\|cmdline-has-real'
+e2e_check_has tmpl2 "this launch's CA is installed" -x 'ca-installed'
+e2e_check_has tmpl2 "a push off the allow-list gets the proxy's 403 there too" '^push=kvmbox: write to GitHub repository evil/x refused'
+e2e_check_grows tmpl1 history tmpl2 history "the agent's state is the project's, kept across a template launch"
 e2e_check_rc claude 4 "kvmbox claude exits with the agent's status"
 e2e_check_lacks claude "the launch self-test passed (metadata, host, CA, placeholders, GitHub)" 'self-test'
 e2e_check_lacks claude "its endpoint's address is not counted among the denials" '192\.0\.2\.1'
@@ -280,4 +306,6 @@ e2e_check_has sessions "kvmbox rm removes its record" -x 'rm=0'
 e2e_check_lacks sessions "and ps no longer lists it" '^ps3: bg '
 e2e_check_rc noproject 2 "a missing project folder: exit 2"
 e2e_check_has noproject "with one line naming it" 'project folder /no/such/dir'
+phase() { e2e_step_out "$1" | sed -n "s/^kvmbox: profile  *$2  *\([0-9.]*\).*/\1/p" | head -n 1; }
+echo "# kvmbox claude, exec to command start: booted $(phase tmpl1 command_start) ms, from the template $(phase tmpl2 command_start) ms (TCG in L1, not hardware)"
 tap_done

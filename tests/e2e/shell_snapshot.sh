@@ -21,7 +21,7 @@ e2e_add_ptyrun
 sh_="kvmbox shell --kernel /vmlinux --initrd /l2.cpio --memory 256"
 dev="--allow-host --share /tmp/proj:/tmp/proj"
 rand='echo rand=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")'
-count='(i=0; while :; do i=$((i+1)); echo $i >/tmp/count; sleep 0.2; done) &
+count='cat /tmp/proj/f >/dev/null; (i=0; while :; do i=$((i+1)); echo $i >/tmp/count; sleep 0.2; done) &
 sleep 2; echo "count-before=$(cat /tmp/count)"
 kvmbox-checkpoint; echo "checkpoint rc=$?"
 sleep 2; echo "count-after=$(cat /tmp/count)"; exit 6'
@@ -42,7 +42,8 @@ e2e_step checkpoint 200 $sh_ --restore /tpl $dev --snapshot /mid -- sh -c '$coun
 e2e_step resume 200 sh -c '$sh_ --restore /mid $dev; echo "rc=\$?"'
 e2e_step resume_cmd 60 sh -c '$sh_ --restore /mid $dev -- true; echo "rc=\$?"'
 e2e_step run_restore 60 sh -c 'kvmbox run --restore /tpl $dev; echo "rc=\$?"'
-e2e_step other_share 60 sh -c 'mkdir -p /tmp/else; $sh_ --restore /tpl --allow-host --share /tmp/else:/tmp/proj -- true; echo "rc=\$?"'
+e2e_step other_share 60 sh -c 'mkdir -p /tmp/else; $sh_ --restore /mid --allow-host --share /tmp/else:/tmp/proj; echo "rc=\$?"'
+e2e_step tpl_else 200 sh -c 'echo from-else >/tmp/else/f; $sh_ --restore /tpl --allow-host --share /tmp/else:/tmp/proj -- cat /tmp/proj/f; echo "rc=\$?"'
 export KVMBOX_CACHE=/kc
 e2e_step tmpl_miss 200 $sh_ $dev --template -- echo first-launch
 e2e_step tmpl_wait 200 sh -c 'for i in \$(seq 1 150); do ls /kc/templates | grep -qx "[0-9a-f]\\{64\\}" && break; sleep 1; done; ls /kc/templates'
@@ -78,9 +79,11 @@ e2e_check_has resume_cmd "with status 2" -x 'rc=2'
 e2e_check_has run_restore "kvmbox run cannot restore a shell's snapshot (other devices)" \
 	'kvmbox: run: cannot restore /tpl: it has 4 virtio devices and this machine 2'
 e2e_check_has run_restore "status 2" -x 'rc=2'
-e2e_check_has other_share "a restore with another folder as the share is refused" \
-	'cannot restore /tpl: its virtio device'
+e2e_check_has other_share "a restore with another folder as a share the guest had looked into is refused" \
+	'cannot restore /mid: its virtio device'
 e2e_check_has other_share "status 1" -x 'rc=1'
+e2e_check_has tpl_else "a template, which knew nothing beneath the share's root, takes another folder" -x 'from-else'
+e2e_check_has tpl_else "and runs" -x 'rc=0'
 
 e2e_check_rc tmpl_miss 0 "--template with none made yet: the launch boots and runs its command"
 e2e_check_has tmpl_miss "saying why, in one line" \

@@ -277,6 +277,47 @@ static void test_too_small_buffer(void **state)
 	assert_int_equal(fs_snapshot_save(f->srv, f->buf, f->len - 1, &len), -EFBIG);
 }
 
+/* A table of the root alone (a template saved before its command looked
+ * into the share) restores onto another folder: the next launch shares
+ * its own, and what the guest looks up there is that folder's.  One more
+ * inode, or one handle, and another folder is refused. */
+static void test_root_only_rebinds(void **state)
+{
+	struct fx *f = *state;
+	char *first = fs_test_tmpdir(), *second = fs_test_tmpdir();
+	assert_int_equal(fs_test_write_file(second, "mine.txt", "second's", 0644), 0);
+	struct fs_server *a = server(first, false, NULL);
+	uint8_t buf[4096];
+	size_t len;
+	assert_int_equal(fs_snapshot_save(a, buf, sizeof(buf), &len), 0);
+	struct fs_server *b = server(second, false, NULL);
+	assert_int_equal(fs_snapshot_restore(b, buf, len), 0);
+	struct fs_inode *mine = lookup(b, b->root, "mine.txt");
+	struct fs_file *fm;
+	fs_begin(b);
+	assert_int_equal(fs_open(b, mine, O_RDONLY, &fm), 0);
+	char got[16] = { 0 };
+	assert_int_equal(read_fh(b, fm->fh, got, sizeof(got) - 1), 8);
+	assert_string_equal(got, "second's");
+	fs_server_free(b);
+	/* the root and one name: not onto another folder */
+	assert_int_equal(fs_test_write_file(first, "x", "x", 0644), 0);
+	lookup(a, a->root, "x");
+	assert_int_equal(fs_snapshot_save(a, buf, sizeof(buf), &len), 0);
+	b = server(second, false, NULL);
+	assert_int_equal(fs_snapshot_restore(b, buf, len), -EINVAL);
+	fs_server_free(b);
+	fs_server_free(a);
+	/* the fixture's table (names and handles) neither */
+	b = server(second, false, NULL);
+	assert_int_equal(fs_snapshot_restore(b, f->buf, f->len), -EINVAL);
+	fs_server_free(b);
+	fs_test_rmrf(first);
+	fs_test_rmrf(second);
+	free(first);
+	free(second);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -285,6 +326,7 @@ int main(void)
 		T(test_replaced_is_stale),
 		T(test_crafted_refused),
 		T(test_too_small_buffer),
+		T(test_root_only_rebinds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

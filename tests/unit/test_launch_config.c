@@ -108,6 +108,7 @@ static const struct row {
 	{ "git", "false", NULL, NULL, NULL },
 	{ "state", "true", "false", NULL, NULL },
 	{ "detach_keys", "\"ctrl-p,q\"", NULL, "\"ctrl-a,x\"", NULL },
+	{ "template", "true", "false", "true", NULL },
 	{ "hook", "true", "false", NULL, NULL },
 };
 

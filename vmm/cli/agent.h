@@ -100,6 +100,7 @@ struct agent_cmdline {
 	bool review;			/* --review: the agent works on a copy (launch/review) */
 	bool force;			/* --force: the home folder (or /) may be the project */
 	bool self_test;			/* the launch self-test, unless --no-self-test */
+	bool template;			/* --template: from the configuration's template */
 	bool refuses_host, refuses_metadata;	/* what the flags leave refused, for it */
 	struct policy *egress;		/* the egress policy the flags make (NULL: no
 					 * memory for it), for it too; agent_cmdline_fini frees */

@@ -57,6 +57,10 @@ static int take_launcher_flag(int argc, char **argv, int *i, struct agent_cmdlin
 		c->self_test = argv[*i][2] == 's';
 		return 1;
 	}
+	if (!strcmp(argv[*i], "--template") || !strcmp(argv[*i], "--no-template")) {
+		c->template = argv[*i][2] == 't';
+		return 1;
+	}
 	if ((t = cli_take_value(argc, argv, i, "--detach-keys", &v)) != 0) {
 		if (t > 0 && session_detach_keys_parse(v, c->detach_keys) < 0) {
 			snprintf(err, errsz, "--detach-keys %.32s: two keys, each ctrl-X or a character, as in %s", v,

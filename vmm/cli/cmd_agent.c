@@ -60,7 +60,7 @@
 #define HIDDEN_SCAN_MAX 20000	/* entries of the project looked at for the launch's note */
 /* What shell_argv adds to the user's words: flags, the wrapper, the
  * environment and the agent's own argv. */
-#define SHELL_ARGV_EXTRA (32 + AGENT_MAX_ENV + 8 + 2 * GIT_MAX_REPOS)
+#define SHELL_ARGV_EXTRA (48 + AGENT_MAX_ENV + 8 + 2 * GIT_MAX_REPOS)
 
 /* Link the agent's directories in $HOME to the project's state, copy the
  * launch's files (git config, placeholder credentials) to $HOME, enter the
@@ -632,6 +632,8 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	}
 	if (l->c.proxy)
 		PUSH("--proxy");
+	if (l->c.template)
+		PUSH("--template");
 	PUSH("--egress-agent");	/* before the user's flags, which may name another */
 	PUSH(policy_agent_name(l->p->egress));
 	for (unsigned i = 0; i < l->git.nrepos; i++) {

@@ -298,7 +298,33 @@ static int shell_restore_devices(void *opaque, char *err, size_t errsz)
 			r = EXIT_USAGE;
 		}
 	}
+	if (r && s->o.template_argi && !template_discard(s->template_dir)) {
+		size_t n = strlen(err);	/* the next launch boots and makes a new one */
+		snprintf(err + n, errsz - n, " (the template is removed: the next launch boots)");
+	}
 	s->restore_refused = r;
+	return r;
+}
+
+/* The template's builder: `kvmbox shell` with this launch's flags and no
+ * command (the template is saved before START), also for an agent, whose
+ * VMM is kvmbox shell under the agent's name.  0 or -errno. */
+static int start_template_builder(struct shell *s)
+{
+	int argc = s->gf->argc;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(s->gf->argv[i], "--")) {
+			argc = i;
+			break;
+		}
+	char **argv = calloc((size_t)argc + 1, sizeof(*argv));
+	if (!argv)
+		return -ENOMEM;
+	argv[0] = "shell";
+	for (int i = 1; i < argc; i++)
+		argv[i] = s->gf->argv[i];
+	int r = template_build_background(s->template_dir, argc, argv, s->o.template_argi);
+	free(argv);
 	return r;
 }
 
@@ -327,7 +353,7 @@ static void shell_template(struct shell *s)
 			"making a new one", s->cmd, why);
 		template_discard(s->template_dir);
 	}
-	r = template_build_background(s->template_dir, s->gf->argc, s->gf->argv, s->o.template_argi);
+	r = start_template_builder(s);
 	if (r < 0)
 		log_err("%s: cannot start making a template: %s", s->cmd, strerror(-r));
 }

@@ -108,8 +108,8 @@ int machine_boot_or_restore(struct machine *m, int argc, char **argv);
  * why in err (a template that cannot be used is the caller's to judge). */
 int machine_restore_try(struct machine *m, const char *dir, char *err, size_t errsz);
 /* Everything of o the guest sees while it boots (the identities of the
- * kvmbox binary, kernel, initrd and shared folders; command line, memory,
- * vCPUs, devices), as text: what a template is made for
+ * kvmbox binary, kernel, initrd and image; command line, memory, vCPUs,
+ * devices, each share's guest path and flags, not its host folder), as text: what a template is made for
  * (launch/template/template.h).  0 or -ENAMETOOLONG. */
 int machine_describe(const struct run_opts *o, char *buf, size_t bufsz);
 int machine_snapshot_save(struct machine *m);

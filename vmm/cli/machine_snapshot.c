@@ -72,12 +72,17 @@ int machine_describe(const struct run_opts *o, char *buf, size_t bufsz)
 		r = describe_file(buf, bufsz, &off, "rootfs", o->fs.rootfs);
 	if (r == 0)
 		r = describe_file(buf, bufsz, &off, "image", o->fs.image_dir);
+	/* A share by where the guest sees it and how, not by its host folder:
+	 * a template is saved before the guest looks beneath a share's root,
+	 * and such a share restores onto whatever folder the launch shares
+	 * (fs9p/snapshot.c), as an agent's per-launch folder must. */
 	for (unsigned i = 0; r == 0 && i < o->fs.n; i++) {
 		const struct share_spec *sp = &o->fs.share[i];
-		char what[SHARE_GUEST_PATH_MAX + 64];
-		snprintf(what, sizeof(what), "share %s 9p=%d ro=%d hide=%d", sp->guest, sp->nine_p,
-			 sp->read_only, sp->hide);
-		r = describe_file(buf, bufsz, &off, what, sp->host);
+		int n = snprintf(buf + off, bufsz - off, "share %s 9p=%d ro=%d hide=%d\n", sp->guest,
+				 sp->nine_p, sp->read_only, sp->hide);
+		if (n < 0 || (size_t)n >= bufsz - off)
+			return -ENAMETOOLONG;
+		off += (size_t)n;
 	}
 	if (r < 0)
 		return r;

@@ -121,10 +121,10 @@ missing:
 static int run_check_snapshot_flags(const struct run_opts *o, char *err, size_t errsz)
 {
 	const char *flag = o->template_argi ? "--template" : o->restore ? "--restore" : "--snapshot";
-	if (o->template_argi && (o->snapshot || o->restore || !o->cmd || strcmp(o->cmd, "shell"))) {
+	if (o->template_argi && (o->snapshot || o->restore || !o->cmd || !strcmp(o->cmd, "run"))) {
 		snprintf(err, errsz, o->snapshot || o->restore ? "--template makes and restores its own "
 			 "snapshots: not with --snapshot or --restore" : "--template is kvmbox shell's "
-			 "for now");
+			 "and the agents'");
 		return -EINVAL;
 	}
 	if (!o->snapshot && !o->restore && !o->template_argi)
@@ -134,9 +134,10 @@ static int run_check_snapshot_flags(const struct run_opts *o, char *err, size_t 
 			snprintf(err, errsz, "%s does not work with --share-9p yet (use --share)", flag);
 			return -EINVAL;
 		}
-	/* kvmbox shell hands the guest the proxy's CA in its session, after a
-	 * restore too; kvmbox run's is on the kernel command line, booted. */
-	if (!o->net.disabled && o->net.proxy && (!o->cmd || strcmp(o->cmd, "shell"))) {
+	/* kvmbox shell (an agent's VMM too) hands the guest the proxy's CA in
+	 * its session, after a restore too; kvmbox run's is on the kernel
+	 * command line, booted. */
+	if (!o->net.disabled && o->net.proxy && (!o->cmd || !strcmp(o->cmd, "run"))) {
 		snprintf(err, errsz, "%s does not work with --proxy (its CA is on the booted "
 			 "command line: use kvmbox shell)", flag);
 		return -EINVAL;
