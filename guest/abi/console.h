@@ -76,6 +76,7 @@ struct kbx_ctl_hdr {
 	uint32_t len;		/* payload bytes after the header */
 } __attribute__((packed));
 
+#define KBX_CA_DER_MAX 2048u	/* a CA message's certificate, at most */
 #define KBX_START_TTY 1u	/* run CMD on a PTY */
 #define KBX_START_LISTENERS 2u	/* report TCP listeners (KBX_CTL_LISTENERS) */
 #define KBX_LISTENERS_MAX 64	/* ports in one LISTENERS message */

@@ -24,6 +24,7 @@
 
 #include "devices/legacy/legacy.h"
 #include "devices/virtio/mmio.h"
+#include "guest/abi/console.h"
 #include "cage/cage.h"
 #include "vmm/cli/run.h"
 #include "vmm/snapshot/snapshot.h"
@@ -63,7 +64,7 @@ struct machine {
 	 * guest_ca for the session's CA message, not put on the kernel command
 	 * line, so a template restored for another launch trusts this one's. */
 	bool ca_over_ctl;
-	uint8_t guest_ca[2048];
+	uint8_t guest_ca[KBX_CA_DER_MAX];
 	size_t guest_ca_len;
 	struct cage_config cage;	/* vm.cfg.cage points here */
 	struct cage_path cage_paths[MACHINE_CAGE_PATHS];
@@ -109,7 +110,8 @@ int machine_boot_or_restore(struct machine *m, int argc, char **argv);
 int machine_restore_try(struct machine *m, const char *dir, char *err, size_t errsz);
 /* Everything of o the guest sees while it boots (the identities of the
  * kvmbox binary, kernel, initrd and image; command line, memory, vCPUs,
- * devices, each share's guest path and flags, not its host folder), as text: what a template is made for
+ * devices, each share's guest path and flags, not its host folder), as
+ * text: what a template is made for
  * (launch/template/template.h).  0 or -ENAMETOOLONG. */
 int machine_describe(const struct run_opts *o, char *buf, size_t bufsz);
 int machine_snapshot_save(struct machine *m);

@@ -45,8 +45,8 @@ void shell_session_resize(struct shell_session *ss)
  * Not delivered, the session fails: CMD never starts without it. */
 static bool send_ca(struct shell_session *ss)
 {
-	uint8_t frame[sizeof(struct kbx_ctl_hdr) + SHELL_CA_MAX];
-	size_t n = ss->ca_len <= SHELL_CA_MAX ?
+	uint8_t frame[sizeof(struct kbx_ctl_hdr) + KBX_CA_DER_MAX];
+	size_t n = ss->ca_len <= KBX_CA_DER_MAX ?
 		kbx_ctl_frame(frame, sizeof(frame), KBX_CTL_CA, ss->ca, ss->ca_len) : 0;
 	if (!n || vcon_port_send(ss->con, ss->ctl_port, frame, n) != n) {
 		ss->fail(ss->opaque, "cannot hand the guest the proxy's CA");

@@ -5,9 +5,9 @@
  * Plug it into the console: the kvmbox.ctl port's backend gets
  * on_output = shell_ctl_output, the kvmbox.tty port's backend gets
  * on_hangup = shell_stdin_hangup, both with opaque = the session.  It
- * answers READY with CA (when the launch has the TLS proxy) and START, sends RESIZE (shell_session_resize, e.g. on
- * SIGWINCH) and STDIN_EOF (remembered if stdin ends before START), and on
- * EXIT waits until every byte of CMD's output left the tty port, then calls
+ * answers READY with CA (when the launch has the TLS proxy) and START,
+ * sends RESIZE (shell_session_resize, e.g. on SIGWINCH) and STDIN_EOF
+ * (remembered if stdin ends before START), and on EXIT waits until every byte of CMD's output left the tty port, then calls
  * finish(code).  Everything runs on the device's loop thread.
  *
  * Host signals (shell_session_signal), as `docker run`'s sig-proxy: SIGINT,
@@ -24,7 +24,6 @@
 #include <stdbool.h>
 
 #define SHELL_STOP_GRACE_MS 10000	/* like docker stop's default 10 s */
-#define SHELL_CA_MAX 2048		/* a CA certificate's DER bytes */
 
 #include "devices/virtio/console.h"
 #include "guest/abi/console.h"
@@ -49,7 +48,7 @@ struct shell_session {
 	unsigned grace_ms;	/* after a forwarded SIGTERM (0: SHELL_STOP_GRACE_MS) */
 	struct profile *prof;	/* marks PHASE_COMMAND_START, or NULL */
 	const uint8_t *ca;	/* the TLS proxy's CA (DER) sent before START, or NULL */
-	size_t ca_len;		/* at most SHELL_CA_MAX */
+	size_t ca_len;		/* at most KBX_CA_DER_MAX */
 	void *opaque;
 	/* state */
 	bool started;		/* START sent */
