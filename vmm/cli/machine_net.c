@@ -193,9 +193,14 @@ static void fault_forge_ca(X509 *x)
 
 /* The CA certificate (DER) for the guest init: kept for the session's CA
  * message (m->ca_over_ctl) or put on the command line as
- * kvmbox.ca=<base64url>. */
+ * kvmbox.ca=<base64url>, never with a snapshot: a saved command line
+ * would carry this launch's CA to the next, and a restore reads none
+ * (run_args.c refuses the flags first, by command; this holds whatever
+ * the path). */
 static int give_guest_ca(struct machine *m, const char *pem)
 {
+	if (!m->ca_over_ctl && (m->o->snapshot || m->o->restore))
+		return -EINVAL;
 	BIO *b = BIO_new_mem_buf(pem, -1);
 	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
 	unsigned char *der = NULL;
