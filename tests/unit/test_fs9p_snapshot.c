@@ -280,7 +280,8 @@ static void test_too_small_buffer(void **state)
 /* A table of the root alone (a template saved before its command looked
  * into the share) restores onto another folder: the next launch shares
  * its own, and what the guest looks up there is that folder's.  One more
- * inode, or one handle, and another folder is refused. */
+ * inode, or one handle (the root itself open), and another folder is
+ * refused; a root whose type is forged is refused anywhere. */
 static void test_root_only_rebinds(void **state)
 {
 	struct fx *f = *state;
@@ -299,6 +300,27 @@ static void test_root_only_rebinds(void **state)
 	char got[16] = { 0 };
 	assert_int_equal(read_fh(b, fm->fh, got, sizeof(got) - 1), 8);
 	assert_string_equal(got, "second's");
+	fs_server_free(b);
+	/* the root alone but its type forged (not a folder): refused, onto
+	 * another folder and onto its own */
+	size_t at = inode_at(buf, len, a->root->id, NULL);
+	assert_true(at > 0);
+	uint32_t reg = S_IFREG;
+	memcpy(buf + at + 40, &reg, 4);
+	b = server(second, false, NULL);
+	assert_int_equal(fs_snapshot_restore(b, buf, len), -EINVAL);
+	fs_server_free(b);
+	b = server(first, false, NULL);
+	assert_int_equal(fs_snapshot_restore(b, buf, len), -EINVAL);
+	fs_server_free(b);
+	/* the root alone, open as a directory (a handle): not onto another
+	 * folder */
+	struct fs_file *fr;
+	fs_begin(a);
+	assert_int_equal(fs_open(a, a->root, O_RDONLY | O_DIRECTORY, &fr), 0);
+	assert_int_equal(fs_snapshot_save(a, buf, sizeof(buf), &len), 0);
+	b = server(second, false, NULL);
+	assert_int_equal(fs_snapshot_restore(b, buf, len), -EINVAL);
 	fs_server_free(b);
 	/* the root and one name: not onto another folder */
 	assert_int_equal(fs_test_write_file(first, "x", "x", 0644), 0);
