@@ -155,7 +155,8 @@ static void supervise(const char *dir, char **args, const char *tmp)
 	_exit(0);
 }
 
-int template_build_background(const char *dir, int argc, char *const argv[], int skip)
+int template_build_background(const char *dir, const char *sub, int argc, char *const argv[],
+			      int skip)
 {
 	char tmp[PATH_MAX];
 	int n = snprintf(tmp, sizeof(tmp), "%s" TMP_TAG "%d", dir, (int)getpid());
@@ -166,7 +167,7 @@ int template_build_background(const char *dir, int argc, char *const argv[], int
 		return -ENOMEM;
 	unsigned k = 0;
 	args[k++] = "kvmbox";
-	args[k++] = argv[0];
+	args[k++] = (char *)sub;
 	args[k++] = "--snapshot";
 	args[k++] = tmp;
 	for (int i = 1; i < argc; i++)

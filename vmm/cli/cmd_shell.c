@@ -317,15 +317,8 @@ static int start_template_builder(struct shell *s)
 			argc = i;
 			break;
 		}
-	char **argv = calloc((size_t)argc + 1, sizeof(*argv));
-	if (!argv)
-		return -ENOMEM;
-	argv[0] = "shell";
-	for (int i = 1; i < argc; i++)
-		argv[i] = s->gf->argv[i];
-	int r = template_build_background(s->template_dir, argc, argv, s->o.template_argi);
-	free(argv);
-	return r;
+	return template_build_background(s->template_dir, "shell", argc, s->gf->argv,
+					 s->o.template_argi);
 }
 
 /* --template: restore this configuration's template when a usable one is
