@@ -325,11 +325,10 @@ int kbx_ca_install(const char *cmdline, const char *root, char *err, size_t errs
 		return 0;
 	uint8_t der[2048];
 	ssize_t n = kbx_b64url_decode(v, len, der, sizeof(der));
-	if (n < 16 || der[0] != 0x30) {
-		snprintf(err, errsz, "kvmbox.ca is not a base64url DER certificate");
-		return -EINVAL;
-	}
-	int r = kbx_ca_install_der(der, (size_t)n, root, err, errsz);
+	char why[160];
+	int r = n < 0 ? -EINVAL : kbx_ca_install_der(der, (size_t)n, root, why, sizeof(why));
+	if (r < 0)
+		snprintf(err, errsz, "kvmbox.ca: %s", n < 0 ? "not base64url" : why);
 	return r < 0 ? r : 1;
 }
 
