@@ -306,6 +306,5 @@ e2e_check_has sessions "kvmbox rm removes its record" -x 'rm=0'
 e2e_check_lacks sessions "and ps no longer lists it" '^ps3: bg '
 e2e_check_rc noproject 2 "a missing project folder: exit 2"
 e2e_check_has noproject "with one line naming it" 'project folder /no/such/dir'
-phase() { e2e_step_out "$1" | sed -n "s/^kvmbox: profile  *$2  *\([0-9.]*\).*/\1/p" | head -n 1; }
-echo "# kvmbox claude, exec to command start: booted $(phase tmpl1 command_start) ms, from the template $(phase tmpl2 command_start) ms (TCG in L1, not hardware)"
+echo "# kvmbox claude, exec to command start: booted $(e2e_phase tmpl1 command_start) ms, from the template $(e2e_phase tmpl2 command_start) ms (TCG in L1, not hardware)"
 tap_done

@@ -104,7 +104,6 @@ e2e_check_has tmpl_run "kvmbox run refuses --template" 'kvmbox: run: --template 
 e2e_check_has tmpl_run "with status 2" -x 'rc=2'
 
 # Figures (TAP comments): TCG speed in L1, not hardware.
-phase() { e2e_step_out "$1" | sed -n "s/^kvmbox: profile  *$2  *\([0-9.]*\).*/\1/p" | head -n 1; }
-echo "# exec to command start: cold $(phase cold command_start) ms, from the template $(phase warm command_start) ms, --template $(phase tmpl_hit command_start) ms"
+echo "# exec to command start: cold $(e2e_phase cold command_start) ms, from the template $(e2e_phase warm command_start) ms, --template $(e2e_phase tmpl_hit command_start) ms"
 echo "# whole nested run ${E2E_WALL_S%.*} s (TCG speed, not hardware)"
 tap_done

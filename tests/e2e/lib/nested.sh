@@ -503,6 +503,8 @@ e2e_check_lacks() {
 	else not_ok "$what" "output of step $name:"$'\n'"$(e2e_step_out "$name" | tail -n 30)"; fi
 }
 
+# The ms of a --profile phase a step printed (its first such line).
+e2e_phase() { e2e_step_out "$1" | sed -n "s/^kvmbox: profile  *$2  *\([0-9.]*\).*/\1/p" | head -n 1; }
 # A value a step printed as KEY=VALUE (its first such line, no CR).
 e2e_step_value() { e2e_step_out "$1" | tr -d '\r' | sed -n "s/^$2=//p" | head -n 1; }
 #   e2e_check_differ NAME1 NAME2 KEY DESCRIPTION: both steps printed KEY= a
