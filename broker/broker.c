@@ -227,6 +227,23 @@ static void on_exit_of_vmm(struct loop *loop, struct loop_op *op, int res, uint3
 	loop_stop(loop, 0);
 }
 
+/* A suspend asked from outside: the CA first (the resumed guest trusts
+ * it), so the VMM saves a VM only a proxy with this CA can serve.  0; or
+ * -errno after one line, and the VM is not asked (it runs on). */
+static int keep_ca(struct broker *b)
+{
+	const char *cmd = b->bl->vmm_argv[0];
+	if (!b->bl->suspend_ca) {
+		log_warn("%s: asked to suspend, but this sandbox cannot be (it was not started to be)", cmd);
+		return -EPERM;
+	}
+	int r = proxy_save_ca(b->px, b->bl->suspend_ca);
+	if (r < 0)
+		log_err("%s: not suspended: cannot keep the proxy's CA in %s: %s", cmd, b->bl->suspend_ca,
+			strerror(-r));
+	return r;
+}
+
 static void on_signal(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
 	(void)loop;
@@ -237,11 +254,20 @@ static void on_signal(struct loop *loop, struct loop_op *op, int res, uint32_t f
 	struct signalfd_siginfo si;
 	while (read(b->sig_fd, &si, sizeof(si)) == sizeof(si))
 		if ((si.ssi_code == SI_USER || si.ssi_code == SI_QUEUE) && (pid_t)si.ssi_pid != b->pid &&
-		    !b->reaped)
+		    !b->reaped && ((int)si.ssi_signo != VM_SIG_SUSPEND || keep_ca(b) == 0))
 			syscall(SYS_pidfd_send_signal, b->pidfd, (int)si.ssi_signo, NULL, 0);
 }
 
+/* Passed on to the VMM, with VM_SIG_SUSPEND (not a constant: see
+ * add_passed_signals). */
 static const int passed_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+static void add_passed_signals(sigset_t *set)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(passed_signals); i++)
+		sigaddset(set, passed_signals[i]);
+	sigaddset(set, VM_SIG_SUSPEND);
+}
 
 /* Start the VMM: `kvmbox .vm ARGV...` from this very binary, with the
  * control socket at BROKER_CTL_FD, no other descriptor beyond stdio, the
@@ -269,8 +295,7 @@ static int spawn_vmm(struct broker *b, int vmm_end)
 	sigset_t none, deflt;
 	sigemptyset(&none);
 	sigemptyset(&deflt);
-	for (size_t i = 0; i < ARRAY_SIZE(passed_signals); i++)
-		sigaddset(&deflt, passed_signals[i]);
+	add_passed_signals(&deflt);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&at);
 	/* above both targets first: a record at 3 would be overwritten */
@@ -309,8 +334,7 @@ static int signals_block(struct broker *b)
 {
 	sigset_t set;
 	sigemptyset(&set);
-	for (size_t i = 0; i < ARRAY_SIZE(passed_signals); i++)
-		sigaddset(&set, passed_signals[i]);
+	add_passed_signals(&set);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
 	b->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

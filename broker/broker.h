@@ -99,6 +99,11 @@ struct broker_launch {
 	size_t npaths;
 	int denials_fd;		/* the record of refusals (launch/denials.h), the VMM's too; <= 2: none */
 	bool self_test;		/* the guest runs the launch self-test: HELLO says so */
+	/* Where the proxy's CA is kept (proxy_save_ca) when another process
+	 * asks the sandbox to suspend (VM_SIG_SUSPEND, passed on to the VMM,
+	 * which saves the VM): a resumed guest trusts the CA it had.  NULL: a
+	 * suspend is refused here. */
+	const char *suspend_ca;
 };
 
 /* Be the broker of one VM: start the VMM, serve its flows until it ends,

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,58 @@ int ca_write_pem(const struct ca *ca, const char *path)
 	if (fclose(f) || !ok)
 		return -EIO;
 	return 0;
+}
+
+int ca_save(const struct ca *ca, const char *path)
+{
+	char tmp[4200];
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	int fd = mkostemp(tmp, O_CLOEXEC);	/* 0600 */
+	if (fd < 0)
+		return -errno;
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		int e = -errno;
+		close(fd);
+		unlink(tmp);
+		return e;
+	}
+	int ok = PEM_write_PrivateKey(f, ca->key, NULL, NULL, 0, NULL, NULL) &&
+		 PEM_write_X509(f, ca->cert);
+	ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+	if (fclose(f) || !ok || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* The CA certificate fit to be ours again: a CA of kvmbox's shape (basic
+ * constraints CA:TRUE) whose public key is key's. */
+static bool ca_cert_fits(X509 *cert, EVP_PKEY *key)
+{
+	return X509_check_ca(cert) == 1 && X509_check_private_key(cert, key) == 1 &&
+	       EVP_PKEY_is_a(key, "EC");
+}
+
+struct ca *ca_load(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	struct ca *ca = calloc(1, sizeof(*ca));
+	if (ca) {
+		ca->key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		ca->cert = ca->key ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+		ca->leaf_key = new_p256();
+	}
+	fclose(f);
+	if (ca && (!ca->cert || !ca->leaf_key || !ca_cert_fits(ca->cert, ca->key))) {
+		ca_free(ca);
+		ca = NULL;
+	}
+	return ca;
 }
 
 static X509 *mint(struct ca *ca, const char *name)

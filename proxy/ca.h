@@ -7,7 +7,8 @@
  * DNS, or SAN IP for an address) is minted, signed by the CA and cached;
  * its notBefore is backdated one day so a guest clock that lags a little
  * still accepts it, and it expires after LEAF_DAYS.  All leaves share one
- * per-launch EC key.
+ * per-launch EC key.  A suspended sandbox keeps its CA (ca_save), so the
+ * processes of the guest it resumes still trust the proxy (ca_load).
  */
 #ifndef KVMBOX_PROXY_CA_H
 #define KVMBOX_PROXY_CA_H
@@ -28,6 +29,13 @@ struct ca *ca_new(void);
 void ca_free(struct ca *ca);
 /* The CA certificate as PEM into path (mode 0644): 0 or -errno. */
 int ca_write_pem(const struct ca *ca, const char *path);
+/* Keep the CA for a later process (a suspended sandbox's resume, whose
+ * guest trusts this CA): its key and certificate as PEM into path, mode
+ * 0600, written whole (a temporary file renamed).  0 or -errno. */
+int ca_save(const struct ca *ca, const char *path);
+/* The CA ca_save kept in path, with a fresh leaf key; NULL when the file
+ * cannot be read or is not a CA certificate with its own EC key. */
+struct ca *ca_load(const char *path);
 /* The CA certificate (borrowed). */
 X509 *ca_cert(const struct ca *ca);
 /* Put the leaf for name (hostname or IP literal) on ssl, minting it if not

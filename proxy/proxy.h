@@ -96,6 +96,9 @@ struct proxy_config {
 	const struct repolist *repos;	/* borrowed */
 	const struct policy *egress;	/* borrowed: the names it permits (NULL: none) */
 	const char *upstream_ca;	/* PEM file replacing the system store, or NULL */
+	/* The per-launch CA kept by proxy_save_ca (a suspended sandbox's, for
+	 * its resume), or NULL: a new one. */
+	const char *ca_file;
 	struct proxy_connect_to connect_to[PROXY_MAX_CONNECT_TO];
 	unsigned nconnect_to;
 	struct proxy_oauth_cfg oauth[PROXY_MAX_OAUTH];
@@ -120,6 +123,9 @@ int proxy_new(struct loop *loop, const struct proxy_config *cfg, struct proxy **
 void proxy_free(struct proxy *px);
 /* Write the per-launch CA certificate (PEM) to path: 0 or -errno. */
 int proxy_write_ca(const struct proxy *px, const char *path);
+/* Keep the CA, key and all, in path (0600) for proxy_config.ca_file:
+ * 0 or -errno. */
+int proxy_save_ca(const struct proxy *px, const char *path);
 /* Take ownership of a guest stream bound for dst. 0 or -errno (s closed). */
 int proxy_take_stream(struct proxy *px, struct stream *s, const struct proxy_dst *dst);
 /* Serve HTTP CONNECT on a listening socket (host transport). 0 or -errno. */

@@ -426,7 +426,12 @@ int proxy_new(struct loop *loop, const struct proxy_config *cfg, struct proxy **
 	px->header_timeout_ns = (cfg->header_timeout_ms ? cfg->header_timeout_ms : 30000) * 1000000ULL;
 	px->idle_timeout_ns = (cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 300000) * 1000000ULL;
 	px->lookup_timeout_ns = (cfg->lookup_timeout_ms ? cfg->lookup_timeout_ms : 10000) * 1000000ULL;
-	px->ca = ca_new();
+	px->ca = cfg->ca_file ? ca_load(cfg->ca_file) : ca_new();
+	if (!px->ca && cfg->ca_file) {
+		log_err("proxy: cannot take the CA kept in %s", cfg->ca_file);
+		proxy_free(px);
+		return -EINVAL;
+	}
 	px->ghcache = malloc(sizeof(*px->ghcache));
 	if (px->ghcache)
 		github_cache_init(px->ghcache);
@@ -503,6 +508,11 @@ void proxy_free(struct proxy *px)
 int proxy_write_ca(const struct proxy *px, const char *path)
 {
 	return ca_write_pem(px->ca, path);
+}
+
+int proxy_save_ca(const struct proxy *px, const char *path)
+{
+	return ca_save(px->ca, path);
 }
 
 #ifdef KVMBOX_FUZZ

@@ -39,9 +39,16 @@ struct secret {
 				 * never by secrets_subst */
 };
 
+#define SECRETS_PH_KEY_LEN 32
+
 struct secrets {
 	struct secret v[SECRETS_MAX];
 	unsigned n;
+	/* What a launcher's placeholders derive from (agent.h), kept with a
+	 * suspended sandbox so its resume names each secret as before: not
+	 * secret (placeholders are the guest's to know). */
+	unsigned char ph_key[SECRETS_PH_KEY_LEN];
+	bool ph_keyed;
 };
 
 /* Encoding of the text a value is substituted into. */

@@ -545,6 +545,7 @@ static int stop_signal_set(sigset_t *set)
 	sigaddset(set, VM_SIG_STOP);
 	sigaddset(set, VM_SIG_KICK);	/* only vCPU threads take it */
 	sigaddset(set, VM_SIG_DUMP);
+	sigaddset(set, VM_SIG_SUSPEND);
 	return 0;
 }
 
@@ -589,6 +590,7 @@ int vm_run(struct vm *vm)
 	}
 	sigaddset(&wait, VM_SIG_STOP);
 	sigaddset(&wait, VM_SIG_DUMP);
+	sigaddset(&wait, VM_SIG_SUSPEND);
 	while (__atomic_load_n(&vm->stop_reason, __ATOMIC_ACQUIRE) <= VM_RUNNING) {
 		siginfo_t si;
 		struct timespec probe_after = { 1, 0 };
@@ -597,6 +599,10 @@ int vm_run(struct vm *vm)
 			vcpus_probe(vm);
 		if (sig == VM_SIG_DUMP)
 			vcpus_dump(vm);
+		if (sig == VM_SIG_SUSPEND && vm->cfg.snapshot_on_signal)
+			vm_stop(vm, VM_STOP_SNAPSHOT, 0, "suspended on the host's request");
+		else if (sig == VM_SIG_SUSPEND)
+			log_msg(LOG_WARN, "asked to suspend, but this run saves no snapshot: it runs on");
 		if (sig == SIGINT || sig == SIGTERM)
 			vm_stop(vm, VM_STOP_SIGNAL, 128 + sig, "stopped by %s",
 				sig == SIGINT ? "SIGINT" : "SIGTERM");

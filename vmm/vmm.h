@@ -56,7 +56,7 @@ enum vm_stop_reason {
 	VM_STOP_INTERNAL,	/* KVM_EXIT_INTERNAL_ERROR / FAIL_ENTRY / unknown exit */
 	VM_STOP_SIGNAL,		/* SIGINT / SIGTERM on the host */
 	VM_STOP_ERROR,		/* host-side failure (ioctl, thread) */
-	VM_STOP_SNAPSHOT,	/* the guest asked to be saved (cfg.snapshot_on_marker) */
+	VM_STOP_SNAPSHOT,	/* to be saved: the guest asked (cfg.snapshot_on_marker) or the host (VM_SIG_SUSPEND) */
 };
 
 struct vm;
@@ -126,6 +126,12 @@ int vm_open_kvm(char *err, size_t errsz);
  * (its MP state, RIP and RFLAGS, how long ago), for a guest that spins or
  * hangs; the VM runs on. */
 #define VM_SIG_DUMP (SIGRTMIN + 4)
+/* VM_SIG_SUSPEND, sent from outside (`kvmbox stop --suspend`): stop with
+ * VM_STOP_SNAPSHOT, every vCPU's last exit settled, where the run has
+ * cfg.snapshot_on_signal; otherwise one line and the VM runs on.  main()
+ * blocks both from the start, so one that comes before vm_run waits for
+ * it (an unblocked real-time signal would end the process). */
+#define VM_SIG_SUSPEND (SIGRTMIN + 5)
 
 struct cage_config;
 struct snap_state;
@@ -142,6 +148,8 @@ struct vm_config {
 	 * KBX_MARKER_SNAPSHOT, every vCPU's last exit settled, so the caller
 	 * can save the VM (vmm/snapshot/snapshot.h); ignored otherwise. */
 	bool snapshot_on_marker;
+	/* Likewise on VM_SIG_SUSPEND (the host's request). */
+	bool snapshot_on_signal;
 	/* Non-NULL: restore instead of boot.  Guest RAM is the snapshot's
 	 * memory file restore_mem_fd, mapped MAP_PRIVATE (vm_create takes
 	 * the fd, also on failure), and vm_run gives the vCPUs this state

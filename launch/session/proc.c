@@ -4,6 +4,7 @@
  * recorded with the one /proc gives, and signals go through a pidfd taken
  * after that comparison. */
 #include "launch/session/session.h"
+#include "vmm/vmm.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -58,7 +59,7 @@ int session_proc_start_ticks(pid_t pid, unsigned long long *out)
 enum session_state session_state(const struct session_info *i)
 {
 	if (i->ended)
-		return SESSION_EXITED;
+		return i->suspended ? SESSION_SUSPENDED : SESSION_EXITED;
 	return session_lock_held(i->name) ? SESSION_RUNNING : SESSION_DEAD;
 }
 
@@ -67,6 +68,7 @@ const char *session_state_name(enum session_state st)
 	switch (st) {
 	case SESSION_RUNNING: return "running";
 	case SESSION_EXITED: return "exited";
+	case SESSION_SUSPENDED: return "suspended";
 	default: return "dead";
 	}
 }
@@ -117,7 +119,9 @@ static bool wait_gone(int pidfd, unsigned ms)
 	return poll(&p, 1, (int)ms) == 1;
 }
 
-int session_stop(const struct session_info *i, unsigned grace_ms)
+/* A pidfd of the running session's process: the fd, or -ESRCH (it does
+ * not run), -errno. */
+static int session_pidfd(const struct session_info *i)
 {
 	if (i->ended)
 		return -ESRCH;
@@ -132,6 +136,28 @@ int session_stop(const struct session_info *i, unsigned grace_ms)
 		close(pidfd);
 		return -ESRCH;
 	}
+	return pidfd;
+}
+
+int session_suspend(const struct session_info *i, unsigned wait_ms)
+{
+	if (!i->suspendable)
+		return -EOPNOTSUPP;
+	int pidfd = session_pidfd(i);
+	if (pidfd < 0)
+		return pidfd;
+	int r = syscall(SYS_pidfd_send_signal, pidfd, VM_SIG_SUSPEND, NULL, 0) < 0 ? -errno : 0;
+	if (r == 0 && !wait_gone(pidfd, wait_ms))
+		r = -ETIMEDOUT;
+	close(pidfd);
+	return r == -ESRCH ? 0 : r;
+}
+
+int session_stop(const struct session_info *i, unsigned grace_ms)
+{
+	int pidfd = session_pidfd(i);
+	if (pidfd < 0)
+		return pidfd;
 	static const int sigs[] = { SIGTERM, SIGTERM, SIGKILL };
 	int r = -ETIMEDOUT;
 	for (size_t k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++) {

@@ -75,6 +75,10 @@ void session_default_name(const char *project, const char *agent, char *out, siz
 
 /* ---- the record ---- */
 
+static void remove_suspend_dir(const char *dir);
+
+static int write_json(const char *dir, const char *file, struct json_object *o);
+
 static int write_state(const char *dir, const struct session_info *i)
 {
 	struct json_object *o = json_object_new_object();
@@ -102,10 +106,21 @@ static int write_state(const char *dir, const struct session_info *i)
 	json_object_object_add(o, "ended", json_object_new_boolean(i->ended));
 	json_object_object_add(o, "status", json_object_new_int64(i->status));
 	json_object_object_add(o, "ended_ms", json_object_new_int64(i->ended_ms));
+	if (i->suspendable)
+		json_object_object_add(o, "suspendable", json_object_new_boolean(true));
+	if (i->suspended)
+		json_object_object_add(o, "suspended", json_object_new_boolean(true));
+	return write_json(dir, STATE_FILE, o);
+}
+
+/* o (consumed) into dir/file, 0600, through ".file.new" and a rename:
+ * 0 or -errno. */
+static int write_json(const char *dir, const char *file, struct json_object *o)
+{
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	char tmp[PATH_MAX + 16], path[PATH_MAX + 16];
-	snprintf(tmp, sizeof(tmp), "%s/." STATE_FILE ".new", dir);
-	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
+	char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
+	snprintf(tmp, sizeof(tmp), "%s/.%s.new", dir, file);
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	int r = 0;
 	unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -132,6 +147,18 @@ static bool get_str(struct json_object *o, const char *key, char *out, size_t ou
 	return (size_t)snprintf(out, outsz, "%s", json_object_get_string(v)) < outsz;
 }
 
+/* An optional boolean member: false when absent; false (not one) when of
+ * another type. */
+static bool get_opt_bool(struct json_object *o, const char *key, bool *out)
+{
+	struct json_object *v;
+	*out = false;
+	if (!json_object_object_get_ex(o, key, &v))
+		return true;
+	*out = json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+	return json_object_is_type(v, json_type_boolean);
+}
+
 static bool get_int(struct json_object *o, const char *key, long long lo, long long hi, long long *out)
 {
 	struct json_object *v;
@@ -141,11 +168,12 @@ static bool get_int(struct json_object *o, const char *key, long long lo, long l
 	return *out >= lo && *out <= hi;
 }
 
-/* The record in dir (named name): 0, -ENOENT, -EINVAL. */
-static int read_state(const char *dir, const char *name, struct session_info *i)
+/* dir/file, one whole JSON object, into *out (json_object_put it):
+ * 0, -ENOENT, -EINVAL (not one), -errno. */
+static int read_json(const char *dir, const char *file, struct json_object **out)
 {
-	char path[PATH_MAX + 16];
-	snprintf(path, sizeof(path), "%s/" STATE_FILE, dir);
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	uint8_t *text;
 	size_t len;
 	int r = read_file(path, STATE_MAX, &text, &len);
@@ -157,11 +185,25 @@ static int read_state(const char *dir, const char *name, struct session_info *i)
 		     json_tokener_get_parse_end(tok) == len;
 	json_tokener_free(tok);
 	free(text);
+	if (!o || !whole || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return -EINVAL;
+	}
+	*out = o;
+	return 0;
+}
+
+/* The record in dir (named name): 0, -ENOENT, -EINVAL. */
+static int read_state(const char *dir, const char *name, struct session_info *i)
+{
 	memset(i, 0, sizeof(*i));
+	struct json_object *o;
+	int r = read_json(dir, STATE_FILE, &o);
+	if (r < 0)
+		return r;
 	long long pid, ticks, started, status, ended_ms, mem, cpus;
 	struct json_object *ended;
-	bool ok = o && whole && json_object_is_type(o, json_type_object) &&
-		  get_str(o, "name", i->name, sizeof(i->name)) && !strcmp(i->name, name) &&
+	bool ok = get_str(o, "name", i->name, sizeof(i->name)) && !strcmp(i->name, name) &&
 		  get_str(o, "agent", i->agent, sizeof(i->agent)) &&
 		  get_str(o, "project", i->project, sizeof(i->project)) &&
 		  get_str(o, "image", i->image, sizeof(i->image)) &&
@@ -177,7 +219,8 @@ static int read_state(const char *dir, const char *name, struct session_info *i)
 		  get_int(o, "pid", 1, INT32_MAX, &pid) && get_int(o, "start_ticks", 0, INT64_MAX, &ticks) &&
 		  get_int(o, "started_ms", 0, INT64_MAX, &started) &&
 		  get_int(o, "status", -1, 255 + 128, &status) && get_int(o, "ended_ms", 0, INT64_MAX, &ended_ms) &&
-		  json_object_object_get_ex(o, "ended", &ended) && json_object_is_type(ended, json_type_boolean);
+		  json_object_object_get_ex(o, "ended", &ended) && json_object_is_type(ended, json_type_boolean) &&
+		  get_opt_bool(o, "suspendable", &i->suspendable) && get_opt_bool(o, "suspended", &i->suspended);
 	if (ok) {
 		i->memory_mib = (unsigned)mem;
 		i->cpus = (unsigned)cpus;
@@ -199,10 +242,37 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A suspended session's saved VM: the snapshot folder's own files (and
+ * nothing else: a folder holding another file stays, and so does the
+ * session's). */
+void session_drop_saved(const struct session *s)
+{
+	remove_suspend_dir(s->dir);
+}
+
+static void remove_suspend_dir(const char *dir)
+{
+	char sus[PATH_MAX + 32];
+	snprintf(sus, sizeof(sus), "%s/" SESSION_SUSPEND_DIR, dir);
+	DIR *d = opendir(sus);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));)
+		if (e->d_type == DT_REG)
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(sus);
+}
+
 /* Remove a session folder's known files, then the folder. */
 static int remove_dir(const char *dir)
 {
 	char p[PATH_MAX + 32];
+	remove_suspend_dir(dir);
+	snprintf(p, sizeof(p), "%s/" SESSION_RESUME_FILE, dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/." SESSION_RESUME_FILE ".new", dir);
+	unlink(p);
 	snprintf(p, sizeof(p), "%s/" STATE_FILE, dir);
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/." STATE_FILE ".new", dir);
@@ -239,8 +309,9 @@ static int take_name(const char *root, const char *name, char *dir, size_t dirsz
 				return -EBUSY;
 		} else if (r < 0) {
 			return r;
-		} else if (session_state(&old) == SESSION_RUNNING) {
-			return -EBUSY;
+		} else if (session_state(&old) == SESSION_RUNNING ||
+			   session_state(&old) == SESSION_SUSPENDED) {
+			return -EBUSY;	/* a suspended one's name is its resume's */
 		}
 		char aside[PATH_MAX + SESSION_NAME_MAX + 32];
 		snprintf(aside, sizeof(aside), "%s/.gone-%s-%d", root, name, (int)getpid());
@@ -249,6 +320,22 @@ static int take_name(const char *root, const char *name, char *dir, size_t dirsz
 		/* else another launch moved it first: try again */
 	}
 	return -EBUSY;
+}
+
+/* The lock of the folder dir, taken for this process: 0 or -errno
+ * (-EBUSY: another holds it). */
+static int take_lock(struct session *s)
+{
+	char lock[PATH_MAX + 16];
+	snprintf(lock, sizeof(lock), "%s/" LOCK_FILE, s->dir);
+	s->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (s->lock_fd >= 0 && flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	s->lock_fd = -1;
+	return r;
 }
 
 int session_register(const struct session_info *info, bool explicit, struct session *s)
@@ -284,12 +371,7 @@ int session_register(const struct session_info *info, bool explicit, struct sess
 	}
 	if (r < 0)
 		return r;
-	char lock[PATH_MAX + 16];
-	snprintf(lock, sizeof(lock), "%s/" LOCK_FILE, s->dir);
-	s->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
-		r = -errno;
-	else
+	if ((r = take_lock(s)) == 0)
 		r = write_state(s->dir, &s->info);
 	if (r < 0) {
 		if (s->lock_fd >= 0)
@@ -311,6 +393,94 @@ int session_mark_ended(struct session *s, int status)
 	s->info.status = status;
 	s->info.ended_ms = now_ms();
 	return write_state(s->dir, &s->info);
+}
+
+int session_mark_suspended(struct session *s)
+{
+	s->info.suspended = true;
+	return session_mark_ended(s, 0);
+}
+
+int session_reclaim(const char *name, struct session *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->lock_fd = -1;
+	int r = session_dir(name, s->dir, sizeof(s->dir));
+	if (r == 0)
+		r = take_lock(s);
+	/* read under the lock: a resume racing ours found it taken */
+	if (r == 0 && (r = read_state(s->dir, name, &s->info)) == 0 &&
+	    session_state(&s->info) != SESSION_SUSPENDED)
+		r = -EBUSY;
+	if (r == 0) {
+		s->info.pid = getpid();
+		s->info.started_ms = now_ms();
+		s->info.ended = s->info.suspended = false;
+		s->info.status = -1;
+		s->info.ended_ms = 0;
+		r = session_proc_start_ticks(s->info.pid, &s->info.start_ticks);
+	}
+	if (r == 0)
+		r = write_state(s->dir, &s->info);
+	if (r < 0 && s->lock_fd >= 0) {
+		close(s->lock_fd);
+		s->lock_fd = -1;
+	}
+	return r;
+}
+
+int session_save_resume(const struct session *s, const struct session_resume *r)
+{
+	struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+	char key[2 * sizeof(r->ph_key) + 1];
+	for (size_t i = 0; i < sizeof(r->ph_key); i++)
+		sprintf(key + 2 * i, "%02x", r->ph_key[i]);
+	json_object_object_add(o, "cwd", json_object_new_string(r->cwd));
+	for (int i = 0; i < r->argc; i++)
+		json_object_array_add(a, json_object_new_string(r->argv[i]));
+	json_object_object_add(o, "argv", a);
+	json_object_object_add(o, "placeholder_key", json_object_new_string(key));
+	return write_json(s->dir, SESSION_RESUME_FILE, o);
+}
+
+static bool hex_key(const char *hex, unsigned char *out, size_t n)
+{
+	if (strlen(hex) != 2 * n || strspn(hex, "0123456789abcdef") != 2 * n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		sscanf(hex + 2 * i, "%2hhx", &out[i]);
+	return true;
+}
+
+int session_read_resume(const char *name, struct session_resume *r)
+{
+	memset(r, 0, sizeof(*r));
+	char dir[PATH_MAX];
+	struct json_object *o, *a, *k;
+	int e = session_dir(name, dir, sizeof(dir));
+	if (e == 0)
+		e = read_json(dir, SESSION_RESUME_FILE, &o);
+	if (e < 0)
+		return e;
+	char key[80];
+	bool ok = get_str(o, "cwd", r->cwd, sizeof(r->cwd)) && r->cwd[0] == '/' &&
+		  get_str(o, "placeholder_key", key, sizeof(key)) && hex_key(key, r->ph_key, sizeof(r->ph_key)) &&
+		  json_object_object_get_ex(o, "argv", &a) && json_object_is_type(a, json_type_array) &&
+		  json_object_array_length(a) >= 1 && json_object_array_length(a) <= SESSION_RESUME_ARGS;
+	for (size_t i = 0; ok && i < json_object_array_length(a); i++) {
+		k = json_object_array_get_idx(a, i);
+		ok = json_object_is_type(k, json_type_string) &&
+		     (r->argv[r->argc++] = strdup(json_object_get_string(k))) != NULL;
+	}
+	json_object_put(o);
+	return ok ? 0 : -EINVAL;
+}
+
+void session_resume_fini(struct session_resume *r)
+{
+	for (int i = 0; i < r->argc; i++)
+		free(r->argv[i]);
+	r->argc = 0;
 }
 
 int session_dir(const char *name, char *out, size_t outsz)

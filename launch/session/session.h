@@ -18,11 +18,15 @@
  * States, as a reader judges them (session_state):
  *   running   the lock is held;
  *   exited    it ended and said so (its status recorded);
+ *   suspended it ended by `kvmbox stop --suspend`: its VM is saved in
+ *             NAME/suspend/ (the guest's memory and state, and the proxy's
+ *             CA: vmm/snapshot/snapshot.h) and NAME/resume.json says how
+ *             it was launched; `kvmbox resume NAME` takes it up again;
  *   dead      it is gone without saying so (SIGKILL, a crash, a reboot):
  *             shown as such, its record removed by `kvmbox rm`.
- * A name is taken only while its session runs: a launch may take the name
- * of an ended or dead session (its record replaced), never a running
- * one's.  The folder's creation (mkdir) is the name's lock, so two launches
+ * A name is taken while its session runs or is suspended: a launch may
+ * take the name of an exited or dead session (its record replaced), never
+ * a running or suspended one's (only its resume, session_reclaim).  The folder's creation (mkdir) is the name's lock, so two launches
  * racing for one name cannot both get it.
  *
  * Names: 1 to SESSION_NAME_MAX of [a-z0-9._-], starting with a letter or a
@@ -61,9 +65,17 @@ struct session_info {
 	bool ended;
 	int status;			/* the exit status, once ended */
 	long long ended_ms;
+	bool suspendable;		/* its VM saves itself on VM_SIG_SUSPEND (NAME/suspend) */
+	bool suspended;			/* ended so: resume with kvmbox resume */
 };
 
-enum session_state { SESSION_RUNNING, SESSION_EXITED, SESSION_DEAD };
+enum session_state { SESSION_RUNNING, SESSION_EXITED, SESSION_SUSPENDED, SESSION_DEAD };
+
+/* In a session's folder: where its VM is saved when suspended (a
+ * snapshot folder), and what its resume needs (session_save_resume). */
+#define SESSION_SUSPEND_DIR "suspend"
+#define SESSION_RESUME_FILE "resume.json"
+#define SESSION_RESUME_ARGS 256	/* words of a launch a resume keeps */
 
 /* A session this process registered. */
 struct session {
@@ -96,6 +108,33 @@ int session_save(struct session *s);
 
 /* Record that the session ended with status: 0 or -errno. */
 int session_mark_ended(struct session *s, int status);
+/* Record that it ended suspended (its VM saved): 0 or -errno. */
+int session_mark_suspended(struct session *s);
+/* Remove its saved VM (a resumed sandbox that ended: nothing takes it up
+ * again). */
+void session_drop_saved(const struct session *s);
+
+/* How a suspended session was launched, for its resume: the folder it was
+ * started from, the command's words as typed (argv[0] the agent), and the
+ * key its placeholders derive from (not secret: the guest holds the
+ * placeholders).  Into NAME/resume.json (0600, written whole). */
+struct session_resume {
+	char cwd[PATH_MAX];
+	int argc;
+	char *argv[SESSION_RESUME_ARGS + 1];	/* malloc'd, NULL-terminated */
+	unsigned char ph_key[32];
+};
+int session_save_resume(const struct session *s, const struct session_resume *r);
+/* NAME's: 0, -ENOENT, -EINVAL (not one), -errno.  session_resume_fini
+ * frees it in every case. */
+int session_read_resume(const char *name, struct session_resume *r);
+void session_resume_fini(struct session_resume *r);
+
+/* Register this process as the suspended session NAME, which it resumes:
+ * its folder and saved VM kept, its lock taken, its record running
+ * again.  0, -ENOENT, -EBUSY (not suspended: running, or resumed by
+ * another), -errno. */
+int session_reclaim(const char *name, struct session *s);
 
 /* Read the session NAME's record: 0, -ENOENT (no such session), -EINVAL
  * (a record that is not one), or -errno. */
@@ -127,8 +166,15 @@ int session_usage(const struct session_info *i, unsigned long long *rss, unsigne
  * -errno. */
 int session_stop(const struct session_info *i, unsigned grace_ms);
 
-/* Remove an ended or dead session's record: 0, -EBUSY when it runs,
- * -ENOENT, or -errno. */
+/* Ask a running session that is suspendable to suspend (VM_SIG_SUSPEND to
+ * its process, which saves the VM and ends), and wait up to wait_ms for it
+ * to end: 0 once it ended (its record says whether it suspended), -ESRCH
+ * when it was not running, -EOPNOTSUPP when it cannot suspend,
+ * -ETIMEDOUT, or -errno. */
+int session_suspend(const struct session_info *i, unsigned wait_ms);
+
+/* Remove an ended or dead session's record (a suspended one's saved VM
+ * with it): 0, -EBUSY when it runs, -ENOENT, or -errno. */
 int session_remove(const char *name);
 
 /* The sandbox's terminal: detach and attach (launch/session/hold.c, the

@@ -155,8 +155,7 @@ static void supervise(const char *dir, char **args, const char *tmp)
 	_exit(0);
 }
 
-int template_build_background(const char *dir, const char *sub, int argc, char *const argv[],
-			      int skip)
+int template_build_background(const char *dir, const char *sub, int argc, char *const argv[])
 {
 	char tmp[PATH_MAX];
 	int n = snprintf(tmp, sizeof(tmp), "%s" TMP_TAG "%d", dir, (int)getpid());
@@ -171,8 +170,7 @@ int template_build_background(const char *dir, const char *sub, int argc, char *
 	args[k++] = "--snapshot";
 	args[k++] = tmp;
 	for (int i = 1; i < argc; i++)
-		if (i != skip)
-			args[k++] = argv[i];
+		args[k++] = argv[i];
 	args[k] = NULL;
 	/* Twice: the supervisor is nobody's child but init's, so this
 	 * process neither waits for it nor leaves it a zombie. */

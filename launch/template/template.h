@@ -46,13 +46,11 @@ int template_discard(const char *dir);
 void template_prune(void);
 
 /* Make dir's template in the background: run `kvmbox SUB argv[1..argc)`
- * (the subcommand, "shell", and the launch's flags; /proc/self/exe)
- * without the argument at skip (-1: none) and with "--snapshot TMP" after
- * SUB, stdin and stdout /dev/null, stderr
+ * (the subcommand, "shell", and the launch's flags, less what only the
+ * launch takes; /proc/self/exe) with "--snapshot TMP" after SUB, stdin and stdout /dev/null, stderr
  * into dir.log, in its own session and at lower priority.  It becomes dir
  * when it exits 0; otherwise TMP goes and dir.log says why.  Returns once
  * the builder is started: 0 or -errno. */
-int template_build_background(const char *dir, const char *sub, int argc, char *const argv[],
-			      int skip);
+int template_build_background(const char *dir, const char *sub, int argc, char *const argv[]);
 
 #endif

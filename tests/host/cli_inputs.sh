@@ -70,6 +70,14 @@ one "shell --template with --snapshot: refused" \
 one "shell --template with a 9P share: refused (its fids are not saved)" \
 	"^kvmbox: shell: --template does not work with --share-9p" \
 	shell --kernel "$G/hello.elf" --initrd "$T/initrd" --template --share-9p "$T/proj:/p"
+one "shell --suspend-to with --snapshot: one folder saves a VM" \
+	"^kvmbox: shell: --suspend-to and --snapshot: choose one" \
+	shell --kernel "$G/hello.elf" --suspend-to "$T/a" --snapshot "$T/b"
+one "shell --suspend-to with a 9P share: refused (its fids are not saved)" \
+	"^kvmbox: shell: --suspend-to does not work with --share-9p" \
+	shell --kernel "$G/hello.elf" --suspend-to "$T/a" --share-9p "$T/proj:/p"
+one "run --suspend-to with --proxy: refused likewise" "^kvmbox: run: --suspend-to does not work with --proxy" \
+	run --kernel "$G/hello.elf" --suspend-to "$T/snap" --proxy
 one "run --snapshot with --proxy: refused (kvmbox run's CA is on the booted command line)" \
 	"^kvmbox: run: --snapshot does not work with --proxy (its CA is on the booted command line: use kvmbox shell)" \
 	run --kernel "$G/hello.elf" --snapshot "$T/snap" --proxy

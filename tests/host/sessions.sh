@@ -4,8 +4,8 @@
 # 0700, `kvmbox ps` and `ps --json` with none and with one, a launch
 # recorded under the name derived from its project and agent (it ends
 # early here: no kernel) and under --name, bad names refused before
-# anything, inspect/stop/rm of a session that is not there or not
-# running, rm of an ended one.  Running, killed and reused-pid sessions:
+# anything, inspect/stop/rm/resume of a session that is not there or not
+# running (or not suspended), rm of an ended one.  Running, killed and reused-pid sessions:
 # tests/unit/test_launch_session.c; a live one stopped: tests/e2e/agent_launch.sh.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -59,6 +59,11 @@ one "stop: no such sandbox" 1 "kvmbox: stop: no session named nosuch (kvmbox ps 
 one "stop: an ended one is not running" 1 "kvmbox: stop: mine is not running (exited)" stop mine
 one "stop: a bad --time" 2 "kvmbox: stop: --time wants seconds, 0 to 3600, got 'soon'" stop mine --time soon
 one "stop: no name" 2 "kvmbox: stop: which session? (try kvmbox stop --help)" stop
+one "stop --suspend: an ended one is not running" 1 "kvmbox: stop: mine is not running (exited)" stop --suspend mine
+one "resume: no such sandbox" 1 "kvmbox: resume: no session named nosuch (kvmbox ps lists them)" resume nosuch
+one "resume: an ended one is not suspended" 1 "kvmbox: resume: mine is not suspended (exited)" resume mine
+one "resume: no name" 2 "kvmbox: resume: which session? (try kvmbox resume --help)" resume
+one "resume: an unknown option" 2 "kvmbox: resume: unknown option --now (try kvmbox resume --help)" resume mine --now
 one "inspect: a path is no name" 1 "kvmbox: inspect: no session named ../../etc (kvmbox ps lists them)" inspect ../../etc
 one "ps: an unknown option" 2 "kvmbox: ps: unknown option --all (try kvmbox ps --help)" ps --all
 one "rm: no such sandbox" 1 "kvmbox: rm: no session named nosuch (kvmbox ps lists them)" rm nosuch

@@ -5,7 +5,10 @@
  * runs), a running session's name refused to a second launch, a session
  * whose process was SIGKILLed (its lock gone) shown dead and its name
  * taken over, a pid reused by another process never signalled, ended sessions,
- * a record that is not one passed over, stop and remove. */
+ * a record that is not one passed over, stop and remove; suspend (the
+ * launcher's record of itself, its name kept, its resume's record read
+ * back, one resume at a time, kvmbox rm taking the saved VM) and resume
+ * records that are not one. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -21,6 +24,7 @@
 #include <cmocka.h>
 
 #include "launch/session/session.h"
+#include "vmm/vmm.h"
 
 static char rt[64];
 
@@ -149,20 +153,33 @@ static void test_register_and_clash(void **state)
 	assert_int_equal(session_register(&i, true, &a), -EINVAL);
 }
 
-/* A child registers as NAME and waits; its pid. */
-static pid_t child_session(const char *name)
+/* A child registers as NAME and waits; its pid.  A suspendable one is a
+ * launcher that can be suspended: on VM_SIG_SUSPEND it records how it was
+ * launched, marks itself suspended and ends (what cmd_agent does once its
+ * VM is saved). */
+static pid_t child_launch(const char *name, bool suspendable)
 {
 	int p[2];
 	assert_int_equal(pipe(p), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, VM_SIG_SUSPEND);
+		sigprocmask(SIG_BLOCK, &set, NULL);
 		struct session s;
 		struct session_info i = info(name);
+		i.suspendable = suspendable;
 		char ok = session_register(&i, true, &s) == 0 ? 'y' : 'n';
 		(void)!write(p[1], &ok, 1);
-		for (;;)
+		int sig;
+		while (!suspendable || sigwait(&set, &sig) != 0)
 			pause();
+		struct session_resume r = { .cwd = "/home/u/proj", .argc = 3,
+					    .argv = { "claude", "--name", (char *)name } };
+		memset(r.ph_key, 0xa5, sizeof(r.ph_key));
+		_exit(session_save_resume(&s, &r) == 0 && session_mark_suspended(&s) == 0 ? 0 : 1);
 	}
 	char ok = 0;
 	assert_int_equal(read(p[0], &ok, 1), 1);
@@ -170,6 +187,11 @@ static pid_t child_session(const char *name)
 	close(p[0]);
 	close(p[1]);
 	return pid;
+}
+
+static pid_t child_session(const char *name)
+{
+	return child_launch(name, false);
 }
 
 static void test_killed_is_dead(void **state)
@@ -245,6 +267,97 @@ static void test_stop(void **state)
 	assert_int_equal(session_remove("stopme"), 0);
 }
 
+static void test_suspend_and_reclaim(void **state)
+{
+	(void)state;
+	pid_t pid = child_launch("sus", true);
+	struct session_info r;
+	assert_int_equal(session_read("sus", &r), 0);
+	assert_true(r.suspendable);
+	assert_int_equal(session_suspend(&r, 5000), 0);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(session_read("sus", &r), 0);
+	assert_int_equal(session_state(&r), SESSION_SUSPENDED);
+	assert_string_equal(session_state_name(SESSION_SUSPENDED), "suspended");
+	assert_int_equal(session_suspend(&r, 100), -ESRCH);	/* not running */
+	/* its name is its resume's: not another launch's */
+	struct session s, t;
+	struct session_info i = info("sus");
+	assert_int_equal(session_register(&i, true, &s), -EBUSY);
+	assert_int_equal(session_register(&i, false, &s), 0);
+	assert_string_equal(s.info.name, "sus-2");
+	/* one that cannot suspend says so, and is not signalled */
+	assert_false(s.info.suspendable);
+	assert_int_equal(session_suspend(&s.info, 100), -EOPNOTSUPP);
+	/* how it was launched, as recorded */
+	struct session_resume res;
+	assert_int_equal(session_read_resume("sus", &res), 0);
+	assert_string_equal(res.cwd, "/home/u/proj");
+	assert_int_equal(res.argc, 3);
+	assert_string_equal(res.argv[2], "sus");
+	assert_null(res.argv[3]);
+	assert_int_equal(res.ph_key[0], 0xa5);
+	assert_int_equal(res.ph_key[31], 0xa5);
+	session_resume_fini(&res);
+	/* resumed: running again under this process; a second resume finds it
+	 * taken, and so does one of a session that is not suspended */
+	assert_int_equal(session_reclaim("sus", &s), 0);
+	assert_int_equal(s.info.pid, getpid());
+	assert_int_equal(session_read("sus", &r), 0);
+	assert_int_equal(session_state(&r), SESSION_RUNNING);
+	assert_true(r.suspendable);
+	assert_false(r.suspended);
+	assert_int_equal(session_reclaim("sus", &t), -EBUSY);
+	assert_int_equal(session_reclaim("sus-2", &t), -EBUSY);
+	assert_int_equal(session_reclaim("nosuch", &t), -ENOENT);
+	/* suspended again, with a saved VM: kvmbox rm takes the VM with it */
+	assert_int_equal(session_mark_suspended(&s), 0);
+	char cmd[4 * PATH_MAX + 128];
+	snprintf(cmd, sizeof(cmd), "mkdir %s/suspend && touch %s/suspend/state %s/suspend/memory-1 %s/suspend/proxy-ca.pem",
+		 s.dir, s.dir, s.dir, s.dir);
+	assert_int_equal(system(cmd), 0);
+	close(s.lock_fd);	/* this "launch" ends */
+	assert_int_equal(session_remove("sus"), 0);
+	struct stat sb;
+	assert_int_equal(stat(s.dir, &sb), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+/* A resume record that is not one is refused whole. */
+static void test_bad_resume(void **state)
+{
+	(void)state;
+	struct session s;
+	struct session_info i = info("br");
+	assert_int_equal(session_register(&i, true, &s), 0);
+	static const char *const bad[] = {
+		"{\"cwd\":\"rel\",\"argv\":[\"claude\"],\"placeholder_key\":\"" "00000000000000000000000000000000" "00000000000000000000000000000000\"}",
+		"{\"cwd\":\"/p\",\"argv\":[],\"placeholder_key\":\"" "00000000000000000000000000000000" "00000000000000000000000000000000\"}",
+		"{\"cwd\":\"/p\",\"argv\":[\"claude\",7],\"placeholder_key\":\"" "00000000000000000000000000000000" "00000000000000000000000000000000\"}",
+		"{\"cwd\":\"/p\",\"argv\":[\"claude\"],\"placeholder_key\":\"00zz\"}",
+		"{\"cwd\":\"/p\",\"argv\":[\"claude\"],\"placeholder_key\":\"" "0000000000000000000000000000000G" "00000000000000000000000000000000\"}",
+		"{\"cwd\":\"/p\",\"argv\":[\"claude\"]}",
+		"{\"cwd\":\"/p\",\"argv\":[\"claude\"],\"placeholder_key\":\"" "00000000000000000000000000000000" "00000000000000000000000000000000\"} trailing",
+	};
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/resume.json", s.dir);
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(bad[k], f);
+		fclose(f);
+		struct session_resume r;
+		assert_int_equal(session_read_resume("br", &r), -EINVAL);
+		session_resume_fini(&r);
+	}
+	struct session_resume r;
+	unlink(path);
+	assert_int_equal(session_read_resume("br", &r), -ENOENT);
+	session_resume_fini(&r);
+}
+
 static void test_bad_record(void **state)
 {
 	(void)state;
@@ -281,6 +394,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reused_pid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_suspend_and_reclaim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_resume, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <openssl/pem.h>
+#include <sys/stat.h>
 
 #include <openssl/x509v3.h>
 
@@ -664,9 +666,70 @@ static void test_ca(void **state)
 	ca_free(ca);
 }
 
+/* A suspended sandbox's CA, kept and taken back: the same certificate, a
+ * key that still signs leaves it issues; the file the user's alone; a
+ * file that is not a CA with its own key refused. */
+static void test_ca_kept(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/kvmbox-ca-XXXXXX", path[64], cmd[512];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/proxy-ca.pem", dir);
+	struct ca *ca = ca_new();
+	assert_non_null(ca);
+	assert_int_equal(ca_save(ca, path), 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	struct ca *back = ca_load(path);
+	assert_non_null(back);
+	assert_int_equal(X509_cmp(ca_cert(ca), ca_cert(back)), 0);
+	X509 *leaf = ca_leaf(back, "api.example.test");
+	assert_non_null(leaf);
+	assert_int_equal(X509_check_issued(ca_cert(ca), leaf), X509_V_OK);
+	EVP_PKEY *pub = X509_get0_pubkey(ca_cert(ca));
+	assert_int_equal(X509_verify(leaf, pub), 1);	/* signed by the kept key */
+	ca_free(back);
+	/* another CA's key with this certificate; a leaf as the CA; no key;
+	 * nothing at all */
+	struct ca *other = ca_new();
+	char other_path[80];
+	snprintf(other_path, sizeof(other_path), "%s/other.pem", dir);
+	assert_int_equal(ca_save(other, other_path), 0);
+	snprintf(cmd, sizeof(cmd), "cd %s && sed -n '/BEGIN PRIVATE/,/END PRIVATE/p' other.pem >mix.pem && "
+		 "sed -n '/BEGIN CERT/,/END CERT/p' proxy-ca.pem >>mix.pem && "
+		 "sed -n '/BEGIN CERT/,/END CERT/p' proxy-ca.pem >nokey.pem && : >empty.pem", dir);
+	assert_int_equal(system(cmd), 0);
+	static const char *const bad[] = { "mix.pem", "nokey.pem", "empty.pem", "absent.pem" };
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, bad[k]);
+		assert_null(ca_load(path));
+	}
+	FILE *f = fopen(path, "w");	/* a leaf with its own key: not a CA */
+	assert_non_null(f);
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_set_version(x, 2);
+	X509_set_pubkey(x, k);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_sign(x, k, EVP_sha256());
+	PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+	PEM_write_X509(f, x);
+	fclose(f);
+	assert_null(ca_load(path));
+	X509_free(x);
+	EVP_PKEY_free(k);
+	ca_free(other);
+	ca_free(ca);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ca_kept),
 		cmocka_unit_test(test_github),
 		cmocka_unit_test(test_github_ids),
 		cmocka_unit_test(test_github_resolve),

@@ -96,6 +96,51 @@ static void test_profiles(void **state)
 	free(b);
 }
 
+/* A table with a key names each secret the same way in every launch
+ * with that key (a resumed sandbox's guest keeps its placeholders); other
+ * keys, other names, a second secret of one name: other placeholders. */
+static void test_keyed_placeholders(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char k1[SECRETS_PH_KEY_LEN], k2[SECRETS_PH_KEY_LEN];
+	memset(k1, 1, sizeof(k1));
+	memset(k2, 2, sizeof(k2));
+	char *a = agent_placeholder_keyed(k1, "env:X", 0), *b = agent_placeholder_keyed(k1, "env:X", 0);
+	char *c = agent_placeholder_keyed(k2, "env:X", 0), *d = agent_placeholder_keyed(k1, "env:Y", 0);
+	char *e = agent_placeholder_keyed(k1, "env:X", 1);
+	assert_string_equal(a, b);
+	assert_int_equal(strlen(a), strlen("kvmbox-ph-") + 32);
+	assert_memory_equal(a, "kvmbox-ph-", 10);
+	assert_string_not_equal(a, c);
+	assert_string_not_equal(a, d);
+	assert_string_not_equal(a, e);
+	free(a), free(b), free(c), free(d), free(e);
+	/* two launches with one key: the same placeholders, file and env */
+	setenv("ANTHROPIC_API_KEY", "sk-ant-api03-REALKEY", 1);
+	write_text(f->cred, "{\"claudeAiOauth\":{\"accessToken\":\"" REAL_ACCESS "\","
+		   "\"refreshToken\":\"" REAL_REFRESH "\"}}");
+	char err[200];
+	memcpy(f->s.ph_key, k1, sizeof(k1));
+	f->s.ph_keyed = true;
+	assert_int_equal(agent_creds_collect(agent_find("claude"), f->home, &f->s, &f->c, err, sizeof(err)), 0);
+	struct secrets s2;
+	struct agent_creds c2;
+	secrets_init(&s2);
+	memcpy(s2.ph_key, k1, sizeof(k1));
+	s2.ph_keyed = true;
+	assert_int_equal(agent_creds_collect(agent_find("claude"), f->home, &s2, &c2, err, sizeof(err)), 0);
+	assert_string_equal(f->c.env[0], c2.env[0]);
+	assert_string_equal(f->c.oauth_json, c2.oauth_json);
+	assert_string_equal(f->c.access_ph, c2.access_ph);
+	assert_string_not_equal(f->c.access_ph, f->c.refresh_ph);
+	/* a second secret of one name (the profile's key, then --github's):
+	 * a placeholder of its own, not a clash */
+	assert_non_null(agent_creds_add_env(&c2, &s2, "ANTHROPIC_API_KEY", "v2", "example.test", err, sizeof(err)));
+	assert_string_not_equal(c2.env[0], c2.env[c2.nenv - 1]);
+	agent_creds_fini(&c2);
+	secrets_fini(&s2);
+}
+
 /* Which words are kvmbox's and which the agent's. */
 static void test_cmdline_split(void **state)
 {
@@ -415,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_profiles),
 		cmocka_unit_test(test_cmdline_split),
 		cmocka_unit_test_setup_teardown(test_env_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keyed_placeholders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oauth_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),

@@ -38,6 +38,7 @@ struct build_opts {
 	uint32_t skip_tag, skip_index;	/* leave this section out (0: none) */
 	uint32_t dup_tag;		/* put this vCPU-0 section twice */
 	const char *memory_file;
+	bool proxy_ca;			/* put the proxy CA's digest (0xca...) */
 };
 
 static void put_machine(struct snap_writer *w, const struct build_opts *o)
@@ -79,6 +80,9 @@ static void build(const struct build_opts *o, uint8_t **buf, size_t *len)
 	}
 	if (o->device_beyond)
 		snap_put(&w, SNAP_VIRTIO_DEVICE, o->ndevs, zero, 8);
+	static const uint8_t ca_sum[32] = { 0xca, 0xfe };
+	if (o->proxy_ca)
+		snap_put(&w, SNAP_PROXY_CA, 0, ca_sum, sizeof(ca_sum));
 	for (uint32_t v = 0; v < o->ncpus; v++) {
 		put(&w, o, SNAP_VCPU_MP_STATE, v, sizeof(struct kvm_mp_state));
 		put(&w, o, SNAP_VCPU_REGS, v, sizeof(struct kvm_regs));
@@ -141,6 +145,16 @@ static void test_round_trip(void **state)
 	assert_null(snap_find(&st, SNAP_VM_IRQCHIP, 3));
 	assert_null(snap_find(&st, SNAP_VCPU_REGS, 2));
 	assert_int_equal(snap_check_identity(st.machine, err, sizeof(err)), 0);
+	assert_null(snap_find(&st, SNAP_PROXY_CA, 0));	/* only when a CA was given */
+	snap_state_free(&st);
+	/* with the proxy CA's digest */
+	struct build_opts with_ca = { .ncpus = 1, .proxy_ca = true };
+	build(&with_ca, &buf, &len);
+	assert_int_equal(snap_parse(&st, buf, len, err, sizeof(err)), 0);
+	const struct snap_section *ca = snap_find(&st, SNAP_PROXY_CA, 0);
+	assert_non_null(ca);
+	assert_int_equal(ca->len, 32);
+	assert_int_equal(ca->data[0], 0xca);
 	snap_state_free(&st);
 }
 
@@ -229,7 +243,7 @@ static void test_crafted_refused(void **state)
 {
 	(void)state;
 	struct build_opts o = { .ncpus = 2 };
-	expect_refused(&o, edit_version, "its format version is 1; this kvmbox reads version 2");
+	expect_refused(&o, edit_version, "its format version is 1; this kvmbox reads version 3");
 	expect_refused(&o, edit_nsec_fewer, "it has 80 bytes after its last section");
 	expect_refused(&o, edit_nsec_more, "it is cut short");
 	expect_refused(&o, edit_unknown_tag, "section 1 has an unknown tag 99");
@@ -273,6 +287,14 @@ static void test_crafted_refused(void **state)
 	char err[200];
 	assert_int_equal(parse_copy(w.buf, w.len, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "its vCPU registers section is 136 bytes");
+	snap_writer_free(&w);
+	/* The proxy CA's digest: 32 bytes, once. */
+	snap_writer_init(&w);
+	put_machine(&w, &one);
+	snap_put(&w, SNAP_PROXY_CA, 0, zero, 31);
+	assert_int_equal(snap_finish(&w), 0);
+	assert_int_equal(parse_copy(w.buf, w.len, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "its proxy CA section is 31 bytes");
 	snap_writer_free(&w);
 	snap_writer_init(&w);
 	assert_int_equal(snap_finish(&w), -EINVAL);	/* nothing put */
@@ -351,8 +373,21 @@ static void test_folder(void **state)
 	assert_string_equal(err, "it holds files that are not a snapshot's");
 	snprintf(path, sizeof(path), "%s/notes.txt", dir);
 	unlink(path);
+	/* With a suspended guest's proxy CA beside it, still a snapshot's
+	 * folder; a save keeps the CA (written for that save). */
+	snprintf(path, sizeof(path), "%s/" SNAP_PROXY_CA_FILE, dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	assert_int_equal(snap_prepare_dir(dir, err, sizeof(err)), 0);
+	struct build_opts o3 = { .ncpus = 1, .memory_file = "memory-c3" };
+	struct snap_writer w3;
+	build(&o3, &w3.buf, &w3.len);
+	assert_int_equal(snap_write_dir(dir, "memory-c3", ram, ram_len, -1, &w3, err, sizeof(err)), 0);
+	free(w3.buf);
+	assert_int_equal(access(path, F_OK), 0);
+	unlink(path);
 	/* A memory file that is a link is not followed. */
-	snprintf(path, sizeof(path), "%s/memory-b2", dir);
+	snprintf(path, sizeof(path), "%s/memory-c3", dir);
 	unlink(path);
 	assert_int_equal(symlink("/etc/passwd", path), 0);
 	assert_int_equal(snap_read_state(dir, &st, err, sizeof(err)), 0);

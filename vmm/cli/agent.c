@@ -22,6 +22,7 @@
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "common/util.h"
 #include "launch/state.h"
@@ -134,12 +135,46 @@ char *agent_placeholder(void)
 	return p;
 }
 
-/* A new secret under a fresh placeholder; the placeholder (malloc'd) or
- * NULL with err filled. */
+char *agent_placeholder_keyed(const unsigned char key[SECRETS_PH_KEY_LEN], const char *name,
+			      unsigned nth)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	char msg[160];
+	int n = snprintf(msg, sizeof(msg), "kvmbox placeholder %u %s", nth, name);
+	if (n < 0 || (size_t)n >= sizeof(msg) ||
+	    !HMAC(EVP_sha256(), key, SECRETS_PH_KEY_LEN, (const unsigned char *)msg, (size_t)n, mac, &len) ||
+	    len < 16)
+		return NULL;
+	char *p = malloc(sizeof("kvmbox-ph-") + 32);
+	if (!p)
+		return NULL;
+	n = sprintf(p, "kvmbox-ph-");
+	for (size_t i = 0; i < 16; i++)
+		n += sprintf(p + n, "%02x", mac[i]);
+	return p;
+}
+
+/* The placeholder of the next secret called name: from the table's key
+ * when it has one (the same name, the same placeholder, in every launch
+ * with that key: a resumed sandbox's guest keeps the ones it had), else
+ * drawn fresh. */
+static char *next_placeholder(const struct secrets *s, const char *name)
+{
+	if (!s->ph_keyed)
+		return agent_placeholder();
+	unsigned nth = 0;	/* one name twice (a profile's key and --github's) */
+	for (unsigned i = 0; i < s->n; i++)
+		nth += s->v[i].name && !strcmp(s->v[i].name, name);
+	return agent_placeholder_keyed(s->ph_key, name, nth);
+}
+
+/* A new secret under its placeholder; the placeholder (malloc'd) or NULL
+ * with err filled. */
 static char *add_secret(struct secrets *s, const char *name, const char *value,
 			const char *hosts, char *err, size_t errsz)
 {
-	char *ph = agent_placeholder();
+	char *ph = next_placeholder(s, name);
 	int r = ph ? secrets_add(s, name, ph, value, hosts) : -ENOMEM;
 	if (r < 0) {
 		snprintf(err, errsz, "%s: %s", name, strerror(-r));

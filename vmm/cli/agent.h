@@ -252,5 +252,10 @@ const char *agent_creds_env(const struct agent_creds *c, const char *env);
 /* A fresh placeholder "kvmbox-ph-" + 32 hex digits from getrandom: a
  * malloc'd string or NULL. */
 char *agent_placeholder(void);
+/* The placeholder of the nth (from 0) secret called name in a table keyed
+ * with key (secrets.ph_key): "kvmbox-ph-" + 32 hex digits of
+ * HMAC-SHA256(key, "kvmbox placeholder NTH NAME").  Malloc'd, or NULL. */
+char *agent_placeholder_keyed(const unsigned char key[SECRETS_PH_KEY_LEN], const char *name,
+			      unsigned nth);
 
 #endif

@@ -30,6 +30,7 @@ int cmd_logs(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
 int cmd_clipboard(int argc, char **argv);
@@ -40,6 +41,12 @@ int cmd_images(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 int cmd_agent(int argc, char **argv);
+/* kvmbox resume NAME: the suspended sandbox's launch again, from its saved
+ * VM (cmd_agent.c).  Its exit status. */
+int agent_resume(const char *name);
+/* A launch folder and what launches put there (the folder is removed only
+ * when nothing else is in it). */
+void agent_launch_dir_remove(const char *rundir);
 
 /* `kvmbox shell` (or run) with what a launcher collected.  In the process
  * the user started (the broker, broker/broker.h): an agent launcher's

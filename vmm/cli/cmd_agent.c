@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +61,7 @@
 #define HIDDEN_SCAN_MAX 20000	/* entries of the project looked at for the launch's note */
 /* What shell_argv adds to the user's words: flags, the wrapper, the
  * environment and the agent's own argv. */
+#define LAUNCH_DIR_STEM "kvmbox-launch-"	/* a launch folder's name, then mkdtemp's */
 #define SHELL_ARGV_EXTRA (48 + AGENT_MAX_ENV + 8 + 2 * GIT_MAX_REPOS)
 
 /* Link the agent's directories in $HOME to the project's state, copy the
@@ -156,6 +158,19 @@ struct launch {
 	bool registered;
 	int hold_fd;			/* behind a holder: where the folder is announced, else -1 */
 	struct worktree wt;		/* --worktree (launch/worktree) */
+	/* Suspend and resume (launch/session): the words as typed and where,
+	 * kept for a resume; the key this launch's placeholders derive from
+	 * (a resume's is the suspended launch's); the saved VM's folder, and
+	 * its state file as it was before the VM ran (a new one after it:
+	 * suspended). */
+	int typed_argc;
+	char **typed_argv;
+	char cwd[PATH_MAX];
+	const char *resume;		/* the suspended session this launch resumes, or NULL */
+	unsigned char ph_key[SECRETS_PH_KEY_LEN];
+	char suspend_dir[PATH_MAX + 16];	/* NAME/suspend when suspendable, else "" */
+	struct stat saved_before;	/* its state file's, st_ino 0 when none */
+	bool suspended;
 };
 
 static int parse(struct launch *l, int argc, char **argv)
@@ -380,6 +395,36 @@ static int write_policy_note(struct launch *l)
 	return r;
 }
 
+/* The saved VM's state file (a new one each save): st_ino 0 when none. */
+static void saved_state(const struct launch *l, struct stat *st)
+{
+	char state[sizeof(l->suspend_dir) + 8];
+	snprintf(state, sizeof(state), "%s/state", l->suspend_dir);
+	if (!l->suspend_dir[0] || stat(state, st) < 0)
+		st->st_ino = 0;
+}
+
+static int registered(struct launch *l);
+
+/* kvmbox resume: the suspended sandbox is this launch's again (its name,
+ * its saved VM).  0, or -EBUSY after one line. */
+static int reclaim_session(struct launch *l)
+{
+	int r = session_reclaim(l->resume, &l->session);
+	if (r < 0) {
+		log_err("%s: cannot resume %s: %s", l->p->name, l->resume,
+			r == -EBUSY ? "it is not suspended (running, or resumed by another)" : strerror(-r));
+		return -EBUSY;
+	}
+	if (!l->session.info.suspendable) {	/* its saved VM's folder is named by it */
+		log_err("%s: cannot resume %s: its record says it was not made to suspend", l->p->name,
+			l->resume);
+		session_mark_ended(&l->session, 1);
+		return -EBUSY;
+	}
+	return registered(l);
+}
+
 /* This launch as a named sandbox (launch/session): --name, or the
  * project's and the agent's.  0, or -EBUSY after one line when --name is
  * a running sandbox's; a launch goes on without a record otherwise. */
@@ -407,10 +452,14 @@ static int register_session(struct launch *l)
 	}
 	for (unsigned i = 0, o = 0; i < l->git.nrepos && o < sizeof(in.repos); i++)
 		o += (unsigned)snprintf(in.repos + o, sizeof(in.repos) - o, "%s%s", o ? " " : "", l->git.repos[i]);
+	/* a review's copy and a worktree are made per launch: not kept yet */
+	in.suspendable = !l->c.review && !l->c.worktree;
+	if (l->resume)
+		return reclaim_session(l);
 	int r = session_register(&in, l->c.name != NULL, &l->session);
 	if (r == -EBUSY && l->c.name) {
-		log_err("%s: the sandbox %s is running (kvmbox ps lists them; --name another)", l->p->name,
-			l->c.name);
+		log_err("%s: the sandbox %s is running or suspended (kvmbox ps lists them; --name another)",
+			l->p->name, l->c.name);
 		return r;
 	}
 	if (r < 0) {
@@ -418,7 +467,16 @@ static int register_session(struct launch *l)
 			 strerror(-r));
 		return 0;
 	}
+	return registered(l);
+}
+
+/* The sandbox is this launch's: where its VM is saved when suspended. */
+static int registered(struct launch *l)
+{
 	l->registered = true;
+	if (l->session.info.suspendable)
+		snprintf(l->suspend_dir, sizeof(l->suspend_dir), "%s/" SESSION_SUSPEND_DIR, l->session.dir);
+	saved_state(l, &l->saved_before);
 	session_hold_announce(l->hold_fd, l->session.dir);
 	l->hold_fd = -1;
 	log_info("%s: sandbox %s (kvmbox ps, kvmbox stop %s)", l->p->name, l->session.info.name,
@@ -463,7 +521,7 @@ static int make_rundir(struct launch *l)
 	if (l->rundir[0])
 		return 0;
 	const char *tmp = getenv("XDG_RUNTIME_DIR");
-	snprintf(l->rundir, sizeof(l->rundir), "%s/kvmbox-launch-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	snprintf(l->rundir, sizeof(l->rundir), "%s/" LAUNCH_DIR_STEM "XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(l->rundir)) {
 		int e = -errno;
 		log_err("%s: cannot create %s: %s", l->p->name, l->rundir, strerror(-e));
@@ -530,6 +588,8 @@ static int prepare_creds(struct launch *l)
 {
 	char err[300];
 	secrets_init(&l->secrets);
+	memcpy(l->secrets.ph_key, l->ph_key, sizeof(l->ph_key));
+	l->secrets.ph_keyed = true;
 	int r = agent_creds_collect(l->p, getenv("HOME"), &l->secrets, &l->creds, err, sizeof(err));
 	if (r < 0) {
 		log_err("%s: credentials: %s", l->p->name, err);
@@ -632,8 +692,16 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	}
 	if (l->c.proxy)
 		PUSH("--proxy");
-	if (l->c.template)
+	if (l->resume) {	/* its guest goes on: no template, no command */
+		PUSH("--restore");
+		PUSH(l->suspend_dir);
+	} else if (l->c.template) {
 		PUSH("--template");
+	}
+	if (l->suspend_dir[0]) {
+		PUSH("--suspend-to");
+		PUSH(l->suspend_dir);
+	}
 	PUSH("--egress-agent");	/* before the user's flags, which may name another */
 	PUSH(policy_agent_name(l->p->egress));
 	for (unsigned i = 0; i < l->git.nrepos; i++) {
@@ -650,6 +718,10 @@ static int shell_argv(struct launch *l, char **v, int cap)
 	}
 	for (int i = 0; i < l->c.nshell; i++)
 		PUSH(l->c.shell_flags[i]);
+	if (l->resume) {
+		PUSH(NULL);
+		return n - 1;
+	}
 	PUSH("--");
 	PUSH("/bin/sh");
 	PUSH("-c");
@@ -832,6 +904,25 @@ static int start_holder(struct launch *l, int *status)
 	return 1;
 }
 
+void agent_launch_dir_remove(const char *rundir)
+{
+	const char *base = strrchr(rundir, '/');
+	if (!base || strncmp(base + 1, LAUNCH_DIR_STEM, strlen(LAUNCH_DIR_STEM)))
+		return;	/* a record naming another folder: never ours to empty */
+	int fd = open(rundir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		image_remove_tree_at(fd, "home");
+		unlinkat(fd, "POLICY.md", 0);
+		unlinkat(fd, WORKTREE_GITFILE, 0);
+		image_remove_tree_at(fd, "bin");
+		image_remove_tree_at(fd, "clipboard");
+		unlinkat(fd, SELFTEST_SCRIPT_FILE, 0);
+		unlinkat(fd, SELFTEST_LIST, 0);
+		close(fd);
+	}
+	rmdir(rundir);
+}
+
 static void launch_cleanup(struct launch *l)
 {
 	if (l->cred_in_state[0] && state_scrub(l->state, l->cred_in_state) < 0)
@@ -839,20 +930,8 @@ static void launch_cleanup(struct launch *l)
 			 l->cred_in_state);
 	if (l->hold_fd >= 0)
 		close(l->hold_fd);
-	if (l->rundir[0]) {
-		int fd = open(l->rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0) {
-			image_remove_tree_at(fd, "home");
-			unlinkat(fd, "POLICY.md", 0);
-			unlinkat(fd, WORKTREE_GITFILE, 0);
-			image_remove_tree_at(fd, "bin");
-			image_remove_tree_at(fd, "clipboard");
-			unlinkat(fd, SELFTEST_SCRIPT_FILE, 0);
-			unlinkat(fd, SELFTEST_LIST, 0);
-			close(fd);
-		}
-		rmdir(l->rundir);
-	}
+	if (l->rundir[0] && !l->suspended)	/* a suspended guest's, for its resume */
+		agent_launch_dir_remove(l->rundir);
 	agent_creds_fini(&l->creds);
 	secrets_fini(&l->secrets);
 	agent_cmdline_fini(&l->c);
@@ -863,7 +942,69 @@ static void launch_cleanup(struct launch *l)
 	free(l->argv);
 }
 
-int cmd_agent(int argc, char **argv)
+/* kvmbox resume: the suspended launch's folder again, at its path (the
+ * saved VM's file server opens it by path), made anew if it went. */
+static int resume_rundir(struct launch *l)
+{
+	struct session_info i;
+	int r = session_read(l->resume, &i);
+	const char *base = r == 0 ? strrchr(i.launch_dir, '/') : NULL;
+	if (r == 0 && (!base || strncmp(base + 1, LAUNCH_DIR_STEM, strlen(LAUNCH_DIR_STEM))))
+		r = -ENOENT;	/* none, or a record naming another folder */
+	if (r == 0 && mkdir(i.launch_dir, 0700) < 0 && errno != EEXIST)
+		r = -errno;
+	if (r < 0) {
+		log_err("%s: cannot resume %s: its launch folder: %s", l->p->name, l->resume, strerror(-r));
+		return r;
+	}
+	snprintf(l->rundir, sizeof(l->rundir), "%s", i.launch_dir);
+	snprintf(l->share_run, sizeof(l->share_run), "%s:" LAUNCH_GUEST_DIR ":ro", l->rundir);
+	return 0;
+}
+
+/* After the VM, by the suspend folder's state file: a new one (a save
+ * renames a new file into place), saved on
+ * the host's request, the sandbox is recorded suspended with what its
+ * resume needs; the one a resume started from, still there (the VMM
+ * removes it once the guest goes on: machine_restore_spent), the resume
+ * never ran and the sandbox stays suspended; otherwise it ended with
+ * status. */
+static void record_end(struct launch *l, int status)
+{
+	struct stat now;
+	saved_state(l, &now);
+	bool same = now.st_ino && now.st_ino == l->saved_before.st_ino && now.st_dev == l->saved_before.st_dev;
+	if (l->resume && same && session_mark_suspended(&l->session) == 0) {
+		l->suspended = true;	/* its launch folder kept */
+		log_err("%s: sandbox %s was not resumed: it stays suspended", l->p->name, l->session.info.name);
+		return;
+	}
+	l->suspended = now.st_ino && !same;
+	struct session_resume res = { .argc = l->typed_argc };
+	int r = -EINVAL;
+	if (l->suspended && l->typed_argc <= SESSION_RESUME_ARGS) {
+		snprintf(res.cwd, sizeof(res.cwd), "%s", l->cwd);
+		memcpy(res.argv, l->typed_argv, (size_t)l->typed_argc * sizeof(*res.argv));
+		memcpy(res.ph_key, l->ph_key, sizeof(res.ph_key));
+		r = session_save_resume(&l->session, &res);
+	}
+	if (l->suspended && r == 0 && session_mark_suspended(&l->session) == 0) {
+		fprintf(stderr, "kvmbox: %s: sandbox %s suspended (kvmbox resume %s)\n", l->p->name,
+			l->session.info.name, l->session.info.name);
+		return;
+	}
+	if (l->suspended)	/* nothing resumes it: its launch folder goes */
+		log_err("%s: sandbox %s was saved but cannot be resumed: %s", l->p->name,
+			l->session.info.name, r < 0 ? strerror(-r) : "its record cannot be written");
+	l->suspended = false;
+	session_drop_saved(&l->session);	/* a resumed VM went on and ended: nothing takes it up */
+	if (session_mark_ended(&l->session, status) < 0)
+		log_warn("%s: cannot record that sandbox %s ended", l->p->name, l->session.info.name);
+}
+
+/* A launch, or with resume the resume of that suspended sandbox (its
+ * words, as typed, in argv; ph_key its placeholders' key). */
+static int agent_launch(int argc, char **argv, const char *resume, const unsigned char *ph_key)
 {
 	struct launch *l = calloc(1, sizeof(*l));
 	if (!l) {
@@ -871,6 +1012,17 @@ int cmd_agent(int argc, char **argv)
 		return 1;
 	}
 	l->hold_fd = -1;
+	l->typed_argc = argc;
+	l->typed_argv = argv;
+	l->resume = resume;
+	if (ph_key)
+		memcpy(l->ph_key, ph_key, sizeof(l->ph_key));
+	if ((!ph_key && getrandom(l->ph_key, sizeof(l->ph_key), 0) != sizeof(l->ph_key)) ||
+	    !getcwd(l->cwd, sizeof(l->cwd))) {
+		log_err("%s: %s", argv[0], strerror(errno));
+		free(l);
+		return 1;
+	}
 	if (agent_config_argv(argv[0], argc, argv, &l->cfg, &l->argv, &argc) < 0) {
 		config_fini(&l->cfg);
 		free(l);
@@ -914,6 +1066,10 @@ int cmd_agent(int argc, char **argv)
 				 "will not be reported", l->p->name);
 		if (l->c.state)
 			prepare_state(l);
+		if (l->resume && resume_rundir(l) < 0) {
+			status = 1;
+			goto out;
+		}
 		int r = l->c.proxy ? prepare_creds(l) : 0;
 		if (r == 0 && register_session(l) < 0) {
 			status = EXIT_USAGE;
@@ -946,8 +1102,8 @@ int cmd_agent(int argc, char **argv)
 			status = shell_launch(n, v, &x);
 			if (x.denials_fd > 2)
 				close(x.denials_fd);
-			if (l->registered && session_mark_ended(&l->session, status) < 0)
-				log_warn("%s: cannot record that sandbox %s ended", l->p->name, l->session.info.name);
+			if (l->registered)
+				record_end(l, status);
 			if (l->hostexec_taken)
 				report_hostexec(l);
 			if (l->c.proxy) {
@@ -964,5 +1120,32 @@ out:
 	launch_cleanup(l);
 	free(l);
 	free(v);
+	return status;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	return agent_launch(argc, argv, NULL, NULL);
+}
+
+int agent_resume(const char *name)
+{
+	struct session_resume res;
+	int r = session_read_resume(name, &res);
+	if (r < 0) {
+		log_err("resume: %s: %s", name, r == -ENOENT ? "no record of how it was launched (was it "
+			"suspended?)" : r == -EINVAL ? "its record of how it was launched is damaged" :
+			strerror(-r));
+		session_resume_fini(&res);
+		return 1;
+	}
+	int status;
+	if (chdir(res.cwd) < 0) {
+		log_err("resume: %s: cannot enter %s, where it was launched: %s", name, res.cwd, strerror(errno));
+		status = 1;
+	} else {
+		status = agent_launch(res.argc, res.argv, name, res.ph_key);
+	}
+	session_resume_fini(&res);
 	return status;
 }

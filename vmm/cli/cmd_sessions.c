@@ -5,6 +5,9 @@
  *   kvmbox inspect NAME [--json]   one session's record and state, as JSON
  *   kvmbox stop NAME [--time S]    SIGTERM, then again after S seconds,
  *                                  then SIGKILL (default 10)
+ *   kvmbox stop --suspend NAME     the VM saved and the sandbox ended,
+ *                                  suspended (VM_SIG_SUSPEND)
+ *   kvmbox resume NAME             a suspended sandbox again
  *   kvmbox rm NAME...              the records of ended or dead sessions
  * Usage errors: one line, status 2; a session that is not there or not in
  * the state asked for: one line, status 1.
@@ -25,6 +28,7 @@
 #include "vmm/cli/net_args.h"
 
 #define STOP_GRACE_S 10
+#define SUSPEND_WAIT_S 300	/* writing a large guest's memory takes a while */
 
 static long long now_ms(void)
 {
@@ -97,18 +101,20 @@ static int print_json(struct json_object *o)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-/* One command's words: NAMEs and the flags in flags[] (each "--x" or
- * "--x=" for one taking a value in *value).  0, or EXIT_USAGE after a line. */
-static int words(const char *cmd, int argc, char **argv, bool *json, const char **value,
-		 const char *value_flag, const char **names, int *nnames, int max_names, const char *help)
+/* One command's words: NAMEs, a flag without a value (bool_flag, setting
+ * *set) and one with (value_flag, into *value).  0, or EXIT_USAGE after a
+ * line. */
+static int words(const char *cmd, int argc, char **argv, const char *bool_flag, bool *set,
+		 const char **value, const char *value_flag, const char **names, int *nnames, int max_names,
+		 const char *help)
 {
 	*nnames = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			printf("%s", help);
 			exit(0);
-		} else if (json && !strcmp(argv[i], "--json")) {
-			*json = true;
+		} else if (bool_flag && !strcmp(argv[i], bool_flag)) {
+			*set = true;
 		} else if (value_flag && !strcmp(argv[i], value_flag)) {
 			if (++i == argc) {
 				log_err("%s: a value is missing for %s (try kvmbox %s --help)", cmd, value_flag, cmd);
@@ -143,10 +149,10 @@ int cmd_ps(int argc, char **argv)
 {
 	bool json = false;
 	const char *names[1];
-	int n, r = words("ps", argc, argv, &json, NULL, NULL, names, &n, 0,
+	int n, r = words("ps", argc, argv, "--json", &json, NULL, NULL, names, &n, 0,
 			 "usage: kvmbox ps [--json]\n"
-			 "Every sandbox of this user: name, agent, state (running, exited, or dead:\n"
-			 "gone without a word), uptime, memory and CPU of its processes, project (and\n"
+			 "Every sandbox of this user: name, agent, state (running, exited, suspended,\n"
+			 "or dead: gone without a word), uptime, memory and CPU of its processes, project (and\n"
 			 "a --worktree sandbox's branch), published ports.\n"
 			 "kvmbox stop NAME stops one, kvmbox rm NAME removes an ended one's record.\n");
 	if (r)
@@ -198,7 +204,7 @@ int cmd_inspect(int argc, char **argv)
 {
 	bool json = false;
 	const char *names[1];
-	int n, r = words("inspect", argc, argv, &json, NULL, NULL, names, &n, 1,
+	int n, r = words("inspect", argc, argv, "--json", &json, NULL, NULL, names, &n, 1,
 			 "usage: kvmbox inspect NAME [--json]\n"
 			 "One sandbox's record and state as JSON: agent, project, image, memory,\n"
 			 "CPUs, egress profile, allow-listed repositories, process, start time,\n"
@@ -215,21 +221,77 @@ int cmd_inspect(int argc, char **argv)
 	return print_json(session_json(&i));
 }
 
+/* kvmbox stop --suspend: ask, wait, and say what became of it. */
+static int stop_suspend(const struct session_info *i, unsigned wait_s)
+{
+	int r = session_suspend(i, wait_s * 1000);
+	if (r == -EOPNOTSUPP) {
+		log_err("stop: %s cannot be suspended (a --review or --worktree sandbox, or one started "
+			"by an older kvmbox): kvmbox stop %s ends it", i->name, i->name);
+		return 1;
+	}
+	if (r == -ETIMEDOUT) {
+		log_err("stop: %s was asked to suspend and has not ended after %u s", i->name, wait_s);
+		return 1;
+	}
+	struct session_info now;
+	if (r == 0 && session_read(i->name, &now) == 0 && session_state(&now) == SESSION_SUSPENDED) {
+		printf("%s suspended (kvmbox resume %s)\n", i->name, i->name);
+		return 0;
+	}
+	if (r < 0 && r != -ESRCH)
+		log_err("stop: %s: %s", i->name, strerror(-r));
+	else
+		log_err("stop: %s ended without being saved (kvmbox logs %s says why)", i->name, i->name);
+	return 1;
+}
+
+int cmd_resume(int argc, char **argv)
+{
+	const char *names[1];
+	int n, r = words("resume", argc, argv, NULL, NULL, NULL, NULL, names, &n, 1,
+			 "usage: kvmbox resume NAME\n"
+			 "Take up a sandbox suspended by kvmbox stop --suspend NAME: its VM restored\n"
+			 "where it was saved (the agent and its terminal, the shares, new network\n"
+			 "connections; those open when it was saved were reset), launched as it was\n"
+			 "(the same folder, words and configuration; at a terminal, attached).\n");
+	if (r)
+		return r;
+	if (n != 1) {
+		log_err("resume: which session? (try kvmbox resume --help)");
+		return EXIT_USAGE;
+	}
+	struct session_info i;
+	if (find("resume", names[0], &i))
+		return 1;
+	enum session_state st = session_state(&i);
+	if (st != SESSION_SUSPENDED) {
+		log_err("resume: %s is not suspended (%s)", i.name, session_state_name(st));
+		return 1;
+	}
+	return agent_resume(i.name);
+}
+
 int cmd_stop(int argc, char **argv)
 {
 	const char *names[1], *secs = NULL;
-	int n, r = words("stop", argc, argv, NULL, &secs, "--time", names, &n, 1,
+	bool suspend = false;
+	int n, r = words("stop", argc, argv, "--suspend", &suspend, &secs, "--time", names, &n, 1,
 			 "usage: kvmbox stop NAME [--time SECONDS]\n"
+			 "       kvmbox stop --suspend NAME [--time SECONDS]\n"
 			 "Stop a running sandbox: its agent gets SIGTERM (the VM stops when it ends),\n"
 			 "again after SECONDS (default 10), then the sandbox is killed.  Its record\n"
-			 "stays until kvmbox rm NAME.\n");
+			 "stays until kvmbox rm NAME.\n"
+			 "--suspend: save the sandbox's VM instead, the agent and all it runs as they\n"
+			 "are, and end it; kvmbox resume NAME goes on from there (kvmbox rm NAME\n"
+			 "drops it).  SECONDS (default 300) is how long the save may take.\n");
 	if (r)
 		return r;
 	if (n != 1) {
 		log_err("stop: which session? (try kvmbox stop --help)");
 		return EXIT_USAGE;
 	}
-	unsigned long grace = STOP_GRACE_S;
+	unsigned long grace = suspend ? SUSPEND_WAIT_S : STOP_GRACE_S;
 	if (secs) {
 		char *end;
 		errno = 0;
@@ -247,6 +309,8 @@ int cmd_stop(int argc, char **argv)
 		log_err("stop: %s is not running (%s)", i.name, session_state_name(st));
 		return 1;
 	}
+	if (suspend)
+		return stop_suspend(&i, (unsigned)grace);
 	r = session_stop(&i, (unsigned)grace * 1000);
 	if (r == -ESRCH || r == 0) {
 		printf("%s stopped\n", i.name);
@@ -283,7 +347,7 @@ static int detach_keys(const char *flag, unsigned char keys[2])
 int cmd_attach(int argc, char **argv)
 {
 	const char *names[1], *keys_text = NULL;
-	int n, r = words("attach", argc, argv, NULL, &keys_text, "--detach-keys", names, &n, 1,
+	int n, r = words("attach", argc, argv, NULL, NULL, &keys_text, "--detach-keys", names, &n, 1,
 			 "usage: kvmbox attach NAME [--detach-keys KEY,KEY]\n"
 			 "Bring a running sandbox's terminal here: what it printed meanwhile is\n"
 			 "replayed and the agent redraws for this terminal's size; another terminal\n"
@@ -305,6 +369,10 @@ int cmd_attach(int argc, char **argv)
 	if (find("attach", names[0], &i))
 		return 1;
 	int fd = session_attach_connect(i.name);
+	if (fd == -ESRCH && session_state(&i) == SESSION_SUSPENDED) {
+		log_err("attach: %s is suspended: kvmbox resume %s takes it up", i.name, i.name);
+		return 1;
+	}
 	if (fd == -ESRCH) {
 		log_err("attach: %s is not running (%s): kvmbox logs %s shows what it printed", i.name,
 			session_state_name(session_state(&i)), i.name);
@@ -344,15 +412,11 @@ int cmd_rm(int argc, char **argv)
 {
 	const char *names[32];
 	bool force = false;
-	char *args[64];
-	int nargs = 0;
-	for (int k = 0; k < argc && nargs < 64; k++)
-		if (!(k > 0 && !strcmp(argv[k], "--force") && (force = true)))
-			args[nargs++] = argv[k];
-	int n, r = words("rm", nargs, args, NULL, NULL, NULL, names, &n, 32,
+	int n, r = words("rm", argc, argv, "--force", &force, NULL, NULL, names, &n, 32,
 			 "usage: kvmbox rm [--force] NAME...\n"
 			 "Remove the records of sandboxes that ended or died (a running one: kvmbox\n"
-			 "stop NAME first).  A --worktree sandbox's worktree goes with it, and its\n"
+			 "stop NAME first); a suspended one's saved VM and launch folder go with it.\n"
+			 "A --worktree sandbox's worktree goes with it, and its\n"
 			 "branch when no commit is only there; a branch with commits of its own, or\n"
 			 "uncommitted changes in the worktree, keep it unless --force (which removes\n"
 			 "the worktree, changes and all, and still keeps such a branch).\n");
@@ -372,8 +436,11 @@ int cmd_rm(int argc, char **argv)
 			status = 1;
 			continue;
 		}
+		bool suspended = r == 0 && session_state(&i) == SESSION_SUSPENDED;
 		if (r == 0)
 			r = session_remove(names[k]);
+		if (r == 0 && suspended && i.launch_dir[0])
+			agent_launch_dir_remove(i.launch_dir);
 		if (r == 0)
 			continue;
 		status = 1;

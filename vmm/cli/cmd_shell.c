@@ -56,9 +56,9 @@ static const char shell_usage[] =
 	"                    [--cpus N] [--console] [--share HOSTDIR[:GUESTPATH][:ro]]...\n"
 	"                    [--share-9p ...]... [--fs-cache MODE] [--rootfs DIR | --image NAME]\n"
 	"                    [--no-net | network flags] [--template | --snapshot DIR]\n"
-	"                    [-- CMD ARGS]\n"
+	"                    [--suspend-to DIR] [-- CMD ARGS]\n"
 	"       kvmbox shell --restore DIR [the share and network flags it was saved with]\n"
-	"                    [--snapshot DIR] [-- CMD ARGS]\n"
+	"                    [--snapshot DIR | --suspend-to DIR] [-- CMD ARGS]\n"
 	"\n"
 	"Run CMD (default: the guest's shell) in the guest on a PTY wired to this\n"
 	"terminal; exit with its status.  Stdin and stdout may also be pipes.\n"
@@ -71,6 +71,9 @@ static const char shell_usage[] =
 	"  --snapshot DIR  save the VM to DIR where the guest asks: kvmbox-init just\n"
 	"                  before it takes CMD over kvmbox.ctl (a template: kvmbox\n"
 	"                  exits 0), or kvmbox-checkpoint in the guest\n"
+	"  --suspend-to DIR  save the VM to DIR when another process asks (kill -s\n"
+	"                  RTMIN+5 PID, as kvmbox stop --suspend does), the guest's\n"
+	"                  command and all; kvmbox exits 0 (resume: --restore DIR)\n"
 	"  --restore DIR   start from DIR's snapshot instead of booting: a template\n"
 	"                  runs this launch's CMD; a checkpoint goes on where it was\n"
 	"  --template      start from this configuration's template in the cache (the\n"
@@ -290,8 +293,9 @@ static int shell_restore_devices(void *opaque, char *err, size_t errsz)
 			snprintf(err, errsz, "%s: cannot restore %s with a command: its guest runs "
 				 "one already (restore it without -- CMD)", s->cmd, s->o.restore);
 			r = EXIT_USAGE;
-		} else if (s->ss.started && s->ss.ca) {
-			/* its processes trust the CA of the launch that saved it */
+		} else if (s->ss.started && s->ss.ca && !machine_restore_same_ca(&s->m)) {
+			/* its processes trust the CA of the launch that saved it,
+			 * which only that sandbox's resume has (kvmbox resume) */
 			snprintf(err, errsz, "%s: cannot restore %s with --proxy: its guest runs a "
 				 "command already, which trusts another launch's proxy", s->cmd,
 				 s->o.restore);
@@ -303,6 +307,8 @@ static int shell_restore_devices(void *opaque, char *err, size_t errsz)
 		snprintf(err + n, errsz - n, " (the template is removed: the next launch boots)");
 	}
 	s->restore_refused = r;
+	if (r == 0 && s->o.suspend_only && !strcmp(s->o.snapshot, s->o.restore))
+		machine_restore_spent(&s->m);	/* a suspended sandbox's resume: it goes on now */
 	return r;
 }
 
@@ -311,14 +317,20 @@ static int shell_restore_devices(void *opaque, char *err, size_t errsz)
  * VMM is kvmbox shell under the agent's name.  0 or -errno. */
 static int start_template_builder(struct shell *s)
 {
-	int argc = s->gf->argc;
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(s->gf->argv[i], "--")) {
-			argc = i;
-			break;
-		}
-	return template_build_background(s->template_dir, "shell", argc, s->gf->argv,
-					 s->o.template_argi);
+	char **argv = calloc((size_t)s->gf->argc + 1, sizeof(*argv));
+	if (!argv)
+		return -ENOMEM;
+	int argc = 0;
+	for (int i = 0; i < s->gf->argc && strcmp(s->gf->argv[i], "--"); i++) {
+		const char *a = s->gf->argv[i];
+		if (!strcmp(a, "--suspend-to"))	/* this launch's, with its folder */
+			i++;
+		else if (i != s->o.template_argi && strncmp(a, "--suspend-to=", 13))
+			argv[argc++] = s->gf->argv[i];
+	}
+	int r = template_build_background(s->template_dir, "shell", argc, argv);
+	free(argv);
+	return r;
 }
 
 /* --template: restore this configuration's template when a usable one is
@@ -429,9 +441,12 @@ int shell_launch(int argc, char **argv, const struct shell_extra *x)
 	int status = EXIT_USAGE;
 	if (machine_parse_inputs(gf, argc, argv, &s->o) != 0) {
 		/* said why */
-	} else if ((s->o.snapshot || s->o.restore) && strcmp(s->cmd, "shell")) {
-		log_err("%s: --snapshot and --restore are kvmbox run's and shell's for now (an "
-			"agent's credentials and proxy are its launch's own)", s->cmd);
+	} else if (s->o.snapshot && !s->o.suspend_only && strcmp(s->cmd, "shell")) {
+		/* an agent's VM is saved on the host's word only (kvmbox stop
+		 * --suspend: --suspend-to and --restore are its launcher's,
+		 * never the user's, whose words those are not) */
+		log_err("%s: --snapshot is kvmbox run's and shell's (an agent's credentials and "
+			"proxy are its launch's own)", s->cmd);
 	} else if (s->o.help) {
 		fputs(shell_usage, stdout);
 		fputs(net_opts_usage, stdout);

@@ -149,7 +149,8 @@ int machine_create(struct machine *m, const struct run_opts *o, int serial_fd)
 	cage_paths(m, o);
 	struct vm_config cfg = { .mem_size = o->mem_mib << 20, .ncpus = o->cpus,
 				 .hugepages = o->hugepages, .cage = &m->cage,
-				 .snapshot_on_marker = o->snapshot != NULL };
+				 .snapshot_on_marker = o->snapshot && !o->suspend_only,
+				 .snapshot_on_signal = o->snapshot != NULL };
 	if (o->restore) {
 		cfg.mem_size = m->restore.machine->mem_size;
 		cfg.ncpus = m->restore.machine->ncpus;

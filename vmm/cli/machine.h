@@ -99,6 +99,14 @@ int machine_create(struct machine *m, const struct run_opts *o, int serial_fd);
  * machine_snapshot_save: after vm_run stopped with VM_STOP_SNAPSHOT, save
  * the VM to o->snapshot; 0, or 1 after one line. */
 int machine_restore_open(struct machine *m, const struct run_opts *o);
+/* Whether the guest being restored was given the very proxy CA this launch
+ * gives (the snapshot's SNAP_PROXY_CA against guest_ca): only then may a
+ * guest whose command runs, trusting that CA, be served by this proxy. */
+bool machine_restore_same_ca(const struct machine *m);
+/* The restored guest goes on: its snapshot is spent (its state file
+ * removed; the memory file stays mapped), so it is never restored twice,
+ * and the launch that suspended it learns that its VM ran. */
+void machine_restore_spent(const struct machine *m);
 /* The last step before vm_run.  A restore: the devices built match the
  * snapshot's (vm_run loads their state; no kernel is loaded).  A boot:
  * with --snapshot, kvmbox.snapshot=1 for kvmbox-init, then machine_load

@@ -7,13 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "broker/broker.h"
 #include "common/harden.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "launch/denials.h"
 #include "proxy/proxy.h"
+#include "vmm/snapshot/snapshot.h"
 
 /* What the proxy borrows, for as long as it runs. */
 struct broker_proxy {
@@ -21,6 +24,9 @@ struct broker_proxy {
 	struct repolist repos;
 	struct policy egress;		/* the VMM's, rebuilt from the same flags: its names */
 	struct proxy_config cfg;
+	struct cage_path paths[8];	/* the launcher's, and a suspend's folder */
+	char suspend_ca[PATH_MAX];	/* broker_launch.suspend_ca, or "" */
+	char restore_ca[PATH_MAX];	/* proxy_config.ca_file, or "" */
 };
 
 /* The proxy's configuration: the egress policy built from the flags the
@@ -65,6 +71,28 @@ static int proxy_build(struct broker_proxy *bp, const char *cmd, const struct ru
 	return 0;
 }
 
+/* --suspend-to: where a suspend keeps the proxy's CA (in the snapshot's
+ * folder, which the broker may then write); --restore from a folder that
+ * kept one: serve with that CA (the guest's command trusts it).  0, or 1
+ * after one line. */
+static int suspend_files(struct broker_proxy *bp, const struct run_opts *o, struct broker_launch *bl)
+{
+	const char *dir = o->suspend_only ? o->snapshot : NULL;
+	if (dir && (snprintf(bp->suspend_ca, sizeof(bp->suspend_ca), "%s/" SNAP_PROXY_CA_FILE, dir) >=
+		    (int)sizeof(bp->suspend_ca) || bl->npaths == ARRAY_SIZE(bp->paths))) {
+		log_err("%s: --suspend-to %s: too long a path", o->cmd, dir);
+		return 1;
+	}
+	if (dir) {
+		bp->paths[bl->npaths++] = (struct cage_path){ dir, CAGE_WRITE };
+		bl->suspend_ca = bp->suspend_ca;
+	}
+	if (o->restore && snprintf(bp->restore_ca, sizeof(bp->restore_ca), "%s/" SNAP_PROXY_CA_FILE,
+				   o->restore) < (int)sizeof(bp->restore_ca) && access(bp->restore_ca, F_OK) == 0)
+		bp->cfg.ca_file = bp->restore_ca;
+	return 0;
+}
+
 /* proxy_config.refused: a 403 into the launch's record of refusals. */
 static void record_refusal(void *opaque, const char *host, const char *line)
 {
@@ -95,12 +123,21 @@ int machine_broker_launch(char **argv, const struct run_opts *o, const struct sh
 			bp->cfg.refused = record_refusal;
 			bp->cfg.refused_opaque = (void *)(intptr_t)denials;
 		}
-		const struct broker_launch bl = {
+		struct broker_launch bl = {
 			.proxy = &bp->cfg, .vmm_argv = argv, .prof = prof,
-			.paths = x ? x->broker_paths : NULL, .npaths = x ? x->nbroker_paths : 0,
+			.paths = bp->paths, .npaths = x ? x->nbroker_paths : 0,
 			.denials_fd = denials, .self_test = x && x->self_test,
 		};
-		status = broker_run(&bl);
+		if (bl.npaths < ARRAY_SIZE(bp->paths)) {	/* the launcher's six, and ours */
+			if (bl.npaths)
+				memcpy(bp->paths, x->broker_paths, bl.npaths * sizeof(*bp->paths));
+			status = suspend_files(bp, o, &bl);
+		} else {
+			log_err("%s: broker: too many folders to cage", argv[0]);
+			status = 1;
+		}
+		if (status == 0)
+			status = broker_run(&bl);
 	}
 	policy_fini(&bp->egress);
 	repolist_fini(&bp->repos);

@@ -8,11 +8,14 @@
 #include "vmm/cli/machine.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/sha.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -32,6 +35,25 @@ int machine_restore_try(struct machine *m, const char *dir, char *err, size_t er
 			m->restore_mem_fd = r;
 	}
 	return r < 0 ? r : 0;
+}
+
+bool machine_restore_same_ca(const struct machine *m)
+{
+	const struct snap_section *sec = snap_find(&m->restore, SNAP_PROXY_CA, 0);
+	unsigned char ca_sum[SHA256_DIGEST_LENGTH];
+	if (!sec || !m->guest_ca_len)
+		return false;
+	SHA256(m->guest_ca, m->guest_ca_len, ca_sum);
+	return sec->len == sizeof(ca_sum) && !memcmp(sec->data, ca_sum, sizeof(ca_sum));
+}
+
+void machine_restore_spent(const struct machine *m)
+{
+	char state[PATH_MAX];
+	if (snprintf(state, sizeof(state), "%s/state", m->o->restore) < (int)sizeof(state) &&
+	    unlink(state) < 0 && errno != ENOENT)
+		log_warn("%s: cannot remove %s (the guest goes on; do not restore it again): %s", m->o->cmd,
+			 state, strerror(errno));
 }
 
 int machine_restore_open(struct machine *m, const struct run_opts *o)
@@ -97,7 +119,7 @@ int machine_boot_or_restore(struct machine *m, int argc, char **argv)
 {
 	if (m->o->restore)
 		return machine_restore_match(m);
-	if (m->o->snapshot && machine_cmdline_add(m, KBX_PARAM_SNAPSHOT "=1") < 0)
+	if (m->o->snapshot && !m->o->suspend_only && machine_cmdline_add(m, KBX_PARAM_SNAPSHOT "=1") < 0)
 		return 1;	/* cannot happen: the parameters fit MACHINE_CMDLINE_EXTRA */
 	return machine_load(m, argc, argv);
 }
@@ -227,6 +249,11 @@ int machine_snapshot_save(struct machine *m)
 	i8042_save(&m->kbc, &ks);
 	snap_put(&w, SNAP_UART, 0, &us, sizeof(us));
 	snap_put(&w, SNAP_I8042, 0, &ks, sizeof(ks));
+	if (m->guest_ca_len) {	/* what a restore's proxy must be to serve this guest */
+		unsigned char ca_sum[SHA256_DIGEST_LENGTH];
+		SHA256(m->guest_ca, m->guest_ca_len, ca_sum);
+		snap_put(&w, SNAP_PROXY_CA, 0, ca_sum, sizeof(ca_sum));
+	}
 	char err[400];
 	int r = put_virtio(m, &w, err, sizeof(err));
 	if (r == 0)

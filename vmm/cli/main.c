@@ -3,12 +3,14 @@
  * This is the only place every layer meets; each subcommand lives in its own
  * file under vmm/cli/ and wires the libraries it needs.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
+#include "vmm/vmm.h"
 
 struct command {
 	const char *name;
@@ -32,7 +34,8 @@ static const struct command commands[] = {
 	{ "inspect", cmd_inspect, "one sandbox's record and state as JSON" },
 	{ "attach", cmd_attach, "bring a running sandbox's terminal here (Ctrl-] d detaches)" },
 	{ "clipboard", cmd_clipboard, "put text or an image into a sandbox, get what it copied" },
-	{ "stop", cmd_stop, "stop a running sandbox" },
+	{ "stop", cmd_stop, "stop a running sandbox (--suspend: save it to resume)" },
+	{ "resume", cmd_resume, "take up a suspended sandbox where it was saved" },
 	{ "rm", cmd_rm, "remove the records of ended sandboxes" },
 	{ "config", cmd_config, "show the configuration a launch here would use (JSON)" },
 	{ "setup", cmd_setup, "build the agents' guest image (no root), then boot-check it" },
@@ -53,6 +56,13 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	log_init_from_env();
+	/* Signals a VM's main thread waits for (vmm.h): blocked before any
+	 * thread exists, so one sent early waits rather than ending us. */
+	sigset_t vm_signals;
+	sigemptyset(&vm_signals);
+	sigaddset(&vm_signals, VM_SIG_DUMP);
+	sigaddset(&vm_signals, VM_SIG_SUSPEND);
+	sigprocmask(SIG_BLOCK, &vm_signals, NULL);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -25,7 +25,9 @@ struct run_opts {
 	bool console;		/* forward host stdin to the serial port */
 	bool profile, profile_json;
 	bool help;
-	const char *snapshot;	/* --snapshot DIR: save the VM there when the guest asks */
+	const char *snapshot;	/* --snapshot DIR: save the VM there when the guest asks;
+				 * --suspend-to DIR: when the host asks (VM_SIG_SUSPEND) */
+	bool suspend_only;	/* --suspend-to: the guest's asking saves nothing */
 	const char *restore;	/* --restore DIR: start from that snapshot instead of booting */
 	int template_argi;	/* --template: its index in argv (kvmbox shell), else 0 */
 	struct share_opts fs;	/* --share, --share-9p, --fs-cache, --rootfs, --image */

@@ -120,9 +120,11 @@ missing:
  * where it was, so it takes no boot input. */
 static int run_check_snapshot_flags(const struct run_opts *o, char *err, size_t errsz)
 {
-	const char *flag = o->template_argi ? "--template" : o->restore ? "--restore" : "--snapshot";
-	if (o->template_argi && (o->snapshot || o->restore || !o->cmd || !strcmp(o->cmd, "run"))) {
-		snprintf(err, errsz, o->snapshot || o->restore ? "--template makes and restores its own "
+	const char *flag = o->template_argi ? "--template" : o->restore ? "--restore" :
+			   o->suspend_only ? "--suspend-to" : "--snapshot";
+	bool saves_where_asked = o->snapshot && !o->suspend_only;
+	if (o->template_argi && (saves_where_asked || o->restore || !o->cmd || !strcmp(o->cmd, "run"))) {
+		snprintf(err, errsz, saves_where_asked || o->restore ? "--template makes and restores its own "
 			 "snapshots: not with --snapshot or --restore" : "--template is kvmbox shell's "
 			 "and the agents'");
 		return -EINVAL;
@@ -173,6 +175,7 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 {
 	run_opts_init(o);
 	o->cmd = argc > 0 ? argv[0] : "run";
+	const char *suspend_to = NULL;
 	int i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -190,8 +193,11 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 		}
 		const char **dir = NULL;
 		int t;
+		bool suspend = false;
 		if ((t = cli_take_value(argc, argv, &i, "--snapshot", &o->snapshot)))
 			dir = &o->snapshot;
+		else if ((t = cli_take_value(argc, argv, &i, "--suspend-to", &suspend_to)))
+			dir = &suspend_to, suspend = true;
 		else if ((t = cli_take_value(argc, argv, &i, "--restore", &o->restore)))
 			dir = &o->restore;
 		if (dir) {
@@ -199,6 +205,7 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 				snprintf(err, errsz, "%.32s needs a directory", a);
 				return -EINVAL;
 			}
+			o->suspend_only |= suspend;
 			continue;
 		}
 		t = run_parse_flag(argc, argv, &i, o, err, errsz);
@@ -209,6 +216,12 @@ int run_parse_args(int argc, char **argv, struct run_opts *o, char *err, size_t 
 			return -EINVAL;
 		}
 	}
+	if (suspend_to && o->snapshot) {
+		snprintf(err, errsz, "--suspend-to and --snapshot: choose one (each names where the VM is saved)");
+		return -EINVAL;
+	}
+	if (suspend_to)
+		o->snapshot = suspend_to;
 	if (o->hugepages && o->mem_mib % 2) {
 		snprintf(err, errsz, "--memory must be a multiple of 2 MiB with --hugepages");
 		return -EINVAL;

@@ -175,7 +175,8 @@ static void unlink_in(const char *dir, const char *name)
 		unlink(path);
 }
 
-/* After a save: remove every memory file but @keep, and leftover temps. */
+/* After a save: remove every memory file but @keep, and leftover temps
+ * (the proxy's CA, written for this save, stays). */
 static void remove_stale(const char *dir, const char *keep)
 {
 	DIR *d = opendir(dir);
@@ -184,7 +185,7 @@ static void remove_stale(const char *dir, const char *keep)
 	struct dirent *de;
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, "state") && strcmp(de->d_name, keep) &&
-		    snap_dir_entry_ours(de->d_name))
+		    strcmp(de->d_name, SNAP_PROXY_CA_FILE) && snap_dir_entry_ours(de->d_name))
 			unlinkat(dirfd(d), de->d_name, 0);
 	closedir(d);
 }

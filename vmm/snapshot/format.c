@@ -71,6 +71,7 @@ static const struct snap_tag_rule rules[SNAP_TAG_END] = {
 	[SNAP_VIRTIO] = { "virtio transport", sizeof(struct vdev_state), sizeof(struct vdev_state), 0,
 			  IDX_DEV, true },
 	[SNAP_VIRTIO_DEVICE] = { "virtio device", 1, VDEV_DEVICE_STATE_MAX, 1, IDX_DEV, false },
+	[SNAP_PROXY_CA] = { "proxy CA", 32, 32, 0, IDX_ZERO, false },
 };
 
 /* How many sections of a tag's kind there are: one per vCPU, chip, device. */
@@ -183,10 +184,11 @@ void snap_writer_free(struct snap_writer *w)
 }
 
 /* Whether NAME is one of ours in a snapshot directory: "state",
- * "memory-HEX" or a "state.tmp-HEX" left by a save that did not finish. */
+ * "memory-HEX", a "state.tmp-HEX" left by a save that did not finish, or
+ * the proxy's CA kept for a suspended guest. */
 bool snap_dir_entry_ours(const char *name)
 {
-	if (!strcmp(name, "state"))
+	if (!strcmp(name, "state") || !strcmp(name, SNAP_PROXY_CA_FILE))
 		return true;
 	const char *hex = !strncmp(name, "memory-", 7) ? name + 7 :
 		!strncmp(name, "state.tmp-", 10) ? name + 10 : NULL;

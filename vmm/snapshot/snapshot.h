@@ -51,8 +51,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_FORMAT_VERSION 2	/* 2: virtio devices */
+#define SNAP_FORMAT_VERSION 3	/* 2: virtio devices; 3: the proxy CA */
 #define SNAP_MAGIC "KVMBOXSN"
+/* Beside a suspended guest's state: the CA its proxy had, key and all
+ * (proxy_save_ca, mode 0600), written by the broker before the VM is
+ * saved; a restore with --proxy from that folder serves with it, so the
+ * guest's processes, which trust it, go on (SNAP_PROXY_CA checks). */
+#define SNAP_PROXY_CA_FILE "proxy-ca.pem"
 #define SNAP_MAX_STATE (64u << 20)	/* a state file larger than this is refused */
 #define SNAP_MAX_SECTIONS 4096
 #define SNAP_MAX_VCPUS 64
@@ -82,6 +87,8 @@ enum snap_tag {
 	SNAP_VIRTIO,		/* struct vdev_state; index = the device's slot */
 	SNAP_VIRTIO_DEVICE,	/* the device's own state (its ops->save), 1 byte to
 				 * VDEV_DEVICE_STATE_MAX; index = slot */
+	SNAP_PROXY_CA,		/* SHA-256 of the proxy CA (DER) the guest was given, 32
+				 * bytes; only when it was given one */
 	SNAP_TAG_END
 };
 
@@ -159,7 +166,8 @@ int snap_write_dir(const char *dir, const char *memory_name, const uint8_t *ram,
 		   int data_fd, const struct snap_writer *w, char *err, size_t errsz);
 /* "memory-HEX" (1 to 32 lowercase hex digits). */
 bool snap_memory_name_valid(const char *name);
-/* A name a snapshot folder may hold: state, memory-HEX, state.tmp-HEX. */
+/* A name a snapshot folder may hold: state, memory-HEX, state.tmp-HEX,
+ * SNAP_PROXY_CA_FILE. */
 bool snap_dir_entry_ours(const char *name);
 
 /* ---- KVM and device state (kvm_state.c) ---- */
