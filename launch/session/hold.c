@@ -475,16 +475,13 @@ static void become_holder(void)
 
 /* In the holder: the pty, the launch, then the loop; never returns to
  * the caller.  Returns 0 in the launch. */
-static int start_holder(int client, int name_rd, int name_wr, const struct winsize *ws, int *name_fd)
+static int start_holder(int client, int name_rd, int name_wr, int master, const char *slave,
+			const struct winsize *ws, int *name_fd)
 {
 	if (setsid() < 0)
 		_exit(1);
 	struct holder *h = calloc(1, sizeof(*h));
-	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (!h || !(h->ring = malloc(HOLD_RING)) || master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
-		_exit(1);
-	char slave[128];
-	if (ptsname_r(master, slave, sizeof(slave)) != 0)
+	if (!h || !(h->ring = malloc(HOLD_RING)))
 		_exit(1);
 	ioctl(master, TIOCSWINSZ, ws);
 	sigset_t chld;
@@ -529,32 +526,36 @@ int session_hold(int *client, int *name_fd)
 	uint16_t rows, cols;
 	if (term_size(STDOUT_FILENO, &rows, &cols) == 0 && rows && cols)
 		ws = (struct winsize){ .ws_row = rows, .ws_col = cols };
-	int sv[2], np[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	/* the pty here, where a failure can still be told (no /dev/pts):
+	 * the launch then runs without a holder */
+	char slave[128];
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
 		return -errno;
-	if (pipe2(np, O_CLOEXEC) < 0) {
-		int e = -errno;
-		close(sv[0]);
-		close(sv[1]);
+	if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, slave, sizeof(slave)) != 0) {
+		int e = errno ? -errno : -EIO;
+		close(master);
 		return e;
 	}
-	fflush(NULL);
-	pid_t holder = fork();
-	if (holder < 0) {
-		int e = -errno;
-		close(sv[0]);
-		close(sv[1]);
-		close(np[0]);
-		close(np[1]);
-		return e;
+	int sv[2] = { -1, -1 }, np[2] = { -1, -1 };
+	pid_t holder = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0 && pipe2(np, O_CLOEXEC) == 0) {
+		fflush(NULL);
+		holder = fork();
 	}
 	if (holder == 0) {
 		close(sv[0]);
-		return start_holder(sv[1], np[0], np[1], &ws, name_fd);
+		return start_holder(sv[1], np[0], np[1], master, slave, &ws, name_fd);
 	}
+	int e = holder < 0 ? -errno : 0;
+	close(master);
 	close(sv[1]);
 	close(np[0]);
 	close(np[1]);
+	if (holder < 0) {
+		close(sv[0]);
+		return e;
+	}
 	*client = sv[0];
 	return 1;
 }

@@ -16,7 +16,8 @@
 # in its environment is in the new proxy's table), a refused push still
 # gets the proxy's 403.  A resume whose snapshot is damaged says why and
 # leaves it suspended.  The agent's exit status ends the sandbox; kvmbox rm
-# removes the saved VM and the launch folder.  A sandbox made to suspend
+# removes the saved VM and the launch folder.  A --detach sandbox is
+# suspended and resumed in the background as it was launched.  A sandbox made to suspend
 # cannot be resumed when it is not suspended; one that is not suspendable
 # (--review) says so.
 . "$(dirname "$0")/../lib/tap.sh"
@@ -32,6 +33,8 @@ export KVMBOX_CACHE=/kc HOME=/home/u XDG_RUNTIME_DIR=/run/u
 # one vCPU per sandbox (KVMBOX_CPUS): see agent_launch
 export KVMBOX_CPUS=1
 mkdir -p /proj /kc/images/default $HOME/.claude $XDG_RUNTIME_DIR
+# pseudo-terminals, for the holder of a --detach sandbox
+[ -e /dev/pts/ptmx ] || { mkdir -p /dev/pts; mount -t devpts -o ptmxmode=0666 devpts /dev/pts; }
 echo 'project file' >/proj/README
 printf '{"claudeAiOauth":{"accessToken":"sk-ant-oat01-XYZZYTOKEN","refreshToken":"sk-ant-ort01-XYZZYREFRESH","expiresAt":1767225600000,"scopes":["user:inference"]}}' >$HOME/.claude/.credentials.json
 export ANTHROPIC_API_KEY=sk-ant-api03-XYZZYKEY
@@ -98,6 +101,11 @@ e2e_step resume 300 sh -c "tail -1 /proj/held.log; echo host-touched >/proj/resu
 n=0; until grep -q '^rc=' /tmp/res.out 2>/dev/null || [ \$n -ge 250 ]; do sleep 1; n=\$((n + 1)); done
 cat /proj/out; tail -2 /proj/held.log; grep -v '^count=' /tmp/res.out; kvmbox ps; kvmbox resume sus; echo \"rrc=\$?\""
 e2e_step rm 30 sh -c "kvmbox rm sus; echo \"rc=\$?\"; ls $S 2>&1 | head -1; ls -d /run/u/kvmbox-launch-* 2>/dev/null | wc -l"
+e2e_step detached 400 sh -c "rm -f /proj/resumed; kvmbox claude --name det --detach $L </dev/null >/tmp/det.out 2>&1; echo \"rc=\$?\"; cat /tmp/det.out
+n=0; until kvmbox logs det 2>/dev/null | grep -q '^count=3\$' || [ \$n -ge 200 ]; do sleep 1; n=\$((n + 1)); done
+kvmbox stop --suspend det; echo \"src=\$?\"; kvmbox resume det </dev/null >/tmp/det.out 2>&1; echo \"rrc=\$?\"; cat /tmp/det.out
+n=0; until kvmbox logs det 2>/dev/null | grep -q '^count=8\$' || [ \$n -ge 200 ]; do sleep 1; n=\$((n + 1)); done
+kvmbox ps; kvmbox stop det --time 20; echo \"stop=\$?\""
 e2e_step review 300 sh -c "rm -f /proj/resumed; (kvmbox claude --name rv --review $L </dev/null >/tmp/rv.out 2>&1 &)
 n=0; until kvmbox ps | grep -q '^rv .*running' || [ \$n -ge 250 ]; do sleep 1; n=\$((n + 1)); done
 kvmbox stop --suspend rv; echo \"rc=\$?\"; kvmbox stop rv --time 20 >/dev/null; echo stopped"
@@ -141,6 +149,11 @@ e2e_check_has resume "an ended sandbox is not resumed" 'resume: sus is not suspe
 e2e_check_has rm "kvmbox rm removes it" -x 'rc=0'
 e2e_check_has rm "its saved VM with it" 'No such file or directory'
 e2e_check_has rm "and its launch folder" -x '0'
+e2e_check_has detached "a detached sandbox" -x 'kvmbox: sandbox det runs in the background: kvmbox attach det'
+e2e_check_has detached "is suspended" -x 'det suspended (kvmbox resume det)'
+e2e_check_has detached "and resumed in the background, as it was launched" -x 'rrc=0'
+e2e_check_has detached "where it runs on" '^det  *claude  *running '
+e2e_check_has detached "until kvmbox stop" -x 'stop=0'
 e2e_check_has review "a --review sandbox says it cannot be suspended" 'stop: rv cannot be suspended'
 e2e_check_has review "(status 1)" -x 'rc=1'
 

@@ -25,6 +25,13 @@ count='cat /tmp/proj/f >/dev/null; (i=0; while :; do i=$((i+1)); echo $i >/tmp/c
 sleep 2; echo "count-before=$(cat /tmp/count)"
 kvmbox-checkpoint; echo "checkpoint rc=$?"
 sleep 2; echo "count-after=$(cat /tmp/count)"; exit 6'
+# suspended by the host (kvmbox stop --suspend's signal, RTMIN+5 = 39 with
+# glibc) while it counts into a file of the share; its restore counts on
+cat >"$E2E_L1_ROOT/susp.sh" <<'SUSP'
+echo started; i=0
+while [ $i -lt 40 ]; do i=$((i + 1)); echo $i >/tmp/proj/n; sleep 0.3; done
+echo "final=$i"; exit 9
+SUSP
 payload=$(cat <<PAYLOAD
 mkdir -p /tmp/proj; echo on-the-share >/tmp/proj/f
 ip link set lo up
@@ -44,6 +51,11 @@ e2e_step resume_cmd 60 sh -c '$sh_ --restore /mid $dev -- true; echo "rc=\$?"'
 e2e_step run_restore 60 sh -c 'kvmbox run --restore /tpl $dev; echo "rc=\$?"'
 e2e_step other_share 60 sh -c 'mkdir -p /tmp/else; $sh_ --restore /mid --allow-host --share /tmp/else:/tmp/proj; echo "rc=\$?"'
 e2e_step tpl_else 200 sh -c 'echo from-else >/tmp/else/f; $sh_ --restore /tpl --allow-host --share /tmp/else:/tmp/proj -- cat /tmp/proj/f; echo "rc=\$?"'
+cp /susp.sh /tmp/proj/
+e2e_step suspend 200 sh -c '($sh_ --restore /tpl $dev --suspend-to /sus -- sh /tmp/proj/susp.sh </dev/null; echo "rc=\$?") & n=0
+until [ "\$(cat /tmp/proj/n 2>/dev/null || echo 0)" -ge 3 ] || [ \$n -ge 150 ]; do sleep 1; n=\$((n + 1)); done
+kill -39 \$(pidof kvmbox); wait; echo "n-at=\$(cat /tmp/proj/n)"; ls /sus | sed "s/^memory-.*/memory-N/"'
+e2e_step unsuspend 200 sh -c '$sh_ --restore /sus --suspend-to /sus $dev </dev/null; echo "rc=\$?"; ls /sus'
 export KVMBOX_CACHE=/kc
 e2e_step tmpl_miss 200 $sh_ $dev --template -- echo first-launch
 e2e_step tmpl_wait 200 sh -c 'for i in \$(seq 1 150); do ls /kc/templates | grep -qx "[0-9a-f]\\{64\\}" && break; sleep 1; done; ls /kc/templates'
@@ -67,6 +79,14 @@ e2e_check_has pipe "piped stdin reaches a restored template's command" -x 'two'
 e2e_check_has pipe "and its end (cat ends)" -x 'end'
 e2e_check_has tty "at a terminal the command runs on a PTY" 'tty-yes'
 e2e_check_has tty "of the terminal's size" -x '33 101'
+e2e_check_has suspend "kvmbox shell --suspend-to saves the VM when the host asks" 'kvmbox: shell: saved the VM to /sus ('
+e2e_check_has suspend "and exits 0" -x 'rc=0'
+e2e_check_has suspend "its folder holds the snapshot" -x 'memory-N'
+e2e_check_lacks suspend "(no proxy: no CA kept)" 'proxy-ca.pem'
+e2e_check_has unsuspend "its restore goes on counting to the end" -x 'final=40'
+e2e_check_lacks unsuspend "the command is not started again" -x 'started'
+e2e_check_has unsuspend "and ends with the command's status" -x 'rc=9'
+e2e_check_lacks unsuspend "the snapshot a guest went on from is spent" -x 'state'
 e2e_check_rc checkpoint 0 "kvmbox-checkpoint in a shell's command saves the VM, kvmbox exiting 0"
 e2e_check_has checkpoint "naming the folder" 'kvmbox: shell: saved the VM to /mid ('
 e2e_check_lacks checkpoint "nothing after the checkpoint ran in the saved VM" 'count-after='
