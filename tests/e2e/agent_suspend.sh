@@ -123,7 +123,7 @@ e2e_check_has saved "its folder holds the snapshot" -x 'state'
 e2e_check_has saved "and its memory" -x 'memory-N'
 e2e_check_has saved "and the proxy's CA, the user's alone" "^mode 600 .*/suspend/proxy-ca.pem\$"
 e2e_check_has saved "the launch folder is kept for the resume" -x '1'
-e2e_check_has taken "its name is not another launch's" 'the sandbox sus is running or suspended'
+e2e_check_has taken "its name is not another launch's" 'the sandbox sus is suspended (kvmbox resume sus takes it up, kvmbox rm sus drops it; or --name another)'
 e2e_check_has taken "(a usage error)" -x 'rc=2'
 e2e_check_has taken "attach points at resume" 'attach: sus is suspended: kvmbox resume sus takes it up'
 e2e_check_has taken "it cannot be suspended twice" 'stop: sus is not running (suspended)'

@@ -457,9 +457,16 @@ static int register_session(struct launch *l)
 	if (l->resume)
 		return reclaim_session(l);
 	int r = session_register(&in, l->c.name != NULL, &l->session);
+	struct session_info other;
+	if (r == -EBUSY && l->c.name && session_read(l->c.name, &other) == 0 &&
+	    session_state(&other) == SESSION_SUSPENDED) {
+		log_err("%s: the sandbox %s is suspended (kvmbox resume %s takes it up, kvmbox rm %s drops "
+			"it; or --name another)", l->p->name, l->c.name, l->c.name, l->c.name);
+		return r;
+	}
 	if (r == -EBUSY && l->c.name) {
-		log_err("%s: the sandbox %s is running or suspended (kvmbox ps lists them; --name another)",
-			l->p->name, l->c.name);
+		log_err("%s: the sandbox %s is running (kvmbox ps lists them; --name another)", l->p->name,
+			l->c.name);
 		return r;
 	}
 	if (r < 0) {
