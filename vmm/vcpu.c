@@ -537,6 +537,20 @@ static void vcpus_dump(struct vm *vm)
 	}
 }
 
+/* Main thread, on VM_SIG_SUSPEND: stop to be saved, unless this run saves
+ * nothing or the save could not be made (the VM runs on: a suspend that
+ * fails half-way would have lost it). */
+static void suspend_asked(struct vm *vm)
+{
+	char why[300];
+	if (!vm->cfg.snapshot_on_signal)
+		log_msg(LOG_WARN, "asked to suspend, but this run saves no snapshot: it runs on");
+	else if (vm->cfg.may_suspend && !vm->cfg.may_suspend(vm->cfg.may_suspend_opaque, why, sizeof(why)))
+		log_msg(LOG_ERR, "not suspended: %s; the VM runs on", why);
+	else
+		vm_stop(vm, VM_STOP_SNAPSHOT, 0, "suspended on the host's request");
+}
+
 static int stop_signal_set(sigset_t *set)
 {
 	sigemptyset(set);
@@ -599,10 +613,8 @@ int vm_run(struct vm *vm)
 			vcpus_probe(vm);
 		if (sig == VM_SIG_DUMP)
 			vcpus_dump(vm);
-		if (sig == VM_SIG_SUSPEND && vm->cfg.snapshot_on_signal)
-			vm_stop(vm, VM_STOP_SNAPSHOT, 0, "suspended on the host's request");
-		else if (sig == VM_SIG_SUSPEND)
-			log_msg(LOG_WARN, "asked to suspend, but this run saves no snapshot: it runs on");
+		if (sig == VM_SIG_SUSPEND)
+			suspend_asked(vm);
 		if (sig == SIGINT || sig == SIGTERM)
 			vm_stop(vm, VM_STOP_SIGNAL, 128 + sig, "stopped by %s",
 				sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -148,8 +148,12 @@ struct vm_config {
 	 * KBX_MARKER_SNAPSHOT, every vCPU's last exit settled, so the caller
 	 * can save the VM (vmm/snapshot/snapshot.h); ignored otherwise. */
 	bool snapshot_on_marker;
-	/* Likewise on VM_SIG_SUSPEND (the host's request). */
+	/* Likewise on VM_SIG_SUSPEND (the host's request), when may_suspend
+	 * (NULL: always) says the save can be made; otherwise one line with
+	 * its reason, and the VM runs on. */
 	bool snapshot_on_signal;
+	bool (*may_suspend)(void *opaque, char *why, size_t whysz);
+	void *may_suspend_opaque;
 	/* Non-NULL: restore instead of boot.  Guest RAM is the snapshot's
 	 * memory file restore_mem_fd, mapped MAP_PRIVATE (vm_create takes
 	 * the fd, also on failure), and vm_run gives the vCPUs this state

@@ -242,14 +242,14 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A suspended session's saved VM: the snapshot folder's own files (and
- * nothing else: a folder holding another file stays, and so does the
- * session's). */
 void session_drop_saved(const struct session *s)
 {
 	remove_suspend_dir(s->dir);
 }
 
+/* A suspended session's saved VM: the files of its snapshot folder, then
+ * the folder (one holding a folder of its own stays, and so does the
+ * session's). */
 static void remove_suspend_dir(const char *dir)
 {
 	char sus[PATH_MAX + 32];
@@ -258,8 +258,7 @@ static void remove_suspend_dir(const char *dir)
 	if (!d)
 		return;
 	for (struct dirent *e; (e = readdir(d));)
-		if (e->d_type == DT_REG)
-			unlinkat(dirfd(d), e->d_name, 0);
+		unlinkat(dirfd(d), e->d_name, 0);	/* files and links only (not "." or a folder) */
 	closedir(d);
 	rmdir(sus);
 }

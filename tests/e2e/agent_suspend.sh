@@ -17,7 +17,9 @@
 # gets the proxy's 403.  A resume whose snapshot is damaged says why and
 # leaves it suspended.  The agent's exit status ends the sandbox; kvmbox rm
 # removes the saved VM and the launch folder.  A --detach sandbox is
-# suspended and resumed in the background as it was launched.  A sandbox made to suspend
+# suspended and resumed in the background as it was launched.  A suspend
+# with no room in the folder for the guest's memory is not made: the
+# sandbox runs on (a save that failed half-way would have lost it).  A sandbox made to suspend
 # cannot be resumed when it is not suspended; one that is not suspendable
 # (--review) says so.
 . "$(dirname "$0")/../lib/tap.sh"
@@ -91,7 +93,8 @@ cd /proj
 e2e_step launch 300 sh -c "(kvmbox claude --name sus $L </dev/null >/tmp/sus.out 2>&1; echo \"rc=\$?\" >>/tmp/sus.out) &
 n=0; until grep -q '^held=4\$' /proj/held.log 2>/dev/null || grep -q '^rc=' /tmp/sus.out || [ \$n -ge 250 ]; do sleep 1; n=\$((n + 1)); done
 kvmbox ps; grep -v '^count=' /tmp/sus.out"
-e2e_step suspend 320 sh -c "kvmbox stop --suspend sus; echo \"stop-rc=\$?\"; sleep 1; kvmbox ps; grep -v '^count=' /tmp/sus.out"
+e2e_step suspend 320 sh -c "kvmbox stop --suspend sus; echo \"stop-rc=\$?\"; sleep 1; kvmbox ps; grep -v '^count=' /tmp/sus.out
+kvmbox inspect sus | grep -E '\"(state|suspended_ms)\"'"
 e2e_step saved 20 sh -c "ls $S/suspend | sed 's/^memory-.*/memory-N/'; stat -c 'mode %a %n' $S/suspend/proxy-ca.pem; ls -d /run/u/kvmbox-launch-* | wc -l"
 e2e_step taken 120 sh -c "timeout 60 kvmbox claude --name sus $L </dev/null 2>&1; echo \"rc=\$?\"; kvmbox attach sus; echo \"arc=\$?\"; kvmbox stop --suspend sus; echo \"src=\$?\""
 e2e_step badresume 200 sh -c "cp $S/suspend/state /tmp/state.good; printf x | dd of=$S/suspend/state bs=1 seek=200 conv=notrunc 2>/dev/null
@@ -109,6 +112,12 @@ kvmbox ps; kvmbox stop det --time 20; echo \"stop=\$?\""
 e2e_step review 300 sh -c "rm -f /proj/resumed; (kvmbox claude --name rv --review $L </dev/null >/tmp/rv.out 2>&1 &)
 n=0; until kvmbox ps | grep -q '^rv .*running' || [ \$n -ge 250 ]; do sleep 1; n=\$((n + 1)); done
 kvmbox stop --suspend rv; echo \"rc=\$?\"; kvmbox stop rv --time 20 >/dev/null; echo stopped"
+T='XDG_RUNTIME_DIR=/run/small/u'
+e2e_step noroom 300 sh -c "mkdir -p /run/small && mount -t tmpfs -o size=24m tmpfs /run/small && mkdir -m 700 /run/small/u
+($T kvmbox claude --name tight $L </dev/null >/tmp/tight.out 2>&1; echo \"rc=\$?\" >>/tmp/tight.out) &
+n=0; until $T kvmbox ps | grep -q '^tight .*running' || [ \$n -ge 200 ]; do sleep 1; n=\$((n + 1)); done; sleep 3
+$T kvmbox stop --suspend tight --time 15; echo \"src=\$?\"; $T kvmbox ps | sed 's/^/ps: /'
+$T kvmbox stop tight --time 20; sleep 2; grep -v '^count=' /tmp/tight.out"
 PAYLOAD
 )
 e2e_run_or_bail "$payload" 1500
@@ -119,6 +128,8 @@ e2e_check_has suspend "and returns 0" -x 'stop-rc=0'
 e2e_check_has suspend "the launch says so, naming the way back" 'sandbox sus suspended (kvmbox resume sus)'
 e2e_check_has suspend "and ends with status 0" -x 'rc=0'
 e2e_check_has suspend "kvmbox ps lists it suspended" '^sus  *claude  *suspended '
+e2e_check_has suspend "kvmbox inspect too, with when" '"suspended_ms": [0-9]'
+e2e_check_has suspend "(its state)" '"state": "suspended"'
 e2e_check_has saved "its folder holds the snapshot" -x 'state'
 e2e_check_has saved "and its memory" -x 'memory-N'
 e2e_check_has saved "and the proxy's CA, the user's alone" "^mode 600 .*/suspend/proxy-ca.pem\$"
@@ -157,6 +168,11 @@ e2e_check_has detached "until kvmbox stop" -x 'stop=0'
 e2e_check_has review "a --review sandbox says it cannot be suspended" 'stop: rv cannot be suspended'
 e2e_check_has review "(status 1)" -x 'rc=1'
 
+e2e_check_has noroom "a suspend with no room for the guest's memory is not made" \
+	"not suspended: /run/small/u/kvmbox/sessions/tight/suspend has [0-9]* MiB free and the guest's memory needs [0-9]* MiB; the VM runs on"
+e2e_check_has noroom "kvmbox stop --suspend says it did not end" 'stop: tight was asked to suspend and has not ended after 15 s'
+e2e_check_has noroom "the sandbox runs on" '^ps: tight  *claude  *running '
+e2e_check_has noroom "until it is stopped" -x 'rc=143'
 e2e_check_grows resume held resume first-after "the counter goes on from where it was suspended"
 # The placeholders did not change (the real values never reach the guest).
 kb=$(e2e_step_value resume key-before); ka=$(e2e_step_value resume key-after)

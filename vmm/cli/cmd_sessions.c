@@ -85,6 +85,8 @@ static struct json_object *session_json(const struct session_info *i)
 		json_object_object_add(o, "status", json_object_new_int64(i->status));
 		json_object_object_add(o, "ended_ms", json_object_new_int64(i->ended_ms));
 	}
+	if (st == SESSION_SUSPENDED)
+		json_object_object_add(o, "suspended_ms", json_object_new_int64(i->ended_ms));
 	unsigned long long rss, cpu_ns;
 	if (st == SESSION_RUNNING && session_usage(i, &rss, &cpu_ns) == 0) {
 		json_object_object_add(o, "rss_bytes", json_object_new_uint64(rss));
@@ -231,7 +233,8 @@ static int stop_suspend(const struct session_info *i, unsigned wait_s)
 		return 1;
 	}
 	if (r == -ETIMEDOUT) {
-		log_err("stop: %s was asked to suspend and has not ended after %u s", i->name, wait_s);
+		log_err("stop: %s was asked to suspend and has not ended after %u s (its terminal or kvmbox "
+			"logs %s says why)", i->name, wait_s, i->name);
 		return 1;
 	}
 	struct session_info now;

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -123,6 +125,8 @@ int machine_parse_inputs(struct guest_files *gf, int argc, char **argv, struct r
 /* What the caged VM may still open (cage/cage.h) beside the system's
  * read-only folders: its shares as served and its root.  (The launch
  * folder and the login file's folder are the broker's to write.) */
+#define MACHINE_SAVE_SLACK (16ull << 20)	/* the state file, and some to spare */
+
 static void cage_paths(struct machine *m, const struct run_opts *o)
 {
 	size_t n = 0;
@@ -138,6 +142,31 @@ static void cage_paths(struct machine *m, const struct run_opts *o)
 					.npaths = n };
 }
 
+/* vm_config.may_suspend: room in the snapshot's folder for the guest's
+ * memory (the pages it holds, or a restored guest's memory file if that is
+ * more) and its state, before the VM stops to be saved. */
+static bool machine_may_save(void *opaque, char *why, size_t whysz)
+{
+	struct machine *m = opaque;
+	struct statvfs sv;
+	struct stat st;
+	uint64_t need = vm_ram_resident(&m->vm);
+	if (m->vm.ram_private && fstat(m->vm.mem_fd, &st) == 0 && (uint64_t)st.st_blocks * 512 > need)
+		need = (uint64_t)st.st_blocks * 512;
+	need += MACHINE_SAVE_SLACK;
+	if (statvfs(m->o->snapshot, &sv) < 0) {
+		snprintf(why, whysz, "%s: %s", m->o->snapshot, strerror(errno));
+		return false;
+	}
+	uint64_t room = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (sv.f_blocks && room < need) {	/* no size at all (ramfs): it cannot tell */
+		snprintf(why, whysz, "%s has %llu MiB free and the guest's memory needs %llu MiB",
+			 m->o->snapshot, (unsigned long long)(room >> 20), (unsigned long long)(need >> 20));
+		return false;
+	}
+	return true;
+}
+
 int machine_create(struct machine *m, const struct run_opts *o, int serial_fd)
 {
 	m->o = o;
@@ -150,7 +179,8 @@ int machine_create(struct machine *m, const struct run_opts *o, int serial_fd)
 	struct vm_config cfg = { .mem_size = o->mem_mib << 20, .ncpus = o->cpus,
 				 .hugepages = o->hugepages, .cage = &m->cage,
 				 .snapshot_on_marker = o->snapshot && !o->suspend_only,
-				 .snapshot_on_signal = o->snapshot != NULL };
+				 .snapshot_on_signal = o->snapshot != NULL,
+				 .may_suspend = machine_may_save, .may_suspend_opaque = m };
 	if (o->restore) {
 		cfg.mem_size = m->restore.machine->mem_size;
 		cfg.ncpus = m->restore.machine->ncpus;
