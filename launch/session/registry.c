@@ -242,6 +242,25 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int session_saved_bytes(const char *name, unsigned long long *out)
+{
+	char dir[PATH_MAX], sus[PATH_MAX + 32];
+	int r = session_dir(name, dir, sizeof(dir));
+	if (r < 0)
+		return r;
+	snprintf(sus, sizeof(sus), "%s/" SESSION_SUSPEND_DIR, dir);
+	DIR *d = opendir(sus);
+	if (!d)
+		return -errno;
+	*out = 0;
+	struct stat st;
+	for (struct dirent *e; (e = readdir(d));)
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			*out += (unsigned long long)st.st_blocks * 512;	/* allocated: the memory file is sparse */
+	closedir(d);
+	return 0;
+}
+
 void session_drop_saved(const struct session *s)
 {
 	remove_suspend_dir(s->dir);

@@ -113,6 +113,9 @@ int session_mark_suspended(struct session *s);
 /* Remove its saved VM (a resumed sandbox that ended: nothing takes it up
  * again). */
 void session_drop_saved(const struct session *s);
+/* What NAME's saved VM takes on disk (its files' allocated blocks): 0, or
+ * -ENOENT when it has none, -errno. */
+int session_saved_bytes(const char *name, unsigned long long *out);
 
 /* How a suspended session was launched, for its resume: the folder it was
  * started from, the command's words as typed (argv[0] the agent), and the

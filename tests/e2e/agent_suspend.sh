@@ -127,7 +127,7 @@ e2e_check_has suspend "kvmbox stop --suspend saves it" -x 'sus suspended (kvmbox
 e2e_check_has suspend "and returns 0" -x 'stop-rc=0'
 e2e_check_has suspend "the launch says so, naming the way back" 'sandbox sus suspended (kvmbox resume sus)'
 e2e_check_has suspend "and ends with status 0" -x 'rc=0'
-e2e_check_has suspend "kvmbox ps lists it suspended" '^sus  *claude  *suspended '
+e2e_check_has suspend "kvmbox ps lists it suspended, with what its saved VM takes on disk" '^sus  *claude  *suspended  *-  *[1-9][0-9]*M '
 e2e_check_has suspend "kvmbox inspect too, with when" '"suspended_ms": [0-9]'
 e2e_check_has suspend "(its state)" '"state": "suspended"'
 e2e_check_has saved "its folder holds the snapshot" -x 'state'

@@ -318,6 +318,12 @@ static void test_suspend_and_reclaim(void **state)
 	snprintf(cmd, sizeof(cmd), "mkdir %s/suspend && touch %s/suspend/state %s/suspend/memory-1 %s/suspend/proxy-ca.pem",
 		 s.dir, s.dir, s.dir, s.dir);
 	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "head -c 40960 /dev/urandom >%s/suspend/memory-1", s.dir);
+	assert_int_equal(system(cmd), 0);
+	unsigned long long saved = 0;
+	assert_int_equal(session_saved_bytes("sus", &saved), 0);
+	assert_true(saved >= 40960);	/* what it takes on disk */
+	assert_int_equal(session_saved_bytes("sus-2", &saved), -ENOENT);
 	close(s.lock_fd);	/* this "launch" ends */
 	assert_int_equal(session_remove("sus"), 0);
 	struct stat sb;

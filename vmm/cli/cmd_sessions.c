@@ -85,8 +85,11 @@ static struct json_object *session_json(const struct session_info *i)
 		json_object_object_add(o, "status", json_object_new_int64(i->status));
 		json_object_object_add(o, "ended_ms", json_object_new_int64(i->ended_ms));
 	}
+	unsigned long long saved;
 	if (st == SESSION_SUSPENDED)
 		json_object_object_add(o, "suspended_ms", json_object_new_int64(i->ended_ms));
+	if (st == SESSION_SUSPENDED && session_saved_bytes(i->name, &saved) == 0)
+		json_object_object_add(o, "saved_bytes", json_object_new_uint64(saved));
 	unsigned long long rss, cpu_ns;
 	if (st == SESSION_RUNNING && session_usage(i, &rss, &cpu_ns) == 0) {
 		json_object_object_add(o, "rss_bytes", json_object_new_uint64(rss));
@@ -154,7 +157,8 @@ int cmd_ps(int argc, char **argv)
 	int n, r = words("ps", argc, argv, "--json", &json, NULL, NULL, names, &n, 0,
 			 "usage: kvmbox ps [--json]\n"
 			 "Every sandbox of this user: name, agent, state (running, exited, suspended,\n"
-			 "or dead: gone without a word), uptime, memory and CPU of its processes, project (and\n"
+			 "or dead: gone without a word), uptime, memory and CPU of its processes (a\n"
+			 "suspended one's memory: what its saved VM takes on disk), project (and\n"
 			 "a --worktree sandbox's branch), published ports.\n"
 			 "kvmbox stop NAME stops one, kvmbox rm NAME removes an ended one's record.\n");
 	if (r)
@@ -194,6 +198,9 @@ int cmd_ps(int argc, char **argv)
 			snprintf(mem, sizeof(mem), "%lluM", rss >> 20);
 			snprintf(cpu, sizeof(cpu), "%.1fs", (double)cpu_ns / 1e9);
 		}
+		unsigned long long saved;
+		if (st == SESSION_SUSPENDED && session_saved_bytes(i->name, &saved) == 0)
+			snprintf(mem, sizeof(mem), "%lluM", saved >> 20);	/* what it keeps on disk */
 		printf("%-24s %-10s %-12s %-8s %-9s %-9s %s%s%s%s%s%s\n", i->name, i->agent, state, up, mem, cpu,
 		       i->project, i->branch[0] ? " (" : "", i->branch, i->branch[0] ? ")" : "",
 		       i->ports[0] ? "  ports " : "", i->ports);
