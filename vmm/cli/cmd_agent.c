@@ -23,6 +23,7 @@
  *
  * Exit status: the agent's, as kvmbox shell's; 2 for bad usage.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -54,6 +55,7 @@
 #include "launch/state.h"
 #include "vmm/cli/agent.h"
 #include "vmm/cli/cli.h"
+#include "vmm/snapshot/snapshot.h"
 #include "vmm/vmm.h"
 
 #define LAUNCH_GUEST_DIR "/run/kvmbox/launch"
@@ -61,6 +63,7 @@
 #define HIDDEN_SCAN_MAX 20000	/* entries of the project looked at for the launch's note */
 /* What shell_argv adds to the user's words: flags, the wrapper, the
  * environment and the agent's own argv. */
+#define SAVED_NAME_MAX 64		/* a snapshot's memory file name, "memory-" and hex */
 #define LAUNCH_DIR_STEM "kvmbox-launch-"	/* a launch folder's name, then mkdtemp's */
 #define SHELL_ARGV_EXTRA (48 + AGENT_MAX_ENV + 8 + 2 * GIT_MAX_REPOS)
 
@@ -169,7 +172,7 @@ struct launch {
 	const char *resume;		/* the suspended session this launch resumes, or NULL */
 	unsigned char ph_key[SECRETS_PH_KEY_LEN];
 	char suspend_dir[PATH_MAX + 16];	/* NAME/suspend when suspendable, else "" */
-	struct stat saved_before;	/* its state file's, st_ino 0 when none */
+	char saved_before[SAVED_NAME_MAX];	/* its memory file's name then, or "" */
 	bool suspended;
 };
 
@@ -395,13 +398,24 @@ static int write_policy_note(struct launch *l)
 	return r;
 }
 
-/* The saved VM's state file (a new one each save): st_ino 0 when none. */
-static void saved_state(const struct launch *l, struct stat *st)
+/* The saved VM as it stands: the name of its memory file (each save
+ * writes one under a new name, "memory-" and the time, and removes the
+ * others) into name, "" when none; whether its state file is there (a
+ * resume's VMM removes it once the guest goes on). */
+static bool saved_vm(const struct launch *l, char name[SAVED_NAME_MAX])
 {
-	char state[sizeof(l->suspend_dir) + 8];
-	snprintf(state, sizeof(state), "%s/state", l->suspend_dir);
-	if (!l->suspend_dir[0] || stat(state, st) < 0)
-		st->st_ino = 0;
+	name[0] = 0;
+	DIR *d = l->suspend_dir[0] ? opendir(l->suspend_dir) : NULL;
+	if (!d)
+		return false;
+	bool state = false;
+	for (struct dirent *e; (e = readdir(d));) {
+		state |= !strcmp(e->d_name, "state");
+		if (snap_memory_name_valid(e->d_name))	/* at most 39 bytes */
+			snprintf(name, SAVED_NAME_MAX, "%.63s", e->d_name);
+	}
+	closedir(d);
+	return state;
 }
 
 static int registered(struct launch *l);
@@ -483,7 +497,7 @@ static int registered(struct launch *l)
 	l->registered = true;
 	if (l->session.info.suspendable)
 		snprintf(l->suspend_dir, sizeof(l->suspend_dir), "%s/" SESSION_SUSPEND_DIR, l->session.dir);
-	saved_state(l, &l->saved_before);
+	saved_vm(l, l->saved_before);
 	session_hold_announce(l->hold_fd, l->session.dir);
 	l->hold_fd = -1;
 	log_info("%s: sandbox %s (kvmbox ps, kvmbox stop %s)", l->p->name, l->session.info.name,
@@ -969,24 +983,23 @@ static int resume_rundir(struct launch *l)
 	return 0;
 }
 
-/* After the VM, by the suspend folder's state file: a new one (a save
- * renames a new file into place), saved on
- * the host's request, the sandbox is recorded suspended with what its
- * resume needs; the one a resume started from, still there (the VMM
- * removes it once the guest goes on: machine_restore_spent), the resume
- * never ran and the sandbox stays suspended; otherwise it ended with
- * status. */
+/* After the VM, by the suspend folder: a memory file of another name
+ * and a state, saved on the host's request, the sandbox is recorded
+ * suspended with what its resume needs; the very snapshot a resume
+ * started from, state and all (the VMM removes the state once the guest
+ * goes on: machine_restore_spent), the resume never ran and the sandbox
+ * stays suspended; otherwise it ended with status. */
 static void record_end(struct launch *l, int status)
 {
-	struct stat now;
-	saved_state(l, &now);
-	bool same = now.st_ino && now.st_ino == l->saved_before.st_ino && now.st_dev == l->saved_before.st_dev;
+	char now[SAVED_NAME_MAX];
+	bool state = saved_vm(l, now);
+	bool same = state && now[0] && !strcmp(now, l->saved_before);
 	if (l->resume && same && session_mark_suspended(&l->session) == 0) {
 		l->suspended = true;	/* its launch folder kept */
 		log_err("%s: sandbox %s was not resumed: it stays suspended", l->p->name, l->session.info.name);
 		return;
 	}
-	l->suspended = now.st_ino && !same;
+	l->suspended = state && now[0] && !same;
 	struct session_resume res = { .argc = l->typed_argc };
 	int r = -EINVAL;
 	if (l->suspended && l->typed_argc <= SESSION_RESUME_ARGS) {
