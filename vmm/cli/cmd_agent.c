@@ -925,11 +925,18 @@ static int start_holder(struct launch *l, int *status)
 	return 1;
 }
 
+/* Whether path names a launch folder (LAUNCH_DIR_STEM...): a record
+ * naming another folder is never ours to fill or empty. */
+static bool launch_dir_ours(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	return path[0] == '/' && base && !strncmp(base + 1, LAUNCH_DIR_STEM, strlen(LAUNCH_DIR_STEM));
+}
+
 void agent_launch_dir_remove(const char *rundir)
 {
-	const char *base = strrchr(rundir, '/');
-	if (!base || strncmp(base + 1, LAUNCH_DIR_STEM, strlen(LAUNCH_DIR_STEM)))
-		return;	/* a record naming another folder: never ours to empty */
+	if (!launch_dir_ours(rundir))
+		return;
 	int fd = open(rundir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
 		image_remove_tree_at(fd, "home");
@@ -969,8 +976,7 @@ static int resume_rundir(struct launch *l)
 {
 	struct session_info i;
 	int r = session_read(l->resume, &i);
-	const char *base = r == 0 ? strrchr(i.launch_dir, '/') : NULL;
-	if (r == 0 && (!base || strncmp(base + 1, LAUNCH_DIR_STEM, strlen(LAUNCH_DIR_STEM))))
+	if (r == 0 && !launch_dir_ours(i.launch_dir))
 		r = -ENOENT;	/* none, or a record naming another folder */
 	if (r == 0 && mkdir(i.launch_dir, 0700) < 0 && errno != EEXIST)
 		r = -errno;

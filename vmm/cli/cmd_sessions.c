@@ -86,10 +86,11 @@ static struct json_object *session_json(const struct session_info *i)
 		json_object_object_add(o, "ended_ms", json_object_new_int64(i->ended_ms));
 	}
 	unsigned long long saved;
-	if (st == SESSION_SUSPENDED)
+	if (st == SESSION_SUSPENDED) {
 		json_object_object_add(o, "suspended_ms", json_object_new_int64(i->ended_ms));
-	if (st == SESSION_SUSPENDED && session_saved_bytes(i->name, &saved) == 0)
-		json_object_object_add(o, "saved_bytes", json_object_new_uint64(saved));
+		if (session_saved_bytes(i->name, &saved) == 0)
+			json_object_object_add(o, "saved_bytes", json_object_new_uint64(saved));
+	}
 	unsigned long long rss, cpu_ns;
 	if (st == SESSION_RUNNING && session_usage(i, &rss, &cpu_ns) == 0) {
 		json_object_object_add(o, "rss_bytes", json_object_new_uint64(rss));
