@@ -67,6 +67,30 @@ one "resume: an unknown option" 2 "kvmbox: resume: unknown option --now (try kvm
 one "inspect: a path is no name" 1 "kvmbox: inspect: no session named ../../etc (kvmbox ps lists them)" inspect ../../etc
 one "ps: an unknown option" 2 "kvmbox: ps: unknown option --all (try kvmbox ps --help)" ps --all
 one "rm: no such sandbox" 1 "kvmbox: rm: no session named nosuch (kvmbox ps lists them)" rm nosuch
+# A forged suspended record (the folder is the user's, but the code reading
+# it never trusts it): its launch folder names another folder, holding
+# files whose names a launch folder has.  resume refuses it, rm leaves it.
+mkdir -p "$T/decoy/bin" "$T/decoy/home" && echo keep >"$T/decoy/POLICY.md"
+mkdir "$T/rt/kvmbox/sessions/evil"
+python3 - "$T/rt/kvmbox/sessions" "$T/decoy" "$T/My Proj" <<'FORGE'
+import json, sys
+root, decoy, proj = sys.argv[1:]
+r = json.load(open(root + "/mine/state.json"))
+r.update(name="evil", ended=True, suspended=True, suspendable=True, status=0, launch_dir=decoy)
+json.dump(r, open(root + "/evil/state.json", "w"))
+json.dump({"cwd": proj, "argv": ["claude", "--name", "evil"], "placeholder_key": "00" * 32},
+          open(root + "/evil/resume.json", "w"))
+FORGE
+chmod 600 "$T/rt/kvmbox/sessions/evil/"*.json
+expect_eq "a forged record is listed suspended" "evil suspended" \
+	"$("$K" ps --json | python3 -c 'import json,sys; print(*[d["name"] + " " + d["state"] for d in json.load(sys.stdin) if d["name"] == "evil"])')"
+err=$(cd "$T/My Proj" && timeout 20 "$K" resume evil 2>&1 </dev/null); rc=$?
+expect_eq "resume refuses a record whose launch folder is not a launch folder" \
+	"1 kvmbox: claude: cannot resume evil: its launch folder: No such file or directory" "$rc $(printf '%s\n' "$err" | grep -v 'hidden from the agent')"
+out=$("$K" rm evil 2>&1); rc=$?
+expect_eq "rm of it removes the record" "0 " "$rc $out"
+expect_eq "and leaves the folder it named as it was" "POLICY.md bin home keep" \
+	"$(LC_ALL=C ls "$T/decoy" | tr '\n' ' ')$(cat "$T/decoy/POLICY.md")"
 out=$("$K" rm mine my-proj-claude 2>&1); rc=$?
 expect_eq "rm removes ended sandboxes' records" "0 " "$rc $out"
 expect_eq "and ps lists none" "[]" "$("$K" ps --json | tr -d ' \n')"
