@@ -17,7 +17,9 @@
 # gets the proxy's 403.  A resume whose snapshot is damaged says why and
 # leaves it suspended.  The agent's exit status ends the sandbox; kvmbox rm
 # removes the saved VM and the launch folder.  A --detach sandbox is
-# suspended and resumed in the background as it was launched.  A suspend
+# suspended and resumed in the background as it was launched; before that,
+# a resume with another sandbox's CA put in its folder is refused (the
+# guest trusts its own) and it stays suspended.  A suspend
 # with no room in the folder for the guest's memory is not made: the
 # sandbox runs on (a save that failed half-way would have lost it).  A sandbox made to suspend
 # cannot be resumed when it is not suspended; one that is not suspendable
@@ -95,7 +97,7 @@ n=0; until grep -q '^held=4\$' /proj/held.log 2>/dev/null || grep -q '^rc=' /tmp
 kvmbox ps; grep -v '^count=' /tmp/sus.out"
 e2e_step suspend 320 sh -c "kvmbox stop --suspend sus; echo \"stop-rc=\$?\"; sleep 1; kvmbox ps; grep -v '^count=' /tmp/sus.out
 kvmbox inspect sus | grep -E '\"(state|suspended_ms)\"'"
-e2e_step saved 20 sh -c "ls $S/suspend | sed 's/^memory-.*/memory-N/'; stat -c 'mode %a %n' $S/suspend/proxy-ca.pem; ls -d /run/u/kvmbox-launch-* | wc -l"
+e2e_step saved 20 sh -c "ls $S/suspend | sed 's/^memory-.*/memory-N/'; stat -c 'mode %a %n' $S/suspend/proxy-ca.pem; ls -d /run/u/kvmbox-launch-* | wc -l; cp $S/suspend/proxy-ca.pem /tmp/sus-ca.pem"
 e2e_step taken 120 sh -c "timeout 60 kvmbox claude --name sus $L </dev/null 2>&1; echo \"rc=\$?\"; kvmbox attach sus; echo \"arc=\$?\"; kvmbox stop --suspend sus; echo \"src=\$?\""
 e2e_step badresume 200 sh -c "cp $S/suspend/state /tmp/state.good; printf x | dd of=$S/suspend/state bs=1 seek=200 conv=notrunc 2>/dev/null
 kvmbox resume sus </dev/null 2>&1; echo \"rc=\$?\"; kvmbox ps; cp /tmp/state.good $S/suspend/state"
@@ -106,7 +108,13 @@ cat /proj/out; tail -2 /proj/held.log; grep -v '^count=' /tmp/res.out; kvmbox ps
 e2e_step rm 30 sh -c "kvmbox rm sus; echo \"rc=\$?\"; ls $S 2>&1 | head -1; ls -d /run/u/kvmbox-launch-* 2>/dev/null | wc -l"
 e2e_step detached 400 sh -c "rm -f /proj/resumed; kvmbox claude --name det --detach $L </dev/null >/tmp/det.out 2>&1; echo \"rc=\$?\"; cat /tmp/det.out
 n=0; until kvmbox logs det 2>/dev/null | grep -q '^count=3\$' || [ \$n -ge 200 ]; do sleep 1; n=\$((n + 1)); done
-kvmbox stop --suspend det; echo \"src=\$?\"; kvmbox resume det </dev/null >/tmp/det.out 2>&1; echo \"rrc=\$?\"; cat /tmp/det.out
+kvmbox stop --suspend det; echo \"src=\$?\"; DS=/run/u/kvmbox/sessions/det/suspend
+cp \$DS/proxy-ca.pem /tmp/det-ca.pem; cp /tmp/sus-ca.pem \$DS/proxy-ca.pem
+kvmbox resume det </dev/null >/dev/null 2>&1; sleep 2
+n=0; until kvmbox ps | grep -q '^det .*suspended' || [ \$n -ge 100 ]; do sleep 1; n=\$((n + 1)); done
+kvmbox ps | sed 's/^/ps-wrongca: /'; kvmbox logs det | grep -E 'another launch|not resumed' | sed 's/^/wrongca-log: /'
+cp /tmp/det-ca.pem \$DS/proxy-ca.pem
+kvmbox resume det </dev/null >/tmp/det.out 2>&1; echo \"rrc=\$?\"; cat /tmp/det.out
 n=0; until kvmbox logs det 2>/dev/null | grep -q '^count=8\$' || [ \$n -ge 200 ]; do sleep 1; n=\$((n + 1)); done
 kvmbox ps; kvmbox stop det --time 20; echo \"stop=\$?\""
 e2e_step review 300 sh -c "rm -f /proj/resumed; (kvmbox claude --name rv --review $L </dev/null >/tmp/rv.out 2>&1 &)
@@ -162,6 +170,10 @@ e2e_check_has rm "its saved VM with it" 'No such file or directory'
 e2e_check_has rm "and its launch folder" -x '0'
 e2e_check_has detached "a detached sandbox" -x 'kvmbox: sandbox det runs in the background: kvmbox attach det'
 e2e_check_has detached "is suspended" -x 'det suspended (kvmbox resume det)'
+e2e_check_has detached "a resume with another sandbox's CA in its folder is refused" \
+	"^wrongca-log: .*cannot restore /run/u/kvmbox/sessions/det/suspend with --proxy: its guest runs a command already, which trusts another launch's proxy"
+e2e_check_has detached "and the sandbox stays suspended" '^wrongca-log: .*sandbox det was not resumed: it stays suspended'
+e2e_check_has detached "(kvmbox ps)" '^ps-wrongca: det  *claude  *suspended '
 e2e_check_has detached "and resumed in the background, as it was launched" -x 'rrc=0'
 e2e_check_has detached "where it runs on" '^det  *claude  *running '
 e2e_check_has detached "until kvmbox stop" -x 'stop=0'
