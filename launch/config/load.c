@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -426,6 +427,21 @@ static int take_file(struct config *c, const char *path, enum config_source src,
 	return r;
 }
 
+/* A switch's environment knob as users write them (KVMBOX_TEMPLATE=1):
+ * "true" or "false", or NULL for anything else, which is refused rather
+ * than taken as false. */
+static const char *env_switch(const char *v)
+{
+	static const char *const on[] = { "true", "1", "yes", "on" }, *const off[] = { "false", "0", "no", "off" };
+	for (unsigned k = 0; k < 4; k++) {
+		if (!strcasecmp(v, on[k]))
+			return "true";
+		if (!strcasecmp(v, off[k]))
+			return "false";
+	}
+	return NULL;
+}
+
 int config_load(struct config *c, const char *project_dir, config_check_fn check, char *err,
 		size_t errsz)
 {
@@ -449,8 +465,12 @@ int config_load(struct config *c, const char *project_dir, config_check_fn check
 	}
 	for (unsigned i = 0; r == 0 && i < config_noptions; i++) {
 		const char *knob = config_options[i].env ? getenv(config_options[i].env) : NULL;
-		if (knob && *knob)
+		if (knob && *knob && config_options[i].type == CONFIG_BOOL && !(knob = env_switch(knob))) {
+			snprintf(err, errsz, "%s: true or false (1, 0, yes, no, on, off)", config_options[i].env);
+			r = -EINVAL;
+		} else if (knob && *knob) {
 			r = take_value(c, i, knob, CONFIG_ENV, config_options[i].env, check, err, errsz);
+		}
 	}
 	return r;
 }

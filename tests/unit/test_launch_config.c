@@ -198,6 +198,26 @@ static void test_strength(void **state)
 	assert_string_equal(m->text, "1G");
 	unsetenv("KVMBOX_MEMORY");
 	config_fini(&c);
+	/* a switch's knob as users write it; anything else refused, not false */
+	static const struct { const char *v, *want; } knobs[] = {
+		{ "1", "true" }, { "yes", "true" }, { "ON", "true" }, { "true", "true" },
+		{ "0", "false" }, { "no", "false" }, { "off", "false" }, { "False", "false" },
+		{ "2", NULL }, { "enable", NULL }, { "true ", NULL },
+	};
+	for (unsigned k = 0; k < sizeof(knobs) / sizeof(knobs[0]); k++) {
+		setenv("KVMBOX_TEMPLATE", knobs[k].v, 1);
+		int r = load(&c, err);
+		if (knobs[k].want) {
+			assert_int_equal(r, 0);
+			assert_int_equal(get(&c, "template")->source, CONFIG_ENV);
+			assert_string_equal(get(&c, "template")->text, knobs[k].want);
+		} else {
+			assert_int_equal(r, -EINVAL);
+			assert_string_equal(err, "KVMBOX_TEMPLATE: true or false (1, 0, yes, no, on, off)");
+		}
+		config_fini(&c);
+	}
+	unsetenv("KVMBOX_TEMPLATE");
 	/* the flags come after the configured words: the parser takes the last */
 	char *argv[] = { "claude", "--project", project, "--memory", "512", "--proxy", "--allow-domain",
 			 "b.example", "-p", "hi" };
