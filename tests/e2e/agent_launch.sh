@@ -35,7 +35,8 @@
 # second kvmbox makes the configuration's template; the next launch
 # restores it (no kernel loaded) and its agent runs there with this
 # launch's arguments, placeholders and CA, the self-test passing and the
-# project's state kept.
+# project's state kept.  Each launch's guest says whether it booted or was
+# restored; agent_template.sh runs every check here on restored ones.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/lib/nested.sh"
 E2E_TEST_NAME="nested harness"
@@ -87,6 +88,10 @@ cat >$R/usr/local/bin/claude <<'AGENT'
 #!/bin/sh
 # --wait: a long-running agent, until it gets SIGTERM (kvmbox stop)
 case " $* " in *" --wait "*) trap 'echo got-term; exit 143' TERM; echo waiting; while :; do sleep 1; done;; esac
+# --warm: nothing (a launch that makes its configuration's template)
+case " $* " in *" --warm "*) exit 0;; esac
+# a guest restored from a template was booted with the template's marker
+echo "started=$(grep -q kvmbox.snapshot=1 /proc/cmdline && echo template || echo boot)"
 echo "pwd=$(pwd)"
 echo "args=$*"
 echo "sandbox=$IS_SANDBOX"
@@ -124,6 +129,19 @@ exit 4
 AGENT
 chmod 755 $R/usr/local/bin/claude
 cd /proj
+if [ -n "$FROM_TEMPLATE" ]; then
+# agent_template.sh: every launch below starts from its configuration's
+# template, made first: a launch of each configuration (the stand-in exits
+# at once) boots it while a second kvmbox makes the template
+export KVMBOX_TEMPLATE=1
+e2e_step warm 1200 sh -c 'n=0
+for conf in "--memory 512 --cpus 2" "--memory 512M" "--no-state --memory 512M"; do
+	kvmbox claude --no-hook --kernel /vmlinux --initrd /l2.cpio $conf -- --warm 2>&1 | sed "s/^/launch: /"
+	n=$((n + 1))
+	for i in $(seq 1 340); do [ "$(ls /kc/templates | grep -cx "[0-9a-f]\{64\}")" -ge $n ] && break; sleep 1; done
+done
+echo "templates=$(ls /kc/templates | grep -cx "[0-9a-f]\{64\}")"; tail -n 3 /kc/templates/*.log 2>/dev/null'
+fi
 e2e_step claude 240 sh -c "kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 --cpus 2 -- --resume 'two words' 2>&1"
 e2e_step passthrough 240 sh -c 'KVMBOX_LOG=info kvmbox claude --kernel /vmlinux --initrd /l2.cpio -p "say hi" --memory 512M --profile=json 2>&1'
 e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | grep -vx kvmbox | wc -l; cat /proj/.env'
@@ -157,15 +175,36 @@ sed "s/^/bg: /" /tmp/bg.out'
 # --template: the first launch boots and a second kvmbox makes the
 # configuration's template; the next launch restores it and the agent
 # runs there with this launch's credentials, CA and arguments
+if [ -z "$FROM_TEMPLATE" ]; then
 tf='--template --no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M'
 e2e_step tmpl1 240 sh -c "kvmbox claude $tf --profile -- tmpl-one 2>&1"
 e2e_step tmpl_wait 300 sh -c 'for i in $(seq 1 250); do ls /kc/templates 2>/dev/null | grep -qx "[0-9a-f]\{64\}" && break; sleep 1; done
 	ls /kc/templates; tail -n 5 /kc/templates/*.log 2>/dev/null'
 e2e_step tmpl2 240 sh -c "kvmbox claude $tf --profile -- tmpl-two 2>&1"
+fi
 PAYLOAD
 )
-e2e_run_or_bail "$payload" 1100
+# AGENT_LAUNCH_FROM=template (agent_template.sh): the same launches, each
+# restored from its configuration's template
+from=${AGENT_LAUNCH_FROM:-boot}
+if [ "$from" = template ]; then
+	e2e_run_or_bail "FROM_TEMPLATE=1"$'\n'"$payload" 2300
+	e2e_check_has warm "a template for each of the three configurations launched below" -x 'templates=3'
+	e2e_check_lacks warm "each made without a word of failure" 'cannot\|failed'
+else
+	e2e_run_or_bail "FROM_TEMPLATE="$'\n'"$payload" 1100
+fi
+# every launch says why it boots when it does: no word of it, a restore
+for step in claude passthrough nostate nogit hookfail nohook selftest noselftest forgedca; do
+	if [ "$from" = template ]; then
+		e2e_check_lacks $step "$step: started from its template, without a word of booting" 'no template\|cannot be used'
+	fi
+done
+for step in claude passthrough nostate nogit nohook noselftest; do
+	e2e_check_has $step "$step: its guest was started by a $from" -x "started=$from"
+done
 
+if [ "$from" = boot ]; then
 e2e_check_rc tmpl1 4 "--template with none made yet: the agent runs"
 e2e_check_has tmpl1 "after one line saying why it boots" 'no template of this configuration yet: booting, and making one'
 e2e_check_has tmpl_wait "the agent's configuration gets a template in the background" -x '[0-9a-f]\{64\}'
@@ -180,6 +219,8 @@ e2e_check_lacks tmpl2 "no real secret there either" 'XYZZY\|real-in:\|cmdline-ha
 e2e_check_has tmpl2 "this launch's CA is installed" -x 'ca-installed'
 e2e_check_has tmpl2 "a push off the allow-list gets the proxy's 403 there too" '^push=kvmbox: write to GitHub repository evil/x refused'
 e2e_check_grows tmpl1 history tmpl2 history "the agent's state is the project's, kept across a template launch"
+e2e_check_has tmpl2 "its guest was started by a template" -x 'started=template'
+fi
 e2e_check_rc claude 4 "kvmbox claude exits with the agent's status"
 e2e_check_lacks claude "the launch self-test passed (metadata, host, CA, placeholders, GitHub)" 'self-test'
 e2e_check_lacks claude "its endpoint's address is not counted among the denials" '192\.0\.2\.1'
@@ -203,9 +244,16 @@ e2e_check_has claude "and IS_SANDBOX=1, which Claude Code wants for that as root
 e2e_check_rc passthrough 4 "kvmbox claude -p 'say hi' --memory 512M: the agent ran"
 e2e_check_has passthrough "words kvmbox does not know go to the agent, kvmbox's own flags do not" \
 	-x 'args=--dangerously-skip-permissions -p say hi'
-for phase in credentials image kvm_ready ca_and_proxy kernel_loaded guest_init_started command_start first_output_byte command_done teardown; do
+booted_only='kernel_loaded guest_init_started'	# a restored guest booted long ago
+[ "$from" = boot ] && booted=$booted_only || booted=
+for phase in credentials image kvm_ready ca_and_proxy $booted command_start first_output_byte command_done teardown; do
 	e2e_check_has passthrough "--profile=json reports the launcher phase $phase" "\"$phase\":{\"wall_ms\""
 done
+if [ "$from" = template ]; then
+	for phase in $booted_only; do
+		e2e_check_lacks passthrough "--profile=json: no $phase from a template" "\"$phase\":{"
+	done
+fi
 e2e_check_has claude "the API key is a placeholder" '^key=kvmbox-ph-[0-9a-f]\{32\}$'
 e2e_check_has claude "the login file holds a placeholder access token" \
 	'^creds=.*"accessToken":"kvmbox-ph-[0-9a-f]\{32\}"'
@@ -306,5 +354,5 @@ e2e_check_has sessions "kvmbox rm removes its record" -x 'rm=0'
 e2e_check_lacks sessions "and ps no longer lists it" '^ps3: bg '
 e2e_check_rc noproject 2 "a missing project folder: exit 2"
 e2e_check_has noproject "with one line naming it" 'project folder /no/such/dir'
-echo "# kvmbox claude, exec to command start: booted $(e2e_phase tmpl1 command_start) ms, from the template $(e2e_phase tmpl2 command_start) ms (TCG in L1, not hardware)"
+[ "$from" = boot ] && echo "# kvmbox claude, exec to command start: booted $(e2e_phase tmpl1 command_start) ms, from the template $(e2e_phase tmpl2 command_start) ms (TCG in L1, not hardware)"
 tap_done
