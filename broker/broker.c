@@ -44,7 +44,7 @@ static const char *const vmm_env_names[] = {
 	"XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME",
 	"KVMBOX_CACHE", "KVMBOX_KERNEL", "KVMBOX_INITRD", "KVMBOX_LOG", "KVMBOX_SECCOMP",
 	"KVMBOX_FAULT_SECCOMP", "KVMBOX_FAULT_OPEN", "KVMBOX_FAULT_EGRESS",
-	"KVMBOX_FAULT_CA",	/* test builds only act on the KVMBOX_FAULT_ ones */
+	"KVMBOX_FAULT_CA", "KVMBOX_FAULT_SAVE",	/* test builds only act on the KVMBOX_FAULT_ ones */
 	"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
 	"SSL_CERT_FILE", "SSL_CERT_DIR",	/* the cage's Landlock reads them */
 };

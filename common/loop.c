@@ -29,6 +29,7 @@ static void loop_wake_cb(struct loop *loop, struct loop_op *op, int res, uint32_
 {
 	(void)op;
 	(void)flags;
+	loop->wake_armed = false;
 	if (res < 0 && res != -EINTR && res != -EAGAIN)
 		return;
 	if (loop->stop)
@@ -43,6 +44,7 @@ static int loop_arm_wake(struct loop *loop)
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_read(sqe, loop->wake_fd, &loop->wake_buf, sizeof(loop->wake_buf), 0);
+	loop->wake_armed = true;
 	return 0;
 }
 
@@ -369,4 +371,13 @@ void loop_stop_async(struct loop *loop, int status)
 	/* async-signal-safe: a single write to an eventfd */
 	ssize_t r = write(loop->wake_fd, &one, sizeof(one));
 	(void)r;
+}
+
+int loop_restart(struct loop *loop)
+{
+	__atomic_store_n(&loop->stop, false, __ATOMIC_RELEASE);
+	loop->status = 0;
+	/* A stop's wake that has not been read yet keeps its read armed; one
+	 * read after the stop was not re-armed. */
+	return loop->wake_armed ? 0 : loop_arm_wake(loop);
 }

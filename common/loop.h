@@ -46,6 +46,7 @@ struct loop {
 	int wake_fd;		/* eventfd that loop_wake() signals from other threads */
 	struct loop_op wake_op;
 	uint64_t wake_buf;
+	bool wake_armed;	/* wake_op's read is in the ring */
 };
 
 /* 0 or -errno.  entries: SQ size (rounded up by the kernel). */
@@ -131,5 +132,9 @@ int loop_run_polled(struct loop *loop, struct loop_poller *p);
 void loop_stop(struct loop *loop, int status);
 /* Stop the loop from any thread or a signal handler. */
 void loop_stop_async(struct loop *loop, int status);
+/* A stopped loop may run again (its owner's thread, the loop not
+ * running): the stop is forgotten and loop_stop_async's wake re-armed.
+ * 0 or -errno. */
+int loop_restart(struct loop *loop);
 
 #endif

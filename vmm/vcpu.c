@@ -547,8 +547,39 @@ static void suspend_asked(struct vm *vm)
 		log_msg(LOG_WARN, "asked to suspend, but this run saves no snapshot: it runs on");
 	else if (vm->cfg.may_suspend && !vm->cfg.may_suspend(vm->cfg.may_suspend_opaque, why, sizeof(why)))
 		log_msg(LOG_ERR, "not suspended: %s; the VM runs on", why);
-	else
+	else {
+		vm->host_asked_save = true;
 		vm_stop(vm, VM_STOP_SNAPSHOT, 0, "suspended on the host's request");
+	}
+}
+
+/* vm_run's first time: vCPUs, RAM, a restore's devices, the cage, the
+ * event-loop thread; a failure stops the VM. */
+static void vm_set_up(struct vm *vm)
+{
+	char why[512];
+	int r = vcpus_setup(vm);
+	if (r < 0)
+		vm_stop(vm, VM_STOP_ERROR, 1, "vCPU setup failed: %s", strerror(-r));
+	else if ((r = vm_memslots_wait(vm)) < 0)
+		vm_stop(vm, VM_STOP_ERROR, 1, "guest RAM: %s", strerror(-r));
+	else if (vm->cfg.restore && vm->cfg.restore_devices &&
+		 (r = vm->cfg.restore_devices(vm->cfg.restore_opaque, why, sizeof(why))) != 0)
+		vm_stop(vm, VM_STOP_ERROR, 1, "%s", why);
+	else if (vm->cfg.cage && (r = cage_process(vm->cfg.cage, why, sizeof(why))) < 0)
+		vm_stop(vm, VM_STOP_ERROR, 1, "%s", why);
+	if (r == 0 && vm_loop_thread_start(vm) < 0)
+		vm_stop(vm, VM_STOP_ERROR, 1, "cannot start the event-loop thread");
+}
+
+int vm_run_on(struct vm *vm)
+{
+	if (!vm->ran || __atomic_load_n(&vm->stop_reason, __ATOMIC_ACQUIRE) != VM_STOP_SNAPSHOT)
+		return -EINVAL;
+	vm->exit_status = 0;
+	vm->stop_msg[0] = 0;
+	__atomic_store_n(&vm->stop_reason, VM_RUNNING, __ATOMIC_RELEASE);
+	return vm_run(vm);
 }
 
 static int stop_signal_set(sigset_t *set)
@@ -575,19 +606,11 @@ int vm_run(struct vm *vm)
 	vm->main_thread = pthread_self();
 	vm->main_started = true;
 
-	char why[512];
-	int r = vcpus_setup(vm);
-	if (r < 0)
-		vm_stop(vm, VM_STOP_ERROR, 1, "vCPU setup failed: %s", strerror(-r));
-	else if ((r = vm_memslots_wait(vm)) < 0)
-		vm_stop(vm, VM_STOP_ERROR, 1, "guest RAM: %s", strerror(-r));
-	else if (vm->cfg.restore && vm->cfg.restore_devices &&
-		 (r = vm->cfg.restore_devices(vm->cfg.restore_opaque, why, sizeof(why))) != 0)
-		vm_stop(vm, VM_STOP_ERROR, 1, "%s", why);
-	else if (vm->cfg.cage && (r = cage_process(vm->cfg.cage, why, sizeof(why))) < 0)
-		vm_stop(vm, VM_STOP_ERROR, 1, "%s", why);
-	if (r == 0 && vm_loop_thread_start(vm) < 0)
-		vm_stop(vm, VM_STOP_ERROR, 1, "cannot start the event-loop thread");
+	if (!vm->ran)
+		vm_set_up(vm);
+	else if (vm_loop_thread_rerun(vm) < 0)
+		vm_stop(vm, VM_STOP_ERROR, 1, "cannot run the event loop again");
+	vm->ran = true;
 	for (unsigned i = 0; i < vm->nvcpus && !vm_stopping(vm); i++) {
 		if (pthread_create(&vm->vcpu[i].thread, NULL, vcpu_thread, &vm->vcpu[i]) != 0) {
 			vm_stop(vm, VM_STOP_ERROR, 1, "cannot start vCPU thread %u", i);

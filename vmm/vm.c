@@ -423,18 +423,24 @@ static void *loop_thread(void *arg)
 	struct vm *vm = arg;
 	pthread_setname_np(pthread_self(), "kvmbox-loop");
 	int r = cage_thread(CAGE_LOOP);
-	if (r == 0)
-		r = loop_run(&vm->loop);
-	if (r < 0)
-		vm_stop(vm, VM_STOP_ERROR, 1, "event loop: %s", strerror(-r));
-	/* Park until vm_destroy (struct vm says why); the main thread runs
-	 * the loop from here on. */
-	pthread_mutex_lock(&vm->park_lock);
-	vm->loop_parked = true;
-	pthread_cond_broadcast(&vm->park_cond);
-	while (!vm->loop_release)
-		pthread_cond_wait(&vm->park_cond, &vm->park_lock);
-	pthread_mutex_unlock(&vm->park_lock);
+	bool again = true;
+	while (again) {
+		if (r == 0)
+			r = loop_run(&vm->loop);
+		if (r < 0)
+			vm_stop(vm, VM_STOP_ERROR, 1, "event loop: %s", strerror(-r));
+		/* Park until vm_destroy (struct vm says why), or until the VM
+		 * runs on after a failed save (vm_run_on); the main thread runs
+		 * the loop meanwhile. */
+		pthread_mutex_lock(&vm->park_lock);
+		vm->loop_parked = true;
+		pthread_cond_broadcast(&vm->park_cond);
+		while (!vm->loop_release && !vm->loop_rerun)
+			pthread_cond_wait(&vm->park_cond, &vm->park_lock);
+		again = !vm->loop_release;
+		vm->loop_rerun = false;
+		pthread_mutex_unlock(&vm->park_lock);
+	}
 	return NULL;
 }
 
@@ -444,6 +450,19 @@ int vm_loop_thread_start(struct vm *vm)
 	if (r)
 		return -r;
 	vm->loop_started = true;
+	return 0;
+}
+
+int vm_loop_thread_rerun(struct vm *vm)
+{
+	int r = loop_restart(&vm->loop);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&vm->park_lock);
+	vm->loop_parked = false;	/* vm_run waits for the next park */
+	vm->loop_rerun = true;
+	pthread_cond_broadcast(&vm->park_cond);
+	pthread_mutex_unlock(&vm->park_lock);
 	return 0;
 }
 

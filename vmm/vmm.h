@@ -200,7 +200,9 @@ struct vm {
 	 * requests at teardown (35 ms of a 44 ms exit here). */
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;
-	bool loop_parked, loop_release;	/* under park_lock */
+	bool loop_parked, loop_release, loop_rerun;	/* under park_lock */
+	bool ran;	/* vm_run has set the VM up (vCPUs, devices restored, cage) */
+	bool host_asked_save;	/* VM_STOP_SNAPSHOT came from VM_SIG_SUSPEND */
 	unsigned nvirtio;
 	int virtio_fds[VIRTIO_MMIO_MAX_DEVS][2];	/* notify, irq eventfds */
 	char virtio_cmdline[VIRTIO_MMIO_MAX_DEVS * 48];	/* virtio_mmio.device=... */
@@ -232,6 +234,9 @@ int vm_memslots_wait(struct vm *vm);
  * run): it runs vm->loop in its cage until the VM stops, then parks.
  * 0 or -errno. */
 int vm_loop_thread_start(struct vm *vm);
+/* Run the parked event-loop thread's loop again (vm_run_on).  0 or
+ * -errno. */
+int vm_loop_thread_rerun(struct vm *vm);
 /* Release the event-loop thread vm_run left parked and join it (vm_destroy
  * does; devices have settled their requests by then). */
 void vm_loop_thread_join(struct vm *vm);
@@ -254,6 +259,11 @@ void vm_set_irq(struct vm *vm, unsigned gsi, int level);
  * SIGTERM).  Returns the stop reason; vm->exit_status and vm->stop_msg tell
  * the rest. */
 int vm_run(struct vm *vm);
+/* After vm_run returned VM_STOP_SNAPSHOT and the save could not be made:
+ * the VM runs on where it stopped (the vCPUs' state and the devices are
+ * as the stop left them; the save only read them), as vm_run.  -EINVAL
+ * for a VM not stopped to be saved. */
+int vm_run_on(struct vm *vm);
 
 /* Ask the VM to stop (any thread, not a signal handler). The first call's
  * reason, status and message are kept. */

@@ -131,6 +131,34 @@ static void test_stop_from_another_thread(void **state)
 	loop_fini(&loop);
 }
 
+/* A stopped loop runs again after loop_restart, and stops again from
+ * another thread (a VM running on after a failed save), however often. */
+static void test_restart_after_stop(void **state)
+{
+	(void)state;
+	struct loop loop;
+	assert_int_equal(loop_init(&loop, 64), 0);
+	for (int round = 0; round < 3; round++) {
+		if (round)
+			assert_int_equal(loop_restart(&loop), 0);
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, stopper, &loop), 0);
+		assert_int_equal(loop_run(&loop), 42);
+		pthread_join(t, NULL);
+	}
+	/* A restart whose stop's wake was never read (a stop from this
+	 * thread) leaves one read armed, and the loop still stops async. */
+	assert_int_equal(loop_restart(&loop), 0);
+	loop_stop(&loop, 7);
+	assert_int_equal(loop_run(&loop), 7);
+	assert_int_equal(loop_restart(&loop), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, stopper, &loop), 0);
+	assert_int_equal(loop_run(&loop), 42);
+	pthread_join(t, NULL);
+	loop_fini(&loop);
+}
+
 /* A pretend work source for loop_run_polled: work "arrives" as a timer
  * of arrive_ns armed before each sleep; poll() finds queued items. */
 struct source {
@@ -254,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_multishot_poll_fires_each_time),
 		cmocka_unit_test(test_timer_fires_once),
 		cmocka_unit_test(test_stop_from_another_thread),
+		cmocka_unit_test(test_restart_after_stop),
 		cmocka_unit_test(test_armed_until_last_completion),
 		cmocka_unit_test(test_polled_window_adapts),
 		cmocka_unit_test(test_ring_refuses_other_operations),

@@ -201,7 +201,11 @@ int run_launch(int argc, char **argv, const struct shell_extra *x)
 	if (o.console)
 		stdin_start(c);
 	int reason = vm_run(&c->m.vm);
-	status = reason == VM_STOP_SNAPSHOT ? machine_snapshot_save(&c->m) : run_status(&c->m.vm, reason);
+	while (reason == VM_STOP_SNAPSHOT && (status = machine_snapshot_save(&c->m)) != 0 &&
+	       machine_runs_on(&c->m))
+		reason = vm_run_on(&c->m.vm);
+	if (reason != VM_STOP_SNAPSHOT)
+		status = run_status(&c->m.vm, reason);
 	machine_net_report(&c->m, argv[0]);
 	uint64_t resident = vm_ram_resident(&c->m.vm);
 	if (o.console)

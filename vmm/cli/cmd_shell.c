@@ -399,9 +399,19 @@ static int shell_main(struct shell *s)
 	if (s->tty && term_raw_enter(STDIN_FILENO) < 0)
 		log_warn("%s: cannot put the terminal in raw mode", s->cmd);
 	int reason = vm_run(&s->m.vm);
-	drain_output(s);
-	term_restore();
-	status = reason == VM_STOP_SNAPSHOT ? machine_snapshot_save(&s->m) : shell_status(s, reason);
+	for (;;) {
+		drain_output(s);
+		term_restore();
+		if (reason != VM_STOP_SNAPSHOT) {
+			status = shell_status(s, reason);
+			break;
+		}
+		if ((status = machine_snapshot_save(&s->m)) == 0 || !machine_runs_on(&s->m))
+			break;
+		if (s->tty && term_raw_enter(STDIN_FILENO) < 0)
+			log_warn("%s: cannot put the terminal in raw mode", s->cmd);
+		reason = vm_run_on(&s->m.vm);
+	}
 	machine_net_report(&s->m, s->cmd);
 	uint64_t resident = vm_ram_resident(&s->m.vm);
 	session_quiesce(s);

@@ -97,7 +97,9 @@ int machine_create(struct machine *m, const struct run_opts *o, int serial_fd);
  * machine_restore_open: read and check o->restore's state (this build,
  * this CPU), open its memory; 0, or EXIT_USAGE after one line.
  * machine_snapshot_save: after vm_run stopped with VM_STOP_SNAPSHOT, save
- * the VM to o->snapshot; 0, or 1 after one line. */
+ * the VM to o->snapshot; 0, or 1 after one line.  A save the host asked
+ * for (VM_SIG_SUSPEND) that fails leaves the snapshot folder as it was,
+ * and the caller runs the VM on (machine_runs_on). */
 int machine_restore_open(struct machine *m, const struct run_opts *o);
 /* Whether the guest being restored was given the very proxy CA this launch
  * gives (the snapshot's SNAP_PROXY_CA against guest_ca): only then may a
@@ -123,6 +125,10 @@ int machine_restore_try(struct machine *m, const char *dir, char *err, size_t er
  * (launch/template/template.h).  0 or -ENAMETOOLONG. */
 int machine_describe(const struct run_opts *o, char *buf, size_t bufsz);
 int machine_snapshot_save(struct machine *m);
+/* After a save that failed: whether the VM runs on (vm_run_on) rather
+ * than ending: a suspend the host asked for, which is the user's live
+ * sandbox; a save the guest asked for (a template) ends the run. */
+bool machine_runs_on(const struct machine *m);
 /* machine_create's last step on a restore: the legacy devices' state and
  * the guest's exit status from the snapshot.  0, or 1 after one line. */
 int machine_restore_devices(struct machine *m);

@@ -115,6 +115,11 @@ int machine_describe(const struct run_opts *o, char *buf, size_t bufsz)
 	return n < 0 || (size_t)n >= bufsz - off ? -ENAMETOOLONG : 0;
 }
 
+bool machine_runs_on(const struct machine *m)
+{
+	return m->vm.host_asked_save;
+}
+
 int machine_boot_or_restore(struct machine *m, int argc, char **argv)
 {
 	if (m->o->restore)
@@ -265,6 +270,11 @@ int machine_snapshot_save(struct machine *m)
 				   m->vm.ram_private ? -1 : m->vm.mem_fd, &w, err, sizeof(err));
 	size_t state_len = w.len;
 	snap_writer_free(&w);
+	if (r < 0 && m->vm.host_asked_save) {
+		log_err("%s: not suspended: cannot save the VM to %s: %s; the VM runs on", m->o->cmd,
+			dir, err);
+		return 1;
+	}
 	if (r < 0) {
 		log_err("%s: cannot save the VM to %s: %s", m->o->cmd, dir, err);
 		return 1;

@@ -221,6 +221,8 @@ static int write_state_file(const char *dir, const struct snap_writer *w)
 	close(fd);
 	if (r == 0 && rename(from, to) < 0)
 		r = -errno;
+	if (r < 0)
+		unlink(from);
 	return r;
 }
 
@@ -232,6 +234,13 @@ int snap_write_dir(const char *dir, const char *memory_name, const uint8_t *ram,
 		return -EINVAL;
 	}
 	int r = write_memory_file(dir, memory_name, ram, mem_size, data_fd);
+#if defined(KVMBOX_FAULT_INJECTION)
+	/* Sanitizer builds only: KVMBOX_FAULT_SAVE=nospace fails the save as
+	 * a full disk would after the memory file was written. */
+	const char *fault = getenv("KVMBOX_FAULT_SAVE");
+	if (r == 0 && fault && !strcmp(fault, "nospace"))
+		r = -ENOSPC;
+#endif
 	if (r < 0) {
 		snprintf(err, errsz, "cannot write its memory file: %s", strerror(-r));
 		unlink_in(dir, memory_name);	/* the old snapshot stays whole */
