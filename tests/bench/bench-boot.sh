@@ -12,6 +12,12 @@
 #             isa-debug-exit device on that port, so QEMU exits on the same
 #             write and its figure is exec -> process exit, which includes
 #             QEMU's own teardown (an upper bound by that much).
+#   split:    where the time to init goes: exec -> first KVM_RUN (the
+#             VMM's setup) and first KVM_RUN -> /init (the guest kernel's
+#             boot, the same kernel for both).  kvmbox's from its profile;
+#             QEMU's from extra runs, one a round, with its
+#             kvm_vcpu_ioctl trace event (the first KVM_RUN on vCPU 0,
+#             -msg timestamp=on), kept apart from the untraced runs above.
 #   to exit:  kvmbox only: exec -> process exit with the command `true` run
 #             by kvmbox-init and its status reported (the whole `kvmbox run`).
 #   RSS:      peak RSS of the VMM process.
@@ -52,7 +58,7 @@ fi
 QEMU=${QEMU:-$(command -v qemu-system-x86_64 || true)}
 
 python3 - "$KVMBOX" "$KERNEL" "$INITRD" "$RUNS" "$QEMU" <<'PY'
-import json, os, statistics, subprocess, sys, time
+import json, os, re, statistics, subprocess, sys, time
 kvmbox, kernel, initrd, runs, qemu = sys.argv[1:4] + [int(sys.argv[4]), sys.argv[5]]
 CMDLINE = "console=ttyS0 reboot=k panic=-1 quiet"   # QEMU's: a plain command line (kvmbox uses its default)
 MEM = "256"
@@ -76,8 +82,9 @@ def kvmbox_run():
     return {"kvm": at("first_kvm_run") * 1e3, "init": at("guest_init_started") * 1e3,
             "exit": (t1 - t0) * 1e3, "rss": prof["max_rss_kib"] / 1024}
 
-def qemu_run():
-    t0, t1, err, rss_kib, rc = spawn([qemu, "-accel", "kvm", "-cpu", "host",
+def qemu_run(traced=False):
+    trace = ["-msg", "timestamp=on", "-trace", "enable=kvm_vcpu_ioctl"] if traced else []
+    t0, t1, err, rss_kib, rc = spawn([qemu] + trace + ["-accel", "kvm", "-cpu", "host",
         "-M", "microvm", "-smp", "1", "-m", MEM, "-kernel", kernel, "-initrd", initrd,
         "-append", CMDLINE, "-display", "none", "-nodefaults", "-no-reboot",
         "-serial", "null", "-device", "isa-debug-exit,iobase=0x600,iosize=4"])
@@ -85,7 +92,13 @@ def qemu_run():
     # gives 0x96840003, status 3.  Anything else is QEMU failing early.
     if rc != 3:
         sys.exit(f"qemu did not stop at the boot marker (exit {rc}): {err.strip()[:300]}")
-    return {"init": (t1 - t0) * 1e3, "rss": rss_kib / 1024}
+    row = {"init": (t1 - t0) * 1e3, "rss": rss_kib / 1024}
+    if traced:      # KVM_RUN is _IO(0xae, 0x80)
+        m = re.search(r"^\d+@(\d+\.\d+):kvm_vcpu_ioctl cpu_index 0, type 0xae80\b", err, re.M)
+        if not m:
+            sys.exit(f"qemu: no KVM_RUN in its kvm_vcpu_ioctl trace: {err.strip()[:300]}")
+        row["kvm"] = (float(m.group(1)) - t0) * 1e3
+    return row
 
 import shutil, tempfile
 snapdir = tempfile.mkdtemp(prefix="kvmbox-bench-")
@@ -127,12 +140,13 @@ def ten_at_once(src, n=10):
 
 snapshot(f"{snapdir}/true", ["true"])
 snapshot(f"{snapdir}/sleep", ["sleep", "6"])
-k, r, q = [], [], [] if qemu else None
+k, r, q, qt = [], [], [] if qemu else None, [] if qemu else None
 for _ in range(runs):       # interleaved: load from elsewhere hits all alike
     k.append(kvmbox_run())
     r.append(restore_run(f"{snapdir}/true"))
     if qemu:
         q.append(qemu_run())
+        qt.append(qemu_run(traced=True))
 alive, pss10 = ten_at_once(f"{snapdir}/sleep")
 shutil.rmtree(snapdir, ignore_errors=True)
 med = lambda rows, key: statistics.median(r[key] for r in rows)
@@ -149,6 +163,15 @@ row("exec -> first KVM_RUN", "kvm", "ms")
 row("exec -> guest /init runs", "init", "ms")
 row("exec -> exit (`true` run, status in)", "exit", "ms")
 row("peak RSS", "rss", "Mi")
+for x in k + (qt or []):
+    x["guest"] = x["init"] - x["kvm"]
+print(f"{'where the time to init goes':<36} {'kvmbox':>10} {'qemu (traced)':>14}")
+for name, key in (("exec -> first KVM_RUN (the VMM)", "kvm"), ("first KVM_RUN -> /init (the guest)", "guest"),
+                  ("exec -> /init", "init")):
+    qv = f"{med(qt, key):.1f}" if qt else "n/a"
+    print(f"{name:<36} {med(k, key):>8.1f}ms {qv:>12}ms")
+if qt:
+    print(f"the guest's part alone is {med(k, 'guest') / med(q, 'init'):.2f}x QEMU's untraced exec -> /init")
 print("spread (min-max) to init: kvmbox %.1f-%.1f ms" % (min(x["init"] for x in k), max(x["init"] for x in k))
       + (", qemu %.1f-%.1f ms" % (min(x["init"] for x in q), max(x["init"] for x in q)) if q else ""))
 pct = lambda rows, key, p: sorted(x[key] for x in rows)[min(len(rows) - 1, int(p * len(rows)))]
