@@ -36,7 +36,7 @@ int state_dir(const char *project_real, char *out, size_t outsz)
 	return state_kind_dir(project_real, "projects", out, outsz);
 }
 
-int state_kind_dir(const char *project_real, const char *kind, char *out, size_t outsz)
+int state_kind_root(const char *kind, char *out, size_t outsz)
 {
 	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	char base[4096];
@@ -50,6 +50,23 @@ int state_kind_dir(const char *project_real, const char *kind, char *out, size_t
 	if (n < 0 || (size_t)n >= sizeof(base))
 		return -ENAMETOOLONG;
 	int r = make_parents(base);
+	if (r < 0)
+		return r;
+	n = snprintf(out, outsz, "%s/kvmbox", base);
+	if (n < 0 || (size_t)n >= outsz)
+		return -ENAMETOOLONG;
+	if ((r = private_dir(out)) < 0)
+		return r;
+	n = snprintf(out, outsz, "%s/kvmbox/%s", base, kind);
+	if (n < 0 || (size_t)n >= outsz)
+		return -ENAMETOOLONG;
+	return private_dir(out);
+}
+
+int state_kind_dir(const char *project_real, const char *kind, char *out, size_t outsz)
+{
+	char root[4096];
+	int r = state_kind_root(kind, root, sizeof(root));
 	if (r < 0)
 		return r;
 	unsigned char md[32];
@@ -67,18 +84,8 @@ int state_kind_dir(const char *project_real, const char *kind, char *out, size_t
 		name[k] = ok ? c : '_';
 	}
 	name[k] = 0;
-	n = snprintf(out, outsz, "%s/kvmbox", base);
-	if (n < 0 || (size_t)n >= outsz)
-		return -ENAMETOOLONG;
-	if ((r = private_dir(out)) < 0)
-		return r;
-	n = snprintf(out, outsz, "%s/kvmbox/%s", base, kind);
-	if (n < 0 || (size_t)n >= outsz)
-		return -ENAMETOOLONG;
-	if ((r = private_dir(out)) < 0)
-		return r;
-	n = snprintf(out, outsz, "%s/kvmbox/%s/%s-%02x%02x%02x%02x%02x%02x%02x%02x", base, kind, name,
-		     md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
+	int n = snprintf(out, outsz, "%s/%s-%02x%02x%02x%02x%02x%02x%02x%02x", root, name,
+			 md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
 	if (n < 0 || (size_t)n >= outsz)
 		return -ENAMETOOLONG;
 	return private_dir(out);

@@ -32,6 +32,9 @@ int state_dir(const char *project_real, char *out, size_t outsz);
 /* The same naming under another folder of kvmbox's state ("reviews"):
  * $XDG_STATE_HOME/kvmbox/KIND/<name>-<hash>, created likewise. */
 int state_kind_dir(const char *project_real, const char *kind, char *out, size_t outsz);
+/* $XDG_STATE_HOME/kvmbox/KIND (or ~/.local/state/...), each missing level
+ * made 0700, the user's own and not a link.  0, or -errno. */
+int state_kind_root(const char *kind, char *out, size_t outsz);
 
 /* First launch of Claude Code with this state: write
  * <state>/claude/.claude.json from the host's settings (home/.claude.json,

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "launch/state.h"
 
 #define STATE_FILE "state.json"
 #define LOCK_FILE "lock"
@@ -75,7 +76,7 @@ void session_default_name(const char *project, const char *agent, char *out, siz
 
 /* ---- the record ---- */
 
-static void remove_suspend_dir(const char *dir);
+static void remove_saved(const char *name);
 
 static int write_json(const char *dir, const char *file, struct json_object *o);
 
@@ -242,13 +243,23 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int session_saved_bytes(const char *name, unsigned long long *out)
+int session_suspend_dir(const char *name, char *out, size_t outsz)
 {
-	char dir[PATH_MAX], sus[PATH_MAX + 32];
-	int r = session_dir(name, dir, sizeof(dir));
+	if (!session_name_valid(name))
+		return -EINVAL;
+	char root[PATH_MAX];
+	int r = state_kind_root("suspended", root, sizeof(root));
 	if (r < 0)
 		return r;
-	snprintf(sus, sizeof(sus), "%s/" SESSION_SUSPEND_DIR, dir);
+	return (size_t)snprintf(out, outsz, "%s/%s", root, name) >= outsz ? -ENAMETOOLONG : 0;
+}
+
+int session_saved_bytes(const char *name, unsigned long long *out)
+{
+	char sus[PATH_MAX];
+	int r = session_suspend_dir(name, sus, sizeof(sus));
+	if (r < 0)
+		return r;
 	DIR *d = opendir(sus);
 	if (!d)
 		return -errno;
@@ -263,16 +274,13 @@ int session_saved_bytes(const char *name, unsigned long long *out)
 
 void session_drop_saved(const struct session *s)
 {
-	remove_suspend_dir(s->dir);
+	remove_saved(s->info.name);
 }
 
-/* A suspended session's saved VM: the files of its snapshot folder, then
- * the folder (one holding a folder of its own stays, and so does the
- * session's). */
-static void remove_suspend_dir(const char *dir)
+/* A snapshot folder: its files, then the folder (one holding a folder of
+ * its own stays). */
+static void remove_snapshot_dir(const char *sus)
 {
-	char sus[PATH_MAX + 32];
-	snprintf(sus, sizeof(sus), "%s/" SESSION_SUSPEND_DIR, dir);
 	DIR *d = opendir(sus);
 	if (!d)
 		return;
@@ -282,11 +290,20 @@ static void remove_suspend_dir(const char *dir)
 	rmdir(sus);
 }
 
+/* The saved VM of the session called name, if any. */
+static void remove_saved(const char *name)
+{
+	char sus[PATH_MAX];
+	if (session_suspend_dir(name, sus, sizeof(sus)) == 0)
+		remove_snapshot_dir(sus);
+}
+
 /* Remove a session folder's known files, then the folder. */
 static int remove_dir(const char *dir)
 {
 	char p[PATH_MAX + 32];
-	remove_suspend_dir(dir);
+	snprintf(p, sizeof(p), "%s/suspend", dir);	/* where builds before 2026-12-06 saved it */
+	remove_snapshot_dir(p);
 	snprintf(p, sizeof(p), "%s/" SESSION_RESUME_FILE, dir);
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/." SESSION_RESUME_FILE ".new", dir);
@@ -312,8 +329,12 @@ static int take_name(const char *root, const char *name, char *dir, size_t dirsz
 	if ((size_t)snprintf(dir, dirsz, "%s/%s", root, name) >= dirsz)
 		return -ENAMETOOLONG;
 	for (int tries = 0; tries < 8; tries++) {
-		if (mkdir(dir, 0700) == 0)
+		if (mkdir(dir, 0700) == 0) {
+			/* a saved VM of this name no record names (its record
+			 * went with a reboot's runtime folder) can never be resumed */
+			remove_saved(name);
 			return 0;
+		}
 		if (errno != EEXIST)
 			return -errno;
 		struct session_info old;
@@ -558,6 +579,7 @@ int session_remove(const char *name)
 	char dir[PATH_MAX];
 	if ((r = session_dir(name, dir, sizeof(dir))) < 0)
 		return r;
+	remove_saved(name);
 	return remove_dir(dir);
 }
 

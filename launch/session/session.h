@@ -19,9 +19,10 @@
  *   running   the lock is held;
  *   exited    it ended and said so (its status recorded);
  *   suspended it ended by `kvmbox stop --suspend`: its VM is saved in
- *             NAME/suspend/ (the guest's memory and state, and the proxy's
- *             CA: vmm/snapshot/snapshot.h) and NAME/resume.json says how
- *             it was launched; `kvmbox resume NAME` takes it up again;
+ *             session_suspend_dir (the guest's memory and state, and the
+ *             proxy's CA: vmm/snapshot/snapshot.h) and NAME/resume.json
+ *             says how it was launched; `kvmbox resume NAME` takes it up
+ *             again;
  *   dead      it is gone without saying so (SIGKILL, a crash, a reboot):
  *             shown as such, its record removed by `kvmbox rm`.
  * A name is taken while its session runs or is suspended: a launch may
@@ -65,15 +66,13 @@ struct session_info {
 	bool ended;
 	int status;			/* the exit status, once ended */
 	long long ended_ms;
-	bool suspendable;		/* its VM saves itself on VM_SIG_SUSPEND (NAME/suspend) */
+	bool suspendable;		/* its VM saves itself on VM_SIG_SUSPEND (session_suspend_dir) */
 	bool suspended;			/* ended so: resume with kvmbox resume */
 };
 
 enum session_state { SESSION_RUNNING, SESSION_EXITED, SESSION_SUSPENDED, SESSION_DEAD };
 
-/* In a session's folder: where its VM is saved when suspended (a
- * snapshot folder), and what its resume needs (session_save_resume). */
-#define SESSION_SUSPEND_DIR "suspend"
+/* In a session's folder: what its resume needs (session_save_resume). */
 #define SESSION_RESUME_FILE "resume.json"
 #define SESSION_RESUME_ARGS 256	/* words of a launch a resume keeps */
 
@@ -116,6 +115,14 @@ void session_drop_saved(const struct session *s);
 /* What NAME's saved VM takes on disk (its files' allocated blocks): 0, or
  * -ENOENT when it has none, -errno. */
 int session_saved_bytes(const char *name, unsigned long long *out);
+/* Where NAME's VM is saved when it is suspended (a snapshot folder):
+ * $XDG_STATE_HOME/kvmbox/suspended/NAME (or ~/.local/state/...), the
+ * levels above it made 0700.  On disk, not beside the record in the
+ * runtime folder, which is usually tmpfs: a suspend there would free none
+ * of the guest's memory.  A name newly taken drops what an earlier
+ * sandbox of that name left there (its record gone with a reboot).  0, or
+ * -errno. */
+int session_suspend_dir(const char *name, char *out, size_t outsz);
 
 /* How a suspended session was launched, for its resume: the folder it was
  * started from, the command's words as typed (argv[0] the agent), and the

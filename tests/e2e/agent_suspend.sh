@@ -91,24 +91,26 @@ AGENT
 chmod 755 $R/usr/local/bin/claude
 L='--no-hook --kernel /vmlinux --initrd /l2.cpio --memory 512M --allow-host'
 S=$XDG_RUNTIME_DIR/kvmbox/sessions/sus
+SV=$HOME/.local/state/kvmbox/suspended/sus	# the saved VM: on disk, not in the runtime folder
 cd /proj
 e2e_step launch 300 sh -c "(kvmbox claude --name sus $L </dev/null >/tmp/sus.out 2>&1; echo \"rc=\$?\" >>/tmp/sus.out) &
 n=0; until grep -q '^held=4\$' /proj/held.log 2>/dev/null || grep -q '^rc=' /tmp/sus.out || [ \$n -ge 250 ]; do sleep 1; n=\$((n + 1)); done
 kvmbox ps; grep -v '^count=' /tmp/sus.out"
 e2e_step suspend 320 sh -c "kvmbox stop --suspend sus; echo \"stop-rc=\$?\"; sleep 1; kvmbox ps; grep -v '^count=' /tmp/sus.out
 kvmbox inspect sus | grep -E '\"(state|suspended_ms)\"'"
-e2e_step saved 20 sh -c "ls $S/suspend | sed 's/^memory-.*/memory-N/'; stat -c 'mode %a %n' $S/suspend/proxy-ca.pem; ls -d /run/u/kvmbox-launch-* | wc -l; cp $S/suspend/proxy-ca.pem /tmp/sus-ca.pem"
+e2e_step saved 20 sh -c "ls $SV | sed 's/^memory-.*/memory-N/'; stat -c 'mode %a %n' $SV/proxy-ca.pem; ls -d /run/u/kvmbox-launch-* | wc -l; cp $SV/proxy-ca.pem /tmp/sus-ca.pem
+ls $S | sed 's/^/record: /'; stat -c 'mode %a %n' $SV/.."
 e2e_step taken 120 sh -c "timeout 60 kvmbox claude --name sus $L </dev/null 2>&1; echo \"rc=\$?\"; kvmbox attach sus; echo \"arc=\$?\"; kvmbox stop --suspend sus; echo \"src=\$?\""
-e2e_step badresume 200 sh -c "cp $S/suspend/state /tmp/state.good; printf x | dd of=$S/suspend/state bs=1 seek=200 conv=notrunc 2>/dev/null
-kvmbox resume sus </dev/null 2>&1; echo \"rc=\$?\"; kvmbox ps; cp /tmp/state.good $S/suspend/state"
+e2e_step badresume 200 sh -c "cp $SV/state /tmp/state.good; printf x | dd of=$SV/state bs=1 seek=200 conv=notrunc 2>/dev/null
+kvmbox resume sus </dev/null 2>&1; echo \"rc=\$?\"; kvmbox ps; cp /tmp/state.good $SV/state"
 e2e_step resume 300 sh -c "tail -1 /proj/held.log; echo host-touched >/proj/resumed
 (kvmbox resume sus </dev/null >/tmp/res.out 2>&1; echo \"rc=\$?\" >>/tmp/res.out) &
 n=0; until grep -q '^rc=' /tmp/res.out 2>/dev/null || [ \$n -ge 250 ]; do sleep 1; n=\$((n + 1)); done
 cat /proj/out; tail -2 /proj/held.log; grep -v '^count=' /tmp/res.out; kvmbox ps; kvmbox resume sus; echo \"rrc=\$?\""
-e2e_step rm 30 sh -c "kvmbox rm sus; echo \"rc=\$?\"; ls $S 2>&1 | head -1; ls -d /run/u/kvmbox-launch-* 2>/dev/null | wc -l"
+e2e_step rm 30 sh -c "kvmbox rm sus; echo \"rc=\$?\"; ls $S 2>&1 | head -1; ls $SV 2>&1 | sed 's/^/saved: /'; ls -d /run/u/kvmbox-launch-* 2>/dev/null | wc -l"
 e2e_step detached 400 sh -c "rm -f /proj/resumed; kvmbox claude --name det --detach $L </dev/null >/tmp/det.out 2>&1; echo \"rc=\$?\"; cat /tmp/det.out
 n=0; until kvmbox logs det 2>/dev/null | grep -q '^count=3\$' || [ \$n -ge 200 ]; do sleep 1; n=\$((n + 1)); done
-kvmbox stop --suspend det; echo \"src=\$?\"; DS=/run/u/kvmbox/sessions/det/suspend
+kvmbox stop --suspend det; echo \"src=\$?\"; DS=/home/u/.local/state/kvmbox/suspended/det
 cp \$DS/proxy-ca.pem /tmp/det-ca.pem; cp /tmp/sus-ca.pem \$DS/proxy-ca.pem
 kvmbox resume det </dev/null >/dev/null 2>&1; sleep 2
 n=0; until kvmbox ps | grep -q '^det .*suspended' || [ \$n -ge 100 ]; do sleep 1; n=\$((n + 1)); done
@@ -120,7 +122,7 @@ kvmbox ps; kvmbox stop det --time 20; echo \"stop=\$?\""
 e2e_step review 300 sh -c "rm -f /proj/resumed; (kvmbox claude --name rv --review $L </dev/null >/tmp/rv.out 2>&1 &)
 n=0; until kvmbox ps | grep -q '^rv .*running' || [ \$n -ge 250 ]; do sleep 1; n=\$((n + 1)); done
 kvmbox stop --suspend rv; echo \"rc=\$?\"; kvmbox stop rv --time 20 >/dev/null; echo stopped"
-T='XDG_RUNTIME_DIR=/run/small/u'
+T='XDG_STATE_HOME=/run/small/u'
 e2e_step noroom 300 sh -c "mkdir -p /run/small && mount -t tmpfs -o size=24m tmpfs /run/small && mkdir -m 700 /run/small/u
 ($T kvmbox claude --name tight $L </dev/null >/tmp/tight.out 2>&1; echo \"rc=\$?\" >>/tmp/tight.out) &
 n=0; until $T kvmbox ps | grep -q '^tight .*running' || [ \$n -ge 200 ]; do sleep 1; n=\$((n + 1)); done; sleep 3
@@ -140,13 +142,15 @@ e2e_check_has suspend "kvmbox inspect too, with when" '"suspended_ms": [0-9]'
 e2e_check_has suspend "(its state)" '"state": "suspended"'
 e2e_check_has saved "its folder holds the snapshot" -x 'state'
 e2e_check_has saved "and its memory" -x 'memory-N'
-e2e_check_has saved "and the proxy's CA, the user's alone" "^mode 600 .*/suspend/proxy-ca.pem\$"
+e2e_check_has saved "and the proxy's CA, the user's alone" "^mode 600 .*/suspended/sus/proxy-ca.pem\$"
+e2e_check_lacks saved "on disk in the state folder, not beside the record in the runtime folder (tmpfs: memory)" '^record: suspend'
+e2e_check_has saved "(its folder the user's alone)" '^mode 700 .*/suspended/sus/\.\.$'
 e2e_check_has saved "the launch folder is kept for the resume" -x '1'
 e2e_check_has taken "its name is not another launch's" 'the sandbox sus is suspended (kvmbox resume sus takes it up, kvmbox rm sus drops it; or --name another)'
 e2e_check_has taken "(a usage error)" -x 'rc=2'
 e2e_check_has taken "attach points at resume" 'attach: sus is suspended: kvmbox resume sus takes it up'
 e2e_check_has taken "it cannot be suspended twice" 'stop: sus is not running (suspended)'
-e2e_check_has badresume "a resume whose snapshot is damaged says why" 'cannot restore .*/suspend: '
+e2e_check_has badresume "a resume whose snapshot is damaged says why" 'cannot restore .*/suspended/sus: '
 e2e_check_has badresume "the sandbox stays suspended" 'sandbox sus was not resumed: it stays suspended'
 e2e_check_has badresume "(status 2)" -x 'rc=2'
 e2e_check_has badresume "kvmbox ps lists it suspended still" '^sus  *claude  *suspended '
@@ -166,12 +170,13 @@ e2e_check_has resume "a push off the allow-list gets the proxy's 403 (the CA sti
 e2e_check_has resume "the resumed sandbox ends with the agent's status" '^sus  *claude  *exited (7) '
 e2e_check_has resume "an ended sandbox is not resumed" 'resume: sus is not suspended (exited)'
 e2e_check_has rm "kvmbox rm removes it" -x 'rc=0'
-e2e_check_has rm "its saved VM with it" 'No such file or directory'
+e2e_check_has rm "its record with it" '^ls: .*sessions/sus.*No such file or directory'
+e2e_check_has rm "and its saved VM" '^saved: ls: .*suspended/sus.*No such file or directory'
 e2e_check_has rm "and its launch folder" -x '0'
 e2e_check_has detached "a detached sandbox" -x 'kvmbox: sandbox det runs in the background: kvmbox attach det'
 e2e_check_has detached "is suspended" -x 'det suspended (kvmbox resume det)'
 e2e_check_has detached "a resume with another sandbox's CA in its folder is refused" \
-	"^wrongca-log: .*cannot restore /run/u/kvmbox/sessions/det/suspend with --proxy: its guest runs a command already, which trusts another launch's proxy"
+	"^wrongca-log: .*cannot restore /home/u/.local/state/kvmbox/suspended/det with --proxy: its guest runs a command already, which trusts another launch's proxy"
 e2e_check_has detached "and the sandbox stays suspended" '^wrongca-log: .*sandbox det was not resumed: it stays suspended'
 e2e_check_has detached "(kvmbox ps)" '^ps-wrongca: det  *claude  *suspended '
 e2e_check_has detached "and resumed in the background, as it was launched" -x 'rrc=0'
@@ -181,7 +186,7 @@ e2e_check_has review "a --review sandbox says it cannot be suspended" 'stop: rv 
 e2e_check_has review "(status 1)" -x 'rc=1'
 
 e2e_check_has noroom "a suspend with no room for the guest's memory is not made" \
-	"not suspended: /run/small/u/kvmbox/sessions/tight/suspend has [0-9]* MiB free and the guest's memory needs [0-9]* MiB; the VM runs on"
+	"not suspended: /run/small/u/kvmbox/suspended/tight has [0-9]* MiB free and the guest's memory needs [0-9]* MiB; the VM runs on"
 e2e_check_has noroom "kvmbox stop --suspend says it did not end" 'stop: tight was asked to suspend and has not ended after 15 s'
 e2e_check_has noroom "the sandbox runs on" '^ps: tight  *claude  *running '
 e2e_check_has noroom "until it is stopped" -x 'rc=143'

@@ -35,6 +35,9 @@ static int setup(void **state)
 	if (!mkdtemp(rt))
 		return -1;
 	setenv("XDG_RUNTIME_DIR", rt, 1);
+	char state_home[96];
+	snprintf(state_home, sizeof(state_home), "%s/state", rt);
+	setenv("XDG_STATE_HOME", state_home, 1);	/* where suspended VMs go */
 	return 0;
 }
 
@@ -314,11 +317,20 @@ static void test_suspend_and_reclaim(void **state)
 	assert_int_equal(session_reclaim("nosuch", &t), -ENOENT);
 	/* suspended again, with a saved VM: kvmbox rm takes the VM with it */
 	assert_int_equal(session_mark_suspended(&s), 0);
+	/* the saved VM is on disk under the state home, not beside the
+	 * record in the runtime folder (tmpfs: memory) */
+	char sus[PATH_MAX], want[PATH_MAX];
+	assert_int_equal(session_suspend_dir("sus", sus, sizeof(sus)), 0);
+	snprintf(want, sizeof(want), "%s/state/kvmbox/suspended/sus", rt);
+	assert_string_equal(sus, want);
+	snprintf(want, sizeof(want), "%s/state/kvmbox/suspended", rt);
+	assert_int_equal(mode_of(want), 0700);
+	assert_int_equal(session_suspend_dir("../x", sus, sizeof(sus)), -EINVAL);
+	assert_int_equal(session_suspend_dir("sus", sus, sizeof(sus)), 0);
 	char cmd[4 * PATH_MAX + 128];
-	snprintf(cmd, sizeof(cmd), "mkdir %s/suspend && touch %s/suspend/state %s/suspend/memory-1 %s/suspend/proxy-ca.pem",
-		 s.dir, s.dir, s.dir, s.dir);
+	snprintf(cmd, sizeof(cmd), "mkdir %s && touch %s/state %s/memory-1 %s/proxy-ca.pem", sus, sus, sus, sus);
 	assert_int_equal(system(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "head -c 40960 /dev/urandom >%s/suspend/memory-1", s.dir);
+	snprintf(cmd, sizeof(cmd), "head -c 40960 /dev/urandom >%s/memory-1", sus);
 	assert_int_equal(system(cmd), 0);
 	unsigned long long saved = 0;
 	assert_int_equal(session_saved_bytes("sus", &saved), 0);
@@ -329,6 +341,17 @@ static void test_suspend_and_reclaim(void **state)
 	struct stat sb;
 	assert_int_equal(stat(s.dir, &sb), -1);
 	assert_int_equal(errno, ENOENT);
+	assert_int_equal(stat(sus, &sb), -1);	/* its saved VM went with it */
+	assert_int_equal(errno, ENOENT);
+	/* a saved VM no record names (a reboot took the runtime folder): the
+	 * next launch of that name drops it, it can never be resumed */
+	snprintf(cmd, sizeof(cmd), "mkdir %s && touch %s/state %s/memory-2", sus, sus, sus);
+	assert_int_equal(system(cmd), 0);
+	i = info("sus");
+	assert_int_equal(session_register(&i, true, &s), 0);
+	assert_int_equal(stat(sus, &sb), -1);
+	assert_int_equal(errno, ENOENT);
+	close(s.lock_fd);
 }
 
 /* A resume record that is not one is refused whole. */

@@ -149,7 +149,7 @@ struct launch {
 	char rundir[PATH_MAX];			/* per-launch host dir, or "" */
 	char share_run[PATH_MAX + 64];		/* RUNDIR:/run/kvmbox/launch:ro */
 	char login_dir[PATH_MAX];	/* the OAuth login file's folder (refresh, lock), or "" */
-	struct cage_path cage[6];	/* what the broker opens (writable_dirs) */
+	struct cage_path cage[8];	/* what the broker opens (writable_dirs) */
 	struct config cfg;		/* the configuration files and knobs (launch/config) */
 	struct agent_custom custom;	/* a custom agent's profile (p points at it) */
 	char **argv;			/* argv with the configured flags, which c points into */
@@ -171,7 +171,7 @@ struct launch {
 	char cwd[PATH_MAX];
 	const char *resume;		/* the suspended session this launch resumes, or NULL */
 	unsigned char ph_key[SECRETS_PH_KEY_LEN];
-	char suspend_dir[PATH_MAX + 16];	/* NAME/suspend when suspendable, else "" */
+	char suspend_dir[PATH_MAX];	/* session_suspend_dir when suspendable, else "" */
 	char saved_before[SAVED_NAME_MAX];	/* its memory file's name then, or "" */
 	bool suspended;
 };
@@ -495,8 +495,18 @@ static int register_session(struct launch *l)
 static int registered(struct launch *l)
 {
 	l->registered = true;
-	if (l->session.info.suspendable)
-		snprintf(l->suspend_dir, sizeof(l->suspend_dir), "%s/" SESSION_SUSPEND_DIR, l->session.dir);
+	int r = l->session.info.suspendable ?
+		session_suspend_dir(l->session.info.name, l->suspend_dir, sizeof(l->suspend_dir)) : 0;
+	/* made now: the broker's cage names it, and a cage rule needs the folder */
+	if (r == 0 && l->suspend_dir[0] && mkdir(l->suspend_dir, 0700) < 0 && errno != EEXIST)
+		r = -errno;
+	if (r < 0) {
+		log_warn("%s: %s cannot be suspended: no folder to save it in: %s", l->p->name,
+			 l->session.info.name, strerror(-r));
+		l->suspend_dir[0] = 0;
+		l->session.info.suspendable = false;
+		session_save(&l->session);
+	}
 	saved_vm(l, l->saved_before);
 	session_hold_announce(l->hold_fd, l->session.dir);
 	l->hold_fd = -1;
@@ -787,6 +797,10 @@ static void writable_dirs(struct launch *l, struct shell_extra *x)
 		l->cage[n++] = (struct cage_path){ l->state, CAGE_WRITE };
 	if (l->registered)	/* the sandbox's record, marked ended after the VM */
 		l->cage[n++] = (struct cage_path){ l->session.dir, CAGE_WRITE };
+	if (l->suspend_dir[0]) {	/* its saved VM: the CA kept, dropped once resumed and ended */
+		l->cage[n++] = (struct cage_path){ l->suspend_dir, CAGE_WRITE };
+		l->cage[n++] = (struct cage_path){ l->suspend_dir, CAGE_REMOVE_SELF };
+	}
 	l->cage[n++] = (struct cage_path){ l->project_real, CAGE_READ };	/* hostexec_report */
 	/* never "/" nor "." (a login file at the root or without a folder) */
 	const char *login = l->creds.oauth_host_path;

@@ -24,7 +24,7 @@ struct broker_proxy {
 	struct repolist repos;
 	struct policy egress;		/* the VMM's, rebuilt from the same flags: its names */
 	struct proxy_config cfg;
-	struct cage_path paths[8];	/* the launcher's, and a suspend's folder */
+	struct cage_path paths[12];	/* the launcher's, and a suspend's folder */
 	char suspend_ca[PATH_MAX];	/* broker_launch.suspend_ca, or "" */
 	char restore_ca[PATH_MAX];	/* proxy_config.ca_file, or "" */
 };
@@ -128,7 +128,7 @@ int machine_broker_launch(char **argv, const struct run_opts *o, const struct sh
 			.paths = bp->paths, .npaths = x ? x->nbroker_paths : 0,
 			.denials_fd = denials, .self_test = x && x->self_test,
 		};
-		if (bl.npaths < ARRAY_SIZE(bp->paths)) {	/* the launcher's six, and ours */
+		if (bl.npaths < ARRAY_SIZE(bp->paths)) {	/* the launcher's eight, and ours */
 			if (bl.npaths)
 				memcpy(bp->paths, x->broker_paths, bl.npaths * sizeof(*bp->paths));
 			status = suspend_files(bp, o, &bl);
