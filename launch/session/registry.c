@@ -77,6 +77,7 @@ void session_default_name(const char *project, const char *agent, char *out, siz
 /* ---- the record ---- */
 
 static void remove_saved(const char *name);
+static int remove_dir(const char *dir);
 
 static int write_json(const char *dir, const char *file, struct json_object *o);
 
@@ -272,11 +273,6 @@ int session_saved_bytes(const char *name, unsigned long long *out)
 	return 0;
 }
 
-void session_drop_saved(const struct session *s)
-{
-	remove_saved(s->info.name);
-}
-
 /* A snapshot folder: its files, then the folder (one holding a folder of
  * its own stays). */
 static void remove_snapshot_dir(const char *sus)
@@ -290,12 +286,88 @@ static void remove_snapshot_dir(const char *sus)
 	rmdir(sus);
 }
 
-/* The saved VM of the session called name, if any. */
+/* ---- suspended sessions outlive the runtime folder ----
+ * A reboot empties $XDG_RUNTIME_DIR, and with it the record of a sandbox
+ * whose VM is saved on disk.  So a suspended session's record and resume
+ * record are kept on disk too, in $XDG_STATE_HOME/kvmbox/sessions/NAME/
+ * (written at each suspend, session_mark_suspended), and a runtime folder
+ * with no record of that name takes them back (adopt_kept) when NAME is
+ * read, listed or launched.  A kept record whose saved VM is not whole
+ * (no state file: it was resumed and ran) is dropped, VM and all. */
+int session_kept_dir(const char *name, char *out, size_t outsz)
+{
+	char root[PATH_MAX];
+	int r = session_name_valid(name) ? state_kind_root("sessions", root, sizeof(root)) : -EINVAL;
+	if (r < 0)
+		return r;
+	return (size_t)snprintf(out, outsz, "%s/%s", root, name) >= outsz ? -ENAMETOOLONG : 0;
+}
+
+/* The suspended session's records, onto disk (best effort: without them
+ * the sandbox is resumable until the next reboot). */
+static void keep_record(const struct session *s)
+{
+	struct json_object *o;
+	if (!s->kept_dir[0] || read_json(s->dir, SESSION_RESUME_FILE, &o) < 0)
+		return;
+	if (write_json(s->kept_dir, SESSION_RESUME_FILE, o) == 0)
+		write_state(s->kept_dir, &s->info);
+}
+
+static void remove_kept(const char *kd)
+{
+	char p[PATH_MAX + 32];
+	static const char *const files[] = { STATE_FILE, "." STATE_FILE ".new", SESSION_RESUME_FILE,
+					     "." SESSION_RESUME_FILE ".new" };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", kd, files[i]);
+		unlink(p);
+	}
+	rmdir(kd);
+}
+
+/* The saved VM of the session called name, if any, and its kept record. */
 static void remove_saved(const char *name)
 {
-	char sus[PATH_MAX];
+	char sus[PATH_MAX], kd[PATH_MAX];
 	if (session_suspend_dir(name, sus, sizeof(sus)) == 0)
 		remove_snapshot_dir(sus);
+	if (session_kept_dir(name, kd, sizeof(kd)) == 0)
+		remove_kept(kd);
+}
+
+void session_drop_saved(const struct session *s)
+{
+	/* by the paths named at registration: the caged launch cannot look
+	 * the state folder up again */
+	if (s->saved_dir[0])
+		remove_snapshot_dir(s->saved_dir);
+	if (s->kept_dir[0])
+		remove_kept(s->kept_dir);
+}
+
+/* name has no folder in the runtime folder root: its kept record, when
+ * its saved VM is whole, becomes its record again (a folder made by
+ * mkdir, the name's lock, as a launch makes it). */
+static void adopt_kept(const char *root, const char *name)
+{
+	char kd[PATH_MAX], sus[PATH_MAX], state[PATH_MAX + 16], dir[PATH_MAX + SESSION_NAME_MAX + 2];
+	struct session_info i;
+	struct json_object *o;
+	if (session_kept_dir(name, kd, sizeof(kd)) < 0 || session_suspend_dir(name, sus, sizeof(sus)) < 0 ||
+	    read_state(kd, name, &i) < 0)
+		return;		/* none kept (a damaged one: the next launch of the name drops it) */
+	snprintf(state, sizeof(state), "%s/state", sus);
+	if (!i.suspended || access(state, F_OK) < 0) {
+		remove_saved(name);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s", root, name);
+	if (mkdir(dir, 0700) < 0)
+		return;		/* a record of that name is there, or being made */
+	if (read_json(kd, SESSION_RESUME_FILE, &o) < 0 || write_json(dir, SESSION_RESUME_FILE, o) < 0 ||
+	    write_state(dir, &i) < 0)
+		remove_dir(dir);
 }
 
 /* Remove a session folder's known files, then the folder. */
@@ -328,6 +400,7 @@ static int take_name(const char *root, const char *name, char *dir, size_t dirsz
 {
 	if ((size_t)snprintf(dir, dirsz, "%s/%s", root, name) >= dirsz)
 		return -ENAMETOOLONG;
+	adopt_kept(root, name);	/* a suspended one's, from before a reboot: its name stays taken */
 	for (int tries = 0; tries < 8; tries++) {
 		if (mkdir(dir, 0700) == 0) {
 			/* a saved VM of this name no record names (its record
@@ -377,6 +450,22 @@ static int take_lock(struct session *s)
 	return r;
 }
 
+/* A suspendable session's folders on disk, named and made now (before
+ * the launch cages itself: it writes them later, by these paths); one
+ * that cannot have them is not suspendable. */
+static void prepare_saved(struct session *s)
+{
+	if (!s->info.suspendable)
+		return;
+	if (session_suspend_dir(s->info.name, s->saved_dir, sizeof(s->saved_dir)) < 0 ||
+	    session_kept_dir(s->info.name, s->kept_dir, sizeof(s->kept_dir)) < 0 ||
+	    (mkdir(s->saved_dir, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(s->kept_dir, 0700) < 0 && errno != EEXIST)) {
+		s->info.suspendable = false;
+		s->saved_dir[0] = s->kept_dir[0] = 0;
+	}
+}
+
 int session_register(const struct session_info *info, bool explicit, struct session *s)
 {
 	if (!session_name_valid(info->name))
@@ -410,6 +499,7 @@ int session_register(const struct session_info *info, bool explicit, struct sess
 	}
 	if (r < 0)
 		return r;
+	prepare_saved(s);
 	if ((r = take_lock(s)) == 0)
 		r = write_state(s->dir, &s->info);
 	if (r < 0) {
@@ -437,7 +527,10 @@ int session_mark_ended(struct session *s, int status)
 int session_mark_suspended(struct session *s)
 {
 	s->info.suspended = true;
-	return session_mark_ended(s, 0);
+	int r = session_mark_ended(s, 0);
+	if (r == 0)
+		keep_record(s);
+	return r;
 }
 
 int session_reclaim(const char *name, struct session *s)
@@ -458,6 +551,7 @@ int session_reclaim(const char *name, struct session *s)
 		s->info.status = -1;
 		s->info.ended_ms = 0;
 		r = session_proc_start_ticks(s->info.pid, &s->info.start_ticks);
+		prepare_saved(s);
 	}
 	if (r == 0)
 		r = write_state(s->dir, &s->info);
@@ -535,9 +629,29 @@ int session_dir(const char *name, char *out, size_t outsz)
 
 int session_read(const char *name, struct session_info *out)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], root[PATH_MAX];
 	int r = session_dir(name, dir, sizeof(dir));
-	return r < 0 ? r : read_state(dir, name, out);
+	if (r == 0 && (r = read_state(dir, name, out)) == -ENOENT && session_root(root, sizeof(root)) == 0) {
+		adopt_kept(root, name);
+		r = read_state(dir, name, out);
+	}
+	return r;
+}
+
+/* Every kept record with no folder in root (after a reboot) adopted. */
+static void adopt_all_kept(const char *root)
+{
+	char kroot[PATH_MAX], dir[PATH_MAX + 300];
+	DIR *d = state_kind_root("sessions", kroot, sizeof(kroot)) == 0 ? opendir(kroot) : NULL;
+	if (!d)
+		return;
+	struct stat st;
+	for (struct dirent *e; (e = readdir(d));) {
+		snprintf(dir, sizeof(dir), "%s/%s", root, e->d_name);
+		if (session_name_valid(e->d_name) && lstat(dir, &st) < 0 && errno == ENOENT)
+			adopt_kept(root, e->d_name);
+	}
+	closedir(d);
 }
 
 static int by_name(const void *a, const void *b)
@@ -551,6 +665,7 @@ int session_list(struct session_info *out, size_t cap)
 	int r = session_root(root, sizeof(root));
 	if (r < 0)
 		return r;
+	adopt_all_kept(root);
 	DIR *d = opendir(root);
 	if (!d)
 		return -errno;

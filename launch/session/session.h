@@ -22,7 +22,10 @@
  *             session_suspend_dir (the guest's memory and state, and the
  *             proxy's CA: vmm/snapshot/snapshot.h) and NAME/resume.json
  *             says how it was launched; `kvmbox resume NAME` takes it up
- *             again;
+ *             again.  Both records are kept on disk too
+ *             ($XDG_STATE_HOME/kvmbox/sessions/NAME/), so a reboot, which
+ *             empties the runtime folder, loses no suspended sandbox: a
+ *             runtime folder without its record takes them back;
  *   dead      it is gone without saying so (SIGKILL, a crash, a reboot):
  *             shown as such, its record removed by `kvmbox rm`.
  * A name is taken while its session runs or is suspended: a launch may
@@ -79,6 +82,9 @@ enum session_state { SESSION_RUNNING, SESSION_EXITED, SESSION_SUSPENDED, SESSION
 /* A session this process registered. */
 struct session {
 	char dir[PATH_MAX];		/* .../sessions/NAME */
+	/* when suspendable: session_suspend_dir and session_kept_dir, made
+	 * at registration (the launch writes them once caged); else "" */
+	char saved_dir[PATH_MAX], kept_dir[PATH_MAX];
 	struct session_info info;
 	int lock_fd;			/* NAME/lock, flocked while this process lives */
 };
@@ -123,6 +129,10 @@ int session_saved_bytes(const char *name, unsigned long long *out);
  * sandbox of that name left there (its record gone with a reboot).  0, or
  * -errno. */
 int session_suspend_dir(const char *name, char *out, size_t outsz);
+/* Where NAME's records are kept on disk while it is suspended:
+ * $XDG_STATE_HOME/kvmbox/sessions/NAME (the levels above it made 0700).
+ * 0, or -errno. */
+int session_kept_dir(const char *name, char *out, size_t outsz);
 
 /* How a suspended session was launched, for its resume: the folder it was
  * started from, the command's words as typed (argv[0] the agent), and the

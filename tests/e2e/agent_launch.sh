@@ -144,7 +144,7 @@ echo "templates=$(ls /kc/templates | grep -cx "[0-9a-f]\{64\}")"; tail -n 3 /kc/
 fi
 e2e_step claude 240 sh -c "kvmbox claude --kernel /vmlinux --initrd /l2.cpio --memory 512 --cpus 2 -- --resume 'two words' 2>&1"
 e2e_step passthrough 240 sh -c 'KVMBOX_LOG=info kvmbox claude --kernel /vmlinux --initrd /l2.cpio -p "say hi" --memory 512M --profile=json 2>&1'
-e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR | grep -vx kvmbox | wc -l; cat /proj/.env'
+e2e_step after 20 sh -c 'cat /proj/from-guest; ls -A $XDG_RUNTIME_DIR $HOME/.local/state/kvmbox/launches 2>/dev/null | grep -c kvmbox-launch; cat /proj/.env'
 e2e_step noproject 20 kvmbox claude --project /no/such/dir
 e2e_step nostate 240 sh -c 'kvmbox claude --no-state --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'
 e2e_step nogit 240 sh -c 'KVMBOX_LOG=info kvmbox claude --no-git --kernel /vmlinux --initrd /l2.cpio --memory 512M 2>&1'

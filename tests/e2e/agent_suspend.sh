@@ -15,7 +15,10 @@
 # through the resumed proxy (the guest still trusts its CA; the placeholder
 # in its environment is in the new proxy's table), a refused push still
 # gets the proxy's 403.  A resume whose snapshot is damaged says why and
-# leaves it suspended.  The agent's exit status ends the sandbox; kvmbox rm
+# leaves it suspended.  The saved VM is on disk (the state folder), and a
+# reboot (the runtime folder emptied, records and launch folder gone)
+# loses nothing: ps lists it suspended and the resume above runs after
+# it.  The agent's exit status ends the sandbox; kvmbox rm
 # removes the saved VM and the launch folder.  A --detach sandbox is
 # suspended and resumed in the background as it was launched; before that,
 # a resume with another sandbox's CA put in its folder is refused (the
@@ -98,16 +101,18 @@ n=0; until grep -q '^held=4\$' /proj/held.log 2>/dev/null || grep -q '^rc=' /tmp
 kvmbox ps; grep -v '^count=' /tmp/sus.out"
 e2e_step suspend 320 sh -c "kvmbox stop --suspend sus; echo \"stop-rc=\$?\"; sleep 1; kvmbox ps; grep -v '^count=' /tmp/sus.out
 kvmbox inspect sus | grep -E '\"(state|suspended_ms)\"'"
-e2e_step saved 20 sh -c "ls $SV | sed 's/^memory-.*/memory-N/'; stat -c 'mode %a %n' $SV/proxy-ca.pem; ls -d /run/u/kvmbox-launch-* | wc -l; cp $SV/proxy-ca.pem /tmp/sus-ca.pem
+e2e_step saved 20 sh -c "ls $SV | sed 's/^memory-.*/memory-N/'; stat -c 'mode %a %n' $SV/proxy-ca.pem; ls -d $HOME/.local/state/kvmbox/launches/kvmbox-launch-* | wc -l; cp $SV/proxy-ca.pem /tmp/sus-ca.pem
 ls $S | sed 's/^/record: /'; stat -c 'mode %a %n' $SV/.."
 e2e_step taken 120 sh -c "timeout 60 kvmbox claude --name sus $L </dev/null 2>&1; echo \"rc=\$?\"; kvmbox attach sus; echo \"arc=\$?\"; kvmbox stop --suspend sus; echo \"src=\$?\""
 e2e_step badresume 200 sh -c "cp $SV/state /tmp/state.good; printf x | dd of=$SV/state bs=1 seek=200 conv=notrunc 2>/dev/null
 kvmbox resume sus </dev/null 2>&1; echo \"rc=\$?\"; kvmbox ps; cp /tmp/state.good $SV/state"
+# a reboot empties the runtime folder (the records, the launch folder)
+e2e_step reboot 30 sh -c "mv /run/u /run/u.before-reboot && mkdir -m 700 /run/u; ls $HOME/.local/state/kvmbox/sessions/sus | sed 's/^/kept: /'; kvmbox ps"
 e2e_step resume 300 sh -c "tail -1 /proj/held.log; echo host-touched >/proj/resumed
 (kvmbox resume sus </dev/null >/tmp/res.out 2>&1; echo \"rc=\$?\" >>/tmp/res.out) &
 n=0; until grep -q '^rc=' /tmp/res.out 2>/dev/null || [ \$n -ge 250 ]; do sleep 1; n=\$((n + 1)); done
-cat /proj/out; tail -2 /proj/held.log; grep -v '^count=' /tmp/res.out; kvmbox ps; kvmbox resume sus; echo \"rrc=\$?\""
-e2e_step rm 30 sh -c "kvmbox rm sus; echo \"rc=\$?\"; ls $S 2>&1 | head -1; ls $SV 2>&1 | sed 's/^/saved: /'; ls -d /run/u/kvmbox-launch-* 2>/dev/null | wc -l"
+cat /proj/out; tail -2 /proj/held.log; grep -v '^count=' /tmp/res.out; kvmbox ps; kvmbox resume sus; echo \"rrc=\$?\"; ls $SV $HOME/.local/state/kvmbox/sessions/sus 2>&1 | sed 's/^/after-end: /'"
+e2e_step rm 30 sh -c "kvmbox rm sus; echo \"rc=\$?\"; ls $S 2>&1 | head -1; ls $SV 2>&1 | sed 's/^/saved: /'; ls -d $HOME/.local/state/kvmbox/launches/kvmbox-launch-* 2>/dev/null | wc -l"
 e2e_step detached 400 sh -c "rm -f /proj/resumed; kvmbox claude --name det --detach $L </dev/null >/tmp/det.out 2>&1; echo \"rc=\$?\"; cat /tmp/det.out
 n=0; until kvmbox logs det 2>/dev/null | grep -q '^count=3\$' || [ \$n -ge 200 ]; do sleep 1; n=\$((n + 1)); done
 kvmbox stop --suspend det; echo \"src=\$?\"; DS=/home/u/.local/state/kvmbox/suspended/det
@@ -154,6 +159,7 @@ e2e_check_has badresume "a resume whose snapshot is damaged says why" 'cannot re
 e2e_check_has badresume "the sandbox stays suspended" 'sandbox sus was not resumed: it stays suspended'
 e2e_check_has badresume "(status 2)" -x 'rc=2'
 e2e_check_has badresume "kvmbox ps lists it suspended still" '^sus  *claude  *suspended '
+e2e_check_has reboot "after a reboot (the runtime folder emptied) kvmbox ps still lists it suspended" '^sus  *claude  *suspended '
 e2e_check_has resume "kvmbox resume takes it up, and ends with the agent's status" -x 'rc=7'
 e2e_check_has resume "the file held open is still written through its descriptor" -x 'held-write=ok'
 e2e_check_has resume "and the agent goes on counting into it" -x 'after-resume'
@@ -169,6 +175,9 @@ e2e_check_has resume "a push off the allow-list gets the proxy's 403 (the CA sti
 	'^push=kvmbox: write to GitHub repository evil/x refused'
 e2e_check_has resume "the resumed sandbox ends with the agent's status" '^sus  *claude  *exited (7) '
 e2e_check_has resume "an ended sandbox is not resumed" 'resume: sus is not suspended (exited)'
+e2e_check_has resume "once it ended its saved VM is dropped" '^after-end: ls: .*suspended/sus: No such file or directory'
+e2e_check_has resume "and so is its kept record" '^after-end: ls: .*sessions/sus: No such file or directory'
+e2e_check_has reboot "(its records kept on disk)" -x 'kept: resume.json'
 e2e_check_has rm "kvmbox rm removes it" -x 'rc=0'
 e2e_check_has rm "its record with it" '^ls: .*sessions/sus.*No such file or directory'
 e2e_check_has rm "and its saved VM" '^saved: ls: .*suspended/sus.*No such file or directory'

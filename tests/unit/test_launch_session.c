@@ -328,7 +328,7 @@ static void test_suspend_and_reclaim(void **state)
 	assert_int_equal(session_suspend_dir("../x", sus, sizeof(sus)), -EINVAL);
 	assert_int_equal(session_suspend_dir("sus", sus, sizeof(sus)), 0);
 	char cmd[4 * PATH_MAX + 128];
-	snprintf(cmd, sizeof(cmd), "mkdir %s && touch %s/state %s/memory-1 %s/proxy-ca.pem", sus, sus, sus, sus);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && touch %s/state %s/memory-1 %s/proxy-ca.pem", sus, sus, sus, sus);
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "head -c 40960 /dev/urandom >%s/memory-1", sus);
 	assert_int_equal(system(cmd), 0);
@@ -345,13 +345,86 @@ static void test_suspend_and_reclaim(void **state)
 	assert_int_equal(errno, ENOENT);
 	/* a saved VM no record names (a reboot took the runtime folder): the
 	 * next launch of that name drops it, it can never be resumed */
-	snprintf(cmd, sizeof(cmd), "mkdir %s && touch %s/state %s/memory-2", sus, sus, sus);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && touch %s/state %s/memory-2", sus, sus, sus);
 	assert_int_equal(system(cmd), 0);
 	i = info("sus");
 	assert_int_equal(session_register(&i, true, &s), 0);
 	assert_int_equal(stat(sus, &sb), -1);
 	assert_int_equal(errno, ENOENT);
 	close(s.lock_fd);
+}
+
+/* A suspended sandbox outlives a reboot, which empties the runtime
+ * folder: its record comes back from disk, the name stays its own; one
+ * whose saved VM was resumed and ran is dropped instead. */
+static void test_suspended_outlives_reboot(void **state)
+{
+	(void)state;
+	struct session s;
+	struct session_info i = info("rb");
+	i.suspendable = true;
+	assert_int_equal(session_register(&i, true, &s), 0);
+	char *argv[] = { "claude", "--name", "rb" };
+	struct session_resume res = { .cwd = "/home/u/proj", .argc = 3 };
+	memcpy(res.argv, argv, sizeof(argv));
+	memset(res.ph_key, 0x5a, sizeof(res.ph_key));
+	assert_int_equal(session_save_resume(&s, &res), 0);
+	char sus[PATH_MAX], cmd[3 * PATH_MAX + 64];
+	assert_int_equal(session_suspend_dir("rb", sus, sizeof(sus)), 0);
+	assert_string_equal(s.saved_dir, sus);	/* named and made at registration */
+	assert_int_equal(mode_of(sus), 0700);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && touch %s/state %s/memory-1", sus, sus, sus);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(session_mark_suspended(&s), 0);
+	close(s.lock_fd);
+	for (int reboot = 0; reboot < 2; reboot++) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s/kvmbox", rt);	/* the runtime folder, emptied */
+		assert_int_equal(system(cmd), 0);
+		struct session_info all[4];
+		assert_int_equal(session_list(all, 4), 1);
+		assert_string_equal(all[0].name, "rb");
+		assert_int_equal(session_state(&all[0]), SESSION_SUSPENDED);
+		struct session_resume back;
+		assert_int_equal(session_read_resume("rb", &back), 0);
+		assert_string_equal(back.cwd, "/home/u/proj");
+		assert_int_equal(back.argc, 3);
+		assert_int_equal(back.ph_key[31], 0x5a);
+		session_resume_fini(&back);
+		struct session t;
+		struct session_info j = info("rb");
+		assert_int_equal(session_register(&j, true, &t), -EBUSY);	/* still its resume's */
+	}
+	/* read by name, not listed, after a reboot: the same */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/kvmbox", rt);
+	assert_int_equal(system(cmd), 0);
+	struct session_info r;
+	assert_int_equal(session_read("rb", &r), 0);
+	assert_true(r.suspended);
+	/* resumed, ran (its state spent), then a reboot: nothing to resume */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/kvmbox %s/state", rt, sus);
+	assert_int_equal(system(cmd), 0);
+	struct session_info all[4];
+	assert_int_equal(session_list(all, 4), 0);
+	struct stat sb;
+	assert_int_equal(stat(sus, &sb), -1);	/* the saved VM dropped with it */
+	assert_int_equal(session_read("rb", &r), -ENOENT);
+	/* kvmbox rm of an adopted one takes the kept record too */
+	i = info("rc");
+	i.suspendable = true;
+	assert_int_equal(session_register(&i, true, &s), 0);
+	assert_int_equal(session_save_resume(&s, &res), 0);
+	assert_int_equal(session_suspend_dir("rc", sus, sizeof(sus)), 0);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && touch %s/state", sus, sus);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(session_mark_suspended(&s), 0);
+	close(s.lock_fd);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/kvmbox", rt);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(session_remove("rc"), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/kvmbox", rt);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(session_list(all, 4), 0);
+	assert_int_equal(stat(sus, &sb), -1);
 }
 
 /* A resume record that is not one is refused whole. */
@@ -424,6 +497,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_suspend_and_reclaim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_suspended_outlives_reboot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_resume, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -149,7 +149,7 @@ struct launch {
 	char rundir[PATH_MAX];			/* per-launch host dir, or "" */
 	char share_run[PATH_MAX + 64];		/* RUNDIR:/run/kvmbox/launch:ro */
 	char login_dir[PATH_MAX];	/* the OAuth login file's folder (refresh, lock), or "" */
-	struct cage_path cage[8];	/* what the broker opens (writable_dirs) */
+	struct cage_path cage[10];	/* what the broker opens (writable_dirs) */
 	struct config cfg;		/* the configuration files and knobs (launch/config) */
 	struct agent_custom custom;	/* a custom agent's profile (p points at it) */
 	char **argv;			/* argv with the configured flags, which c points into */
@@ -171,7 +171,6 @@ struct launch {
 	char cwd[PATH_MAX];
 	const char *resume;		/* the suspended session this launch resumes, or NULL */
 	unsigned char ph_key[SECRETS_PH_KEY_LEN];
-	char suspend_dir[PATH_MAX];	/* session_suspend_dir when suspendable, else "" */
 	char saved_before[SAVED_NAME_MAX];	/* its memory file's name then, or "" */
 	bool suspended;
 };
@@ -405,7 +404,7 @@ static int write_policy_note(struct launch *l)
 static bool saved_vm(const struct launch *l, char name[SAVED_NAME_MAX])
 {
 	name[0] = 0;
-	DIR *d = l->suspend_dir[0] ? opendir(l->suspend_dir) : NULL;
+	DIR *d = l->session.saved_dir[0] ? opendir(l->session.saved_dir) : NULL;
 	if (!d)
 		return false;
 	bool state = false;
@@ -439,6 +438,13 @@ static int reclaim_session(struct launch *l)
 	return registered(l);
 }
 
+/* Whether the sandbox may be suspended: all but --review and --worktree,
+ * whose copy and worktree are per launch. */
+static bool suspendable(const struct launch *l)
+{
+	return !l->c.review && !l->c.worktree;
+}
+
 /* This launch as a named sandbox (launch/session): --name, or the
  * project's and the agent's.  0, or -EBUSY after one line when --name is
  * a running sandbox's; a launch goes on without a record otherwise. */
@@ -467,7 +473,7 @@ static int register_session(struct launch *l)
 	for (unsigned i = 0, o = 0; i < l->git.nrepos && o < sizeof(in.repos); i++)
 		o += (unsigned)snprintf(in.repos + o, sizeof(in.repos) - o, "%s%s", o ? " " : "", l->git.repos[i]);
 	/* a review's copy and a worktree are made per launch: not kept yet */
-	in.suspendable = !l->c.review && !l->c.worktree;
+	in.suspendable = suspendable(l);
 	if (l->resume)
 		return reclaim_session(l);
 	int r = session_register(&in, l->c.name != NULL, &l->session);
@@ -491,22 +497,11 @@ static int register_session(struct launch *l)
 	return registered(l);
 }
 
-/* The sandbox is this launch's: where its VM is saved when suspended. */
+/* The sandbox is this launch's (its VM saved, when suspended, in
+ * session.saved_dir). */
 static int registered(struct launch *l)
 {
 	l->registered = true;
-	int r = l->session.info.suspendable ?
-		session_suspend_dir(l->session.info.name, l->suspend_dir, sizeof(l->suspend_dir)) : 0;
-	/* made now: the broker's cage names it, and a cage rule needs the folder */
-	if (r == 0 && l->suspend_dir[0] && mkdir(l->suspend_dir, 0700) < 0 && errno != EEXIST)
-		r = -errno;
-	if (r < 0) {
-		log_warn("%s: %s cannot be suspended: no folder to save it in: %s", l->p->name,
-			 l->session.info.name, strerror(-r));
-		l->suspend_dir[0] = 0;
-		l->session.info.suspendable = false;
-		session_save(&l->session);
-	}
 	saved_vm(l, l->saved_before);
 	session_hold_announce(l->hold_fd, l->session.dir);
 	l->hold_fd = -1;
@@ -546,15 +541,22 @@ static int write_self_test(struct launch *l)
 	return r ? r : selftest_write_list(l->rundir, &in);
 }
 
-/* The per-launch directory, shared read-only at LAUNCH_GUEST_DIR. */
+/* The per-launch directory, shared read-only at LAUNCH_GUEST_DIR: in the
+ * runtime folder, or on disk ($XDG_STATE_HOME/kvmbox/launches) for a
+ * sandbox that may be suspended, whose saved file server holds this very
+ * folder (its inode) and must find it again after a reboot. */
 static int make_rundir(struct launch *l)
 {
 	if (l->rundir[0])
 		return 0;
 	const char *tmp = getenv("XDG_RUNTIME_DIR");
-	snprintf(l->rundir, sizeof(l->rundir), "%s/" LAUNCH_DIR_STEM "XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(l->rundir)) {
-		int e = -errno;
+	char base[PATH_MAX];
+	snprintf(base, sizeof(base), "%s", tmp && *tmp ? tmp : "/tmp");
+	if (suspendable(l) && state_kind_root("launches", base, sizeof(base)) < 0)
+		snprintf(base, sizeof(base), "%s", tmp && *tmp ? tmp : "/tmp");	/* suspendable until a reboot */
+	int e = (size_t)snprintf(l->rundir, sizeof(l->rundir), "%s/" LAUNCH_DIR_STEM "XXXXXX", base) >=
+		sizeof(l->rundir) ? -ENAMETOOLONG : mkdtemp(l->rundir) ? 0 : -errno;
+	if (e < 0) {
 		log_err("%s: cannot create %s: %s", l->p->name, l->rundir, strerror(-e));
 		l->rundir[0] = '\0';
 		return e;
@@ -725,13 +727,13 @@ static int shell_argv(struct launch *l, char **v, int cap)
 		PUSH("--proxy");
 	if (l->resume) {	/* its guest goes on: no template, no command */
 		PUSH("--restore");
-		PUSH(l->suspend_dir);
+		PUSH(l->session.saved_dir);
 	} else if (l->c.template) {
 		PUSH("--template");
 	}
-	if (l->suspend_dir[0]) {
+	if (l->session.saved_dir[0]) {
 		PUSH("--suspend-to");
-		PUSH(l->suspend_dir);
+		PUSH(l->session.saved_dir);
 	}
 	PUSH("--egress-agent");	/* before the user's flags, which may name another */
 	PUSH(policy_agent_name(l->p->egress));
@@ -797,9 +799,11 @@ static void writable_dirs(struct launch *l, struct shell_extra *x)
 		l->cage[n++] = (struct cage_path){ l->state, CAGE_WRITE };
 	if (l->registered)	/* the sandbox's record, marked ended after the VM */
 		l->cage[n++] = (struct cage_path){ l->session.dir, CAGE_WRITE };
-	if (l->suspend_dir[0]) {	/* its saved VM: the CA kept, dropped once resumed and ended */
-		l->cage[n++] = (struct cage_path){ l->suspend_dir, CAGE_WRITE };
-		l->cage[n++] = (struct cage_path){ l->suspend_dir, CAGE_REMOVE_SELF };
+	if (l->session.saved_dir[0]) {	/* its saved VM and kept records: written, dropped once resumed and ended */
+		l->cage[n++] = (struct cage_path){ l->session.saved_dir, CAGE_WRITE };
+		l->cage[n++] = (struct cage_path){ l->session.saved_dir, CAGE_REMOVE_SELF };
+		l->cage[n++] = (struct cage_path){ l->session.kept_dir, CAGE_WRITE };
+		l->cage[n++] = (struct cage_path){ l->session.kept_dir, CAGE_REMOVE_SELF };
 	}
 	l->cage[n++] = (struct cage_path){ l->project_real, CAGE_READ };	/* hostexec_report */
 	/* never "/" nor "." (a login file at the root or without a folder) */

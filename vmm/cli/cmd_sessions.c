@@ -447,10 +447,10 @@ int cmd_rm(int argc, char **argv)
 			status = 1;
 			continue;
 		}
-		bool suspended = r == 0 && session_state(&i) == SESSION_SUSPENDED;
 		if (r == 0)
 			r = session_remove(names[k]);
-		if (r == 0 && suspended && i.launch_dir[0])
+		/* a suspended or dead one's (an exited one removed its own) */
+		if (r == 0 && i.launch_dir[0])
 			agent_launch_dir_remove(i.launch_dir);
 		if (r == 0)
 			continue;

@@ -128,7 +128,7 @@ int machine_broker_launch(char **argv, const struct run_opts *o, const struct sh
 			.paths = bp->paths, .npaths = x ? x->nbroker_paths : 0,
 			.denials_fd = denials, .self_test = x && x->self_test,
 		};
-		if (bl.npaths < ARRAY_SIZE(bp->paths)) {	/* the launcher's eight, and ours */
+		if (bl.npaths < ARRAY_SIZE(bp->paths)) {	/* the launcher's ten, and ours */
 			if (bl.npaths)
 				memcpy(bp->paths, x->broker_paths, bl.npaths * sizeof(*bp->paths));
 			status = suspend_files(bp, o, &bl);
