@@ -551,9 +551,8 @@ static int make_rundir(struct launch *l)
 		return 0;
 	const char *tmp = getenv("XDG_RUNTIME_DIR");
 	char base[PATH_MAX];
-	snprintf(base, sizeof(base), "%s", tmp && *tmp ? tmp : "/tmp");
-	if (suspendable(l) && state_kind_root("launches", base, sizeof(base)) < 0)
-		snprintf(base, sizeof(base), "%s", tmp && *tmp ? tmp : "/tmp");	/* suspendable until a reboot */
+	if (!suspendable(l) || state_kind_root("launches", base, sizeof(base)) < 0)
+		snprintf(base, sizeof(base), "%s", tmp && *tmp ? tmp : "/tmp");	/* (suspendable until a reboot) */
 	int e = (size_t)snprintf(l->rundir, sizeof(l->rundir), "%s/" LAUNCH_DIR_STEM "XXXXXX", base) >=
 		sizeof(l->rundir) ? -ENAMETOOLONG : mkdtemp(l->rundir) ? 0 : -errno;
 	if (e < 0) {
