@@ -422,11 +422,10 @@ static void *loop_thread(void *arg)
 {
 	struct vm *vm = arg;
 	pthread_setname_np(pthread_self(), "kvmbox-loop");
-	int r = cage_thread(CAGE_LOOP);
+	int caged = cage_thread(CAGE_LOOP);
 	bool again = true;
 	while (again) {
-		if (r == 0)
-			r = loop_run(&vm->loop);
+		int r = caged < 0 ? caged : loop_run(&vm->loop);
 		if (r < 0)
 			vm_stop(vm, VM_STOP_ERROR, 1, "event loop: %s", strerror(-r));
 		/* Park until vm_destroy (struct vm says why), or until the VM
