@@ -244,15 +244,19 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int session_suspend_dir(const char *name, char *out, size_t outsz)
+/* $XDG_STATE_HOME/kvmbox/KIND/NAME, its parents made: 0 or -errno. */
+static int state_path(const char *kind, const char *name, char *out, size_t outsz)
 {
-	if (!session_name_valid(name))
-		return -EINVAL;
 	char root[PATH_MAX];
-	int r = state_kind_root("suspended", root, sizeof(root));
+	int r = session_name_valid(name) ? state_kind_root(kind, root, sizeof(root)) : -EINVAL;
 	if (r < 0)
 		return r;
 	return (size_t)snprintf(out, outsz, "%s/%s", root, name) >= outsz ? -ENAMETOOLONG : 0;
+}
+
+int session_suspend_dir(const char *name, char *out, size_t outsz)
+{
+	return state_path("suspended", name, out, outsz);
 }
 
 int session_saved_bytes(const char *name, unsigned long long *out)
@@ -296,11 +300,7 @@ static void remove_snapshot_dir(const char *sus)
  * (no state file: it was resumed and ran) is dropped, VM and all. */
 int session_kept_dir(const char *name, char *out, size_t outsz)
 {
-	char root[PATH_MAX];
-	int r = session_name_valid(name) ? state_kind_root("sessions", root, sizeof(root)) : -EINVAL;
-	if (r < 0)
-		return r;
-	return (size_t)snprintf(out, outsz, "%s/%s", root, name) >= outsz ? -ENAMETOOLONG : 0;
+	return state_path("sessions", name, out, outsz);
 }
 
 /* The suspended session's records, onto disk (best effort: without them
@@ -314,18 +314,6 @@ static void keep_record(const struct session *s)
 		write_state(s->kept_dir, &s->info);
 }
 
-static void remove_kept(const char *kd)
-{
-	char p[PATH_MAX + 32];
-	static const char *const files[] = { STATE_FILE, "." STATE_FILE ".new", SESSION_RESUME_FILE,
-					     "." SESSION_RESUME_FILE ".new" };
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", kd, files[i]);
-		unlink(p);
-	}
-	rmdir(kd);
-}
-
 /* The saved VM of the session called name, if any, and its kept record. */
 static void remove_saved(const char *name)
 {
@@ -333,7 +321,7 @@ static void remove_saved(const char *name)
 	if (session_suspend_dir(name, sus, sizeof(sus)) == 0)
 		remove_snapshot_dir(sus);
 	if (session_kept_dir(name, kd, sizeof(kd)) == 0)
-		remove_kept(kd);
+		remove_dir(kd);	/* the record's files, as in the runtime folder */
 }
 
 void session_drop_saved(const struct session *s)
@@ -343,7 +331,7 @@ void session_drop_saved(const struct session *s)
 	if (s->saved_dir[0])
 		remove_snapshot_dir(s->saved_dir);
 	if (s->kept_dir[0])
-		remove_kept(s->kept_dir);
+		remove_dir(s->kept_dir);
 }
 
 /* name has no folder in the runtime folder root: its kept record, when
@@ -370,7 +358,8 @@ static void adopt_kept(const char *root, const char *name)
 		remove_dir(dir);
 }
 
-/* Remove a session folder's known files, then the folder. */
+/* Remove a session folder's known files, then the folder (a record in
+ * the runtime folder, or one kept on disk). */
 static int remove_dir(const char *dir)
 {
 	char p[PATH_MAX + 32];

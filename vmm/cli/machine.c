@@ -11,10 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "boot/boot.h"
@@ -122,11 +121,11 @@ int machine_parse_inputs(struct guest_files *gf, int argc, char **argv, struct r
 	return 0;
 }
 
+#define MACHINE_SAVE_SLACK (16ull << 20)	/* the state file, and some to spare */
+
 /* What the caged VM may still open (cage/cage.h) beside the system's
  * read-only folders: its shares as served and its root.  (The launch
  * folder and the login file's folder are the broker's to write.) */
-#define MACHINE_SAVE_SLACK (16ull << 20)	/* the state file, and some to spare */
-
 static void cage_paths(struct machine *m, const struct run_opts *o)
 {
 	size_t n = 0;

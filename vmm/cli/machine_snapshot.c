@@ -270,13 +270,10 @@ int machine_snapshot_save(struct machine *m)
 				   m->vm.ram_private ? -1 : m->vm.mem_fd, &w, err, sizeof(err));
 	size_t state_len = w.len;
 	snap_writer_free(&w);
-	if (r < 0 && m->vm.host_asked_save) {
-		log_err("%s: not suspended: cannot save the VM to %s: %s; the VM runs on", m->o->cmd,
-			dir, err);
-		return 1;
-	}
-	if (r < 0) {
-		log_err("%s: cannot save the VM to %s: %s", m->o->cmd, dir, err);
+	if (r < 0) {	/* a suspend the host asked for: the VM runs on (machine_runs_on) */
+		bool on = machine_runs_on(m);
+		log_err("%s: %scannot save the VM to %s: %s%s", m->o->cmd, on ? "not suspended: " : "", dir,
+			err, on ? "; the VM runs on" : "");
 		return 1;
 	}
 	fprintf(stderr, "kvmbox: %s: saved the VM to %s (%u vCPU%s, %llu MiB of RAM, %zu KiB of state) "
