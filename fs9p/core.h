@@ -50,6 +50,9 @@ struct fs_inode {
 	char *name;		/* that name (re-resolve after eviction) */
 	bool unlinked;		/* its recorded name is gone: keep fd, no LRU */
 	uint64_t dir_gen;	/* bumped when we change this directory */
+	struct timespec listing_ctime;	/* directories: the settled ctime the
+					 * client's kept listing was read at
+					 * (zero: none may be kept; fuse.c) */
 	uint64_t last_use;	/* request serial that last used the fd */
 	struct fs_inode *lru_prev, *lru_next;	/* on the LRU while fd >= 0 */
 	struct fs_inode *id_next, *key_next;	/* hash chains */

@@ -226,12 +226,63 @@ static int reply_attr(struct fs_server *s, struct reply *rp, const struct stat *
 	return put(rp, &a, sizeof(a));
 }
 
-static uint32_t open_flags_for(const struct fs_server *s, bool dir)
+/* How long a directory must have gone unchanged before cache=auto lets
+ * the client keep its listing.  Timestamps move in whole ticks (a jiffy
+ * on ext4, 2 s on FAT): a listing read in the tick of the directory's
+ * latest change could outlive a second change in that same tick with the
+ * timestamps unmoved.  A directory last changed longer ago than any tick
+ * cannot change again without its ctime moving.  A future ctime is never
+ * settled. */
+#define DIR_SETTLED_NS (3 * 1000000000ll)
+
+static bool ctime_settled(const struct timespec *ctime)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int64_t age_ns = ((int64_t)now.tv_sec - ctime->tv_sec) * 1000000000ll +
+			 (now.tv_nsec - ctime->tv_nsec);
+	return age_ns > DIR_SETTLED_NS;
+}
+
+/* cache=auto: whether the client may keep the listing of the directory
+ * being opened (`git status` lists every folder of a tree that rarely
+ * changes).  Every OPENDIR reaches us, so we decide from the directory's
+ * ctime, which no one can set back (an mtime can be: touch -d, tar,
+ * rsync -a):
+ *   - changed in the last DIR_SETTLED_NS: nothing kept (flags 0: the
+ *     client drops what it holds and caches nothing);
+ *   - settled, and the same ctime as when we last let a listing be read
+ *     for keeping: keep it (KEEP_CACHE | CACHE_DIR);
+ *   - settled, another ctime: drop what the client holds and keep the
+ *     listing read now (CACHE_DIR alone), remembering this ctime.
+ * A listing read after an open that saw a settled ctime reflects every
+ * change up to it; any later change moves the ctime.  The client also
+ * drops a kept listing when it changes the folder itself, and when its
+ * mtime moved once its 1 s attributes expire (AUTO_INVAL_DATA), which
+ * covers a directory held open and read again from the start. */
+static uint32_t dir_listing_flags(struct fs_file *f)
+{
+	struct fs_inode *dir = f->inode;
+	struct stat st;
+	if (!dir || fstat(f->fd, &st) < 0 || !ctime_settled(&st.st_ctim)) {
+		if (dir)
+			dir->listing_ctime = (struct timespec){ 0 };
+		return 0;
+	}
+	if ((dir->listing_ctime.tv_sec || dir->listing_ctime.tv_nsec) &&
+	    dir->listing_ctime.tv_sec == st.st_ctim.tv_sec &&
+	    dir->listing_ctime.tv_nsec == st.st_ctim.tv_nsec)
+		return FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR;
+	dir->listing_ctime = st.st_ctim;
+	return FOPEN_CACHE_DIR;
+}
+
+static uint32_t open_flags_for(const struct fs_server *s, struct fs_file *f)
 {
 	switch (s->opts.cache) {
-	case FS_CACHE_NONE: return dir ? 0 : FOPEN_DIRECT_IO;
-	case FS_CACHE_ALWAYS: return dir ? (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR) : FOPEN_KEEP_CACHE;
-	default: return 0;
+	case FS_CACHE_NONE: return f->is_dir ? 0 : FOPEN_DIRECT_IO;
+	case FS_CACHE_ALWAYS: return f->is_dir ? (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR) : FOPEN_KEEP_CACHE;
+	default: return f->is_dir ? dir_listing_flags(f) : 0;
 	}
 }
 
@@ -493,7 +544,7 @@ static int op_link(struct fs_server *s, struct fs_inode *dir, struct req *r, str
 
 static int reply_open(struct fs_server *s, struct reply *rp, struct fs_file *f)
 {
-	struct fuse_open_out o = { .fh = f->fh, .open_flags = open_flags_for(s, f->is_dir) };
+	struct fuse_open_out o = { .fh = f->fh, .open_flags = open_flags_for(s, f) };
 	if (put(rp, &o, sizeof(o)) < 0) {
 		fs_release(s, f);
 		return -ERANGE;
