@@ -7,8 +7,9 @@
  * without asking the kernel, until the POLLIN poll fires (as nginx's
  * recv does): the pump tries every side after each step, and those
  * would-block recv calls were most of the proxy's system calls (6.6 of
- * 10.6 per request on a keep-alive connection).  A socket still connecting reports
- * -EAGAIN until POLLOUT says the connect finished, then its SO_ERROR.
+ * 10.7 per request on a keep-alive connection).  A socket still
+ * connecting reports -EAGAIN until POLLOUT says the connect finished,
+ * then its SO_ERROR.
  * close() cancels outstanding polls and frees the object once their
  * completions are back, so no completion ever sees freed memory.
  */
