@@ -33,9 +33,9 @@ else not_ok "auto: ten listings of a settled folder, $n READDIR requests (want 1
 
 # A folder that changed within the last seconds is read every time (its
 # next change could leave its mtime as it is).
-touch "$T/src/fresh"
 : >"$T/server.log"
 fs_mount "$T/src" "$T/mnt" --cache auto --stats || exit 1
+touch "$T/src/fresh"	# after the mount, however long that took
 list_n "$T/mnt/fresh" 10
 fs_umount "$T/mnt" || not_ok "unmount"
 n=$(readdirs)
