@@ -12,6 +12,7 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${KVMBOX_BIN:-$top/build/kvmbox}
 . "$top/tests/lib/tlspeer.sh"
+. "$top/tests/lib/bench.sh"	# median
 for c in nginx curl openssl python3; do command -v $c >/dev/null || { echo "bench-proxy: needs $c"; exit 1; }; done
 tls_scratch kvmbox-bench-proxy
 P_NGX=$(free_port) P_KVM=$(free_port) P_MITM=$(free_port)
@@ -76,14 +77,14 @@ peers="direct kvmbox"
 # taking turns (direct, kvmbox, mitmproxy, direct, ...), so load from
 # elsewhere on the machine falls on each alike; the others are one run each.
 ROUNDS=${BENCH_ROUNDS:-5}
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 declare -A S P C L SR PR
 for p in $peers; do seq_small "$p" >/dev/null 2>&1; done	# warm-up
 for _ in $(seq "$ROUNDS"); do
 	for p in $peers; do SR[$p]+="$(seq_small "$p") "; PR[$p]+="$(par_small "$p") "; done
 done
 for p in $peers; do
-	S[$p]=$(echo "${SR[$p]}" | median); P[$p]=$(echo "${PR[$p]}" | median)
+	# shellcheck disable=SC2086  # SR/PR: space-separated figures
+	S[$p]=$(median ${SR[$p]}); P[$p]=$(median ${PR[$p]})
 	C[$p]=$(new_conn "$p"); L[$p]=$(large "$p")
 done
 printf 'bench-proxy: nginx TLS on loopback, curl client; %d small requests (100 B) per client (median of %d interleaved rounds), 4 x 64 MB large\n' "$N" "$ROUNDS"

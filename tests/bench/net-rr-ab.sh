@@ -58,7 +58,7 @@ for _ in $(seq "$ROUNDS"); do
 	a+=("$(rtt "$1")")
 	b+=("$(rtt "$2")")
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+. "$(dirname "$0")/../lib/bench.sh"	# median
 echo "request/response latency, us per exchange, $ROUNDS alternating rounds"
 echo "A $1: ${a[*]} (median $(median "${a[@]}"))"
 echo "B $2: ${b[*]} (median $(median "${b[@]}"))"
