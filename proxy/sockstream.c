@@ -7,7 +7,10 @@
  * without asking the kernel, until the POLLIN poll fires (as nginx's
  * recv does): the pump tries every side after each step, and those
  * would-block recv calls were most of the proxy's system calls (6.6 of
- * 10.7 per request on a keep-alive connection).  A socket still
+ * 10.7 per request on a keep-alive connection).  The hint lasts
+ * SOCK_DRAINED_NS, far longer than one pump and far shorter than the
+ * relay's idle probe (relay.c probe_idle): the probe exists for a lost
+ * readiness event, and its read must reach the kernel.  A socket still
  * connecting reports -EAGAIN until POLLOUT says the connect finished,
  * then its SO_ERROR.
  * close() cancels outstanding polls and frees the object once their
@@ -22,6 +25,8 @@
 #include "common/util.h"
 #include "proxy/proxy.h"
 
+#define SOCK_DRAINED_NS 10000000ull	/* 10 ms: see above */
+
 struct sock_stream {
 	struct stream s;
 	struct loop *loop;
@@ -29,7 +34,8 @@ struct sock_stream {
 	struct loop_op rd_op, wr_op;
 	bool rd_armed, wr_armed;
 	bool connecting;
-	bool rd_drained;	/* the last read found the queue empty */
+	uint64_t rd_drained_ns;	/* when a read last found the queue empty
+				 * (0: not since the last POLLIN) */
 	bool closed;
 	bool in_cb;		/* a completion callback is running: defer the free */
 	int conn_err;		/* connect() outcome (positive errno) */
@@ -49,7 +55,7 @@ static void sock_cb(struct loop *loop, struct loop_op *op, int res, uint32_t fla
 	struct sock_stream *ss = op->opaque;
 	if (op == &ss->rd_op) {
 		ss->rd_armed = false;
-		ss->rd_drained = false;
+		ss->rd_drained_ns = 0;
 	} else
 		ss->wr_armed = false;
 	if (op == &ss->wr_op && ss->connecting && !ss->closed) {
@@ -75,17 +81,13 @@ static ssize_t sock_read(struct stream *s, void *buf, size_t len)
 		return -EAGAIN;
 	if (ss->conn_err)
 		return -ss->conn_err;
-	if (ss->rd_drained)
+	if (ss->rd_drained_ns && now_ns() - ss->rd_drained_ns < SOCK_DRAINED_NS)
 		return -EAGAIN;
 	ssize_t n = recv(ss->fd, buf, len, 0);
-	if (n < 0) {
-		if (errno != EWOULDBLOCK)
-			return -errno;
-		ss->rd_drained = true;
-		return -EAGAIN;
-	}
-	ss->rd_drained = n > 0 && (size_t)n < len;
-	return n;
+	if (n < 0 && errno != EWOULDBLOCK)
+		return -errno;
+	ss->rd_drained_ns = n < 0 || (n > 0 && (size_t)n < len) ? now_ns() : 0;
+	return n < 0 ? -EAGAIN : n;
 }
 
 static ssize_t sock_write(struct stream *s, const void *buf, size_t len)
