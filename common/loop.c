@@ -145,6 +145,16 @@ int loop_poll(struct loop *loop, struct loop_op *op, int fd, unsigned mask)
 	return loop_arm_poll(loop, op);
 }
 
+int loop_poll_once(struct loop *loop, struct loop_op *op, int fd, unsigned mask)
+{
+	op->polling = false;
+	struct io_uring_sqe *sqe = loop_sqe(loop, op);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_add(sqe, fd, mask);
+	return 0;
+}
+
 /* An SQE that completes untracked (no op: its CQE is dropped). */
 static struct io_uring_sqe *loop_sqe_untracked(struct loop *loop)
 {

@@ -61,6 +61,12 @@ int loop_submit(struct loop *loop);
 /* Multishot poll on fd for mask (POLLIN...); re-armed automatically when the
  * kernel drops it (no IORING_CQE_F_MORE) unless the result is an error. */
 int loop_poll(struct loop *loop, struct loop_op *op, int fd, unsigned mask);
+/* One-shot poll: a single completion, at once when fd is ready as it is
+ * armed (level-triggered at arming).  For a source drained to EAGAIN on
+ * each completion and re-armed after: a multishot poll posts a completion
+ * per wakeup, and the ones for data a drain already took each cost a
+ * read that finds nothing. */
+int loop_poll_once(struct loop *loop, struct loop_op *op, int fd, unsigned mask);
 /* Cancel every request tagged with op (best effort, asynchronous). */
 int loop_cancel(struct loop *loop, struct loop_op *op);
 

@@ -449,8 +449,14 @@ static void tcp_output(struct tcp_flow *f)
 		if (!guest_room(f, n))
 			break;
 		bool last = f->snd_nxt + n == f->tg_end;
-		tcp_emit_ex(f, TCP_F_ACK | (last ? TCP_F_PSH : 0), f->snd_nxt, n, n > f->mss);
-		f->snd_nxt += n;
+		/* The host's last bytes carry its FIN when it already closed
+		 * (a reply then close, as HTTP/1.0 and most one-shot servers
+		 * do): one segment for the guest to take, not two. */
+		bool fin = last && f->host_eof && !f->fin_sent;
+		uint8_t flags = TCP_F_ACK | (last ? TCP_F_PSH : 0) | (fin ? TCP_F_FIN : 0);
+		tcp_emit_ex(f, flags, f->snd_nxt, n, n > f->mss);
+		f->snd_nxt += n + fin;
+		f->fin_sent |= fin;
 		arm_rto(f);
 	}
 	if (f->host_eof && !f->fin_sent && f->snd_nxt == f->tg_end) {
@@ -468,7 +474,8 @@ static void retransmit_one(struct tcp_flow *f)
 {
 	if (SEQ_LT(f->snd_una, f->tg_end)) {
 		uint32_t n = MIN(f->tg_end - f->snd_una, (uint32_t)f->mss);
-		tcp_emit(f, TCP_F_ACK, f->snd_una, n);
+		bool fin = f->fin_sent && f->snd_una + n == f->tg_end;	/* sent together */
+		tcp_emit(f, TCP_F_ACK | (fin ? TCP_F_FIN : 0), f->snd_una, n);
 		if (SEQ_LT(f->snd_nxt, f->snd_una + n))
 			f->snd_nxt = f->snd_una + n;	/* zero-window probe */
 	} else if (f->fin_sent && !f->fin_acked) {

@@ -500,6 +500,33 @@ static void run_until_output(struct loop *loop, unsigned n0)
 	assert_true(nout > n0);
 }
 
+/* A stack on its own loop whose handler splices port 8443 to sv[0] of a
+ * new socket pair (splice_sock is the caller's to set). */
+static void handler_stack(struct loop *loop, struct net_stack **s, int sv[2])
+{
+	assert_int_equal(loop_init(loop, 64), 0);
+	assert_int_equal(net_create(s, loop, &cfg, out, NULL), 0);
+	net_set_stream_handler(*s, take, NULL);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+#define HANDLER_DST 0x7F000001	/* loopback: never a host socket's */
+
+/* The guest's SYN to HANDLER_DST:8443 from port 4000 (seq 5000): the
+ * stack's SYN|ACK's sequence number. */
+static uint32_t handler_connect(struct loop *loop, struct net_stack *s)
+{
+	uint8_t f[128];
+	size_t l = nf_tcp(f, cfg.gateway_mac, HANDLER_DST, 4000, 8443, 5000, 0, 0x02, 65535, NULL, 0, true);
+	unsigned n0 = nout;
+	net_input(s, f, l);
+	net_flush(s);
+	run_until_output(loop, n0);
+	const uint8_t *t = last_seg();
+	assert_int_equal(t[13], 0x12);	/* SYN|ACK */
+	return rd32(t + 4);
+}
+
 /* The handler answers 2 with a socket: the flow is spliced to it as to a
  * host connection, for an address the policy would refuse too (the
  * handler applied its own), and data crosses both ways; 2 without a
@@ -508,23 +535,15 @@ static void test_tcp_handler_socket(void **state)
 {
 	(void)state;
 	struct loop loop;
-	assert_int_equal(loop_init(&loop, 64), 0);
 	struct net_stack *s;
-	assert_int_equal(net_create(&s, &loop, &cfg, out, NULL), 0);
-	net_set_stream_handler(s, take, NULL);
 	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	handler_stack(&loop, &s, sv);
 	splice_sock = sv[0];
-	const uint32_t dst = 0x7F000001;	/* loopback: never a host socket's */
+	const uint32_t dst = HANDLER_DST;
+	uint32_t iss = handler_connect(&loop, s);
 	uint8_t f[2048];
-	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 8443, 5000, 0, 0x02, 65535, NULL, 0, true);
-	net_input(s, f, l);
-	net_flush(s);
-	run_until_output(&loop, 0);
-	const uint8_t *t = last_seg();
-	assert_int_equal(t[13], 0x12);	/* SYN|ACK */
-	uint32_t iss = rd32(t + 4);
-	l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 8443, 5001, iss + 1, 0x18, 512, "hello", 5, false);
+	const uint8_t *t;
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 8443, 5001, iss + 1, 0x18, 512, "hello", 5, false);
 	net_input(s, f, l);
 	net_flush(s);
 	char buf[16];
@@ -550,6 +569,48 @@ static void test_tcp_handler_socket(void **state)
 	assert_int_equal(last_seg()[13] & 0x04, 0x04);
 	net_destroy(s);	/* closes sv[0] with the flow */
 	assert_int_equal(read(sv[1], buf, sizeof(buf)), 0);
+	close(sv[1]);
+	loop_fini(&loop);
+}
+
+/* A host that answers and closes (as HTTP/1.0 and one-shot servers do):
+ * its last bytes and its FIN reach the guest in one segment, which a
+ * retransmission repeats whole. */
+static void test_tcp_host_reply_and_close(void **state)
+{
+	(void)state;
+	struct loop loop;
+	struct net_stack *s;
+	int sv[2];
+	handler_stack(&loop, &s, sv);
+	assert_int_equal(write(sv[1], "bye", 3), 3);
+	assert_int_equal(shutdown(sv[1], SHUT_WR), 0);
+	splice_sock = sv[0];
+	const uint32_t dst = HANDLER_DST;
+	uint32_t iss = handler_connect(&loop, s);
+	for (int i = 0; i < 10; i++)
+		loop_run_once(&loop, 1000000);	/* the reply and the EOF are read */
+	unsigned n0 = nout;
+	uint8_t f[2048];
+	size_t l = nf_tcp(f, cfg.gateway_mac, dst, 4000, 8443, 5001, iss + 1, 0x10, 512, NULL, 0, false);
+	net_input(s, f, l);
+	net_flush(s);
+	assert_int_equal(nout, n0 + 1);
+	const uint8_t *t = last_seg();
+	assert_int_equal(t[13], 0x19);	/* FIN|PSH|ACK */
+	assert_int_equal(rd32(t + 4), iss + 1);
+	assert_memory_equal(t + ((t[12] >> 4) * 4), "bye", 3);
+	/* Not acked: the retransmission carries the FIN again. */
+	n0 = nout;
+	s->now += 1000000000ull;
+	tcp_tick(s);
+	assert_int_equal(nout, n0 + 1);
+	t = last_seg();
+	assert_int_equal(t[13] & 0x01, 0x01);
+	assert_int_equal(rd32(t + 4), iss + 1);
+	assert_memory_equal(t + ((t[12] >> 4) * 4), "bye", 3);
+	splice_sock = -1;
+	net_destroy(s);
 	close(sv[1]);
 	loop_fini(&loop);
 }
@@ -1280,6 +1341,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tcp_stream_want_when_ready, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dgram_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_handler_socket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_host_reply_and_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_guest_rst_and_bad_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_resets_flows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_zero_window_and_keepalive, setup, teardown),

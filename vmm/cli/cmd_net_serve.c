@@ -46,7 +46,7 @@ struct tap_ctx {
 	int fd;
 	struct net_stack *ns;
 	struct loop_op op;
-	bool polling;		/* io_uring still holds the TAP */
+	bool stopping;		/* shutting down: the TAP's poll is not re-armed */
 	uint8_t buf[sizeof(struct virtio_net_hdr) + 65535 + 14 + 40];
 };
 
@@ -138,14 +138,18 @@ static int tap_drain(struct tap_ctx *t)
 	return frames;
 }
 
+/* The TAP's poll is one-shot, re-armed after each drain (loop_poll_once):
+ * a multishot one left a completion behind for every frame a drain had
+ * already taken, five reads answering EAGAIN a guest connection. */
 static void tap_readable(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
 {
-	(void)loop;
+	(void)flags;
 	struct tap_ctx *t = op->opaque;
-	if (!(flags & IORING_CQE_F_MORE) && !op->polling)
-		t->polling = false;
-	if (res >= 0)
-		tap_drain(t);
+	if (res < 0 || t->stopping)
+		return;		/* cancelled, or the TAP failed: not re-armed */
+	tap_drain(t);
+	if (loop_poll_once(loop, op, t->fd, POLLIN) < 0)
+		loop_stop(loop, -EBUSY);
 }
 
 /* loop_poller.poll: frames on the TAP (the stack's sockets complete on
@@ -332,7 +336,12 @@ int cmd_net_serve(int argc, char **argv)
 	}
 	t.op.cb = tap_readable;
 	t.op.opaque = &t;
-	t.polling = loop_poll(&loop, &t.op, t.fd, POLLIN) == 0;
+	r = loop_poll_once(&loop, &t.op, t.fd, POLLIN);
+	if (r < 0) {
+		fprintf(stderr, "kvmbox: net-serve: poll the TAP: %s\n", strerror(-r));
+		status = 1;
+		goto out;
+	}
 	signal_loop = &loop;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
@@ -350,10 +359,11 @@ out:
 	signal_loop = NULL;
 	/* Let io_uring drop its reference to the TAP so the device is gone
 	 * when we exit (a non-persistent TAP dies with its last reference). */
-	if (t.polling) {
+	t.stopping = true;
+	if (t.op.armed) {
 		loop.stop = false;
 		loop_cancel(&loop, &t.op);
-		for (int i = 0; i < 50 && t.polling; i++)
+		for (int i = 0; i < 50 && t.op.armed; i++)
 			loop_run_once(&loop, 10000000ull);
 	}
 	for (int i = 0; i < 2; i++)
