@@ -327,8 +327,7 @@ static bool loop_poll_window(struct loop *loop, struct loop_poller *p)
 	return false;
 }
 
-/* Work ended a wait of block_ns (polling included): adapt the window. */
-static void loop_poll_adjust(struct loop_poller *p, uint64_t block_ns)
+void loop_poll_adapt(struct loop_poller *p, uint64_t block_ns)
 {
 	if (block_ns <= p->ns)
 		return;				/* polling would have caught it */
@@ -354,7 +353,7 @@ int loop_run_polled(struct loop *loop, struct loop_poller *p)
 			woken = n > 0 && (!p->woken || p->woken(p->arg));
 		}
 		if (woken && p->max_ns)
-			loop_poll_adjust(p, now_ns() - t0);
+			loop_poll_adapt(p, now_ns() - t0);
 	}
 	return loop->status;
 }

@@ -122,6 +122,10 @@ struct loop_poller {
 	uint64_t max_ns;	/* bound of the window (0: never poll) */
 	uint64_t ns;		/* the window now */
 };
+/* Work ended a wait of block_ns (the window included): adapt p->ns as
+ * above.  For pollers that wait on something else than a struct loop
+ * (fs9p/fuse_uring.c's per-CPU threads). */
+void loop_poll_adapt(struct loop_poller *p, uint64_t block_ns);
 #define LOOP_POLL_US_DEFAULT 128	/* the window when polling pays (below) */
 /* The default --poll-us of a host transport whose requests come from
  * busy_peers processes that each want a CPU while it waits (net-serve: the

@@ -149,7 +149,7 @@ static void slot_handle(struct fuse_dev *d, struct dev_slot *sl, size_t len)
 	if (rlen != FS_PENDING)
 		slot_reply(d, sl, rlen);
 	if (!d->ur && !d->ur_failed && fs_fuse_uring_agreed(d->srv)) {
-		int r = fuse_uring_start(d->srv, d->fd, &d->lock, &d->ur);
+		int r = fuse_uring_start(d->srv, d->fd, &d->lock, d->poller.max_ns, &d->ur);
 		if (r < 0) {
 			log_warn("fs-serve: FUSE over io_uring: %s; serving /dev/fuse only", strerror(-r));
 			d->ur_failed = true;

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/loop.h"
 #include "common/util.h"
 
 #define FU_ENTS 2			/* entries per queue */
@@ -81,6 +82,7 @@ struct fu_queue {
 	bool started;
 	struct io_uring ring;
 	struct fu_entry ent[FU_ENTS];
+	struct loop_poller poller;	/* only ns and max_ns (0: never poll) */
 };
 
 struct fuse_uring {
@@ -181,6 +183,31 @@ static int fu_register(struct fu_queue *q)
 	return -ETIMEDOUT;
 }
 
+/* After a reply: look for the next request without sleeping for up to
+ * the poller's window, yielding the CPU each turn (a task on this CPU
+ * goes first, and each return from the system call runs the ring's task
+ * work, which posts a request that came).  True with *cqe set if one came.
+ * Why: the reply wakes the client on this CPU while this thread still
+ * runs, so the scheduler moves the client to an idle CPU, and its next
+ * request lands on that CPU's queue: every request then pays a migration
+ * and a wakeup across CPUs.  A thread that polls keeps its CPU busy, the
+ * client stays where it was, and its next request finds this thread
+ * awake (fio 4 KiB random reads on a 2-CPU VM: 33k -> 40-46k IOPS, 61k
+ * migrations in 3 s before). */
+static bool fu_poll_window(struct fu_queue *q, struct io_uring_cqe **cqe)
+{
+	if (!q->poller.ns)
+		return false;
+	io_uring_submit(&q->ring);
+	uint64_t end = now_ns() + q->poller.ns;
+	do {
+		if (io_uring_peek_cqe(&q->ring, cqe) == 0)
+			return true;
+		sched_yield();
+	} while (now_ns() < end);
+	return false;
+}
+
 static void *fu_thread(void *arg)
 {
 	struct fu_queue *q = arg;
@@ -197,11 +224,16 @@ static void *fu_thread(void *arg)
 	while (!__atomic_load_n(&q->u->stop, __ATOMIC_ACQUIRE)) {
 		struct __kernel_timespec ts = { .tv_nsec = FU_WAIT_NS };
 		struct io_uring_cqe *cqe = NULL;
-		r = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1, &ts, NULL);
-		if (r < 0 && r != -ETIME && r != -EINTR)
-			break;
-		if (io_uring_peek_cqe(&q->ring, &cqe) != 0)
-			continue;	/* the timeout: look at stop */
+		uint64_t t0 = now_ns();
+		if (!fu_poll_window(q, &cqe)) {
+			r = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1, &ts, NULL);
+			if (r < 0 && r != -ETIME && r != -EINTR)
+				break;
+			if (io_uring_peek_cqe(&q->ring, &cqe) != 0)
+				continue;	/* the timeout: look at stop */
+			if (q->poller.max_ns)
+				loop_poll_adapt(&q->poller, now_ns() - t0);
+		}
 		struct fu_entry *e = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 		io_uring_cqe_seen(&q->ring, cqe);
@@ -258,7 +290,8 @@ static long possible_cpus(void)
 	return sysconf(_SC_NPROCESSORS_CONF);
 }
 
-int fuse_uring_start(struct fs_server *srv, int fd, pthread_mutex_t *lock, struct fuse_uring **out)
+int fuse_uring_start(struct fs_server *srv, int fd, pthread_mutex_t *lock, uint64_t poll_max_ns,
+		     struct fuse_uring **out)
 {
 	long ncpu = possible_cpus();
 	if (ncpu < 1 || ncpu > 4096)
@@ -271,8 +304,10 @@ int fuse_uring_start(struct fs_server *srv, int fd, pthread_mutex_t *lock, struc
 	u->lock = lock;
 	u->nq = (unsigned)ncpu;
 	int r = 0;
-	for (unsigned i = 0; i < u->nq && r == 0; i++)
+	for (unsigned i = 0; i < u->nq && r == 0; i++) {
 		r = fu_queue_init(u, &u->q[i], i);
+		u->q[i].poller.max_ns = poll_max_ns;
+	}
 	for (unsigned i = 0; i < u->nq && r == 0; i++) {
 		r = -pthread_create(&u->q[i].thread, NULL, fu_thread, &u->q[i]);
 		u->q[i].started = r == 0;

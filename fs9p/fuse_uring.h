@@ -13,8 +13,11 @@ struct fuse_uring;
 /* After INIT agreed on FUSE over io_uring (fs_fuse_uring_agreed): start a
  * thread per CPU that registers on its queue of /dev/fuse fd and serves
  * srv, taking lock around every codec call (the caller takes it too).
+ * poll_max_ns bounds each thread's adaptive polling after a reply
+ * (struct loop_poller's rule; 0: never poll).
  * 0 or -errno (nothing started; requests stay on /dev/fuse). */
-int fuse_uring_start(struct fs_server *srv, int fd, pthread_mutex_t *lock, struct fuse_uring **out);
+int fuse_uring_start(struct fs_server *srv, int fd, pthread_mutex_t *lock, uint64_t poll_max_ns,
+		     struct fuse_uring **out);
 /* Stop and join the threads (after the unmount, which ends their
  * commands), log how many requests went through the queues, free
  * everything.  NULL is fine. */
