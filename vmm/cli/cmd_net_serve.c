@@ -145,8 +145,12 @@ static void tap_readable(struct loop *loop, struct loop_op *op, int res, uint32_
 {
 	(void)flags;
 	struct tap_ctx *t = op->opaque;
-	if (res < 0 || t->stopping)
-		return;		/* cancelled, or the TAP failed: not re-armed */
+	if (t->stopping || res == -ECANCELED)
+		return;
+	if (res < 0) {		/* the TAP failed: no frame would come again */
+		loop_stop(loop, res);	/* reported as the loop's error */
+		return;
+	}
 	tap_drain(t);
 	if (loop_poll_once(loop, op, t->fd, POLLIN) < 0)
 		loop_stop(loop, -EBUSY);
