@@ -364,12 +364,8 @@ out:
 	/* Let io_uring drop its reference to the TAP so the device is gone
 	 * when we exit (a non-persistent TAP dies with its last reference). */
 	t.stopping = true;
-	if (t.op.armed) {
-		loop.stop = false;
-		loop_cancel(&loop, &t.op);
-		for (int i = 0; i < 50 && t.op.armed; i++)
-			loop_run_once(&loop, 10000000ull);
-	}
+	struct loop_op *const tap_ops[] = { &t.op };
+	loop_cancel_settle(&loop, tap_ops, 1, 500);
 	for (int i = 0; i < 2; i++)
 		if (ap.fd[i] >= 0)
 			close(ap.fd[i]);
