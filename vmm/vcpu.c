@@ -569,7 +569,7 @@ static void vm_set_up(struct vm *vm)
 	else if (vm->cfg.cage && (r = cage_process(vm->cfg.cage, why, sizeof(why))) < 0)
 		vm_stop(vm, VM_STOP_ERROR, 1, "%s", why);
 	if (r == 0 && vm_loop_thread_start(vm) < 0)
-		vm_stop(vm, VM_STOP_ERROR, 1, "cannot start the event-loop thread");
+		vm_stop(vm, VM_STOP_ERROR, 1, "cannot start the event-loop threads");
 }
 
 int vm_run_on(struct vm *vm)
@@ -643,13 +643,7 @@ int vm_run(struct vm *vm)
 				sig == SIGINT ? "SIGINT" : "SIGTERM");
 	}
 	vcpus_stop_and_join(vm);
-	if (vm->loop_started) {
-		loop_stop_async(&vm->loop, 0);
-		pthread_mutex_lock(&vm->park_lock);
-		while (!vm->loop_parked)
-			pthread_cond_wait(&vm->park_cond, &vm->park_lock);
-		pthread_mutex_unlock(&vm->park_lock);
-	}
+	vm_loop_thread_park(vm);
 	vm->main_started = false;
 	/* Drain a VM_SIG_STOP sent after the loop above saw the reason. */
 	struct timespec zero = { 0, 0 };

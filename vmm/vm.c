@@ -246,7 +246,33 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	if ((r = loop_init(&vm->loop, 256)) < 0)
 		return vm_err(r, "io_uring event loop");
 	vm->loop_ready = true;
+	vm->threads[0] = (struct vm_loop_thread){ .vm = vm, .loop = &vm->loop };
+	vm->nthreads = 1;
 	return 0;
+}
+
+struct loop *vm_add_iothread(struct vm *vm)
+{
+	if (!vm->loop_ready || vm->ran) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (vm->nthreads == 1 + VM_MAX_IOTHREADS) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	struct loop *loop = malloc(sizeof(*loop));
+	if (!loop)
+		return NULL;
+	int r = loop_init(loop, 256);
+	if (r < 0) {
+		free(loop);
+		errno = -r;
+		return NULL;
+	}
+	unsigned i = vm->nthreads++;
+	vm->threads[i] = (struct vm_loop_thread){ .vm = vm, .loop = loop, .index = i };
+	return loop;
 }
 
 void vm_destroy(struct vm *vm)
@@ -267,6 +293,11 @@ void vm_destroy(struct vm *vm)
 			close(vm->vcpu[i].fd);
 	}
 	vm->nvcpus = 0;
+	for (unsigned i = 1; i < vm->nthreads; i++) {
+		loop_fini(vm->threads[i].loop);
+		free(vm->threads[i].loop);
+	}
+	vm->nthreads = 0;
 	if (vm->loop_ready)
 		loop_fini(&vm->loop);
 	vm->loop_ready = false;
@@ -414,30 +445,34 @@ uint64_t vm_ram_resident(const struct vm *vm)
 	return total;
 }
 
-/* ---- the event-loop thread ----
+/* ---- the loop threads ----
  * Devices' work runs here from the first vCPU's start until the VM stops;
- * then the thread parks and the main thread runs the loop for teardown. */
+ * then each thread parks and the main thread runs the loops for teardown. */
 
 static void *loop_thread(void *arg)
 {
-	struct vm *vm = arg;
-	pthread_setname_np(pthread_self(), "kvmbox-loop");
+	struct vm_loop_thread *t = arg;
+	struct vm *vm = t->vm;
+	char name[16];
+	if (t->index)
+		snprintf(name, sizeof(name), "kvmbox-io%u", t->index % 100u);
+	pthread_setname_np(pthread_self(), t->index ? name : "kvmbox-loop");
 	int caged = cage_thread(CAGE_LOOP);
 	bool again = true;
 	while (again) {
-		int r = caged < 0 ? caged : loop_run(&vm->loop);
+		int r = caged < 0 ? caged : loop_run(t->loop);
 		if (r < 0)
 			vm_stop(vm, VM_STOP_ERROR, 1, "event loop: %s", strerror(-r));
 		/* Park until vm_destroy (struct vm says why), or until the VM
 		 * runs on after a failed save (vm_run_on); the main thread runs
 		 * the loop meanwhile. */
 		pthread_mutex_lock(&vm->park_lock);
-		vm->loop_parked = true;
+		t->parked = true;
 		pthread_cond_broadcast(&vm->park_cond);
-		while (!vm->loop_release && !vm->loop_rerun)
+		while (!t->release && !t->rerun)
 			pthread_cond_wait(&vm->park_cond, &vm->park_lock);
-		again = !vm->loop_release;
-		vm->loop_rerun = false;
+		again = !t->release;
+		t->rerun = false;
 		pthread_mutex_unlock(&vm->park_lock);
 	}
 	return NULL;
@@ -445,35 +480,57 @@ static void *loop_thread(void *arg)
 
 int vm_loop_thread_start(struct vm *vm)
 {
-	int r = pthread_create(&vm->loop_thread, NULL, loop_thread, vm);
-	if (r)
-		return -r;
-	vm->loop_started = true;
+	for (unsigned i = 0; i < vm->nthreads; i++) {
+		struct vm_loop_thread *t = &vm->threads[i];
+		int r = pthread_create(&t->thread, NULL, loop_thread, t);
+		if (r)
+			return -r;
+		t->started = true;
+	}
 	return 0;
 }
 
 int vm_loop_thread_rerun(struct vm *vm)
 {
-	int r = loop_restart(&vm->loop);
-	if (r < 0)
-		return r;
-	pthread_mutex_lock(&vm->park_lock);
-	vm->loop_parked = false;	/* vm_run waits for the next park */
-	vm->loop_rerun = true;
-	pthread_cond_broadcast(&vm->park_cond);
-	pthread_mutex_unlock(&vm->park_lock);
+	for (unsigned i = 0; i < vm->nthreads; i++) {
+		struct vm_loop_thread *t = &vm->threads[i];
+		if (!t->started)
+			continue;
+		int r = loop_restart(t->loop);
+		if (r < 0)
+			return r;
+		pthread_mutex_lock(&vm->park_lock);
+		t->parked = false;	/* vm_run waits for the next park */
+		t->rerun = true;
+		pthread_cond_broadcast(&vm->park_cond);
+		pthread_mutex_unlock(&vm->park_lock);
+	}
 	return 0;
 }
 
-/* Let a parked event-loop thread exit and join it. */
+void vm_loop_thread_park(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nthreads; i++)
+		if (vm->threads[i].started)
+			loop_stop_async(vm->threads[i].loop, 0);
+	pthread_mutex_lock(&vm->park_lock);
+	for (unsigned i = 0; i < vm->nthreads; i++)
+		while (vm->threads[i].started && !vm->threads[i].parked)
+			pthread_cond_wait(&vm->park_cond, &vm->park_lock);
+	pthread_mutex_unlock(&vm->park_lock);
+}
+
+/* Let the parked loop threads exit and join them. */
 void vm_loop_thread_join(struct vm *vm)
 {
-	if (!vm->loop_started)
-		return;
 	pthread_mutex_lock(&vm->park_lock);
-	vm->loop_release = true;
+	for (unsigned i = 0; i < vm->nthreads; i++)
+		vm->threads[i].release = true;
 	pthread_cond_broadcast(&vm->park_cond);
 	pthread_mutex_unlock(&vm->park_lock);
-	pthread_join(vm->loop_thread, NULL);
-	vm->loop_started = false;
+	for (unsigned i = 0; i < vm->nthreads; i++) {
+		if (vm->threads[i].started)
+			pthread_join(vm->threads[i].thread, NULL);
+		vm->threads[i].started = false;
+	}
 }

@@ -1,16 +1,19 @@
 /* vmm/vmm.h - the virtual machine: KVM VM, guest RAM, vCPU threads, the
- * I/O bus, virtio-mmio slots and the event-loop thread (vmm/'s public header).
+ * I/O bus, virtio-mmio slots and the event-loop threads (vmm/'s public header).
  *
  * Life of a VM, driven by vmm/cli/cmd_run.c:
  *   vm_create()          /dev/kvm, capabilities, memfd RAM, irqchip + PIT
  *   vm_add_pio/mmio()    legacy devices on the bus
+ *   vm_add_iothread()    (optional) a loop on a thread of its own
  *   vm_add_virtio()      a virtio-mmio slot: eventfds, ioeventfd, irqfd
  *   boot_load()          (boot/) writes the kernel into vm->gm
  *   vm_run()             vCPU threads + event loop until the guest stops,
  *                        a device asks to stop, or SIGINT/SIGTERM
  *   vm_destroy()
  * vCPU threads only run KVM_RUN and dispatch register accesses to the bus;
- * device work runs on the event-loop thread.
+ * device work runs on the event-loop thread (vm->loop), or on an I/O
+ * thread's loop for a device given one (each file share: a file operation
+ * that takes its time must not hold up the network or the console).
  */
 #ifndef KVMBOX_VMM_H
 #define KVMBOX_VMM_H
@@ -28,6 +31,8 @@
 #include "devices/devices.h"
 
 #define VM_MAX_CPUS 64
+/* I/O threads besides the event-loop thread: one per file share. */
+#define VM_MAX_IOTHREADS 16
 #define VM_MIN_MEM_MIB 16		/* below this no kernel fits */
 #define VM_MAX_MEM_MIB (1024 * 1024)	/* 1 TiB */
 #define BUS_MAX_REGIONS 32
@@ -190,17 +195,26 @@ struct vm {
 	unsigned cpuid_cap;		/* entries allocated in cpuid */
 	uint32_t tsc_khz;
 	struct bus pio, mmio;
-	struct loop loop;
-	pthread_t loop_thread;
-	bool loop_started, loop_ready;
-	/* After vm_run the event-loop thread parks instead of exiting, until
-	 * vm_destroy: io_uring completes a request's cancellation through the
-	 * task that armed it, and for a thread that has exited only from a
-	 * fallback work item a jiffy later, once per device that settles its
-	 * requests at teardown (35 ms of a 44 ms exit here). */
+	struct loop loop;		/* the event loop: every device but the shares */
+	bool loop_ready;
+	/* The threads running loops: [0] runs vm->loop, the rest the I/O
+	 * threads' loops (vm_add_iothread).  After vm_run they park instead
+	 * of exiting, until vm_destroy: io_uring completes a request's
+	 * cancellation through the task that armed it, and for a thread that
+	 * has exited only from a fallback work item a jiffy later, once per
+	 * device that settles its requests at teardown (35 ms of a 44 ms exit
+	 * here).  While they are parked the main thread runs their loops. */
+	struct vm_loop_thread {
+		struct vm *vm;
+		struct loop *loop;
+		unsigned index;
+		pthread_t thread;
+		bool started;
+		bool parked, release, rerun;	/* under park_lock */
+	} threads[1 + VM_MAX_IOTHREADS];
+	unsigned nthreads;
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;
-	bool loop_parked, loop_release, loop_rerun;	/* under park_lock */
 	bool ran;	/* vm_run has set the VM up (vCPUs, devices restored, cage) */
 	bool host_asked_save;	/* VM_STOP_SNAPSHOT came from VM_SIG_SUSPEND */
 	unsigned nvirtio;
@@ -230,15 +244,23 @@ void vm_destroy(struct vm *vm);
 /* Wait for guest RAM to be registered with KVM (vm_create starts it on a
  * helper thread): 0, or -errno after one error line. */
 int vm_memslots_wait(struct vm *vm);
-/* Start the event-loop thread (vm_run does, once the VM is ready to
- * run): it runs vm->loop in its cage until the VM stops, then parks.
- * 0 or -errno. */
+/* A loop of its own, run on an I/O thread that starts, stops and parks
+ * with the event-loop thread, for devices whose work must not wait behind
+ * the others' (give it to them in their dev_env).  Before vm_run; the loop
+ * lives until vm_destroy.  NULL with errno set (ENOSPC past
+ * VM_MAX_IOTHREADS). */
+struct loop *vm_add_iothread(struct vm *vm);
+/* Start the event-loop thread and the I/O threads (vm_run does, once the
+ * VM is ready to run): each runs its loop in its cage until the VM stops,
+ * then parks.  0 or -errno (the threads already started run on). */
 int vm_loop_thread_start(struct vm *vm);
-/* Run the parked event-loop thread's loop again (vm_run_on).  0 or
- * -errno. */
+/* Run the parked threads' loops again (vm_run_on).  0 or -errno. */
 int vm_loop_thread_rerun(struct vm *vm);
-/* Release the event-loop thread vm_run left parked and join it (vm_destroy
- * does; devices have settled their requests by then). */
+/* Stop every running loop thread's loop and wait until each has parked
+ * (vm_run, once the vCPUs are gone). */
+void vm_loop_thread_park(struct vm *vm);
+/* Release the threads vm_run left parked and join them (vm_destroy does;
+ * devices have settled their requests by then). */
 void vm_loop_thread_join(struct vm *vm);
 
 /* Register a legacy device (must be called before vm_run). */

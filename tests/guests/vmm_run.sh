@@ -209,8 +209,11 @@ wait "$p"
 
 # The cage (cage/cage.h): while the guest runs, every thread has the
 # process filter (Seccomp 2) and no_new_privs, the vCPU and loop threads
-# their role's filter on top.
-"$KVMBOX_BIN" run --kernel "$G/spin.elf" --memory 32 --cpus 2 >"$tmp/cage.out" 2>"$tmp/cage.err" </dev/null &
+# (the event loop's and the share's I/O thread) their role's filter on top.
+mkdir -p "$tmp/cage-share"
+: >"$tmp/cage-initrd"
+"$KVMBOX_BIN" run --kernel "$G/spin.elf" --memory 32 --cpus 2 --initrd "$tmp/cage-initrd" \
+	--share "$tmp/cage-share:/s" >"$tmp/cage.out" 2>"$tmp/cage.err" </dev/null &
 p=$!
 pids+=("$p")
 for _ in $(seq 100); do grep -q spinning "$tmp/cage.out" 2>/dev/null && break; sleep 0.05; done
@@ -220,8 +223,12 @@ for t in /proc/"$p"/task/*; do
 	f=$(awk '/^Seccomp_filters:/ { print $2 }' "$t/status") n=$(awk '/^NoNewPrivs:/ { print $2 }' "$t/status")
 	threads+="$c:$s/$f/$n "
 	[ "$s" = 2 ] && [ "$n" = 1 ] || bad+="$c "
-	case $c in vcpu*|kvmbox-loop) [ "$f" = 2 ] || bad+="$c(filters $f) " ;; esac
+	case $c in vcpu*|kvmbox-loop|kvmbox-io*) [ "$f" = 2 ] || bad+="$c(filters $f) " ;; esac
 done
+case $threads in
+*kvmbox-io1:*) ;;
+*) bad+="(no I/O thread for the share) " ;;
+esac
 case $threads in
 *vcpu0:*vcpu1:*|*vcpu1:*vcpu0:*) [ -z "$bad" ] && ok "every thread of a running VM is caged ($threads)" ||
 	not_ok "every thread of a running VM is caged" "not: $bad (comm:seccomp/filters/nnp: $threads)" ;;

@@ -3,8 +3,11 @@
  * QueueNotify register wired to notify_fd through KVM_IOEVENTFD (guest
  * writes never reach the bus), its irq_fd accepted by KVM_IRQFD, and its
  * virtio_mmio.device= announcement.  The guest is firmware/tests/virtio.elf.
+ * An I/O thread's loop runs on its own thread (vm_add_iothread).
  * Also the LONG64 entry state boot/ hands over for 64-bit kernels.
  * Skipped when /dev/kvm or the tiny guests are missing. */
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,6 +58,58 @@ static void on_status(void *opaque, int status)
 static void on_reset(void *opaque)
 {
 	vm_guest_reset(opaque);
+}
+
+/* A one-shot timer on an I/O thread's loop: where and whether it fired. */
+struct io_probe {
+	struct loop_op op;
+	struct __kernel_timespec ts;
+	bool fired;
+	char thread[16];
+};
+
+static void io_probe_fired(struct loop *loop, struct loop_op *op, int res, uint32_t flags)
+{
+	(void)loop;
+	(void)res;
+	(void)flags;
+	struct io_probe *p = op->opaque;
+	pthread_getname_np(pthread_self(), p->thread, sizeof(p->thread));
+	__atomic_store_n(&p->fired, true, __ATOMIC_RELEASE);
+}
+
+/* vm_add_iothread: a loop of its own, run by a thread of its own between
+ * vm_loop_thread_start and _park (what vm_run does around the vCPUs); at
+ * most VM_MAX_IOTHREADS of them. */
+static void test_iothread(void **state)
+{
+	(void)state;
+	if (access("/dev/kvm", R_OK | W_OK) < 0) {
+		skip();
+		return;
+	}
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm_config cfg = { .mem_size = 32 << 20, .ncpus = 1 };
+	assert_int_equal(vm_create(vm, &cfg), 0);
+	struct loop *io = vm_add_iothread(vm);
+	assert_non_null(io);
+	assert_ptr_not_equal(io, &vm->loop);
+	for (unsigned i = 1; i < VM_MAX_IOTHREADS; i++)
+		assert_non_null(vm_add_iothread(vm));
+	errno = 0;
+	assert_null(vm_add_iothread(vm));
+	assert_int_equal(errno, ENOSPC);
+	struct io_probe probe = { .op = { .cb = io_probe_fired } };
+	probe.op.opaque = &probe;
+	assert_int_equal(loop_timer(io, &probe.op, &probe.ts, 1000), 0);
+	assert_int_equal(vm_loop_thread_start(vm), 0);
+	for (int i = 0; i < 5000 && !__atomic_load_n(&probe.fired, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	vm_loop_thread_park(vm);
+	assert_true(probe.fired);
+	assert_string_equal(probe.thread, "kvmbox-io1");
+	vm_destroy(vm);	/* joins the parked threads, frees their loops */
+	free(vm);
 }
 
 static void test_virtio_slot(void **state)
@@ -240,6 +295,7 @@ static void test_halt_after_status(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_iothread),
 		cmocka_unit_test(test_virtio_slot),
 		cmocka_unit_test(test_long64_entry),
 		cmocka_unit_test(test_dead_halt),

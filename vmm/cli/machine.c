@@ -208,8 +208,12 @@ int machine_add_virtio(struct machine *m, struct vdev *vd, void (*destroy)(void 
 		return -ENOSPC;
 	}
 	m->devs[m->ndevs++] = (struct machine_dev){ .destroy = destroy, .obj = obj, .vd = vd };
+	struct loop *loop = vd->env.loop;	/* vm.loop or an I/O thread's */
 	int r = vm_add_virtio(&m->vm, &vd->region, &vd->env);
-	return r < 0 ? r : vdev_start(vd);
+	if (r < 0)
+		return r;
+	vd->env.loop = loop;
+	return vdev_start(vd);
 }
 
 int machine_cmdline_add(struct machine *m, const char *fmt, ...)

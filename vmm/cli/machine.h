@@ -142,8 +142,10 @@ int machine_restore_virtio(void *machine, char *err, size_t errsz);
  * snapshot has, each of the same type.  0, or EXIT_USAGE after one line. */
 int machine_restore_match(struct machine *m);
 
-/* Put @vd on the next virtio-mmio slot and start it; @destroy(@obj) runs in
- * machine_destroy, also when this fails.  0 or -errno. */
+/* Put @vd on the next virtio-mmio slot and start it on the loop its env
+ * named at vdev_init (m->vm.loop, or an I/O thread's from
+ * vm_add_iothread); @destroy(@obj) runs in machine_destroy, also when this
+ * fails.  0 or -errno. */
 int machine_add_virtio(struct machine *m, struct vdev *vd, void (*destroy)(void *obj),
 		       void *obj);
 

@@ -116,8 +116,18 @@ static int add_one(struct machine *m, const char *host, const char *tag, bool ni
 		free(sd);
 		return EXIT_USAGE;
 	}
-	struct dev_env env = { .gm = &m->vm.gm, .loop = &m->vm.loop, .irq_fd = -1,
-			       .notify_fd = -1 };
+	/* Each share's requests are served on an I/O thread of its own: a
+	 * file operation that takes its time (a cold read, an fsync) holds up
+	 * that share's next request, not the network, the console or the
+	 * other shares. */
+	struct loop *loop = vm_add_iothread(&m->vm);
+	if (!loop) {
+		log_err("share %s: cannot start its I/O thread: %s", host, strerror(errno));
+		fs_server_free(sd->srv);
+		free(sd);
+		return 1;
+	}
+	struct dev_env env = { .gm = &m->vm.gm, .loop = loop, .irq_fd = -1, .notify_fd = -1 };
 	struct vdev *vd = NULL;
 	if (nine_p && (sd->v9p = v9p_create(&env, 0, sd->srv, tag)))
 		vd = &sd->v9p->vdev;

@@ -276,7 +276,7 @@ e2e_diag() {
 	for t in /proc/[0-9]*/task/[0-9]*; do
 		c=$(cat $t/comm 2>/dev/null)
 		case "$c" in
-		kvmbox|kvmbox-loop|vcpu*)
+		kvmbox|kvmbox-loop|kvmbox-io*|vcpu*)
 			echo "@@E2E-DIAG $t $c $(grep '^State' $t/status) wchan=$(cat $t/wchan)"
 			sed 's/^/@@E2E-DIAG   /' $t/stack 2>/dev/null;;
 		esac
