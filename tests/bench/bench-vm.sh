@@ -12,12 +12,16 @@
 # 12,000-entry tree, a create/write/delete loop of small files, 4 KiB
 # random reads and sequential reads of a 64 MiB file (guest caches
 # dropped first), a 64 MiB sequential write with fsync; TCP
-# request/response latency, connections per second, and 64 MiB each way
-# on one connection against vmbench's server in L1 (10.0.2.2 is L1's
-# loopback in both).  ROUNDS (default 2) rounds, the three taking turns in
-# each.  Prints each figure per round beside QEMU's, with the ratio (>1:
-# kvmbox better).  Figures are TCG speed in L1, not hardware's: compare the
-# columns of one run.  COLUMNS_ONLY="kvmbox qemu" runs those columns alone.
+# request/response latency, alone and while another guest process reads
+# the 64 MiB file of the share again and again (tcp-rr-busy), connections
+# per second, and 64 MiB each way on one connection against vmbench's
+# server in L1 (10.0.2.2 is L1's loopback in both).  ROUNDS (default 2)
+# rounds, the columns taking turns in each.  Prints each figure per round
+# beside QEMU's, with the ratio (>1: kvmbox better).  Figures are TCG
+# speed in L1, not hardware's: compare the columns of one run.
+# COLUMNS_ONLY="kvmbox qemu" runs those columns alone.  BENCH_BASE_BIN=PATH
+# adds the column kvmbox-base: the kvmbox column's run with that binary
+# (an A/B of two builds in one L1 boot, as Firecracker's A/B tests do).
 # BENCH_KEEP_LOG=PATH keeps L1's console.  Not a test.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,6 +30,8 @@ export BUILD=${BUILD:-$top/build}
 export KVMBOX_BIN=${KVMBOX_BIN:-$BUILD/kvmbox}
 rounds=${ROUNDS:-2}
 columns=${COLUMNS_ONLY:-kvmbox kvmbox-9p qemu}
+base_bin=${BENCH_BASE_BIN:-}
+[ -n "$base_bin" ] && columns="kvmbox-base $columns"
 . "$top/tests/lib/tap.sh"
 . "$top/tests/e2e/lib/nested.sh"
 E2E_TEST_NAME="bench-vm"
@@ -36,6 +42,10 @@ e2e_prepare
 gcc -static -O2 -o "$E2E_WORK/vmbench" "$top/tests/bench/vmbench.c" ||
 	e2e_die "cannot build tests/bench/vmbench.c statically"
 e2e_add_program "$E2E_L1_ROOT" "$E2E_WORK/vmbench" /usr/local/bin/vmbench
+if [ -n "$base_bin" ]; then
+	[ -x "$base_bin" ] || e2e_die "BENCH_BASE_BIN $base_bin is not an executable"
+	e2e_add_program "$E2E_L1_ROOT" "$base_bin" /usr/local/bin/kvmbox-base
+fi
 e2e_add_qemu "$E2E_L1_ROOT"
 
 b64() { printf "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }	# guest/abi/base64url.h
@@ -63,6 +73,7 @@ drop; $V randread /w/big 2000
 drop; $V seqread /w/big
 $V seqwrite /w/out 64
 $V rr 10.0.2.2 9300 2000
+$V rr-busy 10.0.2.2 9300 2000 /w/big
 $V conn 10.0.2.2 9300 3
 $V download 10.0.2.2 9300 64
 $V upload 10.0.2.2 9300 64
@@ -72,6 +83,8 @@ vmbench serve 9300 &
 K="--kernel /vmlinux --initrd /l2.cpio --memory 512 --cpus 2 --allow-host"
 round=1	# (e2e_step uses r)
 while [ $round -le $ROUNDS ]; do
+	case " $BENCH_COLUMNS " in *" kvmbox-base "*)
+	e2e_step "kvmbox-base_$round" 600 kvmbox-base run $K --share /w --share /s -- /s/g ;; esac
 	case " $BENCH_COLUMNS " in *" kvmbox "*)
 	e2e_step "kvmbox_$round" 600 kvmbox run $K --share /w --share /s -- /s/g ;; esac
 	case " $BENCH_COLUMNS " in *" kvmbox-9p "*)
@@ -89,25 +102,35 @@ PAYLOAD
 )
 e2e_run_or_bail "$payload" 3000
 
-figs="stat-tree small-files randread-4k seqread seqwrite tcp-rr tcp-conn download upload"
+figs="stat-tree small-files randread-4k seqread seqwrite tcp-rr tcp-rr-busy tcp-conn download upload"
+nfigs=$(echo $figs | wc -w)
 value() { e2e_step_out "$1" | tr -d '\r' | awk -v f="$2" '$1 == "FIG" && $2 == f { print $3; exit }'; }
-echo "# figure        round        kvmbox     kvmbox-9p          qemu  kvmbox/qemu  unit"
+shown="kvmbox kvmbox-9p qemu"
+[ -n "$base_bin" ] && shown="kvmbox-base $shown"
+printf '# %-13s %5s' figure round
+for s in $shown; do printf ' %13s' "$s"; done
+printf ' %12s  %s\n' kvmbox/qemu unit
 for r in $(seq 1 "$rounds"); do
 	for f in $figs; do
-		k=$(value "kvmbox_$r" "$f") n=$(value "kvmbox-9p_$r" "$f") q=$(value "qemu_$r" "$f")
+		k=$(value "kvmbox_$r" "$f") q=$(value "qemu_$r" "$f")
 		unit=$(e2e_step_out "kvmbox_$r" | tr -d '\r' | awk -v f="$f" '$1 == "FIG" && $2 == f { print $4; exit }')
 		ratio=n/a
 		if [ -n "$k" ] && [ -n "$q" ]; then	# latency: lower is better
-			if [ "$f" = tcp-rr ]; then ratio=$(awk -v a="$q" -v b="$k" 'BEGIN { printf "%.2f", a / b }')
-			else ratio=$(awk -v a="$k" -v b="$q" 'BEGIN { printf "%.2f", b ? a / b : 0 }'); fi
+			case $f in
+			tcp-rr*) ratio=$(awk -v a="$q" -v b="$k" 'BEGIN { printf "%.2f", a / b }') ;;
+			*) ratio=$(awk -v a="$k" -v b="$q" 'BEGIN { printf "%.2f", b ? a / b : 0 }') ;;
+			esac
 		fi
-		printf '# %-13s %5s %13s %13s %13s %12s  %s\n' "$f" "$r" "${k:--}" "${n:--}" "${q:--}" "$ratio" "$unit"
+		printf '# %-13s %5s' "$f" "$r"
+		for s in $shown; do v=$(value "${s}_$r" "$f"); printf ' %13s' "${v:--}"; done
+		printf ' %12s  %s\n' "$ratio" "$unit"
 	done
 done
 for s in $columns; do
 	for r in $(seq 1 "$rounds"); do
-		[ "$(e2e_step_out "${s}_$r" | grep -c '^FIG ')" = 9 ] && continue
-		echo "# step ${s}_$r gave $(e2e_step_out "${s}_$r" | grep -c '^FIG ') of 9 figures (exit $(e2e_step_rc "${s}_$r")):"
+		got=$(e2e_step_out "${s}_$r" | grep -c '^FIG ')
+		[ "$got" = "$nfigs" ] && continue
+		echo "# step ${s}_$r gave $got of $nfigs figures (exit $(e2e_step_rc "${s}_$r")):"
 		e2e_step_out "${s}_$r" | tail -n 12 | sed 's/^/#   | /'
 	done
 done

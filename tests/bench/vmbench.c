@@ -15,6 +15,11 @@
  *     seqwrite FILE MB            write MB MiB and fsync                (MB/s)
  *     rr HOST PORT N              N 1-byte request/responses on one connection
  *                                 (us per round trip)
+ *     rr-busy HOST PORT N FILE    the same while a child reads FILE whole
+ *                                 again and again, 1 MiB at a time, its
+ *                                 cached pages dropped each pass (a build or
+ *                                 npm reading the share while the agent
+ *                                 talks to its API)            (us per round trip)
  *     conn HOST PORT SECS         connect and close for SECS s to PORT+1 (conn/s)
  *     download HOST PORT MB       receive MB MiB on one connection       (MB/s)
  *     upload HOST PORT MB         send MB MiB on one connection          (MB/s)
@@ -187,7 +192,7 @@ static int dial(const char *host, int port)
 	return fd;
 }
 
-static void rr(const char *host, int port, unsigned n)
+static void rr(const char *host, int port, unsigned n, const char *name)
 {
 	int fd = dial(host, port);
 	char c = 'e';
@@ -197,8 +202,38 @@ static void rr(const char *host, int port, unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		if (write_all(fd, &c, 1) < 0 || read_full(fd, &c, 1) < 0)
 			die("rr");
-	fig("tcp-rr", (now() - t0) / n * 1e6, "us");
+	fig(name, (now() - t0) / n * 1e6, "us");
 	close(fd);
+}
+
+/* The child of rr-busy: read file whole, drop its cached pages, again,
+ * until killed. */
+static void read_forever(const char *file)
+{
+	static char buf[MIB];
+	for (;;) {
+		int fd = open(file, O_RDONLY);
+		if (fd < 0)
+			die(file);
+		for (ssize_t n; (n = read(fd, buf, sizeof(buf))) != 0;)
+			if (n < 0)
+				die(file);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+}
+
+static void rr_busy(const char *host, int port, unsigned n, const char *file)
+{
+	pid_t reader = fork();
+	if (reader < 0)
+		die("fork");
+	if (reader == 0)
+		read_forever(file);
+	usleep(200000);	/* the reader is under way */
+	rr(host, port, n, "tcp-rr-busy");
+	kill(reader, SIGKILL);
+	waitpid(reader, NULL, 0);
 }
 
 static void conn(const char *host, int port, double secs)
@@ -330,7 +365,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(f, "seqwrite") && argc == 4)
 		seqwrite(argv[2], n);
 	else if (!strcmp(f, "rr") && argc == 5)
-		rr(argv[2], atoi(argv[3]), m);
+		rr(argv[2], atoi(argv[3]), m, "tcp-rr");
+	else if (!strcmp(f, "rr-busy") && argc == 6)
+		rr_busy(argv[2], atoi(argv[3]), m, argv[5]);
 	else if (!strcmp(f, "conn") && argc == 5)
 		conn(argv[2], atoi(argv[3]), m);
 	else if (!strcmp(f, "download") && argc == 5)
