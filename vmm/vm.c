@@ -111,31 +111,60 @@ static int vm_map_snapshot_memory(struct vm *vm)
 	return 0;
 }
 
-/* A boot's guest RAM: a fresh memfd. */
-static int vm_map_fresh_memory(struct vm *vm)
+/* A boot's guest RAM under --hugepages: a hugetlbfs memfd. */
+static int vm_map_hugetlb_memory(struct vm *vm)
 {
-	unsigned flags = MFD_CLOEXEC | (vm->cfg.hugepages ? MFD_HUGETLB : 0);
-	vm->mem_fd = memfd_create("kvmbox-ram", flags);
+	vm->mem_fd = memfd_create("kvmbox-ram", MFD_CLOEXEC | MFD_HUGETLB);
 	if (vm->mem_fd < 0)
-		return vm_err(-errno, vm->cfg.hugepages ? "memfd_create(MFD_HUGETLB)" : "memfd_create");
+		return vm_err(-errno, "memfd_create(MFD_HUGETLB)");
 	if (ftruncate(vm->mem_fd, (off_t)vm->cfg.mem_size) < 0)
 		return vm_err(-errno, "guest RAM: ftruncate");
 	/* Huge pages are reserved at mmap time (no MAP_NORESERVE): a shortage
 	 * is an error here, not a SIGBUS when the guest first touches a page. */
-	int mflags = MAP_SHARED | (vm->cfg.hugepages ? 0 : MAP_NORESERVE);
-	void *p = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE, mflags, vm->mem_fd, 0);
+	void *p = mmap(NULL, vm->cfg.mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->mem_fd, 0);
 	if (p == MAP_FAILED) {
 		int e = -errno;
-		if (vm->cfg.hugepages)
-			log_err("guest RAM: cannot reserve %llu MiB of huge pages (%s; see "
-				"/proc/sys/vm/nr_hugepages)", (unsigned long long)(vm->cfg.mem_size >> 20),
-				strerror(-e));
-		else
-			log_err("guest RAM: mmap: %s", strerror(-e));
+		log_err("guest RAM: cannot reserve %llu MiB of huge pages (%s; see "
+			"/proc/sys/vm/nr_hugepages)", (unsigned long long)(vm->cfg.mem_size >> 20),
+			strerror(-e));
 		return e;
 	}
 	vm->ram = p;
 	madvise(p, vm->cfg.mem_size, MADV_DONTDUMP);
+	return 0;
+}
+
+/* A boot's guest RAM: anonymous memory, 2 MiB aligned and offered to
+ * transparent huge pages (MADV_HUGEPAGE, as QEMU and Cloud Hypervisor
+ * do).  Each guest page the guest touches first costs a nested-paging
+ * fault and, with 4 KiB host pages, one per 4 KiB: a fresh guest reading
+ * 64 MiB into its page cache took 16,384 of them, and under the nested
+ * harness its first sequential read of a share ran at a quarter of the
+ * second's (docs/bench-vm.md).  Untouched pages still cost nothing; not
+ * inherited by a child (MADV_DONTFORK: the VMM's helpers never see guest
+ * RAM, and a fork copies no page tables for it).  /proc/self/pagemap is
+ * kept open, before the cage, so a save reads only written pages. */
+static int vm_map_fresh_memory(struct vm *vm)
+{
+	if (vm->cfg.hugepages)
+		return vm_map_hugetlb_memory(vm);
+	const size_t align = 2u << 20;
+	size_t len = vm->cfg.mem_size + align;
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return vm_err(-errno, "guest RAM: mmap");
+	uint8_t *ram = (uint8_t *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	if (ram > p)
+		munmap(p, (size_t)(ram - p));
+	size_t tail = (size_t)(p + len - (ram + vm->cfg.mem_size));
+	if (tail)
+		munmap(ram + vm->cfg.mem_size, tail);
+	vm->ram = ram;
+	madvise(ram, vm->cfg.mem_size, MADV_HUGEPAGE);	/* no THP on this host: 4 KiB pages */
+	madvise(ram, vm->cfg.mem_size, MADV_DONTFORK);
+	madvise(ram, vm->cfg.mem_size, MADV_DONTDUMP);
+	vm->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);	/* -1: saves read every page */
 	return 0;
 }
 
@@ -224,7 +253,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	pthread_mutex_init(&vm->park_lock, NULL);
 	pthread_cond_init(&vm->park_cond, NULL);
 	vm->cfg = *cfg;
-	vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->mem_fd = vm->pagemap_fd = -1;
 	vm->guest_status = -1;
 	if (cfg->restore)	/* vm_destroy closes it from here on */
 		vm->mem_fd = cfg->restore_mem_fd;
@@ -306,11 +335,13 @@ void vm_destroy(struct vm *vm)
 	vm->ram = NULL;
 	if (vm->mem_fd >= 0)
 		close(vm->mem_fd);
+	if (vm->pagemap_fd >= 0)
+		close(vm->pagemap_fd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	vm->mem_fd = vm->vm_fd = vm->kvm_fd = -1;
+	vm->mem_fd = vm->vm_fd = vm->kvm_fd = vm->pagemap_fd = -1;
 	free(vm->cpuid);
 	vm->cpuid = NULL;
 }

@@ -177,7 +177,9 @@ struct vm_config {
 
 struct vm {
 	struct vm_config cfg;
-	int kvm_fd, vm_fd, mem_fd;
+	int kvm_fd, vm_fd;
+	int mem_fd;		/* RAM's memfd (--hugepages) or a restore's memory file; else -1 */
+	int pagemap_fd;		/* /proc/self/pagemap for anonymous RAM (snapshots), else -1 */
 	uint8_t *ram;		/* host mapping of all guest RAM */
 	bool ram_private;	/* mem_fd is a snapshot's file, ram its private copy */
 	struct gmem gm;

@@ -234,6 +234,17 @@ case $threads in
 	not_ok "every thread of a running VM is caged" "not: $bad (comm:seccomp/filters/nnp: $threads)" ;;
 *) not_ok "every thread of a running VM is caged" "threads seen: $threads" ;;
 esac
+# Guest RAM (32 MiB here) is anonymous memory offered to transparent huge
+# pages (vmm/vm.c vm_map_fresh_memory), unless the host has them off.
+ram=$(awk '/^[0-9a-f]+-[0-9a-f]+ / { size = 0; anon = ($6 == "") }
+	/^Size:/ { size = $2 } /^THPeligible:/ { if (size == 32768 && anon) print $2 }' /proc/"$p"/smaps)
+if grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+	skip "guest RAM may take transparent huge pages" "this host has them off"
+elif [ "$ram" = 1 ]; then
+	ok "guest RAM may take transparent huge pages (anonymous, THPeligible 1)"
+else
+	not_ok "guest RAM may take transparent huge pages" "32 MiB anonymous mapping's THPeligible: '${ram:-no such mapping}'"
+fi
 kill -TERM "$p"
 wait "$p"
 # A thread calling what its role may not: the VM ends at once with status

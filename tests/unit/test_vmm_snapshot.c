@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -336,12 +337,13 @@ static void test_folder(void **state)
 	assert_non_null(ram);
 	memcpy(ram + 8192, "page two", 8);
 	memcpy(ram + ram_len - 4096, "last page", 9);
+	struct snap_ram every_page = { .base = ram, .size = ram_len, .memfd = -1, .pagemap_fd = -1 };
 	uint8_t *buf;
 	size_t len;
 	struct build_opts o = { .ncpus = 1, .memory_file = "memory-a1" };
 	build(&o, &buf, &len);
 	struct snap_writer w = { .buf = buf, .len = len };
-	assert_int_equal(snap_write_dir(dir, "memory-a1", ram, ram_len, -1, &w, err, sizeof(err)), 0);
+	assert_int_equal(snap_write_dir(dir, "memory-a1", &every_page, &w, err, sizeof(err)), 0);
 	struct snap_state st;
 	assert_int_equal(snap_read_state(dir, &st, err, sizeof(err)), 0);
 	int fd = snap_open_memory(dir, st.machine, err, sizeof(err));
@@ -358,7 +360,7 @@ static void test_folder(void **state)
 	struct build_opts o2 = { .ncpus = 1, .memory_file = "memory-b2" };
 	free(w.buf);
 	build(&o2, &w.buf, &w.len);
-	assert_int_equal(snap_write_dir(dir, "memory-b2", ram, ram_len, -1, &w, err, sizeof(err)), 0);
+	assert_int_equal(snap_write_dir(dir, "memory-b2", &every_page, &w, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/memory-a1", dir);
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(snap_prepare_dir(dir, err, sizeof(err)), 0);	/* a snapshot's folder */
@@ -382,7 +384,7 @@ static void test_folder(void **state)
 	struct build_opts o3 = { .ncpus = 1, .memory_file = "memory-c3" };
 	struct snap_writer w3;
 	build(&o3, &w3.buf, &w3.len);
-	assert_int_equal(snap_write_dir(dir, "memory-c3", ram, ram_len, -1, &w3, err, sizeof(err)), 0);
+	assert_int_equal(snap_write_dir(dir, "memory-c3", &every_page, &w3, err, sizeof(err)), 0);
 	free(w3.buf);
 	assert_int_equal(access(path, F_OK), 0);
 	unlink(path);
@@ -403,6 +405,88 @@ static void test_folder(void **state)
 	free(w.buf);
 }
 
+/* The memory file holds the same bytes whichever way the writer finds the
+ * pages worth reading: every page, a memfd's data extents, or anonymous
+ * memory's written pages (/proc/self/pagemap); pages never written, or
+ * only read, are holes. */
+static void save_and_check(const struct snap_ram *ram, const char *what)
+{
+	const uint8_t *untouched = ram->base + (6u << 20);	/* fill() leaves it alone */
+	char base[] = "/tmp/kvmbox-snap-XXXXXX";
+	assert_non_null(mkdtemp(base));
+	char dir[300], path[400], err[300];
+	snprintf(dir, sizeof(dir), "%s/snap", base);
+	assert_int_equal(snap_prepare_dir(dir, err, sizeof(err)), 0);
+	struct build_opts o = { .ncpus = 1, .memory_file = "memory-d4" };
+	struct snap_writer w;
+	build(&o, &w.buf, &w.len);
+	assert_int_equal(snap_write_dir(dir, "memory-d4", ram, &w, err, sizeof(err)), 0);
+	free(w.buf);
+	if (ram->pagemap_fd >= 0) {	/* the save did not even read what was never touched */
+		uint64_t entry = 0;
+		off_t at = (off_t)((uintptr_t)untouched / 4096 * sizeof(entry));
+		assert_int_equal(pread(ram->pagemap_fd, &entry, sizeof(entry), at), (ssize_t)sizeof(entry));
+		if (entry >> 63)
+			fail_msg("%s: the save mapped a page never touched", what);
+	}
+	snprintf(path, sizeof(path), "%s/memory-d4", dir);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	uint8_t *back = malloc(ram->size);
+	assert_int_equal(pread(fd, back, ram->size, 0), (ssize_t)ram->size);
+	if (memcmp(back, ram->base, ram->size))
+		fail_msg("%s: the memory file differs from RAM", what);
+	struct stat sb;
+	assert_int_equal(fstat(fd, &sb), 0);
+	if (sb.st_blocks * 512 > 64 * 1024)
+		fail_msg("%s: %lld bytes allocated for 3 written pages", what, (long long)sb.st_blocks * 512);
+	close(fd);
+	free(back);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/state", dir);
+	unlink(path);
+	rmdir(dir);
+	rmdir(base);
+}
+
+static void fill(uint8_t *ram, size_t len)
+{
+	memcpy(ram + 4096, "second page", 11);
+	memcpy(ram + (5u << 20) + 12288, "in the middle", 13);
+	memcpy(ram + len - 4096, "last page", 9);
+	volatile uint8_t read_only = ram[(3u << 20)];	/* mapped, never written */
+	(void)read_only;
+}
+
+static void test_written_pages(void **state)
+{
+	(void)state;
+	size_t len = 8u << 20;
+	uint8_t *anon = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(anon != MAP_FAILED);
+	fill(anon, len);
+	int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	assert_true(pagemap >= 0);
+	save_and_check(&(struct snap_ram){ .base = anon, .size = len, .memfd = -1, .pagemap_fd = pagemap },
+		       "anonymous memory, pagemap");
+	{ int c = 0; for (size_t i = 0; i < len / 4096; i++) { uint64_t e; pread(pagemap, &e, 8, (off_t)(((uintptr_t)anon / 4096 + i) * 8)); if (e >> 63) { c++; if (c < 30) fprintf(stderr, "%zu ", i); } } fprintf(stderr, "DBG after present %d %p\n", c, (void*)anon); }
+	save_and_check(&(struct snap_ram){ .base = anon, .size = len, .memfd = -1, .pagemap_fd = -1 },
+		       "anonymous memory, every page");
+	close(pagemap);
+	munmap(anon, len);
+
+	int memfd = memfd_create("test-ram", MFD_CLOEXEC);
+	assert_true(memfd >= 0);
+	assert_int_equal(ftruncate(memfd, (off_t)len), 0);
+	uint8_t *shared = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	assert_true(shared != MAP_FAILED);
+	fill(shared, len);
+	save_and_check(&(struct snap_ram){ .base = shared, .size = len, .memfd = memfd, .pagemap_fd = -1 },
+		       "memfd, data extents");
+	munmap(shared, len);
+	close(memfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_crafted_refused),
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_folder),
+		cmocka_unit_test(test_written_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,9 +265,11 @@ int machine_snapshot_save(struct machine *m)
 		r = snap_save_kvm(&m->vm, &w, err, sizeof(err));
 	if (r == 0 && (r = snap_finish(&w)) < 0)
 		snprintf(err, sizeof(err), "%s", strerror(-r));
+	struct snap_ram ram = { .base = m->vm.ram, .size = m->vm.cfg.mem_size,
+				.memfd = m->vm.ram_private ? -1 : m->vm.mem_fd,
+				.pagemap_fd = m->vm.ram_private ? -1 : m->vm.pagemap_fd };
 	if (r == 0)
-		r = snap_write_dir(dir, memory_name, m->vm.ram, m->vm.cfg.mem_size,
-				   m->vm.ram_private ? -1 : m->vm.mem_fd, &w, err, sizeof(err));
+		r = snap_write_dir(dir, memory_name, &ram, &w, err, sizeof(err));
 	size_t state_len = w.len;
 	snap_writer_free(&w);
 	if (r < 0) {	/* a suspend the host asked for: the VM runs on (machine_runs_on) */

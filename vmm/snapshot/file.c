@@ -112,13 +112,9 @@ static int write_range(int fd, const uint8_t *ram, uint64_t from, uint64_t to)
 	return 0;
 }
 
-/* Guest RAM into @fd (already mem_size long, all holes).  With data_fd >= 0
- * (the RAM's memfd), only what SEEK_DATA finds there is looked at: pages
- * the guest never touched are not even read. */
-static int write_memory(int fd, const uint8_t *ram, uint64_t mem_size, int data_fd)
+/* The memfd's data extents of RAM into @fd. */
+static int write_data_extents(int fd, const uint8_t *ram, uint64_t mem_size, int data_fd)
 {
-	if (data_fd < 0)
-		return write_range(fd, ram, 0, mem_size);
 	off_t off = 0;
 	while ((uint64_t)off < mem_size) {
 		off_t data = lseek(data_fd, off, SEEK_DATA);
@@ -136,6 +132,49 @@ static int write_memory(int fd, const uint8_t *ram, uint64_t mem_size, int data_
 		off = (off_t)to;
 	}
 	return 0;
+}
+
+#define PAGEMAP_PRESENT (1ULL << 63)
+#define PAGEMAP_SWAPPED (1ULL << 62)
+#define PAGEMAP_BATCH 4096u	/* entries read at once: 16 MiB of RAM */
+
+/* Anonymous RAM into @fd: the runs of pages /proc/self/pagemap shows
+ * present or swapped out (the rest was never written: zero). */
+static int write_written_pages(int fd, const uint8_t *ram, uint64_t mem_size, int pagemap_fd)
+{
+	uint64_t entries[PAGEMAP_BATCH];
+	uint64_t npages = mem_size / 4096, first = (uint64_t)(uintptr_t)ram / 4096;
+	uint64_t run = 0;	/* start of the run of written pages being gathered */
+	bool in_run = false;
+	for (uint64_t p = 0; p < npages; p += PAGEMAP_BATCH) {
+		uint64_t n = MIN(PAGEMAP_BATCH, npages - p);
+		ssize_t got = pread(pagemap_fd, entries, n * sizeof(entries[0]),
+				    (off_t)((first + p) * sizeof(entries[0])));
+		if (got != (ssize_t)(n * sizeof(entries[0])))
+			return got < 0 ? -errno : -EIO;
+		for (uint64_t i = 0; i < n; i++) {
+			bool written = entries[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED);
+			if (written && !in_run)
+				run = (p + i) * 4096;
+			else if (!written && in_run) {
+				int r = write_range(fd, ram, run, (p + i) * 4096);
+				if (r < 0)
+					return r;
+			}
+			in_run = written;
+		}
+	}
+	return in_run ? write_range(fd, ram, run, npages * 4096) : 0;
+}
+
+/* Guest RAM into @fd (already ram->size long, all holes). */
+static int write_memory(int fd, const struct snap_ram *ram)
+{
+	if (ram->memfd >= 0)
+		return write_data_extents(fd, ram->base, ram->size, ram->memfd);
+	if (ram->pagemap_fd >= 0 && ram->size % 4096 == 0 && (uintptr_t)ram->base % 4096 == 0)
+		return write_written_pages(fd, ram->base, ram->size, ram->pagemap_fd);
+	return write_range(fd, ram->base, 0, ram->size);
 }
 
 static int create_in(const char *dir, const char *name)
@@ -191,13 +230,12 @@ static void remove_stale(const char *dir, const char *keep)
 }
 
 /* The new memory file, whole and synced. */
-static int write_memory_file(const char *dir, const char *name, const uint8_t *ram,
-			     uint64_t mem_size, int data_fd)
+static int write_memory_file(const char *dir, const char *name, const struct snap_ram *ram)
 {
 	int fd = create_in(dir, name);
 	if (fd < 0)
 		return fd;
-	int r = ftruncate(fd, (off_t)mem_size) < 0 ? -errno : write_memory(fd, ram, mem_size, data_fd);
+	int r = ftruncate(fd, (off_t)ram->size) < 0 ? -errno : write_memory(fd, ram);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	close(fd);
@@ -226,14 +264,14 @@ static int write_state_file(const char *dir, const struct snap_writer *w)
 	return r;
 }
 
-int snap_write_dir(const char *dir, const char *memory_name, const uint8_t *ram, uint64_t mem_size,
-		   int data_fd, const struct snap_writer *w, char *err, size_t errsz)
+int snap_write_dir(const char *dir, const char *memory_name, const struct snap_ram *ram,
+		   const struct snap_writer *w, char *err, size_t errsz)
 {
 	if (!snap_memory_name_valid(memory_name)) {
 		snprintf(err, errsz, "bad memory file name");
 		return -EINVAL;
 	}
-	int r = write_memory_file(dir, memory_name, ram, mem_size, data_fd);
+	int r = write_memory_file(dir, memory_name, ram);
 #if defined(KVMBOX_FAULT_INJECTION)
 	/* Sanitizer builds only: KVMBOX_FAULT_SAVE=nospace fails the save as
 	 * a full disk would after the memory file was written. */

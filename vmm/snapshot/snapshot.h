@@ -157,13 +157,27 @@ int snap_open_memory(const char *dir, const struct snap_machine *m, char *err, s
 /* Make DIR for a snapshot, or check that an existing one holds only a
  * snapshot's files.  0, or -errno with one line in err. */
 int snap_prepare_dir(const char *dir, char *err, size_t errsz);
-/* Write a snapshot into a prepared DIR (see the top): @ram (mem_size
- * bytes, zero pages left as holes) as DIR/memory_name, then the finished
- * writer's state, whose machine section names memory_name.  With data_fd
- * >= 0 (the RAM's memfd) only the extents it has data in are read.  0, or
- * -errno with one line in err. */
-int snap_write_dir(const char *dir, const char *memory_name, const uint8_t *ram, uint64_t mem_size,
-		   int data_fd, const struct snap_writer *w, char *err, size_t errsz);
+/* Guest RAM as snap_write_dir reads it: the mapping, and where the pages
+ * that may hold data are (-1 in both fds: every page is looked at). */
+struct snap_ram {
+	const uint8_t *base;
+	uint64_t size;
+	/* >= 0: base maps this memfd: only its data extents (SEEK_DATA) are
+	 * read, so pages the guest never touched are not. */
+	int memfd;
+	/* >= 0: base is anonymous memory and this is /proc/self/pagemap: a
+	 * page neither present nor swapped out was never written, and is not
+	 * read.  Never for a file's private mapping (a restored guest's RAM),
+	 * whose pages not yet mapped still hold the file's data. */
+	int pagemap_fd;
+};
+
+/* Write a snapshot into a prepared DIR (see the top): the guest's RAM
+ * (zero pages left as holes) as DIR/memory_name, then the finished
+ * writer's state, whose machine section names memory_name.  0, or -errno
+ * with one line in err. */
+int snap_write_dir(const char *dir, const char *memory_name, const struct snap_ram *ram,
+		   const struct snap_writer *w, char *err, size_t errsz);
 /* "memory-HEX" (1 to 32 lowercase hex digits). */
 bool snap_memory_name_valid(const char *name);
 /* A name a snapshot folder may hold: state, memory-HEX, state.tmp-HEX,
