@@ -12,7 +12,8 @@
  * as are [vvar] and [vsyscall]; both are counted in the summary.
  *
  * Prints "NEEDLE: N" per needle (with where the first hit was), then
- * "scanned X MiB, memfds Y MiB, skipped Z MiB".  Exit: 0 none found,
+ * "scanned X MiB (largest mapping L MiB), memfds Y MiB, skipped Z MiB"
+ * (the guest's RAM is the largest mapping, or a memfd under --hugepages).  Exit: 0 none found,
  * 1 some found, 2 error.
  */
 #define _GNU_SOURCE
@@ -97,7 +98,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "memscan: %s: %s\n", path, strerror(errno));
 		return 2;
 	}
-	uint64_t scanned = 0, skipped = 0, memfds = 0;
+	uint64_t scanned = 0, skipped = 0, memfds = 0, largest = 0;
 	char line[4096];
 	while (fgets(line, sizeof(line), maps)) {
 		uint64_t start, end;
@@ -113,7 +114,9 @@ int main(int argc, char **argv)
 		}
 		char where[160];
 		snprintf(where, sizeof(where), "%" PRIx64 " %s", start, name[0] ? name : "[anon]");
-		scanned += scan_range(mem, start, end, where, buf);
+		uint64_t n = scan_range(mem, start, end, where, buf);
+		scanned += n;
+		largest = n > largest ? n : largest;
 	}
 	fclose(maps);
 	close(mem);
@@ -148,8 +151,8 @@ int main(int argc, char **argv)
 		printf("%s: %u%s%s\n", needle[k], hits[k], hits[k] ? " first at " : "", first_at[k]);
 		found |= hits[k] > 0;
 	}
-	printf("scanned %" PRIu64 " MiB, memfds %" PRIu64 " MiB, skipped %" PRIu64 " MiB\n", scanned >> 20,
-	       memfds >> 20, skipped >> 20);
+	printf("scanned %" PRIu64 " MiB (largest mapping %" PRIu64 " MiB), memfds %" PRIu64
+	       " MiB, skipped %" PRIu64 " MiB\n", scanned >> 20, largest >> 20, memfds >> 20, skipped >> 20);
 	free(buf);
 	return found;
 }
