@@ -2,8 +2,10 @@
 #include "harden.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -59,4 +61,24 @@ int harden_secret_holder(char *err, size_t errsz)
 		return -e;
 	}
 	return harden_drop_capabilities(err, errsz);
+}
+
+int harden_open_unprivileged(const char *path, int flags)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct had[_LINUX_CAPABILITY_U32S_3], lowered[_LINUX_CAPABILITY_U32S_3];
+	if (syscall(SYS_capget, &h, had) < 0)
+		return -errno;
+	unsigned i = CAP_TO_INDEX(CAP_SYS_ADMIN);
+	uint32_t bit = CAP_TO_MASK(CAP_SYS_ADMIN);
+	bool admin = had[i].effective & bit;
+	memcpy(lowered, had, sizeof(had));
+	lowered[i].effective &= ~bit;
+	if (admin && syscall(SYS_capset, &h, lowered) < 0)
+		return -errno;	/* not opened with it */
+	int fd = open(path, flags);
+	int e = fd < 0 ? -errno : 0;
+	if (admin)
+		syscall(SYS_capset, &h, had);	/* raising what is permitted cannot fail */
+	return fd < 0 ? e : fd;
 }

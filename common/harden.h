@@ -28,4 +28,11 @@ int harden_secret_holder(char *err, size_t errsz);
  * (cage/cage.h) calls it too, so a VMM started as root runs without them. */
 int harden_drop_capabilities(char *err, size_t errsz);
 
+/* open(path, flags) with CAP_SYS_ADMIN out of the calling thread's
+ * effective set for the call (and back after): some files decide at open
+ * what the descriptor will show, whoever reads it later; /proc/self/pagemap
+ * opened with CAP_SYS_ADMIN shows physical page frame numbers, even after
+ * the process dropped every capability (the cage).  An fd, or -errno. */
+int harden_open_unprivileged(const char *path, int flags);
+
 #endif

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cage/cage.h"
+#include "common/harden.h"
 #include "common/log.h"
 
 #define KVM_TSS_ADDR 0xfffbd000ULL		/* 3 pages, inside the MMIO hole */
@@ -143,7 +144,8 @@ static int vm_map_hugetlb_memory(struct vm *vm)
  * second's (docs/bench-vm.md).  Untouched pages still cost nothing; not
  * inherited by a child (MADV_DONTFORK: the VMM's helpers never see guest
  * RAM, and a fork copies no page tables for it).  /proc/self/pagemap is
- * kept open, before the cage, so a save reads only written pages. */
+ * kept open, before the cage, so a save reads only written pages; opened
+ * without CAP_SYS_ADMIN, so it shows no physical frame numbers. */
 static int vm_map_fresh_memory(struct vm *vm)
 {
 	if (vm->cfg.hugepages)
@@ -164,7 +166,9 @@ static int vm_map_fresh_memory(struct vm *vm)
 	madvise(ram, vm->cfg.mem_size, MADV_HUGEPAGE);	/* no THP on this host: 4 KiB pages */
 	madvise(ram, vm->cfg.mem_size, MADV_DONTFORK);
 	madvise(ram, vm->cfg.mem_size, MADV_DONTDUMP);
-	vm->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);	/* -1: saves read every page */
+	/* -1: saves read every page */
+	int fd = harden_open_unprivileged("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	vm->pagemap_fd = fd < 0 ? -1 : fd;
 	return 0;
 }
 

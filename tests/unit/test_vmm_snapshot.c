@@ -469,7 +469,6 @@ static void test_written_pages(void **state)
 	assert_true(pagemap >= 0);
 	save_and_check(&(struct snap_ram){ .base = anon, .size = len, .memfd = -1, .pagemap_fd = pagemap },
 		       "anonymous memory, pagemap");
-	{ int c = 0; for (size_t i = 0; i < len / 4096; i++) { uint64_t e; pread(pagemap, &e, 8, (off_t)(((uintptr_t)anon / 4096 + i) * 8)); if (e >> 63) { c++; if (c < 30) fprintf(stderr, "%zu ", i); } } fprintf(stderr, "DBG after present %d %p\n", c, (void*)anon); }
 	save_and_check(&(struct snap_ram){ .base = anon, .size = len, .memfd = -1, .pagemap_fd = -1 },
 		       "anonymous memory, every page");
 	close(pagemap);
