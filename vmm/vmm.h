@@ -2,7 +2,7 @@
  * I/O bus, virtio-mmio slots and the event-loop threads (vmm/'s public header).
  *
  * Life of a VM, driven by vmm/cli/cmd_run.c:
- *   vm_create()          /dev/kvm, capabilities, memfd RAM, irqchip + PIT
+ *   vm_create()          /dev/kvm, capabilities, guest RAM, irqchip + PIT
  *   vm_add_pio/mmio()    legacy devices on the bus
  *   vm_add_iothread()    (optional) a loop on a thread of its own
  *   vm_add_virtio()      a virtio-mmio slot: eventfds, ioeventfd, irqfd

@@ -267,7 +267,7 @@ int machine_snapshot_save(struct machine *m)
 		snprintf(err, sizeof(err), "%s", strerror(-r));
 	struct snap_ram ram = { .base = m->vm.ram, .size = m->vm.cfg.mem_size,
 				.memfd = m->vm.ram_private ? -1 : m->vm.mem_fd,
-				.pagemap_fd = m->vm.ram_private ? -1 : m->vm.pagemap_fd };
+				.pagemap_fd = m->vm.pagemap_fd };	/* -1 for a restore's RAM */
 	if (r == 0)
 		r = snap_write_dir(dir, memory_name, &ram, &w, err, sizeof(err));
 	size_t state_len = w.len;
