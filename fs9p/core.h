@@ -239,7 +239,6 @@ int fs_rename_inode(struct fs_server *s, struct fs_inode *ino, struct fs_inode *
  * transport's done() is called with its length.  The file's fd stays open
  * while an operation uses it (fs_release() defers the close), so a RELEASE
  * or clunk racing a READ can never redirect the READ to a reused fd. */
-#define FS_AIO_SLOTS 64
 #define FS_AIO_MAX_IOV 260	/* a 1 MiB read over 4 KiB guest pages + header */
 #define FS_AIO_HDR_IOV 24	/* segments the reply header may span */
 

@@ -98,6 +98,7 @@ void fs_get_stats(const struct fs_server *srv, struct fs_stats *st);
  * before that: see fs_server_inflight).  A reset, DESTROY or session end
  * does not cancel requests in flight: their done still comes. */
 #define FS_PENDING (-EINPROGRESS)
+#define FS_AIO_SLOTS 64		/* requests of one server in flight, at most */
 typedef void (*fs_done_fn)(void *ctx, ssize_t len);
 
 /* Run file I/O on loop (the thread that calls the handlers runs it).

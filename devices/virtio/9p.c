@@ -1,5 +1,12 @@
 /* devices/virtio/9p.c - virtio-9p on the virtio-mmio transport: each chain
- * is one 9P2000.L message handed to fs9p's codec. */
+ * is one 9P2000.L message handed to fs9p's codec.
+ *
+ * Tread/Twrite/Tfsync complete later (FS_PENDING): the chain and the
+ * context's buffers wait in a context from the device's fixed pool until
+ * the codec's done callback scatters the reply and pushes the chain.  The
+ * session is only ever touched on the loop thread: a driver reset (a vCPU)
+ * marks it for replacement and the next queue work replaces it, so a
+ * reset never races a completion inside the server. */
 #include "devices/virtio/9p.h"
 
 #include <errno.h>
@@ -47,37 +54,95 @@ static size_t scatter(const struct iovec *iov, unsigned n, const uint8_t *src, s
 	return done;
 }
 
-static void v9p_notify(struct vdev *dev, unsigned q)
+static void v9p_serve(struct v9p_dev *d);
+
+/* Copy r's reply (n bytes) into its chain, push it and free r.  True when
+ * the chain reached the used ring (not dropped by a reset). */
+static bool v9p_complete(struct v9p_dev *d, struct v9p_req *r, ssize_t n)
 {
-	struct v9p_dev *d = v9p_of(dev);
-	struct virtqueue *vq = &dev->vq[q];
-	bool pushed = false;
-	while (vq_pop(vq, &d->chain) > 0) {
-		struct vq_chain *c = &d->chain;
-		size_t len = gather(d->in, FS_9P_MAX_MSIZE, c->iov, c->nread);
-		size_t cap = MIN((size_t)c->write_len, (size_t)FS_9P_MAX_MSIZE);
-		ssize_t n = fs_9p_handle(d->ss, d->in, len, d->out, cap);
-		uint32_t written = 0;
-		if (n > 0)
-			written = (uint32_t)scatter(c->iov + c->nread, c->nwrite, d->out, (size_t)n);
-		else
-			log_once(LOG_WARN, "virtio-9p: request without room for a reply");
-		vq_push(vq, c, written);
-		d->requests++;
-		pushed = true;
-	}
-	if (pushed)
-		vdev_signal_used(dev, vq);
+	struct vq_chain *c = &r->chain;
+	uint32_t written = 0;
+	if (n > 0)
+		written = (uint32_t)scatter(c->iov + c->nread, c->nwrite, r->out, (size_t)n);
+	else
+		log_once(LOG_WARN, "virtio-9p: request without room for a reply (or no session)");
+	bool pushed = vq_push(&d->vdev.vq[0], c, written) == 0;
+	r->next_free = d->free;
+	d->free = r;
+	d->busy--;
+	return pushed;
 }
 
-/* Driver reset: the guest's session (fids, open files) goes with it. */
-static void v9p_reset(struct vdev *dev)
+/* The codec finished a request that was in flight (loop thread). */
+static void v9p_done(void *ctx, ssize_t len)
 {
-	struct v9p_dev *d = v9p_of(dev);
+	struct v9p_req *r = ctx;
+	struct v9p_dev *d = r->d;
+	vdev_queue_lock(&d->vdev);
+	if (v9p_complete(d, r, len))
+		vdev_signal_used(&d->vdev, &d->vdev.vq[0]);
+	v9p_serve(d);	/* a context is free: take chains that waited */
+	vdev_queue_unlock(&d->vdev);
+}
+
+/* Replace the session a driver reset ended, before serving anything of the
+ * next one (loop thread, qlock held).  Requests of the old session still
+ * in flight complete into their contexts; their chains are dropped. */
+static void v9p_apply_reset(struct v9p_dev *d)
+{
+	if (!d->reset_pending && d->ss)
+		return;
+	d->reset_pending = false;
 	fs_9p_session_free(d->ss);
 	d->ss = fs_9p_session_new(d->srv);
 	if (!d->ss)
 		log_err("virtio-9p: out of memory on reset");
+}
+
+static ssize_t v9p_start(struct v9p_dev *d, struct v9p_req *r)
+{
+	const struct vq_chain *c = &r->chain;
+	if (!d->ss)
+		return -ENOMEM;
+	size_t len = gather(r->in, FS_9P_MAX_MSIZE, c->iov, c->nread);
+	size_t cap = MIN((size_t)c->write_len, (size_t)FS_9P_MAX_MSIZE);
+	return fs_9p_handle_async(d->ss, r->in, len, r->out, cap, v9p_done, r);
+}
+
+/* Pop and start chains while a context is free; push what completed at
+ * once. */
+static void v9p_serve(struct v9p_dev *d)
+{
+	struct virtqueue *vq = &d->vdev.vq[0];
+	bool pushed = false;
+	v9p_apply_reset(d);
+	while (d->free && !d->stopping && vq->enabled && !vq->broken) {
+		struct v9p_req *r = d->free;
+		if (vq_pop(vq, &r->chain) <= 0)
+			break;
+		d->free = r->next_free;
+		d->busy++;
+		d->requests++;
+		ssize_t n = v9p_start(d, r);
+		if (n != FS_PENDING)
+			pushed |= v9p_complete(d, r, n);
+	}
+	if (pushed)
+		vdev_signal_used(&d->vdev, vq);
+}
+
+static void v9p_notify(struct vdev *dev, unsigned q)
+{
+	(void)q;	/* one queue */
+	v9p_serve(v9p_of(dev));
+}
+
+/* Driver reset (vCPU, both locks held): the guest's session (fids, open
+ * files) goes with it, replaced from the loop thread.  Chains in flight
+ * are dropped by vq_push (the queue's generation moved on). */
+static void v9p_reset(struct vdev *dev)
+{
+	v9p_of(dev)->reset_pending = true;
 }
 
 static const struct vdev_ops v9p_ops = {
@@ -86,6 +151,16 @@ static const struct vdev_ops v9p_ops = {
 	.cfg_read = v9p_cfg_read,
 	.notify = v9p_notify, .reset = v9p_reset,
 };
+
+static void v9p_free(struct v9p_dev *d)
+{
+	fs_9p_session_free(d->ss);
+	for (unsigned i = 0; i < V9P_SLOTS; i++) {
+		free(d->reqs[i].in);
+		free(d->reqs[i].out);
+	}
+	free(d);
+}
 
 struct v9p_dev *v9p_create(const struct dev_env *env, uint64_t base, struct fs_server *srv,
 			   const char *tag)
@@ -101,13 +176,18 @@ struct v9p_dev *v9p_create(const struct dev_env *env, uint64_t base, struct fs_s
 	d->cfg[1] = 0;
 	memcpy(d->cfg + 2, tag, tl);
 	d->ss = fs_9p_session_new(srv);
-	d->in = malloc(FS_9P_MAX_MSIZE);
-	d->out = malloc(FS_9P_MAX_MSIZE);
-	if (!d->ss || !d->in || !d->out || vdev_init(&d->vdev, &v9p_ops, env, base) < 0) {
-		fs_9p_session_free(d->ss);
-		free(d->in);
-		free(d->out);
-		free(d);
+	bool ok = d->ss != NULL;
+	for (unsigned i = 0; i < V9P_SLOTS; i++) {
+		struct v9p_req *r = &d->reqs[i];
+		r->d = d;
+		r->in = malloc(FS_9P_MAX_MSIZE);
+		r->out = malloc(FS_9P_MAX_MSIZE);
+		ok = ok && r->in && r->out;
+		r->next_free = d->free;
+		d->free = r;
+	}
+	if (!ok || vdev_init(&d->vdev, &v9p_ops, env, base) < 0) {
+		v9p_free(d);
 		return NULL;
 	}
 	return d;
@@ -117,9 +197,12 @@ void v9p_destroy(struct v9p_dev *d)
 {
 	if (!d)
 		return;
+	/* Requests in flight write into their contexts' buffers and call
+	 * v9p_done: let them finish (popping nothing new) before anything
+	 * goes. */
+	d->stopping = true;
+	if (d->busy)
+		fs_server_drain(d->srv);
 	vdev_fini(&d->vdev);
-	fs_9p_session_free(d->ss);
-	free(d->in);
-	free(d->out);
-	free(d);
+	v9p_free(d);
 }

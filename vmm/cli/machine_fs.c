@@ -128,6 +128,14 @@ static int add_one(struct machine *m, const char *host, const char *tag, bool ni
 		return 1;
 	}
 	struct dev_env env = { .gm = &m->vm.gm, .loop = loop, .irq_fd = -1, .notify_fd = -1 };
+	/* File I/O on that thread's io_uring: a cold read or an fsync waits
+	 * there while the share's other requests (a lookup, a cached read) go
+	 * on. */
+	if ((r = fs_server_attach_loop(sd->srv, loop)) < 0) {
+		log_err("share %s: %s", host, strerror(-r));
+		share_dev_destroy(sd);
+		return 1;
+	}
 	struct vdev *vd = NULL;
 	if (nine_p && (sd->v9p = v9p_create(&env, 0, sd->srv, tag)))
 		vd = &sd->v9p->vdev;
