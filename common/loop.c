@@ -62,18 +62,25 @@ static const uint8_t ring_ops[] = {
 	IORING_OP_TIMEOUT_REMOVE,	/* loop timer updates */
 };
 
+/* The one SQE flag allowed: IOSQE_ASYNC (the file server's large reads and
+ * writes go to an io-wq worker); it changes only which thread runs an
+ * operation the list above already allows. */
+#define RING_SQE_FLAGS IOSQE_ASYNC
+
 static int ring_restrict(struct io_uring *ring)
 {
-	struct io_uring_restriction res[sizeof(ring_ops)];
+	struct io_uring_restriction res[sizeof(ring_ops) + 1];
 	memset(res, 0, sizeof(res));
 	for (size_t i = 0; i < sizeof(ring_ops); i++) {
 		res[i].opcode = IORING_RESTRICTION_SQE_OP;
 		res[i].sqe_op = ring_ops[i];
 	}
+	res[sizeof(ring_ops)].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[sizeof(ring_ops)].sqe_flags = RING_SQE_FLAGS;
 	/* Debian's liburing 2.3 declares io_uring_register_restrictions and
 	 * io_uring_enable_rings but does not export them. */
 	if (syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_RESTRICTIONS, res,
-		    (unsigned)sizeof(ring_ops)) < 0 ||
+		    (unsigned)(sizeof(ring_ops) + 1)) < 0 ||
 	    syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
 		return -errno;
 	return 0;

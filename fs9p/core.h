@@ -72,6 +72,7 @@ struct fs_file {
 	unsigned dlen, dpos;
 	int64_t dir_off;	/* offset the next unconsumed entry has */
 	unsigned inflight;	/* io_uring operations using fd */
+	enum { FS_DATA_UNKNOWN, FS_DATA_IN_MEMORY, FS_DATA_ON_DISK } data_kind;	/* fs_aio */
 	bool released;		/* client let go: freed when inflight is 0 */
 	struct fs_file *next;	/* hash chain, or the zombie list once released */
 };
@@ -241,6 +242,13 @@ int fs_rename_inode(struct fs_server *s, struct fs_inode *ino, struct fs_inode *
  * or clunk racing a READ can never redirect the READ to a reused fd. */
 #define FS_AIO_MAX_IOV 260	/* a 1 MiB read over 4 KiB guest pages + header */
 #define FS_AIO_HDR_IOV 24	/* segments the reply header may span */
+/* READ/WRITE of at least this many bytes go to an io-wq worker at once
+ * (IOSQE_ASYNC) rather than being copied on the serving thread: a guest's
+ * readahead keeps two or more 1 MiB READs in flight, and their copies then
+ * run side by side while the thread serves the next request.  Smaller
+ * ones (source files, 4 KiB random reads) are served inline, where a
+ * thread switch would cost more than the copy. */
+#define FS_AIO_PARALLEL_MIN (128u << 10)
 
 enum fs_aio_kind { FS_AIO_READ, FS_AIO_WRITE, FS_AIO_FSYNC, FS_AIO_FDATASYNC, FS_AIO_FALLOCATE };
 
@@ -268,6 +276,7 @@ struct fs_aio {
 	uint16_t flush_tag;
 	ssize_t flush_len;
 	struct fs_aio *ss_next;		/* session's list of requests in flight */
+	bool parallel;			/* large: an io-wq worker copies it (IOSQE_ASYNC) */
 	/* data buffers: read into / written from */
 	struct iovec iov[FS_AIO_MAX_IOV];
 	unsigned niov;
@@ -279,8 +288,10 @@ struct fs_aio {
 struct fs_aio *fs_aio_get(struct fs_server *s, fs_done_fn done, void *ctx);
 /* Try the READ/WRITE of a->iov (len bytes at *off) at once without
  * blocking (preadv2/pwritev2 with RWF_NOWAIT: page-cache hits, filesystems
- * that write without blocking).  Returns 1 when it is complete (a->base
- * bytes, fewer only at end of file), 0 when the rest must go to io_uring
+ * that write without blocking; on tmpfs and ramfs, plainly: their data is
+ * in memory), unless it is FS_AIO_PARALLEL_MIN or more (then a->parallel).
+ * Returns 1 when it is complete (a->base bytes, fewer only at end of file
+ * or where a tmpfs fills up), 0 when the rest must go to io_uring
  * (a->iov, *off and a->base then describe what is left and what is done). */
 int fs_aio_try_now(struct fs_server *s, struct fs_aio *a, struct fs_file *f, bool write,
 		   uint64_t *off, size_t len);

@@ -19,7 +19,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "common/loop.h"
@@ -476,6 +478,83 @@ static void test_9p_more_requests_than_slots(void **state)
 	fs_9p_session_free(ss);
 }
 
+/* tmpfs takes no RWF_NOWAIT, yet its files never wait for a disk: a READ
+ * and a WRITE there are answered at once, not handed to an io-wq worker
+ * (before: both pended, every time).  Runs where /dev/shm is a tmpfs. */
+static void test_in_memory_files_at_once(void **state)
+{
+	struct fx *f = *state;
+	struct statfs sf;
+	if (statfs("/dev/shm", &sf) < 0 || sf.f_type != TMPFS_MAGIC) {
+		print_message("skip: /dev/shm is not a tmpfs here\n");
+		skip();
+	}
+	char *dir = strdup("/dev/shm/kvmbox-aio-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	struct fs_opts o;
+	fs_opts_default(&o);
+	struct fs_server *srv;
+	assert_int_equal(fs_server_new(dir, &o, &srv), 0);
+	assert_int_equal(fs_server_attach_loop(srv, &f->loop), 0);
+	assert_int_equal(fuse_init_srv(srv), 0);
+	assert_int_equal(fs_test_write_file(dir, "m", "memory bytes", 0644), 0);
+	struct fs_server *disk = f->srv;
+	f->srv = srv;	/* fuse_lookup/fuse_open/fuse_start talk to f->srv */
+	int64_t node = fuse_lookup(f->srv, 1, "m");
+	int64_t fh = fuse_open(f->srv, (uint64_t)node, O_RDWR);
+	struct {
+		struct fuse_write_in w;
+		char data[6];
+	} __attribute__((packed)) wr = { { .fh = (uint64_t)fh, .offset = 0, .size = 6 }, "MEMORY" };
+	assert_int_equal(fuse_start(f, &calls[0], 1, FUSE_WRITE, (uint64_t)node, &wr, sizeof(wr), 64),
+			 (ssize_t)(OUT_HDR + sizeof(struct fuse_write_out)));
+	struct fuse_read_in rd = { .fh = (uint64_t)fh, .offset = 0, .size = 4096 };
+	assert_int_equal(fuse_start(f, &calls[1], 2, FUSE_READ, (uint64_t)node, &rd, sizeof(rd), 8192),
+			 (ssize_t)(OUT_HDR + 12));
+	assert_memory_equal(calls[1].out + OUT_HDR, "MEMORY bytes", 12);
+	assert_int_equal(fs_server_inflight(f->srv), 0);
+	f->srv = disk;
+	fs_server_free(srv);
+	fs_test_rmrf(dir);
+	free(dir);
+}
+
+/* A READ of FS_AIO_PARALLEL_MIN bytes or more goes to an io-wq worker even
+ * when its data is cached (pends, then completes with the file's bytes), so
+ * a guest's readahead is copied side by side; the same file's 4 KiB READ
+ * is answered at once. */
+static void test_large_read_parallel(void **state)
+{
+	struct fx *f = *state;
+	f->srv->aio_no_try = false;
+	size_t big = FS_AIO_PARALLEL_MIN + 4096;
+	char *data = malloc(big + 1);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (char)('a' + i % 23);
+	data[big] = 0;
+	assert_int_equal(fs_test_write_file(f->dir, "big", data, 0644), 0);
+	int64_t node = fuse_lookup(f->srv, 1, "big");
+	int64_t fh = fuse_open(f->srv, (uint64_t)node, O_RDONLY);
+	struct fuse_in_header h = { .len = sizeof(h) + sizeof(struct fuse_read_in),
+				    .opcode = FUSE_READ, .unique = 1, .nodeid = (uint64_t)node };
+	struct fuse_read_in rd = { .fh = (uint64_t)fh, .offset = 0, .size = (uint32_t)big };
+	struct iovec in[2] = { { &h, sizeof(h) }, { &rd, sizeof(rd) } };
+	uint8_t *out = malloc(OUT_HDR + big);
+	struct iovec outv = { out, OUT_HDR + big };
+	calls[0].len = fs_fuse_handle_async(f->srv, in, 2, &outv, 1, call_done, &calls[0]);
+	assert_int_equal(calls[0].len, FS_PENDING);
+	run_until_done(f, 1);
+	assert_int_equal(calls[0].len, (ssize_t)(OUT_HDR + big));
+	assert_memory_equal(out + OUT_HDR, data, big);
+	rd.size = 4096;
+	h.unique = 2;
+	assert_int_equal(fs_fuse_handle_async(f->srv, in, 2, &outv, 1, call_done, &calls[1]),
+			 (ssize_t)(OUT_HDR + 4096));
+	assert_memory_equal(out + OUT_HDR, data, 4096);
+	free(out);
+	free(data);
+}
+
 static void test_nowait_first(void **state)
 {
 	struct fx *f = *state;
@@ -546,6 +625,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_9p_read_write_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_9p_more_requests_than_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nowait_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_read_parallel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_in_memory_files_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_entry_points_never_pend, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
