@@ -4,9 +4,10 @@
  * Tread/Twrite/Tfsync complete later (FS_PENDING): the chain and the
  * context's buffers wait in a context from the device's fixed pool until
  * the codec's done callback scatters the reply and pushes the chain.  The
- * session is only ever touched on the loop thread: a driver reset (a vCPU)
- * marks it for replacement and the next queue work replaces it, so a
- * reset never races a completion inside the server. */
+ * session is only ever touched on the thread of the device's loop (in the
+ * VMM, the share's I/O thread): a driver reset (a vCPU) marks it for
+ * replacement and the next queue work replaces it, so a reset never races
+ * a completion inside the server. */
 #include "devices/virtio/9p.h"
 
 #include <errno.h>

@@ -4,10 +4,11 @@
  *
  * Requests that do file I/O complete later (FS_PENDING): their chain stays
  * in a request context from the device's fixed pool until the codec's done
- * callback pushes it.  Everything touching the server runs on the loop
- * thread: the guest's reset (a vCPU) only marks the session for ending,
- * and the next queue work on the loop ends it, so a reset never races a
- * completion inside the server. */
+ * callback pushes it.  Everything touching the server runs on the thread
+ * of the device's loop (in the VMM, the share's I/O thread): the guest's
+ * reset (a vCPU) only marks the session for ending, and the next queue
+ * work on the loop ends it, so a reset never races a completion inside
+ * the server. */
 #include "devices/virtio/fs.h"
 
 #include <errno.h>
