@@ -23,6 +23,10 @@
  *     conn HOST PORT SECS         connect and close for SECS s to PORT+1 (conn/s)
  *     download HOST PORT MB       receive MB MiB on one connection       (MB/s)
  *     upload HOST PORT MB         send MB MiB on one connection          (MB/s)
+ *     time NAME CMD ARGS...       run CMD, its output to /dev/null, as figure
+ *                                 NAME (`git status`)                   (ms)
+ *     rate NAME N CMD ARGS...     the same for a CMD that makes N requests
+ *                                 (curl on one connection)          (req/s)
  * Exit 0, or 1 with one line on stderr.  Not a test.
  */
 #define _GNU_SOURCE
@@ -174,6 +178,37 @@ static void seqwrite(const char *file, unsigned mb)
 		die(file);
 	fig("seqwrite", mb / (now() - t0), "MB/s");
 	unlink(file);
+}
+
+/* A command timed as a figure (git status), or as N requests a second
+ * when n is not 0: fork, exec, wait; its output goes to /dev/null so the
+ * console's speed is not part of it. */
+static void time_command(const char *name, unsigned n, char **argv)
+{
+	double t0 = now();
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
+		execv(argv[0], argv);
+		fprintf(stderr, "vmbench: %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) < 0)
+		die("waitpid");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "vmbench: %s: %s failed (status %d)\n", name, argv[0], status);
+		exit(1);
+	}
+	double secs = now() - t0;
+	if (n)
+		fig(name, n / secs, "req/s");
+	else
+		fig(name, secs * 1e3, "ms");
 }
 
 /* ---- network ---- */
@@ -374,6 +409,10 @@ int main(int argc, char **argv)
 		download(argv[2], atoi(argv[3]), m);
 	else if (!strcmp(f, "upload") && argc == 5)
 		upload(argv[2], atoi(argv[3]), m);
+	else if (!strcmp(f, "time") && argc >= 4)
+		time_command(argv[2], 0, argv + 3);
+	else if (!strcmp(f, "rate") && argc >= 5 && n)
+		time_command(argv[2], n, argv + 4);
 	else {
 		fprintf(stderr, "usage: vmbench serve PORT | FIGURE ARGS (see tests/bench/vmbench.c)\n");
 		return 2;

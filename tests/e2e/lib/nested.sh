@@ -20,7 +20,8 @@
 #                            log, \r stripped), E2E_WALL_S, E2E_L1_UP_S.
 #                            An L1 that freezes (the emulator, not a step)
 #                            is booted again (E2E_L1_BOOTS in all);
-#                            E2E_RETRY_NOTE says so.
+#                            E2E_RETRY_NOTE says so.  The log is written line
+#                            by line (it can be followed while L1 runs).
 #   e2e_step_out NAME / e2e_step_rc NAME
 #                            output and status of one `e2e_step` of PAYLOAD
 #   e2e_console_tail [N]     last N console lines, for failure messages
@@ -363,7 +364,7 @@ e2e_boot_l1() {
 		-serial stdio -serial "file:$hb" -no-reboot \
 		-kernel "$E2E_L1_DIR/vmlinuz" -initrd "$E2E_WORK/l1.cpio" \
 		-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 |
-		tr -d '\r' | grep --line-buffered -v "warning: TCG doesn't support requested feature" \
+		stdbuf -oL tr -d '\r' | grep --line-buffered -v "warning: TCG doesn't support requested feature" \
 		>"$E2E_LOG"
 	local rc=${PIPESTATUS[0]}
 	: >"$E2E_WORK/qemu.done"
