@@ -23,10 +23,11 @@
  *     conn HOST PORT SECS         connect and close for SECS s to PORT+1 (conn/s)
  *     download HOST PORT MB       receive MB MiB on one connection       (MB/s)
  *     upload HOST PORT MB         send MB MiB on one connection          (MB/s)
- *     time NAME CMD ARGS...       run CMD, its output to /dev/null, as figure
- *                                 NAME (`git status`)                   (ms)
+ *     time NAME SECS CMD ARGS...  run CMD, its output to /dev/null, as figure
+ *                                 NAME (`git status`); stopped after SECS s,
+ *                                 the figure then ">SECS*1000"          (ms)
  *     rate NAME N CMD ARGS...     the same for a CMD that makes N requests
- *                                 (curl on one connection)          (req/s)
+ *                                 (curl on one connection), no limit (req/s)
  * Exit 0, or 1 with one line on stderr.  Not a test.
  */
 #define _GNU_SOURCE
@@ -180,16 +181,20 @@ static void seqwrite(const char *file, unsigned mb)
 	unlink(file);
 }
 
+static void on_alarm(int sig) { (void)sig; }
+
 /* A command timed as a figure (git status), or as N requests a second
  * when n is not 0: fork, exec, wait; its output goes to /dev/null so the
- * console's speed is not part of it. */
-static void time_command(const char *name, unsigned n, char **argv)
+ * console's speed is not part of it.  A limit (seconds, 0: none) stops
+ * the command's process group and gives the figure as ">limit". */
+static void time_command(const char *name, unsigned n, unsigned limit, char **argv)
 {
 	double t0 = now();
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork");
 	if (pid == 0) {
+		setpgid(0, 0);
 		int null = open("/dev/null", O_WRONLY);
 		if (null >= 0)
 			dup2(null, STDOUT_FILENO);
@@ -197,9 +202,21 @@ static void time_command(const char *name, unsigned n, char **argv)
 		fprintf(stderr, "vmbench: %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(limit);
 	int status;
-	if (waitpid(pid, &status, 0) < 0)
-		die("waitpid");
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			die("waitpid");
+		kill(-pid, SIGKILL);	/* the limit */
+	}
+	if (limit && now() - t0 >= limit) {
+		printf("FIG %s >%u ms\n", name, limit * 1000);
+		fflush(stdout);
+		return;
+	}
+	alarm(0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "vmbench: %s: %s failed (status %d)\n", name, argv[0], status);
 		exit(1);
@@ -409,10 +426,10 @@ int main(int argc, char **argv)
 		download(argv[2], atoi(argv[3]), m);
 	else if (!strcmp(f, "upload") && argc == 5)
 		upload(argv[2], atoi(argv[3]), m);
-	else if (!strcmp(f, "time") && argc >= 4)
-		time_command(argv[2], 0, argv + 3);
+	else if (!strcmp(f, "time") && argc >= 5 && n)
+		time_command(argv[2], 0, n, argv + 4);
 	else if (!strcmp(f, "rate") && argc >= 5 && n)
-		time_command(argv[2], n, argv + 4);
+		time_command(argv[2], n, 0, argv + 4);
 	else {
 		fprintf(stderr, "usage: vmbench serve PORT | FIGURE ARGS (see tests/bench/vmbench.c)\n");
 		return 2;
