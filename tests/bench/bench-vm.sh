@@ -24,10 +24,12 @@
 # second on one connection (L1's curl from a share, 100-byte responses)
 # to nginx on "another machine" (a network namespace at 1.2.3.4 behind a
 # veth pair), direct to its port 8443 in every column, and to its port
-# 443 through kvmbox's TLS proxy in the kvmbox columns.  ROUNDS (default 2)
-# rounds, the columns taking turns in each.  Prints each figure per round
-# beside QEMU's, with the ratios to both QEMU columns (>1: kvmbox better).  Figures are TCG
-# speed in L1, not hardware's: compare the columns of one run.
+# 443 through kvmbox's TLS proxy in the kvmbox columns.  ROUNDS (default
+# 2) rounds, the columns taking turns in each.  Prints each figure per
+# round beside QEMU's, with the ratios to both QEMU columns (>1: kvmbox
+# better).  Figures are TCG speed in L1, not hardware's: compare the
+# columns of one run; E2E_L1_SMP=1 (one L1 vCPU) completes runs that two
+# vCPUs often do not (docs/bench-vm.md).
 # COLUMNS_ONLY="kvmbox qemu" runs those columns alone.  BENCH_BASE_BIN=PATH
 # adds the column kvmbox-base: the kvmbox column's run with that binary
 # (an A/B of two builds in one L1 boot, as Firecracker's A/B tests do).
