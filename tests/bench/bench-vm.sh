@@ -98,6 +98,10 @@ qappend+=" kvmbox.argv=$(b64 '/s/g\0')"
 payload="ROUNDS=$rounds BENCH_COLUMNS='$columns' QAPPEND='$qappend' QAPPEND_NET='$qappend_net'"$'\n'$(cat <<'PAYLOAD'
 mkdir -p /w/tree /w/tmp /s
 ip link set lo up
+# via ROOT PROG: the command line that runs ROOT/usr/bin/PROG (copied with
+# its libraries by e2e_add_program) through its own loader, in L1 or, from
+# the share, in a guest that has no glibc
+via() { echo "$1/lib64/ld-linux-x86-64.so.2 --library-path $1/lib/x86_64-linux-gnu:$1/usr/lib/x86_64-linux-gnu $1/usr/bin/$2"; }
 # "Another machine" for HTTPS: a network namespace with 1.2.3.4 behind a
 # veth pair (busybox names the peer veth0), L1's default route through it
 # (passt takes its addresses and routes from the interface that has one).
@@ -149,20 +153,21 @@ while [ $i -lt 120 ]; do
 	i=$((i+1))
 done
 dd if=/dev/urandom of=/w/big bs=1M count=64 2>/dev/null
-G=:
+G=: C=:
 if [ -x /gitroot/usr/bin/git ]; then
 	cp -a /gitroot /s/gitroot
-	G="/s/gitroot/lib64/ld-linux-x86-64.so.2 --library-path /s/gitroot/lib/x86_64-linux-gnu:/s/gitroot/usr/lib/x86_64-linux-gnu /s/gitroot/usr/bin/git -c safe.directory=/w/tree -C /w/tree"
+	G="$(via /s/gitroot git) -c safe.directory=/w/tree -C /w/tree"
 	export HOME=/tmp GIT_CONFIG_NOSYSTEM=1
-	L1GIT=$(echo "$G" | sed 's|/s/gitroot|/gitroot|g')
+	L1GIT="$(via /gitroot git) -c safe.directory=/w/tree -C /w/tree"
 	$L1GIT init -q --template= && $L1GIT add -A &&
 		$L1GIT -c user.name=b -c user.email=b@b -c maintenance.auto=false commit -qm tree ||
 		{ echo "# git could not make the repository: no git-status figures"; G=:; }
 fi
+if [ -x /s/curlroot/usr/bin/curl ]; then C="$(via /s/curlroot curl) -sf -o /dev/null"; fi
 cat >/s/g <<EOF
 #!/bin/sh
 export HOME=/tmp GIT_CONFIG_NOSYSTEM=1
-G="$G"
+G="$G" C="$C"
 EOF
 cat >>/s/g <<'EOF'
 V=/s/vmbench
@@ -180,8 +185,7 @@ $V rr-busy 10.0.2.2 9300 2000 /w/big
 $V conn 10.0.2.2 9300 3
 $V download 10.0.2.2 9300 64
 $V upload 10.0.2.2 9300 64
-C="/s/curlroot/lib64/ld-linux-x86-64.so.2 --library-path /s/curlroot/lib/x86_64-linux-gnu:/s/curlroot/usr/lib/x86_64-linux-gnu /s/curlroot/usr/bin/curl -sf -o /dev/null"
-if [ -x /s/curlroot/usr/bin/curl ]; then
+if [ "$C" != : ]; then
 	$V rate https-direct 200 $C --cacert /s/tls/ca.pem --resolve bench.test:8443:1.2.3.4 "https://bench.test:8443/small?[1-200]"
 	# kvmbox --proxy put its CA in the system store and the guest's DNS
 	# names bench.test (the proxy checks the name against it)
@@ -236,9 +240,11 @@ PAYLOAD
 # tree walks); L1's setup (the tree, git) a few minutes.
 e2e_run_or_bail "$payload" $((900 * rounds * $(echo $columns | wc -w) + 900))
 
-figs="stat-tree git-status small-files randread-4k seqread seqwrite tcp-rr tcp-rr-busy tcp-conn download upload https-direct https-proxy"
-[ -n "${git:-}" ] || figs=$(echo " $figs " | sed 's/ git-status / /')
-[ -n "$https" ] || figs=$(echo " $figs " | sed 's/ https-direct https-proxy / /')
+file_figs="stat-tree git-status small-files randread-4k seqread seqwrite"
+net_figs="tcp-rr tcp-rr-busy tcp-conn download upload https-direct https-proxy"
+[ -n "${git:-}" ] || file_figs=$(echo " $file_figs " | sed 's/ git-status / /')
+[ -n "$https" ] || net_figs=$(echo " $net_figs " | sed 's/ https-direct https-proxy / /')
+figs="$file_figs $net_figs"
 nfigs=$(echo $figs | wc -w)
 value() { e2e_step_out "$1" | tr -d '\r' | awk -v f="$2" '$1 == "FIG" && $2 == f { print $3; exit }'; }
 # kvmbox's figure over PEER's, each the better way up (>1: kvmbox ahead);
@@ -273,7 +279,7 @@ for s in $columns; do
 		got=$(e2e_step_out "${s}_$r" | grep -c '^FIG ') want=$nfigs
 		case $s in	# no proxy in QEMU; qemu-passt runs the network figures
 		qemu) [ -n "$https" ] && want=$((nfigs - 1)) ;;
-		qemu-passt) want=$(echo " $figs " | sed 's/.* seqwrite //' | wc -w); [ -n "$https" ] && want=$((want - 1)) ;;
+		qemu-passt) want=$(echo $net_figs | wc -w); [ -n "$https" ] && want=$((want - 1)) ;;
 		esac
 		[ "$got" = "$want" ] && continue
 		echo "# step ${s}_$r gave $got of $want figures (exit $(e2e_step_rc "${s}_$r")):"
